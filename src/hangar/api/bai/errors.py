@@ -1,0 +1,119 @@
+"""Core errors as Backend.AI problem+json responses: one table, one renderer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from hangar.core.errors import HangarError, NotFound, RateLimited
+
+log = logging.getLogger("hangar.api.bai")
+
+PROBLEM_BASE = "https://api.backend.ai/probs/"
+
+# core error code -> (HTTP status, problem slug, title)
+PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "invalid-request": (400, "invalid-api-params", "Missing or invalid API parameters."),
+    "unsupported-version": (400, "generic-bad-request", "Bad request."),
+    "invalid-auth-params": (
+        400, "invalid-auth-params", "Missing or invalid authorization parameters."
+    ),
+    "auth-error": (401, "auth-failed", "Credential/signature mismatch."),
+    "auth-failed": (401, "auth-failed", "Credential/signature mismatch."),
+    "invalid-credentials": (400, "invalid-credentials", "Invalid credentials for authentication."),
+    "forbidden": (403, "generic-forbidden", "Forbidden operation."),
+    "insufficient-privilege": (403, "insufficient-privilege", "Insufficient privilege."),
+    "not-found": (404, "object-not-found", "No such object."),
+    "already-exists": (400, "generic-bad-request", "The object already exists."),
+    "conflict": (409, "generic-bad-request", "The object changed state; try again."),
+    "quota-exceeded": (412, "quota-exceeded", "You have reached your resource limit."),
+    "rate-limited": (
+        429, "rate-limit-exceeded", "You have reached your API query rate limit."
+    ),
+    "too-many-login-failures": (
+        429, "rate-limit-exceeded", "Too many failed login attempts."
+    ),
+    "server-frozen": (
+        503, "server-frozen",
+        "The server is frozen due to maintenance. Please try again later.",
+    ),
+    "unavailable": (503, "service-unavailable", "Service unavailable."),
+}  # fmt: skip
+INTERNAL = (500, "internal-server-error", "Internal server error.")
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    msg: str | None = None,
+    data: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title}
+    if msg:
+        body["msg"] = msg
+    if data is not None:
+        body["data"] = data
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+def _lookup(exc: HangarError) -> tuple[int, str, str]:
+    for cls in type(exc).__mro__:
+        code = getattr(cls, "code", None)
+        if code in PROBLEMS:
+            return PROBLEMS[code]
+    return INTERNAL
+
+
+def render_error(exc: HangarError) -> JSONResponse:
+    status, slug, title = _lookup(exc)
+    if isinstance(exc, NotFound):
+        title = exc.message
+    headers = getattr(exc, "headers", None)
+    if isinstance(exc, RateLimited):
+        headers = {**(headers or {}), "Retry-After": str(max(1, int(exc.retry_after)))}
+    msg = None if exc.message == title else exc.message
+    return problem_response(status, slug, title, msg, exc.data, headers)
+
+
+async def _hangar_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HangarError)
+    return render_error(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    data = {".".join(str(p) for p in e["loc"][1:]) or "body": e["msg"] for e in exc.errors()}
+    return problem_response(
+        400, "invalid-api-params", "Missing or invalid API parameters.",
+        "; ".join(f"{k}: {v}" for k, v in data.items()), data,
+    )  # fmt: skip
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return problem_response(404, "url-not-found", "Unknown URL path.")
+    if exc.status_code == 405:
+        return problem_response(405, "method-not-allowed", "HTTP Method Not Allowed.")
+    return problem_response(exc.status_code, "generic-error", str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(*INTERNAL)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HangarError, _hangar_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,60 @@
+"""``/manager``: status, freeze and announcement (every CLI command reads the latter)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from hangar.api.bai.auth import SuperadminCaller, services_of
+from hangar.api.bai.params import Params, read_params
+from hangar.api.bai.routes.root import MANAGER_VERSION
+from hangar.api.bai.signature import LATEST_VERSION
+
+router = APIRouter(prefix="/manager")
+
+
+class StatusUpdate(Params):
+    status: str
+    force_kill: bool = False
+
+
+class AnnouncementUpdate(Params):
+    enabled: bool = False
+    message: str | None = None
+
+
+@router.get("/status")
+async def get_status(request: Request) -> dict[str, object]:
+    """Public, as in the reference manager."""
+    services = services_of(request)
+    status = await services.manager.status()
+    settings = services.settings
+    version_num, _, version_date = LATEST_VERSION.lstrip("v").partition(".")
+    node = {
+        "id": "hangar", "num_proc": 1, "service_addr": f"{settings.host}:{settings.port}",
+        "heartbeat_timeout": 5.0, "ssl_enabled": False, "active_sessions": 0,
+        "status": status.value, "version": MANAGER_VERSION,
+        "api_version": [int(version_num), version_date],
+    }  # fmt: skip
+    return {"nodes": [node], "status": status.value, "active_sessions": 0}
+
+
+@router.put("/status", status_code=204)
+async def put_status(request: Request, _: SuperadminCaller) -> Response:
+    params = await read_params(request, StatusUpdate)
+    await services_of(request).manager.set_status(params.status)
+    return Response(status_code=204)
+
+
+@router.get("/announcement")
+async def get_announcement(request: Request) -> dict[str, object]:
+    announcement = await services_of(request).manager.announcement()
+    return {"enabled": announcement.enabled, "message": announcement.message}
+
+
+@router.post("/announcement", status_code=204)
+async def post_announcement(request: Request, _: SuperadminCaller) -> Response:
+    params = await read_params(request, AnnouncementUpdate)
+    await services_of(request).manager.set_announcement(
+        enabled=params.enabled, message=params.message
+    )
+    return Response(status_code=204)

@@ -1,0 +1,132 @@
+"""The Backend.AI request signature (HMAC over method, target, date, host, type, version).
+
+Pure functions, byte-for-byte as the official ``backend.ai-client`` computes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from dateutil import parser as date_parser
+
+from hangar.core.errors import InvalidAuthParams
+
+SUPPORTED_VERSIONS = frozenset(
+    {
+        "v4.20181215", "v4.20190115", "v4.20190315", "v4.20190615",
+        "v5.20191215", "v6.20200815", "v6.20210815", "v6.20220315",
+    }
+)  # fmt: skip
+LATEST_VERSION = "v6.20220315"
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    scheme: str  # "BackendAI" or the legacy "Sorna"
+    hash_name: str  # hashlib name, e.g. "sha256"
+    access_key: str
+    signature: str
+
+
+def parse_authorization(header: str) -> Authorization:
+    """Parse ``BackendAI signMethod=HMAC-SHA256, credential=AK:SIG``.
+
+    Raises InvalidAuthParams when the header does not have that shape.
+    """
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme not in ("BackendAI", "Sorna") or not rest:
+        raise InvalidAuthParams("Malformed authorization header")
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            raise InvalidAuthParams("Malformed authorization header")
+        fields[key] = value
+    method = fields.get("signMethod", "")
+    credential = fields.get("credential", "")
+    access_key, sep, signature = credential.partition(":")
+    if not sep or not access_key or not signature:
+        raise InvalidAuthParams("Malformed authorization header")
+    kind, _, hash_name = method.partition("-")
+    hash_name = hash_name.lower()
+    if kind.upper() != "HMAC" or hash_name not in hashlib.algorithms_guaranteed:
+        raise InvalidAuthParams(f"Unsupported signing method: {method}")
+    if hash_name.startswith("shake_"):
+        raise InvalidAuthParams(f"Unsupported signing method: {method}")
+    return Authorization(scheme, hash_name, access_key, signature)
+
+
+def parse_date(value: str) -> datetime:
+    """Parse the Date header: ISO-8601 (what the client sends) or RFC 1123; naive means UTC.
+
+    Keeps the header's own offset, which the signing key derivation uses.
+    """
+    value = value.strip()
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            try:
+                parsed = date_parser.parse(value)
+            except (ValueError, OverflowError) as exc:
+                raise InvalidAuthParams("Date/time sync error") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def media_type(content_type: str | None) -> str:
+    """``multipart/form-data; boundary=x`` -> ``multipart/form-data``; absent -> octet-stream."""
+    if not content_type:
+        return DEFAULT_CONTENT_TYPE
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def sign(
+    *,
+    secret_key: str,
+    hash_name: str,
+    method: str,
+    target: str,
+    date_header: str,
+    date: datetime,
+    host: str,
+    content_type: str,
+    version: str,
+    version_header_name: str = "x-backendai-version",
+) -> str:
+    """The lower-case hex signature of a request, as the official client computes it."""
+    digest = getattr(hashlib, hash_name)
+    body_hash = digest(b"").hexdigest()
+    string = (
+        f"{method.upper()}\n{target}\n{date_header}\n"
+        f"host:{host}\ncontent-type:{content_type}\n"
+        f"{version_header_name}:{version}\n{body_hash}"
+    )
+    k1 = hmac.new(secret_key.encode(), date.strftime("%Y%m%d").encode(), hash_name).digest()
+    k2 = hmac.new(k1, host.encode(), hash_name).digest()
+    return hmac.new(k2, string.encode(), hash_name).hexdigest()
+
+
+def host_variants(host: str, scheme: str) -> list[str]:
+    """The Host as received, then with the default port added or removed.
+
+    The client signs ``host:port`` of its endpoint while aiohttp drops default ports.
+    """
+    default_port = "443" if scheme in ("https", "wss") else "80"
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return [host, name] if port == default_port else [host]
+    return [host, f"{host}:{default_port}"]
+
+
+def signatures_match(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode(), given.lower().encode())

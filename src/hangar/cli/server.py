@@ -1,0 +1,94 @@
+"""``hangar server``: the ASGI app, the loops and the first-start bootstrap in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import uvicorn
+import uvloop
+from rich.console import Console
+from rich.panel import Panel
+
+from hangar.api.app import create_app
+from hangar.cli import clientconfig
+from hangar.core.identity.bootstrap import FirstAdmin
+from hangar.core.services import Services, open_services
+from hangar.logs import configure_logging
+from hangar.settings import Settings
+
+console = Console(stderr=True)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _announce_first_admin(admin: FirstAdmin, config_path: Path, endpoint: str) -> None:
+    kp = admin.keypair
+    body = (
+        f"Admin user     {admin.email}\n"
+        f"Password       {admin.password}\n"
+        f"Access key     {kp.keypair.access_key}\n"
+        f"Secret key     {kp.secret_key}\n\n"
+        f"Client config  {config_path}\n"
+        f"For the official client:\n"
+        f"  source {clientconfig.env_path(config_path)}\n\n"
+        "These are shown only once."
+    )
+    console.print(Panel(body, title="Hangar first start", expand=False))
+    print(clientconfig.ClientConfig(endpoint, kp.keypair.access_key, kp.secret_key, "").to_env(),
+          flush=True)  # fmt: skip
+
+
+def _update_client_config(services: Services, endpoint: str) -> None:
+    settings = services.settings
+    path = settings.resolved_client_config_path
+    admin = services.first_admin
+    if admin is not None:
+        config = clientconfig.ClientConfig(
+            endpoint, admin.keypair.keypair.access_key, admin.keypair.secret_key,
+            str(settings.data_dir),
+        )  # fmt: skip
+        _announce_first_admin(admin, path, endpoint)  # first: the secrets exist nowhere else
+        clientconfig.write(path, config)
+        return
+    existing = clientconfig.read(path)
+    if existing and existing.data_dir == str(settings.data_dir) and existing.endpoint != endpoint:
+        clientconfig.write(path, replace(existing, endpoint=endpoint))
+
+
+async def serve(settings: Settings) -> None:
+    configure_logging(settings.log_format.value, settings.log_level)
+    sock = _bind(settings.host, settings.port)
+    services = await open_services(settings)
+    try:
+        port = sock.getsockname()[1]
+        endpoint = settings.url_for_clients(port)
+        _update_client_config(services, endpoint)
+        await services.start_loops()
+        config = uvicorn.Config(
+            create_app(services), log_config=None, access_log=False, lifespan="off",
+            http="httptools", ws="auto", timeout_graceful_shutdown=5,
+        )  # fmt: skip
+        server = uvicorn.Server(config)
+        console.print(f"Hangar listening on {endpoint}  (data: {settings.data_dir})")
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
+        await services.close()
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn installs the handlers and shuts down gracefully)."""
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(settings))

@@ -1,0 +1,124 @@
+"""The one error tree of Hangar's core.
+
+Every leaf carries a stable ``code`` and no HTTP knowledge; each API face maps codes to its
+own wire format in a single table.
+
+    HangarError
+    ├── InvalidRequest            bad input: a field is missing, malformed or out of range
+    ├── AuthError
+    │   ├── InvalidAuthParams     Date / Authorization header malformed, clock skew
+    │   ├── AuthFailed            unknown or inactive key, signature mismatch, bad password
+    │   └── InvalidCredentials
+    ├── Forbidden
+    │   └── InsufficientPrivilege
+    ├── NotFound                  carries the object kind ("session", "user", ...)
+    ├── AlreadyExists
+    ├── Conflict                  a state machine refused a move
+    ├── QuotaExceeded
+    ├── RateLimited
+    ├── ServerFrozen
+    └── Unavailable
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HangarError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code = "internal-error"
+    default_message = "Internal error."
+
+    def __init__(self, message: str | None = None, *, data: Any = None) -> None:
+        self.message = message or self.default_message
+        self.data = data
+        super().__init__(self.message)
+
+
+class InvalidRequest(HangarError):
+    code = "invalid-request"
+    default_message = "Missing or invalid parameters."
+
+
+class UnsupportedVersion(InvalidRequest):
+    code = "unsupported-version"
+    default_message = "Unsupported API version."
+
+
+class AuthError(HangarError):
+    code = "auth-error"
+    default_message = "Authentication failed."
+
+
+class InvalidAuthParams(AuthError):
+    code = "invalid-auth-params"
+    default_message = "Missing or invalid authorization parameters."
+
+
+class AuthFailed(AuthError):
+    code = "auth-failed"
+    default_message = "Credential/signature mismatch."
+
+
+class InvalidCredentials(AuthError):
+    code = "invalid-credentials"
+    default_message = "Invalid credentials for authentication."
+
+
+class Forbidden(HangarError):
+    code = "forbidden"
+    default_message = "Forbidden operation."
+
+
+class InsufficientPrivilege(Forbidden):
+    code = "insufficient-privilege"
+    default_message = "Insufficient privilege."
+
+
+class NotFound(HangarError):
+    code = "not-found"
+
+    def __init__(self, kind: str, message: str | None = None, *, data: Any = None) -> None:
+        self.kind = kind
+        super().__init__(message or f"No such {kind}.", data=data)
+
+
+class AlreadyExists(HangarError):
+    code = "already-exists"
+    default_message = "The object already exists."
+
+
+class Conflict(HangarError):
+    code = "conflict"
+    default_message = "The object changed state; try again."
+
+
+class QuotaExceeded(HangarError):
+    code = "quota-exceeded"
+    default_message = "You have reached your resource limit."
+
+
+class RateLimited(HangarError):
+    code = "rate-limited"
+    default_message = "You have reached your API query rate limit."
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class TooManyLoginFailures(RateLimited):
+    code = "too-many-login-failures"
+    default_message = "Too many failed login attempts; try again later."
+
+
+class ServerFrozen(HangarError):
+    code = "server-frozen"
+    default_message = "The server is frozen due to maintenance. Please try again later."
+
+
+class Unavailable(HangarError):
+    code = "unavailable"
+    default_message = "Service unavailable."

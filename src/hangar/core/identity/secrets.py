@@ -1,0 +1,103 @@
+"""Secrets: encryption at rest, password hashes, key generation.
+
+Secret keys are needed in clear to check HMAC signatures, so they cannot be hashed; they are
+encrypted with the server key (Fernet: AES-128-CBC + HMAC-SHA256) and decrypted on use.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from hangar.core.errors import HangarError
+
+_ACCESS_KEY_ALPHABET = string.ascii_uppercase + string.digits
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "/+"
+
+
+class SecretDecryptionError(HangarError):
+    code = "secret-decryption-failed"
+    default_message = (
+        "A stored secret cannot be decrypted with this server key; "
+        "was the data dir started with another key?"
+    )
+
+
+class SecretBox:
+    """Encrypts and decrypts short secrets with the server key."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    @staticmethod
+    def generate_key() -> bytes:
+        return Fernet.generate_key()
+
+    @classmethod
+    def from_file(cls, path: Path) -> SecretBox:
+        """Load the key at ``path``, creating it (mode 0600) on first use."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(cls.generate_key())
+        return cls(path.read_bytes().strip())
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode()
+        except (InvalidToken, ValueError) as exc:
+            raise SecretDecryptionError() from exc
+
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def generate_access_key() -> str:
+    """``AKIA`` + 16 upper-case letters and digits, as the reference issues them."""
+    return "AKIA" + "".join(secrets.choice(_ACCESS_KEY_ALPHABET) for _ in range(16))
+
+
+def generate_secret_key() -> str:
+    """40 characters, the length of the reference's secret keys."""
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def generate_ssh_keypair() -> tuple[str, str]:
+    """An ed25519 keypair: (OpenSSH public key line, OpenSSH PEM private key)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    return public.decode() + " work@hangar", private.decode()

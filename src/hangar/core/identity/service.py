@@ -1,0 +1,361 @@
+"""Identity service: users, keypairs, credentials for request authentication, logins."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.clock import Clock
+from hangar.core.errors import (
+    AlreadyExists,
+    AuthFailed,
+    InvalidRequest,
+    NotFound,
+    TooManyLoginFailures,
+)
+from hangar.core.identity import repo
+from hangar.core.identity.models import (
+    Authorized,
+    Caller,
+    Credentials,
+    KeyPair,
+    LoginResult,
+    NewKeyPair,
+    Role,
+    User,
+    UserStatus,
+)
+from hangar.core.identity.ratelimit import RateDecision, SlidingWindowLimiter
+from hangar.core.identity.secrets import (
+    SecretBox,
+    generate_access_key,
+    generate_secret_key,
+    generate_ssh_keypair,
+    hash_password,
+    verify_password,
+)
+from hangar.db.engine import DbSession
+from hangar.db.tables import (
+    GroupMemberRow,
+    KeyPairRow,
+    LoginSessionRow,
+    UserRow,
+)
+
+LOGIN_FAILURE_WINDOW = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    expires: float
+    credentials: Credentials
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class IdentityService:
+    """Owns users and keypairs. Safe to share across requests of one event loop."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        box: SecretBox,
+        clock: Clock,
+        *,
+        cache_seconds: float = 1.0,
+        default_rate_limit: int = 30_000,
+        login_failure_limit: int = 10,
+        login_session_hours: float = 24.0,
+    ) -> None:
+        self._sessions = sessions
+        self._box = box
+        self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, _Cached] = {}
+        self._usage: dict[str, int] = defaultdict(int)
+        self._last_used: dict[str, datetime] = {}
+        self._limiter = SlidingWindowLimiter(clock)
+        self._login_failures: dict[str, list[float]] = defaultdict(list)
+        self.default_rate_limit = default_rate_limit
+        self._login_failure_limit = login_failure_limit
+        self._login_lifetime = timedelta(hours=login_session_hours)
+
+    # Users -----------------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        *,
+        email: str,
+        password: str,
+        role: Role = Role.USER,
+        domain_name: str = "default",
+        group_name: str | None = "default",
+        username: str | None = None,
+        full_name: str = "",
+        status: UserStatus = UserStatus.ACTIVE,
+    ) -> User:
+        """Create a user and add them to ``group_name``. Raises AlreadyExists, NotFound."""
+        if "@" not in email or len(email) > 64:
+            raise InvalidRequest("email must look like name@host and be at most 64 characters")
+        if len(password) < 8:
+            raise InvalidRequest("password must be at least 8 characters")
+        password_hash = await asyncio.to_thread(hash_password, password)
+        now = self._clock.now()
+        row = UserRow(
+            uuid=uuid.uuid4(), username=username or email, email=email,
+            password_hash=password_hash, need_password_change=False, full_name=full_name,
+            description="", status=status.value, status_info=None, role=role.value,
+            domain_name=domain_name, created_at=now, modified_at=now,
+        )  # fmt: skip
+        async with self._sessions() as db, db.begin():
+            if group_name is not None:
+                group = await repo.find_group(db, domain_name, group_name)
+                if group is None:
+                    raise NotFound("user group (or project)")
+            db.add(row)
+            try:
+                await db.flush()
+            except IntegrityError as exc:
+                raise AlreadyExists(f"a user with email {email} already exists") from exc
+            if group_name is not None:
+                db.add(GroupMemberRow(user_id=row.uuid, group_id=group.id))
+        return repo.user_from_row(row)
+
+    async def list_users(self) -> list[User]:
+        async with self._sessions() as db:
+            return await repo.list_users(db)
+
+    # Keypairs --------------------------------------------------------------------------
+
+    async def issue_keypair(
+        self,
+        *,
+        email: str,
+        is_admin: bool = False,
+        resource_policy: str = "default",
+        rate_limit: int | None = None,
+    ) -> NewKeyPair:
+        """Issue a new keypair for the user; the secret is returned only here."""
+        secret = generate_secret_key()
+        now = self._clock.now()
+        async with self._sessions() as db, db.begin():
+            user = await repo.get_user_row_by_email(db, email)
+            await repo.get_policy(db, resource_policy)
+            row = KeyPairRow(
+                access_key=generate_access_key(), secret_key_encrypted=self._box.encrypt(secret),
+                user_uuid=user.uuid, is_active=True, is_admin=is_admin,
+                resource_policy=resource_policy,
+                rate_limit=rate_limit if rate_limit is not None else self.default_rate_limit,
+                num_queries=0, created_at=now, modified_at=now, last_used=None,
+            )  # fmt: skip
+            db.add(row)
+        return NewKeyPair(repo.keypair_from_row(row, user.email), secret)
+
+    async def list_keypairs(
+        self, *, email: str | None = None, is_active: bool | None = None
+    ) -> list[KeyPair]:
+        async with self._sessions() as db:
+            return await repo.list_keypairs(db, email=email, is_active=is_active)
+
+    async def set_keypair_active(self, access_key: str, active: bool) -> None:
+        """Activate or deactivate a keypair (idempotent). Raises NotFound."""
+        async with self._sessions() as db, db.begin():
+            row = await repo.get_keypair_row(db, access_key)
+            row.is_active = active
+            row.modified_at = self._clock.now()
+        self._cache.pop(access_key, None)
+
+    async def delete_keypair(self, access_key: str) -> None:
+        async with self._sessions() as db, db.begin():
+            row = await repo.get_keypair_row(db, access_key)
+            await db.delete(row)
+        self._cache.pop(access_key, None)
+
+    async def reveal_secret(self, access_key: str) -> str:
+        """The clear secret of a keypair, for local administration only."""
+        async with self._sessions() as db:
+            row = await repo.get_keypair_row(db, access_key)
+            return self._box.decrypt(row.secret_key_encrypted)
+
+    # Request authentication ------------------------------------------------------------
+
+    async def credentials_for(self, access_key: str) -> Credentials:
+        """The secret and caller of an active keypair of an active user.
+
+        Cached for ``cache_seconds``. Raises AuthFailed ("Access key not found") otherwise.
+        """
+        now = self._clock.monotonic()
+        cached = self._cache.get(access_key)
+        if cached is not None and cached.expires > now:
+            return cached.credentials
+        async with self._sessions() as db:
+            found = await repo.find_keypair_with_user(db, access_key)
+        if found is None or not found[0].is_active or found[1].status != UserStatus.ACTIVE:
+            self._cache.pop(access_key, None)
+            raise AuthFailed("Access key not found")
+        kp, user = found
+        creds = Credentials(self._box.decrypt(kp.secret_key_encrypted), repo.caller_from_rows(kp, user))
+        self._cache[access_key] = _Cached(now + self._cache_seconds, creds)
+        return creds
+
+    def admit(self, caller: Caller) -> RateDecision:
+        """Count one authenticated request against the caller's rate limit and usage."""
+        decision = self._limiter.hit(caller.access_key, caller.rate_limit)
+        if decision.allowed:
+            self._usage[caller.access_key] += 1
+            self._last_used[caller.access_key] = self._clock.now()
+        return decision
+
+    async def flush_usage(self) -> None:
+        """Write accumulated query counters (``num_queries``, ``last_used``)."""
+        if not self._usage:
+            return
+        usage, self._usage = self._usage, defaultdict(int)
+        last_used, self._last_used = self._last_used, {}
+        batch = [(ak, n, last_used[ak]) for ak, n in usage.items()]
+        async with self._sessions() as db, db.begin():
+            await repo.add_usage(db, batch)
+
+    # Passwords and console logins ------------------------------------------------------
+
+    async def _check_password(self, email: str, password: str) -> tuple[UserRow, KeyPairRow]:
+        self._raise_if_locked(email)
+        async with self._sessions() as db:
+            user = await repo.find_user_row_by_email(db, email)
+            keypair = await repo.main_keypair_of(db, user.uuid) if user else None
+        ok = user is not None and await asyncio.to_thread(
+            verify_password, user.password_hash, password
+        )
+        if not ok or user is None:
+            self._login_failures[email].append(self._clock.monotonic())
+            raise AuthFailed("User credentials mismatch.")
+        if user.status != UserStatus.ACTIVE or keypair is None:
+            raise AuthFailed("The user is inactive or has no active keypair.")
+        self._login_failures.pop(email, None)
+        return user, keypair
+
+    def _raise_if_locked(self, email: str) -> None:
+        cutoff = self._clock.monotonic() - LOGIN_FAILURE_WINDOW
+        recent = [t for t in self._login_failures.get(email, []) if t > cutoff]
+        if recent:
+            self._login_failures[email] = recent
+        if len(recent) >= self._login_failure_limit:
+            raise TooManyLoginFailures()
+
+    async def authorize(self, *, email: str, password: str, domain_name: str) -> Authorized:
+        """Password check answering with the user's main keypair (``/auth/authorize``)."""
+        user, kp = await self._check_password(email, password)
+        if user.domain_name != domain_name:
+            raise AuthFailed("User credentials mismatch.")
+        secret = self._box.decrypt(kp.secret_key_encrypted)
+        issued = NewKeyPair(repo.keypair_from_row(kp, user.email), secret)
+        return Authorized(issued, Role(user.role), UserStatus(user.status))
+
+    async def is_group_member(self, caller: Caller, group: str) -> bool:
+        """Whether the caller belongs to the group given by id or by name."""
+        async with self._sessions() as db:
+            return await repo.is_group_member(db, caller.user_uuid, caller.domain_name, group)
+
+    async def login(self, *, email: str, password: str) -> LoginResult:
+        """Start a console session; the returned token is the cookie value."""
+        user, kp = await self._check_password(email, password)
+        token = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        async with self._sessions() as db, db.begin():
+            db.add(
+                LoginSessionRow(
+                    token_hash=_token_hash(token), user_uuid=user.uuid,
+                    access_key=kp.access_key, created_at=now,
+                    expires_at=now + self._login_lifetime,
+                )  # fmt: skip
+            )
+        return LoginResult(token, repo.caller_from_rows(kp, user), UserStatus(user.status))
+
+    async def caller_for_login(self, token: str) -> Caller:
+        """The caller behind a console cookie. Raises AuthFailed when unknown or expired."""
+        async with self._sessions() as db:
+            found = await repo.find_login_session(db, _token_hash(token))
+        if found is None:
+            raise AuthFailed("Unauthorized access")
+        session, kp, user = found
+        if session.expires_at <= self._clock.now() or not kp.is_active:
+            raise AuthFailed("Login session expired")
+        if user.status != UserStatus.ACTIVE:
+            raise AuthFailed("Unauthorized access")
+        return repo.caller_from_rows(kp, user)
+
+    async def logout(self, token: str) -> None:
+        """End a console session (idempotent)."""
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                delete(LoginSessionRow).where(LoginSessionRow.token_hash == _token_hash(token))
+            )
+
+    async def update_password(self, caller: Caller, *, old: str, new: str) -> None:
+        """Change the caller's password. Raises AuthFailed on a wrong old password."""
+        async with self._sessions() as db:
+            user = await repo.get_user_row(db, caller.user_uuid)
+        if not await asyncio.to_thread(verify_password, user.password_hash, old):
+            raise AuthFailed("Old password mismatch")
+        if len(new) < 8:
+            raise InvalidRequest("password must be at least 8 characters")
+        new_hash = await asyncio.to_thread(hash_password, new)
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(UserRow)
+                .where(UserRow.uuid == caller.user_uuid)
+                .values(password_hash=new_hash, need_password_change=False,
+                        modified_at=self._clock.now())
+            )  # fmt: skip
+
+    async def update_full_name(self, caller: Caller, full_name: str) -> None:
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(UserRow)
+                .where(UserRow.uuid == caller.user_uuid)
+                .values(full_name=full_name[:64], modified_at=self._clock.now())
+            )
+
+    async def signout(self, caller: Caller, *, email: str, password: str) -> None:
+        """Deactivate the caller's own account and keypairs after a password check."""
+        if email != caller.email:
+            raise AuthFailed("Signing out another user is not allowed.")
+        await self._check_password(email, password)
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(UserRow)
+                .where(UserRow.uuid == caller.user_uuid)
+                .values(status=UserStatus.INACTIVE.value, modified_at=self._clock.now())
+            )
+            await db.execute(
+                update(KeyPairRow)
+                .where(KeyPairRow.user_uuid == caller.user_uuid)
+                .values(is_active=False)
+            )
+        self._cache.pop(caller.access_key, None)
+
+    # SSH keypair of a keypair (used by sessions' sshd) --------------------------------
+
+    async def get_ssh_public_key(self, caller: Caller) -> str | None:
+        async with self._sessions() as db:
+            row = await repo.get_keypair_row(db, caller.access_key)
+            return row.ssh_public_key
+
+    async def regenerate_ssh_keypair(self, caller: Caller) -> tuple[str, str]:
+        public, private = await asyncio.to_thread(generate_ssh_keypair)
+        async with self._sessions() as db, db.begin():
+            row = await repo.get_keypair_row(db, caller.access_key)
+            row.ssh_public_key = public
+            row.ssh_private_key_encrypted = self._box.encrypt(private)
+        return public, private

@@ -1,0 +1,151 @@
+"""Hangar settings: one object, built once at start-up and passed down.
+
+Values come, in order of precedence, from keyword arguments, ``HANGAR_*`` environment
+variables, and an optional TOML file named by ``HANGAR_CONFIG_FILE``. Every default works
+on a laptop: an embedded SQLite database and local storage under ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "hangar"
+
+
+class Settings(BaseSettings):
+    """Everything the server, the embedded agent and the local admin commands read."""
+
+    model_config = SettingsConfigDict(env_prefix="HANGAR_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Root of all state: database, storage, scratch dirs, logs, server key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL. Default: SQLite (WAL) at <data_dir>/hangar.db. "
+        "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+    host: str = Field(default="127.0.0.1", description="Bind address of the HTTP server.")
+    port: int = Field(default=8090, ge=0, le=65535, description="Bind port (0 = pick a free one).")
+    public_url: str | None = Field(
+        default=None,
+        description="URL clients should use; written to the client config. "
+        "Default: http://<host>:<port>.",
+    )
+    log_format: LogFormat = Field(default=LogFormat.CONSOLE, description="console or json.")
+    log_level: str = Field(default="INFO")
+    server_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts stored secrets (urlsafe base64, 32 bytes). "
+        "Default: generated once into <data_dir>/server.key.",
+    )
+    client_config_path: Path | None = Field(
+        default=None,
+        description="Where the first start writes the client config. "
+        "Default: $XDG_CONFIG_HOME/hangar/client.toml.",
+    )
+    admin_email: str = Field(default="admin@hangar.local", description="First admin user.")
+    clock_skew_seconds: int = Field(
+        default=900, ge=1, description="Accepted difference between a request's Date and now."
+    )
+    auth_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a verified keypair is trusted before it is read again; "
+        "changes made by another process take effect within this time.",
+    )
+    default_rate_limit: int = Field(
+        default=30_000, ge=1, description="Requests per 15 minutes for new keypairs."
+    )
+    login_failure_limit: int = Field(
+        default=10, ge=1, description="Failed console logins per user before 429."
+    )
+    login_session_hours: float = Field(default=24.0, gt=0)
+    signup_enabled: bool = Field(default=False, description="Allow POST /auth/signup.")
+    usage_flush_seconds: float = Field(
+        default=5.0, gt=0, description="How often keypair query counters are written."
+    )
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get("HANGAR_CONFIG_FILE")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    # Derived locations -------------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'hangar.db'}"
+
+    @property
+    def server_key_path(self) -> Path:
+        return self.data_dir / "server.key"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.data_dir / "scratch"
+
+    @property
+    def resolved_client_config_path(self) -> Path:
+        if self.client_config_path is not None:
+            return self.client_config_path
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(base) / "hangar" / "client.toml"
+
+    def url_for_clients(self, bound_port: int | None = None) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{bound_port or self.port}"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.log_dir, self.storage_dir, self.scratch_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings once; keyword arguments win over the environment and the file."""
+    return Settings(**overrides)
