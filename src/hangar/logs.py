@@ -34,9 +34,7 @@ class JsonFormatter(logging.Formatter):
 
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        extra = " ".join(
-            f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD
-        )
+        extra = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD)
         request_id = request_id_var.get()
         rid = f" [{request_id}]" if request_id else ""
         line = (

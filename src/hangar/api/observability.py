@@ -19,9 +19,11 @@ REQUESTS = Counter(
     "hangar_http_requests_total", "HTTP requests handled", ["face", "method", "status"]
 )
 LATENCY = Histogram(
-    "hangar_http_request_duration_seconds", "Time to the response's first byte", ["face"],
+    "hangar_http_request_duration_seconds",
+    "Time to the response's first byte",
+    ["face"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)  # fmt: skip
+)
 
 
 def face_of(path: str) -> str:
@@ -44,8 +46,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else (
-            uuid.uuid4().hex
+        request_id = (
+            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else (uuid.uuid4().hex)
         )
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -69,8 +71,12 @@ class RequestContext:
             LATENCY.labels(face).observe(elapsed)
             if log.isEnabledFor(logging.INFO):
                 log.info(
-                    "%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000,
-                )  # fmt: skip
+                    "%s %s %d %.1fms",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    elapsed * 1000,
+                )
             request_id_var.reset(token)
 
 

@@ -16,8 +16,9 @@ from hangar.settings import load_settings
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Administer users and keypairs of a local Hangar data dir.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Administer users and keypairs of a local Hangar data dir.", no_args_is_help=True
+)
 keypair_app = typer.Typer(help="Keypairs (access key + secret key).", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 app.add_typer(keypair_app, name="keypair")
@@ -49,8 +50,11 @@ def keypair_create(
     rate_limit: Annotated[int | None, typer.Option(help="Requests per 15 minutes.")] = None,
 ) -> None:
     """Issue a keypair; its secret key is printed this once."""
-    issued = _with_services(lambda s: s.identity.issue_keypair(
-        email=email, is_admin=admin, resource_policy=resource_policy, rate_limit=rate_limit))  # fmt: skip
+    issued = _with_services(
+        lambda s: s.identity.issue_keypair(
+            email=email, is_admin=admin, resource_policy=resource_policy, rate_limit=rate_limit
+        )
+    )
     console.print(f"Access key: {issued.keypair.access_key}")
     console.print(f"Secret key: {issued.secret_key}")
 
@@ -63,12 +67,30 @@ def keypair_list(
 ) -> None:
     keypairs = _with_services(lambda s: s.identity.list_keypairs(email=email, is_active=active))
     rows = [
-        (k.access_key, k.user_email, k.is_active, k.is_admin, k.resource_policy, k.rate_limit,
-         k.num_queries, k.created_at.isoformat(), k.last_used.isoformat() if k.last_used else None)
+        (
+            k.access_key,
+            k.user_email,
+            k.is_active,
+            k.is_admin,
+            k.resource_policy,
+            k.rate_limit,
+            k.num_queries,
+            k.created_at.isoformat(),
+            k.last_used.isoformat() if k.last_used else None,
+        )
         for k in keypairs
-    ]  # fmt: skip
-    columns = ["access_key", "user", "is_active", "is_admin", "resource_policy", "rate_limit",
-               "num_queries", "created_at", "last_used"]  # fmt: skip
+    ]
+    columns = [
+        "access_key",
+        "user",
+        "is_active",
+        "is_admin",
+        "resource_policy",
+        "rate_limit",
+        "num_queries",
+        "created_at",
+        "last_used",
+    ]
     emit("Keypairs", columns, rows, as_json=as_json)
 
 
@@ -94,8 +116,7 @@ def keypair_delete(access_key: str) -> None:
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True)],  # fmt: skip
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     role: Annotated[Role, typer.Option(case_sensitive=False)] = Role.USER,
     domain: Annotated[str, typer.Option()] = "default",
     group: Annotated[str, typer.Option()] = "default",
@@ -106,9 +127,13 @@ def user_create(
 
     async def action(s: Services) -> str | None:
         await s.identity.create_user(
-            email=email, password=password, role=role, domain_name=domain, group_name=group,
+            email=email,
+            password=password,
+            role=role,
+            domain_name=domain,
+            group_name=group,
             full_name=full_name,
-        )  # fmt: skip
+        )
         if not with_keypair:
             return None
         admin = role in (Role.ADMIN, Role.SUPERADMIN)
@@ -124,7 +149,17 @@ def user_create(
 @user_app.command("list")
 def user_list(as_json: JsonOpt = False) -> None:
     users = _with_services(lambda s: s.identity.list_users())
-    rows = [(str(u.uuid), u.email, u.role.value, u.status.value, u.domain_name,
-             u.created_at.isoformat()) for u in users]  # fmt: skip
-    emit("Users", ["uuid", "email", "role", "status", "domain", "created_at"], rows,
-         as_json=as_json)  # fmt: skip
+    rows = [
+        (
+            str(u.uuid),
+            u.email,
+            u.role.value,
+            u.status.value,
+            u.domain_name,
+            u.created_at.isoformat(),
+        )
+        for u in users
+    ]
+    emit(
+        "Users", ["uuid", "email", "role", "status", "domain", "created_at"], rows, as_json=as_json
+    )

@@ -46,8 +46,10 @@ def _announce_first_admin(admin: FirstAdmin, config_path: Path, endpoint: str) -
         "These are shown only once."
     )
     console.print(Panel(body, title="Hangar first start", expand=False))
-    print(clientconfig.ClientConfig(endpoint, kp.keypair.access_key, kp.secret_key, "").to_env(),
-          flush=True)  # fmt: skip
+    print(
+        clientconfig.ClientConfig(endpoint, kp.keypair.access_key, kp.secret_key, "").to_env(),
+        flush=True,
+    )
 
 
 def _update_client_config(services: Services, endpoint: str) -> None:
@@ -56,9 +58,11 @@ def _update_client_config(services: Services, endpoint: str) -> None:
     admin = services.first_admin
     if admin is not None:
         config = clientconfig.ClientConfig(
-            endpoint, admin.keypair.keypair.access_key, admin.keypair.secret_key,
+            endpoint,
+            admin.keypair.keypair.access_key,
+            admin.keypair.secret_key,
             str(settings.data_dir),
-        )  # fmt: skip
+        )
         _announce_first_admin(admin, path, endpoint)  # first: the secrets exist nowhere else
         clientconfig.write(path, config)
         return
@@ -77,9 +81,14 @@ async def serve(settings: Settings) -> None:
         _update_client_config(services, endpoint)
         await services.start_loops()
         config = uvicorn.Config(
-            create_app(services), log_config=None, access_log=False, lifespan="off",
-            http="httptools", ws="auto", timeout_graceful_shutdown=5,
-        )  # fmt: skip
+            create_app(services),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http="httptools",
+            ws="auto",
+            timeout_graceful_shutdown=5,
+        )
         server = uvicorn.Server(config)
         console.print(f"Hangar listening on {endpoint}  (data: {settings.data_dir})")
         await server.serve(sockets=[sock])
@@ -90,5 +99,8 @@ async def serve(settings: Settings) -> None:
 
 def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn installs the handlers and shuts down gracefully)."""
-    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
         runner.run(serve(settings))

@@ -72,12 +72,14 @@ async def open_services(
         await migrate(engine)
         sessions = make_sessionmaker(engine)
         identity = IdentityService(
-            sessions, secret_box_for(settings), clock,
+            sessions,
+            secret_box_for(settings),
+            clock,
             cache_seconds=settings.auth_cache_seconds,
             default_rate_limit=settings.default_rate_limit,
             login_failure_limit=settings.login_failure_limit,
             login_session_hours=settings.login_session_hours,
-        )  # fmt: skip
+        )
         services = Services(
             settings, clock, engine, sessions, identity, ManagerService(sessions, clock)
         )

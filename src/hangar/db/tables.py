@@ -199,9 +199,7 @@ class LoginSessionRow(Base):
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_uuid: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.uuid", ondelete="CASCADE"))
-    access_key: Mapped[str] = mapped_column(
-        ForeignKey("keypairs.access_key", ondelete="CASCADE")
-    )
+    access_key: Mapped[str] = mapped_column(ForeignKey("keypairs.access_key", ondelete="CASCADE"))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
 

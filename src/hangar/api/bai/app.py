@@ -14,9 +14,11 @@ from hangar.core.services import Services
 def create_bai_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="Hangar — Backend.AI API",
-        docs_url=None, redoc_url=None, openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         dependencies=[Depends(check_version)],
-    )  # fmt: skip
+    )
     app.state.services = services
     install_error_handlers(app)
     for module in (root, auth, server, manager):

@@ -98,11 +98,17 @@ async def _signed_caller(conn: HTTPConnection, services: Services) -> Caller:
     ctype = media_type(conn.headers.get("content-type"))
     for host in host_variants(conn.headers.get("host", ""), conn.url.scheme):
         expected = sign(
-            secret_key=credentials.secret_key, hash_name=auth.hash_name,
-            method=conn.scope.get("method", "GET"), target=target, date_header=date_header,
-            date=date, host=host, content_type=ctype, version=version,
+            secret_key=credentials.secret_key,
+            hash_name=auth.hash_name,
+            method=conn.scope.get("method", "GET"),
+            target=target,
+            date_header=date_header,
+            date=date,
+            host=host,
+            content_type=ctype,
+            version=version,
             version_header_name=version_name,
-        )  # fmt: skip
+        )
         if signatures_match(expected, auth.signature):
             break
     else:

@@ -21,7 +21,9 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "invalid-request": (400, "invalid-api-params", "Missing or invalid API parameters."),
     "unsupported-version": (400, "generic-bad-request", "Bad request."),
     "invalid-auth-params": (
-        400, "invalid-auth-params", "Missing or invalid authorization parameters."
+        400,
+        "invalid-auth-params",
+        "Missing or invalid authorization parameters.",
     ),
     "auth-error": (401, "auth-failed", "Credential/signature mismatch."),
     "auth-failed": (401, "auth-failed", "Credential/signature mismatch."),
@@ -32,18 +34,15 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "already-exists": (400, "generic-bad-request", "The object already exists."),
     "conflict": (409, "generic-bad-request", "The object changed state; try again."),
     "quota-exceeded": (412, "quota-exceeded", "You have reached your resource limit."),
-    "rate-limited": (
-        429, "rate-limit-exceeded", "You have reached your API query rate limit."
-    ),
-    "too-many-login-failures": (
-        429, "rate-limit-exceeded", "Too many failed login attempts."
-    ),
+    "rate-limited": (429, "rate-limit-exceeded", "You have reached your API query rate limit."),
+    "too-many-login-failures": (429, "rate-limit-exceeded", "Too many failed login attempts."),
     "server-frozen": (
-        503, "server-frozen",
+        503,
+        "server-frozen",
         "The server is frozen due to maintenance. Please try again later.",
     ),
     "unavailable": (503, "service-unavailable", "Service unavailable."),
-}  # fmt: skip
+}
 INTERNAL = (500, "internal-server-error", "Internal server error.")
 
 
@@ -93,9 +92,12 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     data = {".".join(str(p) for p in e["loc"][1:]) or "body": e["msg"] for e in exc.errors()}
     return problem_response(
-        400, "invalid-api-params", "Missing or invalid API parameters.",
-        "; ".join(f"{k}: {v}" for k, v in data.items()), data,
-    )  # fmt: skip
+        400,
+        "invalid-api-params",
+        "Missing or invalid API parameters.",
+        "; ".join(f"{k}: {v}" for k, v in data.items()),
+        data,
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -29,8 +29,10 @@ async def raw_params(request: Request) -> dict[str, Any]:
     if body.strip():
         ctype = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
         try:
-            data = yaml.safe_load(body) if ctype in ("text/yaml", "application/yaml") else (
-                json.loads(body)
+            data = (
+                yaml.safe_load(body)
+                if ctype in ("text/yaml", "application/yaml")
+                else (json.loads(body))
             )
         except (ValueError, yaml.YAMLError) as exc:
             raise InvalidRequest(f"Malformed request body: {exc}") from exc

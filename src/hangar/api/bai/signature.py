@@ -17,10 +17,16 @@ from hangar.core.errors import InvalidAuthParams
 
 SUPPORTED_VERSIONS = frozenset(
     {
-        "v4.20181215", "v4.20190115", "v4.20190315", "v4.20190615",
-        "v5.20191215", "v6.20200815", "v6.20210815", "v6.20220315",
+        "v4.20181215",
+        "v4.20190115",
+        "v4.20190315",
+        "v4.20190615",
+        "v5.20191215",
+        "v6.20200815",
+        "v6.20210815",
+        "v6.20220315",
     }
-)  # fmt: skip
+)
 LATEST_VERSION = "v6.20220315"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -104,8 +110,7 @@ def sign(
     version_header_name: str = "x-backendai-version",
 ) -> str:
     """The lower-case hex signature of a request, as the official client computes it."""
-    digest = getattr(hashlib, hash_name)
-    body_hash = digest(b"").hexdigest()
+    body_hash = hashlib.new(hash_name, b"").hexdigest()
     string = (
         f"{method.upper()}\n{target}\n{date_header}\n"
         f"host:{host}\ncontent-type:{content_type}\n"

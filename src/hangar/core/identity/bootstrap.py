@@ -33,28 +33,62 @@ class FirstAdmin:
 
 async def _create_defaults(db: DbSession, clock: Clock) -> None:
     now = clock.now()
-    db.add(DomainRow(
-        name=DEFAULT, description="The default domain", is_active=True, created_at=now,
-        modified_at=now, total_resource_slots={}, allowed_vfolder_hosts=["local"],
-        allowed_docker_registries=[], integration_id=None,
-    ))  # fmt: skip
-    db.add(ScalingGroupRow(
-        name=DEFAULT, description="The default scaling group", is_active=True, created_at=now,
-        driver="static", driver_opts={}, scheduler="fifo", scheduler_opts={}, wsproxy_addr=None,
-    ))  # fmt: skip
-    db.add(ResourcePolicyRow(
-        name=DEFAULT, created_at=now,
-        default_for_unspecified=DefaultForUnspecified.UNLIMITED.value,
-        total_resource_slots={}, max_session_lifetime=0, max_concurrent_sessions=5,
-        max_containers_per_session=1, idle_timeout=1800, max_vfolder_count=10,
-        max_vfolder_size=0, allowed_vfolder_hosts=["local"],
-    ))  # fmt: skip
+    db.add(
+        DomainRow(
+            name=DEFAULT,
+            description="The default domain",
+            is_active=True,
+            created_at=now,
+            modified_at=now,
+            total_resource_slots={},
+            allowed_vfolder_hosts=["local"],
+            allowed_docker_registries=[],
+            integration_id=None,
+        )
+    )
+    db.add(
+        ScalingGroupRow(
+            name=DEFAULT,
+            description="The default scaling group",
+            is_active=True,
+            created_at=now,
+            driver="static",
+            driver_opts={},
+            scheduler="fifo",
+            scheduler_opts={},
+            wsproxy_addr=None,
+        )
+    )
+    db.add(
+        ResourcePolicyRow(
+            name=DEFAULT,
+            created_at=now,
+            default_for_unspecified=DefaultForUnspecified.UNLIMITED.value,
+            total_resource_slots={},
+            max_session_lifetime=0,
+            max_concurrent_sessions=5,
+            max_containers_per_session=1,
+            idle_timeout=1800,
+            max_vfolder_count=10,
+            max_vfolder_size=0,
+            allowed_vfolder_hosts=["local"],
+        )
+    )
     await db.flush()
-    db.add(GroupRow(
-        id=uuid.uuid4(), name=DEFAULT, description="The default project", is_active=True,
-        created_at=now, modified_at=now, domain_name=DEFAULT, total_resource_slots={},
-        allowed_vfolder_hosts=["local"], integration_id=None,
-    ))  # fmt: skip
+    db.add(
+        GroupRow(
+            id=uuid.uuid4(),
+            name=DEFAULT,
+            description="The default project",
+            is_active=True,
+            created_at=now,
+            modified_at=now,
+            domain_name=DEFAULT,
+            total_resource_slots={},
+            allowed_vfolder_hosts=["local"],
+            integration_id=None,
+        )
+    )
     db.add(ScalingGroupDomainRow(scaling_group=DEFAULT, domain=DEFAULT))
 
 
@@ -76,8 +110,11 @@ async def bootstrap(
             await _create_defaults(db, clock)
     password = generate_password()
     await identity.create_user(
-        email=admin_email, password=password, role=Role.SUPERADMIN, username="admin",
+        email=admin_email,
+        password=password,
+        role=Role.SUPERADMIN,
+        username="admin",
         full_name="Administrator",
-    )  # fmt: skip
+    )
     keypair = await identity.issue_keypair(email=admin_email, is_admin=True)
     return FirstAdmin(admin_email, password, keypair)

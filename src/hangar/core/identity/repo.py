@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 
 from hangar.core.errors import NotFound
 from hangar.core.identity.models import (
@@ -112,13 +112,14 @@ async def count_users(db: DbSession) -> int:
 
 async def find_keypair_with_user(
     db: DbSession, access_key: str
-) -> Row[tuple[KeyPairRow, UserRow]] | None:
+) -> tuple[KeyPairRow, UserRow] | None:
     stmt = (
         select(KeyPairRow, UserRow)
         .join(UserRow, UserRow.uuid == KeyPairRow.user_uuid)
         .where(KeyPairRow.access_key == access_key)
     )
-    return (await db.execute(stmt)).one_or_none()
+    row = (await db.execute(stmt)).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 async def get_keypair_row(db: DbSession, access_key: str) -> KeyPairRow:
@@ -181,9 +182,7 @@ async def find_group(db: DbSession, domain_name: str, name: str) -> Group | None
     )
 
 
-async def add_usage(
-    db: DbSession, usage: Sequence[tuple[str, int, datetime]]
-) -> None:
+async def add_usage(db: DbSession, usage: Sequence[tuple[str, int, datetime]]) -> None:
     """Add query counts and move ``last_used`` forward for each (access_key, count, when)."""
     for access_key, count, when in usage:
         await db.execute(
@@ -195,14 +194,15 @@ async def add_usage(
 
 async def find_login_session(
     db: DbSession, token_hash: str
-) -> Row[tuple[LoginSessionRow, KeyPairRow, UserRow]] | None:
+) -> tuple[LoginSessionRow, KeyPairRow, UserRow] | None:
     stmt = (
         select(LoginSessionRow, KeyPairRow, UserRow)
         .join(KeyPairRow, KeyPairRow.access_key == LoginSessionRow.access_key)
         .join(UserRow, UserRow.uuid == LoginSessionRow.user_uuid)
         .where(LoginSessionRow.token_hash == token_hash)
     )
-    return (await db.execute(stmt)).one_or_none()
+    row = (await db.execute(stmt)).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def is_group_member(

@@ -45,6 +45,7 @@ from hangar.core.identity.secrets import (
 )
 from hangar.db.engine import DbSession
 from hangar.db.tables import (
+    DomainRow,
     GroupMemberRow,
     KeyPairRow,
     LoginSessionRow,
@@ -113,22 +114,32 @@ class IdentityService:
         password_hash = await asyncio.to_thread(hash_password, password)
         now = self._clock.now()
         row = UserRow(
-            uuid=uuid.uuid4(), username=username or email, email=email,
-            password_hash=password_hash, need_password_change=False, full_name=full_name,
-            description="", status=status.value, status_info=None, role=role.value,
-            domain_name=domain_name, created_at=now, modified_at=now,
-        )  # fmt: skip
+            uuid=uuid.uuid4(),
+            username=username or email,
+            email=email,
+            password_hash=password_hash,
+            need_password_change=False,
+            full_name=full_name,
+            description="",
+            status=status.value,
+            status_info=None,
+            role=role.value,
+            domain_name=domain_name,
+            created_at=now,
+            modified_at=now,
+        )
         async with self._sessions() as db, db.begin():
-            if group_name is not None:
-                group = await repo.find_group(db, domain_name, group_name)
-                if group is None:
-                    raise NotFound("user group (or project)")
+            if await db.get(DomainRow, domain_name) is None:
+                raise NotFound("domain")
+            group = await repo.find_group(db, domain_name, group_name) if group_name else None
+            if group_name and group is None:
+                raise NotFound("user group (or project)")
             db.add(row)
             try:
                 await db.flush()
             except IntegrityError as exc:
-                raise AlreadyExists(f"a user with email {email} already exists") from exc
-            if group_name is not None:
+                raise AlreadyExists("A user with this email or username already exists.") from exc
+            if group is not None:
                 db.add(GroupMemberRow(user_id=row.uuid, group_id=group.id))
         return repo.user_from_row(row)
 
@@ -153,12 +164,18 @@ class IdentityService:
             user = await repo.get_user_row_by_email(db, email)
             await repo.get_policy(db, resource_policy)
             row = KeyPairRow(
-                access_key=generate_access_key(), secret_key_encrypted=self._box.encrypt(secret),
-                user_uuid=user.uuid, is_active=True, is_admin=is_admin,
+                access_key=generate_access_key(),
+                secret_key_encrypted=self._box.encrypt(secret),
+                user_uuid=user.uuid,
+                is_active=True,
+                is_admin=is_admin,
                 resource_policy=resource_policy,
                 rate_limit=rate_limit if rate_limit is not None else self.default_rate_limit,
-                num_queries=0, created_at=now, modified_at=now, last_used=None,
-            )  # fmt: skip
+                num_queries=0,
+                created_at=now,
+                modified_at=now,
+                last_used=None,
+            )
             db.add(row)
         return NewKeyPair(repo.keypair_from_row(row, user.email), secret)
 
@@ -205,7 +222,9 @@ class IdentityService:
             self._cache.pop(access_key, None)
             raise AuthFailed("Access key not found")
         kp, user = found
-        creds = Credentials(self._box.decrypt(kp.secret_key_encrypted), repo.caller_from_rows(kp, user))
+        creds = Credentials(
+            self._box.decrypt(kp.secret_key_encrypted), repo.caller_from_rows(kp, user)
+        )
         self._cache[access_key] = _Cached(now + self._cache_seconds, creds)
         return creds
 
@@ -275,10 +294,12 @@ class IdentityService:
         async with self._sessions() as db, db.begin():
             db.add(
                 LoginSessionRow(
-                    token_hash=_token_hash(token), user_uuid=user.uuid,
-                    access_key=kp.access_key, created_at=now,
+                    token_hash=_token_hash(token),
+                    user_uuid=user.uuid,
+                    access_key=kp.access_key,
+                    created_at=now,
                     expires_at=now + self._login_lifetime,
-                )  # fmt: skip
+                )
             )
         return LoginResult(token, repo.caller_from_rows(kp, user), UserStatus(user.status))
 
@@ -315,9 +336,12 @@ class IdentityService:
             await db.execute(
                 update(UserRow)
                 .where(UserRow.uuid == caller.user_uuid)
-                .values(password_hash=new_hash, need_password_change=False,
-                        modified_at=self._clock.now())
-            )  # fmt: skip
+                .values(
+                    password_hash=new_hash,
+                    need_password_change=False,
+                    modified_at=self._clock.now(),
+                )
+            )
 
     async def update_full_name(self, caller: Caller, full_name: str) -> None:
         async with self._sessions() as db, db.begin():

@@ -118,9 +118,12 @@ async def signup(request: Request) -> dict[str, Any]:
         raise Forbidden("Self sign-up is disabled on this server.")
     params = await read_params(request, SignupRequest)
     await services.identity.create_user(
-        email=params.email, password=params.password, domain_name=params.domain,
-        username=params.username, full_name=params.full_name,
-    )  # fmt: skip
+        email=params.email,
+        password=params.password,
+        domain_name=params.domain,
+        username=params.username,
+        full_name=params.full_name,
+    )
     issued = await services.identity.issue_keypair(email=params.email)
     return {"access_key": issued.keypair.access_key, "secret_key": issued.secret_key}
 

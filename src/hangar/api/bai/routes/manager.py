@@ -30,11 +30,16 @@ async def get_status(request: Request) -> dict[str, object]:
     settings = services.settings
     version_num, _, version_date = LATEST_VERSION.lstrip("v").partition(".")
     node = {
-        "id": "hangar", "num_proc": 1, "service_addr": f"{settings.host}:{settings.port}",
-        "heartbeat_timeout": 5.0, "ssl_enabled": False, "active_sessions": 0,
-        "status": status.value, "version": MANAGER_VERSION,
+        "id": "hangar",
+        "num_proc": 1,
+        "service_addr": f"{settings.host}:{settings.port}",
+        "heartbeat_timeout": 5.0,
+        "ssl_enabled": False,
+        "active_sessions": 0,
+        "status": status.value,
+        "version": MANAGER_VERSION,
         "api_version": [int(version_num), version_date],
-    }  # fmt: skip
+    }
     return {"nodes": [node], "status": status.value, "active_sessions": 0}
 
 

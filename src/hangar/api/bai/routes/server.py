@@ -35,8 +35,11 @@ async def login(request: Request) -> Any:
     try:
         result = await identity.login(email=params.username, password=params.password)
     except AuthFailed as exc:
-        failure = {"type": "https://api.backend.ai/probs/auth-failed",
-                   "title": "Credential/signature mismatch.", "details": exc.message}  # fmt: skip
+        failure = {
+            "type": "https://api.backend.ai/probs/auth-failed",
+            "title": "Credential/signature mismatch.",
+            "details": exc.message,
+        }
         return {"authenticated": False, "data": failure}
     response = JSONResponse(
         {
@@ -50,9 +53,13 @@ async def login(request: Request) -> Any:
     )
     max_age = int(services_of(request).settings.login_session_hours * 3600)
     response.set_cookie(
-        SESSION_COOKIE, result.token, max_age=max_age, httponly=True, samesite="lax",
+        SESSION_COOKIE,
+        result.token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
         secure=request.url.scheme == "https",
-    )  # fmt: skip
+    )
     return response
 
 

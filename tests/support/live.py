@@ -1,0 +1,145 @@
+"""A real ``hangar server`` process on a free loopback port, and the clients that drive it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+OFFICIAL = ROOT / ".official-clients"
+BAI_CLI = OFFICIAL / "bai" / "bin" / "backend.ai"
+BAI_PYTHON = OFFICIAL / "bai" / "bin" / "python"
+HANGAR = Path(sys.executable).parent / "hangar"
+
+
+@dataclass
+class LiveServer:
+    home: Path
+    database_url: str
+    proc: subprocess.Popen[bytes] | None = None
+    endpoint: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    password: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "server.log"
+
+    def server_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HANGAR_", "BACKEND_"))}
+        env.update(
+            HOME=str(self.home),
+            XDG_CONFIG_HOME=str(self.home / "config"),
+            HANGAR_DATA_DIR=str(self.data_dir),
+            HANGAR_DATABASE_URL=self.database_url,
+            HANGAR_HOST="127.0.0.1",
+            HANGAR_PORT="0",
+            HANGAR_LOG_FORMAT="json",
+            HANGAR_AUTH_CACHE_SECONDS="0.2",
+            **self.extra_env,
+        )
+        return env
+
+    def client_env(self, **overrides: str) -> dict[str, str]:
+        """Environment for the official client (and ours) pointing at this server."""
+        env = self.server_env()
+        env.update(
+            BACKEND_ENDPOINT=self.endpoint,
+            BACKEND_ENDPOINT_TYPE="api",
+            BACKEND_ACCESS_KEY=self.access_key,
+            BACKEND_SECRET_KEY=self.secret_key,
+        )
+        env.update(overrides)
+        return env
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(HANGAR), "server"],
+            env=self.server_env(),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        config_path = self.home / "config" / "hangar" / "client.toml"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hangar server exited:\n{self.log_path.read_text()}")
+            if config_path.exists() and self._healthy(config_path):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"hangar server did not start:\n{self.log_path.read_text()}")
+
+    def _healthy(self, config_path: Path) -> bool:
+        config = tomllib.loads(config_path.read_text())
+        try:
+            ok = httpx.get(config["endpoint"] + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+        if ok:
+            self.endpoint = config["endpoint"]
+            self.access_key, self.secret_key = config["access_key"], config["secret_key"]
+            self.password = self._first_password()
+        return ok
+
+    def _first_password(self) -> str:
+        for line in self.log_path.read_text().splitlines():
+            if "Password" in line:
+                return line.split("Password", 1)[1].strip(" │|\t")
+        return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def hangar(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(HANGAR), *args],
+            env=self.server_env(),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def official(
+        self, *args: str, input: str | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BAI_CLI), *args],
+            env=self.client_env(**env),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            start_new_session=True,
+        )
+
+    def official_python(self, script: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BAI_PYTHON), "-c", script],
+            env=self.client_env(**env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
