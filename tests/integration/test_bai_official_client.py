@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 
 from tests.support.live import LiveServer
@@ -160,3 +161,20 @@ def test_first_start_prints_once_and_restart_keeps_keys(live_server: LiveServer)
     assert "Secret key" not in live_server.log_path.read_text()
     assert live_server.secret_key not in live_server.log_path.read_text()
     assert probe(live_server)["status"] == 200
+
+
+def test_logs_are_structured_and_never_hold_secrets(live_server: LiveServer) -> None:
+    probe(live_server)
+    probe(live_server, BACKEND_SECRET_KEY="x" * 40)
+    events = []
+    for line in live_server.log_path.read_text().splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    access = [e for e in events if e["logger"] == "hangar.access"]
+    assert any("POST /auth/test 200" in e["msg"] for e in access)
+    assert any("POST /auth/test 401" in e["msg"] for e in access)
+    assert all(len(e["request_id"]) == 32 for e in access)
+    for event in events:
+        assert live_server.secret_key not in json.dumps(event)
+    metrics = httpx.get(live_server.endpoint + "/metrics").text
+    assert 'hangar_http_requests_total{face="bai",method="POST",status="401"}' in metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
-__all__ = ["DbSession", "create_engine", "make_sessionmaker", "migrate", "alembic_config"]
+__all__ = [
+    "DbSession",
+    "alembic_config",
+    "create_engine",
+    "downgrade",
+    "make_sessionmaker",
+    "migrate",
+]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -63,12 +71,29 @@ def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(alembic_config(connection), revision)
 
 
+async def _run(engine: AsyncEngine, step: Callable[[Connection, str], None], revision: str) -> None:
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild SQLite tables by copy-and-drop; with foreign keys on,
+            # the drop would cascade into child tables. The pragma only works outside a
+            # transaction, so switch it off first and check the keys afterwards.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        await conn.run_sync(step, revision)
+        await conn.commit()
+        if sqlite:
+            broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await conn.commit()
+            if broken:
+                raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (idempotent)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, revision)
+    await _run(engine, _upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_downgrade, revision)
+    await _run(engine, _downgrade, revision)

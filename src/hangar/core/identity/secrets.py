@@ -86,7 +86,9 @@ def generate_secret_key() -> str:
 
 
 def generate_password() -> str:
-    return secrets.token_urlsafe(15)
+    """20 letters and digits: safe to paste into shells and option parsers."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(20))
 
 
 def generate_ssh_keypair() -> tuple[str, str]:

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite and ``scripts/test`` (no Hangar imports)."""
