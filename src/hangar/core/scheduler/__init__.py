@@ -1,0 +1,56 @@
+"""Pure scheduling: which pending sessions run on which agents. No database, no I/O.
+
+Entry point: :func:`schedule`. Inputs and outputs are the frozen values of :mod:`.model`;
+amounts are :class:`ResourceSlots`.
+"""
+
+from hangar.core.scheduler.model import (
+    AgentState,
+    Assignment,
+    DeviceAllocation,
+    GpuDevice,
+    KeypairUsage,
+    PendingSession,
+    SchedulePlan,
+    StillPending,
+)
+from hangar.core.scheduler.policies import POLICIES, Drf, Fifo, Lifo, Policy, get_policy
+from hangar.core.scheduler.predicates import (
+    DEFAULT_PREDICATES,
+    ClusterSize,
+    ImageSlots,
+    KeypairConcurrency,
+    KeypairResourceTotals,
+    Predicate,
+    ScalingGroupMatch,
+)
+from hangar.core.scheduler.scheduler import PassState, schedule
+from hangar.core.scheduler.slots import EMPTY_SLOTS, ResourceSlots
+
+__all__ = [
+    "DEFAULT_PREDICATES",
+    "EMPTY_SLOTS",
+    "POLICIES",
+    "AgentState",
+    "Assignment",
+    "ClusterSize",
+    "DeviceAllocation",
+    "Drf",
+    "Fifo",
+    "GpuDevice",
+    "ImageSlots",
+    "KeypairConcurrency",
+    "KeypairResourceTotals",
+    "KeypairUsage",
+    "Lifo",
+    "PassState",
+    "PendingSession",
+    "Policy",
+    "Predicate",
+    "ResourceSlots",
+    "ScalingGroupMatch",
+    "SchedulePlan",
+    "StillPending",
+    "get_policy",
+    "schedule",
+]

@@ -1,0 +1,94 @@
+"""One scheduling pass: pending sessions in, assignments and reasons out. Pure: no I/O.
+
+The pass works on its own copy of agent capacity and keypair usage and charges both at each
+assignment, so later decisions see earlier ones and nothing is over-committed. The service
+applies the plan in one transaction, re-checking capacity, and runs another pass while passes
+make progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from hangar.core.scheduler.ledger import KeypairLedger
+from hangar.core.scheduler.model import (
+    AgentState,
+    Assignment,
+    KeypairUsage,
+    PendingSession,
+    SchedulePlan,
+    StillPending,
+)
+from hangar.core.scheduler.placement import AgentPool
+from hangar.core.scheduler.policies import Policy
+from hangar.core.scheduler.predicates import DEFAULT_PREDICATES, Predicate, first_failure
+from hangar.core.scheduler.slots import ResourceSlots
+
+
+class PassState:
+    """The working state of one pass; implements :class:`~.ledger.PassView`."""
+
+    def __init__(self, agents: Iterable[AgentState], usage: Mapping[str, KeypairUsage]) -> None:
+        """Raises ValueError if two agents share an id."""
+        self.pool = AgentPool(agents)
+        self._ledgers = {key: KeypairLedger(u) for key, u in usage.items()}
+
+    def ledger(self, access_key: str) -> KeypairLedger | None:
+        return self._ledgers.get(access_key)
+
+    def has_agents(self, scaling_group: str) -> bool:
+        return self.pool.has_agents(scaling_group)
+
+    def total_capacity(self) -> ResourceSlots:
+        return self.pool.total_capacity()
+
+
+def schedule(
+    pending: Sequence[PendingSession],
+    agents: Iterable[AgentState],
+    usage: Mapping[str, KeypairUsage],
+    policy: Policy,
+    *,
+    predicates: Sequence[Predicate] = DEFAULT_PREDICATES,
+) -> SchedulePlan:
+    """Decide, in ``policy`` order, which pending sessions run where.
+
+    Each session either gets an :class:`Assignment` (its slots and GPU devices reserved on
+    one agent at once) or stays pending with the first reason found: a predicate's, or the
+    placement's when no agent has room. ``usage`` is keyed by access key; with the default
+    predicates a session whose key has no entry stays pending. The result depends only on
+    the arguments, not on their order.
+
+    Raises ValueError for duplicate session or agent ids, or a policy that does not yield
+    every session exactly once.
+    """
+    if len({s.id for s in pending}) != len(pending):
+        raise ValueError("duplicate pending session ids")
+    state = PassState(agents, usage)
+    assignments: list[Assignment] = []
+    waiting: list[StillPending] = []
+    for session in policy.order(pending, state):
+        outcome = _decide(session, state, predicates)
+        if isinstance(outcome, str):
+            waiting.append(StillPending(session.id, outcome))
+        else:
+            assignments.append(outcome)
+    decided = {a.session_id for a in assignments} | {w.session_id for w in waiting}
+    if len(assignments) + len(waiting) != len(pending) or len(decided) != len(pending):
+        raise ValueError(f"policy {policy.name!r} did not yield every session exactly once")
+    return SchedulePlan(tuple(assignments), tuple(waiting))
+
+
+def _decide(
+    session: PendingSession, state: PassState, predicates: Sequence[Predicate]
+) -> Assignment | str:
+    """Assign ``session`` (charging its keypair) or say why it waits."""
+    reason = first_failure(predicates, session, state)
+    if reason is not None:
+        return reason
+    outcome = state.pool.place(session)
+    if isinstance(outcome, Assignment):
+        ledger = state.ledger(session.access_key)
+        if ledger is not None:
+            ledger.charge(outcome.allocated)
+    return outcome
