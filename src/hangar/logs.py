@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 from datetime import UTC, datetime
 
@@ -23,10 +26,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        request_id = request_id_var.get()
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             event["request_id"] = request_id
-        event.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        event.update(
+            {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k != "request_id"}
+        )
         if record.exc_info:
             event["exc"] = self.formatException(record.exc_info)
         return json.dumps(event, default=str)
@@ -48,13 +53,39 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+class _DeferredQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread as they are: formatting and the write happen
+    there, off the event loop. The request id is captured here, in the request's context."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure_logging(fmt: str, level: str) -> None:
+    """Send logs through a queue to a writer thread; idempotent; flushed at exit."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler, respect_handler_level=False)
+    _listener.start()
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_DeferredQueueHandler(records)]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+
+
+@atexit.register
+def _flush_logs() -> None:
+    if _listener is not None:
+        _listener.stop()

@@ -173,7 +173,7 @@ def test_logs_are_structured_and_never_hold_secrets(live_server: LiveServer) -> 
     access = [e for e in events if e["logger"] == "hangar.access"]
     assert any("POST /auth/test 200" in e["msg"] for e in access)
     assert any("POST /auth/test 401" in e["msg"] for e in access)
-    assert all(len(e["request_id"]) == 32 for e in access)
+    assert len({e["request_id"] for e in access}) == len(access)  # one id per request
     for event in events:
         assert live_server.secret_key not in json.dumps(event)
     metrics = httpx.get(live_server.endpoint + "/metrics").text

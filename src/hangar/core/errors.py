@@ -122,3 +122,29 @@ class ServerFrozen(HangarError):
 class Unavailable(HangarError):
     code = "unavailable"
     default_message = "Service unavailable."
+
+
+class AgentError(HangarError):
+    """An agent failed to do what it was asked (start, stop, run in a kernel)."""
+
+    code = "agent-error"
+    default_message = "The agent failed to carry out the operation."
+
+
+class KernelCreationFailed(AgentError):
+    code = "kernel-creation-failed"
+    default_message = "The session's kernel could not be started."
+
+
+class SessionAlreadyExists(AlreadyExists):
+    code = "session-already-exists"
+    default_message = (
+        "The session already exists but you requested not to reuse existing one."
+    )
+
+
+class TooManySessionsMatched(NotFound):
+    code = "too-many-sessions-matched"
+
+    def __init__(self, matches: list[dict[str, str]]) -> None:
+        super().__init__("session", "Too many sessions matched.", data={"matches": matches})

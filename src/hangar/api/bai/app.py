@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hangar.api.bai.auth import SESSION_MODE, check_version
-from hangar.api.bai.errors import install_error_handlers
+from hangar.api.bai.auth import SESSION_MODE, BaiAuth
+from hangar.api.bai.errors import EXCEPTION_HANDLERS
 from hangar.api.bai.routes import auth, manager, root, server
 from hangar.core.services import Services
 
 
-def create_bai_app(services: Services) -> FastAPI:
-    app = FastAPI(
-        title="Hangar — Backend.AI API",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        dependencies=[Depends(check_version)],
-    )
+def create_bai_app(services: Services) -> ASGIApp:
+    routes = [route for module in (root, auth, server, manager) for route in module.router.routes]
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.services = services
-    install_error_handlers(app)
-    for module in (root, auth, server, manager):
-        app.include_router(module.router)
-    return app
+    return BaiAuth(app, services)
 
 
 class SessionMode:
@@ -33,6 +25,6 @@ class SessionMode:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            scope[SESSION_MODE] = True
+        scope[SESSION_MODE] = True
+        scope["root_path"] = scope.get("root_path", "") + "/func"
         await self.app(scope, receive, send)

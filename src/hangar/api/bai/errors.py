@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from hangar.core.errors import HangarError, NotFound, RateLimited
 
@@ -83,24 +83,12 @@ def render_error(exc: HangarError) -> JSONResponse:
     return problem_response(status, slug, title, msg, exc.data, headers)
 
 
-async def _hangar_error(_: Request, exc: Exception) -> JSONResponse:
+async def _hangar_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HangarError)
     return render_error(exc)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    data = {".".join(str(p) for p in e["loc"][1:]) or "body": e["msg"] for e in exc.errors()}
-    return problem_response(
-        400,
-        "invalid-api-params",
-        "Missing or invalid API parameters.",
-        "; ".join(f"{k}: {v}" for k, v in data.items()),
-        data,
-    )
-
-
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return problem_response(404, "url-not-found", "Unknown URL path.")
@@ -109,13 +97,13 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, "generic-error", str(exc.detail))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(*INTERNAL)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(HangarError, _hangar_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    HangarError: _hangar_error,
+    StarletteHTTPException: _http_error,
+    Exception: _unexpected,
+}

@@ -61,6 +61,12 @@ class _Cached:
     credentials: Credentials
 
 
+def _retrieve(task: asyncio.Task[Credentials]) -> None:
+    """Mark a shared look-up's failure as seen even when every waiter was cancelled."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -84,6 +90,7 @@ class IdentityService:
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._cache: dict[str, _Cached] = {}
+        self._refreshing: dict[str, asyncio.Task[Credentials]] = {}
         self._usage: dict[str, int] = defaultdict(int)
         self._last_used: dict[str, datetime] = {}
         self._limiter = SlidingWindowLimiter(clock)
@@ -210,23 +217,35 @@ class IdentityService:
     async def credentials_for(self, access_key: str) -> Credentials:
         """The secret and caller of an active keypair of an active user.
 
-        Cached for ``cache_seconds``. Raises AuthFailed ("Access key not found") otherwise.
+        Cached for ``cache_seconds``; concurrent misses of one key share a single database
+        read, so a busy key never stalls every request at once. Raises AuthFailed
+        ("Access key not found") otherwise.
         """
-        now = self._clock.monotonic()
         cached = self._cache.get(access_key)
-        if cached is not None and cached.expires > now:
+        if cached is not None and cached.expires > self._clock.monotonic():
             return cached.credentials
-        async with self._sessions() as db:
-            found = await repo.find_keypair_with_user(db, access_key)
-        if found is None or not found[0].is_active or found[1].status != UserStatus.ACTIVE:
-            self._cache.pop(access_key, None)
-            raise AuthFailed("Access key not found")
-        kp, user = found
-        creds = Credentials(
-            self._box.decrypt(kp.secret_key_encrypted), repo.caller_from_rows(kp, user)
-        )
-        self._cache[access_key] = _Cached(now + self._cache_seconds, creds)
-        return creds
+        task = self._refreshing.get(access_key)
+        if task is None:
+            task = asyncio.create_task(self._refresh(access_key))
+            task.add_done_callback(_retrieve)
+            self._refreshing[access_key] = task
+        return await asyncio.shield(task)
+
+    async def _refresh(self, access_key: str) -> Credentials:
+        try:
+            async with self._sessions() as db:
+                found = await repo.find_keypair_with_user(db, access_key)
+            if found is None or not found[0].is_active or found[1].status != UserStatus.ACTIVE:
+                self._cache.pop(access_key, None)
+                raise AuthFailed("Access key not found")
+            kp, user = found
+            secret = self._box.decrypt(kp.secret_key_encrypted)
+            creds = Credentials(secret, repo.caller_from_rows(kp, user))
+            expires = self._clock.monotonic() + self._cache_seconds
+            self._cache[access_key] = _Cached(expires, creds)
+            return creds
+        finally:
+            self._refreshing.pop(access_key, None)
 
     def admit(self, caller: Caller) -> RateDecision:
         """Count one authenticated request against the caller's rate limit and usage."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from starlette.requests import Request
+from starlette.responses import Response
 
-from hangar.api.bai.auth import SuperadminCaller, services_of
+from hangar.api.bai.auth import services_of, superadmin
 from hangar.api.bai.params import Params, read_params
 from hangar.api.bai.routes.root import MANAGER_VERSION
+from hangar.api.bai.routing import Router, no_content
 from hangar.api.bai.signature import LATEST_VERSION
 
-router = APIRouter(prefix="/manager")
+router = Router(prefix="/manager")
 
 
 class StatusUpdate(Params):
@@ -43,11 +45,12 @@ async def get_status(request: Request) -> dict[str, object]:
     return {"nodes": [node], "status": status.value, "active_sessions": 0}
 
 
-@router.put("/status", status_code=204)
-async def put_status(request: Request, _: SuperadminCaller) -> Response:
+@router.put("/status")
+async def put_status(request: Request) -> Response:
+    superadmin(request)
     params = await read_params(request, StatusUpdate)
     await services_of(request).manager.set_status(params.status)
-    return Response(status_code=204)
+    return no_content()
 
 
 @router.get("/announcement")
@@ -56,10 +59,11 @@ async def get_announcement(request: Request) -> dict[str, object]:
     return {"enabled": announcement.enabled, "message": announcement.message}
 
 
-@router.post("/announcement", status_code=204)
-async def post_announcement(request: Request, _: SuperadminCaller) -> Response:
+@router.post("/announcement")
+async def post_announcement(request: Request) -> Response:
+    superadmin(request)
     params = await read_params(request, AnnouncementUpdate)
     await services_of(request).manager.set_announcement(
         enabled=params.enabled, message=params.message
     )
-    return Response(status_code=204)
+    return no_content()

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from starlette.requests import Request
 
+from hangar.api.bai.routing import Router
 from hangar.api.bai.signature import LATEST_VERSION
 
 MANAGER_VERSION = "22.03.2"
 
-router = APIRouter()
+router = Router()
 
 
 @router.get("/")
-async def version() -> dict[str, str]:
+async def version(request: Request) -> dict[str, str]:
     """Public. The official client requires ``version`` to be exactly its own API version."""
     return {"version": LATEST_VERSION, "manager": MANAGER_VERSION}

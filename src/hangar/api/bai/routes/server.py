@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from hangar.api.bai.auth import SESSION_COOKIE, services_of
 from hangar.api.bai.params import Params, read_params
+from hangar.api.bai.routing import Router
 from hangar.core.errors import AuthFailed, InvalidRequest
 
-router = APIRouter(prefix="/server")
+router = Router(prefix="/server")
 
 
 class LoginRequest(Params):
@@ -19,7 +20,7 @@ class LoginRequest(Params):
     password: str
 
 
-@router.post("/login", response_model=None)
+@router.post("/login")
 async def login(request: Request) -> Any:
     """Always 200 with ``authenticated``; 400 when already logged in, 429 when locked."""
     identity = services_of(request).identity
@@ -63,7 +64,7 @@ async def login(request: Request) -> Any:
     return response
 
 
-@router.post("/logout", status_code=201)
+@router.post("/logout")
 async def logout(request: Request) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
