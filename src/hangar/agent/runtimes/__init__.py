@@ -1,0 +1,34 @@
+"""Runtimes: where kernels run. ``base`` is the interface, ``bubblewrap`` the local sandbox,
+``fake`` the same contract without isolation for tests."""
+
+from hangar.agent.runtimes.base import (
+    BindMount,
+    ContainerStats,
+    ExitStatus,
+    GpuBinding,
+    ImageSpec,
+    KernelInfo,
+    KernelRuntime,
+    KernelSpec,
+    LimitMode,
+    ResourceLimits,
+    RunningProcess,
+    SandboxCommand,
+    TerminationReason,
+)
+
+__all__ = [
+    "BindMount",
+    "ContainerStats",
+    "ExitStatus",
+    "GpuBinding",
+    "ImageSpec",
+    "KernelInfo",
+    "KernelRuntime",
+    "KernelSpec",
+    "LimitMode",
+    "ResourceLimits",
+    "RunningProcess",
+    "SandboxCommand",
+    "TerminationReason",
+]

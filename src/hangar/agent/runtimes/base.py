@@ -1,0 +1,279 @@
+"""The runtime interface: create a kernel, run processes in it, read its stats, destroy it.
+
+A *kernel* is a scratch directory plus limits; processes started with :meth:`KernelRuntime.run`
+share them (like processes in one container). Specs are frozen dataclasses validated on
+construction; ``destroy`` is idempotent. ``fake.FakeRuntime`` follows the same contract
+without isolation, for fast tests of code above the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Literal
+
+from hangar.agent.errors import InvalidKernelSpec
+
+HOME = "/home/work"
+DOCUMENTED_ENV: Mapping[str, str] = MappingProxyType(
+    {"TERM": "xterm", "LANG": "C.UTF-8", "SHELL": "/bin/bash", "USER": "work", "HOME": HOME}
+)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_KERNEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+StdinSource = bytes | Literal["pipe"] | None
+
+
+class TerminationReason(StrEnum):
+    """Why a process ended."""
+
+    EXITED = "exited"
+    TIMED_OUT = "timed-out"
+    MEMORY_LIMIT = "memory-limit-exceeded"
+    KILLED = "killed"
+
+
+class LimitMode(StrEnum):
+    """How a kernel's limits are enforced."""
+
+    CGROUP_V1 = "cgroup-v1"
+    CGROUP_V2 = "cgroup-v2"
+    RLIMIT = "rlimit"
+    NONE = "none"
+
+
+def _fail(message: str) -> None:
+    raise InvalidKernelSpec(message)
+
+
+@dataclass(frozen=True, slots=True)
+class BindMount:
+    """A host path shown in the sandbox; a relative ``container_path`` is under /home/work."""
+
+    host_path: Path
+    container_path: str
+    read_only: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.host_path.is_absolute():
+            _fail(f"bind source must be absolute: {self.host_path}")
+        target = PurePosixPath(self.container_path)
+        if not self.container_path or ".." in target.parts:
+            _fail(f"bind target must be a plain path: {self.container_path!r}")
+        if self.target in ("/", HOME):
+            _fail(f"bind target may not replace {self.target}")
+
+    @property
+    def target(self) -> str:
+        """The absolute path inside the sandbox."""
+        path = PurePosixPath(self.container_path)
+        return str(path if path.is_absolute() else PurePosixPath(HOME) / path)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLimits:
+    """Per-kernel limits; None means unlimited. ``cpu`` is in (fractional) cores."""
+
+    cpu: float | None = None
+    memory_bytes: int | None = None
+    pids_max: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cpu", "memory_bytes", "pids_max"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                _fail(f"limit {name} must be positive, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class GpuBinding:
+    """One allocated GPU: host NVML index, uuid if known, device node if it has one."""
+
+    index: int
+    uuid: str | None = None
+    device_node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    """How an environment is provided on this node.
+
+    ``interpreter_prefix`` (a venv or prefix) is bound read-only at the same path and its
+    ``bin`` put first on PATH; ``binds`` are further read-only host directories (system dirs
+    for the image); ``bootstrap`` is a shell script run once by ``create`` inside the kernel.
+    """
+
+    name: str = "host"
+    interpreter_prefix: Path | None = None
+    binds: tuple[BindMount, ...] = ()
+    bootstrap: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KernelSpec:
+    """Everything a runtime needs to create one kernel. Raises InvalidKernelSpec when invalid.
+
+    ``uid``/``gid`` are the ids of the ``work`` user (never 0); ``environ`` adds to the
+    documented environment; ``unshare_net`` gives the kernel its own network (loopback only).
+    """
+
+    kernel_id: str
+    scratch_dir: Path
+    uid: int = 1000
+    gid: int = 1000
+    environ: Mapping[str, str] = field(default_factory=dict)
+    limits: ResourceLimits = ResourceLimits()
+    gpus: tuple[GpuBinding, ...] = ()
+    mounts: tuple[BindMount, ...] = ()
+    image: ImageSpec = ImageSpec()
+    unshare_net: bool = False
+
+    def __post_init__(self) -> None:
+        if not _KERNEL_ID.match(self.kernel_id):
+            _fail(f"kernel id must match {_KERNEL_ID.pattern}: {self.kernel_id!r}")
+        # The parent is the scratch root, hidden from every sandbox: it may not be "/".
+        if not self.scratch_dir.is_absolute() or len(self.scratch_dir.parts) < 3:
+            _fail(f"scratch dir must be an absolute path below a scratch root: {self.scratch_dir}")
+        if self.uid <= 0 or self.gid <= 0:
+            _fail("the work user must not be root (uid and gid > 0)")
+        validate_env(self.environ)
+        object.__setattr__(self, "environ", MappingProxyType(dict(self.environ)))
+
+
+def validate_env(env: Mapping[str, str]) -> None:
+    """Raise InvalidKernelSpec for names that are not identifiers or values with NUL bytes."""
+    for name, value in env.items():
+        if not _ENV_NAME.match(name) or "\0" in value:
+            _fail(f"invalid environment variable {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class KernelInfo:
+    """What ``create`` prepared, and how limits are enforced (``notes`` say what is weaker)."""
+
+    kernel_id: str
+    scratch_dir: Path
+    limit_mode: LimitMode
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    """How a process ended. ``exit_code`` follows the shell: 128+N after signal N."""
+
+    exit_code: int
+    reason: TerminationReason
+    message: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStats:
+    """The seed's Container Stats Object: cpu in ms, everything else in bytes."""
+
+    cpu_used: int = 0
+    mem_max_bytes: int = 0
+    mem_cur_bytes: int = 0
+    net_rx_bytes: int = 0
+    net_tx_bytes: int = 0
+    io_read_bytes: int = 0
+    io_write_bytes: int = 0
+    io_max_scratch_size: int = 0
+    io_cur_scratch_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxCommand:
+    """An argv and environment that start a process inside a kernel, for foreign launchers
+    (a Jupyter kernelspec, a terminal server). No fds need passing."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+
+
+class RunningProcess(ABC):
+    """A process started in a kernel. Read ``stdout``/``stderr`` while waiting, or the pipes
+    fill and the process blocks; ``communicate`` does both."""
+
+    pid: int
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader
+    stderr: asyncio.StreamReader
+
+    @abstractmethod
+    async def wait(self) -> ExitStatus:
+        """Wait for the end of the process and its whole sandbox; safe to call repeatedly."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Kill the process and everything it started; its status says KILLED. Idempotent."""
+
+    async def communicate(self) -> tuple[bytes, bytes, ExitStatus]:
+        """Read both streams to the end and wait; returns (stdout, stderr, status)."""
+        out, err = await asyncio.gather(self.stdout.read(), self.stderr.read())
+        return out, err, await self.wait()
+
+
+class KernelRuntime(ABC):
+    """Creates and runs kernels on this node."""
+
+    name: str
+
+    @abstractmethod
+    async def create(self, spec: KernelSpec) -> KernelInfo:
+        """Prepare the scratch dir (kept if it exists) and limits, run the bootstrap script.
+
+        Raises KernelCreationFailed (nothing is left behind) or InvalidKernelSpec; creating
+        a kernel id that is live raises KernelCreationFailed.
+        """
+
+    @abstractmethod
+    async def run(
+        self,
+        kernel_id: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: StdinSource = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the process's limit, not the call's
+    ) -> RunningProcess:
+        """Start ``argv`` in the kernel (cwd default /home/work, ``env`` added last).
+
+        ``stdin``: bytes to feed then close, ``"pipe"`` for a writable ``stdin``, None for
+        /dev/null. After ``timeout`` seconds the process is killed (TIMED_OUT).
+        Raises KernelNotFound.
+        """
+
+    @abstractmethod
+    async def stats(self, kernel_id: str) -> ContainerStats:
+        """Return the kernel's usage so far. Raises KernelNotFound."""
+
+    @abstractmethod
+    async def destroy(self, kernel_id: str, *, remove_scratch: bool) -> None:
+        """Kill the kernel's processes, release its limits, optionally delete the scratch dir.
+
+        Idempotent: an unknown or already destroyed kernel is not an error; leftovers a runtime
+        can find by the id alone (a cgroup from before an agent restart) are still removed.
+        """
+
+    @abstractmethod
+    def command(
+        self,
+        kernel_id: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> SandboxCommand:
+        """Return how to start ``argv`` in the kernel from another launcher.
+
+        Timeouts and memory-limit reporting are then the launcher's job. Raises KernelNotFound.
+        """

@@ -1,0 +1,368 @@
+"""The local runtime: each kernel is a bubblewrap sandbox with cgroup (or rlimit) limits.
+
+Isolation per sandbox: read-only host root; ``/home/work`` is the kernel's scratch dir;
+private ``/tmp`` and ``/dev/shm``; ``/home``, ``/root``, the data dir and the scratch root
+hidden; own PID, IPC and cgroup namespaces (optionally network); the work user without
+capabilities and with ``no_new_privs``; a seccomp filter denying ptrace. As root, bwrap runs
+privileged and ``setpriv`` drops to the work uid; as another user, a user namespace maps the
+agent's uid to the work uid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hangar.agent.cgroupfs import CgroupVersion, detect_layout
+from hangar.agent.errors import KernelCreationFailed, KernelNotFound, SandboxUnavailable
+from hangar.agent.runtimes import seccomp as bpf
+from hangar.agent.runtimes.base import (
+    HOME,
+    ContainerStats,
+    ExitStatus,
+    KernelInfo,
+    KernelRuntime,
+    KernelSpec,
+    LimitMode,
+    RunningProcess,
+    SandboxCommand,
+    StdinSource,
+    TerminationReason,
+)
+from hangar.agent.runtimes.cgroups import CgroupManager, KernelCgroup
+from hangar.agent.runtimes.process import (
+    Classifier,
+    ProcessHandle,
+    RusageMeter,
+    exit_status,
+    spawn,
+)
+from hangar.agent.runtimes.sandbox import (
+    SandboxOptions,
+    group_text,
+    passwd_text,
+    sandbox_argv,
+    sandbox_env,
+)
+from hangar.agent.runtimes.scratch import home_mounts, prepare_scratch, remove_tree, scratch_size
+
+RLIMIT_NOTE = (
+    "cgroups unavailable ({reason}): memory is limited by RLIMIT_AS (virtual memory; breaks "
+    "CUDA, JVMs, some BLAS), process count by RLIMIT_NPROC (counted per uid across the host), "
+    "CPU is not limited, and stats are approximate"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BubblewrapConfig:
+    """Settings of the local runtime.
+
+    ``state_dir`` holds the runtime's files (seccomp program, passwd/group for the work
+    user); ``hidden_paths`` (the data dir) are replaced by empty directories in every
+    sandbox. ``privileged`` None means "if the agent runs as root". ``cgroup_parent`` is
+    relative to the agent's own cgroup unless absolute.
+    """
+
+    state_dir: Path
+    hidden_paths: tuple[Path, ...] = ()
+    bwrap: str = "/usr/bin/bwrap"
+    setpriv: str = "/usr/bin/setpriv"
+    prlimit: str = "/usr/bin/prlimit"
+    shell: str = "/bin/sh"
+    privileged: bool | None = None
+    use_cgroups: bool = True
+    cgroup_parent: str = "hangar"
+    seccomp: bool = True
+    blocked_syscalls: tuple[str, ...] = bpf.DEFAULT_BLOCKED
+    bootstrap_timeout: float = 300.0
+    destroy_timeout: float = 10.0
+
+
+@dataclass
+class _Kernel:
+    spec: KernelSpec
+    info: KernelInfo
+    options: SandboxOptions
+    cgroup: KernelCgroup | None
+    processes: set[ProcessHandle] = field(default_factory=set)
+    meter: RusageMeter = field(default_factory=RusageMeter)
+    scratch_max: int = 0
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
+def _kill_sandbox(pid: int) -> None:
+    """SIGKILL the sandbox's PID 1 (bwrap's child): the kernel then kills the namespace and
+    bwrap exits only once all of it is gone. Before that child exists, kill ``pid`` itself."""
+    try:
+        inner = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        inner = []
+    for target in inner or [pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target, signal.SIGKILL)
+
+
+def _classifier(kernel: _Kernel, timeout: float | None) -> Classifier:
+    """Snapshot the kernel's counters now; the returned classifier reports what changed by
+    the time the process ends (OOM kills, refused forks, CPU time without cgroups)."""
+    cgroup, limits = kernel.cgroup, kernel.spec.limits
+    oom_before = cgroup.oom_kills() if cgroup is not None else 0
+    hits_before = cgroup.pids_limit_hits() if cgroup is not None else 0
+    usage_before = RusageMeter.snapshot()
+
+    def classify(code: int, forced: TerminationReason | None) -> ExitStatus:
+        kernel.meter.add(usage_before)
+        oom = cgroup is not None and cgroup.oom_kills() > oom_before
+        hits = cgroup.pids_limit_hits() - hits_before if cgroup is not None else 0
+        notes = (f"process limit (pids.max={limits.pids_max}) refused {hits} fork(s)",)
+        return exit_status(
+            code,
+            forced,
+            timeout=timeout,
+            oom_killed=oom,
+            memory_limit=limits.memory_bytes,
+            notes=notes if hits > 0 else (),
+        )
+
+    return classify
+
+
+class BubblewrapRuntime(KernelRuntime):
+    """Runs kernels in bubblewrap sandboxes. Build it with :meth:`start`."""
+
+    name = "bubblewrap"
+
+    def __init__(
+        self,
+        config: BubblewrapConfig,
+        options: SandboxOptions,
+        cgroups: CgroupManager | None,
+        notes: tuple[str, ...],
+    ) -> None:
+        self.config, self.options, self.cgroups, self.notes = config, options, cgroups, notes
+        self._kernels: dict[str, _Kernel] = {}
+
+    @classmethod
+    def start(cls, config: BubblewrapConfig) -> BubblewrapRuntime:
+        """Check the host, write the state files, choose cgroups or rlimits, probe a sandbox.
+
+        Raises SandboxUnavailable naming what is missing (bwrap, setpriv, namespaces).
+        """
+        privileged = config.privileged if config.privileged is not None else os.geteuid() == 0
+        needed = [config.bwrap, config.shell] + ([config.setpriv] if privileged else [])
+        for program in needed:
+            if shutil.which(program) is None:
+                raise SandboxUnavailable(
+                    f"{program} not found (Debian: apt-get install bubblewrap)"
+                )
+        config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        notes: list[str] = []
+        seccomp_file = cls._write_seccomp(config, notes)
+        cgroups = cls._open_cgroups(config, notes)
+        options = SandboxOptions(
+            bwrap=config.bwrap,
+            setpriv=config.setpriv,
+            prlimit=config.prlimit,
+            shell=config.shell,
+            privileged=privileged,
+            seccomp_file=seccomp_file,
+            hidden_paths=tuple(config.hidden_paths),
+        )
+        runtime = cls(config, options, cgroups, tuple(notes))
+        runtime._probe()
+        return runtime
+
+    @staticmethod
+    def _write_seccomp(config: BubblewrapConfig, notes: list[str]) -> Path | None:
+        if not config.seccomp:
+            notes.append("seccomp filter disabled by configuration")
+            return None
+        if not bpf.host_supported():
+            notes.append("seccomp filter not applied: no syscall table for this architecture")
+            return None
+        path = config.state_dir / "seccomp.bpf"
+        program = bpf.build_program(config.blocked_syscalls)
+        _write_atomic(path, bpf.assemble(program))
+        return path
+
+    @staticmethod
+    def _open_cgroups(config: BubblewrapConfig, notes: list[str]) -> CgroupManager | None:
+        """Kernel cgroups under the configured parent; on v2, where the agent's own cgroup
+        holds processes (EBUSY), under the same name at the hierarchy root instead."""
+        layout = detect_layout() if config.use_cgroups else None
+        reasons = [
+            "disabled by configuration" if not config.use_cgroups else "no memory controller"
+        ]
+        if layout is not None:
+            reasons = []
+            candidates = [config.cgroup_parent]
+            if layout.version is CgroupVersion.V2 and not config.cgroup_parent.startswith("/"):
+                candidates.append("/" + config.cgroup_parent)
+            for parent in candidates:
+                try:
+                    return CgroupManager.open(layout, parent)
+                except OSError as exc:
+                    reasons.append(f"cgroup parent {parent!r}: {exc}")
+        notes.append(RLIMIT_NOTE.format(reason="; ".join(reasons)))
+        return None
+
+    def _probe(self) -> None:
+        probe_dir = self.config.state_dir / "probe"
+        probe_dir.mkdir(exist_ok=True)
+        spec = KernelSpec("probe", probe_dir)
+        argv = sandbox_argv(spec, self._options_for(spec), ["/bin/true"])
+        result = subprocess.run(argv, capture_output=True, cwd="/", env={}, check=False)
+        if result.returncode != 0:
+            detail = result.stderr.decode(errors="replace").strip()
+            raise SandboxUnavailable(f"bubblewrap sandbox does not start: {detail}")
+
+    @property
+    def limit_mode(self) -> LimitMode:
+        """How this runtime enforces limits."""
+        if self.cgroups is None:
+            return LimitMode.RLIMIT
+        v1 = self.cgroups.version is CgroupVersion.V1
+        return LimitMode.CGROUP_V1 if v1 else LimitMode.CGROUP_V2
+
+    def _options_for(self, spec: KernelSpec) -> SandboxOptions:
+        state = self.config.state_dir
+        passwd, group = state / f"passwd-{spec.uid}-{spec.gid}", state / f"group-{spec.gid}"
+        if not passwd.exists():
+            host = Path("/etc/passwd").read_text()
+            _write_atomic(passwd, passwd_text(host, spec.uid, spec.gid).encode())
+        if not group.exists():
+            _write_atomic(group, group_text(Path("/etc/group").read_text(), spec.gid).encode())
+        return dataclasses.replace(self.options, passwd_file=passwd, group_file=group)
+
+    def _get(self, kernel_id: str) -> _Kernel:
+        try:
+            return self._kernels[kernel_id]
+        except KeyError:
+            raise KernelNotFound(f"no kernel {kernel_id!r} on this runtime") from None
+
+    async def create(self, spec: KernelSpec) -> KernelInfo:
+        if spec.kernel_id in self._kernels:
+            raise KernelCreationFailed(f"kernel {spec.kernel_id!r} already exists")
+        owner = (spec.uid, spec.gid) if self.options.privileged else None
+        cgroup: KernelCgroup | None = None
+        try:
+            await asyncio.to_thread(prepare_scratch, spec.scratch_dir, owner, home_mounts(spec))
+            if self.cgroups is not None:
+                cgroup = self.cgroups.create(spec.kernel_id, spec.limits)
+            options = self._options_for(spec)
+        except OSError as exc:
+            if cgroup is not None:
+                await cgroup.remove(self.config.destroy_timeout)
+            raise KernelCreationFailed(f"cannot prepare kernel {spec.kernel_id!r}: {exc}") from exc
+        info = KernelInfo(spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes)
+        self._kernels[spec.kernel_id] = _Kernel(spec, info, options, cgroup)
+        if spec.image.bootstrap:
+            await self._bootstrap(spec)
+        return info
+
+    async def _bootstrap(self, spec: KernelSpec) -> None:
+        script = spec.image.bootstrap or ""
+        handle = await self.run(
+            spec.kernel_id, ["/bin/sh", "-c", script], timeout=self.config.bootstrap_timeout
+        )
+        out, err, status = await handle.communicate()
+        if status.exit_code != 0 or status.reason is not TerminationReason.EXITED:
+            await self.destroy(spec.kernel_id, remove_scratch=False)
+            tail = (err or out).decode(errors="replace")[-2000:]
+            raise KernelCreationFailed(f"bootstrap script failed: {status.message}\n{tail}")
+
+    def command(
+        self,
+        kernel_id: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> SandboxCommand:
+        kernel = self._get(kernel_id)
+        join = kernel.cgroup.procs_files if kernel.cgroup is not None else ()
+        full = sandbox_argv(
+            kernel.spec,
+            kernel.options,
+            argv,
+            cwd=cwd or HOME,
+            join=join,
+            rlimits=kernel.cgroup is None,
+        )
+        return SandboxCommand(tuple(full), sandbox_env(kernel.spec, env))
+
+    async def run(
+        self,
+        kernel_id: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: StdinSource = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the process's limit, not the call's
+    ) -> RunningProcess:
+        kernel = self._get(kernel_id)
+        command = self.command(kernel_id, argv, env=env, cwd=cwd)
+        classify = _classifier(kernel, timeout)
+        spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=stdin is not None)
+        handle = ProcessHandle(
+            spawned,
+            classify=classify,
+            terminate=lambda: _kill_sandbox(spawned.process.pid),
+            timeout=timeout,
+            stdin_data=stdin if isinstance(stdin, bytes) else None,
+            on_exit=kernel.processes.discard,
+        )
+        kernel.processes.add(handle)
+        return handle
+
+    async def stats(self, kernel_id: str) -> ContainerStats:
+        kernel = self._get(kernel_id)
+        size = await asyncio.to_thread(scratch_size, kernel.spec.scratch_dir)
+        kernel.scratch_max = max(kernel.scratch_max, size)
+        if kernel.cgroup is None:
+            return ContainerStats(
+                cpu_used=int(kernel.meter.cpu_seconds * 1000),
+                mem_max_bytes=kernel.meter.max_rss_bytes,
+                io_max_scratch_size=kernel.scratch_max,
+                io_cur_scratch_size=size,
+            )
+        usage = kernel.cgroup.usage()
+        return ContainerStats(
+            cpu_used=usage.cpu_ns // 1_000_000,
+            mem_max_bytes=usage.mem_max,
+            mem_cur_bytes=usage.mem_cur,
+            io_read_bytes=usage.io_read,
+            io_write_bytes=usage.io_write,
+            io_max_scratch_size=kernel.scratch_max,
+            io_cur_scratch_size=size,
+        )
+
+    async def destroy(self, kernel_id: str, *, remove_scratch: bool) -> None:
+        kernel = self._kernels.pop(kernel_id, None)
+        if kernel is not None:
+            for handle in list(kernel.processes):
+                handle.kill()
+            waits = [handle.wait() for handle in list(kernel.processes)]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), self.config.destroy_timeout)
+        cgroup = kernel.cgroup if kernel is not None else None
+        if cgroup is None and self.cgroups is not None:
+            cgroup = self.cgroups.cgroup_for(kernel_id)  # a leftover from before a restart
+        if cgroup is not None:
+            await cgroup.remove(self.config.destroy_timeout)
+        if remove_scratch and kernel is not None:
+            await asyncio.to_thread(remove_tree, kernel.spec.scratch_dir)

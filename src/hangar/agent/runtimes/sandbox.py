@@ -1,0 +1,267 @@
+"""Pure construction of the sandbox command line: environment, bwrap arguments, wrapper.
+
+The command is ``sh -c WRAPPER`` (open the seccomp program as fd 3, write its own pid into
+the kernel's ``cgroup.procs`` files, exec) -> ``bwrap`` -> (as root: ``setpriv`` dropping to
+the work user) -> (without cgroups: ``prlimit``) -> the user's argv. Everything is a plain
+argv, so foreign launchers can start it too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from hangar.agent.runtimes.base import (
+    DEFAULT_PATH,
+    DOCUMENTED_ENV,
+    HOME,
+    BindMount,
+    KernelSpec,
+    ResourceLimits,
+    validate_env,
+)
+
+# Masked by an empty tmpfs in every sandbox: other users' homes, root's home, the host /tmp,
+# and the cgroup tree (it names the other kernels; the sandbox's own cgroup namespace hides
+# its path anyway).
+DEFAULT_MASKS = ("/home", "/root", "/tmp", "/sys/fs/cgroup")
+GPU_CONTROL_NODES = (
+    "/dev/nvidiactl",
+    "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
+    "/dev/nvidia-modeset",
+)
+WRAPPER_SCRIPT = (
+    'if [ -n "$1" ]; then exec 3<"$1" || exit 125; fi; n=$2; shift 2; '
+    'while [ "$n" -gt 0 ]; do echo $$ >"$1" || exit 125; n=$((n-1)); shift; done; '
+    'exec "$@"'
+)
+SECCOMP_FD = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxOptions:
+    """Host-side facts the command depends on.
+
+    ``privileged``: bwrap runs as root and ``setpriv`` drops to the work user (no user
+    namespace, so files in the scratch dir belong to the work uid on the host); otherwise
+    bwrap maps the agent's own uid to the work uid in a user namespace.
+    """
+
+    bwrap: str = "/usr/bin/bwrap"
+    setpriv: str = "/usr/bin/setpriv"
+    prlimit: str = "/usr/bin/prlimit"
+    shell: str = "/bin/sh"
+    privileged: bool = True
+    seccomp_file: Path | None = None
+    passwd_file: Path | None = None
+    group_file: Path | None = None
+    hidden_paths: tuple[Path, ...] = ()
+
+
+def sandbox_env(spec: KernelSpec, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The documented environment, PATH (image prefix first), spec env, then ``extra``.
+
+    HOME, USER and the GPU variables are facts of the sandbox and cannot be overridden.
+    Raises InvalidKernelSpec for bad names in ``extra``.
+    """
+    validate_env(extra or {})
+    prefix = spec.image.interpreter_prefix
+    env = {"PATH": f"{prefix}/bin:{DEFAULT_PATH}" if prefix else DEFAULT_PATH, **DOCUMENTED_ENV}
+    env.update(spec.environ)
+    env.update(extra or {})
+    env.update(HOME=HOME, USER="work")
+    if spec.gpus:
+        # UUIDs select the right devices whatever order CUDA enumerates the bound nodes in.
+        use_uuids = all(g.uuid for g in spec.gpus)
+        ids = [g.uuid if use_uuids and g.uuid else str(g.index) for g in spec.gpus]
+        env.update(CUDA_VISIBLE_DEVICES=",".join(ids), CUDA_DEVICE_ORDER="PCI_BUS_ID")
+    return env
+
+
+def mask_paths(
+    spec: KernelSpec, hidden: Sequence[Path], exists: Callable[[str], bool] = os.path.lexists
+) -> list[str]:
+    """Existing paths to hide: defaults, configured ones (the data dir) and the scratch dir's
+    parent (other kernels' scratch dirs); a path under another mask is left out."""
+    wanted = [*DEFAULT_MASKS, *map(str, hidden), str(spec.scratch_dir.parent)]
+    chosen: list[str] = []
+    for path in sorted({os.path.normpath(p) for p in wanted}, key=lambda p: (len(p), p)):
+        if path == "/" or not exists(path):
+            continue
+        if not any(path.startswith(done.rstrip("/") + "/") for done in chosen):
+            chosen.append(path)
+    return chosen
+
+
+def _mask_args(path: str, is_dir: Callable[[str], bool]) -> list[str]:
+    if path in ("/tmp",):
+        return ["--perms", "1777", "--tmpfs", path]
+    if is_dir(path):
+        return ["--tmpfs", path]
+    return ["--ro-bind", "/dev/null", path]
+
+
+def _bind_args(flag: str, source: str, target: str, masks: Sequence[str]) -> list[str]:
+    """A bind, preceded by ``--dir`` for its missing parents inside a masking tmpfs (bwrap
+    would create them 0700, unreadable to the work user)."""
+    args: list[str] = []
+    for mask in masks:
+        if target.startswith(mask.rstrip("/") + "/"):
+            inner = PurePosixPath(target).relative_to(mask).parts[:-1]
+            for depth in range(1, len(inner) + 1):
+                args += ["--perms", "0755", "--dir", str(PurePosixPath(mask, *inner[:depth]))]
+    return [*args, flag, source, target]
+
+
+def _mount_args(mount: BindMount, masks: Sequence[str]) -> list[str]:
+    flag = "--ro-bind" if mount.read_only else "--bind"
+    return _bind_args(flag, str(mount.host_path), mount.target, masks)
+
+
+def _user_args(spec: KernelSpec, options: SandboxOptions) -> list[str]:
+    if options.privileged:
+        # Kept only until setpriv execs: switch ids, drop the bounding set, enter the
+        # work user's cwd (root without DAC caps may not search a 0750 scratch dir).
+        caps = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_READ_SEARCH")
+        return ["--cap-drop", "ALL", *(a for cap in caps for a in ("--cap-add", cap))]
+    uid, gid = str(spec.uid), str(spec.gid)
+    return ["--unshare-user", "--uid", uid, "--gid", gid, "--disable-userns", "--cap-drop", "ALL"]
+
+
+def bwrap_args(
+    spec: KernelSpec,
+    options: SandboxOptions,
+    *,
+    cwd: str = HOME,
+    exists: Callable[[str], bool] = os.path.lexists,
+    is_dir: Callable[[str], bool] = os.path.isdir,
+) -> list[str]:
+    """bwrap's options (without the program name and the ``--`` that ends them)."""
+    args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-cgroup-try"]
+    args += ["--unshare-net"] if spec.unshare_net else []
+    args += _user_args(spec, options)
+    args += filesystem_args(spec, options, exists=exists, is_dir=is_dir)
+    args += gpu_device_args(spec, exists)
+    args += ["--chdir", cwd]
+    args += ["--seccomp", str(SECCOMP_FD)] if options.seccomp_file is not None else []
+    return args
+
+
+def filesystem_args(
+    spec: KernelSpec,
+    options: SandboxOptions,
+    *,
+    exists: Callable[[str], bool] = os.path.lexists,
+    is_dir: Callable[[str], bool] = os.path.isdir,
+) -> list[str]:
+    """Read-only root, fresh /proc and /dev, masks, then binds (image, scratch, vfolders)."""
+    args = ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--tmpfs", "/dev/shm"]
+    masks = mask_paths(spec, options.hidden_paths, exists)
+    for path in masks:
+        args += _mask_args(path, is_dir)
+    for source, target in (
+        (options.passwd_file, "/etc/passwd"),
+        (options.group_file, "/etc/group"),
+    ):
+        args += ["--ro-bind", str(source), target] if source is not None else []
+    for mount in spec.image.binds:
+        args += _mount_args(BindMount(mount.host_path, mount.container_path, True), masks)
+    if spec.image.interpreter_prefix is not None:
+        prefix = str(spec.image.interpreter_prefix)
+        args += _bind_args("--ro-bind", prefix, prefix, masks)
+    args += ["--bind", str(spec.scratch_dir), HOME]
+    for mount in sorted(spec.mounts, key=lambda m: m.target.count("/")):
+        args += _mount_args(mount, masks)
+    return args
+
+
+def gpu_device_args(spec: KernelSpec, exists: Callable[[str], bool] = os.path.exists) -> list[str]:
+    """``--dev-bind`` for each allocated GPU's node and, if any, the control nodes."""
+    nodes = [g.device_node for g in spec.gpus if g.device_node and exists(g.device_node)]
+    if nodes:
+        nodes += [node for node in GPU_CONTROL_NODES if exists(node)]
+    return [a for node in nodes for a in ("--dev-bind", node, node)]
+
+
+def limit_prefix(spec: KernelSpec, options: SandboxOptions, rlimits: bool) -> list[str]:
+    """Commands between bwrap and the user's argv: drop to the work user, apply rlimits."""
+    prefix: list[str] = []
+    if options.privileged:
+        prefix += [
+            options.setpriv,
+            f"--reuid={spec.uid}",
+            f"--regid={spec.gid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
+    if rlimits:
+        prefix += rlimit_args(spec.limits, options.prlimit)
+    return prefix
+
+
+def rlimit_args(limits: ResourceLimits, prlimit: str) -> list[str]:
+    """``prlimit`` for the fallback: RLIMIT_AS for memory, RLIMIT_NPROC for process count."""
+    args = []
+    if limits.memory_bytes is not None:
+        args.append(f"--as={limits.memory_bytes}")
+    if limits.pids_max is not None:
+        args.append(f"--nproc={limits.pids_max}")
+    return [prlimit, *args, "--"] if args else []
+
+
+def wrapper_args(shell: str, seccomp_file: Path | None, join: Sequence[Path]) -> list[str]:
+    """``sh -c`` that opens the seccomp program as fd 3 and joins ``join`` before exec."""
+    if seccomp_file is None and not join:
+        return []
+    seccomp = str(seccomp_file) if seccomp_file is not None else ""
+    return [shell, "-c", WRAPPER_SCRIPT, "hangar-sandbox", seccomp, str(len(join)), *map(str, join)]
+
+
+def sandbox_argv(
+    spec: KernelSpec,
+    options: SandboxOptions,
+    argv: Sequence[str],
+    *,
+    cwd: str = HOME,
+    join: Sequence[Path] = (),
+    rlimits: bool = False,
+) -> list[str]:
+    """The whole command that runs ``argv`` in the kernel ``spec`` describes."""
+    return [
+        *wrapper_args(options.shell, options.seccomp_file, join),
+        options.bwrap,
+        *bwrap_args(spec, options, cwd=cwd),
+        "--",
+        *limit_prefix(spec, options, rlimits),
+        *argv,
+    ]
+
+
+def passwd_text(host_passwd: str, uid: int, gid: int) -> str:
+    """The host's passwd with any entry for ``uid`` or ``work`` replaced by the work user."""
+    kept = [
+        line
+        for line in host_passwd.splitlines()
+        if line
+        and line.split(":")[0] != "work"
+        and (len(line.split(":")) < 3 or line.split(":")[2] != str(uid))
+    ]
+    return "\n".join([*kept, f"work:x:{uid}:{gid}:Hangar work user:{HOME}:/bin/bash"]) + "\n"
+
+
+def group_text(host_group: str, gid: int) -> str:
+    """The host's group file with any entry for ``gid`` or ``work`` replaced by ``work``."""
+    kept = [
+        line
+        for line in host_group.splitlines()
+        if line
+        and line.split(":")[0] != "work"
+        and (len(line.split(":")) < 3 or line.split(":")[2] != str(gid))
+    ]
+    return "\n".join([*kept, f"work:x:{gid}:"]) + "\n"

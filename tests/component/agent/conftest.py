@@ -1,0 +1,139 @@
+"""Fixtures for the local runtime's tests: a fake data dir outside the default masks, a real
+bubblewrap runtime (skipped where bwrap is missing), and a kernel factory that cleans up.
+
+The data dir lives under /var/tmp, which sandboxes otherwise see read-only: only the
+runtime's ``hidden_paths`` masking keeps them out, and its files are world-readable on
+purpose so that file permissions cannot be what protects them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hangar.agent.errors import SandboxUnavailable
+from hangar.agent.runtimes.base import ExitStatus, KernelRuntime, KernelSpec
+from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
+from hangar.agent.runtimes.scratch import remove_tree
+
+PYTHON = "/usr/bin/python3"  # a host interpreter the work user may execute
+SECRET = "hangar-db-secret-8d1f"
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A fake Hangar data dir: database, server key, scratch root, agent state."""
+    root = Path(tempfile.mkdtemp(prefix="hangar-agent-test-", dir="/var/tmp"))
+    root.chmod(0o755)
+    (root / "hangar.db").write_text(f"SQLite format 3\0{SECRET}")
+    (root / "server.key").write_text(SECRET)
+    for name in ("hangar.db", "server.key"):
+        (root / name).chmod(0o644)
+    (root / "scratch").mkdir(mode=0o755)
+    (root / "scratch").chmod(0o755)
+    yield root
+    remove_tree(root)
+
+
+def start_runtime(data_dir: Path, **overrides: Any) -> BubblewrapRuntime:
+    """Start a bubblewrap runtime hiding ``data_dir``; skip the test where it cannot work."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    config = BubblewrapConfig(
+        state_dir=data_dir / "agent",
+        hidden_paths=(data_dir,),
+        cgroup_parent="hangar-test",
+        **overrides,
+    )
+    try:
+        return BubblewrapRuntime.start(config)
+    except SandboxUnavailable as exc:
+        pytest.skip(f"bubblewrap cannot start here: {exc}")
+
+
+@pytest.fixture
+def make_runtime(data_dir: Path) -> Iterator[Callable[..., BubblewrapRuntime]]:
+    """``make_runtime(**config_overrides)`` starts a runtime on the data dir; the (empty)
+    cgroup parents it made are removed afterwards."""
+    started: list[BubblewrapRuntime] = []
+
+    def make(**overrides: Any) -> BubblewrapRuntime:
+        started.append(start_runtime(data_dir, **overrides))
+        return started[-1]
+
+    yield make
+    for runtime in started:
+        for parent in set(runtime.cgroups.parents.values()) if runtime.cgroups else ():
+            with contextlib.suppress(OSError):  # busy: another test process uses it
+                parent.rmdir()
+
+
+@pytest.fixture
+def runtime(make_runtime: Callable[..., BubblewrapRuntime]) -> BubblewrapRuntime:
+    return make_runtime()
+
+
+@pytest.fixture
+def needs_python() -> None:
+    if not os.access(PYTHON, os.X_OK):
+        pytest.skip(f"{PYTHON} is needed inside the sandbox")
+
+
+@pytest.fixture
+def needs_cgroups(runtime: BubblewrapRuntime) -> None:
+    if runtime.cgroups is None:
+        pytest.skip(f"cgroups are not writable here: {runtime.notes}")
+
+
+@pytest.fixture
+async def kernels(data_dir: Path) -> AsyncIterator[Callable[..., Awaitable[KernelSpec]]]:
+    """``await kernels(runtime, "k1", **spec_fields)`` creates a kernel; all are destroyed
+    (scratch removed) at teardown."""
+    made: list[tuple[KernelRuntime, str]] = []
+
+    async def make(runtime: KernelRuntime, kernel_id: str, **fields: Any) -> KernelSpec:
+        fields.setdefault("scratch_dir", data_dir / "scratch" / kernel_id)
+        spec = KernelSpec(kernel_id, **fields)
+        await runtime.create(spec)
+        made.append((runtime, kernel_id))
+        return spec
+
+    yield make
+    for runtime, kernel_id in made:
+        await runtime.destroy(kernel_id, remove_scratch=True)
+
+
+Shell = Callable[..., Awaitable[tuple[str, str, ExitStatus]]]
+
+
+async def run_to_end(
+    runtime: KernelRuntime, kernel_id: str, argv: list[str], **kwargs: Any
+) -> tuple[str, str, ExitStatus]:
+    handle = await runtime.run(kernel_id, argv, **kwargs)
+    out, err, status = await handle.communicate()
+    return out.decode(), err.decode(), status
+
+
+@pytest.fixture
+def execute() -> Shell:
+    """``await execute(runtime, kernel_id, argv, **run_kwargs)`` -> (stdout, stderr, status)."""
+    return run_to_end
+
+
+@pytest.fixture
+def sh() -> Shell:
+    """``await sh(runtime, kernel_id, script, **run_kwargs)`` runs ``/bin/sh -c script``."""
+
+    async def shell(
+        runtime: KernelRuntime, kernel_id: str, script: str, **kwargs: Any
+    ) -> tuple[str, str, ExitStatus]:
+        return await run_to_end(runtime, kernel_id, ["/bin/sh", "-c", script], **kwargs)
+
+    return shell
