@@ -1,0 +1,101 @@
+"""Plain data the node speaks: what it offers, what a kernel needs, what a run yields.
+
+The field names mirror the core's ``hangar.core.agents.client`` types so an adapter can copy
+them across one to one; kernel stats are the runtime's
+:class:`~hangar.agent.runtimes.base.ContainerStats` (same fields as the core's ``KernelStats``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """One accelerator: ``id`` is what ``KernelRequest.gpu_devices`` names (the device UUID)."""
+
+    id: str
+    model: str
+    memory_bytes: int
+    shares: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What the node offers: ``slots`` has only ``cpu`` and ``mem`` (GPUs are ``devices``)."""
+
+    agent_id: str
+    slots: Mapping[str, Decimal]
+    devices: tuple[DeviceInfo, ...] = ()
+    architecture: str = "x86_64"
+    version: str = ""
+    addr: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KernelRequest:
+    """Everything the node needs to start a session's kernel.
+
+    ``interpreter`` is the image's Python (``python`` resolves to it in the kernel);
+    ``interpreter_prefix`` a venv/conda prefix bound read-only, None for the host system.
+    ``gpu_devices`` and the keys of ``gpu_shares`` are :attr:`DeviceInfo.id` values.
+    """
+
+    kernel_id: uuid.UUID
+    session_name: str
+    interpreter: str = "/usr/bin/python3"
+    interpreter_prefix: Path | None = None
+    image_labels: Mapping[str, str] = field(default_factory=dict)
+    cpu: Decimal = Decimal(1)
+    memory_bytes: int = 1 << 30
+    gpu_devices: tuple[str, ...] = ()
+    gpu_shares: Mapping[str, Decimal] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    bootstrap_script: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSteps:
+    """Shell commands of a batch run; None/"" skips a step, "*" takes the image default.
+
+    ``timeout`` bounds the whole run in seconds (None or <= 0: no limit). ``build_log`` is carried
+    for the core; the node always streams build output (it precedes ``build-finished``).
+    """
+
+    clean: str | None = None
+    build: str | None = None
+    exec: str | None = None
+    build_log: bool = False
+    timeout: float | None = None
+
+
+OutputKind = Literal[
+    "stdout", "stderr", "clean-finished", "build-finished", "finished", "exec-timeout"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutput:
+    """One record of a batch run: console text, or a step/run end with its exit code."""
+
+    kind: OutputKind
+    text: str = ""
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One directory entry as the session file listing reports it (times in epoch seconds)."""
+
+    filename: str
+    size: int
+    mode: str
+    ctime: float
+    mtime: float
+    atime: float

@@ -1,0 +1,372 @@
+"""The node: the agent's face towards the core, on top of one :class:`KernelRuntime`.
+
+It keeps per-kernel state the runtime does not: the request, the console log
+(``<log_dir>/<kernel_id>.log``), the active batch run (one at a time; a second waits) and
+the file operations on /home/work. Kernel ids are UUIDs; the runtime sees ``str(id)`` and
+the scratch dir ``<scratch_root>/<id>``. Types mirror ``hangar.core.agents.client`` so a
+core-side adapter copies them across; errors are :class:`~hangar.agent.node_errors.NodeError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hangar.agent import files as home_files
+from hangar.agent.batch import BatchRunner, RunSlot, plan
+from hangar.agent.console import DEFAULT_MAX_BYTES, ConsoleLog
+from hangar.agent.describe import node_info
+from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
+from hangar.agent.interrupts import interrupt_group
+from hangar.agent.models import (
+    BatchSteps,
+    FileEntry,
+    KernelRequest,
+    NodeInfo,
+    RunOutput,
+)
+from hangar.agent.node_errors import (
+    FileTooLarge,
+    KernelExists,
+    KernelStartFailed,
+    NodeError,
+    UnknownKernel,
+)
+from hangar.agent.resources.inventory import AgentInventory, detect
+from hangar.agent.runtimes.base import (
+    ContainerStats,
+    KernelRuntime,
+    KernelSpec,
+    TerminationReason,
+)
+from hangar.agent.runtimes.scratch import remove_tree
+from hangar.agent.specs import (
+    build_spec,
+    is_python_image,
+    prepare_shim,
+    remove_shim,
+    shim_dir,
+)
+
+BOOTSTRAP_FILE = "bootstrap.sh"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLimits:
+    """Per-kernel defaults and file limits of a node."""
+
+    pids_max: int = 512
+    bootstrap_timeout: float = 300.0
+    max_upload_bytes: int = 64 << 20
+    max_download_bytes: int = 64 << 20
+    console_max_bytes: int = DEFAULT_MAX_BYTES
+    interrupt_grace: float = 2.0
+
+
+@dataclass
+class _Kernel:
+    request: KernelRequest
+    spec: KernelSpec
+    console: ConsoleLog
+    python: bool
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    run: RunSlot | None = None
+
+
+def _writes_as_work_user(runtime: KernelRuntime) -> bool:
+    """Whether files the node writes must be chowned to the work user: where the runtime
+    says it runs privileged (no user namespace), else when the node runs as root."""
+    privileged = getattr(getattr(runtime, "options", None), "privileged", None)
+    return privileged if isinstance(privileged, bool) else os.geteuid() == 0
+
+
+class Node:
+    """Runs kernels on this host for the core. Every method is safe to call concurrently."""
+
+    def __init__(
+        self,
+        runtime: KernelRuntime,
+        *,
+        scratch_root: Path,
+        log_dir: Path,
+        uid: int = 1000,
+        gid: int = 1000,
+        agent_id: str | None = None,
+        addr: str = "",
+        fake_accelerators: str | Sequence[Mapping[str, Any]] | None = None,
+        use_nvml: bool = True,
+        inventory: AgentInventory | None = None,
+        limits: NodeLimits = NodeLimits(),
+        own_files: bool | None = None,
+    ) -> None:
+        """``inventory`` replaces detection (tests); otherwise the host is probed now, with
+        ``fake_accelerators`` replacing NVML. ``own_files`` makes files the node writes
+        belong to ``uid``/``gid`` (default: when the runtime is privileged, or the node is
+        root). Raises ValueError for a malformed fake accelerator list."""
+        self.runtime, self.scratch_root, self.log_dir = runtime, scratch_root, log_dir
+        self.uid, self.gid, self.addr, self.limits = uid, gid, addr, limits
+        self.agent_id = agent_id or f"i-{socket.gethostname()}"
+        self.inventory = inventory or detect(fake_accelerators=fake_accelerators, use_nvml=use_nvml)
+        chown = own_files if own_files is not None else _writes_as_work_user(runtime)
+        self._owner = (uid, gid) if chown else None
+        self._kernels: dict[str, _Kernel] = {}
+        self._starting: set[str] = set()
+
+    # -- node --------------------------------------------------------------------------
+
+    async def info(self) -> NodeInfo:
+        """Capacity (``cpu``, ``mem``), devices, architecture, version and notes."""
+        return node_info(self.agent_id, self.addr, self.inventory, self.runtime)
+
+    def kernel_ids(self) -> list[uuid.UUID]:
+        """The ids of the live kernels."""
+        return [uuid.UUID(key) for key in self._kernels]
+
+    def _get(self, kernel_id: uuid.UUID) -> _Kernel:
+        try:
+            return self._kernels[str(kernel_id)]
+        except KeyError:
+            raise UnknownKernel(f"No such kernel: {kernel_id}") from None
+
+    def _log_path(self, key: str) -> Path:
+        return self.log_dir / f"{key}.log"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def create_kernel(self, request: KernelRequest) -> None:
+        """Start the kernel and run its bootstrap script (output to the console log).
+
+        Raises KernelExists, InvalidKernelRequest, or KernelStartFailed (nothing is left
+        behind but the console log).
+        """
+        key = str(request.kernel_id)
+        if key in self._kernels or key in self._starting:
+            raise KernelExists(f"Kernel {key} already exists on this node")
+        spec = build_spec(
+            request,
+            scratch_root=self.scratch_root,
+            uid=self.uid,
+            gid=self.gid,
+            devices=self.inventory.devices,
+            pids_max=self.limits.pids_max,
+        )
+        console = ConsoleLog(self._log_path(key), self.limits.console_max_bytes)
+        kernel = _Kernel(request, spec, console, is_python_image(request))
+        self._starting.add(key)
+        try:
+            await self._start(kernel)
+        finally:
+            self._starting.discard(key)
+        self._kernels[key] = kernel
+
+    async def _start(self, kernel: _Kernel) -> None:
+        key = kernel.spec.kernel_id
+        try:
+            await asyncio.to_thread(kernel.console.reset)
+            if kernel.request.interpreter_prefix is None:
+                await asyncio.to_thread(
+                    prepare_shim, shim_dir(self.scratch_root, key), kernel.request.interpreter
+                )
+            await self.runtime.create(kernel.spec)
+            if kernel.request.bootstrap_script:
+                await self._bootstrap(kernel, kernel.request.bootstrap_script)
+        except BaseException as exc:
+            await self._remove(key)
+            if isinstance(exc, KernelStartFailed):
+                raise
+            if isinstance(exc, AgentError | OSError):
+                raise KernelStartFailed(f"Cannot start kernel {key}: {exc}") from exc
+            raise
+
+    async def _bootstrap(self, kernel: _Kernel, script: str) -> None:
+        """Write the script to /home/work/bootstrap.sh and run it with bash."""
+        scratch = kernel.spec.scratch_dir
+        await asyncio.to_thread(
+            home_files.write_file,
+            scratch,
+            BOOTSTRAP_FILE,
+            script.encode(),
+            owner=self._owner,
+            max_bytes=self.limits.max_upload_bytes,
+        )
+        process = await self.runtime.run(
+            kernel.spec.kernel_id,
+            ["/bin/bash", BOOTSTRAP_FILE],
+            timeout=self.limits.bootstrap_timeout,
+        )
+        out, err, status = await process.communicate()
+        text = out.decode(errors="replace") + err.decode(errors="replace")
+        kernel.console.append(text)
+        if status.exit_code != 0 or status.reason is not TerminationReason.EXITED:
+            raise KernelStartFailed(f"Bootstrap script failed: {status.message}\n{text[-2000:]}")
+
+    async def _remove(self, key: str) -> None:
+        """Destroy whatever of kernel ``key`` exists: processes, limits, scratch, shim."""
+        with contextlib.suppress(AgentError, OSError):
+            await self.runtime.destroy(key, remove_scratch=True)
+        await asyncio.to_thread(remove_tree, self.scratch_root / key)
+        await asyncio.to_thread(remove_shim, shim_dir(self.scratch_root, key))
+
+    def _stop_run(self, kernel: _Kernel) -> None:
+        """Make the active run end after its current step, killing that step."""
+        slot = kernel.run
+        if slot is not None:
+            slot.stopping = True
+            if slot.process is not None:
+                slot.process.kill()
+
+    async def destroy_kernel(self, kernel_id: uuid.UUID) -> ContainerStats | None:
+        """Kill the kernel, remove its scratch dir; returns its last stats (None if it was
+        not live or they could not be read). Idempotent; the console log is kept."""
+        key = str(kernel_id)
+        kernel = self._kernels.pop(key, None)
+        stats: ContainerStats | None = None
+        if kernel is not None:
+            self._stop_run(kernel)
+            with contextlib.suppress(AgentError, OSError):
+                stats = await self.runtime.stats(key)
+        await self._remove(key)
+        return stats
+
+    async def shutdown(self) -> None:
+        """Stop every kernel's processes and limits, keeping scratch dirs and shims: this
+        process is going away and the core starts the kernels again when it comes back."""
+        kernels, self._kernels = self._kernels, {}
+        for key, kernel in kernels.items():
+            self._stop_run(kernel)
+            with contextlib.suppress(AgentError, OSError):
+                await self.runtime.destroy(key, remove_scratch=False)
+
+    async def restart_kernel(self, kernel_id: uuid.UUID) -> None:
+        """Kill the kernel's processes and start it again with the same spec, keeping
+        /home/work (the bootstrap script is not run again). Raises UnknownKernel,
+        KernelStartFailed (the kernel is then gone but its scratch dir kept)."""
+        kernel = self._get(kernel_id)
+        key = kernel.spec.kernel_id
+        self._stop_run(kernel)
+        await self.runtime.destroy(key, remove_scratch=False)
+        try:
+            await self.runtime.create(kernel.spec)
+        except (KernelCreationFailed, OSError) as exc:
+            self._kernels.pop(key, None)
+            raise KernelStartFailed(f"Cannot restart kernel {key}: {exc}") from exc
+
+    async def interrupt(self, kernel_id: uuid.UUID) -> None:
+        """SIGINT the active step (its sandboxed processes, see :mod:`.interrupts`) and end
+        the run; kill the step if it still runs after ``interrupt_grace`` seconds. No error
+        when idle. Raises UnknownKernel."""
+        kernel = self._get(kernel_id)
+        slot = kernel.run
+        if slot is None:
+            return
+        slot.stopping = True
+        process = slot.process
+        if process is None or slot.interrupter is not None:
+            return
+        interrupt_group(process.pid)  # a /proc scan: quick, and no await before the guard
+
+        async def escalate() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), self.limits.interrupt_grace)
+                return
+            process.kill()
+
+        slot.interrupter = asyncio.create_task(escalate())
+
+    async def stats(self, kernel_id: uuid.UUID) -> ContainerStats:
+        """Usage so far. Raises UnknownKernel."""
+        kernel = self._get(kernel_id)
+        try:
+            return await self.runtime.stats(kernel.spec.kernel_id)
+        except KernelNotFound as exc:
+            raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
+
+    async def logs(self, kernel_id: uuid.UUID) -> str:
+        """The console log (bootstrap and batch output, its last ~1 MiB), also after the
+        kernel is gone. Raises UnknownKernel when there never was one."""
+        key = str(kernel_id)
+        kernel = self._kernels.get(key)
+        console = kernel.console if kernel is not None else ConsoleLog(self._log_path(key))
+        if kernel is None and not await asyncio.to_thread(console.exists):
+            raise UnknownKernel(f"No such kernel: {kernel_id}")
+        return await asyncio.to_thread(console.read)
+
+    # -- batch runs ----------------------------------------------------------------------
+
+    async def run_batch(
+        self, kernel_id: uuid.UUID, steps: BatchSteps
+    ) -> AsyncGenerator[RunOutput, None]:
+        """Run clean -> build -> exec in /home/work (see :mod:`hangar.agent.batch`); yields
+        stdout/stderr chunks as they arrive, ``clean-finished``/``build-finished`` after
+        steps that ran, and ends with ``finished`` or ``exec-timeout``. Runs of one kernel
+        are serialised. Close the iterator (``aclosing``) when stopping early: that kills the
+        step. Raises UnknownKernel (also when destroyed while waiting), NodeError."""
+        kernel = self._get(kernel_id)
+        async with kernel.lock:
+            if self._kernels.get(kernel.spec.kernel_id) is not kernel:
+                raise UnknownKernel(f"No such kernel: {kernel_id}")
+            slot = kernel.run = RunSlot()
+            runner = BatchRunner(self.runtime, kernel.spec.kernel_id, slot, kernel.console.record)
+            try:
+                async with contextlib.aclosing(
+                    runner.run(plan(steps, python=kernel.python), steps.timeout)
+                ) as records:
+                    async for record in records:
+                        yield record
+            except KernelNotFound as exc:
+                raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
+            finally:
+                kernel.run = None
+
+    # -- files -------------------------------------------------------------------------
+
+    async def upload(self, kernel_id: uuid.UUID, files: Sequence[tuple[str, bytes]]) -> None:
+        """Write each (path, data) under /home/work: parents created, files overwritten,
+        owned by the work user. Every path and size is checked before anything is written.
+        Raises UnknownKernel, PathEscapes, FileTooLarge, FileError."""
+        scratch = self._get(kernel_id).spec.scratch_dir
+        for path, data in files:
+            home_files.parse_path(path)
+            if len(data) > self.limits.max_upload_bytes:
+                raise FileTooLarge("Too large file")
+        for path, data in files:
+            await asyncio.to_thread(
+                home_files.write_file,
+                scratch,
+                path,
+                data,
+                owner=self._owner,
+                max_bytes=self.limits.max_upload_bytes,
+            )
+
+    async def download(self, kernel_id: uuid.UUID, paths: Sequence[str]) -> list[bytes]:
+        """One uncompressed tar per path, holding it under its basename (directories
+        recursively). Raises UnknownKernel, PathEscapes, FileMissing, FileTooLarge."""
+        scratch = self._get(kernel_id).spec.scratch_dir
+        limit = self.limits.max_download_bytes
+        return [
+            await asyncio.to_thread(home_files.archive, scratch, path, max_bytes=limit)
+            for path in paths
+        ]
+
+    async def list_files(self, kernel_id: uuid.UUID, path: str) -> tuple[str, list[FileEntry]]:
+        """(absolute path in the sandbox, its entries), not recursive. Raises UnknownKernel,
+        PathEscapes, FileMissing, NotADirectory."""
+        scratch = self._get(kernel_id).spec.scratch_dir
+        return await asyncio.to_thread(home_files.list_dir, scratch, path)
+
+    async def output_files(self, kernel_id: uuid.UUID) -> list[str]:
+        """Regular files under /home/work/.output (relative names, sorted; [] if none).
+        Raises UnknownKernel."""
+        scratch = self._get(kernel_id).spec.scratch_dir
+        return await asyncio.to_thread(home_files.output_names, scratch)
+
+
+__all__ = ["Node", "NodeError", "NodeLimits"]
