@@ -82,6 +82,26 @@ class Settings(BaseSettings):
     )
     login_session_hours: float = Field(default=24.0, gt=0)
     signup_enabled: bool = Field(default=False, description="Allow POST /auth/signup.")
+    agent_runtime: str = Field(
+        default="bubblewrap",
+        description="Runtime of the embedded agent: bubblewrap (sandboxed), fake (no "
+        "isolation; tests and demos only) or none (no embedded agent).",
+    )
+    agent_id: str | None = Field(default=None, description="Default: i-<hostname>.")
+    fake_accelerators: str | None = Field(
+        default=None,
+        description='JSON list of fake GPUs, e.g. [{"model": "FakeGPU", "memory": "16g", '
+        '"count": 2}]: they replace NVML for testing GPU scheduling.',
+    )
+    work_uid: int = Field(default=1000, gt=0, description="uid of the sandbox user 'work'.")
+    work_gid: int = Field(default=1000, gt=0)
+    scheduler_policy: str = Field(default="fifo", description="fifo, lifo or drf.")
+    idle_timeout_seconds: float = Field(
+        default=1800, ge=0, description="Reclaim sessions idle this long (0: never)."
+    )
+    execute_flush_seconds: float = Field(
+        default=2.0, gt=0, description="How long a polling execute call waits for output."
+    )
     usage_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often keypair query counters are written."
     )

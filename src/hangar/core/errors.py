@@ -138,9 +138,7 @@ class KernelCreationFailed(AgentError):
 
 class SessionAlreadyExists(AlreadyExists):
     code = "session-already-exists"
-    default_message = (
-        "The session already exists but you requested not to reuse existing one."
-    )
+    default_message = "The session already exists but you requested not to reuse existing one."
 
 
 class TooManySessionsMatched(NotFound):

@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock, SystemClock
+from hangar.core.compute.events import EventBus
+from hangar.core.compute.execution import Executions
+from hangar.core.compute.lifecycle import SessionLifecycle
+from hangar.core.compute.service import ComputeService
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
 from hangar.core.identity.secrets import SecretBox
 from hangar.core.identity.service import IdentityService
+from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
 from hangar.settings import Settings
@@ -28,11 +35,38 @@ class Services:
     sessions: async_sessionmaker[DbSession]
     identity: IdentityService
     manager: ManagerService
+    images: ImageService
+    agents: AgentService
+    bus: EventBus
+    lifecycle: SessionLifecycle
+    compute: ComputeService
+    executions: Executions
     first_admin: FirstAdmin | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    async def start_loops(self) -> None:
+    async def start_loops(self, *, embedded_agent: bool = True) -> None:
+        """Start the embedded agent and the background loops (usage counters, lifecycle)."""
+        if embedded_agent:
+            await self.start_embedded_agent()
         self._tasks.append(asyncio.create_task(self._flush_usage_loop(), name="usage-flush"))
+        self._tasks.append(asyncio.create_task(self.lifecycle.run(), name="session-lifecycle"))
+
+    async def start_embedded_agent(self) -> None:
+        """Register this machine's agent and bring back the sessions it ran before."""
+        from hangar.core.agents.local import build_embedded_agent
+
+        client = build_embedded_agent(self.settings)
+        if client is None:
+            return
+        info = await self.agents.register(client)
+        for note in info.notes:
+            log.info("agent %s: %s", info.agent_id, note)
+        await self.lifecycle.recover(info.agent_id)
+        self.on_close(lambda: self.lifecycle.release_agent(info.agent_id))
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(closer)
 
     async def _flush_usage_loop(self) -> None:
         while True:
@@ -49,10 +83,63 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.lifecycle.close()
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while closing")
         try:
             await self.identity.flush_usage()
         finally:
             await self.engine.dispose()
+
+
+def _assemble(
+    settings: Settings,
+    clock: Clock,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[DbSession],
+    identity: IdentityService,
+) -> Services:
+    manager = ManagerService(sessions, clock)
+    images = ImageService(sessions, clock)
+    agents = AgentService(sessions, clock)
+    bus = EventBus()
+    lifecycle = SessionLifecycle(
+        sessions,
+        clock,
+        agents=agents,
+        images=images,
+        bus=bus,
+        policy=settings.scheduler_policy,
+        idle_timeout=settings.idle_timeout_seconds,
+    )
+    compute = ComputeService(
+        sessions,
+        clock,
+        identity=identity,
+        images=images,
+        manager=manager,
+        lifecycle=lifecycle,
+        agents=agents,
+        bus=bus,
+    )
+    executions = Executions(lifecycle, settings.execute_flush_seconds)
+    return Services(
+        settings,
+        clock,
+        engine,
+        sessions,
+        identity,
+        manager,
+        images,
+        agents,
+        bus,
+        lifecycle,
+        compute,
+        executions,
+    )
 
 
 def secret_box_for(settings: Settings) -> SecretBox:
@@ -80,13 +167,12 @@ async def open_services(
             login_failure_limit=settings.login_failure_limit,
             login_session_hours=settings.login_session_hours,
         )
-        services = Services(
-            settings, clock, engine, sessions, identity, ManagerService(sessions, clock)
-        )
+        services = _assemble(settings, clock, engine, sessions, identity)
         if run_bootstrap:
             services.first_admin = await bootstrap(
                 sessions, identity, clock, admin_email=settings.admin_email
             )
+            await services.images.register_host_python()
     except BaseException:
         await engine.dispose()
         raise

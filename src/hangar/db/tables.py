@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -39,6 +40,8 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         dict[str, Any]: JSON().with_variant(JSONB(), "postgresql"),
         list[str]: JSON().with_variant(JSONB(), "postgresql"),
+        list[Any]: JSON().with_variant(JSONB(), "postgresql"),
+        dict[str, Any] | None: JSON().with_variant(JSONB(), "postgresql"),
         uuid.UUID: Uuid(),
     }
 
@@ -213,3 +216,111 @@ class SettingRow(Base):
     key: Mapped[str] = mapped_column(String(256), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column()
     modified_at: Mapped[datetime]
+
+
+class AgentRow(Base):
+    """A node that runs kernels; the embedded agent is one of them."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    status_changed: Mapped[datetime]
+    region: Mapped[str] = mapped_column(String(64), default="local")
+    scaling_group: Mapped[str] = mapped_column(
+        ForeignKey("scaling_groups.name", onupdate="CASCADE"), index=True
+    )
+    schedulable: Mapped[bool] = mapped_column(Boolean, default=True)
+    available_slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occupied_slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    devices: Mapped[list[Any]] = mapped_column(default=list)
+    addr: Mapped[str] = mapped_column(String(256), default="")
+    architecture: Mapped[str] = mapped_column(String(32), default="x86_64")
+    version: Mapped[str] = mapped_column(String(64), default="")
+    compute_plugins: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_contact: Mapped[datetime]
+    last_heartbeat: Mapped[datetime]
+    lost_at: Mapped[datetime | None]
+
+
+class ImageRow(Base):
+    """A named environment and how a node provides it."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("registry", "name", "tag", "architecture", name="uq_images_ref"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    registry_name: Mapped[str] = mapped_column("registry", String(256))
+    name: Mapped[str] = mapped_column(String(256))
+    tag: Mapped[str] = mapped_column(String(128))
+    architecture: Mapped[str] = mapped_column(String(32))
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    resource_limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    provider: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class ImageAliasRow(Base):
+    __tablename__ = "image_aliases"
+
+    alias: Mapped[str] = mapped_column(String(256), primary_key=True)
+    image_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+
+
+LIVE_STATUSES_SQL = "status NOT IN ('TERMINATED', 'CANCELLED')"
+
+
+class SessionRow(Base):
+    """A compute session with its single (main) kernel: kernel id == session id."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index(
+            "uq_sessions_live_name",
+            "access_key",
+            "name",
+            unique=True,
+            sqlite_where=text(LIVE_STATUSES_SQL),
+            postgresql_where=text(LIVE_STATUSES_SQL),
+        ),
+        Index("ix_sessions_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    access_key: Mapped[str] = mapped_column(ForeignKey("keypairs.access_key"), index=True)
+    user_uuid: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.uuid"))
+    domain_name: Mapped[str] = mapped_column(ForeignKey("domains.name", onupdate="CASCADE"))
+    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id"))
+    scaling_group: Mapped[str] = mapped_column(
+        ForeignKey("scaling_groups.name", onupdate="CASCADE")
+    )
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    image_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("images.id"))
+    image_ref: Mapped[str] = mapped_column(String(512))
+    session_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    status_info: Mapped[str | None] = mapped_column(String(256))
+    status_data: Mapped[dict[str, Any] | None] = mapped_column()
+    status_history: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status_changed: Mapped[datetime]
+    result: Mapped[str] = mapped_column(String(16), default="UNDEFINED")
+    requested_slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occupied_slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    device_allocations: Mapped[list[Any]] = mapped_column(default=list)
+    environ: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mounts: Mapped[list[Any]] = mapped_column(default=list)
+    bootstrap_script: Mapped[str | None] = mapped_column(Text)
+    startup_command: Mapped[str | None] = mapped_column(Text)
+    tag: Mapped[str | None] = mapped_column(String(256))
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    cluster_size: Mapped[int] = mapped_column(Integer, default=1)
+    cluster_mode: Mapped[str] = mapped_column(String(16), default="single-node")
+    created_at: Mapped[datetime]
+    starts_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    terminated_at: Mapped[datetime | None]
+    num_queries: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_stat: Mapped[dict[str, Any] | None] = mapped_column()

@@ -170,8 +170,15 @@ async def find_group(db: DbSession, domain_name: str, name: str) -> Group | None
             select(GroupRow).where(GroupRow.domain_name == domain_name, GroupRow.name == name)
         )
     ).scalar_one_or_none()
-    if row is None:
-        return None
+    return _group(row) if row is not None else None
+
+
+async def find_group_by_id(db: DbSession, group_id: uuid.UUID) -> Group | None:
+    row = await db.get(GroupRow, group_id)
+    return _group(row) if row is not None else None
+
+
+def _group(row: GroupRow) -> Group:
     return Group(
         id=row.id,
         name=row.name,

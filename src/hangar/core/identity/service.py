@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
 import uuid
@@ -299,6 +300,23 @@ class IdentityService:
         secret = self._box.decrypt(kp.secret_key_encrypted)
         issued = NewKeyPair(repo.keypair_from_row(kp, user.email), secret)
         return Authorized(issued, Role(user.role), UserStatus(user.status))
+
+    async def group_id_for(self, caller: Caller, domain_name: str, group: str) -> uuid.UUID:
+        """The id of a group (by name or id) the caller may use. Raises InvalidRequest."""
+        if domain_name != caller.domain_name and not caller.is_superadmin:
+            raise InvalidRequest(f"Invalid domain: {domain_name}")
+        async with self._sessions() as db:
+            found = await repo.find_group(db, domain_name, group)
+            if found is None:
+                with contextlib.suppress(ValueError):
+                    found = await repo.find_group_by_id(db, uuid.UUID(group))
+            member = found is not None and (
+                caller.is_superadmin
+                or await repo.is_group_member(db, caller.user_uuid, domain_name, str(found.id))
+            )
+        if found is None or not member:
+            raise InvalidRequest(f"Invalid group: {group}")
+        return found.id
 
     async def is_group_member(self, caller: Caller, group: str) -> bool:
         """Whether the caller belongs to the group given by id or by name."""

@@ -1,0 +1,159 @@
+"""The embedded agent: an in-process ``AgentClient`` over this machine's ``Node``.
+
+Converts between the core's plain types and the agent's (same field names) and turns the
+agent's errors into core errors the faces know how to render.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TypeVar
+
+from hangar.agent import node_errors
+from hangar.agent.errors import AgentError as NodeAgentError
+from hangar.agent.errors import SandboxUnavailable
+from hangar.agent.models import BatchSteps as NodeBatchSteps
+from hangar.agent.models import KernelRequest
+from hangar.agent.node import Node
+from hangar.agent.runtimes.base import KernelRuntime
+from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
+from hangar.agent.runtimes.fake import FakeRuntime
+from hangar.core.agents.client import (
+    AgentInfo,
+    BatchSteps,
+    DeviceInfo,
+    FileEntry,
+    KernelCreation,
+    KernelStats,
+    RunOutput,
+)
+from hangar.core.errors import AgentError, InvalidRequest, KernelCreationFailed, NotFound
+from hangar.settings import Settings
+
+log = logging.getLogger("hangar.core.agents")
+T = TypeVar("T")
+
+
+def _translate(exc: NodeAgentError) -> Exception:
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, node_errors.FileError):
+        return InvalidRequest(message)
+    if isinstance(exc, node_errors.UnknownKernel):
+        return NotFound("session", "The session's kernel is not running on its agent.")
+    if isinstance(exc, node_errors.KernelStartFailed | node_errors.InvalidKernelRequest):
+        return KernelCreationFailed(message)
+    return AgentError(message)
+
+
+async def _call(action: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await action()
+    except NodeAgentError as exc:
+        raise _translate(exc) from exc
+
+
+class LocalAgentClient:
+    """The core's view of the embedded agent."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.agent_id = node.agent_id
+
+    async def info(self) -> AgentInfo:
+        info = await _call(self._node.info)
+        devices = tuple(DeviceInfo(d.id, d.model, d.memory_bytes, d.shares) for d in info.devices)
+        return AgentInfo(
+            agent_id=info.agent_id, slots=dict(info.slots), devices=devices,
+            architecture=info.architecture, version=info.version, addr=info.addr,
+            notes=info.notes,
+        )  # fmt: skip
+
+    async def create_kernel(self, creation: KernelCreation) -> None:
+        provider = creation.provider
+        request = KernelRequest(
+            kernel_id=creation.kernel_id, session_name=creation.session_name,
+            interpreter=provider.interpreter,
+            interpreter_prefix=Path(provider.path) if provider.kind == "prefix" and provider.path
+            else None,
+            image_labels=dict(creation.image_labels), cpu=creation.cpu,
+            memory_bytes=creation.memory_bytes, gpu_devices=creation.gpu_devices,
+            gpu_shares=dict(creation.gpu_shares), environ=dict(creation.environ),
+            bootstrap_script=creation.bootstrap_script,
+        )  # fmt: skip
+        await _call(lambda: self._node.create_kernel(request))
+
+    async def destroy_kernel(self, kernel_id: uuid.UUID) -> KernelStats | None:
+        stats = await _call(lambda: self._node.destroy_kernel(kernel_id))
+        return KernelStats(**asdict(stats)) if stats is not None else None
+
+    async def restart_kernel(self, kernel_id: uuid.UUID) -> None:
+        await _call(lambda: self._node.restart_kernel(kernel_id))
+
+    async def run_batch(self, kernel_id: uuid.UUID, steps: BatchSteps
+                        ) -> AsyncIterator[RunOutput]:  # fmt: skip
+        node_steps = NodeBatchSteps(steps.clean, steps.build, steps.exec, steps.build_log,
+                                    steps.timeout)  # fmt: skip
+        try:
+            async with contextlib.aclosing(self._node.run_batch(kernel_id, node_steps)) as outputs:
+                async for output in outputs:
+                    yield RunOutput(output.kind, output.text, output.exit_code)
+        except NodeAgentError as exc:
+            raise _translate(exc) from exc
+
+    async def interrupt(self, kernel_id: uuid.UUID) -> None:
+        await _call(lambda: self._node.interrupt(kernel_id))
+
+    async def stats(self, kernel_id: uuid.UUID) -> KernelStats:
+        stats = await _call(lambda: self._node.stats(kernel_id))
+        return KernelStats(**asdict(stats))
+
+    async def logs(self, kernel_id: uuid.UUID) -> str:
+        return await _call(lambda: self._node.logs(kernel_id))
+
+    async def upload(self, kernel_id: uuid.UUID, files: Sequence[tuple[str, bytes]]) -> None:
+        await _call(lambda: self._node.upload(kernel_id, list(files)))
+
+    async def download(self, kernel_id: uuid.UUID, paths: Sequence[str]) -> list[bytes]:
+        return await _call(lambda: self._node.download(kernel_id, list(paths)))
+
+    async def list_files(self, kernel_id: uuid.UUID, path: str) -> tuple[str, list[FileEntry]]:
+        abspath, entries = await _call(lambda: self._node.list_files(kernel_id, path))
+        return abspath, [FileEntry(**asdict(e)) for e in entries]
+
+    async def shutdown(self) -> None:
+        await _call(self._node.shutdown)
+
+    async def output_files(self, kernel_id: uuid.UUID) -> list[str]:
+        return await _call(lambda: self._node.output_files(kernel_id))
+
+
+def _runtime(settings: Settings) -> KernelRuntime:
+    if settings.agent_runtime == "fake":
+        log.warning("the embedded agent runs kernels WITHOUT a sandbox (agent_runtime=fake)")
+        return FakeRuntime()
+    config = BubblewrapConfig(
+        state_dir=settings.data_dir / "agent", hidden_paths=(settings.data_dir,)
+    )
+    return BubblewrapRuntime.start(config)
+
+
+def build_embedded_agent(settings: Settings) -> LocalAgentClient | None:
+    """The embedded agent per settings, or None when disabled or the sandbox is unusable."""
+    if settings.agent_runtime == "none":
+        return None
+    try:
+        runtime = _runtime(settings)
+    except SandboxUnavailable as exc:
+        log.error("no embedded agent: the sandbox cannot start here: %s", exc)
+        return None
+    node = Node(
+        runtime, scratch_root=settings.scratch_dir, log_dir=settings.log_dir / "kernels",
+        uid=settings.work_uid, gid=settings.work_gid, agent_id=settings.agent_id,
+        fake_accelerators=settings.fake_accelerators,
+    )  # fmt: skip
+    return LocalAgentClient(node)

@@ -1,0 +1,98 @@
+"""The agent registry: which agents exist, what they offer, and how to reach them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.agents.client import AgentClient, AgentInfo
+from hangar.core.agents.models import AgentRecord
+from hangar.core.clock import Clock
+from hangar.core.errors import NotFound, Unavailable
+from hangar.db.engine import DbSession
+from hangar.db.tables import AgentRow
+
+ALIVE = "ALIVE"
+LOST = "LOST"
+
+
+def slots_to_wire(slots: dict[str, Decimal] | object) -> dict[str, str]:
+    assert isinstance(slots, dict)
+    return {
+        k: format(v.normalize(), "f") if isinstance(v, Decimal) else str(v)
+        for k, v in slots.items()
+    }
+
+
+class AgentService:
+    def __init__(self, sessions: async_sessionmaker[DbSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._clients: dict[str, AgentClient] = {}
+
+    def client(self, agent_id: str) -> AgentClient:
+        """The connection to an agent. Raises Unavailable when it is not connected."""
+        client = self._clients.get(agent_id)
+        if client is None:
+            raise Unavailable(f"Agent {agent_id} is not connected.")
+        return client
+
+    @property
+    def connected(self) -> list[str]:
+        return sorted(self._clients)
+
+    async def register(self, client: AgentClient, *, scaling_group: str = "default") -> AgentInfo:
+        """Record an agent's inventory and mark it alive (idempotent)."""
+        info = await client.info()
+        now = self._clock.now()
+        devices = [{**asdict(d), "shares": str(d.shares)} for d in info.devices]
+        async with self._sessions() as db, db.begin():
+            row = await db.get(AgentRow, info.agent_id)
+            if row is None:
+                row = AgentRow(
+                    id=info.agent_id,
+                    first_contact=now,
+                    scaling_group=scaling_group,
+                    schedulable=True,
+                )
+                db.add(row)
+            row.status, row.status_changed, row.last_heartbeat, row.lost_at = ALIVE, now, now, None
+            row.available_slots = slots_to_wire(dict(info.slots))
+            row.devices = devices
+            row.addr, row.architecture, row.version = info.addr, info.architecture, info.version
+            row.compute_plugins = {"cuda": {"devices": len(devices)}} if devices else {}
+        self._clients[info.agent_id] = client
+        return info
+
+    async def heartbeat(self, agent_id: str) -> None:
+        async with self._sessions() as db, db.begin():
+            row = await db.get(AgentRow, agent_id)
+            if row is None:
+                raise NotFound("agent instance")
+            row.last_heartbeat = self._clock.now()
+            if row.status != ALIVE:
+                row.status, row.status_changed, row.lost_at = ALIVE, self._clock.now(), None
+
+    async def alive(self) -> list[AgentRecord]:
+        async with self._sessions() as db:
+            stmt = select(AgentRow).where(AgentRow.status == ALIVE).order_by(AgentRow.id)
+            return [_record(row) for row in (await db.execute(stmt)).scalars()]
+
+
+def _record(row: AgentRow) -> AgentRecord:
+    return AgentRecord(
+        id=row.id,
+        status=row.status,
+        scaling_group=row.scaling_group,
+        schedulable=row.schedulable,
+        available_slots=dict(row.available_slots),
+        devices=list(row.devices),
+        addr=row.addr,
+        architecture=row.architecture,
+        version=row.version,
+        first_contact=row.first_contact,
+        last_heartbeat=row.last_heartbeat,
+    )

@@ -1,0 +1,165 @@
+"""Code execution runs: buffered output handed out as result objects, by polling or streaming.
+
+A run belongs to one session and is identified by a run id. Its output records are kept in
+order until a client takes them; a status other than ``continued`` ends a hand-out. Runs of a
+session are serialized: a new run waits for the previous one to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hangar.core.agents.client import BatchSteps, RunOutput
+from hangar.core.compute.lifecycle import SessionLifecycle
+from hangar.core.compute.models import ComputeSession
+from hangar.core.errors import InvalidRequest
+
+END_KINDS = frozenset({"finished", "exec-timeout"})
+STEP_KINDS = frozenset({"clean-finished", "build-finished"}) | END_KINDS
+
+
+@dataclass
+class Result:
+    """One hand-out of a run: what the wire calls a result object."""
+
+    run_id: str
+    status: str
+    exit_code: int | None
+    console: list[list[Any]] = field(default_factory=list)
+    files: list[dict[str, str]] | None = None
+    options: dict[str, Any] | None = None
+
+    def to_wire(self, *, with_run_id: bool = True) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "options": self.options,
+            "files": self.files,
+            "console": self.console,
+        }
+        if with_run_id:
+            body["runId"] = self.run_id
+        return body
+
+
+def append_console(console: list[list[Any]], kind: str, text: str) -> None:
+    """Add output, merging consecutive chunks of the same stream."""
+    if console and console[-1][0] == kind and kind in ("stdout", "stderr"):
+        console[-1][1] += text
+    else:
+        console.append([kind, text])
+
+
+class Run:
+    def __init__(self, run_id: str, session: ComputeSession) -> None:
+        self.id = run_id
+        self.session = session
+        self.records: list[RunOutput] = []
+        self.changed = asyncio.Condition()
+        self.done = False
+        self.task: asyncio.Task[None] | None = None
+        self.files: list[dict[str, str]] | None = None
+
+    async def feed(self, outputs: AsyncIterator[RunOutput]) -> None:
+        try:
+            async for output in outputs:
+                async with self.changed:
+                    self.records.append(output)
+                    self.changed.notify_all()
+        except Exception as exc:  # an agent failure ends the run visibly
+            async with self.changed:
+                self.records.append(RunOutput("stderr", f"\n[hangar] run failed: {exc}\n"))
+                self.records.append(RunOutput("finished", exit_code=1))
+        finally:
+            async with self.changed:
+                self.done = True
+                self.changed.notify_all()
+
+    async def take(self, flush: float) -> Result:
+        """Wait up to ``flush`` seconds for a status; hand out what accumulated until then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + flush
+        async with self.changed:
+            while not self._has_status() and not self.done:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), remaining)
+            return self._drain()
+
+    def _has_status(self) -> bool:
+        return any(r.kind in STEP_KINDS for r in self.records)
+
+    def _drain(self) -> Result:
+        result = Result(self.id, "continued", None)
+        while self.records:
+            record = self.records.pop(0)
+            if record.kind in STEP_KINDS:
+                result.status, result.exit_code = record.kind, record.exit_code
+                if record.kind in END_KINDS:
+                    result.files = self.files
+                break
+            append_console(result.console, record.kind, record.text)
+        if result.status == "continued" and self.done and not self.records:
+            result.status = "finished"
+        return result
+
+    @property
+    def finished(self) -> bool:
+        return self.done and not self.records
+
+
+class Executions:
+    """Runs of all sessions of this server."""
+
+    def __init__(self, lifecycle: SessionLifecycle, flush_seconds: float = 2.0) -> None:
+        self._lifecycle = lifecycle
+        self._runs: dict[tuple[uuid.UUID, str], Run] = {}
+        self._session_locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self.flush_seconds = flush_seconds
+
+    def start_batch(
+        self, session: ComputeSession, steps: BatchSteps, run_id: str | None = None
+    ) -> Run:
+        run = Run(run_id or secrets.token_hex(16), session)
+        self._runs[(session.id, run.id)] = run
+        lock = self._session_locks.setdefault(session.id, asyncio.Lock())
+
+        async def go() -> None:
+            async with lock:
+                await run.feed(self._outputs(session, steps, run))
+
+        run.task = asyncio.create_task(go())
+        return run
+
+    async def _outputs(
+        self, session: ComputeSession, steps: BatchSteps, run: Run
+    ) -> AsyncIterator[RunOutput]:
+        async for output in self._lifecycle.stream_batch(session, steps):
+            if output.kind in END_KINDS:
+                run.files = await self._lifecycle.output_files(session)
+            yield output
+
+    def get(self, session: ComputeSession, run_id: str) -> Run:
+        run = self._runs.get((session.id, run_id))
+        if run is None:
+            raise InvalidRequest(f"No such run: {run_id}")
+        return run
+
+    async def take(self, session: ComputeSession, run: Run, flush: float | None = None) -> Result:
+        result = await run.take(self.flush_seconds if flush is None else flush)
+        if run.finished:
+            self._runs.pop((session.id, run.id), None)
+        return result
+
+    async def cancel(self, run: Run) -> None:
+        """Stop a run whose client went away."""
+        if not run.done:
+            await self._lifecycle.interrupt(run.session)

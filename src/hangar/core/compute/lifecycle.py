@@ -1,0 +1,473 @@
+"""The session lifecycle loop: schedule pending sessions, start and stop kernels.
+
+One pass: load PENDING sessions, agents and keypair usage; ask the pure scheduler for a plan;
+move each assigned session PENDING -> SCHEDULED (compare-and-set); start its kernel in a task
+(SCHEDULED -> PREPARING -> RUNNING). A nudge wakes the loop early; a periodic pass catches
+misses and reclaims idle and expired sessions. Agent calls stay outside transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.agents.client import BatchSteps, KernelCreation, KernelStats, RunOutput
+from hangar.core.agents.service import AgentService
+from hangar.core.clock import Clock
+from hangar.core.compute import repo
+from hangar.core.compute.events import EventBus
+from hangar.core.compute.models import ComputeSession, SessionEvent
+from hangar.core.compute.placement import build_inputs
+from hangar.core.compute.states import (
+    HOLDS_RESOURCES,
+    SessionResult,
+    SessionStatus,
+    SessionType,
+)
+from hangar.core.errors import Conflict, HangarError
+from hangar.core.images.service import ImageService
+from hangar.core.scheduler import get_policy, schedule
+from hangar.db.engine import DbSession
+
+log = logging.getLogger("hangar.core.compute")
+S = SessionStatus
+
+
+def stat_object(status: str, stats: KernelStats | None) -> dict[str, Any]:
+    """The destroy response's stat object (values are strings, as the CLI expects)."""
+    result: dict[str, Any] = {"status": status, "version": 2}
+    if stats is None:
+        return result
+    units = {
+        "cpu_used": "msec",
+        "mem": "bytes",
+        "io_read": "bytes",
+        "io_write": "bytes",
+        "io_scratch_size": "bytes",
+        "net_rx": "bytes",
+        "net_tx": "bytes",
+    }
+    values = {
+        "cpu_used": stats.cpu_used,
+        "mem": stats.mem_max_bytes,
+        "io_read": stats.io_read_bytes,
+        "io_write": stats.io_write_bytes,
+        "io_scratch_size": stats.io_max_scratch_size,
+        "net_rx": stats.net_rx_bytes,
+        "net_tx": stats.net_tx_bytes,
+    }
+    for name, value in values.items():
+        result[name] = {
+            "current": str(value),
+            "capacity": None,
+            "pct": None,
+            "unit_hint": units[name],
+        }
+    return result
+
+
+class SessionLifecycle:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        *,
+        agents: AgentService,
+        images: ImageService,
+        bus: EventBus,
+        policy: str = "fifo",
+        idle_timeout: float = 1800,
+        pass_interval: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._agents = agents
+        self._images = images
+        self._bus = bus
+        self._policy = get_policy(policy)
+        self._interval = pass_interval
+        self._idle_timeout = idle_timeout
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_activity: dict[uuid.UUID, float] = {}
+        self._busy: set[uuid.UUID] = set()
+
+    # Loop ------------------------------------------------------------------------------
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run passes until cancelled; a failed pass is logged and retried."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.schedule_pass()
+                await self.reclaim_pass()
+            except Exception:
+                log.exception("session lifecycle pass failed")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def touch(self, session_id: uuid.UUID) -> None:
+        """Record activity (a query, a run) so the idle timeout starts over."""
+        self._last_activity[session_id] = self._clock.monotonic()
+
+    def mark_busy(self, session_id: uuid.UUID, busy: bool) -> None:
+        """A session with a run in progress is never idle."""
+        (self._busy.add if busy else self._busy.discard)(session_id)
+        self.touch(session_id)
+
+    # Scheduling ------------------------------------------------------------------------
+
+    async def schedule_pass(self) -> int:
+        """Place what fits; returns how many sessions were scheduled."""
+        now = self._clock.now()
+        async with self._sessions() as db:
+            pending = [
+                s
+                for s in await repo.with_status(db, [S.PENDING])
+                if s.starts_at is None or s.starts_at <= now
+            ]
+            if not pending:
+                return 0
+            holding = await repo.holding_resources(db)
+            agents = await self._agents.alive()
+            inputs = await build_inputs(db, pending, holding, agents, self._images)
+        plan = schedule(inputs.pending, inputs.agents, inputs.usage, self._policy)
+        scheduled = 0
+        for assignment in plan.assignments:
+            session = inputs.by_id[assignment.session_id]
+            devices = [
+                {"device": d.device_id, "shares": str(d.shares), "whole": d.whole}
+                for d in assignment.devices
+            ]
+            try:
+                async with self._sessions() as db, db.begin():
+                    await repo.transition(
+                        db,
+                        session.id,
+                        S.PENDING,
+                        S.SCHEDULED,
+                        when=self._clock.now(),
+                        agent_id=assignment.agent_id,
+                        occupied_slots=assignment.allocated.to_wire(),
+                        device_allocations=devices,
+                        status_info=None,
+                        status_data=None,
+                    )
+            except Conflict:
+                continue  # cancelled meanwhile
+            scheduled += 1
+            self._publish("session_scheduled", session)
+            self._spawn(self._start(session.id))
+        await self._record_reasons(inputs.by_id, plan.reasons())
+        return scheduled
+
+    async def _record_reasons(
+        self, by_id: dict[uuid.UUID, ComputeSession], reasons: dict[uuid.UUID, str]
+    ) -> None:
+        changed = {sid: r for sid, r in reasons.items() if by_id[sid].status_info != r}
+        if not changed:
+            return
+        async with self._sessions() as db, db.begin():
+            for session_id, reason in changed.items():
+                await repo.set_pending_reason(db, session_id, reason)
+
+    # Starting --------------------------------------------------------------------------
+
+    async def _start(self, session_id: uuid.UUID) -> None:
+        async with self._sessions() as db:
+            session = await repo.get(db, session_id)
+        if session is None or session.agent_id is None:
+            return
+        try:
+            await self._move(session, S.SCHEDULED, S.PREPARING)
+            self._publish("kernel_preparing", session)
+            self._publish("kernel_creating", session)
+            creation = await self._creation(session)
+            await self._agents.client(session.agent_id).create_kernel(creation)
+            await self._move(session, S.PREPARING, S.RUNNING, started_at=self._clock.now())
+        except Conflict:
+            return  # terminated while starting: the terminator cleans up
+        except HangarError as exc:
+            await self._fail(session, f"failed-to-start: {exc.message}")
+            return
+        self.touch(session.id)
+        self._publish("kernel_started", session)
+        self._publish("session_started", session)
+        if session.session_type == SessionType.BATCH:
+            self._spawn(self._run_batch_session(session))
+
+    async def _creation(self, session: ComputeSession) -> KernelCreation:
+        image = await self._images.get(session.image_id)
+        slots = session.occupied_slots
+        shares = {d["device"]: Decimal(d["shares"]) for d in session.device_allocations}
+        whole = tuple(d["device"] for d in session.device_allocations if d.get("whole"))
+        return KernelCreation(
+            kernel_id=session.id,
+            session_name=session.name,
+            provider=image.provider,
+            image_labels=image.labels,
+            cpu=Decimal(slots.get("cpu", "1")),
+            memory_bytes=int(Decimal(slots.get("mem", "0"))),
+            gpu_devices=whole,
+            gpu_shares={k: v for k, v in shares.items() if k not in whole},
+            environ=session.environ,
+            bootstrap_script=session.bootstrap_script,
+        )
+
+    async def _fail(self, session: ComputeSession, info: str) -> None:
+        log.warning("session %s failed: %s", session.id, info)
+        with contextlib.suppress(Conflict):
+            await self._move(
+                session,
+                list(HOLDS_RESOURCES),
+                S.ERROR,
+                status_info=info[:256],
+                terminated_at=self._clock.now(),
+            )
+        if session.agent_id is not None:
+            with contextlib.suppress(HangarError):
+                await self._agents.client(session.agent_id).destroy_kernel(session.id)
+        self._publish("session_failure", session, info)
+
+    async def _run_batch_session(self, session: ComputeSession) -> None:
+        """A batch-type session: run its startup command, record the result, terminate."""
+        assert session.agent_id is not None and session.startup_command
+        exit_code: int | None = None
+        self.mark_busy(session.id, True)
+        try:
+            steps = BatchSteps(exec=session.startup_command)
+            client = self._agents.client(session.agent_id)
+            async for output in client.run_batch(session.id, steps):
+                if output.kind in ("finished", "exec-timeout"):
+                    exit_code = output.exit_code
+        except HangarError as exc:
+            log.warning("batch session %s failed to run: %s", session.id, exc.message)
+        finally:
+            self.mark_busy(session.id, False)
+        result = SessionResult.SUCCESS if exit_code == 0 else SessionResult.FAILURE
+        async with self._sessions() as db, db.begin():
+            await repo.set_result(db, session.id, result)
+        self._publish(
+            "session_success" if exit_code == 0 else "session_failure",
+            session,
+            "task-finished",
+            exit_code,
+        )
+        current = await self._get(session.id)
+        if current is not None and current.status == S.RUNNING:
+            await self.terminate(current, reason="task-finished")
+
+    # Stopping --------------------------------------------------------------------------
+
+    async def terminate(
+        self, session: ComputeSession, *, reason: str, forced: bool = False
+    ) -> dict[str, Any]:
+        """Cancel (PENDING) or terminate a session; returns the stat object. Idempotent-ish:
+        a session already terminating is waited for."""
+        if session.status == S.PENDING:
+            try:
+                await self._move(
+                    session,
+                    S.PENDING,
+                    S.CANCELLED,
+                    terminated_at=self._clock.now(),
+                    status_info=reason,
+                )
+            except Conflict:
+                current = await self._get(session.id)
+                if current is None:
+                    return stat_object("cancelled", None)
+                return await self.terminate(current, reason=reason, forced=forced)
+            self._publish("kernel_cancelled", session, reason)
+            self._publish("session_cancelled", session, reason)
+            return stat_object("cancelled", None)
+        olds = [
+            s
+            for s in (
+                S.SCHEDULED,
+                S.PREPARING,
+                S.PULLING,
+                S.RUNNING,
+                S.RESTARTING,
+                S.ERROR,
+                S.SUSPENDED,
+            )
+        ]
+        try:
+            await self._move(session, olds, S.TERMINATING, status_info=reason)
+        except Conflict:
+            return stat_object("terminated", None)
+        self._publish("kernel_terminating", session, reason)
+        return await self._finish_termination(session, reason)
+
+    async def _finish_termination(self, session: ComputeSession, reason: str) -> dict[str, Any]:
+        stats: KernelStats | None = None
+        if session.agent_id is not None:
+            try:
+                stats = await self._agents.client(session.agent_id).destroy_kernel(session.id)
+            except HangarError as exc:
+                log.warning("destroying kernel %s: %s", session.id, exc.message)
+        last = stat_object("terminated", stats)
+        await self._move(
+            session, S.TERMINATING, S.TERMINATED, terminated_at=self._clock.now(), last_stat=last
+        )
+        self._last_activity.pop(session.id, None)
+        self._publish("kernel_terminated", session, reason)
+        self._publish("session_terminated", session, reason)
+        self.nudge()  # freed resources may let pending sessions start
+        return last
+
+    async def restart(self, session: ComputeSession) -> None:
+        if session.status != S.RUNNING or session.agent_id is None:
+            raise Conflict("Only running sessions can be restarted.")
+        await self._move(session, S.RUNNING, S.RESTARTING)
+        self._publish("kernel_restarting", session, "restarting")
+        try:
+            await self._agents.client(session.agent_id).restart_kernel(session.id)
+        except HangarError as exc:
+            await self._fail(session, f"failed-to-restart: {exc.message}")
+            raise
+        await self._move(session, S.RESTARTING, S.RUNNING)
+        self._publish("kernel_started", session, "restarting")
+
+    async def interrupt(self, session: ComputeSession) -> None:
+        if session.agent_id is not None and session.status == S.RUNNING:
+            await self._agents.client(session.agent_id).interrupt(session.id)
+
+    async def output_files(self, session: ComputeSession) -> list[dict[str, str]] | None:
+        """Files under /home/work/.output, with where to fetch them."""
+        if session.agent_id is None:
+            return None
+        try:
+            names = await self._agents.client(session.agent_id).output_files(session.id)
+        except HangarError:
+            return None
+        base = f"/session/{session.id}/download_single?file=.output/"
+        return [{"name": name, "url": base + name} for name in names] or None
+
+    async def logs(self, session: ComputeSession) -> str:
+        if session.agent_id is None:
+            return ""
+        return await self._agents.client(session.agent_id).logs(session.id)
+
+    # Agent restarts --------------------------------------------------------------------
+
+    async def recover(self, agent_id: str) -> None:
+        """After a restart of ``agent_id``: its kernels are gone, so start the sessions that
+        should run again (their scratch dirs are kept) and finish interrupted terminations."""
+        async with self._sessions() as db:
+            sessions = await repo.with_status(db, sorted(HOLDS_RESOURCES), agent_id=agent_id)
+        for session in sessions:
+            if session.status == S.TERMINATING:
+                self._spawn(self._finish_termination(session, "agent-restarted"))
+            else:
+                self._spawn(self._restart_after_agent_restart(session))
+
+    async def _restart_after_agent_restart(self, session: ComputeSession) -> None:
+        assert session.agent_id is not None
+        try:
+            if session.status == S.SCHEDULED:
+                await self._start(session.id)
+                return
+            if session.status in (S.PREPARING, S.PULLING):
+                await self._move(session, session.status, S.PREPARING)
+            creation = await self._creation(session)
+            await self._agents.client(session.agent_id).create_kernel(creation)
+            if session.status != S.RUNNING:
+                await self._move(session, [S.PREPARING, S.RESTARTING], S.RUNNING,
+                                 started_at=self._clock.now())  # fmt: skip
+        except Conflict:
+            return
+        except HangarError as exc:
+            await self._fail(session, f"failed-to-restart: {exc.message}")
+            return
+        self.touch(session.id)
+        log.info("session %s is running again after an agent restart", session.id)
+
+    async def release_agent(self, agent_id: str) -> None:
+        """On shutdown: stop the agent's kernels, keeping their scratch dirs for ``recover``."""
+        with contextlib.suppress(HangarError):
+            await self._agents.client(agent_id).shutdown()
+
+    # Reclaiming ------------------------------------------------------------------------
+
+    async def reclaim_pass(self) -> None:
+        """Terminate sessions idle longer than the idle timeout or past their lifetime."""
+        if self._idle_timeout <= 0:
+            return
+        now = self._clock.monotonic()
+        async with self._sessions() as db:
+            running = await repo.with_status(db, [S.RUNNING])
+        for session in running:
+            if session.id in self._busy:
+                continue
+            last = self._last_activity.setdefault(session.id, now)
+            if now - last > self._idle_timeout:
+                self._spawn(self._reclaim(session, "idle-timeout"))
+
+    async def _reclaim(self, session: ComputeSession, reason: str) -> None:
+        with contextlib.suppress(HangarError):
+            await self.terminate(session, reason=reason)
+
+    # Helpers ---------------------------------------------------------------------------
+
+    async def _get(self, session_id: uuid.UUID) -> ComputeSession | None:
+        async with self._sessions() as db:
+            return await repo.get(db, session_id)
+
+    async def _move(
+        self, session: ComputeSession, old: S | list[S], new: S, **changes: Any
+    ) -> None:
+        async with self._sessions() as db, db.begin():
+            await repo.transition(db, session.id, old, new, when=self._clock.now(), **changes)
+
+    def _publish(
+        self, name: str, session: ComputeSession, reason: str = "", exit_code: int | None = None
+    ) -> None:
+        self._bus.publish(
+            SessionEvent(
+                name,
+                session.id,
+                session.name,
+                session.access_key,
+                session.domain_name,
+                session.group_id,
+                reason,
+                exit_code,
+            )
+        )
+
+    async def stream_batch(
+        self, session: ComputeSession, steps: BatchSteps
+    ) -> AsyncIterator[RunOutput]:
+        """Run a batch in a running session, yielding RunOutput records (execute API)."""
+        if session.status != S.RUNNING or session.agent_id is None:
+            raise Conflict("The session is not running.")
+        self.mark_busy(session.id, True)
+        try:
+            async for output in self._agents.client(session.agent_id).run_batch(session.id, steps):
+                yield output
+        finally:
+            self.mark_busy(session.id, False)

@@ -1,0 +1,103 @@
+"""Compute session domain types."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hangar.core.compute.states import SessionResult, SessionStatus, SessionType
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeSession:
+    id: uuid.UUID
+    name: str
+    access_key: str
+    user_uuid: uuid.UUID
+    domain_name: str
+    group_id: uuid.UUID
+    scaling_group: str
+    agent_id: str | None
+    image_id: uuid.UUID
+    image_ref: str
+    session_type: SessionType
+    status: SessionStatus
+    status_info: str | None
+    status_data: dict[str, Any] | None
+    status_history: dict[str, str]
+    status_changed: datetime
+    result: SessionResult
+    requested_slots: dict[str, str]
+    occupied_slots: dict[str, str]
+    device_allocations: list[dict[str, Any]]
+    environ: dict[str, str]
+    bootstrap_script: str | None
+    startup_command: str | None
+    tag: str | None
+    callback_url: str | None
+    created_at: datetime
+    starts_at: datetime | None
+    started_at: datetime | None
+    terminated_at: datetime | None
+    num_queries: int
+    last_stat: dict[str, Any] | None
+    cluster_size: int = 1
+    cluster_mode: str = "single-node"
+
+    @property
+    def kernel_id(self) -> uuid.UUID:
+        return self.id
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """A validated request for a new session (faces translate their wire forms to this)."""
+
+    name: str
+    image: str
+    session_type: SessionType = SessionType.INTERACTIVE
+    group_name: str = "default"
+    domain_name: str = "default"
+    scaling_group: str | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
+    environ: dict[str, str] = field(default_factory=dict)
+    mounts: tuple[str, ...] = ()
+    startup_command: str | None = None
+    bootstrap_script: str | None = None
+    tag: str | None = None
+    callback_url: str | None = None
+    starts_at: datetime | None = None
+    cluster_size: int = 1
+    cluster_mode: str = "single-node"
+    architecture: str = "x86_64"
+    enqueue_only: bool = False
+    max_wait_seconds: float = 0
+    reuse_if_exists: bool = True
+    owner_access_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    session: ComputeSession
+    created: bool
+    status: str  # a SessionStatus value or "TIMEOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A lifecycle event (``session_started``, ``kernel_terminated``, ...)."""
+
+    name: str
+    session_id: uuid.UUID
+    session_name: str
+    access_key: str
+    domain_name: str
+    group_id: uuid.UUID
+    reason: str = ""
+    exit_code: int | None = None
+
+    @property
+    def is_kernel_event(self) -> bool:
+        return self.name.startswith("kernel_")

@@ -1,0 +1,124 @@
+"""Turn stored state into the pure scheduler's inputs (and nothing else)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from hangar.core.agents.models import AgentRecord
+from hangar.core.compute.models import ComputeSession
+from hangar.core.identity.models import DefaultForUnspecified
+from hangar.core.images.service import ImageService
+from hangar.core.scheduler import (
+    EMPTY_SLOTS,
+    AgentState,
+    GpuDevice,
+    KeypairUsage,
+    PendingSession,
+    ResourceSlots,
+)
+from hangar.db.engine import DbSession
+from hangar.db.tables import KeyPairRow, ResourcePolicyRow
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerInputs:
+    pending: list[PendingSession]
+    agents: list[AgentState]
+    usage: dict[str, KeypairUsage]
+    by_id: dict[uuid.UUID, ComputeSession]
+
+
+def _slots(raw: dict[str, str], *, gpu: bool) -> ResourceSlots:
+    return ResourceSlots.parse({k: v for k, v in raw.items() if k.startswith("cuda.") == gpu})
+
+
+async def _usage(
+    db: DbSession, keys: set[str], holding: list[ComputeSession]
+) -> dict[str, KeypairUsage]:
+    stmt = (
+        select(KeyPairRow.access_key, ResourcePolicyRow)
+        .join(ResourcePolicyRow, ResourcePolicyRow.name == KeyPairRow.resource_policy)
+        .where(KeyPairRow.access_key.in_(keys))
+    )
+    used: dict[str, list[ComputeSession]] = defaultdict(list)
+    for session in holding:
+        used[session.access_key].append(session)
+    usage: dict[str, KeypairUsage] = {}
+    for access_key, policy in (await db.execute(stmt)).all():
+        occupied = EMPTY_SLOTS
+        for session in used[access_key]:
+            occupied = occupied + ResourceSlots.parse(session.occupied_slots)
+        usage[access_key] = KeypairUsage(
+            concurrency_used=len(used[access_key]),
+            concurrency_limit=policy.max_concurrent_sessions or None,
+            occupied=occupied,
+            total_slots=ResourceSlots.parse(policy.total_resource_slots, allow_unlimited=True),
+            default_for_unspecified=DefaultForUnspecified(policy.default_for_unspecified),
+        )
+    return usage
+
+
+def _agent_states(agents: list[AgentRecord], holding: list[ComputeSession]) -> list[AgentState]:
+    occupied: dict[str, ResourceSlots] = defaultdict(lambda: EMPTY_SLOTS)
+    shares: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for session in holding:
+        if session.agent_id is None:
+            continue
+        occupied[session.agent_id] = occupied[session.agent_id] + _slots(
+            session.occupied_slots, gpu=False
+        )
+        for alloc in session.device_allocations:
+            shares[(session.agent_id, alloc["device"])] += Decimal(alloc["shares"])
+    return [
+        AgentState(
+            id=agent.id,
+            scaling_group=agent.scaling_group,
+            available_slots=_slots(agent.available_slots, gpu=False),
+            occupied_slots=occupied[agent.id],
+            schedulable=agent.schedulable,
+            devices=tuple(
+                GpuDevice(d["id"], Decimal(d["shares"]), shares[(agent.id, d["id"])])
+                for d in agent.devices
+            ),
+        )
+        for agent in agents
+    ]
+
+
+async def build_inputs(
+    db: DbSession,
+    pending: list[ComputeSession],
+    holding: list[ComputeSession],
+    agents: list[AgentRecord],
+    images: ImageService,
+) -> SchedulerInputs:
+    image_cache = {}
+    requests = []
+    for session in pending:
+        if session.image_id not in image_cache:
+            image_cache[session.image_id] = await images.get(session.image_id)
+        image = image_cache[session.image_id]
+        requests.append(
+            PendingSession(
+                id=session.id,
+                access_key=session.access_key,
+                user_uuid=session.user_uuid,
+                group_id=session.group_id,
+                domain_name=session.domain_name,
+                scaling_group=session.scaling_group,
+                requested=ResourceSlots.parse(session.requested_slots),
+                created_at=session.created_at,
+                cluster_size=session.cluster_size,
+                image_min=ResourceSlots.parse(image.min_slots()),
+                image_max=ResourceSlots.parse(image.max_slots()),
+            )
+        )
+    usage = await _usage(db, {s.access_key for s in pending}, holding)
+    return SchedulerInputs(
+        requests, _agent_states(agents, holding), usage, {s.id: s for s in pending}
+    )

@@ -1,0 +1,157 @@
+"""Compute session persistence. Status changes go through ``transition`` only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.states import (
+    DEAD,
+    HOLDS_RESOURCES,
+    SessionResult,
+    SessionStatus,
+    SessionType,
+    can_move,
+)
+from hangar.core.errors import Conflict
+from hangar.db.engine import DbSession
+from hangar.db.tables import SessionRow
+
+
+def session_from_row(row: SessionRow) -> ComputeSession:
+    return ComputeSession(
+        id=row.id,
+        name=row.name,
+        access_key=row.access_key,
+        user_uuid=row.user_uuid,
+        domain_name=row.domain_name,
+        group_id=row.group_id,
+        scaling_group=row.scaling_group,
+        agent_id=row.agent_id,
+        image_id=row.image_id,
+        image_ref=row.image_ref,
+        session_type=SessionType(row.session_type),
+        status=SessionStatus(row.status),
+        status_info=row.status_info,
+        status_data=row.status_data,
+        status_history=dict(row.status_history),
+        status_changed=row.status_changed,
+        result=SessionResult(row.result),
+        requested_slots=dict(row.requested_slots),
+        occupied_slots=dict(row.occupied_slots),
+        device_allocations=list(row.device_allocations),
+        environ=dict(row.environ),
+        bootstrap_script=row.bootstrap_script,
+        startup_command=row.startup_command,
+        tag=row.tag,
+        callback_url=row.callback_url,
+        created_at=row.created_at,
+        starts_at=row.starts_at,
+        started_at=row.started_at,
+        terminated_at=row.terminated_at,
+        num_queries=row.num_queries,
+        last_stat=row.last_stat,
+        cluster_size=row.cluster_size,
+        cluster_mode=row.cluster_mode,
+    )
+
+
+async def get(db: DbSession, session_id: uuid.UUID) -> ComputeSession | None:
+    row = await db.get(SessionRow, session_id)
+    return session_from_row(row) if row is not None else None
+
+
+async def find_live_by_name(db: DbSession, access_key: str, name: str) -> ComputeSession | None:
+    stmt = select(SessionRow).where(
+        SessionRow.access_key == access_key,
+        SessionRow.name == name,
+        SessionRow.status.not_in([s.value for s in DEAD]),
+    )
+    row = (await db.execute(stmt)).scalar_one_or_none()
+    return session_from_row(row) if row is not None else None
+
+
+async def of_access_key(
+    db: DbSession, access_key: str, *, include_dead: bool, limit: int = 500
+) -> list[ComputeSession]:
+    stmt = select(SessionRow).where(SessionRow.access_key == access_key)
+    if not include_dead:
+        stmt = stmt.where(SessionRow.status.not_in([s.value for s in DEAD]))
+    stmt = stmt.order_by(SessionRow.created_at.desc()).limit(limit)
+    return [session_from_row(r) for r in (await db.execute(stmt)).scalars()]
+
+
+async def with_status(
+    db: DbSession, statuses: Sequence[SessionStatus], *, agent_id: str | None = None
+) -> list[ComputeSession]:
+    stmt = select(SessionRow).where(SessionRow.status.in_([s.value for s in statuses]))
+    if agent_id is not None:
+        stmt = stmt.where(SessionRow.agent_id == agent_id)
+    stmt = stmt.order_by(SessionRow.created_at, SessionRow.id)
+    return [session_from_row(r) for r in (await db.execute(stmt)).scalars()]
+
+
+async def holding_resources(db: DbSession) -> list[ComputeSession]:
+    return await with_status(db, sorted(HOLDS_RESOURCES))
+
+
+async def transition(
+    db: DbSession,
+    session_id: uuid.UUID,
+    old: SessionStatus | Sequence[SessionStatus],
+    new: SessionStatus,
+    *,
+    when: datetime,
+    **changes: Any,
+) -> SessionStatus:
+    """Move a session from ``old`` (one status or any of several) to ``new``.
+
+    Compare-and-set on the current status: returns the status it moved from; raises Conflict
+    when the session is not in ``old`` any more (someone else moved it first) and ValueError
+    for a move the state table forbids.
+    """
+    olds = [old] if isinstance(old, SessionStatus) else list(old)
+    for status in olds:
+        if not can_move(status, new):
+            raise ValueError(f"a session cannot move from {status} to {new}")
+    row = await db.get(SessionRow, session_id, with_for_update=True, populate_existing=True)
+    if row is None or SessionStatus(row.status) not in olds:
+        raise Conflict(f"session {session_id} is not in {', '.join(olds)} any more")
+    moved_from = SessionStatus(row.status)
+    history = {**row.status_history, new.value: when.isoformat()}
+    result = await db.execute(
+        update(SessionRow)
+        .where(SessionRow.id == session_id, SessionRow.status == moved_from.value)
+        .values(status=new.value, status_changed=when, status_history=history, **changes)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"session {session_id} changed status concurrently")
+    return moved_from
+
+
+async def set_pending_reason(db: DbSession, session_id: uuid.UUID, reason: str) -> None:
+    """Say why a session still waits (only while it is PENDING)."""
+    await db.execute(
+        update(SessionRow)
+        .where(SessionRow.id == session_id, SessionRow.status == SessionStatus.PENDING.value)
+        .values(status_info=reason[:256], status_data={"scheduler": {"msg": reason}})
+    )
+
+
+async def set_result(db: DbSession, session_id: uuid.UUID, result: SessionResult) -> None:
+    await db.execute(
+        update(SessionRow).where(SessionRow.id == session_id).values(result=result.value)
+    )
+
+
+async def count_queries(db: DbSession, session_id: uuid.UUID) -> None:
+    await db.execute(
+        update(SessionRow)
+        .where(SessionRow.id == session_id)
+        .values(num_queries=SessionRow.num_queries + 1)
+    )

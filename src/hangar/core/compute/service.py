@@ -1,0 +1,351 @@
+"""Compute sessions: create or reuse, look up, rename, restart, destroy.
+
+Scheduling and kernel start/stop happen in :mod:`.lifecycle`; this service validates requests,
+writes the PENDING row, nudges the lifecycle and waits for the outcome when asked to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.agents.client import FileEntry
+from hangar.core.agents.service import AgentService
+from hangar.core.clock import Clock
+from hangar.core.compute import repo
+from hangar.core.compute.events import EventBus
+from hangar.core.compute.lifecycle import SessionLifecycle
+from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult, SessionEvent
+from hangar.core.compute.states import DEAD, SessionStatus, SessionType
+from hangar.core.errors import (
+    AuthFailed,
+    Forbidden,
+    InsufficientPrivilege,
+    InvalidRequest,
+    NotFound,
+    ServerFrozen,
+    SessionAlreadyExists,
+    TooManySessionsMatched,
+)
+from hangar.core.identity.models import Caller, Role
+from hangar.core.identity.service import IdentityService
+from hangar.core.images.service import ImageService
+from hangar.core.manager.service import ManagerService, ManagerStatus
+from hangar.core.scheduler import ResourceSlots
+from hangar.db.engine import DbSession
+from hangar.db.tables import SessionRow
+
+NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
+RESERVED_NAMES = frozenset({"from-template"})
+SETTLED = frozenset(
+    {
+        SessionStatus.RUNNING,
+        SessionStatus.ERROR,
+        SessionStatus.CANCELLED,
+        SessionStatus.TERMINATED,
+        SessionStatus.TERMINATING,
+    }
+)
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name) or name in RESERVED_NAMES:
+        raise InvalidRequest(
+            "Session names are 4-64 ASCII letters, digits, '_', '-' or '.', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+class ComputeService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        *,
+        identity: IdentityService,
+        images: ImageService,
+        manager: ManagerService,
+        lifecycle: SessionLifecycle,
+        agents: AgentService,
+        bus: EventBus,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._identity = identity
+        self._images = images
+        self._manager = manager
+        self._lifecycle = lifecycle
+        self._agents = agents
+        self.bus = bus
+
+    # Owners ----------------------------------------------------------------------------
+
+    async def owner_of(self, caller: Caller, owner_access_key: str | None) -> Caller:
+        """The caller, or the keypair an admin acts for (``owner_access_key``)."""
+        if not owner_access_key or owner_access_key == caller.access_key:
+            return caller
+        if not caller.is_admin:
+            raise Forbidden("Only administrators may act on behalf of another keypair.")
+        try:
+            owner = (await self._identity.credentials_for(owner_access_key)).caller
+        except AuthFailed as exc:
+            raise InvalidRequest("Unknown owner access key") from exc
+        if caller.is_superadmin:
+            return owner
+        if owner.domain_name != caller.domain_name or owner.role == Role.SUPERADMIN:
+            raise Forbidden("You may only act for users of your own domain.")
+        return owner
+
+    # Create ----------------------------------------------------------------------------
+
+    async def create(self, caller: Caller, req: CreateRequest) -> CreateResult:
+        """Create a session (or reuse the live one of the same name) and wait as asked.
+
+        Raises InvalidRequest, NotFound (image, group), SessionAlreadyExists, ServerFrozen.
+        """
+        owner = await self.owner_of(caller, req.owner_access_key)
+        check_name(req.name)
+        async with self._sessions() as db:
+            existing = await repo.find_live_by_name(db, owner.access_key, req.name)
+        image = await self._images.resolve(req.image, req.architecture)
+        if existing is not None:
+            if req.reuse_if_exists and existing.image_id == image.id:
+                return CreateResult(existing, False, existing.status.value)
+            raise SessionAlreadyExists(data={"existingSessionId": str(existing.id)})
+        if await self._manager.status() == ManagerStatus.FROZEN:
+            raise ServerFrozen()
+        row = await self._new_row(owner, req, image.id, image.short_ref, image.min_slots())
+        session = repo.session_from_row(row)
+        self.bus.publish(self._event("session_enqueued", session))
+        self._lifecycle.nudge()
+        if req.enqueue_only:
+            return CreateResult(session, True, SessionStatus.PENDING.value)
+        return await self._wait_started(session, req.max_wait_seconds)
+
+    async def _new_row(
+        self,
+        owner: Caller,
+        req: CreateRequest,
+        image_id: uuid.UUID,
+        image_ref: str,
+        image_min: dict[str, str],
+    ) -> SessionRow:
+        self._validate(req)
+        requested = ResourceSlots.parse({**image_min, **req.resources})
+        group_id = await self._identity.group_id_for(owner, req.domain_name, req.group_name)
+        now = self._clock.now()
+        row = SessionRow(
+            id=uuid.uuid4(),
+            name=req.name,
+            access_key=owner.access_key,
+            user_uuid=owner.user_uuid,
+            domain_name=owner.domain_name,
+            group_id=group_id,
+            scaling_group=req.scaling_group or "default",
+            agent_id=None,
+            image_id=image_id,
+            image_ref=image_ref,
+            session_type=req.session_type.value,
+            status=SessionStatus.PENDING.value,
+            status_info=None,
+            status_data=None,
+            status_history={SessionStatus.PENDING.value: now.isoformat()},
+            status_changed=now,
+            result="UNDEFINED",
+            requested_slots=requested.to_wire(),
+            occupied_slots={},
+            device_allocations=[],
+            environ=dict(req.environ),
+            mounts=list(req.mounts),
+            bootstrap_script=req.bootstrap_script,
+            startup_command=req.startup_command,
+            tag=req.tag,
+            callback_url=req.callback_url,
+            cluster_size=req.cluster_size,
+            cluster_mode=req.cluster_mode,
+            created_at=now,
+            starts_at=req.starts_at,
+            started_at=None,
+            terminated_at=None,
+            num_queries=0,
+            last_stat=None,
+        )
+        async with self._sessions() as db, db.begin():
+            db.add(row)
+            try:
+                await db.flush()
+            except IntegrityError as exc:
+                raise SessionAlreadyExists() from exc
+        return row
+
+    def _validate(self, req: CreateRequest) -> None:
+        if req.session_type == SessionType.BATCH and not (req.startup_command or "").strip():
+            raise InvalidRequest("Batch sessions need a startup command.")
+        if req.starts_at is not None and req.session_type != SessionType.BATCH:
+            raise InvalidRequest("starts_at is only for batch sessions.")
+        if req.cluster_size != 1:
+            raise InvalidRequest("Multi-container sessions are not supported yet (clusterSize 1).")
+        if req.mounts:
+            raise InvalidRequest("Mounting virtual folders is not available yet.")
+
+    async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateResult:
+        def settled(event: SessionEvent) -> bool:
+            return event.session_id == session.id
+
+        async with self.bus.subscribe(settled) as queue:
+            deadline = None if max_wait <= 0 else asyncio.get_running_loop().time() + max_wait
+            while True:
+                current = await self.get(session.id)
+                if current.status in SETTLED:
+                    return CreateResult(current, True, current.status.value)
+                timeout = None if deadline is None else deadline - asyncio.get_running_loop().time()
+                if timeout is not None and timeout <= 0:
+                    return CreateResult(current, True, "TIMEOUT")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queue.get(), timeout=min(timeout or 1.0, 1.0))
+
+    # Look-ups --------------------------------------------------------------------------
+
+    async def get(self, session_id: uuid.UUID) -> ComputeSession:
+        async with self._sessions() as db:
+            session = await repo.get(db, session_id)
+        if session is None:
+            raise NotFound("session")
+        return session
+
+    async def resolve(
+        self,
+        caller: Caller,
+        ref: str,
+        *,
+        owner_access_key: str | None = None,
+        include_dead: bool = False,
+    ) -> ComputeSession:
+        """Find the caller's session by id prefix, name, name prefix (first rule that hits).
+
+        Raises NotFound, or TooManySessionsMatched with the candidates.
+        """
+        owner = await self.owner_of(caller, owner_access_key)
+        async with self._sessions() as db:
+            candidates = await repo.of_access_key(db, owner.access_key, include_dead=include_dead)
+        live = [s for s in candidates if s.status not in DEAD]
+        ordered = live + [s for s in candidates if s.status in DEAD]
+        rules: tuple[Callable[[ComputeSession], bool], ...] = (
+            lambda s: str(s.id).startswith(ref) or s.id.hex.startswith(ref.replace("-", "")),
+            lambda s: s.name == ref,
+            lambda s: s.name.startswith(ref),
+        )
+        for rule in rules:
+            hits = [s for s in ordered if ref and rule(s)][:10]
+            if include_dead and len(hits) > 1 and any(h.status not in DEAD for h in hits):
+                hits = [h for h in hits if h.status not in DEAD]
+            if len(hits) == 1:
+                return hits[0]
+            if hits:
+                raise TooManySessionsMatched(
+                    [{"id": str(h.id), "name": h.name, "status": h.status.value} for h in hits]
+                )
+        raise NotFound("session")
+
+    async def matching(self, caller: Caller, prefix: str) -> list[ComputeSession]:
+        """Live sessions of the caller whose id or name starts with ``prefix`` (completion)."""
+        async with self._sessions() as db:
+            candidates = await repo.of_access_key(db, caller.access_key, include_dead=False)
+        return [s for s in candidates if str(s.id).startswith(prefix) or s.name.startswith(prefix)]
+
+    # Control ---------------------------------------------------------------------------
+
+    async def destroy(
+        self,
+        caller: Caller,
+        ref: str,
+        *,
+        forced: bool = False,
+        owner_access_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Cancel a pending session or terminate a live one; returns the stat object."""
+        if forced and not caller.is_admin:
+            raise InsufficientPrivilege("Forced termination needs administrator privilege.")
+        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        return await self._lifecycle.terminate(session, reason="user-requested", forced=forced)
+
+    async def restart(
+        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> None:
+        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        await self._lifecycle.restart(session)
+
+    async def rename(
+        self, caller: Caller, ref: str, new_name: str, *, owner_access_key: str | None = None
+    ) -> None:
+        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        check_name(new_name)
+        if session.status != SessionStatus.RUNNING:
+            raise InvalidRequest("Only running sessions can be renamed.")
+        async with self._sessions() as db, db.begin():
+            if await repo.find_live_by_name(db, session.access_key, new_name) is not None:
+                raise InvalidRequest(f"A session named {new_name} already exists.")
+            row = await db.get(SessionRow, session.id)
+            assert row is not None
+            row.name = new_name
+
+    async def logs(self, caller: Caller, ref: str, *, owner_access_key: str | None = None) -> str:
+        session = await self.resolve(
+            caller, ref, owner_access_key=owner_access_key, include_dead=True
+        )
+        return await self._lifecycle.logs(session)
+
+    async def interrupt(self, caller: Caller, ref: str) -> None:
+        session = await self.resolve(caller, ref)
+        await self._lifecycle.interrupt(session)
+
+    # Files -----------------------------------------------------------------------------
+
+    async def running(
+        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> ComputeSession:
+        """A running session of the caller. Raises NotFound / InvalidRequest."""
+        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        if session.status != SessionStatus.RUNNING or session.agent_id is None:
+            raise InvalidRequest(f"The session is {session.status.value}, not RUNNING.")
+        self._lifecycle.touch(session.id)
+        return session
+
+    async def upload(self, caller: Caller, ref: str, files: list[tuple[str, bytes]]) -> None:
+        session = await self.running(caller, ref)
+        assert session.agent_id is not None
+        await self._agents.client(session.agent_id).upload(session.id, files)
+
+    async def download(self, caller: Caller, ref: str, paths: list[str]) -> list[bytes]:
+        session = await self.running(caller, ref)
+        assert session.agent_id is not None
+        return await self._agents.client(session.agent_id).download(session.id, paths)
+
+    async def list_files(self, caller: Caller, ref: str, path: str) -> tuple[str, list[FileEntry]]:
+        session = await self.running(caller, ref)
+        assert session.agent_id is not None
+        return await self._agents.client(session.agent_id).list_files(session.id, path)
+
+    async def count_query(self, session: ComputeSession) -> None:
+        async with self._sessions() as db, db.begin():
+            await repo.count_queries(db, session.id)
+
+    @staticmethod
+    def _event(name: str, session: ComputeSession, reason: str = "") -> SessionEvent:
+        return SessionEvent(
+            name,
+            session.id,
+            session.name,
+            session.access_key,
+            session.domain_name,
+            session.group_id,
+            reason,
+        )

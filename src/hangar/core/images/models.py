@@ -1,0 +1,58 @@
+"""Images: named environments (``name:tag``) and how a node provides them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ImageProvider:
+    """How a node provides the environment.
+
+    ``kind`` is ``host`` (the node's own system), ``prefix`` (a venv or conda prefix bound
+    read-only) or ``rootfs`` (a root filesystem the sandbox uses as /).
+    """
+
+    kind: str = "host"
+    path: str | None = None
+    interpreter: str = "/usr/bin/python3"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path, "interpreter": self.interpreter}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageProvider:
+        return cls(
+            kind=data.get("kind", "host"),
+            path=data.get("path"),
+            interpreter=data.get("interpreter", "/usr/bin/python3"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    id: uuid.UUID
+    registry: str
+    name: str
+    tag: str
+    architecture: str
+    labels: dict[str, str]
+    resource_limits: dict[str, dict[str, str | None]]
+    provider: ImageProvider
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def canonical(self) -> str:
+        return f"{self.registry}/{self.name}:{self.tag}"
+
+    @property
+    def short_ref(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+    def min_slots(self) -> dict[str, str]:
+        return {k: str(v["min"]) for k, v in self.resource_limits.items() if v.get("min")}
+
+    def max_slots(self) -> dict[str, str]:
+        return {k: str(v["max"]) for k, v in self.resource_limits.items() if v.get("max")}

@@ -1,0 +1,176 @@
+"""The image registry: resolve references and aliases, register the host's Python."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.clock import Clock
+from hangar.core.errors import NotFound
+from hangar.core.images.models import Image, ImageProvider
+from hangar.db.engine import DbSession
+from hangar.db.tables import ImageAliasRow, ImageRow
+
+LOCAL_REGISTRY = "local"
+HOST_PYTHON = Path("/usr/bin/python3")
+
+PYTHON_LABELS = {
+    "ai.backend.features": "batch query uid-match user-input",
+    "ai.backend.base-distro": "host",
+    "ai.backend.runtime-type": "python",
+    "ai.backend.runtime-path": str(HOST_PYTHON),
+    "ai.backend.service-ports": "jupyter:http:8081,ttyd:http:7681,sshd:tcp:2200",
+}
+# The reference documentation's examples name this image; they run on the host's Python.
+DOC_ALIASES = ("python:3.6-ubuntu18.04", "lablup/python:3.6-ubuntu18.04")
+PYTHON_LIMITS: dict[str, dict[str, str | None]] = {
+    "cpu": {"min": "1", "max": None},
+    "mem": {"min": "134217728", "max": None},
+}
+
+
+def _image_from_row(row: ImageRow, aliases: tuple[str, ...]) -> Image:
+    return Image(
+        id=row.id,
+        registry=row.registry_name,
+        name=row.name,
+        tag=row.tag,
+        architecture=row.architecture,
+        labels=dict(row.labels),
+        resource_limits=dict(row.resource_limits),
+        provider=ImageProvider.from_json(dict(row.provider)),
+        aliases=aliases,
+    )
+
+
+def host_python_version(python: Path = HOST_PYTHON) -> str | None:
+    """``3.11`` for the node's /usr/bin/python3, or None when it is missing."""
+    try:
+        out = subprocess.run(
+            [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def split_reference(ref: str) -> tuple[str, str, str]:
+    """``[registry/]name[:tag]`` -> (registry, name, tag); registry defaults to ``local``."""
+    name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+    registry = LOCAL_REGISTRY
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or first == LOCAL_REGISTRY):
+        registry, name = first, rest
+    return registry, name, tag or "latest"
+
+
+class ImageService:
+    def __init__(self, sessions: async_sessionmaker[DbSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def resolve(self, ref: str, architecture: str = "x86_64") -> Image:
+        """Find an image by alias, full reference or ``name:tag``. Raises NotFound."""
+        async with self._sessions() as db:
+            alias = await db.get(ImageAliasRow, ref)
+            if alias is not None:
+                row = await db.get(ImageRow, alias.image_id)
+            else:
+                registry, name, tag = split_reference(ref)
+                row = (
+                    await db.execute(
+                        select(ImageRow).where(
+                            ImageRow.registry_name == registry,
+                            ImageRow.name == name,
+                            ImageRow.tag == tag,
+                            ImageRow.architecture == architecture,
+                        )
+                    )
+                ).scalar_one_or_none()
+            if row is None:
+                raise NotFound("environment image")
+            return _image_from_row(row, await self._aliases_of(db, row.id))
+
+    async def get(self, image_id: uuid.UUID) -> Image:
+        async with self._sessions() as db:
+            row = await db.get(ImageRow, image_id)
+            if row is None:
+                raise NotFound("environment image")
+            return _image_from_row(row, await self._aliases_of(db, row.id))
+
+    async def list(self) -> list[Image]:
+        async with self._sessions() as db:
+            rows = (await db.execute(select(ImageRow).order_by(ImageRow.name))).scalars().all()
+            return [_image_from_row(r, await self._aliases_of(db, r.id)) for r in rows]
+
+    async def _aliases_of(self, db: DbSession, image_id: uuid.UUID) -> tuple[str, ...]:
+        stmt = select(ImageAliasRow.alias).where(ImageAliasRow.image_id == image_id)
+        return tuple(sorted((await db.execute(stmt)).scalars()))
+
+    async def register(
+        self,
+        *,
+        name: str,
+        tag: str,
+        provider: ImageProvider,
+        labels: dict[str, str],
+        resource_limits: dict[str, dict[str, str | None]],
+        aliases: tuple[str, ...] = (),
+        registry: str = LOCAL_REGISTRY,
+        architecture: str = "x86_64",
+    ) -> Image:
+        """Add or update an image and point ``aliases`` at it (idempotent)."""
+        async with self._sessions() as db, db.begin():
+            row = (
+                await db.execute(
+                    select(ImageRow).where(
+                        ImageRow.registry_name == registry,
+                        ImageRow.name == name,
+                        ImageRow.tag == tag,
+                        ImageRow.architecture == architecture,
+                    )
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                row = ImageRow(
+                    id=uuid.uuid4(),
+                    registry_name=registry,
+                    name=name,
+                    tag=tag,
+                    architecture=architecture,
+                    created_at=self._clock.now(),
+                )
+                db.add(row)
+            row.labels, row.resource_limits = labels, resource_limits
+            row.provider = provider.to_json()
+            await db.flush()
+            for alias in aliases:
+                existing = await db.get(ImageAliasRow, alias)
+                if existing is None:
+                    db.add(ImageAliasRow(alias=alias, image_id=row.id))
+                else:
+                    existing.image_id = row.id
+        return await self.get(row.id)
+
+    async def register_host_python(self) -> Image | None:
+        """Register ``python:<host version>`` backed by /usr/bin/python3, with aliases."""
+        version = host_python_version()
+        if version is None:
+            return None
+        aliases = ("python", "python:3", "python:latest", f"python:{version}-host", *DOC_ALIASES)
+        return await self.register(
+            name="python",
+            tag=version,
+            provider=ImageProvider("host", None, str(HOST_PYTHON)),
+            labels=PYTHON_LABELS,
+            resource_limits=PYTHON_LIMITS,
+            aliases=aliases,
+        )

@@ -1,0 +1,82 @@
+"""Result hand-outs of a run: order, merging, statuses, flush windows."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from hangar.core.agents.client import RunOutput
+from hangar.core.compute.execution import Run, append_console
+
+
+def _run() -> Run:
+    session: Any = type("S", (), {"id": uuid.uuid4(), "created_at": datetime.now(UTC)})()
+    return Run("r1", session)
+
+
+async def _outputs(items: list[RunOutput], gate: asyncio.Event | None = None
+                   ) -> AsyncIterator[RunOutput]:  # fmt: skip
+    for item in items:
+        if gate is not None and item.kind == "finished":
+            await gate.wait()
+        yield item
+
+
+def test_consecutive_chunks_merge_per_stream() -> None:
+    console: list[list[Any]] = []
+    for kind, text in [("stdout", "a"), ("stdout", "b"), ("stderr", "c"), ("stdout", "d")]:
+        append_console(console, kind, text)
+    assert console == [["stdout", "ab"], ["stderr", "c"], ["stdout", "d"]]
+
+
+async def test_statuses_end_each_hand_out_in_order() -> None:
+    run = _run()
+    records = [
+        RunOutput("stdout", "cleaning\n"), RunOutput("clean-finished", exit_code=0),
+        RunOutput("stdout", "building\n"), RunOutput("build-finished", exit_code=0),
+        RunOutput("stdout", "hello "), RunOutput("stdout", "world\n"),
+        RunOutput("stderr", "warn\n"), RunOutput("finished", exit_code=3),
+    ]  # fmt: skip
+    await run.feed(_outputs(records))
+    first, second, third = [await run.take(0.01) for _ in range(3)]
+    assert (first.status, first.exit_code, first.console) == (
+        "clean-finished", 0, [["stdout", "cleaning\n"]])  # fmt: skip
+    assert (second.status, second.console) == ("build-finished", [["stdout", "building\n"]])
+    assert (third.status, third.exit_code) == ("finished", 3)
+    assert third.console == [["stdout", "hello world\n"], ["stderr", "warn\n"]]
+    assert run.finished
+
+
+async def test_continued_while_running_then_finished() -> None:
+    run = _run()
+    gate = asyncio.Event()
+    task = asyncio.create_task(run.feed(_outputs(
+        [RunOutput("stdout", "tick\n"), RunOutput("finished", exit_code=0)], gate)))  # fmt: skip
+    partial = await run.take(0.05)
+    assert partial.status == "continued"
+    assert partial.exit_code is None
+    assert partial.console == [["stdout", "tick\n"]]
+    empty = await run.take(0.01)
+    assert (empty.status, empty.console) == ("continued", [])
+    gate.set()
+    await task
+    last = await run.take(0.05)
+    assert (last.status, last.exit_code, last.console) == ("finished", 0, [])
+    assert last.to_wire()["runId"] == "r1"
+    assert "runId" not in last.to_wire(with_run_id=False)
+
+
+async def test_agent_failure_ends_the_run_visibly() -> None:
+    async def broken() -> AsyncIterator[RunOutput]:
+        yield RunOutput("stdout", "partial\n")
+        raise RuntimeError("agent went away")
+
+    run = _run()
+    await run.feed(broken())
+    result = await run.take(0.01)
+    assert result.status == "finished"
+    assert result.exit_code == 1
+    assert "agent went away" in result.console[-1][1]
