@@ -9,8 +9,11 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from tests.support.bai import Signer
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFICIAL = ROOT / ".official-clients"
@@ -123,23 +126,49 @@ class LiveServer:
         )
 
     def official(
-        self, *args: str, input: str | None = None, **env: str
+        self, *args: str, input: str | None = None, cwd: Path | None = None, **env: str
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BAI_CLI), *args],
             env=self.client_env(**env),
             input=input,
+            cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
             start_new_session=True,
         )
 
-    def official_python(self, script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def official_python(
+        self, script: str, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BAI_PYTHON), "-c", script],
             env=self.client_env(**env),
+            cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
         )
+
+    def signed(self, method: str, target: str, json_body: Any = None) -> httpx.Response:
+        """A request signed with the admin keypair, as the official client signs it."""
+        host = self.endpoint.split("://", 1)[1]
+        signer = Signer(self.access_key, self.secret_key, host=host)
+        ctype = "application/json" if json_body is not None else "text/plain"
+        headers = signer.headers(method, target, content_type=ctype)
+        return httpx.request(
+            method, self.endpoint + target, headers=headers, json=json_body, timeout=60
+        )
+
+    def sessions_alive(self) -> list[dict[str, str]]:
+        """The admin's sessions that are not terminated or cancelled, oldest first."""
+        query = (
+            'query { compute_session_list(limit: 100, offset: 0, order: "created_at", status: '
+            '"PENDING,SCHEDULED,PREPARING,PULLING,RUNNING,RESTARTING,TERMINATING,ERROR") '
+            "{ items { id name status } total_count } }"
+        )
+        response = self.signed("POST", "/admin/gql", {"query": query, "variables": {}})
+        response.raise_for_status()
+        items: list[dict[str, str]] = response.json()["data"]["compute_session_list"]["items"]
+        return items

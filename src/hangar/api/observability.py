@@ -63,8 +63,13 @@ class AccessLog:
     so that the event loop pays for a list append, not for a write per request. Same shape
     as the ``hangar.access`` records of :mod:`hangar.logs`, in JSON or for people."""
 
-    def __init__(self, json_format: bool, stream: TextIO | None = None,
-                 interval: float = 0.25, max_lines: int = 512) -> None:  # fmt: skip
+    def __init__(
+        self,
+        json_format: bool,
+        stream: TextIO | None = None,
+        interval: float = 0.25,
+        max_lines: int = 512,
+    ) -> None:
         self._json = json_format
         self._stream = stream or sys.stderr
         self._interval = interval
@@ -94,8 +99,13 @@ class AccessLog:
         stamp = self._timestamp(now)
         msg = f"{method} {path} {status} {ms:.1f}ms"
         if self._json:
-            event = {"ts": f"{stamp}.{int(now % 1 * 1e6):06d}+00:00", "level": "info",
-                     "logger": "hangar.access", "msg": msg, "request_id": request_id}  # fmt: skip
+            event = {
+                "ts": f"{stamp}.{int(now % 1 * 1e6):06d}+00:00",
+                "level": "info",
+                "logger": "hangar.access",
+                "msg": msg,
+                "request_id": request_id,
+            }
             self._lines.append(json.dumps(event))
         else:
             self._lines.append(f"{stamp} INFO    hangar.access [{request_id}]: {msg}")
@@ -151,8 +161,9 @@ class RequestContext:
             elapsed = time.perf_counter() - started
             self._count(scope, status, elapsed)
             if self.access_log.enabled():
-                self.access_log.record(scope["method"], scope["path"], status, elapsed * 1000,
-                                       request_id)  # fmt: skip
+                self.access_log.record(
+                    scope["method"], scope["path"], status, elapsed * 1000, request_id
+                )
             request_id_var.reset(token)
 
     def _count(self, scope: Scope, status: int, elapsed: float) -> None:

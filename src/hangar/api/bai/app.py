@@ -7,12 +7,23 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hangar.api.bai.auth import SESSION_MODE, BaiAuth
 from hangar.api.bai.errors import EXCEPTION_HANDLERS
-from hangar.api.bai.routes import auth, manager, root, server
+from hangar.api.bai.graphql import routes as graphql
+from hangar.api.bai.routes import (
+    auth,
+    events,
+    manager,
+    root,
+    server,
+    session,
+    session_files,
+    stream,
+)
 from hangar.core.services import Services
 
 
 def create_bai_app(services: Services) -> ASGIApp:
-    routes = [route for module in (root, auth, server, manager) for route in module.router.routes]
+    modules = (root, auth, server, manager, stream, events, session_files, session, graphql)
+    routes = [route for module in modules for route in module.router.routes]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.services = services
     return BaiAuth(app, services)

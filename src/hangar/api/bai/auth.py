@@ -51,10 +51,17 @@ RATE_WINDOW = b"900"
 
 _WANTED = frozenset(
     {
-        b"authorization", b"date", b"x-backendai-date", b"x-sorna-date", b"x-backendai-version",
-        b"x-sorna-version", b"content-type", b"host", b"cookie",
+        b"authorization",
+        b"date",
+        b"x-backendai-date",
+        b"x-sorna-date",
+        b"x-backendai-version",
+        b"x-sorna-version",
+        b"content-type",
+        b"host",
+        b"cookie",
     }
-)  # fmt: skip
+)
 
 
 class RateLimitExceeded(RateLimited):
@@ -138,8 +145,9 @@ class BaiAuth:
         ]
         if not decision.allowed and scope["type"] == "http":
             headers_out = {k.decode(): v.decode() for k, v in extra}
-            response = render_error(RateLimitExceeded(retry_after=decision.retry_after,
-                                                      headers=headers_out))  # fmt: skip
+            response = render_error(
+                RateLimitExceeded(retry_after=decision.retry_after, headers=headers_out)
+            )
             await response(scope, receive, send)
             return
 
@@ -164,9 +172,13 @@ class BaiAuth:
         return await self._signed_caller(scope, headers, header, version, version_name)
 
     async def _signed_caller(
-        self, scope: Scope, headers: dict[bytes, str], header: str, version: str | None,
+        self,
+        scope: Scope,
+        headers: dict[bytes, str],
+        header: str,
+        version: str | None,
         version_name: str,
-    ) -> Caller:  # fmt: skip
+    ) -> Caller:
         date_header = (
             headers.get(b"date") or headers.get(b"x-backendai-date") or headers.get(b"x-sorna-date")
         )
@@ -188,10 +200,17 @@ class BaiAuth:
         method = scope.get("method", "GET")
         for host in host_variants(headers.get(b"host", ""), scope.get("scheme", "http")):
             expected = self.keys.sign(
-                secret_key=credentials.secret_key, hash_name=auth.hash_name, method=method,
-                target=target, date_header=date_header, date=date, host=host,
-                content_type=ctype, version=version, version_header_name=version_name,
-            )  # fmt: skip
+                secret_key=credentials.secret_key,
+                hash_name=auth.hash_name,
+                method=method,
+                target=target,
+                date_header=date_header,
+                date=date,
+                host=host,
+                content_type=ctype,
+                version=version,
+                version_header_name=version_name,
+            )
             if signatures_match(expected, auth.signature):
                 return credentials.caller
         raise AuthFailed("Signature mismatch")

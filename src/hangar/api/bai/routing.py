@@ -9,7 +9,8 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 Handler = Callable[[Request], Awaitable[Any]]
 
@@ -19,8 +20,9 @@ class Router:
         self.prefix = prefix
         self.routes: list[BaseRoute] = []
 
-    def route(self, path: str, methods: list[str], status_code: int = 200
-              ) -> Callable[[Handler], Handler]:  # fmt: skip
+    def route(
+        self, path: str, methods: list[str], status_code: int = 200
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
                 result = await handler(request)
@@ -30,6 +32,17 @@ class Router:
 
             endpoint.__name__ = handler.__name__
             self.routes.append(Route(self.prefix + path, endpoint, methods=methods))
+            return handler
+
+        return register
+
+    def websocket(
+        self, path: str
+    ) -> Callable[[Callable[[WebSocket], Awaitable[None]]], Callable[[WebSocket], Awaitable[None]]]:
+        def register(
+            handler: Callable[[WebSocket], Awaitable[None]],
+        ) -> Callable[[WebSocket], Awaitable[None]]:
+            self.routes.append(WebSocketRoute(self.prefix + path, handler))
             return handler
 
         return register

@@ -121,9 +121,15 @@ def derive_key(secret_key: str, hash_name: str, day: str, host: str) -> bytes:
 
 
 def string_to_sign(
-    method: str, target: str, date_header: str, host: str, content_type: str, version: str,
-    version_header_name: str, hash_name: str,
-) -> str:  # fmt: skip
+    method: str,
+    target: str,
+    date_header: str,
+    host: str,
+    content_type: str,
+    version: str,
+    version_header_name: str,
+    hash_name: str,
+) -> str:
     return (
         f"{method.upper()}\n{target}\n{date_header}\n"
         f"host:{host}\ncontent-type:{content_type}\n"
@@ -149,8 +155,9 @@ def sign(
     The body hash is always that of the empty string (API >= v4.20181215).
     """
     key = derive_key(secret_key, hash_name, _day(date), host)
-    text = string_to_sign(method, target, date_header, host, content_type, version,
-                          version_header_name, hash_name)  # fmt: skip
+    text = string_to_sign(
+        method, target, date_header, host, content_type, version, version_header_name, hash_name
+    )
     return hmac.new(key, text.encode(), hash_name).hexdigest()
 
 
@@ -163,18 +170,28 @@ class SigningKeys:
         self._max = max_entries
 
     def sign(
-        self, *, secret_key: str, hash_name: str, method: str, target: str, date_header: str,
-        date: datetime, host: str, content_type: str, version: str,
+        self,
+        *,
+        secret_key: str,
+        hash_name: str,
+        method: str,
+        target: str,
+        date_header: str,
+        date: datetime,
+        host: str,
+        content_type: str,
+        version: str,
         version_header_name: str = "x-backendai-version",
-    ) -> str:  # fmt: skip
+    ) -> str:
         cache_key = (secret_key, hash_name, _day(date), host)
         key = self._keys.get(cache_key)
         if key is None:
             if len(self._keys) >= self._max:
                 self._keys.clear()
             key = self._keys[cache_key] = derive_key(*cache_key)
-        text = string_to_sign(method, target, date_header, host, content_type, version,
-                              version_header_name, hash_name)  # fmt: skip
+        text = string_to_sign(
+            method, target, date_header, host, content_type, version, version_header_name, hash_name
+        )
         return hmac.new(key, text.encode(), hash_name).hexdigest()
 
 

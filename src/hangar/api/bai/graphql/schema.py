@@ -1,0 +1,56 @@
+"""The schema: every part's Query merged, snake_case names, Backend.AI's scalars."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from hangar.api.bai.graphql.keypairs import KeyPairQuery
+from hangar.api.bai.graphql.scalars import SCALARS
+from hangar.api.bai.graphql.sessions import SessionQuery
+from hangar.core.errors import HangarError
+
+log = logging.getLogger("hangar.api.bai.graphql")
+
+QUERY_PARTS: tuple[type, ...] = (SessionQuery, KeyPairQuery)
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """An error no one raised on purpose: a bug inside a resolver."""
+    original = error.original_error
+    return (
+        original is not None
+        and not isinstance(original, HangarError | GraphQLError)
+        and error.path is not None
+    )
+
+
+class BaiSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if is_unexpected(error):
+                log.error(
+                    "GraphQL resolver failed at %s",
+                    ".".join(str(p) for p in error.path or ()),
+                    exc_info=error.original_error,
+                )
+            else:
+                log.debug("GraphQL error: %s", error.message)
+
+
+def build_schema() -> strawberry.Schema:
+    query = merge_types("Query", QUERY_PARTS)
+    return BaiSchema(
+        query=query,
+        config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALARS),
+    )
+
+
+schema = build_schema()

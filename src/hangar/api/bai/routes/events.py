@@ -1,0 +1,193 @@
+"""``/events``: session lifecycle events as Server-Sent Events (spec §6.1-6.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from hangar.api.bai.auth import services_of, user
+from hangar.api.bai.params import Params, raw_params, validate
+from hangar.api.bai.routing import Router
+from hangar.core.compute.events import EventBus, Matcher
+from hangar.core.compute.models import SessionEvent
+from hangar.core.errors import InvalidRequest, NotFound
+from hangar.core.identity.models import Caller
+
+router = Router(prefix="/events")
+
+PING_SECONDS = 15.0
+PING = b": ping\n\n"
+SCOPES = frozenset({"*", "session", "kernel"})
+
+
+class SessionEventParams(Params):
+    session_id: uuid.UUID | None = Field(
+        None, validation_alias=AliasChoices("sessionId", "session_id")
+    )
+    session_name: str = Field("*", validation_alias=AliasChoices("sessionName", "session_name"))
+    owner_access_key: str | None = Field(
+        None, validation_alias=AliasChoices("owner_access_key", "ownerAccessKey")
+    )
+    scope: str = "*"
+    group: str = Field("*", validation_alias=AliasChoices("group", "groupName", "group_name"))
+
+    @field_validator("session_id", "owner_access_key", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("session_name", "scope", "group", mode="before")
+    @classmethod
+    def _blank_is_all(cls, value: Any) -> Any:
+        return "*" if value == "" else value
+
+
+def event_kinds(scope: str) -> frozenset[str]:
+    """``*``, ``session``, ``kernel`` or a comma-separated mix -> the event name prefixes."""
+    names = {part.strip() for part in scope.split(",") if part.strip()} or {"*"}
+    if not names <= SCOPES:
+        raise InvalidRequest("scope: must be *, session or kernel")
+    if "*" in names:
+        return frozenset({"session", "kernel"})
+    return frozenset(names)
+
+
+def event_data(event: SessionEvent) -> dict[str, Any]:
+    session_id = str(event.session_id)
+    data: dict[str, Any] = {
+        "reason": event.reason,
+        "sessionName": event.session_name,
+        "ownerAccessKey": event.access_key,
+        "sessionId": session_id,
+        "kernelId": session_id,  # single-container sessions: main kernel id == session id
+    }
+    if event.is_kernel_event:
+        data["clusterRole"] = "main"
+        data["clusterIdx"] = 1
+    if event.exit_code is not None:
+        data["exitCode"] = event.exit_code
+    return data
+
+
+def frame(event: SessionEvent) -> bytes:
+    return f"event: {event.name}\ndata: {json.dumps(event_data(event))}\n\n".encode()
+
+
+def session_matcher(
+    caller: Caller,
+    owner: Caller,
+    params: SessionEventParams,
+    group_id: uuid.UUID | None,
+) -> Matcher:
+    """Which events this subscriber sees: the owner's sessions by name (``*`` = all), or one
+    session by id, which an admin may also watch for users of the domain."""
+    kinds = event_kinds(params.scope)
+
+    def visible(event: SessionEvent) -> bool:
+        if event.access_key == owner.access_key or caller.is_superadmin:
+            return True
+        return caller.is_admin and event.domain_name == caller.domain_name
+
+    def matches(event: SessionEvent) -> bool:
+        if event.name.partition("_")[0] not in kinds:
+            return False
+        if group_id is not None and event.group_id != group_id:
+            return False
+        if params.session_id is not None:
+            return event.session_id == params.session_id and visible(event)
+        if event.access_key != owner.access_key:
+            return False
+        return params.session_name == "*" or event.session_name == params.session_name
+
+    return matches
+
+
+class EventStream(Response):
+    """An endless ``text/event-stream`` of bus events with ``: ping`` keep-alives.
+
+    The subscription exists before the response head is sent, so a client that has the head
+    misses nothing published afterwards; the stream ends only when the client disconnects.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, bus: EventBus, matcher: Matcher, ping_seconds: float | None = None):
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._bus = bus
+        self._matcher = matcher
+        self._ping_seconds = PING_SECONDS if ping_seconds is None else ping_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "HEAD":  # headers only: an endless body would never end
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        async with self._bus.subscribe(self._matcher) as queue:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            pump = asyncio.create_task(self._pump(queue, send))
+            watch = asyncio.create_task(_disconnected(receive))
+            try:
+                await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                pump.cancel()
+                watch.cancel()
+                results = await asyncio.gather(pump, watch, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, OSError):
+                raise result  # OSError: the client went away while we were sending
+
+    async def _pump(self, queue: asyncio.Queue[SessionEvent], send: Send) -> None:
+        while True:
+            try:
+                chunk = frame(await asyncio.wait_for(queue.get(), self._ping_seconds))
+            except TimeoutError:
+                chunk = PING
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _group_filter(request: Request, owner: Caller, group: str) -> uuid.UUID | None:
+    """The group to filter by: an id as given, or a name resolved for the owner; ``*`` and
+    names that resolve to nothing filter nothing."""
+    if group == "*":
+        return None
+    with contextlib.suppress(ValueError):
+        return uuid.UUID(group)
+    try:
+        return await services_of(request).identity.group_id_for(owner, owner.domain_name, group)
+    except (InvalidRequest, NotFound):
+        return None
+
+
+@router.get("/session")
+async def session_events(request: Request) -> Response:
+    caller = user(request)
+    params = validate(SessionEventParams, await raw_params(request))
+    services = services_of(request)
+    owner = await services.compute.owner_of(caller, params.owner_access_key)
+    group_id = await _group_filter(request, owner, params.group)
+    return EventStream(services.bus, session_matcher(caller, owner, params, group_id))
+
+
+@router.get("/background-task")
+async def background_task_events(request: Request) -> Response:
+    """No background tasks exist yet, so every task id is unknown."""
+    user(request)
+    params = await raw_params(request)
+    if not (params.get("task_id") or params.get("taskId")):
+        raise InvalidRequest("task_id: the background task id is required")
+    raise NotFound("background task")

@@ -1,0 +1,107 @@
+"""``/stream``: the execute WebSocket (batch mode) and the service-app listing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from hangar.api.bai.auth import services_of, user
+from hangar.api.bai.errors import render_error
+from hangar.api.bai.routes.session import batch_steps, service_ports
+from hangar.api.bai.routing import Router
+from hangar.core.compute.execution import END_KINDS, Run
+from hangar.core.compute.models import ComputeSession
+from hangar.core.errors import HangarError
+
+log = logging.getLogger("hangar.api.bai")
+router = Router(prefix="/stream/session")
+STREAM_FLUSH = 0.2
+QUERY_MODE_MISSING = (
+    "Query mode needs an interactive kernel, which this server does not provide yet; "
+    "use batch mode."
+)
+
+
+@router.get("/{ref}/apps")
+async def apps(request: Request) -> list[dict[str, Any]]:
+    caller = user(request)
+    session = await services_of(request).compute.resolve(caller, request.path_params["ref"])
+    return service_ports(session)
+
+
+async def _deny(websocket: WebSocket, exc: HangarError) -> None:
+    """Refuse before the upgrade with the face's problem response, where the server can."""
+    try:
+        await websocket.send_denial_response(render_error(exc))
+    except RuntimeError:  # the server lacks the denial-response extension
+        await websocket.close(code=1008, reason=exc.message[:120])
+
+
+@router.websocket("/{ref}/execute")
+async def execute(websocket: WebSocket) -> None:
+    """One run per socket (§4.4): the first text frame says what to run."""
+    services = services_of(websocket)
+    try:
+        caller = user(websocket)
+        session = await services.compute.running(caller, websocket.path_params["ref"])
+    except HangarError as exc:
+        await _deny(websocket, exc)
+        return
+    await websocket.accept()
+    try:
+        request = json.loads(await websocket.receive_text())
+        mode = request.get("mode") if isinstance(request, dict) else None
+        if mode != "batch":
+            message = f"Invalid API parameters: mode {mode!r}"
+            if mode == "query":
+                message = QUERY_MODE_MISSING
+            await websocket.send_json({"status": "error", "msg": message})
+            await websocket.close()
+            return
+        await services.compute.count_query(session)
+        run = services.executions.start_batch(session, batch_steps(request.get("options")))
+        await _relay(websocket, session, run)
+    except (WebSocketDisconnect, json.JSONDecodeError):
+        return
+
+
+async def _relay(websocket: WebSocket, session: ComputeSession, run: Run) -> None:
+    services = services_of(websocket)
+    executions = services.executions
+    disconnected = asyncio.create_task(_wait_disconnect(websocket))
+    try:
+        while True:
+            take = asyncio.create_task(executions.take(session, run, STREAM_FLUSH))
+            done, _ = await asyncio.wait({take, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+            if disconnected in done:
+                take.cancel()
+                await executions.cancel(run)
+                return
+            result = take.result()
+            if result.status == "continued" and not result.console:
+                continue
+            await websocket.send_json(result.to_wire(with_run_id=False))
+            if result.status in END_KINDS:
+                await websocket.close(1000)
+                return
+    except HangarError as exc:
+        with contextlib.suppress(Exception):
+            await websocket.send_json({"status": "error", "msg": exc.message})
+            await websocket.close(1011)
+    finally:
+        disconnected.cancel()
+
+
+async def _wait_disconnect(websocket: WebSocket) -> None:
+    """Return when the client goes away; input frames are not used by batch runs."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
