@@ -97,7 +97,10 @@ class Settings(BaseSettings):
     work_gid: int = Field(default=1000, gt=0)
     scheduler_policy: str = Field(default="fifo", description="fifo, lifo or drf.")
     idle_timeout_seconds: float = Field(
-        default=1800, ge=0, description="Reclaim sessions idle this long (0: never)."
+        default=1800,
+        ge=0,
+        description="Idle timeout for keypair resource policies that set none (0 there); "
+        "0 here: never.",
     )
     execute_flush_seconds: float = Field(
         default=2.0, gt=0, description="How long a polling execute call waits for output."

@@ -167,8 +167,9 @@ def test_memory_limit_is_enforced(live_server: LiveServer, tmp_path: Path) -> No
     )
     out = done.stdout + done.stderr
     assert "survived" not in out
-    assert "Execution finished. (exit code = 137)" in out
-    assert "memory" in out.lower()
+    # With cgroups the kernel is OOM-killed (137); where only rlimits exist, allocation fails.
+    killed = "Execution finished. (exit code = 137)" in out and "memory" in out.lower()
+    assert killed or "MemoryError" in out, out
 
 
 def test_sandbox_contains_the_session(live_server: LiveServer, tmp_path: Path) -> None:

@@ -91,6 +91,9 @@ async def serve(settings: Settings) -> None:
             http="httptools",
             ws="auto",
             timeout_graceful_shutdown=5,
+            # Clients pool connections; closing idle ones after uvicorn's default 5 s races
+            # with their next request on a loaded machine. aiohttp servers keep 75 s.
+            timeout_keep_alive=75,
         )
         server = uvicorn.Server(config)
         # Everything imported and built so far lives as long as the process: keep it out

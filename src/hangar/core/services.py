@@ -16,6 +16,7 @@ from hangar.core.compute.events import EventBus
 from hangar.core.compute.execution import Executions
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.service import ComputeService
+from hangar.core.compute.webhooks import WebhookNotifier
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
 from hangar.core.identity.secrets import SecretBox
 from hangar.core.identity.service import IdentityService
@@ -51,6 +52,8 @@ class Services:
             await self.start_embedded_agent()
         self._tasks.append(asyncio.create_task(self._flush_usage_loop(), name="usage-flush"))
         self._tasks.append(asyncio.create_task(self.lifecycle.run(), name="session-lifecycle"))
+        notifier = WebhookNotifier(self.sessions, self.clock, self.bus)
+        self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
 
     async def start_embedded_agent(self) -> None:
         """Register this machine's agent and bring back the sessions it ran before."""

@@ -379,11 +379,16 @@ class SessionLifecycle:
         should run again (their scratch dirs are kept) and finish interrupted terminations."""
         async with self._sessions() as db:
             sessions = await repo.with_status(db, sorted(HOLDS_RESOURCES), agent_id=agent_id)
-        for session in sessions:
-            if session.status == S.TERMINATING:
-                self._spawn(self._finish_termination(session, "agent-restarted"))
-            else:
-                self._spawn(self._restart_after_agent_restart(session))
+        # Awaited, not spawned: a RUNNING session must have its kernel before requests come.
+        await asyncio.gather(
+            *(
+                self._finish_termination(s, "agent-restarted")
+                if s.status == S.TERMINATING
+                else self._restart_after_agent_restart(s)
+                for s in sessions
+            ),
+            return_exceptions=True,
+        )
 
     async def _restart_after_agent_restart(self, session: ComputeSession) -> None:
         assert session.agent_id is not None
@@ -414,17 +419,21 @@ class SessionLifecycle:
     # Reclaiming ------------------------------------------------------------------------
 
     async def reclaim_pass(self) -> None:
-        """Terminate sessions idle longer than the idle timeout or past their lifetime."""
-        if self._idle_timeout <= 0:
-            return
-        now = self._clock.monotonic()
+        """Terminate sessions idle longer than their policy's idle timeout (the server's
+        default when the policy says 0) or running longer than its max lifetime."""
+        now_mono, now = self._clock.monotonic(), self._clock.now()
         async with self._sessions() as db:
-            running = await repo.with_status(db, [S.RUNNING])
-        for session in running:
-            if session.id in self._busy:
+            running = await repo.running_with_limits(db)
+        for session, idle_timeout, lifetime in running:
+            started = session.started_at or session.created_at
+            if lifetime > 0 and (now - started).total_seconds() > lifetime:
+                self._spawn(self._reclaim(session, "max-lifetime-reached"))
                 continue
-            last = self._last_activity.setdefault(session.id, now)
-            if now - last > self._idle_timeout:
+            limit = idle_timeout or self._idle_timeout
+            if session.id in self._busy or limit <= 0:
+                continue
+            last = self._last_activity.setdefault(session.id, now_mono)
+            if now_mono - last > limit:
                 self._spawn(self._reclaim(session, "idle-timeout"))
 
     async def _reclaim(self, session: ComputeSession, reason: str) -> None:

@@ -20,7 +20,7 @@ from hangar.core.compute.states import (
 )
 from hangar.core.errors import Conflict
 from hangar.db.engine import DbSession
-from hangar.db.tables import SessionRow
+from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionRow
 
 
 def session_from_row(row: SessionRow) -> ComputeSession:
@@ -155,3 +155,15 @@ async def count_queries(db: DbSession, session_id: uuid.UUID) -> None:
         .where(SessionRow.id == session_id)
         .values(num_queries=SessionRow.num_queries + 1)
     )
+
+
+async def running_with_limits(db: DbSession) -> list[tuple[ComputeSession, int, int]]:
+    """RUNNING sessions with their resource policy's (idle_timeout, max_session_lifetime)."""
+    stmt = (
+        select(SessionRow, ResourcePolicyRow.idle_timeout, ResourcePolicyRow.max_session_lifetime)
+        .join(KeyPairRow, KeyPairRow.access_key == SessionRow.access_key)
+        .join(ResourcePolicyRow, ResourcePolicyRow.name == KeyPairRow.resource_policy)
+        .where(SessionRow.status == SessionStatus.RUNNING.value)
+    )
+    return [(session_from_row(row), idle, lifetime) for row, idle, lifetime in
+            (await db.execute(stmt)).all()]  # fmt: skip

@@ -1,0 +1,166 @@
+"""The session lifecycle with the embedded agent on the fake runtime (no sandbox needed)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from hangar.core.clock import FakeClock
+from hangar.core.compute.models import ComputeSession, CreateRequest
+from hangar.core.compute.states import SessionStatus
+from hangar.core.identity.models import Caller
+from hangar.core.services import Services, open_services
+from hangar.db.tables import ResourcePolicyRow
+
+S = SessionStatus
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"agent_runtime": "fake", "idle_timeout_seconds": 0}
+
+
+@pytest.fixture
+async def running(services: Services) -> AsyncIterator[Services]:
+    await services.start_embedded_agent()
+    yield services
+
+
+async def admin_caller(services: Services) -> Caller:
+    assert services.first_admin is not None
+    ak = services.first_admin.keypair.keypair.access_key
+    return (await services.identity.credentials_for(ak)).caller
+
+
+async def wait_status(services: Services, session: ComputeSession, *wanted: SessionStatus
+                      ) -> ComputeSession:  # fmt: skip
+    for _ in range(400):
+        current = await services.compute.get(session.id)
+        if current.status in wanted:
+            return current
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{session.name} stayed {current.status}, wanted {wanted}")
+
+
+async def start(services: Services, name: str, **kwargs: Any) -> ComputeSession:
+    caller = await admin_caller(services)
+    request = CreateRequest(name=name, image="python", enqueue_only=True, **kwargs)
+    result = await services.compute.create(caller, request)
+    assert result.status == "PENDING"
+    await services.lifecycle.schedule_pass()
+    return result.session
+
+
+async def test_pending_to_running_to_terminated(running: Services) -> None:
+    session = await start(running, "lifecycle1")
+    current = await wait_status(running, session, S.RUNNING)
+    assert current.agent_id is not None
+    assert current.occupied_slots["cpu"] == "1"
+    assert list(current.status_history) == ["PENDING", "SCHEDULED", "PREPARING", "RUNNING"]
+    caller = await admin_caller(running)
+    stats = await running.compute.destroy(caller, "lifecycle1")
+    assert stats["status"] == "terminated"
+    done = await running.compute.get(session.id)
+    assert done.status == S.TERMINATED
+    assert done.terminated_at is not None
+    assert "TERMINATING" in done.status_history
+
+
+async def test_cancel_pending_and_unschedulable_reason(running: Services) -> None:
+    session = await start(running, "too-big", resources={"cpu": 4096})
+    current = await running.compute.get(session.id)
+    assert current.status == S.PENDING
+    assert current.status_info and "cpu" in current.status_info
+    caller = await admin_caller(running)
+    stats = await running.compute.destroy(caller, "too-big")
+    assert stats == {"status": "cancelled", "version": 2}
+    assert (await running.compute.get(session.id)).status == S.CANCELLED
+
+
+async def test_keypair_concurrency_keeps_the_extra_session_pending(running: Services) -> None:
+    async with running.sessions() as db, db.begin():
+        await db.execute(update(ResourcePolicyRow).values(max_concurrent_sessions=2))
+    sessions = [await start(running, f"conc-{i}") for i in range(3)]
+    await wait_status(running, sessions[0], S.RUNNING)
+    await wait_status(running, sessions[1], S.RUNNING)
+    third = await running.compute.get(sessions[2].id)
+    assert third.status == S.PENDING
+    assert third.status_info and "concurren" in third.status_info
+    caller = await admin_caller(running)
+    await running.compute.destroy(caller, "conc-0")
+    await running.lifecycle.schedule_pass()
+    await wait_status(running, sessions[2], S.RUNNING)
+
+
+async def test_max_lifetime_and_idle_timeout(running: Services, clock: FakeClock) -> None:
+    async with running.sessions() as db, db.begin():
+        await db.execute(update(ResourcePolicyRow).values(max_session_lifetime=60,
+                                                          idle_timeout=30))  # fmt: skip
+    old = await start(running, "old-one")
+    await wait_status(running, old, S.RUNNING)
+    clock.advance(31)
+    await running.lifecycle.reclaim_pass()
+    await wait_status(running, old, S.TERMINATED)
+    assert (await running.compute.get(old.id)).status_info == "idle-timeout"
+
+    busy = await start(running, "busy-one")
+    await wait_status(running, busy, S.RUNNING)
+    running.lifecycle.mark_busy(busy.id, True)
+    clock.advance(61)
+    await running.lifecycle.reclaim_pass()
+    await wait_status(running, busy, S.TERMINATED)
+    assert (await running.compute.get(busy.id)).status_info == "max-lifetime-reached"
+
+
+async def test_sessions_come_back_after_a_server_restart(running: Services) -> None:
+    session = await start(running, "survivor")
+    await wait_status(running, session, S.RUNNING)
+    caller = await admin_caller(running)
+    await running.compute.upload(caller, "survivor", [("keep.txt", b"still here")])
+    await running.close()
+
+    again = await open_services(running.settings, clock=running.clock)
+    try:
+        await again.start_embedded_agent()
+        back = await wait_status(again, session, S.RUNNING)
+        assert back.id == session.id
+        tars = await again.compute.download(caller, "survivor", ["keep.txt"])
+        assert b"still here" in tars[0]
+    finally:
+        await again.close()
+
+
+async def test_lifecycle_webhook(running: Services) -> None:
+    import httpx
+
+    from hangar.core.compute.webhooks import WebhookNotifier
+
+    received: list[dict[str, Any]] = []
+    done = asyncio.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import json
+
+        received.append(json.loads(request.content))
+        if received[-1]["event"] == "terminated":
+            done.set()
+        return httpx.Response(204)
+
+    notifier = WebhookNotifier(running.sessions, running.clock, running.bus,
+                               transport=httpx.MockTransport(handler))  # fmt: skip
+    task = asyncio.create_task(notifier.run())
+    await asyncio.sleep(0)
+    session = await start(running, "hooked", callback_url="http://hooks.test/h")
+    await wait_status(running, session, S.RUNNING)
+    caller = await admin_caller(running)
+    await running.compute.destroy(caller, "hooked")
+    await asyncio.wait_for(done.wait(), 5)
+    task.cancel()
+    events = [r["event"] for r in received]
+    assert events == ["enqueued", "scheduled", "preparing", "started", "terminated"]
+    assert {r["session_id"] for r in received} == {str(session.id)}
+    assert all(r["type"] == "session_lifecycle" for r in received)
