@@ -23,6 +23,11 @@ from hangar.db.engine import DbSession
 from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionRow
 
 
+def _chronological(history: dict[str, Any]) -> dict[str, str]:
+    """Status -> ISO time, oldest first (PostgreSQL's JSONB does not keep key order)."""
+    return dict(sorted(((k, str(v)) for k, v in history.items()), key=lambda item: item[1]))
+
+
 def session_from_row(row: SessionRow) -> ComputeSession:
     return ComputeSession(
         id=row.id,
@@ -39,7 +44,7 @@ def session_from_row(row: SessionRow) -> ComputeSession:
         status=SessionStatus(row.status),
         status_info=row.status_info,
         status_data=row.status_data,
-        status_history=dict(row.status_history),
+        status_history=_chronological(row.status_history),
         status_changed=row.status_changed,
         result=SessionResult(row.result),
         requested_slots=dict(row.requested_slots),
