@@ -24,8 +24,14 @@ from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionRow
 
 
 def _chronological(history: dict[str, Any]) -> dict[str, str]:
-    """Status -> ISO time, oldest first (PostgreSQL's JSONB does not keep key order)."""
-    return dict(sorted(((k, str(v)) for k, v in history.items()), key=lambda item: item[1]))
+    """Status -> ISO time, oldest first (PostgreSQL's JSONB does not keep key order); equal
+    times fall back to the lifecycle order."""
+    order = {status.value: i for i, status in enumerate(SessionStatus)}
+
+    def key(item: tuple[str, str]) -> tuple[str, int]:
+        return item[1], order.get(item[0], len(order))
+
+    return dict(sorted(((k, str(v)) for k, v in history.items()), key=key))
 
 
 def session_from_row(row: SessionRow) -> ComputeSession:
