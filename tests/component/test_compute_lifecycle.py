@@ -164,3 +164,30 @@ async def test_lifecycle_webhook(running: Services) -> None:
     assert events == ["enqueued", "scheduled", "preparing", "started", "terminated"]
     assert {r["session_id"] for r in received} == {str(session.id)}
     assert all(r["type"] == "session_lifecycle" for r in received)
+
+
+async def test_failed_start_is_an_error_with_reason_and_leaves_nothing(running: Services) -> None:
+    session = await start(running, "broken-boot", bootstrap_script="echo booting; exit 3")
+    failed = await wait_status(running, session, S.ERROR)
+    assert failed.status_info is not None
+    assert failed.status_info.startswith("failed-to-start")
+    assert "Bootstrap" in failed.status_info or "bootstrap" in failed.status_info
+    scratch = running.settings.scratch_dir / str(session.id)
+    assert not scratch.exists()
+    caller = await admin_caller(running)
+    assert (await running.compute.destroy(caller, "broken-boot"))["status"] == "terminated"
+    assert (await running.compute.get(session.id)).status == S.TERMINATED
+
+
+async def test_frozen_manager_refuses_new_sessions(running: Services) -> None:
+    from hangar.core.errors import ServerFrozen
+
+    await running.manager.set_status("frozen")
+    caller = await admin_caller(running)
+    with pytest.raises(ServerFrozen):
+        await running.compute.create(caller, CreateRequest(name="cold", image="python"))
+    await running.manager.set_status("running")
+    created = await running.compute.create(
+        caller, CreateRequest(name="cold", image="python", enqueue_only=True)
+    )
+    assert created.created
