@@ -455,18 +455,7 @@ class SessionLifecycle:
     def _publish(
         self, name: str, session: ComputeSession, reason: str = "", exit_code: int | None = None
     ) -> None:
-        self._bus.publish(
-            SessionEvent(
-                name,
-                session.id,
-                session.name,
-                session.access_key,
-                session.domain_name,
-                session.group_id,
-                reason,
-                exit_code,
-            )
-        )
+        self._bus.publish(SessionEvent.of(name, session, reason, exit_code))
 
     async def stream_batch(
         self, session: ComputeSession, steps: BatchSteps

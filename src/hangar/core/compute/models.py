@@ -98,6 +98,13 @@ class SessionEvent:
     reason: str = ""
     exit_code: int | None = None
 
+    @classmethod
+    def of(
+        cls, name: str, session: ComputeSession, reason: str = "", exit_code: int | None = None
+    ) -> SessionEvent:
+        return cls(name, session.id, session.name, session.access_key, session.domain_name,
+                   session.group_id, reason, exit_code)  # fmt: skip
+
     @property
     def is_kernel_event(self) -> bool:
         return self.name.startswith("kernel_")

@@ -124,7 +124,7 @@ class ComputeService:
             raise ServerFrozen()
         row = await self._new_row(owner, req, image.id, image.short_ref, image.min_slots())
         session = repo.session_from_row(row)
-        self.bus.publish(self._event("session_enqueued", session))
+        self.bus.publish(SessionEvent.of("session_enqueued", session))
         self._lifecycle.nudge()
         if req.enqueue_only:
             return CreateResult(session, True, SessionStatus.PENDING.value)
@@ -337,15 +337,3 @@ class ComputeService:
     async def count_query(self, session: ComputeSession) -> None:
         async with self._sessions() as db, db.begin():
             await repo.count_queries(db, session.id)
-
-    @staticmethod
-    def _event(name: str, session: ComputeSession, reason: str = "") -> SessionEvent:
-        return SessionEvent(
-            name,
-            session.id,
-            session.name,
-            session.access_key,
-            session.domain_name,
-            session.group_id,
-            reason,
-        )

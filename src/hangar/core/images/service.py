@@ -47,6 +47,18 @@ def _image_from_row(row: ImageRow, aliases: tuple[str, ...]) -> Image:
     )
 
 
+async def _find_row(
+    db: DbSession, registry: str, name: str, tag: str, architecture: str
+) -> ImageRow | None:
+    stmt = select(ImageRow).where(
+        ImageRow.registry_name == registry,
+        ImageRow.name == name,
+        ImageRow.tag == tag,
+        ImageRow.architecture == architecture,
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
 def host_python_version(python: Path = HOST_PYTHON) -> str | None:
     """``3.11`` for the node's /usr/bin/python3, or None when it is missing."""
     try:
@@ -84,17 +96,7 @@ class ImageService:
             if alias is not None:
                 row = await db.get(ImageRow, alias.image_id)
             else:
-                registry, name, tag = split_reference(ref)
-                row = (
-                    await db.execute(
-                        select(ImageRow).where(
-                            ImageRow.registry_name == registry,
-                            ImageRow.name == name,
-                            ImageRow.tag == tag,
-                            ImageRow.architecture == architecture,
-                        )
-                    )
-                ).scalar_one_or_none()
+                row = await _find_row(db, *split_reference(ref), architecture)
             if row is None:
                 raise NotFound("environment image")
             return _image_from_row(row, await self._aliases_of(db, row.id))
@@ -129,16 +131,7 @@ class ImageService:
     ) -> Image:
         """Add or update an image and point ``aliases`` at it (idempotent)."""
         async with self._sessions() as db, db.begin():
-            row = (
-                await db.execute(
-                    select(ImageRow).where(
-                        ImageRow.registry_name == registry,
-                        ImageRow.name == name,
-                        ImageRow.tag == tag,
-                        ImageRow.architecture == architecture,
-                    )
-                )
-            ).scalar_one_or_none()
+            row = await _find_row(db, registry, name, tag, architecture)
             if row is None:
                 row = ImageRow(
                     id=uuid.uuid4(),
