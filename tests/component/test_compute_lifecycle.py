@@ -191,3 +191,13 @@ async def test_frozen_manager_refuses_new_sessions(running: Services) -> None:
         caller, CreateRequest(name="cold", image="python", enqueue_only=True)
     )
     assert created.created
+
+
+async def test_requests_below_the_image_minimum_are_refused(running: Services) -> None:
+    from hangar.core.errors import InvalidRequest
+
+    caller = await admin_caller(running)
+    with pytest.raises(InvalidRequest, match="cpu=1"):
+        await running.compute.create(
+            caller, CreateRequest(name="tiny", image="python", resources={"cpu": "0.25"})
+        )

@@ -83,9 +83,21 @@ def render_error(exc: HangarError) -> JSONResponse:
     return problem_response(status, slug, title, msg, exc.data, headers)
 
 
-async def _hangar_error(_: Request, exc: Exception) -> Response:
+def _body_left_unread(request: Request) -> bool:
+    """Whether the client may still be sending a body we did not read to the end."""
+    declared = request.headers.get("content-length", "0") not in ("", "0") or (
+        "chunked" in request.headers.get("transfer-encoding", "").lower()
+    )
+    return declared and not hasattr(request, "_body")  # Starlette caches a fully read body
+
+
+async def _hangar_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HangarError)
-    return render_error(exc)
+    response = render_error(exc)
+    if _body_left_unread(request):
+        # The rest of the body would be read as the next request on this connection.
+        response.headers["connection"] = "close"
+    return response
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:

@@ -140,6 +140,13 @@ class ComputeService:
     ) -> SessionRow:
         self._validate(req)
         requested = ResourceSlots.parse({**image_min, **req.resources})
+        minimum = ResourceSlots.parse(image_min)
+        short = [name for name in minimum if requested.amount(name) < minimum.amount(name)]
+        if short:
+            raise InvalidRequest(
+                "The image needs at least "
+                + ", ".join(f"{name}={minimum.to_wire()[name]}" for name in short)
+            )
         group_id = await self._identity.group_id_for(owner, req.domain_name, req.group_name)
         now = self._clock.now()
         row = SessionRow(
