@@ -201,3 +201,17 @@ async def test_requests_below_the_image_minimum_are_refused(running: Services) -
         await running.compute.create(
             caller, CreateRequest(name="tiny", image="python", resources={"cpu": "0.25"})
         )
+
+
+async def test_unknown_scaling_group_and_dependencies_are_clear_errors(running: Services) -> None:
+    from hangar.core.errors import InvalidRequest, NotFound
+
+    caller = await admin_caller(running)
+    with pytest.raises(NotFound, match="scaling group"):
+        await running.compute.create(
+            caller, CreateRequest(name="lost", image="python", scaling_group="nowhere")
+        )
+    with pytest.raises(InvalidRequest, match="dependencies"):
+        await running.compute.create(
+            caller, CreateRequest(name="later", image="python", dependencies=("first",))
+        )

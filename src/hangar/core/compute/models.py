@@ -76,6 +76,7 @@ class CreateRequest:
     max_wait_seconds: float = 0
     reuse_if_exists: bool = True
     owner_access_key: str | None = None
+    dependencies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService, ManagerStatus
 from hangar.core.scheduler import ResourceSlots
 from hangar.db.engine import DbSession
-from hangar.db.tables import SessionRow
+from hangar.db.tables import ScalingGroupRow, SessionRow
 
 NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
 RESERVED_NAMES = frozenset({"from-template"})
@@ -186,10 +186,12 @@ class ComputeService:
             last_stat=None,
         )
         async with self._sessions() as db, db.begin():
+            if await db.get(ScalingGroupRow, row.scaling_group) is None:
+                raise NotFound("scaling group")
             db.add(row)
             try:
                 await db.flush()
-            except IntegrityError as exc:
+            except IntegrityError as exc:  # the live-name index: a concurrent create won
                 raise SessionAlreadyExists() from exc
         return row
 
@@ -202,6 +204,8 @@ class ComputeService:
             raise InvalidRequest("Multi-container sessions are not supported yet (clusterSize 1).")
         if req.mounts:
             raise InvalidRequest("Mounting virtual folders is not available yet.")
+        if req.dependencies:
+            raise InvalidRequest("Session dependencies are not supported yet.")
 
     async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateResult:
         def settled(event: SessionEvent) -> bool:

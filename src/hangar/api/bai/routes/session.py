@@ -68,6 +68,7 @@ class CreateParams(Params):
         None, validation_alias=_alias("callback_url", "callbackUrl", "callbackURL")
     )
     owner_access_key: str | None = None
+    dependencies: list[str] | None = None
 
     @field_validator("type", mode="before")
     @classmethod
@@ -98,6 +99,7 @@ class CreateParams(Params):
             max_wait_seconds=self.max_wait_seconds,
             reuse_if_exists=self.reuse_if_exists,
             owner_access_key=self.owner_access_key,
+            dependencies=tuple(self.dependencies or ()),
         )
 
 
