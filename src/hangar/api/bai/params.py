@@ -24,8 +24,13 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=False)
 
 
+def _has_body(request: Request) -> bool:
+    headers = request.headers
+    return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+
+
 async def raw_params(request: Request) -> dict[str, Any]:
-    body = await request.body()
+    body = await request.body() if _has_body(request) else b""
     if body.strip():
         ctype = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
         try:
