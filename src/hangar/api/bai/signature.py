@@ -154,11 +154,11 @@ def sign(
 
     The body hash is always that of the empty string (API >= v4.20181215).
     """
-    key = derive_key(secret_key, hash_name, _day(date), host)
-    text = string_to_sign(
-        method, target, date_header, host, content_type, version, version_header_name, hash_name
-    )
-    return hmac.new(key, text.encode(), hash_name).hexdigest()
+    return _UNCACHED.sign(
+        secret_key=secret_key, hash_name=hash_name, method=method, target=target,
+        date_header=date_header, date=date, host=host, content_type=content_type,
+        version=version, version_header_name=version_header_name,
+    )  # fmt: skip
 
 
 class SigningKeys:
@@ -209,3 +209,6 @@ def host_variants(host: str, scheme: str) -> list[str]:
 
 def signatures_match(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.lower().encode())
+
+
+_UNCACHED = SigningKeys(max_entries=1)

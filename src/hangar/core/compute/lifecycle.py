@@ -30,6 +30,7 @@ from hangar.core.compute.states import (
     SessionResult,
     SessionStatus,
     SessionType,
+    can_move,
 )
 from hangar.core.errors import Conflict, HangarError
 from hangar.core.images.service import ImageService
@@ -303,18 +304,7 @@ class SessionLifecycle:
             self._publish("kernel_cancelled", session, reason)
             self._publish("session_cancelled", session, reason)
             return stat_object("cancelled", None)
-        olds = [
-            s
-            for s in (
-                S.SCHEDULED,
-                S.PREPARING,
-                S.PULLING,
-                S.RUNNING,
-                S.RESTARTING,
-                S.ERROR,
-                S.SUSPENDED,
-            )
-        ]
+        olds = [status for status in S if can_move(status, S.TERMINATING)]
         try:
             await self._move(session, olds, S.TERMINATING, status_info=reason)
         except Conflict:

@@ -178,7 +178,7 @@ async def info(request: Request) -> dict[str, Any]:
 
 def info_body(session: ComputeSession, now: datetime) -> dict[str, Any]:
     registry, _, _ = session.image_ref.rpartition("/")
-    name, _, tag = session.image_ref.rpartition(":")
+    tag = session.image_ref.rpartition(":")[2]
     return {
         "domainName": session.domain_name,
         "groupId": str(session.group_id),
