@@ -372,3 +372,78 @@ async def test_list_files_of_unknown_session_is_404(
 ) -> None:
     response = await get_json(client, admin, "/session/nope-nope/files", {})
     assert_problem(response, 404, "object-not-found")
+
+
+@pytest.fixture
+async def user(services: Services) -> Signer:
+    await services.identity.create_user(email="ada@example.com", password="first-password")
+    issued = await services.identity.issue_keypair(email="ada@example.com")
+    return Signer(issued.keypair.access_key, issued.secret_key)
+
+
+async def test_owner_access_key_on_file_transfer(
+    client: httpx.AsyncClient, admin: Signer, user: Signer, agent: DirectoryAgent, session: str
+) -> None:
+    """An admin reaches a user's session with ``owner_access_key`` (query string, as the
+    client sends it); a plain user naming someone else's key is refused; nothing changes."""
+    body = json.dumps({"name": "adas-files", "image": "python"})
+    headers = user.headers("POST", "/session", content_type="application/json")
+    created = await client.post("/session", content=body, headers=headers)
+    assert created.status_code == 201, created.text
+    home = home_of(agent, created.json()["sessionId"])
+    as_ada = f"owner_access_key={user.access_key}"
+
+    ctype, form = multipart([("by-admin.txt", b"from the admin")])
+    target = f"/session/adas-files/upload?{as_ada}"
+    response = await client.post(
+        target, content=form, headers=admin.headers("POST", target, content_type=ctype)
+    )
+    assert response.status_code == 204, response.text
+    assert (home / "by-admin.txt").read_bytes() == b"from the admin"
+
+    response = await get_json(
+        client, admin, f"/session/adas-files/download?{as_ada}", {"files": ["by-admin.txt"]}
+    )
+    assert response.status_code == 200, response.text
+    [(_, archive)] = mixed_parts(response)
+    assert members(archive) == {"by-admin.txt": b"from the admin"}
+
+    target = f"/session/adas-files/download_single?file=by-admin.txt&{as_ada}"
+    response = await client.get(target, headers=admin.headers("GET", target))
+    assert response.status_code == 200, response.text
+    assert members(response.content) == {"by-admin.txt": b"from the admin"}
+
+    response = await get_json(client, admin, f"/session/adas-files/files?{as_ada}", {"path": "."})
+    assert response.status_code == 200, response.text
+    assert [f["filename"] for f in json.loads(response.json()["files"])] == ["by-admin.txt"]
+
+    # Without the key the admin's own sessions are searched: not found.
+    response = await get_json(client, admin, "/session/adas-files/files", {"path": "."})
+    assert_problem(response, 404, "object-not-found")
+
+    # A plain user cannot act for the admin's key, on any of the four routes.
+    as_admin = f"owner_access_key={admin.access_key}"
+    ctype, form = multipart([("by-ada.txt", b"x")])
+    target = f"/session/files-test/upload?{as_admin}"
+    response = await client.post(
+        target, content=form, headers=user.headers("POST", target, content_type=ctype)
+    )
+    assert_problem(response, 403, "generic-forbidden")
+    for path, params in (
+        ("download", {"files": ["by-admin.txt"]}),
+        ("files", {"path": "."}),
+    ):
+        response = await get_json(client, user, f"/session/files-test/{path}?{as_admin}", params)
+        assert_problem(response, 403, "generic-forbidden")
+    target = f"/session/files-test/download_single?file=x&{as_admin}"
+    response = await client.get(target, headers=user.headers("GET", target))
+    assert_problem(response, 403, "generic-forbidden")
+    assert not (home_of(agent, session) / "by-ada.txt").exists()
+    response = await get_json(
+        client,
+        admin,
+        "/session/adas-files/files?owner_access_key=AKIANOSUCHKEY0000000",
+        {"path": "."},
+    )
+    problem = assert_problem(response, 400, "invalid-api-params")
+    assert problem["msg"] == "Unknown owner access key"

@@ -34,6 +34,7 @@ from hangar.agent.runtimes.base import HOME
 
 ESCAPES = f"Path escapes {HOME}"
 MISSING = "No such file or directory."
+MISSING_DOWNLOAD = "The file is not found."  # the Backend.AI wording for downloads
 OUTPUT_DIR = ".output"
 _MAX_LINKS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -245,11 +246,19 @@ def archive(scratch: Path, path: str, *, max_bytes: int) -> bytes:
     like ``docker cp``). Raises FileMissing, PathEscapes, FileTooLarge, FileAccessFailed."""
     lexical = parse_path(path)
     basename = lexical[-1] if lexical else HOME.rsplit("/", 1)[-1]
-    parts = resolve(scratch, lexical)
+    try:
+        parts = resolve(scratch, lexical)
+        dir_fd = open_dir(scratch, parts[:-1])
+    except FileMissing:
+        raise FileMissing(MISSING_DOWNLOAD) from None
     result = _Archive(max_bytes)
-    with _opened(open_dir(scratch, parts[:-1])) as dir_fd:
+    with _opened(dir_fd):
         name = parts[-1] if parts else "."
-        with _opened(_open_file(dir_fd, name, _READ_FLAGS)) as fd:
+        try:
+            fd = _open_file(dir_fd, name, _READ_FLAGS)
+        except FileMissing:
+            raise FileMissing(MISSING_DOWNLOAD) from None
+        with _opened(fd):
             mode = os.fstat(fd).st_mode
             if stat.S_ISDIR(mode):
                 result.add_tree(dir_fd, name, basename)

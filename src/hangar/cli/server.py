@@ -72,6 +72,19 @@ def _update_client_config(services: Services, endpoint: str) -> None:
         clientconfig.write(path, replace(existing, endpoint=endpoint))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the endless event streams as soon as shutdown begins (they
+    would otherwise hold the graceful shutdown for its whole timeout)."""
+
+    def __init__(self, config: uvicorn.Config, services: Services) -> None:
+        super().__init__(config)
+        self._services = services
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._services.bus.close()
+        await super().shutdown(sockets)
+
+
 async def serve(settings: Settings) -> None:
     configure_logging(settings.log_format.value, settings.log_level)
     sock = _bind(settings.host, settings.port)
@@ -95,7 +108,7 @@ async def serve(settings: Settings) -> None:
             # with their next request on a loaded machine. aiohttp servers keep 75 s.
             timeout_keep_alive=75,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config, services)
         # Everything imported and built so far lives as long as the process: keep it out
         # of the collector's scans, which otherwise cost more than a request.
         gc.collect()

@@ -198,8 +198,10 @@ async def test_fifos_cannot_stall_the_node(node: Node, kernel: uuid.UUID) -> Non
 
 async def test_missing_and_wrong_kinds(node: Node, kernel: uuid.UUID) -> None:
     await node.upload(kernel, [("f.txt", b"x"), ("d/g.txt", b"y")])
-    with pytest.raises(FileMissing, match="No such file or directory."):
+    with pytest.raises(FileMissing, match="The file is not found."):
         await node.download(kernel, ["nope.txt"])
+    with pytest.raises(FileMissing, match="The file is not found."):
+        await node.download(kernel, ["nodir/nope.txt"])
     with pytest.raises(FileMissing, match="No such file or directory."):
         await node.list_files(kernel, "nope")
     with pytest.raises(NotADirectory):

@@ -221,3 +221,19 @@ def test_detect_on_this_host_never_raises_for_missing_gpus() -> None:
     assert {"cpu", "mem"} <= set(inventory.slots)
     if not inventory.devices:
         assert "cuda.device" not in inventory.slots
+
+
+def test_the_pinned_nvml_binding_is_installed_and_used() -> None:
+    """nvidia-ml-py is a main dependency: the real module loads, and without a driver (or
+    without GPUs) the report is empty with a reason; with GPUs it lists real devices."""
+    from hangar.agent.resources.nvml import load_nvml
+
+    assert load_nvml() is not None
+    report = list_nvidia_gpus()
+    if report.devices:
+        assert all(d.uuid.startswith(("GPU-", "MIG-")) and d.memory_bytes > 0
+                   for d in report.devices)  # fmt: skip
+        assert len(read_nvidia_stats()) == len(report.devices)
+    elif not Path("/dev/nvidiactl").exists():
+        assert "NVML" in (report.unavailable or "")
+        assert read_nvidia_stats() == ()

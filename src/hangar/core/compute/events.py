@@ -18,6 +18,18 @@ class EventBus:
     def __init__(self, queue_size: int = 1000) -> None:
         self._subscribers: set[tuple[Matcher, asyncio.Queue[SessionEvent]]] = set()
         self._queue_size = queue_size
+        self._closed = asyncio.Event()
+
+    def close(self) -> None:
+        """The server is shutting down: subscribers waiting in :meth:`wait_closed` end."""
+        self._closed.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
 
     def publish(self, event: SessionEvent) -> None:
         for matcher, queue in list(self._subscribers):

@@ -330,18 +330,30 @@ class ComputeService:
         self._lifecycle.touch(session.id)
         return session
 
-    async def upload(self, caller: Caller, ref: str, files: list[tuple[str, bytes]]) -> None:
-        session = await self.running(caller, ref)
+    async def upload(
+        self,
+        caller: Caller,
+        ref: str,
+        files: list[tuple[str, bytes]],
+        *,
+        owner_access_key: str | None = None,
+    ) -> None:
+        session = await self.running(caller, ref, owner_access_key=owner_access_key)
         assert session.agent_id is not None
         await self._agents.client(session.agent_id).upload(session.id, files)
 
-    async def download(self, caller: Caller, ref: str, paths: list[str]) -> list[bytes]:
-        session = await self.running(caller, ref)
+    async def download(
+        self, caller: Caller, ref: str, paths: list[str], *, owner_access_key: str | None = None
+    ) -> list[bytes]:
+        """Tar archives of ``paths``; a missing one is InvalidRequest "The file is not found."."""
+        session = await self.running(caller, ref, owner_access_key=owner_access_key)
         assert session.agent_id is not None
         return await self._agents.client(session.agent_id).download(session.id, paths)
 
-    async def list_files(self, caller: Caller, ref: str, path: str) -> tuple[str, list[FileEntry]]:
-        session = await self.running(caller, ref)
+    async def list_files(
+        self, caller: Caller, ref: str, path: str, *, owner_access_key: str | None = None
+    ) -> tuple[str, list[FileEntry]]:
+        session = await self.running(caller, ref, owner_access_key=owner_access_key)
         assert session.agent_id is not None
         return await self._agents.client(session.agent_id).list_files(session.id, path)
 

@@ -114,7 +114,8 @@ class EventStream(Response):
     """An endless ``text/event-stream`` of bus events with ``: ping`` keep-alives.
 
     The subscription exists before the response head is sent, so a client that has the head
-    misses nothing published afterwards; the stream ends only when the client disconnects.
+    misses nothing published afterwards; the stream ends when the client disconnects, or
+    (with a complete response) when the bus closes because the server shuts down.
     """
 
     media_type = "text/event-stream"
@@ -136,15 +137,21 @@ class EventStream(Response):
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             pump = asyncio.create_task(self._pump(queue, send))
             watch = asyncio.create_task(_disconnected(receive))
+            closing = asyncio.create_task(self._bus.wait_closed())
+            tasks = (pump, watch, closing)
+            finished: set[asyncio.Task[None]] = set()
             try:
-                await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+                finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                pump.cancel()
-                watch.cancel()
-                results = await asyncio.gather(pump, watch, return_exceptions=True)
+                for task in tasks:
+                    task.cancel()
+                results = await asyncio.gather(*tasks, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception) and not isinstance(result, OSError):
                 raise result  # OSError: the client went away while we were sending
+        if finished == {closing}:
+            with contextlib.suppress(OSError):  # end the body: the connection can close
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _pump(self, queue: asyncio.Queue[SessionEvent], send: Send) -> None:
         while True:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.params import Params, raw_params, read_params
+from hangar.api.bai.params import Params, raw_params, validate
 from hangar.api.bai.routing import Router, no_content
 from hangar.core.errors import InvalidRequest, NotFound
 
@@ -147,6 +147,16 @@ class UploadReader:
         self._chunks = []
 
 
+def owner_key(request: Request, params: dict[str, Any] | None = None) -> str | None:
+    """``owner_access_key`` (or ``ownerAccessKey``) from the query string, else the body."""
+    for source in (request.query_params, params or {}):
+        for spelling in ("owner_access_key", "ownerAccessKey"):
+            value = source.get(spelling)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
 def boundary_of(request: Request) -> bytes:
     ctype, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
@@ -162,13 +172,15 @@ async def upload(request: Request) -> Response:
     ref = request.path_params["ref"]
     reader = UploadReader(boundary_of(request))
     compute = services_of(request).compute
-    await compute.running(caller, ref)  # refuse before reading what may be a large body
+    owner = owner_key(request)
+    # Refuse before reading what may be a large body.
+    await compute.running(caller, ref, owner_access_key=owner)
     async for chunk in request.stream():
         reader.feed(chunk)
     files = reader.finish()
     if not files:
         raise InvalidRequest("No files to upload.")
-    await compute.upload(caller, ref, files)
+    await compute.upload(caller, ref, files, owner_access_key=owner)
     return no_content()
 
 
@@ -193,11 +205,12 @@ def multipart_mixed(parts: list[bytes]) -> Response:
 @router.get("/{ref}/download")
 async def download(request: Request) -> Response:
     caller = user(request)
-    params = await read_params(request, DownloadParams)
+    raw = await raw_params(request)
+    params = validate(DownloadParams, raw)
     for path in params.files:
         inside_home(path)
     archives = await services_of(request).compute.download(
-        caller, request.path_params["ref"], params.files
+        caller, request.path_params["ref"], params.files, owner_access_key=owner_key(request, raw)
     )
     return multipart_mixed(archives)
 
@@ -205,12 +218,13 @@ async def download(request: Request) -> Response:
 @router.get("/{ref}/download_single")
 async def download_single(request: Request) -> Response:
     caller = user(request)
-    path = (await raw_params(request)).get("file")
+    raw = await raw_params(request)
+    path = raw.get("file")
     if not isinstance(path, str) or not path:
         raise InvalidRequest("file: the path of the file to download is required")
     inside_home(path)
     [archive] = await services_of(request).compute.download(
-        caller, request.path_params["ref"], [path]
+        caller, request.path_params["ref"], [path], owner_access_key=owner_key(request, raw)
     )
     return Response(archive, media_type="application/x-tar")
 
@@ -223,13 +237,17 @@ class ListParams(Params):
 async def list_files(request: Request) -> dict[str, Any]:
     """A non-recursive listing; a missing or escaping directory is an ``errors`` text."""
     caller = user(request)
-    params = await read_params(request, ListParams)
+    raw = await raw_params(request)
+    params = validate(ListParams, raw)
+    owner = owner_key(request, raw)
     compute = services_of(request).compute
     ref = request.path_params["ref"]
-    await compute.running(caller, ref)  # unknown sessions stay 404 problems
+    await compute.running(caller, ref, owner_access_key=owner)  # unknown sessions: 404 problems
     try:
         inside_home(params.path)
-        abspath, entries = await compute.list_files(caller, ref, params.path)
+        abspath, entries = await compute.list_files(
+            caller, ref, params.path, owner_access_key=owner
+        )
     except (InvalidRequest, NotFound):
         return {"files": "[]", "errors": MISSING_DIRECTORY, "abspath": params.path}
     return {
