@@ -1,0 +1,1 @@
+"""Function classes: the documented API calls, grouped by the object they act on."""
