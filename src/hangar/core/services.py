@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from hangar.core.admin import AdminPlane, build_admin_plane
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock, SystemClock
 from hangar.core.compute.events import EventBus
@@ -43,6 +44,7 @@ class Services:
     compute: ComputeService
     executions: Executions
     first_admin: FirstAdmin | None = None
+    admin: AdminPlane = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -129,7 +131,7 @@ def _assemble(
         bus=bus,
     )
     executions = Executions(lifecycle, settings.execute_flush_seconds)
-    return Services(
+    services = Services(
         settings,
         clock,
         engine,
@@ -143,6 +145,8 @@ def _assemble(
         compute,
         executions,
     )
+    services.admin = build_admin_plane(services)
+    return services
 
 
 def secret_box_for(settings: Settings) -> SecretBox:

@@ -324,3 +324,38 @@ class SessionRow(Base):
     terminated_at: Mapped[datetime | None]
     num_queries: Mapped[int] = mapped_column(BigInteger, default=0)
     last_stat: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+# Admin plane: resource presets and session templates ---------------------------------------
+
+
+class ResourcePresetRow(Base):
+    """A named set of resource slots users pick when they start sessions."""
+
+    __tablename__ = "resource_presets"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    resource_slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    shared_memory: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class SessionTemplateRow(Base):
+    """A stored task template (YAML/JSON) that sessions are created from."""
+
+    __tablename__ = "session_templates"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(16), default="task")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    domain_name: Mapped[str] = mapped_column(ForeignKey("domains.name", onupdate="CASCADE"))
+    group_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE")
+    )
+    user_uuid: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.uuid", ondelete="CASCADE"), index=True
+    )
+    template: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+    modified_at: Mapped[datetime]

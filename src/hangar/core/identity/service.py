@@ -207,6 +207,29 @@ class IdentityService:
             await db.delete(row)
         self._cache.pop(access_key, None)
 
+    def forget_credentials(self, access_keys: list[str]) -> None:
+        """Drop cached credentials so the next request re-reads the keypair and user."""
+        for access_key in access_keys:
+            self._cache.pop(access_key, None)
+
+    async def regenerate_secret(self, access_key: str) -> str:
+        """Replace a keypair's secret key; the new one is returned only here."""
+        secret = generate_secret_key()
+        async with self._sessions() as db, db.begin():
+            row = await repo.get_keypair_row(db, access_key)
+            row.secret_key_encrypted = self._box.encrypt(secret)
+            row.modified_at = self._clock.now()
+        self._cache.pop(access_key, None)
+        return secret
+
+    async def reveal_secret(self, access_key: str) -> str:
+        """The clear secret of a keypair, for local administration only."""
+        async with self._sessions() as db:
+            row = await repo.get_keypair_row(db, access_key)
+            return self._box.decrypt(row.secret_key_encrypted)
+
+    # Request authentication ------------------------------------------------------------
+
     async def reveal_secret(self, access_key: str) -> str:
         """The clear secret of a keypair, for local administration only."""
         async with self._sessions() as db:

@@ -10,14 +10,33 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from hangar.api.bai.graphql.agents import AgentMutation, AgentQuery
+from hangar.api.bai.graphql.directory import DirectoryMutation, DirectoryQuery
+from hangar.api.bai.graphql.images import ImageMutation, ImageQuery
+from hangar.api.bai.graphql.keypair_admin import KeyPairMutation
 from hangar.api.bai.graphql.keypairs import KeyPairQuery
 from hangar.api.bai.graphql.scalars import SCALARS
+from hangar.api.bai.graphql.scaling import ScalingGroupMutation, ScalingGroupQuery
 from hangar.api.bai.graphql.sessions import SessionQuery
 from hangar.core.errors import HangarError
 
 log = logging.getLogger("hangar.api.bai.graphql")
 
-QUERY_PARTS: tuple[type, ...] = (SessionQuery, KeyPairQuery)
+QUERY_PARTS: tuple[type, ...] = (
+    SessionQuery,
+    KeyPairQuery,
+    AgentQuery,
+    DirectoryQuery,
+    ScalingGroupQuery,
+    ImageQuery,
+)
+MUTATION_PARTS: tuple[type, ...] = (
+    KeyPairMutation,
+    AgentMutation,
+    DirectoryMutation,
+    ScalingGroupMutation,
+    ImageMutation,
+)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -47,8 +66,10 @@ class BaiSchema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     query = merge_types("Query", QUERY_PARTS)
+    mutation = merge_types("Mutation", MUTATION_PARTS)
     return BaiSchema(
         query=query,
+        mutation=mutation,
         config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALARS),
     )
 

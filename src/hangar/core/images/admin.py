@@ -1,0 +1,94 @@
+"""Image administration: listing for everyone, aliases and labels for superadmins."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.errors import InvalidRequest, NotFound
+from hangar.core.identity.directory import require_superadmin
+from hangar.core.identity.models import Caller
+from hangar.core.images.models import Image
+from hangar.core.images.service import ImageService
+from hangar.db.engine import DbSession
+from hangar.db.tables import ImageAliasRow, ImageRow
+
+OPERATION_FEATURE = "operation"
+
+
+def operation_image(image: Image) -> bool:
+    """Operation images serve the system (not users); listings hide them unless asked."""
+    return OPERATION_FEATURE in image.labels.get("ai.backend.features", "").split()
+
+
+class ImageAdmin:
+    def __init__(self, sessions: async_sessionmaker[DbSession], images: ImageService) -> None:
+        self._sessions = sessions
+        self._images = images
+
+    async def find(self, caller: Caller, *, is_operation: bool | None = None) -> list[Image]:
+        """Every image; ``is_operation`` keeps only (True) or hides (False) operation images."""
+        found = await self._images.list()
+        if is_operation is None:
+            return found
+        return [image for image in found if operation_image(image) == is_operation]
+
+    async def get(self, reference: str, architecture: str = "x86_64") -> Image | None:
+        try:
+            return await self._images.resolve(reference, architecture)
+        except NotFound:
+            return None
+
+    async def alias(
+        self, caller: Caller, alias: str, target: str, architecture: str = "x86_64"
+    ) -> None:
+        """Point ``alias`` at the image ``target`` (replacing an older alias of that name)."""
+        require_superadmin(caller)
+        if not alias or len(alias) > 256 or any(c.isspace() for c in alias):
+            raise InvalidRequest("alias must be 1 to 256 characters without spaces")
+        image = await self._images.resolve(target, architecture)
+        if alias in (image.short_ref, image.canonical):
+            raise InvalidRequest("An alias may not repeat the image's own reference.")
+        async with self._sessions() as db, db.begin():
+            row = await db.get(ImageAliasRow, alias)
+            if row is None:
+                db.add(ImageAliasRow(alias=alias, image_id=image.id))
+            else:
+                row.image_id = image.id
+
+    async def dealias(self, caller: Caller, alias: str) -> None:
+        require_superadmin(caller)
+        async with self._sessions() as db, db.begin():
+            row = await db.get(ImageAliasRow, alias)
+            if row is None:
+                raise NotFound("image alias")
+            await db.delete(row)
+
+    async def set_labels(
+        self,
+        caller: Caller,
+        target: str,
+        labels: dict[str, str],
+        *,
+        architecture: str = "x86_64",
+        replace: bool = False,
+    ) -> Image:
+        """Add (or, with ``replace``, set) an image's labels; an empty value removes one."""
+        require_superadmin(caller)
+        image = await self._images.resolve(target, architecture)
+        async with self._sessions() as db, db.begin():
+            row = await db.get(ImageRow, image.id)
+            assert row is not None
+            merged = {} if replace else dict(row.labels)
+            for key, value in labels.items():
+                if value:
+                    merged[key] = value
+                else:
+                    merged.pop(key, None)
+            row.labels = merged
+        return await self._images.get(image.id)
+
+    async def registries(self) -> list[str]:
+        async with self._sessions() as db:
+            stmt = select(ImageRow.registry_name).distinct().order_by(ImageRow.registry_name)
+            return list((await db.execute(stmt)).scalars())

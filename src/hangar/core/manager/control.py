@@ -1,0 +1,94 @@
+"""Manager control for superadmins: status with session counts, freeze (optionally killing
+every session first), unfreeze, announcements and scheduler operations.
+
+A frozen manager refuses new sessions (``ServerFrozen``, raised by the compute service) and
+GraphQL mutations; running sessions keep running unless the freeze asked to kill them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.agents.admin import AgentAdmin
+from hangar.core.compute.lifecycle import SessionLifecycle
+from hangar.core.compute.repo import session_from_row
+from hangar.core.compute.states import SessionStatus
+from hangar.core.errors import HangarError, InvalidRequest
+from hangar.core.identity.directory import require_superadmin
+from hangar.core.identity.models import Caller
+from hangar.core.manager.service import ManagerService, ManagerStatus
+from hangar.db.engine import DbSession
+from hangar.db.tables import SessionRow
+
+log = logging.getLogger("hangar.core.manager")
+
+DEAD = (SessionStatus.TERMINATED.value, SessionStatus.CANCELLED.value)
+SCHEDULER_OPS = ("include-agents", "exclude-agents")
+
+
+class ManagerControl:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        manager: ManagerService,
+        lifecycle: SessionLifecycle,
+        agents: AgentAdmin,
+    ) -> None:
+        self._sessions = sessions
+        self._manager = manager
+        self._lifecycle = lifecycle
+        self._agents = agents
+
+    async def active_sessions(self) -> int:
+        """Sessions that are neither finished nor failed (``freeze --wait`` polls this)."""
+        stmt = select(func.count()).where(
+            SessionRow.status.notin_([*DEAD, SessionStatus.ERROR.value])
+        )
+        async with self._sessions() as db:
+            return int((await db.execute(stmt)).scalar_one())
+
+    async def set_status(self, caller: Caller, status: str, *, force_kill: bool = False) -> None:
+        """Freeze or unfreeze; ``force_kill`` with a freeze terminates every live session."""
+        require_superadmin(caller)
+        new = await self._manager.set_status(status)
+        if new == ManagerStatus.FROZEN and force_kill:
+            await self.kill_all()
+
+    async def kill_all(self) -> int:
+        """Terminate every live session (each failure is logged, the rest go on)."""
+        stmt = select(SessionRow).where(
+            SessionRow.status.notin_([*DEAD, SessionStatus.TERMINATING.value])
+        )
+        async with self._sessions() as db:
+            rows = list((await db.execute(stmt)).scalars())
+        results = await asyncio.gather(
+            *(
+                self._lifecycle.terminate(
+                    session_from_row(r), reason="force-terminated", forced=True
+                )
+                for r in rows
+            ),
+            return_exceptions=True,
+        )
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, HangarError):
+                log.warning("could not terminate session %s: %s", row.id, result)
+            elif isinstance(result, BaseException):
+                log.error("could not terminate session %s", row.id, exc_info=result)
+        return len(rows)
+
+    async def scheduler_operation(self, caller: Caller, op: str, args: Sequence[str]) -> None:
+        """``include-agents`` / ``exclude-agents``: let agents take new sessions or not."""
+        require_superadmin(caller)
+        if op not in SCHEDULER_OPS:
+            raise InvalidRequest(f"Unknown scheduler operation: {op}")
+        if not isinstance(args, list | tuple) or not all(isinstance(a, str) for a in args):
+            raise InvalidRequest("args must be a list of agent ids")
+        await self._agents.set_schedulable(caller, list(args), op == "include-agents")
+        if op == "include-agents":
+            self._lifecycle.nudge()

@@ -1,0 +1,273 @@
+"""Session templates: stored task templates, and sessions created from them.
+
+A template belongs to a user (its owner) and is filed under a domain and a group. The owner
+and the group's members see it; admins see those of their domain, superadmins all. Only the
+owner or an admin in reach may change or delete it (deletion is soft). ``owner_access_key``
+lets admins act for a user of their reach, as session creation does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.clock import Clock
+from hangar.core.compute.models import CreateRequest, CreateResult
+from hangar.core.compute.service import ComputeService
+from hangar.core.compute.states import SessionType
+from hangar.core.errors import InvalidRequest, NotFound
+from hangar.core.identity.models import Caller
+from hangar.core.identity.queries import Scope, scope_of
+from hangar.core.identity.service import IdentityService
+from hangar.core.templates.model import bootstrap_of, load_payload, params_of
+from hangar.db.engine import DbSession
+from hangar.db.tables import GroupMemberRow, GroupRow, SessionTemplateRow, UserRow
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    id: uuid.UUID
+    name: str
+    type: str
+    user_uuid: uuid.UUID
+    user_email: str
+    group_id: uuid.UUID | None
+    group_name: str | None
+    domain_name: str
+    template: dict[str, Any]
+    created_at: datetime
+    is_owner: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Keys a create-from-template request sets; None means "as the template says"."""
+
+    name: str | None = None
+    image: str | None = None
+    architecture: str | None = None
+    session_type: str | None = None
+    domain_name: str | None = None
+    group_name: str | None = None
+    tag: str | None = None
+    environ: dict[str, str] | None = None
+    resources: dict[str, Any] | None = None
+    mounts: list[str] | None = None
+    mount_map: dict[str, str] | None = None
+    scaling_group: str | None = None
+    startup_command: str | None = None
+    bootstrap_script: str | None = None
+    starts_at: datetime | None = None
+    callback_url: str | None = None
+    cluster_size: int | None = None
+    cluster_mode: str | None = None
+    enqueue_only: bool = False
+    max_wait_seconds: float = 0
+    reuse_if_exists: bool = True
+    owner_access_key: str | None = None
+
+
+def _parse_id(template_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(template_id))
+    except ValueError as exc:
+        raise NotFound("task template") from exc
+
+
+class Templates:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        *,
+        identity: IdentityService,
+        compute: ComputeService,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._identity = identity
+        self._compute = compute
+
+    def _visible(self, caller: Caller) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [SessionTemplateRow.is_active.is_(True)]
+        scope = scope_of(caller)
+        if scope == Scope.DOMAIN:
+            conditions.append(SessionTemplateRow.domain_name == caller.domain_name)
+        elif scope == Scope.OWN:
+            groups = select(GroupMemberRow.group_id).where(
+                GroupMemberRow.user_id == caller.user_uuid
+            )
+            conditions.append(
+                or_(
+                    SessionTemplateRow.user_uuid == caller.user_uuid,
+                    SessionTemplateRow.group_id.in_(groups),
+                )
+            )
+        return conditions
+
+    async def _load(
+        self, caller: Caller, template_id: str, *, write: bool = False
+    ) -> tuple[SessionTemplateRow, str, str | None]:
+        stmt = (
+            select(SessionTemplateRow, UserRow.email, GroupRow.name)
+            .join(UserRow, UserRow.uuid == SessionTemplateRow.user_uuid)
+            .outerjoin(GroupRow, GroupRow.id == SessionTemplateRow.group_id)
+            .where(SessionTemplateRow.id == _parse_id(template_id), *self._visible(caller))
+        )
+        async with self._sessions() as db:
+            found = (await db.execute(stmt)).one_or_none()
+        if found is None:
+            raise NotFound("task template")
+        row, email, group_name = found
+        if write and scope_of(caller) == Scope.OWN and row.user_uuid != caller.user_uuid:
+            raise NotFound("task template")  # a group member may use it, not change it
+        return row, email, group_name
+
+    def _view(
+        self, caller: Caller, row: SessionTemplateRow, email: str, group_name: str | None
+    ) -> Template:
+        return Template(
+            id=row.id,
+            name=row.name,
+            type=row.type,
+            user_uuid=row.user_uuid,
+            user_email=email,
+            group_id=row.group_id,
+            group_name=group_name,
+            domain_name=row.domain_name,
+            template=dict(row.template),
+            created_at=row.created_at,
+            is_owner=row.user_uuid == caller.user_uuid,
+        )
+
+    async def create(
+        self,
+        caller: Caller,
+        payload: str,
+        *,
+        domain_name: str,
+        group_name: str,
+        owner_access_key: str | None = None,
+    ) -> list[Template]:
+        """Store the payload's templates for the owner (the caller unless acting for one)."""
+        owner = await self._compute.owner_of(caller, owner_access_key)
+        documents = load_payload(payload)
+        group_id = await self._identity.group_id_for(owner, domain_name, group_name)
+        now = self._clock.now()
+        rows = [
+            SessionTemplateRow(
+                id=uuid.uuid4(),
+                name=name,
+                type="task",
+                is_active=True,
+                domain_name=domain_name,
+                group_id=group_id,
+                user_uuid=owner.user_uuid,
+                template=document,
+                created_at=now,
+                modified_at=now,
+            )
+            for name, document in documents
+        ]
+        async with self._sessions() as db, db.begin():
+            db.add_all(rows)
+        return [self._view(caller, r, owner.email, group_name) for r in rows]
+
+    async def find(self, caller: Caller, *, list_all: bool = False) -> list[Template]:
+        """The caller's and their groups' templates; ``list_all`` widens it for admins."""
+        conditions = self._visible(caller)
+        if not list_all or scope_of(caller) == Scope.OWN:
+            conditions = self._visible(dataclasses.replace(caller, is_admin=False))
+        stmt = (
+            select(SessionTemplateRow, UserRow.email, GroupRow.name)
+            .join(UserRow, UserRow.uuid == SessionTemplateRow.user_uuid)
+            .outerjoin(GroupRow, GroupRow.id == SessionTemplateRow.group_id)
+            .where(*conditions)
+            .order_by(SessionTemplateRow.created_at, SessionTemplateRow.id)
+        )
+        async with self._sessions() as db:
+            rows = (await db.execute(stmt)).all()
+        return [self._view(caller, r, email, gname) for r, email, gname in rows]
+
+    async def get(self, caller: Caller, template_id: str) -> Template:
+        return self._view(caller, *await self._load(caller, template_id))
+
+    async def update(self, caller: Caller, template_id: str, payload: str) -> None:
+        row, _, _ = await self._load(caller, template_id, write=True)
+        documents = load_payload(payload)
+        if len(documents) != 1:
+            raise InvalidRequest("An update takes exactly one template.")
+        name, document = documents[0]
+        async with self._sessions() as db, db.begin():
+            stored = await db.get(SessionTemplateRow, row.id)
+            assert stored is not None
+            stored.name, stored.template = name, document
+            stored.modified_at = self._clock.now()
+
+    async def delete(self, caller: Caller, template_id: str) -> None:
+        row, _, _ = await self._load(caller, template_id, write=True)
+        async with self._sessions() as db, db.begin():
+            stored = await db.get(SessionTemplateRow, row.id)
+            assert stored is not None
+            stored.is_active, stored.modified_at = False, self._clock.now()
+
+    async def create_session(
+        self, caller: Caller, template_id: str, overrides: Overrides
+    ) -> CreateResult:
+        """Create a session from a template; every key the request sets wins."""
+        owner = (
+            await self._compute.owner_of(caller, overrides.owner_access_key)
+            if overrides.owner_access_key
+            else caller
+        )
+        row, _, group_name = await self._load(owner, template_id)
+        return await self._compute.create(caller, build_request(row, group_name, overrides))
+
+
+def build_request(row: SessionTemplateRow, group_name: str | None, o: Overrides) -> CreateRequest:
+    """The session request of a stored template with the request's overrides on top."""
+    params = params_of(dict(row.template))
+    if o.bootstrap_script is not None:
+        params = dataclasses.replace(params, bootstrap=o.bootstrap_script)
+    mounts = o.mounts if o.mounts is not None else params.mounts
+    mount_map = (
+        {**params.mount_map, **(o.mount_map or {})} if o.mounts is None else dict(o.mount_map or {})
+    )
+    extra: dict[str, Any] = {}
+    if "mount_map" in CreateRequest.__dataclass_fields__:
+        extra["mount_map"] = mount_map
+    try:
+        session_type = SessionType((o.session_type or params.session_type).lower())
+    except ValueError as exc:
+        raise InvalidRequest("type must be interactive or batch") from exc
+    return CreateRequest(
+        name=o.name or f"tmpl-{secrets.token_hex(5)}",
+        image=o.image or params.image,
+        session_type=session_type,
+        group_name=o.group_name or group_name or "default",
+        domain_name=o.domain_name or row.domain_name,
+        scaling_group=o.scaling_group or params.scaling_group,
+        resources={**params.resources, **(o.resources or {})},
+        environ={**params.environ, **(o.environ or {})},
+        mounts=tuple(mounts),
+        startup_command=o.startup_command or params.startup_command,
+        bootstrap_script=bootstrap_of(params),
+        tag=o.tag if o.tag is not None else params.tag,
+        callback_url=o.callback_url,
+        starts_at=o.starts_at,
+        cluster_size=o.cluster_size or 1,
+        cluster_mode=o.cluster_mode or "single-node",
+        architecture=o.architecture or params.architecture,
+        enqueue_only=o.enqueue_only,
+        max_wait_seconds=o.max_wait_seconds,
+        reuse_if_exists=o.reuse_if_exists,
+        owner_access_key=o.owner_access_key,
+        **extra,
+    )
