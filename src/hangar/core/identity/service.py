@@ -230,14 +230,6 @@ class IdentityService:
 
     # Request authentication ------------------------------------------------------------
 
-    async def reveal_secret(self, access_key: str) -> str:
-        """The clear secret of a keypair, for local administration only."""
-        async with self._sessions() as db:
-            row = await repo.get_keypair_row(db, access_key)
-            return self._box.decrypt(row.secret_key_encrypted)
-
-    # Request authentication ------------------------------------------------------------
-
     async def credentials_for(self, access_key: str) -> Credentials:
         """The secret and caller of an active keypair of an active user.
 
