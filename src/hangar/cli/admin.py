@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from hangar.cli.render import console, emit, fail
 from hangar.core.errors import HangarError
 from hangar.core.identity.models import Role
-from hangar.core.services import Services, open_services
-from hangar.settings import load_settings
+
+if TYPE_CHECKING:  # the services are imported on use: client commands should start fast
+    from hangar.core.services import Services
 
 T = TypeVar("T")
 
@@ -28,6 +29,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def _with_services(action: Callable[[Services], Awaitable[T]]) -> T:
+    from hangar.core.services import open_services
+    from hangar.settings import load_settings
+
     async def main() -> T:
         services = await open_services(load_settings(), run_bootstrap=False)
         try:

@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from hangar import __version__
-from hangar.cli import admin
+from hangar.cli import account, admin, dotfiles, run, sessions, templates, vfolders
+from hangar.cli.common import OUTPUT
 
 app = typer.Typer(
     help="Hangar: compute sessions, folders, experiments and endpoints.", no_args_is_help=True
 )
+
+
+class OutputFormat(enum.StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
+@app.callback()
+def main_options(
+    output: Annotated[
+        OutputFormat, typer.Option("--output", help="console (tables) or json.")
+    ] = OutputFormat.CONSOLE,
+) -> None:
+    OUTPUT.json = output is OutputFormat.JSON
+
+
 app.add_typer(admin.app, name="admin")
+for commands in (account.app, sessions.app, run.app):
+    app.registered_commands.extend(commands.registered_commands)
+app.add_typer(vfolders.app, name="vfolder")
+app.add_typer(templates.app, name="sesstpl")
+app.add_typer(dotfiles.app, name="dotfile")
 
 
 @app.command()

@@ -16,7 +16,7 @@ err_console = Console(stderr=True)
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     t = Table(title=title, header_style="bold")
     for column in columns:
-        t.add_column(column)
+        t.add_column(column, overflow="fold")
     for row in rows:
         t.add_row(*("-" if v is None else str(v) for v in row))
     return t

@@ -86,6 +86,7 @@ class ComputeSession(BaseFunction):
     id: UUID | None
     created: bool
     status: str
+    status_info: str
     service_ports: list[Any]
     domain: str
     group: str
@@ -96,6 +97,7 @@ class ComputeSession(BaseFunction):
         self.owner_access_key = owner_access_key
         self.created = False
         self.status = ""
+        self.status_info = ""
         self.service_ports = []
 
     def __repr__(self) -> str:

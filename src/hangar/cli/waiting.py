@@ -1,0 +1,63 @@
+"""Waiting for a session to start: a live timer while the server holds the request, and
+one clear line when it does not start."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from rich.console import Console
+
+from hangar.client import AsyncSession
+from hangar.client.func.session import ComputeSession
+
+FAILED = {"ERROR", "CANCELLED", "TERMINATED"}
+
+
+async def wait_for_start(
+    create: Coroutine[Any, Any, ComputeSession], label: str, *, quiet: bool
+) -> ComputeSession:
+    """Await the create call, showing a spinner with the elapsed time on stderr."""
+    if quiet:
+        return await create
+    console = Console(stderr=True)
+    started = time.monotonic()
+    with console.status(f"Starting a session ({label})...") as status:
+        import asyncio
+
+        task = asyncio.ensure_future(create)
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.5)
+            status.update(f"Waiting for the session to start ({label})... "
+                          f"{time.monotonic() - started:.0f}s")  # fmt: skip
+        return task.result()
+
+
+def status_line(kern: ComputeSession) -> str:
+    """What a session that is not running means for the user, in one line."""
+    name = kern.name or kern.id
+    if kern.status == "PENDING":
+        return f"Session {name} is queued; it starts when resources free up (see `hangar ps`)."
+    if kern.status == "SCHEDULED":
+        return f"Session {name} is scheduled and preparing."
+    if kern.status == "TIMEOUT":
+        return (
+            f"Session {name} did not start within --max-wait; it stays queued "
+            "(`hangar rm` to cancel it)."
+        )
+    reason = getattr(kern, "status_info", "") or "no reason given"
+    return f"Session {name} did not start: {kern.status.lower()} ({reason})."
+
+
+async def failure_reason(session: AsyncSession, kern: ComputeSession) -> str:
+    """The server's status info for a session that failed to start (best effort)."""
+    if kern.id is None:
+        return ""
+    query = "query($id: UUID!) { compute_session(id: $id) { status_info status_data } }"
+    try:
+        data = await session.Admin.query(query, {"id": str(kern.id)})
+    except Exception:  # the reason is a nicety; the status line is printed regardless
+        return ""
+    info = (data or {}).get("compute_session") or {}
+    return str(info.get("status_info") or "")
