@@ -108,6 +108,18 @@ class Settings(BaseSettings):
     usage_flush_seconds: float = Field(
         default=5.0, gt=0, description="How often keypair query counters are written."
     )
+    query_exec_timeout_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="Longest a query-mode cell may run before it is interrupted and its run "
+        "ends with exec-timeout; 0: no limit.",
+    )
+    kernel_pool_size: int = Field(
+        default=1,
+        ge=0,
+        description="Pre-started sandboxed Jupyter kernels kept ready per Python image, so a "
+        "new session's first cell need not wait for one to start; 0 disables the pool.",
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

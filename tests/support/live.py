@@ -115,11 +115,15 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait()
 
-    def hangar(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def hangar(
+        self, *args: str, input: str | None = None, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Our CLI, configured by the client config file the server wrote (plus ``env``)."""
         return subprocess.run(
             [str(HANGAR), *args],
-            env=self.server_env(),
+            env={**self.server_env(), **env},
             input=input,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=60,

@@ -39,6 +39,24 @@ class NodeInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MountRequest:
+    """A host directory bound into the kernel at ``target`` (read-only when asked)."""
+
+    host_path: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HomeFile:
+    """A file written at ``path`` below /home/work before the kernel starts."""
+
+    path: str
+    data: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True, slots=True)
 class KernelRequest:
     """Everything the node needs to start a session's kernel.
 
@@ -58,6 +76,8 @@ class KernelRequest:
     gpu_shares: Mapping[str, Decimal] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
     bootstrap_script: str | None = None
+    mounts: tuple[MountRequest, ...] = ()
+    files: tuple[HomeFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ from hangar.agent.console import DEFAULT_MAX_BYTES, ConsoleLog
 from hangar.agent.describe import node_info
 from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
 from hangar.agent.interrupts import interrupt_group
+from hangar.agent.kernels.jupyter import QueryKernelFailed
+from hangar.agent.kernels.runner import Adopter, QueryKernels
 from hangar.agent.models import (
     BatchSteps,
     FileEntry,
@@ -68,6 +70,8 @@ class NodeLimits:
     max_download_bytes: int = 64 << 20
     console_max_bytes: int = DEFAULT_MAX_BYTES
     interrupt_grace: float = 2.0
+    query_on_start: bool = False  # start a Python kernel's Jupyter kernel at creation
+    query_start_timeout: float = 60.0
 
 
 @dataclass
@@ -105,6 +109,7 @@ class Node:
         inventory: AgentInventory | None = None,
         limits: NodeLimits = NodeLimits(),
         own_files: bool | None = None,
+        adopt_query_kernel: Adopter | None = None,
     ) -> None:
         """``inventory`` replaces detection (tests); otherwise the host is probed now, with
         ``fake_accelerators`` replacing NVML. ``own_files`` makes files the node writes
@@ -118,6 +123,12 @@ class Node:
         self._owner = (uid, gid) if chown else None
         self._kernels: dict[str, _Kernel] = {}
         self._starting: set[str] = set()
+        self.query = QueryKernels(
+            runtime,
+            start_timeout=limits.query_start_timeout,
+            interrupt_grace=limits.interrupt_grace,
+            adopt=adopt_query_kernel,
+        )
 
     # -- node --------------------------------------------------------------------------
 
@@ -165,6 +176,8 @@ class Node:
         finally:
             self._starting.discard(key)
         self._kernels[key] = kernel
+        if kernel.python and self.limits.query_on_start:
+            self.query.prepare(key, request.interpreter)
 
     async def _start(self, kernel: _Kernel) -> None:
         key = kernel.spec.kernel_id
@@ -209,6 +222,7 @@ class Node:
 
     async def _remove(self, key: str) -> None:
         """Destroy whatever of kernel ``key`` exists: processes, limits, scratch, shim."""
+        await self.query.discard(key)
         with contextlib.suppress(AgentError, OSError):
             await self.runtime.destroy(key, remove_scratch=True)
         await asyncio.to_thread(remove_tree, self.scratch_root / key)
@@ -241,6 +255,7 @@ class Node:
         kernels, self._kernels = self._kernels, {}
         for key, kernel in kernels.items():
             self._stop_run(kernel)
+            await self.query.discard(key)
             with contextlib.suppress(AgentError, OSError):
                 await self.runtime.destroy(key, remove_scratch=False)
 
@@ -251,18 +266,23 @@ class Node:
         kernel = self._get(kernel_id)
         key = kernel.spec.kernel_id
         self._stop_run(kernel)
+        await self.query.discard(key)
         await self.runtime.destroy(key, remove_scratch=False)
         try:
             await self.runtime.create(kernel.spec)
         except (KernelCreationFailed, OSError) as exc:
             self._kernels.pop(key, None)
             raise KernelStartFailed(f"Cannot restart kernel {key}: {exc}") from exc
+        if kernel.python and self.limits.query_on_start:
+            self.query.prepare(key, kernel.request.interpreter)
 
     async def interrupt(self, kernel_id: uuid.UUID) -> None:
         """SIGINT the active step (its sandboxed processes, see :mod:`.interrupts`) and end
         the run; kill the step if it still runs after ``interrupt_grace`` seconds. No error
         when idle. Raises UnknownKernel."""
         kernel = self._get(kernel_id)
+        if self.query.interrupt(kernel.spec.kernel_id):
+            return
         slot = kernel.run
         if slot is None:
             return
@@ -324,6 +344,51 @@ class Node:
                 raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
             finally:
                 kernel.run = None
+
+    # -- query runs ----------------------------------------------------------------------
+
+    def _python(self, kernel_id: uuid.UUID) -> _Kernel:
+        kernel = self._get(kernel_id)
+        if not kernel.python:
+            raise QueryKernelFailed("Query mode needs a Python image; use batch mode.")
+        return kernel
+
+    async def run_query(
+        self,
+        kernel_id: uuid.UUID,
+        code: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - the cell's limit
+    ) -> AsyncGenerator[RunOutput, None]:
+        """Run ``code`` in the kernel's Jupyter kernel (global state kept between cells);
+        yields console records, ``waiting-input`` when it reads stdin (answer with
+        :meth:`send_input`), and ends with ``finished`` or ``exec-timeout``. Runs of one
+        kernel are serialised with batch runs. Raises UnknownKernel, QueryKernelFailed."""
+        kernel = self._python(kernel_id)
+        async with kernel.lock:
+            if self._kernels.get(kernel.spec.kernel_id) is not kernel:
+                raise UnknownKernel(f"No such kernel: {kernel_id}")
+            interpreter = kernel.request.interpreter
+            async with contextlib.aclosing(
+                self.query.execute(kernel.spec.kernel_id, interpreter, code, timeout)
+            ) as records:
+                async for record in records:
+                    yield record
+
+    async def send_input(self, kernel_id: uuid.UUID, text: str) -> None:
+        """Answer the running cell's ``input()`` (kept for the next one when none waits).
+        Raises UnknownKernel."""
+        self.query.send_input(self._get(kernel_id).spec.kernel_id, text)
+
+    async def complete(
+        self, kernel_id: uuid.UUID, code: str, options: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Completion candidates for ``code`` (also while a cell runs); [] for non-Python
+        images. Raises UnknownKernel, QueryKernelFailed."""
+        kernel = self._get(kernel_id)
+        if not kernel.python:
+            return []
+        key, interpreter = kernel.spec.kernel_id, kernel.request.interpreter
+        return await self.query.complete(key, interpreter, code, options)
 
     # -- files -------------------------------------------------------------------------
 

@@ -153,7 +153,9 @@ async def _run_jobs(
              [(j.name, _case_text(j.case), j.status, j.exit_code) for j in jobs])  # fmt: skip
     if len(jobs) == 1:
         job = jobs[0]
-        return 1 if job.status in waiting.FAILED else min(job.exit_code or 0, 255)
+        if job.status in {*waiting.FAILED, "TIMEOUT", "error", "interrupted", "exec-timeout"}:
+            return 1
+        return min(job.exit_code or 0, 255)
     return int(any(j.status != "finished" or j.exit_code for j in jobs))
 
 
@@ -193,8 +195,7 @@ async def _run_job(
         return
     job.status = kern.status
     if kern.status != "RUNNING":
-        if kern.status in waiting.FAILED:
-            kern.status_info = await waiting.failure_reason(session, kern)
+        kern.status_info = await waiting.failure_reason(session, kern)
         job.message = waiting.status_line(kern)
         if job.live and not OUTPUT.json:
             err_console.print(job.message)

@@ -19,7 +19,7 @@ from hangar.cli.common import (
     run,
     show,
 )
-from hangar.cli.render import console, fail
+from hangar.cli.render import console, err_console, fail
 from hangar.client import AsyncSession, BackendAPIError
 from hangar.client.func.session import ComputeSession
 
@@ -165,7 +165,7 @@ def _print_started(kern: ComputeSession) -> None:
         if apps:
             console.print(f"This session provides the following app services: {apps}")
     else:
-        console.print(waiting.status_line(kern))
+        console.print(waiting.status_line(kern), soft_wrap=True)
 
 
 @app.command("start")
@@ -207,7 +207,7 @@ def start(
                 callback_url=callback_url, owner_access_key=owner,
             )  # fmt: skip
             kern = await waiting.wait_for_start(create, image, quiet=OUTPUT.json)
-            if kern.status in waiting.FAILED:
+            if kern.status != "RUNNING":
                 kern.status_info = await waiting.failure_reason(session, kern)
             _print_started(kern)
             if kern.status in waiting.FAILED:
@@ -247,7 +247,7 @@ def start_template(
                 max_wait=max_wait, no_reuse=no_reuse, **overrides,
             )  # fmt: skip
             kern = await waiting.wait_for_start(create, template_id, quiet=OUTPUT.json)
-            if kern.status in waiting.FAILED:
+            if kern.status != "RUNNING":
                 kern.status_info = await waiting.failure_reason(session, kern)
             _print_started(kern)
             if kern.status in waiting.FAILED:
@@ -317,6 +317,7 @@ def events(
         async with open_session() as session:
             kern = _session_ref(session, session_ref, owner)
             async with kern.listen_events(scope) as stream:  # type: ignore[arg-type]
+                err_console.print(f"Listening to the events of {session_ref} (Ctrl+C to stop).")
                 async for event in stream:
                     data = json.loads(event.data) if event.data else {}
                     if OUTPUT.json:

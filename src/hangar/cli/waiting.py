@@ -37,17 +37,17 @@ async def wait_for_start(
 def status_line(kern: ComputeSession) -> str:
     """What a session that is not running means for the user, in one line."""
     name = kern.name or kern.id
+    info = f" ({kern.status_info})" if kern.status_info else ""
     if kern.status == "PENDING":
-        return f"Session {name} is queued; it starts when resources free up (see `hangar ps`)."
+        return f"Session {name} is queued{info}; it starts when resources free up."
     if kern.status == "SCHEDULED":
         return f"Session {name} is scheduled and preparing."
     if kern.status == "TIMEOUT":
         return (
-            f"Session {name} did not start within --max-wait; it stays queued "
+            f"Session {name} did not start within --max-wait{info}; it stays queued "
             "(`hangar rm` to cancel it)."
         )
-    reason = getattr(kern, "status_info", "") or "no reason given"
-    return f"Session {name} did not start: {kern.status.lower()} ({reason})."
+    return f"Session {name} did not start: {kern.status.lower()}{info or ' (no reason given)'}."
 
 
 async def failure_reason(session: AsyncSession, kern: ComputeSession) -> str:

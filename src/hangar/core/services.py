@@ -23,6 +23,7 @@ from hangar.core.identity.secrets import SecretBox
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
+from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
 from hangar.settings import Settings
 
@@ -45,6 +46,7 @@ class Services:
     executions: Executions
     first_admin: FirstAdmin | None = None
     admin: AdminPlane = field(init=False)
+    storage: StoragePlane = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -146,6 +148,9 @@ def _assemble(
         executions,
     )
     services.admin = build_admin_plane(services)
+    services.storage = build_storage_plane(settings, sessions, clock, manager)
+    services.storage.attach(compute, lifecycle)
+    services.on_close(services.storage.close)
     return services
 
 

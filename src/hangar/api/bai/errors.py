@@ -42,6 +42,16 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
         "The server is frozen due to maintenance. Please try again later.",
     ),
     "unavailable": (503, "service-unavailable", "Service unavailable."),
+    "vfolder-already-exists": (
+        400,
+        "vfolder-already-exists",
+        "The virtual folder already exists with the same name.",
+    ),
+    "vfolder-operation-failed": (
+        400,
+        "vfolder-operation-failed",
+        "Virtual folder operation failed.",
+    ),
 }
 INTERNAL = (500, "internal-server-error", "Internal server error.")
 

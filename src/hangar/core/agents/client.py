@@ -36,6 +36,24 @@ class AgentInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class KernelMount:
+    """A host directory (a vfolder) bound into the kernel at ``target``."""
+
+    host_path: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KernelFile:
+    """A file written below /home/work before the kernel starts (dotfiles)."""
+
+    path: str
+    data: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True, slots=True)
 class KernelCreation:
     """Everything an agent needs to start a session's kernel."""
 
@@ -49,6 +67,8 @@ class KernelCreation:
     gpu_shares: Mapping[str, Decimal] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
     bootstrap_script: str | None = None
+    mounts: tuple[KernelMount, ...] = ()
+    files: tuple[KernelFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from hangar.agent import node_errors
 from hangar.agent.errors import AgentError as NodeAgentError
 from hangar.agent.errors import SandboxUnavailable
 from hangar.agent.models import BatchSteps as NodeBatchSteps
-from hangar.agent.models import KernelRequest
+from hangar.agent.models import HomeFile, KernelRequest, MountRequest
 from hangar.agent.node import Node
 from hangar.agent.runtimes.base import KernelRuntime
 from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
@@ -84,6 +84,9 @@ class LocalAgentClient:
             memory_bytes=creation.memory_bytes, gpu_devices=creation.gpu_devices,
             gpu_shares=dict(creation.gpu_shares), environ=dict(creation.environ),
             bootstrap_script=creation.bootstrap_script,
+            mounts=tuple(MountRequest(Path(m.host_path), m.target, m.read_only)
+                         for m in creation.mounts),
+            files=tuple(HomeFile(f.path, f.data, f.mode) for f in creation.files),
         )  # fmt: skip
         await _call(lambda: self._node.create_kernel(request))
 

@@ -1,8 +1,10 @@
 """Code execution runs: buffered output handed out as result objects, by polling or streaming.
 
-A run belongs to one session and is identified by a run id. Its output records are kept in
-order until a client takes them; a status other than ``continued`` ends a hand-out. Runs of a
-session are serialized: a new run waits for the previous one to end.
+A run belongs to one session and is identified by a run id: a batch pipeline, or a query-mode
+cell in the session's Jupyter kernel. Its output records are kept in order until a client
+takes them; a status other than ``continued`` ends a hand-out (``waiting-input`` too: the
+client answers with :meth:`Executions.send_input`). Runs of a session are serialized: a new
+run waits for the previous one to end.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ import asyncio
 import contextlib
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hangar.core.agents.client import BatchSteps, RunOutput
+from hangar.core.agents.client import AgentClient, BatchSteps, RunOutput
+from hangar.core.agents.service import AgentService
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession
 from hangar.core.errors import InvalidRequest
 
 END_KINDS = frozenset({"finished", "exec-timeout"})
-STEP_KINDS = frozenset({"clean-finished", "build-finished"}) | END_KINDS
+STEP_KINDS = frozenset({"clean-finished", "build-finished", "waiting-input"}) | END_KINDS
 
 
 @dataclass
@@ -48,9 +51,12 @@ class Result:
         return body
 
 
-def append_console(console: list[list[Any]], kind: str, text: str) -> None:
-    """Add output, merging consecutive chunks of the same stream."""
-    if console and console[-1][0] == kind and kind in ("stdout", "stderr"):
+def append_console(console: list[list[Any]], record: RunOutput) -> None:
+    """Add a console item, merging consecutive chunks of the same stream."""
+    kind, text = record.kind, record.text
+    if kind == "media":
+        console.append(["media", [record.mime, text]])
+    elif console and console[-1][0] == kind and kind in ("stdout", "stderr"):
         console[-1][1] += text
     else:
         console.append([kind, text])
@@ -73,8 +79,9 @@ class Run:
                     self.records.append(output)
                     self.changed.notify_all()
         except Exception as exc:  # an agent failure ends the run visibly
+            message = getattr(exc, "message", None) or str(exc)
             async with self.changed:
-                self.records.append(RunOutput("stderr", f"\n[hangar] run failed: {exc}\n"))
+                self.records.append(RunOutput("stderr", f"\n[hangar] run failed: {message}\n"))
                 self.records.append(RunOutput("finished", exit_code=1))
         finally:
             async with self.changed:
@@ -103,10 +110,12 @@ class Run:
             record = self.records.pop(0)
             if record.kind in STEP_KINDS:
                 result.status, result.exit_code = record.kind, record.exit_code
+                if record.kind == "waiting-input":
+                    result.options = {"is_password": record.password}
                 if record.kind in END_KINDS:
                     result.files = self.files
                 break
-            append_console(result.console, record.kind, record.text)
+            append_console(result.console, record)
         if result.status == "continued" and self.done and not self.records:
             result.status = "finished"
         return result
@@ -119,33 +128,93 @@ class Run:
 class Executions:
     """Runs of all sessions of this server."""
 
-    def __init__(self, lifecycle: SessionLifecycle, flush_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        lifecycle: SessionLifecycle,
+        flush_seconds: float = 2.0,
+        *,
+        agents: AgentService | None = None,
+        query_timeout: float = 0,
+    ) -> None:
+        """``query_timeout``: seconds a query cell may run (0: no limit); ``agents`` reach
+        the sessions' kernels for query mode (without them query mode is refused)."""
         self._lifecycle = lifecycle
+        self._agents = agents
         self._runs: dict[tuple[uuid.UUID, str], Run] = {}
         self._session_locks: dict[uuid.UUID, asyncio.Lock] = {}
         self.flush_seconds = flush_seconds
+        self.query_timeout = query_timeout
 
-    def start_batch(
-        self, session: ComputeSession, steps: BatchSteps, run_id: str | None = None
-    ) -> Run:
+    def _start(self, session: ComputeSession, run_id: str | None, outputs: Any) -> Run:
         run = Run(run_id or secrets.token_hex(16), session)
         self._runs[(session.id, run.id)] = run
         lock = self._session_locks.setdefault(session.id, asyncio.Lock())
 
         async def go() -> None:
             async with lock:
-                await run.feed(self._outputs(session, steps, run))
+                await run.feed(outputs(run))
 
         run.task = asyncio.create_task(go())
         return run
 
-    async def _outputs(
+    def start_batch(
+        self, session: ComputeSession, steps: BatchSteps, run_id: str | None = None
+    ) -> Run:
+        return self._start(session, run_id, lambda run: self._batch_outputs(session, steps, run))
+
+    async def _batch_outputs(
         self, session: ComputeSession, steps: BatchSteps, run: Run
     ) -> AsyncIterator[RunOutput]:
         async for output in self._lifecycle.stream_batch(session, steps):
             if output.kind in END_KINDS:
                 run.files = await self._lifecycle.output_files(session)
             yield output
+
+    def _agent(self, session: ComputeSession) -> AgentClient:
+        if self._agents is None or session.agent_id is None:
+            raise InvalidRequest("Query mode is not available on this server; use batch mode.")
+        return self._agents.client(session.agent_id)
+
+    def start_query(self, session: ComputeSession, code: str, run_id: str | None = None) -> Run:
+        """Run ``code`` as a cell in the session's Jupyter kernel. Raises InvalidRequest."""
+        agent = self._agent(session)
+        timeout = self.query_timeout or None
+        return self._start(
+            session, run_id, lambda run: self._query_outputs(session, agent, code, timeout)
+        )
+
+    async def _query_outputs(
+        self,
+        session: ComputeSession,
+        agent: AgentClient,
+        code: str,
+        timeout: float | None,  # noqa: ASYNC109 - the cell's limit, enforced by the agent
+    ) -> AsyncIterator[RunOutput]:
+        self._lifecycle.mark_busy(session.id, True)
+        try:
+            outputs = agent.run_query(session.id, code, timeout)
+            try:
+                async for output in outputs:
+                    yield output
+            finally:
+                if isinstance(outputs, AsyncGenerator):
+                    await outputs.aclose()
+        finally:
+            self._lifecycle.mark_busy(session.id, False)
+            self._lifecycle.touch(session.id)
+
+    async def send_input(self, session: ComputeSession, run: Run, text: str) -> None:
+        """Hand a line to the run's pending ``input()`` (kept for the next one if none)."""
+        if run.done:
+            return
+        await self._agent(session).send_input(session.id, text)
+
+    async def complete(
+        self, session: ComputeSession, code: str, options: Mapping[str, Any] | None
+    ) -> list[str]:
+        """Completion candidates at the cursor ``options`` describe (end of ``code`` by
+        default); [] where the session's image has no Jupyter kernel."""
+        return await self._agent(session).complete(session.id, code, options)
 
     def get(self, session: ComputeSession, run_id: str) -> Run:
         run = self._runs.get((session.id, run_id))

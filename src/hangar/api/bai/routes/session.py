@@ -244,8 +244,11 @@ async def interrupt(request: Request) -> Response:
 @router.post("/{ref}/complete")
 async def complete(request: Request) -> dict[str, Any]:
     caller = user(request)
-    await services_of(request).compute.running(caller, request.path_params["ref"])
-    return {"result": {"status": "finished", "completions": []}}
+    params = await read_params(request, ExecuteParams)
+    services = services_of(request)
+    session = await services.compute.running(caller, request.path_params["ref"])
+    completions = await services.executions.complete(session, params.code, params.options)
+    return {"result": {"status": "finished", "completions": completions}}
 
 
 @router.get("/{ref}/logs")
@@ -270,7 +273,7 @@ def batch_steps(options: dict[str, Any] | None) -> BatchSteps:
 
 @router.post("/{ref}")
 async def execute(request: Request) -> dict[str, Any]:
-    """Polling execution (§4.2): batch runs; query mode arrives with interactive kernels."""
+    """Polling execution (§4.2): query cells in the session's Jupyter kernel, batch runs."""
     caller = user(request)
     params = await read_params(request, ExecuteParams)
     services = services_of(request)
@@ -285,13 +288,13 @@ async def execute(request: Request) -> dict[str, Any]:
         if not params.run_id:
             raise InvalidRequest("continuation requires explicit run ID")
         run = executions.get(session, params.run_id)
+        if mode == "input":
+            await executions.send_input(session, run, params.code)
     elif mode == "complete":
-        return {"result": {"status": "finished", "completions": []}}
+        completions = await executions.complete(session, params.code, params.options)
+        return {"result": {"status": "finished", "completions": completions}}
     elif mode == "query":
-        raise InvalidRequest(
-            "Query mode needs an interactive kernel, which this server "
-            "does not provide yet; use batch mode."
-        )
+        run = executions.start_query(session, params.code, params.run_id)
     else:
         raise InvalidRequest(f"mode must be query, batch, continue, input or complete: {mode}")
     await services.compute.count_query(session)

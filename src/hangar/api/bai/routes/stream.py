@@ -1,4 +1,4 @@
-"""``/stream``: the execute WebSocket (batch mode) and the service-app listing."""
+"""``/stream``: the execute WebSocket (query and batch runs) and the service-app listing."""
 
 from __future__ import annotations
 
@@ -22,11 +22,6 @@ from hangar.core.errors import HangarError
 log = logging.getLogger("hangar.api.bai")
 router = Router(prefix="/stream/session")
 STREAM_FLUSH = 0.2
-QUERY_MODE_MISSING = (
-    "Query mode needs an interactive kernel, which this server does not provide yet; "
-    "use batch mode."
-)
-
 
 @router.get("/{ref}/apps")
 async def apps(request: Request) -> list[dict[str, Any]]:
@@ -45,7 +40,8 @@ async def _deny(websocket: WebSocket, exc: HangarError) -> None:
 
 @router.websocket("/{ref}/execute")
 async def execute(websocket: WebSocket) -> None:
-    """One run per socket (§4.4): the first text frame says what to run."""
+    """One run per socket (§4.4): the first text frame says what to run; later text frames
+    answer the run's ``input()``."""
     services = services_of(websocket)
     try:
         caller = user(websocket)
@@ -57,16 +53,24 @@ async def execute(websocket: WebSocket) -> None:
     try:
         request = json.loads(await websocket.receive_text())
         mode = request.get("mode") if isinstance(request, dict) else None
-        if mode != "batch":
-            message = f"Invalid API parameters: mode {mode!r}"
-            if mode == "query":
-                message = QUERY_MODE_MISSING
-            await websocket.send_json({"status": "error", "msg": message})
+        if mode not in ("batch", "query"):
+            await websocket.send_json(
+                {"status": "error", "msg": f"Invalid API parameters: mode {mode!r}"}
+            )
             await websocket.close()
             return
+        executions = services.executions
+        if mode == "query":
+            code = request.get("code")
+            run = executions.start_query(session, code if isinstance(code, str) else "")
+        else:
+            run = executions.start_batch(session, batch_steps(request.get("options")))
         await services.compute.count_query(session)
-        run = services.executions.start_batch(session, batch_steps(request.get("options")))
         await _relay(websocket, session, run)
+    except HangarError as exc:
+        with contextlib.suppress(Exception):
+            await websocket.send_json({"status": "error", "msg": exc.message})
+            await websocket.close(1011)
     except (WebSocketDisconnect, json.JSONDecodeError):
         return
 
@@ -74,7 +78,7 @@ async def execute(websocket: WebSocket) -> None:
 async def _relay(websocket: WebSocket, session: ComputeSession, run: Run) -> None:
     services = services_of(websocket)
     executions = services.executions
-    disconnected = asyncio.create_task(_wait_disconnect(websocket))
+    disconnected = asyncio.create_task(_receive_inputs(websocket, session, run))
     try:
         while True:
             take = asyncio.create_task(executions.take(session, run, STREAM_FLUSH))
@@ -98,10 +102,16 @@ async def _relay(websocket: WebSocket, session: ComputeSession, run: Run) -> Non
         disconnected.cancel()
 
 
-async def _wait_disconnect(websocket: WebSocket) -> None:
-    """Return when the client goes away; input frames are not used by batch runs."""
+async def _receive_inputs(websocket: WebSocket, session: ComputeSession, run: Run) -> None:
+    """Hand text frames to the run as input lines (raw text, not JSON); return when the
+    client goes away."""
+    executions = services_of(websocket).executions
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
+            text = message.get("text")
+            if text is not None:
+                with contextlib.suppress(HangarError):
+                    await executions.send_input(session, run, text)

@@ -1,0 +1,175 @@
+"""`hangar` client commands in a subprocess against a live `hangar server`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.live import HANGAR, LiveServer
+
+pytestmark = pytest.mark.integration
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def dead_endpoint() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_config_uses_the_file_written_by_the_server(live_server: LiveServer) -> None:
+    info = json.loads(ok(live_server.hangar("--output", "json", "config")))
+    assert info["endpoint"] == live_server.endpoint
+    assert info["access_key"] == live_server.access_key
+    assert info["api_version"] == "v6.20220315"
+
+
+def test_run_files_in_batch_mode_and_remove(live_server: LiveServer, tmp_path: Path) -> None:
+    (tmp_path / "myscript.py").write_text("import sys\nprint('args', *sys.argv[1:])\n")
+    result = live_server.hangar(
+        "run", "--rm", "--exec", "python myscript.py arg1 arg2",
+        "python:3.6-ubuntu18.04", "./myscript.py", cwd=tmp_path,
+    )  # fmt: skip
+    assert "args arg1 arg2" in ok(result)
+    assert live_server.sessions_alive() == []
+
+
+def test_run_propagates_the_exit_code(live_server: LiveServer) -> None:
+    result = live_server.hangar("run", "--rm", "--exec", "exit 3", "python")
+    assert result.returncode == 3
+    assert live_server.sessions_alive() == []
+
+
+def test_exec_and_env_ranges_fan_out_over_all_combinations(live_server: LiveServer) -> None:
+    result = live_server.hangar(
+        "--output", "json", "run", "--rm", "-r", "cpu=1", "-r", "mem=256m",
+        "-e", "CASENO=$X", "--env-range=X=case:1,2",
+        "--exec-range=Y=range:1,3",
+        "--exec", 'python -c "import os; print(os.environ[\'CASENO\'], $Y)"',
+        "python", "-t", "fan",
+    )  # fmt: skip
+    runs = json.loads(ok(result))["sessions"]
+    assert sorted(r["stdout"].strip() for r in runs) == ["1 1", "1 2", "2 1", "2 2"]
+    assert {r["session"] for r in runs} == {"fan-1", "fan-2", "fan-3", "fan-4"}
+    assert live_server.sessions_alive() == []
+
+
+def test_documented_env_range_example_prints_four_results(live_server: LiveServer) -> None:
+    result = live_server.hangar(
+        "run", "-c", 'import os; print("Hello world, {}".format(os.environ["CASENO"]))',
+        "-r", "cpu=1", "-r", "mem=256m", "-e", "CASENO=$X", "--env-range=X=case:1,2,3,4",
+        "--rm", "lablup/python:3.6-ubuntu18.04",
+    )  # fmt: skip
+    if "Query mode needs an interactive kernel" in result.stdout + result.stderr:
+        pytest.skip("this server build has no query mode yet")
+    out = ok(result)
+    for case in "1234":
+        assert f"Hello world, {case}" in out
+
+
+def test_start_ps_files_logs_and_rm(live_server: LiveServer, tmp_path: Path) -> None:
+    ok(live_server.hangar("start", "-t", "mysession", "python"))
+    listed = json.loads(ok(live_server.hangar("--output", "json", "ps", "-f", "name,status")))
+    assert {"name": "mysession", "status": "RUNNING"} in listed["items"]
+    assert "mysession" in ok(live_server.hangar("ps", "--id-only")) or listed["count"] == 1
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.txt").write_text("payload\n")
+    ok(live_server.hangar("upload", "mysession", "sub/data.txt", cwd=tmp_path))
+    files = json.loads(ok(live_server.hangar("--output", "json", "ls", "mysession", "sub")))
+    assert [i["name"] for i in files["items"]] == ["data.txt"]
+    ok(live_server.hangar("download", "mysession", "sub/data.txt", "--dest", str(tmp_path / "d")))
+    assert (tmp_path / "d" / "data.txt").read_text() == "payload\n"
+    ok(live_server.hangar("logs", "mysession"))
+
+    removed = json.loads(ok(live_server.hangar("--output", "json", "rm", "mysession")))
+    assert removed["failed"] == 0
+    dead = json.loads(ok(live_server.hangar("--output", "json", "ps", "--dead", "-f", "name")))
+    assert {"name": "mysession"} in dead["items"]
+    again = live_server.hangar("rm", "mysession")
+    assert again.returncode == 1
+    assert "No such session" in again.stderr
+
+
+def test_events_follow_a_session_until_it_ends(live_server: LiveServer) -> None:
+    proc = subprocess.Popen(
+        [str(HANGAR), "--output", "json", "events", "watched", "--until-end"],
+        env=live_server.server_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "Listening" in proc.stderr.readline()
+        ok(live_server.hangar("start", "-t", "watched", "python"))
+        ok(live_server.hangar("rm", "watched"))
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    names = [json.loads(line)["event"] for line in out.splitlines()]
+    assert names[0] == "session_enqueued"
+    assert "session_started" in names
+    assert names[-1] == "session_terminated"
+
+
+def test_a_bad_key_gets_one_clear_line(live_server: LiveServer) -> None:
+    result = live_server.hangar(
+        "ps", BACKEND_ACCESS_KEY=live_server.access_key, BACKEND_SECRET_KEY="wrong"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: Authentication failed: Signature mismatch (401); check the access and secret keys."
+    ]
+
+
+def test_an_unreachable_endpoint_gets_one_clear_line(live_server: LiveServer) -> None:
+    down = dead_endpoint()
+    result = live_server.hangar("ps", BACKEND_ENDPOINT=down)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Error: Cannot reach the API endpoint ({down})")
+
+
+def test_a_session_that_never_starts_gets_one_clear_line(live_server: LiveServer) -> None:
+    result = live_server.hangar(
+        "run", "--max-wait", "1", "-r", "cpu=512", "--exec", "true", "python"
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "did not start within --max-wait" in lines[0]
+    assert "cpu" in lines[0]
+    ok(live_server.hangar("rm", *[s["name"] for s in live_server.sessions_alive()]))
+
+
+def test_fail_over_to_the_endpoint_that_is_up(live_server: LiveServer) -> None:
+    endpoints = f"{dead_endpoint()},{live_server.endpoint}"
+    for _ in range(4):  # the list is shuffled per process: both orders get exercised
+        result = live_server.hangar("--output", "json", "ps", BACKEND_ENDPOINT=endpoints)
+        assert json.loads(ok(result))["count"] == 0
+
+
+def test_session_templates_and_start_template(live_server: LiveServer, tmp_path: Path) -> None:
+    template = tmp_path / "tpl.yaml"
+    template.write_text(
+        "api_version: v1\nkind: taskTemplate\nmetadata:\n  name: template1234\n"
+        "spec:\n  kernel:\n    image: python:3.6-ubuntu18.04\n"
+    )
+    created = live_server.hangar("--output", "json", "sesstpl", "create", "-f", str(template))
+    if created.returncode and "Unknown URL path" in created.stderr:
+        pytest.skip("this server build has no session templates yet")
+    template_id = json.loads(ok(created))["id"]
+    listed = json.loads(ok(live_server.hangar("--output", "json", "sesstpl", "list")))
+    assert template_id in [i["id"] for i in listed["items"]]
+    assert "template1234" in ok(live_server.hangar("sesstpl", "get", template_id))
+    ok(live_server.hangar("start-template", template_id, "-t", "fromtpl"))
+    assert [s["name"] for s in live_server.sessions_alive()] == ["fromtpl"]
+    ok(live_server.hangar("rm", "fromtpl"))
+    ok(live_server.hangar("sesstpl", "delete", template_id, "-y"))
