@@ -49,6 +49,9 @@ from hangar.agent.runtimes.base import (
     TerminationReason,
 )
 from hangar.agent.runtimes.scratch import remove_tree
+from hangar.agent.services import ServiceManager
+from hangar.agent.services.pty import PtyClient
+from hangar.agent.services.streams import ProcessStream, SocketStream
 from hangar.agent.specs import (
     build_spec,
     is_python_image,
@@ -58,6 +61,7 @@ from hangar.agent.specs import (
 )
 
 BOOTSTRAP_FILE = "bootstrap.sh"
+SERVICES_DIR = ".hangar-services"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,7 @@ class Node:
             interrupt_grace=limits.interrupt_grace,
             adopt=adopt_query_kernel,
         )
+        self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
 
     # -- node --------------------------------------------------------------------------
 
@@ -168,6 +173,7 @@ class Node:
             devices=self.inventory.devices,
             pids_max=self.limits.pids_max,
         )
+        spec = self.services.with_mounts(spec)
         console = ConsoleLog(self._log_path(key), self.limits.console_max_bytes)
         kernel = _Kernel(request, spec, console, is_python_image(request))
         self._starting.add(key)
@@ -188,6 +194,9 @@ class Node:
                     prepare_shim, shim_dir(self.scratch_root, key), kernel.request.interpreter
                 )
             await self.runtime.create(kernel.spec)
+            await self.services.prepare(
+                kernel.spec, interpreter=kernel.request.interpreter, python=kernel.python
+            )
             if kernel.request.bootstrap_script:
                 await self._bootstrap(kernel, kernel.request.bootstrap_script)
         except BaseException as exc:
@@ -223,6 +232,7 @@ class Node:
     async def _remove(self, key: str) -> None:
         """Destroy whatever of kernel ``key`` exists: processes, limits, scratch, shim."""
         await self.query.discard(key)
+        await self.services.remove(key)
         with contextlib.suppress(AgentError, OSError):
             await self.runtime.destroy(key, remove_scratch=True)
         await asyncio.to_thread(remove_tree, self.scratch_root / key)
@@ -256,6 +266,7 @@ class Node:
         for key, kernel in kernels.items():
             self._stop_run(kernel)
             await self.query.discard(key)
+            await self.services.stop(key)
             with contextlib.suppress(AgentError, OSError):
                 await self.runtime.destroy(key, remove_scratch=False)
 
@@ -266,6 +277,7 @@ class Node:
         kernel = self._get(kernel_id)
         key = kernel.spec.kernel_id
         self._stop_run(kernel)
+        await self.services.stop(key)
         await self.query.discard(key)
         await self.runtime.destroy(key, remove_scratch=False)
         try:
@@ -389,6 +401,26 @@ class Node:
             return []
         key, interpreter = kernel.spec.kernel_id, kernel.request.interpreter
         return await self.query.complete(key, interpreter, code, options)
+
+    # -- service apps ------------------------------------------------------------------
+
+    async def open_app(self, kernel_id: uuid.UUID, app: str) -> SocketStream | ProcessStream:
+        """A new connection to the kernel's service ``app`` (see :mod:`hangar.agent.services`),
+        started if needed. Raises UnknownKernel, UnknownApp, AppLaunchFailed."""
+        kernel = self._get(kernel_id)
+        try:
+            return await self.services.open_app(kernel.spec.kernel_id, app)
+        except KernelNotFound as exc:
+            raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
+
+    async def open_terminal(self, kernel_id: uuid.UUID) -> PtyClient:
+        """Attach to the kernel's shared shell on a pty. Raises UnknownKernel,
+        AppLaunchFailed."""
+        kernel = self._get(kernel_id)
+        try:
+            return await self.services.open_terminal(kernel.spec.kernel_id)
+        except KernelNotFound as exc:
+            raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
 
     # -- files -------------------------------------------------------------------------
 

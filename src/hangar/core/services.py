@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from hangar.core.admin import AdminPlane, build_admin_plane
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock, SystemClock
+from hangar.core.compute.apps import AppService
 from hangar.core.compute.events import EventBus
 from hangar.core.compute.execution import Executions
 from hangar.core.compute.lifecycle import SessionLifecycle
@@ -47,6 +48,7 @@ class Services:
     first_admin: FirstAdmin | None = None
     admin: AdminPlane = field(init=False)
     storage: StoragePlane = field(init=False)
+    apps: AppService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -148,6 +150,7 @@ def _assemble(
         executions,
     )
     services.admin = build_admin_plane(services)
+    services.apps = AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle)
     services.storage = build_storage_plane(settings, sessions, clock, manager)
     services.storage.attach(compute, lifecycle)
     services.on_close(services.storage.close)

@@ -243,8 +243,9 @@ class BubblewrapRuntime(KernelRuntime):
         if not passwd.exists():
             host = Path("/etc/passwd").read_text()
             _write_atomic(passwd, passwd_text(host, spec.uid, spec.gid).encode())
-        if not group.exists():
-            _write_atomic(group, group_text(Path("/etc/group").read_text(), spec.gid).encode())
+        wanted = group_text(Path("/etc/group").read_text(), spec.gid)
+        if not group.exists() or group.read_text() != wanted:  # an older layout may be there
+            _write_atomic(group, wanted.encode())
         return dataclasses.replace(self.options, passwd_file=passwd, group_file=group)
 
     def _get(self, kernel_id: str) -> _Kernel:

@@ -256,12 +256,16 @@ def passwd_text(host_passwd: str, uid: int, gid: int) -> str:
 
 
 def group_text(host_group: str, gid: int) -> str:
-    """The host's group file with any entry for ``gid`` or ``work`` replaced by ``work``."""
+    """The host's group file with any entry for ``gid`` or ``work`` replaced by ``work``.
+
+    ``tty`` is left out: terminals in the sandbox belong to the work group, and a non-root
+    sshd gives up when it cannot hand a pty to a ``tty`` group it is not in.
+    """
     kept = [
         line
         for line in host_group.splitlines()
         if line
-        and line.split(":")[0] != "work"
+        and line.split(":")[0] not in ("work", "tty")
         and (len(line.split(":")) < 3 or line.split(":")[2] != str(gid))
     ]
     return "\n".join([*kept, f"work:x:{gid}:"]) + "\n"

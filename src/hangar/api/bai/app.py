@@ -17,12 +17,13 @@ from hangar.api.bai.routes import (
     session,
     session_files,
     stream,
+    stream_apps,
 )
 from hangar.core.services import Services
 
 
 def create_bai_app(services: Services) -> ASGIApp:
-    modules = (root, auth, server, manager, stream, events, session_files, session, graphql)
+    modules = (root, auth, server, manager, stream, stream_apps, events, session_files, session, graphql)
     routes = [route for module in modules for route in module.router.routes]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.services = services

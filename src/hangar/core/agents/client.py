@@ -119,6 +119,28 @@ class KernelStats:
     io_cur_scratch_size: int = 0
 
 
+class AppStream(Protocol):
+    """A byte stream to a kernel's service app (one client connection)."""
+
+    async def read(self) -> bytes:
+        """The next bytes from the service; b"" once it closed its side."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> None:
+        """End the connection (and a per-connection service process). Idempotent."""
+
+
+class TerminalStream(AppStream, Protocol):
+    """An attachment to a kernel's shared terminal (a shell on a pty)."""
+
+    async def resize(self, rows: int, cols: int) -> None: ...
+
+    async def restart(self) -> None:
+        """Replace the shell with a new one; the attachment stays."""
+
+
 class AgentClient(Protocol):
     """Calls the core makes on an agent. Errors: agent-side failures raise AgentError."""
 
@@ -164,4 +186,13 @@ class AgentClient(Protocol):
 
     async def output_files(self, kernel_id: uuid.UUID) -> list[str]:
         """Names of the files under /home/work/.output."""
+        ...
+
+    async def open_app(self, kernel_id: uuid.UUID, app: str) -> AppStream:
+        """Connect to the kernel's service ``app`` (``jupyter``, ``ttyd``, ``sshd``), starting it
+        when needed. Raises NotFound for an app the kernel lacks, AgentError when it fails."""
+        ...
+
+    async def open_terminal(self, kernel_id: uuid.UUID) -> TerminalStream:
+        """Attach to the kernel's shared terminal, starting its shell when needed."""
         ...

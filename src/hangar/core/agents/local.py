@@ -23,14 +23,17 @@ from hangar.agent.node import Node
 from hangar.agent.runtimes.base import KernelRuntime
 from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
 from hangar.agent.runtimes.fake import FakeRuntime
+from hangar.agent.services import AppLaunchFailed, UnknownApp
 from hangar.core.agents.client import (
     AgentInfo,
+    AppStream,
     BatchSteps,
     DeviceInfo,
     FileEntry,
     KernelCreation,
     KernelStats,
     RunOutput,
+    TerminalStream,
 )
 from hangar.core.errors import AgentError, InvalidRequest, KernelCreationFailed, NotFound
 from hangar.settings import Settings
@@ -43,6 +46,10 @@ def _translate(exc: NodeAgentError) -> Exception:
     message = str(exc) or type(exc).__name__
     if isinstance(exc, node_errors.FileError):
         return InvalidRequest(message)
+    if isinstance(exc, UnknownApp):
+        return NotFound("app service", message)
+    if isinstance(exc, AppLaunchFailed):
+        return AgentError(message)
     if isinstance(exc, node_errors.UnknownKernel):
         return NotFound("session", "The session's kernel is not running on its agent.")
     if isinstance(exc, node_errors.KernelStartFailed | node_errors.InvalidKernelRequest):
@@ -133,6 +140,12 @@ class LocalAgentClient:
 
     async def output_files(self, kernel_id: uuid.UUID) -> list[str]:
         return await _call(lambda: self._node.output_files(kernel_id))
+
+    async def open_app(self, kernel_id: uuid.UUID, app: str) -> AppStream:
+        return await _call(lambda: self._node.open_app(kernel_id, app))
+
+    async def open_terminal(self, kernel_id: uuid.UUID) -> TerminalStream:
+        return await _call(lambda: self._node.open_terminal(kernel_id))
 
 
 def _runtime(settings: Settings) -> KernelRuntime:

@@ -1,4 +1,4 @@
-"""``/stream``: the execute WebSocket (query and batch runs) and the service-app listing."""
+"""``/stream``: the execute WebSocket (service apps and the terminal: ``stream_apps``)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
 
-from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.errors import render_error
-from hangar.api.bai.routes.session import batch_steps, service_ports
+from hangar.api.bai.routes.session import batch_steps
 from hangar.api.bai.routing import Router
 from hangar.core.compute.execution import END_KINDS, Run
 from hangar.core.compute.models import ComputeSession
@@ -22,12 +20,6 @@ from hangar.core.errors import HangarError
 log = logging.getLogger("hangar.api.bai")
 router = Router(prefix="/stream/session")
 STREAM_FLUSH = 0.2
-
-@router.get("/{ref}/apps")
-async def apps(request: Request) -> list[dict[str, Any]]:
-    caller = user(request)
-    session = await services_of(request).compute.resolve(caller, request.path_params["ref"])
-    return service_ports(session)
 
 
 async def _deny(websocket: WebSocket, exc: HangarError) -> None:
