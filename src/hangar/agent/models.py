@@ -96,17 +96,32 @@ class BatchSteps:
 
 
 OutputKind = Literal[
-    "stdout", "stderr", "clean-finished", "build-finished", "finished", "exec-timeout"
+    "stdout",
+    "stderr",
+    "media",
+    "html",
+    "waiting-input",
+    "clean-finished",
+    "build-finished",
+    "finished",
+    "exec-timeout",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class RunOutput:
-    """One record of a batch run: console text, or a step/run end with its exit code."""
+    """One record of a run: console text, or a step/run end with its exit code.
+
+    Query runs add ``media`` (``mime`` and the data in ``text``: a data URI, SVG XML or a
+    drawing's JSON), ``html`` and ``waiting-input`` (``text`` is the prompt, ``password``
+    whether to hide the answer).
+    """
 
     kind: OutputKind
     text: str = ""
     exit_code: int | None = None
+    mime: str = ""
+    password: bool = False
 
 
 @dataclass(frozen=True, slots=True)

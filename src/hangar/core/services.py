@@ -134,7 +134,12 @@ def _assemble(
         agents=agents,
         bus=bus,
     )
-    executions = Executions(lifecycle, settings.execute_flush_seconds)
+    executions = Executions(
+        lifecycle,
+        settings.execute_flush_seconds,
+        agents=agents,
+        query_timeout=settings.query_exec_timeout_seconds,
+    )
     services = Services(
         settings,
         clock,

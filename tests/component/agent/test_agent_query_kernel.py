@@ -55,7 +55,7 @@ async def cell(
     kernel: uuid.UUID,
     code: str,
     *,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - the cell's limit
     on_record: Callable[[RunOutput], None] | None = None,
 ) -> list[RunOutput]:
     """Every record of one cell (60 s at most)."""
@@ -119,7 +119,7 @@ async def test_expression_values_and_rich_displays_become_console_records(
         "import base64, json\n"
         "from IPython.display import display, HTML, SVG, Image\n"
         f"display(Image(data=base64.b64decode('{PNG}'), format='png'))\n"
-        "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"><circle r=\"1\"/></svg>'))\n"
+        'display(SVG(\'<svg xmlns="http://www.w3.org/2000/svg"><circle r="1"/></svg>\'))\n'
         "display({'application/x-sorna-drawing': json.dumps({'cmd': 'line'})}, raw=True)\n"
         "display(HTML('<b>bold</b>'))\n"
         "6 * 7"
@@ -144,7 +144,10 @@ async def test_input_and_getpass_wait_for_an_answer(node: Node, kernel: uuid.UUI
         if record.kind == "waiting-input":
             loop.create_task(node.send_input(kernel, next(answers)))
 
-    code = "import getpass\nname = input('Name: ')\npw = getpass.getpass('PIN: ')\nprint(name, len(pw))"
+    code = (
+        "import getpass\nname = input('Name: ')\npw = getpass.getpass('PIN: ')\n"
+        "print(name, len(pw))"
+    )
     records = await cell(node, kernel, code, on_record=answer)
     waits = [(r.text, r.password) for r in records if r.kind == "waiting-input"]
     assert waits == [("Name: ", False), ("PIN: ", True)]
@@ -168,7 +171,12 @@ async def test_interrupt_and_completion_while_a_cell_runs(node: Node, kernel: uu
             started.set()
 
     running = asyncio.create_task(
-        cell(node, kernel, "import time\nprint('running', flush=True)\ntime.sleep(30)", on_record=watch)
+        cell(
+            node,
+            kernel,
+            "import time\nprint('running', flush=True)\ntime.sleep(30)",
+            on_record=watch,
+        )
     )
     await asyncio.wait_for(started.wait(), 30)
     assert await node.complete(kernel, "unique_var") == ["unique_variable_name"]

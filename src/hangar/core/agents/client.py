@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from hangar.core.images.models import ImageProvider
 
@@ -83,17 +83,32 @@ class BatchSteps:
 
 
 OutputKind = Literal[
-    "stdout", "stderr", "clean-finished", "build-finished", "finished", "exec-timeout"
+    "stdout",
+    "stderr",
+    "media",
+    "html",
+    "waiting-input",
+    "clean-finished",
+    "build-finished",
+    "finished",
+    "exec-timeout",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class RunOutput:
-    """One record of a batch run: console text, or a step/run end with its exit code."""
+    """One record of a run: console text, or a step/run end with its exit code.
+
+    Query runs add ``media`` (``mime`` and the data in ``text``: a data URI, SVG XML or a
+    drawing's JSON), ``html`` and ``waiting-input`` (``text`` is the prompt, ``password``
+    whether to hide the answer).
+    """
 
     kind: OutputKind
     text: str = ""
     exit_code: int | None = None
+    mime: str = ""
+    password: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +174,25 @@ class AgentClient(Protocol):
 
     def run_batch(self, kernel_id: uuid.UUID, steps: BatchSteps) -> AsyncIterator[RunOutput]:
         """Run clean -> build -> exec; yields output in order and ends with the run's end."""
+        ...
+
+    def run_query(
+        self,
+        kernel_id: uuid.UUID,
+        code: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - the cell's limit
+    ) -> AsyncIterator[RunOutput]:
+        """Run a cell in the kernel's Jupyter kernel; yields console records and
+        ``waiting-input``, ends with ``finished`` or ``exec-timeout``."""
+        ...
+
+    async def send_input(self, kernel_id: uuid.UUID, text: str) -> None:
+        """Answer the running cell's ``input()`` (queued when none waits)."""
+
+    async def complete(
+        self, kernel_id: uuid.UUID, code: str, options: Mapping[str, Any] | None
+    ) -> list[str]:
+        """Completion candidates for ``code`` (options: row, col, line, post)."""
         ...
 
     async def interrupt(self, kernel_id: uuid.UUID) -> None:

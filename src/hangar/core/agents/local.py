@@ -9,17 +9,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hangar.agent import node_errors
 from hangar.agent.errors import AgentError as NodeAgentError
 from hangar.agent.errors import SandboxUnavailable
+from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.models import BatchSteps as NodeBatchSteps
 from hangar.agent.models import HomeFile, KernelRequest, MountRequest
-from hangar.agent.node import Node
+from hangar.agent.node import Node, NodeLimits
 from hangar.agent.runtimes.base import KernelRuntime
 from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
 from hangar.agent.runtimes.fake import FakeRuntime
@@ -52,6 +53,8 @@ def _translate(exc: NodeAgentError) -> Exception:
         return AgentError(message)
     if isinstance(exc, node_errors.UnknownKernel):
         return NotFound("session", "The session's kernel is not running on its agent.")
+    if isinstance(exc, QueryKernelFailed):
+        return InvalidRequest(message)
     if isinstance(exc, node_errors.KernelStartFailed | node_errors.InvalidKernelRequest):
         return KernelCreationFailed(message)
     return AgentError(message)
@@ -115,6 +118,29 @@ class LocalAgentClient:
         except NodeAgentError as exc:
             raise _translate(exc) from exc
 
+    async def run_query(
+        self,
+        kernel_id: uuid.UUID,
+        code: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - the cell's limit
+    ) -> AsyncIterator[RunOutput]:
+        try:
+            async with contextlib.aclosing(
+                self._node.run_query(kernel_id, code, timeout)
+            ) as outputs:
+                async for o in outputs:
+                    yield RunOutput(o.kind, o.text, o.exit_code, o.mime, o.password)
+        except NodeAgentError as exc:
+            raise _translate(exc) from exc
+
+    async def send_input(self, kernel_id: uuid.UUID, text: str) -> None:
+        await _call(lambda: self._node.send_input(kernel_id, text))
+
+    async def complete(
+        self, kernel_id: uuid.UUID, code: str, options: Mapping[str, Any] | None
+    ) -> list[str]:
+        return await _call(lambda: self._node.complete(kernel_id, code, options))
+
     async def interrupt(self, kernel_id: uuid.UUID) -> None:
         await _call(lambda: self._node.interrupt(kernel_id))
 
@@ -171,5 +197,6 @@ def build_embedded_agent(settings: Settings) -> LocalAgentClient | None:
         runtime, scratch_root=settings.scratch_dir, log_dir=settings.log_dir / "kernels",
         uid=settings.work_uid, gid=settings.work_gid, agent_id=settings.agent_id,
         fake_accelerators=settings.fake_accelerators,
+        limits=NodeLimits(query_on_start=True),
     )  # fmt: skip
     return LocalAgentClient(node)
