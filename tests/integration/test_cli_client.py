@@ -173,3 +173,51 @@ def test_session_templates_and_start_template(live_server: LiveServer, tmp_path:
     assert [s["name"] for s in live_server.sessions_alive()] == ["fromtpl"]
     ok(live_server.hangar("rm", "fromtpl"))
     ok(live_server.hangar("sesstpl", "delete", template_id, "-y"))
+
+
+def test_vfolder_files_and_mounts(live_server: LiveServer, tmp_path: Path) -> None:
+    created = live_server.hangar("vfolder", "create", "mydata1", "local")
+    if created.returncode and "Unknown URL path" in created.stderr:
+        pytest.skip("this server build has no vfolders yet")
+    ok(created)
+    (tmp_path / "bigdata.csv").write_text("a,b\n1,2\n")
+    ok(live_server.hangar("vfolder", "upload", "mydata1", "./bigdata.csv", cwd=tmp_path))
+    files = json.loads(ok(live_server.hangar("--output", "json", "vfolder", "ls", "mydata1")))
+    assert [i["name"] for i in files["items"]] == ["bigdata.csv"]
+    result = live_server.hangar(
+        "run", "--rm", "-m", "mydata1", "--exec", "cat /home/work/mydata1/bigdata.csv", "python"
+    )
+    assert ok(result).endswith("1,2\n")
+    (tmp_path / "bigdata.csv").unlink()
+    ok(live_server.hangar("vfolder", "download", "mydata1", "./bigdata.csv", cwd=tmp_path))
+    assert (tmp_path / "bigdata.csv").read_text() == "a,b\n1,2\n"
+    ok(live_server.hangar("vfolder", "rm", "-y", "mydata1", "./bigdata.csv"))
+    ok(live_server.hangar("vfolder", "delete", "mydata1"))
+    gone = live_server.hangar("vfolder", "info", "mydata1")
+    assert gone.returncode == 1 and gone.stderr.startswith("Error: ")
+
+
+def test_dotfiles(live_server: LiveServer) -> None:
+    created = live_server.hangar("dotfile", "create", ".aws/config", input="[default]\n")
+    if created.returncode and "Unknown URL path" in created.stderr:
+        pytest.skip("this server build has no dotfiles yet")
+    ok(created)
+    assert ok(live_server.hangar("dotfile", "get", ".aws/config")) == "[default]\n"
+    ok(live_server.hangar("dotfile", "delete", "-y", ".aws/config"))
+    listed = json.loads(ok(live_server.hangar("--output", "json", "dotfile", "list")))
+    assert listed["count"] == 0
+
+
+def test_login_and_logout_in_session_mode(live_server: LiveServer, tmp_path: Path) -> None:
+    session_mode = {"BACKEND_ENDPOINT": live_server.endpoint, "BACKEND_ENDPOINT_TYPE": "session",
+                    "XDG_STATE_HOME": str(tmp_path / "state")}  # fmt: skip
+    email = "admin@hangar.local"
+    wrong = live_server.hangar("login", "--username", email, "--password", "nope", **session_mode)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("Error: Login failed")
+    ok(live_server.hangar("login", "--username", email, "--password", live_server.password,
+                          **session_mode))  # fmt: skip
+    listed = json.loads(ok(live_server.hangar("--output", "json", "ps", **session_mode)))
+    assert listed["count"] == 0
+    ok(live_server.hangar("logout", **session_mode))
+    after = live_server.hangar("ps", **session_mode)
+    assert after.returncode == 1
