@@ -106,9 +106,9 @@ def download_key(server: LiveServer, session: str, directory: Path) -> Path:
     return key
 
 
-def ssh(port: int, key: Path, command: str) -> subprocess.CompletedProcess[str]:
+def ssh(port: int, key: Path, command: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["ssh", *SSH_OPTIONS, "-i", str(key), "-p", str(port), "work@127.0.0.1", command],
+        ["ssh", *SSH_OPTIONS, *extra, "-i", str(key), "-p", str(port), "work@127.0.0.1", command],
         capture_output=True,
         text=True,
         timeout=60,
@@ -197,6 +197,9 @@ def test_ssh_logs_in_as_work_with_the_session_key_and_refuses_others(
         done = ssh(port, key, "id -un; pwd; echo $BACKENDAI_SESSION_NAME; python -c 'print(6*7)'")
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["work", "/home/work", "shel", "42"]
+        with_tty = ssh(port, key, "tty", "-tt")  # a login with a terminal gets a pty
+        assert with_tty.returncode == 0, with_tty.stderr
+        assert with_tty.stdout.strip().startswith("/dev/pts/")
 
         stranger = tmp_path / "stranger"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],
@@ -211,7 +214,10 @@ def test_ssh_logs_in_as_work_with_the_session_key_and_refuses_others(
         (upload_dir / ".ssh" / "authorized_keys").write_text(
             (tmp_path / "stranger.pub").read_text()
         )
-        ok(live_server.official("session", "upload", "shel", ".ssh/authorized_keys", cwd=upload_dir))
+        uploaded = live_server.official(
+            "session", "upload", "shel", ".ssh/authorized_keys", cwd=upload_dir
+        )
+        ok(uploaded)
         welcomed = ssh(port, stranger, "id -un")
         assert welcomed.returncode == 0, welcomed.stderr
         assert welcomed.stdout.strip() == "work"
