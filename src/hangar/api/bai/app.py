@@ -12,18 +12,33 @@ from hangar.api.bai.routes import (
     auth,
     events,
     manager,
+    resource,
     root,
     server,
     session,
     session_files,
     stream,
     stream_apps,
+    template,
 )
 from hangar.core.services import Services
 
 
 def create_bai_app(services: Services) -> ASGIApp:
-    modules = (root, auth, server, manager, stream, stream_apps, events, session_files, session, graphql)
+    modules = (
+        root,
+        auth,
+        server,
+        manager,
+        stream,
+        stream_apps,
+        events,
+        session_files,
+        template,
+        session,
+        graphql,
+        resource,
+    )
     routes = [route for module in modules for route in module.router.routes]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.services = services

@@ -245,16 +245,23 @@ def git_script(git: GitSource) -> str:
     if git.branch:
         clone += ["--branch", git.branch]
     clone += ["--", _with_credential(git), git.destination]
+    # A throwaway global config trusts a local repository owned by another uid than the
+    # session's (git refuses "dubious ownership" otherwise); the template names it explicitly.
     lines = [
         "# clone the template's git repository",
         "set -e",
-        f"mkdir -p {shlex.quote(posixpath.dirname(git.destination))}",
-        " ".join(shlex.quote(part) for part in clone),
+        "(",
+        '  export GIT_CONFIG_GLOBAL="$(mktemp)"',
+        "  trap 'rm -f \"$GIT_CONFIG_GLOBAL\"' EXIT",
+        "  git config --global safe.directory '*'",
+        f"  mkdir -p {shlex.quote(posixpath.dirname(git.destination))}",
+        "  " + " ".join(shlex.quote(part) for part in clone),
     ]
     if git.commit:
         lines.append(
-            f"git -C {shlex.quote(git.destination)} checkout --quiet {shlex.quote(git.commit)}"
+            f"  git -C {shlex.quote(git.destination)} checkout --quiet {shlex.quote(git.commit)}"
         )
+    lines.append(")")
     return "\n".join(lines) + "\n"
 
 

@@ -79,7 +79,22 @@ class ComputeContainer:
     @strawberry.field
     async def live_stat(self, info: Info) -> JSONString | None:
         stat = await queries.live_stat(info.context.services.agents, self.view.session)
-        return as_json_or_none(stat)
+        return as_json_or_none(with_cpu_util(stat, self.view, info.context.services.clock.now()))
+
+
+def with_cpu_util(
+    stat: dict[str, Any] | None, view: SessionView, now: datetime
+) -> dict[str, Any] | None:
+    """Add ``cpu_util`` (percent of one core, averaged since the start) from ``cpu_used``."""
+    if not stat or "cpu_util" in stat or _metric(stat, "cpu_used") is None:
+        return stat
+    s = view.session
+    begin = s.started_at or s.created_at
+    elapsed_ms = ((s.terminated_at or now) - begin).total_seconds() * 1000
+    used = _metric(stat, "cpu_used") or 0.0
+    pct = f"{(used / elapsed_ms * 100) if elapsed_ms > 0 else 0.0:.1f}"
+    entry = {"current": pct, "capacity": None, "pct": pct, "unit_hint": "percent"}
+    return {**stat, "cpu_util": entry}
 
 
 def container_of(view: SessionView) -> ComputeContainer:
@@ -168,13 +183,23 @@ class ComputeSession:
     dependencies: list[ComputeSession | None] | None
     # Legacy numbers of the main kernel, taken from the last stat object.
     cpu_used: BigInt | None
-    cpu_using: float | None
     mem_max_bytes: BigInt | None
     mem_cur_bytes: BigInt | None
     net_rx_bytes: BigInt | None
     net_tx_bytes: BigInt | None
     io_read_bytes: BigInt | None
     io_write_bytes: BigInt | None
+
+    view: strawberry.Private[SessionView]
+
+    # CPU use in percent of one core, averaged since the start (live while running).
+    @strawberry.field
+    async def cpu_using(self, info: Info) -> float | None:
+        now = info.context.services.clock.now()
+        stat = await queries.live_stat(info.context.services.agents, self.view.session)
+        if stat is None:
+            stat = self.view.session.last_stat
+        return _metric(with_cpu_util(stat, self.view, now), "cpu_util")
 
 
 def session_of(view: SessionView) -> ComputeSession:
@@ -222,13 +247,13 @@ def session_of(view: SessionView) -> ComputeSession:
         containers=[container],
         dependencies=[],
         cpu_used=container.cpu_used,
-        cpu_using=container.cpu_using,
         mem_max_bytes=container.mem_max_bytes,
         mem_cur_bytes=container.mem_cur_bytes,
         net_rx_bytes=container.net_rx_bytes,
         net_tx_bytes=container.net_tx_bytes,
         io_read_bytes=container.io_read_bytes,
         io_write_bytes=container.io_write_bytes,
+        view=view,
     )
 
 

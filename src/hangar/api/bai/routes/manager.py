@@ -19,6 +19,11 @@ class StatusUpdate(Params):
     force_kill: bool = False
 
 
+class SchedulerOperation(Params):
+    op: str
+    args: list[str] = []
+
+
 class AnnouncementUpdate(Params):
     enabled: bool = False
     message: str | None = None
@@ -29,6 +34,7 @@ async def get_status(request: Request) -> dict[str, object]:
     """Public, as in the reference manager."""
     services = services_of(request)
     status = await services.manager.status()
+    active = await services.admin.control.active_sessions()
     settings = services.settings
     version_num, _, version_date = LATEST_VERSION.lstrip("v").partition(".")
     node = {
@@ -37,19 +43,21 @@ async def get_status(request: Request) -> dict[str, object]:
         "service_addr": f"{settings.host}:{settings.port}",
         "heartbeat_timeout": 5.0,
         "ssl_enabled": False,
-        "active_sessions": 0,
+        "active_sessions": active,
         "status": status.value,
         "version": MANAGER_VERSION,
         "api_version": [int(version_num), version_date],
     }
-    return {"nodes": [node], "status": status.value, "active_sessions": 0}
+    return {"nodes": [node], "status": status.value, "active_sessions": active}
 
 
 @router.put("/status")
 async def put_status(request: Request) -> Response:
-    superadmin(request)
+    caller = superadmin(request)
     params = await read_params(request, StatusUpdate)
-    await services_of(request).manager.set_status(params.status)
+    await services_of(request).admin.control.set_status(
+        caller, params.status, force_kill=params.force_kill
+    )
     return no_content()
 
 
@@ -66,4 +74,12 @@ async def post_announcement(request: Request) -> Response:
     await services_of(request).manager.set_announcement(
         enabled=params.enabled, message=params.message
     )
+    return no_content()
+
+
+@router.post("/scheduler/operation")
+async def scheduler_operation(request: Request) -> Response:
+    caller = superadmin(request)
+    params = await read_params(request, SchedulerOperation)
+    await services_of(request).admin.control.scheduler_operation(caller, params.op, params.args)
     return no_content()
