@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +29,26 @@ class LogFormat(StrEnum):
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "hangar"
+
+
+class StorageHostConfig(BaseModel):
+    """One storage host: a local directory or a bucket (prefix) of an S3-compatible service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "s3"] = "local"
+    path: Path | None = Field(
+        default=None, description="local: the directory (default <data_dir>/storage/<name>)."
+    )
+    endpoint_url: str | None = Field(default=None, description="s3: service URL.")
+    bucket: str | None = Field(default=None, description="s3: bucket (created if missing).")
+    prefix: str = Field(default="", description="s3: key prefix of every folder.")
+    region: str = Field(default="us-east-1")
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    capacity_bytes: int | None = Field(
+        default=None, ge=0, description="Reported capacity (s3 has none; local: the disk)."
+    )
 
 
 class Settings(BaseSettings):
@@ -119,6 +139,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Pre-started sandboxed Jupyter kernels kept ready per Python image, so a "
         "new session's first cell need not wait for one to start; 0 disables the pool.",
+    )
+
+    storage_hosts: dict[str, StorageHostConfig] = Field(
+        default_factory=dict,
+        description='Storage hosts by name (JSON in HANGAR_STORAGE_HOSTS), e.g. {"nas": '
+        '{"backend": "local", "path": "/srv/nas"}, "s3": {"backend": "s3", "endpoint_url": '
+        '"http://127.0.0.1:8333", "bucket": "vfolders"}}. A "local" host under the data dir '
+        "always exists unless configured otherwise.",
+    )
+    default_storage_host: str = Field(
+        default="local", description="Host of new vfolders when the request names none."
+    )
+    storage_token_seconds: float = Field(
+        default=86400.0, gt=0, description="Lifetime of upload/download tokens."
     )
 
     @field_validator("data_dir", mode="after")

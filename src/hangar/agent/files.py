@@ -167,9 +167,18 @@ def _open_file(dir_fd: int, name: str, flags: int, mode: int = 0o644) -> int:
     return fd
 
 
-def write_file(scratch: Path, path: str, data: bytes, *, owner: Owner, max_bytes: int) -> None:
+def write_file(
+    scratch: Path,
+    path: str,
+    data: bytes,
+    *,
+    owner: Owner,
+    max_bytes: int,
+    mode: int | None = None,
+) -> None:
     """Write ``data`` at ``path`` (parents created, an existing file overwritten), owned by
-    ``owner`` when given. Raises FileError subclasses (PathEscapes, FileTooLarge, ...)."""
+    ``owner`` when given, with permission bits ``mode`` when given. Raises FileError
+    subclasses (PathEscapes, FileTooLarge, ...)."""
     if len(data) > max_bytes:
         raise FileTooLarge("Too large file")
     parts = resolve(scratch, parse_path(path))
@@ -184,6 +193,8 @@ def write_file(scratch: Path, path: str, data: bytes, *, owner: Owner, max_bytes
             stream.truncate(0)
             if owner is not None:
                 os.fchown(fd, *owner)
+            if mode is not None:
+                os.fchmod(fd, mode)
             stream.write(data)
 
 

@@ -194,6 +194,16 @@ class Node:
                     prepare_shim, shim_dir(self.scratch_root, key), kernel.request.interpreter
                 )
             await self.runtime.create(kernel.spec)
+            for item in kernel.request.files:  # dotfiles
+                await asyncio.to_thread(
+                    home_files.write_file,
+                    kernel.spec.scratch_dir,
+                    item.path,
+                    item.data,
+                    owner=self._owner,
+                    max_bytes=self.limits.max_upload_bytes,
+                    mode=item.mode,
+                )
             await self.services.prepare(
                 kernel.spec, interpreter=kernel.request.interpreter, python=kernel.python
             )

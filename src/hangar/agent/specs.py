@@ -19,6 +19,7 @@ from hangar.agent.node_errors import InvalidKernelRequest
 from hangar.agent.resources.devices import AcceleratorDevice
 from hangar.agent.runtimes.base import (
     DEFAULT_PATH,
+    BindMount,
     GpuBinding,
     ImageSpec,
     KernelSpec,
@@ -148,6 +149,7 @@ def build_spec(
             limits=ResourceLimits(cpu=cpu, memory_bytes=memory, pids_max=pids_max),
             gpus=gpu_bindings(request, devices),
             image=ImageSpec(name=image_name, interpreter_prefix=prefix),
+            mounts=tuple(BindMount(m.host_path, m.target, m.read_only) for m in request.mounts),
         )
     except InvalidKernelSpec as exc:
         raise InvalidKernelRequest(str(exc)) from exc

@@ -146,3 +146,15 @@ class TooManySessionsMatched(NotFound):
 
     def __init__(self, matches: list[dict[str, str]]) -> None:
         super().__init__("session", "Too many sessions matched.", data={"matches": matches})
+
+
+class VFolderAlreadyExists(AlreadyExists):
+    code = "vfolder-already-exists"
+    default_message = "The virtual folder already exists with the same name."
+
+
+class StorageFailed(HangarError):
+    """A storage host could not carry out a file or folder operation."""
+
+    code = "vfolder-operation-failed"
+    default_message = "The storage operation failed."

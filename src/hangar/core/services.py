@@ -155,6 +155,9 @@ def _assemble(
         executions,
     )
     services.admin = build_admin_plane(services)
+    services.storage = build_storage_plane(settings, sessions, clock, manager)
+    services.storage.attach(compute, lifecycle)
+    services.on_close(services.storage.close)
     services.apps = AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle)
     services.storage = build_storage_plane(settings, sessions, clock, manager)
     services.storage.attach(compute, lifecycle)

@@ -17,10 +17,14 @@ from hangar.api.bai.routes import (
     server,
     session,
     session_files,
+    storage_proxy,
     stream,
     stream_apps,
     template,
+    vfolder,
+    vfolder_files,
 )
+from hangar.api.bai.routes import dotfiles as dotfile_routes
 from hangar.core.services import Services
 
 
@@ -35,6 +39,10 @@ def create_bai_app(services: Services) -> ASGIApp:
         events,
         session_files,
         template,
+        vfolder,
+        vfolder_files,
+        storage_proxy,
+        dotfile_routes,
         session,
         graphql,
         resource,

@@ -12,13 +12,20 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.agents.client import BatchSteps, KernelCreation, KernelStats, RunOutput
+from hangar.core.agents.client import (
+    BatchSteps,
+    KernelCreation,
+    KernelFile,
+    KernelMount,
+    KernelStats,
+    RunOutput,
+)
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
 from hangar.core.compute import repo
@@ -38,6 +45,9 @@ from hangar.core.scheduler import get_policy, schedule
 from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.core.compute")
+KernelExtras = Callable[
+    [ComputeSession], Awaitable[tuple[tuple[KernelMount, ...], tuple[KernelFile, ...]]]
+]
 S = SessionStatus
 
 
@@ -99,6 +109,8 @@ class SessionLifecycle:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_activity: dict[uuid.UUID, float] = {}
         self._busy: set[uuid.UUID] = set()
+        # Set by the composition root: a session's vfolder binds and dotfiles.
+        self.kernel_extras: KernelExtras | None = None
 
     # Loop ------------------------------------------------------------------------------
 
@@ -224,6 +236,7 @@ class SessionLifecycle:
         slots = session.occupied_slots
         shares = {d["device"]: Decimal(d["shares"]) for d in session.device_allocations}
         whole = tuple(d["device"] for d in session.device_allocations if d.get("whole"))
+        extras = await self.kernel_extras(session) if self.kernel_extras is not None else ((), ())
         return KernelCreation(
             kernel_id=session.id,
             session_name=session.name,
@@ -235,6 +248,8 @@ class SessionLifecycle:
             gpu_shares={k: v for k, v in shares.items() if k not in whole},
             environ=session.environ,
             bootstrap_script=session.bootstrap_script,
+            mounts=extras[0],
+            files=extras[1],
         )
 
     async def _fail(self, session: ComputeSession, info: str) -> None:

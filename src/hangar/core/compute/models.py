@@ -45,6 +45,7 @@ class ComputeSession:
     last_stat: dict[str, Any] | None
     cluster_size: int = 1
     cluster_mode: str = "single-node"
+    mounts: tuple[dict[str, Any], ...] = ()  # vfolders as resolved at creation
 
     @property
     def kernel_id(self) -> uuid.UUID:
@@ -64,6 +65,7 @@ class CreateRequest:
     resources: dict[str, Any] = field(default_factory=dict)
     environ: dict[str, str] = field(default_factory=dict)
     mounts: tuple[str, ...] = ()
+    mount_map: dict[str, str] = field(default_factory=dict)  # vfolder name -> path
     startup_command: str | None = None
     bootstrap_script: str | None = None
     tag: str | None = None

@@ -136,7 +136,9 @@ def _view(row: Any) -> SessionView:
         group_name=group_name,
         registry=registry or "local",
         architecture=architecture or "x86_64",
-        mounts=[str(m) for m in session_row.mounts or []],
+        mounts=[
+            str(m["name"]) if isinstance(m, dict) else str(m) for m in session_row.mounts or []
+        ],
     )
 
 

@@ -69,6 +69,7 @@ def session_from_row(row: SessionRow) -> ComputeSession:
         last_stat=row.last_stat,
         cluster_size=row.cluster_size,
         cluster_mode=row.cluster_mode,
+        mounts=tuple(m for m in row.mounts or () if isinstance(m, dict)),
     )
 
 

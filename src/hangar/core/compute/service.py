@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,7 @@ from hangar.core.scheduler import ResourceSlots
 from hangar.db.engine import DbSession
 from hangar.db.tables import ScalingGroupRow, SessionRow
 
+MountResolver = Callable[[Caller, tuple[str, ...], dict[str, str]], Awaitable[list[dict[str, Any]]]]
 NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
 RESERVED_NAMES = frozenset({"from-template"})
 SETTLED = frozenset(
@@ -85,6 +86,7 @@ class ComputeService:
         self._lifecycle = lifecycle
         self._agents = agents
         self.bus = bus
+        self.mount_resolver: MountResolver | None = None  # set by the composition root
 
     # Owners ----------------------------------------------------------------------------
 
@@ -171,7 +173,7 @@ class ComputeService:
             occupied_slots={},
             device_allocations=[],
             environ=dict(req.environ),
-            mounts=list(req.mounts),
+            mounts=await self._mounts(owner, req),
             bootstrap_script=req.bootstrap_script,
             startup_command=req.startup_command,
             tag=req.tag,
@@ -202,10 +204,16 @@ class ComputeService:
             raise InvalidRequest("starts_at is only for batch sessions.")
         if req.cluster_size != 1:
             raise InvalidRequest("Multi-container sessions are not supported yet (clusterSize 1).")
-        if req.mounts:
-            raise InvalidRequest("Mounting virtual folders is not available yet.")
         if req.dependencies:
             raise InvalidRequest("Session dependencies are not supported yet.")
+
+    async def _mounts(self, owner: Caller, req: CreateRequest) -> list[dict[str, Any]]:
+        """The vfolders the session mounts, checked against the owner's access."""
+        if self.mount_resolver is None:
+            if req.mounts or req.mount_map:
+                raise InvalidRequest("This server has no storage to mount folders from.")
+            return []
+        return await self.mount_resolver(owner, req.mounts, req.mount_map)
 
     async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateResult:
         def settled(event: SessionEvent) -> bool:

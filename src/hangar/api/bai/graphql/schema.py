@@ -18,6 +18,7 @@ from hangar.api.bai.graphql.keypairs import KeyPairQuery
 from hangar.api.bai.graphql.scalars import SCALARS
 from hangar.api.bai.graphql.scaling import ScalingGroupMutation, ScalingGroupQuery
 from hangar.api.bai.graphql.sessions import SessionQuery
+from hangar.api.bai.graphql.vfolders import VFolderQuery
 from hangar.core.errors import HangarError
 
 log = logging.getLogger("hangar.api.bai.graphql")
@@ -29,6 +30,7 @@ QUERY_PARTS: tuple[type, ...] = (
     DirectoryQuery,
     ScalingGroupQuery,
     ImageQuery,
+    VFolderQuery,
 )
 MUTATION_PARTS: tuple[type, ...] = (
     KeyPairMutation,

@@ -87,6 +87,7 @@ class CreateParams(Params):
             resources=dict(config.resources or {}),
             environ=dict(config.environ or {}),
             mounts=tuple(config.mounts or ()),
+            mount_map=dict(config.mount_map or {}),
             startup_command=self.startup_command,
             bootstrap_script=self.bootstrap_script,
             tag=self.tag,

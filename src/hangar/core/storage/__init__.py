@@ -1,0 +1,1 @@
+"""Storage: hosts, virtual folders, files, transfers, mounts and dotfiles."""

@@ -1,0 +1,1 @@
+"""Storage host backends: a local directory and S3-compatible object storage."""

@@ -1,0 +1,292 @@
+"""Files inside folders: listing and changes, and the token flow of transfers.
+
+Uploads are resumable (tus): ``request_upload`` checks permission, path and quota and hands
+out a token; each ``append`` adds bytes at the current offset of the staging file; when it
+reaches the declared size the file appears at its path in one step. Downloads get a
+short-lived token bound to one file. Tokens are the only credential of the transfer URLs:
+random, stored hashed (uploads, so they survive restarts) or in memory (downloads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import delete, select
+
+from hangar.core.errors import InvalidRequest, NotFound, QuotaExceeded
+from hangar.core.identity.models import Caller
+from hangar.core.storage import paths, repo
+from hangar.core.storage.backends.base import Parts, StorageBackend
+from hangar.core.storage.models import FileItem, UploadState, VFolder
+from hangar.core.storage.service import Need, StorageService
+from hangar.db.tables import UploadSessionRow, VFolderRow
+
+WRITE_BUFFER = 4 << 20
+
+
+class ByteStream(Protocol):
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+
+class UploadGone(NotFound):
+    """The upload token is unknown, expired or its upload already finished."""
+
+    def __init__(self) -> None:
+        super().__init__("upload session", "No such upload session")
+
+
+class OffsetMismatch(InvalidRequest):
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"The upload is at offset {offset}.")
+        self.offset = offset
+
+
+class UploadTooLarge(InvalidRequest):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTarget:
+    backend: StorageBackend
+    vfid: uuid.UUID
+    parts: Parts
+    size: int
+
+    @property
+    def filename(self) -> str:
+        return self.parts[-1]
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Files:
+    def __init__(self, storage: StorageService, token_seconds: float) -> None:
+        self._storage = storage
+        self._sessions = storage._sessions
+        self._clock = storage._clock
+        self._token_seconds = token_seconds
+        self._downloads: dict[str, tuple[float, uuid.UUID, str, Parts]] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+
+    async def _folder(self, caller: Caller, name: str, need: Need) -> VFolder:
+        if need is not Need.READ:
+            await self._storage.writable()
+        return (await self._storage.get(caller, name, need)).folder
+
+    def _backend(self, folder: VFolder) -> StorageBackend:
+        return self._storage.hosts.get(folder.host)
+
+    # Operations ---------------------------------------------------------------------------
+
+    async def list_files(self, caller: Caller, name: str, path: str) -> list[FileItem]:
+        folder = await self._folder(caller, name, Need.READ)
+        return await self._backend(folder).list_files(folder.id, paths.parts_of(path or "."))
+
+    async def mkdir(
+        self, caller: Caller, name: str, path: str, *, parents: bool = True, exist_ok: bool = False
+    ) -> None:
+        folder = await self._folder(caller, name, Need.WRITE)
+        parts = paths.parts_of(path, allow_root=False)
+        await self._backend(folder).mkdir(folder.id, parts, parents=parents, exist_ok=exist_ok)
+
+    async def rename_file(self, caller: Caller, name: str, target_path: str, new_name: str) -> None:
+        folder = await self._folder(caller, name, Need.WRITE)
+        src = paths.parts_of(target_path, allow_root=False)
+        dst = (*src[:-1], paths.plain_name(new_name))
+        if dst != src:
+            await self._backend(folder).move(folder.id, src, dst)
+
+    async def move_file(self, caller: Caller, name: str, src: str, dst: str) -> None:
+        folder = await self._folder(caller, name, Need.WRITE)
+        src_parts = paths.parts_of(src, allow_root=False)
+        dst_parts = paths.parts_of(dst, allow_root=False)
+        await self._backend(folder).move(folder.id, src_parts, dst_parts)
+
+    async def delete_files(
+        self, caller: Caller, name: str, files: list[str], *, recursive: bool
+    ) -> None:
+        folder = await self._folder(caller, name, Need.WRITE)
+        targets = [paths.parts_of(f, allow_root=False) for f in files]
+        if not targets:
+            raise InvalidRequest("Name at least one file to delete.")
+        for parts in targets:
+            await self._backend(folder).delete(folder.id, parts, recursive=recursive)
+
+    # Uploads ------------------------------------------------------------------------------
+
+    async def request_upload(self, caller: Caller, name: str, path: str, size: int) -> str:
+        """A token for uploading ``size`` bytes to ``path``. Raises InvalidRequest,
+        QuotaExceeded, NotFound, Forbidden. An empty file is created at once."""
+        folder = await self._folder(caller, name, Need.WRITE)
+        parts = paths.parts_of(path, allow_root=False)
+        if size < 0:
+            raise InvalidRequest("The size must not be negative.")
+        backend = self._backend(folder)
+        async with self._sessions() as db:
+            _count, max_size = await repo.policy_limits(db, caller.access_key)
+        limits = [q for q in (folder.quota_bytes, max_size) if q > 0]
+        if limits:
+            used = (await backend.usage(folder.id)).used_bytes
+            if used + size > min(limits):
+                raise QuotaExceeded(
+                    f"The upload of {size} bytes exceeds the folder's quota "
+                    f"({used} of {min(limits)} bytes used)."
+                )
+        token = secrets.token_urlsafe(32)
+        upload_id = uuid.uuid4()
+        now = self._clock.now()
+        await asyncio.to_thread(_create_empty, backend.staging_path(upload_id))
+        if size == 0:
+            await backend.commit_upload(upload_id, folder.id, parts)
+            return token
+        async with self._sessions() as db, db.begin():
+            db.add(
+                UploadSessionRow(
+                    id=upload_id,
+                    token_hash=_hash(token),
+                    vfolder_id=folder.id,
+                    relpath=paths.joined(parts),
+                    size=size,
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=self._token_seconds),
+                )
+            )
+        return token
+
+    async def upload_state(self, token: str) -> UploadState:
+        """Where the upload of ``token`` stands. Raises UploadGone."""
+        async with self._sessions() as db:
+            row = await db.scalar(
+                select(UploadSessionRow).where(UploadSessionRow.token_hash == _hash(token))
+            )
+            if row is None or row.expires_at < self._clock.now():
+                raise UploadGone()
+            host = await db.scalar(select(VFolderRow.host).where(VFolderRow.id == row.vfolder_id))
+        if host is None:
+            raise UploadGone()
+        backend = self._storage.hosts.get(host)
+        offset = await asyncio.to_thread(_size_of, backend.staging_path(row.id))
+        return UploadState(row.id, row.vfolder_id, host, row.relpath, row.size, offset)
+
+    async def append(
+        self, token: str, offset: int, body: ByteStream, length: int | None
+    ) -> UploadState:
+        """Add the bytes of ``body`` at ``offset``; completes the file at the declared size.
+
+        Bytes received before a broken connection are kept (the next request resumes after
+        them). Raises UploadGone, OffsetMismatch, UploadTooLarge.
+        """
+        state = await self.upload_state(token)
+        lock = self._locks.setdefault(state.upload_id, asyncio.Lock())
+        async with lock:
+            state = await self.upload_state(token)
+            if offset != state.offset:
+                raise OffsetMismatch(state.offset)
+            room = state.size - state.offset
+            if length is not None and length > room:
+                raise UploadTooLarge(
+                    f"The request carries {length} bytes but only {room} remain of the upload."
+                )
+            backend = self._storage.hosts.get(state.host)
+            written = await _write(backend, state, body, room)
+            state = UploadState(
+                state.upload_id, state.vfolder_id, state.host, state.relpath, state.size,
+                state.offset + written,
+            )  # fmt: skip
+            if state.offset == state.size:
+                await self._complete(backend, state)
+        self._locks.pop(state.upload_id, None)
+        return state
+
+    async def _complete(self, backend: StorageBackend, state: UploadState) -> None:
+        await backend.commit_upload(
+            state.upload_id, state.vfolder_id, paths.parts_of(state.relpath, allow_root=False)
+        )
+        async with self._sessions() as db, db.begin():
+            await db.execute(delete(UploadSessionRow).where(UploadSessionRow.id == state.upload_id))
+
+    # Downloads ----------------------------------------------------------------------------
+
+    async def request_download(self, caller: Caller, name: str, path: str) -> str:
+        folder = await self._folder(caller, name, Need.READ)
+        parts = paths.parts_of(path, allow_root=False)
+        await self._backend(folder).file_size(folder.id, parts)  # exists and is a file
+        token = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        self._downloads = {k: v for k, v in self._downloads.items() if v[0] > now}
+        self._downloads[token] = (now + self._token_seconds, folder.id, folder.host, parts)
+        return token
+
+    async def download_target(self, token: str) -> DownloadTarget:
+        """What the download ``token`` names. Raises NotFound (token or file gone)."""
+        entry = self._downloads.get(token)
+        if entry is None or entry[0] < time.monotonic():
+            raise NotFound("download", "No such download session")
+        _expires, vfid, host, parts = entry
+        backend = self._storage.hosts.get(host)
+        return DownloadTarget(backend, vfid, parts, await backend.file_size(vfid, parts))
+
+
+def _create_empty(path: os.PathLike[str]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+
+
+def _size_of(path: os.PathLike[str]) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        raise UploadGone() from None
+
+
+async def _write(backend: StorageBackend, state: UploadState, body: ByteStream, room: int) -> int:
+    """Append ``body`` to the staging file; returns the bytes kept (all received ones, up to
+    ``room``). Raises UploadTooLarge when the body holds more than ``room``."""
+    path = backend.staging_path(state.upload_id)
+    fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    buffer = bytearray()
+    written = 0
+
+    async def flush() -> None:
+        nonlocal written
+        if buffer:
+            began = time.perf_counter()
+            data = bytes(buffer)
+            buffer.clear()
+            await asyncio.to_thread(_write_all, fd, data)
+            backend.count_write(len(data), time.perf_counter() - began)
+            written += len(data)
+
+    try:
+        async for chunk in body:
+            if written + len(buffer) + len(chunk) > room:
+                buffer += chunk[: room - written - len(buffer)]
+                await flush()
+                raise UploadTooLarge("The upload is larger than the size it declared.")
+            buffer += chunk
+            if len(buffer) >= WRITE_BUFFER:
+                await flush()
+    finally:
+        with contextlib.suppress(Exception):
+            await flush()
+        os.close(fd)
+    return written
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        done = os.write(fd, view)
+        view = view[done:]

@@ -1,0 +1,72 @@
+"""Everything storage, built once: hosts, folder service, files, invitations, mounts,
+dotfiles, and the hooks that let compute sessions mount folders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.agents.client import KernelFile, KernelMount
+from hangar.core.clock import Clock
+from hangar.core.compute.lifecycle import SessionLifecycle
+from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.service import ComputeService
+from hangar.core.identity.models import Caller
+from hangar.core.manager.service import ManagerService
+from hangar.core.storage.dotfiles import Dotfiles
+from hangar.core.storage.files import Files
+from hangar.core.storage.hosts import StorageHosts
+from hangar.core.storage.invitations import Invitations
+from hangar.core.storage.mounts import Mounts
+from hangar.core.storage.service import StorageService
+from hangar.db.engine import DbSession
+from hangar.settings import Settings
+
+
+@dataclass
+class StoragePlane:
+    service: StorageService
+    files: Files
+    invitations: Invitations
+    mounts: Mounts
+    dotfiles: Dotfiles
+
+    async def mounts_for(
+        self, owner: Caller, names: tuple[str, ...], mount_map: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        return [m.to_json() for m in await self.mounts.resolve(owner, names, mount_map)]
+
+    async def kernel_extras(
+        self, session: ComputeSession
+    ) -> tuple[tuple[KernelMount, ...], tuple[KernelFile, ...]]:
+        binds = await self.mounts.host_mounts(session.mounts)
+        dotfiles = await self.dotfiles.for_session(session.access_key)
+        return (
+            tuple(KernelMount(b.host_path, b.target, b.read_only) for b in binds),
+            tuple(KernelFile(d.path, d.data.encode(), int(d.permission, 8)) for d in dotfiles),
+        )
+
+    def attach(self, compute: ComputeService, lifecycle: SessionLifecycle) -> None:
+        compute.mount_resolver = self.mounts_for
+        lifecycle.kernel_extras = self.kernel_extras
+
+    async def close(self) -> None:
+        await self.service.hosts.close()
+
+
+def build_storage_plane(
+    settings: Settings,
+    sessions: async_sessionmaker[DbSession],
+    clock: Clock,
+    manager: ManagerService,
+) -> StoragePlane:
+    service = StorageService(sessions, clock, StorageHosts.from_settings(settings), manager)
+    return StoragePlane(
+        service=service,
+        files=Files(service, settings.storage_token_seconds),
+        invitations=Invitations(service),
+        mounts=Mounts(service),
+        dotfiles=Dotfiles(service),
+    )

@@ -1,0 +1,212 @@
+"""Storage rows in, storage domain objects out."""
+
+from __future__ import annotations
+
+import ast
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+
+from hangar.core.storage.models import (
+    Access,
+    Invitation,
+    InvitationState,
+    OwnershipType,
+    Permission,
+    UsageMode,
+    VFolder,
+)
+from hangar.db.engine import DbSession
+from hangar.db.tables import (
+    DomainRow,
+    GroupMemberRow,
+    GroupRow,
+    KeyPairRow,
+    ResourcePolicyRow,
+    UserRow,
+    VFolderInvitationRow,
+    VFolderRow,
+    VFolderShareRow,
+)
+
+
+def folder_from_row(row: VFolderRow) -> VFolder:
+    return VFolder(
+        id=row.id,
+        host=row.host,
+        name=row.name,
+        usage_mode=UsageMode(row.usage_mode),
+        permission=Permission(row.permission),
+        quota_bytes=row.quota_bytes,
+        cloneable=row.cloneable,
+        ownership_type=OwnershipType(row.ownership_type),
+        user_uuid=row.user_uuid,
+        group_id=row.group_id,
+        creator=row.creator,
+        unmanaged_path=row.unmanaged_path,
+        created_at=row.created_at,
+        last_used=row.last_used,
+    )
+
+
+def invitation_from_row(row: VFolderInvitationRow, folder_name: str) -> Invitation:
+    return Invitation(
+        id=row.id,
+        vfolder_id=row.vfolder_id,
+        vfolder_name=folder_name,
+        inviter=row.inviter,
+        invitee=row.invitee,
+        permission=Permission(row.permission),
+        state=InvitationState(row.state),
+        created_at=row.created_at,
+        modified_at=row.modified_at,
+    )
+
+
+async def group_ids_of(db: DbSession, user_uuid: uuid.UUID) -> list[uuid.UUID]:
+    rows = await db.scalars(
+        select(GroupMemberRow.group_id).where(GroupMemberRow.user_id == user_uuid)
+    )
+    return list(rows)
+
+
+async def accessible(db: DbSession, user_uuid: uuid.UUID) -> list[Access]:
+    """Every folder the user may reach: own first, then their groups', then shared ones.
+
+    An explicit share overrides a group folder's innate permission for that user.
+    """
+    shares = {
+        row.vfolder_id: Permission(row.permission)
+        for row in await db.scalars(
+            select(VFolderShareRow).where(VFolderShareRow.user_uuid == user_uuid)
+        )
+    }
+    result: list[Access] = []
+    seen: set[uuid.UUID] = set()
+    own = await db.scalars(
+        select(VFolderRow).where(VFolderRow.user_uuid == user_uuid).order_by(VFolderRow.created_at)
+    )
+    for row in own:
+        seen.add(row.id)
+        result.append(Access(folder_from_row(row), Permission.WD, True))
+    groups = await group_ids_of(db, user_uuid)
+    if groups:
+        group_rows = await db.scalars(
+            select(VFolderRow)
+            .where(VFolderRow.group_id.in_(groups))
+            .order_by(VFolderRow.created_at)
+        )
+        for row in group_rows:
+            if row.id not in seen:
+                seen.add(row.id)
+                perm = shares.get(row.id, Permission(row.permission))
+                result.append(Access(folder_from_row(row), perm, False))
+    shared_ids = [vfid for vfid in shares if vfid not in seen]
+    if shared_ids:
+        shared_rows = await db.scalars(
+            select(VFolderRow).where(VFolderRow.id.in_(shared_ids)).order_by(VFolderRow.created_at)
+        )
+        for row in shared_rows:
+            result.append(Access(folder_from_row(row), shares[row.id], False))
+    return result
+
+
+async def owner_labels(
+    db: DbSession, folders: Sequence[VFolder]
+) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, str]]:
+    """(user uuid -> email, group id -> name) for the owners of ``folders``."""
+    users = {f.user_uuid for f in folders if f.user_uuid is not None}
+    groups = {f.group_id for f in folders if f.group_id is not None}
+    emails: dict[uuid.UUID, str] = {}
+    names: dict[uuid.UUID, str] = {}
+    if users:
+        for user_id, email in await db.execute(
+            select(UserRow.uuid, UserRow.email).where(UserRow.uuid.in_(users))
+        ):
+            emails[user_id] = email
+    if groups:
+        for group_id, name in await db.execute(
+            select(GroupRow.id, GroupRow.name).where(GroupRow.id.in_(groups))
+        ):
+            names[group_id] = name
+    return emails, names
+
+
+async def count_owned(db: DbSession, user_uuid: uuid.UUID) -> int:
+    count = await db.scalar(
+        select(func.count()).select_from(VFolderRow).where(VFolderRow.user_uuid == user_uuid)
+    )
+    return int(count or 0)
+
+
+def _hosts(value: object) -> list[str]:
+    """A list of host names; tolerates the string form ``"['local']"`` some clients send."""
+    items = value if isinstance(value, list) else [value]
+    hosts: list[str] = []
+    for item in items:
+        text = str(item).strip()
+        if text.startswith("["):
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                continue
+            hosts += [str(p) for p in (parsed if isinstance(parsed, list | tuple) else [parsed])]
+        elif text:
+            hosts.append(text)
+    return hosts
+
+
+async def allowed_hosts(
+    db: DbSession, access_key: str, domain_name: str, user_uuid: uuid.UUID
+) -> set[str]:
+    """Hosts the keypair's policy, the user's domain and groups allow."""
+    allowed: set[str] = set()
+    policy = await db.scalar(
+        select(ResourcePolicyRow.allowed_vfolder_hosts)
+        .join(KeyPairRow, KeyPairRow.resource_policy == ResourcePolicyRow.name)
+        .where(KeyPairRow.access_key == access_key)
+    )
+    allowed.update(_hosts(policy or []))
+    domain = await db.scalar(
+        select(DomainRow.allowed_vfolder_hosts).where(DomainRow.name == domain_name)
+    )
+    allowed.update(_hosts(domain or []))
+    groups = await group_ids_of(db, user_uuid)
+    if groups:
+        for hosts in await db.scalars(
+            select(GroupRow.allowed_vfolder_hosts).where(GroupRow.id.in_(groups))
+        ):
+            allowed.update(_hosts(hosts or []))
+    return allowed
+
+
+async def policy_limits(db: DbSession, access_key: str) -> tuple[int, int]:
+    """(max_vfolder_count, max_vfolder_size in bytes) of the keypair's policy; 0 = none."""
+    row = (
+        await db.execute(
+            select(ResourcePolicyRow.max_vfolder_count, ResourcePolicyRow.max_vfolder_size)
+            .join(KeyPairRow, KeyPairRow.resource_policy == ResourcePolicyRow.name)
+            .where(KeyPairRow.access_key == access_key)
+        )
+    ).first()
+    if row is None:
+        return 0, 0
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+async def find_group(db: DbSession, domain_name: str, ref: str) -> GroupRow | None:
+    try:
+        group_id = uuid.UUID(ref)
+    except ValueError:
+        return await db.scalar(
+            select(GroupRow).where(GroupRow.domain_name == domain_name, GroupRow.name == ref)
+        )
+    return await db.get(GroupRow, group_id)
+
+
+async def users_by_email(db: DbSession, emails: Sequence[str]) -> list[UserRow]:
+    if not emails:
+        return []
+    rows = await db.scalars(select(UserRow).where(UserRow.email.in_(list(emails))))
+    return list(rows)

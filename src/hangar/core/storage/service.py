@@ -1,0 +1,411 @@
+"""Virtual folders: hosts, create/list/info/rename/delete/clone, options, sharing.
+
+A folder is named by the caller among the folders they can reach (own, their groups',
+shared with them); someone else's folder is "No such virtual folder." whatever its id.
+Storage calls stay outside database transactions: a folder row is written only after its
+storage exists, and its storage is removed only after the row is gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.clock import Clock
+from hangar.core.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    QuotaExceeded,
+    ServerFrozen,
+    VFolderAlreadyExists,
+)
+from hangar.core.identity.models import Caller
+from hangar.core.manager.service import ManagerService, ManagerStatus
+from hangar.core.storage import repo
+from hangar.core.storage.hosts import StorageHosts
+from hangar.core.storage.models import (
+    Access,
+    FolderUsage,
+    OwnershipType,
+    PerfMetric,
+    Permission,
+    UsageMode,
+    VFolder,
+    VolumeInfo,
+    check_folder_name,
+)
+from hangar.db.engine import DbSession
+from hangar.db.tables import VFolderRow, VFolderShareRow
+
+GROUP_DOT_ALLOWED = frozenset({".local"})
+
+
+class Need(Enum):
+    """What an operation needs of the caller's access to a folder."""
+
+    READ = "read"
+    WRITE = "write"
+    OWNER = "owner"
+
+
+def folder_not_found() -> NotFound:
+    return NotFound("virtual folder", "No such virtual folder.")
+
+
+@dataclass(frozen=True, slots=True)
+class HostList:
+    default: str | None
+    allowed: list[str]
+    volumes: dict[str, VolumeInfo]
+
+
+class StorageService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        hosts: StorageHosts,
+        manager: ManagerService,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self.hosts = hosts
+        self._manager = manager
+
+    async def writable(self) -> None:
+        """Raise ServerFrozen while the manager is frozen (every change goes through here)."""
+        if await self._manager.status() == ManagerStatus.FROZEN:
+            raise ServerFrozen()
+
+    # Hosts -------------------------------------------------------------------------------
+
+    async def allowed_hosts(self, caller: Caller) -> list[str]:
+        existing = set(self.hosts.names())
+        if caller.is_superadmin:
+            return sorted(existing)
+        async with self._sessions() as db:
+            allowed = await repo.allowed_hosts(
+                db, caller.access_key, caller.domain_name, caller.user_uuid
+            )
+        return sorted(allowed & existing)
+
+    async def list_hosts(self, caller: Caller) -> HostList:
+        allowed = await self.allowed_hosts(caller)
+        volumes = {name: await self.hosts.get(name).info() for name in allowed}
+        return HostList(self.hosts.default, allowed, volumes)
+
+    async def list_all_hosts(self) -> HostList:
+        return HostList(self.hosts.default, self.hosts.names(), {})
+
+    async def volume(self, name: str) -> VolumeInfo:
+        return await self.hosts.get(name).info()
+
+    async def volumes(self) -> list[VolumeInfo]:
+        return [await backend.info() for backend in self.hosts]
+
+    async def perf_metric(self, host: str) -> PerfMetric:
+        return await self.hosts.get(host).perf_metric()
+
+    # Look-ups ----------------------------------------------------------------------------
+
+    async def accessible(self, caller: Caller) -> list[Access]:
+        async with self._sessions() as db:
+            found = await repo.accessible(db, caller.user_uuid)
+            emails, names = await repo.owner_labels(db, [a.folder for a in found])
+        return [
+            Access(
+                a.folder,
+                a.permission,
+                a.is_owner,
+                emails.get(a.folder.user_uuid) if a.folder.user_uuid else None,
+                names.get(a.folder.group_id) if a.folder.group_id else None,
+            )
+            for a in found
+        ]
+
+    async def get(self, caller: Caller, name: str, need: Need = Need.READ) -> Access:
+        """The folder ``name`` as the caller reaches it, if they may do what ``need`` says.
+
+        Raises NotFound ("No such virtual folder.") otherwise — also for permission.
+        """
+        for access in await self.accessible(caller):
+            if access.folder.name != name:
+                continue
+            if need is Need.OWNER and not self._owns(caller, access):
+                raise folder_not_found()
+            if need is Need.WRITE and not access.permission.can_write:
+                raise Forbidden(f"The folder {name!r} is read-only for you.")
+            return access
+        raise folder_not_found()
+
+    def _owns(self, caller: Caller, access: Access) -> bool:
+        """Owners of user folders; admins of the group's domain for group folders."""
+        if access.is_owner:
+            return True
+        return access.folder.ownership_type is OwnershipType.GROUP and caller.is_admin
+
+    async def usage(self, folder: VFolder) -> FolderUsage:
+        return await self.hosts.get(folder.host).usage(folder.id)
+
+    # Create ------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        caller: Caller,
+        *,
+        name: str,
+        host: str | None = None,
+        group: str | None = None,
+        usage_mode: str | None = "general",
+        permission: str | None = "rw",
+        quota_bytes: int = 0,
+        cloneable: bool = False,
+        unmanaged_path: str | None = None,
+    ) -> VFolder:
+        """Create a folder for the caller (or, for admins, for a group).
+
+        Raises InvalidRequest, NotFound (group), Forbidden, VFolderAlreadyExists,
+        QuotaExceeded (folder count), ServerFrozen.
+        """
+        await self.writable()
+        check_folder_name(name)
+        mode = UsageMode.parse(usage_mode)
+        perm = Permission.parse(permission, Permission.RW)
+        if quota_bytes < 0:
+            raise InvalidRequest("The quota must not be negative.")
+        if unmanaged_path:
+            raise Forbidden("Unmanaged folders are not supported.")
+        host = host or self.hosts.default
+        if not host:
+            raise InvalidRequest(
+                "You must specify the vfolder host because the default host is not configured."
+            )
+        backend = self.hosts.get(host)
+        if host not in await self.allowed_hosts(caller):
+            raise InvalidRequest(f"You are not allowed to use the storage host {host!r}.")
+        group_id = await self._group_for_create(caller, group, name)
+        names = {a.folder.name for a in await self.accessible(caller)}
+        async with self._sessions() as db:
+            if name in names or (
+                group_id is not None
+                and await db.scalar(
+                    select(VFolderRow.id).where(
+                        VFolderRow.group_id == group_id, VFolderRow.name == name
+                    )
+                )
+            ):
+                raise VFolderAlreadyExists()
+            max_count, max_size = await repo.policy_limits(db, caller.access_key)
+            if (
+                group_id is None
+                and max_count > 0
+                and await repo.count_owned(db, caller.user_uuid) >= max_count
+            ):
+                raise QuotaExceeded(f"You cannot create more than {max_count} virtual folders.")
+        if max_size > 0 and (quota_bytes == 0 or quota_bytes > max_size):
+            quota_bytes = max_size
+        row = VFolderRow(
+            id=uuid.uuid4(),
+            host=host,
+            name=name,
+            usage_mode=mode.value,
+            permission=perm.value,
+            quota_bytes=quota_bytes,
+            cloneable=bool(cloneable),
+            ownership_type=(OwnershipType.GROUP if group_id else OwnershipType.USER).value,
+            user_uuid=None if group_id else caller.user_uuid,
+            group_id=group_id,
+            creator=caller.email,
+            unmanaged_path=None,
+            created_at=self._clock.now(),
+            last_used=None,
+        )
+        await backend.create_folder(row.id)
+        try:
+            async with self._sessions() as db, db.begin():
+                db.add(row)
+        except BaseException:
+            await backend.delete_folder(row.id)
+            raise
+        return repo.folder_from_row(row)
+
+    async def _group_for_create(
+        self, caller: Caller, group: str | None, name: str
+    ) -> uuid.UUID | None:
+        if not group:
+            return None
+        async with self._sessions() as db:
+            row = await repo.find_group(db, caller.domain_name, str(group))
+        if row is None or (row.domain_name != caller.domain_name and not caller.is_superadmin):
+            raise NotFound("user group (or project)")
+        if not caller.is_admin:
+            raise Forbidden("Only administrators can create group folders.")
+        if name.startswith(".") and name not in GROUP_DOT_ALLOWED:
+            raise InvalidRequest("Dot-prefixed folders cannot be group folders.")
+        return row.id
+
+    # Change ------------------------------------------------------------------------------
+
+    async def rename(self, caller: Caller, name: str, new_name: str) -> None:
+        await self.writable()
+        check_folder_name(new_name)
+        access = await self.get(caller, name, Need.OWNER)
+        if new_name != name and any(
+            a.folder.name == new_name for a in await self.accessible(caller)
+        ):
+            raise VFolderAlreadyExists()
+        await self._update(access.folder.id, name=new_name)
+
+    async def update_options(
+        self, caller: Caller, name: str, *, permission: str | None, cloneable: bool | None
+    ) -> None:
+        await self.writable()
+        access = await self.get(caller, name, Need.OWNER)
+        values: dict[str, object] = {}
+        if permission is not None:
+            values["permission"] = Permission.parse(permission).value
+        if cloneable is not None:
+            values["cloneable"] = bool(cloneable)
+        if values:
+            await self._update(access.folder.id, **values)
+
+    async def _update(self, vfid: uuid.UUID, **values: object) -> None:
+        async with self._sessions() as db, db.begin():
+            row = await db.get(VFolderRow, vfid)
+            if row is None:
+                raise folder_not_found()
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    async def touch(self, vfids: list[uuid.UUID]) -> None:
+        """Record that sessions use these folders now."""
+        if not vfids:
+            return
+        now = self._clock.now()
+        async with self._sessions() as db, db.begin():
+            for row in await db.scalars(select(VFolderRow).where(VFolderRow.id.in_(vfids))):
+                row.last_used = now
+
+    async def delete(self, caller: Caller, name: str) -> None:
+        """Delete a folder the caller owns (or holds ``wd`` on) with all its files."""
+        await self.writable()
+        for access in await self.accessible(caller):
+            if access.folder.name == name:
+                if not (self._owns(caller, access) or access.permission is Permission.WD):
+                    raise InvalidRequest("Cannot delete the vfolder that is not owned by myself.")
+                await self._remove(access.folder)
+                return
+        raise InvalidRequest("No such vfolder.")
+
+    async def delete_by_id(self, caller: Caller, vfid: uuid.UUID) -> None:
+        """Superadmins delete any folder by id. Raises Forbidden, NotFound."""
+        await self.writable()
+        if not caller.is_superadmin:
+            raise Forbidden("Only superadmins delete folders by id.")
+        async with self._sessions() as db:
+            row = await db.get(VFolderRow, vfid)
+        if row is None:
+            raise folder_not_found()
+        await self._remove(repo.folder_from_row(row))
+
+    async def _remove(self, folder: VFolder) -> None:
+        async with self._sessions() as db, db.begin():
+            await db.execute(delete(VFolderRow).where(VFolderRow.id == folder.id))
+        await self.hosts.get(folder.host).delete_folder(folder.id)
+
+    async def clone(
+        self,
+        caller: Caller,
+        name: str,
+        *,
+        target_name: str,
+        target_host: str | None,
+        usage_mode: str | None,
+        permission: str | None,
+        cloneable: bool = False,
+    ) -> VFolder:
+        """Copy a cloneable folder into a new folder of the caller (done when it returns)."""
+        await self.writable()
+        source = await self.get(caller, name, Need.READ)
+        if not source.folder.cloneable:
+            raise Forbidden("The virtual folder is not cloneable.")
+        host = target_host or source.folder.host
+        if self.hosts.get(host).kind != self.hosts.get(source.folder.host).kind:
+            raise InvalidRequest("Folders can be cloned only between hosts of the same kind.")
+        if host != source.folder.host:
+            raise InvalidRequest("Folders can be cloned only within their storage host.")
+        target = await self.create(
+            caller,
+            name=target_name,
+            host=host,
+            usage_mode=usage_mode,
+            permission=permission,
+            quota_bytes=source.folder.quota_bytes,
+            cloneable=cloneable,
+        )
+        try:
+            await self.hosts.get(host).clone_folder(source.folder.id, target.id)
+        except BaseException:
+            await self._remove(target)
+            raise
+        return target
+
+    # Group sharing -----------------------------------------------------------------------
+
+    async def share(
+        self, caller: Caller, name: str, permission: str | None, emails: list[str]
+    ) -> list[str]:
+        """Give group members an explicit permission on a group folder (admins only)."""
+        await self.writable()
+        perm = Permission.parse(permission, Permission.RW)
+        access = await self.get(caller, name, Need.READ)
+        folder = access.folder
+        if folder.ownership_type is not OwnershipType.GROUP or not caller.is_admin:
+            raise folder_not_found()
+        async with self._sessions() as db, db.begin():
+            users = await repo.users_by_email(db, emails)
+            members = [u for u in users if folder.group_id in await repo.group_ids_of(db, u.uuid)]
+            if len(members) < len(set(emails)):
+                raise NotFound("user", "Some users are not members of the folder's group.")
+            for user in members:
+                share = await db.get(VFolderShareRow, (folder.id, user.uuid))
+                if share is None:
+                    db.add(VFolderShareRow(vfolder_id=folder.id, user_uuid=user.uuid,
+                                           permission=perm.value))  # fmt: skip
+                else:
+                    share.permission = perm.value
+        return [u.email for u in members]
+
+    async def unshare(self, caller: Caller, name: str, emails: list[str]) -> list[str]:
+        await self.writable()
+        access = await self.get(caller, name, Need.READ)
+        if access.folder.ownership_type is not OwnershipType.GROUP or not caller.is_admin:
+            raise folder_not_found()
+        async with self._sessions() as db, db.begin():
+            users = await repo.users_by_email(db, emails)
+            await db.execute(
+                delete(VFolderShareRow).where(
+                    VFolderShareRow.vfolder_id == access.folder.id,
+                    VFolderShareRow.user_uuid.in_([u.uuid for u in users]),
+                )
+            )
+        return [u.email for u in users]
+
+    async def leave(self, caller: Caller, name: str) -> None:
+        """Give up a user folder shared with the caller."""
+        await self.writable()
+        access = await self.get(caller, name, Need.READ)
+        if access.is_owner or access.folder.ownership_type is OwnershipType.GROUP:
+            raise InvalidRequest("You can leave only user folders shared with you.")
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                delete(VFolderShareRow).where(
+                    VFolderShareRow.vfolder_id == access.folder.id,
+                    VFolderShareRow.user_uuid == caller.user_uuid,
+                )
+            )
