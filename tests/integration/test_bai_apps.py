@@ -58,9 +58,9 @@ def free_port() -> int:
         return port
 
 
-def start_session(server: LiveServer, name: str, **env: str) -> None:
+def start_session(server: LiveServer, name: str, **env: str) -> str:
     # A notebook server and its kernel need more than the image's 128 MiB minimum.
-    ok(server.official("start", "-t", name, "-r", "mem=1g", "python", **env))
+    return ok(server.official("start", "-t", name, "-r", "mem=1g", "python", **env))
 
 
 @contextlib.contextmanager
@@ -164,7 +164,8 @@ def run_in_jupyter(port: int, code: str) -> str:
 
 
 def test_apps_are_listed_and_jupyter_works_through_the_app_proxy(live_server: LiveServer) -> None:
-    start_session(live_server, "note")
+    started = start_session(live_server, "note")
+    assert "This session provides the following app services: jupyter, ttyd, sshd" in started
     shown = ok(live_server.official("apps", "note", "-l"))
     assert "jupyter, ttyd, sshd" in shown
     listed = live_server.signed("GET", "/stream/session/note/apps").json()

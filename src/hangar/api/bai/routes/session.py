@@ -118,15 +118,14 @@ class ExecuteParams(Params):
     options: dict[str, Any] | None = None
 
 
-def service_ports(session: ComputeSession) -> list[dict[str, Any]]:
-    return []  # service apps (jupyter, ttyd, sshd) come with interactive sessions
-
-
-def create_response(result: CreateResult) -> Response:
+def create_response(
+    result: CreateResult, service_ports: list[dict[str, Any]] | None = None
+) -> Response:
+    """The create/reuse answer; ``service_ports`` (wire form) are shown only when RUNNING."""
     from starlette.responses import JSONResponse
 
     session = result.session
-    ports = service_ports(session) if result.status == "RUNNING" else []
+    ports = (service_ports or []) if result.status == "RUNNING" else []
     body = {
         "sessionId": str(session.id),
         "sessionName": session.name,
@@ -143,8 +142,10 @@ def create_response(result: CreateResult) -> Response:
 async def create(request: Request) -> Response:
     caller = user(request)
     params = await read_params(request, CreateParams)
-    result = await services_of(request).compute.create(caller, params.to_request())
-    return create_response(result)
+    services = services_of(request)
+    result = await services.compute.create(caller, params.to_request())
+    ports = [port.to_wire() for port in await services.apps.apps_of(result.session)]
+    return create_response(result, ports)
 
 
 @router.get("/_/match")
