@@ -30,6 +30,9 @@ log = logging.getLogger("hangar.agent.kernels")
 TAIL_BYTES = 4096
 # ipykernel's debugger warns about frozen modules on every start otherwise.
 KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+# Output printed before input() travels on another socket than the request for input; it is
+# given this long to arrive first, so the prompt follows it in the console.
+INPUT_SETTLE = 0.03
 Routed = tuple[str, dict[str, Any]]  # (channel, message); ("died", {}) when the kernel ended
 
 
@@ -182,18 +185,29 @@ class QueryKernel:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout if timeout and timeout > 0 else None
         timed_out = False
+        asked: dict[str, Any] | None = None  # an input request held until output settles
+        settle = 0.0
         try:
             while True:
+                wake = deadline if asked is None else min(deadline or settle, settle)
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(wake):
                         channel, msg = await queue.get()
                 except TimeoutError:
+                    if asked is not None and (deadline is None or settle < deadline):
+                        for record in self._records("stdin", asked):
+                            yield record
+                        asked = None
+                        continue
                     if timed_out:  # the interrupt did not stop the cell
                         await self.close()
                         yield RunOutput("exec-timeout")
                         return
                     timed_out, deadline = True, loop.time() + grace
                     self.interrupt()
+                    continue
+                if channel == "stdin":
+                    asked, settle = msg, loop.time() + INPUT_SETTLE
                     continue
                 if channel == "died":
                     yield RunOutput(

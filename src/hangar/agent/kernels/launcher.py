@@ -20,6 +20,7 @@ PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port
 # Runs as ``python -c LAUNCHER`` in the sandbox. fd 1 is saved before ipykernel redirects
 # the standard streams to the kernel's output channel. ipykernel buffers stdout and stderr
 # apart; a write flushes the other stream's pending text first, so their order is kept.
+# Completion uses IPython's own completer: jedi takes seconds to load on a busy host.
 LAUNCHER = f"""
 import json, os, sys, tempfile
 info = json.loads(sys.stdin.read())
@@ -28,7 +29,7 @@ os.write(fd, json.dumps(info).encode()); os.close(fd)
 report = os.dup(1)
 from ipykernel.kernelapp import IPKernelApp
 app = IPKernelApp.instance()
-app.initialize(["-f", path, "--IPKernelApp.log_level=WARN"])
+app.initialize(["-f", path, "--IPKernelApp.log_level=WARN", "--IPCompleter.use_jedi=False"])
 ports = {{name: getattr(app, name) for name in {PORT_NAMES!r}}}
 os.write(report, ({READY_MARK!r} + json.dumps(ports) + "\\n").encode()); os.close(report)
 def ordered(stream, other):
