@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from hangar.agent.services.pty import PtyClient, PtyShell
 from hangar.agent.services.servers import LaunchFailed, ServerProcess, ServerSpec
 from hangar.agent.services.streams import ProcessStream, SocketStream
 
+log = logging.getLogger("hangar.agent.services")
 SSHD = "/usr/sbin/sshd"
 SERVICE_PYTHON = "/usr/bin/python3"
 SHELL = "/bin/bash"
@@ -107,6 +109,8 @@ class ServiceManager:
                 with contextlib.suppress(OSError):
                     return await server.connect()
                 await server.stop()
+            if server is not None:  # it ended (an OOM kill, the user stopped it): start anew
+                log.warning("kernel %s: %s ended: %s", kernel_id, app, await server.status())
             server = await servers.start_server(
                 self.runtime, kernel_id, self._server_spec(kernel, app), kernel.dirs.run
             )

@@ -75,6 +75,11 @@ class ServerProcess:
                 raise LaunchFailed(f"{self.spec.name} did not start in {limit:g} s")
             await asyncio.sleep(POLL)
 
+    async def status(self) -> str:
+        """How the process ended (waits for it), with the end of its output."""
+        ended = await self._exit
+        return f"{ended.message}; last output: {self.output()}"
+
     def output(self) -> str:
         return "\n".join(list(self.tail)[-10:])
 
