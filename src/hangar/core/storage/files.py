@@ -10,7 +10,6 @@ random, stored hashed (uploads, so they survive restarts) or in memory (download
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import secrets
@@ -253,35 +252,29 @@ def _size_of(path: os.PathLike[str]) -> int:
 
 async def _write(backend: StorageBackend, state: UploadState, body: ByteStream, room: int) -> int:
     """Append ``body`` to the staging file; returns the bytes kept (all received ones, up to
-    ``room``). Raises UploadTooLarge when the body holds more than ``room``."""
+    ``room``). Raises UploadTooLarge when the body holds more than ``room``.
+
+    Pieces are written as they arrive: they are small (the server's read size) and land in
+    the page cache, so a thread hop per piece would cost more than the write itself.
+    """
     path = backend.staging_path(state.upload_id)
     fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-    buffer = bytearray()
     written = 0
-
-    async def flush() -> None:
-        nonlocal written
-        if buffer:
-            began = time.perf_counter()
-            data = bytes(buffer)
-            buffer.clear()
-            await asyncio.to_thread(_write_all, fd, data)
-            backend.count_write(len(data), time.perf_counter() - began)
-            written += len(data)
-
+    began = time.perf_counter()
     try:
         async for chunk in body:
-            if written + len(buffer) + len(chunk) > room:
-                buffer += chunk[: room - written - len(buffer)]
-                await flush()
+            if written + len(chunk) > room:
+                _write_all(fd, chunk[: room - written])
+                written = room
                 raise UploadTooLarge("The upload is larger than the size it declared.")
-            buffer += chunk
-            if len(buffer) >= WRITE_BUFFER:
-                await flush()
+            if len(chunk) > WRITE_BUFFER:
+                await asyncio.to_thread(_write_all, fd, chunk)
+            else:
+                _write_all(fd, chunk)
+            written += len(chunk)
     finally:
-        with contextlib.suppress(Exception):
-            await flush()
         os.close(fd)
+        backend.count_write(written, time.perf_counter() - began)
     return written
 
 
