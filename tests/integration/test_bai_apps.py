@@ -38,7 +38,7 @@ pytestmark = [
     pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="openssh-server missing"),
 ]
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SSH_OPTIONS = (
     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
@@ -260,10 +260,10 @@ def test_web_terminal_serves_a_page_and_echoes(live_server: LiveServer) -> None:
             ws.send(json.dumps(["set_size", 30, 100]))
             ws.send(json.dumps(["stdin", "echo typed-by-$(id -un); stty size\r"]))
             seen = ""
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while not ("typed-by-work" in seen and "30 100" in seen):
                 assert time.monotonic() < deadline, seen
-                message = json.loads(ws.recv(timeout=30))
+                message = json.loads(ws.recv(timeout=60))
                 if message[0] == "stdout":
                     seen += ANSI.sub("", message[1])
             assert "echo typed-by-$(id -un)" in seen  # the terminal echoes what was typed
