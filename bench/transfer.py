@@ -16,7 +16,11 @@ download is checked byte for byte (SHA-256) against the source. Medians are repo
 
     .venv/bin/python bench/transfer.py [--size 1g] [--rounds 3] [--chunk 64m] [--dir DIR]
 
-Exit status: 0 when both ratios reach the target (0.8) and every copy is byte-exact, else 1.
+Then one more upload of the file is cut off mid-body (the client drops the connection at 40 %)
+and resumed from the offset the server reports (tus HEAD); the result is checked byte for byte.
+
+Exit status: 0 when both ratios reach the target (0.8), the interrupted upload resumes from
+where it stopped and every copy is byte-exact, else 1.
 """
 
 from __future__ import annotations
@@ -321,6 +325,53 @@ async def hangar_round(
     return up, down
 
 
+async def interrupted_upload(hangar: Hangar, source: Path, sink: Path, size: int) -> int:
+    """Upload ``source`` in one PATCH cut off at 40 %, then resume from the offset the server
+    reports (HEAD); returns that offset. The completed file is downloaded to ``sink``."""
+    port = urlsplit(hangar.endpoint).port or 80
+    ticket = await asyncio.to_thread(
+        hangar.signed, "POST", "/folders/bench/request-upload", {"path": "cut.bin", "size": size}
+    )
+    target = f"{urlsplit(ticket['url']).path}?token={ticket['token']}"
+    headers = {"Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+               "Content-Type": "application/offset+octet-stream"}  # fmt: skip
+    conn = await Connection.open("127.0.0.1", port)
+    lines = [f"PATCH {target} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {size}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    conn.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    cut = size * 2 // 5
+    with source.open("rb", buffering=0) as f:
+        left = cut
+        while left:
+            piece = f.read(min(PIECE, left))
+            left -= len(piece)
+            conn.writer.write(piece)
+            await conn.writer.drain()
+    conn.writer.transport.abort()  # the connection breaks mid-body
+    offset, stable = -1, 0
+    while stable < 3:  # until the server has taken in what reached it
+        await asyncio.sleep(0.1)
+        check = await Connection.open("127.0.0.1", port)
+        _status, reply = await check.request("HEAD", target, {"Tus-Resumable": "1.0.0"})
+        check.close()
+        now = int(reply["upload-offset"])
+        stable, offset = (stable + 1, now) if now == offset else (0, now)
+    conn = await Connection.open("127.0.0.1", port)
+    try:
+        headers["Upload-Offset"] = str(offset)
+        status, reply = await conn.request("PATCH", target, headers, source, offset, size - offset)
+        assert status == 204 and int(reply["upload-offset"]) == size, (status, reply)
+        ticket = await asyncio.to_thread(
+            hangar.signed, "POST", "/folders/bench/request-download", {"path": "cut.bin"}
+        )
+        target = f"{urlsplit(ticket['url']).path}?token={ticket['token']}"
+        status, _ = await conn.request("GET", target, {}, sink=sink)
+        assert status == 200
+    finally:
+        conn.close()
+    return offset
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -383,7 +434,14 @@ def main() -> int:
         down_ratio = rates["hangar"][1] / rates["raw"][1]
         print(f"ratio    {up_ratio:13.2f} {down_ratio:15.2f}   (target >= {TARGET_RATIO})")
         print(f"byte-exact downloads: {'yes' if exact else 'NO'}")
-        good = exact and up_ratio >= TARGET_RATIO and down_ratio >= TARGET_RATIO
+        resumed_at = uvloop.run(interrupted_upload(hangar, source, sink, size))
+        resumed_exact = sha256(sink) == expected
+        print(
+            f"interrupted upload: cut after {size * 2 // 5 >> 20} MiB sent, resumed from "
+            f"{resumed_at / (1 << 20):.1f} MiB, byte-exact: {'yes' if resumed_exact else 'NO'}"
+        )
+        good = exact and resumed_exact and resumed_at > 0
+        good = good and up_ratio >= TARGET_RATIO and down_ratio >= TARGET_RATIO
         return 0 if good else 1
     finally:
         for target in (raw, hangar.process if hangar else None):
