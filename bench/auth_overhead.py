@@ -7,8 +7,9 @@ What is compared, all in one run, each target in its own single-process uvicorn 
                    object as Hangar does; nothing else in the path.
 * ``signed``       a real ``hangar server`` on a fresh data dir: a correctly signed
                    ``GET /auth/test`` (HMAC-SHA256, keys from the client.toml it writes).
-* ``public``       the same server's unauthenticated ``GET /`` (version negotiation), to split
-                   the cost into framework (Hangar's middleware + FastAPI) and authentication.
+* ``public``       the same server's ``GET /`` (version negotiation; a public route, though the
+                   request carries the same kind of signature), to split the cost into the
+                   framework (Hangar's request context, routing, JSON) and the route itself.
 
 Hangar runs twice: at ``HANGAR_LOG_LEVEL=WARNING`` (no access log) and at the default ``INFO``
 (one access-log line per request, to a file: the cheapest sink a user can have).

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Bind address of the HTTP server.")
     port: int = Field(default=8090, ge=0, le=65535, description="Bind port (0 = pick a free one).")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto "
+        "headers are trusted ('*' for any). Empty: such headers are ignored.",
+    )
     public_url: str | None = Field(
         default=None,
         description="URL clients should use; written to the client config. "

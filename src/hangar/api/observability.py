@@ -41,6 +41,10 @@ def face_of(path: str) -> str:
     return "bai"
 
 
+RESPONSE_HEADERS = "hangar.response_headers"
+"""Scope key of a list of headers that inner layers add to the response; the outermost layer
+sends them, so that each layer need not wrap ``send`` again."""
+
 _PROCESS_PREFIX = os.urandom(8).hex()
 _sequence = itertools.count(1)
 
@@ -143,7 +147,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_id(scope["headers"]) or new_request_id()
-        id_header = (b"x-request-id", request_id.encode("latin-1"))
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode("latin-1"))]
+        scope[RESPONSE_HEADERS] = extra
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -152,7 +157,7 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:

@@ -104,6 +104,8 @@ async def serve(settings: Settings) -> None:
             http="httptools",
             ws="auto",
             timeout_graceful_shutdown=5,
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips or None,
             # Clients pool connections; closing idle ones after uvicorn's default 5 s races
             # with their next request on a loaded machine. aiohttp servers keep 75 s.
             timeout_keep_alive=75,

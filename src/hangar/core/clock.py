@@ -16,6 +16,10 @@ class Clock(Protocol):
         """Seconds on a clock that never goes backwards."""
         ...
 
+    def time(self) -> float:
+        """``now()`` as seconds since the epoch (cheaper where only a difference matters)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -23,6 +27,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
 
 
 class FakeClock:
@@ -37,6 +44,9 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self._mono
+
+    def time(self) -> float:
+        return self._now.timestamp()
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)

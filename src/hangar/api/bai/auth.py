@@ -30,6 +30,7 @@ from hangar.api.bai.signature import (
     parse_date,
     signatures_match,
 )
+from hangar.api.observability import RESPONSE_HEADERS
 from hangar.core.errors import (
     AuthFailed,
     HangarError,
@@ -151,6 +152,12 @@ class BaiAuth:
             await response(scope, receive, send)
             return
 
+        response_headers = scope.get(RESPONSE_HEADERS)
+        if response_headers is not None:  # the request-context layer sends them
+            response_headers.extend(extra)
+            await self.app(scope, receive, send)
+            return
+
         async def send_with_limits(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), *extra]
@@ -186,15 +193,15 @@ class BaiAuth:
             raise InvalidAuthParams("Date/time sync error")
         date = parse_date(date_header)
         services = self.services
-        if (
-            abs((services.clock.now() - date).total_seconds())
-            > services.settings.clock_skew_seconds
-        ):
+        if abs(services.clock.time() - date.timestamp()) > services.settings.clock_skew_seconds:
             raise InvalidAuthParams("Date/time sync error")
         auth = parse_authorization(header)
         if version is None:
             raise InvalidAuthParams("Missing API version header")
-        credentials = await services.identity.credentials_for(auth.access_key)
+        identity = services.identity
+        credentials = identity.cached_credentials(auth.access_key)
+        if credentials is None:
+            credentials = await identity.credentials_for(auth.access_key)
         target = _request_target(scope)
         ctype = media_type(headers.get(b"content-type"))
         method = scope.get("method", "GET")

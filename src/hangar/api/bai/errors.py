@@ -8,8 +8,9 @@ from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from hangar.api.bai.responses import FaceJSONResponse
 from hangar.core.errors import HangarError, NotFound, RateLimited
 
 log = logging.getLogger("hangar.api.bai")
@@ -54,6 +55,8 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     ),
 }
 INTERNAL = (500, "internal-server-error", "Internal server error.")
+URL_NOT_FOUND = (404, "url-not-found", "Unknown URL path.")
+METHOD_NOT_ALLOWED = (405, "method-not-allowed", "HTTP Method Not Allowed.")
 
 
 def problem_response(
@@ -63,13 +66,13 @@ def problem_response(
     msg: str | None = None,
     data: Any = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> FaceJSONResponse:
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title}
     if msg:
         body["msg"] = msg
     if data is not None:
         body["data"] = data
-    return JSONResponse(
+    return FaceJSONResponse(
         body, status_code=status, media_type="application/problem+json", headers=headers
     )
 
@@ -82,7 +85,7 @@ def _lookup(exc: HangarError) -> tuple[int, str, str]:
     return INTERNAL
 
 
-def render_error(exc: HangarError) -> JSONResponse:
+def render_error(exc: HangarError) -> FaceJSONResponse:
     status, slug, title = _lookup(exc)
     if isinstance(exc, NotFound):
         title = exc.message
@@ -113,15 +116,24 @@ async def _hangar_error(request: Request, exc: Exception) -> Response:
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        return problem_response(404, "url-not-found", "Unknown URL path.")
+        return problem_response(*URL_NOT_FOUND)
     if exc.status_code == 405:
-        return problem_response(405, "method-not-allowed", "HTTP Method Not Allowed.")
+        return problem_response(*METHOD_NOT_ALLOWED)
     return problem_response(exc.status_code, "generic-error", str(exc.detail))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(*INTERNAL)
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The face's answer to an exception a handler raised (one place for every route)."""
+    if isinstance(exc, HangarError):
+        return await _hangar_error(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return await _http_error(request, exc)
+    return await _unexpected(request, exc)
 
 
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {

@@ -44,6 +44,8 @@ async def raw_params(request: Request) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise InvalidRequest("The request body must be a JSON object.")
         return data
+    if not request.scope.get("query_string"):
+        return {}
     return dict(request.query_params)
 
 

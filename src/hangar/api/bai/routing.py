@@ -8,11 +8,34 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from hangar.api.bai.responses import FaceJSONResponse
+
 Handler = Callable[[Request], Awaitable[Any]]
+
+
+class FaceRoute(Route):
+    """A route whose handler the face calls directly (see ``hangar.api.bai.app.FaceApp``);
+    as a plain Starlette route it still works, through Starlette's own wrapper."""
+
+    def __init__(self, path: str, handler: Handler, methods: list[str], status_code: int) -> None:
+        self.handler = handler
+        self.status_code = status_code
+
+        async def endpoint(request: Request) -> Response:
+            return await self.respond(request)
+
+        endpoint.__name__ = handler.__name__
+        super().__init__(path, endpoint, methods=methods)
+
+    async def respond(self, request: Request) -> Response:
+        result = await self.handler(request)
+        if isinstance(result, Response):
+            return result
+        return FaceJSONResponse(result, status_code=self.status_code)
 
 
 class Router:
@@ -24,14 +47,7 @@ class Router:
         self, path: str, methods: list[str], status_code: int = 200
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            async def endpoint(request: Request) -> Response:
-                result = await handler(request)
-                if isinstance(result, Response):
-                    return result
-                return JSONResponse(result, status_code=status_code)
-
-            endpoint.__name__ = handler.__name__
-            self.routes.append(Route(self.prefix + path, endpoint, methods=methods))
+            self.routes.append(FaceRoute(self.prefix + path, handler, methods, status_code))
             return handler
 
         return register

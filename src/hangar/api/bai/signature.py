@@ -166,7 +166,8 @@ class SigningKeys:
     HMACs only change once a day."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        self._keys: dict[tuple[str, str, str, str], bytes] = {}
+        # The keyed HMAC state itself is cached: copying it skips hashing the key pads.
+        self._keys: dict[tuple[str, str, str, str], hmac.HMAC] = {}
         self._max = max_entries
 
     def sign(
@@ -188,11 +189,13 @@ class SigningKeys:
         if key is None:
             if len(self._keys) >= self._max:
                 self._keys.clear()
-            key = self._keys[cache_key] = derive_key(*cache_key)
+            key = self._keys[cache_key] = hmac.new(derive_key(*cache_key), digestmod=hash_name)
         text = string_to_sign(
             method, target, date_header, host, content_type, version, version_header_name, hash_name
         )
-        return hmac.new(key, text.encode(), hash_name).hexdigest()
+        mac = key.copy()
+        mac.update(text.encode())
+        return mac.hexdigest()
 
 
 def host_variants(host: str, scheme: str) -> list[str]:

@@ -230,6 +230,13 @@ class IdentityService:
 
     # Request authentication ------------------------------------------------------------
 
+    def cached_credentials(self, access_key: str) -> Credentials | None:
+        """``credentials_for`` without waiting: the cached entry if it is still fresh."""
+        cached = self._cache.get(access_key)
+        if cached is not None and cached.expires > self._clock.monotonic():
+            return cached.credentials
+        return None
+
     async def credentials_for(self, access_key: str) -> Credentials:
         """The secret and caller of an active keypair of an active user.
 
@@ -237,9 +244,9 @@ class IdentityService:
         read, so a busy key never stalls every request at once. Raises AuthFailed
         ("Access key not found") otherwise.
         """
-        cached = self._cache.get(access_key)
-        if cached is not None and cached.expires > self._clock.monotonic():
-            return cached.credentials
+        cached = self.cached_credentials(access_key)
+        if cached is not None:
+            return cached
         task = self._refreshing.get(access_key)
         if task is None:
             task = asyncio.create_task(self._refresh(access_key))
