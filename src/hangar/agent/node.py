@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import uuid
@@ -26,6 +27,7 @@ from hangar.agent.describe import node_info
 from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
 from hangar.agent.interrupts import interrupt_group
 from hangar.agent.kernels.jupyter import QueryKernelFailed
+from hangar.agent.kernels.pool import KernelPool, Pooled, environ_code, fits
 from hangar.agent.kernels.runner import Adopter, QueryKernels
 from hangar.agent.models import (
     BatchSteps,
@@ -76,6 +78,7 @@ class NodeLimits:
     interrupt_grace: float = 2.0
     query_on_start: bool = False  # start a Python kernel's Jupyter kernel at creation
     query_start_timeout: float = 60.0
+    query_pool_size: int = 0  # pre-started Jupyter kernels per interpreter (0: no pool)
 
 
 @dataclass
@@ -86,6 +89,7 @@ class _Kernel:
     python: bool
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     run: RunSlot | None = None
+    pooled: Pooled | None = None  # the pre-started Jupyter kernel it was made from
 
 
 def _writes_as_work_user(runtime: KernelRuntime) -> bool:
@@ -133,6 +137,8 @@ class Node:
             interrupt_grace=limits.interrupt_grace,
             adopt=adopt_query_kernel,
         )
+        size = limits.query_pool_size
+        self.pool = KernelPool(runtime, self._pool_spec, size=size) if size > 0 else None
         self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
 
     # -- node --------------------------------------------------------------------------
@@ -182,18 +188,23 @@ class Node:
         finally:
             self._starting.discard(key)
         self._kernels[key] = kernel
-        if kernel.python and self.limits.query_on_start:
+        if kernel.pooled is not None:
+            setup = environ_code(kernel.spec.environ)
+            self.query.adopt(key, request.interpreter, kernel.pooled.kernel, setup)
+        elif kernel.python and self.limits.query_on_start:
             self.query.prepare(key, request.interpreter)
 
     async def _start(self, kernel: _Kernel) -> None:
         key = kernel.spec.kernel_id
         try:
             await asyncio.to_thread(kernel.console.reset)
-            if kernel.request.interpreter_prefix is None:
-                await asyncio.to_thread(
-                    prepare_shim, shim_dir(self.scratch_root, key), kernel.request.interpreter
-                )
-            await self.runtime.create(kernel.spec)
+            kernel.pooled = await self._adopt_pooled(kernel)
+            if kernel.pooled is None:
+                if kernel.request.interpreter_prefix is None:
+                    await asyncio.to_thread(
+                        prepare_shim, shim_dir(self.scratch_root, key), kernel.request.interpreter
+                    )
+                await self.runtime.create(kernel.spec)
             for item in kernel.request.files:  # dotfiles
                 await asyncio.to_thread(
                     home_files.write_file,
@@ -216,6 +227,35 @@ class Node:
             if isinstance(exc, AgentError | OSError):
                 raise KernelStartFailed(f"Cannot start kernel {key}: {exc}") from exc
             raise
+
+    async def _adopt_pooled(self, kernel: _Kernel) -> Pooled | None:
+        """A pre-started Jupyter kernel's sandbox, adopted as this kernel, where one fits."""
+        if self.pool is None or not kernel.python or not fits(kernel.request):
+            return None
+        shim = shim_dir(self.scratch_root, kernel.spec.kernel_id)
+        return await self.pool.adopt(kernel.request.interpreter, kernel.spec, shim)
+
+    def _pool_spec(self, pool_id: str, interpreter: str) -> tuple[KernelSpec, Path]:
+        """The spec of a pooled kernel: a default request's, under the pool id."""
+        request = KernelRequest(uuid.uuid4(), "pool", interpreter=interpreter)
+        spec = build_spec(
+            request, scratch_root=self.scratch_root, uid=self.uid, gid=self.gid,
+            devices=(), pids_max=self.limits.pids_max,
+        )  # fmt: skip
+        shim = shim_dir(self.scratch_root, pool_id)
+        path = spec.environ["PATH"].replace(str(request.kernel_id), pool_id)
+        spec = dataclasses.replace(
+            spec, kernel_id=pool_id, scratch_dir=self.scratch_root / pool_id,
+            environ={**spec.environ, "PATH": path},
+            image=dataclasses.replace(spec.image, interpreter_prefix=shim),
+        )  # fmt: skip
+        return spec, shim
+
+    def warm_pool(self, interpreters: Sequence[str]) -> None:
+        """Start pre-starting Jupyter kernels for these interpreters (needs a running loop)."""
+        for interpreter in interpreters if self.pool is not None else ():
+            assert self.pool is not None
+            self.pool.fill(interpreter)
 
     async def _bootstrap(self, kernel: _Kernel, script: str) -> None:
         """Write the script to /home/work/bootstrap.sh and run it with bash."""
@@ -273,6 +313,8 @@ class Node:
         """Stop every kernel's processes and limits, keeping scratch dirs and shims: this
         process is going away and the core starts the kernels again when it comes back."""
         kernels, self._kernels = self._kernels, {}
+        if self.pool is not None:
+            await self.pool.close()
         for key, kernel in kernels.items():
             self._stop_run(kernel)
             await self.query.discard(key)

@@ -222,3 +222,51 @@ async def test_query_mode_needs_a_python_image(node: Node) -> None:
     with pytest.raises(QueryKernelFailed, match="Python image"):
         await cell(node, creation.kernel_id, "print(1)")
     assert await node.complete(creation.kernel_id, "pri") == []
+
+
+async def test_a_pre_started_kernel_answers_a_new_sessions_first_cell(
+    runtime: BubblewrapRuntime, data_dir: Path
+) -> None:
+    node = make_node(runtime, data_dir, query_pool_size=1, query_on_start=True)
+    node.warm_pool([PYTHON])
+    assert node.pool is not None
+    try:
+        for _ in range(600):  # the pooled kernel starts in the background
+            if node.pool._ready.get(PYTHON):
+                break
+            await asyncio.sleep(0.05)
+        pooled_ids = [p.kernel_id for p in node.pool._ready[PYTHON]]
+        creation = request(interpreter=PYTHON, environ={"GREETING": "hi"})
+        await node.create_kernel(creation)
+        key = str(creation.kernel_id)
+        await node.upload(creation.kernel_id, [("x.txt", b"mine")])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        records = await cell(
+            node,
+            creation.kernel_id,
+            "import os\nprint(os.environ['BACKENDAI_SESSION_ID'], os.environ['GREETING'], "
+            "os.getuid(), open('/home/work/x.txt').read())",
+        )
+        first_cell = loop.time() - started
+        assert text(records, "stdout") == f"{key} hi 1000 mine\n"
+        assert first_cell < 0.3, first_cell  # a cold start takes ~0.5 s or more
+        # the pooled sandbox became the session's: its scratch dir and limits
+        assert not (data_dir / "scratch" / pooled_ids[0]).exists()
+        assert (data_dir / "scratch" / key / "x.txt").exists()
+        if runtime.cgroups is not None:
+            query_kernel = node.query._live(key)
+            assert query_kernel is not None
+            session_cgroup = runtime.cgroups.cgroup_for(key)
+            assert query_kernel.process.pid in session_cgroup.pids()
+        # a session with a bootstrap script gets a kernel of its own
+        own = request(interpreter=PYTHON, bootstrap_script="echo prepared > ready.txt")
+        await node.create_kernel(own)
+        records = await cell(node, own.kernel_id, "print(open('ready.txt').read())")
+        assert text(records, "stdout") == "prepared\n\n"
+    finally:
+        for kernel_id in node.kernel_ids():
+            await node.destroy_kernel(kernel_id)
+        await node.shutdown()
+    leftovers = [p.name for p in (data_dir / "scratch").iterdir() if p.name.startswith("pool-")]
+    assert leftovers == []

@@ -57,6 +57,15 @@ class QueryKernels:
             task = asyncio.create_task(self._start(kernel_id, interpreter))
             self._entries[kernel_id] = _Entry(interpreter, task)
 
+    def adopt(self, kernel_id: str, interpreter: str, kernel: QueryKernel, setup: str) -> None:
+        """Use an already running ``kernel`` (from the pool) after running ``setup`` in it."""
+
+        async def ready() -> QueryKernel:
+            await kernel.run_silently(setup)
+            return kernel
+
+        self._entries[kernel_id] = _Entry(interpreter, asyncio.create_task(ready()))
+
     async def _start(self, kernel_id: str, interpreter: str) -> QueryKernel:
         if self._adopt is not None:
             adopted = await self._adopt(kernel_id, interpreter)

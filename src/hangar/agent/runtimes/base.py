@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Literal
 
-from hangar.agent.errors import InvalidKernelSpec
+from hangar.agent.errors import InvalidKernelSpec, KernelCreationFailed
 
 HOME = "/home/work"
 DOCUMENTED_ENV: Mapping[str, str] = MappingProxyType(
@@ -263,6 +263,18 @@ class KernelRuntime(ABC):
         Idempotent: an unknown or already destroyed kernel is not an error; leftovers a runtime
         can find by the id alone (a cgroup from before an agent restart) are still removed.
         """
+
+    async def adopt(self, source_id: str, spec: KernelSpec) -> KernelInfo:
+        """Turn the live kernel ``source_id`` into the kernel ``spec`` describes, keeping its
+        running processes: its scratch dir moves to ``spec.scratch_dir`` (which must not
+        exist) and ``spec``'s limits apply to its processes. The processes keep the view they
+        were started with: the caller makes sure it fits (same user, image binds, GPUs and
+        network are checked here; mounts and the interpreter prefix path are not).
+
+        Raises KernelNotFound, or KernelCreationFailed (the source is then left as it was)
+        where the runtime cannot do this (the default).
+        """
+        raise KernelCreationFailed(f"the {self.name} runtime cannot adopt kernels")
 
     @abstractmethod
     def command(

@@ -285,6 +285,36 @@ class BubblewrapRuntime(KernelRuntime):
             tail = (err or out).decode(errors="replace")[-2000:]
             raise KernelCreationFailed(f"bootstrap script failed: {status.message}\n{tail}")
 
+    async def adopt(self, source_id: str, spec: KernelSpec) -> KernelInfo:
+        source = self._get(source_id)
+        if spec.kernel_id in self._kernels or spec.scratch_dir.exists():
+            raise KernelCreationFailed(f"kernel {spec.kernel_id!r} already exists")
+        old = source.spec
+        same = (old.uid, old.gid, old.image.binds, old.gpus, old.unshare_net) == (
+            spec.uid, spec.gid, spec.image.binds, spec.gpus, spec.unshare_net
+        )  # fmt: skip
+        if not same or (self.cgroups is None and old.limits != spec.limits):
+            raise KernelCreationFailed("the kernels' sandboxes differ")
+        cgroup: KernelCgroup | None = None
+        try:
+            if self.cgroups is not None:
+                cgroup = self.cgroups.create(spec.kernel_id, spec.limits)
+                for pid in source.cgroup.pids() if source.cgroup is not None else ():
+                    for procs in cgroup.procs_files:
+                        procs.write_text(str(pid))
+            old.scratch_dir.rename(spec.scratch_dir)  # the sandboxes' binds follow the inode
+        except OSError as exc:
+            raise KernelCreationFailed(f"cannot adopt kernel {source_id!r}: {exc}") from exc
+        self._kernels.pop(source_id)
+        if source.cgroup is not None:
+            await source.cgroup.remove(self.config.destroy_timeout)
+        info = KernelInfo(spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes)
+        options = self._options_for(spec)
+        self._kernels[spec.kernel_id] = _Kernel(
+            spec, info, options, cgroup, source.processes, source.meter, source.scratch_max
+        )
+        return info
+
     def command(
         self,
         kernel_id: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -40,6 +41,7 @@ from hangar.core.errors import AgentError, InvalidRequest, KernelCreationFailed,
 from hangar.settings import Settings
 
 log = logging.getLogger("hangar.core.agents")
+HOST_PYTHON = "/usr/bin/python3"
 T = TypeVar("T")
 
 
@@ -197,6 +199,8 @@ def build_embedded_agent(settings: Settings) -> LocalAgentClient | None:
         runtime, scratch_root=settings.scratch_dir, log_dir=settings.log_dir / "kernels",
         uid=settings.work_uid, gid=settings.work_gid, agent_id=settings.agent_id,
         fake_accelerators=settings.fake_accelerators,
-        limits=NodeLimits(query_on_start=True),
+        limits=NodeLimits(query_on_start=True, query_pool_size=settings.kernel_pool_size),
     )  # fmt: skip
+    if os.access(HOST_PYTHON, os.X_OK):
+        node.warm_pool([HOST_PYTHON])  # the interpreter of the built-in python image
     return LocalAgentClient(node)

@@ -1,0 +1,182 @@
+"""Pre-started sandboxed Jupyter kernels, so a new session's first cell need not wait ~0.6 s
+for ipykernel to import.
+
+A pooled kernel is a whole runtime kernel (scratch dir, limits, sandbox) named ``pool-<hex>``
+with ipykernel already running in it. A new session whose sandbox would look the same from
+inside (host interpreter, no vfolder mounts, GPUs, dotfiles or bootstrap script) takes one:
+the runtime *adopts* it under the session's id (its scratch dir and shim are renamed, its
+processes move to the session's limits) and the session's environment is set in the
+running interpreter. Taken kernels are replaced in the background, after a short delay so
+the refill does not compete with the new session's first cells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hangar.agent.errors import AgentError
+from hangar.agent.kernels.jupyter import QueryKernel
+from hangar.agent.models import KernelRequest
+from hangar.agent.runtimes.base import KernelRuntime, KernelSpec
+from hangar.agent.runtimes.scratch import remove_tree
+from hangar.agent.specs import prepare_shim
+
+log = logging.getLogger("hangar.agent.kernels")
+POOL_PREFIX = "pool-"
+
+# (pool kernel id, interpreter) -> (spec, shim dir) of a pooled kernel; nothing is created
+SpecFactory = Callable[[str, str], tuple[KernelSpec, Path]]
+
+
+@dataclass
+class Pooled:
+    kernel_id: str
+    spec: KernelSpec
+    shim: Path
+    kernel: QueryKernel
+
+
+class KernelPool:
+    """Up to ``size`` ready kernels per interpreter. Not safe across event loops."""
+
+    def __init__(
+        self,
+        runtime: KernelRuntime,
+        make_spec: SpecFactory,
+        *,
+        size: int = 1,
+        refill_delay: float = 1.0,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.runtime, self.make_spec, self.size = runtime, make_spec, size
+        self.refill_delay, self.start_timeout = refill_delay, start_timeout
+        self._ready: dict[str, list[Pooled]] = {}
+        self._filling: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def fill(self, interpreter: str, delay: float = 0.0) -> None:
+        """Start kernels in the background until ``size`` are ready or starting."""
+        if self._closed or self.size <= 0:
+            return
+        missing = (
+            self.size - len(self._ready.get(interpreter, [])) - self._filling.get(interpreter, 0)
+        )
+        for _ in range(max(0, missing)):
+            self._filling[interpreter] = self._filling.get(interpreter, 0) + 1
+            task = asyncio.create_task(self._start(interpreter, delay))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _start(self, interpreter: str, delay: float) -> None:
+        kernel_id = POOL_PREFIX + secrets.token_hex(8)
+        shim: Path | None = None
+        try:
+            await asyncio.sleep(delay)
+            spec, shim = self.make_spec(kernel_id, interpreter)
+            await asyncio.to_thread(prepare_shim, shim, interpreter)
+            await self.runtime.create(spec)
+            kernel = await QueryKernel.start(
+                self.runtime, kernel_id, interpreter, timeout=self.start_timeout
+            )
+        except BaseException as exc:
+            await self._destroy(kernel_id, shim)
+            if isinstance(exc, AgentError | OSError):
+                log.warning("could not pre-start a Jupyter kernel: %s", exc)
+                return
+            raise
+        finally:
+            self._filling[interpreter] -= 1
+        if self._closed:
+            await kernel.close()
+            await self._destroy(kernel_id, shim)
+            return
+        self._ready.setdefault(interpreter, []).append(Pooled(kernel_id, spec, shim, kernel))
+
+    def take(self, interpreter: str) -> Pooled | None:
+        """A ready kernel for ``interpreter`` (removed from the pool), or None. A refill
+        starts after ``refill_delay``."""
+        ready = self._ready.get(interpreter, [])
+        while ready:
+            pooled = ready.pop(0)
+            if not pooled.kernel.broken:
+                self.fill(interpreter, self.refill_delay)
+                return pooled
+            self._spawn_destroy(pooled)
+        self.fill(interpreter, self.refill_delay)
+        return None
+
+    async def adopt(self, interpreter: str, spec: KernelSpec, shim: Path) -> Pooled | None:
+        """Take a ready kernel and have the runtime adopt it as ``spec`` (its shim moved to
+        ``shim``); None when none is ready or adoption failed (that kernel is destroyed)."""
+        pooled = self.take(interpreter)
+        if pooled is None:
+            return None
+        try:
+            await asyncio.to_thread(pooled.shim.rename, shim)
+            pooled.shim = shim
+            await self.runtime.adopt(pooled.kernel_id, spec)
+        except (AgentError, OSError) as exc:
+            log.warning("could not use a pre-started Jupyter kernel: %s", exc)
+            self.give_back(pooled)
+            return None
+        return pooled
+
+    def give_back(self, pooled: Pooled) -> None:
+        """Destroy a taken kernel that could not be adopted."""
+        self._spawn_destroy(pooled)
+
+    def _spawn_destroy(self, pooled: Pooled) -> None:
+        async def destroy() -> None:
+            await pooled.kernel.close()
+            await self._destroy(pooled.kernel_id, pooled.shim)
+
+        task = asyncio.create_task(destroy())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _destroy(self, kernel_id: str, shim: Path | None) -> None:
+        with contextlib.suppress(AgentError, OSError):
+            await self.runtime.destroy(kernel_id, remove_scratch=True)
+        if shim is not None:
+            await asyncio.to_thread(remove_tree, shim)
+
+    async def close(self) -> None:
+        """Stop every pooled kernel and pending start. Idempotent."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        ready, self._ready = self._ready, {}
+        for pooled_list in ready.values():
+            for pooled in pooled_list:
+                await pooled.kernel.close()
+                await self._destroy(pooled.kernel_id, pooled.shim)
+
+
+def environ_code(environ: Mapping[str, str]) -> str:
+    """Python that sets ``environ`` in a running kernel (PATH excepted: the pooled sandbox's
+    own PATH names the paths that exist inside it)."""
+    values = {k: v for k, v in environ.items() if k != "PATH"}
+    return f"import os as _os\n_os.environ.update({values!r})\ndel _os\n"
+
+
+def fits(request: KernelRequest) -> bool:
+    """Whether a pooled kernel's sandbox looks, from inside, like the one ``request`` asks
+    for: the host interpreter and nothing bound or written in before the kernel starts."""
+    return (
+        request.interpreter_prefix is None
+        and not request.mounts
+        and not request.files
+        and not request.bootstrap_script
+        and not request.gpu_devices
+        and not any(request.gpu_shares.values())
+    )
