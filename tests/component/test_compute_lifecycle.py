@@ -211,7 +211,11 @@ async def test_unknown_scaling_group_and_dependencies_are_clear_errors(running: 
         await running.compute.create(
             caller, CreateRequest(name="lost", image="python", scaling_group="nowhere")
         )
-    with pytest.raises(InvalidRequest, match="dependencies"):
+    with pytest.raises(NotFound, match="No such session to depend on: first"):
         await running.compute.create(
             caller, CreateRequest(name="later", image="python", dependencies=("first",))
+        )
+    with pytest.raises(InvalidRequest, match="starts_at"):
+        await running.compute.create(
+            caller, CreateRequest(name="later", image="python", starts_at="1h")
         )

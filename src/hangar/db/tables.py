@@ -324,6 +324,21 @@ class SessionRow(Base):
     terminated_at: Mapped[datetime | None]
     num_queries: Mapped[int] = mapped_column(BigInteger, default=0)
     last_stat: Mapped[dict[str, Any] | None] = mapped_column()
+    resource_opts: Mapped[dict[str, Any] | None] = mapped_column()
+    agent_list: Mapped[list[str] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+
+
+class SessionDependencyRow(Base):
+    """``session_id`` may start only after ``depends_on`` finished successfully."""
+
+    __tablename__ = "session_dependencies"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    depends_on: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 # Admin plane: resource presets and session templates ---------------------------------------

@@ -41,7 +41,7 @@ from hangar.core.compute.states import (
 )
 from hangar.core.errors import Conflict, HangarError
 from hangar.core.images.service import ImageService
-from hangar.core.scheduler import get_policy, schedule
+from hangar.core.scheduler import Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.core.compute")
@@ -154,19 +154,25 @@ class SessionLifecycle:
 
     async def schedule_pass(self) -> int:
         """Place what fits; returns how many sessions were scheduled."""
-        now = self._clock.now()
         async with self._sessions() as db:
-            pending = [
-                s
-                for s in await repo.with_status(db, [S.PENDING])
-                if s.starts_at is None or s.starts_at <= now
-            ]
+            pending = await repo.with_status(db, [S.PENDING])
             if not pending:
                 return 0
             holding = await repo.holding_resources(db)
             agents = await self._agents.alive()
             inputs = await build_inputs(db, pending, holding, agents, self._images)
-        plan = schedule(inputs.pending, inputs.agents, inputs.usage, self._policy)
+        doomed = {
+            p.id: checked.reason
+            for p in inputs.pending
+            if p.dependencies
+            and (checked := check_dependencies(p.dependencies)).verdict is Verdict.FAILED
+        }
+        for session_id, reason in doomed.items():
+            await self._cancel_doomed(inputs.by_id[session_id], reason or "dependency failed")
+        candidates = [p for p in inputs.pending if p.id not in doomed]
+        plan = schedule(
+            candidates, inputs.agents, inputs.usage, self._policy, now=self._clock.now()
+        )
         scheduled = 0
         for assignment in plan.assignments:
             session = inputs.by_id[assignment.session_id]
@@ -195,6 +201,19 @@ class SessionLifecycle:
             self._spawn(self._start(session.id))
         await self._record_reasons(inputs.by_id, plan.reasons())
         return scheduled
+
+    async def _cancel_doomed(self, session: ComputeSession, reason: str) -> None:
+        """A dependency of ``session`` failed: it can never start."""
+        try:
+            await self._move(
+                session, S.PENDING, S.CANCELLED, terminated_at=self._clock.now(),
+                status_info=reason[:256], status_data={"scheduler": {"msg": reason}},
+            )  # fmt: skip
+        except Conflict:
+            return
+        self._publish("kernel_cancelled", session, "dependency-failed")
+        self._publish("session_cancelled", session, "dependency-failed")
+        self.nudge()  # sessions depending on this one are doomed too
 
     async def _record_reasons(
         self, by_id: dict[uuid.UUID, ComputeSession], reasons: dict[uuid.UUID, str]
@@ -266,6 +285,7 @@ class SessionLifecycle:
             with contextlib.suppress(HangarError):
                 await self._agents.client(session.agent_id).destroy_kernel(session.id)
         self._publish("session_failure", session, info)
+        self.nudge()  # sessions that depend on this one are cancelled
 
     async def _run_batch_session(self, session: ComputeSession) -> None:
         """A batch-type session: run its startup command, record the result, terminate."""
@@ -318,6 +338,7 @@ class SessionLifecycle:
                 return await self.terminate(current, reason=reason, forced=forced)
             self._publish("kernel_cancelled", session, reason)
             self._publish("session_cancelled", session, reason)
+            self.nudge()  # sessions that depend on this one are cancelled
             return stat_object("cancelled", None)
         olds = [status for status in S if can_move(status, S.TERMINATING)]
         try:

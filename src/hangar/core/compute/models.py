@@ -45,6 +45,8 @@ class ComputeSession:
     last_stat: dict[str, Any] | None
     cluster_size: int = 1
     cluster_mode: str = "single-node"
+    resource_opts: dict[str, str] = field(default_factory=dict)
+    agent_list: tuple[str, ...] = ()
     mounts: tuple[dict[str, Any], ...] = ()  # vfolders as resolved at creation
 
     @property
@@ -70,7 +72,7 @@ class CreateRequest:
     bootstrap_script: str | None = None
     tag: str | None = None
     callback_url: str | None = None
-    starts_at: datetime | None = None
+    starts_at: datetime | str | None = None  # a time, or text: ISO 8601 or "30s"/"1h"/...
     cluster_size: int = 1
     cluster_mode: str = "single-node"
     architecture: str = "x86_64"
@@ -78,7 +80,9 @@ class CreateRequest:
     max_wait_seconds: float = 0
     reuse_if_exists: bool = True
     owner_access_key: str | None = None
-    dependencies: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()  # ids or names of the owner's sessions
+    resource_opts: dict[str, Any] = field(default_factory=dict)
+    agent_list: tuple[str, ...] = ()  # agents to pin the session to (administrators only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from hangar.core.agents.models import AgentRecord
+from hangar.core.compute import repo
 from hangar.core.compute.models import ComputeSession
 from hangar.core.identity.models import DefaultForUnspecified
 from hangar.core.images.service import ImageService
@@ -99,6 +100,7 @@ async def build_inputs(
 ) -> SchedulerInputs:
     image_cache = {}
     requests = []
+    dependencies = await repo.dependency_states(db, [s.id for s in pending])
     for session in pending:
         if session.image_id not in image_cache:
             image_cache[session.image_id] = await images.get(session.image_id)
@@ -116,6 +118,9 @@ async def build_inputs(
                 cluster_size=session.cluster_size,
                 image_min=ResourceSlots.parse(image.min_slots()),
                 image_max=ResourceSlots.parse(image.max_slots()),
+                not_before=session.starts_at,
+                dependencies=dependencies.get(session.id, ()),
+                agent_ids=frozenset(session.agent_list),
             )
         )
     usage = await _usage(db, {s.access_key for s in pending}, holding)

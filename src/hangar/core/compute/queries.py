@@ -38,7 +38,7 @@ from hangar.core.querylang import (
     compile_order,
 )
 from hangar.db.engine import DbSession
-from hangar.db.tables import GroupRow, ImageRow, SessionRow, UserRow
+from hangar.db.tables import GroupRow, ImageRow, SessionDependencyRow, SessionRow, UserRow
 
 LIVE_STAT_TIMEOUT = 2.0
 
@@ -231,6 +231,21 @@ async def session(
     async with sessions() as db:
         row = (await db.execute(stmt)).one_or_none()
     return _view(row) if row is not None else None
+
+
+async def dependencies(
+    sessions: async_sessionmaker[DbSession], caller: Caller, session_id: uuid.UUID
+) -> list[SessionView]:
+    """The sessions ``session_id`` depends on that the caller may see, oldest first."""
+    stmt = (
+        _select()
+        .join(SessionDependencyRow, SessionDependencyRow.depends_on == SessionRow.id)
+        .where(SessionDependencyRow.session_id == session_id, *_visible(caller))
+        .order_by(SessionRow.created_at, SessionRow.id)
+    )
+    async with sessions() as db:
+        rows = (await db.execute(stmt)).all()
+    return [_view(r) for r in rows]
 
 
 async def live_stat(agents: AgentService, session: ComputeSession) -> dict[str, Any] | None:

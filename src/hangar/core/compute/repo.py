@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +19,9 @@ from hangar.core.compute.states import (
     can_move,
 )
 from hangar.core.errors import Conflict
+from hangar.core.scheduler import DependencyState
 from hangar.db.engine import DbSession
-from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionRow
+from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionDependencyRow, SessionRow
 
 
 def _chronological(history: dict[str, Any]) -> dict[str, str]:
@@ -69,6 +70,8 @@ def session_from_row(row: SessionRow) -> ComputeSession:
         last_stat=row.last_stat,
         cluster_size=row.cluster_size,
         cluster_mode=row.cluster_mode,
+        resource_opts=dict(row.resource_opts or {}),
+        agent_list=tuple(row.agent_list or ()),
         mounts=tuple(m for m in row.mounts or () if isinstance(m, dict)),
     )
 
@@ -144,6 +147,41 @@ async def transition(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(f"session {session_id} changed status concurrently")
     return moved_from
+
+
+async def dependency_states(
+    db: DbSession, session_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[DependencyState, ...]]:
+    """The dependencies of each of ``session_ids`` that has any, with where they stand."""
+    if not session_ids:
+        return {}
+    stmt = (
+        select(
+            SessionDependencyRow.session_id,
+            SessionRow.id,
+            SessionRow.name,
+            SessionRow.status,
+            SessionRow.result,
+        )  # fmt: skip
+        .join(SessionRow, SessionRow.id == SessionDependencyRow.depends_on)
+        .where(SessionDependencyRow.session_id.in_(list(session_ids)))
+        .order_by(SessionDependencyRow.session_id, SessionRow.created_at, SessionRow.id)
+    )
+    found: dict[uuid.UUID, list[DependencyState]] = {}
+    for session_id, dep_id, name, status, result in (await db.execute(stmt)).all():
+        found.setdefault(session_id, []).append(DependencyState(dep_id, name, status, result))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+async def dependencies_of(db: DbSession, session_id: uuid.UUID) -> list[ComputeSession]:
+    """The sessions ``session_id`` depends on, oldest first."""
+    stmt = (
+        select(SessionRow)
+        .join(SessionDependencyRow, SessionDependencyRow.depends_on == SessionRow.id)
+        .where(SessionDependencyRow.session_id == session_id)
+        .order_by(SessionRow.created_at, SessionRow.id)
+    )
+    return [session_from_row(r) for r in (await db.execute(stmt)).scalars()]
 
 
 async def set_pending_reason(db: DbSession, session_id: uuid.UUID, reason: str) -> None:

@@ -23,6 +23,7 @@ from hangar.core.compute import repo
 from hangar.core.compute.events import EventBus
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult, SessionEvent
+from hangar.core.compute.options import parse_resource_opts, parse_starts_at
 from hangar.core.compute.states import DEAD, SessionStatus, SessionType
 from hangar.core.errors import (
     AuthFailed,
@@ -40,8 +41,9 @@ from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService, ManagerStatus
 from hangar.core.scheduler import ResourceSlots
 from hangar.db.engine import DbSession
-from hangar.db.tables import ScalingGroupRow, SessionRow
+from hangar.db.tables import AgentRow, ScalingGroupRow, SessionDependencyRow, SessionRow
 
+MAX_DEPENDENCIES = 64
 MountResolver = Callable[[Caller, tuple[str, ...], dict[str, str]], Awaitable[list[dict[str, Any]]]]
 NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
 RESERVED_NAMES = frozenset({"from-template"})
@@ -115,6 +117,8 @@ class ComputeService:
         """
         owner = await self.owner_of(caller, req.owner_access_key)
         check_name(req.name)
+        if req.agent_list and not caller.is_admin:
+            raise InsufficientPrivilege("Only administrators may assign sessions to agents.")
         async with self._sessions() as db:
             existing = await repo.find_live_by_name(db, owner.access_key, req.name)
         image = await self._images.resolve(req.image, req.architecture)
@@ -141,7 +145,11 @@ class ComputeService:
         image_min: dict[str, str],
     ) -> SessionRow:
         self._validate(req)
+        now = self._clock.now()
+        starts_at = parse_starts_at(req.starts_at, now)
         requested = ResourceSlots.parse({**image_min, **req.resources})
+        resource_opts = parse_resource_opts(req.resource_opts, requested.get("mem"))
+        dependencies = await self._dependencies(owner, req.dependencies)
         minimum = ResourceSlots.parse(image_min)
         short = [name for name in minimum if requested.amount(name) < minimum.amount(name)]
         if short:
@@ -150,7 +158,6 @@ class ComputeService:
                 + ", ".join(f"{name}={minimum.to_wire()[name]}" for name in short)
             )
         group_id = await self._identity.group_id_for(owner, req.domain_name, req.group_name)
-        now = self._clock.now()
         row = SessionRow(
             id=uuid.uuid4(),
             name=req.name,
@@ -181,21 +188,54 @@ class ComputeService:
             cluster_size=req.cluster_size,
             cluster_mode=req.cluster_mode,
             created_at=now,
-            starts_at=req.starts_at,
+            starts_at=starts_at,
             started_at=None,
             terminated_at=None,
             num_queries=0,
             last_stat=None,
+            resource_opts=resource_opts or None,
+            agent_list=list(dict.fromkeys(req.agent_list)) or None,
         )
         async with self._sessions() as db, db.begin():
             if await db.get(ScalingGroupRow, row.scaling_group) is None:
                 raise NotFound("scaling group")
+            await self._check_agents(db, row.agent_list or [], row.scaling_group)
             db.add(row)
             try:
                 await db.flush()
             except IntegrityError as exc:  # the live-name index: a concurrent create won
                 raise SessionAlreadyExists() from exc
+            for dependency in dependencies:
+                db.add(SessionDependencyRow(session_id=row.id, depends_on=dependency.id))
         return row
+
+    async def _dependencies(self, owner: Caller, refs: tuple[str, ...]) -> list[ComputeSession]:
+        """The owner's sessions named by ``refs`` (ids, id prefixes or names, dead ones
+        included). Raises NotFound naming the first unknown one (another user's session is
+        unknown too), InvalidRequest for too many."""
+        if len(refs) > MAX_DEPENDENCIES:
+            raise InvalidRequest(f"dependencies: at most {MAX_DEPENDENCIES} sessions")
+        found: dict[uuid.UUID, ComputeSession] = {}
+        for ref in refs:
+            if not isinstance(ref, str) or not ref.strip():
+                raise InvalidRequest("dependencies: session ids or names expected")
+            try:
+                session = await self._resolve_for(owner, ref.strip(), include_dead=True)
+            except NotFound as exc:
+                raise NotFound("session", f"No such session to depend on: {ref}") from exc
+            found[session.id] = session
+        return list(found.values())
+
+    async def _check_agents(self, db: DbSession, agent_ids: list[str], scaling_group: str) -> None:
+        """Every assigned agent is registered and serves ``scaling_group``."""
+        for agent_id in agent_ids:
+            agent = await db.get(AgentRow, agent_id)
+            if agent is None:
+                raise NotFound("agent instance", f"No such agent instance: {agent_id}")
+            if agent.scaling_group != scaling_group:
+                raise InvalidRequest(
+                    f"agentList: agent {agent_id} is not in scaling group {scaling_group!r}"
+                )
 
     def _validate(self, req: CreateRequest) -> None:
         if req.session_type == SessionType.BATCH and not (req.startup_command or "").strip():
@@ -204,8 +244,6 @@ class ComputeService:
             raise InvalidRequest("starts_at is only for batch sessions.")
         if req.cluster_size != 1:
             raise InvalidRequest("Multi-container sessions are not supported yet (clusterSize 1).")
-        if req.dependencies:
-            raise InvalidRequest("Session dependencies are not supported yet.")
 
     async def _mounts(self, owner: Caller, req: CreateRequest) -> list[dict[str, Any]]:
         """The vfolders the session mounts, checked against the owner's access."""
@@ -253,6 +291,9 @@ class ComputeService:
         Raises NotFound, or TooManySessionsMatched with the candidates.
         """
         owner = await self.owner_of(caller, owner_access_key)
+        return await self._resolve_for(owner, ref, include_dead=include_dead)
+
+    async def _resolve_for(self, owner: Caller, ref: str, *, include_dead: bool) -> ComputeSession:
         async with self._sessions() as db:
             candidates = await repo.of_access_key(db, owner.access_key, include_dead=include_dead)
         live = [s for s in candidates if s.status not in DEAD]

@@ -4,6 +4,12 @@ Entry point: :func:`schedule`. Inputs and outputs are the frozen values of :mod:
 amounts are :class:`ResourceSlots`.
 """
 
+from hangar.core.scheduler.dependencies import (
+    DependencyCheck,
+    DependencyState,
+    Verdict,
+    check_dependencies,
+)
 from hangar.core.scheduler.model import (
     AgentState,
     Assignment,
@@ -18,9 +24,11 @@ from hangar.core.scheduler.policies import POLICIES, Drf, Fifo, Lifo, Policy, ge
 from hangar.core.scheduler.predicates import (
     DEFAULT_PREDICATES,
     ClusterSize,
+    DependenciesMet,
     ImageSlots,
     KeypairConcurrency,
     KeypairResourceTotals,
+    NotBefore,
     Predicate,
     ScalingGroupMatch,
 )
@@ -34,6 +42,9 @@ __all__ = [
     "AgentState",
     "Assignment",
     "ClusterSize",
+    "DependenciesMet",
+    "DependencyCheck",
+    "DependencyState",
     "DeviceAllocation",
     "Drf",
     "Fifo",
@@ -43,6 +54,7 @@ __all__ = [
     "KeypairResourceTotals",
     "KeypairUsage",
     "Lifo",
+    "NotBefore",
     "PassState",
     "PendingSession",
     "Policy",
@@ -51,6 +63,8 @@ __all__ = [
     "ScalingGroupMatch",
     "SchedulePlan",
     "StillPending",
+    "Verdict",
+    "check_dependencies",
     "get_policy",
     "schedule",
 ]

@@ -6,6 +6,7 @@ so later decisions in the same pass see earlier ones.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -56,6 +57,11 @@ class KeypairLedger:
 
 class PassView(Protocol):
     """What predicates and policies may read of a pass in progress."""
+
+    @property
+    def now(self) -> datetime | None:
+        """The time of the pass (for ``starts_at``); None when the caller gave none."""
+        ...
 
     def ledger(self, access_key: str) -> KeypairLedger | None:
         """The working usage of ``access_key``; None if the pass has no usage for it."""

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from hangar.core.identity.models import DefaultForUnspecified
+from hangar.core.scheduler.dependencies import DependencyState
 from hangar.core.scheduler.slots import (
     CUDA_DEVICE,
     CUDA_SHARES,
@@ -90,7 +91,9 @@ class PendingSession:
     """A compute session waiting in PENDING.
 
     ``requested`` is per kernel; ``image_min``/``image_max`` bound it slot by slot (a slot
-    absent from them is unbounded). Raises ValueError for a fractional ``cuda.device``.
+    absent from them is unbounded). ``not_before`` (``starts_at``) holds it back until then;
+    ``dependencies`` must all be done first; ``agent_ids``, when given, are the only agents
+    it may run on. Raises ValueError for a fractional ``cuda.device``.
     """
 
     id: uuid.UUID
@@ -105,6 +108,9 @@ class PendingSession:
     cluster_size: int = 1
     image_min: ResourceSlots = EMPTY_SLOTS
     image_max: ResourceSlots = EMPTY_SLOTS
+    not_before: datetime | None = None
+    dependencies: tuple[DependencyState, ...] = ()
+    agent_ids: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         devices = self.requested.amount(CUDA_DEVICE)

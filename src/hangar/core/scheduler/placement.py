@@ -143,6 +143,22 @@ class _Group:
                         return agent
         return None
 
+    def find_among(self, demand: _Demand, agent_ids: frozenset[str]) -> _Agent | None:
+        """The best-fitting agent for ``demand`` among ``agent_ids`` (a pinned session):
+        the same order as :meth:`find`, over the few agents named."""
+        candidates = [a for a in self.agents if a.id in agent_ids]
+        lanes = (self.gpu_lane,) if demand.gpu else (self.cpu_lane, self.gpu_lane)
+        for lane in lanes:
+            members = [a for a in candidates if self.lane_of(a) is lane]
+            for agent in sorted(members, key=lambda a: (a.score, a.rank)):
+                if agent.score < demand.score:
+                    continue
+                if all(agent.free[slot] >= amount for slot, amount in demand.base) and (
+                    not demand.gpu or _gpu_fits(agent, demand)
+                ):
+                    return agent
+        return None
+
     def known_failure(self, demand: _Demand) -> str | None:
         """Why ``demand`` cannot fit, if a failure earlier in the pass already shows it.
 
@@ -227,7 +243,7 @@ def _apply_devices(agent: _Agent, plan: list[_Grant]) -> tuple[DeviceAllocation,
     return tuple(grants)
 
 
-def _shortage(agents: Iterable[_Agent], demand: _Demand) -> str:
+def _shortage(agents: Iterable[_Agent], demand: _Demand, where: str = "any agent") -> str:
     """Say which requested slots no agent of the group has enough of, or that none has all."""
     agents = list(agents)
     lacking = [
@@ -240,8 +256,9 @@ def _shortage(agents: Iterable[_Agent], demand: _Demand) -> str:
     if demand.shares and all(a.shares_free < demand.shares for a in agents):
         lacking.append(CUDA_SHARES)
     if lacking:
-        return f"not enough {', '.join(sorted(lacking))} on any agent"
-    return f"no agent has enough {', '.join(sorted(demand.requested))} at the same time"
+        return f"not enough {', '.join(sorted(lacking))} on {where}"
+    who = "no agent has" if where == "any agent" else f"none of {where} has"
+    return f"{who} enough {', '.join(sorted(demand.requested))} at the same time"
 
 
 class AgentPool:
@@ -278,12 +295,25 @@ class AgentPool:
         if group is None:
             return f"no schedulable agent in scaling group {session.scaling_group!r}"
         demand = group.demand(session.requested)
-        reason = group.known_failure(demand)
+        reason = group.known_failure(demand)  # what fits nowhere fits on no subset either
         if reason is not None:
             return reason
-        agent = None if demand.unknown else group.find(demand)
-        if agent is None:
-            return group.remember_failure(demand)
+        if session.agent_ids:
+            pinned = session.agent_ids & {a.id for a in group.agents}
+            if not pinned:
+                names = ", ".join(sorted(session.agent_ids))
+                return (
+                    f"none of the assigned agents ({names}) is schedulable in scaling group "
+                    f"{session.scaling_group!r}"
+                )
+            agent = None if demand.unknown else group.find_among(demand, pinned)
+            if agent is None:  # not remembered: other agents may still have room
+                chosen = [a for a in group.agents if a.id in pinned]
+                return _shortage(chosen, demand, "the assigned agents")
+        else:
+            agent = None if demand.unknown else group.find(demand)
+            if agent is None:
+                return group.remember_failure(demand)
         devices = group.reserve(agent, demand)
         return Assignment(
             session.id,

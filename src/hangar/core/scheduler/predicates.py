@@ -1,9 +1,9 @@
 """Checks a pending session must pass before the scheduler looks for an agent.
 
 Each predicate is one small class with ``check(session, view) -> reason | None``: None lets
-the session go on, a string is why it stays PENDING. Static checks (cluster size, image
-bounds, scaling group) come before the ones that depend on what the pass has assigned so far
-(keypair concurrency, resource-policy totals).
+the session go on, a string is why it stays PENDING. Time and dependencies come first, then
+static checks (cluster size, image bounds, scaling group), then the ones that depend on what
+the pass has assigned so far (keypair concurrency, resource-policy totals).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from hangar.core.scheduler.dependencies import check_dependencies
 from hangar.core.scheduler.ledger import PassView
 from hangar.core.scheduler.model import AgentState, PendingSession
 from hangar.core.scheduler.slots import ZERO, format_amount
@@ -21,6 +22,28 @@ class Predicate(Protocol):
     def check(self, session: PendingSession, view: PassView) -> str | None:
         """None when ``session`` may be placed, else the reason it stays pending."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class NotBefore:
+    """A session with ``starts_at`` waits until that time (the pass's ``now``)."""
+
+    def check(self, session: PendingSession, view: PassView) -> str | None:
+        when, now = session.not_before, view.now
+        if when is None or now is None or when <= now:
+            return None
+        return f"waiting until {when.isoformat(timespec='seconds')} (starts_at)"
+
+
+@dataclass(frozen=True, slots=True)
+class DependenciesMet:
+    """Every dependency has finished successfully (see :mod:`.dependencies`); a failed one
+    keeps the session here too, until the lifecycle cancels it."""
+
+    def check(self, session: PendingSession, view: PassView) -> str | None:
+        if not session.dependencies:
+            return None
+        return check_dependencies(session.dependencies).reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +93,10 @@ class ScalingGroupMatch:
 
 
 def agent_accepts(agent: AgentState, session: PendingSession) -> bool:
-    """An agent is a candidate for a session: same scaling group, and schedulable."""
+    """An agent is a candidate for a session: same scaling group, schedulable, and one of
+    the session's assigned agents when it has any."""
+    if session.agent_ids and agent.id not in session.agent_ids:
+        return False
     return agent.schedulable and agent.scaling_group == session.scaling_group
 
 
@@ -109,6 +135,8 @@ class KeypairResourceTotals:
 
 
 DEFAULT_PREDICATES: tuple[Predicate, ...] = (
+    NotBefore(),
+    DependenciesMet(),
     ClusterSize(),
     ImageSlots(),
     ScalingGroupMatch(),

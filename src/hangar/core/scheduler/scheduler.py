@@ -9,6 +9,7 @@ make progress.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
 from hangar.core.scheduler.ledger import KeypairLedger
 from hangar.core.scheduler.model import (
@@ -28,10 +29,20 @@ from hangar.core.scheduler.slots import ResourceSlots
 class PassState:
     """The working state of one pass; implements :class:`~.ledger.PassView`."""
 
-    def __init__(self, agents: Iterable[AgentState], usage: Mapping[str, KeypairUsage]) -> None:
+    def __init__(
+        self,
+        agents: Iterable[AgentState],
+        usage: Mapping[str, KeypairUsage],
+        now: datetime | None = None,
+    ) -> None:
         """Raises ValueError if two agents share an id."""
         self.pool = AgentPool(agents)
         self._ledgers = {key: KeypairLedger(u) for key, u in usage.items()}
+        self._now = now
+
+    @property
+    def now(self) -> datetime | None:
+        return self._now
 
     def ledger(self, access_key: str) -> KeypairLedger | None:
         return self._ledgers.get(access_key)
@@ -50,6 +61,7 @@ def schedule(
     policy: Policy,
     *,
     predicates: Sequence[Predicate] = DEFAULT_PREDICATES,
+    now: datetime | None = None,
 ) -> SchedulePlan:
     """Decide, in ``policy`` order, which pending sessions run where.
 
@@ -57,14 +69,15 @@ def schedule(
     one agent at once) or stays pending with the first reason found: a predicate's, or the
     placement's when no agent has room. ``usage`` is keyed by access key; with the default
     predicates a session whose key has no entry stays pending. The result depends only on
-    the arguments, not on their order.
+    the arguments, not on their order. ``now`` is the time ``starts_at`` is compared with
+    (None: sessions are never held back for it).
 
     Raises ValueError for duplicate session or agent ids, or a policy that does not yield
     every session exactly once.
     """
     if len({s.id for s in pending}) != len(pending):
         raise ValueError("duplicate pending session ids")
-    state = PassState(agents, usage)
+    state = PassState(agents, usage, now)
     assignments: list[Assignment] = []
     waiting: list[StillPending] = []
     for session in policy.order(pending, state):

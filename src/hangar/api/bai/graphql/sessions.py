@@ -122,7 +122,7 @@ def container_of(view: SessionView) -> ComputeContainer:
         agent=s.agent_id,
         agent_addr=None,
         container_id=s.id.hex if s.agent_id is not None else None,
-        resource_opts=as_json({}),
+        resource_opts=as_json(s.resource_opts),
         occupied_slots=as_json(s.occupied_slots or {}),
         last_stat=as_json_or_none(stat),
         cpu_used=_metric_int(stat, "cpu_used"),
@@ -235,8 +235,8 @@ def session_of(view: SessionView) -> ComputeSession:
         starts_at=s.starts_at,
         startup_command=s.startup_command,
         result=s.result.value,
-        resource_opts=as_json({}),
-        resoucre_opts=as_json({}),
+        resource_opts=as_json(s.resource_opts),
+        resoucre_opts=as_json(s.resource_opts),
         scaling_group=s.scaling_group,
         service_ports=as_json([]),
         mounts=list(view.mounts),
@@ -311,7 +311,12 @@ class SessionQuery:
     @strawberry.field
     async def compute_session(self, info: Info, id: uuid.UUID) -> ComputeSession | None:
         view = await queries.session(info.context.services.sessions, info.context.caller, id)
-        return session_of(view) if view is not None else None
+        if view is None:
+            return None
+        found = session_of(view)
+        deps = await queries.dependencies(info.context.services.sessions, info.context.caller, id)
+        found.dependencies = [session_of(d) for d in deps]
+        return found
 
     @strawberry.field
     async def compute_container(self, info: Info, id: uuid.UUID) -> ComputeContainer | None:

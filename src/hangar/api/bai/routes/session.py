@@ -63,7 +63,7 @@ class CreateParams(Params):
     bootstrap_script: str | None = Field(
         None, validation_alias=_alias("bootstrap_script", "bootstrapScript")
     )
-    starts_at: datetime | None = Field(None, validation_alias=_alias("starts_at", "startsAt"))
+    starts_at: str | None = Field(None, validation_alias=_alias("starts_at", "startsAt"))
     callback_url: str | None = Field(
         None, validation_alias=_alias("callback_url", "callbackUrl", "callbackURL")
     )
@@ -101,6 +101,8 @@ class CreateParams(Params):
             reuse_if_exists=self.reuse_if_exists,
             owner_access_key=self.owner_access_key,
             dependencies=tuple(self.dependencies or ()),
+            resource_opts=dict(config.resource_opts or {}),
+            agent_list=tuple(config.agent_list or ()),  # `run` sends [] for none
         )
 
 
@@ -202,6 +204,8 @@ def info_body(session: ComputeSession, now: datetime) -> dict[str, Any]:
         "terminationTime": str(session.terminated_at) if session.terminated_at else None,
         "numQueriesExecuted": session.num_queries,
         "lastStat": session.last_stat,
+        "resourceOpts": json.dumps(session.resource_opts),
+        "startsAt": session.starts_at.isoformat() if session.starts_at else None,
     }
 
 
