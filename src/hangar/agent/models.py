@@ -78,6 +78,7 @@ class KernelRequest:
     bootstrap_script: str | None = None
     mounts: tuple[MountRequest, ...] = ()
     files: tuple[HomeFile, ...] = ()
+    shmem_bytes: int | None = None  # size of /dev/shm; None: the runtime's default
 
 
 @dataclass(frozen=True, slots=True)

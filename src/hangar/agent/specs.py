@@ -146,7 +146,9 @@ def build_spec(
             uid=uid,
             gid=gid,
             environ=kernel_environ(request, prefix),
-            limits=ResourceLimits(cpu=cpu, memory_bytes=memory, pids_max=pids_max),
+            limits=ResourceLimits(
+                cpu=cpu, memory_bytes=memory, pids_max=pids_max, shmem_bytes=request.shmem_bytes
+            ),
             gpus=gpu_bindings(request, devices),
             image=ImageSpec(name=image_name, interpreter_prefix=prefix),
             mounts=tuple(BindMount(m.host_path, m.target, m.read_only) for m in request.mounts),

@@ -84,9 +84,10 @@ class ResourceLimits:
     cpu: float | None = None
     memory_bytes: int | None = None
     pids_max: int | None = None
+    shmem_bytes: int | None = None  # the size of /dev/shm (a tmpfs)
 
     def __post_init__(self) -> None:
-        for name in ("cpu", "memory_bytes", "pids_max"):
+        for name in ("cpu", "memory_bytes", "pids_max", "shmem_bytes"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 _fail(f"limit {name} must be positive, got {value}")

@@ -159,7 +159,9 @@ def filesystem_args(
 ) -> list[str]:
     """Read-only root, fresh /proc and /dev, masks, then binds (image, scratch, vfolders)."""
     args = ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--tmpfs", "/dev/shm"]
+    shm_size = spec.limits.shmem_bytes
+    args += ["--perms", "1777"] + (["--size", str(shm_size)] if shm_size else [])
+    args += ["--tmpfs", "/dev/shm"]
     masks = mask_paths(spec, options.hidden_paths, exists)
     for path in masks:
         args += _mask_args(path, is_dir)

@@ -69,6 +69,7 @@ class KernelCreation:
     bootstrap_script: str | None = None
     mounts: tuple[KernelMount, ...] = ()
     files: tuple[KernelFile, ...] = ()
+    shmem_bytes: int | None = None  # size of /dev/shm; None: the runtime's default
 
 
 @dataclass(frozen=True, slots=True)

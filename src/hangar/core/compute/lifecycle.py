@@ -269,6 +269,7 @@ class SessionLifecycle:
             bootstrap_script=session.bootstrap_script,
             mounts=extras[0],
             files=extras[1],
+            shmem_bytes=int(shmem) if (shmem := session.resource_opts.get("shmem")) else None,
         )
 
     async def _fail(self, session: ComputeSession, info: str) -> None:
