@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     storage_token_seconds: float = Field(
         default=86400.0, gt=0, description="Lifetime of upload/download tokens."
     )
+    storage_sweep_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often expired transfer tokens, staging files and old background "
+        "tasks are cleaned up.",
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

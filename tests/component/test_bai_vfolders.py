@@ -312,7 +312,7 @@ async def test_quota_and_policy_limits(api: Api, services: Services) -> None:
     assert eleventh.status_code == 412
 
 
-async def test_clone_and_options(api: Api) -> None:
+async def test_clone_and_options(api: Api, services: Services) -> None:
     await api.ok("POST", "/folders", {"name": "src"})
     await api.upload("src", "d/x.txt", b"x")
     refused = await api.call("POST", "/folders/src/clone", {"target_name": "copy"})
@@ -321,6 +321,7 @@ async def test_clone_and_options(api: Api) -> None:
     assert response.status_code == 201
     clone = await api.ok("POST", "/folders/src/clone", {"target_name": "copy"})
     assert clone["name"] == "copy"
+    await services.bgtasks.wait(uuid.UUID(clone["bgtask_id"]))
     assert (await api.download("copy", "d/x.txt")).content == b"x"
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from hangar.core.admin import AdminPlane, build_admin_plane
 from hangar.core.agents.service import AgentService
+from hangar.core.bgtasks.service import BackgroundTasks
 from hangar.core.clock import Clock, SystemClock
 from hangar.core.compute.apps import AppService
 from hangar.core.compute.events import EventBus
@@ -46,6 +47,7 @@ class Services:
     compute: ComputeService
     executions: Executions
     first_admin: FirstAdmin | None = None
+    bgtasks: BackgroundTasks = field(init=False)
     admin: AdminPlane = field(init=False)
     storage: StoragePlane = field(init=False)
     apps: AppService = field(init=False)
@@ -60,6 +62,8 @@ class Services:
         self._tasks.append(asyncio.create_task(self.lifecycle.run(), name="session-lifecycle"))
         notifier = WebhookNotifier(self.sessions, self.clock, self.bus)
         self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
+        await self.bgtasks.recover()
+        self._tasks.append(asyncio.create_task(self.storage.run_sweeps(), name="storage-sweeps"))
 
     async def start_embedded_agent(self) -> None:
         """Register this machine's agent and bring back the sessions it ran before."""
@@ -82,8 +86,9 @@ class Services:
             await asyncio.sleep(self.settings.usage_flush_seconds)
             try:
                 await self.identity.flush_usage()
+                await self.compute.flush_query_counts()
             except Exception:  # a failed flush is retried with the next batch
-                log.exception("could not write keypair usage counters")
+                log.exception("could not write usage counters")
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -100,6 +105,7 @@ class Services:
                 log.exception("error while closing")
         try:
             await self.identity.flush_usage()
+            await self.compute.flush_query_counts()
         finally:
             await self.engine.dispose()
 
@@ -155,13 +161,12 @@ def _assemble(
         executions,
     )
     services.admin = build_admin_plane(services)
-    services.storage = build_storage_plane(settings, sessions, clock, manager)
-    services.storage.attach(compute, lifecycle)
-    services.on_close(services.storage.close)
     services.apps = AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle)
-    services.storage = build_storage_plane(settings, sessions, clock, manager)
+    services.bgtasks = BackgroundTasks(sessions, clock)
+    services.storage = build_storage_plane(settings, sessions, clock, manager, services.bgtasks)
     services.storage.attach(compute, lifecycle)
     services.on_close(services.storage.close)
+    services.on_close(services.bgtasks.close)  # closers run in reverse: tasks end first
     return services
 
 

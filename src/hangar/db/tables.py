@@ -450,6 +450,36 @@ class UploadSessionRow(Base):
     expires_at: Mapped[datetime]
 
 
+class DownloadTokenRow(Base):
+    """A download ticket for one file; the token is stored hashed and expires."""
+
+    __tablename__ = "download_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vfolder_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("vfolders.id", ondelete="CASCADE"), index=True
+    )
+    relpath: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class BackgroundTaskRow(Base):
+    """A long operation (folder clone, image rescan) and where it stands; kept a day after."""
+
+    __tablename__ = "background_tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    current_progress: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_progress: Mapped[int] = mapped_column(BigInteger, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class DotfileRow(Base):
     """A file written into /home/work of every session in its scope (user, group or domain)."""
 

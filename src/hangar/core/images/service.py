@@ -9,8 +9,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from hangar.core.bgtasks.service import BackgroundTasks, Progress
 from hangar.core.clock import Clock
 from hangar.core.errors import NotFound
+from hangar.core.identity.models import Caller
 from hangar.core.images.models import Image, ImageProvider
 from hangar.db.engine import DbSession
 from hangar.db.tables import ImageAliasRow, ImageRow
@@ -152,6 +154,18 @@ class ImageService:
                 else:
                     existing.image_id = row.id
         return await self.get(row.id)
+
+    async def rescan_in_background(self, tasks: BackgroundTasks, caller: Caller) -> uuid.UUID:
+        """Re-register the images of the local registry as a background task; its id."""
+
+        async def rescan(progress: Progress) -> str:
+            image = await self.register_host_python()
+            progress.set(1, 1, f"registered {image.canonical}" if image else "no host Python")
+            return "Rescanned the local registry: 1 image." if image else "No images found."
+
+        return await tasks.start(
+            kind="rescan_images", owner=caller, work=rescan, total=1, message="Rescanning"
+        )
 
     async def register_host_python(self) -> Image | None:
         """Register ``python:<host version>`` backed by /usr/bin/python3, with aliases."""

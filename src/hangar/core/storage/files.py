@@ -3,13 +3,16 @@
 Uploads are resumable (tus): ``request_upload`` checks permission, path and quota and hands
 out a token; each ``append`` adds bytes at the current offset of the staging file; when it
 reaches the declared size the file appears at its path in one step. Downloads get a
-short-lived token bound to one file. Tokens are the only credential of the transfer URLs:
-random, stored hashed (uploads, so they survive restarts) or in memory (downloads).
+token bound to one file. Tokens are the only credential of the transfer URLs: random,
+stored hashed in the database (so they survive restarts and work on every server
+process), valid for ``storage_token_seconds``. :meth:`Files.sweep` forgets expired tokens
+and removes the staging files of expired uploads and those no upload owns any more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -18,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import delete, select
@@ -28,9 +32,10 @@ from hangar.core.storage import paths, repo
 from hangar.core.storage.backends.base import Parts, StorageBackend
 from hangar.core.storage.models import FileItem, UploadState, VFolder
 from hangar.core.storage.service import Need, StorageService
-from hangar.db.tables import UploadSessionRow, VFolderRow
+from hangar.db.tables import DownloadTokenRow, UploadSessionRow, VFolderRow
 
 WRITE_BUFFER = 4 << 20
+ORPHAN_SECONDS = 3600.0
 
 
 class ByteStream(Protocol):
@@ -76,7 +81,6 @@ class Files:
         self._sessions = storage._sessions
         self._clock = storage._clock
         self._token_seconds = token_seconds
-        self._downloads: dict[str, tuple[float, uuid.UUID, str, Parts]] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
 
     async def _folder(self, caller: Caller, name: str, need: Need) -> VFolder:
@@ -219,23 +223,100 @@ class Files:
     # Downloads ----------------------------------------------------------------------------
 
     async def request_download(self, caller: Caller, name: str, path: str) -> str:
+        """A token for downloading the file at ``path``. Raises NotFound, InvalidRequest."""
         folder = await self._folder(caller, name, Need.READ)
         parts = paths.parts_of(path, allow_root=False)
         await self._backend(folder).file_size(folder.id, parts)  # exists and is a file
         token = secrets.token_urlsafe(32)
-        now = time.monotonic()
-        self._downloads = {k: v for k, v in self._downloads.items() if v[0] > now}
-        self._downloads[token] = (now + self._token_seconds, folder.id, folder.host, parts)
+        now = self._clock.now()
+        async with self._sessions() as db, db.begin():
+            db.add(
+                DownloadTokenRow(
+                    token_hash=_hash(token),
+                    vfolder_id=folder.id,
+                    relpath=paths.joined(parts),
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=self._token_seconds),
+                )
+            )
         return token
 
     async def download_target(self, token: str) -> DownloadTarget:
         """What the download ``token`` names. Raises NotFound (token or file gone)."""
-        entry = self._downloads.get(token)
-        if entry is None or entry[0] < time.monotonic():
+        async with self._sessions() as db:
+            found = (
+                await db.execute(
+                    select(DownloadTokenRow.vfolder_id, DownloadTokenRow.relpath, VFolderRow.host)
+                    .join(VFolderRow, VFolderRow.id == DownloadTokenRow.vfolder_id)
+                    .where(
+                        DownloadTokenRow.token_hash == _hash(token),
+                        DownloadTokenRow.expires_at >= self._clock.now(),
+                    )
+                )
+            ).first()
+        if found is None:
             raise NotFound("download", "No such download session")
-        _expires, vfid, host, parts = entry
+        vfid, relpath, host = found
         backend = self._storage.hosts.get(host)
+        parts = paths.parts_of(relpath, allow_root=False)
         return DownloadTarget(backend, vfid, parts, await backend.file_size(vfid, parts))
+
+    # Housekeeping -------------------------------------------------------------------------
+
+    async def sweep(self) -> SweepResult:
+        """Forget expired transfer tokens and remove staging files no live upload owns
+        (expired uploads, and files older than ORPHAN_SECONDS left by a crash)."""
+        now = self._clock.now()
+        async with self._sessions() as db, db.begin():
+            expired = (
+                await db.execute(
+                    select(UploadSessionRow.id, VFolderRow.host)
+                    .join(VFolderRow, VFolderRow.id == UploadSessionRow.vfolder_id)
+                    .where(UploadSessionRow.expires_at < now)
+                )
+            ).all()
+            await db.execute(delete(UploadSessionRow).where(UploadSessionRow.expires_at < now))
+            downloads = await db.execute(
+                delete(DownloadTokenRow).where(DownloadTokenRow.expires_at < now)
+            )
+            live = set(await db.scalars(select(UploadSessionRow.id)))
+        for upload_id, host in expired:
+            with contextlib.suppress(InvalidRequest):  # a host removed from the settings
+                await self._storage.hosts.get(host).discard_upload(upload_id)
+        orphans = 0
+        for backend in self._storage.hosts:
+            staging = backend.staging_path(uuid.UUID(int=0)).parent
+            orphans += await asyncio.to_thread(
+                _remove_orphans, staging, live, self._clock.time() - ORPHAN_SECONDS
+            )
+        return SweepResult(len(expired), int(downloads.rowcount or 0), orphans)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    uploads: int
+    downloads: int
+    orphans: int
+
+
+def _remove_orphans(staging: Path, live: set[uuid.UUID], before: float) -> int:
+    """Delete staging files of no live upload last written before ``before`` (epoch)."""
+    removed = 0
+    try:
+        entries = list(os.scandir(staging))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            upload_id = uuid.UUID(hex=entry.name)
+        except ValueError:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if upload_id in live or entry.stat(follow_symlinks=False).st_mtime >= before:
+                continue
+            os.unlink(entry.path)
+            removed += 1
+    return removed
 
 
 def _create_empty(path: os.PathLike[str]) -> None:

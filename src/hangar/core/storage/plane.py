@@ -3,12 +3,15 @@ dotfiles, and the hooks that let compute sessions mount folders."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.agents.client import KernelFile, KernelMount
+from hangar.core.bgtasks.service import BackgroundTasks
 from hangar.core.clock import Clock
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession
@@ -24,6 +27,8 @@ from hangar.core.storage.service import StorageService
 from hangar.db.engine import DbSession
 from hangar.settings import Settings
 
+log = logging.getLogger("hangar.storage")
+
 
 @dataclass
 class StoragePlane:
@@ -32,6 +37,8 @@ class StoragePlane:
     invitations: Invitations
     mounts: Mounts
     dotfiles: Dotfiles
+    bgtasks: BackgroundTasks
+    sweep_seconds: float
 
     async def mounts_for(
         self, owner: Caller, names: tuple[str, ...], mount_map: dict[str, str]
@@ -52,6 +59,20 @@ class StoragePlane:
         compute.mount_resolver = self.mounts_for
         lifecycle.kernel_extras = self.kernel_extras
 
+    async def sweep(self) -> None:
+        """One pass of housekeeping: expired transfers, staging leftovers, old tasks."""
+        await self.files.sweep()
+        await self.bgtasks.sweep()
+
+    async def run_sweeps(self) -> None:
+        """Sweep every ``sweep_seconds`` until cancelled."""
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            try:
+                await self.sweep()
+            except Exception:  # the next pass tries again
+                log.exception("storage housekeeping failed")
+
     async def close(self) -> None:
         await self.service.hosts.close()
 
@@ -61,12 +82,16 @@ def build_storage_plane(
     sessions: async_sessionmaker[DbSession],
     clock: Clock,
     manager: ManagerService,
+    bgtasks: BackgroundTasks,
 ) -> StoragePlane:
-    service = StorageService(sessions, clock, StorageHosts.from_settings(settings), manager)
+    hosts = StorageHosts.from_settings(settings)
+    service = StorageService(sessions, clock, hosts, manager, bgtasks)
     return StoragePlane(
         service=service,
         files=Files(service, settings.storage_token_seconds),
         invitations=Invitations(service),
         mounts=Mounts(service),
         dotfiles=Dotfiles(service),
+        bgtasks=bgtasks,
+        sweep_seconds=settings.storage_sweep_seconds,
     )

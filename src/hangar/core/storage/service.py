@@ -8,6 +8,7 @@ storage exists, and its storage is removed only after the row is gone.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from enum import Enum
@@ -15,6 +16,7 @@ from enum import Enum
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from hangar.core.bgtasks.service import BackgroundTasks, Progress
 from hangar.core.clock import Clock
 from hangar.core.errors import (
     Forbidden,
@@ -71,7 +73,9 @@ class StorageService:
         clock: Clock,
         hosts: StorageHosts,
         manager: ManagerService,
+        bgtasks: BackgroundTasks,
     ) -> None:
+        self._bgtasks = bgtasks
         self._sessions = sessions
         self._clock = clock
         self.hosts = hosts
@@ -328,8 +332,10 @@ class StorageService:
         usage_mode: str | None,
         permission: str | None,
         cloneable: bool = False,
-    ) -> VFolder:
-        """Copy a cloneable folder into a new folder of the caller (done when it returns)."""
+    ) -> tuple[VFolder, uuid.UUID]:
+        """Create the caller's copy of a cloneable folder; its files are copied by a
+        background task whose id comes back with the new folder. If the copy fails the new
+        folder is removed again (the task says why)."""
         await self.writable()
         source = await self.get(caller, name, Need.READ)
         if not source.folder.cloneable:
@@ -339,6 +345,7 @@ class StorageService:
             raise InvalidRequest("Folders can be cloned only between hosts of the same kind.")
         if host != source.folder.host:
             raise InvalidRequest("Folders can be cloned only within their storage host.")
+        total = (await self.usage(source.folder)).used_bytes
         target = await self.create(
             caller,
             name=target_name,
@@ -348,12 +355,23 @@ class StorageService:
             quota_bytes=source.folder.quota_bytes,
             cloneable=cloneable,
         )
-        try:
-            await self.hosts.get(host).clone_folder(source.folder.id, target.id)
-        except BaseException:
-            await self._remove(target)
-            raise
-        return target
+
+        async def copy(progress: Progress) -> str:
+            try:
+                await self.hosts.get(host).clone_folder(source.folder.id, target.id, progress.set)
+            except BaseException:
+                await asyncio.shield(self._remove(target))
+                raise
+            return f"Cloned {name!r} into {target_name!r}."
+
+        task_id = await self._bgtasks.start(
+            kind="vfolder_clone",
+            owner=caller,
+            work=copy,
+            total=total,
+            message=f"Cloning {name!r} into {target_name!r}",
+        )
+        return target, task_id
 
     # Group sharing -----------------------------------------------------------------------
 

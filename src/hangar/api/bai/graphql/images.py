@@ -197,16 +197,16 @@ class ImageMutation:
         services = info.context.services
         caller = info.context.caller
 
-        async def act() -> None:
+        async def act() -> uuid.UUID:
             from hangar.core.identity.directory import require_superadmin
 
             require_superadmin(caller)
             if registry not in (None, "", "local"):
                 raise InvalidRequest(f"Unknown registry: {registry}")
-            await services.images.register_host_python()
+            return await services.images.rescan_in_background(services.bgtasks, caller)
 
-        ok, msg, _ = await attempt(info, "rescan_images", act)
-        return RescanImages(ok=ok, msg=msg, task_id=None)
+        ok, msg, task_id = await attempt(info, "rescan_images", act)
+        return RescanImages(ok=ok, msg=msg, task_id=task_id)
 
     @strawberry.mutation
     async def create_resource_preset(

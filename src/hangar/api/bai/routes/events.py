@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.params import Params, raw_params, validate
+from hangar.api.bai.routes import bgtask
 from hangar.api.bai.routing import Router
 from hangar.core.compute.events import EventBus, Matcher
 from hangar.core.compute.models import SessionEvent
@@ -190,11 +191,4 @@ async def session_events(request: Request) -> Response:
     return EventStream(services.bus, session_matcher(caller, owner, params, group_id))
 
 
-@router.get("/background-task")
-async def background_task_events(request: Request) -> Response:
-    """No background tasks exist yet, so every task id is unknown."""
-    user(request)
-    params = await raw_params(request)
-    if not (params.get("task_id") or params.get("taskId")):
-        raise InvalidRequest("task_id: the background task id is required")
-    raise NotFound("background task")
+router.get("/background-task")(bgtask.background_task_events)

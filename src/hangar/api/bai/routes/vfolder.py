@@ -388,7 +388,7 @@ async def update_options(request: Request) -> Response:
 @router.post("/{name}/clone", status_code=201)
 async def clone(request: Request) -> Any:
     params = await read_params(request, CloneParams)
-    folder = await _storage(request).service.clone(
+    folder, task_id = await _storage(request).service.clone(
         user(request),
         request.path_params["name"],
         target_name=params.target_name,
@@ -397,7 +397,7 @@ async def clone(request: Request) -> Any:
         permission=params.permission,
         cloneable=params.cloneable,
     )
-    return folder_json(folder)
+    return {**folder_json(folder), "bgtask_id": str(task_id)}
 
 
 @router.post("/{name}/invite", status_code=201)

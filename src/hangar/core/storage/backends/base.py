@@ -10,13 +10,14 @@ object write), so a partial upload is never seen as a file.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
 
 from hangar.core.storage.models import FileItem, FolderUsage, PerfMetric, VolumeInfo
 
 Parts = tuple[str, ...]
+CopyProgress = Callable[[int], None]
 
 
 class StorageBackend(Protocol):
@@ -33,8 +34,11 @@ class StorageBackend(Protocol):
     async def delete_folder(self, vfid: uuid.UUID) -> None:
         """Delete the folder and everything in it. Idempotent."""
 
-    async def clone_folder(self, src: uuid.UUID, dst: uuid.UUID) -> None:
-        """Copy every file of ``src`` into the new folder ``dst`` (symlinks are skipped)."""
+    async def clone_folder(
+        self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None = None
+    ) -> None:
+        """Copy every file of ``src`` into the new folder ``dst`` (symlinks are skipped),
+        calling ``progress`` (possibly from a worker thread) with the bytes copied so far."""
 
     async def usage(self, vfid: uuid.UUID) -> FolderUsage: ...
 

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from hangar.core.errors import InvalidRequest, NotFound, StorageFailed
-from hangar.core.storage.backends.base import Parts
+from hangar.core.storage.backends.base import CopyProgress, Parts
 from hangar.core.storage.models import FileItem, FolderUsage, PerfMetric, VolumeInfo
 
 Owner = tuple[int, int] | None
@@ -82,13 +82,25 @@ class LocalBackend:
         path = self.folder_dir(vfid)
         await asyncio.to_thread(_remove_tree, path)
 
-    async def clone_folder(self, src: uuid.UUID, dst: uuid.UUID) -> None:
+    async def clone_folder(
+        self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None = None
+    ) -> None:
         await self.create_folder(dst)
-        await asyncio.to_thread(self._clone, src, dst)
+        await asyncio.to_thread(self._clone, src, dst, progress)
 
-    def _clone(self, src: uuid.UUID, dst: uuid.UUID) -> None:
+    def _clone(self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None) -> None:
         def ignore_links(directory: str, names: list[str]) -> list[str]:
             return [n for n in names if os.path.islink(os.path.join(directory, n))]
+
+        copied = 0
+
+        def copy(source: str, target: str) -> str:
+            nonlocal copied
+            result = shutil.copy2(source, target, follow_symlinks=False)
+            copied += os.stat(target, follow_symlinks=False).st_size
+            if progress is not None:
+                progress(copied)
+            return str(result)
 
         try:
             shutil.copytree(
@@ -96,6 +108,7 @@ class LocalBackend:
                 self.folder_dir(dst),
                 symlinks=True,
                 ignore=ignore_links,
+                copy_function=copy,
                 dirs_exist_ok=True,
             )
         except OSError as exc:

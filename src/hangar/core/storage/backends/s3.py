@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hangar.core.errors import InvalidRequest, NotFound, StorageFailed
-from hangar.core.storage.backends.base import Parts
+from hangar.core.storage.backends.base import CopyProgress, Parts
 from hangar.core.storage.backends.local import PerfCounters
 from hangar.core.storage.models import FileItem, FolderUsage, PerfMetric, VolumeInfo
 
@@ -154,9 +154,12 @@ class S3Backend:
         keys = [obj["Key"] async for obj in self._keys(self._key(vfid))]
         await self._delete_keys(keys)
 
-    async def clone_folder(self, src: uuid.UUID, dst: uuid.UUID) -> None:
+    async def clone_folder(
+        self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None = None
+    ) -> None:
         await self.create_folder(dst)
         base = self._key(src)
+        copied = 0
         async for obj in self._keys(base):
             target = self._key(dst) + obj["Key"][len(base) :]
             await self._call(
@@ -165,6 +168,9 @@ class S3Backend:
                 Key=target,
                 CopySource={"Bucket": self.bucket, "Key": obj["Key"]},
             )
+            copied += int(obj.get("Size", 0))
+            if progress is not None:
+                progress(copied)
 
     async def usage(self, vfid: uuid.UUID) -> FolderUsage:
         files = used = 0

@@ -1,4 +1,4 @@
-"""storage (vfolders, shares, invitations, upload sessions, dotfiles)
+"""storage (vfolders, shares, invitations, transfers, dotfiles, background tasks)
 
 Revision ID: 0004
 Revises: 0003
@@ -19,6 +19,22 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "background_tasks",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("owner", sa.String(length=128), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("current_progress", sa.BigInteger(), nullable=False),
+        sa.Column("total_progress", sa.BigInteger(), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("created_at", hangar.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", hangar.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_background_tasks")),
+    )
+    op.create_index(
+        op.f("ix_background_tasks_updated_at"), "background_tasks", ["updated_at"], unique=False
+    )
     op.create_table(
         "dotfiles",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -86,6 +102,27 @@ def upgrade() -> None:
         op.f("ix_upload_sessions_vfolder_id"), "upload_sessions", ["vfolder_id"], unique=False
     )
     op.create_table(
+        "download_tokens",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("vfolder_id", sa.Uuid(), nullable=False),
+        sa.Column("relpath", sa.Text(), nullable=False),
+        sa.Column("created_at", hangar.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", hangar.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["vfolder_id"],
+            ["vfolders.id"],
+            name=op.f("fk_download_tokens_vfolder_id_vfolders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_download_tokens")),
+    )
+    op.create_index(
+        op.f("ix_download_tokens_expires_at"), "download_tokens", ["expires_at"], unique=False
+    )
+    op.create_index(
+        op.f("ix_download_tokens_vfolder_id"), "download_tokens", ["vfolder_id"], unique=False
+    )
+    op.create_table(
         "vfolder_invitations",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("vfolder_id", sa.Uuid(), nullable=False),
@@ -142,6 +179,9 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_vfolder_invitations_vfolder_id"), table_name="vfolder_invitations")
     op.drop_index(op.f("ix_vfolder_invitations_invitee"), table_name="vfolder_invitations")
     op.drop_table("vfolder_invitations")
+    op.drop_index(op.f("ix_download_tokens_vfolder_id"), table_name="download_tokens")
+    op.drop_index(op.f("ix_download_tokens_expires_at"), table_name="download_tokens")
+    op.drop_table("download_tokens")
     op.drop_index(op.f("ix_upload_sessions_vfolder_id"), table_name="upload_sessions")
     op.drop_table("upload_sessions")
     op.drop_index(op.f("ix_vfolders_user_uuid"), table_name="vfolders")
@@ -149,3 +189,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_vfolders_group_id"), table_name="vfolders")
     op.drop_table("vfolders")
     op.drop_table("dotfiles")
+    op.drop_index(op.f("ix_background_tasks_updated_at"), table_name="background_tasks")
+    op.drop_table("background_tasks")

@@ -1,0 +1,1 @@
+"""Background tasks: long operations that report progress and keep their final state."""

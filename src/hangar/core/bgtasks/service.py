@@ -1,0 +1,292 @@
+"""Background tasks run by this server, with progress and a final state that outlives them.
+
+A task is a coroutine run as an asyncio task of this process. It reports progress through a
+:class:`Progress` (callable from worker threads too); listeners in this process get every
+change at once, and the database gets it at most every ``persist_seconds`` and always at
+the end, so a client that connects later — or to another server process — reads the final
+state there. Tasks a stopped process left RUNNING are CANCELLED when the server starts
+again. Finished tasks are kept for ``RETENTION`` (a day), then forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.bgtasks.states import TaskState, TaskStatus, can_move
+from hangar.core.clock import Clock
+from hangar.core.errors import HangarError, NotFound
+from hangar.core.identity.models import Caller
+from hangar.db.engine import DbSession
+from hangar.db.tables import BackgroundTaskRow
+
+log = logging.getLogger("hangar.bgtasks")
+
+RETENTION = timedelta(hours=24)
+POLL_SECONDS = 0.5
+CANCELLED_BY_SHUTDOWN = "The task was cancelled because the server is shutting down."
+CANCELLED_BY_RESTART = "The task was interrupted by a server restart."
+
+
+class Progress:
+    """What a task's work uses to report how far it got."""
+
+    def __init__(self, tasks: BackgroundTasks, task_id: uuid.UUID) -> None:
+        self._tasks = tasks
+        self._loop = asyncio.get_running_loop()
+        self.task_id = task_id
+
+    def set(self, current: int, total: int | None = None, message: str | None = None) -> None:
+        """Record progress; safe to call from the event loop and from worker threads."""
+        self._loop.call_soon_threadsafe(
+            self._tasks._progress, self.task_id, current, total, message
+        )
+
+
+Work = Callable[[Progress], Awaitable[str]]
+"""A task's body: it returns the message of its success and raises to fail."""
+
+
+def _state(row: BackgroundTaskRow) -> TaskState:
+    return TaskState(
+        row.id, row.kind, row.owner, TaskStatus(row.status), int(row.current_progress),
+        int(row.total_progress), row.message, row.updated_at,
+    )  # fmt: skip
+
+
+def task_not_found() -> NotFound:
+    return NotFound("background task", "No such background task.")
+
+
+class BackgroundTasks:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        *,
+        persist_seconds: float = 0.5,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._persist_seconds = persist_seconds
+        self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._latest: dict[uuid.UUID, TaskState] = {}
+        self._listeners: dict[uuid.UUID, set[asyncio.Queue[TaskState]]] = {}
+        self._persisted_at: dict[uuid.UUID, float] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+
+    async def start(
+        self, *, kind: str, owner: Caller, work: Work, total: int = 0, message: str = ""
+    ) -> uuid.UUID:
+        """Record a RUNNING task of ``owner`` and run ``work`` in the background; returns
+        its id at once."""
+        now = self._clock.now()
+        row = BackgroundTaskRow(
+            id=uuid.uuid4(), kind=kind, owner=owner.access_key, status=TaskStatus.RUNNING.value,
+            current_progress=0, total_progress=total, message=message, created_at=now,
+            updated_at=now,
+        )  # fmt: skip
+        async with self._sessions() as db, db.begin():
+            db.add(row)
+        self._latest[row.id] = _state(row)
+        self._persisted_at[row.id] = time.monotonic()
+        progress = Progress(self, row.id)
+        self._running[row.id] = asyncio.create_task(
+            self._run(row.id, work, progress), name=f"bgtask-{kind}-{row.id}"
+        )
+        return row.id
+
+    async def _run(self, task_id: uuid.UUID, work: Work, progress: Progress) -> None:
+        try:
+            try:
+                message = await work(progress)
+            except asyncio.CancelledError:
+                await asyncio.shield(
+                    self._finish(task_id, TaskStatus.CANCELLED, CANCELLED_BY_SHUTDOWN)
+                )
+                raise
+            except HangarError as exc:
+                await self._finish(task_id, TaskStatus.FAILED, exc.message)
+            except Exception as exc:
+                log.exception("background task %s failed", task_id)
+                await self._finish(task_id, TaskStatus.FAILED, f"Internal error: {exc!r}")
+            else:
+                await self._finish(task_id, TaskStatus.DONE, message)
+        finally:
+            self._running.pop(task_id, None)
+
+    def _progress(
+        self, task_id: uuid.UUID, current: int, total: int | None, message: str | None
+    ) -> None:
+        state = self._latest.get(task_id)
+        if state is None or state.finished:
+            return
+        state = replace(
+            state,
+            current=int(current),
+            total=state.total if total is None else int(total),
+            message=state.message if message is None else message,
+            updated_at=self._clock.now(),
+        )
+        self._latest[task_id] = state
+        self._publish(state)
+        if time.monotonic() - self._persisted_at.get(task_id, 0.0) >= self._persist_seconds:
+            self._persisted_at[task_id] = time.monotonic()
+            write = asyncio.create_task(self._write_progress(state))
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
+
+    async def _write_progress(self, state: TaskState) -> None:
+        try:
+            async with self._sessions() as db, db.begin():
+                await db.execute(
+                    update(BackgroundTaskRow)
+                    .where(
+                        BackgroundTaskRow.id == state.id,
+                        BackgroundTaskRow.status == TaskStatus.RUNNING.value,
+                    )
+                    .values(
+                        current_progress=state.current,
+                        total_progress=state.total,
+                        message=state.message,
+                        updated_at=state.updated_at,
+                    )  # fmt: skip
+                )
+        except Exception:  # progress is advisory; the final state is written at the end
+            log.exception("could not record the progress of background task %s", state.id)
+
+    async def _finish(self, task_id: uuid.UUID, status: TaskStatus, message: str) -> None:
+        """Move a RUNNING task to a final status (compare-and-set) and tell listeners."""
+        state = self._latest.get(task_id)
+        assert state is not None and can_move(state.status, status)
+        for write in list(self._writes):
+            with contextlib.suppress(Exception):
+                await write
+        final = replace(state, status=status, message=message, updated_at=self._clock.now())
+        if status is TaskStatus.DONE and final.total:
+            final = replace(final, current=final.total)
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(BackgroundTaskRow)
+                .where(
+                    BackgroundTaskRow.id == task_id,
+                    BackgroundTaskRow.status == TaskStatus.RUNNING.value,
+                )
+                .values(
+                    status=status.value,
+                    current_progress=final.current,
+                    total_progress=final.total,
+                    message=message,
+                    updated_at=final.updated_at,
+                )  # fmt: skip
+            )
+        self._latest.pop(task_id, None)
+        self._persisted_at.pop(task_id, None)
+        self._publish(final)
+
+    def _publish(self, state: TaskState) -> None:
+        for queue in self._listeners.get(state.id, ()):
+            queue.put_nowait(state)
+
+    # Reading ------------------------------------------------------------------------------
+
+    async def get(self, caller: Caller, task_id: uuid.UUID) -> TaskState:
+        """The task as its owner (or a superadmin) sees it now. Raises NotFound for unknown,
+        expired or other users' tasks."""
+        state = self._latest.get(task_id)
+        if state is None:
+            async with self._sessions() as db:
+                row = await db.get(BackgroundTaskRow, task_id)
+            if row is None:
+                raise task_not_found()
+            state = _state(row)
+        if state.owner != caller.access_key and not caller.is_superadmin:
+            raise task_not_found()
+        if state.finished and state.updated_at < self._clock.now() - RETENTION:
+            raise task_not_found()
+        return state
+
+    async def watch(
+        self, caller: Caller, task_id: uuid.UUID, *, heartbeat: float = 15.0
+    ) -> AsyncIterator[TaskState]:
+        """The task's state now, then each change, ending with its final state; the last
+        state again after ``heartbeat`` seconds without a change.
+
+        Raises NotFound before yielding anything. A task run by another process is followed
+        by polling the database.
+        """
+        queue: asyncio.Queue[TaskState] = asyncio.Queue()
+        listeners = self._listeners.setdefault(task_id, set())
+        listeners.add(queue)
+        try:
+            state = await self.get(caller, task_id)
+            yield state
+            while not state.finished:
+                if task_id in self._running or task_id in self._latest:
+                    with contextlib.suppress(TimeoutError):
+                        state = await asyncio.wait_for(queue.get(), heartbeat)
+                elif not queue.empty():
+                    state = queue.get_nowait()
+                else:
+                    await asyncio.sleep(POLL_SECONDS)
+                    state = await self.get(caller, task_id)
+                yield state
+        finally:
+            listeners.discard(queue)
+            if not listeners:
+                self._listeners.pop(task_id, None)
+
+    # Housekeeping -------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Cancel tasks a stopped server left RUNNING; returns how many."""
+        async with self._sessions() as db, db.begin():
+            result = await db.execute(
+                update(BackgroundTaskRow)
+                .where(
+                    BackgroundTaskRow.status == TaskStatus.RUNNING.value,
+                    BackgroundTaskRow.id.not_in(list(self._running)),
+                )
+                .values(
+                    status=TaskStatus.CANCELLED.value,
+                    message=CANCELLED_BY_RESTART,
+                    updated_at=self._clock.now(),
+                )
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def sweep(self) -> int:
+        """Forget finished tasks older than RETENTION; returns how many."""
+        async with self._sessions() as db, db.begin():
+            result = await db.execute(
+                delete(BackgroundTaskRow).where(
+                    BackgroundTaskRow.status != TaskStatus.RUNNING.value,
+                    BackgroundTaskRow.updated_at < self._clock.now() - RETENTION,
+                )
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def wait(self, task_id: uuid.UUID) -> None:
+        """Until the task, if it runs in this process, has finished."""
+        task = self._running.get(task_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Cancel running tasks; they end CANCELLED and their listeners are told."""
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
