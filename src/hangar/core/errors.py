@@ -17,7 +17,8 @@ own wire format in a single table.
     ├── QuotaExceeded
     ├── RateLimited
     ├── ServerFrozen
-    └── Unavailable
+    ├── Unavailable
+    └── NotSupported              a documented operation this installation does not offer
 """
 
 from __future__ import annotations
@@ -122,6 +123,11 @@ class ServerFrozen(HangarError):
 class Unavailable(HangarError):
     code = "unavailable"
     default_message = "Service unavailable."
+
+
+class NotSupported(HangarError):
+    code = "not-supported"
+    default_message = "This operation is not supported."
 
 
 class AgentError(HangarError):

@@ -43,6 +43,7 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
         "The server is frozen due to maintenance. Please try again later.",
     ),
     "unavailable": (503, "service-unavailable", "Service unavailable."),
+    "not-supported": (501, "not-implemented", "Not implemented."),
     "vfolder-already-exists": (
         400,
         "vfolder-already-exists",

@@ -1,29 +1,50 @@
-"""Dotfiles: small files written into /home/work of every session of their owner.
+"""Dotfiles: small files written into /home/work of every session in their scope.
 
-Scope ``user`` belongs to a keypair (access key). Limits: at most 100 per owner, 64 KiB in
-all, paths relative to /home/work that neither escape it nor name reserved places or the
-owner's dot-folders, permissions as three octal digits.
+Three scopes: ``user`` (a keypair, by access key), ``group`` (by group id) and ``domain``
+(by name). A new session gets its domain's, its group's and its owner's dotfiles; where
+two name the same path the narrower scope wins (user over group over domain). Members
+read their group's and domain's dotfiles; administrators of the domain (and superadmins)
+change them. Limits per scope owner: at most 100, 64 KiB in all, paths relative to
+/home/work that neither escape it nor name reserved places or the owner's dot-folders,
+permissions as three octal digits.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from hangar.core.errors import InvalidRequest, NotFound
+from hangar.core.errors import Forbidden, InvalidRequest, NotFound
 from hangar.core.identity.models import Caller
-from hangar.core.storage import paths
+from hangar.core.storage import paths, repo
 from hangar.core.storage.models import Dotfile
 from hangar.core.storage.service import StorageService
-from hangar.db.tables import DotfileRow
+from hangar.db.engine import DbSession
+from hangar.db.tables import DomainRow, DotfileRow
 
 MAX_DOTFILES = 100
 MAX_TOTAL_BYTES = 64 * 1024
 RESERVED = frozenset({".terminfo", ".jupyter", ".ssh", ".ssh/authorized_keys", ".local", ".config"})
 PERMISSION_RE = re.compile(r"^[0-7]{3}$")
-USER = "user"
+USER, GROUP, DOMAIN = "user", "group", "domain"
+PRECEDENCE = (DOMAIN, GROUP, USER)  # later scopes override earlier ones
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose dotfiles: ``kind`` is user/group/domain, ``owner`` the access key, group id
+    or domain name."""
+
+    kind: str
+    owner: str
+    caller: Caller
+
+    @classmethod
+    def of_user(cls, owner: Caller) -> Scope:
+        return cls(USER, owner.access_key, owner)
 
 
 def _missing() -> NotFound:
@@ -36,7 +57,45 @@ class Dotfiles:
         self._sessions = storage._sessions
         self._clock = storage._clock
 
-    async def _check(self, caller: Caller, path: str, permission: str, data: str) -> str:
+    # Scopes -------------------------------------------------------------------------------
+
+    async def group_scope(
+        self, caller: Caller, group: str | None, domain: str | None, *, write: bool
+    ) -> Scope:
+        """The dotfiles of a group (id, or name within ``domain``, by default the caller's).
+
+        Raises InvalidRequest (no group), NotFound (unknown or not the caller's group),
+        Forbidden (changes by non-administrators)."""
+        if not group:
+            raise InvalidRequest("group: the group's id or name is required")
+        domain = domain or caller.domain_name
+        async with self._sessions() as db:
+            row = await repo.find_group(db, domain, str(group))
+            member = row is not None and row.id in await repo.group_ids_of(db, caller.user_uuid)
+        admin = row is not None and (
+            caller.is_superadmin or (caller.is_admin and row.domain_name == caller.domain_name)
+        )
+        if row is None or not (member or admin):
+            raise NotFound("user group (or project)")
+        if write and not admin:
+            raise Forbidden("Only administrators change group dotfiles.")
+        return Scope(GROUP, str(row.id), caller)
+
+    async def domain_scope(self, caller: Caller, domain: str | None, *, write: bool) -> Scope:
+        """The dotfiles of a domain. Raises InvalidRequest, NotFound, Forbidden."""
+        if not domain:
+            raise InvalidRequest("domain: the domain's name is required")
+        async with self._sessions() as db:
+            exists = await db.get(DomainRow, domain) is not None
+        if not exists or not (caller.is_superadmin or caller.domain_name == domain):
+            raise NotFound("domain")
+        if write and not (caller.is_superadmin or caller.is_admin):
+            raise Forbidden("Only administrators change domain dotfiles.")
+        return Scope(DOMAIN, domain, caller)
+
+    # Operations ---------------------------------------------------------------------------
+
+    async def _check(self, scope: Scope, path: str, permission: str, data: str) -> str:
         parts = paths.parts_of(path, allow_root=False)
         clean = paths.joined(parts)
         if clean in RESERVED or parts[0] in (".ssh", ".jupyter", ".terminfo"):
@@ -45,25 +104,26 @@ class Dotfiles:
             raise InvalidRequest("The permission must be three octal digits, e.g. 644.")
         if "\x00" in data:
             raise InvalidRequest("Dotfiles hold text.")
-        folders = {a.folder.name for a in await self._storage.accessible(caller)}
-        if parts[0] in folders and parts[0].startswith("."):
-            raise InvalidRequest(f"The dotfile path {path!r} is a folder of yours.")
+        if scope.kind == USER:
+            folders = {a.folder.name for a in await self._storage.accessible(scope.caller)}
+            if parts[0] in folders and parts[0].startswith("."):
+                raise InvalidRequest(f"The dotfile path {path!r} is a folder of yours.")
         return clean
 
-    async def _rows(self, owner: str) -> list[DotfileRow]:
+    async def _rows(self, kind: str, owner: str) -> list[DotfileRow]:
         async with self._sessions() as db:
             rows = await db.scalars(
                 select(DotfileRow)
-                .where(DotfileRow.scope == USER, DotfileRow.owner == owner)
+                .where(DotfileRow.scope == kind, DotfileRow.owner == owner)
                 .order_by(DotfileRow.path)
             )
             return list(rows)
 
-    async def create(self, caller: Caller, path: str, permission: str, data: str) -> None:
+    async def create(self, scope: Scope, path: str, permission: str, data: str) -> None:
         await self._storage.writable()
-        clean = await self._check(caller, path, permission, data)
+        clean = await self._check(scope, path, permission, data)
         async with self._sessions() as db, db.begin():
-            existing = await self._rows(caller.access_key)
+            existing = await self._rows(scope.kind, scope.owner)
             if any(r.path == clean for r in existing):
                 raise InvalidRequest("Dotfile already exists.")
             if len(existing) >= MAX_DOTFILES:
@@ -73,38 +133,44 @@ class Dotfiles:
                 raise InvalidRequest("Dotfiles may hold at most 64 KiB in all.")
             db.add(
                 DotfileRow(
-                    id=uuid.uuid4(), scope=USER, owner=caller.access_key, path=clean,
+                    id=uuid.uuid4(), scope=scope.kind, owner=scope.owner, path=clean,
                     permission=permission, data=data, created_at=self._clock.now(),
                 )
             )  # fmt: skip
 
-    async def list_all(self, caller: Caller) -> list[Dotfile]:
-        return [Dotfile(r.path, r.permission, r.data) for r in await self._rows(caller.access_key)]
+    async def list_all(self, scope: Scope) -> list[Dotfile]:
+        return [
+            Dotfile(r.path, r.permission, r.data) for r in await self._rows(scope.kind, scope.owner)
+        ]
 
-    async def get(self, caller: Caller, path: str) -> Dotfile:
+    async def get(self, scope: Scope, path: str) -> Dotfile:
         clean = paths.joined(paths.parts_of(path, allow_root=False))
-        for item in await self.list_all(caller):
+        for item in await self.list_all(scope):
             if item.path == clean:
                 return item
         raise _missing()
 
-    async def update(self, caller: Caller, path: str, permission: str, data: str) -> None:
-        await self._storage.writable()
-        clean = await self._check(caller, path, permission, data)
-        async with self._sessions() as db, db.begin():
-            row = await db.scalar(
-                select(DotfileRow).where(
-                    DotfileRow.scope == USER,
-                    DotfileRow.owner == caller.access_key,
-                    DotfileRow.path == clean,
-                )
+    async def _find(self, db: DbSession, scope: Scope, clean: str) -> DotfileRow:
+        row = await db.scalar(
+            select(DotfileRow).where(
+                DotfileRow.scope == scope.kind,
+                DotfileRow.owner == scope.owner,
+                DotfileRow.path == clean,
             )
-            if row is None:
-                raise _missing()
+        )
+        if row is None:
+            raise _missing()
+        return row
+
+    async def update(self, scope: Scope, path: str, permission: str, data: str) -> None:
+        await self._storage.writable()
+        clean = await self._check(scope, path, permission, data)
+        async with self._sessions() as db, db.begin():
+            row = await self._find(db, scope, clean)
             others = await db.scalar(
                 select(func.coalesce(func.sum(func.length(DotfileRow.data)), 0)).where(
-                    DotfileRow.scope == USER,
-                    DotfileRow.owner == caller.access_key,
+                    DotfileRow.scope == scope.kind,
+                    DotfileRow.owner == scope.owner,
                     DotfileRow.id != row.id,
                 )
             )
@@ -112,21 +178,21 @@ class Dotfiles:
                 raise InvalidRequest("Dotfiles may hold at most 64 KiB in all.")
             row.permission, row.data = permission, data
 
-    async def delete(self, caller: Caller, path: str) -> None:
+    async def delete(self, scope: Scope, path: str) -> None:
         await self._storage.writable()
         clean = paths.joined(paths.parts_of(path, allow_root=False))
         async with self._sessions() as db, db.begin():
-            row = await db.scalar(
-                select(DotfileRow).where(
-                    DotfileRow.scope == USER,
-                    DotfileRow.owner == caller.access_key,
-                    DotfileRow.path == clean,
-                )
-            )
-            if row is None:
-                raise _missing()
-            await db.delete(row)
+            await db.delete(await self._find(db, scope, clean))
 
-    async def for_session(self, access_key: str) -> list[Dotfile]:
-        """The dotfiles a new session of ``access_key`` gets."""
-        return [Dotfile(r.path, r.permission, r.data) for r in await self._rows(access_key)]
+    async def for_session(
+        self, access_key: str, group_id: uuid.UUID | None, domain_name: str | None
+    ) -> list[Dotfile]:
+        """The dotfiles a new session gets: its domain's, group's and owner's, the narrower
+        scope winning where paths collide."""
+        owners = {USER: access_key, GROUP: str(group_id or ""), DOMAIN: domain_name or ""}
+        chosen: dict[str, Dotfile] = {}
+        for kind in PRECEDENCE:
+            if owners[kind]:
+                for row in await self._rows(kind, owners[kind]):
+                    chosen[row.path] = Dotfile(row.path, row.permission, row.data)
+        return [chosen[path] for path in sorted(chosen)]

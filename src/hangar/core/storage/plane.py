@@ -49,7 +49,9 @@ class StoragePlane:
         self, session: ComputeSession
     ) -> tuple[tuple[KernelMount, ...], tuple[KernelFile, ...]]:
         binds = await self.mounts.host_mounts(session.mounts)
-        dotfiles = await self.dotfiles.for_session(session.access_key)
+        dotfiles = await self.dotfiles.for_session(
+            session.access_key, session.group_id, session.domain_name
+        )
         return (
             tuple(KernelMount(b.host_path, b.target, b.read_only) for b in binds),
             tuple(KernelFile(d.path, d.data.encode(), int(d.permission, 8)) for d in dotfiles),

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from hangar.api.bai.auth import services_of, superadmin, user
 from hangar.api.bai.params import Params, read_params
 from hangar.api.bai.routing import Router, no_content
-from hangar.core.errors import InvalidRequest
+from hangar.core.errors import InvalidRequest, NotSupported
 from hangar.core.storage.models import Access, Invitation, VFolder
 from hangar.core.storage.plane import StoragePlane
 from hangar.core.storage.service import HostList
@@ -233,10 +233,10 @@ async def get_fstab(request: Request) -> Any:
     }
 
 
-def _mounts_json(request: Request, message: str, success: bool = True) -> dict[str, Any]:
+def _mounts_json(request: Request, message: str) -> dict[str, Any]:
     storage = _storage(request).service
     mounts = [f"{name} {storage.hosts.get(name).kind}" for name in storage.hosts.names()]
-    entry = {"success": success, "mounts": mounts, "message": message}
+    entry = {"success": True, "mounts": mounts, "message": message}
     return {"manager": entry, "storage-proxy": entry, "agents": {}}
 
 
@@ -249,16 +249,18 @@ async def list_mounts(request: Request) -> Any:
 @router.post("/_/mounts")
 async def mount_host(request: Request) -> Any:
     superadmin(request)
-    return _mounts_json(
-        request, "Storage hosts are added in the server settings (storage_hosts).", False
+    raise NotSupported(
+        "Hangar does not mount file systems at run time: add a storage host to the server "
+        "settings (storage_hosts, a local directory or an S3 bucket) and restart the server."
     )
 
 
 @router.delete("/_/mounts")
 async def umount_host(request: Request) -> Any:
     superadmin(request)
-    return _mounts_json(
-        request, "Storage hosts are removed in the server settings (storage_hosts).", False
+    raise NotSupported(
+        "Hangar does not unmount file systems at run time: remove the storage host from the "
+        "server settings (storage_hosts) and restart the server."
     )
 
 
