@@ -234,3 +234,80 @@ def test_symlinks_planted_inside_a_session_are_not_followed(
         assert set(work.iterdir()) == before
     listing = server.official("vfolder", "ls", "data", "root")  # this CLI command exits 0
     assert "symbolic link" in listing.stdout + listing.stderr
+
+
+def test_clone_rescan_and_mount_host_with_the_official_cli(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "weights.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    ok(server.official("vfolder", "create", "models", "--cloneable"))
+    ok(server.official("vfolder", "upload", "models", "weights.bin", cwd=work))
+    cloned = ok(server.official("vfolder", "clone", "models", "models2", "local"))
+    assert "Cloning the vfolder is complete." in cloned, cloned
+    assert "Error" not in cloned
+    assert "weights.bin" in ok(server.official("vfolder", "ls", "models2", "."))
+
+    rescan = ok(server.official("admin", "image", "rescan"))
+    assert "Finished registry scanning." in rescan, rescan
+
+    mount = server.official("admin", "vfolder", "mount-host", "10.0.0.1:/nas", "nas")
+    assert mount.returncode != 0
+    assert "storage_hosts" in mount.stdout + mount.stderr
+
+
+def test_sessions_get_absolute_mounts_scoped_dotfiles_and_quota(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    for scope, args in (
+        ("domain", ["-d", "default"]),
+        ("group", ["-g", "default", "-d", "default"]),
+    ):
+        (work / scope).write_text(scope)
+        ok(server.official("dotfile", "create", ".who", "-f", str(work / scope), *args))
+        ok(server.official("dotfile", "create", f".{scope}-only", "-f", str(work / scope), *args))
+    (work / "user").write_text("user")
+    ok(server.official("dotfile", "create", ".who", "-f", str(work / "user"), "--perm", "600"))
+    ok(server.official("vfolder", "create", "data"))
+    ok(server.official("vfolder", "create", "small", "-q", "1m"))
+
+    out = batch(
+        server,
+        work,
+        "import os\n"
+        "print('who', open('/home/work/.who').read().strip())\n"
+        "print('scopes', open('/home/work/.domain-only').read().strip(),"
+        " open('/home/work/.group-only').read().strip())\n"
+        "open('/data/set/from-session.txt', 'w').write('hi')\n"
+        "print('abs', sorted(os.listdir('/data/set')))\n"
+        "open('/home/work/small/big.bin', 'wb').write(b'x' * (2 << 20))\n"
+        "print('wrote past the quota')\n",
+        "data:/data/set",
+        "small",
+    )
+    assert "who user" in out and "scopes domain group" in out, out
+    assert "abs ['from-session.txt']" in out and "wrote past the quota" in out, out
+    assert "from-session.txt" in ok(server.official("vfolder", "ls", "data", "."))
+
+    # Over quota: uploads are refused, the next session mounts the folder read-only.
+    info = server.signed("GET", "/folders/small", None).json()
+    assert info["over_quota"] is True and info["used_bytes"] == 2 << 20
+    (work / "more.txt").write_text("more")
+    refused = server.official("vfolder", "upload", "small", "more.txt", cwd=work)
+    assert refused.returncode != 0 and "over its quota" in refused.stdout + refused.stderr
+    out = batch(
+        server,
+        work,
+        "print('size', len(open('/home/work/small/big.bin', 'rb').read()))\n"
+        "try:\n"
+        "    open('/home/work/small/more.bin', 'w').write('x')\n"
+        "except OSError as exc:\n"
+        "    print('write refused:', exc.strerror)\n",
+        "small",
+    )
+    assert f"size {2 << 20}" in out and "write refused: Read-only file system" in out, out
+    ok(server.official("vfolder", "rm", "small", "big.bin", input="y\n"))
+    ok(server.official("vfolder", "upload", "small", "more.txt", cwd=work))

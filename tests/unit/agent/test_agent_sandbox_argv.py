@@ -14,14 +14,18 @@ from hangar.agent.runtimes.base import (
     ResourceLimits,
 )
 from hangar.agent.runtimes.sandbox import (
+    HostTree,
     SandboxOptions,
     bwrap_args,
     gpu_device_args,
     group_text,
     limit_prefix,
     mask_paths,
+    mirrored_dirs,
+    new_parent_dirs,
     passwd_text,
     rlimit_args,
+    root_args,
     sandbox_argv,
     sandbox_env,
     wrapper_args,
@@ -260,3 +264,51 @@ def test_binds_into_a_masked_dir_get_readable_parents() -> None:
         str(prefix),
         str(prefix),
     ]
+
+
+class FakeTree(HostTree):
+    ENTRIES = {"/": ["bin", "data0", "dev", "proc", "srv", "usr"], "/srv": ["hangar", "web"]}
+
+    def listdir(self, path: str) -> list[str]:
+        return self.ENTRIES[path]
+
+    def readlink(self, path: str) -> str | None:
+        return "usr/bin" if path == "/bin" else None
+
+
+def test_absolute_targets_missing_on_the_host_get_a_rebuilt_root() -> None:
+    spec = KernelSpec(
+        "k1",
+        SPEC.scratch_dir,
+        mounts=(
+            BindMount(Path("/srv/vf/a"), "/data/set"),
+            BindMount(Path("/srv/vf/b"), "/srv/new/x", read_only=False),
+            BindMount(Path("/srv/vf/c"), "/home/work/c"),  # inside a mask: no rebuild
+        ),
+    )
+    def host_has(path: str) -> bool:
+        return path in EXISTING or path == "/srv"
+
+    masks = mask_paths(spec, OPTIONS.hidden_paths, host_has)
+    mirrored = mirrored_dirs(spec, masks, host_has)
+    assert mirrored == {"/", "/srv"}
+    assert root_args(mirrored, FakeTree()) == [
+        "--perms", "0755", "--tmpfs", "/",
+        "--symlink", "usr/bin", "/bin",
+        "--ro-bind-try", "/data0", "/data0",
+        "--perms", "0755", "--dir", "/srv",
+        "--ro-bind-try", "/srv/hangar", "/srv/hangar",
+        "--ro-bind-try", "/srv/web", "/srv/web",
+        "--ro-bind-try", "/usr", "/usr",
+    ]  # fmt: skip
+    assert new_parent_dirs(spec, mirrored, host_has) == ["/data", "/srv/new"]
+    args = bwrap_args(spec, OPTIONS, exists=host_has, is_dir=lambda p: True)
+    assert args[args.index("--tmpfs") + 1] == "/" and "--remount-ro" in args
+    assert args[args.index("/data") - 3 : args.index("/data")] == ["--perms", "0755", "--dir"]
+    assert args.index("/srv/new/x") < args.index("--remount-ro")
+    plain = KernelSpec("k1", SPEC.scratch_dir, mounts=(BindMount(Path("/srv/vf/c"), "c"),))
+    plain_args = bwrap_args(plain, OPTIONS, exists=exists)
+    assert plain_args[plain_args.index("--ro-bind") : plain_args.index("--ro-bind") + 3] == [
+        "--ro-bind", "/", "/",
+    ]  # fmt: skip
+    assert "--remount-ro" not in plain_args

@@ -158,11 +158,15 @@ def filesystem_args(
     is_dir: Callable[[str], bool] = os.path.isdir,
 ) -> list[str]:
     """Read-only root, fresh /proc and /dev, masks, then binds (image, scratch, vfolders)."""
-    args = ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    masks = mask_paths(spec, options.hidden_paths, exists)
+    mirrored = mirrored_dirs(spec, masks, exists)
+    args = root_args(mirrored, HostTree()) if mirrored else ["--ro-bind", "/", "/"]
+    for path in new_parent_dirs(spec, mirrored, exists):  # bwrap would make them 0700
+        args += ["--perms", "0755", "--dir", path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
     shm_size = spec.limits.shmem_bytes
     args += ["--perms", "1777"] + (["--size", str(shm_size)] if shm_size else [])
     args += ["--tmpfs", "/dev/shm"]
-    masks = mask_paths(spec, options.hidden_paths, exists)
     for path in masks:
         args += _mask_args(path, is_dir)
     for source, target in (
@@ -178,6 +182,76 @@ def filesystem_args(
     args += ["--bind", str(spec.scratch_dir), HOME]
     for mount in sorted(spec.mounts, key=lambda m: m.target.count("/")):
         args += _mount_args(mount, masks)
+    return args + (["--remount-ro", "/"] if mirrored else [])
+
+
+class HostTree:
+    """The host's directory tree as :func:`root_args` reads it (a seam for tests)."""
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(path))
+
+    def readlink(self, path: str) -> str | None:
+        return os.readlink(path) if os.path.islink(path) else None
+
+
+def mirrored_dirs(
+    spec: KernelSpec, masks: Sequence[str], exists: Callable[[str], bool]
+) -> frozenset[str]:
+    """Host directories to rebuild in a tmpfs root so bwrap can create mount points in them:
+    the existing ancestors of every mount target that is missing on the host and lies
+    outside the masks (a read-only bind of the host root could not hold a new directory)."""
+    wanted: set[str] = set()
+    for mount in spec.mounts:
+        target = PurePosixPath(mount.target)
+        if exists(str(target)) or any(
+            str(target).startswith(mask.rstrip("/") + "/") for mask in masks
+        ):
+            continue
+        parent = target.parent
+        while not exists(str(parent)) and parent != parent.parent:
+            parent = parent.parent
+        wanted.update(str(p) for p in (parent, *parent.parents))
+    return frozenset(wanted)
+
+
+def new_parent_dirs(
+    spec: KernelSpec, mirrored: frozenset[str], exists: Callable[[str], bool]
+) -> list[str]:
+    """The missing parents of mount targets below a rebuilt directory, parents first."""
+    found: set[str] = set()
+    for mount in spec.mounts:
+        missing: list[str] = []
+        for parent in PurePosixPath(mount.target).parents:
+            if parent == parent.parent or exists(str(parent)):
+                if str(parent) in mirrored:
+                    found.update(missing)
+                break
+            missing.append(str(parent))
+    return sorted(found, key=lambda p: (p.count("/"), p))
+
+
+def root_args(mirrored: frozenset[str], tree: HostTree) -> list[str]:
+    """A tmpfs root holding the host's entries: read-only binds (links as links), except
+    the ``mirrored`` directories, which are rebuilt the same way one level down. The caller
+    remounts the root read-only once every mount point exists."""
+    args = ["--perms", "0755", "--tmpfs", "/"]
+
+    def rebuild(directory: str) -> None:
+        for name in tree.listdir(directory):
+            path = str(PurePosixPath(directory, name))
+            if path in ("/proc", "/dev"):
+                continue
+            link = tree.readlink(path)
+            if link is not None:
+                args.extend(["--symlink", link, path])
+            elif path in mirrored:
+                args.extend(["--perms", "0755", "--dir", path])
+                rebuild(path)
+            else:
+                args.extend(["--ro-bind-try", path, path])
+
+    rebuild("/")
     return args
 
 

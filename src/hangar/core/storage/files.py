@@ -142,6 +142,11 @@ class Files:
         limits = [q for q in (folder.quota_bytes, max_size) if q > 0]
         if limits:
             used = (await backend.usage(folder.id)).used_bytes
+            if used >= min(limits):
+                raise QuotaExceeded(
+                    f"The folder is over its quota ({used} of {min(limits)} bytes used): "
+                    "delete files to make room."
+                )
             if used + size > min(limits):
                 raise QuotaExceeded(
                     f"The upload of {size} bytes exceeds the folder's quota "

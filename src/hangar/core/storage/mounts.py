@@ -5,11 +5,18 @@ dotfiles written into /home/work at session start.
 ``/home/work/alias`` or, for a ``/``-prefixed alias, at that absolute path (system
 directories excepted). A folder the owner may only read is mounted read-only. The
 owner's ``.ssh`` folder is mounted at ``/home/work/.ssh`` with the modes sshd wants.
+
+Quotas and sessions: a session writes into a mounted folder directly, and this machine's
+file systems offer no per-directory quota, so those writes are not stopped as they happen.
+The quota is applied after the fact instead: a folder holding its quota or more refuses
+uploads, reports ``over_quota`` in its info, and is mounted read-only into sessions that
+start while it is over, until files are deleted. See docs/design/storage-quotas.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import posixpath
 import stat
@@ -23,6 +30,8 @@ from hangar.core.errors import InvalidRequest
 from hangar.core.identity.models import Caller
 from hangar.core.storage.models import MountRequest
 from hangar.core.storage.service import StorageService
+
+log = logging.getLogger("hangar.storage")
 
 HOME = "/home/work"
 MAX_MOUNTS = 5
@@ -117,18 +126,27 @@ class Mounts:
         return mounts
 
     async def host_mounts(self, stored: Sequence[Mapping[str, Any]]) -> list[HostMount]:
-        """The bind mounts of a session from what :meth:`resolve` stored for it."""
+        """The bind mounts of a session from what :meth:`resolve` stored for it; a folder
+        that is over its quota when the session starts is mounted read-only."""
         result: list[HostMount] = []
         for item in stored:
             if not isinstance(item, Mapping) or "vfolder_id" not in item:
                 continue
+            vfid = uuid.UUID(str(item["vfolder_id"]))
             backend = self._storage.hosts.get(str(item["host"]))
-            path = backend.mount_path(uuid.UUID(str(item["vfolder_id"])))
-            if path is None or not path.is_dir():
+            path = backend.mount_path(vfid)
+            folder = await self._storage.find_by_id(vfid)
+            if folder is None or path is None or not path.is_dir():
                 raise InvalidRequest(f"The folder {item.get('name')!r} is no longer available.")
+            read_only = bool(item["read_only"])
+            if not read_only and folder.quota_bytes > 0:
+                usage = await self._storage.usage(folder)
+                if self._storage.is_over_quota(folder, usage):
+                    log.info("folder %s is over its quota: mounted read-only", folder.id)
+                    read_only = True
             if item.get("name") == SSH_FOLDER:
                 await asyncio.to_thread(_fix_ssh_modes, path)
-            result.append(HostMount(str(path), str(item["target"]), bool(item["read_only"])))
+            result.append(HostMount(str(path), str(item["target"]), read_only))
         return result
 
 

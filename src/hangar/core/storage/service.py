@@ -156,6 +156,17 @@ class StorageService:
     async def usage(self, folder: VFolder) -> FolderUsage:
         return await self.hosts.get(folder.host).usage(folder.id)
 
+    @staticmethod
+    def is_over_quota(folder: VFolder, usage: FolderUsage) -> bool:
+        """Whether the folder holds as much as its quota allows (or more: sessions write
+        into mounted folders without a check)."""
+        return folder.quota_bytes > 0 and usage.used_bytes >= folder.quota_bytes
+
+    async def find_by_id(self, vfid: uuid.UUID) -> VFolder | None:
+        async with self._sessions() as db:
+            row = await db.get(VFolderRow, vfid)
+        return repo.folder_from_row(row) if row is not None else None
+
     # Create ------------------------------------------------------------------------------
 
     async def create(

@@ -355,6 +355,7 @@ async def info(request: Request) -> Any:
         "numFiles": usage.file_count,
         "num_files": usage.file_count,
         "used_bytes": usage.used_bytes,
+        "over_quota": _storage(request).service.is_over_quota(folder, usage),
         "created": _stamp(folder.created_at),
         "last_used": _stamp(folder.last_used),
     }
