@@ -286,6 +286,7 @@ def test_absolute_targets_missing_on_the_host_get_a_rebuilt_root() -> None:
             BindMount(Path("/srv/vf/c"), "/home/work/c"),  # inside a mask: no rebuild
         ),
     )
+
     def host_has(path: str) -> bool:
         return path in EXISTING or path == "/srv"
 
