@@ -13,7 +13,8 @@ Reference, interleaved so both see the same load: ipykernel started by
 ``bwrap --ro-bind / / --dev /dev --proc /proc --unshare-pid --die-with-parent
 --unsetenv JPY_PARENT_PID /usr/bin/python3 -m ipykernel_launcher -f CONN`` and driven by
 jupyter_client: ``start`` = spawn -> kernel_info answered -> ``print(1)``'s output and idle;
-``cell`` = execute -> output and idle.
+``cell`` = execute -> output and idle. Cells of the two alternate one by one (each
+timed on its own), so both see the same load on a shared machine.
 
 Targets: start <= 1.3x the reference; cell <= 1.2x the reference + 5 ms. The server's kernel
 pool (``HANGAR_KERNEL_POOL_SIZE``, default 1) is what makes ``start`` cheap; between
@@ -80,36 +81,43 @@ async def _ready(kc: AsyncKernelClient) -> None:
             continue
 
 
-async def bare_kernel(cells: int) -> tuple[float, list[float]]:
-    tmp = Path(tempfile.mkdtemp(prefix="hangar-bench-"))
-    conn = str(tmp / "kernel.json")
-    write_connection_file(conn, ip="127.0.0.1")
-    started = time.perf_counter()
-    # a private writable /tmp holding the connection file's directory, which is also HOME
-    argv = [*BWRAP, "--tmpfs", "/tmp", "--bind", str(tmp), str(tmp),
-            PYTHON, "-m", "ipykernel_launcher", "-f", conn]  # fmt: skip
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
-    kc = AsyncKernelClient()
-    kc.load_connection_file(conn)
-    kc.start_channels(hb=False)
-    try:
-        await _ready(kc)
-        assert (await _answer(kc, kc.execute("print(1)"), True)).strip() == "1"
-        start = time.perf_counter() - started
-        times = []
-        for _ in range(cells):
-            t = time.perf_counter()
-            assert (await _answer(kc, kc.execute("print(1)"), True)).strip() == "1"
-            times.append(time.perf_counter() - t)
-        return start, times
-    finally:
-        kc.stop_channels()
-        proc.kill()
-        await proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+class BareKernel:
+    """ipykernel in bubblewrap driven by jupyter_client; :meth:`start` returns its start time."""
+
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="hangar-bench-"))
+        self.proc: asyncio.subprocess.Process | None = None
+        self.kc = AsyncKernelClient()
+
+    async def start(self) -> float:
+        conn = str(self.tmp / "kernel.json")
+        write_connection_file(conn, ip="127.0.0.1")
+        started = time.perf_counter()
+        # a private writable /tmp holding the connection file's directory, which is also HOME
+        argv = [*BWRAP, "--tmpfs", "/tmp", "--bind", str(self.tmp), str(self.tmp),
+                PYTHON, "-m", "ipykernel_launcher", "-f", conn]  # fmt: skip
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.tmp),
+               "PYDEVD_DISABLE_FILE_VALIDATION": "1"}  # fmt: skip
+        self.proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+        self.kc.load_connection_file(conn)
+        self.kc.start_channels(hb=False)
+        await _ready(self.kc)
+        await self.cell()
+        return time.perf_counter() - started
+
+    async def cell(self) -> float:
+        started = time.perf_counter()
+        assert (await _answer(self.kc, self.kc.execute("print(1)"), True)).strip() == "1"
+        return time.perf_counter() - started
+
+    async def close(self) -> None:
+        self.kc.stop_channels()
+        if self.proc is not None:
+            self.proc.kill()
+            await self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,23 +140,44 @@ def query(client: Client, session_id: str, code: str) -> str:
         body = {"mode": "continue", "code": "", "runId": result["runId"]}
 
 
-def hangar_session(client: Client, cells: int) -> tuple[float, list[float]]:
+def timed_query(client: Client, session_id: str) -> float:
+    started = time.perf_counter()
+    assert query(client, session_id, "print(1)").strip() == "1"
+    return time.perf_counter() - started
+
+
+def hangar_start(client: Client) -> tuple[str, float]:
+    """A new session and its first ``print(1)``: (session id, seconds)."""
     started = time.perf_counter()
     response = client.call("POST", "/session", create_body(f"q-{uuid.uuid4().hex[:8]}"))
     if response.status_code not in (200, 201):
         raise RuntimeError(f"create: {response.status_code} {response.text}")
-    session_id = response.json()["sessionId"]
+    session_id: str = response.json()["sessionId"]
+    assert query(client, session_id, "print(1)").strip() == "1"
+    return session_id, time.perf_counter() - started
+
+
+async def iteration(client: Client, cells: int, settle: float) -> dict[str, float]:
+    """Start both, wait ``settle`` seconds (the pool refills), then alternate their cells
+    one by one, so both see the same load."""
+    bare = BareKernel()
     try:
-        assert query(client, session_id, "print(1)").strip() == "1"
-        start = time.perf_counter() - started
-        times = []
-        for _ in range(cells):
-            t = time.perf_counter()
-            assert query(client, session_id, "print(1)").strip() == "1"
-            times.append(time.perf_counter() - t)
-        return start, times
+        ref_start = await bare.start()
+        session_id, start = await asyncio.to_thread(hangar_start, client)
+        try:
+            await asyncio.sleep(settle)
+            ref_cells, hangar_cells = [], []
+            for _ in range(cells):
+                ref_cells.append(await bare.cell())
+                hangar_cells.append(await asyncio.to_thread(timed_query, client, session_id))
+        finally:
+            await asyncio.to_thread(client.call, "DELETE", f"/session/{session_id}")
     finally:
-        client.call("DELETE", f"/session/{session_id}")
+        await bare.close()
+    return {
+        "start": start, "ref_start": ref_start,
+        "cell": statistics.median(hangar_cells), "ref_cell": statistics.median(ref_cells),
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,13 +216,9 @@ def main() -> int:
     try:
         time.sleep(args.settle)  # the pool's first kernel
         for index in range(args.repeat):
-            ref_start, ref_cells = asyncio.run(bare_kernel(args.cells))
-            start, cells = hangar_session(client, args.cells)
-            row = {
-                "start": start, "ref_start": ref_start,
-                "cell": statistics.median(cells), "ref_cell": statistics.median(ref_cells),
-            }  # fmt: skip
+            row = asyncio.run(iteration(client, args.cells, args.settle))
             rows.append(row)
+            start, ref_start = row["start"], row["ref_start"]
             print(f"[{index + 1}/{args.repeat}] start {ms(start)} (bare {ms(ref_start)}, "
                   f"x{start / ref_start:.2f})   cell {ms(row['cell'])} (bare "
                   f"{ms(row['ref_cell'])}, x{row['cell'] / row['ref_cell']:.2f})")  # fmt: skip

@@ -139,6 +139,13 @@ class Settings(BaseSettings):
         description="Longest a query-mode cell may run before it is interrupted and its run "
         "ends with exec-timeout; 0: no limit.",
     )
+    session_default_memory: str = Field(
+        default="1g",
+        pattern=r"^\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*[kmgtpeKMGTPE]?([iI]?[bB])?\s*$",
+        description="Memory of sessions whose request names none (binary units: 512m, 1g): "
+        "enough for Jupyter, a notebook kernel and the query kernel. The image's minimum "
+        "still applies when it is larger; 0: the image's minimum.",
+    )
     kernel_pool_size: int = Field(
         default=1,
         ge=0,

@@ -25,6 +25,7 @@ from hangar.core.identity.secrets import SecretBox
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
+from hangar.core.scheduler import ResourceSlots
 from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
 from hangar.settings import Settings
@@ -139,6 +140,7 @@ def _assemble(
         lifecycle=lifecycle,
         agents=agents,
         bus=bus,
+        default_memory=int(ResourceSlots.parse({"mem": settings.session_default_memory})["mem"]),
     )
     executions = Executions(
         lifecycle,

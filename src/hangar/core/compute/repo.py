@@ -199,11 +199,11 @@ async def set_result(db: DbSession, session_id: uuid.UUID, result: SessionResult
     )
 
 
-async def count_queries(db: DbSession, session_id: uuid.UUID) -> None:
+async def count_queries(db: DbSession, session_id: uuid.UUID, count: int = 1) -> None:
     await db.execute(
         update(SessionRow)
         .where(SessionRow.id == session_id)
-        .values(num_queries=SessionRow.num_queries + 1)
+        .values(num_queries=SessionRow.num_queries + count)
     )
 
 

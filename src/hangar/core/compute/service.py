@@ -11,6 +11,7 @@ import contextlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -67,6 +68,20 @@ def check_name(name: str) -> str:
     return name
 
 
+def default_slots(
+    image_min: dict[str, str], image_max: dict[str, str], memory: int
+) -> dict[str, str]:
+    """The slots of a session whose request names none: the image's minimum, with at least
+    ``memory`` bytes of memory (never above the image's maximum)."""
+    defaults = dict(image_min)
+    low = ResourceSlots.parse(image_min).amount("mem")
+    high = ResourceSlots.parse(image_max).amount("mem") if "mem" in image_max else None
+    wanted = Decimal(memory) if high is None else min(Decimal(memory), high)
+    if wanted > low:
+        defaults["mem"] = str(int(wanted))
+    return defaults
+
+
 class ComputeService:
     def __init__(
         self,
@@ -79,7 +94,10 @@ class ComputeService:
         lifecycle: SessionLifecycle,
         agents: AgentService,
         bus: EventBus,
+        default_memory: int = 0,
     ) -> None:
+        """``default_memory``: bytes of memory for sessions that request none (at least the
+        image's minimum, at most its maximum; 0: the image's minimum)."""
         self._sessions = sessions
         self._clock = clock
         self._identity = identity
@@ -89,6 +107,8 @@ class ComputeService:
         self._agents = agents
         self.bus = bus
         self.mount_resolver: MountResolver | None = None  # set by the composition root
+        self._query_counts: dict[uuid.UUID, int] = {}  # execute calls not yet written
+        self._default_memory = default_memory
 
     # Owners ----------------------------------------------------------------------------
 
@@ -128,7 +148,9 @@ class ComputeService:
             raise SessionAlreadyExists(data={"existingSessionId": str(existing.id)})
         if await self._manager.status() == ManagerStatus.FROZEN:
             raise ServerFrozen()
-        row = await self._new_row(owner, req, image.id, image.short_ref, image.min_slots())
+        image_min = image.min_slots()
+        defaults = default_slots(image_min, image.max_slots(), self._default_memory)
+        row = await self._new_row(owner, req, image.id, image.short_ref, image_min, defaults)
         session = repo.session_from_row(row)
         self.bus.publish(SessionEvent.of("session_enqueued", session))
         self._lifecycle.nudge()
@@ -143,11 +165,12 @@ class ComputeService:
         image_id: uuid.UUID,
         image_ref: str,
         image_min: dict[str, str],
+        defaults: dict[str, str],
     ) -> SessionRow:
         self._validate(req)
         now = self._clock.now()
         starts_at = parse_starts_at(req.starts_at, now)
-        requested = ResourceSlots.parse({**image_min, **req.resources})
+        requested = ResourceSlots.parse({**defaults, **req.resources})
         resource_opts = parse_resource_opts(req.resource_opts, requested.get("mem"))
         dependencies = await self._dependencies(owner, req.dependencies)
         minimum = ResourceSlots.parse(image_min)
@@ -407,5 +430,21 @@ class ComputeService:
         return await self._agents.client(session.agent_id).list_files(session.id, path)
 
     async def count_query(self, session: ComputeSession) -> None:
-        async with self._sessions() as db, db.begin():
-            await repo.count_queries(db, session.id)
+        """Count one execute call. Counters are written by :meth:`flush_query_counts`, as
+        keypair counters are: no database write on the execute path."""
+        self._query_counts[session.id] = self._query_counts.get(session.id, 0) + 1
+
+    async def flush_query_counts(self) -> None:
+        """Add the counted execute calls to the sessions' ``num_queries`` (one statement
+        per session). On failure the counts are kept for the next flush."""
+        if not self._query_counts:
+            return
+        counts, self._query_counts = self._query_counts, {}
+        try:
+            async with self._sessions() as db, db.begin():
+                for session_id, count in counts.items():
+                    await repo.count_queries(db, session_id, count)
+        except BaseException:
+            for session_id, count in counts.items():
+                self._query_counts[session_id] = self._query_counts.get(session_id, 0) + count
+            raise
