@@ -187,6 +187,18 @@ def test_run_c_prints_hello_world(live_server: LiveServer) -> None:
     assert live_server.sessions_alive() == []
 
 
+def test_query_output_reaches_the_console_log(live_server: LiveServer) -> None:
+    started = live_server.official("start", "-t", "qlog", "python")
+    assert started.returncode == 0, started.stdout + started.stderr
+    code = 'import sys\nprint("to the log", 6 * 7)\nprint("oops", file=sys.stderr)'
+    done = live_server.official("run", "-t", "qlog", "-c", code, "python")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "to the log 42" in done.stdout
+    logs = live_server.official("session", "logs", "qlog")
+    assert logs.returncode == 0, logs.stdout + logs.stderr
+    assert "to the log 42\n" in logs.stdout and "oops\n" in logs.stdout
+
+
 def test_seed_sync_loop_with_inputs_media_and_state(fast_server: LiveServer) -> None:
     cells = [
         ("hello", 'print("hello world")'),

@@ -1,4 +1,4 @@
-"""A kernel's console log: bootstrap and batch output, kept as its last ~1 MiB of text.
+"""A kernel's console log: bootstrap, batch and query output, kept as its last ~1 MiB of text.
 
 The file outlives the kernel (``logs`` works after destroy). Appends are small synchronous
 writes; once the file grows half again past the cap it is rewritten with its tail.
@@ -51,7 +51,7 @@ class ConsoleLog:
             self._trim()
 
     def record(self, output: RunOutput) -> None:
-        """Append a batch record: console text as it is, a note for a timeout."""
+        """Append a run's record: console text as it is, a note for a timeout."""
         if output.kind in ("stdout", "stderr"):
             self.append(output.text)
         elif output.kind == "exec-timeout":

@@ -28,7 +28,7 @@ from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
 from hangar.agent.interrupts import interrupt_group
 from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.kernels.pool import KernelPool, Pooled, environ_code, fits
-from hangar.agent.kernels.runner import Adopter, QueryKernels
+from hangar.agent.kernels.runner import QueryKernels
 from hangar.agent.models import (
     BatchSteps,
     FileEntry,
@@ -117,7 +117,6 @@ class Node:
         inventory: AgentInventory | None = None,
         limits: NodeLimits = NodeLimits(),
         own_files: bool | None = None,
-        adopt_query_kernel: Adopter | None = None,
     ) -> None:
         """``inventory`` replaces detection (tests); otherwise the host is probed now, with
         ``fake_accelerators`` replacing NVML. ``own_files`` makes files the node writes
@@ -135,7 +134,6 @@ class Node:
             runtime,
             start_timeout=limits.query_start_timeout,
             interrupt_grace=limits.interrupt_grace,
-            adopt=adopt_query_kernel,
         )
         size = limits.query_pool_size
         self.pool = KernelPool(runtime, self._pool_spec, size=size) if size > 0 else None
@@ -373,7 +371,7 @@ class Node:
             raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
 
     async def logs(self, kernel_id: uuid.UUID) -> str:
-        """The console log (bootstrap and batch output, its last ~1 MiB), also after the
+        """The console log (bootstrap, batch and query output, its last ~1 MiB), also after the
         kernel is gone. Raises UnknownKernel when there never was one."""
         key = str(kernel_id)
         kernel = self._kernels.get(key)
@@ -426,7 +424,8 @@ class Node:
         """Run ``code`` in the kernel's Jupyter kernel (global state kept between cells);
         yields console records, ``waiting-input`` when it reads stdin (answer with
         :meth:`send_input`), and ends with ``finished`` or ``exec-timeout``. Runs of one
-        kernel are serialised with batch runs. Raises UnknownKernel, QueryKernelFailed."""
+        kernel are serialised with batch runs; their console text also goes to the console
+        log. Raises UnknownKernel, QueryKernelFailed."""
         kernel = self._python(kernel_id)
         async with kernel.lock:
             if self._kernels.get(kernel.spec.kernel_id) is not kernel:
@@ -436,6 +435,7 @@ class Node:
                 self.query.execute(kernel.spec.kernel_id, interpreter, code, timeout)
             ) as records:
                 async for record in records:
+                    kernel.console.record(record)
                     yield record
 
     async def send_input(self, kernel_id: uuid.UUID, text: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +18,6 @@ from hangar.agent.kernels.jupyter import QueryKernel, QueryKernelFailed
 from hangar.agent.kernels.messages import cursor_position
 from hangar.agent.models import RunOutput
 from hangar.agent.runtimes.base import KernelRuntime
-
-# Returns a started kernel for (runtime kernel id, interpreter), or None to start one.
-Adopter = Callable[[str, str], Awaitable[QueryKernel | None]]
 
 
 @dataclass
@@ -40,14 +37,12 @@ class QueryKernels:
         *,
         start_timeout: float = 60.0,
         interrupt_grace: float = 2.0,
-        adopt: Adopter | None = None,
     ) -> None:
         self.runtime, self.start_timeout, self.interrupt_grace = (
             runtime,
             start_timeout,
             interrupt_grace,
         )
-        self._adopt = adopt
         self._entries: dict[str, _Entry] = {}
         self._early_inputs: dict[str, list[str]] = {}  # sent before the kernel was up
 
@@ -67,10 +62,6 @@ class QueryKernels:
         self._entries[kernel_id] = _Entry(interpreter, asyncio.create_task(ready()))
 
     async def _start(self, kernel_id: str, interpreter: str) -> QueryKernel:
-        if self._adopt is not None:
-            adopted = await self._adopt(kernel_id, interpreter)
-            if adopted is not None:
-                return adopted
         return await QueryKernel.start(
             self.runtime, kernel_id, interpreter, timeout=self.start_timeout
         )
