@@ -583,7 +583,22 @@ async def test_legacy_fields_the_cli_can_ask_for(
     assert item["cpu_using"] is None
     assert item["mounts"] == []
     assert item["user_email"] == "ada@example.com"
-    assert json.loads(item["service_ports"]) == []
+    assert json.loads(item["service_ports"]) == []  # not running: no apps to reach yet
+
+
+async def test_service_ports_of_a_running_session_are_its_apps(
+    client: httpx.AsyncClient, services: Services, clock: FakeClock, ada: Account
+) -> None:
+    await new_session(services, clock, ada.caller, "withapps", status="RUNNING")
+    result = await ps(client, ada.signer, "name service_ports")
+    (item,) = result["items"]
+    ports = json.loads(item["service_ports"])
+    assert [(p["name"], p["protocol"], p["ports"]) for p in ports] == [
+        ("jupyter", "http", [8081]),
+        ("ttyd", "http", [7681]),
+        ("sshd", "tcp", [2200]),
+    ]
+    assert ports[0]["url_template"] == "http://{host}:{port}/"
 
 
 # Who sees what -------------------------------------------------------------------------

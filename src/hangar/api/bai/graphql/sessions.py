@@ -12,6 +12,7 @@ from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString, as_json, as_json_or_none
 from hangar.core.compute import queries
 from hangar.core.compute.queries import SessionView
+from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import InvalidRequest
 
 MAIN_ROLE = "main"
@@ -173,7 +174,6 @@ class ComputeSession:
     resource_opts: JSONString | None
     resoucre_opts: JSONString | None  # the official client's misspelling of resource_opts
     scaling_group: str | None
-    service_ports: JSONString | None
     mounts: list[str | None] | None
     occupied_slots: JSONString | None  # never null in practice: the CLI parses it
     num_queries: BigInt | None
@@ -200,6 +200,15 @@ class ComputeSession:
         if stat is None:
             stat = self.view.session.last_stat
         return _metric(with_cpu_util(stat, self.view, now), "cpu_util")
+
+    # The session's service apps (Service Port Objects) while it runs, as REST answers show.
+    @strawberry.field
+    async def service_ports(self, info: Info) -> JSONString | None:
+        session = self.view.session
+        if session.status != SessionStatus.RUNNING:
+            return as_json([])
+        apps = await info.context.services.apps.apps_of(session)
+        return as_json([app.to_wire() for app in apps])
 
 
 def session_of(view: SessionView) -> ComputeSession:
@@ -238,7 +247,6 @@ def session_of(view: SessionView) -> ComputeSession:
         resource_opts=as_json(s.resource_opts),
         resoucre_opts=as_json(s.resource_opts),
         scaling_group=s.scaling_group,
-        service_ports=as_json([]),
         mounts=list(view.mounts),
         occupied_slots=as_json(s.occupied_slots or {}),
         num_queries=BigInt(s.num_queries),
