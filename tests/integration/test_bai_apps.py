@@ -9,13 +9,18 @@ else's session, unknown apps and wrong keys are refused with the documented erro
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import termios
 import textwrap
 import time
 import uuid
@@ -59,8 +64,8 @@ def free_port() -> int:
 
 
 def start_session(server: LiveServer, name: str, **env: str) -> str:
-    # A notebook server and its kernel need more than the image's 128 MiB minimum.
-    return ok(server.official("start", "-t", name, "-r", "mem=1g", "python", **env))
+    """``backend.ai start`` with the default resources, as a user types it."""
+    return ok(server.official("start", "-t", name, "python", **env))
 
 
 @contextlib.contextmanager
@@ -114,6 +119,35 @@ def ssh(port: int, key: Path, command: str, *extra: str) -> subprocess.Completed
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
+
+
+def ssh_login(port: int, key: Path, typed: str, until: str) -> str:
+    """``ssh -tt`` without a command (a login shell, as a person gets) on a local pty: type
+    ``typed`` and return what the terminal showed once ``until`` appeared in it."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+    command = ["ssh", *SSH_OPTIONS, "-tt", "-i", str(key), "-p", str(port), "work@127.0.0.1"]
+    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)  # fmt: skip
+    os.close(slave)
+    seen = ""
+    try:
+        os.write(master, typed.encode())
+        deadline = time.monotonic() + 60
+        while until not in seen:
+            ready, _, _ = select.select([master], [], [], max(0, deadline - time.monotonic()))
+            assert ready, f"no {until!r} in: {seen!r}"
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the login ended
+                chunk = b""
+            assert chunk, f"the login ended without {until!r}: {seen!r}"
+            seen = ANSI.sub("", seen + chunk.decode(errors="replace"))
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+    return seen
 
 
 # Jupyter ---------------------------------------------------------------------------------
@@ -174,6 +208,14 @@ def test_apps_are_listed_and_jupyter_works_through_the_app_proxy(live_server: Li
         "ttyd": "http",
         "sshd": "tcp",
     }
+    shown = live_server.official("--output", "json", "ps", "--format", "name,service_ports")
+    ok(shown)
+    (item,) = json.loads(shown.stdout)["items"]
+    assert [(p["name"], p["ports"]) for p in item["service_ports"]] == [
+        ("jupyter", [8081]),
+        ("ttyd", [7681]),
+        ("sshd", [2200]),
+    ]
 
     with app_proxy(live_server, "note", "jupyter") as port:
         code = "import getpass, os; print(getpass.getuser(), os.getcwd(), 6 * 7)"
@@ -201,6 +243,16 @@ def test_ssh_logs_in_as_work_with_the_session_key_and_refuses_others(
         with_tty = ssh(port, key, "tty", "-tt")  # a login with a terminal gets a pty
         assert with_tty.returncode == 0, with_tty.stderr
         assert with_tty.stdout.strip().startswith("/dev/pts/")
+        # A login shell (no command) reads /etc/profile yet keeps the session's PATH: the
+        # image's python is found, the same python3 as for commands run over ssh.
+        python3 = ssh(port, key, "command -v python3")
+        assert python3.returncode == 0 and python3.stdout.strip(), python3.stderr
+        typed = (
+            "python -c 'print(\"py\", 6*7)'; python3 -c 'print(\"py3\", 6*7)'; "
+            'echo "is $(command -v python3)"; exit\r'
+        )
+        shown = ssh_login(port, key, typed, f"is {python3.stdout.strip()}")
+        assert "py 42" in shown and "py3 42" in shown and "not found" not in shown, shown
 
         stranger = tmp_path / "stranger"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],

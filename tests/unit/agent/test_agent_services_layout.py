@@ -34,14 +34,24 @@ def test_prepare_writes_private_files_and_a_fresh_user_key(tmp_path: Path) -> No
     public = (dirs.conf / layout.AUTHORIZED_KEYS).read_text()
     assert public == (scratch / "id_container.pub").read_text()
     assert public.startswith("ssh-ed25519 ") and public.endswith(" work@k1\n")
-    assert dirs.run.is_dir() and [m.target for m in dirs.mounts()] == [
+    assert dirs.run.is_dir() and [m.target for m in dirs.mounts()][:2] == [
         "/tmp/.hangar",
         "/tmp/.hangar/run",
     ]
+    assert (dirs.conf / layout.PROFILE).is_file()
     layout.prepare(dirs, scratch, owner=None, environ={}, label="k1")
     assert (scratch / "id_container").read_bytes() != first
     layout.remove(dirs)
     assert not dirs.conf.exists()
+
+
+def test_login_profile_restores_the_session_path_after_the_system_profile() -> None:
+    system = 'PATH="/usr/local/bin:/usr/bin:/bin"\nexport PATH\n'
+    profile = layout.login_profile(system, {"PATH": "/shim bin/bin:/usr/bin", "X": "1"})
+    assert profile.startswith(system)
+    assert profile.endswith("PATH='/shim bin/bin:/usr/bin'\nexport PATH\n")
+    assert layout.login_profile(system, {}) == system
+    assert layout.login_profile("", {"PATH": "/p"}).endswith("PATH=/p\nexport PATH\n")
 
 
 def test_key_files_are_never_written_through_links(tmp_path: Path) -> None:

@@ -4,13 +4,15 @@ Per kernel the node keeps ``<root>/<kernel_id>/`` (``root`` sits beside the scra
 hidden from every sandbox like them). The kernel sees it read-only at ``/tmp/.hangar`` (sshd
 config, host key, the session key's ``authorized_keys``: written before any process runs, so
 nothing in the sandbox can have planted links there) and its ``run/`` subdirectory writable at
-``/tmp/.hangar/run``, where the HTTP services put their Unix sockets. No TCP port is opened:
+``/tmp/.hangar/run``, where the HTTP services put their Unix sockets. Its ``profile`` is the
+kernel's /etc/profile, so login shells keep the session's PATH. No TCP port is opened:
 other sandboxes share the host network but cannot see these files.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,8 @@ HOST_KEY = "ssh_host_ed25519_key"
 AUTHORIZED_KEYS = "authorized_keys"
 SSHD_CONFIG = "sshd_config"
 USER_KEY = "id_container"
+PROFILE = "profile"
+SYSTEM_PROFILE = Path("/etc/profile")
 # Environment sshd must not set from the config: the client's TERM, and what login sets.
 _SSH_SKIPPED_ENV = frozenset({"TERM", "HOME", "USER", "SHELL", "LOGNAME", "MAIL"})
 
@@ -40,10 +44,28 @@ class ServiceDirs:
         return self.conf / "run"
 
     def mounts(self) -> tuple[BindMount, ...]:
-        return (
+        """The service directories and, where the host has one, the kernel's /etc/profile."""
+        mounts = [
             BindMount(self.conf, CONF_TARGET, read_only=True),
             BindMount(self.run, RUN_TARGET, read_only=False),
-        )
+        ]
+        if SYSTEM_PROFILE.is_file():
+            mounts.append(BindMount(self.conf / PROFILE, str(SYSTEM_PROFILE), read_only=True))
+        return tuple(mounts)
+
+
+def login_profile(system_profile: str, environ: Mapping[str, str]) -> str:
+    """The system profile followed by the kernel's PATH: login shells (``ssh`` without a
+    command) read /etc/profile, which on Debian resets PATH to the system directories and
+    would hide the image's interpreter."""
+    path = environ.get("PATH")
+    if not path:
+        return system_profile
+    tail = "" if not system_profile or system_profile.endswith("\n") else "\n"
+    return (
+        f"{system_profile}{tail}\n# The session's search path (interpreter first).\n"
+        f"PATH={shlex.quote(path)}\nexport PATH\n"
+    )
 
 
 def sshd_config(environ: Mapping[str, str]) -> str:
@@ -103,6 +125,12 @@ def prepare(
     keys.write_private(dirs.conf, AUTHORIZED_KEYS, user.public, owner=None, mode=0o644)
     config = sshd_config(environ).encode()
     keys.write_private(dirs.conf, SSHD_CONFIG, config, owner=None, mode=0o644)
+    try:
+        system = SYSTEM_PROFILE.read_text(errors="replace")
+    except OSError:
+        system = ""
+    profile = login_profile(system, environ).encode()
+    keys.write_private(dirs.conf, PROFILE, profile, owner=None, mode=0o644)
     keys.write_private(scratch, USER_KEY, user.private, owner=owner, mode=0o600)
     keys.write_private(scratch, USER_KEY + ".pub", user.public, owner=owner, mode=0o644)
 
