@@ -1,18 +1,25 @@
 """Upload and download throughput of a vfolder file, as a ratio to a raw loopback HTTP copy.
 
-Both sides run in the same process layout and are measured in alternating rounds in one run:
+All targets run as separate processes and are measured in alternating rounds in one run:
 
-* ``raw``     a bare ASGI app on single-process uvicorn (httptools, uvloop): ``PUT /f`` writes
-              the request body to a file as it arrives; ``GET /f`` streams the file back with
-              an exact Content-Length. Nothing else is in the path.
+* ``raw``     the reference: a plain-socket HTTP/1.1 server (no framework, blocking sockets,
+              one thread per connection). ``PUT /f`` reads the body with ``recv_into`` into a
+              4 MiB buffer and ``os.write``s it to a file; ``GET /f`` sends the file with
+              ``sendfile(2)``. This is about as fast as a loopback HTTP copy gets here.
+* ``asgi``    for context: a bare ASGI app on single-process uvicorn (httptools, uvloop) doing
+              the same (the floor any Python ASGI server starts from).
 * ``hangar``  a real ``hangar server`` on a fresh data dir: upload = ``request-upload`` (signed)
               then tus ``PATCH`` requests of ``--chunk`` bytes on one keep-alive connection
               (the file appears in the folder when complete); download = ``request-download``
               then ``GET <url>?token=`` of the whole file.
 
-The client is the same small asyncio (uvloop) HTTP/1.1 client for both: it reads the source
-file in 1 MiB pieces and writes downloads to a file, so client costs are identical. Every
-download is checked byte for byte (SHA-256) against the source. Medians are reported.
+The client is the same for all: blocking sockets, request bodies sent with ``sendfile(2)``,
+response bodies received with ``recv_into`` into an 8 MiB buffer and written to a file in
+``--sink-dir`` (default ``/dev/shm``, memory: the disk's write-back is not what is measured),
+so client costs are identical and small. (An asyncio ``StreamReader`` client, used before,
+copied its buffer on every read and capped every download near 300 MiB/s — the "raw"
+figure then measured the client, not the server.) Every download is checked byte for byte
+(SHA-256) against the source. Medians are reported; the ratio is against ``raw``.
 
     .venv/bin/python bench/transfer.py [--size 1g] [--rounds 3] [--chunk 64m] [--dir DIR]
 
@@ -26,7 +33,6 @@ where it stopped and every copy is byte-exact, else 1.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import json
 import os
@@ -34,6 +40,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -47,7 +54,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import uvloop
 
 from hangar.api.bai.signature import LATEST_VERSION, sign
 
@@ -95,6 +101,61 @@ RAW_APP = textwrap.dedent(
 )
 
 
+RAW_SOCKET_APP = textwrap.dedent(
+    """
+    import os, socket, sys, threading
+    TARGET, BUF = sys.argv[1], 4 << 20
+
+    def serve(conn):
+        view = memoryview(bytearray(BUF))
+        pending = b""
+        with conn:
+            while True:
+                while b"\\r\\n\\r\\n" not in pending:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    pending += data
+                head, _, pending = pending.partition(b"\\r\\n\\r\\n")
+                lines = head.decode().split("\\r\\n")
+                fields = {k.strip().lower(): v.strip()
+                          for k, _, v in (line.partition(":") for line in lines[1:])}
+                length = int(fields.get("content-length", "0"))
+                if lines[0].startswith("PUT "):
+                    fd = os.open(TARGET, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                    try:
+                        first, pending = pending[:length], pending[length:]
+                        os.write(fd, first)
+                        left = length - len(first)
+                        while left:
+                            n = conn.recv_into(view[: min(BUF, left)])
+                            if not n:
+                                return
+                            os.write(fd, view[:n])
+                            left -= n
+                    finally:
+                        os.close(fd)
+                    conn.sendall(b"HTTP/1.1 204 No Content\\r\\nContent-Length: 0\\r\\n\\r\\n")
+                    continue
+                fd = os.open(TARGET, os.O_RDONLY)
+                try:
+                    size = os.fstat(fd).st_size
+                    conn.sendall(("HTTP/1.1 200 OK\\r\\nContent-Type: application/octet-stream"
+                                  f"\\r\\nContent-Length: {size}\\r\\n\\r\\n").encode())
+                    offset = 0
+                    while offset < size:
+                        offset += os.sendfile(conn.fileno(), fd, offset, size - offset)
+                finally:
+                    os.close(fd)
+
+    server = socket.create_server(("127.0.0.1", int(sys.argv[2])))
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    """
+)
+
+
 def parse_size(text: str) -> int:
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
     text = text.strip().lower()
@@ -112,15 +173,23 @@ def free_port() -> int:
 
 
 class Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    """One keep-alive HTTP/1.1 connection on a blocking socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray(8 * PIECE)
+        self.pending = b""
 
     @classmethod
-    async def open(cls, host: str, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection(host, port, limit=4 * PIECE)
-        return cls(reader, writer)
+    def open(cls, host: str, port: int) -> Connection:
+        return cls(socket.create_connection((host, port)))
 
-    async def request(
+    def send_head(self, method: str, target: str, headers: dict[str, str], length: int) -> None:
+        lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
+        lines += [f"{k}: {v}" for k, v in {**headers, "Content-Length": str(length)}.items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def request(
         self,
         method: str,
         target: str,
@@ -130,47 +199,47 @@ class Connection:
         length: int = 0,
         sink: Path | None = None,
     ) -> tuple[int, dict[str, str]]:
-        lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
-        lines += [f"{k}: {v}" for k, v in {**headers, "Content-Length": str(length)}.items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        if body_file is not None:
-            with body_file.open("rb", buffering=0) as source:
-                source.seek(offset)
-                left = length
-                while left:
-                    piece = source.read(min(PIECE, left))
-                    left -= len(piece)
-                    self.writer.write(piece)
-                    await self.writer.drain()
-        await self.writer.drain()
-        status_line = await self.reader.readline()
-        status = int(status_line.split()[1])
-        response_headers: dict[str, str] = {}
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.decode().partition(":")
-            response_headers[name.strip().lower()] = value.strip()
-        size = int(response_headers.get("content-length", "0"))
-        if sink is None:
-            await self.reader.readexactly(size)
-            return status, response_headers
-        fd = os.open(sink, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.send_head(method, target, headers, length)
+        if body_file is not None and length:
+            with body_file.open("rb") as source:
+                self.sock.sendfile(source, offset, length)
+        while b"\r\n\r\n" not in self.pending:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            self.pending += data
+        head, _, self.pending = self.pending.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        response_headers = {
+            k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+        }
+        size = 0 if method == "HEAD" else int(response_headers.get("content-length", "0"))
+        first, self.pending = self.pending[:size], self.pending[size:]
+        fd = os.open(sink, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if sink else None
         try:
-            left = size
+            if fd is not None:
+                os.write(fd, first)
+            left, view = size - len(first), memoryview(self.buffer)
             while left:
-                piece = await self.reader.read(min(4 * PIECE, left))
-                if not piece:
+                n = self.sock.recv_into(view[: min(len(view), left)])
+                if not n:
                     raise ConnectionError("the server closed the connection mid-body")
-                os.write(fd, piece)
-                left -= len(piece)
+                if fd is not None:
+                    os.write(fd, view[:n])
+                left -= n
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
         return status, response_headers
 
+    def abort(self) -> None:
+        """Drop the connection at once (RST), as a client that crashes would."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
     def close(self) -> None:
-        self.writer.close()
+        self.sock.close()
 
 
 # Targets ---------------------------------------------------------------------------------
@@ -203,12 +272,13 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> N
     raise RuntimeError(f"{url} did not answer in {seconds} s")
 
 
-def start_raw(workdir: Path) -> tuple[Process, int]:
+def start_raw(workdir: Path, kind: str) -> tuple[Process, int]:
+    """The ``raw`` (plain socket) or ``asgi`` (uvicorn) reference server."""
     port = free_port()
-    script = workdir / "raw_app.py"
-    script.write_text(RAW_APP)
+    script = workdir / f"{kind}_app.py"
+    script.write_text(RAW_SOCKET_APP if kind == "raw" else RAW_APP)
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(workdir / "raw-target"), str(port)],
+        [sys.executable, str(script), str(workdir / f"{kind}-target"), str(port)],
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
@@ -217,7 +287,7 @@ def start_raw(workdir: Path) -> tuple[Process, int]:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return Process(proc), port
         time.sleep(0.05)
-    raise RuntimeError("the raw server did not start")
+    raise RuntimeError(f"the {kind} server did not start")
 
 
 @dataclass
@@ -276,15 +346,15 @@ def start_hangar(workdir: Path) -> Hangar:
 # Rounds ----------------------------------------------------------------------------------
 
 
-async def raw_round(port: int, source: Path, sink: Path, size: int) -> tuple[float, float]:
-    conn = await Connection.open("127.0.0.1", port)
+def raw_round(port: int, source: Path, sink: Path, size: int) -> tuple[float, float]:
+    conn = Connection.open("127.0.0.1", port)
     try:
         began = time.perf_counter()
-        status, _ = await conn.request("PUT", "/f", {}, source, 0, size)
+        status, _ = conn.request("PUT", "/f", {}, source, 0, size)
         up = time.perf_counter() - began
         assert status == 204, status
         began = time.perf_counter()
-        status, _ = await conn.request("GET", "/f", {}, sink=sink)
+        status, _ = conn.request("GET", "/f", {}, sink=sink)
         down = time.perf_counter() - began
         assert status == 200, status
     finally:
@@ -292,15 +362,15 @@ async def raw_round(port: int, source: Path, sink: Path, size: int) -> tuple[flo
     return up, down
 
 
-async def hangar_round(
+def hangar_round(
     hangar: Hangar, source: Path, sink: Path, size: int, chunk: int, name: str
 ) -> tuple[float, float]:
     port = urlsplit(hangar.endpoint).port or 80
-    conn = await Connection.open("127.0.0.1", port)
+    conn = Connection.open("127.0.0.1", port)
     try:
         began = time.perf_counter()
-        ticket = await asyncio.to_thread(
-            hangar.signed, "POST", "/folders/bench/request-upload", {"path": name, "size": size}
+        ticket = hangar.signed(
+            "POST", "/folders/bench/request-upload", {"path": name, "size": size}
         )
         target = f"{urlsplit(ticket['url']).path}?token={ticket['token']}"
         offset = 0
@@ -308,16 +378,14 @@ async def hangar_round(
             length = min(chunk, size - offset)
             headers = {"Tus-Resumable": "1.0.0", "Upload-Offset": str(offset),
                        "Content-Type": "application/offset+octet-stream"}  # fmt: skip
-            status, reply = await conn.request("PATCH", target, headers, source, offset, length)
+            status, reply = conn.request("PATCH", target, headers, source, offset, length)
             assert status == 204, (status, reply)
             offset = int(reply["upload-offset"])
         up = time.perf_counter() - began
         began = time.perf_counter()
-        ticket = await asyncio.to_thread(
-            hangar.signed, "POST", "/folders/bench/request-download", {"path": name}
-        )
+        ticket = hangar.signed("POST", "/folders/bench/request-download", {"path": name})
         target = f"{urlsplit(ticket['url']).path}?token={ticket['token']}"
-        status, _ = await conn.request("GET", target, {}, sink=sink)
+        status, _ = conn.request("GET", target, {}, sink=sink)
         down = time.perf_counter() - began
         assert status == 200, status
     finally:
@@ -325,47 +393,38 @@ async def hangar_round(
     return up, down
 
 
-async def interrupted_upload(hangar: Hangar, source: Path, sink: Path, size: int) -> int:
+def interrupted_upload(hangar: Hangar, source: Path, sink: Path, size: int) -> int:
     """Upload ``source`` in one PATCH cut off at 40 %, then resume from the offset the server
     reports (HEAD); returns that offset. The completed file is downloaded to ``sink``."""
     port = urlsplit(hangar.endpoint).port or 80
-    ticket = await asyncio.to_thread(
-        hangar.signed, "POST", "/folders/bench/request-upload", {"path": "cut.bin", "size": size}
+    ticket = hangar.signed(
+        "POST", "/folders/bench/request-upload", {"path": "cut.bin", "size": size}
     )
     target = f"{urlsplit(ticket['url']).path}?token={ticket['token']}"
     headers = {"Tus-Resumable": "1.0.0", "Upload-Offset": "0",
                "Content-Type": "application/offset+octet-stream"}  # fmt: skip
-    conn = await Connection.open("127.0.0.1", port)
-    lines = [f"PATCH {target} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {size}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    conn.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    conn = Connection.open("127.0.0.1", port)
+    conn.send_head("PATCH", target, headers, size)
     cut = size * 2 // 5
-    with source.open("rb", buffering=0) as f:
-        left = cut
-        while left:
-            piece = f.read(min(PIECE, left))
-            left -= len(piece)
-            conn.writer.write(piece)
-            await conn.writer.drain()
-    conn.writer.transport.abort()  # the connection breaks mid-body
+    with source.open("rb") as f:
+        conn.sock.sendfile(f, 0, cut)
+    conn.abort()  # the connection breaks mid-body
     offset, stable = -1, 0
     while stable < 3:  # until the server has taken in what reached it
-        await asyncio.sleep(0.1)
-        check = await Connection.open("127.0.0.1", port)
-        _status, reply = await check.request("HEAD", target, {"Tus-Resumable": "1.0.0"})
+        time.sleep(0.1)
+        check = Connection.open("127.0.0.1", port)
+        _status, reply = check.request("HEAD", target, {"Tus-Resumable": "1.0.0"})
         check.close()
         now = int(reply["upload-offset"])
         stable, offset = (stable + 1, now) if now == offset else (0, now)
-    conn = await Connection.open("127.0.0.1", port)
+    conn = Connection.open("127.0.0.1", port)
     try:
         headers["Upload-Offset"] = str(offset)
-        status, reply = await conn.request("PATCH", target, headers, source, offset, size - offset)
+        status, reply = conn.request("PATCH", target, headers, source, offset, size - offset)
         assert status == 204 and int(reply["upload-offset"]) == size, (status, reply)
-        ticket = await asyncio.to_thread(
-            hangar.signed, "POST", "/folders/bench/request-download", {"path": "cut.bin"}
-        )
+        ticket = hangar.signed("POST", "/folders/bench/request-download", {"path": "cut.bin"})
         target = f"{urlsplit(ticket['url']).path}?token={ticket['token']}"
-        status, _ = await conn.request("GET", target, {}, sink=sink)
+        status, _ = conn.request("GET", target, {}, sink=sink)
         assert status == 200
     finally:
         conn.close()
@@ -395,32 +454,40 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunk", default="64m", help="tus PATCH size for Hangar uploads")
     parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default: a tmp dir)")
+    parser.add_argument(
+        "--sink-dir",
+        type=Path,
+        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+        help="where downloads land (default /dev/shm: memory, so the disk is not measured)",
+    )
     args = parser.parse_args()
     size, chunk = parse_size(args.size), parse_size(args.chunk)
     workdir = Path(tempfile.mkdtemp(prefix="hangar-transfer-", dir=args.dir))
-    raw = hangar = None
+    servers: list[Process] = []
     try:
         source = workdir / "source.bin"
         make_source(source, size)
         expected = sha256(source)
-        raw, port = start_raw(workdir)
+        ports: dict[str, int] = {}
+        for kind in ("raw", "asgi"):
+            process, ports[kind] = start_raw(workdir, kind)
+            servers.append(process)
         hangar = start_hangar(workdir)
+        servers.append(hangar.process)
         hangar.signed("POST", "/folders", {"name": "bench"})
-        sink = workdir / "downloaded.bin"
-        results: dict[str, list[tuple[float, float]]] = {"raw": [], "hangar": []}
+        sink = Path(args.sink_dir or workdir) / f"hangar-transfer-{os.getpid()}.bin"
+        results: dict[str, list[tuple[float, float]]] = {"raw": [], "asgi": [], "hangar": []}
         exact = True
         for index in range(args.rounds):
-            for label in ("raw", "hangar"):
-                if label == "raw":
-                    timing = uvloop.run(raw_round(port, source, sink, size))
+            for label in results:
+                if label == "hangar":
+                    timing = hangar_round(hangar, source, sink, size, chunk, f"f{index}.bin")
                 else:
-                    timing = uvloop.run(
-                        hangar_round(hangar, source, sink, size, chunk, f"f{index}.bin")
-                    )
+                    timing = raw_round(ports[label], source, sink, size)
+                    (workdir / f"{label}-target").unlink(missing_ok=True)
                 exact = exact and sha256(sink) == expected
                 sink.unlink()
                 results[label].append(timing)
-                (workdir / "raw-target").unlink(missing_ok=True)
         mib = size / (1 << 20)
         print(f"file {mib:.0f} MiB, {args.rounds} rounds, tus chunk {chunk >> 20} MiB, medians")
         print(f"{'target':8} {'upload MiB/s':>13} {'download MiB/s':>15}")
@@ -432,9 +499,14 @@ def main() -> int:
             print(f"{label:8} {up:13.0f} {down:15.0f}")
         up_ratio = rates["hangar"][0] / rates["raw"][0]
         down_ratio = rates["hangar"][1] / rates["raw"][1]
-        print(f"ratio    {up_ratio:13.2f} {down_ratio:15.2f}   (target >= {TARGET_RATIO})")
+        print(
+            f"ratio    {up_ratio:13.2f} {down_ratio:15.2f}   (hangar/raw, target >= {TARGET_RATIO})"
+        )
+        asgi_up = rates["hangar"][0] / rates["asgi"][0]
+        asgi_down = rates["hangar"][1] / rates["asgi"][1]
+        print(f"vs asgi  {asgi_up:13.2f} {asgi_down:15.2f}   (hangar/asgi, for context)")
         print(f"byte-exact downloads: {'yes' if exact else 'NO'}")
-        resumed_at = uvloop.run(interrupted_upload(hangar, source, sink, size))
+        resumed_at = interrupted_upload(hangar, source, sink, size)
         resumed_exact = sha256(sink) == expected
         print(
             f"interrupted upload: cut after {size * 2 // 5 >> 20} MiB sent, resumed from "
@@ -444,9 +516,10 @@ def main() -> int:
         good = good and up_ratio >= TARGET_RATIO and down_ratio >= TARGET_RATIO
         return 0 if good else 1
     finally:
-        for target in (raw, hangar.process if hangar else None):
-            if target is not None:
-                target.stop()
+        for process in servers:
+            process.stop()
+        if "sink" in locals():
+            sink.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
