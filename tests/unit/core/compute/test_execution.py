@@ -28,8 +28,16 @@ async def _outputs(items: list[RunOutput], gate: asyncio.Event | None = None
 def test_consecutive_chunks_merge_per_stream() -> None:
     console: list[list[Any]] = []
     for kind, text in [("stdout", "a"), ("stdout", "b"), ("stderr", "c"), ("stdout", "d")]:
-        append_console(console, kind, text)
-    assert console == [["stdout", "ab"], ["stderr", "c"], ["stdout", "d"]]
+        append_console(console, RunOutput(kind, text))
+    append_console(console, RunOutput("media", "data:image/png;base64,AA", mime="image/png"))
+    append_console(console, RunOutput("stdout", "e"))
+    assert console == [
+        ["stdout", "ab"],
+        ["stderr", "c"],
+        ["stdout", "d"],
+        ["media", ["image/png", "data:image/png;base64,AA"]],
+        ["stdout", "e"],
+    ]
 
 
 async def test_statuses_end_each_hand_out_in_order() -> None:
