@@ -3,10 +3,13 @@ examples with only the import changed, streams, and endpoint fail-over."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -284,3 +287,182 @@ def test_announcements_reach_the_handler(live_server: LiveServer) -> None:
     with Session(config=config_of(live_server, announcement_handler=seen.append)):
         pass
     assert seen == ["maintenance at noon"]
+
+
+INPUT_EXAMPLE = """
+import getpass
+import sys
+from hangar.client import Session
+
+with Session() as session:
+    kern = session.ComputeSession.get_or_create('python:3.6-ubuntu18.04')
+    code = 'name = input("Who? "); print("hello", name)'
+    mode = 'query'
+    run_id = None
+    while True:
+        result = kern.execute(run_id, code, mode=mode)
+        run_id = result['runId']
+        for rec in result.get('console', []):
+            if rec[0] == 'stdout':
+                print(rec[1], end='', file=sys.stdout)
+            elif rec[0] == 'stderr':
+                print(rec[1], end='', file=sys.stderr)
+            else:
+                handle_media(rec)
+        sys.stdout.flush()
+        if result['status'] == 'finished':
+            break
+        elif result['status'] == 'waiting-input':
+            mode = 'input'
+            if result['options'].get('is_password', False):
+                code = getpass.getpass()
+            else:
+                code = input()
+        else:
+            mode = 'continued'
+            code = ''
+    kern.destroy()
+"""
+
+REQUEST_EXAMPLES = """
+import asyncio
+from hangar.client.request import Request
+from hangar.client.session import AsyncSession, Session
+
+with Session() as sess:
+    rqst = Request('GET', '/')
+    with rqst.fetch() as resp:
+        print(resp.text())
+
+async def main():
+    async with AsyncSession() as sess:
+        rqst = Request('GET', '/')
+        async with rqst.fetch() as resp:
+            print(await resp.text())
+
+asyncio.run(main())
+"""
+
+
+def test_seed_user_input_example(live_server: LiveServer, tmp_path: Path) -> None:
+    env = live_server.client_env()
+    result = subprocess.run(
+        [sys.executable, "-c", INPUT_EXAMPLE], env=env, cwd=tmp_path, input="Ada\n",
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if NO_QUERY_MODE in result.stderr:
+        pytest.skip("this server build has no query mode yet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("hello Ada\n"), result.stdout
+    assert live_server.sessions_alive() == []
+
+
+def test_seed_request_examples(live_server: LiveServer, tmp_path: Path) -> None:
+    result = example(live_server, REQUEST_EXAMPLES, tmp_path)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["version"] for a in answers] == ["v6.20220315", "v6.20220315"]
+
+
+async def test_stream_pty_runs_a_shell(live_server: LiveServer) -> None:
+    async with AsyncSession(config=config_of(live_server)) as session:
+        kern = await session.ComputeSession.get_or_create("python", name="ptyd")
+        async with kern.stream_pty() as pty:
+            await pty.resize(24, 100)
+            await pty.send_stdin("echo PTY_$((6*7)); tput cols\n")
+            shown = b""
+
+            async def read() -> None:
+                nonlocal shown
+                async for chunk in pty.output():
+                    shown += chunk
+                    if b"PTY_42\r\n100" in shown:
+                        return
+
+            await asyncio.wait_for(read(), 30)
+        await kern.destroy()
+    assert b"PTY_42\r\n100" in shown
+
+
+TEMPLATE = """---
+api_version: v1
+kind: taskTemplate
+metadata:
+  name: template1234
+  tag: example-tag
+spec:
+  kernel:
+    environ:
+      MYCONFIG: XXX
+    image: python:3.6-ubuntu18.04
+  resources:
+    cpu: '1'
+    mem: 256m
+  sessionType: interactive
+"""
+
+
+def test_session_templates_and_create_from_template(live_server: LiveServer) -> None:
+    with Session(config=config_of(live_server)) as session:
+        template = session.SessionTemplate.create(TEMPLATE)
+        listed = session.SessionTemplate.list_templates()
+        assert [(t["id"], t["name"]) for t in listed] == [(template.template_id, "template1234")]
+        assert "MYCONFIG: XXX" in template.get()
+        assert json.loads(template.get("json"))["template"]["metadata"]["tag"] == "example-tag"
+        template.put(TEMPLATE.replace("XXX", "YYY"))
+        assert "MYCONFIG: YYY" in template.get()
+
+        kern = session.ComputeSession.create_from_template(template.template_id, name="fromtpl")
+        assert kern.status == "RUNNING" and kern.name == "fromtpl"
+        result = kern.execute(None, "", mode="batch", opts={"exec": "echo $MYCONFIG"})
+        while result["status"] != "finished":
+            result = kern.execute(result["runId"], "", mode="continue")
+        assert "".join(t for k, t in result["console"] if k == "stdout") == "YYY\n"
+        kern.destroy()
+
+        override = session.ComputeSession.create_from_template(
+            template.template_id, name="override", envs={"MYCONFIG": "ZZZ"}
+        )
+        result = override.execute(None, "", mode="batch", opts={"exec": "echo $MYCONFIG"})
+        while result["status"] != "finished":
+            result = override.execute(result["runId"], "", mode="continue")
+        assert "".join(t for k, t in result["console"] if k == "stdout") == "ZZZ\n"
+        override.destroy()
+
+        template.delete()
+        assert session.SessionTemplate.list_templates() == []
+        with pytest.raises(BackendAPIError) as gone:
+            template.get()
+        assert gone.value.status == 404
+
+
+SLOW_CALL = """
+from hangar.client import Session
+
+with Session() as session:
+    print("waiting", flush=True)
+    session.ComputeSession.get_or_create("python", name="never", resources={"cpu": 512},
+                                         max_wait=300)
+"""
+
+
+def test_ctrl_c_during_a_sync_call_ends_quietly(live_server: LiveServer, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CALL], env=live_server.client_env(), cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == "waiting\n"
+        deadline = time.monotonic() + 30
+        while not live_server.sessions_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the create request is being served
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert time.monotonic() - started < 5
+    assert proc.returncode == -signal.SIGINT  # ends as interrupted, as Python does
+    assert err.strip().splitlines() == ["Interrupted; the request in progress was cancelled."]
+    assert [s["status"] for s in live_server.sessions_alive()] == ["PENDING"]

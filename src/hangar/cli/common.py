@@ -31,6 +31,17 @@ class Output:
 OUTPUT = Output()
 
 
+@dataclass
+class ClientContext:
+    """What error lines need to know about the configuration in use."""
+
+    endpoint_type: str = "api"
+
+
+CLIENT = ClientContext()
+REFUSED = "Unauthorized access"  # the server's message when a valid caller lacks privilege
+
+
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
@@ -59,6 +70,7 @@ def make_config() -> APIConfig:
     except ValueError as exc:
         fail(f"Invalid client configuration: {exc}")
         raise typer.Exit(2) from exc
+    CLIENT.endpoint_type = config.endpoint_type
     if config.endpoint_type == "api" and not config.access_key:
         fail(
             "No API keypair: set BACKEND_ACCESS_KEY and BACKEND_SECRET_KEY, or start "
@@ -75,19 +87,28 @@ def open_session() -> AsyncSession:
 def describe(exc: BackendAPIError) -> str:
     """One line for an API error, with a hint for the usual causes."""
     data = exc.data if isinstance(exc.data, dict) else {}
-    text = f"{exc.message} ({exc.status})"
     kind = str(data.get("type", "")).rsplit("/", 1)[-1]
-    if kind == "auth-failed" or exc.status == 401:
+    msg = str(data.get("msg") or "")
+    # a generic title ("Missing or invalid API parameters.") says less than the message
+    text = f"{msg or exc.title} ({exc.status})" if kind == "invalid-api-params" else None
+    if exc.status == 401 and msg == REFUSED:
+        if CLIENT.endpoint_type == "session":
+            text = "Not allowed (401): log in with `hangar login`, or this needs an administrator."
+        else:
+            text = "Permission denied (401): this needs an administrator's keypair."
+    elif kind == "auth-failed" or exc.status == 401:
         hint = "check the access and secret keys"
-        text = f"Authentication failed: {data.get('msg') or data.get('title') or exc.reason}"
+        text = f"Authentication failed: {msg or data.get('title') or exc.reason}"
         text += f" ({exc.status}); {hint}."
+    elif exc.status == 403:
+        text = f"Permission denied ({exc.status}): {msg or exc.title}"
     elif kind == "graphql-error":
         messages = "; ".join(str(e.get("message")) for e in data.get("data", []))
         text = f"GraphQL error: {messages}"
     elif kind == "too-many-sessions-matched":
         names = ", ".join(str(m.get("name")) for m in data.get("data", {}).get("matches", []))
-        text = f"{text}: {names}"
-    return text
+        text = f"{exc.message} ({exc.status}): {names}"
+    return text or f"{exc.message} ({exc.status})"
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -31,6 +31,11 @@ def main_options(
     OUTPUT.json = output is OutputFormat.JSON
 
 
+# the documented `admin sessions` (and `admin session`) is `ps` with other keypairs' sessions
+admin.app.command("sessions", help="List compute sessions; --access-key for another keypair's.")(
+    sessions.ps
+)
+admin.app.command("session", hidden=True)(sessions.ps)
 app.add_typer(admin.app, name="admin")
 for commands in (account.app, sessions.app, run.app):
     app.registered_commands.extend(commands.registered_commands)

@@ -84,7 +84,8 @@ async def serve_app(
         else:
             console.print(
                 f'A local proxy to the application "{app_name}" provided by the session '
-                f'"{ref}" is available at:\n{url}'
+                f'"{ref}" is available at:\n{url}\n(Ctrl+C to stop it.)',
+                soft_wrap=True,
             )
         async with server:
             await server.serve_forever()

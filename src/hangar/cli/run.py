@@ -193,6 +193,9 @@ async def _run_job(
             raise
         job.status, job.message = "error", f"{job.name}: {exc}"
         return
+    except asyncio.CancelledError:  # Ctrl+C while the session was starting
+        await waiting.after_interrupt(session, job.name, remove=rm)
+        raise
     job.status = kern.status
     if kern.status != "RUNNING":
         kern.status_info = await waiting.failure_reason(session, kern)

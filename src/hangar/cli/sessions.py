@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +13,7 @@ import typer
 from hangar.cli import waiting
 from hangar.cli.common import (
     OUTPUT,
+    describe,
     done,
     open_session,
     parse_mounts,
@@ -47,7 +50,7 @@ FORMAT_FIELDS = {
     "occupied_slots": "occupied_slots",
     "used_memory": None,
     "max_used_memory": None,
-    "cpu_using": None,
+    "cpu_using": "cpu_using",
 }
 DEFAULT_FORMAT = ["id", "name", "owner", "image", "type", "status", "status_info",
                   "last_updated", "result"]  # fmt: skip
@@ -64,25 +67,33 @@ Mounts = Annotated[
 Envs = Annotated[list[str], typer.Option("-e", "--env", help="Environment variable K=V.")]
 
 
-def _stat(container_stats: list[dict[str, Any]], metric: str, key: str) -> str | None:
-    for container in container_stats:
-        raw = container.get("live_stat")
-        stats = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
-        value = stats.get(metric, {}).get(key)
-        if value is not None:
-            return str(value)
-    return None
+STATS = "containers { live_stat last_stat }"
+
+
+def _mem_stat(item: dict[str, Any]) -> dict[str, Any]:
+    """The memory metric of the main container: live while running, else the last one."""
+    for container in item.get("containers") or []:
+        for key in ("live_stat", "last_stat"):
+            raw = container.get(key)
+            stats = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
+            mem = stats.get("mem") if isinstance(stats, dict) else None
+            if isinstance(mem, dict) and mem.get("current") is not None:
+                return mem
+    return {}
+
+
+def _mib(value: Any) -> str | None:
+    try:
+        return f"{int(float(value)) / 2**20:.1f}" if value is not None else None
+    except ValueError:
+        return None
 
 
 def _derived(item: dict[str, Any], name: str) -> Any:
-    containers = item.get("containers") or []
+    mem = _mem_stat(item)
     if name == "used_memory":
-        mem = _stat(containers, "mem", "current")
-        return f"{int(float(mem)) // 2**20}" if mem else None
-    if name == "max_used_memory":
-        mem = _stat(containers, "mem", "stats.max")
-        return f"{int(float(mem)) // 2**20}" if mem else None
-    return _stat(containers, "cpu_util", "pct")
+        return _mib(mem.get("current"))
+    return _mib(mem.get("stats.max", mem.get("current")))
 
 
 @app.command("ps")
@@ -118,7 +129,7 @@ def ps(
     if unknown:
         fail(f"Unknown field(s) {', '.join(unknown)}; known: {', '.join(FORMAT_FIELDS)}.")
         raise typer.Exit(2)
-    fields = list(dict.fromkeys(FORMAT_FIELDS[n] or "containers { live_stat }" for n in names))
+    fields = list(dict.fromkeys(FORMAT_FIELDS[n] or STATS for n in names))
     items = run(_list_sessions(statuses, access_key, fields, 10**9 if all_ else 10))
     rows = [
         [_derived(item, n) if FORMAT_FIELDS[n] is None else item.get(FORMAT_FIELDS[n] or "")
@@ -194,6 +205,7 @@ def start(
     """Start a compute session without running code (see `hangar app` to use it)."""
     mounts, mount_map = parse_mounts(mount)
     script = bootstrap_script.read_text() if bootstrap_script else None
+    name = name or f"pysdk-{secrets.token_hex(5)}"
 
     async def main() -> None:
         async with open_session() as session:
@@ -206,7 +218,11 @@ def start(
                 bootstrap_script=script, dependencies=depends or None,
                 callback_url=callback_url, owner_access_key=owner,
             )  # fmt: skip
-            kern = await waiting.wait_for_start(create, image, quiet=OUTPUT.json)
+            try:
+                kern = await waiting.wait_for_start(create, image, quiet=OUTPUT.json)
+            except asyncio.CancelledError:  # Ctrl+C
+                await waiting.after_interrupt(session, name, remove=False)
+                raise
             if kern.status != "RUNNING":
                 kern.status_info = await waiting.failure_reason(session, kern)
             _print_started(kern)
@@ -273,7 +289,7 @@ def rm(
                     answer = await session.ComputeSession(ref, owner).destroy(forced=forced)
                 except BackendAPIError as exc:
                     failures += 1
-                    fail(f"{ref}: {exc.message}")
+                    fail(f"{ref}: {describe(exc)}")
                     continue
                 stat = (answer or {}).get("stats") or {}
                 results.append({"session": ref, "stats": stat})

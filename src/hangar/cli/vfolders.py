@@ -32,16 +32,20 @@ def _size(text: str) -> int:
 def list_(
     group: Annotated[str | None, typer.Option("-g", "--group", help="Group id.")] = None,
 ) -> None:
-    """List the folders you can access."""
-    fields = ["name", "id", "host", "permission", "ownership_type", "creator", "created_at"]
+    """List the folders you can access: your own, your groups' and those shared with you."""
+    fields = ["name", "id", "host", "permission", "ownership_type", "is_owner", "creator",
+              "created_at"]  # fmt: skip
 
     async def main() -> list[dict[str, Any]]:
         async with open_session() as session:
-            page = await session.VFolder.paginated_list(group, fields=fields, page_size=100)
-        items: list[dict[str, Any]] = page["items"]
-        return items
+            items = await session.VFolder.list()
+        return [i for i in items if group is None or str(i.get("group")) in (group,
+                group.replace("-", ""))]  # fmt: skip
 
     items = run(main())
+    if not items and not OUTPUT.json:
+        console.print("There are no virtual folders.")
+        return
     show("Virtual folders", fields, [[i.get(f) for f in fields] for i in items])
 
 

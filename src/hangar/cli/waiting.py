@@ -3,6 +3,8 @@ one clear line when it does not start."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -13,6 +15,7 @@ from hangar.client import AsyncSession
 from hangar.client.func.session import ComputeSession
 
 FAILED = {"ERROR", "CANCELLED", "TERMINATED"}
+CANCEL_TIMEOUT = 10.0
 
 
 async def wait_for_start(
@@ -23,15 +26,29 @@ async def wait_for_start(
         return await create
     console = Console(stderr=True)
     started = time.monotonic()
-    with console.status(f"Starting a session ({label})...") as status:
-        import asyncio
+    task = asyncio.ensure_future(create)
+    try:
+        with console.status(f"Starting a session ({label})...") as status:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.5)
+                status.update(f"Waiting for the session to start ({label})... "
+                              f"{time.monotonic() - started:.0f}s")  # fmt: skip
+    finally:
+        task.cancel()  # Ctrl+C: stop waiting for the answer
+    return task.result()
 
-        task = asyncio.ensure_future(create)
-        while not task.done():
-            await asyncio.wait({task}, timeout=0.5)
-            status.update(f"Waiting for the session to start ({label})... "
-                          f"{time.monotonic() - started:.0f}s")  # fmt: skip
-        return task.result()
+
+async def after_interrupt(session: AsyncSession, name: str, *, remove: bool) -> None:
+    """Ctrl+C while a session was starting: cancel it (``remove``) or say where it stands."""
+    if remove:
+        with contextlib.suppress(Exception):  # it may not exist yet, or already be gone
+            await asyncio.wait_for(session.ComputeSession(name).destroy(), CANCEL_TIMEOUT)
+        Console(stderr=True).print(f"Interrupted; session {name} was cancelled.")
+    else:
+        Console(stderr=True).print(
+            f"Interrupted; session {name} may still start (`hangar rm {name}` cancels it).",
+            soft_wrap=True,
+        )
 
 
 def status_line(kern: ComputeSession) -> str:

@@ -11,10 +11,12 @@ import abc
 import asyncio
 import contextlib
 import inspect
+import sys
 import threading
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
@@ -214,6 +216,25 @@ async def negotiate_api_version(http: httpx.AsyncClient, config: APIConfig) -> t
     return client_version
 
 
+def _quiet_interrupt() -> KeyboardInterrupt:
+    """A KeyboardInterrupt that, left uncaught, ends the program with one line instead of a
+    traceback (the process still ends as interrupted, exit status 130 in shells)."""
+    exc = KeyboardInterrupt()
+    exc.hangar_cancelled = True  # type: ignore[attr-defined]
+    previous = sys.excepthook
+    if not getattr(previous, "hangar_quiet", False):
+
+        def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+            if getattr(value, "hangar_cancelled", False):
+                sys.stderr.write("Interrupted; the request in progress was cancelled.\n")
+                return
+            previous(kind, value, tb)
+
+        hook.hangar_quiet = True  # type: ignore[attr-defined]
+        sys.excepthook = hook
+    return exc
+
+
 class _LoopThread:
     """An event loop on a daemon thread that runs coroutines for synchronous callers."""
 
@@ -227,7 +248,13 @@ class _LoopThread:
         self.loop.run_forever()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            # Ctrl+C: drop the request in flight, then let the interrupt go on quietly
+            future.cancel()
+            raise _quiet_interrupt() from None
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import tarfile
 import tempfile
@@ -508,10 +510,29 @@ class ComputeSession(BaseFunction):
 
 
 class StreamPty(WebSocketResponse):
-    """A terminal stream with helpers to resize and restart it."""
+    """A terminal stream with helpers to resize and restart it.
+
+    Frames are JSON: ``{"type": "stdin", "chars": <base64>}`` in, ``{"type": "out",
+    "data": <base64>}`` out; :meth:`send_stdin` and :meth:`output` do the encoding.
+    """
 
     async def resize(self, rows: int, cols: int) -> None:
         await self.send_json({"type": "resize", "rows": rows, "cols": cols})
 
     async def restart(self) -> None:
         await self.send_json({"type": "restart"})
+
+    async def send_stdin(self, data: str | bytes) -> None:
+        """Type ``data`` into the terminal."""
+        raw = data.encode() if isinstance(data, str) else data
+        await self.send_json({"type": "stdin", "chars": base64.b64encode(raw).decode("ascii")})
+
+    async def output(self) -> AsyncIterator[bytes]:
+        """What the terminal prints, as it arrives, until it closes."""
+        async for message in self:
+            try:
+                frame = json.loads(message.data)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(frame, dict) and frame.get("type") == "out":
+                yield base64.b64decode(str(frame.get("data") or ""))

@@ -15,6 +15,9 @@ class SessionTemplate(BaseFunction):
         self.template_id = template_id
         self.owner_access_key = owner_access_key
 
+    def __repr__(self) -> str:
+        return f"<SessionTemplate {self.template_id}>"
+
     @classmethod
     async def create(
         cls,
