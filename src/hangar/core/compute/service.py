@@ -59,6 +59,20 @@ SETTLED = frozenset(
 )
 
 
+# Events after which a waiting create looks at the session again (the others, such as
+# session_scheduled or kernel_preparing, never leave it in a SETTLED status).
+SETTLING_EVENTS = frozenset(
+    {
+        "session_started",
+        "session_failure",
+        "session_cancelled",
+        "session_terminated",
+        "kernel_terminating",
+        "kernel_cancelled",
+    }
+)
+
+
 def check_name(name: str) -> str:
     if not NAME_RE.match(name) or name in RESERVED_NAMES:
         raise InvalidRequest(
@@ -277,8 +291,8 @@ class ComputeService:
         return await self.mount_resolver(owner, req.mounts, req.mount_map)
 
     async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateResult:
-        def settled(event: SessionEvent) -> bool:
-            return event.session_id == session.id
+        def settled(event: SessionEvent) -> bool:  # only these can mean a SETTLED status
+            return event.session_id == session.id and event.name in SETTLING_EVENTS
 
         async with self.bus.subscribe(settled) as queue:
             deadline = None if max_wait <= 0 else asyncio.get_running_loop().time() + max_wait

@@ -28,6 +28,9 @@ WEBHOOK_EVENTS = {
     "session_failure": "failure",
 }
 
+FINAL_EVENTS = frozenset({"session_terminated", "session_cancelled"})
+MAX_CACHED_URLS = 10_000
+
 
 class WebhookNotifier:
     """Delivers each session-level event once, retrying a failed delivery with backoff."""
@@ -44,6 +47,8 @@ class WebhookNotifier:
         self._backoff = backoff
         self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._deliveries: set[asyncio.Task[None]] = set()
+        # A session's callback URL never changes: read it once, not at every event.
+        self._urls: dict[uuid.UUID, str | None] = {}
 
     async def run(self) -> None:
         """Listen until cancelled."""
@@ -52,6 +57,8 @@ class WebhookNotifier:
                 while True:
                     event = await queue.get()
                     url = await self._callback_url(event.session_id)
+                    if event.name in FINAL_EVENTS:
+                        self._urls.pop(event.session_id, None)
                     if url:
                         task = asyncio.create_task(self._deliver(url, event))
                         self._deliveries.add(task)
@@ -60,9 +67,15 @@ class WebhookNotifier:
             await self._client.aclose()
 
     async def _callback_url(self, session_id: uuid.UUID) -> str | None:
+        if session_id in self._urls:
+            return self._urls[session_id]
         async with self._sessions() as db:
             session = await repo.get(db, session_id)
-        return session.callback_url if session is not None else None
+        url = session.callback_url if session is not None else None
+        if len(self._urls) >= MAX_CACHED_URLS:
+            self._urls.clear()
+        self._urls[session_id] = url
+        return url
 
     async def _deliver(self, url: str, event: SessionEvent) -> None:
         body = {
