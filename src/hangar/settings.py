@@ -118,8 +118,10 @@ class Settings(BaseSettings):
         description='JSON list of fake GPUs, e.g. [{"model": "FakeGPU", "memory": "16g", '
         '"count": 2}]: they replace NVML for testing GPU scheduling.',
     )
-    work_uid: int = Field(default=1000, gt=0, description="uid of the sandbox user 'work'.")
-    work_gid: int = Field(default=1000, gt=0)
+    # A dedicated id no host account is likely to have (1000 is usually the first real
+    # user, who would then own the sandboxes' files and processes).
+    work_uid: int = Field(default=64000, gt=0, description="uid of the sandbox user 'work'.")
+    work_gid: int = Field(default=64000, gt=0)
     scheduler_policy: str = Field(default="fifo", description="fifo, lifo or drf.")
     idle_timeout_seconds: float = Field(
         default=1800,

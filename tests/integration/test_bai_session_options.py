@@ -294,3 +294,44 @@ def test_owner_access_key_on_files_with_the_official_sdk(live_server: LiveServer
     assert "hello.txt" not in shown
     for env in ({}, as_user):
         ok(live_server.official("session", "rm", "users-box", **env))
+
+
+UID_SCRIPT = """\
+import os, pathlib
+print("IDS", os.getuid(), os.getgid())
+up = pathlib.Path("uploaded.txt")
+print("READ", up.read_text().strip())
+up.write_text("changed in the session\\n")
+pathlib.Path("made.txt").write_text("made in the session\\n")
+"""
+
+
+def test_sandbox_user_has_a_dedicated_uid(live_server: LiveServer, tmp_path: Path) -> None:
+    """The sandbox runs as uid/gid 64000 by default (no host account's ids), and files moved
+    with upload/download stay readable and writable on both sides."""
+    (tmp_path / "ids.py").write_text(UID_SCRIPT)
+    (tmp_path / "uploaded.txt").write_text("from the client\n")
+    ok(live_server.official("session", "create", "-t", "uid-box", "python"))
+    ok(live_server.official("session", "upload", "uid-box", "ids.py", "uploaded.txt",
+                            cwd=tmp_path))  # fmt: skip
+    done = live_server.official_python(
+        "from ai.backend.client.session import Session\n"
+        "with Session() as api:\n"
+        "    s = api.ComputeSession('uid-box')\n"
+        "    r = s.execute('r1', mode='batch', opts={'exec': 'python ids.py'})\n"
+        "    while r['status'] != 'finished':\n"
+        "        r = s.execute('r1', mode='continue')\n"
+        "    print(r['console'], r['exitCode'])\n"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "IDS 64000 64000" in done.stdout and "READ from the client" in done.stdout
+    dest = tmp_path / "back"
+    dest.mkdir()
+    ok(live_server.official("session", "download", "uid-box", "uploaded.txt", "made.txt",
+                            "--dest", str(dest)))  # fmt: skip
+    assert (dest / "uploaded.txt").read_text() == "changed in the session\n"
+    assert (dest / "made.txt").read_text() == "made in the session\n"
+    scratch = live_server.data_dir / "scratch"
+    owned = {(p.stat().st_uid, p.stat().st_gid) for p in scratch.glob("*/made.txt")}
+    assert owned == {(64000, 64000)}
+    ok(live_server.official("session", "rm", "uid-box"))

@@ -115,9 +115,14 @@ class OwnerParams(Params):
 
 class ExecuteParams(Params):
     mode: str | None = None
-    code: str = ""
+    code: str = ""  # the SDK sends null in batch mode when no code is given
     run_id: str | None = Field(None, validation_alias=_alias("runId", "run_id"))
     options: dict[str, Any] | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
 
 
 def create_response(
