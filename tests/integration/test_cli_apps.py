@@ -138,3 +138,23 @@ def test_app_refuses_an_unknown_app_and_a_busy_port(live_server: LiveServer) -> 
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines() == ["Error: No such session. (404)"]
     ok(live_server.hangar("rm", "mysess"))
+
+
+def test_own_ssh_key_from_the_ssh_vfolder(live_server: LiveServer, tmp_path: Path) -> None:
+    # The seed's commands: a keypair of one's own, its public key in a ".ssh" vfolder.
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-f", "id_container",
+                    "-N", ""], cwd=tmp_path, check=True)  # fmt: skip
+    (tmp_path / "authorized_keys").write_text((tmp_path / "id_container.pub").read_text())
+    ok(live_server.hangar("vfolder", "create", ".ssh"))
+    ok(live_server.hangar("vfolder", "upload", ".ssh", "authorized_keys", cwd=tmp_path))
+    ok(live_server.hangar("start", "-t", "mysess", "python"))
+    port = free_port()
+    with app_proxy(live_server, "mysess", "sshd", "-b", str(port)):
+        done = subprocess.run(
+            ["ssh", *SSH_OPTIONS, "-i", str(tmp_path / "id_container"), "-p", str(port),
+             "work@localhost", "echo own-key; stat -c %a ~/.ssh"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["own-key", "700"]
+    ok(live_server.hangar("rm", "mysess"))

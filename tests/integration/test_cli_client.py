@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -221,3 +224,170 @@ def test_login_and_logout_in_session_mode(live_server: LiveServer, tmp_path: Pat
     ok(live_server.hangar("logout", **session_mode))
     after = live_server.hangar("ps", **session_mode)
     assert after.returncode == 1
+
+
+def add_user(server: LiveServer, email: str) -> dict[str, str]:
+    """A second user (through the local `hangar admin`), as client environment overrides."""
+    made = ok(server.hangar("admin", "user", "create", "--email", email, "--password",
+                            "a-good-password"))  # fmt: skip
+    keys = dict(re.findall(r"(Access|Secret) key:\s*(\S+)", made))
+    return {"BACKEND_ACCESS_KEY": keys["Access"], "BACKEND_SECRET_KEY": keys["Secret"]}
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+def test_vfolder_and_admin_errors_get_one_clear_line(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    (tmp_path / "data.csv").write_text("x\n")
+    for args in (("info", "nope"), ("ls", "nope"), ("upload", "nope", "data.csv"),
+                 ("download", "nope", "data.csv"), ("invite", "nope", "a@b.c")):  # fmt: skip
+        line = one_error_line(live_server.hangar("vfolder", *args, cwd=tmp_path))
+        assert line == "Error: No such virtual folder. (404)", args
+    assert one_error_line(live_server.hangar("vfolder", "delete", "nope")) == (
+        "Error: No such vfolder. (400)"
+    )
+    assert one_error_line(live_server.hangar("vfolder", "create", "x", "nohost")) == (
+        "Error: Unknown storage host: 'nohost' (400)"
+    )
+    ok(live_server.hangar("vfolder", "create", "mine", "local"))
+    assert "already exists" in one_error_line(live_server.hangar("vfolder", "create", "mine"))
+
+    bob = add_user(live_server, "bob@example.com")
+    ok(live_server.hangar("vfolder", "invite", "mine", "bob@example.com", "--perm", "ro"))
+    invites = json.loads(ok(live_server.hangar("--output", "json", "vfolder", "invitations",
+                                               **bob)))  # fmt: skip
+    ok(live_server.hangar("vfolder", "accept-invitation", invites["items"][0]["id"], **bob))
+    listed = json.loads(ok(live_server.hangar("--output", "json", "vfolder", "list", **bob)))
+    assert [(i["name"], i["permission"], i["is_owner"]) for i in listed["items"]] == [
+        ("mine", "ro", False)
+    ]
+    refused = live_server.hangar("vfolder", "upload", "mine", "data.csv", cwd=tmp_path, **bob)
+    assert one_error_line(refused) == (
+        "Error: Permission denied (403): The folder 'mine' is read-only for you."
+    )
+    assert one_error_line(live_server.hangar("vfolder", "delete", "mine", **bob)) == (
+        "Error: Cannot delete the vfolder that is not owned by myself. (400)"
+    )
+    others = live_server.hangar("admin", "sessions", "--access-key", live_server.access_key,
+                                **bob)  # fmt: skip
+    assert one_error_line(others) == (
+        "Error: GraphQL error: You may only list the sessions of your own keypair."
+    )
+    wrong = live_server.hangar("vfolder", "list", **{**bob, "BACKEND_SECRET_KEY": "x"})
+    assert "Authentication failed: Signature mismatch (401)" in one_error_line(wrong)
+    down = live_server.hangar("vfolder", "list", BACKEND_ENDPOINT=dead_endpoint())
+    assert "Cannot reach the API endpoint" in one_error_line(down)
+
+
+def test_ps_formats_and_admin_sessions(live_server: LiveServer) -> None:
+    ok(live_server.hangar("start", "-t", "fmt-sess", "python"))
+    for command in (("ps",), ("admin", "session")):
+        table = ok(live_server.hangar(*command, "--format", "id,status,cpu_using"))
+        cells = [re.findall(r"[^\s│┃]+", line) for line in table.splitlines()]
+        assert ["id", "status", "cpu_using"] in cells, table
+        row = next(c for c in cells if "RUNNING" in c)
+        assert re.fullmatch(r"[0-9a-f-]{36}", row[0]) and float(row[2]) >= 0, table
+    detail = json.loads(ok(live_server.hangar("--output", "json", "admin", "sessions",
+                                              "--detail")))  # fmt: skip
+    (item,) = detail["items"]
+    assert list(item) == [
+        "id", "name", "owner", "image", "type", "status", "status_info", "last_updated",
+        "result", "tag", "created_at", "occupied_slots", "used_memory", "max_used_memory",
+        "cpu_using",
+    ]  # fmt: skip
+    assert item["name"] == "fmt-sess" and item["status"] == "RUNNING"
+    assert float(item["used_memory"]) >= 0 and float(item["max_used_memory"]) >= 0
+    assert float(item["cpu_using"]) >= 0
+    console = ok(live_server.hangar("ps", "--detail"))
+    for label in ("max_used_memory", "cpu_using", "occupied_slots", "fmt-sess"):
+        assert label in console
+    ok(live_server.hangar("rm", "fmt-sess"))
+    dead = json.loads(ok(live_server.hangar("--output", "json", "ps", "--dead", "-f",
+                                            "name,status,max_used_memory,cpu_using")))  # fmt: skip
+    (gone,) = dead["items"]
+    assert gone["status"] == "TERMINATED" and gone["max_used_memory"] is not None
+    unknown = live_server.hangar("ps", "--format", "id,colour")
+    assert unknown.returncode == 2 and "Unknown field(s) colour" in unknown.stderr
+
+
+def interrupt(server: LiveServer, *args: str) -> tuple[int, str]:
+    """Run `hangar ARGS`, press Ctrl+C once the session it starts is queued."""
+    proc = subprocess.Popen(
+        [str(HANGAR), *args], env=server.server_env(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not server.sessions_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    return proc.returncode, err
+
+
+def test_ctrl_c_while_a_session_waits_to_start(live_server: LiveServer) -> None:
+    code, err = interrupt(live_server, "start", "-t", "queued", "-r", "cpu=512", "python")
+    assert code == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "Interrupted; session queued may still start (`hangar rm queued` cancels it)."
+    )
+    assert [(s["name"], s["status"]) for s in live_server.sessions_alive()] == [
+        ("queued", "PENDING")
+    ]
+    ok(live_server.hangar("rm", "queued"))
+    code, err = interrupt(live_server, "run", "--rm", "-t", "oneshot", "-r", "cpu=512",
+                          "-c", "print(1)", "python")  # fmt: skip
+    assert code == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "Interrupted; session oneshot was cancelled."
+    assert live_server.sessions_alive() == []
+
+
+def test_seed_session_template_commands(live_server: LiveServer, tmp_path: Path) -> None:
+    template = (
+        "---\napi_version: v1\nkind: taskTemplate\nmetadata:\n  name: template1234\n"
+        "  tag: example-tag\nspec:\n  kernel:\n    environ:\n      MYCONFIG: XXX\n"
+        "    image: python:3.6-ubuntu18.04\n  resources:\n    cpu: '1'\n    mem: 256m\n"
+        "  sessionType: interactive\n"
+    )
+    (tmp_path / "session-template.yaml").write_text(template)
+    made = ok(live_server.hangar("sesstpl", "create", input=template))
+    template_id = re.findall(r"[0-9a-f]{32}", made)[0]
+    ok(live_server.hangar("sesstpl", "update", template_id,
+                          input=template.replace("XXX", "YYY")))  # fmt: skip
+    assert "MYCONFIG: YYY" in ok(live_server.hangar("sesstpl", "get", template_id))
+    assert "template1234" in ok(live_server.hangar("sesstpl", "list"))
+    ok(live_server.hangar("start-template", template_id, "-t", "fromtpl"))
+    out = ok(live_server.hangar("run", "-t", "fromtpl", "--exec", "echo $MYCONFIG",
+                               "python:3.6-ubuntu18.04"))  # fmt: skip
+    assert out.strip() == "YYY"
+    ok(live_server.hangar("rm", "fromtpl"))
+    ok(live_server.hangar("sesstpl", "delete", template_id, "-y"))
+    gone = live_server.hangar("sesstpl", "get", template_id)
+    assert one_error_line(gone).endswith("(404)")
+
+
+def test_seed_session_commands(live_server: LiveServer) -> None:
+    assert "ps" in ok(live_server.hangar("--help"))
+    assert ok(live_server.hangar("ps")).strip() == "There are no matching sessions."
+    out = ok(live_server.hangar("run", "--rm", "-c", 'print("hello world")',
+                                "python:3.6-ubuntu18.04"))  # fmt: skip
+    assert out == "hello world\n"
+    enqueued = live_server.hangar(
+        "--output", "json", "run", "--enqueue-only", "-t", "later", "-c", "print(1)", "python"
+    )
+    queued = json.loads(ok(enqueued))
+    assert queued["sessions"][0]["status"] in ("PENDING", "SCHEDULED", "PREPARING", "RUNNING")
+    ok(live_server.hangar("start", "-t", "second", "python"))
+    ids = ok(live_server.hangar("ps", "--id-only")).split()
+    assert len(ids) == 2 and all(re.fullmatch(r"[0-9a-f-]{36}", i) for i in ids)
+    removed = json.loads(ok(live_server.hangar("--output", "json", "rm", *ids)))
+    assert removed["failed"] == 0 and len(removed["sessions"]) == 2
+    assert live_server.sessions_alive() == []
