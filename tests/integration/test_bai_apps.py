@@ -208,9 +208,11 @@ def test_apps_are_listed_and_jupyter_works_through_the_app_proxy(live_server: Li
         "ttyd": "http",
         "sshd": "tcp",
     }
-    shown = live_server.official("--output", "json", "ps", "--format", "name,service_ports")
+    fields = "name,service_ports,occupied_slots"
+    shown = live_server.official("--output", "json", "ps", "--format", fields)
     ok(shown)
     (item,) = json.loads(shown.stdout)["items"]
+    assert item["occupied_slots"]["mem"] == str(1 << 30)  # the default: Jupyter fits
     assert [(p["name"], p["ports"]) for p in item["service_ports"]] == [
         ("jupyter", [8081]),
         ("ttyd", [7681]),
