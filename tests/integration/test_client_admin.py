@@ -154,6 +154,9 @@ def test_vfolder_sharing_between_two_users(live_server: LiveServer) -> None:
         options = admin.VFolder("shared1").info()
         assert options["cloneable"] is False
         assert admin.VFolder("teamdata").share("ro", [BOB]) == {"shared_emails": [BOB]}
+        personal = refused(admin.VFolder("shared1").share, "ro", [BOB])  # invite instead
+        assert personal.status == 404
+        assert personal.title == "Only project folders are directly sharable."
 
     with Session(config=bob_config) as bob:
         pending = bob.VFolder.invitations()["invitations"]

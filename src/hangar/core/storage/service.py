@@ -59,6 +59,11 @@ def folder_not_found() -> NotFound:
     return NotFound("virtual folder", "No such virtual folder.")
 
 
+def not_sharable() -> NotFound:
+    """Share/unshare of a folder that is not a group's (invite its owner's users instead)."""
+    return NotFound("virtual folder", "Only project folders are directly sharable.")
+
+
 @dataclass(frozen=True, slots=True)
 class HostList:
     default: str | None
@@ -394,7 +399,9 @@ class StorageService:
         perm = Permission.parse(permission, Permission.RW)
         access = await self.get(caller, name, Need.READ)
         folder = access.folder
-        if folder.ownership_type is not OwnershipType.GROUP or not caller.is_admin:
+        if folder.ownership_type is not OwnershipType.GROUP:
+            raise not_sharable()
+        if not caller.is_admin:
             raise folder_not_found()
         async with self._sessions() as db, db.begin():
             users = await repo.users_by_email(db, emails)
@@ -413,7 +420,9 @@ class StorageService:
     async def unshare(self, caller: Caller, name: str, emails: list[str]) -> list[str]:
         await self.writable()
         access = await self.get(caller, name, Need.READ)
-        if access.folder.ownership_type is not OwnershipType.GROUP or not caller.is_admin:
+        if access.folder.ownership_type is not OwnershipType.GROUP:
+            raise not_sharable()
+        if not caller.is_admin:
             raise folder_not_found()
         async with self._sessions() as db, db.begin():
             users = await repo.users_by_email(db, emails)
