@@ -391,3 +391,17 @@ def test_seed_session_commands(live_server: LiveServer) -> None:
     removed = json.loads(ok(live_server.hangar("--output", "json", "rm", *ids)))
     assert removed["failed"] == 0 and len(removed["sessions"]) == 2
     assert live_server.sessions_alive() == []
+
+
+def test_a_session_that_fails_to_start_gets_one_clear_line(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    script = tmp_path / "bootstrap.sh"
+    script.write_text("echo preparing\necho 'cannot fetch the data' >&2\nexit 3\n")
+    result = live_server.hangar("start", "-t", "broken", "--bootstrap-script", str(script),
+                                "python")  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Session broken did not start: error (")
+    assert "cannot fetch the data" in lines[0]

@@ -175,6 +175,8 @@ def _print_started(kern: ComputeSession) -> None:
         console.print(f"[green]✓[/] Session {kern.name} ({kern.id}) is {verb}.")
         if apps:
             console.print(f"This session provides the following app services: {apps}")
+    elif kern.status in {*waiting.FAILED, "TIMEOUT"}:
+        err_console.print(waiting.status_line(kern))
     else:
         console.print(waiting.status_line(kern), soft_wrap=True)
 

@@ -54,7 +54,8 @@ async def after_interrupt(session: AsyncSession, name: str, *, remove: bool) -> 
 def status_line(kern: ComputeSession) -> str:
     """What a session that is not running means for the user, in one line."""
     name = kern.name or kern.id
-    info = f" ({kern.status_info})" if kern.status_info else ""
+    reason = " ".join(kern.status_info.split())  # one line, even for multi-line reasons
+    info = f" ({reason})" if reason else ""
     if kern.status == "PENDING":
         return f"Session {name} is queued{info}; it starts when resources free up."
     if kern.status == "SCHEDULED":
