@@ -135,15 +135,20 @@ from ai.backend.client.session import Session
 
 with Session() as session:
     kern = session.ComputeSession.get_or_create('python:3.6-ubuntu18.04', name='query-intr')
-    kern.execute(None, 'marker_value = 7', mode='query')
-    first = kern.execute(None, 'import time\\nprint("sleeping", flush=True)\\ntime.sleep(60)',
-                         mode='query')
-    run_id = first['runId']
+    defined = kern.execute(None, 'marker_value = 7', mode='query')
+    while defined['status'] == 'continued':  # the kernel may still be starting
+        defined = kern.execute(defined['runId'], '', mode='continue')
+    result = kern.execute(None, 'import time\\nprint("sleeping", flush=True)\\ntime.sleep(60)',
+                          mode='query')
+    run_id = result['runId']
+    statuses, console = [result['status']], list(result['console'])
+    while 'sleeping' not in ''.join(c[1] for c in console if c[0] == 'stdout'):
+        result = kern.execute(run_id, '', mode='continue')  # until the cell runs
+        statuses.append(result['status'])
+        console += result['console']
     completions = kern.complete('marker_v')['result']['completions']
     kern.interrupt()
-    statuses, console = [first['status']], list(first['console'])
     started = time.monotonic()
-    result = first
     while result['status'] != 'finished':
         result = kern.execute(run_id, '', mode='continue')
         statuses.append(result['status'])
@@ -263,14 +268,21 @@ def test_a_cell_over_the_time_limit_ends_with_exec_timeout(
         script = textwrap.dedent(
             """
             from ai.backend.client.session import Session
-            with Session() as session:
-                kern = session.ComputeSession.get_or_create('python', name='query-timeout')
-                kern.execute(None, 'kept = 5', mode='query')
-                result = kern.execute(None, 'import time; time.sleep(30)', mode='query')
+
+            def run(kern, code):
+                result = kern.execute(None, code, mode='query')
+                console = list(result['console'])
                 while result['status'] == 'continued':
                     result = kern.execute(result['runId'], '', mode='continue')
+                    console += result['console']
+                return result, console
+
+            with Session() as session:
+                kern = session.ComputeSession.get_or_create('python', name='query-timeout')
+                run(kern, 'kept = 5')
+                result, _ = run(kern, 'import time; time.sleep(30)')
                 print(result['status'], result['exitCode'])
-                print(kern.execute(None, 'print(kept)', mode='query')['console'])
+                print(run(kern, 'print(kept)')[1])
                 kern.destroy()
             """
         )
