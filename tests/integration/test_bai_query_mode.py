@@ -228,7 +228,9 @@ def test_seed_sync_loop_with_inputs_media_and_state(fast_server: LiveServer) -> 
     assert done.stderr == "err\n"
     assert result["hello"][-1] == "finished"  # "continued" first while the kernel starts
     assert result["slow"][-1] == "finished" and "continued" in result["slow"]
-    assert result["ask"] == ["waiting-input", "waiting-input", "finished"]
+    # "continued" may come between them on a busy machine (the poll window is 0.3 s)
+    asked = [status for status in result["ask"] if status != "continued"]
+    assert asked == ["waiting-input", "waiting-input", "finished"]
     assert result["media"] == [
         ["media", ["image/png", f"data:image/png;base64,{PNG}"]],
         ["media", ["image/svg+xml", '<svg xmlns="http://www.w3.org/2000/svg"/>']],
@@ -242,7 +244,8 @@ def test_seed_async_stream_execute_with_input(live_server: LiveServer) -> None:
     done = live_server.official_python(ASYNC_STREAM)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("hello world\nname? hi Carol\nCarolCarol\n")
-    assert report(done.stdout, "FRAMES")[-2:] == ["waiting-input", "finished"]
+    frames = [status for status in report(done.stdout, "FRAMES") if status != "continued"]
+    assert frames[-2:] == ["waiting-input", "finished"]
 
 
 def test_interrupt_and_complete_a_running_cell(fast_server: LiveServer) -> None:
