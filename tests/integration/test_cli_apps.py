@@ -47,9 +47,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_proxy(server: LiveServer, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``hangar app ARGS`` in the background; yields it and its first line once it listens.
-    On the way out it gets Ctrl+C, and must end at once with 130 and no traceback."""
+def app_proxy(
+    server: LiveServer, port: int, *args: str
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``hangar app ARGS`` (bound to ``port``) in the background; yields it and its first
+    lines once it listens. On the way out it gets Ctrl+C while a client connection is open,
+    and must end at once with 130 and no traceback."""
     proc = subprocess.Popen(
         [str(HANGAR), "app", *args], env=server.server_env(), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -60,7 +63,10 @@ def app_proxy(server: LiveServer, *args: str) -> Iterator[tuple[subprocess.Popen
         assert "A local proxy to the application" in first, first + proc.stderr.read()  # type: ignore[union-attr]
         yield proc, first + proc.stdout.readline()
     finally:
-        proc.send_signal(signal.SIGINT)
+        with socket.create_connection(("127.0.0.1", port)) as held:  # a connection still open
+            held.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
         try:
             _, err = proc.communicate(timeout=15)
         finally:
@@ -77,7 +83,7 @@ def test_app_proxies_sshd_jupyter_and_ttyd(live_server: LiveServer, tmp_path: Pa
     key.chmod(0o600)
 
     port = free_port()
-    with app_proxy(live_server, "mysess", "sshd", "-b", str(port)) as (_, said):
+    with app_proxy(live_server, port, "mysess", "sshd", "-b", str(port)) as (_, said):
         assert f"tcp://127.0.0.1:{port}" in said
         done = subprocess.run(
             ["ssh", *SSH_OPTIONS, "-i", str(key), "-p", str(port), "work@localhost",
@@ -88,7 +94,7 @@ def test_app_proxies_sshd_jupyter_and_ttyd(live_server: LiveServer, tmp_path: Pa
         assert done.stdout.split() == ["work", "/home/work", "42"]
 
     port = free_port()
-    with app_proxy(live_server, "-b", str(port), "mysess", "jupyter") as (_, said):
+    with app_proxy(live_server, port, "-b", str(port), "mysess", "jupyter") as (_, said):
         url = f"http://127.0.0.1:{port}/"
         assert url in said
         api = httpx.get(url + "api", timeout=30)
@@ -97,7 +103,7 @@ def test_app_proxies_sshd_jupyter_and_ttyd(live_server: LiveServer, tmp_path: Pa
         assert kernels.status_code == 200 and kernels.json()["kernelspecs"]
 
     port = free_port()
-    with app_proxy(live_server, "mysess", "ttyd", "-b", f"127.0.0.1:{port}"):
+    with app_proxy(live_server, port, "mysess", "ttyd", "-b", f"127.0.0.1:{port}"):
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
         assert page.status_code == 200 and "xterm" in page.text
         shown = asyncio.run(type_in_terminal(f"ws://127.0.0.1:{port}/websocket"))
@@ -149,7 +155,7 @@ def test_own_ssh_key_from_the_ssh_vfolder(live_server: LiveServer, tmp_path: Pat
     ok(live_server.hangar("vfolder", "upload", ".ssh", "authorized_keys", cwd=tmp_path))
     ok(live_server.hangar("start", "-t", "mysess", "python"))
     port = free_port()
-    with app_proxy(live_server, "mysess", "sshd", "-b", str(port)):
+    with app_proxy(live_server, port, "mysess", "sshd", "-b", str(port)):
         done = subprocess.run(
             ["ssh", *SSH_OPTIONS, "-i", str(tmp_path / "id_container"), "-p", str(port),
              "work@localhost", "echo own-key; stat -c %a ~/.ssh"],

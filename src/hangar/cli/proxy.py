@@ -68,6 +68,8 @@ async def serve_app(
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 await _proxy_one(session, ref, params, reader, writer)
+            except asyncio.CancelledError:
+                pass  # Ctrl+C with connections open: asyncio would report a cancelled handler
             finally:
                 writer.close()
 
