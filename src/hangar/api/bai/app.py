@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.routing import Router as StarletteRouter
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from hangar.api.bai.auth import SESSION_MODE, BaiAuth
 from hangar.api.bai.errors import (
@@ -18,8 +19,10 @@ from hangar.api.bai.errors import (
     URL_NOT_FOUND,
     error_response,
     problem_response,
+    render_error,
 )
 from hangar.api.bai.graphql import routes as graphql
+from hangar.api.bai.params import NUL_MESSAGE
 from hangar.api.bai.routes import (
     auth,
     events,
@@ -38,6 +41,7 @@ from hangar.api.bai.routes import (
 )
 from hangar.api.bai.routes import dotfiles as dotfile_routes
 from hangar.api.bai.routing import FaceRoute
+from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.services import Services
 
 
@@ -104,6 +108,9 @@ class FaceApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
         scope["starlette.exception_handlers"] = self.exception_handlers
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await _refuse(scope, receive, send, InvalidRequest(NUL_MESSAGE))
+            return
         if scope["type"] != "http":
             await self.websockets(scope, receive, send)
             return
@@ -138,6 +145,18 @@ class FaceApp:
             response = await error_response(request, exc)
             exc.__traceback__ = None  # reused exception instances must not grow tracebacks
         await response(scope, receive, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, exc: HangarError) -> None:
+    """A problem response, or for a WebSocket a denial (a close where the server has none)."""
+    if scope["type"] == "http":
+        await render_error(exc)(scope, receive, send)
+        return
+    websocket = WebSocket(scope, receive, send)
+    try:
+        await websocket.send_denial_response(render_error(exc))
+    except RuntimeError:
+        await websocket.close(code=1008, reason=exc.message[:120])
 
 
 class SessionMode:

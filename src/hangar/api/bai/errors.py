@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketState
 
 from hangar.api.bai.responses import FaceJSONResponse
 from hangar.core.errors import HangarError, NotFound, RateLimited
@@ -44,6 +46,9 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     ),
     "unavailable": (503, "service-unavailable", "Service unavailable."),
     "not-supported": (501, "not-implemented", "Not implemented."),
+    # An agent failed (a kernel or service app did not start): the gateway's upstream, not
+    # this server, so not a 500.
+    "agent-error": (502, "agent-error", "The agent failed to carry out the operation."),
     "vfolder-already-exists": (
         400,
         "vfolder-already-exists",
@@ -124,8 +129,26 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    method = request.scope.get("method", "WEBSOCKET")
+    log.exception("unhandled error on %s %s", method, request.url.path, exc_info=exc)
     return problem_response(*INTERNAL)
+
+
+async def _unexpected_on_socket(websocket: WebSocket, exc: Exception) -> Response | None:
+    """Before the upgrade the problem goes out as a denial response; after it the socket is
+    closed with 1011 (Starlette sends what a socket's handler returns, if anything)."""
+    response = await _unexpected(websocket, exc)  # type: ignore[arg-type]
+    if websocket.application_state is WebSocketState.CONNECTING:
+        return response
+    with contextlib.suppress(Exception):
+        await websocket.close(code=1011)
+    return None
+
+
+async def _any_unexpected(conn: Request | WebSocket, exc: Exception) -> Response | None:
+    if isinstance(conn, WebSocket):
+        return await _unexpected_on_socket(conn, exc)
+    return await _unexpected(conn, exc)
 
 
 async def error_response(request: Request, exc: Exception) -> Response:
@@ -137,8 +160,8 @@ async def error_response(request: Request, exc: Exception) -> Response:
     return await _unexpected(request, exc)
 
 
-EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+EXCEPTION_HANDLERS: dict[Any, Callable[[Any, Exception], Awaitable[Response | None]]] = {
     HangarError: _hangar_error,
     StarletteHTTPException: _http_error,
-    Exception: _unexpected,
+    Exception: _any_unexpected,
 }

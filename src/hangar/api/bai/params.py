@@ -6,9 +6,9 @@ The official client sends JSON bodies even on GET and DELETE, and bodyless reque
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
+import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
@@ -24,6 +24,45 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=False)
 
 
+class _PlainYAML(yaml.SafeLoader):
+    """YAML without aliases: a few aliases can make a small body expand without bound."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases are not accepted", mark)
+        return super().compose_node(parent, index)
+
+
+def parse_body(body: bytes, yaml_text: bool = False) -> Any:
+    """A JSON (or YAML) document as Python data; InvalidRequest when it is malformed, nested
+    too deep or holds text that is not valid Unicode (lone surrogates)."""
+    try:
+        if not yaml_text:
+            data = orjson.loads(body)  # refuses lone surrogates; bounded nesting depth
+        else:
+            data = yaml.load(body, Loader=_PlainYAML)  # noqa: S506 - a safe loader
+            orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)  # the same checks as JSON
+    except (ValueError, TypeError, RecursionError, yaml.YAMLError) as exc:
+        raise InvalidRequest(f"Malformed request body: {exc}") from exc
+    if (yaml_text or b"\\u0000" in body) and _holds_nul(data):
+        raise InvalidRequest(NUL_MESSAGE)  # PostgreSQL cannot store NUL in text
+    return data
+
+
+NUL_MESSAGE = "Text parameters must not contain NUL characters."
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def _has_body(request: Request) -> bool:
     headers = request.headers
     return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
@@ -33,20 +72,13 @@ async def raw_params(request: Request) -> dict[str, Any]:
     body = await request.body() if _has_body(request) else b""
     if body.strip():
         ctype = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-        try:
-            data = (
-                yaml.safe_load(body)
-                if ctype in ("text/yaml", "application/yaml")
-                else (json.loads(body))
-            )
-        except (ValueError, yaml.YAMLError) as exc:
-            raise InvalidRequest(f"Malformed request body: {exc}") from exc
+        data = parse_body(body, yaml_text=ctype in ("text/yaml", "application/yaml"))
         if not isinstance(data, dict):
             raise InvalidRequest("The request body must be a JSON object.")
         return data
     if not request.scope.get("query_string"):
         return {}
-    return dict(request.query_params)
+    return dict(request.query_params)  # the face refuses NUL in query strings
 
 
 def validate(model: type[M], data: dict[str, Any]) -> M:

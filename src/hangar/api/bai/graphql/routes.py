@@ -10,7 +10,6 @@ reports errors as a ``400 graphql-error`` problem, as the reference manager did.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from graphql import GraphQLError
@@ -24,6 +23,7 @@ from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.errors import problem_response
 from hangar.api.bai.graphql.context import Context
 from hangar.api.bai.graphql.schema import is_unexpected, schema
+from hangar.api.bai.params import NUL_MESSAGE, parse_body
 from hangar.api.bai.routing import Router
 from hangar.core.errors import InvalidRequest
 
@@ -34,15 +34,14 @@ INTERNAL_MESSAGE = "Internal server error."
 
 async def _body(request: Request) -> tuple[str, dict[str, Any], str | None]:
     raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise InvalidRequest(f"Malformed request body: {exc}") from exc
+    body = parse_body(raw) if raw.strip() else {}
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     query = body.get("query")
     if not isinstance(query, str):
         raise InvalidRequest("query: a GraphQL document is required", data={"query": "required"})
+    if "\\u0000" in query or "\x00" in query:  # a NUL, raw or as a string escape
+        raise InvalidRequest(NUL_MESSAGE)
     variables = body.get("variables")
     if variables is None:
         variables = {}

@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 from typing import Any, NewType
 
+import orjson
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
@@ -37,7 +38,7 @@ def serialize_json(value: Any) -> str:
 def parse_json(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value) if value.strip() else None
+            return orjson.loads(value) if value.strip() else None  # no lone surrogates
         except ValueError as exc:
             raise ValueError(f"not a JSON text: {value[:40]!r}") from exc
     return value

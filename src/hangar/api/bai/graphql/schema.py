@@ -6,6 +6,7 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -32,6 +33,12 @@ QUERY_PARTS: tuple[type, ...] = (
     ImageQuery,
     VFolderQuery,
 )
+# Bounds on one document's work. The official client's deepest query nests five levels
+# and uses no aliases; a document past these gets a GraphQL error before anything runs.
+MAX_DEPTH = 15  # the standard introspection query needs 13
+MAX_ALIASES = 100
+MAX_TOKENS = 20_000
+
 MUTATION_PARTS: tuple[type, ...] = (
     KeyPairMutation,
     AgentMutation,
@@ -73,6 +80,11 @@ def build_schema() -> strawberry.Schema:
         query=query,
         mutation=mutation,
         config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALARS),
+        extensions=[  # factories: each request gets its own extension instances
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        ],
     )
 
 

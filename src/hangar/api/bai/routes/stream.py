@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.errors import render_error
-from hangar.api.bai.routes.session import batch_steps
+from hangar.api.bai.params import parse_body, validate
+from hangar.api.bai.routes.session import ExecuteParams, batch_steps
 from hangar.api.bai.routing import Router
 from hangar.core.compute.execution import END_KINDS, Run
 from hangar.core.compute.models import ComputeSession
@@ -43,7 +43,7 @@ async def execute(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     try:
-        request = json.loads(await websocket.receive_text())
+        request = parse_body((await websocket.receive_text()).encode())
         mode = request.get("mode") if isinstance(request, dict) else None
         if mode not in ("batch", "query"):
             await websocket.send_json(
@@ -51,19 +51,19 @@ async def execute(websocket: WebSocket) -> None:
             )
             await websocket.close()
             return
+        params = validate(ExecuteParams, request)  # the same checks as the polling API
         executions = services.executions
         if mode == "query":
-            code = request.get("code")
-            run = executions.start_query(session, code if isinstance(code, str) else "")
+            run = executions.start_query(session, params.code)
         else:
-            run = executions.start_batch(session, batch_steps(request.get("options")))
+            run = executions.start_batch(session, batch_steps(params.options))
         await services.compute.count_query(session)
         await _relay(websocket, session, run)
     except HangarError as exc:
         with contextlib.suppress(Exception):
             await websocket.send_json({"status": "error", "msg": exc.message})
             await websocket.close(1011)
-    except (WebSocketDisconnect, json.JSONDecodeError):
+    except WebSocketDisconnect:
         return
 
 

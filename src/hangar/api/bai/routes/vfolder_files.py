@@ -89,7 +89,7 @@ class DeleteParams(Params):
 
 class UploadParams(Params):
     path: str
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=1 << 44)  # the Tus-Max-Size the upload URL announces
 
 
 class DownloadParams(Params):
