@@ -1,0 +1,74 @@
+"""Every route the Backend.AI face registers, read from the app itself."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+from dataclasses import dataclass
+from typing import cast
+
+from pydantic import AliasChoices, BaseModel
+from starlette.routing import Route, WebSocketRoute
+
+import hangar.api.bai.routes as route_package
+from hangar.api.bai.app import create_bai_app
+from hangar.core.services import Services
+
+PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+@dataclass(frozen=True, order=True)
+class RouteId:
+    method: str  # an HTTP method, or "WS"
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def params(self) -> list[str]:
+        return PARAM.findall(self.path)
+
+
+def registered_routes() -> list[RouteId]:
+    """The face's routes as the app serves them (HEAD, which Starlette adds to every GET,
+    left out)."""
+    # The face only keeps the services for handlers; the routing table needs none.
+    face = create_bai_app(cast(Services, None))
+    found: set[RouteId] = set()
+    for route in face.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, WebSocketRoute):
+            found.add(RouteId("WS", route.path))
+        elif isinstance(route, Route):
+            methods = set(route.methods or ()) - (
+                {"HEAD"} if "GET" in (route.methods or ()) else set()
+            )
+            found.update(RouteId(method, route.path) for method in methods)
+    return sorted(found)
+
+
+def parameter_names() -> list[str]:
+    """Every request key the face's parameter models know (names and aliases), plus the
+    keys handlers read themselves: the fuzzers' vocabulary."""
+    names: set[str] = set()
+    modules = [
+        importlib.import_module(f"{route_package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(route_package.__path__)
+    ]
+    modules.append(importlib.import_module("hangar.api.bai.graphql.routes"))
+    for module in modules:
+        source = inspect.getsource(module)
+        names.update(re.findall(r"""\.get\(\s*["']([A-Za-z_][\w-]*)["']""", source))
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(cls, BaseModel) or cls is BaseModel:
+                continue
+            for name, info in cls.model_fields.items():
+                names.add(name)
+                alias = info.validation_alias
+                if isinstance(alias, AliasChoices):
+                    names.update(str(a) for a in alias.choices if isinstance(a, str))
+                elif isinstance(alias, str):
+                    names.add(alias)
+    return sorted(names)
