@@ -125,6 +125,10 @@ class Unavailable(HangarError):
     default_message = "Service unavailable."
 
 
+class PayloadTooLarge(InvalidRequest):
+    code = "payload-too-large"
+
+
 class NotSupported(HangarError):
     code = "not-supported"
     default_message = "This operation is not supported."

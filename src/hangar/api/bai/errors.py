@@ -22,6 +22,7 @@ PROBLEM_BASE = "https://api.backend.ai/probs/"
 # core error code -> (HTTP status, problem slug, title)
 PROBLEMS: dict[str, tuple[int, str, str]] = {
     "invalid-request": (400, "invalid-api-params", "Missing or invalid API parameters."),
+    "payload-too-large": (413, "generic-bad-request", "Request entity too large."),
     "unsupported-version": (400, "generic-bad-request", "Bad request."),
     "invalid-auth-params": (
         400,

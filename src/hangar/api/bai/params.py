@@ -13,9 +13,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 
-from hangar.core.errors import InvalidRequest
+from hangar.core.errors import InvalidRequest, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_BODY_BYTES = 8 << 20
+"""Largest parameter body (JSON, YAML, GraphQL) the face reads; file transfers stream instead."""
 
 
 class Params(BaseModel):
@@ -68,8 +71,25 @@ def _has_body(request: Request) -> bool:
     return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
 
 
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The whole request body, refused (413) as soon as it is known to exceed ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # as Starlette caches it: later reads and the error handler see it
+    return body
+
+
 async def raw_params(request: Request) -> dict[str, Any]:
-    body = await request.body() if _has_body(request) else b""
+    body = await read_body(request) if _has_body(request) else b""
     if body.strip():
         ctype = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
         data = parse_body(body, yaml_text=ctype in ("text/yaml", "application/yaml"))

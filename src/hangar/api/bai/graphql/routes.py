@@ -23,7 +23,7 @@ from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.errors import problem_response
 from hangar.api.bai.graphql.context import Context
 from hangar.api.bai.graphql.schema import is_unexpected, schema
-from hangar.api.bai.params import NUL_MESSAGE, parse_body
+from hangar.api.bai.params import NUL_MESSAGE, parse_body, read_body
 from hangar.api.bai.routing import Router
 from hangar.core.errors import InvalidRequest
 
@@ -33,7 +33,7 @@ INTERNAL_MESSAGE = "Internal server error."
 
 
 async def _body(request: Request) -> tuple[str, dict[str, Any], str | None]:
-    raw = await request.body()
+    raw = await read_body(request)
     body = parse_body(raw) if raw.strip() else {}
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
