@@ -38,7 +38,7 @@ class Invitations:
         """
         await self._storage.writable()
         perm = Permission.parse(permission, Permission.RW)
-        access = await self._storage.get(caller, name, Need.OWNER)
+        access = await self._storage.get(caller, name, Need.OWNER, action="invite users to")
         folder = access.folder
         if folder.ownership_type is not OwnershipType.USER:
             raise Forbidden("Group folders are shared with 'share', not invitations.")

@@ -7,6 +7,7 @@ groups; everyone else the folders they can reach (own, their groups', shared wit
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, or_, select
@@ -26,7 +27,7 @@ from hangar.core.querylang import (
     compile_order,
 )
 from hangar.core.storage import repo
-from hangar.core.storage.models import VFolder
+from hangar.core.storage.models import Permission, VFolder
 from hangar.db.engine import DbSession
 from hangar.db.tables import GroupRow, UserRow, VFolderRow
 
@@ -49,20 +50,24 @@ FIELDS = {
 
 @dataclass(frozen=True, slots=True)
 class FolderView:
+    """A folder in a listing. ``permission`` is the caller's own (``wd`` on their folders,
+    a share's or the group folder's otherwise); on folders an admin lists but cannot reach
+    it is the folder's setting."""
+
     folder: VFolder
     user_email: str | None
     group_name: str | None
+    permission: Permission
 
 
-async def _scope(db: DbSession, caller: Caller) -> list[ColumnElement[bool]]:
+def _scope(caller: Caller, reachable: Sequence[uuid.UUID]) -> list[ColumnElement[bool]]:
     if caller.is_superadmin:
         return []
     if caller.is_admin:
         users = select(UserRow.uuid).where(UserRow.domain_name == caller.domain_name)
         groups = select(GroupRow.id).where(GroupRow.domain_name == caller.domain_name)
         return [or_(VFolderRow.user_uuid.in_(users), VFolderRow.group_id.in_(groups))]
-    reachable = [a.folder.id for a in await repo.accessible(db, caller.user_uuid)]
-    return [VFolderRow.id.in_(reachable)]
+    return [VFolderRow.id.in_(list(reachable))]
 
 
 async def folder_page(
@@ -79,7 +84,8 @@ async def folder_page(
 ) -> Page[FolderView]:
     check_page(limit, offset)
     async with sessions() as db:
-        conditions = await _scope(db, caller)
+        effective = {a.folder.id: a.permission for a in await repo.accessible(db, caller.user_uuid)}
+        conditions = _scope(caller, list(effective))
         if domain_name:
             if not caller.is_superadmin and domain_name != caller.domain_name:
                 raise InvalidRequest("You can list folders of your own domain only.")
@@ -106,6 +112,7 @@ async def folder_page(
             f,
             emails.get(f.user_uuid) if f.user_uuid else None,
             names.get(f.group_id) if f.group_id else None,
+            effective.get(f.id, f.permission),
         )
         for f in folders
     ]

@@ -1,7 +1,9 @@
 """Virtual folders: hosts, create/list/info/rename/delete/clone, options, sharing.
 
 A folder is named by the caller among the folders they can reach (own, their groups',
-shared with them); someone else's folder is "No such virtual folder." whatever its id.
+shared with them); someone else's folder is "No such virtual folder." whatever its id. A
+folder the caller reaches but may not change (rename, options, invitations, deletion) is a
+Forbidden that says who may.
 Storage calls stay outside database transactions: a folder row is written only after its
 storage exists, and its storage is removed only after the row is gone.
 """
@@ -57,6 +59,13 @@ class Need(Enum):
 
 def folder_not_found() -> NotFound:
     return NotFound("virtual folder", "No such virtual folder.")
+
+
+def owner_only(folder: VFolder, action: str) -> Forbidden:
+    """The refusal of ``action`` on a folder the caller reaches but does not own."""
+    if folder.ownership_type is OwnershipType.GROUP:
+        return Forbidden(f"Only administrators can {action} this project folder.")
+    return Forbidden(f"Only the owner can {action} this folder.")
 
 
 def not_sharable() -> NotFound:
@@ -137,16 +146,20 @@ class StorageService:
             for a in found
         ]
 
-    async def get(self, caller: Caller, name: str, need: Need = Need.READ) -> Access:
+    async def get(
+        self, caller: Caller, name: str, need: Need = Need.READ, *, action: str = "change"
+    ) -> Access:
         """The folder ``name`` as the caller reaches it, if they may do what ``need`` says.
 
-        Raises NotFound ("No such virtual folder.") otherwise — also for permission.
+        Raises NotFound ("No such virtual folder.") for folders the caller cannot reach,
+        Forbidden for those they reach without the permission (``action`` names what the
+        owner alone may do, as in "Only the owner can rename this folder.").
         """
         for access in await self.accessible(caller):
             if access.folder.name != name:
                 continue
             if need is Need.OWNER and not self._owns(caller, access):
-                raise folder_not_found()
+                raise owner_only(access.folder, action)
             if need is Need.WRITE and not access.permission.can_write:
                 raise Forbidden(f"The folder {name!r} is read-only for you.")
             return access
@@ -274,7 +287,7 @@ class StorageService:
     async def rename(self, caller: Caller, name: str, new_name: str) -> None:
         await self.writable()
         check_folder_name(new_name)
-        access = await self.get(caller, name, Need.OWNER)
+        access = await self.get(caller, name, Need.OWNER, action="rename")
         if new_name != name and any(
             a.folder.name == new_name for a in await self.accessible(caller)
         ):
@@ -285,7 +298,7 @@ class StorageService:
         self, caller: Caller, name: str, *, permission: str | None, cloneable: bool | None
     ) -> None:
         await self.writable()
-        access = await self.get(caller, name, Need.OWNER)
+        access = await self.get(caller, name, Need.OWNER, action="change the options of")
         values: dict[str, object] = {}
         if permission is not None:
             values["permission"] = Permission.parse(permission).value
@@ -312,12 +325,16 @@ class StorageService:
                 row.last_used = now
 
     async def delete(self, caller: Caller, name: str) -> None:
-        """Delete a folder the caller owns (or holds ``wd`` on) with all its files."""
+        """Delete a folder the caller owns (or holds ``wd`` on) with all its files.
+
+        Raises Forbidden for a folder they reach otherwise, InvalidRequest ("No such
+        vfolder.", the reference's answer) for one they cannot reach.
+        """
         await self.writable()
         for access in await self.accessible(caller):
             if access.folder.name == name:
                 if not (self._owns(caller, access) or access.permission is Permission.WD):
-                    raise InvalidRequest("Cannot delete the vfolder that is not owned by myself.")
+                    raise owner_only(access.folder, "delete")
                 await self._remove(access.folder)
                 return
         raise InvalidRequest("No such vfolder.")
@@ -402,7 +419,7 @@ class StorageService:
         if folder.ownership_type is not OwnershipType.GROUP:
             raise not_sharable()
         if not caller.is_admin:
-            raise folder_not_found()
+            raise owner_only(folder, "share")
         async with self._sessions() as db, db.begin():
             users = await repo.users_by_email(db, emails)
             members = [u for u in users if folder.group_id in await repo.group_ids_of(db, u.uuid)]
@@ -423,7 +440,7 @@ class StorageService:
         if access.folder.ownership_type is not OwnershipType.GROUP:
             raise not_sharable()
         if not caller.is_admin:
-            raise folder_not_found()
+            raise owner_only(access.folder, "unshare")
         async with self._sessions() as db, db.begin():
             users = await repo.users_by_email(db, emails)
             await db.execute(

@@ -62,7 +62,7 @@ def folder_of(view: FolderView) -> VirtualFolder:
         creator=folder.creator,
         unmanaged_path=folder.unmanaged_path,
         usage_mode=folder.usage_mode.value,
-        permission=folder.permission.value,
+        permission=view.permission.value,  # the caller's, as the REST list shows it
         ownership_type=folder.ownership_type.value,
         max_files=0,
         max_size=BigInt(folder.quota_bytes // (1 << 20)) if folder.quota_bytes else None,
