@@ -53,7 +53,12 @@ S = SessionStatus
 
 
 def stat_object(status: str, stats: KernelStats | None) -> dict[str, Any]:
-    """The destroy response's stat object (values are strings, as the CLI expects)."""
+    """A kernel stat object as Backend.AI writes it (values are strings, as the CLI expects).
+
+    ``mem`` and ``io_scratch_size`` carry the figure now as ``current`` and the peak as
+    ``stats.max`` (what ``backend.ai run`` prints at the end, and "Max Used Memory"). Where
+    the runtime cannot measure current memory (no cgroup), the peak stands in for it.
+    """
     result: dict[str, Any] = {"status": status, "version": 2}
     if stats is None:
         return result
@@ -68,10 +73,10 @@ def stat_object(status: str, stats: KernelStats | None) -> dict[str, Any]:
     }
     values = {
         "cpu_used": stats.cpu_used,
-        "mem": stats.mem_max_bytes,
+        "mem": stats.mem_cur_bytes or stats.mem_max_bytes,
         "io_read": stats.io_read_bytes,
         "io_write": stats.io_write_bytes,
-        "io_scratch_size": stats.io_max_scratch_size,
+        "io_scratch_size": stats.io_cur_scratch_size,
         "net_rx": stats.net_rx_bytes,
         "net_tx": stats.net_tx_bytes,
     }
@@ -82,6 +87,9 @@ def stat_object(status: str, stats: KernelStats | None) -> dict[str, Any]:
             "pct": None,
             "unit_hint": units[name],
         }
+    peaks = {"mem": stats.mem_max_bytes, "io_scratch_size": stats.io_max_scratch_size}
+    for name, peak in peaks.items():
+        result[name]["stats.max"] = str(max(peak, int(result[name]["current"])))
     return result
 
 

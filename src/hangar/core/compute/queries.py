@@ -233,19 +233,26 @@ async def session(
     return _view(row) if row is not None else None
 
 
-async def dependencies(
-    sessions: async_sessionmaker[DbSession], caller: Caller, session_id: uuid.UUID
-) -> list[SessionView]:
-    """The sessions ``session_id`` depends on that the caller may see, oldest first."""
+async def dependencies_of(
+    sessions: async_sessionmaker[DbSession], caller: Caller, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SessionView]]:
+    """For each of ``session_ids``, the sessions it depends on that the caller may see,
+    oldest first (one query for all of them)."""
+    found: dict[uuid.UUID, list[SessionView]] = {sid: [] for sid in session_ids}
+    if not found:
+        return found
     stmt = (
         _select()
+        .add_columns(SessionDependencyRow.session_id)
         .join(SessionDependencyRow, SessionDependencyRow.depends_on == SessionRow.id)
-        .where(SessionDependencyRow.session_id == session_id, *_visible(caller))
+        .where(SessionDependencyRow.session_id.in_(list(found)), *_visible(caller))
         .order_by(SessionRow.created_at, SessionRow.id)
     )
     async with sessions() as db:
         rows = (await db.execute(stmt)).all()
-    return [_view(r) for r in rows]
+    for row in rows:
+        found[row[-1]].append(_view(row[:-1]))
+    return found
 
 
 async def live_stat(agents: AgentService, session: ComputeSession) -> dict[str, Any] | None:

@@ -345,9 +345,9 @@ def _policy_limits(policy: ResourcePolicyRow | None) -> Slots:
     return limits
 
 
-def _metric(stat: Any, name: str) -> str:
+def _metric(stat: Any, name: str, key: str = "current") -> str:
     entry = stat.get(name) if isinstance(stat, dict) else None
-    value = entry.get("current") if isinstance(entry, dict) else None
+    value = entry.get(key, entry.get("current")) if isinstance(entry, dict) else None
     return str(value) if value is not None else "0"
 
 
@@ -370,7 +370,7 @@ def _usage_item(session: SessionRow, access_key: str, now: datetime) -> dict[str
         "smp": float(Decimal(str(occupied.get("cpu", "0")))),
         "mem_allocated": int(Decimal(str(occupied.get("mem", "0")))),
         "cpu_used": _metric(stat, "cpu_used"),
-        "mem_used": _metric(stat, "mem"),
+        "mem_used": _metric(stat, "mem", "stats.max"),  # the peak
         "io_read": _metric(stat, "io_read"),
         "io_write": _metric(stat, "io_write"),
         "nfs": list(session.mounts or []),

@@ -9,7 +9,7 @@ import strawberry
 
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString, as_json
-from hangar.api.bai.graphql.sessions import ComputeSession, session_of
+from hangar.api.bai.graphql.sessions import ComputeSession, sessions_of
 from hangar.core.compute import queries as session_queries
 from hangar.core.identity import queries
 from hangar.core.identity.models import ResourcePolicy
@@ -97,7 +97,7 @@ class KeyPair:
         views = await session_queries.session_list(
             ctx.services.sessions, ctx.caller, access_key=self.view.access_key, status=status
         )
-        return [session_of(v) for v in views]
+        return list(await sessions_of(info, views))
 
 
 def keypair_of(view: KeyPairView) -> KeyPair:

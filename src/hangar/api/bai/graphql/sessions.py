@@ -20,20 +20,21 @@ MAIN_HOSTNAME = "main1"
 LEGACY_ROLES = frozenset({"main", "master"})
 
 
-def _metric(stat: dict[str, Any] | None, name: str) -> float | None:
-    """A number out of a stat object (``{"cpu_used": {"current": "12"}, ...}``)."""
+def _metric(stat: dict[str, Any] | None, name: str, key: str = "current") -> float | None:
+    """A number out of a stat object (``{"cpu_used": {"current": "12"}, ...}``); ``key``
+    ``stats.max`` asks for the peak, which is the current figure where none is recorded."""
     if not stat:
         return None
     entry = stat.get(name)
-    value = entry.get("current") if isinstance(entry, dict) else entry
+    value = entry.get(key, entry.get("current")) if isinstance(entry, dict) else entry
     try:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
 
 
-def _metric_int(stat: dict[str, Any] | None, name: str) -> BigInt | None:
-    value = _metric(stat, name)
+def _metric_int(stat: dict[str, Any] | None, name: str, key: str = "current") -> BigInt | None:
+    value = _metric(stat, name, key)
     return None if value is None else BigInt(int(value))
 
 
@@ -128,13 +129,13 @@ def container_of(view: SessionView) -> ComputeContainer:
         last_stat=as_json_or_none(stat),
         cpu_used=_metric_int(stat, "cpu_used"),
         cpu_using=_metric(stat, "cpu_util"),
-        mem_max_bytes=_metric_int(stat, "mem"),
+        mem_max_bytes=_metric_int(stat, "mem", "stats.max"),
         mem_cur_bytes=_metric_int(stat, "mem"),
         net_rx_bytes=_metric_int(stat, "net_rx"),
         net_tx_bytes=_metric_int(stat, "net_tx"),
         io_read_bytes=_metric_int(stat, "io_read"),
         io_write_bytes=_metric_int(stat, "io_write"),
-        io_max_scratch_size=_metric_int(stat, "io_scratch_size"),
+        io_max_scratch_size=_metric_int(stat, "io_scratch_size", "stats.max"),
         io_cur_scratch_size=_metric_int(stat, "io_scratch_size"),
         view=view,
     )
@@ -265,6 +266,18 @@ def session_of(view: SessionView) -> ComputeSession:
     )
 
 
+async def sessions_of(info: Info, views: list[SessionView]) -> list[ComputeSession]:
+    """The sessions of a listing, each with the sessions it depends on (one query for all)."""
+    ctx = info.context
+    deps = await queries.dependencies_of(
+        ctx.services.sessions, ctx.caller, [v.session.id for v in views]
+    )
+    found = [session_of(v) for v in views]
+    for item, view in zip(found, views, strict=True):
+        item.dependencies = [session_of(d) for d in deps[view.session.id]]
+    return found
+
+
 @strawberry.type
 class ComputeSessionList:
     items: list[ComputeSession | None]
@@ -312,18 +325,15 @@ class SessionQuery:
             filter=filter,
             order=order,
         )
-        return ComputeSessionList(
-            items=[session_of(v) for v in page.items], total_count=page.total_count
-        )
+        items: list[ComputeSession | None] = list(await sessions_of(info, page.items))
+        return ComputeSessionList(items=items, total_count=page.total_count)
 
     @strawberry.field
     async def compute_session(self, info: Info, id: uuid.UUID) -> ComputeSession | None:
         view = await queries.session(info.context.services.sessions, info.context.caller, id)
         if view is None:
             return None
-        found = session_of(view)
-        deps = await queries.dependencies(info.context.services.sessions, info.context.caller, id)
-        found.dependencies = [session_of(d) for d in deps]
+        (found,) = await sessions_of(info, [view])
         return found
 
     @strawberry.field
