@@ -76,7 +76,7 @@ class NodeLimits:
     max_download_bytes: int = 64 << 20
     console_max_bytes: int = DEFAULT_MAX_BYTES
     interrupt_grace: float = 2.0
-    query_on_start: bool = False  # start a Python kernel's Jupyter kernel at creation
+    query_on_start: bool = False  # start an interactive Python kernel's Jupyter kernel
     query_start_timeout: float = 60.0
     query_pool_size: int = 0  # pre-started Jupyter kernels per interpreter (0: no pool)
 
@@ -189,7 +189,7 @@ class Node:
         if kernel.pooled is not None:
             setup = environ_code(kernel.spec.environ)
             self.query.adopt(key, request.interpreter, kernel.pooled.kernel, setup)
-        elif kernel.python and self.limits.query_on_start:
+        elif self._query_on_start(kernel):
             self.query.prepare(key, request.interpreter)
 
     async def _start(self, kernel: _Kernel) -> None:
@@ -226,9 +226,15 @@ class Node:
                 raise KernelStartFailed(f"Cannot start kernel {key}: {exc}") from exc
             raise
 
+    def _query_on_start(self, kernel: _Kernel) -> bool:
+        """Whether the kernel's Jupyter kernel starts with it (batch sessions run commands
+        only; a query sent to one still starts it then)."""
+        return kernel.python and kernel.request.interactive and self.limits.query_on_start
+
     async def _adopt_pooled(self, kernel: _Kernel) -> Pooled | None:
         """A pre-started Jupyter kernel's sandbox, adopted as this kernel, where one fits."""
-        if self.pool is None or not kernel.python or not fits(kernel.request):
+        wanted = kernel.python and kernel.request.interactive  # batch sessions run commands
+        if self.pool is None or not wanted or not fits(kernel.request):
             return None
         shim = shim_dir(self.scratch_root, kernel.spec.kernel_id)
         return await self.pool.adopt(kernel.request.interpreter, kernel.spec, shim)
@@ -335,7 +341,7 @@ class Node:
         except (KernelCreationFailed, OSError) as exc:
             self._kernels.pop(key, None)
             raise KernelStartFailed(f"Cannot restart kernel {key}: {exc}") from exc
-        if kernel.python and self.limits.query_on_start:
+        if self._query_on_start(kernel):
             self.query.prepare(key, kernel.request.interpreter)
 
     async def interrupt(self, kernel_id: uuid.UUID) -> None:

@@ -99,7 +99,7 @@ class LocalAgentClient:
             mounts=tuple(MountRequest(Path(m.host_path), m.target, m.read_only)
                          for m in creation.mounts),
             files=tuple(HomeFile(f.path, f.data, f.mode) for f in creation.files),
-            shmem_bytes=creation.shmem_bytes,
+            shmem_bytes=creation.shmem_bytes, interactive=creation.interactive,
         )  # fmt: skip
         await _call(lambda: self._node.create_kernel(request))
 

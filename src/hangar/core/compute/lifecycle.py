@@ -295,6 +295,7 @@ class SessionLifecycle:
             mounts=extras[0],
             files=extras[1],
             shmem_bytes=int(shmem) if (shmem := session.resource_opts.get("shmem")) else None,
+            interactive=session.session_type == SessionType.INTERACTIVE,
         )
 
     async def _fail(self, session: ComputeSession, info: str) -> None:
