@@ -272,7 +272,7 @@ def test_vfolder_and_admin_errors_get_one_clear_line(
         "Error: Permission denied (403): The folder 'mine' is read-only for you."
     )
     assert one_error_line(live_server.hangar("vfolder", "delete", "mine", **bob)) == (
-        "Error: Permission denied (403): Only the owner can delete this folder."
+        "Error: Cannot delete the vfolder that is not owned by myself. (400)"
     )
     others = live_server.hangar("admin", "sessions", "--access-key", live_server.access_key,
                                 **bob)  # fmt: skip

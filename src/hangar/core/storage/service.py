@@ -327,14 +327,15 @@ class StorageService:
     async def delete(self, caller: Caller, name: str) -> None:
         """Delete a folder the caller owns (or holds ``wd`` on) with all its files.
 
-        Raises Forbidden for a folder they reach otherwise, InvalidRequest ("No such
-        vfolder.", the reference's answer) for one they cannot reach.
+        Raises InvalidRequest otherwise, with the reference's words: "Cannot delete the
+        vfolder that is not owned by myself." for a folder they reach, "No such vfolder." for
+        one they cannot reach.
         """
         await self.writable()
         for access in await self.accessible(caller):
             if access.folder.name == name:
                 if not (self._owns(caller, access) or access.permission is Permission.WD):
-                    raise owner_only(access.folder, "delete")
+                    raise InvalidRequest("Cannot delete the vfolder that is not owned by myself.")
                 await self._remove(access.folder)
                 return
         raise InvalidRequest("No such vfolder.")
