@@ -52,6 +52,9 @@ class LiveServer:
             HANGAR_PORT="0",
             HANGAR_LOG_FORMAT="json",
             HANGAR_AUTH_CACHE_SECONDS="0.2",
+            # No pre-started kernel per server: the suite starts hundreds of servers, and the
+            # pool has its own tests (tests/component/agent/test_agent_query_kernel.py).
+            HANGAR_KERNEL_POOL_SIZE="0",
             **self.extra_env,
         )
         return env

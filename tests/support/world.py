@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -206,8 +207,9 @@ async def build_world(app: ASGIApp, services: Services) -> World:
     return world
 
 
-async def wait_running(services: Services, session_id: uuid.UUID) -> None:
-    for _ in range(1000):
+async def wait_running(services: Services, session_id: uuid.UUID, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within  # a loaded CI machine may take a while
+    while time.monotonic() < deadline:
         await services.lifecycle.schedule_pass()
         session = await services.compute.get(session_id)
         if session.status == SessionStatus.RUNNING:
