@@ -800,3 +800,18 @@ async def test_resolver_bugs_are_masked(
     assert body["data"] == {"compute_session_list": None}
     assert body["errors"][0]["message"] == "Internal server error."
     assert body["errors"][0]["path"] == ["compute_session_list"]
+
+
+async def test_several_operations_need_an_operation_name(
+    client: httpx.AsyncClient, admin: Signer
+) -> None:
+    document = "query a { keypair { access_key } } query b { keypair { is_active } }"
+    body = await gql_errors(client, admin, document)
+    assert body["data"] is None
+    assert "operation name" in body["errors"][0]["message"]
+    response = await client.post(
+        "/admin/gql",
+        headers=admin.headers("POST", "/admin/gql", content_type="application/json"),
+        content=json.dumps({"query": document, "operation_name": "b"}).encode(),
+    )
+    assert response.json() == {"data": {"keypair": {"is_active": True}}}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -22,7 +22,7 @@ from strawberry.types import ExecutionResult
 from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.errors import problem_response
 from hangar.api.bai.graphql.context import Context
-from hangar.api.bai.graphql.schema import is_unexpected, schema
+from hangar.api.bai.graphql.schema import MAX_TOKENS, is_unexpected, schema
 from hangar.api.bai.params import NUL_MESSAGE, parse_body, read_body
 from hangar.api.bai.routing import Router
 from hangar.core.errors import InvalidRequest
@@ -62,9 +62,22 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
+def _operations(query: str) -> int:
+    """How many operations a document defines (0 when it does not parse: the executor then
+    reports the syntax error itself). Without a name, several are ambiguous."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)  # bounded as the executor is
+    except GraphQLError:
+        return 0
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+
+
 async def execute(request: Request) -> tuple[Any, list[dict[str, Any]]]:
     caller = user(request)
     query, variables, operation = await _body(request)
+    if operation is None and _operations(query) > 1:
+        message = "Must provide operation name if query contains multiple operations."
+        return None, [{"message": message, "locations": None, "path": None}]
     context = Context(request=request, caller=caller, services=services_of(request))
     try:
         result: ExecutionResult = await schema.execute(
