@@ -365,9 +365,7 @@ class SessionTemplateRow(Base):
     type: Mapped[str] = mapped_column(String(16), default="task")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     domain_name: Mapped[str] = mapped_column(ForeignKey("domains.name", onupdate="CASCADE"))
-    group_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("groups.id", ondelete="CASCADE")
-    )
+    group_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     user_uuid: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.uuid", ondelete="CASCADE"), index=True
     )
