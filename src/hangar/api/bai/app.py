@@ -17,6 +17,7 @@ from hangar.api.bai.errors import (
     EXCEPTION_HANDLERS,
     METHOD_NOT_ALLOWED,
     URL_NOT_FOUND,
+    deny_socket,
     error_response,
     problem_response,
     render_error,
@@ -152,11 +153,7 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, exc: HangarError) 
     if scope["type"] == "http":
         await render_error(exc)(scope, receive, send)
         return
-    websocket = WebSocket(scope, receive, send)
-    try:
-        await websocket.send_denial_response(render_error(exc))
-    except RuntimeError:
-        await websocket.close(code=1008, reason=exc.message[:120])
+    await deny_socket(WebSocket(scope, receive, send), exc)
 
 
 class SessionMode:

@@ -111,6 +111,15 @@ def _body_left_unread(request: Request) -> bool:
     return declared and not hasattr(request, "_body")  # Starlette caches a fully read body
 
 
+async def deny_socket(websocket: WebSocket, exc: HangarError) -> None:
+    """Refuse a WebSocket before the upgrade with the face's problem response, or close it
+    (1008) where the server cannot send a denial response."""
+    try:
+        await websocket.send_denial_response(render_error(exc))
+    except RuntimeError:  # the server lacks the denial-response extension
+        await websocket.close(code=1008, reason=exc.message[:120])
+
+
 async def _hangar_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HangarError)
     response = render_error(exc)

@@ -9,7 +9,7 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.errors import render_error
+from hangar.api.bai.errors import deny_socket
 from hangar.api.bai.params import parse_body, validate
 from hangar.api.bai.routes.session import ExecuteParams, batch_steps
 from hangar.api.bai.routing import Router
@@ -22,14 +22,6 @@ router = Router(prefix="/stream/session")
 STREAM_FLUSH = 0.2
 
 
-async def _deny(websocket: WebSocket, exc: HangarError) -> None:
-    """Refuse before the upgrade with the face's problem response, where the server can."""
-    try:
-        await websocket.send_denial_response(render_error(exc))
-    except RuntimeError:  # the server lacks the denial-response extension
-        await websocket.close(code=1008, reason=exc.message[:120])
-
-
 @router.websocket("/{ref}/execute")
 async def execute(websocket: WebSocket) -> None:
     """One run per socket (§4.4): the first text frame says what to run; later text frames
@@ -39,7 +31,7 @@ async def execute(websocket: WebSocket) -> None:
         caller = user(websocket)
         session = await services.compute.running(caller, websocket.path_params["ref"])
     except HangarError as exc:
-        await _deny(websocket, exc)
+        await deny_socket(websocket, exc)
         return
     await websocket.accept()
     try:

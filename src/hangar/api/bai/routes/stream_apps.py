@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.errors import render_error
+from hangar.api.bai.errors import deny_socket
 from hangar.api.bai.routing import Router
 from hangar.core.agents.client import AppStream, TerminalStream
 from hangar.core.errors import HangarError
@@ -45,20 +45,12 @@ async def apps(request: Request) -> list[dict[str, Any]]:
     return [port.to_wire() for port in ports]
 
 
-async def _deny(websocket: WebSocket, exc: HangarError) -> None:
-    """Refuse before the upgrade with the face's problem response, where the server can."""
-    try:
-        await websocket.send_denial_response(render_error(exc))
-    except RuntimeError:  # the server lacks the denial-response extension
-        await websocket.close(code=1008, reason=exc.message[:120])
-
-
 async def _open(websocket: WebSocket, opener: Awaitable[Any]) -> Any:
     """Await ``opener`` and accept the socket; None when refused (the refusal is sent)."""
     try:
         stream = await opener
     except HangarError as exc:
-        await _deny(websocket, exc)
+        await deny_socket(websocket, exc)
         return None
     try:
         await websocket.accept()
@@ -76,7 +68,7 @@ async def tcpproxy(websocket: WebSocket) -> None:
     try:
         caller = user(websocket)
     except HangarError as exc:
-        await _deny(websocket, exc)
+        await deny_socket(websocket, exc)
         return
     opener = services_of(websocket).apps.open(
         caller,
@@ -99,7 +91,7 @@ async def pty(websocket: WebSocket) -> None:
     try:
         caller = user(websocket)
     except HangarError as exc:
-        await _deny(websocket, exc)
+        await deny_socket(websocket, exc)
         return
     opener = services_of(websocket).apps.terminal(
         caller,
