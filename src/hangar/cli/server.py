@@ -30,7 +30,7 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    sock.set_inheritable(True)
+    # Not inheritable (Python's default): sessions' processes must never hold the API socket.
     return sock
 
 
