@@ -83,6 +83,10 @@ def configure_logging(fmt: str, level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # One line per outgoing request (agent calls, heartbeats) is debugging detail.
+    chatty = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(chatty)
 
 
 @atexit.register

@@ -155,6 +155,20 @@ class Settings(BaseSettings):
         "new session's first cell need not wait for one to start; 0 disables the pool.",
     )
 
+    agent_token: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of the manager and its remote agents (`hangar agent`); "
+        "default: generated once into <data_dir>/agent-token.",
+    )
+    agent_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a remote agent reports to the manager."
+    )
+    agent_lost_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A remote agent silent this long is LOST: no new sessions go to it.",
+    )
+
     storage_hosts: dict[str, StorageHostConfig] = Field(
         default_factory=dict,
         description='Storage hosts by name (JSON in HANGAR_STORAGE_HOSTS), e.g. {"nas": '
@@ -204,6 +218,10 @@ class Settings(BaseSettings):
     @property
     def server_key_path(self) -> Path:
         return self.data_dir / "server.key"
+
+    @property
+    def agent_token_path(self) -> Path:
+        return self.data_dir / "agent-token"
 
     @property
     def log_dir(self) -> Path:

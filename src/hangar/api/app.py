@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from hangar import __version__
+from hangar.api import agents
 from hangar.api.bai.app import SessionMode, create_bai_app
 from hangar.api.observability import AccessLog, RequestContext, metrics
 from hangar.core.services import Services
@@ -16,7 +17,8 @@ class Dispatch:
     """Sends each request to its face by path prefix: one dict look-up, no routing table.
 
     The Backend.AI face owns the root path space; its console (cookie) variant lives under
-    ``/func``; ``/healthz`` and ``/metrics`` are for operators.
+    ``/func``; ``/healthz`` and ``/metrics`` are for operators; remote agents report to
+    ``/hangar/agents/heartbeat``.
     """
 
     def __init__(self, services: Services) -> None:
@@ -24,7 +26,7 @@ class Dispatch:
         self.bai = bai
         self.func = SessionMode(bai)
         self.services = services
-        self.ops = {"/healthz": self.healthz, "/metrics": metrics}
+        self.ops = {"/healthz": self.healthz, "/metrics": metrics, agents.PATH: self.heartbeat}
 
     async def healthz(self, _: Request) -> Response:
         try:
@@ -32,6 +34,9 @@ class Dispatch:
         except Exception as exc:  # the database is what can fail here
             return JSONResponse({"status": "unhealthy", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
+
+    async def heartbeat(self, request: Request) -> Response:
+        return await agents.heartbeat(request, self.services)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):

@@ -63,6 +63,53 @@ def server(
 
 
 @app.command()
+def agent(
+    manager: Annotated[str, typer.Option(help="The manager's URL, e.g. http://head:8090.")],
+    host: Annotated[str, typer.Option(help="Bind address for the manager's calls.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Bind port; 0 picks one.")] = 6001,
+    advertise: Annotated[
+        str | None,
+        typer.Option(help="URL the manager calls this agent at (default: from the bind)."),
+    ] = None,
+    scaling_group: Annotated[str, typer.Option(help="Scaling group to join.")] = "default",
+    agent_id: Annotated[
+        str | None, typer.Option(help="Agent id (default i-<hostname>) [HANGAR_AGENT_ID].")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Scratch and log directory [HANGAR_DATA_DIR].")
+    ] = None,
+    runtime: Annotated[
+        str | None, typer.Option(help="bubblewrap or fake [HANGAR_AGENT_RUNTIME].")
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the manager's agent token [or HANGAR_AGENT_TOKEN]."),
+    ] = None,
+) -> None:
+    """Run this machine's agent for a manager elsewhere: it runs the sessions the manager
+    schedules here and reports every few seconds."""
+    from hangar.cli.agent import run as run_agent
+    from hangar.settings import load_settings
+
+    overrides = {
+        k: v
+        for k, v in {"agent_id": agent_id, "data_dir": data_dir, "agent_runtime": runtime}.items()
+        if v is not None
+    }
+    raise typer.Exit(
+        run_agent(
+            load_settings(**overrides),
+            manager=manager,
+            host=host,
+            port=port,
+            advertise=advertise,
+            scaling_group=scaling_group,
+            token_file=token_file,
+        )  # fmt: skip
+    )
+
+
+@app.command()
 def version() -> None:
     """Print Hangar's version."""
     print(__version__)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from hangar.core.admin import AdminPlane, build_admin_plane
+from hangar.core.agents.remote import RemoteAgents
 from hangar.core.agents.service import AgentService
 from hangar.core.bgtasks.service import BackgroundTasks
 from hangar.core.clock import Clock, SystemClock
@@ -52,6 +55,7 @@ class Services:
     admin: AdminPlane = field(init=False)
     storage: StoragePlane = field(init=False)
     apps: AppService = field(init=False)
+    remote_agents: RemoteAgents = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -65,6 +69,9 @@ class Services:
         self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
         await self.bgtasks.recover()
         self._tasks.append(asyncio.create_task(self.storage.run_sweeps(), name="storage-sweeps"))
+        every = min(self.settings.agent_heartbeat_seconds, self.settings.agent_lost_seconds / 3)
+        watch = self.remote_agents.watch(every)
+        self._tasks.append(asyncio.create_task(watch, name="remote-agents"))
 
     async def start_embedded_agent(self) -> None:
         """Register this machine's agent and bring back the sessions it ran before."""
@@ -165,11 +172,34 @@ def _assemble(
     services.admin = build_admin_plane(services)
     services.apps = AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle)
     services.bgtasks = BackgroundTasks(sessions, clock)
+    services.remote_agents = RemoteAgents(
+        agents, lifecycle, clock, token=agent_token_for(settings),
+        lost_after=settings.agent_lost_seconds,
+    )  # fmt: skip
+    services.on_close(services.remote_agents.close)
     services.storage = build_storage_plane(settings, sessions, clock, manager, services.bgtasks)
     services.storage.attach(compute, lifecycle)
     services.on_close(services.storage.close)
     services.on_close(services.bgtasks.close)  # closers run in reverse: tasks end first
     return services
+
+
+def agent_token_for(settings: Settings) -> str:
+    """The remote agents' shared secret: from the settings, else the data dir's token file
+    (created with a fresh random token on first use, readable by its owner only)."""
+    if settings.agent_token is not None:
+        return settings.agent_token.get_secret_value()
+    path = settings.agent_token_path
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    token = secrets.token_urlsafe(32)
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+    return path.read_text().strip()
 
 
 def secret_box_for(settings: Settings) -> SecretBox:

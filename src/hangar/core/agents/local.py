@@ -7,8 +7,6 @@ agent's errors into core errors the faces know how to render.
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -16,15 +14,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hangar.agent import node_errors
+from hangar.agent.build import build_node
 from hangar.agent.errors import AgentError as NodeAgentError
-from hangar.agent.errors import SandboxUnavailable
 from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.models import BatchSteps as NodeBatchSteps
 from hangar.agent.models import HomeFile, KernelRequest, MountRequest
-from hangar.agent.node import Node, NodeLimits
-from hangar.agent.runtimes.base import KernelRuntime
-from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
-from hangar.agent.runtimes.fake import FakeRuntime
+from hangar.agent.node import Node
+from hangar.agent.rpc.client import NodeProxy
 from hangar.agent.services import AppLaunchFailed, UnknownApp
 from hangar.core.agents.client import (
     AgentInfo,
@@ -40,8 +36,6 @@ from hangar.core.agents.client import (
 from hangar.core.errors import AgentError, InvalidRequest, KernelCreationFailed, NotFound
 from hangar.settings import Settings
 
-log = logging.getLogger("hangar.core.agents")
-HOST_PYTHON = "/usr/bin/python3"
 T = TypeVar("T")
 
 
@@ -70,9 +64,10 @@ async def _call(action: Callable[[], Awaitable[T]]) -> T:
 
 
 class LocalAgentClient:
-    """The core's view of the embedded agent."""
+    """The core's view of a node: the embedded one in this process, or a remote one through
+    its :class:`NodeProxy` (same methods, same errors)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node | NodeProxy) -> None:
         self._node = node
         self.agent_id = node.agent_id
 
@@ -177,31 +172,7 @@ class LocalAgentClient:
         return await _call(lambda: self._node.open_terminal(kernel_id))
 
 
-def _runtime(settings: Settings) -> KernelRuntime:
-    if settings.agent_runtime == "fake":
-        log.warning("the embedded agent runs kernels WITHOUT a sandbox (agent_runtime=fake)")
-        return FakeRuntime()
-    config = BubblewrapConfig(
-        state_dir=settings.data_dir / "agent", hidden_paths=(settings.data_dir,)
-    )
-    return BubblewrapRuntime.start(config)
-
-
 def build_embedded_agent(settings: Settings) -> LocalAgentClient | None:
     """The embedded agent per settings, or None when disabled or the sandbox is unusable."""
-    if settings.agent_runtime == "none":
-        return None
-    try:
-        runtime = _runtime(settings)
-    except SandboxUnavailable as exc:
-        log.error("no embedded agent: the sandbox cannot start here: %s", exc)
-        return None
-    node = Node(
-        runtime, scratch_root=settings.scratch_dir, log_dir=settings.log_dir / "kernels",
-        uid=settings.work_uid, gid=settings.work_gid, agent_id=settings.agent_id,
-        fake_accelerators=settings.fake_accelerators,
-        limits=NodeLimits(query_on_start=True, query_pool_size=settings.kernel_pool_size),
-    )  # fmt: skip
-    if os.access(HOST_PYTHON, os.X_OK):
-        node.warm_pool([HOST_PYTHON])  # the interpreter of the built-in python image
-    return LocalAgentClient(node)
+    node = build_node(settings)
+    return LocalAgentClient(node) if node is not None else None

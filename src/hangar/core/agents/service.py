@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -67,6 +68,26 @@ class AgentService:
         self._clients[info.agent_id] = client
         return info
 
+    def disconnect(self, agent_id: str) -> None:
+        """Forget how to reach the agent (its row stays; ``mark_lost`` ages it out)."""
+        self._clients.pop(agent_id, None)
+
+    async def mark_lost(self, *, older_than: float) -> list[str]:
+        """Mark LOST every ALIVE agent that is not connected and was last heard of more than
+        ``older_than`` seconds ago; returns their ids."""
+        now = self._clock.now()
+        cutoff = now - timedelta(seconds=older_than)
+        async with self._sessions() as db, db.begin():
+            stmt = select(AgentRow).where(
+                AgentRow.status == ALIVE, AgentRow.last_heartbeat < cutoff
+            )
+            rows = [
+                row for row in (await db.execute(stmt)).scalars() if row.id not in self._clients
+            ]
+            for row in rows:
+                row.status, row.status_changed, row.lost_at = LOST, now, now
+        return [row.id for row in rows]
+
     async def heartbeat(self, agent_id: str) -> None:
         async with self._sessions() as db, db.begin():
             row = await db.get(AgentRow, agent_id)
@@ -77,9 +98,12 @@ class AgentService:
                 row.status, row.status_changed, row.lost_at = ALIVE, self._clock.now(), None
 
     async def alive(self) -> list[AgentRecord]:
+        """Agents that are ALIVE and connected (a row left ALIVE by an earlier run of the
+        manager is not, until its agent reports again)."""
         async with self._sessions() as db:
             stmt = select(AgentRow).where(AgentRow.status == ALIVE).order_by(AgentRow.id)
-            return [_record(row) for row in (await db.execute(stmt)).scalars()]
+            rows = (await db.execute(stmt)).scalars()
+            return [_record(row) for row in rows if row.id in self._clients]
 
 
 def _record(row: AgentRow) -> AgentRecord:

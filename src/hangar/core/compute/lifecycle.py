@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from decimal import Decimal
 from typing import Any
 
@@ -430,18 +430,41 @@ class SessionLifecycle:
     async def recover(self, agent_id: str) -> None:
         """After a restart of ``agent_id``: its kernels are gone, so start the sessions that
         should run again (their scratch dirs are kept) and finish interrupted terminations."""
+        await self.reconcile(agent_id, running=frozenset())
+
+    async def reconcile(self, agent_id: str, *, running: Collection[uuid.UUID]) -> None:
+        """After ``agent_id`` (re)connected running the kernels ``running``: destroy kernels
+        of sessions that ended meanwhile, finish interrupted terminations, keep sessions whose
+        kernels live on, and start again those whose kernels are gone."""
         async with self._sessions() as db:
             sessions = await repo.with_status(db, sorted(HOLDS_RESOURCES), agent_id=agent_id)
+        stray = set(running) - {s.id for s in sessions}
+        if stray:
+            client = self._agents.client(agent_id)
+            for kernel_id in sorted(stray):
+                log.info("destroying kernel %s: its session ended while its agent was away",
+                         kernel_id)  # fmt: skip
+                with contextlib.suppress(HangarError):
+                    await client.destroy_kernel(kernel_id)
         # Awaited, not spawned: a RUNNING session must have its kernel before requests come.
         await asyncio.gather(
             *(
                 self._finish_termination(s, "agent-restarted")
                 if s.status == S.TERMINATING
+                else self._kept_across_reconnect(s)
+                if s.id in running
                 else self._restart_after_agent_restart(s)
                 for s in sessions
             ),
             return_exceptions=True,
         )
+
+    async def _kept_across_reconnect(self, session: ComputeSession) -> None:
+        if session.status in (S.PREPARING, S.PULLING, S.RESTARTING):
+            with contextlib.suppress(Conflict):
+                await self._move(session, [S.PREPARING, S.PULLING, S.RESTARTING], S.RUNNING,
+                                 started_at=session.started_at or self._clock.now())  # fmt: skip
+        self.touch(session.id)
 
     async def _restart_after_agent_restart(self, session: ComputeSession) -> None:
         assert session.agent_id is not None

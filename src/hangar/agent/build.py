@@ -1,0 +1,47 @@
+"""Building this machine's node from the settings: the runtime, the limits, the pool."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from hangar.agent.errors import SandboxUnavailable
+from hangar.agent.node import Node, NodeLimits
+from hangar.agent.runtimes.base import KernelRuntime
+from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
+from hangar.agent.runtimes.fake import FakeRuntime
+from hangar.settings import Settings
+
+log = logging.getLogger("hangar.agent")
+HOST_PYTHON = "/usr/bin/python3"
+
+
+def _runtime(settings: Settings) -> KernelRuntime:
+    if settings.agent_runtime == "fake":
+        log.warning("the agent runs kernels WITHOUT a sandbox (agent_runtime=fake)")
+        return FakeRuntime()
+    config = BubblewrapConfig(
+        state_dir=settings.data_dir / "agent", hidden_paths=(settings.data_dir,)
+    )
+    return BubblewrapRuntime.start(config)
+
+
+def build_node(settings: Settings, *, addr: str = "") -> Node | None:
+    """The node per settings, or None when the runtime is ``none`` or the sandbox cannot
+    start here (logged)."""
+    if settings.agent_runtime == "none":
+        return None
+    try:
+        runtime = _runtime(settings)
+    except SandboxUnavailable as exc:
+        log.error("no agent: the sandbox cannot start here: %s", exc)
+        return None
+    node = Node(
+        runtime, scratch_root=settings.scratch_dir, log_dir=settings.log_dir / "kernels",
+        uid=settings.work_uid, gid=settings.work_gid, agent_id=settings.agent_id, addr=addr,
+        fake_accelerators=settings.fake_accelerators,
+        limits=NodeLimits(query_on_start=True, query_pool_size=settings.kernel_pool_size),
+    )  # fmt: skip
+    if os.access(HOST_PYTHON, os.X_OK):
+        node.warm_pool([HOST_PYTHON])  # the interpreter of the built-in python image
+    return node

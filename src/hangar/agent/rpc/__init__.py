@@ -1,0 +1,1 @@
+"""The remote agent: a node served over HTTP/WebSocket to a manager, and the manager's proxy."""

@@ -1,0 +1,122 @@
+"""``hangar agent``: this machine's node served to a manager, with a heartbeat.
+
+The agent listens for the manager's calls (HTTP/WebSocket, token-checked) and reports to the
+manager every few seconds: its id, the URL where it listens, its scaling group and the kernels
+it runs. The manager registers it on the first report it sees (and again after the agent was
+LOST), reconciles its kernels with the sessions it should run, and schedules sessions on it.
+On SIGTERM/SIGINT the agent stops its kernels, keeping their scratch dirs: when it comes back
+the manager starts them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+
+from hangar.agent.node import Node
+from hangar.agent.rpc import wire
+from hangar.agent.rpc.server import create_agent_app
+
+log = logging.getLogger("hangar.agent")
+HEARTBEAT_PATH = "/hangar/agents/heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    manager: str  # the manager's base URL
+    token: str
+    sock: socket.socket  # bound and listening
+    url: str  # where the manager reaches this agent
+    scaling_group: str = "default"
+    heartbeat_seconds: float = 5.0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(256)
+    return sock  # not inheritable: kernels must never hold the agent's socket
+
+
+def advertised_url(sock: socket.socket, advertise: str | None) -> str:
+    """``advertise`` as given, else ``http://<bound address>:<port>`` (the host name when
+    bound to every interface)."""
+    if advertise:
+        return advertise.rstrip("/")
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = socket.getfqdn()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def heartbeats(node: Node, options: AgentOptions) -> None:
+    """Report to the manager forever; failures are logged once per change of state."""
+    url = options.manager.rstrip("/") + HEARTBEAT_PATH
+    boot = uuid.uuid4().hex  # tells the manager when this process restarted (kernels gone)
+    headers = {wire.TOKEN_HEADER: f"Bearer {options.token}", "Content-Type": "application/json"}
+    last_problem: str | None = ""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
+        while True:
+            beat = wire.Heartbeat(
+                agent_id=node.agent_id, url=options.url, boot=boot,
+                scaling_group=options.scaling_group, kernels=node.kernel_ids(),
+            )  # fmt: skip
+            problem: str | None
+            try:
+                response = await http.post(url, content=beat.model_dump_json(), headers=headers)
+                problem = None if response.status_code < 300 else _refusal(response)
+            except httpx.HTTPError as exc:
+                problem = f"the manager at {options.manager} cannot be reached: {exc}"
+            if problem != last_problem:
+                if problem is None:
+                    log.info("agent %s: registered with %s", node.agent_id, options.manager)
+                else:
+                    log.error("agent %s: %s", node.agent_id, problem)
+                last_problem = problem
+            await asyncio.sleep(options.heartbeat_seconds)
+
+
+def _refusal(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail") or response.json().get("title")
+    except ValueError:
+        detail = response.text[:200]
+    return f"the manager refused the agent (HTTP {response.status_code}): {detail}"
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, node: Node, options: AgentOptions) -> None:
+        super().__init__(config)
+        self.node, self.options = node, options
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.beats = asyncio.create_task(heartbeats(self.node, self.options), name="heartbeat")
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        beats = getattr(self, "beats", None)
+        if beats is not None:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+        await super().shutdown(sockets)
+        await self.node.shutdown()  # scratch dirs stay for when the manager restarts them
+
+
+def serve(node: Node, options: AgentOptions) -> None:
+    """Serve ``node`` until SIGTERM/SIGINT."""
+    app = create_agent_app(node, options.token)
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio",
+        loop="uvloop", http="httptools", timeout_graceful_shutdown=5, ws_ping_interval=20,
+    )  # fmt: skip
+    _Server(config, node, options).run(sockets=[options.sock])

@@ -1,0 +1,149 @@
+"""Remote agents (``hangar agent --manager URL``): registration by heartbeat, reconciliation of
+their kernels with the sessions they should run, and LOST detection.
+
+An agent's first heartbeat (or its first after it was LOST or restarted, or from a new URL)
+registers it:
+the manager calls the agent back for its inventory (which proves the URL and the token), then
+destroys kernels the agent runs for sessions that ended meanwhile and starts the sessions that
+should run there but whose kernels are gone (an agent restart keeps their scratch dirs). Later
+heartbeats only refresh its liveness. An agent silent for ``lost_after`` seconds is LOST: no
+new sessions go to it, and calls for its sessions fail with "not connected" until it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hangar.agent.rpc.client import NodeProxy
+from hangar.core.agents.local import LocalAgentClient
+from hangar.core.agents.service import AgentService
+from hangar.core.clock import Clock
+from hangar.core.compute.lifecycle import SessionLifecycle
+from hangar.core.errors import AuthFailed, Conflict, HangarError, InvalidRequest
+
+log = logging.getLogger("hangar.core.agents")
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """One heartbeat as the face parsed it."""
+
+    agent_id: str
+    url: str
+    boot: str  # the agent process's start id
+    scaling_group: str
+    kernels: frozenset[uuid.UUID]
+
+
+@dataclass
+class _Remote:
+    url: str
+    boot: str
+    proxy: NodeProxy
+    last_beat: float  # monotonic
+
+
+Connector = Callable[[str, str], NodeProxy]  # (url, agent_id) -> proxy
+
+
+class RemoteAgents:
+    def __init__(
+        self,
+        agents: AgentService,
+        lifecycle: SessionLifecycle,
+        clock: Clock,
+        *,
+        token: str,
+        lost_after: float,
+        connect: Connector | None = None,
+    ) -> None:
+        self._agents, self._lifecycle, self._clock = agents, lifecycle, clock
+        self._token, self._lost_after = token, lost_after
+        self._connect = connect or (lambda url, agent_id: NodeProxy(url, token, agent_id))
+        self._remotes: dict[str, _Remote] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def check_token(self, given: str | None) -> None:
+        """Raises Unauthorized unless ``given`` is the agent token (constant-time)."""
+        if given is None or not hmac.compare_digest(given.encode(), self._token.encode()):
+            raise AuthFailed("A valid agent token is required.")
+
+    @property
+    def connected(self) -> list[str]:
+        return sorted(self._remotes)
+
+    async def heartbeat(self, beat: Beat) -> None:
+        """Register the agent when it is new to this manager, else refresh its liveness."""
+        lock = self._locks.setdefault(beat.agent_id, asyncio.Lock())
+        async with lock:
+            remote = self._remotes.get(beat.agent_id)
+            if remote is not None and (remote.url, remote.boot) == (beat.url, beat.boot):
+                remote.last_beat = self._clock.monotonic()
+                await self._agents.heartbeat(beat.agent_id)
+                return
+            if beat.agent_id in self._agents.connected and remote is None:
+                raise Conflict(f"Agent id {beat.agent_id} is taken by this manager's own agent.")
+            silent = self._clock.monotonic() - remote.last_beat if remote else 0.0
+            if remote is not None and remote.url != beat.url and silent < self._lost_after:
+                raise Conflict(
+                    f"Agent {beat.agent_id} is alive at {remote.url}; another agent cannot take "
+                    "its id until it is lost."
+                )
+            await self._register(beat)
+
+    async def _register(self, beat: Beat) -> None:
+        await self._drop(beat.agent_id)
+        proxy = self._connect(beat.url, beat.agent_id)
+        try:
+            info = await self._agents.register(
+                LocalAgentClient(proxy), scaling_group=beat.scaling_group
+            )
+        except HangarError:
+            await proxy.aclose()
+            raise
+        if info.agent_id != beat.agent_id:
+            self._agents.disconnect(info.agent_id)
+            await proxy.aclose()
+            raise InvalidRequest(
+                f"The agent at {beat.url} calls itself {info.agent_id}, not {beat.agent_id}."
+            )
+        self._remotes[beat.agent_id] = _Remote(beat.url, beat.boot, proxy, self._clock.monotonic())
+        log.info("remote agent %s registered from %s", beat.agent_id, beat.url)
+        await self._lifecycle.reconcile(beat.agent_id, running=beat.kernels)
+
+    async def _drop(self, agent_id: str) -> None:
+        remote = self._remotes.pop(agent_id, None)
+        if remote is not None:
+            self._agents.disconnect(agent_id)
+            await remote.proxy.aclose()
+
+    async def watch(self, every: float) -> None:
+        """Mark agents LOST once silent for ``lost_after`` seconds (also rows left ALIVE by a
+        previous run of the manager whose agents never came back)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.sweep()
+            except Exception:  # the next pass tries again
+                log.exception("could not check remote agents")
+
+    async def sweep(self) -> None:
+        now = self._clock.monotonic()
+        for agent_id, remote in list(self._remotes.items()):
+            if now - remote.last_beat > self._lost_after:
+                log.warning(
+                    "remote agent %s is lost (silent %.0f s)", agent_id, now - remote.last_beat
+                )
+                await self._drop(agent_id)
+        await self._agents.mark_lost(older_than=self._lost_after)
+
+    async def close(self) -> None:
+        for agent_id in list(self._remotes):
+            with contextlib.suppress(Exception):
+                await self._drop(agent_id)
