@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,8 +57,8 @@ class LiveServer:
             # No pre-started kernel per server: the suite starts hundreds of servers, and the
             # pool has its own tests (tests/component/agent/test_agent_query_kernel.py).
             HANGAR_KERNEL_POOL_SIZE="0",
-            **self.extra_env,
         )
+        env.update(self.extra_env)
         return env
 
     def client_env(self, **overrides: str) -> dict[str, str]:
@@ -179,3 +181,73 @@ class LiveServer:
         response.raise_for_status()
         items: list[dict[str, str]] = response.json()["data"]["compute_session_list"]["items"]
         return items
+
+
+@dataclass
+class LiveAgent:
+    """A real ``hangar agent --manager`` process reporting to ``server``."""
+
+    server: LiveServer
+    home: Path
+    agent_id: str = "i-remote"
+    token_file: Path | None = None  # default: the manager's own token file
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "agent.log"
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HANGAR_", "BACKEND_"))}
+        env.update(
+            HANGAR_DATA_DIR=str(self.home / "data"), HANGAR_AGENT_ID=self.agent_id,
+            HANGAR_KERNEL_POOL_SIZE="0", HANGAR_AGENT_HEARTBEAT_SECONDS="0.5",
+            HANGAR_LOG_FORMAT="json", **self.extra_env,
+        )  # fmt: skip
+        token_file = self.token_file or self.server.data_dir / "agent-token"
+        command = [str(HANGAR), "agent", "--manager", self.server.endpoint, "--host", "127.0.0.1",
+                   "--port", str(self.port), "--token-file", str(token_file)]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                command, env=env, stdout=log, stderr=log, start_new_session=True
+            )
+
+    def status(self) -> str | None:
+        query = "query($id: String!) { agent(agent_id: $id) { status } }"
+        response = self.server.signed(
+            "POST", "/admin/gql", {"query": query, "variables": {"id": self.agent_id}}
+        )
+        response.raise_for_status()
+        agent = response.json()["data"]["agent"]
+        return agent["status"] if agent else None
+
+    def wait_status(self, status: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (now := self.status()) != status:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"agent is {now}, not {status}:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signum)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
