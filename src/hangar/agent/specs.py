@@ -135,6 +135,13 @@ def build_spec(
     Raises InvalidKernelRequest.
     """
     kernel_id = str(request.kernel_id)
+    for mount in request.mounts:
+        if not mount.host_path.is_dir():
+            raise InvalidKernelRequest(
+                f"The folder for {mount.target} is not at {mount.host_path} on this agent: an "
+                "agent must see the storage host's directory at the manager's path (a shared "
+                "filesystem mounted at the same place)."
+            )
     prefix = request.interpreter_prefix or shim_dir(scratch_root, kernel_id)
     cpu = float(request.cpu) if request.cpu > 0 else None
     memory = request.memory_bytes if request.memory_bytes > 0 else None

@@ -108,3 +108,15 @@ def test_shim_links_python_to_the_interpreter(tmp_path: Path) -> None:
     remove_shim(shim)
     remove_shim(shim)
     assert not shim.exists()
+
+
+def test_a_mount_the_agent_cannot_see_is_refused_with_the_reason(tmp_path: Path) -> None:
+    from hangar.agent.models import MountRequest
+
+    here = tmp_path / "folder"
+    here.mkdir()
+    spec = spec_for(mounts=(MountRequest(here, "/home/work/data", read_only=True),))
+    assert [m.host_path for m in spec.mounts] == [here]
+    missing = MountRequest(tmp_path / "elsewhere", "/home/work/data", read_only=True)
+    with pytest.raises(InvalidKernelRequest, match="shared filesystem"):
+        spec_for(mounts=(missing,))
