@@ -23,6 +23,8 @@ from hangar.agent.runtimes.base import ContainerStats
 W = TypeVar("W", bound=wire.Wire)
 CALL_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 LONG_TIMEOUT = httpx.Timeout(None, connect=5.0)  # kernel starts, runs: bounded by the node
+# Every running cell or batch run holds a connection for as long as it runs.
+LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=32)
 
 
 class AgentUnreachable(AgentError):
@@ -36,7 +38,7 @@ class NodeProxy:
         self.url, self.agent_id = url.rstrip("/"), agent_id
         self._headers = {wire.TOKEN_HEADER: f"Bearer {token}"}
         self._http = httpx.AsyncClient(
-            base_url=self.url, headers=self._headers, timeout=CALL_TIMEOUT
+            base_url=self.url, headers=self._headers, timeout=CALL_TIMEOUT, limits=LIMITS
         )
 
     async def aclose(self) -> None:
