@@ -24,6 +24,17 @@ BAI_PYTHON = OFFICIAL / "bai" / "bin" / "python"
 HANGAR = Path(sys.executable).parent / "hangar"
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM, then SIGKILL to the whole process group after ``grace`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 @dataclass
 class LiveServer:
     home: Path
@@ -112,13 +123,7 @@ class LiveServer:
         return ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 10)
 
     def hangar(
         self, *args: str, input: str | None = None, cwd: Path | None = None, **env: str
@@ -244,10 +249,4 @@ class LiveAgent:
         os.killpg(self.proc.pid, signum)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        terminate(self.proc, 20)

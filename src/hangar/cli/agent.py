@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from hangar.settings import Settings
+from hangar.sockets import listen
 
 console = Console(stderr=True)
 
@@ -47,7 +48,7 @@ def run(
     token_file: Path | None,
 ) -> int:
     from hangar.agent.build import build_node
-    from hangar.agent.rpc.process import AgentOptions, advertised_url, bind, serve
+    from hangar.agent.rpc.process import AgentOptions, advertised_url, serve
     from hangar.logs import configure_logging
 
     configure_logging(settings.log_format.value, settings.log_level)
@@ -59,7 +60,7 @@ def run(
         if settings.agent_runtime == "none":
             raise AgentSetupError("an agent needs a runtime: bubblewrap or fake, not none")
         try:
-            sock = bind(host, port)
+            sock = listen(host, port, 256)
         except OSError as exc:
             raise AgentSetupError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     except AgentSetupError as exc:

@@ -20,18 +20,9 @@ from hangar.core.identity.bootstrap import FirstAdmin
 from hangar.core.services import Services, open_services
 from hangar.logs import configure_logging
 from hangar.settings import Settings
+from hangar.sockets import listen
 
 console = Console(stderr=True)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    # Not inheritable (Python's default): sessions' processes must never hold the API socket.
-    return sock
 
 
 def _announce_first_admin(admin: FirstAdmin, config_path: Path, endpoint: str) -> None:
@@ -87,7 +78,7 @@ class _Server(uvicorn.Server):
 
 async def serve(settings: Settings) -> None:
     configure_logging(settings.log_format.value, settings.log_level)
-    sock = _bind(settings.host, settings.port)
+    sock = listen(settings.host, settings.port, 2048)
     services = await open_services(settings)
     app = None
     try:

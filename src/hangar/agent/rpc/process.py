@@ -38,15 +38,6 @@ class AgentOptions:
     heartbeat_seconds: float = 5.0
 
 
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(256)
-    return sock  # not inheritable: kernels must never hold the agent's socket
-
-
 def advertised_url(sock: socket.socket, advertise: str | None) -> str:
     """``advertise`` as given, else ``http://<bound address>:<port>`` (the host name when
     bound to every interface)."""
