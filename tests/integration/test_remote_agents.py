@@ -91,7 +91,9 @@ def manager(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def agent(manager: LiveServer, tmp_path: Path) -> Iterator[LiveAgent]:
-    remote = LiveAgent(manager, tmp_path / "agent", agent_id="i-far-away")
+    # with the default kernel pool (live servers run without one)
+    remote = LiveAgent(manager, tmp_path / "agent", agent_id="i-far-away",
+                       extra_env={"HANGAR_KERNEL_POOL_SIZE": "1"})  # fmt: skip
     remote.start()
     try:
         remote.wait_status("ALIVE")
@@ -111,9 +113,7 @@ def query(server: LiveServer, session: str, code: str) -> str:
 
 
 def session_row(server: LiveServer, name: str) -> dict[str, str]:
-    gql = (
-        "query { compute_session_list(limit: 100, offset: 0) { items { name status agents } } }"
-    )
+    gql = "query { compute_session_list(limit: 100, offset: 0) { items { name status agents } } }"
     response = server.signed("POST", "/admin/gql", {"query": gql, "variables": {}})
     rows = response.json()["data"]["compute_session_list"]["items"]
     return next(row for row in rows if row["name"] == name)

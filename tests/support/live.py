@@ -218,8 +218,9 @@ class LiveAgent:
         env.update(
             HANGAR_DATA_DIR=str(self.home / "data"), HANGAR_AGENT_ID=self.agent_id,
             HANGAR_KERNEL_POOL_SIZE="0", HANGAR_AGENT_HEARTBEAT_SECONDS="0.5",
-            HANGAR_LOG_FORMAT="json", **self.extra_env,
+            HANGAR_LOG_FORMAT="json",
         )  # fmt: skip
+        env.update(self.extra_env)
         token_file = self.token_file or self.server.data_dir / "agent-token"
         command = [str(HANGAR), "agent", "--manager", self.server.endpoint, "--host", "127.0.0.1",
                    "--port", str(self.port), "--token-file", str(token_file)]  # fmt: skip

@@ -42,6 +42,11 @@ def build_node(settings: Settings, *, addr: str = "") -> Node | None:
         fake_accelerators=settings.fake_accelerators,
         limits=NodeLimits(query_on_start=True, query_pool_size=settings.kernel_pool_size),
     )  # fmt: skip
-    if os.access(HOST_PYTHON, os.X_OK):
-        node.warm_pool([HOST_PYTHON])  # the interpreter of the built-in python image
     return node
+
+
+def warm_pool(node: Node) -> None:
+    """Start filling the node's kernel pool for the built-in python image's interpreter (in
+    the background: call it with the event loop running)."""
+    if os.access(HOST_PYTHON, os.X_OK):
+        node.warm_pool([HOST_PYTHON])

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import httpx
 import uvicorn
 
+from hangar.agent.build import warm_pool
 from hangar.agent.node import Node
 from hangar.agent.rpc import wire
 from hangar.agent.rpc.server import create_agent_app
@@ -91,6 +92,7 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        warm_pool(self.node)
         self.beats = asyncio.create_task(heartbeats(self.node, self.options), name="heartbeat")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

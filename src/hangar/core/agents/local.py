@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hangar.agent import node_errors
-from hangar.agent.build import build_node
+from hangar.agent.build import build_node, warm_pool
 from hangar.agent.errors import AgentError as NodeAgentError
 from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.models import BatchSteps as NodeBatchSteps
@@ -173,6 +173,10 @@ class LocalAgentClient:
 
 
 def build_embedded_agent(settings: Settings) -> LocalAgentClient | None:
-    """The embedded agent per settings, or None when disabled or the sandbox is unusable."""
+    """The embedded agent per settings, or None when disabled or the sandbox is unusable.
+    Call it with the event loop running (the kernel pool starts filling)."""
     node = build_node(settings)
-    return LocalAgentClient(node) if node is not None else None
+    if node is None:
+        return None
+    warm_pool(node)
+    return LocalAgentClient(node)
