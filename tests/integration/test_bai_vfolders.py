@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +209,60 @@ def test_interrupted_upload_resumes_where_it_stopped(server: LiveServer) -> None
     got = httpx.get(ticket["url"], params={"token": ticket["token"]}, timeout=60)
     assert got.headers["content-length"] == str(len(data))
     assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
+
+
+def _slow_get(url: str, token: str, first: int, last: int) -> bytes:
+    """GET bytes ``first``..``last`` over a socket with a small receive buffer, pausing
+    every 256 KiB: the server's writes back up behind a reader slower than its disk."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        sock.sendall(
+            f"GET {parts.path}?token={token} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Range: bytes={first}-{last}\r\nConnection: close\r\n\r\n".encode()
+        )
+        received, paused_at = bytearray(), 0
+        while piece := sock.recv(16 * 1024):
+            received += piece
+            if len(received) - paused_at >= 256 * 1024:
+                paused_at = len(received)
+                time.sleep(0.01)
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 206"), head
+    return body
+
+
+def test_downloads_to_slow_readers_are_byte_exact(server: LiveServer) -> None:
+    """The server reuses its read buffers; bytes still queued for a slow socket must never
+    be overwritten by the next read (two slow readers at once, ranges off chunk bounds)."""
+    ok(server.official("vfolder", "create", "big"))
+    data = os.urandom(6 * 1024 * 1024 + 5)
+    ticket = _request(
+        server, "POST", "/folders/big/request-upload", {"path": "blob.bin", "size": len(data)}
+    )
+    done = httpx.patch(
+        f"{ticket['url']}?token={ticket['token']}",
+        content=data,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0"},
+        timeout=60,
+    )
+    assert done.status_code == 204
+    spans = [(0, len(data) - 1), (1_000_003, 5_500_000)]
+    got: dict[tuple[int, int], bytes] = {}
+
+    def fetch(span: tuple[int, int]) -> None:
+        ticket = _request(server, "POST", "/folders/big/request-download", {"path": "blob.bin"})
+        got[span] = _slow_get(ticket["url"], ticket["token"], *span)
+
+    threads = [threading.Thread(target=fetch, args=(span,)) for span in spans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for first, last in spans:
+        body = got[(first, last)]
+        assert len(body) == last + 1 - first
+        assert hashlib.sha256(body).digest() == hashlib.sha256(data[first : last + 1]).digest()
 
 
 def test_symlinks_planted_inside_a_session_are_not_followed(

@@ -169,6 +169,6 @@ async def download(request: Request) -> Response:
     )
 
 
-async def _body(target: DownloadTarget, start: int, end: int) -> AsyncIterator[bytes]:
+async def _body(target: DownloadTarget, start: int, end: int) -> AsyncIterator[bytes | memoryview]:
     async for chunk in target.backend.read(target.vfid, target.parts, start, end):
         yield chunk

@@ -59,8 +59,12 @@ class StorageBackend(Protocol):
         """Size of the regular file at ``path``. Raises NotFound, InvalidRequest (not a file)."""
         ...
 
-    def read(self, vfid: uuid.UUID, path: Parts, start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes ``start`` to ``end`` (exclusive) of the file at ``path``."""
+    def read(
+        self, vfid: uuid.UUID, path: Parts, start: int, end: int
+    ) -> AsyncIterator[bytes | memoryview]:
+        """Bytes ``start`` to ``end`` (exclusive) of the file at ``path``. A chunk may be a
+        view of a buffer the backend reuses once no view of it is left: hold it, or copy
+        it, but do not keep a pointer into it some other way."""
         ...
 
     def staging_path(self, upload_id: uuid.UUID) -> Path:

@@ -329,19 +329,23 @@ class LocalBackend:
 
     async def read(
         self, vfid: uuid.UUID, path: Parts, start: int, end: int
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytes | memoryview]:
+        """The bytes as views of a few reused buffers (see :class:`Buffers`)."""
         fd, _size = await asyncio.to_thread(self._open_file, vfid, path)
+        buffers = Buffers(READ_CHUNK)
         try:
             offset = start
             while offset < end:
                 # Page-cache reads of this size take less than a thread hop: read inline.
                 began = time.perf_counter()
-                chunk = os.pread(fd, min(READ_CHUNK, end - offset), offset)
-                if not chunk:
+                chunk = buffers.take()[: min(READ_CHUNK, end - offset)]
+                count = os.preadv(fd, [chunk], offset)
+                if not count:
                     break
-                self._io.read(len(chunk), time.perf_counter() - began)
-                offset += len(chunk)
-                yield chunk
+                self._io.read(count, time.perf_counter() - began)
+                offset += count
+                yield chunk[:count] if count < len(chunk) else chunk
+                del chunk  # this view no longer holds the buffer
         finally:
             os.close(fd)
 
@@ -373,6 +377,39 @@ class LocalBackend:
 
     def count_write(self, nbytes: int, seconds: float) -> None:
         self._io.write(nbytes, seconds)
+
+
+class Buffers:
+    """Read buffers of one stream, each reused once no view of it is left.
+
+    A fresh buffer per read costs page faults in the kernel's copy (the allocator hands
+    memory back and forth), which took a tenth of a download's time. A chunk sent down a
+    socket stays referenced by the server until the socket has taken it, and a bytearray
+    refuses to resize while any memoryview of it is alive: that refusal says which
+    buffers are free. Only views of free buffers are handed out, so data that is still
+    on its way is never overwritten.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._all: list[bytearray] = []
+
+    def take(self) -> memoryview:
+        for buffer in self._all:
+            if _unviewed(buffer):
+                return memoryview(buffer)
+        buffer = bytearray(self.size)
+        self._all.append(buffer)
+        return memoryview(buffer)
+
+
+def _unviewed(buffer: bytearray) -> bool:
+    try:
+        buffer.append(0)  # raises BufferError while a view exists
+    except BufferError:
+        return False
+    del buffer[-1]
+    return True
 
 
 class PerfCounters:
