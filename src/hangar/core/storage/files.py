@@ -19,7 +19,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
@@ -81,7 +81,7 @@ class Files:
         self._sessions = storage._sessions
         self._clock = storage._clock
         self._token_seconds = token_seconds
-        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._locks: dict[str, _Held] = {}
 
     async def _folder(self, caller: Caller, name: str, need: Need) -> VFolder:
         if need is not Need.READ:
@@ -175,18 +175,35 @@ class Files:
 
     async def upload_state(self, token: str) -> UploadState:
         """Where the upload of ``token`` stands. Raises UploadGone."""
+        state, backend = await self._upload(_hash(token))
+        offset = await asyncio.to_thread(_size_of, backend.staging_path(state.upload_id))
+        return replace(state, offset=offset)
+
+    async def _upload(self, token_hash: str) -> tuple[UploadState, StorageBackend]:
+        """The live upload of a token (its offset not read yet: 0) and its host, in one
+        query. Raises UploadGone."""
         async with self._sessions() as db:
-            row = await db.scalar(
-                select(UploadSessionRow).where(UploadSessionRow.token_hash == _hash(token))
-            )
-            if row is None or row.expires_at < self._clock.now():
-                raise UploadGone()
-            host = await db.scalar(select(VFolderRow.host).where(VFolderRow.id == row.vfolder_id))
-        if host is None:
+            found = (
+                await db.execute(
+                    select(
+                        UploadSessionRow.id,
+                        UploadSessionRow.vfolder_id,
+                        VFolderRow.host,
+                        UploadSessionRow.relpath,
+                        UploadSessionRow.size,
+                    )
+                    .join(VFolderRow, VFolderRow.id == UploadSessionRow.vfolder_id)
+                    .where(
+                        UploadSessionRow.token_hash == token_hash,
+                        UploadSessionRow.expires_at >= self._clock.now(),
+                    )
+                )
+            ).first()
+        if found is None:
             raise UploadGone()
-        backend = self._storage.hosts.get(host)
-        offset = await asyncio.to_thread(_size_of, backend.staging_path(row.id))
-        return UploadState(row.id, row.vfolder_id, host, row.relpath, row.size, offset)
+        upload_id, vfolder_id, host, relpath, size = found
+        state = UploadState(upload_id, vfolder_id, host, relpath, size, 0)
+        return state, self._storage.hosts.get(host)
 
     async def append(
         self, token: str, offset: int, body: ByteStream, length: int | None
@@ -195,28 +212,45 @@ class Files:
 
         Bytes received before a broken connection are kept (the next request resumes after
         them). Raises UploadGone, OffsetMismatch, UploadTooLarge.
+
+        One request of an upload at a time (the others wait); each costs one query and one
+        thread hop before its bytes are written, as tus clients send many of them.
         """
-        state = await self.upload_state(token)
-        lock = self._locks.setdefault(state.upload_id, asyncio.Lock())
-        async with lock:
-            state = await self.upload_state(token)
-            if offset != state.offset:
-                raise OffsetMismatch(state.offset)
-            room = state.size - state.offset
-            if length is not None and length > room:
-                raise UploadTooLarge(
-                    f"The request carries {length} bytes but only {room} remain of the upload."
-                )
-            backend = self._storage.hosts.get(state.host)
-            written = await _write(backend, state, body, room)
-            state = UploadState(
-                state.upload_id, state.vfolder_id, state.host, state.relpath, state.size,
-                state.offset + written,
-            )  # fmt: skip
+        key = _hash(token)
+        async with self._exclusive(key):
+            state, backend = await self._upload(key)
+            path = backend.staging_path(state.upload_id)
+            fd, current = await asyncio.to_thread(_open_for_append, path)
+            try:
+                if offset != current:
+                    raise OffsetMismatch(current)
+                room = state.size - current
+                if length is not None and length > room:
+                    raise UploadTooLarge(
+                        f"The request carries {length} bytes but only {room} remain of the upload."
+                    )
+                written = await _write(backend, fd, body, room)
+            finally:
+                os.close(fd)
+            state = replace(state, offset=current + written)
             if state.offset == state.size:
                 await self._complete(backend, state)
-        self._locks.pop(state.upload_id, None)
         return state
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, key: str) -> AsyncIterator[None]:
+        """Hold the lock of ``key``; it is forgotten when nobody holds or awaits it."""
+        held = self._locks.get(key)
+        if held is None:
+            held = self._locks[key] = _Held(asyncio.Lock())
+        held.users += 1
+        try:
+            async with held.lock:
+                yield
+        finally:
+            held.users -= 1
+            if not held.users:
+                del self._locks[key]
 
     async def _complete(self, backend: StorageBackend, state: UploadState) -> None:
         await backend.commit_upload(
@@ -297,6 +331,12 @@ class Files:
         return SweepResult(len(expired), int(downloads.rowcount or 0), orphans)  # type: ignore[attr-defined]
 
 
+@dataclass(slots=True)
+class _Held:
+    lock: asyncio.Lock
+    users: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class SweepResult:
     uploads: int
@@ -336,15 +376,23 @@ def _size_of(path: os.PathLike[str]) -> int:
         raise UploadGone() from None
 
 
-async def _write(backend: StorageBackend, state: UploadState, body: ByteStream, room: int) -> int:
-    """Append ``body`` to the staging file; returns the bytes kept (all received ones, up to
-    ``room``). Raises UploadTooLarge when the body holds more than ``room``.
+def _open_for_append(path: os.PathLike[str]) -> tuple[int, int]:
+    """(fd, size) of the staging file, opened for appending. Raises UploadGone."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise UploadGone() from None
+    return fd, os.fstat(fd).st_size
+
+
+async def _write(backend: StorageBackend, fd: int, body: ByteStream, room: int) -> int:
+    """Append ``body`` to the staging file open at ``fd``; returns the bytes kept (all
+    received ones, up to ``room``). Raises UploadTooLarge when the body holds more than
+    ``room``.
 
     Pieces are written as they arrive: they are small (the server's read size) and land in
     the page cache, so a thread hop per piece would cost more than the write itself.
     """
-    path = backend.staging_path(state.upload_id)
-    fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
     written = 0
     began = time.perf_counter()
     try:
@@ -359,7 +407,6 @@ async def _write(backend: StorageBackend, state: UploadState, body: ByteStream, 
                 _write_all(fd, chunk)
             written += len(chunk)
     finally:
-        os.close(fd)
         backend.count_write(written, time.perf_counter() - began)
     return written
 
