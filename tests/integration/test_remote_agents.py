@@ -267,8 +267,14 @@ def test_the_agent_token_guards_both_directions(
         url, json={**beat, "agent_id": "i-far-away", "url": "http://127.0.0.1:9"}, headers=auth
     )
     assert taken.status_code == 409, taken.text
+    # a beat naming another agent's URL: the call back tells the truth, nothing is replaced
+    liar = httpx.post(
+        url, json={**beat, "agent_id": "i-claimed", "url": agent.url}, headers=auth, timeout=30
+    )
+    assert liar.status_code == 400 and "calls itself i-far-away" in liar.json()["msg"]
     listed = ok(manager.official("admin", "agent", "list"))
-    assert "i-intruder" not in listed and "i-far-away" in listed
+    assert "i-intruder" not in listed and "i-claimed" not in listed and "i-far-away" in listed
+    assert "42" in ok(manager.official("run", "--rm", "-c", "print(6 * 7)", "python"))
 
     # the agent's own API refuses callers without the token
     assert httpx.get(agent.url + "/info", timeout=10).status_code == 401

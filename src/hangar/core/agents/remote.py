@@ -100,19 +100,19 @@ class RemoteAgents:
     async def _register(self, beat: Beat) -> None:
         await self._drop(beat.agent_id)
         proxy = self._connect(beat.url, beat.agent_id)
+        client = LocalAgentClient(proxy)
         try:
-            info = await self._agents.register(
-                LocalAgentClient(proxy), scaling_group=beat.scaling_group
-            )
+            # The call back proves the URL and the token; the id must be the one reported
+            # (checked before registering: no other agent's connection may be replaced).
+            info = await client.info()
+            if info.agent_id != beat.agent_id:
+                raise InvalidRequest(
+                    f"The agent at {beat.url} calls itself {info.agent_id}, not {beat.agent_id}."
+                )
+            await self._agents.register(client, scaling_group=beat.scaling_group, info=info)
         except HangarError:
             await proxy.aclose()
             raise
-        if info.agent_id != beat.agent_id:
-            self._agents.disconnect(info.agent_id)
-            await proxy.aclose()
-            raise InvalidRequest(
-                f"The agent at {beat.url} calls itself {info.agent_id}, not {beat.agent_id}."
-            )
         self._remotes[beat.agent_id] = _Remote(beat.url, beat.boot, proxy, self._clock.monotonic())
         log.info("remote agent %s registered from %s", beat.agent_id, beat.url)
         await self._lifecycle.reconcile(beat.agent_id, running=beat.kernels)

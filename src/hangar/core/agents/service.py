@@ -45,9 +45,12 @@ class AgentService:
     def connected(self) -> list[str]:
         return sorted(self._clients)
 
-    async def register(self, client: AgentClient, *, scaling_group: str = "default") -> AgentInfo:
-        """Record an agent's inventory and mark it alive (idempotent)."""
-        info = await client.info()
+    async def register(
+        self, client: AgentClient, *, scaling_group: str = "default", info: AgentInfo | None = None
+    ) -> AgentInfo:
+        """Record an agent's inventory (``info``, else asked of the agent) and mark it alive
+        (idempotent)."""
+        info = info or await client.info()
         now = self._clock.now()
         devices = [{**asdict(d), "shares": str(d.shares)} for d in info.devices]
         async with self._sessions() as db, db.begin():
