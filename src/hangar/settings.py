@@ -160,6 +160,12 @@ class Settings(BaseSettings):
         description="Shared secret of the manager and its remote agents (`hangar agent`); "
         "default: generated once into <data_dir>/agent-token.",
     )
+    agent_hidden_paths: list[Path] = Field(
+        default_factory=list,
+        description="More host paths hidden from every sandbox (JSON list), besides the data "
+        "dir and the local storage hosts' directories, e.g. where a remote agent mounts shared "
+        "storage under another path.",
+    )
     agent_heartbeat_seconds: float = Field(
         default=5.0, gt=0, description="How often a remote agent reports to the manager."
     )
@@ -247,6 +253,21 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{bound_port or self.port}"
+
+    def local_storage_roots(self) -> dict[str, Path]:
+        """The directory of every local storage host (``local`` is always one)."""
+        configs = {"local": StorageHostConfig(backend="local"), **self.storage_hosts}
+        return {
+            name: (config.path or self.storage_dir / name).expanduser().resolve()
+            for name, config in configs.items()
+            if config.backend == "local"
+        }
+
+    def sandbox_hidden_paths(self) -> tuple[Path, ...]:
+        """What no sandbox may see: the data dir, every local storage host's directory (folders
+        are bound in one by one) and ``agent_hidden_paths``."""
+        roots = self.local_storage_roots().values()
+        return (self.data_dir, *roots, *(p.expanduser().resolve() for p in self.agent_hidden_paths))
 
     def ensure_dirs(self) -> None:
         for path in (self.data_dir, self.log_dir, self.storage_dir, self.scratch_dir):

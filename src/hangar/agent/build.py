@@ -21,7 +21,7 @@ def _runtime(settings: Settings) -> KernelRuntime:
         log.warning("the agent runs kernels WITHOUT a sandbox (agent_runtime=fake)")
         return FakeRuntime()
     config = BubblewrapConfig(
-        state_dir=settings.data_dir / "agent", hidden_paths=(settings.data_dir,)
+        state_dir=settings.data_dir / "agent", hidden_paths=settings.sandbox_hidden_paths()
     )
     return BubblewrapRuntime.start(config)
 

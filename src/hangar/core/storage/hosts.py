@@ -23,13 +23,13 @@ class StorageHosts:
     def from_settings(cls, settings: Settings) -> StorageHosts:
         configs = dict(settings.storage_hosts)
         configs.setdefault("local", StorageHostConfig(backend="local"))
+        local_roots = settings.local_storage_roots()
         # Sessions run as the work user: folders they write to must belong to it.
         owner = (settings.work_uid, settings.work_gid) if os.geteuid() == 0 else None
         backends: dict[str, StorageBackend] = {}
         for name, config in configs.items():
             if config.backend == "local":
-                root = config.path or settings.storage_dir / name
-                backends[name] = LocalBackend(name, root.expanduser().resolve(), owner=owner)
+                backends[name] = LocalBackend(name, local_roots[name], owner=owner)
             else:
                 if not config.bucket:
                     raise ValueError(f"storage host {name!r}: an s3 host needs a bucket")
