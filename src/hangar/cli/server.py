@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from hangar.api.app import create_app
+from hangar.api.zerocopy import ZeroCopySend
 from hangar.cli import clientconfig
 from hangar.core.identity.bootstrap import FirstAdmin
 from hangar.core.services import Services, open_services
@@ -88,7 +89,7 @@ async def serve(settings: Settings) -> None:
         await services.start_loops()
         app = create_app(services)
         config = uvicorn.Config(
-            app,
+            ZeroCopySend(app),  # outermost: it needs uvicorn's own send
             log_config=None,
             access_log=False,
             lifespan="off",

@@ -8,13 +8,17 @@ exact Content-Length and honour single byte ranges.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
+from hangar.api import zerocopy
 from hangar.api.bai.auth import services_of
 from hangar.api.bai.errors import problem_response
 from hangar.api.bai.routes.vfolder_files import DOWNLOAD_PATH, UPLOAD_PATH
@@ -161,6 +165,15 @@ async def download(request: Request) -> Response:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{target.size}"
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+    if zerocopy.offered(request.scope):
+        try:
+            opened = await target.backend.open_local(target.vfid, target.parts)
+        except NotFound:
+            return problem_response(404, "storage/file-not-found", "File not found")
+        except HangarError as exc:
+            return problem_response(400, "storage/invalid-file", exc.message)
+        if opened is not None:
+            return _FileRangeResponse(opened[0], start, end - start, status, headers, target)
     return StreamingResponse(
         _body(target, start, end),
         status_code=status,
@@ -172,3 +185,29 @@ async def download(request: Request) -> Response:
 async def _body(target: DownloadTarget, start: int, end: int) -> AsyncIterator[bytes | memoryview]:
     async for chunk in target.backend.read(target.vfid, target.parts, start, end):
         yield chunk
+
+
+class _FileRangeResponse(Response):
+    """A local file's byte range sent with ``sendfile(2)`` through the zero-copy extension; the
+    descriptor is closed once sent."""
+
+    media_type = "application/octet-stream"
+
+    def __init__(
+        self, fd: int, offset: int, count: int, status: int, headers: dict[str, str],
+        target: DownloadTarget,
+    ) -> None:  # fmt: skip
+        super().__init__(status_code=status, headers=headers)
+        self.fd, self.offset, self.count, self.target = fd, offset, count, target
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
+            with os.fdopen(self.fd, "rb", buffering=0, closefd=False) as file:
+                began = time.perf_counter()
+                await send({"type": zerocopy.EXTENSION, "file": file, "offset": self.offset,
+                            "count": self.count, "more_body": False})  # fmt: skip
+                self.target.backend.count_read(self.count, time.perf_counter() - began)
+        finally:
+            os.close(self.fd)

@@ -67,6 +67,15 @@ class StorageBackend(Protocol):
         it, but do not keep a pointer into it some other way."""
         ...
 
+    async def open_local(self, vfid: uuid.UUID, path: Parts) -> tuple[int, int] | None:
+        """(descriptor, size) of the regular file at ``path`` when it is a local file a
+        server may send with ``sendfile(2)`` (the caller closes it); None for stores without
+        local files. Raises NotFound, InvalidRequest (not a file)."""
+        ...
+
+    def count_read(self, nbytes: int, seconds: float) -> None:
+        """Account a download sent without :meth:`read` in the host's performance counters."""
+
     def staging_path(self, upload_id: uuid.UUID) -> Path:
         """Where an upload's bytes grow (a local file, private to the server)."""
         ...

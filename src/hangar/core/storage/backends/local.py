@@ -322,6 +322,12 @@ class LocalBackend:
             raise InvalidRequest("The file is not a regular file.")
         return fd, st.st_size
 
+    async def open_local(self, vfid: uuid.UUID, path: Parts) -> tuple[int, int] | None:
+        return await asyncio.to_thread(self._open_file, vfid, path)
+
+    def count_read(self, nbytes: int, seconds: float) -> None:
+        self._io.read(nbytes, seconds)
+
     async def file_size(self, vfid: uuid.UUID, path: Parts) -> int:
         fd, size = await asyncio.to_thread(self._open_file, vfid, path)
         os.close(fd)

@@ -339,5 +339,11 @@ class S3Backend:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(os.unlink, self.staging_path(upload_id))
 
+    async def open_local(self, vfid: uuid.UUID, path: Parts) -> tuple[int, int] | None:
+        return None  # objects are not local files
+
+    def count_read(self, nbytes: int, seconds: float) -> None:
+        self._io.read(nbytes, seconds)
+
     def count_write(self, nbytes: int, seconds: float) -> None:
         return None
