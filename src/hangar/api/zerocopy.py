@@ -69,10 +69,15 @@ async def _sendfile(cycle: Any, message: Message) -> None:
     count = int(message["count"])
     if count > cycle.expected_content_length:
         raise RuntimeError("Response content longer than Content-Length")
+    flushed_by = asyncio.get_running_loop().time() + STALL_SECONDS
     while transport.get_write_buffer_size():  # the head must go first, in order
         if cycle.disconnected:
             return
-        await asyncio.sleep(0.0005)
+        if asyncio.get_running_loop().time() > flushed_by:
+            transport.abort()  # a reader that takes not even the head
+            cycle.disconnected = True
+            return
+        await asyncio.sleep(0.001)
     try:
         sent = await _send_all(transport.get_extra_info("socket").fileno(),
                                message["file"].fileno(), int(message["offset"]), count)  # fmt: skip
