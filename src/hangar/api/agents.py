@@ -6,19 +6,17 @@ Bearer``), not with a keypair. Errors are problem+json like the rest of the serv
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hangar.agent.rpc import wire
 from hangar.api.bai.errors import problem_response, render_error
-from hangar.api.bai.params import read_body
+from hangar.api.bai.params import read_params
 from hangar.core.agents.remote import Beat
 from hangar.core.errors import HangarError
 from hangar.core.services import Services
 
 PATH = "/hangar/agents/heartbeat"
-MAX_BEAT_BYTES = 8 << 20
 
 
 async def heartbeat(request: Request, services: Services) -> Response:
@@ -29,16 +27,7 @@ async def heartbeat(request: Request, services: Services) -> Response:
         remote.check_token(token if scheme.lower() == "bearer" else None)
         if request.method != "POST":
             return problem_response(405, "method-not-allowed", "HTTP Method Not Allowed.")
-        body = await read_body(request, MAX_BEAT_BYTES)
-        try:
-            beat = wire.Heartbeat.model_validate_json(body)
-        except ValidationError as exc:
-            errors = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
-            )
-            return problem_response(
-                400, "invalid-api-params", "Missing or invalid API parameters.", errors
-            )
+        beat = await read_params(request, wire.Heartbeat)
         if beat.protocol != wire.PROTOCOL:
             return problem_response(
                 400, "invalid-api-params", "Unsupported agent protocol.",

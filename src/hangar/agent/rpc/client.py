@@ -72,8 +72,16 @@ class NodeProxy:
         except ValidationError as exc:
             raise AgentError(f"The agent at {self.url} sent a malformed reply.") from exc
 
-    async def _get(self, method: str, path: str, body: wire.Wire | None, reply: type[W]) -> W:
-        result = await self._call(method, path, body, reply)
+    async def _get(
+        self,
+        method: str,
+        path: str,
+        body: wire.Wire | None,
+        reply: type[W],
+        *,
+        timeout: httpx.Timeout = CALL_TIMEOUT,  # noqa: ASYNC109 - httpx's per-request limit
+    ) -> W:
+        result = await self._call(method, path, body, reply, timeout=timeout)
         assert result is not None
         return result
 
@@ -157,11 +165,8 @@ class NodeProxy:
 
     async def download(self, kernel_id: uuid.UUID, paths: Sequence[str]) -> list[bytes]:
         body = wire.Download(paths=list(paths))
-        reply = await self._call(
-            "POST", self._kernel(kernel_id, "/download"), body, wire.Archives, timeout=LONG_TIMEOUT
-        )
-        assert reply is not None
-        return reply.archives
+        path = self._kernel(kernel_id, "/download")
+        return (await self._get("POST", path, body, wire.Archives, timeout=LONG_TIMEOUT)).archives
 
     async def list_files(self, kernel_id: uuid.UUID, path: str) -> tuple[str, list[FileEntry]]:
         body = wire.ListFiles(path=path)

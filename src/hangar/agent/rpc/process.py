@@ -79,8 +79,9 @@ async def heartbeats(node: Node, options: AgentOptions) -> None:
 
 def _refusal(response: httpx.Response) -> str:
     try:
-        detail = response.json().get("detail") or response.json().get("title")
-    except ValueError:
+        body = response.json()
+        detail = body.get("msg") or body.get("title")
+    except (ValueError, AttributeError):
         detail = response.text[:200]
     return f"the manager refused the agent (HTTP {response.status_code}): {detail}"
 

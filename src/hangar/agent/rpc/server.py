@@ -35,6 +35,7 @@ log = logging.getLogger("hangar.agent.rpc")
 W = TypeVar("W", bound=wire.Wire)
 MAX_BODY = 1 << 30
 NDJSON = "application/x-ndjson"
+K = "/kernels/{kernel_id:uuid}"  # a kernel's routes
 
 
 def _json(body: wire.Wire, status: int = 200) -> Response:
@@ -77,25 +78,29 @@ class TokenGate:
 def create_agent_app(node: Node, token: str) -> ASGIApp:
     """The ASGI app serving ``node`` to a manager holding ``token``."""
     api = _AgentApi(node)
+
+    def call(path: str, method: str, handler: Handler) -> Route:
+        return Route(path, _guarded(handler), methods=[method])
+
     routes = [
-        Route("/info", api.info, methods=["GET"]),
-        Route("/kernels", api.create_kernel, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}", api.destroy_kernel, methods=["DELETE"]),
-        Route("/kernels/{kernel_id:uuid}/restart", api.restart_kernel, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/batch", api.run_batch, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/query", api.run_query, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/input", api.send_input, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/complete", api.complete, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/interrupt", api.interrupt, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/stats", api.stats, methods=["GET"]),
-        Route("/kernels/{kernel_id:uuid}/logs", api.logs, methods=["GET"]),
-        Route("/kernels/{kernel_id:uuid}/upload", api.upload, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/download", api.download, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/files", api.list_files, methods=["POST"]),
-        Route("/kernels/{kernel_id:uuid}/output-files", api.output_files, methods=["GET"]),
-        Route("/shutdown", api.shutdown, methods=["POST"]),
-        WebSocketRoute("/kernels/{kernel_id:uuid}/apps/{app}", api.app_socket),
-        WebSocketRoute("/kernels/{kernel_id:uuid}/terminal", api.terminal_socket),
+        call("/info", "GET", api.info),
+        call("/kernels", "POST", api.create_kernel),
+        call(K, "DELETE", api.destroy_kernel),
+        call(K + "/restart", "POST", api.restart_kernel),
+        call(K + "/batch", "POST", api.run_batch),
+        call(K + "/query", "POST", api.run_query),
+        call(K + "/input", "POST", api.send_input),
+        call(K + "/complete", "POST", api.complete),
+        call(K + "/interrupt", "POST", api.interrupt),
+        call(K + "/stats", "GET", api.stats),
+        call(K + "/logs", "GET", api.logs),
+        call(K + "/upload", "POST", api.upload),
+        call(K + "/download", "POST", api.download),
+        call(K + "/files", "POST", api.list_files),
+        call(K + "/output-files", "GET", api.output_files),
+        call("/shutdown", "POST", api.shutdown),
+        WebSocketRoute(K + "/apps/{app}", api.app_socket),
+        WebSocketRoute(K + "/terminal", api.terminal_socket),
     ]
     return TokenGate(Starlette(routes=routes), token)
 
@@ -126,12 +131,6 @@ def _guarded(handler: Handler) -> Handler:
 class _AgentApi:
     def __init__(self, node: Node) -> None:
         self.node = node
-        for name in (
-            "info", "create_kernel", "destroy_kernel", "restart_kernel", "run_batch",
-            "run_query", "send_input", "complete", "interrupt", "stats", "logs", "upload",
-            "download", "list_files", "output_files", "shutdown",
-        ):  # fmt: skip
-            setattr(self, name, _guarded(getattr(self, name)))
 
     async def info(self, request: Request) -> Response:
         return _json(wire.Info(info=await self.node.info()))

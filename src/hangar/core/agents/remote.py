@@ -17,7 +17,6 @@ import contextlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from hangar.agent.rpc.client import NodeProxy
@@ -49,9 +48,6 @@ class _Remote:
     last_beat: float  # monotonic
 
 
-Connector = Callable[[str, str], NodeProxy]  # (url, agent_id) -> proxy
-
-
 class RemoteAgents:
     def __init__(
         self,
@@ -61,22 +57,16 @@ class RemoteAgents:
         *,
         token: str,
         lost_after: float,
-        connect: Connector | None = None,
     ) -> None:
         self._agents, self._lifecycle, self._clock = agents, lifecycle, clock
         self._token, self._lost_after = token, lost_after
-        self._connect = connect or (lambda url, agent_id: NodeProxy(url, token, agent_id))
         self._remotes: dict[str, _Remote] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def check_token(self, given: str | None) -> None:
-        """Raises Unauthorized unless ``given`` is the agent token (constant-time)."""
+        """Raises AuthFailed unless ``given`` is the agent token (constant-time)."""
         if given is None or not hmac.compare_digest(given.encode(), self._token.encode()):
             raise AuthFailed("A valid agent token is required.")
-
-    @property
-    def connected(self) -> list[str]:
-        return sorted(self._remotes)
 
     async def heartbeat(self, beat: Beat) -> None:
         """Register the agent when it is new to this manager, else refresh its liveness."""
@@ -99,7 +89,7 @@ class RemoteAgents:
 
     async def _register(self, beat: Beat) -> None:
         await self._drop(beat.agent_id)
-        proxy = self._connect(beat.url, beat.agent_id)
+        proxy = NodeProxy(beat.url, self._token, beat.agent_id)
         client = LocalAgentClient(proxy)
         try:
             # The call back proves the URL and the token; the id must be the one reported
