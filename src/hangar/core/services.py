@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookNotifier
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
-from hangar.core.identity.secrets import SecretBox
+from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
@@ -189,17 +188,8 @@ def agent_token_for(settings: Settings) -> str:
     (created with a fresh random token on first use, readable by its owner only)."""
     if settings.agent_token is not None:
         return settings.agent_token.get_secret_value()
-    path = settings.agent_token_path
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    token = secrets.token_urlsafe(32)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
-    return path.read_text().strip()
+    token = secret_file(settings.agent_token_path, lambda: secrets.token_urlsafe(32).encode())
+    return token.decode()
 
 
 def secret_box_for(settings: Settings) -> SecretBox:

@@ -6,9 +6,11 @@ encrypted with the server key (Fernet: AES-128-CBC + HMAC-SHA256) and decrypted 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import string
+from collections.abc import Callable
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -31,6 +33,19 @@ class SecretDecryptionError(HangarError):
     )
 
 
+def secret_file(path: Path, generate: Callable[[], bytes]) -> bytes:
+    """The secret kept at ``path`` (surrounding whitespace stripped), written there first from
+    ``generate()`` with mode 0600 when the file does not exist. Of two processes creating it
+    at once, the second reads the first one's secret."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(generate() + b"\n")
+    return path.read_bytes().strip()
+
+
 class SecretBox:
     """Encrypts and decrypts short secrets with the server key."""
 
@@ -44,12 +59,7 @@ class SecretBox:
     @classmethod
     def from_file(cls, path: Path) -> SecretBox:
         """Load the key at ``path``, creating it (mode 0600) on first use."""
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(cls.generate_key())
-        return cls(path.read_bytes().strip())
+        return cls(secret_file(path, cls.generate_key))
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode("ascii")
