@@ -139,15 +139,20 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None | bool:
     return start, end
 
 
+def _unservable(exc: HangarError) -> Response:
+    """Why a download's file cannot be served: gone (404) or not a regular file (400)."""
+    if isinstance(exc, NotFound):
+        return problem_response(404, "storage/file-not-found", "File not found")
+    return problem_response(400, "storage/invalid-file", exc.message)
+
+
 @router.route(DOWNLOAD_PATH, ["GET", "HEAD"])
 async def download(request: Request) -> Response:
     files = services_of(request).storage.files
     try:
         target = await files.download_target(_token(request))
-    except NotFound:
-        return problem_response(404, "storage/file-not-found", "File not found")
     except HangarError as exc:
-        return problem_response(400, "storage/invalid-file", exc.message)
+        return _unservable(exc)
     span = _range(request.headers.get("range"), target.size)
     headers = {
         "Accept-Ranges": "bytes",
@@ -168,10 +173,8 @@ async def download(request: Request) -> Response:
     if zerocopy.offered(request.scope):
         try:
             opened = await target.backend.open_local(target.vfid, target.parts)
-        except NotFound:
-            return problem_response(404, "storage/file-not-found", "File not found")
         except HangarError as exc:
-            return problem_response(400, "storage/invalid-file", exc.message)
+            return _unservable(exc)
         if opened is not None:
             return _FileRangeResponse(opened[0], start, end - start, status, headers, target)
     return StreamingResponse(
