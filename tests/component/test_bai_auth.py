@@ -90,10 +90,24 @@ async def test_tampered_method_and_content_type(client: httpx.AsyncClient, admin
     problem(response, 401, "auth-failed")
 
 
-async def test_unknown_access_key(client: httpx.AsyncClient, admin: Signer) -> None:
+async def test_unknown_access_key_looks_like_a_wrong_secret(
+    client: httpx.AsyncClient, services: Services, admin: Signer
+) -> None:
+    """Nobody can learn whether an access key exists: unknown, inactive and wrongly signed
+    keys get the same answer."""
     stranger = Signer("AKIANOSUCHKEY0000000", admin.secret_key)
-    body = problem(await echo(client, stranger.headers("GET", "/auth/test")), 401, "auth-failed")
-    assert body["msg"] == "Access key not found"
+    unknown = problem(await echo(client, stranger.headers("GET", "/auth/test")), 401, "auth-failed")
+    wrong = problem(
+        await echo(client, admin.headers("GET", "/auth/test", secret_key="x" * 40)),
+        401,
+        "auth-failed",
+    )
+    await services.identity.create_user(email="idle@example.com", password="password1")
+    issued = await services.identity.issue_keypair(email="idle@example.com")
+    await services.identity.set_keypair_active(issued.keypair.access_key, False)
+    idle = Signer(issued.keypair.access_key, issued.secret_key)
+    inactive = problem(await echo(client, idle.headers("GET", "/auth/test")), 401, "auth-failed")
+    assert unknown["msg"] == wrong["msg"] == inactive["msg"] == "Signature mismatch"
 
 
 async def test_deactivated_keypair_then_reactivated(
@@ -141,6 +155,16 @@ async def test_clock_skew(client: httpx.AsyncClient, admin: Signer, minutes: int
 async def test_small_skew_is_fine(client: httpx.AsyncClient, admin: Signer, minutes: int) -> None:
     when = datetime.now(UTC) + timedelta(minutes=minutes)
     assert (await echo(client, admin.headers("GET", "/auth/test", date=when))).status_code == 200
+
+
+@pytest.mark.parametrize("offset", ["+24:00", "-24:00", "+99:59", "-30:00"])
+async def test_date_with_an_impossible_offset_is_a_clean_400(
+    client: httpx.AsyncClient, admin: Signer, offset: str
+) -> None:
+    headers = admin.headers("GET", "/auth/test")
+    headers["Date"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S") + offset
+    body = problem(await echo(client, headers), 400, "invalid-auth-params")
+    assert body["msg"].startswith("Date/time sync error")
 
 
 async def test_missing_or_garbled_date(client: httpx.AsyncClient, admin: Signer) -> None:

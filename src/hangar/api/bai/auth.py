@@ -49,6 +49,7 @@ CALLER = "hangar.caller"
 AUTH_ERROR = "hangar.auth_error"
 SESSION_COOKIE = "HANGAR_SESSION"
 RATE_WINDOW = b"900"
+SIGNATURE_MISMATCH = "Signature mismatch"  # also for unknown keys, as they must look alike
 
 _WANTED = frozenset(
     {
@@ -201,7 +202,11 @@ class BaiAuth:
         identity = services.identity
         credentials = identity.cached_credentials(auth.access_key)
         if credentials is None:
-            credentials = await identity.credentials_for(auth.access_key)
+            try:
+                credentials = await identity.credentials_for(auth.access_key)
+            except AuthFailed:  # the same answer as a wrong secret: no probing for keys
+                log.info("signed request with an unknown or inactive access key")
+                raise AuthFailed(SIGNATURE_MISMATCH) from None
         target = _request_target(scope)
         ctype = media_type(headers.get(b"content-type"))
         method = scope.get("method", "GET")
@@ -220,7 +225,7 @@ class BaiAuth:
             )
             if signatures_match(expected, auth.signature):
                 return credentials.caller
-        raise AuthFailed("Signature mismatch")
+        raise AuthFailed(SIGNATURE_MISMATCH)
 
 
 def _cookie(header: str | None) -> str | None:

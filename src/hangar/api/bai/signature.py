@@ -96,6 +96,10 @@ def parse_date(value: str) -> datetime:
                 raise InvalidAuthParams("Date/time sync error") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    try:  # dateutil accepts offsets of a day or more, which datetime cannot use
+        parsed.timestamp()
+    except (ValueError, OverflowError) as exc:
+        raise InvalidAuthParams("Date/time sync error: the Date header's offset is invalid") from exc
     return parsed
 
 
