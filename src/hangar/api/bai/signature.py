@@ -99,7 +99,7 @@ def parse_date(value: str) -> datetime:
     try:  # dateutil accepts offsets of a day or more, which datetime cannot use
         parsed.timestamp()
     except (ValueError, OverflowError) as exc:
-        raise InvalidAuthParams("Date/time sync error: the Date header's offset is invalid") from exc
+        raise InvalidAuthParams("Date/time sync error: invalid offset in the Date header") from exc
     return parsed
 
 
