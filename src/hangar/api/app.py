@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -9,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 from hangar import __version__
 from hangar.api import agents
 from hangar.api.bai.app import SessionMode, create_bai_app
-from hangar.api.observability import AccessLog, RequestContext, metrics
+from hangar.api.observability import AccessLog, Metrics, RequestContext
 from hangar.core.services import Services
 
 
@@ -26,7 +28,10 @@ class Dispatch:
         self.bai = bai
         self.func = SessionMode(bai)
         self.services = services
-        self.ops = {"/healthz": self.healthz, "/metrics": metrics, agents.PATH: self.heartbeat}
+        metrics = Metrics(services.census)
+        self.ops: dict[str, Callable[[Request], Awaitable[Response]]] = {
+            "/healthz": self.healthz, "/metrics": metrics, agents.PATH: self.heartbeat,
+        }  # fmt: skip
 
     async def healthz(self, _: Request) -> Response:
         try:

@@ -15,6 +15,7 @@ from hangar.core.admin import AdminPlane, build_admin_plane
 from hangar.core.agents.remote import RemoteAgents
 from hangar.core.agents.service import AgentService
 from hangar.core.bgtasks.service import BackgroundTasks
+from hangar.core.census import CensusTaker
 from hangar.core.clock import Clock, SystemClock
 from hangar.core.compute.apps import AppService
 from hangar.core.compute.events import EventBus
@@ -55,6 +56,7 @@ class Services:
     storage: StoragePlane = field(init=False)
     apps: AppService = field(init=False)
     remote_agents: RemoteAgents = field(init=False)
+    census: CensusTaker = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -171,6 +173,7 @@ def _assemble(
     services.admin = build_admin_plane(services)
     services.apps = AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle)
     services.bgtasks = BackgroundTasks(sessions, clock)
+    services.census = CensusTaker(sessions)
     services.remote_agents = RemoteAgents(
         agents, lifecycle, clock, token=agent_token_for(settings),
         lost_after=settings.agent_lost_seconds,
