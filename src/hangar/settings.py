@@ -72,6 +72,25 @@ class Settings(BaseSettings):
         description="Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto "
         "headers are trusted ('*' for any). Empty: such headers are ignored.",
     )
+    http_header_timeout_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="A connection that has not sent a complete request head within this "
+        "time gets 408 and is closed (0: no limit). Idle keep-alive connections are not "
+        "affected.",
+    )
+    http_max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request head (line + headers): 431."
+    )
+    http_max_headers: int = Field(
+        default=100, ge=1, description="Most header lines in one request: 431."
+    )
+    http_max_connections_per_client: int = Field(
+        default=256,
+        ge=0,
+        description="Open connections from one client address; more are refused with 503 "
+        "(0: no cap). Addresses listed in forwarded_allow_ips are exempt.",
+    )
     public_url: str | None = Field(
         default=None,
         description="URL clients should use; written to the client config. "

@@ -18,8 +18,10 @@ from starlette.types import Receive, Scope, Send
 
 from hangar.api import zerocopy
 from hangar.api.zerocopy import ZeroCopySend
+from hangar.http_protocol import HttpLimits, guarded_protocol
 
 SIZE = 24 << 20
+HANGAR_HTTP = guarded_protocol(HttpLimits())  # uvicorn's httptools as hangar server runs it
 
 
 def file_app(path: Path) -> Callable[[Scope, Receive, Send], object]:
@@ -44,7 +46,7 @@ def file_app(path: Path) -> Callable[[Scope, Receive, Send], object]:
 
 
 @asynccontextmanager
-async def serving(app: object, http: str) -> AsyncIterator[str]:
+async def serving(app: object, http: str | type[asyncio.Protocol]) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
@@ -72,7 +74,7 @@ def data(tmp_path: Path) -> tuple[Path, bytes]:
 
 async def test_offered_on_httptools_only(data: tuple[Path, bytes]) -> None:
     app = file_app(data[0])
-    for http, expected in (("httptools", "yes"), ("h11", "no")):
+    for http, expected in (("httptools", "yes"), (HANGAR_HTTP, "yes"), ("h11", "no")):
         async with serving(app, http) as url, httpx.AsyncClient() as client:
             assert (await client.get(url + "/offered")).text == expected
 
@@ -81,7 +83,7 @@ async def test_ranges_are_byte_exact_and_the_connection_is_reused(
     data: tuple[Path, bytes],
 ) -> None:
     path, content = data
-    async with serving(file_app(path), "httptools") as url, httpx.AsyncClient() as client:
+    async with serving(file_app(path), HANGAR_HTTP) as url, httpx.AsyncClient() as client:
         for offset, count in ((0, SIZE), (12345, 7_000_001), (SIZE - 1, 1)):
             target = f"{url}/?offset={offset}&count={count}&length={count}"
             response = await client.get(target, timeout=60)
@@ -92,7 +94,7 @@ async def test_ranges_are_byte_exact_and_the_connection_is_reused(
 
 async def test_a_short_file_breaks_only_its_own_connection(data: tuple[Path, bytes]) -> None:
     path, _ = data
-    async with serving(file_app(path), "httptools") as url:
+    async with serving(file_app(path), HANGAR_HTTP) as url:
         async with httpx.AsyncClient() as client:
             # promises more than the file holds: the reader sees a broken body, not a short one
             target = f"{url}/?offset={SIZE - 100}&count=1000&length=1000"

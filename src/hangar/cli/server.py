@@ -19,6 +19,7 @@ from hangar.api.zerocopy import ZeroCopySend
 from hangar.cli import clientconfig
 from hangar.core.identity.bootstrap import FirstAdmin
 from hangar.core.services import Services, open_services
+from hangar.http_protocol import HttpLimits, guarded_protocol
 from hangar.logs import configure_logging
 from hangar.settings import Settings
 from hangar.sockets import listen
@@ -77,6 +78,17 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _http_limits(settings: Settings) -> HttpLimits:
+    proxies = {ip.strip() for ip in settings.forwarded_allow_ips.split(",")}
+    return HttpLimits(
+        head_timeout=settings.http_header_timeout_seconds,
+        max_head_bytes=settings.http_max_header_bytes,
+        max_headers=settings.http_max_headers,
+        max_connections_per_client=settings.http_max_connections_per_client,
+        exempt_clients=frozenset(proxies - {"", "*"}),
+    )
+
+
 async def serve(settings: Settings) -> None:
     configure_logging(settings.log_format.value, settings.log_level)
     sock = listen(settings.host, settings.port, 2048)
@@ -93,7 +105,7 @@ async def serve(settings: Settings) -> None:
             log_config=None,
             access_log=False,
             lifespan="off",
-            http="httptools",
+            http=guarded_protocol(_http_limits(settings)),
             ws="auto",
             timeout_graceful_shutdown=5,
             proxy_headers=bool(settings.forwarded_allow_ips),
