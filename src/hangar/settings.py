@@ -167,6 +167,12 @@ class Settings(BaseSettings):
         "enough for Jupyter, a notebook kernel and the query kernel. The image's minimum "
         "still applies when it is larger; 0: the image's minimum.",
     )
+    session_network: Literal["none", "egress"] = Field(
+        default="egress",
+        description="What sessions reach over the network. Each session has its own network "
+        "namespace (agent as root): none = its own loopback only; egress = outbound "
+        "connections too, through pasta (Debian: passt), never to this host's addresses.",
+    )
     kernel_pool_size: int = Field(
         default=1,
         ge=0,

@@ -10,6 +10,7 @@ from hangar.agent.node import Node, NodeLimits
 from hangar.agent.runtimes.base import KernelRuntime
 from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
 from hangar.agent.runtimes.fake import FakeRuntime
+from hangar.agent.runtimes.network import NetworkPolicy
 from hangar.settings import Settings
 
 log = logging.getLogger("hangar.agent")
@@ -21,8 +22,9 @@ def _runtime(settings: Settings) -> KernelRuntime:
         log.warning("the agent runs kernels WITHOUT a sandbox (agent_runtime=fake)")
         return FakeRuntime()
     config = BubblewrapConfig(
-        state_dir=settings.data_dir / "agent", hidden_paths=settings.sandbox_hidden_paths()
-    )
+        state_dir=settings.data_dir / "agent", hidden_paths=settings.sandbox_hidden_paths(),
+        network=NetworkPolicy(settings.session_network),
+    )  # fmt: skip
     return BubblewrapRuntime.start(config)
 
 

@@ -471,6 +471,16 @@ class Node:
         except KernelNotFound as exc:
             raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
 
+    async def connect_port(self, kernel_id: uuid.UUID, port: int) -> SocketStream:
+        """A TCP connection to ``port`` of the kernel, made inside its network (the only way
+        in: a session's ports are not reachable from the host). Raises UnknownKernel,
+        UnknownApp (bad port), AppLaunchFailed (nothing listens there)."""
+        kernel = self._get(kernel_id)
+        try:
+            return await self.services.open_port(kernel.spec.kernel_id, port)
+        except KernelNotFound as exc:
+            raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
+
     async def open_terminal(self, kernel_id: uuid.UUID) -> PtyClient:
         """Attach to the kernel's shared shell on a pty. Raises UnknownKernel,
         AppLaunchFailed."""

@@ -20,6 +20,7 @@ import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from hangar.agent.errors import AgentError
+from hangar.agent.kernels.connect import kernel_context
 from hangar.agent.kernels.launcher import READY_MARK, Connection, launcher_argv
 from hangar.agent.kernels.messages import output_records
 from hangar.agent.models import RunOutput
@@ -45,9 +46,18 @@ class QueryKernel:
     serialises runs); :meth:`send_input`, :meth:`interrupt` and :meth:`complete` may be
     called at any time."""
 
-    def __init__(self, process: RunningProcess, connection: Connection, tail: deque[bytes]):
+    def __init__(
+        self,
+        process: RunningProcess,
+        connection: Connection,
+        tail: deque[bytes],
+        context: zmq.asyncio.Context | None = None,
+    ):
+        """``context``: the kernel's own (:func:`~.connect.kernel_context`, it connects
+        inside the kernel's network and is destroyed by :meth:`close`), or None."""
         self.process, self.connection, self._tail = process, connection, tail
-        self.client = AsyncKernelClient(context=zmq.asyncio.Context.instance())
+        self.context = context
+        self.client = AsyncKernelClient(context=context or zmq.asyncio.Context.instance())
         self.client.load_connection_info(connection.info())
         self.client.start_channels(hb=False)
         self._listeners: dict[str, asyncio.Queue[Routed]] = {}
@@ -85,7 +95,8 @@ class QueryKernel:
                     await process.wait()
                     await asyncio.sleep(0)
                     raise QueryKernelFailed(_died_message(process, tail))
-                kernel = cls(process, connection.with_ports(ready), tail)
+                context = await kernel_context(runtime.netns(kernel_id))
+                kernel = cls(process, connection.with_ports(ready), tail, context)
                 kernel._tasks += [drain_err, asyncio.create_task(_drain(process.stdout, tail))]
                 await kernel._handshake()
                 return kernel
@@ -139,6 +150,8 @@ class QueryKernel:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.client.stop_channels()
+        if self.context is not None:
+            self.context.destroy(linger=0)
 
     # -- routing ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from hangar.agent.errors import InvalidKernelSpec, KernelCreationFailed
+from hangar.agent.runtimes.network import open_connection_in
 
 HOME = "/home/work"
 DOCUMENTED_ENV: Mapping[str, str] = MappingProxyType(
@@ -276,6 +277,19 @@ class KernelRuntime(ABC):
         where the runtime cannot do this (the default).
         """
         raise KernelCreationFailed(f"the {self.name} runtime cannot adopt kernels")
+
+    def netns(self, kernel_id: str) -> Path | None:
+        """The file of the kernel's own network namespace (every process of the kernel runs
+        in it); None when the kernel shares the agent's network. Raises KernelNotFound."""
+        return None
+
+    async def open_port(
+        self, kernel_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to ``port`` on the kernel's loopback, opened from inside its
+        network: how the agent reaches what a session listens on (apps, exposed ports).
+        Raises KernelNotFound, OSError (ConnectionRefusedError: nothing listens there)."""
+        return await open_connection_in(self.netns(kernel_id), "127.0.0.1", port)
 
     @abstractmethod
     def command(

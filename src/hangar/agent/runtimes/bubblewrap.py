@@ -38,6 +38,11 @@ from hangar.agent.runtimes.base import (
     TerminationReason,
 )
 from hangar.agent.runtimes.cgroups import CgroupManager, KernelCgroup
+from hangar.agent.runtimes.network import (
+    KernelNetworks,
+    NetworkPolicy,
+    open_networks,
+)
 from hangar.agent.runtimes.process import (
     Classifier,
     ProcessHandle,
@@ -84,6 +89,8 @@ class BubblewrapConfig:
     blocked_syscalls: tuple[str, ...] = bpf.DEFAULT_BLOCKED
     bootstrap_timeout: float = 300.0
     destroy_timeout: float = 10.0
+    network: NetworkPolicy = NetworkPolicy.EGRESS  # as root: a private network per kernel
+    pasta: str = "/usr/bin/pasta"
 
 
 @dataclass
@@ -151,8 +158,10 @@ class BubblewrapRuntime(KernelRuntime):
         options: SandboxOptions,
         cgroups: CgroupManager | None,
         notes: tuple[str, ...],
+        networks: KernelNetworks | None = None,
     ) -> None:
         self.config, self.options, self.cgroups, self.notes = config, options, cgroups, notes
+        self.networks = networks  # None: kernels share the host's network
         self._kernels: dict[str, _Kernel] = {}
 
     @classmethod
@@ -181,7 +190,10 @@ class BubblewrapRuntime(KernelRuntime):
             seccomp_file=seccomp_file,
             hidden_paths=tuple(config.hidden_paths),
         )
-        runtime = cls(config, options, cgroups, tuple(notes))
+        networks = open_networks(
+            config.state_dir / "net", config.network, privileged, notes, pasta=config.pasta
+        )
+        runtime = cls(config, options, cgroups, tuple(notes), networks)
         runtime._probe()
         return runtime
 
@@ -264,6 +276,8 @@ class BubblewrapRuntime(KernelRuntime):
             if self.cgroups is not None:
                 cgroup = self.cgroups.create(spec.kernel_id, spec.limits)
             options = self._options_for(spec)
+            if self.networks is not None:
+                await self.networks.create(spec.kernel_id)
         except OSError as exc:
             if cgroup is not None:
                 await cgroup.remove(self.config.destroy_timeout)
@@ -303,6 +317,8 @@ class BubblewrapRuntime(KernelRuntime):
                     for procs in cgroup.procs_files:
                         procs.write_text(str(pid))
             old.scratch_dir.rename(spec.scratch_dir)  # the sandboxes' binds follow the inode
+            if self.networks is not None:  # the namespace goes with the processes in it
+                await self.networks.move(source_id, spec.kernel_id)
         except OSError as exc:
             raise KernelCreationFailed(f"cannot adopt kernel {source_id!r}: {exc}") from exc
         self._kernels.pop(source_id)
@@ -325,7 +341,7 @@ class BubblewrapRuntime(KernelRuntime):
     ) -> SandboxCommand:
         kernel = self._get(kernel_id)
         join = kernel.cgroup.procs_files if kernel.cgroup is not None else ()
-        full = sandbox_argv(
+        full = self._join_network(kernel_id) + sandbox_argv(
             kernel.spec,
             kernel.options,
             argv,
@@ -334,6 +350,18 @@ class BubblewrapRuntime(KernelRuntime):
             rlimits=kernel.cgroup is None,
         )
         return SandboxCommand(tuple(full), sandbox_env(kernel.spec, env))
+
+    def _join_network(self, kernel_id: str) -> list[str]:
+        if self.networks is None:
+            return []
+        try:
+            return self.networks.join_argv(kernel_id)
+        except OSError as exc:  # never run a kernel's process in the host's network
+            raise KernelNotFound(f"kernel {kernel_id!r} has lost its network: {exc}") from exc
+
+    def netns(self, kernel_id: str) -> Path | None:
+        self._get(kernel_id)
+        return self.networks.path(kernel_id) if self.networks is not None else None
 
     async def run(
         self,
@@ -395,5 +423,7 @@ class BubblewrapRuntime(KernelRuntime):
             cgroup = self.cgroups.cgroup_for(kernel_id)  # a leftover from before a restart
         if cgroup is not None:
             await cgroup.remove(self.config.destroy_timeout)
+        if self.networks is not None:
+            await self.networks.destroy(kernel_id)
         if remove_scratch and kernel is not None:
             await asyncio.to_thread(remove_tree, kernel.spec.scratch_dir)

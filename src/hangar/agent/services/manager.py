@@ -84,6 +84,11 @@ class ServiceManager:
         )  # fmt: skip
         self._kernels[spec.kernel_id] = _KernelServices(spec, interpreter, python, dirs)
 
+    def recover(self, spec: KernelSpec, *, interpreter: str, python: bool) -> None:
+        """Serve the apps of a kernel an earlier node prepared (its keys are kept)."""
+        dirs = self.dirs(spec.kernel_id)
+        self._kernels[spec.kernel_id] = _KernelServices(spec, interpreter, python, dirs)
+
     def _get(self, kernel_id: str) -> _KernelServices:
         try:
             return self._kernels[kernel_id]
@@ -94,9 +99,24 @@ class ServiceManager:
         """Names of the apps the kernel can run."""
         return ["jupyter", "ttyd", "sshd"] if self._get(kernel_id).python else ["ttyd", "sshd"]
 
+    async def open_port(self, kernel_id: str, port: int) -> SocketStream:
+        """A connection to what listens on ``port`` of the kernel's own loopback (a preopen
+        port), made inside its network. Raises UnknownApp (bad port), AppLaunchFailed
+        (nothing listens), KernelNotFound."""
+        if not 0 < port < 65536:
+            raise UnknownApp(f"No such port: {port}")
+        try:
+            reader, writer = await self.runtime.open_port(kernel_id, port)
+        except OSError as exc:
+            raise AppLaunchFailed(f"Nothing answers on port {port} of the session: {exc}") from exc
+        return SocketStream(reader, writer)
+
     async def open_app(self, kernel_id: str, app: str) -> SocketStream | ProcessStream:
-        """A fresh connection to ``app``, starting it if needed. Raises UnknownApp,
-        AppLaunchFailed, KernelNotFound."""
+        """A fresh connection to ``app``, starting it if needed; an app named by a number is
+        that port of the kernel (:meth:`open_port`). Raises UnknownApp, AppLaunchFailed,
+        KernelNotFound."""
+        if app.isdigit():
+            return await self.open_port(kernel_id, int(app))
         kernel = self._get(kernel_id)
         if app not in self.apps(kernel_id):
             raise UnknownApp("No such app service.")
