@@ -4,15 +4,18 @@ real CPU and memory use."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.live import LiveServer
+from tests.support.live import LiveAgent, LiveServer
 
 pytestmark = [
     pytest.mark.integration,
@@ -80,3 +83,60 @@ def test_metrics_count_running_and_queued_sessions(live_server: LiveServer) -> N
     finally:
         live_server.official("rm", "waits-turn")
         live_server.official("rm", "fills-agent")
+
+
+def agent_figures(server: LiveServer) -> tuple[float, float, float]:
+    """(CPU %, memory bytes, CPU % of the busiest core) as ``backend.ai admin agent info``
+    prints them for the embedded agent."""
+    listed = json.loads(ok(server, "--output", "json", "admin", "agent", "list"))
+    shown = ok(server, "admin", "agent", "info", listed["items"][0]["id"])
+    cpu = re.search(r"CPU Usage \(%\) +([\d.]+)", shown)
+    mem = re.search(r"mem: ([\d.]+) (MiB|GiB) / ", shown)
+    assert cpu is not None and mem is not None, shown
+    mem_bytes = float(mem[1]) * (1 << (20 if mem[2] == "MiB" else 30))
+    cores = [float(v) for v in re.findall(r"- \d+: ([\d.]+) / 100 percent", shown)]
+    return float(cpu[1]), mem_bytes, max(cores, default=0.0)
+
+
+@pytest.mark.backends("sqlite")
+def test_agent_info_shows_the_cpu_a_session_burns(live_server: LiveServer) -> None:
+    burn = "python3 -c 'while True: pass'"
+    try:
+        ok(live_server, "start", "-t", "burns-cpu", "--type", "batch", "--startup-command", burn,
+           "python")  # fmt: skip
+        figures: list[tuple[float, float, float]] = []
+
+        def busy() -> bool:
+            figures.append(agent_figures(live_server))
+            cpu, mem, busiest = figures[-1]
+            return cpu > 0 and mem > 0 and busiest >= 50  # a core at least half busy
+
+        wait_for(busy, f"agent info shows the burning session: {figures}")
+    finally:
+        live_server.official("rm", "burns-cpu")
+
+
+@pytest.mark.backends("sqlite")
+def test_a_remote_agent_reports_its_host(database_url: str, tmp_path: Path) -> None:
+    manager = LiveServer(
+        home=tmp_path / "manager",
+        database_url=database_url,
+        extra_env={"HANGAR_AGENT_RUNTIME": "none"},  # only the remote agent
+    )
+    manager.start()
+    remote = LiveAgent(manager, tmp_path / "agent", agent_id="i-remote-usage")
+    try:
+        remote.start()
+        remote.wait_status("ALIVE")
+        query = "query($id: String!) { agent(agent_id: $id) { mem_cur_bytes live_stat } }"
+        answer = manager.signed(
+            "POST", "/admin/gql", {"query": query, "variables": {"id": remote.agent_id}}
+        ).json()["data"]["agent"]
+        node = json.loads(answer["live_stat"])["node"]
+        assert answer["mem_cur_bytes"] == float(node["mem"]["current"]) > 0
+        assert float(node["cpu_util"]["capacity"]) == 100 * len(
+            json.loads(answer["live_stat"])["devices"]["cpu_util"]
+        )
+    finally:
+        remote.stop()
+        manager.stop()

@@ -44,6 +44,7 @@ from hangar.agent.node_errors import (
     UnknownKernel,
 )
 from hangar.agent.resources.inventory import AgentInventory, detect
+from hangar.agent.resources.usage import HostUsage, NodeUsage
 from hangar.agent.runtimes.base import (
     ContainerStats,
     KernelRuntime,
@@ -138,12 +139,20 @@ class Node:
         size = limits.query_pool_size
         self.pool = KernelPool(runtime, self._pool_spec, size=size) if size > 0 else None
         self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
+        self.host_usage = HostUsage()
 
     # -- node --------------------------------------------------------------------------
 
     async def info(self) -> NodeInfo:
         """Capacity (``cpu``, ``mem``), devices, architecture, version and notes."""
         return node_info(self.agent_id, self.addr, self.inventory, self.runtime)
+
+    async def usage(self) -> NodeUsage:
+        """The host's CPU (per core) and memory use now. Raises NodeError without /proc."""
+        try:
+            return await self.host_usage.sample()
+        except OSError as exc:
+            raise NodeError(f"host usage unavailable: {exc}") from exc
 
     def kernel_ids(self) -> list[uuid.UUID]:
         """The ids of the live kernels."""

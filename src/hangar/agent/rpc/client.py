@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from hangar.agent.errors import AgentError
 from hangar.agent.models import BatchSteps, FileEntry, KernelRequest, NodeInfo, RunOutput
+from hangar.agent.resources.usage import NodeUsage
 from hangar.agent.rpc import wire
 from hangar.agent.runtimes.base import ContainerStats
 
@@ -116,6 +117,9 @@ class NodeProxy:
 
     async def info(self) -> NodeInfo:
         return (await self._get("GET", "/info", None, wire.Info)).info
+
+    async def usage(self) -> NodeUsage:
+        return (await self._get("GET", "/usage", None, wire.Usage)).usage
 
     async def create_kernel(self, request: KernelRequest) -> None:
         body = wire.CreateKernel(request=request)

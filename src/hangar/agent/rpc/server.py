@@ -84,6 +84,7 @@ def create_agent_app(node: Node, token: str) -> ASGIApp:
 
     routes = [
         call("/info", "GET", api.info),
+        call("/usage", "GET", api.usage),
         call("/kernels", "POST", api.create_kernel),
         call(K, "DELETE", api.destroy_kernel),
         call(K + "/restart", "POST", api.restart_kernel),
@@ -131,6 +132,9 @@ def _guarded(handler: Handler) -> Handler:
 class _AgentApi:
     def __init__(self, node: Node) -> None:
         self.node = node
+
+    async def usage(self, request: Request) -> Response:
+        return _json(wire.Usage(usage=await self.node.usage()))
 
     async def info(self, request: Request) -> Response:
         return _json(wire.Info(info=await self.node.info()))

@@ -16,6 +16,7 @@ from hangar.agent import node_errors
 from hangar.agent.errors import AgentError
 from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.models import BatchSteps, FileEntry, KernelRequest, NodeInfo, RunOutput
+from hangar.agent.resources.usage import NodeUsage
 from hangar.agent.runtimes.base import ContainerStats
 from hangar.agent.services import AppLaunchFailed, UnknownApp
 
@@ -50,6 +51,10 @@ class CreateKernel(Wire):
 
 class Stats(Wire):
     stats: ContainerStats | None
+
+
+class Usage(Wire):
+    usage: NodeUsage
 
 
 class RunBatch(Wire):

@@ -136,6 +136,15 @@ class KernelStats:
     io_cur_scratch_size: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class NodeUsage:
+    """The agent host's use now: each core's CPU in percent (100 = busy), memory in bytes."""
+
+    cpu_util: tuple[float, ...] = ()
+    mem_used: int = 0
+    mem_total: int = 0
+
+
 class AppStream(Protocol):
     """A byte stream to a kernel's service app (one client connection)."""
 
@@ -201,6 +210,10 @@ class AgentClient(Protocol):
         """Interrupt what the kernel is running (no error when idle)."""
 
     async def stats(self, kernel_id: uuid.UUID) -> KernelStats: ...
+
+    async def usage(self) -> NodeUsage:
+        """The host's CPU and memory use now (its load, sessions and all)."""
+        ...
 
     async def logs(self, kernel_id: uuid.UUID) -> str:
         """The kernel's console log (bootstrap and batch output)."""

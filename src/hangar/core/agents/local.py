@@ -30,6 +30,7 @@ from hangar.core.agents.client import (
     FileEntry,
     KernelCreation,
     KernelStats,
+    NodeUsage,
     RunOutput,
     TerminalStream,
 )
@@ -79,6 +80,10 @@ class LocalAgentClient:
             architecture=info.architecture, version=info.version, addr=info.addr,
             notes=info.notes,
         )  # fmt: skip
+
+    async def usage(self) -> NodeUsage:
+        usage = await _call(self._node.usage)
+        return NodeUsage(tuple(usage.cpu_util), usage.mem_used, usage.mem_total)
 
     async def create_kernel(self, creation: KernelCreation) -> None:
         provider = creation.provider

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import asdict
 from datetime import timedelta
 from decimal import Decimal
@@ -9,13 +11,14 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.agents.client import AgentClient, AgentInfo
+from hangar.core.agents.client import AgentClient, AgentInfo, NodeUsage
 from hangar.core.agents.models import AgentRecord
 from hangar.core.clock import Clock
-from hangar.core.errors import NotFound, Unavailable
+from hangar.core.errors import HangarError, NotFound, Unavailable
 from hangar.db.engine import DbSession
 from hangar.db.tables import AgentRow
 
+USAGE_TIMEOUT = 3.0
 ALIVE = "ALIVE"
 LOST = "LOST"
 
@@ -40,6 +43,13 @@ class AgentService:
         if client is None:
             raise Unavailable(f"Agent {agent_id} is not connected.")
         return client
+
+    async def usage(self, agent_id: str) -> NodeUsage | None:
+        """The agent host's use now; None when the agent is not connected or does not
+        answer within ``USAGE_TIMEOUT`` seconds (a LOST agent has no current figures)."""
+        with contextlib.suppress(HangarError, TimeoutError):
+            return await asyncio.wait_for(self.client(agent_id).usage(), USAGE_TIMEOUT)
+        return None
 
     @property
     def connected(self) -> list[str]:

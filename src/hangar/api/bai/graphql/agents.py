@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from hangar.api.bai.graphql.mutations import SimpleResult, simple
 from hangar.api.bai.graphql.scalars import JSONString, as_json
 from hangar.api.bai.graphql.sessions import ComputeContainer, container_of
 from hangar.core.agents.admin import AgentView
+from hangar.core.agents.client import NodeUsage
 from hangar.core.compute import queries as session_queries
 from hangar.core.scheduler.slots import format_amount
 
@@ -38,21 +40,32 @@ def _stat(current: Decimal, capacity: Decimal, unit: str) -> dict[str, Any]:
     }
 
 
-def live_stat_of(view: AgentView) -> dict[str, Any]:
-    """Node usage summed from the kernels running on the agent, in the client's shape."""
-    cores = max(1, int(_amount(view.available_slots, "cpu")))
-    cpu_capacity = Decimal(cores * 100)
-    cpu_used = min(view.usage.get("cpu_util", Decimal(0)), cpu_capacity)
-    mem_capacity = _amount(view.available_slots, "mem")
-    mem_used = view.usage.get("mem", Decimal(0))
-    per_core = cpu_used / cores
+def _percent(value: float) -> Decimal:
+    return Decimal(str(round(value, 2)))
+
+
+def live_stat_of(view: AgentView, usage: NodeUsage | None) -> dict[str, Any]:
+    """The agent host's CPU (per core) and memory use, in the client's shape; without a
+    reading (the agent does not answer) the figures its sessions last reported."""
+    if usage is not None and usage.cpu_util:
+        per_core = [_percent(v) for v in usage.cpu_util]
+        mem_used, mem_capacity = Decimal(usage.mem_used), Decimal(usage.mem_total)
+    else:
+        cores = max(1, int(_amount(view.available_slots, "cpu")))
+        cpu_used = min(view.usage.get("cpu_util", Decimal(0)), Decimal(cores * 100))
+        per_core = [cpu_used / cores] * cores
+        mem_used, mem_capacity = (
+            view.usage.get("mem", Decimal(0)),
+            _amount(view.available_slots, "mem"),
+        )
+    cpu_capacity = Decimal(len(per_core) * 100)
     return {
         "node": {
-            "cpu_util": _stat(cpu_used, cpu_capacity, "percent"),
+            "cpu_util": _stat(sum(per_core, Decimal(0)), cpu_capacity, "percent"),
             "mem": _stat(mem_used, mem_capacity, "bytes"),
         },
         "devices": {
-            "cpu_util": {str(i): _stat(per_core, Decimal(100), "percent") for i in range(cores)},
+            "cpu_util": {str(i): _stat(v, Decimal(100), "percent") for i, v in enumerate(per_core)},
             "mem": {"root": _stat(mem_used, mem_capacity, "bytes")},
         },
     }
@@ -72,7 +85,6 @@ class Agent:
     architecture: str | None
     first_contact: datetime | None
     lost_at: datetime | None
-    live_stat: JSONString | None
     version: str | None
     compute_plugins: JSONString | None
     hardware_metadata: JSONString | None
@@ -84,10 +96,30 @@ class Agent:
     used_cpu_slots: float | None
     used_gpu_slots: float | None
     used_tpu_slots: float | None
-    cpu_cur_pct: float | None
-    mem_cur_bytes: float | None
 
     view: strawberry.Private[AgentView]
+    reading: strawberry.Private[asyncio.Future[NodeUsage | None] | None] = None
+
+    async def _live_stat(self, info: Info) -> dict[str, Any]:
+        """One reading of the agent per object, however many of its fields are asked."""
+        if self.view.status != "ALIVE":
+            return live_stat_of(self.view, None)
+        if self.reading is None:
+            agents = info.context.services.agents
+            self.reading = asyncio.ensure_future(agents.usage(self.view.id))
+        return live_stat_of(self.view, await self.reading)
+
+    @strawberry.field
+    async def live_stat(self, info: Info) -> JSONString | None:
+        return as_json(await self._live_stat(info))
+
+    @strawberry.field
+    async def cpu_cur_pct(self, info: Info) -> float | None:
+        return float((await self._live_stat(info))["node"]["cpu_util"]["pct"])
+
+    @strawberry.field
+    async def mem_cur_bytes(self, info: Info) -> float | None:
+        return float((await self._live_stat(info))["node"]["mem"]["current"])
 
     @strawberry.field
     async def compute_containers(
@@ -106,8 +138,6 @@ class Agent:
 
 
 def agent_of(v: AgentView) -> Agent:
-    stat = live_stat_of(v)
-    node = stat["node"]
     return Agent(
         id=strawberry.ID(v.id),
         status=v.status,
@@ -121,7 +151,6 @@ def agent_of(v: AgentView) -> Agent:
         architecture=v.architecture,
         first_contact=v.first_contact,
         lost_at=v.lost_at,
-        live_stat=as_json(stat),
         version=v.version,
         compute_plugins=as_json(v.compute_plugins),
         hardware_metadata=as_json({"cuda": {"devices": v.devices}} if v.devices else {}),
@@ -133,8 +162,6 @@ def agent_of(v: AgentView) -> Agent:
         used_cpu_slots=float(_amount(v.occupied_slots, "cpu")),
         used_gpu_slots=_gpus(v.occupied_slots),
         used_tpu_slots=0.0,
-        cpu_cur_pct=float(node["cpu_util"]["current"]),
-        mem_cur_bytes=float(node["mem"]["current"]),
         view=v,
     )
 
