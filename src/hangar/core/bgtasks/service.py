@@ -118,7 +118,8 @@ class BackgroundTasks:
                 await self._finish(task_id, TaskStatus.FAILED, exc.message)
             except Exception as exc:
                 log.exception("background task %s failed", task_id)
-                await self._finish(task_id, TaskStatus.FAILED, f"Internal error: {exc!r}")
+                failure = f"Internal error ({type(exc).__name__}); see the server log."
+                await self._finish(task_id, TaskStatus.FAILED, failure)
             else:
                 await self._finish(task_id, TaskStatus.DONE, message)
         finally:

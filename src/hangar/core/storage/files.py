@@ -26,6 +26,7 @@ from typing import Protocol
 
 from sqlalchemy import delete, select
 
+from hangar import fdtree
 from hangar.core.errors import InvalidRequest, NotFound, QuotaExceeded
 from hangar.core.identity.models import Caller
 from hangar.core.storage import paths, repo
@@ -348,19 +349,23 @@ def _remove_orphans(staging: Path, live: set[uuid.UUID], before: float) -> int:
     """Delete staging files of no live upload last written before ``before`` (epoch)."""
     removed = 0
     try:
-        entries = list(os.scandir(staging))
+        fd = fdtree.open_root(staging)
     except FileNotFoundError:
         return 0
-    for entry in entries:
-        try:
-            upload_id = uuid.UUID(hex=entry.name)
-        except ValueError:
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            if upload_id in live or entry.stat(follow_symlinks=False).st_mtime >= before:
+    with fdtree.opened(fd):
+        for name in os.listdir(fd):
+            try:
+                upload_id = uuid.UUID(hex=name)
+            except ValueError:
                 continue
-            os.unlink(entry.path)
-            removed += 1
+            with contextlib.suppress(FileNotFoundError):
+                if (
+                    upload_id in live
+                    or os.stat(name, dir_fd=fd, follow_symlinks=False).st_mtime >= before
+                ):
+                    continue
+                os.unlink(name, dir_fd=fd)
+                removed += 1
     return removed
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import posixpath
 import stat
 import uuid
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hangar import fdtree
 from hangar.core.errors import InvalidRequest
 from hangar.core.identity.models import Caller
 from hangar.core.storage.models import MountRequest
@@ -151,9 +151,6 @@ class Mounts:
 
 
 def _fix_ssh_modes(path: Path) -> None:
-    """sshd ignores keys in group- or world-writable places: tighten the .ssh folder."""
-    os.chmod(path, 0o700)
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.is_file(follow_symlinks=False):
-                os.chmod(entry.path, stat.S_IRUSR | stat.S_IWUSR)
+    """sshd ignores keys in group- or world-writable places: tighten the .ssh folder (by
+    descriptors: the folder may be mounted into a running session that swaps its files)."""
+    fdtree.chmod_files(path, dir_mode=stat.S_IRWXU, file_mode=stat.S_IRUSR | stat.S_IWUSR)

@@ -19,9 +19,10 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+from hangar import fdtree
 from hangar.core.errors import InvalidRequest, NotFound, StorageFailed
 from hangar.core.storage.backends.base import CopyProgress, Parts
 from hangar.core.storage.models import FileItem, FolderUsage, PerfMetric, VolumeInfo
@@ -79,8 +80,10 @@ class LocalBackend:
         self._chown_path(path)
 
     async def delete_folder(self, vfid: uuid.UUID) -> None:
-        path = self.folder_dir(vfid)
-        await asyncio.to_thread(_remove_tree, path)
+        try:
+            await asyncio.to_thread(fdtree.remove_tree, self.folder_dir(vfid))
+        except fdtree.TreeError as exc:
+            raise StorageFailed(f"Cannot delete the folder's files: {exc}") from None
 
     async def clone_folder(
         self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None = None
@@ -89,36 +92,17 @@ class LocalBackend:
         await asyncio.to_thread(self._clone, src, dst, progress)
 
     def _clone(self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None) -> None:
-        def ignore_links(directory: str, names: list[str]) -> list[str]:
-            return [n for n in names if os.path.islink(os.path.join(directory, n))]
-
-        copied = 0
-
-        def copy(source: str, target: str) -> str:
-            nonlocal copied
-            result = shutil.copy2(source, target, follow_symlinks=False)
-            copied += os.stat(target, follow_symlinks=False).st_size
-            if progress is not None:
-                progress(copied)
-            return str(result)
-
+        # Sessions may write to the source while it is copied: see hangar.fdtree.
         try:
-            shutil.copytree(
-                self.folder_dir(src),
-                self.folder_dir(dst),
-                symlinks=True,
-                ignore=ignore_links,
-                copy_function=copy,
-                dirs_exist_ok=True,
+            fdtree.copy_tree(
+                self.folder_dir(src), self.folder_dir(dst), owner=self.owner, progress=progress
             )
-        except OSError as exc:
-            raise StorageFailed(f"Cannot clone the folder: {exc.strerror or exc}") from exc
-        for dirpath, dirnames, filenames in os.walk(self.folder_dir(dst)):
-            for entry in (*dirnames, *filenames):
-                self._chown_path(Path(dirpath, entry))
+        except fdtree.TreeError as exc:
+            raise StorageFailed(f"Cannot clone the folder: {exc}") from None
 
     async def usage(self, vfid: uuid.UUID) -> FolderUsage:
-        return await asyncio.to_thread(_usage, self.folder_dir(vfid))
+        usage = await asyncio.to_thread(fdtree.measure, self.folder_dir(vfid))
+        return FolderUsage(usage.files, usage.bytes)
 
     async def info(self) -> VolumeInfo:
         total, used, _free = await asyncio.to_thread(shutil.disk_usage, self.root)
@@ -297,7 +281,10 @@ class LocalBackend:
                     raise InvalidRequest(
                         f"The directory is not empty (delete it recursively): {'/'.join(path)}"
                     ) from None
-                shutil.rmtree(name, dir_fd=fd)
+                try:
+                    fdtree.remove_at(fd, name, shown="/".join(path))
+                except fdtree.TreeError as exc:
+                    raise StorageFailed(str(exc)) from None
         finally:
             os.close(fd)
 
@@ -365,9 +352,10 @@ class LocalBackend:
 
     def _commit(self, upload_id: uuid.UUID, vfid: uuid.UUID, path: Parts) -> None:
         staged = self.staging_path(upload_id)
-        if self.owner is not None:
-            os.chown(staged, *self.owner)
-        os.chmod(staged, 0o644)
+        with fdtree.opened(os.open(staged, fdtree.FILE_FLAGS)) as staged_fd:
+            if self.owner is not None:
+                os.fchown(staged_fd, *self.owner)
+            os.fchmod(staged_fd, 0o644)
         fd = self._walk(vfid, path[:-1], create=True)
         try:
             with contextlib.suppress(FileNotFoundError):
@@ -446,37 +434,3 @@ class PerfCounters:
             io_usec_read=self.read_seconds * 1e6 / max(self.reads, 1),
             io_usec_write=self.write_seconds * 1e6 / max(self.writes, 1),
         )
-
-
-def _usage(root: Path) -> FolderUsage:
-    files = used = 0
-    stack = [str(root)]
-    while stack:
-        try:
-            entries: Iterator[os.DirEntry[str]] = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with contextlib.closing(entries):  # type: ignore[type-var]
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    else:
-                        files += 1
-                        used += entry.stat(follow_symlinks=False).st_size
-                except OSError:
-                    continue
-    return FolderUsage(files, used)
-
-
-def _remove_tree(path: Path) -> None:
-    def make_writable_and_retry(_func: object, failed: str, _exc: object) -> None:
-        os.chmod(os.path.dirname(failed), stat.S_IRWXU)
-        if os.path.isdir(failed) and not os.path.islink(failed):
-            os.chmod(failed, stat.S_IRWXU)
-            shutil.rmtree(failed)
-        else:
-            os.unlink(failed)
-
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, onerror=make_writable_and_retry)
