@@ -49,7 +49,6 @@ def ok(server: LiveServer, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.backends("sqlite")
 def test_metrics_count_running_and_queued_sessions(live_server: LiveServer) -> None:
     first = scrape(live_server)
     capacity = {
