@@ -6,8 +6,9 @@ import ast
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
+from hangar.core.compute.states import DEAD
 from hangar.core.storage.models import (
     Access,
     Invitation,
@@ -24,6 +25,7 @@ from hangar.db.tables import (
     GroupRow,
     KeyPairRow,
     ResourcePolicyRow,
+    SessionRow,
     UserRow,
     VFolderInvitationRow,
     VFolderRow,
@@ -72,44 +74,42 @@ async def group_ids_of(db: DbSession, user_uuid: uuid.UUID) -> list[uuid.UUID]:
 
 
 async def accessible(db: DbSession, user_uuid: uuid.UUID) -> list[Access]:
-    """Every folder the user may reach: own first, then their groups', then shared ones.
+    """Every folder the user may reach: own first, then their groups', then shared ones,
+    each with its owner's email or group name.
 
-    An explicit share overrides a group folder's innate permission for that user.
+    An explicit share overrides a group folder's innate permission for that user. One
+    query: folder lists are the busiest read, and each round trip costs more than the rows.
     """
-    shares = {
-        row.vfolder_id: Permission(row.permission)
-        for row in await db.scalars(
-            select(VFolderShareRow).where(VFolderShareRow.user_uuid == user_uuid)
+    share, member = VFolderShareRow, GroupMemberRow
+    rows = await db.execute(
+        select(VFolderRow, share.permission, member.user_id, UserRow.email, GroupRow.name)
+        .outerjoin(share, and_(share.vfolder_id == VFolderRow.id, share.user_uuid == user_uuid))
+        .outerjoin(
+            member, and_(member.group_id == VFolderRow.group_id, member.user_id == user_uuid)
         )
-    }
-    result: list[Access] = []
-    seen: set[uuid.UUID] = set()
-    own = await db.scalars(
-        select(VFolderRow).where(VFolderRow.user_uuid == user_uuid).order_by(VFolderRow.created_at)
+        .outerjoin(UserRow, UserRow.uuid == VFolderRow.user_uuid)
+        .outerjoin(GroupRow, GroupRow.id == VFolderRow.group_id)
+        .where(
+            or_(
+                VFolderRow.user_uuid == user_uuid,
+                member.user_id.is_not(None),
+                share.user_uuid.is_not(None),
+            )
+        )
+        .order_by(VFolderRow.created_at)
     )
-    for row in own:
-        seen.add(row.id)
-        result.append(Access(folder_from_row(row), Permission.WD, True))
-    groups = await group_ids_of(db, user_uuid)
-    if groups:
-        group_rows = await db.scalars(
-            select(VFolderRow)
-            .where(VFolderRow.group_id.in_(groups))
-            .order_by(VFolderRow.created_at)
-        )
-        for row in group_rows:
-            if row.id not in seen:
-                seen.add(row.id)
-                perm = shares.get(row.id, Permission(row.permission))
-                result.append(Access(folder_from_row(row), perm, False))
-    shared_ids = [vfid for vfid in shares if vfid not in seen]
-    if shared_ids:
-        shared_rows = await db.scalars(
-            select(VFolderRow).where(VFolderRow.id.in_(shared_ids)).order_by(VFolderRow.created_at)
-        )
-        for row in shared_rows:
-            result.append(Access(folder_from_row(row), shares[row.id], False))
-    return result
+    ranked: list[tuple[int, Access]] = []
+    for row, shared, in_group, email, group_name in rows:
+        if row.user_uuid == user_uuid:
+            rank, perm, owner = 0, Permission.WD, True
+        elif in_group is not None:
+            rank, perm, owner = 1, Permission(shared or row.permission), False
+        else:
+            rank, perm, owner = 2, Permission(shared), False
+        folder = folder_from_row(row)
+        ranked.append((rank, Access(folder, perm, owner, email, group_name)))
+    ranked.sort(key=lambda pair: pair[0])  # stable: created_at order within each kind
+    return [access for _, access in ranked]
 
 
 async def owner_labels(
@@ -210,3 +210,18 @@ async def users_by_email(db: DbSession, emails: Sequence[str]) -> list[UserRow]:
         return []
     rows = await db.scalars(select(UserRow).where(UserRow.email.in_(list(emails))))
     return list(rows)
+
+
+async def sessions_mounting(db: DbSession, vfid: uuid.UUID) -> list[tuple[uuid.UUID, str, str]]:
+    """(id, name, owner access key) of the sessions not yet over that mount the folder."""
+    rows = await db.execute(
+        select(SessionRow.id, SessionRow.name, SessionRow.access_key, SessionRow.mounts)
+        .where(SessionRow.status.not_in([s.value for s in DEAD]))
+        .order_by(SessionRow.created_at)
+    )
+    wanted = str(vfid)
+    return [
+        (sid, name, key)
+        for sid, name, key, mounts in rows
+        if any(isinstance(m, dict) and m.get("vfolder_id") == wanted for m in mounts or ())
+    ]

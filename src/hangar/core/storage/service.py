@@ -11,6 +11,7 @@ storage exists, and its storage is removed only after the row is gone.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from enum import Enum
@@ -26,6 +27,7 @@ from hangar.core.errors import (
     NotFound,
     QuotaExceeded,
     ServerFrozen,
+    StorageFailed,
     VFolderAlreadyExists,
 )
 from hangar.core.identity.models import Caller
@@ -47,6 +49,7 @@ from hangar.db.engine import DbSession
 from hangar.db.tables import VFolderRow, VFolderShareRow
 
 GROUP_DOT_ALLOWED = frozenset({".local"})
+log = logging.getLogger("hangar.storage")
 
 
 class Need(Enum):
@@ -66,6 +69,21 @@ def owner_only(folder: VFolder, action: str) -> Forbidden:
     if folder.ownership_type is OwnershipType.GROUP:
         return Forbidden(f"Only administrators can {action} this project folder.")
     return Forbidden(f"Only the owner can {action} this folder.")
+
+
+def folder_in_use(
+    folder: VFolder, sessions: list[tuple[uuid.UUID, str, str]], caller: Caller
+) -> InvalidRequest:
+    """The refusal to delete a folder that sessions mount: the caller's own sessions by
+    name and id, other users' only counted."""
+    own = [f"{name} ({sid})" for sid, name, key in sessions if key == caller.access_key]
+    others = len(sessions) - len(own)
+    if others:
+        own.append(f"{others} session{'s' if others > 1 else ''} of other users")
+    return InvalidRequest(
+        f"Cannot delete the vfolder. The vfolder {folder.name!r} (id: {folder.id}) is mounted "
+        f"on sessions: {', '.join(own)}. Terminate those sessions first."
+    )
 
 
 def not_sharable() -> NotFound:
@@ -133,18 +151,7 @@ class StorageService:
 
     async def accessible(self, caller: Caller) -> list[Access]:
         async with self._sessions() as db:
-            found = await repo.accessible(db, caller.user_uuid)
-            emails, names = await repo.owner_labels(db, [a.folder for a in found])
-        return [
-            Access(
-                a.folder,
-                a.permission,
-                a.is_owner,
-                emails.get(a.folder.user_uuid) if a.folder.user_uuid else None,
-                names.get(a.folder.group_id) if a.folder.group_id else None,
-            )
-            for a in found
-        ]
+            return await repo.accessible(db, caller.user_uuid)
 
     async def get(
         self, caller: Caller, name: str, need: Need = Need.READ, *, action: str = "change"
@@ -329,19 +336,20 @@ class StorageService:
 
         Raises InvalidRequest otherwise, with the reference's words: "Cannot delete the
         vfolder that is not owned by myself." for a folder they reach, "No such vfolder." for
-        one they cannot reach.
+        one they cannot reach; also while sessions that are not over mount it (naming them).
         """
         await self.writable()
         for access in await self.accessible(caller):
             if access.folder.name == name:
                 if not (self._owns(caller, access) or access.permission is Permission.WD):
                     raise InvalidRequest("Cannot delete the vfolder that is not owned by myself.")
-                await self._remove(access.folder)
+                await self._remove(access.folder, caller)
                 return
         raise InvalidRequest("No such vfolder.")
 
     async def delete_by_id(self, caller: Caller, vfid: uuid.UUID) -> None:
-        """Superadmins delete any folder by id. Raises Forbidden, NotFound."""
+        """Superadmins delete any folder by id. Raises Forbidden, NotFound, InvalidRequest
+        (sessions mount it)."""
         await self.writable()
         if not caller.is_superadmin:
             raise Forbidden("Only superadmins delete folders by id.")
@@ -349,12 +357,22 @@ class StorageService:
             row = await db.get(VFolderRow, vfid)
         if row is None:
             raise folder_not_found()
-        await self._remove(repo.folder_from_row(row))
+        await self._remove(repo.folder_from_row(row), caller)
 
-    async def _remove(self, folder: VFolder) -> None:
+    async def _remove(self, folder: VFolder, caller: Caller | None = None) -> None:
+        """Delete the folder's row, then its storage. With a ``caller`` (a deletion asked
+        for, not the undoing of a failed create or clone), a folder that sessions still
+        mount is refused: their next commands would fail on a vanished mount."""
         async with self._sessions() as db, db.begin():
+            if caller is not None:
+                in_use = await repo.sessions_mounting(db, folder.id)
+                if in_use:
+                    raise folder_in_use(folder, in_use, caller)
             await db.execute(delete(VFolderRow).where(VFolderRow.id == folder.id))
-        await self.hosts.get(folder.host).delete_folder(folder.id)
+        try:
+            await self.hosts.get(folder.host).delete_folder(folder.id)
+        except StorageFailed:  # the folder is gone for its users; the leftover is logged
+            log.exception("folder %s is deleted but its storage is not fully removed", folder.id)
 
     async def clone(
         self,
@@ -393,8 +411,10 @@ class StorageService:
         async def copy(progress: Progress) -> str:
             try:
                 await self.hosts.get(host).clone_folder(source.folder.id, target.id, progress.set)
-            except BaseException:
+            except BaseException as exc:
                 await asyncio.shield(self._remove(target))
+                if isinstance(exc, OSError):  # its text would name host paths
+                    raise StorageFailed(f"Cannot clone the folder: {exc.strerror}") from None
                 raise
             return f"Cloned {name!r} into {target_name!r}."
 
