@@ -226,12 +226,14 @@ def test_deletion_never_touches_a_swapped_link_target(
 
 def test_removal_undoes_permissions_sandboxed_code_took_away() -> None:
     """Run as the work user, as a node without root runs: a tree whose own directories
-    were made unreadable and unwritable is still deleted. The module is run on its own,
-    with the system Python (it is a leaf)."""
+    were made unreadable and unwritable is still deleted. The package runs on its own
+    beside an empty ``hangar`` (it is a leaf), with the system Python."""
     with tempfile.TemporaryDirectory(dir="/tmp") as temporary:
         base = Path(temporary)
         base.chmod(0o755)
-        shutil.copy(fdtree.__file__, base / "fdtree_alone.py")
+        (base / "hangar").mkdir()
+        (base / "hangar" / "__init__.py").write_text("")
+        shutil.copytree(Path(fdtree.__file__).parent, base / "hangar" / "fdtree")
         tree = base / "scratch"
         (tree / "a" / "b").mkdir(parents=True)
         (tree / "a" / "b" / "f").write_text("x")
@@ -240,15 +242,15 @@ def test_removal_undoes_permissions_sandboxed_code_took_away() -> None:
         script = (
             "import os, sys\n"
             f"sys.path.insert(0, {temporary!r})\n"
-            "import fdtree_alone\n"
+            "from hangar import fdtree\n"
             f"os.chmod({str(tree / 'a' / 'b')!r}, 0)\n"
             f"os.chmod({str(tree / 'a')!r}, 0o500)\n"
-            f"fdtree_alone.remove_tree({str(tree / 'a')!r})\n"
+            f"fdtree.remove_tree({str(tree / 'a')!r})\n"
             f"print(os.listdir({str(tree)!r}))\n"
         )
         done = subprocess.run(
             ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "/usr/bin/python3",
-             "-c", script],
+             "-S", "-c", script],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr

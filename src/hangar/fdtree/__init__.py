@@ -1,0 +1,38 @@
+"""Trees a tenant can write (scratch dirs, folders), handled through directory descriptors
+only. The rules are in :mod:`hangar.fdtree.base`; a leaf package, so the agent and the core
+share it (an import-linter contract keeps it so)."""
+
+from hangar.fdtree.base import (
+    DIR_FLAGS,
+    FILE_FLAGS,
+    MAX_DEPTH,
+    TreeError,
+    TreeUsage,
+    chmod_files,
+    make_dirs,
+    measure,
+    open_regular,
+    open_root,
+    open_subdir,
+    opened,
+)
+from hangar.fdtree.copying import copy_tree
+from hangar.fdtree.removal import remove_at, remove_tree
+
+__all__ = [
+    "DIR_FLAGS",
+    "FILE_FLAGS",
+    "MAX_DEPTH",
+    "TreeError",
+    "TreeUsage",
+    "chmod_files",
+    "copy_tree",
+    "make_dirs",
+    "measure",
+    "open_regular",
+    "open_root",
+    "open_subdir",
+    "opened",
+    "remove_at",
+    "remove_tree",
+]
