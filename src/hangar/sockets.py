@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 
@@ -17,3 +18,20 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
     sock.bind((host, port))
     sock.listen(backlog)
     return sock
+
+
+class ListenError(Exception):
+    """A port that cannot be listened on, as one line for the user."""
+
+
+def listen_or_explain(host: str, port: int, backlog: int, *, setting: str) -> socket.socket:
+    """``listen``, with the failure as one line naming the ``setting`` that picks the port.
+
+    Raises ListenError (``port 8090 is in use; set HANGAR_PORT``) instead of the OSError.
+    """
+    try:
+        return listen(host, port, backlog)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(f"port {port} is in use; set {setting}") from exc
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from hangar.cli.render import console, emit, fail
+from hangar.cli.render import console, emit, err_console, fail
 from hangar.core.errors import HangarError
 from hangar.core.identity.models import Role
 
@@ -32,8 +32,19 @@ def _with_services(action: Callable[[Services], Awaitable[T]]) -> T:
     from hangar.core.services import open_services
     from hangar.settings import load_settings
 
+    settings = load_settings()
+    # Beside a running server the database allows it; a wrong HANGAR_DATA_DIR must not
+    # silently create (and administer) an empty installation.
+    if not settings.data_dir.is_dir():
+        fail(
+            f"no Hangar data dir at {settings.data_dir}: start `hangar server` there first, "
+            "or set HANGAR_DATA_DIR to an existing one"
+        )
+        raise typer.Exit(1)
+    err_console.print(f"hangar admin: data dir {settings.data_dir}", highlight=False)
+
     async def main() -> T:
-        services = await open_services(load_settings(), run_bootstrap=False)
+        services = await open_services(settings, run_bootstrap=False)
         try:
             return await action(services)
         finally:

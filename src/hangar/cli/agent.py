@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from hangar.settings import Settings
-from hangar.sockets import listen
+from hangar.sockets import ListenError, listen_or_explain
 
 console = Console(stderr=True)
 
@@ -59,11 +59,8 @@ def run(
         token = read_token(settings, token_file)
         if settings.agent_runtime == "none":
             raise AgentSetupError("an agent needs a runtime: bubblewrap or fake, not none")
-        try:
-            sock = listen(host, port, 256)
-        except OSError as exc:
-            raise AgentSetupError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    except AgentSetupError as exc:
+        sock = listen_or_explain(host, port, 256, setting="--port")
+    except (AgentSetupError, ListenError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
     url = advertised_url(sock, advertise)

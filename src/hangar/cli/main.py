@@ -59,7 +59,7 @@ def server(
     overrides = {
         k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None
     }
-    run(load_settings(**overrides))
+    raise typer.Exit(run(load_settings(**overrides)))
 
 
 @app.command()

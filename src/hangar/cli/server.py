@@ -19,10 +19,11 @@ from hangar.api.zerocopy import ZeroCopySend
 from hangar.cli import clientconfig
 from hangar.core.identity.bootstrap import FirstAdmin
 from hangar.core.services import Services, open_services
+from hangar.datadir import DataDirBusy, DataDirLock
 from hangar.http_protocol import HttpLimits, guarded_protocol
 from hangar.logs import configure_logging
 from hangar.settings import Settings
-from hangar.sockets import listen
+from hangar.sockets import ListenError, listen_or_explain
 
 console = Console(stderr=True)
 
@@ -89,9 +90,8 @@ def _http_limits(settings: Settings) -> HttpLimits:
     )
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, sock: socket.socket) -> None:
     configure_logging(settings.log_format.value, settings.log_level)
-    sock = listen(settings.host, settings.port, 2048)
     services = await open_services(settings)
     app = None
     try:
@@ -128,10 +128,28 @@ async def serve(settings: Settings) -> None:
             app.access_log.flush()
 
 
-def run(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn installs the handlers and shuts down gracefully)."""
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
-    ):
-        runner.run(serve(settings))
+def run(settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM (uvicorn installs the handlers and shuts down gracefully).
+
+    Returns the exit status: 1, after one line on stderr, when another server holds the data
+    dir or the port is taken; nothing (sessions, cgroups, client config) is touched then.
+    """
+    try:
+        lock = DataDirLock.acquire(settings.data_dir)
+    except DataDirBusy as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        return 1
+    try:
+        try:
+            sock = listen_or_explain(settings.host, settings.port, 2048, setting="HANGAR_PORT")
+        except ListenError as exc:
+            console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+            return 1
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+        ):
+            runner.run(serve(settings, sock))
+        return 0
+    finally:
+        lock.release()
