@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +56,27 @@ def test_the_readme_sdk_example_runs(live_server: LiveServer, tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert result.stdout == "42\n"
     assert live_server.sessions_alive() == []  # the example cleans up after itself
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.usefixtures("official_client")
+def test_the_readme_invite_example_works(live_server: LiveServer) -> None:
+    lines = [
+        line.split("#", 1)[0].strip()
+        for line in readme_block("backend.ai vfolder invite").splitlines()
+    ]
+    *as_admin, as_bob = [shlex.split(line) for line in lines if line]
+    assert as_bob == ["backend.ai", "vfolder", "invitations"]
+    done = live_server.official("vfolder", "create", "mydata1", "local")
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs = []
+    for argv in as_admin:
+        done = live_server.official(*argv[1:])
+        assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
+        outputs.append(done.stdout)
+    keys = dict(re.findall(r"^(access_key|secret_key)\s+(\S+)$", "".join(outputs), re.M))
+    bob = {"BACKEND_ACCESS_KEY": keys["access_key"], "BACKEND_SECRET_KEY": keys["secret_key"]}
+    done = live_server.official(*as_bob[1:], input="1\na\n", **bob)
+    assert "You can now access vfolder mydata1" in done.stdout, done.stdout + done.stderr
+    listed = live_server.official("vfolder", "list", **bob).stdout
+    assert re.search(r"mydata1 .* ro ", listed), listed
