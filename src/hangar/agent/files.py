@@ -21,6 +21,7 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from hangar import fdtree
 from hangar.agent.models import FileEntry
 from hangar.agent.node_errors import (
     FileAccessFailed,
@@ -237,15 +238,13 @@ class _Archive:
                 self.add_file(arcname, fd)
 
     def add_tree(self, dir_fd: int, top: str, arcname: str) -> None:
-        """Add the directory ``top`` in ``dir_fd`` recursively; links are not followed."""
-        for dirpath, dirnames, filenames, fd in os.fwalk(top, dir_fd=dir_fd):
-            base = arcname + dirpath[len(top) :]
+        """Add the directory ``top`` in ``dir_fd`` recursively; links are archived as links
+        and never followed, even when sandboxed code swaps a directory for one meanwhile."""
+        for rel, fd, _dirnames, others in fdtree.walk(dir_fd, top):
+            base = arcname if rel == "." else f"{arcname}/{rel}"
             self.tar.addfile(_tar_info(base, os.fstat(fd), tarfile.DIRTYPE))
-            for name in sorted(filenames):
+            for name, _st in others:
                 self.add_entry(fd, name, f"{base}/{name}")
-            for name in sorted(dirnames):  # fwalk lists links to directories here
-                if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
-                    self.add_entry(fd, name, f"{base}/{name}")
 
     def close(self) -> bytes:
         self.tar.close()
@@ -312,10 +311,7 @@ def output_names(scratch: Path) -> list[str]:
         return []
     names: list[str] = []
     with _opened(fd):
-        for dirpath, _dirs, filenames, dir_fd in os.fwalk(".", dir_fd=fd):
-            prefix = dirpath[2:] + "/" if dirpath != "." else ""
-            for name in filenames:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode):
-                    names.append(prefix + name)
+        for rel, _fd, _dirs, others in fdtree.walk(fd):
+            prefix = "" if rel == "." else rel + "/"
+            names.extend(prefix + name for name, st in others if stat.S_ISREG(st.st_mode))
     return sorted(names)

@@ -15,6 +15,7 @@ from hangar.fdtree.base import (
     open_root,
     open_subdir,
     opened,
+    walk,
 )
 from hangar.fdtree.copying import copy_tree
 from hangar.fdtree.removal import remove_at, remove_tree
@@ -35,4 +36,5 @@ __all__ = [
     "opened",
     "remove_at",
     "remove_tree",
+    "walk",
 ]

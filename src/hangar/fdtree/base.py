@@ -106,59 +106,86 @@ class Level:
     name: str
     rel: str = ""
     pending: list[str] = field(default_factory=list)
+    listed: bool = False
 
 
-# Measuring -------------------------------------------------------------------------------
+# Walking ---------------------------------------------------------------------------------
 
 
-def measure(path: StrPath) -> TreeUsage:
-    """What lies below the directory ``path``; zero when it is gone. Best effort: entries
-    that vanish or cannot be opened while counting are skipped, as are levels deeper than
-    MAX_DEPTH."""
+Entries = list[tuple[str, os.stat_result]]
+
+
+def walk(dir_fd: int, name: str = ".") -> Iterator[tuple[str, int, list[str], Entries]]:
+    """Top-down through the directory ``name`` of ``dir_fd``: per directory, its path
+    relative to ``name`` (``.`` first), a descriptor of it (valid until the next step), its
+    subdirectories' names and its other entries with their ``lstat``, both sorted by name.
+
+    Links are never followed (they are among the other entries); entries that vanish or
+    cannot be opened are skipped, and so are levels deeper than MAX_DEPTH. Nothing is
+    yielded when ``name`` is not a directory."""
     try:
-        root = open_root(path)
+        root = open_subdir(dir_fd, name)
     except OSError:
-        return TreeUsage(0, 0)
-    usage = [0, 0]
-    stack = [Level(root, "")]
+        return
+    if root is None:
+        return
+    stack = [Level(root, ".", ".")]
     try:
-        _count(stack[-1], usage)
         while stack:
             level = stack[-1]
+            if not level.listed:
+                subdirs, others = _list(level.fd)
+                level.listed, level.pending = True, subdirs[::-1]
+                yield level.rel, level.fd, subdirs, others
+                if len(stack) > MAX_DEPTH:
+                    level.pending.clear()
             if not level.pending:
                 os.close(stack.pop().fd)
                 continue
+            child_name = level.pending.pop()
             try:
-                child = open_subdir(level.fd, level.pending.pop())
+                child = open_subdir(level.fd, child_name)
             except OSError:
                 continue
             if child is not None:
-                stack.append(Level(child, ""))
-                _count(stack[-1], usage)
-                if len(stack) > MAX_DEPTH:
-                    stack[-1].pending.clear()
+                stack.append(Level(child, child_name, rel_path(level.rel, child_name)))
     finally:
         for level in stack:
             os.close(level.fd)
-    return TreeUsage(usage[0], usage[1])
 
 
-def _count(level: Level, usage: list[int]) -> None:
+def _list(fd: int) -> tuple[list[str], Entries]:
+    subdirs: list[str] = []
+    others: Entries = []
     try:
-        with os.scandir(level.fd) as entries:
+        with os.scandir(fd) as entries:
             for entry in entries:
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
                 if stat.S_ISDIR(st.st_mode):
-                    level.pending.append(entry.name)
-                    continue
-                usage[0] += 1
-                if stat.S_ISREG(st.st_mode):
-                    usage[1] += st.st_size
+                    subdirs.append(entry.name)
+                else:
+                    others.append((entry.name, st))
     except OSError:
-        return
+        pass
+    return sorted(subdirs), sorted(others, key=lambda pair: pair[0])
+
+
+def measure(path: StrPath) -> TreeUsage:
+    """What lies below the directory ``path`` (as :func:`walk` sees it); zero when it is
+    gone."""
+    try:
+        root = open_root(path)
+    except OSError:
+        return TreeUsage(0, 0)
+    files = size = 0
+    with opened(root):
+        for _rel, _fd, _subdirs, others in walk(root):
+            files += len(others)
+            size += sum(st.st_size for _name, st in others if stat.S_ISREG(st.st_mode))
+    return TreeUsage(files, size)
 
 
 # Creating --------------------------------------------------------------------------------
