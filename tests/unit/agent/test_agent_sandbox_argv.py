@@ -313,3 +313,10 @@ def test_absolute_targets_missing_on_the_host_get_a_rebuilt_root() -> None:
         "--ro-bind", "/", "/",
     ]  # fmt: skip
     assert "--remount-ro" not in plain_args
+
+
+def test_disable_userns_is_left_out_where_bwrap_lacks_it() -> None:
+    spec = KernelSpec("k1", SPEC.scratch_dir)
+    old_bwrap = SandboxOptions(privileged=False, disable_userns=False)
+    assert "--disable-userns" not in bwrap_args(spec, old_bwrap, exists=exists)
+    assert "--unshare-user" in bwrap_args(spec, old_bwrap, exists=exists)

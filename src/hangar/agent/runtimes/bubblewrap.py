@@ -3,7 +3,8 @@
 Isolation per sandbox: read-only host root; ``/home/work`` is the kernel's scratch dir;
 private ``/tmp`` and ``/dev/shm``; ``/home``, ``/root``, the data dir and the scratch root
 hidden; own PID, IPC and cgroup namespaces (optionally network); the work user without
-capabilities and with ``no_new_privs``; a seccomp filter denying ptrace. As root, bwrap runs
+capabilities and with ``no_new_privs``; a seccomp filter denying ptrace, new namespaces,
+mounts and the other calls of ``seccomp.DEFAULT_BLOCKED``. As root, bwrap runs
 privileged and ``setpriv`` drops to the work uid; as another user, a user namespace maps the
 agent's uid to the work uid.
 """
@@ -110,6 +111,15 @@ def _write_atomic(path: Path, data: bytes) -> None:
     temporary.replace(path)
 
 
+def _bwrap_knows(bwrap: str, option: str) -> bool:
+    """Whether ``bwrap --help`` lists ``option`` (``--disable-userns`` needs bwrap 0.8)."""
+    try:
+        result = subprocess.run([bwrap, "--help"], capture_output=True, text=True, check=False)
+    except OSError:
+        return False
+    return option in result.stdout
+
+
 def _kill_sandbox(pid: int) -> None:
     """SIGKILL the sandbox's PID 1 (bwrap's child): the kernel then kills the namespace and
     bwrap exits only once all of it is gone. Before that child exists, kill ``pid`` itself."""
@@ -181,6 +191,9 @@ class BubblewrapRuntime(KernelRuntime):
         notes: list[str] = []
         seccomp_file = cls._write_seccomp(config, notes)
         cgroups = cls._open_cgroups(config, notes)
+        disable_userns = privileged or _bwrap_knows(config.bwrap, "--disable-userns")
+        if not disable_userns:
+            notes.append("bwrap < 0.8 lacks --disable-userns: only seccomp blocks user namespaces")
         options = SandboxOptions(
             bwrap=config.bwrap,
             setpriv=config.setpriv,
@@ -189,6 +202,7 @@ class BubblewrapRuntime(KernelRuntime):
             privileged=privileged,
             seccomp_file=seccomp_file,
             hidden_paths=tuple(config.hidden_paths),
+            disable_userns=disable_userns,
         )
         networks = open_networks(
             config.state_dir / "net", config.network, privileged, notes, pasta=config.pasta

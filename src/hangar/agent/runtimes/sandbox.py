@@ -59,6 +59,7 @@ class SandboxOptions:
     passwd_file: Path | None = None
     group_file: Path | None = None
     hidden_paths: tuple[Path, ...] = ()
+    disable_userns: bool = True  # bwrap >= 0.8 knows --disable-userns
 
 
 def sandbox_env(spec: KernelSpec, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -128,7 +129,9 @@ def _user_args(spec: KernelSpec, options: SandboxOptions) -> list[str]:
         caps = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_READ_SEARCH")
         return ["--cap-drop", "ALL", *(a for cap in caps for a in ("--cap-add", cap))]
     uid, gid = str(spec.uid), str(spec.gid)
-    return ["--unshare-user", "--uid", uid, "--gid", gid, "--disable-userns", "--cap-drop", "ALL"]
+    # No nested user namespaces (seccomp denies them too, and is all there is when privileged).
+    no_userns = ["--disable-userns"] if options.disable_userns else []
+    return ["--unshare-user", "--uid", uid, "--gid", gid, *no_userns, "--cap-drop", "ALL"]
 
 
 def bwrap_args(
