@@ -19,8 +19,9 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from hangar import fdtree
 from hangar.core.errors import InvalidRequest, NotFound, StorageFailed
@@ -28,6 +29,8 @@ from hangar.core.storage.backends.base import CopyProgress, Parts
 from hangar.core.storage.models import FileItem, FolderUsage, PerfMetric, VolumeInfo
 
 Owner = tuple[int, int] | None
+P = ParamSpec("P")
+T = TypeVar("T")
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_CHUNK = 1 << 20
 CAPABILITIES = ("file-ops", "quota", "metric")
@@ -41,6 +44,17 @@ def _not_followed(path: Parts) -> InvalidRequest:
     return InvalidRequest(
         f"The path goes through a symbolic link, which is not followed: {'/'.join(path)}"
     )
+
+
+async def _blocking(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``func`` in a thread; an OSError it lets out becomes StorageFailed with the error's
+    text alone (its file name could be a host path), not a 500."""
+    try:
+        return await asyncio.to_thread(func, *args, **kwargs)
+    except OSError as exc:
+        raise StorageFailed(
+            f"The storage operation failed: {exc.strerror or 'I/O error'}."
+        ) from None
 
 
 def _kind(mode: int) -> str:
@@ -71,7 +85,7 @@ class LocalBackend:
         return self.folder_dir(vfid)
 
     async def create_folder(self, vfid: uuid.UUID) -> None:
-        await asyncio.to_thread(self._create_folder, vfid)
+        await _blocking(self._create_folder, vfid)
 
     def _create_folder(self, vfid: uuid.UUID) -> None:
         path = self.folder_dir(vfid)
@@ -89,7 +103,7 @@ class LocalBackend:
         self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None = None
     ) -> None:
         await self.create_folder(dst)
-        await asyncio.to_thread(self._clone, src, dst, progress)
+        await _blocking(self._clone, src, dst, progress)
 
     def _clone(self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None) -> None:
         # Sessions may write to the source while it is copied: see hangar.fdtree.
@@ -182,7 +196,7 @@ class LocalBackend:
     # Files -------------------------------------------------------------------------------
 
     async def list_files(self, vfid: uuid.UUID, path: Parts) -> list[FileItem]:
-        return await asyncio.to_thread(self._list, vfid, path)
+        return await _blocking(self._list, vfid, path)
 
     def _list(self, vfid: uuid.UUID, path: Parts) -> list[FileItem]:
         fd = self._walk(vfid, path)
@@ -210,7 +224,7 @@ class LocalBackend:
             os.close(fd)
 
     async def mkdir(self, vfid: uuid.UUID, path: Parts, *, parents: bool, exist_ok: bool) -> None:
-        await asyncio.to_thread(self._mkdir, vfid, path, parents, exist_ok)
+        await _blocking(self._mkdir, vfid, path, parents, exist_ok)
 
     def _mkdir(self, vfid: uuid.UUID, path: Parts, parents: bool, exist_ok: bool) -> None:
         fd = self._walk(vfid, path[:-1], create=parents)
@@ -225,7 +239,7 @@ class LocalBackend:
             os.close(fd)
 
     async def move(self, vfid: uuid.UUID, src: Parts, dst: Parts) -> None:
-        await asyncio.to_thread(self._move, vfid, src, dst)
+        await _blocking(self._move, vfid, src, dst)
 
     def _move(self, vfid: uuid.UUID, src: Parts, dst: Parts) -> None:
         if dst[: len(src)] == src:
@@ -259,7 +273,7 @@ class LocalBackend:
             os.close(src_fd)
 
     async def delete(self, vfid: uuid.UUID, path: Parts, *, recursive: bool) -> None:
-        await asyncio.to_thread(self._delete, vfid, path, recursive)
+        await _blocking(self._delete, vfid, path, recursive)
 
     def _delete(self, vfid: uuid.UUID, path: Parts, recursive: bool) -> None:
         fd = self._walk(vfid, path[:-1])
@@ -310,13 +324,13 @@ class LocalBackend:
         return fd, st.st_size
 
     async def open_local(self, vfid: uuid.UUID, path: Parts) -> tuple[int, int] | None:
-        return await asyncio.to_thread(self._open_file, vfid, path)
+        return await _blocking(self._open_file, vfid, path)
 
     def count_read(self, nbytes: int, seconds: float) -> None:
         self._io.read(nbytes, seconds)
 
     async def file_size(self, vfid: uuid.UUID, path: Parts) -> int:
-        fd, size = await asyncio.to_thread(self._open_file, vfid, path)
+        fd, size = await _blocking(self._open_file, vfid, path)
         os.close(fd)
         return size
 
@@ -324,7 +338,7 @@ class LocalBackend:
         self, vfid: uuid.UUID, path: Parts, start: int, end: int
     ) -> AsyncIterator[bytes | memoryview]:
         """The bytes as views of a few reused buffers (see :class:`Buffers`)."""
-        fd, _size = await asyncio.to_thread(self._open_file, vfid, path)
+        fd, _size = await _blocking(self._open_file, vfid, path)
         buffers = Buffers(READ_CHUNK)
         try:
             offset = start
@@ -348,7 +362,7 @@ class LocalBackend:
         return self.root / ".uploads" / upload_id.hex
 
     async def commit_upload(self, upload_id: uuid.UUID, vfid: uuid.UUID, path: Parts) -> None:
-        await asyncio.to_thread(self._commit, upload_id, vfid, path)
+        await _blocking(self._commit, upload_id, vfid, path)
 
     def _commit(self, upload_id: uuid.UUID, vfid: uuid.UUID, path: Parts) -> None:
         staged = self.staging_path(upload_id)
