@@ -12,6 +12,7 @@ from sqlalchemy import select
 from hangar.core.agents.models import AgentRecord
 from hangar.core.compute import repo
 from hangar.core.compute.models import ComputeSession
+from hangar.core.errors import InvalidRequest
 from hangar.core.identity.models import DefaultForUnspecified
 from hangar.core.images.service import ImageService
 from hangar.core.scheduler import (
@@ -22,6 +23,7 @@ from hangar.core.scheduler import (
     PendingSession,
     ResourceSlots,
 )
+from hangar.core.scheduler.feasibility import never_fits
 from hangar.db.engine import DbSession
 from hangar.db.tables import KeyPairRow, ResourcePolicyRow
 
@@ -89,6 +91,29 @@ def _agent_states(agents: list[AgentRecord], holding: list[ComputeSession]) -> l
         )
         for agent in agents
     ]
+
+
+def refuse_impossible(
+    requested: ResourceSlots,
+    agents: list[AgentRecord],
+    scaling_group: str,
+    agent_list: list[str] | None,
+) -> None:
+    """Raise InvalidRequest when no ALIVE schedulable agent of ``scaling_group`` (of
+    ``agent_list`` when given) could hold ``requested`` even idle. With no such agent the
+    request queues: an agent may join or come back."""
+    candidates = [
+        agent
+        for agent in agents
+        if agent.scaling_group == scaling_group
+        and agent.schedulable
+        and (not agent_list or agent.id in agent_list)
+    ]
+    reason = never_fits(
+        requested, _agent_states(candidates, []), f"scaling group {scaling_group!r}"
+    )
+    if reason is not None:
+        raise InvalidRequest(reason)
 
 
 async def build_inputs(

@@ -25,6 +25,7 @@ from hangar.core.compute.events import EventBus
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult, SessionEvent
 from hangar.core.compute.options import parse_resource_opts, parse_starts_at
+from hangar.core.compute.placement import refuse_impossible
 from hangar.core.compute.states import DEAD, SessionStatus, SessionType
 from hangar.core.errors import (
     AuthFailed,
@@ -41,6 +42,7 @@ from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService, ManagerStatus
 from hangar.core.scheduler import ResourceSlots
+from hangar.core.scheduler.feasibility import human_amount
 from hangar.db.engine import DbSession
 from hangar.db.tables import AgentRow, ScalingGroupRow, SessionDependencyRow, SessionRow
 
@@ -191,9 +193,16 @@ class ComputeService:
         short = [name for name in minimum if requested.amount(name) < minimum.amount(name)]
         if short:
             raise InvalidRequest(
-                "The image needs at least "
-                + ", ".join(f"{name}={minimum.to_wire()[name]}" for name in short)
+                f"The image {image_ref} needs at least "
+                + ", ".join(
+                    f"{name}={human_amount(name, minimum.amount(name))} (asked: "
+                    f"{human_amount(name, requested.amount(name))})"
+                    for name in short
+                )
             )
+        scaling_group = req.scaling_group or "default"
+        agent_list = list(dict.fromkeys(req.agent_list)) or None
+        refuse_impossible(requested, await self._agents.alive(), scaling_group, agent_list)
         group_id = await self._identity.group_id_for(owner, req.domain_name, req.group_name)
         row = SessionRow(
             id=uuid.uuid4(),
@@ -202,7 +211,7 @@ class ComputeService:
             user_uuid=owner.user_uuid,
             domain_name=owner.domain_name,
             group_id=group_id,
-            scaling_group=req.scaling_group or "default",
+            scaling_group=scaling_group,
             agent_id=None,
             image_id=image_id,
             image_ref=image_ref,
@@ -231,7 +240,7 @@ class ComputeService:
             num_queries=0,
             last_stat=None,
             resource_opts=resource_opts or None,
-            agent_list=list(dict.fromkeys(req.agent_list)) or None,
+            agent_list=agent_list,
         )
         async with self._sessions() as db, db.begin():
             if await db.get(ScalingGroupRow, row.scaling_group) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import subprocess
 import uuid
 from pathlib import Path
@@ -100,8 +101,20 @@ class ImageService:
             else:
                 row = await _find_row(db, *split_reference(ref), architecture)
             if row is None:
-                raise NotFound("environment image")
+                raise NotFound("environment image", await self._not_found_message(db, ref))
             return _image_from_row(row, await self._aliases_of(db, row.id))
+
+    async def _not_found_message(self, db: DbSession, ref: str) -> str:
+        """``No such environment image: pyton:3.11 (did you mean python:3.11?)``."""
+        known = set((await db.execute(select(ImageAliasRow.alias))).scalars())
+        for name, tag in (await db.execute(select(ImageRow.name, ImageRow.tag))).all():
+            known.add(f"{name}:{tag}")
+        close = difflib.get_close_matches(ref, sorted(known), n=3, cutoff=0.6)
+        if close:
+            return f"No such environment image: {ref} (did you mean {', '.join(close)}?)"
+        if 0 < len(known) <= 5:
+            return f"No such environment image: {ref} (available: {', '.join(sorted(known))})"
+        return f"No such environment image: {ref}"
 
     async def get(self, image_id: uuid.UUID) -> Image:
         async with self._sessions() as db:
