@@ -24,6 +24,7 @@ def _runtime(settings: Settings) -> KernelRuntime:
     config = BubblewrapConfig(
         state_dir=settings.data_dir / "agent", hidden_paths=settings.sandbox_hidden_paths(),
         network=NetworkPolicy(settings.session_network),
+        scratch_disk_bytes=settings.session_default_disk_bytes or None,
     )  # fmt: skip
     return BubblewrapRuntime.start(config)
 

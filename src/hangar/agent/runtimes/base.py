@@ -86,9 +86,10 @@ class ResourceLimits:
     memory_bytes: int | None = None
     pids_max: int | None = None
     shmem_bytes: int | None = None  # the size of /dev/shm (a tmpfs)
+    disk_bytes: int | None = None  # the scratch disk's size; None: the runtime's default
 
     def __post_init__(self) -> None:
-        for name in ("cpu", "memory_bytes", "pids_max", "shmem_bytes"):
+        for name in ("cpu", "memory_bytes", "pids_max", "shmem_bytes", "disk_bytes"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 _fail(f"limit {name} must be positive, got {value}")
@@ -189,6 +190,7 @@ class ContainerStats:
     io_write_bytes: int = 0
     io_max_scratch_size: int = 0
     io_cur_scratch_size: int = 0
+    io_scratch_limit: int = 0  # the scratch disk's size; 0: not limited
 
 
 @dataclass(frozen=True, slots=True)

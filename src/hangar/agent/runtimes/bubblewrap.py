@@ -39,6 +39,14 @@ from hangar.agent.runtimes.base import (
     TerminationReason,
 )
 from hangar.agent.runtimes.cgroups import CgroupManager, KernelCgroup
+from hangar.agent.runtimes.disk import (
+    ScratchDisks,
+    attach_disk,
+    check_adoptable,
+    detach_disk,
+    move_scratch,
+    scratch_usage,
+)
 from hangar.agent.runtimes.network import (
     KernelNetworks,
     NetworkPolicy,
@@ -58,7 +66,7 @@ from hangar.agent.runtimes.sandbox import (
     sandbox_argv,
     sandbox_env,
 )
-from hangar.agent.runtimes.scratch import home_mounts, prepare_scratch, remove_tree, scratch_size
+from hangar.agent.runtimes.scratch import home_mounts, prepare_scratch, remove_tree
 
 RLIMIT_NOTE = (
     "cgroups unavailable ({reason}): memory is limited by RLIMIT_AS (virtual memory; breaks "
@@ -90,6 +98,7 @@ class BubblewrapConfig:
     blocked_syscalls: tuple[str, ...] = bpf.DEFAULT_BLOCKED
     bootstrap_timeout: float = 300.0
     destroy_timeout: float = 10.0
+    scratch_disk_bytes: int | None = None  # each kernel's disk (see .disk); None: unlimited
     network: NetworkPolicy = NetworkPolicy.EGRESS  # as root: a private network per kernel
     pasta: str = "/usr/bin/pasta"
 
@@ -173,6 +182,7 @@ class BubblewrapRuntime(KernelRuntime):
         self.config, self.options, self.cgroups, self.notes = config, options, cgroups, notes
         self.networks = networks  # None: kernels share the host's network
         self._kernels: dict[str, _Kernel] = {}
+        self.disks: ScratchDisks | None = None
 
     @classmethod
     def start(cls, config: BubblewrapConfig) -> BubblewrapRuntime:
@@ -209,6 +219,10 @@ class BubblewrapRuntime(KernelRuntime):
         )
         runtime = cls(config, options, cgroups, tuple(notes), networks)
         runtime._probe()
+        runtime.disks, note = ScratchDisks.open(
+            config.state_dir / "disks", config.scratch_disk_bytes
+        )
+        runtime.notes += (note,) if note else ()
         return runtime
 
     @staticmethod
@@ -286,6 +300,7 @@ class BubblewrapRuntime(KernelRuntime):
         owner = (spec.uid, spec.gid) if self.options.privileged else None
         cgroup: KernelCgroup | None = None
         try:
+            disk_notes = await attach_disk(self.disks, spec)
             await asyncio.to_thread(prepare_scratch, spec.scratch_dir, owner, home_mounts(spec))
             if self.cgroups is not None:
                 cgroup = self.cgroups.create(spec.kernel_id, spec.limits)
@@ -295,8 +310,12 @@ class BubblewrapRuntime(KernelRuntime):
         except OSError as exc:
             if cgroup is not None:
                 await cgroup.remove(self.config.destroy_timeout)
+            with contextlib.suppress(OSError):
+                await detach_disk(self.disks, spec.kernel_id)
             raise KernelCreationFailed(f"cannot prepare kernel {spec.kernel_id!r}: {exc}") from exc
-        info = KernelInfo(spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes)
+        info = KernelInfo(
+            spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes + disk_notes
+        )
         self._kernels[spec.kernel_id] = _Kernel(spec, info, options, cgroup)
         if spec.image.bootstrap:
             await self._bootstrap(spec)
@@ -323,6 +342,7 @@ class BubblewrapRuntime(KernelRuntime):
         )  # fmt: skip
         if not same or (self.cgroups is None and old.limits != spec.limits):
             raise KernelCreationFailed("the kernels' sandboxes differ")
+        check_adoptable(self.disks, old, spec)
         cgroup: KernelCgroup | None = None
         try:
             if self.cgroups is not None:
@@ -330,7 +350,7 @@ class BubblewrapRuntime(KernelRuntime):
                 for pid in source.cgroup.pids() if source.cgroup is not None else ():
                     for procs in cgroup.procs_files:
                         procs.write_text(str(pid))
-            old.scratch_dir.rename(spec.scratch_dir)  # the sandboxes' binds follow the inode
+            move_scratch(self.disks, old, spec)
             if self.networks is not None:  # the namespace goes with the processes in it
                 await self.networks.move(source_id, spec.kernel_id)
         except OSError as exc:
@@ -404,7 +424,7 @@ class BubblewrapRuntime(KernelRuntime):
 
     async def stats(self, kernel_id: str) -> ContainerStats:
         kernel = self._get(kernel_id)
-        size = await asyncio.to_thread(scratch_size, kernel.spec.scratch_dir)
+        size, limit = await asyncio.to_thread(scratch_usage, kernel.spec.scratch_dir)
         kernel.scratch_max = max(kernel.scratch_max, size)
         if kernel.cgroup is None:
             return ContainerStats(
@@ -412,6 +432,7 @@ class BubblewrapRuntime(KernelRuntime):
                 mem_max_bytes=kernel.meter.max_rss_bytes,
                 io_max_scratch_size=kernel.scratch_max,
                 io_cur_scratch_size=size,
+                io_scratch_limit=limit,
             )
         usage = kernel.cgroup.usage()
         return ContainerStats(
@@ -422,6 +443,7 @@ class BubblewrapRuntime(KernelRuntime):
             io_write_bytes=usage.io_write,
             io_max_scratch_size=kernel.scratch_max,
             io_cur_scratch_size=size,
+            io_scratch_limit=limit,
         )
 
     async def destroy(self, kernel_id: str, *, remove_scratch: bool) -> None:
@@ -439,5 +461,7 @@ class BubblewrapRuntime(KernelRuntime):
             await cgroup.remove(self.config.destroy_timeout)
         if self.networks is not None:
             await self.networks.destroy(kernel_id)
+        if remove_scratch:
+            await detach_disk(self.disks, kernel_id)
         if remove_scratch and kernel is not None:
             await asyncio.to_thread(remove_tree, kernel.spec.scratch_dir)

@@ -134,6 +134,7 @@ class KernelStats:
     io_write_bytes: int = 0
     io_max_scratch_size: int = 0
     io_cur_scratch_size: int = 0
+    io_scratch_limit: int = 0  # the scratch disk's size; 0: not limited
 
 
 @dataclass(frozen=True, slots=True)

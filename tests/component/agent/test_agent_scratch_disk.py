@@ -1,0 +1,141 @@
+"""Scratch disks in a real sandbox: writes past a kernel's disk size fail with ENOSPC, the
+kernel stays usable, the disk outlives the runtime object and goes with the kernel id alone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hangar.agent.runtimes.base import BindMount, ExitStatus, KernelSpec, ResourceLimits
+from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
+from hangar.agent.runtimes.disk import ScratchDisks, usage
+
+Shell = Callable[..., Awaitable[tuple[str, str, ExitStatus]]]
+Kernels = Callable[..., Awaitable[Any]]
+MIB = 1 << 20
+PYTHON = "/usr/bin/python3"
+PYTHON_FILL = """
+import errno, os
+try:
+    with open("fill", "wb") as f:
+        for _ in range(200):
+            f.write(b"x" * (1 << 20))
+            f.flush()
+            os.fsync(f.fileno())
+except OSError as e:
+    print("refused", errno.errorcode[e.errno])
+"""
+
+
+@pytest.fixture
+def disk_runtime(make_runtime: Callable[..., BubblewrapRuntime]) -> BubblewrapRuntime:
+    runtime = make_runtime(scratch_disk_bytes=64 * MIB)
+    if runtime.disks is None:
+        pytest.skip(f"loop-mounted disks are unavailable here: {runtime.notes}")
+    return runtime
+
+
+def mounted(path: Path) -> bool:
+    return usage(path) is not None
+
+
+@pytest.mark.usefixtures("needs_python")
+async def test_writes_past_the_disk_fail_and_the_kernel_stays_usable(
+    disk_runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell, execute: Shell
+) -> None:
+    spec = await kernels(disk_runtime, "k1")
+    _, err, status = await sh(disk_runtime, "k1", "dd if=/dev/zero of=big bs=1M count=100")
+    assert status.exit_code != 0 and "No space left on device" in err
+    out, err, status = await execute(disk_runtime, "k1", [PYTHON, "-c", PYTHON_FILL])
+    assert out.strip() == "refused ENOSPC", err
+    stats = await disk_runtime.stats("k1")
+    assert 48 * MIB < stats.io_cur_scratch_size <= stats.io_scratch_limit <= 64 * MIB
+    out, err, status = await sh(disk_runtime, "k1", "rm big fill; echo still here > f; cat f; ls")
+    assert (status.exit_code, out) == (0, "still here\nf\n"), err
+    image = disk_runtime.config.state_dir / "disks" / "k1.img"
+    assert image.stat().st_blocks * 512 <= 66 * MIB  # the host holds at most the disk
+    assert (spec.scratch_dir / "f").read_text() == "still here\n"
+
+
+async def test_the_disk_outlives_the_runtime_and_goes_by_kernel_id(
+    make_runtime: Callable[..., BubblewrapRuntime],
+    disk_runtime: BubblewrapRuntime,
+    kernels: Kernels,
+    sh: Shell,
+) -> None:
+    spec = await kernels(disk_runtime, "k1")
+    await sh(disk_runtime, "k1", "echo kept > notes.txt")
+    restarted = make_runtime(scratch_disk_bytes=64 * MIB)  # a new agent on the same data dir
+    assert mounted(spec.scratch_dir)
+    assert (spec.scratch_dir / "notes.txt").read_text() == "kept\n"
+    await restarted.destroy("k1", remove_scratch=True)
+    assert not mounted(spec.scratch_dir)
+    assert not (restarted.config.state_dir / "disks" / "k1.img").exists()
+    assert "k1.img" not in Path("/proc/self/mountinfo").read_text()
+
+
+async def test_folder_mount_points_live_on_the_disk(
+    disk_runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell, data_dir: Path
+) -> None:
+    folder = data_dir / "folder"
+    folder.mkdir()
+    (folder / "data.csv").write_text("a,b\n")
+    mount = BindMount(folder, "data", read_only=True)
+    spec = await kernels(disk_runtime, "k1", mounts=(mount,))
+    out, err, status = await sh(disk_runtime, "k1", "cat data/data.csv; ls -A")
+    assert (status.exit_code, out) == (0, "a,b\ndata\n"), err
+    assert mounted(spec.scratch_dir)
+
+
+async def test_each_kernel_may_ask_for_its_own_size(
+    disk_runtime: BubblewrapRuntime, kernels: Kernels
+) -> None:
+    await kernels(disk_runtime, "small", limits=ResourceLimits(disk_bytes=16 * MIB))
+    await kernels(disk_runtime, "default")
+    small, default = await disk_runtime.stats("small"), await disk_runtime.stats("default")
+    assert small.io_scratch_limit <= 16 * MIB < 48 * MIB < default.io_scratch_limit
+
+
+async def test_a_pooled_kernel_hands_its_disk_to_the_adopter(
+    disk_runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell, data_dir: Path
+) -> None:
+    source = await kernels(disk_runtime, "pool-1")
+    await sh(disk_runtime, "pool-1", "echo warm > w.txt")
+    sleeper = await disk_runtime.run("pool-1", ["/bin/sh", "-c", "sleep 30"])
+    target = KernelSpec("k2", data_dir / "scratch" / "k2")
+    await disk_runtime.adopt("pool-1", target)
+    try:
+        assert not source.scratch_dir.exists() and mounted(target.scratch_dir)
+        out, _, _ = await sh(disk_runtime, "k2", "cat w.txt")
+        assert out == "warm\n"
+        assert (disk_runtime.config.state_dir / "disks" / "k2.img").exists()
+    finally:
+        sleeper.kill()
+        await disk_runtime.destroy("k2", remove_scratch=True)
+    assert not mounted(target.scratch_dir)
+
+
+async def test_without_disks_the_kernel_says_its_scratch_is_not_limited(
+    make_runtime: Callable[..., BubblewrapRuntime], kernels: Kernels, data_dir: Path
+) -> None:
+    runtime = make_runtime(scratch_disk_bytes=None)
+    spec = await kernels(runtime, "k1")
+    info_notes = " ".join(runtime.notes)
+    assert "scratch disk is not limited" in info_notes
+    assert not mounted(spec.scratch_dir)
+
+
+def test_disks_need_mkfs_and_loop_devices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    disks, note = ScratchDisks.open(tmp_path / "disks", 1 << 30)
+    assert disks is None
+    reasons = ("not root", "mkfs.ext4 not found", "no /dev/loop-control")
+    assert any(reason in note for reason in reasons), note
+    assert not os.path.exists(tmp_path / "disks")
