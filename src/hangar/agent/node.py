@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 import socket
 import uuid
@@ -63,6 +64,7 @@ from hangar.agent.specs import (
     shim_dir,
 )
 
+log = logging.getLogger("hangar.agent")
 BOOTSTRAP_FILE = "bootstrap.sh"
 SERVICES_DIR = ".hangar-services"
 
@@ -80,6 +82,9 @@ class NodeLimits:
     query_on_start: bool = False  # start an interactive Python kernel's Jupyter kernel
     query_start_timeout: float = 60.0
     query_pool_size: int = 0  # pre-started Jupyter kernels per interpreter (0: no pool)
+    # With query_on_start, how long a new kernel stays without a Jupyter kernel: a session
+    # that runs one short command and goes (``backend.ai run``) never pays for one.
+    query_start_delay: float = 0.5
 
 
 @dataclass
@@ -131,6 +136,8 @@ class Node:
         self._owner = (uid, gid) if chown else None
         self._kernels: dict[str, _Kernel] = {}
         self._starting: set[str] = set()
+        self._removals: dict[str, asyncio.Task[None]] = {}  # destroyed, being cleaned up
+        self._query_starts: dict[str, asyncio.TimerHandle] = {}
         self.query = QueryKernels(
             runtime,
             start_timeout=limits.query_start_timeout,
@@ -176,6 +183,7 @@ class Node:
         behind but the console log).
         """
         key = str(request.kernel_id)
+        await self._removed(key)  # the same id, destroyed just before (a restart path)
         if key in self._kernels or key in self._starting:
             raise KernelExists(f"Kernel {key} already exists on this node")
         spec = build_spec(
@@ -199,7 +207,19 @@ class Node:
             setup = environ_code(kernel.spec.environ)
             self.query.adopt(key, request.interpreter, kernel.pooled.kernel, setup)
         elif self._query_on_start(kernel):
-            self.query.prepare(key, request.interpreter)
+            self._prepare_query_later(key, request.interpreter)
+
+    def _prepare_query_later(self, key: str, interpreter: str) -> None:
+        """Start the kernel's Jupyter kernel after ``query_start_delay`` unless it is gone
+        by then (a query sent earlier starts it at once)."""
+
+        def start() -> None:
+            self._query_starts.pop(key, None)
+            if key in self._kernels:
+                self.query.prepare(key, interpreter)
+
+        loop = asyncio.get_running_loop()
+        self._query_starts[key] = loop.call_later(self.limits.query_start_delay, start)
 
     async def _start(self, kernel: _Kernel) -> None:
         key = kernel.spec.kernel_id
@@ -310,8 +330,10 @@ class Node:
                 slot.process.kill()
 
     async def destroy_kernel(self, kernel_id: uuid.UUID) -> ContainerStats | None:
-        """Kill the kernel, remove its scratch dir; returns its last stats (None if it was
-        not live or they could not be read). Idempotent; the console log is kept."""
+        """End the kernel: its active run is killed and its last stats are returned (None
+        if it was not live or they could not be read) at once; its processes, limits, scratch
+        dir and shim are removed right after, in the background (:meth:`settle` waits for
+        that, and so does a new kernel of the same id). Idempotent; the console log is kept."""
         key = str(kernel_id)
         kernel = self._kernels.pop(key, None)
         stats: ContainerStats | None = None
@@ -319,12 +341,38 @@ class Node:
             self._stop_run(kernel)
             with contextlib.suppress(AgentError, OSError):
                 stats = await self.runtime.stats(key)
-        await self._remove(key)
+        if (query_start := self._query_starts.pop(key, None)) is not None:
+            query_start.cancel()
+        if key not in self._removals:
+            task = asyncio.create_task(self._remove_logged(key))
+            self._removals[key] = task
+            task.add_done_callback(lambda _: self._removals.pop(key, None))
         return stats
+
+    async def _remove_logged(self, key: str) -> None:
+        try:
+            await self._remove(key)
+        except Exception:  # nobody awaits this task: say what was left behind
+            log.exception("removing kernel %s left something behind", key)
+
+    async def _removed(self, key: str) -> None:
+        """Wait until the background removal of kernel ``key``, if any, is done."""
+        task = self._removals.get(key)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def settle(self) -> None:
+        """Wait until every destroyed kernel is removed (processes, limits, files)."""
+        while self._removals:
+            await asyncio.gather(*map(asyncio.shield, list(self._removals.values())))
 
     async def shutdown(self) -> None:
         """Stop every kernel's processes and limits, keeping scratch dirs and shims: this
         process is going away and the core starts the kernels again when it comes back."""
+        await self.settle()
+        for query_start in self._query_starts.values():
+            query_start.cancel()
+        self._query_starts.clear()
         kernels, self._kernels = self._kernels, {}
         if self.pool is not None:
             await self.pool.close()

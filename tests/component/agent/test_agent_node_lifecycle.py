@@ -121,6 +121,7 @@ async def test_destroy_returns_stats_removes_scratch_and_is_idempotent(node: Nod
     assert isinstance(stats, ContainerStats)
     assert stats.io_cur_scratch_size >= 1000
     key = str(creation.kernel_id)
+    await node.settle()  # the files go right after the answer
     assert not (node.scratch_root / key).exists()
     assert not shim_dir(node.scratch_root, key).exists()
     assert await node.destroy_kernel(creation.kernel_id) is None
