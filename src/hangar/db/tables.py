@@ -326,6 +326,9 @@ class SessionRow(Base):
     last_stat: Mapped[dict[str, Any] | None] = mapped_column()
     resource_opts: Mapped[dict[str, Any] | None] = mapped_column()
     agent_list: Mapped[list[str] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    preopen_ports: Mapped[list[int] | None] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql")
+    )
 
 
 class SessionDependencyRow(Base):

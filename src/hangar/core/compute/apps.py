@@ -150,12 +150,15 @@ class AppService:
         self._lifecycle = lifecycle
 
     async def apps_of(self, session: ComputeSession) -> list[ServicePort]:
-        """The session's apps (none for batch sessions' images without them)."""
+        """The session's apps (none for batch sessions' images without them), then its
+        preopen ports, each an app named by its number (the agent connects to that port
+        inside the session's network)."""
+        preopen = [ServicePort(str(p), "preopen", (p,)) for p in session.preopen_ports]
         try:
             image = await self._images.get(session.image_id)
         except NotFound:
-            return []
-        return session_apps(image.labels)
+            return preopen
+        return session_apps(image.labels) + preopen
 
     async def list(
         self, caller: Caller, ref: str, *, owner_access_key: str | None = None

@@ -48,6 +48,7 @@ class ComputeSession:
     resource_opts: dict[str, str] = field(default_factory=dict)
     agent_list: tuple[str, ...] = ()
     mounts: tuple[dict[str, Any], ...] = ()  # vfolders as resolved at creation
+    preopen_ports: tuple[int, ...] = ()  # ports it listens on, reached by the app proxy
 
     @property
     def kernel_id(self) -> uuid.UUID:
@@ -83,6 +84,7 @@ class CreateRequest:
     dependencies: tuple[str, ...] = ()  # ids or names of the owner's sessions
     resource_opts: dict[str, Any] = field(default_factory=dict)
     agent_list: tuple[str, ...] = ()  # agents to pin the session to (administrators only)
+    preopen_ports: tuple[int | str, ...] = ()  # as sent: numbers or numeric strings
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
-"""Session creation options in the forms Backend.AI accepts: ``starts_at`` and
-``resource_opts``. Pure functions; they raise InvalidRequest for what they cannot accept."""
+"""Session creation options in the forms Backend.AI accepts: ``starts_at``,
+``resource_opts`` and ``preopen_ports``. Pure functions; they raise InvalidRequest for what
+they cannot accept."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -82,3 +83,24 @@ def parse_resource_opts(
             )
         result[name] = str(int(amount))
     return result
+
+
+MAX_PREOPEN_PORTS = 16
+RESERVED_PORTS = frozenset({2200, 7681, 8081})  # sshd, ttyd, jupyter: the apps' own ports
+
+
+def parse_preopen_ports(ports: Sequence[int | str] | None) -> list[int]:
+    """``preopen_ports`` (the client sends numeric strings): distinct ports 1024-65535 the
+    session will listen on, reached through the app proxy. Raises InvalidRequest."""
+    chosen: list[int] = []
+    for value in ports or ():
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or not 1024 <= int(text) <= 65535:
+            raise InvalidRequest(f"preopen_ports: {value!r} is not a port number 1024-65535")
+        if int(text) in RESERVED_PORTS:
+            raise InvalidRequest(f"preopen_ports: {text} is the port of a built-in app")
+        if int(text) not in chosen:
+            chosen.append(int(text))
+    if len(chosen) > MAX_PREOPEN_PORTS:
+        raise InvalidRequest(f"preopen_ports: at most {MAX_PREOPEN_PORTS} ports")
+    return chosen

@@ -73,6 +73,7 @@ def session_from_row(row: SessionRow) -> ComputeSession:
         resource_opts=dict(row.resource_opts or {}),
         agent_list=tuple(row.agent_list or ()),
         mounts=tuple(m for m in row.mounts or () if isinstance(m, dict)),
+        preopen_ports=tuple(p for p in row.preopen_ports or () if isinstance(p, int)),
     )
 
 

@@ -24,7 +24,11 @@ from hangar.core.compute import repo
 from hangar.core.compute.events import EventBus
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult, SessionEvent
-from hangar.core.compute.options import parse_resource_opts, parse_starts_at
+from hangar.core.compute.options import (
+    parse_preopen_ports,
+    parse_resource_opts,
+    parse_starts_at,
+)
 from hangar.core.compute.placement import refuse_impossible
 from hangar.core.compute.states import DEAD, SessionStatus, SessionType
 from hangar.core.errors import (
@@ -241,6 +245,7 @@ class ComputeService:
             last_stat=None,
             resource_opts=resource_opts or None,
             agent_list=agent_list,
+            preopen_ports=parse_preopen_ports(req.preopen_ports) or None,
         )
         async with self._sessions() as db, db.begin():
             if await db.get(ScalingGroupRow, row.scaling_group) is None:

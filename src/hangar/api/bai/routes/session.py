@@ -37,6 +37,9 @@ class SessionConfig(Params):
     )
     mount_map: dict[str, str] | None = Field(None, validation_alias=_alias("mount_map", "mountMap"))
     agent_list: list[str] | None = Field(None, validation_alias=_alias("agentList", "agent_list"))
+    preopen_ports: list[int | str] | None = Field(
+        None, validation_alias=_alias("preopen_ports", "preopenPorts")
+    )
 
 
 class CreateParams(Params):
@@ -103,6 +106,7 @@ class CreateParams(Params):
             dependencies=tuple(self.dependencies or ()),
             resource_opts=dict(config.resource_opts or {}),
             agent_list=tuple(config.agent_list or ()),  # `run` sends [] for none
+            preopen_ports=tuple(config.preopen_ports or ()),
         )
 
 
