@@ -17,7 +17,7 @@ own wire format in a single table.
     ├── QuotaExceeded
     ├── RateLimited
     ├── ServerFrozen
-    ├── Unavailable
+    ├── Unavailable               (DiskFull: the data dir's free-space reserve is reached)
     └── NotSupported              a documented operation this installation does not offer
 """
 
@@ -123,6 +123,11 @@ class ServerFrozen(HangarError):
 class Unavailable(HangarError):
     code = "unavailable"
     default_message = "Service unavailable."
+
+
+class DiskFull(Unavailable):
+    code = "disk-full"
+    default_message = "The server's disk is almost full."
 
 
 class PayloadTooLarge(InvalidRequest):

@@ -23,6 +23,7 @@ from hangar.core.compute.execution import Executions
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookNotifier
+from hangar.core.diskspace import DiskReserve
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
 from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
@@ -149,6 +150,7 @@ def _assemble(
         agents=agents,
         bus=bus,
         default_memory=int(ResourceSlots.parse({"mem": settings.session_default_memory})["mem"]),
+        disk=DiskReserve(settings.data_dir, settings.disk_reserve_bytes),
     )
     executions = Executions(
         lifecycle,

@@ -87,6 +87,10 @@ def stat_object(status: str, stats: KernelStats | None) -> dict[str, Any]:
             "pct": None,
             "unit_hint": units[name],
         }
+    if stats.io_scratch_limit > 0:  # the scratch disk's size
+        scratch = result["io_scratch_size"]
+        scratch["capacity"] = str(stats.io_scratch_limit)
+        scratch["pct"] = f"{100 * stats.io_cur_scratch_size / stats.io_scratch_limit:.2f}"
     peaks = {"mem": stats.mem_max_bytes, "io_scratch_size": stats.io_max_scratch_size}
     for name, peak in peaks.items():
         result[name]["stats.max"] = str(max(peak, int(result[name]["current"])))

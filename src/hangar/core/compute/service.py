@@ -31,6 +31,7 @@ from hangar.core.compute.options import (
 )
 from hangar.core.compute.placement import refuse_impossible
 from hangar.core.compute.states import DEAD, SessionStatus, SessionType
+from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import (
     AuthFailed,
     Forbidden,
@@ -115,9 +116,12 @@ class ComputeService:
         agents: AgentService,
         bus: EventBus,
         default_memory: int = 0,
+        disk: DiskReserve | None = None,
     ) -> None:
         """``default_memory``: bytes of memory for sessions that request none (at least the
-        image's minimum, at most its maximum; 0: the image's minimum)."""
+        image's minimum, at most its maximum; 0: the image's minimum). ``disk``: new sessions
+        are refused while the data dir's free-space reserve is reached."""
+        self._disk = disk
         self._sessions = sessions
         self._clock = clock
         self._identity = identity
@@ -168,6 +172,8 @@ class ComputeService:
             raise SessionAlreadyExists(data={"existingSessionId": str(existing.id)})
         if await self._manager.status() == ManagerStatus.FROZEN:
             raise ServerFrozen()
+        if self._disk is not None:
+            self._disk.check("new sessions")
         image_min = image.min_slots()
         defaults = default_slots(image_min, image.max_slots(), self._default_memory)
         row = await self._new_row(owner, req, image.id, image.short_ref, image_min, defaults)

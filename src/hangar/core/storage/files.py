@@ -27,6 +27,7 @@ from typing import Protocol
 from sqlalchemy import delete, select
 
 from hangar import fdtree
+from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import InvalidRequest, NotFound, QuotaExceeded
 from hangar.core.identity.models import Caller
 from hangar.core.storage import paths, repo
@@ -77,7 +78,11 @@ def _hash(token: str) -> str:
 
 
 class Files:
-    def __init__(self, storage: StorageService, token_seconds: float) -> None:
+    def __init__(
+        self, storage: StorageService, token_seconds: float, reserve: DiskReserve | None = None
+    ) -> None:
+        """``reserve``: uploads are refused when they would eat into the data dir's reserve."""
+        self._reserve = reserve
         self._storage = storage
         self._sessions = storage._sessions
         self._clock = storage._clock
@@ -137,6 +142,8 @@ class Files:
         parts = paths.parts_of(path, allow_root=False)
         if size < 0:
             raise InvalidRequest("The size must not be negative.")
+        if self._reserve is not None:
+            self._reserve.check("uploads", incoming=size)
         backend = self._backend(folder)
         async with self._sessions() as db:
             _count, max_size = await repo.policy_limits(db, caller.access_key)

@@ -16,6 +16,7 @@ from hangar.core.clock import Clock
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.service import ComputeService
+from hangar.core.diskspace import DiskReserve
 from hangar.core.identity.models import Caller
 from hangar.core.manager.service import ManagerService
 from hangar.core.storage.dotfiles import Dotfiles
@@ -90,7 +91,11 @@ def build_storage_plane(
     service = StorageService(sessions, clock, hosts, manager, bgtasks)
     return StoragePlane(
         service=service,
-        files=Files(service, settings.storage_token_seconds),
+        files=Files(
+            service,
+            settings.storage_token_seconds,
+            DiskReserve(settings.data_dir, settings.disk_reserve_bytes),
+        ),
         invitations=Invitations(service),
         mounts=Mounts(service),
         dotfiles=Dotfiles(service),
