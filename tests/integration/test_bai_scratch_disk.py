@@ -111,6 +111,21 @@ def test_a_session_writing_past_its_disk_gets_enospc_and_goes_on(
     ok(server.official("rm", "diskfill"))
 
 
+def test_a_session_may_ask_for_its_own_disk_size(small_disk_server: LiveServer) -> None:
+    server = small_disk_server
+    done = server.official(
+        "start", "-t", "bigdisk", "--resource-opts", "disk=128m", "-r", "mem=256m", "python"
+    )
+    sid = re.search(r"Session ID ([0-9a-f-]{36})", ok(done) + done.stderr)
+    assert sid, done.stdout + done.stderr
+    shown = json.loads(ok(server.official("--output", "json", "session", "info", sid.group(1))))
+    (container,) = shown["items"][0]["containers"]
+    scratch = json.loads(container["live_stat"])["io_scratch_size"]
+    assert 96 * MIB < int(scratch["capacity"]) <= 128 * MIB, scratch
+    refused = server.official("start", "-t", "nodisk", "--resource-opts", "disk=lots", "python")
+    assert refused.returncode != 0 and "disk: invalid size" in refused.stdout + refused.stderr
+
+
 def test_a_server_short_of_disk_refuses_sessions_and_uploads(
     full_disk_server: LiveServer, tmp_path: Path
 ) -> None:

@@ -79,6 +79,7 @@ class KernelRequest:
     mounts: tuple[MountRequest, ...] = ()
     files: tuple[HomeFile, ...] = ()
     shmem_bytes: int | None = None  # size of /dev/shm; None: the runtime's default
+    disk_bytes: int | None = None  # size of the scratch disk; None: the agent's default
     # Batch sessions (False) get no Jupyter kernel at start: none pre-started, none pooled.
     interactive: bool = True
 

@@ -154,7 +154,11 @@ def build_spec(
             gid=gid,
             environ=kernel_environ(request, prefix),
             limits=ResourceLimits(
-                cpu=cpu, memory_bytes=memory, pids_max=pids_max, shmem_bytes=request.shmem_bytes
+                cpu=cpu,
+                memory_bytes=memory,
+                pids_max=pids_max,
+                shmem_bytes=request.shmem_bytes,
+                disk_bytes=request.disk_bytes,
             ),
             gpus=gpu_bindings(request, devices),
             image=ImageSpec(name=image_name, interpreter_prefix=prefix),

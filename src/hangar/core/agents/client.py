@@ -70,6 +70,7 @@ class KernelCreation:
     mounts: tuple[KernelMount, ...] = ()
     files: tuple[KernelFile, ...] = ()
     shmem_bytes: int | None = None  # size of /dev/shm; None: the runtime's default
+    disk_bytes: int | None = None  # size of the scratch disk; None: the agent's default
     interactive: bool = True  # False for batch sessions: no Jupyter kernel is made ready
 
 

@@ -100,6 +100,7 @@ class LocalAgentClient:
                          for m in creation.mounts),
             files=tuple(HomeFile(f.path, f.data, f.mode) for f in creation.files),
             shmem_bytes=creation.shmem_bytes, interactive=creation.interactive,
+            disk_bytes=creation.disk_bytes,
         )  # fmt: skip
         await _call(lambda: self._node.create_kernel(request))
 

@@ -299,6 +299,7 @@ class SessionLifecycle:
             mounts=extras[0],
             files=extras[1],
             shmem_bytes=int(shmem) if (shmem := session.resource_opts.get("shmem")) else None,
+            disk_bytes=int(disk) if (disk := session.resource_opts.get("disk")) else None,
             interactive=session.session_type == SessionType.INTERACTIVE,
         )
 

@@ -22,7 +22,7 @@ _RELATIVE = re.compile(
     re.IGNORECASE,
 )
 MAX_DELAY = timedelta(days=366)
-RESOURCE_OPTS = frozenset({"shmem"})
+RESOURCE_OPTS = frozenset({"shmem", "disk"})
 
 
 def parse_starts_at(value: datetime | str | None, now: datetime) -> datetime | None:
@@ -63,7 +63,8 @@ def parse_resource_opts(
     """Validated ``resource_opts`` in wire form (amounts as byte strings).
 
     Known options: ``shmem`` (the size of /dev/shm, e.g. ``"64m"``), which must stay below
-    the requested memory. Raises InvalidRequest for unknown options or bad values.
+    the requested memory; ``disk`` (the size of the scratch disk, /home/work, e.g.
+    ``"20g"``). Raises InvalidRequest for unknown options or bad values.
     """
     result: dict[str, str] = {}
     for name, value in (opts or {}).items():
@@ -76,7 +77,7 @@ def parse_resource_opts(
             raise InvalidRequest(f"resource_opts: {name}: invalid size {value!r}") from exc
         if amount != amount.to_integral_value() or amount <= 0:
             raise InvalidRequest(f"resource_opts: {name} must be a positive size in bytes")
-        if requested_mem is not None and requested_mem > 0 and amount >= requested_mem:
+        if name == "shmem" and requested_mem is not None and 0 < requested_mem <= amount:
             raise InvalidRequest(
                 f"resource_opts: {name} ({int(amount)} bytes) must be less than the requested "
                 f"memory ({int(requested_mem)} bytes)"
