@@ -10,8 +10,15 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
+
+from hangar.db import sqlite_inline
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -22,6 +29,7 @@ __all__ = [
     "downgrade",
     "make_sessionmaker",
     "migrate",
+    "read_connection",
 ]
 
 
@@ -43,6 +51,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             Path(db_path).touch(mode=0o600, exist_ok=True)  # holds password hashes
+            # Reads on the loop thread, writes on aiosqlite's (see sqlite_inline).
+            kwargs["connect_args"] = {"async_creator_fn": sqlite_inline.connect}
     else:
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
@@ -53,6 +63,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[DbSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_connection(sessions: async_sessionmaker[DbSession]) -> AsyncConnection:
+    """A plain connection of the sessions' engine, for hot reads of rows (no ORM objects):
+    cheaper to open and close than an ORM session. Use as ``async with``."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    return engine.connect()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -100,10 +100,13 @@ class FaceApp:
         for index, route in enumerate(self.routes):
             if not isinstance(route, FaceRoute) or route.param_convertors:
                 continue
-            earlier = self.routes[:index]
-            if any(isinstance(r, Route) and r.path_regex.match(route.path) for r in earlier):
-                continue  # an earlier pattern takes this path: keep declaration order
+            earlier = [r for r in self.routes[:index] if isinstance(r, Route)]
             for method in route.methods or ():
+                if any(
+                    (r.methods is None or method in r.methods) and r.path_regex.match(route.path)
+                    for r in earlier
+                ):
+                    continue  # an earlier pattern takes this method and path: declaration order
                 self.static.setdefault(route.path, {}).setdefault(method, route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

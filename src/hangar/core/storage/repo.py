@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hangar.core.compute.states import DEAD
 from hangar.core.storage.models import (
@@ -73,40 +75,81 @@ async def group_ids_of(db: DbSession, user_uuid: uuid.UUID) -> list[uuid.UUID]:
     return list(rows)
 
 
-async def accessible(db: DbSession, user_uuid: uuid.UUID) -> list[Access]:
+_ME = bindparam("me", type_=VFolderRow.__table__.c.user_uuid.type)
+_V = VFolderRow.__table__.c
+# Built once and read as plain tuples (no ORM objects, no attribute look-ups): building a
+# statement and loading entities cost more than running this one on SQLite.
+_ACCESSIBLE = (
+    select(
+        _V.id,
+        _V.host,
+        _V.name,
+        _V.usage_mode,
+        _V.permission,
+        _V.quota_bytes,
+        _V.cloneable,
+        _V.ownership_type,
+        _V.user_uuid,
+        _V.group_id,
+        _V.creator,
+        _V.unmanaged_path,
+        _V.created_at,
+        _V.last_used,  # VFolder's fields, in order
+        VFolderShareRow.permission,
+        GroupMemberRow.user_id,
+        UserRow.email,
+        GroupRow.name,
+    )  # fmt: skip
+    .outerjoin(
+        VFolderShareRow,
+        and_(VFolderShareRow.vfolder_id == VFolderRow.id, VFolderShareRow.user_uuid == _ME),
+    )
+    .outerjoin(
+        GroupMemberRow,
+        and_(GroupMemberRow.group_id == VFolderRow.group_id, GroupMemberRow.user_id == _ME),
+    )
+    .outerjoin(UserRow, UserRow.uuid == VFolderRow.user_uuid)
+    .outerjoin(GroupRow, GroupRow.id == VFolderRow.group_id)
+    .where(
+        or_(
+            VFolderRow.user_uuid == _ME,
+            GroupMemberRow.user_id.is_not(None),
+            VFolderShareRow.user_uuid.is_not(None),
+        )
+    )
+    .order_by(VFolderRow.created_at)
+)
+
+
+def _folder(fields: Sequence[Any]) -> VFolder:
+    """A folder from its columns in VFolder's field order."""
+    vfid, host, name, mode, perm, quota, cloneable, kind, user, group, creator, path, at, used = (
+        fields
+    )
+    return VFolder(
+        vfid, host, name, UsageMode(mode), Permission(perm), quota, cloneable,
+        OwnershipType(kind), user, group, creator, path, at, used,
+    )  # fmt: skip
+
+
+async def accessible(db: DbSession | AsyncConnection, user_uuid: uuid.UUID) -> list[Access]:
     """Every folder the user may reach: own first, then their groups', then shared ones,
     each with its owner's email or group name.
 
     An explicit share overrides a group folder's innate permission for that user. One
     query: folder lists are the busiest read, and each round trip costs more than the rows.
     """
-    share, member = VFolderShareRow, GroupMemberRow
-    rows = await db.execute(
-        select(VFolderRow, share.permission, member.user_id, UserRow.email, GroupRow.name)
-        .outerjoin(share, and_(share.vfolder_id == VFolderRow.id, share.user_uuid == user_uuid))
-        .outerjoin(
-            member, and_(member.group_id == VFolderRow.group_id, member.user_id == user_uuid)
-        )
-        .outerjoin(UserRow, UserRow.uuid == VFolderRow.user_uuid)
-        .outerjoin(GroupRow, GroupRow.id == VFolderRow.group_id)
-        .where(
-            or_(
-                VFolderRow.user_uuid == user_uuid,
-                member.user_id.is_not(None),
-                share.user_uuid.is_not(None),
-            )
-        )
-        .order_by(VFolderRow.created_at)
-    )
+    conn = db if isinstance(db, AsyncConnection) else await db.connection()
+    result = await conn.execute(_ACCESSIBLE, {"me": user_uuid})
     ranked: list[tuple[int, Access]] = []
-    for row, shared, in_group, email, group_name in rows:
-        if row.user_uuid == user_uuid:
+    for *fields, shared_as, member, email, group_name in result:
+        folder = _folder(fields)
+        if folder.user_uuid == user_uuid:
             rank, perm, owner = 0, Permission.WD, True
-        elif in_group is not None:
-            rank, perm, owner = 1, Permission(shared or row.permission), False
+        elif member is not None:
+            rank, perm, owner = 1, Permission(shared_as or folder.permission), False
         else:
-            rank, perm, owner = 2, Permission(shared), False
-        folder = folder_from_row(row)
+            rank, perm, owner = 2, Permission(shared_as), False
         ranked.append((rank, Access(folder, perm, owner, email, group_name)))
     ranked.sort(key=lambda pair: pair[0])  # stable: created_at order within each kind
     return [access for _, access in ranked]
