@@ -179,8 +179,8 @@ class ComputeService:
         row = await self._new_row(owner, req, image.id, image.short_ref, image_min, defaults)
         session = repo.session_from_row(row)
         self.bus.publish(SessionEvent.of("session_enqueued", session))
-        self._lifecycle.nudge()
         if req.enqueue_only:
+            self._lifecycle.nudge()
             return CreateResult(session, True, SessionStatus.PENDING.value)
         return await self._wait_started(session, req.max_wait_seconds)
 
@@ -314,17 +314,21 @@ class ComputeService:
         def settled(event: SessionEvent) -> bool:  # only these can mean a SETTLED status
             return event.session_id == session.id and event.name in SETTLING_EVENTS
 
+        # Subscribed before the lifecycle is woken, so no settling event is missed and the
+        # session, just written as PENDING, is read again only when one came (or every second).
         async with self.bus.subscribe(settled) as queue:
+            self._lifecycle.nudge()
             deadline = None if max_wait <= 0 else asyncio.get_running_loop().time() + max_wait
             while True:
+                timeout = None if deadline is None else deadline - asyncio.get_running_loop().time()
+                if timeout is None or timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(queue.get(), timeout=min(timeout or 1.0, 1.0))
                 current = await self.get(session.id)
                 if current.status in SETTLED:
                     return CreateResult(current, True, current.status.value)
-                timeout = None if deadline is None else deadline - asyncio.get_running_loop().time()
-                if timeout is not None and timeout <= 0:
+                if deadline is not None and deadline <= asyncio.get_running_loop().time():
                     return CreateResult(current, True, "TIMEOUT")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(queue.get(), timeout=min(timeout or 1.0, 1.0))
 
     # Look-ups --------------------------------------------------------------------------
 
@@ -351,6 +355,9 @@ class ComputeService:
         return await self._resolve_for(owner, ref, include_dead=include_dead)
 
     async def _resolve_for(self, owner: Caller, ref: str, *, include_dead: bool) -> ComputeSession:
+        exact = await self._by_whole_id(owner, ref, include_dead=include_dead)
+        if exact is not None:
+            return exact
         async with self._sessions() as db:
             candidates = await repo.of_access_key(db, owner.access_key, include_dead=include_dead)
         live = [s for s in candidates if s.status not in DEAD]
@@ -371,6 +378,23 @@ class ComputeService:
                     [{"id": str(h.id), "name": h.name, "status": h.status.value} for h in hits]
                 )
         raise NotFound("session")
+
+    async def _by_whole_id(
+        self, owner: Caller, ref: str, *, include_dead: bool
+    ) -> ComputeSession | None:
+        """The owner's session whose whole id is ``ref`` (one primary-key read instead of
+        the owner's session list: the execute stream and destroy name sessions by id)."""
+        try:
+            session_id = uuid.UUID(ref)
+        except ValueError:
+            return None
+        if ref not in (str(session_id), session_id.hex):
+            return None
+        async with self._sessions() as db:
+            session = await repo.get(db, session_id)
+        if session is None or session.access_key != owner.access_key:
+            return None
+        return session if include_dead or session.status not in DEAD else None
 
     async def matching(self, caller: Caller, prefix: str) -> list[ComputeSession]:
         """Live sessions of the caller whose id or name starts with ``prefix`` (completion)."""

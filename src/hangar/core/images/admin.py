@@ -55,6 +55,7 @@ class ImageAdmin:
                 db.add(ImageAliasRow(alias=alias, image_id=image.id))
             else:
                 row.image_id = image.id
+        self._images.forget()
 
     async def dealias(self, caller: Caller, alias: str) -> None:
         require_superadmin(caller)
@@ -63,6 +64,7 @@ class ImageAdmin:
             if row is None:
                 raise NotFound("image alias")
             await db.delete(row)
+        self._images.forget()
 
     async def set_labels(
         self,
@@ -86,6 +88,7 @@ class ImageAdmin:
                 else:
                     merged.pop(key, None)
             row.labels = merged
+        self._images.forget()
         return await self._images.get(image.id)
 
     async def registries(self) -> list[str]:

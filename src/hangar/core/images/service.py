@@ -88,12 +88,39 @@ def split_reference(ref: str) -> tuple[str, str, str]:
 
 
 class ImageService:
-    def __init__(self, sessions: async_sessionmaker[DbSession], clock: Clock) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[DbSession], clock: Clock, *, cache_seconds: float = 2.0
+    ) -> None:
+        """``cache_seconds``: how long a found image is answered from memory (a session's
+        creation looks its image up four times; writes through this process forget it at once,
+        another server process's after that long)."""
         self._sessions = sessions
         self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._by_ref: dict[tuple[str, str], tuple[float, Image]] = {}
+        self._by_id: dict[uuid.UUID, tuple[float, Image]] = {}
+
+    def forget(self) -> None:
+        """Drop the cached images (after a change of images or aliases)."""
+        self._by_ref.clear()
+        self._by_id.clear()
+
+    def _cached(self, found: tuple[float, Image] | None) -> Image | None:
+        if found is None or self._clock.monotonic() - found[0] > self._cache_seconds:
+            return None
+        return found[1]
+
+    def _remember(self, image: Image, ref: tuple[str, str] | None = None) -> Image:
+        entry = (self._clock.monotonic(), image)
+        self._by_id[image.id] = entry
+        if ref is not None:
+            self._by_ref[ref] = entry
+        return image
 
     async def resolve(self, ref: str, architecture: str = "x86_64") -> Image:
         """Find an image by alias, full reference or ``name:tag``. Raises NotFound."""
+        if (cached := self._cached(self._by_ref.get((ref, architecture)))) is not None:
+            return cached
         async with self._sessions() as db:
             alias = await db.get(ImageAliasRow, ref)
             if alias is not None:
@@ -102,7 +129,8 @@ class ImageService:
                 row = await _find_row(db, *split_reference(ref), architecture)
             if row is None:
                 raise NotFound("environment image", await self._not_found_message(db, ref))
-            return _image_from_row(row, await self._aliases_of(db, row.id))
+            image = _image_from_row(row, await self._aliases_of(db, row.id))
+        return self._remember(image, (ref, architecture))
 
     async def _not_found_message(self, db: DbSession, ref: str) -> str:
         """``No such environment image: pyton:3.11 (did you mean python:3.11?)``."""
@@ -117,11 +145,14 @@ class ImageService:
         return f"No such environment image: {ref}"
 
     async def get(self, image_id: uuid.UUID) -> Image:
+        if (cached := self._cached(self._by_id.get(image_id))) is not None:
+            return cached
         async with self._sessions() as db:
             row = await db.get(ImageRow, image_id)
             if row is None:
                 raise NotFound("environment image")
-            return _image_from_row(row, await self._aliases_of(db, row.id))
+            image = _image_from_row(row, await self._aliases_of(db, row.id))
+        return self._remember(image)
 
     async def list(self) -> list[Image]:
         async with self._sessions() as db:
@@ -145,6 +176,7 @@ class ImageService:
         architecture: str = "x86_64",
     ) -> Image:
         """Add or update an image and point ``aliases`` at it (idempotent)."""
+        self.forget()
         async with self._sessions() as db, db.begin():
             row = await _find_row(db, registry, name, tag, architecture)
             if row is None:
@@ -166,6 +198,7 @@ class ImageService:
                     db.add(ImageAliasRow(alias=alias, image_id=row.id))
                 else:
                     existing.image_id = row.id
+        self.forget()
         return await self.get(row.id)
 
     async def rescan_in_background(self, tasks: BackgroundTasks, caller: Caller) -> uuid.UUID:

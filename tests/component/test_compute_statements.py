@@ -1,0 +1,69 @@
+"""How much database work a short session costs: statements per create (waiting until it
+runs) and per destroy, on the embedded agent with the fake runtime. A budget, not a timing:
+each statement is a round trip (a thread hop on SQLite) on the path users wait on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from hangar.core.compute.models import CreateRequest
+from hangar.core.compute.states import SessionStatus
+from hangar.core.identity.models import Caller
+from hangar.core.services import Services
+
+CREATE_BUDGET = 25  # statements, the session's own and the scheduler pass it wakes
+DESTROY_BUDGET = 6
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"agent_runtime": "fake", "idle_timeout_seconds": 0}
+
+
+@pytest.fixture
+async def running(services: Services) -> AsyncIterator[Services]:
+    await services.start_loops()
+    yield services
+
+
+@contextmanager
+def counted(services: Services) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(" ".join(str(args[2]).split())[:80])
+
+    engine = services.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def admin_caller(services: Services) -> Caller:
+    assert services.first_admin is not None
+    ak = services.first_admin.keypair.keypair.access_key
+    return (await services.identity.credentials_for(ak)).caller
+
+
+async def test_a_short_session_stays_within_its_statement_budget(running: Services) -> None:
+    caller = await admin_caller(running)
+    warm_up = await running.compute.create(caller, CreateRequest(name="warm-up", image="python"))
+    await running.compute.destroy(caller, str(warm_up.session.id))
+    await asyncio.sleep(0.05)  # the scheduler pass the destroy woke
+    with counted(running) as statements:
+        created = await running.compute.create(caller, CreateRequest(name="short", image="python"))
+    assert created.status == SessionStatus.RUNNING.value
+    assert len(statements) <= CREATE_BUDGET, "\n".join(statements)
+    with counted(running) as statements:
+        stats = await running.compute.destroy(caller, str(created.session.id))
+    assert stats["status"] == "terminated"
+    assert len(statements) <= DESTROY_BUDGET, "\n".join(statements)
+    assert (await running.compute.get(created.session.id)).status == SessionStatus.TERMINATED
