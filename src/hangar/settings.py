@@ -114,7 +114,10 @@ class Settings(BaseSettings):
     )
     admin_email: str = Field(default="admin@hangar.local", description="First admin user.")
     clock_skew_seconds: int = Field(
-        default=900, ge=1, description="Accepted difference between a request's Date and now."
+        default=900,
+        ge=1,
+        description="Accepted difference between a request's Date and now; also how long a "
+        "captured signed request can be replayed (the signature covers no nonce).",
     )
     auth_cache_seconds: float = Field(
         default=1.0,

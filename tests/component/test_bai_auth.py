@@ -157,6 +157,20 @@ async def test_small_skew_is_fine(client: httpx.AsyncClient, admin: Signer, minu
     assert (await echo(client, admin.headers("GET", "/auth/test", date=when))).status_code == 200
 
 
+@pytest.mark.parametrize("settings_overrides", [{"clock_skew_seconds": 60}])
+async def test_the_replay_window_is_the_configured_skew(
+    client: httpx.AsyncClient, admin: Signer
+) -> None:
+    """A captured request is accepted again while its Date is within the window (the
+    signature has no nonce), and refused once it is older than the configured skew."""
+    captured = admin.headers("GET", "/auth/test", date=datetime.now(UTC) - timedelta(seconds=30))
+    assert (await echo(client, captured)).status_code == 200
+    assert (await echo(client, captured)).status_code == 200  # replayed within the window
+    stale = admin.headers("GET", "/auth/test", date=datetime.now(UTC) - timedelta(seconds=90))
+    body = problem(await echo(client, stale), 400, "invalid-auth-params")
+    assert body["msg"] == "Date/time sync error"
+
+
 @pytest.mark.parametrize("offset", ["+24:00", "-24:00", "+99:59", "-30:00"])
 async def test_date_with_an_impossible_offset_is_a_clean_400(
     client: httpx.AsyncClient, admin: Signer, offset: str
