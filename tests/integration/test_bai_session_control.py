@@ -754,20 +754,12 @@ def test_fake_gpus(gpu_server: LiveServer, tmp_path: Path) -> None:
     assert one[0] in two
     assert visible_devices(gpu_server, tmp_path) == []
 
-    shown = ok(
-        gpu_server.official(
-            "start", "--enqueue-only", "-r", "cuda.device=3", "-t", "gpu3", "python"
-        )
+    # More GPUs than any agent has: refused at creation, naming what the largest one has.
+    done = gpu_server.official(
+        "start", "--enqueue-only", "-r", "cuda.device=3", "-t", "gpu3", "python"
     )
-    sid = session_id(shown)
-    info = wait_for(
-        lambda: (s := compute_session(gpu_server, sid))["status_info"] and s,
-        "a pending reason",
-    )
-    assert info["status"] == "PENDING"
-    assert "cuda.device" in info["status_info"], info
-    ok(gpu_server.official("rm", "gpu3"))
-    assert status_of(gpu_server, sid) == "CANCELLED"
+    shown = done.stdout + done.stderr
+    assert "can ever hold cuda.device=3" in shown and "cuda.device=2" in shown, shown
     assert gpu_server.sessions_alive() == []
 
 

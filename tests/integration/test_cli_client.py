@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -140,10 +141,16 @@ def test_an_unreachable_endpoint_gets_one_clear_line(live_server: LiveServer) ->
     assert lines[0].startswith(f"Error: Cannot reach the API endpoint ({down})")
 
 
+def hold_all_cpus(server: LiveServer) -> None:
+    """A session holding every CPU of the agent: the next one that asks for a CPU queues
+    (asking for more CPUs than any agent has is refused instead)."""
+    cores = len(os.sched_getaffinity(0))
+    ok(server.hangar("start", "-t", "cpu-holder", "-r", f"cpu={cores}", "python"))
+
+
 def test_a_session_that_never_starts_gets_one_clear_line(live_server: LiveServer) -> None:
-    result = live_server.hangar(
-        "run", "--max-wait", "1", "-r", "cpu=512", "--exec", "true", "python"
-    )
+    hold_all_cpus(live_server)
+    result = live_server.hangar("run", "--max-wait", "1", "-r", "cpu=1", "--exec", "true", "python")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -318,13 +325,14 @@ def test_ps_formats_and_admin_sessions(live_server: LiveServer) -> None:
 
 def interrupt(server: LiveServer, *args: str) -> tuple[int, str]:
     """Run `hangar ARGS`, press Ctrl+C once the session it starts is queued."""
+    before = len(server.sessions_alive())
     proc = subprocess.Popen(
         [str(HANGAR), *args], env=server.server_env(), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
-        while not server.sessions_alive() and time.monotonic() < deadline:
+        while len(server.sessions_alive()) <= before and time.monotonic() < deadline:
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
@@ -334,20 +342,22 @@ def interrupt(server: LiveServer, *args: str) -> tuple[int, str]:
 
 
 def test_ctrl_c_while_a_session_waits_to_start(live_server: LiveServer) -> None:
-    code, err = interrupt(live_server, "start", "-t", "queued", "-r", "cpu=512", "python")
+    hold_all_cpus(live_server)
+    code, err = interrupt(live_server, "start", "-t", "queued", "-r", "cpu=1", "python")
     assert code == 130 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
         "Interrupted; session queued may still start (`hangar rm queued` cancels it)."
     )
     assert [(s["name"], s["status"]) for s in live_server.sessions_alive()] == [
-        ("queued", "PENDING")
+        ("cpu-holder", "RUNNING"),
+        ("queued", "PENDING"),
     ]
     ok(live_server.hangar("rm", "queued"))
-    code, err = interrupt(live_server, "run", "--rm", "-t", "oneshot", "-r", "cpu=512",
+    code, err = interrupt(live_server, "run", "--rm", "-t", "oneshot", "-r", "cpu=1",
                           "-c", "print(1)", "python")  # fmt: skip
     assert code == 130 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == "Interrupted; session oneshot was cancelled."
-    assert live_server.sessions_alive() == []
+    assert [s["name"] for s in live_server.sessions_alive()] == ["cpu-holder"]
 
 
 def test_seed_session_template_commands(live_server: LiveServer, tmp_path: Path) -> None:

@@ -187,7 +187,10 @@ async def _run_job(
 ) -> None:  # fmt: skip
     create = session.ComputeSession.get_or_create(name=job.name, **job.create)
     try:
-        kern = await waiting.wait_for_start(create, job.name, quiet=not job.live or OUTPUT.json)
+        kern = await waiting.wait_for_start(
+            create, job.name, quiet=not job.live or OUTPUT.json,
+            probe=lambda: waiting.pending_reason(session, job.name),
+        )  # fmt: skip
     except (BackendAPIError, BackendClientError) as exc:
         if job.live:
             raise
@@ -231,6 +234,8 @@ async def _execute(kern: Any, job: Job) -> None:
                 job.emit("stderr", f"{status} with exit code {result['exitCode']}\n")
             elif status == "finished":
                 job.status, job.exit_code = "finished", result.get("exitCode")
+                if not job.exit_code and result.get("error"):  # a query cell that raised
+                    job.exit_code = cell_exit_code(str(result["error"]))
                 break
             elif status in ("exec-timeout", "error", "server-restarting"):
                 job.status = status
@@ -240,6 +245,18 @@ async def _execute(kern: Any, job: Job) -> None:
         job.status, job.message = "interrupted", f"{job.name}: the execution stream ended early."
     if job.live and job.message and not OUTPUT.json:
         err_console.print(job.message)
+
+
+def cell_exit_code(error: str) -> int:
+    """The exit code of a query cell that raised ``error`` ("Name: value"), as Python's
+    would be: SystemExit's own code, 1 for any other exception."""
+    name, _, value = error.partition(": ")
+    if name != "SystemExit":
+        return 1
+    value = value.strip()
+    if value in ("", "None"):
+        return 0
+    return int(value) if value.lstrip("-").isdigit() else 1
 
 
 def _ask(options: dict[str, Any], interactive: bool) -> str:

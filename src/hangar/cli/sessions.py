@@ -221,7 +221,10 @@ def start(
                 callback_url=callback_url, owner_access_key=owner,
             )  # fmt: skip
             try:
-                kern = await waiting.wait_for_start(create, image, quiet=OUTPUT.json)
+                kern = await waiting.wait_for_start(
+                    create, image, quiet=OUTPUT.json,
+                    probe=lambda: waiting.pending_reason(session, name),
+                )  # fmt: skip
             except asyncio.CancelledError:  # Ctrl+C
                 await waiting.after_interrupt(session, name, remove=False)
                 raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from rich.console import Console
@@ -16,26 +16,52 @@ from hangar.client.func.session import ComputeSession
 
 FAILED = {"ERROR", "CANCELLED", "TERMINATED"}
 CANCEL_TIMEOUT = 10.0
+PROBE_EVERY = 1.0  # seconds between looks at why a session still waits
+Probe = Callable[[], Awaitable[str]]
 
 
 async def wait_for_start(
-    create: Coroutine[Any, Any, ComputeSession], label: str, *, quiet: bool
+    create: Coroutine[Any, Any, ComputeSession],
+    label: str,
+    *,
+    quiet: bool,
+    probe: Probe | None = None,
 ) -> ComputeSession:
-    """Await the create call, showing a spinner with the elapsed time on stderr."""
+    """Await the create call, showing a spinner on stderr with the elapsed time and, from
+    ``probe``, why the session waits (its status and pending reason)."""
     if quiet:
         return await create
     console = Console(stderr=True)
     started = time.monotonic()
     task = asyncio.ensure_future(create)
+    why, looked = "", started
     try:
         with console.status(f"Starting a session ({label})...") as status:
             while not task.done():
                 await asyncio.wait({task}, timeout=0.5)
+                now = time.monotonic()
+                if probe is not None and not task.done() and now - looked >= PROBE_EVERY:
+                    looked, why = now, await _look(probe)
                 status.update(f"Waiting for the session to start ({label})... "
-                              f"{time.monotonic() - started:.0f}s")  # fmt: skip
+                              f"{now - started:.0f}s{why}")  # fmt: skip
     finally:
         task.cancel()  # Ctrl+C: stop waiting for the answer
     return task.result()
+
+
+async def _look(probe: Probe) -> str:
+    with contextlib.suppress(Exception):  # the reason is a nicety; the timer goes on
+        text = await asyncio.wait_for(probe(), PROBE_EVERY)
+        return f" {text}" if text else ""
+    return ""
+
+
+async def pending_reason(session: AsyncSession, name: str) -> str:
+    """``PENDING: not enough cpu on any agent``: the waiting session's status and why."""
+    info = await session.ComputeSession(name).get_info()
+    state = str(info.get("status") or "")
+    reason = " ".join(str(info.get("statusInfo") or "").split())
+    return f"{state}: {reason}" if state and reason else state
 
 
 async def after_interrupt(session: AsyncSession, name: str, *, remove: bool) -> None:

@@ -25,7 +25,8 @@ from hangar.agent.kernels.launcher import READY_MARK, Connection, launcher_argv
 from hangar.agent.kernels.messages import output_records
 from hangar.agent.models import RunOutput
 from hangar.agent.node_errors import NodeError
-from hangar.agent.runtimes.base import KernelRuntime, RunningProcess
+from hangar.agent.runtimes.base import KernelRuntime, RunningProcess, TerminationReason
+from hangar.agent.runtimes.process import OOM_KILLED
 
 log = logging.getLogger("hangar.agent.kernels")
 TAIL_BYTES = 4096
@@ -63,6 +64,7 @@ class QueryKernel:
         self._listeners: dict[str, asyncio.Queue[Routed]] = {}
         self._inputs: deque[str] = deque()
         self._waiting_input = False
+        self._failure = ""  # the running cell's exception, "Name: value" (or "")
         self.broken = False  # set when the kernel died or would not stop a cell
         self._tasks = [
             asyncio.create_task(self._read(name)) for name in ("shell", "iopub", "stdin", "control")
@@ -195,6 +197,7 @@ class QueryKernel:
             raise QueryKernelFailed("the Jupyter kernel is not running")
         msg_id = self.client.execute(code, allow_stdin=True, stop_on_error=False)
         queue = self._listen(msg_id)
+        self._failure = ""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout if timeout and timeout > 0 else None
         timed_out = False
@@ -223,9 +226,8 @@ class QueryKernel:
                     asked, settle = msg, loop.time() + INPUT_SETTLE
                     continue
                 if channel == "died":
-                    yield RunOutput(
-                        "stderr", "\n[hangar] " + _died_message(self.process, self._tail)
-                    )
+                    died = await _death_message(self.process, self._tail)
+                    yield RunOutput("stderr", "\n[hangar] " + died)
                     yield RunOutput("finished", exit_code=1)
                     return
                 for record in self._records(channel, msg):
@@ -234,7 +236,7 @@ class QueryKernel:
                     yield (
                         RunOutput("exec-timeout")
                         if timed_out
-                        else RunOutput("finished", exit_code=0)
+                        else RunOutput("finished", self._failure, exit_code=0)
                     )
                     return
         finally:
@@ -245,6 +247,8 @@ class QueryKernel:
         msg_type = msg.get("msg_type") or msg.get("header", {}).get("msg_type", "")
         content: Mapping[str, Any] = msg.get("content") or {}
         if channel == "iopub":
+            if msg_type == "error":  # the wire's exit code stays 0; clients may tell
+                self._failure = f"{content.get('ename')}: {content.get('evalue')}"
             return output_records(msg_type, content)
         if channel == "stdin" and msg_type == "input_request":
             if self._inputs:
@@ -326,6 +330,14 @@ async def _drain(stream: asyncio.StreamReader, tail: deque[bytes]) -> None:
     """Keep reading a pipe the kernel writes diagnostics to; remember the last lines."""
     while line := await stream.readline():
         tail.append(line[-TAIL_BYTES:])
+
+
+async def _death_message(process: RunningProcess, tail: deque[bytes]) -> str:
+    """Why a kernel died in a cell: its memory limit (as batch runs say), else its output."""
+    status = await process.wait()
+    if status.reason is TerminationReason.MEMORY_LIMIT:
+        return status.message.removesuffix(OOM_KILLED) + "; the kernel was restarted\n"
+    return _died_message(process, tail)
 
 
 def _died_message(process: RunningProcess, tail: deque[bytes]) -> str:

@@ -21,6 +21,16 @@ def shell_exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+OOM_KILLED = "; killed by the OOM killer"  # the end of an OOM kill's message
+
+
+def _mebibytes(size: int) -> str:
+    """``256 MiB``, ``1.5 GiB``: a memory limit as people write it."""
+    if size >= 1 << 30:
+        return f"{size / (1 << 30):.3g} GiB"
+    return f"{size / (1 << 20):.4g} MiB"
+
+
 def exit_status(
     code: int,
     forced: TerminationReason | None,
@@ -38,8 +48,8 @@ def exit_status(
     if forced is TerminationReason.KILLED:
         return ExitStatus(code, forced, "killed on request", notes)
     if oom_killed and code == 128 + signal.SIGKILL:
-        limit = f" ({memory_limit} bytes)" if memory_limit is not None else ""
-        message = f"memory limit exceeded{limit}; killed by the OOM killer"
+        limit = f" ({_mebibytes(memory_limit)})" if memory_limit is not None else ""
+        message = f"memory limit exceeded{limit}{OOM_KILLED}"
         return ExitStatus(code, TerminationReason.MEMORY_LIMIT, message, notes)
     return ExitStatus(code, TerminationReason.EXITED, f"exited with code {code}", notes)
 

@@ -114,8 +114,11 @@ def _body_left_unread(request: Request) -> bool:
 async def deny_socket(websocket: WebSocket, exc: HangarError) -> None:
     """Refuse a WebSocket before the upgrade with the face's problem response, or close it
     (1008) where the server cannot send a denial response."""
+    response = render_error(exc)
+    # WebSocket clients show a refused handshake's headers, not its body: say it there too.
+    response.headers["x-hangar-error"] = exc.message.encode("ascii", "replace").decode()[:300]
     try:
-        await websocket.send_denial_response(render_error(exc))
+        await websocket.send_denial_response(response)
     except RuntimeError:  # the server lacks the denial-response extension
         await websocket.close(code=1008, reason=exc.message[:120])
 

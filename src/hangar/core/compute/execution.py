@@ -21,7 +21,7 @@ from hangar.core.agents.client import AgentClient, BatchSteps, RunOutput
 from hangar.core.agents.service import AgentService
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession
-from hangar.core.errors import InvalidRequest
+from hangar.core.errors import InvalidRequest, Unavailable
 
 END_KINDS = frozenset({"finished", "exec-timeout"})
 STEP_KINDS = frozenset({"clean-finished", "build-finished", "waiting-input"}) | END_KINDS
@@ -37,6 +37,7 @@ class Result:
     console: list[list[Any]] = field(default_factory=list)
     files: list[dict[str, str]] | None = None
     options: dict[str, Any] | None = None
+    error: str = ""  # a finished query cell's exception, "Name: value"
 
     def to_wire(self, *, with_run_id: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -46,6 +47,8 @@ class Result:
             "files": self.files,
             "console": self.console,
         }
+        if self.error:  # Hangar's addition: the exit code of a query cell stays 0
+            body["error"] = self.error
         if with_run_id:
             body["runId"] = self.run_id
         return body
@@ -113,7 +116,7 @@ class Run:
                 if record.kind == "waiting-input":
                     result.options = {"is_password": record.password}
                 if record.kind in END_KINDS:
-                    result.files = self.files
+                    result.files, result.error = self.files, record.text
                 break
             append_console(result.console, record)
         if result.status == "continued" and self.done and not self.records:
@@ -169,6 +172,18 @@ class Executions:
             if output.kind in END_KINDS:
                 run.files = await self._lifecycle.output_files(session)
             yield output
+
+    def ensure_reachable(self, session: ComputeSession) -> None:
+        """Raise Unavailable when the agent running ``session`` is not connected (LOST, or
+        not back yet after a restart): before a run starts, so that clients see the error
+        instead of a run that never produces anything."""
+        agent_id = session.agent_id
+        if self._agents is None or agent_id is None or agent_id in self._agents.connected:
+            return
+        raise Unavailable(
+            f"Session {session.name} runs on agent {agent_id}, which is not connected "
+            "(LOST); code can run again once the agent reports back."
+        )
 
     def _agent(self, session: ComputeSession) -> AgentClient:
         if self._agents is None or session.agent_id is None:

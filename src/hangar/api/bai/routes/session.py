@@ -297,6 +297,8 @@ async def execute(request: Request) -> dict[str, Any]:
     if mode == "continued":
         mode = "continue"
     executions = services.executions
+    if mode in ("batch", "query"):
+        executions.ensure_reachable(session)
     if mode == "batch":
         run = executions.start_batch(session, batch_steps(params.options), params.run_id)
     elif mode in ("continue", "input"):

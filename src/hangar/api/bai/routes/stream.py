@@ -30,6 +30,7 @@ async def execute(websocket: WebSocket) -> None:
     try:
         caller = user(websocket)
         session = await services.compute.running(caller, websocket.path_params["ref"])
+        services.executions.ensure_reachable(session)  # refused here, the client fails
     except HangarError as exc:
         await deny_socket(websocket, exc)
         return
