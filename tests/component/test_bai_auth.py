@@ -94,7 +94,7 @@ async def test_unknown_access_key_looks_like_a_wrong_secret(
     client: httpx.AsyncClient, services: Services, admin: Signer
 ) -> None:
     """Nobody can learn whether an access key exists: unknown, inactive and wrongly signed
-    keys get the same answer."""
+    keys get the same answer (only the holder of an inactive key's secret is told why)."""
     stranger = Signer("AKIANOSUCHKEY0000000", admin.secret_key)
     unknown = problem(await echo(client, stranger.headers("GET", "/auth/test")), 401, "auth-failed")
     wrong = problem(
@@ -106,8 +106,26 @@ async def test_unknown_access_key_looks_like_a_wrong_secret(
     issued = await services.identity.issue_keypair(email="idle@example.com")
     await services.identity.set_keypair_active(issued.keypair.access_key, False)
     idle = Signer(issued.keypair.access_key, issued.secret_key)
-    inactive = problem(await echo(client, idle.headers("GET", "/auth/test")), 401, "auth-failed")
+    guessed = idle.headers("GET", "/auth/test", secret_key="x" * 40)
+    inactive = problem(await echo(client, guessed), 401, "auth-failed")
     assert unknown["msg"] == wrong["msg"] == inactive["msg"] == "Signature mismatch"
+
+
+async def test_the_holder_of_a_deactivated_key_is_told_it_is_inactive(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    await services.identity.create_user(email="idle@example.com", password="password1")
+    issued = await services.identity.issue_keypair(email="idle@example.com")
+    ak = issued.keypair.access_key
+    idle = Signer(ak, issued.secret_key)
+    await services.identity.set_keypair_active(ak, False)
+    refused = problem(await echo(client, idle.headers("GET", "/auth/test")), 401, "auth-failed")
+    assert refused["msg"] == f"The access key {ak} is inactive."
+    await services.identity.set_keypair_active(ak, True)
+    creds = await services.identity.credentials_for(ak)
+    await services.identity.signout(creds.caller, email="idle@example.com", password="password1")
+    refused = problem(await echo(client, idle.headers("GET", "/auth/test")), 401, "auth-failed")
+    assert refused["msg"].startswith(f"The user of access key {ak} is ")
 
 
 async def test_deactivated_keypair_then_reactivated(

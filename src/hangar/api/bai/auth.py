@@ -201,18 +201,24 @@ class BaiAuth:
             raise InvalidAuthParams("Missing API version header")
         identity = services.identity
         credentials = identity.cached_credentials(auth.access_key)
+        secret, refused = "", ""  # why a known key is refused: told only to its holder
         if credentials is None:
             try:
                 credentials = await identity.credentials_for(auth.access_key)
             except AuthFailed:  # the same answer as a wrong secret: no probing for keys
                 log.info("signed request with an unknown or inactive access key")
-                raise AuthFailed(SIGNATURE_MISMATCH) from None
+                found = await identity.refused_credentials(auth.access_key)
+                if found is None:
+                    raise AuthFailed(SIGNATURE_MISMATCH) from None
+                secret, refused = found
+        if credentials is not None:
+            secret = credentials.secret_key
         target = _request_target(scope)
         ctype = media_type(headers.get(b"content-type"))
         method = scope.get("method", "GET")
         for host in host_variants(headers.get(b"host", ""), scope.get("scheme", "http")):
             expected = self.keys.sign(
-                secret_key=credentials.secret_key,
+                secret_key=secret,
                 hash_name=auth.hash_name,
                 method=method,
                 target=target,
@@ -224,6 +230,8 @@ class BaiAuth:
                 version_header_name=version_name,
             )
             if signatures_match(expected, auth.signature):
+                if credentials is None:
+                    raise AuthFailed(refused)
                 return credentials.caller
         raise AuthFailed(SIGNATURE_MISMATCH)
 

@@ -254,6 +254,23 @@ class IdentityService:
             self._refreshing[access_key] = task
         return await asyncio.shield(task)
 
+    async def refused_credentials(self, access_key: str) -> tuple[str, str] | None:
+        """For a keypair that exists but is refused (it, or its user, is inactive): its
+        clear secret and why, in one sentence; None otherwise. Tell the reason only to a
+        caller whose signature proved the secret: nobody else may learn the key exists."""
+        async with self._sessions() as db:
+            found = await repo.find_keypair_with_user(db, access_key)
+        if found is None:
+            return None
+        keypair, owner = found
+        if owner.status != UserStatus.ACTIVE:
+            reason = f"The user of access key {access_key} is {owner.status.lower()}."
+        elif not keypair.is_active:
+            reason = f"The access key {access_key} is inactive."
+        else:
+            return None
+        return self._box.decrypt(keypair.secret_key_encrypted), reason
+
     async def _refresh(self, access_key: str) -> Credentials:
         try:
             async with self._sessions() as db:
