@@ -201,6 +201,13 @@ class Settings(BaseSettings):
         description="Pre-started sandboxed Jupyter kernels kept ready per Python image, so a "
         "new session's first cell need not wait for one to start; 0 disables the pool.",
     )
+    sandbox_pool_size: int = Field(
+        default=2,
+        ge=0,
+        description="Pre-built sandboxes (scratch dir, limits, network namespace, disk) kept "
+        "ready per image, so a new session, batch or interactive, need not wait for them; "
+        "0 disables the pool.",
+    )
 
     agent_token: SecretStr | None = Field(
         default=None,

@@ -43,7 +43,10 @@ def build_node(settings: Settings, *, addr: str = "") -> Node | None:
         runtime, scratch_root=settings.scratch_dir, log_dir=settings.log_dir / "kernels",
         uid=settings.work_uid, gid=settings.work_gid, agent_id=settings.agent_id, addr=addr,
         fake_accelerators=settings.fake_accelerators,
-        limits=NodeLimits(query_on_start=True, query_pool_size=settings.kernel_pool_size),
+        limits=NodeLimits(
+            query_on_start=True, query_pool_size=settings.kernel_pool_size,
+            sandbox_pool_size=settings.sandbox_pool_size,
+        ),
     )  # fmt: skip
     return node
 

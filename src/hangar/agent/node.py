@@ -28,7 +28,7 @@ from hangar.agent.describe import node_info
 from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
 from hangar.agent.interrupts import interrupt_group
 from hangar.agent.kernels.jupyter import QueryKernelFailed
-from hangar.agent.kernels.pool import KernelPool, Pooled, environ_code, fits
+from hangar.agent.kernels.pool import KernelPool, Pooled, environ_code, fits, fits_sandbox
 from hangar.agent.kernels.runner import QueryKernels
 from hangar.agent.models import (
     BatchSteps,
@@ -82,6 +82,7 @@ class NodeLimits:
     query_on_start: bool = False  # start an interactive Python kernel's Jupyter kernel
     query_start_timeout: float = 60.0
     query_pool_size: int = 0  # pre-started Jupyter kernels per interpreter (0: no pool)
+    sandbox_pool_size: int = 0  # pre-built bare sandboxes per interpreter (0: no pool)
     # With query_on_start, how long a new kernel stays without a Jupyter kernel: a session
     # that runs one short command and goes (``backend.ai run``) never pays for one.
     query_start_delay: float = 0.5
@@ -145,6 +146,7 @@ class Node:
         )
         size = limits.query_pool_size
         self.pool = KernelPool(runtime, self._pool_spec, size=size) if size > 0 else None
+        self.sandboxes = self._sandbox_pool(limits.sandbox_pool_size)
         self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
         self.host_usage = HostUsage()
 
@@ -203,7 +205,7 @@ class Node:
         finally:
             self._starting.discard(key)
         self._kernels[key] = kernel
-        if kernel.pooled is not None:
+        if kernel.pooled is not None and kernel.pooled.kernel is not None:
             setup = environ_code(kernel.spec.environ)
             self.query.adopt(key, request.interpreter, kernel.pooled.kernel, setup)
         elif self._query_on_start(kernel):
@@ -225,7 +227,7 @@ class Node:
         key = kernel.spec.kernel_id
         try:
             await asyncio.to_thread(kernel.console.reset)
-            kernel.pooled = await self._adopt_pooled(kernel)
+            kernel.pooled = await self._adopt_pooled(kernel) or await self._adopt_sandbox(kernel)
             if kernel.pooled is None:
                 if kernel.request.interpreter_prefix is None:
                     await asyncio.to_thread(
@@ -284,11 +286,29 @@ class Node:
         )  # fmt: skip
         return spec, shim
 
+    def _sandbox_pool(self, size: int) -> KernelPool | None:
+        """The pool of pre-built bare sandboxes, where the runtime can adopt kernels."""
+        adopts = type(self.runtime).adopt is not KernelRuntime.adopt
+        if size <= 0 or not adopts:
+            return None
+        return KernelPool(self.runtime, self._pool_spec, size=size, refill_delay=0.1, query=False)
+
+    async def _adopt_sandbox(self, kernel: _Kernel) -> Pooled | None:
+        """A pre-built sandbox, adopted as this kernel, where one fits."""
+        if self.sandboxes is None or not fits_sandbox(kernel.request):
+            return None
+        shim = shim_dir(self.scratch_root, kernel.spec.kernel_id)
+        return await self.sandboxes.adopt(kernel.request.interpreter, kernel.spec, shim)
+
     def warm_pool(self, interpreters: Sequence[str]) -> None:
-        """Start pre-starting Jupyter kernels for these interpreters (needs a running loop)."""
+        """Start pre-starting Jupyter kernels and pre-building sandboxes for these
+        interpreters (needs a running loop)."""
         for interpreter in interpreters if self.pool is not None else ():
             assert self.pool is not None
             self.pool.fill(interpreter)
+        for interpreter in interpreters if self.sandboxes is not None else ():
+            assert self.sandboxes is not None
+            self.sandboxes.fill(interpreter)
 
     async def _bootstrap(self, kernel: _Kernel, script: str) -> None:
         """Write the script to /home/work/bootstrap.sh and run it with bash."""
@@ -376,6 +396,8 @@ class Node:
         kernels, self._kernels = self._kernels, {}
         if self.pool is not None:
             await self.pool.close()
+        if self.sandboxes is not None:
+            await self.sandboxes.close()
         for key, kernel in kernels.items():
             self._stop_run(kernel)
             await self.query.discard(key)

@@ -8,6 +8,11 @@ the runtime *adopts* it under the session's id (its scratch dir and shim are ren
 processes move to the session's limits) and the session's environment is set in the
 running interpreter. Taken kernels are replaced in the background, after a short delay so
 the refill does not compete with the new session's first cells.
+
+A pool made with ``query=False`` holds pre-built sandboxes without a Jupyter kernel: whatever
+the runtime's ``create`` makes (scratch dir, limits, network namespace, disk) is ready, so a
+session that takes one (any session that :func:`fits_sandbox`, batch ones too) skips that
+work, and its first command runs in a sandbox the runtime has already set up.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ class Pooled:
     kernel_id: str
     spec: KernelSpec
     shim: Path
-    kernel: QueryKernel
+    kernel: QueryKernel | None  # None in a pool of bare sandboxes
 
 
 class KernelPool:
@@ -53,9 +58,12 @@ class KernelPool:
         size: int = 1,
         refill_delay: float = 1.0,
         start_timeout: float = 60.0,
+        query: bool = True,
     ) -> None:
+        """``query``: start a Jupyter kernel in each pooled sandbox (else bare sandboxes)."""
         self.runtime, self.make_spec, self.size = runtime, make_spec, size
         self.refill_delay, self.start_timeout = refill_delay, start_timeout
+        self.query = query
         self._ready: dict[str, list[Pooled]] = {}
         self._filling: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -82,19 +90,25 @@ class KernelPool:
             spec, shim = self.make_spec(kernel_id, interpreter)
             await asyncio.to_thread(prepare_shim, shim, interpreter)
             await self.runtime.create(spec)
-            kernel = await QueryKernel.start(
-                self.runtime, kernel_id, interpreter, timeout=self.start_timeout
+            kernel = (
+                await QueryKernel.start(
+                    self.runtime, kernel_id, interpreter, timeout=self.start_timeout
+                )
+                if self.query
+                else None
             )
         except BaseException as exc:
             await self._destroy(kernel_id, shim)
             if isinstance(exc, AgentError | OSError):
-                log.warning("could not pre-start a Jupyter kernel: %s", exc)
+                what = "pre-start a Jupyter kernel" if self.query else "pre-build a sandbox"
+                log.warning("could not %s: %s", what, exc)
                 return
             raise
         finally:
             self._filling[interpreter] -= 1
         if self._closed:
-            await kernel.close()
+            if kernel is not None:
+                await kernel.close()
             await self._destroy(kernel_id, shim)
             return
         self._ready.setdefault(interpreter, []).append(Pooled(kernel_id, spec, shim, kernel))
@@ -105,7 +119,7 @@ class KernelPool:
         ready = self._ready.get(interpreter, [])
         while ready:
             pooled = ready.pop(0)
-            if not pooled.kernel.broken:
+            if pooled.kernel is None or not pooled.kernel.broken:
                 self.fill(interpreter, self.refill_delay)
                 return pooled
             self._spawn_destroy(pooled)
@@ -134,7 +148,8 @@ class KernelPool:
 
     def _spawn_destroy(self, pooled: Pooled) -> None:
         async def destroy() -> None:
-            await pooled.kernel.close()
+            if pooled.kernel is not None:
+                await pooled.kernel.close()
             await self._destroy(pooled.kernel_id, pooled.shim)
 
         task = asyncio.create_task(destroy())
@@ -158,7 +173,8 @@ class KernelPool:
         ready, self._ready = self._ready, {}
         for pooled_list in ready.values():
             for pooled in pooled_list:
-                await pooled.kernel.close()
+                if pooled.kernel is not None:
+                    await pooled.kernel.close()
                 await self._destroy(pooled.kernel_id, pooled.shim)
 
 
@@ -167,6 +183,18 @@ def environ_code(environ: Mapping[str, str]) -> str:
     own PATH names the paths that exist inside it)."""
     values = {k: v for k, v in environ.items() if k != "PATH"}
     return f"import os as _os\n_os.environ.update({values!r})\ndel _os\n"
+
+
+def fits_sandbox(request: KernelRequest) -> bool:
+    """Whether a pre-built bare sandbox can become the kernel ``request`` asks for: the host
+    interpreter, no folder mounts (their mount points are made by ``create``), no GPUs.
+    Dotfiles and the bootstrap script are written and run afterwards, as for any kernel."""
+    return (
+        request.interpreter_prefix is None
+        and not request.mounts
+        and not request.gpu_devices
+        and not any(request.gpu_shares.values())
+    )
 
 
 def fits(request: KernelRequest) -> bool:
