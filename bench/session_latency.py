@@ -16,6 +16,15 @@ client sends it:
 * ``destroy``       ``DELETE /session/{s}`` after the run, until the server answers;
 * ``total``         from the create request to the destroy answer.
 
+The breakdown under the table splits these phases: ``ws open`` is the execute WebSocket's
+handshake (connection, signature check, session look-up) within ``first output``; the create
+and destroy steps come from the session's status history in the server's database (SQLite
+only; the server's and this process's wall clocks are the same clock): request -> PENDING
+(checks, the row), PENDING -> SCHEDULED (the scheduler's wake-up and pass), SCHEDULED ->
+PREPARING, PREPARING -> RUNNING (the kernel: a pre-built sandbox or a new one), RUNNING ->
+answer, and request -> TERMINATING, TERMINATING -> TERMINATED (the agent's destroy), then the
+answer. The load average is printed before and after the run: the machine may be shared.
+
 In the same run, interleaved with the sessions so that both see the same machine load, the
 reference: the same command run directly in bubblewrap,
 ``bwrap --ro-bind / / --dev /dev --proc /proc --unshare-pid --die-with-parent
@@ -33,10 +42,12 @@ Exit status: 0, or 1 if an iteration failed (wrong output, non-zero exit code, a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -61,6 +72,17 @@ PYTHON = "/usr/bin/python3"
 BWRAP_ARGS = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
               "--die-with-parent"]  # fmt: skip
 PHASES = ("create", "first output", "run end", "destroy", "total")
+# (label, from, to): status history entries, or the client's marks (create_sent, ...)
+SERVER_STEPS = (
+    ("create: request -> PENDING", "create_sent", "PENDING"),
+    ("create: PENDING -> SCHEDULED", "PENDING", "SCHEDULED"),
+    ("create: SCHEDULED -> PREPARING", "SCHEDULED", "PREPARING"),
+    ("create: PREPARING -> RUNNING (kernel)", "PREPARING", "RUNNING"),
+    ("create: RUNNING -> answer", "RUNNING", "create_done"),
+    ("destroy: request -> TERMINATING", "destroy_sent", "TERMINATING"),
+    ("destroy: TERMINATING -> TERMINATED", "TERMINATING", "TERMINATED"),
+    ("destroy: TERMINATED -> answer", "TERMINATED", "destroy_done"),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,6 +235,19 @@ class RunResult:
     end: float  # seconds from submission to "finished"
     exit_code: int | None
     stdout: str
+    connected: float | None = None  # seconds from submission until the WebSocket was open
+
+
+@dataclass
+class Marks:
+    """Wall-clock times (``time.time()``) of one iteration, to set against the server's
+    status history."""
+
+    session_id: str
+    create_sent: float
+    create_done: float
+    destroy_sent: float = 0.0
+    destroy_done: float = 0.0
 
 
 def run_ws(client: Client, session_id: str) -> RunResult:
@@ -220,6 +255,7 @@ def run_ws(client: Client, session_id: str) -> RunResult:
     first = None
     stdout = ""
     with client.websocket(f"/stream/session/{session_id}/execute") as ws:
+        connected = time.perf_counter() - started
         ws.send(json.dumps({"code": "", "mode": "batch", "options": BATCH_OPTIONS}))
         while True:
             result = json.loads(ws.recv(timeout=120))
@@ -233,7 +269,7 @@ def run_ws(client: Client, session_id: str) -> RunResult:
             if result.get("status") in ("finished", "exec-timeout"):
                 end = time.perf_counter() - started
                 return RunResult(first if first is not None else end, end,
-                                 result.get("exitCode"), stdout)  # fmt: skip
+                                 result.get("exitCode"), stdout, connected)  # fmt: skip
 
 
 def run_poll(client: Client, session_id: str) -> RunResult:
@@ -258,31 +294,56 @@ def run_poll(client: Client, session_id: str) -> RunResult:
         body = {"mode": "continue", "code": "", "runId": result["runId"], "options": {}}
 
 
-def session_iteration(client: Client, transport: str) -> dict[str, float]:
+def session_iteration(client: Client, transport: str) -> tuple[dict[str, float], Marks]:
     name = f"lat-{uuid.uuid4().hex[:12]}"
+    sent = time.time()
     t0 = time.perf_counter()
     response = client.call("POST", "/session", create_body(name))
     t1 = time.perf_counter()
     if response.status_code != 201 or response.json().get("status") != "RUNNING":
         raise RuntimeError(f"create: {response.status_code} {response.text}")
     session_id = response.json()["sessionId"]
+    marks = Marks(session_id, sent, sent + (t1 - t0))
     try:
         run = (run_ws if transport == "ws" else run_poll)(client, session_id)
     finally:
+        marks.destroy_sent = time.time()
         t2 = time.perf_counter()
         destroyed = client.call("DELETE", f"/session/{session_id}")
         t3 = time.perf_counter()
+        marks.destroy_done = marks.destroy_sent + (t3 - t2)
     if destroyed.status_code != 200:
         raise RuntimeError(f"destroy: {destroyed.status_code} {destroyed.text}")
     if run.exit_code != 0 or run.stdout.strip() != EXPECTED:
         raise RuntimeError(f"run: exit code {run.exit_code}, stdout {run.stdout!r}")
-    return {
+    phases = {
         "create": t1 - t0,
         "first output": run.first_output,
         "run end": run.end,
         "destroy": t3 - t2,
         "total": t3 - t0,
     }
+    if run.connected is not None:
+        phases["ws open"] = run.connected
+    return phases, marks
+
+
+def server_steps(database: Path, marks: list[Marks], samples: Samples) -> None:
+    """Add the create and destroy steps of each iteration (:data:`SERVER_STEPS`) from the
+    sessions' status history in the server's SQLite database."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        for mark in marks:
+            ids = (uuid.UUID(mark.session_id).hex, mark.session_id)
+            row = db.execute("SELECT status_history FROM sessions WHERE id IN (?, ?)", ids)
+            found = row.fetchone()
+            if found is None:
+                continue
+            history = json.loads(found[0])
+            times = {k: datetime.fromisoformat(v).timestamp() for k, v in history.items()}
+            times.update({k: v for k, v in vars(mark).items() if isinstance(v, float)})
+            for label, start, end in SERVER_STEPS:
+                if start in times and end in times:
+                    samples.add(f"step:{label}", times[end] - times[start])
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,8 +411,13 @@ def report(samples: Samples, args: argparse.Namespace, failures: int) -> None:
         ("bare python3 -c: first output", "bare:first"),
         ("bare python3 -c: exit", "bare:end"),
     ]
+    breakdown = [("first output: ws open", "session:ws open")]
+    breakdown += [(label, f"step:{label}") for label, _, _ in SERVER_STEPS]
+    rows += [("breakdown:", "")] + [(f"  {label}", key) for label, key in breakdown]
     for label, key in rows:
-        if key in samples.values:
+        if not key:
+            print(label)
+        elif key in samples.values:
             med, p90 = samples.median(key) * 1e3, samples.p90(key) * 1e3
             print(f"{label:<{width}} {med:>10.1f} {p90:>10.1f}")
     print("-" * (width + 22))
@@ -365,6 +431,8 @@ def report(samples: Samples, args: argparse.Namespace, failures: int) -> None:
     print()
     print("Ratios are per iteration (session and reference measured back to back), then "
           "median / p90.")  # fmt: skip
+    print("load average (1, 5, 15 min): before " + ", ".join(f"{x:.2f}" for x in args.load[0])
+          + "; after " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
     if failures:
         print(f"FAILED iterations: {failures}")
 
@@ -391,13 +459,15 @@ def main(argv: list[str] | None = None) -> int:
     client = Client(server)
     samples = Samples()
     failures = 0
+    measured_marks: list[Marks] = []
+    args.load = [os.getloadavg()]
     try:
         for i in range(args.warmup + args.repeat):
             measured = i >= args.warmup
             ref_first, ref_end = direct_run(reference)
             bare_first, bare_end = direct_run(bare)
             try:
-                phases = session_iteration(client, args.transport)
+                phases, marks = session_iteration(client, args.transport)
             except Exception as exc:  # report and go on: one failure must not hide the rest
                 failures += 1
                 print(f"iteration {i}: {exc}", file=sys.stderr)
@@ -413,8 +483,11 @@ def main(argv: list[str] | None = None) -> int:
             samples.add("ratio:total", phases["total"] / ref_end)
             samples.add("ratio:first", phases["first output"] / ref_first)
             samples.add("ratio:bwrap", ref_end / bare_end)
+            measured_marks.append(marks)
             print(f"  {i - args.warmup + 1:>3}/{args.repeat}: total {phases['total'] * 1e3:7.1f} ms"
                   f"  (bwrap {ref_end * 1e3:5.1f} ms)", file=sys.stderr, flush=True)  # fmt: skip
+        if args.database_url is None:
+            server_steps(workdir / "data" / "hangar.db", measured_marks, samples)
     finally:
         client.close()
         server.stop()
