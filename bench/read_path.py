@@ -57,9 +57,10 @@ from auth_overhead import (  # noqa: E402
 TARGET_RPS = 2000
 FOLDERS = 10  # the default resource policy's folder limit
 SESSIONS = 10
-SESSION_QUERY = (
+SESSION_QUERY = (  # the fields `backend.ai ps` asks for
     "query($limit: Int!, $offset: Int!) { compute_session_list(limit: $limit, offset: $offset)"
-    " { items { id name type status image created_at occupying_slots } total_count } }"
+    " { items { session_id name image type status status_info status_changed result }"
+    " total_count } }"
 )
 
 
@@ -139,7 +140,12 @@ def populate(server: Server) -> None:
 
 
 def targets(server: Server) -> dict[str, bytes]:
-    query = json.dumps({"query": SESSION_QUERY, "variables": {"limit": 50, "offset": 0}})
+    variables = {"limit": 50, "offset": 0}
+    listed = send(server, "POST", "/admin/gql", {"query": SESSION_QUERY, "variables": variables})
+    found = (listed.json().get("data") or {}).get("compute_session_list") or {}
+    if listed.status_code != 200 or found.get("total_count") != SESSIONS:
+        raise RuntimeError(f"listing sessions: {listed.status_code} {listed.text[:300]}")
+    query = json.dumps({"query": SESSION_QUERY, "variables": variables})
     return {
         "noop": signed(server, "GET", "/auth/test"),
         "folders": signed(server, "GET", "/folders"),

@@ -10,6 +10,7 @@ reports errors as a ``400 graphql-error`` problem, as the reference manager did.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode, parse
@@ -22,6 +23,7 @@ from strawberry.types import ExecutionResult
 from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.errors import problem_response
 from hangar.api.bai.graphql.context import Context
+from hangar.api.bai.graphql.documents import MAX_QUERY_CHARS
 from hangar.api.bai.graphql.schema import MAX_TOKENS, is_unexpected, schema
 from hangar.api.bai.params import NUL_MESSAGE, parse_body, read_body
 from hangar.api.bai.routing import Router
@@ -65,6 +67,17 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
 def _operations(query: str) -> int:
     """How many operations a document defines (0 when it does not parse: the executor then
     reports the syntax error itself). Without a name, several are ambiguous."""
+    if len(query) <= MAX_QUERY_CHARS:
+        return _operations_cached(query)
+    return _count_operations(query)
+
+
+@lru_cache(maxsize=128)
+def _operations_cached(query: str) -> int:
+    return _count_operations(query)
+
+
+def _count_operations(query: str) -> int:
     try:
         document = parse(query, max_tokens=MAX_TOKENS)  # bounded as the executor is
     except GraphQLError:

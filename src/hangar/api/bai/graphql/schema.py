@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from hangar.api.bai.graphql.agents import AgentMutation, AgentQuery
 from hangar.api.bai.graphql.directory import DirectoryMutation, DirectoryQuery
+from hangar.api.bai.graphql.documents import DocumentCache
 from hangar.api.bai.graphql.images import ImageMutation, ImageQuery
 from hangar.api.bai.graphql.keypair_admin import KeyPairMutation
 from hangar.api.bai.graphql.keypairs import KeyPairQuery
@@ -81,6 +82,7 @@ def build_schema() -> strawberry.Schema:
         mutation=mutation,
         config=StrawberryConfig(auto_camel_case=False, scalar_map=SCALARS),
         extensions=[  # factories: each request gets its own extension instances
+            DocumentCache,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
