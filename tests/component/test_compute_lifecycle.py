@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -71,7 +72,9 @@ async def test_pending_to_running_to_terminated(running: Services) -> None:
 
 
 async def test_cancel_pending_and_unschedulable_reason(running: Services) -> None:
-    session = await start(running, "too-big", resources={"cpu": 4096})
+    cores = len(os.sched_getaffinity(0))  # the fake agent's CPUs, all held: the next waits
+    await start(running, "cpu-holder", resources={"cpu": cores})
+    session = await start(running, "too-big", resources={"cpu": 1})
     current = await running.compute.get(session.id)
     assert current.status == S.PENDING
     assert current.status_info and "cpu" in current.status_info

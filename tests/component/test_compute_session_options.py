@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -134,7 +135,10 @@ async def test_a_failed_dependency_cancels_the_chain(running: Services) -> None:
 
 
 async def test_a_cancelled_dependency_cancels_the_dependent(running: Services) -> None:
-    too_big = await enqueue(running, "never-fits", resources={"cpu": 100000})
+    cores = len(os.sched_getaffinity(0))  # the fake agent's CPUs, all held: the next waits
+    await enqueue(running, "cpu-holder", resources={"cpu": cores})
+    await running.lifecycle.schedule_pass()
+    too_big = await enqueue(running, "never-fits", resources={"cpu": 1})
     child = await batch(running, "after-big", "true", dependencies=("never-fits",))
     await running.lifecycle.schedule_pass()
     assert (await running.compute.get(child.id)).status == S.PENDING
