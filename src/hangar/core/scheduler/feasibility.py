@@ -60,10 +60,9 @@ def human_amount(name: str, amount: Decimal) -> str:
     """A slot amount for people: bytes as ``256 MiB`` or ``1.5 GiB``, others as numbers."""
     if name not in BYTE_SLOTS:
         return _number(amount)
-    if amount >= _GIB:
-        return f"{_number(round(amount / _GIB, 1))} GiB"
-    if amount >= _MIB:
-        return f"{_number(round(amount / _MIB, 1))} MiB"
+    if amount >= _MIB:  # floats: rounding a huge Decimal would overflow its context
+        unit, size = ("GiB", _GIB) if amount >= _GIB else ("MiB", _MIB)
+        return f"{float(amount) / float(size):.1f}".removesuffix(".0") + f" {unit}"
     return f"{_number(amount)} bytes"
 
 
