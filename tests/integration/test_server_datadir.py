@@ -39,6 +39,7 @@ def test_a_second_server_on_the_same_data_dir_is_refused(
     assert config.read_text() == before  # the client config still points at the first one
     alive = live_server.sessions_alive()
     assert [(s["name"], s["status"]) for s in alive] == [("kept", "RUNNING")]
+    assert live_server.official("rm", "kept").returncode == 0  # sessions outlive the server
 
 
 def test_a_busy_port_is_one_line(database_url: str, tmp_path: Path) -> None:
