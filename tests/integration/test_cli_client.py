@@ -358,6 +358,7 @@ def test_ctrl_c_while_a_session_waits_to_start(live_server: LiveServer) -> None:
     assert code == 130 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == "Interrupted; session oneshot was cancelled."
     assert [s["name"] for s in live_server.sessions_alive()] == ["cpu-holder"]
+    ok(live_server.hangar("rm", "cpu-holder"))
 
 
 def test_seed_session_template_commands(live_server: LiveServer, tmp_path: Path) -> None:

@@ -469,3 +469,4 @@ def test_ctrl_c_during_a_sync_call_ends_quietly(live_server: LiveServer, tmp_pat
     assert proc.returncode == -signal.SIGINT  # ends as interrupted, as Python does
     assert err.strip().splitlines() == ["Interrupted; the request in progress was cancelled."]
     assert [s["status"] for s in live_server.sessions_alive()] == ["RUNNING", "PENDING"]
+    assert live_server.hangar("rm", "holder", "never").returncode == 0
