@@ -236,6 +236,7 @@ class RunResult:
     exit_code: int | None
     stdout: str
     connected: float | None = None  # seconds from submission until the WebSocket was open
+    stderr: str = ""
 
 
 @dataclass
@@ -254,6 +255,7 @@ def run_ws(client: Client, session_id: str) -> RunResult:
     started = time.perf_counter()
     first = None
     stdout = ""
+    stderr = ""
     with client.websocket(f"/stream/session/{session_id}/execute") as ws:
         connected = time.perf_counter() - started
         ws.send(json.dumps({"code": "", "mode": "batch", "options": BATCH_OPTIONS}))
@@ -264,12 +266,14 @@ def run_ws(client: Client, session_id: str) -> RunResult:
             for kind, payload in result.get("console") or []:
                 if kind == "stdout":
                     stdout += payload
+                elif kind == "stderr":
+                    stderr += payload
             if first is None and EXPECTED in stdout:
                 first = time.perf_counter() - started
             if result.get("status") in ("finished", "exec-timeout"):
                 end = time.perf_counter() - started
                 return RunResult(first if first is not None else end, end,
-                                 result.get("exitCode"), stdout, connected)  # fmt: skip
+                                 result.get("exitCode"), stdout, connected, stderr)  # fmt: skip
 
 
 def run_poll(client: Client, session_id: str) -> RunResult:
@@ -315,7 +319,8 @@ def session_iteration(client: Client, transport: str) -> tuple[dict[str, float],
     if destroyed.status_code != 200:
         raise RuntimeError(f"destroy: {destroyed.status_code} {destroyed.text}")
     if run.exit_code != 0 or run.stdout.strip() != EXPECTED:
-        raise RuntimeError(f"run: exit code {run.exit_code}, stdout {run.stdout!r}")
+        raise RuntimeError(f"run: exit code {run.exit_code}, stdout {run.stdout!r}, "
+                           f"stderr {run.stderr[-500:]!r}")  # fmt: skip
     phases = {
         "create": t1 - t0,
         "first output": run.first_output,

@@ -65,9 +65,11 @@ class LiveServer:
             HANGAR_PORT="0",
             HANGAR_LOG_FORMAT="json",
             HANGAR_AUTH_CACHE_SECONDS="0.2",
-            # No pre-started kernel per server: the suite starts hundreds of servers, and the
-            # pool has its own tests (tests/component/agent/test_agent_query_kernel.py).
+            # No pre-started kernel or pre-built sandbox per server: the suite starts hundreds
+            # of servers, and the pools have their own tests (tests/component/agent/
+            # test_agent_query_kernel.py, test_agent_sandbox_pool.py).
             HANGAR_KERNEL_POOL_SIZE="0",
+            HANGAR_SANDBOX_POOL_SIZE="0",
         )
         env.update(self.extra_env)
         return env
@@ -217,7 +219,8 @@ class LiveAgent:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HANGAR_", "BACKEND_"))}
         env.update(
             HANGAR_DATA_DIR=str(self.home / "data"), HANGAR_AGENT_ID=self.agent_id,
-            HANGAR_KERNEL_POOL_SIZE="0", HANGAR_AGENT_HEARTBEAT_SECONDS="0.5",
+            HANGAR_KERNEL_POOL_SIZE="0", HANGAR_SANDBOX_POOL_SIZE="0",
+            HANGAR_AGENT_HEARTBEAT_SECONDS="0.5",
             HANGAR_LOG_FORMAT="json",
         )  # fmt: skip
         env.update(self.extra_env)

@@ -67,6 +67,7 @@ from hangar.agent.specs import (
 log = logging.getLogger("hangar.agent")
 BOOTSTRAP_FILE = "bootstrap.sh"
 SERVICES_DIR = ".hangar-services"
+POOL_QUIET_WAIT = 2.0  # longest a pool refill waits for the node to be idle
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,9 @@ class Node:
             interrupt_grace=limits.interrupt_grace,
         )
         size = limits.query_pool_size
-        self.pool = KernelPool(runtime, self._pool_spec, size=size) if size > 0 else None
+        self.pool = (
+            KernelPool(runtime, self._pool_spec, size=size, quiet=self._quiet) if size > 0 else None
+        )
         self.sandboxes = self._sandbox_pool(limits.sandbox_pool_size)
         self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
         self.host_usage = HostUsage()
@@ -291,7 +294,23 @@ class Node:
         adopts = type(self.runtime).adopt is not KernelRuntime.adopt
         if size <= 0 or not adopts:
             return None
-        return KernelPool(self.runtime, self._pool_spec, size=size, refill_delay=0.1, query=False)
+        return KernelPool(
+            self.runtime, self._pool_spec, size=size, refill_delay=0.1, query=False,
+            quiet=self._quiet,
+        )  # fmt: skip
+
+    async def _quiet(self) -> None:
+        """Wait until no kernel runs a command (at most ``POOL_QUIET_WAIT`` seconds):
+        pre-building must not slow down a live session's command."""
+
+        async def idle() -> None:
+            while busy := [k.lock for k in self._kernels.values() if k.lock.locked()]:
+                for lock in busy:  # taken and given back at once: a run waiting goes first
+                    async with lock:
+                        pass
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(idle(), POOL_QUIET_WAIT)
 
     async def _adopt_sandbox(self, kernel: _Kernel) -> Pooled | None:
         """A pre-built sandbox, adopted as this kernel, where one fits."""

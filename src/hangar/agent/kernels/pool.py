@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +59,13 @@ class KernelPool:
         refill_delay: float = 1.0,
         start_timeout: float = 60.0,
         query: bool = True,
+        quiet: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """``query``: start a Jupyter kernel in each pooled sandbox (else bare sandboxes)."""
+        """``query``: start a Jupyter kernel in each pooled sandbox (else bare sandboxes);
+        ``quiet``: awaited before each start, so it waits for a moment the node is not busy."""
         self.runtime, self.make_spec, self.size = runtime, make_spec, size
         self.refill_delay, self.start_timeout = refill_delay, start_timeout
-        self.query = query
+        self.query, self.quiet = query, quiet
         self._ready: dict[str, list[Pooled]] = {}
         self._filling: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -87,6 +89,8 @@ class KernelPool:
         shim: Path | None = None
         try:
             await asyncio.sleep(delay)
+            if self.quiet is not None:
+                await self.quiet()
             spec, shim = self.make_spec(kernel_id, interpreter)
             await asyncio.to_thread(prepare_shim, shim, interpreter)
             await self.runtime.create(spec)
