@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from hangar.agent.runtimes.disk import ScratchDisks
 from tests.support.live import LiveServer
 
 MIB = 1 << 20
@@ -79,6 +80,10 @@ def serve(database_url: str, home: Path, **env: str) -> Iterator[LiveServer]:
             for session in server.sessions_alive():
                 server.official("rm", session["name"])
         server.stop()
+        # Pre-started kernels are left for the next start to sweep; there is none here.
+        disks = ScratchDisks(server.data_dir / "agent" / "disks", 1)
+        for image in disks.images.glob("*.img"):
+            disks.detach(image.stem)
 
 
 @pytest.fixture

@@ -70,6 +70,10 @@ class LiveServer:
             # test_agent_query_kernel.py, test_agent_sandbox_pool.py).
             HANGAR_KERNEL_POOL_SIZE="0",
             HANGAR_SANDBOX_POOL_SIZE="0",
+            # No loop-mounted scratch disk per session: sessions outlive a stopped test server,
+            # and their mounts would pile up; the disks have their own tests
+            # (tests/integration/test_bai_scratch_disk.py, which turns them on).
+            HANGAR_SESSION_DEFAULT_DISK="0",
         )
         env.update(self.extra_env)
         return env
@@ -221,6 +225,7 @@ class LiveAgent:
             HANGAR_DATA_DIR=str(self.home / "data"), HANGAR_AGENT_ID=self.agent_id,
             HANGAR_KERNEL_POOL_SIZE="0", HANGAR_SANDBOX_POOL_SIZE="0",
             HANGAR_AGENT_HEARTBEAT_SECONDS="0.5",
+            HANGAR_SESSION_DEFAULT_DISK="0",
             HANGAR_LOG_FORMAT="json",
         )  # fmt: skip
         env.update(self.extra_env)

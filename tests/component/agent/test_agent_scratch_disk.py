@@ -3,6 +3,7 @@ kernel stays usable, the disk outlives the runtime object and goes with the kern
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import Awaitable, Callable
@@ -130,12 +131,26 @@ async def test_without_disks_the_kernel_says_its_scratch_is_not_limited(
     assert not mounted(spec.scratch_dir)
 
 
-def test_disks_need_mkfs_and_loop_devices(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_disks_need_mkfs_and_loop_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     disks, note = ScratchDisks.open(tmp_path / "disks", 1 << 30)
     assert disks is None
     reasons = ("not root", "mkfs.ext4 not found", "no /dev/loop-control")
     assert any(reason in note for reason in reasons), note
     assert not os.path.exists(tmp_path / "disks")
+
+
+async def test_default_size_disks_come_formatted_ahead(
+    disk_runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell
+) -> None:
+    spares = disk_runtime.disks.spares if disk_runtime.disks is not None else None
+    assert spares is not None
+    for _ in range(100):  # formatted in the background after the start
+        if len(spares.ready) == spares.keep:
+            break
+        await asyncio.sleep(0.05)
+    taken = set(spares.ready)
+    await kernels(disk_runtime, "k1")
+    assert len(taken - set(spares.ready)) == 1  # one spare became k1's disk
+    out, err, status = await sh(disk_runtime, "k1", "touch mine && stat -c %U mine && ls -A")
+    assert (status.exit_code, out) == (0, "work\nmine\n"), err

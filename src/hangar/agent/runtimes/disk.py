@@ -16,17 +16,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
+import secrets
 import shutil
 import subprocess
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hangar.agent.errors import KernelCreationFailed
 from hangar.agent.runtimes.base import KernelSpec
 from hangar.agent.runtimes.scratch import prepare_scratch, scratch_size
 
+log = logging.getLogger("hangar.agent")
 MNT_DETACH = 2
+SPARES = 2  # formatted default-size images kept ready: a create only renames and mounts
 PROBE_BYTES = 16 << 20
 MIN_BYTES = 8 << 20  # smaller than this, ext4 has no room for its own metadata
 UNLIMITED_NOTE = "the scratch disk is not limited: {reason}"
@@ -86,7 +91,82 @@ def usage(scratch_dir: Path) -> DiskUsage | None:
     return DiskUsage((fs.f_blocks - fs.f_bfree) * fs.f_frsize, fs.f_blocks * fs.f_frsize)
 
 
-@dataclass(frozen=True, slots=True)
+def format_image(mkfs: str, image: Path, size: int, owner: tuple[int, int]) -> None:
+    """Create the sparse file ``image`` (which must not exist) holding an empty ext4 of
+    ``size`` bytes whose root belongs to ``owner``. Raises OSError (nothing is left)."""
+    fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+    options = f"root_owner={owner[0]}:{owner[1]},lazy_itable_init=1,lazy_journal_init=1"
+    try:
+        _run([mkfs, "-q", "-F", "-m", "0", "-E", options, str(image)])
+    except OSError:
+        image.unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class SpareImages:
+    """Default-size images formatted ahead in a background thread (``.spare-*.img``;
+    ``.tmp-*`` while being formatted, so a crash never leaves a half-made spare)."""
+
+    images: Path
+    size: int
+    mkfs: str
+    keep: int = SPARES
+    ready: list[Path] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _filling: bool = False
+
+    def adopt_leftovers(self) -> None:
+        """Keep the spares an earlier agent made (if of this size); drop unfinished ones."""
+        for path in self.images.glob(".tmp-*.img"):
+            path.unlink(missing_ok=True)
+        for path in self.images.glob(".spare-*.img"):
+            if path.stat().st_size == self.size and len(self.ready) < self.keep:
+                self.ready.append(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    def take(self, image: Path) -> bool:
+        """Rename a ready spare to ``image``; False when none is ready. Starts a refill."""
+        with self._lock:
+            spare = self.ready.pop() if self.ready else None
+        self.refill()
+        if spare is None:
+            return False
+        spare.rename(image)
+        return True
+
+    def refill(self) -> None:
+        with self._lock:
+            if self._filling or len(self.ready) >= self.keep:
+                return
+            self._filling = True
+        threading.Thread(target=self._fill, name="scratch-spares", daemon=True).start()
+
+    def _fill(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if len(self.ready) >= self.keep:
+                        return
+                name = secrets.token_hex(8)
+                made, spare = self.images / f".tmp-{name}.img", self.images / f".spare-{name}.img"
+                format_image(self.mkfs, made, self.size, (0, 0))
+                made.rename(spare)
+                with self._lock:
+                    self.ready.append(spare)
+        except OSError as exc:
+            log.warning("cannot prepare spare scratch disks: %s", exc)
+        finally:
+            with self._lock:
+                self._filling = False
+
+
+@dataclass
 class ScratchDisks:
     """Creates, finds and removes the kernels' scratch disks under ``images``."""
 
@@ -94,6 +174,7 @@ class ScratchDisks:
     default_bytes: int
     mkfs: str = "/usr/sbin/mkfs.ext4"
     mount: str = "/usr/bin/mount"
+    spares: SpareImages | None = None
 
     @classmethod
     def open(cls, images: Path, default_bytes: int | None) -> tuple[ScratchDisks | None, str]:
@@ -115,8 +196,11 @@ class ScratchDisks:
         try:
             images.mkdir(mode=0o700, parents=True, exist_ok=True)
             disks.probe()
+            disks.spares = SpareImages(images, disks.default_bytes, mkfs)
+            disks.spares.adopt_leftovers()
         except OSError as exc:
             return None, UNLIMITED_NOTE.format(reason=f"loop mounts fail here: {exc}")
+        disks.spares.refill()
         return disks, ""
 
     def image(self, kernel_id: str) -> Path:
@@ -146,8 +230,9 @@ class ScratchDisks:
             return False
         image = self.image(kernel_id)
         fresh = not image.exists()
-        if fresh:
-            self._format(image, max(size or self.default_bytes, MIN_BYTES), owner)
+        size = max(size or self.default_bytes, MIN_BYTES)
+        if fresh and not (size == self.default_bytes and self.spares and self.spares.take(image)):
+            format_image(self.mkfs, image, size, owner)
         try:
             _run([self.mount, "-o", "loop,nosuid,nodev,noatime", str(image), str(scratch_dir)])
         except OSError:
@@ -157,19 +242,6 @@ class ScratchDisks:
         with contextlib.suppress(OSError):
             (scratch_dir / "lost+found").rmdir()  # an empty home, as without a disk
         return True
-
-    def _format(self, image: Path, size: int, owner: tuple[int, int]) -> None:
-        fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            os.ftruncate(fd, size)
-        finally:
-            os.close(fd)
-        options = f"root_owner={owner[0]}:{owner[1]},lazy_itable_init=1,lazy_journal_init=1"
-        try:
-            _run([self.mkfs, "-q", "-F", "-m", "0", "-E", options, str(image)])
-        except OSError:
-            image.unlink(missing_ok=True)
-            raise
 
     def detach(self, kernel_id: str) -> None:
         """Unmount the kernel's disk wherever it is mounted and delete it. Idempotent; needs
@@ -212,7 +284,16 @@ async def attach_disk(disks: ScratchDisks | None, spec: KernelSpec) -> tuple[str
     owner = (spec.uid, spec.gid)
     await asyncio.to_thread(prepare_scratch, spec.scratch_dir, owner)
     size = spec.limits.disk_bytes
-    if not await asyncio.to_thread(disks.attach, spec.kernel_id, spec.scratch_dir, size, owner):
+    mounting = asyncio.ensure_future(
+        asyncio.to_thread(disks.attach, spec.kernel_id, spec.scratch_dir, size, owner)
+    )
+    try:
+        attached = await asyncio.shield(mounting)
+    except asyncio.CancelledError:  # the thread mounts anyway: wait for it, then undo
+        await asyncio.wait([mounting])
+        await asyncio.to_thread(disks.detach, spec.kernel_id)
+        raise
+    if not attached:
         return (UNLIMITED_NOTE.format(reason="its scratch dir was kept from before disks"),)
     return ()
 
