@@ -3,6 +3,8 @@ valid queries, queries that fail validation and texts that do not parse."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -44,7 +46,7 @@ async def test_a_cached_document_is_validated_once(
         return validate(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(strawberry_schema, "validate_document", counting)
-    query = "query { keypair { access_key } }  # validated once"
+    query = f"query {{ keypair {{ access_key }} }}  # {uuid.uuid4()}: new to the cache"
     for _ in range(3):
         assert (await post_gql(client, admin, query)).status_code == 200
     assert len(calls) == 1
