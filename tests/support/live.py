@@ -35,6 +35,29 @@ def terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
             proc.wait()
 
 
+END_SESSIONS = """
+import asyncio
+from hangar.agent.build import build_node
+from hangar.settings import load_settings
+
+async def main() -> None:
+    node = build_node(load_settings())
+    for kernel_id in await node.recover() if node is not None else ():
+        await node.destroy_kernel(kernel_id)
+
+asyncio.run(main())
+"""
+
+
+def end_sessions(env: dict[str, str], data_dir: Path) -> None:
+    """Destroy the kernels a stopped server or agent left running (sessions outlive it):
+    a test's sessions must not outlive the test."""
+    kept = data_dir / "agent" / "kept"
+    if kept.is_dir() and any(kept.iterdir()):
+        subprocess.run([sys.executable, "-c", END_SESSIONS], env=env, timeout=120, check=False,
+                       capture_output=True)  # fmt: skip
+
+
 @dataclass
 class LiveServer:
     home: Path
@@ -128,8 +151,12 @@ class LiveServer:
                 return line.split("Password", 1)[1].strip(" │|\t")
         return ""
 
-    def stop(self) -> None:
+    def stop(self, *, keep_sessions: bool = False) -> None:
+        """Stop the server; its sessions' processes are ended too unless ``keep_sessions``
+        (a restart)."""
         terminate(self.proc, 10)
+        if not keep_sessions:
+            end_sessions(self.server_env(), self.data_dir)
 
     def hangar(
         self, *args: str, input: str | None = None, cwd: Path | None = None, **env: str
@@ -220,6 +247,16 @@ class LiveAgent:
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
                 self.port = probe.getsockname()[1]
+        env = self.agent_env()
+        token_file = self.token_file or self.server.data_dir / "agent-token"
+        command = [str(HANGAR), "agent", "--manager", self.server.endpoint, "--host", "127.0.0.1",
+                   "--port", str(self.port), "--token-file", str(token_file)]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                command, env=env, stdout=log, stderr=log, start_new_session=True
+            )
+
+    def agent_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HANGAR_", "BACKEND_"))}
         env.update(
             HANGAR_DATA_DIR=str(self.home / "data"), HANGAR_AGENT_ID=self.agent_id,
@@ -229,13 +266,7 @@ class LiveAgent:
             HANGAR_LOG_FORMAT="json",
         )  # fmt: skip
         env.update(self.extra_env)
-        token_file = self.token_file or self.server.data_dir / "agent-token"
-        command = [str(HANGAR), "agent", "--manager", self.server.endpoint, "--host", "127.0.0.1",
-                   "--port", str(self.port), "--token-file", str(token_file)]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, env=env, stdout=log, stderr=log, start_new_session=True
-            )
+        return env
 
     def status(self) -> str | None:
         query = "query($id: String!) { agent(agent_id: $id) { status } }"
@@ -257,5 +288,7 @@ class LiveAgent:
         assert self.proc is not None
         os.killpg(self.proc.pid, signum)
 
-    def stop(self) -> None:
+    def stop(self, *, keep_sessions: bool = False) -> None:
         terminate(self.proc, 20)
+        if not keep_sessions:
+            end_sessions(self.agent_env(), self.home / "data")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from hangar.agent.models import BatchSteps, OutputKind, RunOutput
 from hangar.agent.node_errors import NodeError
+from hangar.agent.records import RUN_PROCESS
 from hangar.agent.runtimes.base import (
     ExitStatus,
     KernelRuntime,
@@ -159,8 +160,17 @@ class RunSlot:
     interrupter: asyncio.Task[None] | None = None
 
 
+Resume = tuple[int, RunningProcess]  # (index of the running step, its process)
+
+
 class BatchRunner:
-    """Runs planned steps in one kernel; ``record`` sees every record (the console log)."""
+    """Runs planned steps in one kernel; ``record`` sees every record (the console log).
+
+    With ``keep`` (a batch session's run) each step is a process that outlives the node
+    (``KernelRuntime.run``'s ``keep``), ``keep`` is told the index of each step as it starts,
+    and a consumer that goes away leaves the step running (:attr:`left`) instead of killing
+    it: a later consumer follows it with ``resume``.
+    """
 
     def __init__(
         self,
@@ -168,27 +178,40 @@ class BatchRunner:
         kernel_id: str,
         slot: RunSlot,
         record: Callable[[RunOutput], None],
+        *,
+        keep: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.runtime, self.kernel_id, self.slot, self.record = runtime, kernel_id, slot, record
+        self.keep = keep
+        self.left: Resume | None = None
+        self._index = 0
 
     async def run(
         self,
         steps: list[Step],
         timeout: float | None,  # noqa: ASYNC109 - the run's limit, enforced by the runtime
+        resume: Resume | None = None,
     ) -> AsyncGenerator[RunOutput, None]:
-        """Yield the run's records, ending with ``finished`` or ``exec-timeout``."""
+        """Yield the run's records, ending with ``finished`` or ``exec-timeout``; with
+        ``resume``, from that step's process on (the steps before it ran already)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout if timeout is not None and timeout > 0 else None
         last = 0
         try:
-            for step in steps:
+            for index, step in enumerate(steps):
+                if resume is not None and index < resume[0]:
+                    continue
                 if self.slot.stopping:  # interrupted while a record was being consumed
                     break
                 left = deadline - loop.time() if deadline is not None else None
                 if left is not None and left <= 0:
                     yield self._emit(RunOutput("exec-timeout"))
                     return
-                process = await self._start(step, left)
+                self._index = index
+                if resume is not None and index == resume[0]:
+                    process = self.slot.process = resume[1]
+                else:
+                    process = await self._start(step, left)
                 async with contextlib.aclosing(stream_output(process)) as chunks:
                     async for kind, text in chunks:
                         yield self._emit(RunOutput(kind, text))
@@ -205,9 +228,13 @@ class BatchRunner:
             self._stop()
 
     async def _start(self, step: Step, left: float | None) -> RunningProcess:
+        keep = None
+        if self.keep is not None:
+            await self.keep(self._index)
+            keep = RUN_PROCESS
         try:
             process = await self.runtime.run(
-                self.kernel_id, [SHELL, "-c", step.command], timeout=left
+                self.kernel_id, [SHELL, "-c", step.command], timeout=left, keep=keep
             )
         except OSError as exc:
             raise NodeError(f"cannot start the {step.name} step: {exc}") from exc
@@ -219,9 +246,13 @@ class BatchRunner:
         return record
 
     def _stop(self) -> None:
-        """Kill what is still running (the consumer went away or the run failed)."""
+        """Kill what is still running (the consumer went away or the run failed); a kept
+        step not asked to stop is left running instead."""
         if self.slot.process is not None:
-            self.slot.process.kill()
+            if self.keep is not None and not self.slot.stopping:
+                self.left = (self._index, self.slot.process)
+            else:
+                self.slot.process.kill()
             self.slot.process = None
         if self.slot.interrupter is not None:
             self.slot.interrupter.cancel()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hangar.agent import files as home_files
-from hangar.agent.batch import BatchRunner, RunSlot, plan
+from hangar.agent.batch import BatchRunner, Resume, RunSlot, plan
 from hangar.agent.console import DEFAULT_MAX_BYTES, ConsoleLog
 from hangar.agent.describe import node_info
 from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
@@ -44,6 +44,7 @@ from hangar.agent.node_errors import (
     NodeError,
     UnknownKernel,
 )
+from hangar.agent.records import KernelRecords, RunRecord
 from hangar.agent.resources.inventory import AgentInventory, detect
 from hangar.agent.resources.usage import HostUsage, NodeUsage
 from hangar.agent.runtimes.base import (
@@ -68,6 +69,7 @@ log = logging.getLogger("hangar.agent")
 BOOTSTRAP_FILE = "bootstrap.sh"
 SERVICES_DIR = ".hangar-services"
 POOL_QUIET_WAIT = 2.0  # longest a pool refill waits for the node to be idle
+RECORDS_DIR = ".hangar-kernels"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ class _Kernel:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     run: RunSlot | None = None
     pooled: Pooled | None = None  # the pre-started Jupyter kernel it was made from
+    left: tuple[BatchSteps, Resume] | None = None  # a kept run's step nobody follows now
 
 
 def _writes_as_work_user(runtime: KernelRuntime) -> bool:
@@ -140,10 +143,12 @@ class Node:
         self._starting: set[str] = set()
         self._removals: dict[str, asyncio.Task[None]] = {}  # destroyed, being cleaned up
         self._query_starts: dict[str, asyncio.TimerHandle] = {}
+        self.records = KernelRecords(scratch_root / RECORDS_DIR)
         self.query = QueryKernels(
             runtime,
             start_timeout=limits.query_start_timeout,
             interrupt_grace=limits.interrupt_grace,
+            records=self.records,
         )
         size = limits.query_pool_size
         self.pool = (
@@ -191,17 +196,7 @@ class Node:
         await self._removed(key)  # the same id, destroyed just before (a restart path)
         if key in self._kernels or key in self._starting:
             raise KernelExists(f"Kernel {key} already exists on this node")
-        spec = build_spec(
-            request,
-            scratch_root=self.scratch_root,
-            uid=self.uid,
-            gid=self.gid,
-            devices=self.inventory.devices,
-            pids_max=self.limits.pids_max,
-        )
-        spec = self.services.with_mounts(spec)
-        console = ConsoleLog(self._log_path(key), self.limits.console_max_bytes)
-        kernel = _Kernel(request, spec, console, is_python_image(request))
+        kernel = self._new_kernel(request)
         self._starting.add(key)
         try:
             await self._start(kernel)
@@ -225,6 +220,20 @@ class Node:
 
         loop = asyncio.get_running_loop()
         self._query_starts[key] = loop.call_later(self.limits.query_start_delay, start)
+
+    def _new_kernel(self, request: KernelRequest) -> _Kernel:
+        """The node's state of a kernel for ``request`` (nothing is started)."""
+        spec = build_spec(
+            request,
+            scratch_root=self.scratch_root,
+            uid=self.uid,
+            gid=self.gid,
+            devices=self.inventory.devices,
+            pids_max=self.limits.pids_max,
+        )
+        spec = self.services.with_mounts(spec)
+        console = ConsoleLog(self._log_path(str(request.kernel_id)), self.limits.console_max_bytes)
+        return _Kernel(request, spec, console, is_python_image(request))
 
     async def _start(self, kernel: _Kernel) -> None:
         key = kernel.spec.kernel_id
@@ -252,6 +261,7 @@ class Node:
             )
             if kernel.request.bootstrap_script:
                 await self._bootstrap(kernel, kernel.request.bootstrap_script)
+            await asyncio.to_thread(self.records.save_request, kernel.request)
         except BaseException as exc:
             await self._remove(key)
             if isinstance(exc, KernelStartFailed):
@@ -359,6 +369,7 @@ class Node:
             await self.runtime.destroy(key, remove_scratch=True)
         await asyncio.to_thread(remove_tree, self.scratch_root / key)
         await asyncio.to_thread(remove_shim, shim_dir(self.scratch_root, key))
+        await asyncio.to_thread(self.records.remove, key)
 
     def _stop_run(self, kernel: _Kernel) -> None:
         """Make the active run end after its current step, killing that step."""
@@ -406,8 +417,9 @@ class Node:
             await asyncio.gather(*map(asyncio.shield, list(self._removals.values())))
 
     async def shutdown(self) -> None:
-        """Stop every kernel's processes and limits, keeping scratch dirs and shims: this
-        process is going away and the core starts the kernels again when it comes back."""
+        """Let go of every kernel, leaving its Jupyter kernel and a batch session's command
+        running for the next node (:meth:`recover`); stop the pre-started kernels, service
+        apps, terminals and interactive runs, which do not outlive this process."""
         await self.settle()
         for query_start in self._query_starts.values():
             query_start.cancel()
@@ -417,12 +429,20 @@ class Node:
             await self.pool.close()
         if self.sandboxes is not None:
             await self.sandboxes.close()
+        await self.query.release()
         for key, kernel in kernels.items():
-            self._stop_run(kernel)
-            await self.query.discard(key)
+            if kernel.request.interactive:
+                self._stop_run(kernel)
             await self.services.stop(key)
-            with contextlib.suppress(AgentError, OSError):
-                await self.runtime.destroy(key, remove_scratch=False)
+
+    async def recover(self) -> list[uuid.UUID]:
+        """Take over the kernels an earlier node on this host left running (see
+        :mod:`hangar.agent.recovery`); returns their ids. Kernels whose processes ended are
+        removed, with the reason in their console log; pre-started kernels' leftovers too."""
+        from hangar.agent.recovery import recover_kernels
+
+        await recover_kernels(self)
+        return self.kernel_ids()
 
     async def restart_kernel(self, kernel_id: uuid.UUID) -> None:
         """Kill the kernel's processes and start it again with the same spec, keeping
@@ -431,6 +451,7 @@ class Node:
         kernel = self._get(kernel_id)
         key = kernel.spec.kernel_id
         self._stop_run(kernel)
+        kernel.left = None
         await self.services.stop(key)
         await self.query.discard(key)
         await self.runtime.destroy(key, remove_scratch=False)
@@ -499,10 +520,11 @@ class Node:
             if self._kernels.get(kernel.spec.kernel_id) is not kernel:
                 raise UnknownKernel(f"No such kernel: {kernel_id}")
             slot = kernel.run = RunSlot()
-            runner = BatchRunner(self.runtime, kernel.spec.kernel_id, slot, kernel.console.record)
+            runner = self._runner(kernel, slot, steps)
+            resume = await self._resumed(kernel, steps)
             try:
                 async with contextlib.aclosing(
-                    runner.run(plan(steps, python=kernel.python), steps.timeout)
+                    runner.run(plan(steps, python=kernel.python), steps.timeout, resume)
                 ) as records:
                     async for record in records:
                         yield record
@@ -510,6 +532,31 @@ class Node:
                 raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
             finally:
                 kernel.run = None
+                kernel.left = (steps, runner.left) if runner.left is not None else None
+                if runner.left is None and runner.keep is not None:
+                    await asyncio.to_thread(self.records.forget_run, kernel.spec.kernel_id)
+
+    def _runner(self, kernel: _Kernel, slot: RunSlot, steps: BatchSteps) -> BatchRunner:
+        """A batch session's steps outlive the node; an interactive session's runs do not."""
+        key = kernel.spec.kernel_id
+
+        async def keep(index: int) -> None:
+            await asyncio.to_thread(self.records.save_run, key, RunRecord(steps, index))
+
+        kept = None if kernel.request.interactive else keep
+        return BatchRunner(self.runtime, key, slot, kernel.console.record, keep=kept)
+
+    async def _resumed(self, kernel: _Kernel, steps: BatchSteps) -> Resume | None:
+        """The step left running by an earlier consumer of the same run (or an earlier node),
+        to be followed; one of another run is killed first."""
+        left, kernel.left = kernel.left, None
+        if left is None:
+            return None
+        if left[0] == steps:
+            return left[1]
+        left[1][1].kill()
+        await left[1][1].wait()
+        return None
 
     # -- query runs ----------------------------------------------------------------------
 

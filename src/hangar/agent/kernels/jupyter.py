@@ -35,6 +35,7 @@ KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 # Output printed before input() travels on another socket than the request for input; it is
 # given this long to arrive first, so the prompt follows it in the console.
 INPUT_SETTLE = 0.03
+KEEP_NAME = "query"  # the kernel process outlives the agent (KernelRuntime.run's keep)
 Routed = tuple[str, dict[str, Any]]  # (channel, message); ("died", {}) when the kernel ended
 
 
@@ -86,7 +87,9 @@ class QueryKernel:
         answers. Raises QueryKernelFailed (nothing is left running) or KernelNotFound."""
         connection = Connection.new()
         argv = launcher_argv(interpreter)
-        process = await runtime.run(kernel_id, argv, env=KERNEL_ENV, stdin=connection.request())
+        process = await runtime.run(
+            kernel_id, argv, env=KERNEL_ENV, stdin=connection.request(), keep=KEEP_NAME
+        )
         tail: deque[bytes] = deque(maxlen=64)
         drain_err = asyncio.create_task(_drain(process.stderr, tail))
         kernel: QueryKernel | None = None
@@ -97,8 +100,7 @@ class QueryKernel:
                     await process.wait()
                     await asyncio.sleep(0)
                     raise QueryKernelFailed(_died_message(process, tail))
-                context = await kernel_context(runtime.netns(kernel_id))
-                kernel = cls(process, connection.with_ports(ready), tail, context)
+                kernel = await cls._connect(runtime, kernel_id, process, ready, connection, tail)
                 kernel._tasks += [drain_err, asyncio.create_task(_drain(process.stdout, tail))]
                 await kernel._handshake()
                 return kernel
@@ -112,6 +114,51 @@ class QueryKernel:
             ):
                 raise
             raise QueryKernelFailed(f"the Jupyter kernel did not start: {exc!r}") from exc
+
+    @classmethod
+    async def _connect(
+        cls,
+        runtime: KernelRuntime,
+        kernel_id: str,
+        process: RunningProcess,
+        ready: str | None,
+        connection: Connection,
+        tail: deque[bytes],
+    ) -> QueryKernel:
+        """The client of a kernel that listens (``ready``: the launcher's ready line, None
+        when ``connection`` has the ports already): one way for :meth:`start` and
+        :meth:`attach`."""
+        context = await kernel_context(runtime.netns(kernel_id))
+        ports = connection.with_ports(ready) if ready is not None else connection
+        return cls(process, ports, tail, context)
+
+    @classmethod
+    async def attach(
+        cls,
+        runtime: KernelRuntime,
+        kernel_id: str,
+        process: RunningProcess,
+        connection: Connection,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - how long it may take to answer
+    ) -> QueryKernel:
+        """The running kernel ``process`` (started by an earlier agent) at ``connection``,
+        once it answers. Raises QueryKernelFailed (the process is then left alone)."""
+        tail: deque[bytes] = deque(maxlen=64)
+        kernel = await cls._connect(runtime, kernel_id, process, None, connection, tail)
+        kernel._tasks += [
+            asyncio.create_task(_drain(process.stderr, tail)),
+            asyncio.create_task(_drain(process.stdout, tail)),
+        ]
+        try:
+            async with asyncio.timeout(timeout):
+                await kernel._handshake()
+        except BaseException as exc:
+            await kernel.close(kill=False)
+            if isinstance(exc, TimeoutError | QueryKernelFailed):
+                raise QueryKernelFailed(f"the Jupyter kernel does not answer: {exc!r}") from exc
+            raise
+        return kernel
 
     async def _handshake(self) -> None:
         """Wait for a kernel_info reply and its IOPub status: then output is not lost
@@ -142,10 +189,12 @@ class QueryKernel:
             limit = 0.25 if "shell" in seen else None
         return True
 
-    async def close(self) -> None:
-        """Stop the kernel process and the channels. Idempotent."""
+    async def close(self, *, kill: bool = True) -> None:
+        """Stop the kernel process (``kill`` False: leave it running for a later agent) and
+        the channels. Idempotent."""
         self.broken = True
-        self.process.kill()
+        if kill:
+            self.process.kill()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

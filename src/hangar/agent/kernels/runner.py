@@ -17,6 +17,7 @@ from typing import Any
 from hangar.agent.kernels.jupyter import QueryKernel, QueryKernelFailed
 from hangar.agent.kernels.messages import cursor_position
 from hangar.agent.models import RunOutput
+from hangar.agent.records import KernelRecords
 from hangar.agent.runtimes.base import KernelRuntime
 
 
@@ -37,7 +38,10 @@ class QueryKernels:
         *,
         start_timeout: float = 60.0,
         interrupt_grace: float = 2.0,
+        records: KernelRecords | None = None,
     ) -> None:
+        """``records``: where the kernels' connections are written down (for a later node)."""
+        self.records = records
         self.runtime, self.start_timeout, self.interrupt_grace = (
             runtime,
             start_timeout,
@@ -57,14 +61,28 @@ class QueryKernels:
 
         async def ready() -> QueryKernel:
             await kernel.run_silently(setup)
+            await self._record(kernel_id, kernel)
             return kernel
 
         self._entries[kernel_id] = _Entry(interpreter, asyncio.create_task(ready()))
 
+    def resume(self, kernel_id: str, interpreter: str, kernel: QueryKernel) -> None:
+        """Use ``kernel``, which an earlier node started and :meth:`QueryKernel.attach`
+        reached again."""
+        done: asyncio.Future[QueryKernel] = asyncio.get_running_loop().create_future()
+        done.set_result(kernel)
+        self._entries[kernel_id] = _Entry(interpreter, asyncio.ensure_future(done))
+
     async def _start(self, kernel_id: str, interpreter: str) -> QueryKernel:
-        return await QueryKernel.start(
+        kernel = await QueryKernel.start(
             self.runtime, kernel_id, interpreter, timeout=self.start_timeout
         )
+        await self._record(kernel_id, kernel)
+        return kernel
+
+    async def _record(self, kernel_id: str, kernel: QueryKernel) -> None:
+        if self.records is not None:
+            await asyncio.to_thread(self.records.save_query, kernel_id, kernel.connection)
 
     async def get(self, kernel_id: str, interpreter: str) -> QueryKernel:
         """The live Jupyter kernel, started (again) if needed. Raises QueryKernelFailed."""
@@ -153,8 +171,20 @@ class QueryKernels:
             await asyncio.wait([entry.starting])
         if not entry.starting.cancelled() and entry.starting.exception() is None:
             await entry.starting.result().close()
+        if self.records is not None:
+            await asyncio.to_thread(self.records.forget_query, kernel_id)
 
     async def close(self) -> None:
         """Stop every Jupyter kernel."""
         for kernel_id in list(self._entries):
             await self.discard(kernel_id)
+
+    async def release(self) -> None:
+        """Let go of every Jupyter kernel, leaving it running for a later node."""
+        entries, self._entries = self._entries, {}
+        for entry in entries.values():
+            if not entry.starting.done():
+                entry.starting.cancel()
+                await asyncio.wait([entry.starting])
+            elif not entry.starting.cancelled() and entry.starting.exception() is None:
+                await entry.starting.result().close(kill=False)

@@ -24,6 +24,7 @@ from hangar.agent.build import warm_pool
 from hangar.agent.node import Node
 from hangar.agent.rpc import wire
 from hangar.agent.rpc.server import create_agent_app
+from hangar.http_protocol import HttpLimits, guarded_protocol
 
 log = logging.getLogger("hangar.agent")
 HEARTBEAT_PATH = "/hangar/agents/heartbeat"
@@ -93,6 +94,8 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        kept = await self.node.recover()  # kernels of this agent's last run, still running
+        log.info("agent %s: took over %d kernel(s)", self.node.agent_id, len(kept))
         warm_pool(self.node)
         self.beats = asyncio.create_task(heartbeats(self.node, self.options), name="heartbeat")
 
@@ -103,7 +106,12 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(asyncio.CancelledError):
                 await beats
         await super().shutdown(sockets)
-        await self.node.shutdown()  # scratch dirs stay for when the manager restarts them
+        await self.node.shutdown()  # sessions' kernels run on, for the next start
+
+
+# Slow or huge request heads are cut off as on the manager; no per-address cap: every
+# connection comes from the manager, which opens one per stream it relays.
+AGENT_HTTP = guarded_protocol(HttpLimits(max_connections_per_client=0))
 
 
 def serve(node: Node, options: AgentOptions) -> None:
@@ -111,6 +119,6 @@ def serve(node: Node, options: AgentOptions) -> None:
     app = create_agent_app(node, options.token)
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio",
-        loop="uvloop", http="httptools", timeout_graceful_shutdown=5, ws_ping_interval=20,
+        loop="uvloop", http=AGENT_HTTP, timeout_graceful_shutdown=5, ws_ping_interval=20,
     )  # fmt: skip
     _Server(config, node, options).run(sockets=[options.sock])

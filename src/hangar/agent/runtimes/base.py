@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Literal
 
-from hangar.agent.errors import InvalidKernelSpec, KernelCreationFailed
+from hangar.agent.errors import InvalidKernelSpec, KernelCreationFailed, KernelNotFound
 from hangar.agent.runtimes.network import open_connection_in
 
 HOME = "/home/work"
@@ -248,13 +248,28 @@ class KernelRuntime(ABC):
         cwd: str | None = None,
         stdin: StdinSource = None,
         timeout: float | None = None,  # noqa: ASYNC109 - the process's limit, not the call's
+        keep: str | None = None,
     ) -> RunningProcess:
         """Start ``argv`` in the kernel (cwd default /home/work, ``env`` added last).
 
         ``stdin``: bytes to feed then close, ``"pipe"`` for a writable ``stdin``, None for
-        /dev/null. After ``timeout`` seconds the process is killed (TIMED_OUT).
+        /dev/null. After ``timeout`` seconds the process is killed (TIMED_OUT). ``keep``
+        names a process that outlives the agent (not with ``"pipe"``): a later agent finds
+        it with :meth:`reattach` under that name (one per name and kernel).
         Raises KernelNotFound.
         """
+
+    async def recover(self, spec: KernelSpec) -> KernelInfo:
+        """Take over the kernel ``spec`` an earlier agent created (its scratch dir and
+        limits are still there). Raises KernelNotFound where nothing of it is left or the
+        runtime cannot do this (the default)."""
+        raise KernelNotFound(f"the {self.name} runtime cannot recover kernels")
+
+    async def reattach(self, kernel_id: str, keep: str) -> RunningProcess | None:
+        """The process started with ``keep`` in a recovered kernel: still running, or
+        ended (its ``wait`` then answers at once, with the status it ended with); None
+        when there never was one. Raises KernelNotFound."""
+        return None
 
     @abstractmethod
     async def stats(self, kernel_id: str) -> ContainerStats:

@@ -39,6 +39,13 @@ from hangar.agent.runtimes.base import (
     TerminationReason,
 )
 from hangar.agent.runtimes.cgroups import CgroupManager, KernelCgroup
+from hangar.agent.runtimes.detached import (
+    KeptFiles,
+    KeptProcess,
+    alive_pid,
+    kill_supervised,
+    start_kept,
+)
 from hangar.agent.runtimes.disk import (
     ScratchDisks,
     attach_disk,
@@ -109,7 +116,7 @@ class _Kernel:
     info: KernelInfo
     options: SandboxOptions
     cgroup: KernelCgroup | None
-    processes: set[ProcessHandle] = field(default_factory=set)
+    processes: set[RunningProcess] = field(default_factory=set)
     meter: RusageMeter = field(default_factory=RusageMeter)
     scratch_max: int = 0
 
@@ -351,6 +358,13 @@ class BubblewrapRuntime(KernelRuntime):
                     for procs in cgroup.procs_files:
                         procs.write_text(str(pid))
             move_scratch(self.disks, old, spec)
+            if self._kept(source_id).root.is_dir():
+                self._kept(spec.kernel_id).root.parent.mkdir(mode=0o700, exist_ok=True)
+                self._kept(source_id).root.rename(self._kept(spec.kernel_id).root)
+                for handle in source.processes:
+                    if isinstance(handle, KeptProcess):
+                        name = handle.files.root.name
+                        handle.moved(self._kept(spec.kernel_id, name))
             if self.networks is not None:  # the namespace goes with the processes in it
                 await self.networks.move(source_id, spec.kernel_id)
         except OSError as exc:
@@ -406,10 +420,15 @@ class BubblewrapRuntime(KernelRuntime):
         cwd: str | None = None,
         stdin: StdinSource = None,
         timeout: float | None = None,  # noqa: ASYNC109 - the process's limit, not the call's
+        keep: str | None = None,
     ) -> RunningProcess:
         kernel = self._get(kernel_id)
         command = self.command(kernel_id, argv, env=env, cwd=cwd)
         classify = _classifier(kernel, timeout)
+        if keep is not None:
+            if stdin == "pipe":
+                raise ValueError("a kept process cannot have a stdin pipe")
+            return await self._run_kept(kernel, keep, command, classify, stdin, timeout)
         spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=stdin is not None)
         handle = ProcessHandle(
             spawned,
@@ -421,6 +440,68 @@ class BubblewrapRuntime(KernelRuntime):
         )
         kernel.processes.add(handle)
         return handle
+
+    def _kept(self, kernel_id: str, keep: str = "") -> KeptFiles:
+        return KeptFiles(self.config.state_dir / "kept" / kernel_id / keep)
+
+    async def _run_kept(
+        self,
+        kernel: _Kernel,
+        keep: str,
+        command: SandboxCommand,
+        classify: Classifier,
+        stdin: bytes | None,
+        timeout: float | None,  # noqa: ASYNC109 - the process's limit
+    ) -> RunningProcess:
+        """Start a process that outlives the agent (see :mod:`.detached`)."""
+        argv = list(command.argv)
+        at = argv.index(self.options.bwrap) + 1
+        if argv[at : at + 1] == ["--die-with-parent"]:
+            del argv[at]
+        files = self._kept(kernel.spec.kernel_id, keep)
+        pid = await start_kept(files, argv, env=command.env, shell=self.config.shell, stdin=stdin)
+        handle = KeptProcess(
+            files, pid, classify=classify, terminate=lambda: kill_supervised(pid),
+            timeout=timeout, on_exit=kernel.processes.discard,
+        )  # fmt: skip
+        kernel.processes.add(handle)
+        return handle
+
+    async def recover(self, spec: KernelSpec) -> KernelInfo:
+        if spec.kernel_id in self._kernels:
+            return self._kernels[spec.kernel_id].info
+        if not spec.scratch_dir.is_dir():
+            raise KernelNotFound(f"kernel {spec.kernel_id!r} left no scratch dir")
+        cgroup = self.cgroups.cgroup_for(spec.kernel_id) if self.cgroups is not None else None
+        if cgroup is not None and not cgroup.exists():
+            raise KernelNotFound(f"kernel {spec.kernel_id!r} left no cgroup")
+        info = KernelInfo(spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes)
+        self._kernels[spec.kernel_id] = _Kernel(spec, info, self._options_for(spec), cgroup)
+        return info
+
+    async def reattach(self, kernel_id: str, keep: str) -> RunningProcess | None:
+        kernel = self._get(kernel_id)
+        files = self._kept(kernel_id, keep)
+        if not files.record.exists():
+            return None
+        pid = alive_pid(files)
+        handle = KeptProcess(
+            files, pid, classify=_classifier(kernel, None),
+            terminate=lambda: kill_supervised(pid) if pid is not None else None,
+            on_exit=kernel.processes.discard,
+        )  # fmt: skip
+        if pid is not None:
+            kernel.processes.add(handle)
+        return handle
+
+    def _end_kept(self, kernel_id: str) -> None:
+        """Kill the kept processes an earlier agent left in the kernel; forget their files."""
+        root = self._kept(kernel_id).root
+        for entry in root.iterdir() if root.is_dir() else ():
+            pid = alive_pid(KeptFiles(entry))
+            if pid is not None:
+                kill_supervised(pid)
+        remove_tree(root)
 
     async def stats(self, kernel_id: str) -> ContainerStats:
         kernel = self._get(kernel_id)
@@ -459,6 +540,7 @@ class BubblewrapRuntime(KernelRuntime):
             cgroup = self.cgroups.cgroup_for(kernel_id)  # a leftover from before a restart
         if cgroup is not None:
             await cgroup.remove(self.config.destroy_timeout)
+        await asyncio.to_thread(self._end_kept, kernel_id)
         if self.networks is not None:
             await self.networks.destroy(kernel_id)
         if remove_scratch:

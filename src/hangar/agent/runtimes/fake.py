@@ -95,6 +95,15 @@ class FakeRuntime(KernelRuntime):
                 raise KernelCreationFailed(f"bootstrap script failed: {status.message}\n{tail}")
         return KernelInfo(spec.kernel_id, spec.scratch_dir, LimitMode.NONE, (FAKE_NOTE,))
 
+    async def recover(self, spec: KernelSpec) -> KernelInfo:
+        """A kernel of an earlier agent: its scratch dir (the fake's processes never outlive
+        their agent, so :meth:`reattach` finds none)."""
+        if spec.kernel_id not in self._kernels:
+            if not spec.scratch_dir.is_dir():
+                raise KernelNotFound(f"kernel {spec.kernel_id!r} left no scratch dir")
+            self._kernels[spec.kernel_id] = _FakeKernel(spec)
+        return KernelInfo(spec.kernel_id, spec.scratch_dir, LimitMode.NONE, (FAKE_NOTE,))
+
     def _cwd(self, kernel: _FakeKernel, cwd: str | None) -> str:
         scratch = str(kernel.spec.scratch_dir)
         if cwd is None or cwd == HOME:
@@ -125,6 +134,7 @@ class FakeRuntime(KernelRuntime):
         cwd: str | None = None,
         stdin: StdinSource = None,
         timeout: float | None = None,  # noqa: ASYNC109 - the process's limit, not the call's
+        keep: str | None = None,  # the fake's processes are the agent's children: not kept
     ) -> RunningProcess:
         kernel = self._get(kernel_id)
         command = self.command(kernel_id, argv, env=env)

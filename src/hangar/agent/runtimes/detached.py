@@ -1,0 +1,297 @@
+"""Processes that outlive the agent: a supervisor shell per process, output in files.
+
+A *kept* process is started as ``sh -c SUPERVISOR`` in its own session: the shell runs the
+sandbox command as its child, then writes the exit status to ``<dir>/exit``. stdout and
+stderr go to ``<dir>/out`` and ``<dir>/err`` (stdin comes from ``<dir>/in`` or /dev/null),
+so nothing breaks when the agent goes away, and the sandbox has no ``--die-with-parent``.
+The agent reads the files as they grow (the readers remember how far they got in
+``<dir>/offsets``) and waits for the supervisor with a pidfd, which works for a process of
+an earlier agent as well as for its own child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hangar.agent.runtimes.base import ExitStatus, RunningProcess, TerminationReason
+from hangar.agent.runtimes.process import Classifier
+
+SUPERVISOR = 'f=$1; shift; "$@"; c=$?; echo "$c" >"$f.new" && mv -f "$f.new" "$f"; exit "$c"'
+POLL = 0.01  # how often a growing output file is read while its process runs
+POLL_IDLE = 0.1  # ... once it has been quiet for a while
+LOST_CODE = 255  # the exit status of a process whose supervisor died without writing one
+
+
+@dataclass(frozen=True, slots=True)
+class KeptFiles:
+    """The files of one kept process."""
+
+    root: Path
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def err(self) -> Path:
+        return self.root / "err"
+
+    @property
+    def stdin(self) -> Path:
+        return self.root / "in"
+
+    @property
+    def exit(self) -> Path:
+        return self.root / "exit"
+
+    @property
+    def record(self) -> Path:
+        return self.root / "process.json"
+
+    @property
+    def offsets(self) -> Path:
+        return self.root / "offsets"
+
+    def exit_code(self) -> int | None:
+        """The status the supervisor wrote, None when there is none (yet)."""
+        try:
+            return int(self.exit.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+
+def start_time(pid: int) -> str | None:
+    """The start time of ``pid`` (to tell it from a later process with the same pid), None
+    when it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _spawn(
+    files: KeptFiles, argv: Sequence[str], env: Mapping[str, str], shell: str, stdin: bytes | None
+) -> subprocess.Popen[bytes]:
+    if files.root.exists():
+        for path in files.root.iterdir():
+            path.unlink()
+    files.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stdin is not None:
+        fd = os.open(files.stdin, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(stdin)
+    source = files.stdin if stdin is not None else Path(os.devnull)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    with (
+        open(source, "rb") as stdin_file,
+        open(os.open(files.out, flags, 0o600), "wb", closefd=True) as out,
+        open(os.open(files.err, flags, 0o600), "wb", closefd=True) as err,
+    ):
+        process = subprocess.Popen(
+            [shell, "-c", SUPERVISOR, "hangar-keep", str(files.exit), *argv],
+            stdin=stdin_file, stdout=out, stderr=err, env=dict(env), cwd="/",
+            start_new_session=True,
+        )  # fmt: skip
+    record = {"pid": process.pid, "start": start_time(process.pid)}
+    files.record.write_text(json.dumps(record))
+    return process
+
+
+async def start_kept(
+    files: KeptFiles,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    shell: str,
+    stdin: bytes | None,
+) -> int:
+    """Start ``argv`` under a supervisor writing into ``files``; returns the supervisor's
+    pid (a child of this process, reaped by its :class:`KeptProcess`). Raises OSError."""
+    process = await asyncio.to_thread(_spawn, files, argv, env, shell, stdin)
+    _REAPERS[process.pid] = process  # reaped (not left a zombie) once its pidfd fires
+    return process.pid
+
+
+_REAPERS: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def alive_pid(files: KeptFiles) -> int | None:
+    """The supervisor's pid when the process recorded in ``files`` still runs."""
+    try:
+        record = json.loads(files.record.read_text())
+        pid, started = int(record["pid"]), record.get("start")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if started is not None and start_time(pid) == started else None
+
+
+class _Tail:
+    """Feeds a StreamReader from a growing file, from the saved offset on."""
+
+    def __init__(self, path: Path, offset: int, save: Callable[[], None]) -> None:
+        self.path, self.offset, self._save = path, offset, save
+        self.reader = asyncio.StreamReader(limit=2**16)
+
+    def read_more(self) -> bool:
+        """Feed what was added since the last call; True if there was something."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read(1 << 20)
+        except OSError:
+            return False
+        if data:
+            self.offset += len(data)
+            self.reader.feed_data(data)
+            self._save()
+        return bool(data)
+
+
+class KeptProcess(RunningProcess):
+    """A kept process, started now or by an earlier agent. ``stdin`` is never writable."""
+
+    stdin = None
+
+    def __init__(
+        self,
+        files: KeptFiles,
+        pid: int | None,
+        *,
+        classify: Classifier,
+        terminate: Callable[[], None],
+        timeout: float | None = None,
+        on_exit: Callable[[KeptProcess], None] | None = None,
+    ) -> None:
+        """``pid``: the live supervisor, None when the process ended already."""
+        self.files, self.pid = files, pid or 0
+        self._classify, self._terminate, self._on_exit = classify, terminate, on_exit
+        self._forced: TerminationReason | None = None
+        out_at, err_at = _load_offsets(files)
+        self._tails = [_Tail(files.out, out_at, self._save), _Tail(files.err, err_at, self._save)]
+        self.stdout, self.stderr = self._tails[0].reader, self._tails[1].reader
+        loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[None] = loop.create_future()
+        self._pidfd: int | None = None
+        if pid is None:
+            self._exited.set_result(None)
+        else:
+            self._watch(loop, pid)
+        self._timer = loop.call_later(timeout, self._expire) if timeout is not None else None
+        self._finished = asyncio.create_task(self._finish())
+
+    def moved(self, files: KeptFiles) -> None:
+        """The process's files are now at ``files`` (its kernel was adopted)."""
+        self.files = files
+        self._tails[0].path, self._tails[1].path = files.out, files.err
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, pid: int) -> None:
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._exited.set_result(None)
+            return
+        loop.add_reader(self._pidfd, self._on_pidfd)
+
+    def _on_pidfd(self) -> None:
+        if self._pidfd is not None:
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        child = _REAPERS.pop(self.pid, None)
+        if child is not None:
+            child.wait()
+        if not self._exited.done():
+            self._exited.set_result(None)
+
+    def _save(self) -> None:
+        data = json.dumps([tail.offset for tail in self._tails])
+        with contextlib.suppress(OSError):
+            self.files.offsets.write_text(data)
+
+    async def _pump(self) -> None:
+        quiet = 0
+        while not self._exited.done():
+            got = any([tail.read_more() for tail in self._tails])
+            quiet = 0 if got else quiet + 1
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL if quiet < 50 else POLL_IDLE):
+                    await asyncio.shield(self._exited)
+        while any([tail.read_more() for tail in self._tails]):
+            pass
+        for tail in self._tails:
+            tail.reader.feed_eof()
+
+    async def _finish(self) -> ExitStatus:
+        await self._pump()
+        if self._timer is not None:
+            self._timer.cancel()
+        code = await asyncio.to_thread(self.files.exit_code)
+        status = self._classify(LOST_CODE if code is None else code, self._forced)
+        if code is None and self._forced is None:
+            message = "it ended without an exit status (killed while the agent was down?)"
+            status = ExitStatus(LOST_CODE, TerminationReason.KILLED, message, status.notes)
+        if self._on_exit is not None:
+            self._on_exit(self)
+        return status
+
+    def _expire(self) -> None:
+        if self._forced is None and not self._finished.done():
+            self._forced = TerminationReason.TIMED_OUT
+            self._terminate()
+
+    def kill(self) -> None:
+        if self._forced is None and not self._finished.done():
+            self._forced = TerminationReason.KILLED
+            self._terminate()
+
+    def detach(self) -> None:
+        """Stop watching (the agent is going away); the process runs on."""
+        if self._pidfd is not None:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._finished.cancel()
+
+    @property
+    def done(self) -> bool:
+        return self._finished.done()
+
+    async def wait(self) -> ExitStatus:
+        return await asyncio.shield(self._finished)
+
+
+def _load_offsets(files: KeptFiles) -> tuple[int, int]:
+    try:
+        out, err = json.loads(files.offsets.read_text())
+        return int(out), int(err)
+    except (OSError, ValueError, TypeError):
+        return 0, 0
+
+
+def kill_supervised(pid: int) -> None:
+    """SIGKILL the sandbox under supervisor ``pid`` (bwrap's child, the sandbox's PID 1), so
+    the supervisor records the kill; the supervisor's child itself before bwrap runs."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in map(int, children):
+        try:
+            inner = Path(f"/proc/{child}/task/{child}/children").read_text().split()
+        except OSError:
+            inner = []
+        for target in [int(p) for p in inner] or [child]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(target, signal.SIGKILL)
