@@ -222,3 +222,59 @@ async def test_unknown_scaling_group_and_dependencies_are_clear_errors(running: 
         await running.compute.create(
             caller, CreateRequest(name="later", image="python", starts_at="1h")
         )
+
+
+async def crash_in(services: Services, session: ComputeSession, status: SessionStatus) -> str:
+    """The session's row says ``status`` and its kernel is gone, as after a kill -9 of the
+    server in the middle of that status; returns its agent id."""
+    from hangar.db.tables import SessionRow
+
+    current = await wait_status(services, session, S.RUNNING)
+    assert current.agent_id is not None
+    await services.agents.client(current.agent_id).destroy_kernel(session.id)
+    async with services.sessions() as db, db.begin():
+        await db.execute(
+            update(SessionRow).where(SessionRow.id == session.id).values(status=status.value)
+        )
+    return current.agent_id
+
+
+@pytest.mark.parametrize("status", [S.PREPARING, S.PULLING, S.RESTARTING, S.SCHEDULED])
+async def test_a_session_cut_off_while_starting_starts_again(
+    running: Services, status: SessionStatus
+) -> None:
+    session = await start(running, f"cut-{status.value.lower()}")
+    agent_id = await crash_in(running, session, status)
+    await running.lifecycle.recover(agent_id, running=[])
+    back = await wait_status(running, session, S.RUNNING, S.ERROR)
+    assert back.status == S.RUNNING, back.status_info
+    assert running.settings.scratch_dir.joinpath(str(session.id)).is_dir()
+
+
+async def test_a_running_session_whose_kernel_died_meanwhile_fails_with_the_reason(
+    running: Services,
+) -> None:
+    session = await start(running, "died-away")
+    agent_id = await crash_in(running, session, S.RUNNING)
+    await running.lifecycle.recover(agent_id, running=[])
+    failed = await wait_status(running, session, S.ERROR)
+    assert failed.status_info is not None and failed.status_info.startswith("kernel-lost")
+
+
+async def test_a_failing_restart_path_is_logged_and_counted(
+    running: Services, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prometheus_client import REGISTRY
+
+    session = await start(running, "unlucky")
+    agent_id = await crash_in(running, session, S.PREPARING)
+
+    async def broken(_session: ComputeSession) -> None:
+        raise RuntimeError("image store on fire")
+
+    monkeypatch.setattr(running.lifecycle, "_creation", broken)
+    name, labels = "hangar_reconcile_errors_total", {"step": "restart-path PREPARING"}
+    before = REGISTRY.get_sample_value(name, labels) or 0.0
+    await running.lifecycle.recover(agent_id, running=[])
+    assert REGISTRY.get_sample_value(name, labels) == before + 1
+    assert "image store on fire" in caplog.text

@@ -79,13 +79,14 @@ class Services:
         """Register this machine's agent and bring back the sessions it ran before."""
         from hangar.core.agents.local import build_embedded_agent
 
-        client = build_embedded_agent(self.settings)
-        if client is None:
+        built = await build_embedded_agent(self.settings)
+        if built is None:
             return
+        client, running = built
         info = await self.agents.register(client)
         for note in info.notes:
             log.info("agent %s: %s", info.agent_id, note)
-        await self.lifecycle.recover(info.agent_id)
+        await self.lifecycle.recover(info.agent_id, running)
         self.on_close(lambda: self.lifecycle.release_agent(info.agent_id))
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:

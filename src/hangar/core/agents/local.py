@@ -178,11 +178,17 @@ class LocalAgentClient:
         return await _call(lambda: self._node.open_terminal(kernel_id))
 
 
-def build_embedded_agent(settings: Settings) -> LocalAgentClient | None:
-    """The embedded agent per settings, or None when disabled or the sandbox is unusable.
-    Call it with the event loop running (the kernel pool starts filling)."""
+async def build_embedded_agent(
+    settings: Settings,
+) -> tuple[LocalAgentClient, list[uuid.UUID]] | None:
+    """The embedded agent per settings and the kernels it took over from the server's last
+    run, or None when disabled or the sandbox is unusable. The kernel pool starts filling."""
     node = build_node(settings)
     if node is None:
         return None
+    try:
+        running = await node.recover()
+    except NodeAgentError as exc:
+        raise _translate(exc) from exc
     warm_pool(node)
-    return LocalAgentClient(node)
+    return LocalAgentClient(node), running

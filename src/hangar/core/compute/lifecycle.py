@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.agents.client import (
@@ -50,6 +51,17 @@ KernelExtras = Callable[
     [ComputeSession], Awaitable[tuple[tuple[KernelMount, ...], tuple[KernelFile, ...]]]
 ]
 S = SessionStatus
+RECONCILE_ERRORS = Counter(
+    "hangar_reconcile_errors_total",
+    "Exceptions a reconcile pass caught, logged and went on after",
+    ["step"],
+)
+
+
+def swallowed(step: str, exc: BaseException) -> None:
+    """Log and count an exception a loop goes on after (a pass, a session's task)."""
+    RECONCILE_ERRORS.labels(step=step).inc()
+    log.error("%s failed: %r", step, exc, exc_info=exc)
 
 
 def stat_object(status: str, stats: KernelStats | None) -> dict[str, Any]:
@@ -145,13 +157,18 @@ class SessionLifecycle:
                 if loop.time() - last_reclaim >= self._interval:
                     last_reclaim = loop.time()
                     await self.reclaim_pass()
-            except Exception:
-                log.exception("session lifecycle pass failed")
+            except Exception as exc:
+                swallowed("lifecycle-pass", exc)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            swallowed("session-task", exc)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -432,15 +449,15 @@ class SessionLifecycle:
 
     # Agent restarts --------------------------------------------------------------------
 
-    async def recover(self, agent_id: str) -> None:
-        """After a restart of ``agent_id``: its kernels are gone, so start the sessions that
-        should run again (their scratch dirs are kept) and finish interrupted terminations."""
-        await self.reconcile(agent_id, running=frozenset())
+    async def recover(self, agent_id: str, running: Collection[uuid.UUID] = ()) -> None:
+        """After a restart of ``agent_id``, which re-adopted the kernels ``running``: see
+        :meth:`reconcile`."""
+        await self.reconcile(agent_id, running=running)
 
     async def reconcile(self, agent_id: str, *, running: Collection[uuid.UUID]) -> None:
         """After ``agent_id`` (re)connected running the kernels ``running``: destroy kernels
-        of sessions that ended meanwhile, finish interrupted terminations, keep sessions whose
-        kernels live on, and start again those whose kernels are gone."""
+        of sessions that ended meanwhile, then take every session of the agent on its restart
+        path (:meth:`_restart_path`). A session whose path fails is logged and counted."""
         async with self._sessions() as db:
             sessions = await repo.with_status(db, sorted(HOLDS_RESOURCES), agent_id=agent_id)
         stray = set(running) - {s.id for s in sessions}
@@ -452,17 +469,30 @@ class SessionLifecycle:
                 with contextlib.suppress(HangarError):
                     await client.destroy_kernel(kernel_id)
         # Awaited, not spawned: a RUNNING session must have its kernel before requests come.
-        await asyncio.gather(
-            *(
-                self._finish_termination(s, "agent-restarted")
-                if s.status == S.TERMINATING
-                else self._kept_across_reconnect(s)
-                if s.id in running
-                else self._restart_after_agent_restart(s)
-                for s in sessions
-            ),
+        results = await asyncio.gather(
+            *(self._restart_path(s, alive=s.id in running) for s in sessions),
             return_exceptions=True,
         )
+        for session, result in zip(sessions, results, strict=True):
+            if isinstance(result, BaseException):
+                swallowed(f"restart-path {session.status}", result)
+
+    async def _restart_path(self, session: ComputeSession, *, alive: bool) -> None:
+        """What a session in each status becomes after its agent came back (``alive``: its
+        kernel lives on there). TERMINATING: the termination finishes. SCHEDULED: it starts.
+        PREPARING, PULLING, RESTARTING: with a kernel it is RUNNING, without one its kernel
+        is created again. RUNNING: it keeps running (a batch session's command is followed
+        again), or, with its kernel gone, it fails with the reason."""
+        if session.status == S.TERMINATING:
+            await self._finish_termination(session, "agent-restarted")
+        elif session.status == S.SCHEDULED:
+            await self._start(session.id)
+        elif alive:
+            await self._kept_across_reconnect(session)
+        elif session.status == S.RUNNING:
+            await self._fail(session, "kernel-lost: its processes ended while the agent was down")
+        else:
+            await self._restart_after_agent_restart(session)
 
     async def _kept_across_reconnect(self, session: ComputeSession) -> None:
         if session.status in (S.PREPARING, S.PULLING, S.RESTARTING):
@@ -470,30 +500,39 @@ class SessionLifecycle:
                 await self._move(session, [S.PREPARING, S.PULLING, S.RESTARTING], S.RUNNING,
                                  started_at=session.started_at or self._clock.now())  # fmt: skip
         self.touch(session.id)
+        self._follow_batch(session)
+
+    def _follow_batch(self, session: ComputeSession) -> None:
+        """A batch session's command runs (again, or on, where it outlived the server) and
+        its end terminates the session."""
+        if session.session_type == SessionType.BATCH and session.id not in self._busy:
+            self._spawn(self._run_batch_session(session))
 
     async def _restart_after_agent_restart(self, session: ComputeSession) -> None:
+        """Create the kernel again of a session that was being prepared or restarted."""
         assert session.agent_id is not None
         try:
-            if session.status == S.SCHEDULED:
-                await self._start(session.id)
-                return
-            if session.status in (S.PREPARING, S.PULLING):
-                await self._move(session, session.status, S.PREPARING)
+            if session.status == S.PULLING:
+                await self._move(session, S.PULLING, S.PREPARING)
             creation = await self._creation(session)
-            await self._agents.client(session.agent_id).create_kernel(creation)
-            if session.status != S.RUNNING:
-                await self._move(session, [S.PREPARING, S.RESTARTING], S.RUNNING,
-                                 started_at=self._clock.now())  # fmt: skip
+            client = self._agents.client(session.agent_id)
+            with contextlib.suppress(HangarError):  # leftovers of the interrupted start
+                await client.destroy_kernel(session.id)
+            await client.create_kernel(creation)
+            await self._move(session, [S.PREPARING, S.RESTARTING], S.RUNNING,
+                             started_at=session.started_at or self._clock.now())  # fmt: skip
         except Conflict:
             return
         except HangarError as exc:
             await self._fail(session, f"failed-to-restart: {exc.message}")
             return
         self.touch(session.id)
+        self._follow_batch(session)
         log.info("session %s is running again after an agent restart", session.id)
 
     async def release_agent(self, agent_id: str) -> None:
-        """On shutdown: stop the agent's kernels, keeping their scratch dirs for ``recover``."""
+        """On shutdown: let go of the agent (its sessions' processes keep running; the
+        pre-started kernels stop)."""
         with contextlib.suppress(HangarError):
             await self._agents.client(agent_id).shutdown()
 
