@@ -154,3 +154,21 @@ async def test_default_size_disks_come_formatted_ahead(
     assert len(taken - set(spares.ready)) == 1  # one spare became k1's disk
     out, err, status = await sh(disk_runtime, "k1", "touch mine && stat -c %U mine && ls -A")
     assert (status.exit_code, out) == (0, "work\nmine\n"), err
+
+
+async def test_other_sandboxes_do_not_keep_a_destroyed_kernels_disk(
+    disk_runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell
+) -> None:
+    """Each sandbox starts with a copy of the host's mounts: a long-lived one must not keep
+    the disks of kernels destroyed since (their space would stay taken)."""
+    await kernels(disk_runtime, "k1")
+    await kernels(disk_runtime, "k2")
+    sleeper = await disk_runtime.run("k2", ["/bin/sh", "-c", "sleep 30"])
+    try:
+        out, _, _ = await sh(disk_runtime, "k2", "ls /home; ls -A /home/work")
+        assert out.split() == ["work"]  # its own home only, as before
+        image = disk_runtime.config.state_dir / "disks" / "k1.img"
+        await disk_runtime.destroy("k1", remove_scratch=True)
+        assert loop_devices_of(image) == []
+    finally:
+        sleeper.kill()
