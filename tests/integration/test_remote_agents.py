@@ -179,7 +179,7 @@ def test_manager_and_agent_restarts_and_a_lost_agent(
     assert query(manager, "keep-sess", "x = 41\nopen('mark', 'w').write('m')\nprint(x)") == "41\n"
 
     # The manager restarts; the agent keeps running its kernels and reports again.
-    manager.stop()
+    manager.stop(keep_sessions=True)
     manager.start()
     agent.wait_status("ALIVE")
     deadline = time.monotonic() + 20
@@ -193,21 +193,21 @@ def test_manager_and_agent_restarts_and_a_lost_agent(
         time.sleep(0.3)
     assert done.stdout == "42\n", done.stdout + done.stderr  # the same kernel: x is still there
 
-    # The agent restarts: its kernels stopped, so the manager starts the session again, with
-    # its files (the scratch dir is kept) but a fresh interpreter.
-    agent.stop()
+    # The agent restarts: its kernels run on and the new agent takes them over, so the
+    # session keeps its files and its interpreter's globals.
+    agent.stop(keep_sessions=True)
     agent.start()
     deadline = time.monotonic() + 30
     while True:
         done = manager.official_python(
             QUERY.replace("sys.argv[1]", '"keep-sess"').replace(
-                "sys.argv[2]", "\"print(open('mark').read(), 'x' in globals())\""
+                "sys.argv[2]", "\"print(open('mark').read(), x + 2)\""
             )
         )
-        if done.stdout == "m False\n" or time.monotonic() > deadline:
+        if done.stdout == "m 43\n" or time.monotonic() > deadline:
             break
         time.sleep(0.3)
-    assert done.stdout == "m False\n", done.stdout + done.stderr
+    assert done.stdout == "m 43\n", done.stdout + done.stderr
     assert session_row(manager, "keep-sess")["status"] == "RUNNING"
 
     # The agent goes silent (stopped, as in a network partition): it is LOST after 2 s, no
