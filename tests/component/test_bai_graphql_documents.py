@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from hangar.api.bai.graphql import documents
+from hangar.core.compute.models import CreateRequest
+from hangar.core.services import Services
 from tests.component.test_bai_graphql import post_gql
 from tests.support.bai import Signer
 
@@ -50,3 +52,29 @@ async def test_a_cached_document_is_validated_once(
     for _ in range(3):
         assert (await post_gql(client, admin, query)).status_code == 200
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"agent_runtime": "none"}])
+async def test_a_list_without_dependencies_does_not_look_them_up(
+    client: httpx.AsyncClient, services: Services, admin: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hangar.core.compute import queries
+
+    caller = (await services.identity.credentials_for(admin.access_key)).caller
+    request = CreateRequest(name="plain-list", image="python", enqueue_only=True)
+    await services.compute.create(caller, request)
+    looked_up = []
+    real = queries.dependencies_of
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        looked_up.append(1)
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queries, "dependencies_of", counting)
+    plain = "query { compute_session_list(limit: 5, offset: 0) { items { name } total_count } }"
+    deep = "query { compute_session_list(limit: 5, offset: 0) { items { ...deps } } }"
+    deep += " fragment deps on ComputeSession { dependencies { name } }"
+    for query in (plain, deep):
+        response = await post_gql(client, admin, query)
+        assert response.status_code == 200 and "errors" not in response.json(), response.text
+    assert len(looked_up) == 1  # only the document that asks for them

@@ -266,13 +266,26 @@ def session_of(view: SessionView) -> ComputeSession:
     )
 
 
+def _selects(selections: Any, name: str) -> bool:
+    """Whether ``name`` is asked for anywhere below these selections (fragments included)."""
+    for selection in selections or ():
+        if getattr(selection, "name", None) == name:
+            return True
+        if _selects(getattr(selection, "selections", None), name):
+            return True
+    return False
+
+
 async def sessions_of(info: Info, views: list[SessionView]) -> list[ComputeSession]:
-    """The sessions of a listing, each with the sessions it depends on (one query for all)."""
+    """The sessions of a listing, each with the sessions it depends on (one query for all,
+    made only when the document asks for ``dependencies``)."""
     ctx = info.context
+    found = [session_of(v) for v in views]
+    if not views or not _selects(info.selected_fields, "dependencies"):
+        return found
     deps = await queries.dependencies_of(
         ctx.services.sessions, ctx.caller, [v.session.id for v in views]
     )
-    found = [session_of(v) for v in views]
     for item, view in zip(found, views, strict=True):
         item.dependencies = [session_of(d) for d in deps[view.session.id]]
     return found
