@@ -154,3 +154,20 @@ async def test_pool_leftovers_are_swept(nodes: Callable[..., Node], data_dir: Pa
     assert isinstance(runtime, BubblewrapRuntime)
     if runtime.cgroups is not None:
         assert not runtime.cgroups.cgroup_for(leftover).exists()
+
+
+async def test_a_session_made_from_a_pre_started_kernel_survives_too(
+    nodes: Callable[..., Node], data_dir: Path
+) -> None:
+    first = nodes(query_pool_size=1)
+    first.warm_pool([PYTHON])
+    await until(lambda: first.pool is not None and bool(first.pool._ready))
+    creation = request(interpreter=PYTHON, memory_bytes=512 << 20)
+    await first.create_kernel(creation)
+    assert first.pool is not None and not first.pool._ready.get(PYTHON)  # it was taken
+    assert await cell(first, creation.kernel_id, "y = 'pooled'\nprint(y)") == "pooled\n"
+    await first.shutdown()
+
+    second = nodes()
+    assert await second.recover() == [creation.kernel_id]
+    assert await cell(second, creation.kernel_id, "print(y)") == "pooled\n"

@@ -25,8 +25,8 @@ from hangar.agent.runtimes.base import ExitStatus, RunningProcess, TerminationRe
 from hangar.agent.runtimes.process import Classifier
 
 SUPERVISOR = 'f=$1; shift; "$@"; c=$?; echo "$c" >"$f.new" && mv -f "$f.new" "$f"; exit "$c"'
-POLL = 0.01  # how often a growing output file is read while its process runs
-POLL_IDLE = 0.1  # ... once it has been quiet for a while
+POLL = 0.01  # how often a growing output file is read while its process writes
+POLL_IDLE = 0.25  # ... at most, once it has been quiet (the wait doubles up to this)
 LOST_CODE = 255  # the exit status of a process whose supervisor died without writing one
 
 
@@ -218,12 +218,12 @@ class KeptProcess(RunningProcess):
             self.files.offsets.write_text(data)
 
     async def _pump(self) -> None:
-        quiet = 0
+        wait = POLL
         while not self._exited.done():
             got = any([tail.read_more() for tail in self._tails])
-            quiet = 0 if got else quiet + 1
+            wait = POLL if got else min(wait * 2, POLL_IDLE)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL if quiet < 50 else POLL_IDLE):
+                async with asyncio.timeout(wait):
                     await asyncio.shield(self._exited)
         while any([tail.read_more() for tail in self._tails]):
             pass

@@ -23,7 +23,7 @@ from hangar.agent.rpc.client import NodeProxy
 from hangar.core.agents.local import LocalAgentClient
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
-from hangar.core.compute.lifecycle import SessionLifecycle
+from hangar.core.compute.lifecycle import SessionLifecycle, swallowed
 from hangar.core.errors import AuthFailed, Conflict, HangarError, InvalidRequest
 
 log = logging.getLogger("hangar.core.agents")
@@ -120,8 +120,8 @@ class RemoteAgents:
             await asyncio.sleep(every)
             try:
                 await self.sweep()
-            except Exception:  # the next pass tries again
-                log.exception("could not check remote agents")
+            except Exception as exc:  # the next pass tries again
+                swallowed("remote-agents-pass", exc)
 
     async def sweep(self) -> None:
         now = self._clock.monotonic()
