@@ -169,6 +169,10 @@ async def test_other_sandboxes_do_not_keep_a_destroyed_kernels_disk(
         assert out.split() == ["work"]  # its own home only, as before
         image = disk_runtime.config.state_dir / "disks" / "k1.img"
         await disk_runtime.destroy("k1", remove_scratch=True)
+        for _ in range(40):  # the kernel lets go of the device asynchronously
+            if not loop_devices_of(image):
+                break
+            await asyncio.sleep(0.05)
         assert loop_devices_of(image) == []
     finally:
         sleeper.kill()

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from hangar.agent.errors import KernelCreationFailed
 from hangar.agent.runtimes.base import KernelSpec
+from hangar.agent.runtimes.loopmount import LoopConfigureUnsupported, loop_mount
 from hangar.agent.runtimes.scratch import prepare_scratch, scratch_size
 
 log = logging.getLogger("hangar.agent")
@@ -234,7 +235,11 @@ class ScratchDisks:
         if fresh and not (size == self.default_bytes and self.spares and self.spares.take(image)):
             format_image(self.mkfs, image, size, owner)
         try:
-            _run([self.mount, "-o", "loop,nosuid,nodev,noatime", str(image), str(scratch_dir)])
+            try:
+                loop_mount(image, scratch_dir)
+            except LoopConfigureUnsupported:
+                options = "loop,nosuid,nodev,noatime,noinit_itable"
+                _run([self.mount, "-o", options, str(image), str(scratch_dir)])
         except OSError:
             if fresh:
                 image.unlink(missing_ok=True)
