@@ -24,9 +24,12 @@ from pathlib import Path
 from hangar.agent.runtimes.base import ExitStatus, RunningProcess, TerminationReason
 from hangar.agent.runtimes.process import Classifier
 
-SUPERVISOR = 'f=$1; shift; "$@"; c=$?; echo "$c" >"$f.new" && mv -f "$f.new" "$f"; exit "$c"'
+# The status is read only once the supervisor has exited: it needs no atomic rename.
+SUPERVISOR = 'f=$1; shift; "$@"; c=$?; echo "$c" >"$f"; exit "$c"'
 POLL = 0.01  # how often a growing output file is read while its process writes
 POLL_IDLE = 0.25  # ... at most, once it has been quiet (the wait doubles up to this)
+QUIET = 2.0  # seconds without output before the wait starts to grow
+POLL_START, START = 0.002, 0.2  # a short command's output comes soon: look often at first
 LOST_CODE = 255  # the exit status of a process whose supervisor died without writing one
 
 
@@ -218,10 +221,15 @@ class KeptProcess(RunningProcess):
             self.files.offsets.write_text(data)
 
     async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = last = loop.time()
         wait = POLL
         while not self._exited.done():
-            got = any([tail.read_more() for tail in self._tails])
-            wait = POLL if got else min(wait * 2, POLL_IDLE)
+            if any([tail.read_more() for tail in self._tails]):
+                last = loop.time()
+            quiet = loop.time() - last > QUIET
+            wait = min(wait * 2, POLL_IDLE) if quiet else POLL
+            wait = POLL_START if loop.time() - started < START else wait
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await asyncio.shield(self._exited)
