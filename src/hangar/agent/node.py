@@ -434,6 +434,7 @@ class Node:
             if kernel.request.interactive:
                 self._stop_run(kernel)
             await self.services.stop(key)
+        self.runtime.release()
 
     async def recover(self) -> list[uuid.UUID]:
         """Take over the kernels an earlier node on this host left running (see

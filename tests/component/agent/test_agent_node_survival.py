@@ -171,3 +171,32 @@ async def test_a_session_made_from_a_pre_started_kernel_survives_too(
     second = nodes()
     assert await second.recover() == [creation.kernel_id]
     assert await cell(second, creation.kernel_id, "print(y)") == "pooled\n"
+
+
+async def test_a_batch_command_that_ended_while_no_node_ran_ends_with_its_code(
+    nodes: Callable[..., Node],
+) -> None:
+    first = nodes()
+    creation = request(interactive=False)
+    await first.create_kernel(creation)
+    steps = BatchSteps(exec="echo started; sleep 0.5; echo done; exit 5")
+    seen: list[RunOutput] = []
+
+    async def watch() -> None:
+        async with contextlib.aclosing(first.run_batch(creation.kernel_id, steps)) as records:
+            async for record in records:
+                seen.append(record)
+
+    task = asyncio.create_task(watch())
+    await until(lambda: "started" in text(seen, "stdout"))
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await first.shutdown()
+    await asyncio.sleep(1.0)  # it ends meanwhile
+
+    second = nodes()
+    assert await second.recover() == [creation.kernel_id]
+    records = await collect(second, creation.kernel_id, steps)
+    assert text(records, "stdout") == "done\n"
+    assert records[-1].kind == "finished" and records[-1].exit_code == 5

@@ -265,6 +265,11 @@ class KernelRuntime(ABC):
         runtime cannot do this (the default)."""
         raise KernelNotFound(f"the {self.name} runtime cannot recover kernels")
 
+    def release(self) -> None:
+        """Stop watching the kept processes (the agent is going away; they run on, and
+        what they write from now on is read by the next agent). None by default."""
+        return None
+
     async def reattach(self, kernel_id: str, keep: str) -> RunningProcess | None:
         """The process started with ``keep`` in a recovered kernel: still running, or
         ended (its ``wait`` then answers at once, with the status it ended with); None

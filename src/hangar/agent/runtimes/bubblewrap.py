@@ -494,6 +494,13 @@ class BubblewrapRuntime(KernelRuntime):
             kernel.processes.add(handle)
         return handle
 
+    def release(self) -> None:
+        for kernel in self._kernels.values():
+            for handle in list(kernel.processes):
+                if isinstance(handle, KeptProcess):
+                    handle.detach()
+                    kernel.processes.discard(handle)
+
     def _end_kept(self, kernel_id: str) -> None:
         """Kill the kept processes an earlier agent left in the kernel; forget their files."""
         root = self._kept(kernel_id).root
