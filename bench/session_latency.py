@@ -127,7 +127,9 @@ def _hangar_command() -> list[str]:
     return [sys.executable, "-c", "from hangar.cli.main import main; main()", "server"]
 
 
-def start_server(home: Path, database_url: str | None, log_level: str) -> Server:
+def start_server(
+    home: Path, database_url: str | None, log_level: str, session_network: str | None = None
+) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HANGAR_", "BACKEND_"))}
     env.update(
         HANGAR_DATA_DIR=str(home / "data"),
@@ -140,6 +142,8 @@ def start_server(home: Path, database_url: str | None, log_level: str) -> Server
     )
     if database_url:
         env["HANGAR_DATABASE_URL"] = database_url
+    if session_network:
+        env["HANGAR_SESSION_NETWORK"] = session_network
     config_path = home / "config" / "hangar" / "client.toml"
     with (home / "server.log").open("wb") as log:
         proc = subprocess.Popen(
@@ -449,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", choices=("ws", "poll"), default="ws")
     parser.add_argument("--database-url", default=None, help="default: SQLite in the data dir")
     parser.add_argument("--log-level", default="WARNING", help="the server's HANGAR_LOG_LEVEL")
+    parser.add_argument(
+        "--session-network", choices=("none", "egress"), default=None,
+        help="the server's HANGAR_SESSION_NETWORK (default: its default, egress)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     args = parser.parse_args(argv)
 
@@ -460,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     bare = [PYTHON, "-c", "print(1)"]
 
     workdir = Path(tempfile.mkdtemp(prefix="hangar-session-latency-"))
-    server = start_server(workdir, args.database_url, args.log_level)
+    server = start_server(workdir, args.database_url, args.log_level, args.session_network)
     client = Client(server)
     samples = Samples()
     failures = 0

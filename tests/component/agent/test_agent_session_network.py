@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -164,10 +163,9 @@ async def test_egress_reaches_outside_and_none_does_not(
 
 def pasta_pid(runtime: BubblewrapRuntime, kernel: str) -> int:
     assert runtime.networks is not None
-    path = runtime.networks.path(kernel)
-    assert path is not None
-    pidfile = runtime.networks.state_dir / f".{path.name}.pasta.pid"
-    return int(pidfile.read_text())
+    holder = runtime.networks.holder(kernel)
+    assert holder is not None
+    return int((runtime.networks.state_dir / f".{holder.token}.pasta.pid").read_text())
 
 
 def running(pid: int) -> bool:
@@ -187,11 +185,17 @@ async def test_a_restarted_agent_removes_a_kernels_network_by_its_id(
     assert path is not None and path.exists()
     pid = pasta_pid(first, "k1")
     assert running(pid)
-    assert path.name in os.listdir("/run/netns")  # what `ip netns list` shows
+    holder = first.networks.holder("k1")
+    assert holder is not None
     second = make_runtime()  # a new agent process: it knows nothing of k1 but its id
     await second.destroy("k1", remove_scratch=False)
     await second.destroy("k1", remove_scratch=False)  # idempotent
-    assert not path.exists()
+    assert first.networks.path("k1") is None
+    for _ in range(100):
+        if not holder.alive():
+            break
+        await asyncio.sleep(0.02)
+    assert not holder.alive()
     for _ in range(100):
         if not running(pid):
             break
@@ -215,6 +219,31 @@ async def test_an_adopted_kernel_keeps_its_network_and_processes(
         await server.wait()
         await runtime.destroy("adopted", remove_scratch=True)
     assert spec.kernel_id == "pool-1"
-    assert not any(name.endswith("pool-1") for name in os.listdir("/run/netns")), (
-        "the namespace went with the adopted kernel"
-    )
+    assert runtime.networks.holder("adopted") is None  # destroyed with the adopted kernel
+
+
+async def test_sandboxes_start_while_other_kernels_networks_come_and_go(
+    runtime: BubblewrapRuntime, kernels: Kernels, execute: Shell, data_dir: Path
+) -> None:
+    """A sandbox copies the host's mount table: a namespace kept by a bind mount that is
+    removed meanwhile made bwrap fail ("Can't bind mount /oldroot/ on /newroot/")."""
+    private(runtime)
+    await kernels(runtime, "steady")
+
+    done = asyncio.Event()
+
+    async def churn(worker: int) -> None:
+        n = 0
+        while not done.is_set():
+            spec = KernelSpec(f"churn{worker}-{n}", data_dir / "scratch" / f"churn{worker}-{n}")
+            await runtime.create(spec)
+            await runtime.destroy(spec.kernel_id, remove_scratch=True)
+            n += 1
+
+    async def runs() -> list[tuple[int, str]]:
+        ended = [await execute(runtime, "steady", ["/bin/true"]) for _ in range(60)]
+        done.set()
+        return [(status.exit_code, err) for _, err, status in ended]
+
+    *_, results = await asyncio.gather(churn(0), churn(1), runs())
+    assert all(code == 0 for code, _ in results), results

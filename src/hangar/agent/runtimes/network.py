@@ -3,16 +3,20 @@
 Every process of a kernel joins the kernel's namespace (``nsenter --net=PATH`` in front of
 the sandbox command), so a session sees only its own loopback: not the host's (the server's
 API, PostgreSQL, other users' daemons) and not other sessions' (Jupyter kernels' ports).
-The namespace is a file in ``/run/netns`` (``ip netns`` lists it), made in-process (a
-thread unshares, the namespace is bind-mounted, loopback is brought up: ~0.6 ms) and found
-again by the kernel id alone through a link in the runtime's state dir, so nothing depends
-on the agent process that made it: kernels and their networks outlive a restarted agent.
+
+A namespace is held by a *holder*: ``sleep infinity`` started, in a session of its own, by
+a thread that has just unshared its network and brought loopback up (~1 ms). Its pid and
+the namespace's inode are recorded in ``<state dir>/<kernel id>``, so the namespace is found
+again by the kernel id alone (``/proc/<pid>/ns/net``, checked against the inode), also by a
+later agent: kernels and their networks outlive a restarted agent. No bind mount is made:
+every sandbox copies the host's mount table, and a namespace file unmounted while a
+sandbox starts would make bwrap fail.
 
 Policies: ``none`` (loopback only) and ``egress``: pasta (Debian ``passt``) gives the
 namespace a copy of the host's address and routes outbound connections through its own
 sockets; ``-T none -U none`` and ``--no-map-gw`` stop it from reaching the host's loopback
 or the host itself. pasta is a daemon of its own (not a child of the agent); it ends when
-the kernel is destroyed, or by itself when the namespace file goes away.
+the kernel is destroyed.
 
 The agent reaches into a namespace by creating sockets in a thread that has joined it
 (:func:`run_in_netns`): a socket stays in the namespace it was created in.
@@ -30,8 +34,10 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
@@ -39,14 +45,11 @@ from typing import TypeVar
 log = logging.getLogger("hangar.agent.network")
 T = TypeVar("T")
 
-NETNS_DIR = Path("/run/netns")
-NETNS_PREFIX = "hangar-"
 CLONE_NEWNET = 0x40000000
-MS_BIND = 0x1000
-MNT_DETACH = 0x2
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+HOLDER = ("/bin/sleep", "infinity")
 PASTA_ARGS = (
-    "--config-net", "--no-map-gw", "--quiet",
+    "--config-net", "--no-map-gw", "--quiet", "--no-netns-quit",
     "-t", "none", "-u", "none", "-T", "none", "-U", "none",
     "--runas", "0",  # as root pasta must stay root to enter the namespace
 )  # fmt: skip
@@ -117,29 +120,52 @@ def _loopback_up() -> None:
         fcntl.ioctl(probe, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def make_netns(path: Path) -> None:
-    """Create a network namespace with loopback up, kept alive by a bind mount on ``path``
-    (which must not exist). Raises NetworkUnavailable or OSError."""
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The process that keeps a kernel's namespace; ``token`` names its pasta files."""
 
-    def make() -> None:
-        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_CLOEXEC, 0))
+    pid: int
+    inode: int
+    token: str
+
+    @property
+    def path(self) -> Path:
+        return Path(f"/proc/{self.pid}/ns/net")
+
+    def alive(self) -> bool:
+        """Whether ``pid`` is still this holder (not a reused pid)."""
         try:
-            source = b"/proc/thread-self/ns/net"
-            _check(_libc.mount(source, bytes(path), None, MS_BIND, None), "bind mount")
-            _loopback_up()
-        except BaseException:
-            remove_netns(path)
-            raise
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
 
-    _in_thread(make)
+    def record(self) -> str:
+        return f"{self.pid} {self.inode} {self.token}\n"
+
+    @classmethod
+    def parse(cls, text: str) -> Holder | None:
+        try:
+            pid, inode, token = text.split()
+            return cls(int(pid), int(inode), token)
+        except ValueError:
+            return None
 
 
-def remove_netns(path: Path) -> None:
-    """Unmount and remove a namespace file. Idempotent."""
-    _libc.umount2(bytes(path), MNT_DETACH)  # EINVAL: not mounted (any more)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+def start_holder(token: str) -> tuple[Holder, subprocess.Popen[bytes]]:
+    """A new network namespace with loopback up, held by a process of its own session.
+    Raises NetworkUnavailable or OSError."""
+
+    def make() -> tuple[Holder, subprocess.Popen[bytes]]:
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        _loopback_up()
+        process = subprocess.Popen(
+            HOLDER, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
+        )  # fmt: skip
+        inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
+        return Holder(process.pid, inode, token), process
+
+    return _in_thread(make)
 
 
 def _kill_daemon(pidfile: Path, mark: str) -> None:
@@ -156,9 +182,8 @@ def _kill_daemon(pidfile: Path, mark: str) -> None:
 
 
 class KernelNetworks:
-    """The namespaces of one runtime's kernels. ``state_dir/<kernel id>`` links to the
-    namespace file (``/run/netns/hangar-<id the kernel was created with>``); adopting a
-    kernel renames only the link, so pasta keeps watching the same file."""
+    """The namespaces of one runtime's kernels, each found through the record
+    ``state_dir/<kernel id>``; adopting a kernel renames only the record."""
 
     def __init__(
         self,
@@ -167,28 +192,31 @@ class KernelNetworks:
         *,
         pasta: str = "/usr/bin/pasta",
         nsenter: str = "/usr/bin/nsenter",
-        netns_dir: Path = NETNS_DIR,
     ) -> None:
-        self.state_dir, self.policy, self.netns_dir = state_dir, policy, netns_dir
+        self.state_dir, self.policy = state_dir, policy
         self.pasta, self.nsenter = pasta, nsenter
+        self._children: dict[int, subprocess.Popen[bytes]] = {}  # holders this agent started
 
     def prepare(self) -> None:
-        """Make the directories and check that a namespace can be made here. Raises
+        """Make the state dir and check that a namespace can be made here. Raises
         NetworkUnavailable or OSError."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.netns_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-        probe = self.netns_dir / f"{NETNS_PREFIX}probe-{os.getpid()}"
-        remove_netns(probe)
-        make_netns(probe)
-        remove_netns(probe)
+        _, process = start_holder("probe")
+        process.kill()
+        process.wait()
 
-    def path(self, kernel_id: str) -> Path | None:
-        """The kernel's namespace file, or None when it has none."""
+    def holder(self, kernel_id: str) -> Holder | None:
+        """The live holder of the kernel's namespace, or None."""
         try:
-            target = Path(os.readlink(self.state_dir / kernel_id))
+            holder = Holder.parse((self.state_dir / kernel_id).read_text())
         except OSError:
             return None
-        return target if target.parent == self.netns_dir else None
+        return holder if holder is not None and holder.alive() else None
+
+    def path(self, kernel_id: str) -> Path | None:
+        """The kernel's namespace (a ``/proc/<pid>/ns/net`` path), or None when it has none."""
+        holder = self.holder(kernel_id)
+        return holder.path if holder is not None else None
 
     def join_argv(self, kernel_id: str) -> list[str]:
         """The command prefix that runs a process in the kernel's namespace. Raises
@@ -201,34 +229,45 @@ class KernelNetworks:
     async def create(self, kernel_id: str) -> None:
         """Make the kernel's namespace and, with ``egress``, start pasta on it. Raises
         NetworkUnavailable or OSError (nothing is left behind)."""
-        path = self.netns_dir / f"{NETNS_PREFIX}{kernel_id}"
-        link = self.state_dir / kernel_id
         await self.destroy(kernel_id)  # a leftover of an earlier life of this id
-        await asyncio.to_thread(make_netns, path)
+        holder, process = await asyncio.to_thread(start_holder, kernel_id)
+        self._children[holder.pid] = process
         try:
-            link.symlink_to(path)
+            record = self.state_dir / kernel_id
+            temporary = record.with_name(f".{kernel_id}.new")
+            temporary.write_text(holder.record())
+            temporary.replace(record)
             if self.policy is NetworkPolicy.EGRESS:
-                await self._start_pasta(path)
+                await self._start_pasta(holder)
         except BaseException:
-            await self.destroy(kernel_id)
+            await self._stop(holder)
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / kernel_id).unlink()
             raise
 
-    async def _start_pasta(self, path: Path) -> None:
-        log_file = self._pasta_file(path, "log")
-        with log_file.open("wb") as errors:
-            process = await asyncio.create_subprocess_exec(
-                self.pasta, *PASTA_ARGS, "--netns", str(path), "-P",
-                str(self._pasta_file(path, "pid")),
-                stdin=asyncio.subprocess.DEVNULL, stdout=errors, stderr=errors,
-            )  # fmt: skip
-            code = await process.wait()  # pasta forks its daemon once the network is set up
+    async def _start_pasta(self, holder: Holder) -> None:
+        """pasta on the holder's namespace, handed over as an open fd (pasta, which drops
+        its capabilities early, may not open another process's ``/proc/<pid>/ns``)."""
+        log_file = self._pasta_file(holder, "log")
+        netns = os.open(holder.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with log_file.open("wb") as errors:
+                process = await asyncio.create_subprocess_exec(
+                    self.pasta, *PASTA_ARGS, "--netns", f"/proc/self/fd/{netns}",
+                    "-P", str(self._pasta_file(holder, "pid")),
+                    stdin=asyncio.subprocess.DEVNULL, stdout=errors, stderr=errors,
+                    pass_fds=(netns,),
+                )  # fmt: skip
+                code = await process.wait()  # pasta forks its daemon once the network is up
+        finally:
+            os.close(netns)
         if code != 0:
             detail = log_file.read_text(errors="replace").strip()[-500:]
             raise NetworkUnavailable(f"pasta exited with {code}: {detail}")
         log_file.unlink()
 
-    def _pasta_file(self, path: Path, suffix: str) -> Path:
-        return self.state_dir / f".{path.name}.pasta.{suffix}"
+    def _pasta_file(self, holder: Holder, suffix: str) -> Path:
+        return self.state_dir / f".{holder.token}.pasta.{suffix}"
 
     async def move(self, source_id: str, target_id: str) -> None:
         """Give ``source_id``'s namespace to ``target_id`` (adopting a pooled kernel).
@@ -236,17 +275,29 @@ class KernelNetworks:
         (self.state_dir / source_id).rename(self.state_dir / target_id)
 
     async def destroy(self, kernel_id: str) -> None:
-        """Stop pasta and remove the kernel's namespace. Idempotent; needs only the id."""
-        link = self.state_dir / kernel_id
-        path = self.path(kernel_id)
-        if path is None:
-            path = self.netns_dir / f"{NETNS_PREFIX}{kernel_id}"
-        _kill_daemon(self._pasta_file(path, "pid"), str(path))
+        """Stop pasta and the holder: the namespace goes once the kernel's processes are
+        gone. Idempotent; needs only the id."""
+        record = self.state_dir / kernel_id
+        try:
+            holder = Holder.parse(record.read_text())
+        except FileNotFoundError:
+            return
+        if holder is not None:
+            await self._stop(holder)
         with contextlib.suppress(FileNotFoundError):
-            self._pasta_file(path, "log").unlink()
-        await asyncio.to_thread(remove_netns, path)
+            record.unlink()
+
+    async def _stop(self, holder: Holder) -> None:
+        pidfile = self._pasta_file(holder, "pid")
+        _kill_daemon(pidfile, str(pidfile))
         with contextlib.suppress(FileNotFoundError):
-            link.unlink()
+            self._pasta_file(holder, "log").unlink()
+        if holder.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(holder.pid, signal.SIGKILL)
+        child = self._children.pop(holder.pid, None)
+        if child is not None:  # reap it; a holder of an earlier agent is init's child
+            await asyncio.to_thread(child.wait)
 
     async def open_connection(
         self, kernel_id: str, port: int, host: str = "127.0.0.1"

@@ -24,9 +24,9 @@ from hangar.agent.runtimes.base import (
 )
 
 # Masked by an empty tmpfs in every sandbox: other users' homes, root's home, the host /tmp,
-# the cgroup tree (it names the other kernels; the sandbox's own cgroup namespace hides
-# its path anyway) and the network namespaces' files (they name them too).
-DEFAULT_MASKS = ("/home", "/root", "/tmp", "/sys/fs/cgroup", "/run/netns")
+# and the cgroup tree (it names the other kernels; the sandbox's own cgroup namespace hides
+# its path anyway).
+DEFAULT_MASKS = ("/home", "/root", "/tmp", "/sys/fs/cgroup")
 GPU_CONTROL_NODES = (
     "/dev/nvidiactl",
     "/dev/nvidia-uvm",
