@@ -109,7 +109,9 @@ async def recover_kernels(node: Node) -> None:
     for key in await asyncio.to_thread(node.records.keys):
         try:
             await _recover(node, key)
-        except KernelLost as exc:
+        except Exception as exc:  # one kernel that cannot be taken over stops no other
+            if not isinstance(exc, KernelLost):
+                log.exception("kernel %s: cannot be taken over", key)
             message = f"the kernel was lost while the agent was down: {exc}"
             log.warning("kernel %s: %s", key, message)
             node._kernels.pop(key, None)
