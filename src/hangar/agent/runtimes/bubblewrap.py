@@ -551,6 +551,7 @@ class BubblewrapRuntime(KernelRuntime):
         if self.networks is not None:
             await self.networks.destroy(kernel_id)
         if remove_scratch:
-            await detach_disk(self.disks, kernel_id)
+            scratch = kernel.spec.scratch_dir if kernel is not None else None
+            await detach_disk(self.disks, kernel_id, scratch)
         if remove_scratch and kernel is not None:
             await asyncio.to_thread(remove_tree, kernel.spec.scratch_dir)

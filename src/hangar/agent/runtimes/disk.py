@@ -28,6 +28,7 @@ from pathlib import Path
 from hangar.agent.errors import KernelCreationFailed
 from hangar.agent.runtimes.base import KernelSpec
 from hangar.agent.runtimes.loopmount import LoopConfigureUnsupported, loop_mount
+from hangar.agent.runtimes.mountpoints import remove_mount_point
 from hangar.agent.runtimes.scratch import prepare_scratch, scratch_size
 
 log = logging.getLogger("hangar.agent")
@@ -273,8 +274,8 @@ class ScratchDisks:
         _run([self.mount, "--bind", str(source), str(target)])
         libc = ctypes.CDLL(None, use_errno=True)
         libc.umount2(str(source).encode(), MNT_DETACH)
-        source.rmdir()
         self.image(source_id).rename(self.image(kernel_id))
+        remove_mount_point(source)
 
 
 # Hooks of the bubblewrap runtime: one call each from create, adopt, stats and destroy.
@@ -303,10 +304,16 @@ async def attach_disk(disks: ScratchDisks | None, spec: KernelSpec) -> tuple[str
     return ()
 
 
-async def detach_disk(disks: ScratchDisks | None, kernel_id: str) -> None:
-    """Unmount and delete the kernel's disk, if it has one (by the id alone). Idempotent."""
+async def detach_disk(
+    disks: ScratchDisks | None, kernel_id: str, scratch_dir: Path | None = None
+) -> None:
+    """Unmount and delete the kernel's disk, if it has one (by the id alone), then remove
+    its mount point ``scratch_dir`` when given (see .mountpoints). Idempotent."""
     if disks is not None:
         await asyncio.to_thread(disks.detach, kernel_id)
+        if scratch_dir is not None and usage(scratch_dir) is None:
+            with contextlib.suppress(OSError):  # not empty: the caller's removal deals with it
+                await asyncio.to_thread(remove_mount_point, scratch_dir)
 
 
 def check_adoptable(disks: ScratchDisks | None, source: KernelSpec, spec: KernelSpec) -> None:
