@@ -57,7 +57,10 @@ from hangar.agent.runtimes.disk import (
 from hangar.agent.runtimes.network import (
     KernelNetworks,
     NetworkPolicy,
+    drop_network,
+    join_network,
     open_networks,
+    start_network,
 )
 from hangar.agent.runtimes.process import (
     Classifier,
@@ -306,15 +309,18 @@ class BubblewrapRuntime(KernelRuntime):
             raise KernelCreationFailed(f"kernel {spec.kernel_id!r} already exists")
         owner = (spec.uid, spec.gid) if self.options.privileged else None
         cgroup: KernelCgroup | None = None
+        network = start_network(self.networks, spec.kernel_id)  # while the disk is made
         try:
             disk_notes = await attach_disk(self.disks, spec)
             await asyncio.to_thread(prepare_scratch, spec.scratch_dir, owner, home_mounts(spec))
             if self.cgroups is not None:
                 cgroup = self.cgroups.create(spec.kernel_id, spec.limits)
             options = self._options_for(spec)
-            if self.networks is not None:
-                await self.networks.create(spec.kernel_id)
-        except OSError as exc:
+            await network
+        except BaseException as exc:
+            await drop_network(self.networks, network, spec.kernel_id)
+            if not isinstance(exc, OSError):
+                raise
             if cgroup is not None:
                 await cgroup.remove(self.config.destroy_timeout)
             with contextlib.suppress(OSError):
@@ -389,7 +395,7 @@ class BubblewrapRuntime(KernelRuntime):
     ) -> SandboxCommand:
         kernel = self._get(kernel_id)
         join = kernel.cgroup.procs_files if kernel.cgroup is not None else ()
-        full = self._join_network(kernel_id) + sandbox_argv(
+        full = join_network(self.networks, kernel_id) + sandbox_argv(
             kernel.spec,
             kernel.options,
             argv,
@@ -398,14 +404,6 @@ class BubblewrapRuntime(KernelRuntime):
             rlimits=kernel.cgroup is None,
         )
         return SandboxCommand(tuple(full), sandbox_env(kernel.spec, env))
-
-    def _join_network(self, kernel_id: str) -> list[str]:
-        if self.networks is None:
-            return []
-        try:
-            return self.networks.join_argv(kernel_id)
-        except OSError as exc:  # never run a kernel's process in the host's network
-            raise KernelNotFound(f"kernel {kernel_id!r} has lost its network: {exc}") from exc
 
     def netns(self, kernel_id: str) -> Path | None:
         self._get(kernel_id)

@@ -42,6 +42,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+from hangar.agent.errors import KernelNotFound
+
 log = logging.getLogger("hangar.agent.network")
 T = TypeVar("T")
 
@@ -361,3 +363,34 @@ def open_networks(
         notes.append(SHARED_NETWORK_NOTE.format(reason=f"no network namespace: {exc}"))
         return None
     return networks
+
+
+def start_network(networks: KernelNetworks | None, kernel_id: str) -> asyncio.Future[None]:
+    """Start making the kernel's network (nothing to do without ``networks``); await the
+    result where the kernel's first process needs it."""
+    if networks is None:
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+    return asyncio.ensure_future(networks.create(kernel_id))
+
+
+async def drop_network(
+    networks: KernelNetworks | None, started: asyncio.Future[None], kernel_id: str
+) -> None:
+    """Undo :func:`start_network` once it ended (it cleans up its own failure)."""
+    if networks is not None:
+        await asyncio.wait([started])
+        await networks.destroy(kernel_id)
+
+
+def join_network(networks: KernelNetworks | None, kernel_id: str) -> list[str]:
+    """The command prefix that puts a process in the kernel's network ([] without
+    ``networks``). Raises KernelNotFound when the kernel lost it: a kernel's process must
+    never run in the host's network instead."""
+    if networks is None:
+        return []
+    try:
+        return networks.join_argv(kernel_id)
+    except OSError as exc:
+        raise KernelNotFound(f"kernel {kernel_id!r} has lost its network: {exc}") from exc
