@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -247,3 +249,31 @@ async def test_sandboxes_start_while_other_kernels_networks_come_and_go(
 
     *_, results = await asyncio.gather(churn(0), churn(1), runs())
     assert all(code == 0 for code, _ in results), results
+
+
+@pytest.fixture
+def second_host_address() -> Iterator[str]:
+    """One more address of this host (on lo, as a bridge or VPN would add one)."""
+    address = "198.18.251.7"
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 is not installed")
+    added = subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=False)
+    if added.returncode != 0:
+        pytest.skip("cannot add an address here")
+    try:
+        yield address
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False)
+
+
+async def test_egress_does_not_reach_the_hosts_other_addresses(
+    runtime: BubblewrapRuntime, kernels: Kernels, execute: Shell, second_host_address: str
+) -> None:
+    private(runtime)
+    await kernels(runtime, "k1")  # made after the address appeared
+    async with greeter("0.0.0.0") as port:
+        reader, writer = await asyncio.open_connection(second_host_address, port)
+        assert await reader.readline() == b"hello from the host\n"
+        writer.close()
+        shown = await probe(runtime, "k1", execute, second_host_address, port)
+    assert shown.startswith("failed"), shown

@@ -48,6 +48,7 @@ log = logging.getLogger("hangar.agent.network")
 T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
+NETLINK_ROUTE = 0
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 HOLDER = ("/bin/sleep", "infinity")
 PASTA_ARGS = (
@@ -153,13 +154,55 @@ class Holder:
             return None
 
 
-def start_holder(token: str) -> tuple[Holder, subprocess.Popen[bytes]]:
-    """A new network namespace with loopback up, held by a process of its own session.
-    Raises NetworkUnavailable or OSError."""
+def host_addresses() -> list[str]:
+    """This host's own addresses (IPv4 and IPv6, loopback excepted), as its kernel lists
+    them for the agent's network."""
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        last = ""
+        for line in Path("/proc/net/fib_trie").read_text().splitlines():
+            text = line.strip()
+            if text.startswith("|-- "):
+                last = text[4:]
+            elif text == "/32 host LOCAL" and not last.startswith("127.") and last not in found:
+                found.append(last)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            packed = bytes.fromhex(line.split()[0])
+            address = socket.inet_ntop(socket.AF_INET6, packed)
+            if address != "::1" and address not in found:
+                found.append(address)
+    return found
+
+
+def _unreachable(addresses: list[str]) -> None:
+    """Routes in this thread's namespace that make ``addresses`` unreachable (pasta would
+    otherwise connect to the host's other addresses for the session)."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as nl:
+        for seq, address in enumerate(addresses, 1):
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            packed = socket.inet_pton(family, address)
+            rtmsg = struct.pack("BBBBBBBBI", family, len(packed) * 8, 0, 0, 254, 4, 0, 7, 0)
+            attr = struct.pack("HH", 4 + len(packed), 1) + packed  # RTA_DST
+            body = rtmsg + attr
+            flags = 0x1 | 0x4 | 0x400 | 0x200  # REQUEST, ACK, CREATE, EXCL
+            nl.send(struct.pack("IHHII", 16 + len(body), 24, flags, seq, 0) + body)
+            reply = nl.recv(4096)
+            error = struct.unpack("i", reply[16:20])[0] if len(reply) >= 20 else 0
+            if error != 0:
+                raise NetworkUnavailable(-error, f"route to {address}: {os.strerror(-error)}")
+
+
+def start_holder(
+    token: str, blocked: list[str] | None = None
+) -> tuple[Holder, subprocess.Popen[bytes]]:
+    """A new network namespace with loopback up and ``blocked`` addresses unreachable,
+    held by a process of its own session. Raises NetworkUnavailable or OSError."""
 
     def make() -> tuple[Holder, subprocess.Popen[bytes]]:
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
         _loopback_up()
+        _unreachable(blocked or [])
         process = subprocess.Popen(
             HOLDER, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
@@ -232,7 +275,8 @@ class KernelNetworks:
         """Make the kernel's namespace and, with ``egress``, start pasta on it. Raises
         NetworkUnavailable or OSError (nothing is left behind)."""
         await self.destroy(kernel_id)  # a leftover of an earlier life of this id
-        holder, process = await asyncio.to_thread(start_holder, kernel_id)
+        blocked = host_addresses() if self.policy is NetworkPolicy.EGRESS else []
+        holder, process = await asyncio.to_thread(start_holder, kernel_id, blocked)
         self._children[holder.pid] = process
         try:
             record = self.state_dir / kernel_id
