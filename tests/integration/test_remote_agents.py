@@ -16,7 +16,7 @@ import socket
 import subprocess
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -314,3 +314,30 @@ def test_hangar_agent_explains_what_it_lacks(manager: LiveServer, tmp_path: Path
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad_url.returncode == 2 and "http(s) URL" in bad_url.stderr
+
+
+def test_a_batch_job_runs_on_across_manager_and_agent_restarts(
+    manager: LiveServer, agent: LiveAgent
+) -> None:
+    command = "for i in $(seq 1 30); do echo tick $i; sleep 0.3; done; exit 0"
+    ok(manager.official("start", "-t", "far-job", "--type", "batch", "-c", command, "python"))
+
+    def logs() -> str:
+        return manager.official("session", "logs", "far-job").stdout
+
+    def until(check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not check():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {logs()}"
+            time.sleep(0.3)
+
+    until(lambda: "tick 2\n" in logs(), "the first ticks")
+    manager.stop(keep_sessions=True)
+    manager.start()
+    agent.wait_status("ALIVE")
+    until(lambda: "tick 12\n" in logs(), "ticks after the manager's restart")
+    agent.stop(keep_sessions=True)
+    agent.start()
+    until(lambda: session_row(manager, "far-job")["status"] == "TERMINATED", "the end")
+    text = logs()
+    assert text.count("tick 1\n") == 1 and "tick 30\n" in text, text  # one run, to its end

@@ -20,7 +20,7 @@ from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.models import BatchSteps as NodeBatchSteps
 from hangar.agent.models import HomeFile, KernelRequest, MountRequest
 from hangar.agent.node import Node
-from hangar.agent.rpc.client import NodeProxy
+from hangar.agent.rpc.client import AgentUnreachable, NodeProxy
 from hangar.agent.services import AppLaunchFailed, UnknownApp
 from hangar.core.agents.client import (
     AgentInfo,
@@ -34,7 +34,13 @@ from hangar.core.agents.client import (
     RunOutput,
     TerminalStream,
 )
-from hangar.core.errors import AgentError, InvalidRequest, KernelCreationFailed, NotFound
+from hangar.core.errors import (
+    AgentError,
+    InvalidRequest,
+    KernelCreationFailed,
+    NotFound,
+    Unavailable,
+)
 from hangar.settings import Settings
 
 T = TypeVar("T")
@@ -54,6 +60,8 @@ def _translate(exc: NodeAgentError) -> Exception:
         return InvalidRequest(message)
     if isinstance(exc, node_errors.KernelStartFailed | node_errors.InvalidKernelRequest):
         return KernelCreationFailed(message)
+    if isinstance(exc, AgentUnreachable):  # a remote agent went away (a restart, a network)
+        return Unavailable(message)
     return AgentError(message)
 
 

@@ -41,7 +41,7 @@ from hangar.core.compute.states import (
     SessionType,
     can_move,
 )
-from hangar.core.errors import Conflict, HangarError
+from hangar.core.errors import Conflict, HangarError, Unavailable
 from hangar.core.images.service import ImageService
 from hangar.core.scheduler import Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
@@ -337,18 +337,16 @@ class SessionLifecycle:
         self.nudge()  # sessions that depend on this one are cancelled
 
     async def _run_batch_session(self, session: ComputeSession) -> None:
-        """A batch-type session: run its startup command, record the result, terminate."""
-        assert session.agent_id is not None and session.startup_command
-        exit_code: int | None = None
+        """A batch-type session: run its startup command, record the result, terminate.
+        When its agent goes away meanwhile, the command runs on there: the session stays
+        RUNNING and is followed again once the agent is back (:meth:`reconcile`)."""
         self.mark_busy(session.id, True)
         try:
-            steps = BatchSteps(exec=session.startup_command)
-            client = self._agents.client(session.agent_id)
-            async for output in client.run_batch(session.id, steps):
-                if output.kind in ("finished", "exec-timeout"):
-                    exit_code = output.exit_code
-        except HangarError as exc:
-            log.warning("batch session %s failed to run: %s", session.id, exc.message)
+            exit_code = await self._follow_command(session)
+        except Unavailable as exc:
+            log.info("batch session %s: %s; followed again when its agent is back",
+                     session.id, exc.message)  # fmt: skip
+            return
         finally:
             self.mark_busy(session.id, False)
         result = SessionResult.SUCCESS if exit_code == 0 else SessionResult.FAILURE
@@ -363,6 +361,32 @@ class SessionLifecycle:
         current = await self._get(session.id)
         if current is not None and current.status == S.RUNNING:
             await self.terminate(current, reason="task-finished")
+
+    async def _follow_command(self, session: ComputeSession) -> int | None:
+        """The exit code of a batch session's command (None: it ended without one). While
+        its agent cannot be reached the run is asked for again (it goes on there, and the
+        agent hands on the same run). Raises Unavailable once the agent is disconnected."""
+        assert session.agent_id is not None and session.startup_command
+        steps = BatchSteps(exec=session.startup_command)
+        wait = 0.2
+        while True:
+            client = self._agents.client(session.agent_id)
+            exit_code: int | None = None
+            try:
+                async for output in client.run_batch(session.id, steps):
+                    if output.kind in ("finished", "exec-timeout"):
+                        exit_code = output.exit_code
+                return exit_code
+            except Unavailable as exc:
+                log.info("batch session %s: %s", session.id, exc.message)
+            except HangarError as exc:
+                log.warning("batch session %s failed to run: %s", session.id, exc.message)
+                return None
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 5.0)
+            current = await self._get(session.id)
+            if current is None or current.status != S.RUNNING:
+                return None
 
     # Stopping --------------------------------------------------------------------------
 
