@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import resource
 import signal
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hangar.agent.runtimes.base import ExitStatus, RunningProcess, TerminationReason
+from hangar.agent.runtimes.piped import PipedProcess, start_piped
 
 # (exit code, reason forced by us or None) -> status; the runtime adds OOM and limit notes.
 Classifier = Callable[[int, TerminationReason | None], ExitStatus]
@@ -59,34 +59,11 @@ def exit_status(
 PIPE_GRACE = 1.0
 
 
-class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """Resolves ``exited`` when the process itself ends (asyncio's ``Process.wait()`` also
-    waits for every pipe to close, which an orphaned grandchild can hold open forever) and
-    ``drained`` when stdout and stderr have both reached end of file."""
-
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=limit, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-        self.drained: asyncio.Future[None] = loop.create_future()
-        self._open_outputs = {1, 2}
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        super().pipe_connection_lost(fd, exc)
-        self._open_outputs.discard(fd)
-        if not self._open_outputs and not self.drained.done():
-            self.drained.set_result(None)
-
-
 @dataclass(frozen=True, slots=True)
 class Spawned:
     """A started process with futures for its exit and for the end of its output."""
 
-    process: asyncio.subprocess.Process
+    process: PipedProcess
     exited: asyncio.Future[None]
     drained: asyncio.Future[None]
 
@@ -98,19 +75,8 @@ async def spawn(
 
     Raises OSError when it cannot be started.
     """
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.subprocess_exec(
-        lambda: _ExitAwareProtocol(2**16, loop),
-        *argv,
-        stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-        cwd=cwd,
-        start_new_session=True,
-    )
-    process = asyncio.subprocess.Process(transport, protocol, loop)
-    return Spawned(process, protocol.exited, protocol.drained)
+    process, exited, drained = await start_piped(argv, env=env, cwd=cwd, stdin_pipe=stdin_pipe)
+    return Spawned(process, exited, drained)
 
 
 class RusageMeter:
