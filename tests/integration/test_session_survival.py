@@ -129,6 +129,7 @@ def test_a_kernel_killed_while_the_server_is_down_fails_its_session(
     os.killpg(supervisor, signal.SIGKILL)  # the kernel dies while no server runs
 
     live_server.start()
+    until(lambda: row(live_server, "doomed")["status"] != "RUNNING", what="the session to end")
     failed = row(live_server, "doomed")
     assert failed["status"] == "ERROR", failed
     assert failed["status_info"].startswith("kernel-lost"), failed
