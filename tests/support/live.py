@@ -42,8 +42,10 @@ from hangar.settings import load_settings
 
 async def main() -> None:
     node = build_node(load_settings())
-    for kernel_id in await node.recover() if node is not None else ():
-        await node.destroy_kernel(kernel_id)
+    if node is not None:
+        for kernel_id in await node.recover():
+            await node.destroy_kernel(kernel_id)
+        await node.shutdown()  # waits for the removals
 
 asyncio.run(main())
 """
@@ -54,8 +56,10 @@ def end_sessions(env: dict[str, str], data_dir: Path) -> None:
     a test's sessions must not outlive the test."""
     kept = data_dir / "agent" / "kept"
     if kept.is_dir() and any(kept.iterdir()):
-        subprocess.run([sys.executable, "-c", END_SESSIONS], env=env, timeout=120, check=False,
-                       capture_output=True)  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", END_SESSIONS], env=env, timeout=120,
+                              check=False, capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"could not end the sessions left in {data_dir}:\n{done.stderr}")
 
 
 @dataclass
