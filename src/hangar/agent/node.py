@@ -534,8 +534,6 @@ class Node:
             finally:
                 kernel.run = None
                 kernel.left = (steps, runner.left) if runner.left is not None else None
-                if runner.left is None and runner.keep is not None:
-                    await asyncio.to_thread(self.records.forget_run, kernel.spec.kernel_id)
 
     def _runner(self, kernel: _Kernel, slot: RunSlot, steps: BatchSteps) -> BatchRunner:
         """A batch session's steps outlive the node; an interactive session's runs do not."""

@@ -2,8 +2,9 @@
 
 Per kernel, ``<root>/<kernel_id>/`` (beside the scratch dirs, hidden from every sandbox):
 ``request.json`` (the request, without its dotfiles, written once the kernel is up),
-``query.json`` (how to reach its Jupyter kernel) and ``run.json`` (the batch run whose
-step outlives the node). The processes themselves are the runtime's ``keep`` processes.
+``query.json`` (how to reach its Jupyter kernel) and ``run.json`` (a batch session's run,
+kept as long as the kernel: a later node follows it, ended or not, rather than running the
+command twice). The processes themselves are the runtime's ``keep`` processes.
 """
 
 from __future__ import annotations
@@ -114,9 +115,6 @@ class KernelRecords:
         except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
             log.warning("kernel %s: unreadable run record: %s", key, exc)
             return None
-
-    def forget_run(self, key: str) -> None:
-        (self._dir(key) / "run.json").unlink(missing_ok=True)
 
     def remove(self, key: str) -> None:
         remove_tree(self._dir(key))

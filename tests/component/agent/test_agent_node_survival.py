@@ -200,3 +200,23 @@ async def test_a_batch_command_that_ended_while_no_node_ran_ends_with_its_code(
     records = await collect(second, creation.kernel_id, steps)
     assert text(records, "stdout") == "done\n"
     assert records[-1].kind == "finished" and records[-1].exit_code == 5
+
+
+async def test_a_batch_command_that_ended_before_the_node_went_is_not_run_again(
+    nodes: Callable[..., Node], data_dir: Path
+) -> None:
+    first = nodes()
+    creation = request(interactive=False)
+    await first.create_kernel(creation)
+    steps = BatchSteps(exec="echo once >> runs.txt; echo ran; exit 2")
+    records = await collect(first, creation.kernel_id, steps)
+    assert records[-1].exit_code == 2
+    await first.shutdown()  # before the core could end the session
+
+    second = nodes()
+    assert await second.recover() == [creation.kernel_id]
+    again = await collect(second, creation.kernel_id, steps)
+    assert again[-1].kind == "finished" and again[-1].exit_code == 2
+    assert text(again, "stdout") == ""  # nothing new: the same run, ended
+    runs = data_dir / "scratch" / str(creation.kernel_id) / "runs.txt"
+    assert runs.read_text() == "once\n"  # noqa: ASYNC240
