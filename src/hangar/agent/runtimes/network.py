@@ -50,7 +50,13 @@ T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE = 0
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-HOLDER = ("/bin/sleep", "infinity")
+# Holds the namespace while the runtime's state dir ($1) exists; once it is gone (deleted
+# with a data dir: no agent could ever find the kernel again) it ends, and ends pasta,
+# whose pid file ($2) it read while it could.
+HOLDER_SCRIPT = (
+    'sleep 1; while [ -d "$1" ]; do read p <"$2"; sleep 10; done; '
+    'case "$(cat /proc/"$p"/cmdline)" in *"$2"*) kill "$p";; esac'
+)
 PASTA_ARGS = (
     "--config-net", "--no-map-gw", "--quiet", "--no-netns-quit",
     "-t", "none", "-u", "none", "-T", "none", "-U", "none",
@@ -193,18 +199,26 @@ def _unreachable(addresses: list[str]) -> None:
                 raise NetworkUnavailable(-error, f"route to {address}: {os.strerror(-error)}")
 
 
+def pasta_pidfile(state_dir: Path, token: str) -> Path:
+    return state_dir / f".{token}.pasta.pid"
+
+
 def start_holder(
-    token: str, blocked: list[str] | None = None
+    token: str, state_dir: Path, blocked: list[str] | None = None
 ) -> tuple[Holder, subprocess.Popen[bytes]]:
     """A new network namespace with loopback up and ``blocked`` addresses unreachable,
-    held by a process of its own session. Raises NetworkUnavailable or OSError."""
+    held by a process of its own session while ``state_dir`` exists (see HOLDER_SCRIPT).
+    Raises NetworkUnavailable or OSError."""
+
+    pidfile = pasta_pidfile(state_dir, token)
 
     def make() -> tuple[Holder, subprocess.Popen[bytes]]:
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
         _loopback_up()
         _unreachable(blocked or [])
         process = subprocess.Popen(
-            HOLDER, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            ["/bin/sh", "-c", HOLDER_SCRIPT, "hangar-netns", str(state_dir), str(pidfile)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
         )  # fmt: skip
         inode = os.stat(f"/proc/{process.pid}/ns/net").st_ino
@@ -246,7 +260,7 @@ class KernelNetworks:
         """Make the state dir and check that a namespace can be made here. Raises
         NetworkUnavailable or OSError."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _, process = start_holder("probe")
+        _, process = start_holder("probe", self.state_dir)
         process.kill()
         process.wait()
 
@@ -276,7 +290,7 @@ class KernelNetworks:
         NetworkUnavailable or OSError (nothing is left behind)."""
         await self.destroy(kernel_id)  # a leftover of an earlier life of this id
         blocked = host_addresses() if self.policy is NetworkPolicy.EGRESS else []
-        holder, process = await asyncio.to_thread(start_holder, kernel_id, blocked)
+        holder, process = await asyncio.to_thread(start_holder, kernel_id, self.state_dir, blocked)
         self._children[holder.pid] = process
         try:
             record = self.state_dir / kernel_id
@@ -292,8 +306,8 @@ class KernelNetworks:
             raise
 
     async def _start_pasta(self, holder: Holder) -> None:
-        """pasta on the holder's namespace, handed over as an open fd (pasta, which drops
-        its capabilities early, may not open another process's ``/proc/<pid>/ns``)."""
+        """pasta on the holder's namespace, handed over as an inherited fd (pasta, which
+        drops its capabilities early, may not open another process's ``/proc/<pid>/ns``)."""
         log_file = self._pasta_file(holder, "log")
         netns = os.open(holder.path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -313,7 +327,7 @@ class KernelNetworks:
         log_file.unlink()
 
     def _pasta_file(self, holder: Holder, suffix: str) -> Path:
-        return self.state_dir / f".{holder.token}.pasta.{suffix}"
+        return self.state_dir / f".{holder.token}.pasta.{suffix}"  # see pasta_pidfile
 
     async def move(self, source_id: str, target_id: str) -> None:
         """Give ``source_id``'s namespace to ``target_id`` (adopting a pooled kernel).
@@ -338,9 +352,9 @@ class KernelNetworks:
         _kill_daemon(pidfile, str(pidfile))
         with contextlib.suppress(FileNotFoundError):
             self._pasta_file(holder, "log").unlink()
-        if holder.alive():
+        if holder.alive():  # the holder leads its own process group: its sleep goes too
             with contextlib.suppress(ProcessLookupError):
-                os.kill(holder.pid, signal.SIGKILL)
+                os.killpg(holder.pid, signal.SIGKILL)
         child = self._children.pop(holder.pid, None)
         if child is not None:  # reap it; a holder of an earlier agent is init's child
             await asyncio.to_thread(child.wait)
