@@ -359,19 +359,28 @@ def server_steps(database: Path, marks: list[Marks], samples: Samples) -> None:
 # The reference
 
 
-def direct_run(argv: list[str]) -> tuple[float, float]:
-    """Seconds to the first output line and to the exit of ``argv``, which must print 1."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    first = time.perf_counter() - started
-    rest = proc.stdout.read()
-    code = proc.wait()
-    end = time.perf_counter() - started
-    if code != 0 or line.strip() != b"1" or rest.strip():
-        raise RuntimeError(f"{argv}: exit {code}, output {line + rest!r}")
-    return first, end
+def direct_run(argv: list[str], attempts: int = 1) -> tuple[float, float]:
+    """Seconds to the first output line and to the exit of ``argv``, which must print 1.
+
+    A run that exits non-zero without output is tried again, ``attempts`` times in all:
+    bubblewrap 0.8 fails to build a sandbox when a mount it copied goes away meanwhile (a
+    session's scratch disk being removed; containers/bubblewrap#650).
+    """
+    for attempt in range(attempts):
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        first = time.perf_counter() - started
+        rest = proc.stdout.read()
+        code = proc.wait()
+        end = time.perf_counter() - started
+        if code != 0 and not line + rest and attempt + 1 < attempts:
+            continue
+        if code != 0 or line.strip() != b"1" or rest.strip():
+            raise RuntimeError(f"{argv}: exit {code}, output {line + rest!r}")
+        return first, end
+    raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i in range(args.warmup + args.repeat):
             measured = i >= args.warmup
-            ref_first, ref_end = direct_run(reference)
+            ref_first, ref_end = direct_run(reference, attempts=3)
             bare_first, bare_end = direct_run(bare)
             try:
                 phases, marks = session_iteration(client, args.transport)

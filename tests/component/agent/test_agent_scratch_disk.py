@@ -76,8 +76,13 @@ async def test_the_disk_outlives_the_runtime_and_goes_by_kernel_id(
     assert (spec.scratch_dir / "notes.txt").read_text() == "kept\n"
     await restarted.destroy("k1", remove_scratch=True)
     assert not mounted(spec.scratch_dir)
-    assert not (restarted.config.state_dir / "disks" / "k1.img").exists()
-    assert loop_devices_of(restarted.config.state_dir / "disks" / "k1.img") == []
+    image = restarted.config.state_dir / "disks" / "k1.img"
+    assert not image.exists()
+    for _ in range(40):  # the kernel lets go of the device asynchronously
+        if not loop_devices_of(image):
+            break
+        await asyncio.sleep(0.05)
+    assert loop_devices_of(image) == []
 
 
 async def test_folder_mount_points_live_on_the_disk(
@@ -111,7 +116,12 @@ async def test_a_pooled_kernel_hands_its_disk_to_the_adopter(
     target = KernelSpec("k2", data_dir / "scratch" / "k2")
     await disk_runtime.adopt("pool-1", target)
     try:
-        assert not source.scratch_dir.exists() and mounted(target.scratch_dir)
+        assert mounted(target.scratch_dir) and not mounted(source.scratch_dir)
+        for _ in range(40):  # the old mount point goes in the background
+            if not source.scratch_dir.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not source.scratch_dir.exists()
         out, _, _ = await sh(disk_runtime, "k2", "cat w.txt")
         assert out == "warm\n"
         assert (disk_runtime.config.state_dir / "disks" / "k2.img").exists()

@@ -6,25 +6,29 @@ from pathlib import Path
 
 from hangar.agent.runtimes.mountpoints import remove_mount_point, sandboxes_in_setup
 
+AGENT = 1
 
-def fake_proc(root: Path, procs: dict[int, tuple[str, str, int]]) -> Path:
-    for pid, (comm, state, ppid) in procs.items():
-        (root / str(pid)).mkdir(parents=True)
-        (root / str(pid) / "stat").write_text(f"{pid} ({comm}) {state} {ppid} 0 0 0\n")
-    (root / "self").mkdir()
+
+def fake_proc(root: Path, procs: dict[int, tuple[str, int]]) -> Path:
+    """``procs``: pid -> (comm, parent pid); the agent is pid 1."""
+    for pid, (comm, _parent) in {AGENT: ("hangar", 0), **procs}.items():
+        (root / str(pid) / "task" / str(pid)).mkdir(parents=True)
+        (root / str(pid) / "comm").write_text(comm + "\n")
+        kids = [str(child) for child, (_c, parent) in procs.items() if parent == pid]
+        (root / str(pid) / "task" / str(pid) / "children").write_text(" ".join(kids))
     return root
 
 
 def test_a_bwrap_without_children_is_building_its_sandbox(tmp_path: Path) -> None:
-    running = {10: ("bwrap", "S", 1), 11: ("bwrap", "S", 10), 12: ("python3", "S", 11)}
-    assert not sandboxes_in_setup(fake_proc(tmp_path / "a", running))
-    building = {**running, 20: ("bwrap", "S", 1), 21: ("bwrap", "R", 20)}
-    assert sandboxes_in_setup(fake_proc(tmp_path / "b", building))
+    running = {10: ("bwrap", AGENT), 11: ("bwrap", 10), 12: ("python3", 11)}
+    assert not sandboxes_in_setup(fake_proc(tmp_path / "a", running), AGENT)
+    building = {**running, 20: ("bwrap", AGENT), 21: ("bwrap", 20)}
+    assert sandboxes_in_setup(fake_proc(tmp_path / "b", building), AGENT)
 
 
-def test_zombies_and_odd_names_do_not_count(tmp_path: Path) -> None:
-    procs = {30: ("bwrap", "Z", 1), 31: ("my (bwrap) tool", "S", 1)}
-    assert not sandboxes_in_setup(fake_proc(tmp_path, procs))
+def test_only_the_agents_own_sandboxes_count(tmp_path: Path) -> None:
+    others = {10: ("sh", AGENT), 30: ("bwrap", 99)}  # 30 is not a descendant of the agent
+    assert not sandboxes_in_setup(fake_proc(tmp_path, others), AGENT)
 
 
 def test_remove_mount_point_is_idempotent(tmp_path: Path) -> None:

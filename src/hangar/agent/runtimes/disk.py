@@ -32,7 +32,7 @@ from hangar.agent.runtimes.mountpoints import remove_mount_point
 from hangar.agent.runtimes.scratch import prepare_scratch, scratch_size
 
 log = logging.getLogger("hangar.agent")
-MNT_DETACH = 2
+MNT_DETACH, MS_BIND = 2, 0x1000
 SPARES = 2  # formatted default-size images kept ready: a create only renames and mounts
 PROBE_BYTES = 16 << 20
 MIN_BYTES = 8 << 20  # smaller than this, ext4 has no room for its own metadata
@@ -250,18 +250,20 @@ class ScratchDisks:
         return True
 
     def detach(self, kernel_id: str) -> None:
-        """Unmount the kernel's disk wherever it is mounted and delete it. Idempotent; needs
-        only the id. A sandbox still running keeps its view until it ends (lazy unmount)."""
+        """Unmount the kernel's disk wherever it is mounted, remove those (now empty) mount
+        points, which also frees the copies other sandboxes hold, and delete the image.
+        Idempotent; needs only the id. Raises OSError."""
         image = self.image(kernel_id)
-        devices = loop_devices_of(image)
-        if devices:
-            mountinfo = Path("/proc/self/mountinfo").read_text()
-            libc = ctypes.CDLL(None, use_errno=True)
-            for device in devices:
-                for point in mount_points(device, mountinfo):
-                    if libc.umount2(point.encode(), MNT_DETACH) != 0:
-                        errno = ctypes.get_errno()
-                        raise OSError(errno, f"cannot unmount {point}: {os.strerror(errno)}")
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+        points = [p for d in loop_devices_of(image) for p in mount_points(d, mountinfo)]
+        libc = ctypes.CDLL(None, use_errno=True)
+        for point in points:
+            if libc.umount2(point.encode(), MNT_DETACH) != 0:
+                errno = ctypes.get_errno()
+                raise OSError(errno, f"cannot unmount {point}: {os.strerror(errno)}")
+        for point in points:
+            with contextlib.suppress(OSError):  # not empty: whoever removes the dir does it
+                remove_mount_point(Path(point))
         image.unlink(missing_ok=True)
 
     def move(self, source_id: str, kernel_id: str, source: Path, target: Path) -> None:
@@ -271,11 +273,21 @@ class ScratchDisks:
         stat = source.stat()
         target.mkdir(mode=0o750)
         os.chown(target, stat.st_uid, stat.st_gid)
-        _run([self.mount, "--bind", str(source), str(target)])
         libc = ctypes.CDLL(None, use_errno=True)
+        if libc.mount(str(source).encode(), str(target).encode(), None, MS_BIND, None) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"cannot bind {source} at {target}: {os.strerror(code)}")
         libc.umount2(str(source).encode(), MNT_DETACH)
         self.image(source_id).rename(self.image(kernel_id))
-        remove_mount_point(source)
+        # Not on the adopting session's way: the old mount point goes in the background.
+        threading.Thread(target=_remove_quietly, args=(source,), daemon=True).start()
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        remove_mount_point(path)
+    except OSError as exc:
+        log.warning("cannot remove the old mount point %s: %s", path, exc)
 
 
 # Hooks of the bubblewrap runtime: one call each from create, adopt, stats and destroy.

@@ -4,36 +4,45 @@ Each sandbox starts with a copy of the host's mounts, a disk's among them. Remov
 point's directory detaches those copies (so no sandbox keeps a destroyed disk's space), but a
 bwrap (0.8) that is building a sandbox at that moment lists the mounts, then remounts each
 read-only, and fails on one that vanished in between ("Unable to apply mount flags"). So the
-directory goes at a moment no bwrap is in that phase: none is a leaf (a bwrap whose payload,
-or whose sandbox's init, has not started yet).
+directory goes at a moment no bwrap this agent started is in that phase: none is a leaf (a
+bwrap whose sandbox's init, or payload, has not started yet).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 QUIET_WAIT = 0.5  # seconds at most; then the directory goes anyway
-POLL = 0.002
+POLL = 0.01
 
 
-def sandboxes_in_setup(proc: Path = Path("/proc")) -> bool:
-    """Whether some bwrap process has no child yet (it is still building its sandbox)."""
-    bwraps: set[int] = set()
-    parents: set[int] = set()
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
+def _children(proc: Path, pid: int) -> list[int]:
+    found: list[int] = []
+    for task in (proc / str(pid) / "task").glob("*/children"):
         try:
-            stat = (entry / "stat").read_text()
+            found += [int(child) for child in task.read_text().split()]
         except OSError:
             continue
-        comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
-        state, ppid = rest.split()[:2]
-        parents.add(int(ppid))
-        if comm == "bwrap" and state != "Z":
-            bwraps.add(int(entry.name))
-    return bool(bwraps - parents)
+    return found
+
+
+def sandboxes_in_setup(proc: Path = Path("/proc"), root: int | None = None) -> bool:
+    """Whether a bwrap this process started (directly or not) has no child yet: it is
+    still building its sandbox. Only this process's descendants are read (cheap)."""
+    stack = _children(proc, os.getpid() if root is None else root)
+    while stack:
+        pid = stack.pop()
+        children = _children(proc, pid)
+        try:
+            comm = (proc / str(pid) / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "bwrap" and not children:
+            return True
+        stack += children
+    return False
 
 
 def remove_mount_point(path: Path, wait: float = QUIET_WAIT) -> None:
