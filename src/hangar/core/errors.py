@@ -146,6 +146,11 @@ class AgentError(HangarError):
     default_message = "The agent failed to carry out the operation."
 
 
+class AgentGone(AgentError):
+    """A remote agent did not answer or broke off a call (it restarts, or the network is
+    down): what it was running may well go on there."""
+
+
 class KernelCreationFailed(AgentError):
     code = "kernel-creation-failed"
     default_message = "The session's kernel could not be started."

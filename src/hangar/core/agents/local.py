@@ -36,10 +36,10 @@ from hangar.core.agents.client import (
 )
 from hangar.core.errors import (
     AgentError,
+    AgentGone,
     InvalidRequest,
     KernelCreationFailed,
     NotFound,
-    Unavailable,
 )
 from hangar.settings import Settings
 
@@ -60,8 +60,8 @@ def _translate(exc: NodeAgentError) -> Exception:
         return InvalidRequest(message)
     if isinstance(exc, node_errors.KernelStartFailed | node_errors.InvalidKernelRequest):
         return KernelCreationFailed(message)
-    if isinstance(exc, AgentUnreachable):  # a remote agent went away (a restart, a network)
-        return Unavailable(message)
+    if isinstance(exc, AgentUnreachable):
+        return AgentGone(message)
     return AgentError(message)
 
 

@@ -41,7 +41,7 @@ from hangar.core.compute.states import (
     SessionType,
     can_move,
 )
-from hangar.core.errors import Conflict, HangarError, Unavailable
+from hangar.core.errors import AgentGone, Conflict, HangarError, Unavailable
 from hangar.core.images.service import ImageService
 from hangar.core.scheduler import Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
@@ -377,7 +377,7 @@ class SessionLifecycle:
                     if output.kind in ("finished", "exec-timeout"):
                         exit_code = output.exit_code
                 return exit_code
-            except Unavailable as exc:
+            except (AgentGone, Unavailable) as exc:
                 log.info("batch session %s: %s", session.id, exc.message)
             except HangarError as exc:
                 log.warning("batch session %s failed to run: %s", session.id, exc.message)
