@@ -16,9 +16,11 @@ from hangar.agent.runtimes.base import (
 from hangar.agent.runtimes.sandbox import (
     HostTree,
     SandboxOptions,
+    args_file_data,
     bwrap_args,
     gpu_device_args,
     group_text,
+    kernel_args,
     limit_prefix,
     mask_paths,
     mirrored_dirs,
@@ -218,9 +220,22 @@ def test_wrapper_opens_seccomp_and_joins_cgroups() -> None:
     ]
     args = wrapper_args("/bin/sh", Path("/s/seccomp.bpf"), procs)
     assert args[:2] == ["/bin/sh", "-c"]
-    assert args[3:] == ["hangar-sandbox", "/s/seccomp.bpf", "2", *map(str, procs)]
+    assert args[3:] == ["hangar-sandbox", "/s/seccomp.bpf", "", "2", *map(str, procs)]
     assert wrapper_args("/bin/sh", None, []) == []
     assert wrapper_args("/bin/sh", None, procs)[4] == ""
+    with_file = wrapper_args("/bin/sh", None, [], Path("/s/args/k1"))
+    assert with_file[3:] == ["hangar-sandbox", "", "/s/args/k1", "0"]
+
+
+def test_options_file_keeps_host_paths_out_of_bwraps_argv() -> None:
+    argv = sandbox_argv(SPEC, OPTIONS, ["id"], args_file=Path("/s/args/k1"))
+    bwrap_at = argv.index("/usr/bin/bwrap")
+    assert argv[bwrap_at + 1 : argv.index("--", bwrap_at)] == [
+        "--die-with-parent", "--args", "4", "--chdir", "/home/work", "--seccomp", "3"
+    ]  # fmt: skip
+    data = args_file_data(kernel_args(SPEC, OPTIONS))
+    assert data.endswith(b"\0") and str(SPEC.scratch_dir).encode() + b"\0" in data
+    assert data.split(b"\0")[:-1] == [a.encode() for a in kernel_args(SPEC, OPTIONS)]
 
 
 def test_whole_command_order() -> None:
@@ -233,7 +248,7 @@ def test_whole_command_order() -> None:
         rlimits=True,
     )
     bwrap_at = argv.index("/usr/bin/bwrap")
-    assert argv[0] == "/bin/sh" and bwrap_at == 7
+    assert argv[0] == "/bin/sh" and bwrap_at == 8
     end = argv.index("--", bwrap_at)
     assert argv[argv.index("--chdir") + 1] == "/home/work/src"
     assert argv[end + 1] == "/usr/bin/setpriv"

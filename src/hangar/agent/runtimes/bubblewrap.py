@@ -71,7 +71,9 @@ from hangar.agent.runtimes.process import (
 )
 from hangar.agent.runtimes.sandbox import (
     SandboxOptions,
+    args_file_data,
     group_text,
+    kernel_args,
     passwd_text,
     sandbox_argv,
     sandbox_env,
@@ -122,6 +124,7 @@ class _Kernel:
     processes: set[RunningProcess] = field(default_factory=set)
     meter: RusageMeter = field(default_factory=RusageMeter)
     scratch_max: int = 0
+    args_data: bytes = b""  # what its bwrap options file holds
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -376,6 +379,7 @@ class BubblewrapRuntime(KernelRuntime):
         except OSError as exc:
             raise KernelCreationFailed(f"cannot adopt kernel {source_id!r}: {exc}") from exc
         self._kernels.pop(source_id)
+        self._args_path(source_id).unlink(missing_ok=True)
         if source.cgroup is not None:
             await source.cgroup.remove(self.config.destroy_timeout)
         info = KernelInfo(spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes)
@@ -402,8 +406,23 @@ class BubblewrapRuntime(KernelRuntime):
             cwd=cwd or HOME,
             join=join,
             rlimits=kernel.cgroup is None,
+            args_file=self._args_file(kernel),
         )
         return SandboxCommand(tuple(full), sandbox_env(kernel.spec, env))
+
+    def _args_path(self, kernel_id: str) -> Path:
+        return self.config.state_dir / "args" / kernel_id
+
+    def _args_file(self, kernel: _Kernel) -> Path:
+        """The kernel's bwrap options file, (re)written when its options changed (the host
+        tree they mirror may have); the sandbox's PID 1 then shows no host path."""
+        data = args_file_data(kernel_args(kernel.spec, kernel.options))
+        path = self._args_path(kernel.spec.kernel_id)
+        if data != kernel.args_data or not path.exists():
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            _write_atomic(path, data)
+            kernel.args_data = data
+        return path
 
     def netns(self, kernel_id: str) -> Path | None:
         self._get(kernel_id)
@@ -546,6 +565,7 @@ class BubblewrapRuntime(KernelRuntime):
         if cgroup is not None:
             await cgroup.remove(self.config.destroy_timeout)
         await asyncio.to_thread(self._end_kept, kernel_id)
+        self._args_path(kernel_id).unlink(missing_ok=True)
         if self.networks is not None:
             await self.networks.destroy(kernel_id)
         if remove_scratch:

@@ -1,9 +1,13 @@
 """Pure construction of the sandbox command line: environment, bwrap arguments, wrapper.
 
-The command is ``sh -c WRAPPER`` (open the seccomp program as fd 3, write its own pid into
-the kernel's ``cgroup.procs`` files, exec) -> ``bwrap`` -> (as root: ``setpriv`` dropping to
-the work user) -> (without cgroups: ``prlimit``) -> the user's argv. Everything is a plain
-argv, so foreign launchers can start it too.
+The command is ``sh -c WRAPPER`` (open the seccomp program as fd 3 and the file holding
+bwrap's options as fd 4, write its own pid into the kernel's ``cgroup.procs`` files, exec)
+-> ``bwrap`` -> (as root: ``setpriv`` dropping to the work user) -> (without cgroups:
+``prlimit``) -> the user's argv. Everything is a plain argv, so foreign launchers can start
+it too.
+
+The sandbox's PID 1 is a fork of bwrap: its ``/proc/1/cmdline`` is bwrap's argv, readable by
+the session. With an options file (``--args 4``) that argv names no host path.
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ GPU_CONTROL_NODES = (
     "/dev/nvidia-modeset",
 )
 WRAPPER_SCRIPT = (
-    'if [ -n "$1" ]; then exec 3<"$1" || exit 125; fi; n=$2; shift 2; '
+    'if [ -n "$1" ]; then exec 3<"$1" || exit 125; fi; '
+    'if [ -n "$2" ]; then exec 4<"$2" || exit 125; fi; n=$3; shift 3; '
     'while [ "$n" -gt 0 ]; do echo $$ >"$1" || exit 125; n=$((n-1)); shift; done; '
     'exec "$@"'
 )
 SECCOMP_FD = 3
+ARGS_FD = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,14 +149,35 @@ def bwrap_args(
     is_dir: Callable[[str], bool] = os.path.isdir,
 ) -> list[str]:
     """bwrap's options (without the program name and the ``--`` that ends them)."""
-    args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-cgroup-try"]
+    fixed = kernel_args(spec, options, exists=exists, is_dir=is_dir)
+    return ["--die-with-parent", *fixed, *run_args(options, cwd)]
+
+
+def kernel_args(
+    spec: KernelSpec,
+    options: SandboxOptions,
+    *,
+    exists: Callable[[str], bool] = os.path.lexists,
+    is_dir: Callable[[str], bool] = os.path.isdir,
+) -> list[str]:
+    """bwrap's options that depend on the kernel alone (namespaces, user, file system,
+    devices): what an options file (see :func:`args_file_data`) holds."""
+    args = ["--unshare-pid", "--unshare-ipc", "--unshare-cgroup-try"]
     args += ["--unshare-net"] if spec.unshare_net else []
     args += _user_args(spec, options)
     args += filesystem_args(spec, options, exists=exists, is_dir=is_dir)
-    args += gpu_device_args(spec, exists)
-    args += ["--chdir", cwd]
-    args += ["--seccomp", str(SECCOMP_FD)] if options.seccomp_file is not None else []
-    return args
+    return args + gpu_device_args(spec, exists)
+
+
+def run_args(options: SandboxOptions, cwd: str) -> list[str]:
+    """bwrap's options that differ per process (none names a host path)."""
+    seccomp = ["--seccomp", str(SECCOMP_FD)] if options.seccomp_file is not None else []
+    return ["--chdir", cwd, *seccomp]
+
+
+def args_file_data(args: Sequence[str]) -> bytes:
+    """``args`` as bwrap's ``--args`` reads them: each followed by a NUL."""
+    return b"".join(os.fsencode(arg) + b"\0" for arg in args)
 
 
 def filesystem_args(
@@ -294,12 +321,15 @@ def rlimit_args(limits: ResourceLimits, prlimit: str) -> list[str]:
     return [prlimit, *args, "--"] if args else []
 
 
-def wrapper_args(shell: str, seccomp_file: Path | None, join: Sequence[Path]) -> list[str]:
-    """``sh -c`` that opens the seccomp program as fd 3 and joins ``join`` before exec."""
-    if seccomp_file is None and not join:
+def wrapper_args(
+    shell: str, seccomp_file: Path | None, join: Sequence[Path], args_file: Path | None = None
+) -> list[str]:
+    """``sh -c`` that opens the seccomp program as fd 3 and ``args_file`` as fd 4, and joins
+    ``join`` before exec."""
+    if seccomp_file is None and args_file is None and not join:
         return []
-    seccomp = str(seccomp_file) if seccomp_file is not None else ""
-    return [shell, "-c", WRAPPER_SCRIPT, "hangar-sandbox", seccomp, str(len(join)), *map(str, join)]
+    files = [str(f) if f is not None else "" for f in (seccomp_file, args_file)]
+    return [shell, "-c", WRAPPER_SCRIPT, "hangar-sandbox", *files, str(len(join)), *map(str, join)]
 
 
 def sandbox_argv(
@@ -310,12 +340,19 @@ def sandbox_argv(
     cwd: str = HOME,
     join: Sequence[Path] = (),
     rlimits: bool = False,
+    args_file: Path | None = None,
 ) -> list[str]:
-    """The whole command that runs ``argv`` in the kernel ``spec`` describes."""
+    """The whole command that runs ``argv`` in the kernel ``spec`` describes. With
+    ``args_file`` (which must hold :func:`kernel_args` as :func:`args_file_data` writes
+    them) bwrap reads its kernel options from there and its own argv names no host path."""
+    if args_file is None:
+        options_argv = bwrap_args(spec, options, cwd=cwd)
+    else:
+        options_argv = ["--die-with-parent", "--args", str(ARGS_FD), *run_args(options, cwd)]
     return [
-        *wrapper_args(options.shell, options.seccomp_file, join),
+        *wrapper_args(options.shell, options.seccomp_file, join, args_file),
         options.bwrap,
-        *bwrap_args(spec, options, cwd=cwd),
+        *options_argv,
         "--",
         *limit_prefix(spec, options, rlimits),
         *argv,
