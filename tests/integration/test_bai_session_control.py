@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -118,9 +119,15 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def unschedulable_cpu() -> str:
-    """A CPU request no agent on this host can satisfy."""
-    return str(max(64, 4 * (os.cpu_count() or 1)))
+@contextlib.contextmanager
+def cpus_held(server: LiveServer) -> Iterator[None]:
+    """A running session holds every CPU, so a session asking for one more stays PENDING
+    (a request no agent could ever hold is refused at creation instead)."""
+    ok(server.official("start", "-r", f"cpu={usable_cpus()}", "-t", "cpuholder", "python"))
+    try:
+        yield
+    finally:
+        ok(server.official("rm", "cpuholder"))
 
 
 class LineReader:
@@ -373,25 +380,20 @@ def test_events_follow_the_session_lifecycle(live_server: LiveServer) -> None:
         # The CLI prints nothing once subscribed: a session that can never be scheduled,
         # enqueued and cancelled until its events come through, shows the stream is live.
         deadline = time.monotonic() + 60
-        while True:
-            canary = session_id(
-                ok(
-                    live_server.official(
-                        "start",
-                        "--enqueue-only",
-                        "-r",
-                        f"cpu={unschedulable_cpu()}",
-                        "-t",
-                        name,
-                        "python",
+        with cpus_held(live_server):
+            while True:
+                canary = session_id(
+                    ok(
+                        live_server.official(
+                            "start", "--enqueue-only", "-r", "cpu=1", "-t", name, "python"
+                        )
                     )
                 )
-            )
-            seen = reader.expect(event_of(canary, "session_enqueued"), "the canary", 2.0)
-            ok(live_server.official("rm", name))
-            if seen is not None:
-                break
-            assert time.monotonic() < deadline, "events never came through:\n" + reader.dump()
+                seen = reader.expect(event_of(canary, "session_enqueued"), "the canary", 2.0)
+                ok(live_server.official("rm", name))
+                if seen is not None:
+                    break
+                assert time.monotonic() < deadline, "events never came:\n" + reader.dump()
         reader.must(event_of(canary, "session_cancelled"), "the canary's cancellation")
 
         shown = ok(live_server.official("start", "--enqueue-only", "-t", name, "python"))
@@ -488,16 +490,12 @@ def test_rename_then_rm_by_the_new_name(live_server: LiveServer) -> None:
 
 
 def test_rename_needs_a_running_session(live_server: LiveServer) -> None:
-    cpu = unschedulable_cpu()
-    ok(
-        live_server.official(
-            "start", "--enqueue-only", "-r", f"cpu={cpu}", "-t", "queued", "python"
-        )
-    )
-    refused = live_server.official("session", "rename", "queued", "renamed")
-    assert refused.returncode == 1
-    assert "running" in text(refused).lower()
-    ok(live_server.official("rm", "queued"))
+    with cpus_held(live_server):
+        ok(live_server.official("start", "--enqueue-only", "-r", "cpu=1", "-t", "queued", "python"))
+        refused = live_server.official("session", "rename", "queued", "renamed")
+        assert refused.returncode == 1
+        assert "running" in text(refused).lower()
+        ok(live_server.official("rm", "queued"))
 
 
 def test_restart_keeps_uploaded_files(live_server: LiveServer, tmp_path: Path) -> None:
@@ -631,30 +629,30 @@ def test_enqueue_only_returns_pending_then_runs(live_server: LiveServer) -> None
 
 
 def test_max_wait_times_out_and_rm_cancels(live_server: LiveServer) -> None:
-    cpu = unschedulable_cpu()
-    started = time.monotonic()
-    done = live_server.official(
-        "start", "--max-wait", "1", "-r", f"cpu={cpu}", "-t", "toobig", "python"
-    )
-    elapsed = time.monotonic() - started
-    shown = ok(done)
-    assert "is still on the job queue" in shown
-    assert elapsed < 15, elapsed
-    sid = session_id(shown)
+    with cpus_held(live_server):
+        started = time.monotonic()
+        done = live_server.official(
+            "start", "--max-wait", "1", "-r", "cpu=1", "-t", "toobig", "python"
+        )
+        elapsed = time.monotonic() - started
+        shown = ok(done)
+        assert "is still on the job queue" in shown
+        assert elapsed < 15, elapsed
+        sid = session_id(shown)
 
-    info = wait_for(
-        lambda: (s := compute_session(live_server, sid))["status_info"] and s,
-        "a pending reason",
-    )
-    assert info["status"] == "PENDING"
-    assert "cpu" in info["status_info"].lower(), info
-    assert "toobig" in ok(live_server.official("ps"))
+        info = wait_for(
+            lambda: (s := compute_session(live_server, sid))["status_info"] and s,
+            "a pending reason",
+        )
+        assert info["status"] == "PENDING"
+        assert "cpu" in info["status_info"].lower(), info
+        assert "toobig" in ok(live_server.official("ps"))
 
-    removed = ok(live_server.official("rm", "toobig"))
-    assert "Done." in removed
-    assert status_of(live_server, sid) == "CANCELLED"
-    dead = dead_sessions(live_server)
-    assert dead[sid]["status"] == "CANCELLED"
+        removed = ok(live_server.official("rm", "toobig"))
+        assert "Done." in removed
+        assert status_of(live_server, sid) == "CANCELLED"
+        dead = dead_sessions(live_server)
+        assert dead[sid]["status"] == "CANCELLED"
     assert live_server.sessions_alive() == []
 
 
