@@ -68,3 +68,46 @@ async def test_reads_run_on_the_loop_thread_and_writes_do_not(tmp_path: Path) ->
         await asyncio.sleep(0)
     finally:
         await engine.dispose()
+
+
+async def fetch_all(connection: aiosqlite.Connection, sql: str) -> list[tuple[int]]:
+    cursor = await connection.execute(sql)  # as SQLAlchemy reads: execute, then fetch
+    return [tuple(row) for row in await cursor.fetchall()]
+
+
+async def test_a_read_waits_while_a_cancelled_call_still_runs_on_the_worker(
+    tmp_path: Path,
+) -> None:
+    """A task cancelled while awaiting a worker call leaves the call running: reads (and
+    the close) then go to the worker behind it instead of using the connection at once."""
+    started, release = threading.Event(), threading.Event()
+    threads: list[str] = []
+
+    def slow(value: int) -> int:
+        started.set()
+        release.wait(5)
+        return value
+
+    def seen(value: int) -> int:
+        threads.append(threading.current_thread().name)
+        return value
+
+    connection = await sqlite_inline.connect(tmp_path / "x.db")
+    try:
+        connection._conn.create_function("slow", 1, slow)
+        connection._conn.create_function("seen", 1, seen)
+        await connection.execute("CREATE TABLE t (a INTEGER)")
+        write = asyncio.ensure_future(connection.execute("INSERT INTO t VALUES (slow(1))"))
+        await asyncio.to_thread(started.wait, 5)
+        write.cancel()  # the INSERT goes on running on the worker thread
+        read = asyncio.ensure_future(fetch_all(connection, "SELECT seen(1)"))
+        await asyncio.sleep(0.05)
+        assert not read.done()  # queued behind the INSERT, not run beside it
+        release.set()
+        assert await read == [(1,)]
+        assert threads and threads[0] != threading.current_thread().name
+        assert await fetch_all(connection, "SELECT seen(count(*)) FROM t") == [(1,)]
+        assert threads[-1] == threading.current_thread().name  # idle again: inline
+    finally:
+        release.set()
+        await connection.close()

@@ -19,6 +19,7 @@ private hook it overrides.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -40,10 +41,33 @@ def is_read(sql: str) -> bool:
 
 
 class InlineReadConnection(aiosqlite.Connection):
+    """Runs a read inline only while the worker thread has nothing queued or running: a task
+    cancelled while awaiting a call leaves that call running on the worker, and the sqlite3
+    connection must never be used from both threads at once (it crashes the process)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queued = 0  # calls handed to the worker thread and not finished yet
+        self._queued_lock = threading.Lock()
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self._running and self._connection is not None and self._inline(fn, args):
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        with self._queued_lock:
+            idle = self._queued == 0
+        if idle and self._inline(fn, args):  # only this thread queues: the worker stays idle
             return fn(*args, **kwargs)
-        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        with self._queued_lock:
+            self._queued += 1
+
+        def counted() -> Any:  # runs on the worker thread
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._queued_lock:
+                    self._queued -= 1
+
+        return await super()._execute(counted)  # type: ignore[no-untyped-call]
 
     def _inline(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
         name = getattr(fn, "__name__", "")
