@@ -284,13 +284,15 @@ class SessionLifecycle:
             self._publish("kernel_creating", session)
             creation = await self._creation(session)
             await self._agents.client(session.agent_id).create_kernel(creation)
+            self.touch(session.id)  # the idle clock starts before anyone can see RUNNING
             await self._move(session, S.PREPARING, S.RUNNING, started_at=self._clock.now())
         except Conflict:
+            self._last_activity.pop(session.id, None)
             return  # terminated while starting: the terminator cleans up
         except HangarError as exc:
+            self._last_activity.pop(session.id, None)
             await self._fail(session, f"failed-to-start: {exc.message}")
             return
-        self.touch(session.id)
         self._publish("kernel_started", session)
         self._publish("session_started", session)
         if session.session_type == SessionType.BATCH:
