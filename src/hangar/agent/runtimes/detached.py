@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hangar.agent.runtimes.base import ExitStatus, RunningProcess, TerminationReason
-from hangar.agent.runtimes.process import Classifier
+from hangar.agent.runtimes.base import ExitStatus, TerminationReason
+from hangar.agent.runtimes.process import Classifier, EndingProcess
 
 # The status is read only once the supervisor has exited: it needs no atomic rename.
 SUPERVISOR = 'f=$1; shift; "$@"; c=$?; echo "$c" >"$f"; exit "$c"'
@@ -159,7 +159,7 @@ class _Tail:
         return bool(data)
 
 
-class KeptProcess(RunningProcess):
+class KeptProcess(EndingProcess):
     """A kept process, started now or by an earlier agent. ``stdin`` is never writable."""
 
     stdin = None
@@ -251,16 +251,6 @@ class KeptProcess(RunningProcess):
             self._on_exit(self)
         return status
 
-    def _expire(self) -> None:
-        if self._forced is None and not self._finished.done():
-            self._forced = TerminationReason.TIMED_OUT
-            self._terminate()
-
-    def kill(self) -> None:
-        if self._forced is None and not self._finished.done():
-            self._forced = TerminationReason.KILLED
-            self._terminate()
-
     def detach(self) -> None:
         """Stop watching (the agent is going away); the process runs on."""
         if self._pidfd is not None:
@@ -271,13 +261,6 @@ class KeptProcess(RunningProcess):
         if self._timer is not None:
             self._timer.cancel()
         self._finished.cancel()
-
-    @property
-    def done(self) -> bool:
-        return self._finished.done()
-
-    async def wait(self) -> ExitStatus:
-        return await asyncio.shield(self._finished)
 
 
 def _load_offsets(files: KeptFiles) -> tuple[int, int]:

@@ -99,7 +99,34 @@ class RusageMeter:
             self.max_rss_bytes = max(self.max_rss_bytes, after.ru_maxrss * 1024)
 
 
-class ProcessHandle(RunningProcess):
+class EndingProcess(RunningProcess):
+    """What every process handle shares: ``_finished`` (the task that yields the status),
+    ``_forced`` (why the agent ended it, if it did) and ``_terminate`` (how to end it)."""
+
+    _finished: asyncio.Task[ExitStatus]
+    _forced: TerminationReason | None
+    _terminate: Callable[[], None]
+
+    def _expire(self) -> None:
+        if self._forced is None and not self._finished.done():
+            self._forced = TerminationReason.TIMED_OUT
+            self._terminate()
+
+    def kill(self) -> None:
+        if self._forced is None and not self._finished.done():
+            self._forced = TerminationReason.KILLED
+            self._terminate()
+
+    @property
+    def done(self) -> bool:
+        """True once the process has ended and its status is known."""
+        return self._finished.done()
+
+    async def wait(self) -> ExitStatus:
+        return await asyncio.shield(self._finished)
+
+
+class ProcessHandle(EndingProcess):
     """Wraps an asyncio subprocess: feeds stdin, enforces the timeout, classifies the exit.
 
     ``terminate`` must kill the process and everything it started (SIGKILL); it may run more
@@ -154,21 +181,3 @@ class ProcessHandle(RunningProcess):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._spawned.drained), PIPE_GRACE)
         return status
-
-    def _expire(self) -> None:
-        if self._forced is None and not self._finished.done():
-            self._forced = TerminationReason.TIMED_OUT
-            self._terminate()
-
-    def kill(self) -> None:
-        if self._forced is None and not self._finished.done():
-            self._forced = TerminationReason.KILLED
-            self._terminate()
-
-    @property
-    def done(self) -> bool:
-        """True once the process has ended and its status is known."""
-        return self._finished.done()
-
-    async def wait(self) -> ExitStatus:
-        return await asyncio.shield(self._finished)
