@@ -66,7 +66,7 @@ SESSION_QUERY = (  # the fields `backend.ai ps` asks for
 
 def signed(server: Server, method: str, path: str, body: bytes = b"") -> bytes:
     """A request as the official client signs it (the body is not part of the signature)."""
-    from hangar.api.bai.signature import sign
+    from hangar.util.signing import sign
 
     now = datetime.now(UTC)
     host = f"{server.host}:{server.port}"

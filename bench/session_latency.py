@@ -64,7 +64,8 @@ from urllib.parse import urlsplit
 import httpx
 from websockets.sync.client import connect as ws_connect
 
-from hangar.api.bai.signature import LATEST_VERSION, sign
+from hangar.api.bai.signature import LATEST_VERSION
+from hangar.util.signing import sign
 
 COMMAND = 'python -c "print(1)"'
 EXPECTED = "1"

@@ -8,7 +8,6 @@ on a laptop: an embedded SQLite database and local storage under ``data_dir``.
 from __future__ import annotations
 
 import os
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from hangar.util.sizes import SIZE_PATTERN, parse_size
 
 
 class LogFormat(StrEnum):
@@ -50,9 +51,6 @@ class StorageHostConfig(BaseModel):
     capacity_bytes: int | None = Field(
         default=None, ge=0, description="Reported capacity (s3 has none; local: the disk)."
     )
-
-
-_SIZE = r"^\s*(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)\s*(?P<unit>[kmgtpeKMGTPE]?)([iI]?[bB])?\s*$"
 
 
 class Settings(BaseSettings):
@@ -169,14 +167,14 @@ class Settings(BaseSettings):
     )
     session_default_memory: str = Field(
         default="1g",
-        pattern=r"^\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*[kmgtpeKMGTPE]?([iI]?[bB])?\s*$",
+        pattern=SIZE_PATTERN,
         description="Memory of sessions whose request names none (binary units: 512m, 1g): "
         "enough for Jupyter, a notebook kernel and the query kernel. The image's minimum "
         "still applies when it is larger; 0: the image's minimum.",
     )
     session_default_disk: str = Field(
         default="10g",
-        pattern=_SIZE,
+        pattern=SIZE_PATTERN,
         description="Size of each session's scratch disk (/home/work) when the request names "
         "none (resource option `disk`): writes past it fail with ENOSPC. Needs an agent "
         "running as root with loop devices; elsewhere scratch dirs are not limited and the "
@@ -184,7 +182,7 @@ class Settings(BaseSettings):
     )
     disk_reserve: str = Field(
         default="1g",
-        pattern=_SIZE,
+        pattern=SIZE_PATTERN,
         description="Free space the data dir's file system keeps for the server's own files "
         "(database, logs): with less free, new sessions and uploads are refused with a clear "
         "error. 0: no check.",
@@ -297,11 +295,11 @@ class Settings(BaseSettings):
 
     @property
     def session_default_disk_bytes(self) -> int:
-        return size_bytes(self.session_default_disk)
+        return parse_size(self.session_default_disk)
 
     @property
     def disk_reserve_bytes(self) -> int:
-        return size_bytes(self.disk_reserve)
+        return parse_size(self.disk_reserve)
 
     @property
     def resolved_client_config_path(self) -> Path:
@@ -334,15 +332,6 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for path in (self.data_dir, self.log_dir, self.storage_dir, self.scratch_dir):
             path.mkdir(parents=True, exist_ok=True)
-
-
-def size_bytes(text: str) -> int:
-    """A size such as ``512m``, ``10g`` or ``1.5GiB`` (binary units) in bytes."""
-    match = re.fullmatch(_SIZE, text)
-    if match is None:
-        raise ValueError(f"not a size: {text!r}")
-    unit = (match["unit"] or "b")[0].lower()
-    return int(float(match["number"]) * 1024 ** "bkmgtpe".index(unit))
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from hangar import fdtree
 from hangar.agent.runtimes.scratch import remove_tree, scratch_size
 from hangar.core.errors import StorageFailed
 from hangar.core.storage.backends.local import LocalBackend
+from hangar.util import fdtree
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="renameat2 is Linux only")
 
@@ -242,7 +242,7 @@ def test_removal_undoes_permissions_sandboxed_code_took_away() -> None:
         script = (
             "import os, sys\n"
             f"sys.path.insert(0, {temporary!r})\n"
-            "from hangar import fdtree\n"
+            "from hangar.util import fdtree\n"
             f"os.chmod({str(tree / 'a' / 'b')!r}, 0)\n"
             f"os.chmod({str(tree / 'a')!r}, 0o500)\n"
             f"fdtree.remove_tree({str(tree / 'a')!r})\n"

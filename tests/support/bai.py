@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from hangar.api.bai.signature import LATEST_VERSION, media_type, sign
+from hangar.api.bai.signature import LATEST_VERSION, media_type
+from hangar.util.signing import sign
 
 
 @dataclass(frozen=True)

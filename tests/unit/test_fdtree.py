@@ -1,4 +1,4 @@
-"""hangar.fdtree on trees a session has written: what a copy keeps and leaves out, deep
+"""hangar.util.fdtree on trees a session has written: what a copy keeps and leaves out, deep
 trees, links where directories are expected, and messages without host paths."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hangar import fdtree
 from hangar.agent.runtimes.scratch import prepare_scratch
+from hangar.util import fdtree
 
 
 @pytest.fixture

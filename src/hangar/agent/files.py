@@ -21,7 +21,6 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from hangar import fdtree
 from hangar.agent.models import FileEntry
 from hangar.agent.node_errors import (
     FileAccessFailed,
@@ -32,6 +31,7 @@ from hangar.agent.node_errors import (
     PathEscapes,
 )
 from hangar.agent.runtimes.base import HOME
+from hangar.util import fdtree
 
 ESCAPES = f"Path escapes {HOME}"
 MISSING = "No such file or directory."

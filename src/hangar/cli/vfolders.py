@@ -11,6 +11,7 @@ import typer
 
 from hangar.cli.common import OUTPUT, done, open_session, print_json, run, show
 from hangar.cli.render import console, fail
+from hangar.util.sizes import parse_size
 
 app = typer.Typer(help="Virtual folders: create, share, upload and download.",
                   no_args_is_help=True)  # fmt: skip
@@ -18,14 +19,6 @@ app = typer.Typer(help="Virtual folders: create, share, upload and download.",
 Name = Annotated[str, typer.Argument(metavar="NAME", help="Folder name.")]
 Perm = Annotated[str, typer.Option("-p", "--perm", help="ro, rw or wd.")]
 CHUNK = 16 * 2**20
-
-
-def _size(text: str) -> int:
-    units = {"k": 2**10, "m": 2**20, "g": 2**30}
-    text = text.strip().lower().removesuffix("ib").removesuffix("b")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 @app.command("list")
@@ -151,7 +144,7 @@ def upload(
     async def main() -> None:
         async with open_session() as session:
             await session.VFolder(name).upload(
-                files, basedir=basedir, chunk_size=_size(chunk_size),
+                files, basedir=basedir, chunk_size=parse_size(chunk_size),
                 show_progress=not OUTPUT.json,
             )  # fmt: skip
 

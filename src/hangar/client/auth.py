@@ -1,10 +1,11 @@
-"""Request signing: the HMAC scheme of the Backend.AI API (client side)."""
+"""Request signing: the HMAC scheme of the Backend.AI API (client side, see
+:mod:`hangar.util.signing`)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
+
+from hangar.util.signing import sign
 
 __all__ = ["generate_signature", "sign_headers"]
 
@@ -26,15 +27,11 @@ def generate_signature(
     endpoint, ``content_type`` the media type without parameters. The body is not part of
     the signature (its hash is always the hash of the empty string).
     """
-    body_hash = hashlib.new(hash_type, b"").hexdigest()
-    sign_str = (
-        f"{method.upper()}\n{rel_url}\n{date.isoformat()}\n"
-        f"host:{host}\ncontent-type:{content_type.lower()}\n"
-        f"x-backendai-version:{version}\n{body_hash}"
-    )
-    key = hmac.new(secret_key.encode(), date.strftime("%Y%m%d").encode(), hash_type).digest()
-    key = hmac.new(key, host.encode(), hash_type).digest()
-    return hmac.new(key, sign_str.encode(), hash_type).hexdigest()
+    return sign(
+        secret_key=secret_key, hash_name=hash_type, method=method, target=rel_url,
+        date_header=date.isoformat(), date=date, host=host, content_type=content_type.lower(),
+        version=version,
+    )  # fmt: skip
 
 
 def sign_headers(

@@ -9,8 +9,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from hangar.agent.cgroupfs import CgroupLayout, CgroupVersion
 from hangar.agent.resources import detect, slots_for
@@ -18,42 +16,8 @@ from hangar.agent.resources.cpu import cgroup_cpu_quota, count_cpus
 from hangar.agent.resources.fake import parse_fake_accelerators, read_fake_stats
 from hangar.agent.resources.memory import cgroup_memory_limit, total_memory_bytes
 from hangar.agent.resources.nvml import list_nvidia_gpus, read_nvidia_stats
-from hangar.agent.resources.units import parse_size
 
 GIB = 1 << 30
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("0", 0),
-        ("512", 512),
-        ("1k", 1024),
-        ("512m", 512 << 20),
-        ("512M", 512 << 20),
-        ("512MiB", 512 << 20),
-        ("64g", 64 * GIB),
-        ("64GB", 64 * GIB),
-        ("1.5g", 3 * GIB // 2),
-        ("2t", 2 << 40),
-        (" 80g ", 80 * GIB),
-        (7, 7),
-    ],
-)
-def test_parse_size(text: str | int, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "g", "-1", "1x", "1.2.3g", "ten"])
-def test_parse_size_rejects_junk(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_size(text)
-
-
-@given(st.integers(0, 1 << 40), st.sampled_from(["", "k", "m", "g"]))
-def test_parse_size_scales_by_1024(number: int, suffix: str) -> None:
-    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[suffix]
-    assert parse_size(f"{number}{suffix}") == number * scale
 
 
 def test_fake_inventory_expands_counts_in_order() -> None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hangar.core.diskspace import DiskReserve, free_bytes
 from hangar.core.errors import DiskFull, Unavailable
-from hangar.settings import size_bytes
+from hangar.util.sizes import parse_size as size_bytes
 
 GIB = 1 << 30
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hangar.agent.resources.devices import AcceleratorDevice, AcceleratorStats
-from hangar.agent.resources.units import parse_size
+from hangar.util.sizes import parse_size
 
 _KEYS = frozenset({"model", "memory", "shares", "count"})
 _NAMESPACE = uuid.UUID("5f1b3c2e-4a5d-4e6f-8a7b-9c0d1e2f3a4b")

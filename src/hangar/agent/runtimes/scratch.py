@@ -6,8 +6,8 @@ import errno
 from collections.abc import Iterable
 from pathlib import Path
 
-from hangar import fdtree
 from hangar.agent.runtimes.base import HOME, KernelSpec
+from hangar.util import fdtree
 
 
 def home_mounts(spec: KernelSpec) -> list[str]:

@@ -23,7 +23,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hangar.api.bai.errors import render_error
 from hangar.api.bai.signature import (
     SUPPORTED_VERSIONS,
-    SigningKeys,
     host_variants,
     media_type,
     parse_authorization,
@@ -41,6 +40,7 @@ from hangar.core.errors import (
 )
 from hangar.core.identity.models import Caller, Role
 from hangar.core.services import Services
+from hangar.util.signing import SigningKeys
 
 log = logging.getLogger("hangar.api.bai")
 

@@ -1,6 +1,7 @@
-"""The Backend.AI request signature (HMAC over method, target, date, host, type, version).
+"""The Backend.AI request signature as the server reads it: the Authorization and Date
+headers, the API versions, the Host variants a client may have signed.
 
-Pure functions, byte-for-byte as the official ``backend.ai-client`` computes them.
+The signature itself is :mod:`hangar.util.signing`, shared with the SDK.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 
 from dateutil import parser as date_parser
 
@@ -110,98 +110,6 @@ def media_type(content_type: str | None) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-@lru_cache(maxsize=32)
-def _empty_hash(hash_name: str) -> str:
-    return hashlib.new(hash_name, b"").hexdigest()
-
-
-def _day(date: datetime) -> str:
-    return f"{date.year:04d}{date.month:02d}{date.day:02d}"
-
-
-def derive_key(secret_key: str, hash_name: str, day: str, host: str) -> bytes:
-    k1 = hmac.new(secret_key.encode(), day.encode(), hash_name).digest()
-    return hmac.new(k1, host.encode(), hash_name).digest()
-
-
-def string_to_sign(
-    method: str,
-    target: str,
-    date_header: str,
-    host: str,
-    content_type: str,
-    version: str,
-    version_header_name: str,
-    hash_name: str,
-) -> str:
-    return (
-        f"{method.upper()}\n{target}\n{date_header}\n"
-        f"host:{host}\ncontent-type:{content_type}\n"
-        f"{version_header_name}:{version}\n{_empty_hash(hash_name)}"
-    )
-
-
-def sign(
-    *,
-    secret_key: str,
-    hash_name: str,
-    method: str,
-    target: str,
-    date_header: str,
-    date: datetime,
-    host: str,
-    content_type: str,
-    version: str,
-    version_header_name: str = "x-backendai-version",
-) -> str:
-    """The lower-case hex signature of a request, as the official client computes it.
-
-    The body hash is always that of the empty string (API >= v4.20181215).
-    """
-    return _UNCACHED.sign(
-        secret_key=secret_key, hash_name=hash_name, method=method, target=target,
-        date_header=date_header, date=date, host=host, content_type=content_type,
-        version=version, version_header_name=version_header_name,
-    )  # fmt: skip
-
-
-class SigningKeys:
-    """``sign`` with the derived key cached per (secret, hash, day, host): two of the three
-    HMACs only change once a day."""
-
-    def __init__(self, max_entries: int = 4096) -> None:
-        # The keyed HMAC state itself is cached: copying it skips hashing the key pads.
-        self._keys: dict[tuple[str, str, str, str], hmac.HMAC] = {}
-        self._max = max_entries
-
-    def sign(
-        self,
-        *,
-        secret_key: str,
-        hash_name: str,
-        method: str,
-        target: str,
-        date_header: str,
-        date: datetime,
-        host: str,
-        content_type: str,
-        version: str,
-        version_header_name: str = "x-backendai-version",
-    ) -> str:
-        cache_key = (secret_key, hash_name, _day(date), host)
-        key = self._keys.get(cache_key)
-        if key is None:
-            if len(self._keys) >= self._max:
-                self._keys.clear()
-            key = self._keys[cache_key] = hmac.new(derive_key(*cache_key), digestmod=hash_name)
-        text = string_to_sign(
-            method, target, date_header, host, content_type, version, version_header_name, hash_name
-        )
-        mac = key.copy()
-        mac.update(text.encode())
-        return mac.hexdigest()
-
-
 def host_variants(host: str, scheme: str) -> list[str]:
     """The Host as received, then with the default port added or removed.
 
@@ -216,6 +124,3 @@ def host_variants(host: str, scheme: str) -> list[str]:
 
 def signatures_match(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.lower().encode())
-
-
-_UNCACHED = SigningKeys(max_entries=1)

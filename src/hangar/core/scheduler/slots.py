@@ -11,11 +11,12 @@ Output goes through :meth:`ResourceSlots.to_wire`: strings of plain numbers.
 
 from __future__ import annotations
 
-import re
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 from hangar.core.errors import InvalidRequest
+from hangar.util.sizes import size_amount
 
 CPU = "cpu"
 MEM = "mem"
@@ -27,10 +28,6 @@ BYTE_SLOTS = frozenset({MEM})
 ZERO = Decimal(0)
 INFINITY = Decimal("Infinity")
 
-_BINARY_UNITS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
-_BYTES_RE = re.compile(
-    r"(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<unit>[kmgtpe]?)(?:i?b)?", re.IGNORECASE
-)
 _UNLIMITED_WORDS = frozenset({"infinity", "inf"})
 
 SlotInput = Mapping[str, Decimal | int] | Iterable[tuple[str, Decimal | int]]
@@ -183,9 +180,8 @@ def _parse_text(text: str, is_bytes: bool) -> Decimal | None:
     if text.lower() in _UNLIMITED_WORDS:
         return INFINITY
     if is_bytes:
-        match = _BYTES_RE.fullmatch(text)
-        if match is not None:
-            return Decimal(match["num"]) * (1 << _BINARY_UNITS[match["unit"].lower()])
+        with contextlib.suppress(ValueError):
+            return size_amount(text)
     try:
         return Decimal(text)
     except InvalidOperation:

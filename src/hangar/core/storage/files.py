@@ -26,7 +26,6 @@ from typing import Protocol
 
 from sqlalchemy import delete, select
 
-from hangar import fdtree
 from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import InvalidRequest, NotFound, QuotaExceeded
 from hangar.core.identity.models import Caller
@@ -35,6 +34,7 @@ from hangar.core.storage.backends.base import Parts, StorageBackend
 from hangar.core.storage.models import FileItem, UploadState, VFolder
 from hangar.core.storage.service import Need, StorageService
 from hangar.db.tables import DownloadTokenRow, UploadSessionRow, VFolderRow
+from hangar.util import fdtree
 
 WRITE_BUFFER = 4 << 20
 ORPHAN_SECONDS = 3600.0

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hangar import fdtree
 from hangar.core.errors import InvalidRequest
 from hangar.core.identity.models import Caller
 from hangar.core.storage.models import MountRequest
 from hangar.core.storage.service import StorageService
+from hangar.util import fdtree
 
 log = logging.getLogger("hangar.storage")
 

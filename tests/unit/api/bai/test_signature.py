@@ -16,9 +16,9 @@ from hangar.api.bai.signature import (
     media_type,
     parse_authorization,
     parse_date,
-    sign,
 )
 from hangar.core.errors import InvalidAuthParams
+from hangar.util.signing import sign
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 DATE = "2022-03-15T09:30:00.123456+00:00"

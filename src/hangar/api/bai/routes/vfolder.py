@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import asdict
 from datetime import datetime
@@ -19,11 +18,10 @@ from hangar.core.errors import InvalidRequest, NotSupported
 from hangar.core.storage.models import Access, Invitation, VFolder
 from hangar.core.storage.plane import StoragePlane
 from hangar.core.storage.service import HostList
+from hangar.util import sizes
 
 router = Router(prefix="/folders")
 
-SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtpe]?)(i?b)?\s*$", re.IGNORECASE)
-SCALE = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
 MIB = 1 << 20
 
 
@@ -37,10 +35,11 @@ def parse_size(value: object) -> int:
         return 0
     if isinstance(value, int | float) and not isinstance(value, bool):
         return int(value)
-    match = SIZE_RE.match(str(value))
-    if not match:
-        raise InvalidRequest(f"Invalid size {value!r}: a number with an optional k/m/g/t suffix.")
-    return int(float(match.group(1)) * (1024 ** SCALE[match.group(2).lower()]))
+    try:
+        return sizes.parse_size(str(value))
+    except ValueError:
+        message = f"Invalid size {value!r}: a number with an optional k/m/g/t suffix."
+        raise InvalidRequest(message) from None
 
 
 def _stamp(value: datetime | None) -> str | None:

@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from hangar import fdtree
 from hangar.core.errors import InvalidRequest, NotFound, StorageFailed
 from hangar.core.storage.backends.base import CopyProgress, Parts
 from hangar.core.storage.models import FileItem, FolderUsage, PerfMetric, VolumeInfo
+from hangar.util import fdtree
 
 Owner = tuple[int, int] | None
 P = ParamSpec("P")
@@ -106,7 +106,7 @@ class LocalBackend:
         await _blocking(self._clone, src, dst, progress)
 
     def _clone(self, src: uuid.UUID, dst: uuid.UUID, progress: CopyProgress | None) -> None:
-        # Sessions may write to the source while it is copied: see hangar.fdtree.
+        # Sessions may write to the source while it is copied: see hangar.util.fdtree.
         try:
             fdtree.copy_tree(
                 self.folder_dir(src), self.folder_dir(dst), owner=self.owner, progress=progress

@@ -1,4 +1,4 @@
-"""Removing a tree a tenant can write (see :mod:`hangar.fdtree`)."""
+"""Removing a tree a tenant can write (see :mod:`hangar.util.fdtree`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import stat
 from collections.abc import Callable
 
-from hangar.fdtree.base import (
+from hangar.util.fdtree.base import (
     MAX_DEPTH,
     Level,
     StrPath,

@@ -1,4 +1,4 @@
-"""Copying a tree a tenant can write (see :mod:`hangar.fdtree`)."""
+"""Copying a tree a tenant can write (see :mod:`hangar.util.fdtree`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from hangar.fdtree.base import (
+from hangar.util.fdtree.base import (
     DIR_FLAGS,
     MAX_DEPTH,
     NEW_FILE_FLAGS,

@@ -1,8 +1,8 @@
 """Trees a tenant can write (scratch dirs, folders), handled through directory descriptors
-only. The rules are in :mod:`hangar.fdtree.base`; a leaf package, so the agent and the core
+only. The rules are in :mod:`hangar.util.fdtree.base`; a leaf package, so the agent and the core
 share it (an import-linter contract keeps it so)."""
 
-from hangar.fdtree.base import (
+from hangar.util.fdtree.base import (
     DIR_FLAGS,
     FILE_FLAGS,
     MAX_DEPTH,
@@ -17,8 +17,8 @@ from hangar.fdtree.base import (
     opened,
     walk,
 )
-from hangar.fdtree.copying import copy_tree
-from hangar.fdtree.removal import remove_at, remove_tree
+from hangar.util.fdtree.copying import copy_tree
+from hangar.util.fdtree.removal import remove_at, remove_tree
 
 __all__ = [
     "DIR_FLAGS",
