@@ -3,8 +3,9 @@
 It keeps per-kernel state the runtime does not: the request, the console log
 (``<log_dir>/<kernel_id>.log``), the active batch run (one at a time; a second waits) and
 the file operations on /home/work. Kernel ids are UUIDs; the runtime sees ``str(id)`` and
-the scratch dir ``<scratch_root>/<id>``. Types mirror ``hangar.core.agents.client`` so a
-core-side adapter copies them across; errors are :class:`~hangar.agent.node_errors.NodeError`.
+the scratch dir ``<scratch_root>/<id>``. It speaks the agent's wire contract
+(:mod:`hangar.agent.models`), which the core uses as is; errors are
+:class:`~hangar.agent.node_errors.NodeError`.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from hangar.agent.kernels.pool import KernelPool, Pooled, environ_code, fits, fi
 from hangar.agent.kernels.runner import QueryKernels
 from hangar.agent.models import (
     BatchSteps,
+    ContainerStats,
     FileEntry,
     KernelRequest,
     NodeInfo,
+    NodeUsage,
     RunOutput,
 )
 from hangar.agent.node_errors import (
@@ -46,9 +49,8 @@ from hangar.agent.node_errors import (
 )
 from hangar.agent.records import KernelRecords, RunRecord
 from hangar.agent.resources.inventory import AgentInventory, detect
-from hangar.agent.resources.usage import HostUsage, NodeUsage
+from hangar.agent.resources.usage import HostUsage
 from hangar.agent.runtimes.base import (
-    ContainerStats,
     KernelRuntime,
     KernelSpec,
     TerminationReason,
@@ -203,6 +205,8 @@ class Node:
         finally:
             self._starting.discard(key)
         self._kernels[key] = kernel
+        if request.interactive:  # its runs are commands sent one by one: start them sooner
+            self.runtime.prestart(key)
         if kernel.pooled is not None and kernel.pooled.kernel is not None:
             setup = environ_code(kernel.spec.environ)
             self.query.adopt(key, request.interpreter, kernel.pooled.kernel, setup)
@@ -238,30 +242,21 @@ class Node:
     async def _start(self, kernel: _Kernel) -> None:
         key = kernel.spec.kernel_id
         try:
-            await asyncio.to_thread(kernel.console.reset)
-            kernel.pooled = await self._adopt_pooled(kernel) or await self._adopt_sandbox(kernel)
+            kernel.pooled = await self._adopt(kernel)
             if kernel.pooled is None:
                 if kernel.request.interpreter_prefix is None:
                     await asyncio.to_thread(
                         prepare_shim, shim_dir(self.scratch_root, key), kernel.request.interpreter
                     )
                 await self.runtime.create(kernel.spec)
-            for item in kernel.request.files:  # dotfiles
-                await asyncio.to_thread(
-                    home_files.write_file,
-                    kernel.spec.scratch_dir,
-                    item.path,
-                    item.data,
-                    owner=self._owner,
-                    max_bytes=self.limits.max_upload_bytes,
-                    mode=item.mode,
-                )
-            await self.services.prepare(
+            script = kernel.request.bootstrap_script
+            await asyncio.to_thread(self._prepare_files, kernel, save=not script)
+            self.services.recover(
                 kernel.spec, interpreter=kernel.request.interpreter, python=kernel.python
             )
-            if kernel.request.bootstrap_script:
-                await self._bootstrap(kernel, kernel.request.bootstrap_script)
-            await asyncio.to_thread(self.records.save_request, kernel.request)
+            if script:
+                await self._bootstrap(kernel, script)
+                await asyncio.to_thread(self.records.save_request, kernel.request)
         except BaseException as exc:
             await self._remove(key)
             if isinstance(exc, KernelStartFailed):
@@ -270,10 +265,30 @@ class Node:
                 raise KernelStartFailed(f"Cannot start kernel {key}: {exc}") from exc
             raise
 
+    def _prepare_files(self, kernel: _Kernel, *, save: bool) -> None:
+        """A new kernel's file work, in one go (one thread hop): an empty console log, its
+        dotfiles, the service apps' files and, with ``save``, its record. Raises OSError."""
+        kernel.console.reset()
+        for item in kernel.request.files:
+            home_files.write_file(
+                kernel.spec.scratch_dir, item.path, item.data, owner=self._owner,
+                max_bytes=self.limits.max_upload_bytes, mode=item.mode,
+            )  # fmt: skip
+        self.services.prepare_files(kernel.spec)
+        if save:
+            self.records.save_request(kernel.request)
+
     def _query_on_start(self, kernel: _Kernel) -> bool:
         """Whether the kernel's Jupyter kernel starts with it (batch sessions run commands
         only; a query sent to one still starts it then)."""
         return kernel.python and kernel.request.interactive and self.limits.query_on_start
+
+    async def _adopt(self, kernel: _Kernel) -> Pooled | None:
+        """A pre-started kernel or sandbox adopted as this kernel, unless its scratch dir
+        was kept (a resumed kernel starts in it)."""
+        if kernel.spec.scratch_dir.exists():
+            return None
+        return await self._adopt_pooled(kernel) or await self._adopt_sandbox(kernel)
 
     async def _adopt_pooled(self, kernel: _Kernel) -> Pooled | None:
         """A pre-started Jupyter kernel's sandbox, adopted as this kernel, where one fits."""
@@ -461,8 +476,24 @@ class Node:
         except (KernelCreationFailed, OSError) as exc:
             self._kernels.pop(key, None)
             raise KernelStartFailed(f"Cannot restart kernel {key}: {exc}") from exc
+        if kernel.request.interactive:
+            self.runtime.prestart(key)
         if self._query_on_start(kernel):
             self.query.prepare(key, kernel.request.interpreter)
+
+    async def suspend_kernel(self, kernel_id: uuid.UUID) -> None:
+        """Stop the kernel's processes and let go of it, keeping its scratch dir (and disk):
+        a kernel of the same id created later finds /home/work as it was. Raises
+        UnknownKernel."""
+        key = self._get(kernel_id).spec.kernel_id
+        self._stop_run(self._kernels.pop(key))
+        if (query_start := self._query_starts.pop(key, None)) is not None:
+            query_start.cancel()
+        await self.query.discard(key)
+        await self.services.remove(key)
+        await self.runtime.destroy(key, remove_scratch=False)
+        await asyncio.to_thread(remove_shim, shim_dir(self.scratch_root, key))
+        await asyncio.to_thread(self.records.remove, key)
 
     async def interrupt(self, kernel_id: uuid.UUID) -> None:
         """SIGINT the active step (its sandboxed processes, see :mod:`.interrupts`) and end

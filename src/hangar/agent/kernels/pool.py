@@ -137,7 +137,7 @@ class KernelPool:
         if pooled is None:
             return None
         try:
-            await asyncio.to_thread(pooled.shim.rename, shim)
+            pooled.shim.rename(shim)  # one quick call: not worth a thread hop
             pooled.shim = shim
             await self.runtime.adopt(pooled.kernel_id, spec)
         except (AgentError, OSError) as exc:

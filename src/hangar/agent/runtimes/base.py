@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from hangar.agent.errors import InvalidKernelSpec, KernelCreationFailed, KernelNotFound
+from hangar.agent.models import ContainerStats
 from hangar.agent.runtimes.network import open_connection_in
 
 HOME = "/home/work"
@@ -178,22 +179,6 @@ class ExitStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class ContainerStats:
-    """The seed's Container Stats Object: cpu in ms, everything else in bytes."""
-
-    cpu_used: int = 0
-    mem_max_bytes: int = 0
-    mem_cur_bytes: int = 0
-    net_rx_bytes: int = 0
-    net_tx_bytes: int = 0
-    io_read_bytes: int = 0
-    io_write_bytes: int = 0
-    io_max_scratch_size: int = 0
-    io_cur_scratch_size: int = 0
-    io_scratch_limit: int = 0  # the scratch disk's size; 0: not limited
-
-
-@dataclass(frozen=True, slots=True)
 class SandboxCommand:
     """An argv and environment that start a process inside a kernel, for foreign launchers
     (a Jupyter kernelspec, a terminal server). No fds need passing."""
@@ -299,6 +284,12 @@ class KernelRuntime(ABC):
         where the runtime cannot do this (the default).
         """
         raise KernelCreationFailed(f"the {self.name} runtime cannot adopt kernels")
+
+    def prestart(self, kernel_id: str) -> None:
+        """Keep a sandbox of the live kernel built ahead of its next run, from now until it
+        is destroyed (for kernels that run commands often: interactive sessions); runs then
+        start sooner. Best effort: nothing by default, and nothing when the kernel is gone."""
+        return None
 
     def netns(self, kernel_id: str) -> Path | None:
         """The file of the kernel's own network namespace (every process of the kernel runs

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from hangar.agent.cgroupfs import CgroupVersion, detect_layout
 from hangar.agent.errors import KernelCreationFailed, KernelNotFound, SandboxUnavailable
+from hangar.agent.models import ContainerStats
 from hangar.agent.runtimes import seccomp as bpf
 from hangar.agent.runtimes.base import (
     HOME,
-    ContainerStats,
     ExitStatus,
     KernelInfo,
     KernelRuntime,
@@ -62,10 +62,12 @@ from hangar.agent.runtimes.network import (
     open_networks,
     start_network,
 )
+from hangar.agent.runtimes.prespawn import Waiters, fits, waiter_argv
 from hangar.agent.runtimes.process import (
     Classifier,
     ProcessHandle,
     RusageMeter,
+    Spawned,
     exit_status,
     spawn,
 )
@@ -113,6 +115,8 @@ class BubblewrapConfig:
     scratch_disk_bytes: int | None = None  # each kernel's disk (see .disk); None: unlimited
     network: NetworkPolicy = NetworkPolicy.EGRESS  # as root: a private network per kernel
     pasta: str = "/usr/bin/pasta"
+    # Keep a sandbox built ahead of the next run for kernels that ask (see .prespawn).
+    prestart: bool = True
 
 
 @dataclass
@@ -196,6 +200,7 @@ class BubblewrapRuntime(KernelRuntime):
         self.networks = networks  # None: kernels share the host's network
         self._kernels: dict[str, _Kernel] = {}
         self.disks: ScratchDisks | None = None
+        self.waiters = Waiters(self._waiter_command, _kill_sandbox) if config.prestart else None
 
     @classmethod
     def start(cls, config: BubblewrapConfig) -> BubblewrapRuntime:
@@ -379,6 +384,8 @@ class BubblewrapRuntime(KernelRuntime):
         except OSError as exc:
             raise KernelCreationFailed(f"cannot adopt kernel {source_id!r}: {exc}") from exc
         self._kernels.pop(source_id)
+        if self.waiters is not None:  # it sees the source's paths
+            await self.waiters.drop(source_id, self.config.destroy_timeout)
         self._args_path(source_id).unlink(missing_ok=True)
         if source.cgroup is not None:
             await source.cgroup.remove(self.config.destroy_timeout)
@@ -409,6 +416,19 @@ class BubblewrapRuntime(KernelRuntime):
             args_file=self._args_file(kernel),
         )
         return SandboxCommand(tuple(full), sandbox_env(kernel.spec, env))
+
+    def prestart(self, kernel_id: str) -> None:
+        if self.waiters is not None and kernel_id in self._kernels:
+            self.waiters.keep_ready(kernel_id)
+
+    def _waiter_command(self, kernel_id: str) -> tuple[SandboxCommand, bytes] | None:
+        """A waiter's sandbox command and the options data it is built with (None: the
+        kernel is gone)."""
+        kernel = self._kernels.get(kernel_id)
+        if kernel is None:
+            return None
+        command = self.command(kernel_id, waiter_argv(self.config.shell))
+        return command, kernel.args_data
 
     def _args_path(self, kernel_id: str) -> Path:
         return self.config.state_dir / "args" / kernel_id
@@ -446,17 +466,41 @@ class BubblewrapRuntime(KernelRuntime):
             if stdin == "pipe":
                 raise ValueError("a kept process cannot have a stdin pipe")
             return await self._run_kept(kernel, keep, command, classify, stdin, timeout)
-        spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=stdin is not None)
+        spawned = self._prestarted(kernel, argv, command.env, cwd or HOME, stdin is not None)
+        if spawned is None:
+            piped = stdin is not None
+            spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=piped)
+
+        def ended(handle: ProcessHandle) -> None:
+            kernel.processes.discard(handle)
+            if self.waiters is not None and self._kernels.get(kernel_id) is kernel:
+                self.waiters.refill(kernel_id)
+
         handle = ProcessHandle(
             spawned,
             classify=classify,
             terminate=lambda: _kill_sandbox(spawned.process.pid),
             timeout=timeout,
             stdin_data=stdin if isinstance(stdin, bytes) else None,
-            on_exit=kernel.processes.discard,
+            on_exit=ended,
         )
         kernel.processes.add(handle)
         return handle
+
+    def _prestarted(
+        self,
+        kernel: _Kernel,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        stdin: bool,
+    ) -> Spawned | None:
+        """The kernel's waiting sandbox, handed ``argv`` (see .prespawn), if it has one
+        built with its current options."""
+        if self.waiters is None or not fits(argv):
+            return None
+        waiter = self.waiters.take(kernel.spec.kernel_id, kernel.args_data)
+        return waiter.hand_over(argv, env, cwd, keep_stdin=stdin) if waiter else None
 
     def _kept(self, kernel_id: str, keep: str = "") -> KeptFiles:
         return KeptFiles(self.config.state_dir / "kept" / kernel_id / keep)
@@ -512,6 +556,8 @@ class BubblewrapRuntime(KernelRuntime):
         return handle
 
     def release(self) -> None:
+        if self.waiters is not None:
+            self.waiters.close()
         for kernel in self._kernels.values():
             for handle in list(kernel.processes):
                 if isinstance(handle, KeptProcess):
@@ -553,6 +599,8 @@ class BubblewrapRuntime(KernelRuntime):
 
     async def destroy(self, kernel_id: str, *, remove_scratch: bool) -> None:
         kernel = self._kernels.pop(kernel_id, None)
+        if self.waiters is not None:
+            await self.waiters.drop(kernel_id, self.config.destroy_timeout)
         if kernel is not None:
             for handle in list(kernel.processes):
                 handle.kill()

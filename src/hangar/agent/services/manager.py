@@ -77,12 +77,16 @@ class ServiceManager:
     async def prepare(self, spec: KernelSpec, *, interpreter: str, python: bool) -> None:
         """Write the kernel's keys and configuration (before its first process). Raises
         OSError."""
-        dirs = self.dirs(spec.kernel_id)
-        await asyncio.to_thread(
-            layout.prepare, dirs, spec.scratch_dir, owner=self.owner, environ=spec.environ,
-            label=spec.kernel_id[:12],
+        await asyncio.to_thread(self.prepare_files, spec)
+        self.recover(spec, interpreter=interpreter, python=python)
+
+    def prepare_files(self, spec: KernelSpec) -> None:
+        """The file work of :meth:`prepare` alone (blocking: for a worker thread that does
+        more); :meth:`recover` then serves the kernel's apps. Raises OSError."""
+        layout.prepare(
+            self.dirs(spec.kernel_id), spec.scratch_dir, owner=self.owner,
+            environ=spec.environ, label=spec.kernel_id[:12],
         )  # fmt: skip
-        self._kernels[spec.kernel_id] = _KernelServices(spec, interpreter, python, dirs)
 
     def recover(self, spec: KernelSpec, *, interpreter: str, python: bool) -> None:
         """Serve the apps of a kernel an earlier node prepared (its keys are kept)."""

@@ -1,0 +1,163 @@
+"""Sandboxes built ahead of runs (``prestart``): a run takes its kernel's waiting sandbox
+instead of building one, and sees exactly the sandbox it would have built: the same user,
+environment, filter, network and cgroup, its own PID namespace and /tmp; each waiting sandbox
+serves one run of one kernel; output, input, exit codes and limits are as for any run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from hangar.agent.models import BatchSteps
+from hangar.agent.runtimes.base import KernelSpec, ResourceLimits, TerminationReason
+from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
+from tests.component.agent.conftest import Shell
+from tests.support.agent_node import collect, ends, make_node, request, text
+
+Kernels = Callable[..., Awaitable[KernelSpec]]
+PYTHON = "/usr/bin/python3"
+# What a run sees of its sandbox; its PID and IPC namespaces are its own: left out.
+VIEW = (
+    "env | sort; id; grep -E '^(Seccomp|CapEff|CapBnd|NoNewPrivs):' /proc/self/status; "
+    "readlink /proc/self/ns/net /proc/self/ns/user; echo pid $$; pwd; "
+    "ls -a /tmp /home"
+)
+
+
+async def waiting(runtime: BubblewrapRuntime, kernel_id: str) -> int:
+    """The pid of the kernel's waiting sandbox, once it is built."""
+    assert runtime.waiters is not None
+    for _ in range(400):
+        pid = runtime.waiters.pid(kernel_id)
+        if pid is not None:
+            return pid
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"no sandbox was built ahead for {kernel_id}")
+
+
+def gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists()
+
+
+async def test_a_run_in_a_sandbox_built_ahead_sees_the_sandbox_it_would_have_built(
+    runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell
+) -> None:
+    await kernels(runtime, "k1", environ={"GREETING": "hi"},
+                  limits=ResourceLimits(pids_max=64))  # fmt: skip
+    built_then = await sh(runtime, "k1", VIEW, env={"EXTRA": "1"}, cwd="/home/work")
+    runtime.prestart("k1")
+    pid = await waiting(runtime, "k1")
+    handle = await runtime.run("k1", ["/bin/sh", "-c", VIEW], env={"EXTRA": "1"})
+    assert handle.pid == pid  # the run took the waiting sandbox
+    out, err, status = await handle.communicate()
+    assert out.decode().splitlines() == built_then[0].splitlines()
+    assert (err.decode(), status) == built_then[1:]
+    assert "GREETING=hi" in out.decode() and "EXTRA=1" in out.decode()
+    assert "Seccomp:\t2" in out.decode() and "uid=1000(work)" in out.decode()
+    assert "pid 2" in out.decode()  # under the sandbox's own init, as any run
+
+
+async def test_every_run_gets_a_sandbox_of_its_own(
+    runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell
+) -> None:
+    await kernels(runtime, "k1")
+    runtime.prestart("k1")
+    first = await waiting(runtime, "k1")
+    script = "readlink /proc/self/ns/pid; ls /tmp; echo left > /tmp/mark; sleep 60 & echo started"
+    out1, _, _ = await sh(runtime, "k1", script)
+    second = await waiting(runtime, "k1")  # built again after the run
+    assert second != first and gone(first)
+    out2, _, status = await sh(runtime, "k1", script)
+    assert status.exit_code == 0
+    ns1, ns2 = out1.split()[0], out2.split()[0]
+    assert ns1 != ns2  # a new PID namespace: the first run's sleep died with its sandbox
+    assert out2.split()[1:] == ["started"]  # and its /tmp is not there
+
+
+async def test_output_input_exit_codes_and_limits_pass_through(
+    runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell
+) -> None:
+    await kernels(runtime, "k1")
+    runtime.prestart("k1")
+
+    async def prestarted(script: str, **kwargs: object) -> tuple[str, str, int, str]:
+        pid = await waiting(runtime, "k1")
+        handle = await runtime.run("k1", ["/bin/sh", "-c", script], **kwargs)  # type: ignore[arg-type]
+        assert handle.pid == pid
+        out, err, status = await handle.communicate()
+        return out.decode(), err.decode(), status.exit_code, status.reason
+
+    big = await prestarted("head -c 3000000 /dev/zero | tr '\\0' x; echo; echo done >&2")
+    assert len(big[0]) == 3_000_001 and big[1] == "done\n" and big[2] == 0
+    data = os.urandom(100_000).hex()
+    assert (await prestarted("cat", stdin=data.encode()))[0] == data
+    assert (await prestarted("cat; echo end"))[0] == "end\n"  # stdin: end of file at once
+    assert (await prestarted("echo no >&2; exit 3"))[1:3] == ("no\n", 3)
+    timed_out = await prestarted("sleep 30", timeout=0.5)
+    assert timed_out[3] is TerminationReason.TIMED_OUT
+    missing = await prestarted("echo never", cwd="/nowhere")
+    assert missing[0] == "" and missing[2] != 0
+
+    pid = await waiting(runtime, "k1")
+    handle = await runtime.run("k1", ["/bin/cat"], stdin="pipe")
+    assert handle.pid == pid and handle.stdin is not None
+    handle.stdin.write(b"typed\n")
+    handle.stdin.close()
+    out, _, status = await handle.communicate()
+    assert (out, status.exit_code) == (b"typed\n", 0)
+
+
+async def test_a_waiting_sandbox_belongs_to_one_kernel_and_ends_with_it(
+    runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell
+) -> None:
+    await kernels(runtime, "k1", environ={"OWNER": "one"})
+    await kernels(runtime, "k2", environ={"OWNER": "two"})
+    runtime.prestart("k1")
+    runtime.prestart("k2")
+    await waiting(runtime, "k1")
+    await waiting(runtime, "k2")
+    for kernel, owner in (("k1", "one"), ("k2", "two")):
+        out, _, _ = await sh(runtime, kernel, "echo $OWNER; ls /home/work")
+        assert out.split()[0] == owner
+    pid = await waiting(runtime, "k1")
+    if runtime.cgroups is not None:
+        assert runtime.cgroups.cgroup_for("k1").pids()  # it lives in its kernel's cgroup
+    await runtime.destroy("k1", remove_scratch=True)
+    for _ in range(100):
+        if gone(pid):
+            break
+        await asyncio.sleep(0.02)
+    assert gone(pid)
+    await asyncio.sleep(0.3)  # no refill for a destroyed kernel
+    assert runtime.waiters is not None and runtime.waiters.pid("k1") is None
+
+
+async def test_an_interactive_session_made_from_a_pooled_sandbox_runs_in_its_own(
+    runtime: BubblewrapRuntime, data_dir: Path
+) -> None:
+    node = make_node(runtime, data_dir, sandbox_pool_size=1)
+    node.warm_pool([PYTHON])
+    assert node.sandboxes is not None
+    for _ in range(600):
+        if node.sandboxes._ready.get(PYTHON):
+            break
+        await asyncio.sleep(0.05)
+    first = request(interpreter=PYTHON, interactive=True, environ={"OWNER": "first"})
+    second = request(interpreter=PYTHON, interactive=True, environ={"OWNER": "second"})
+    try:
+        for made in (first, second):
+            await node.create_kernel(made)
+            key = str(made.kernel_id)
+            await waiting(runtime, key)
+            script = "echo $OWNER $BACKENDAI_SESSION_ID; command -v python; python -c 'print(1)'"
+            records = await collect(node, made.kernel_id, BatchSteps(exec=script))
+            shim = data_dir / "scratch" / ".hangar-shims" / key
+            owner = made.environ["OWNER"]
+            assert text(records, "stdout").split() == [owner, key, f"{shim}/bin/python", "1"]
+            assert ends(records) == [("finished", 0)]
+    finally:
+        for made in (first, second):
+            await node.destroy_kernel(made.kernel_id)
+        await node.shutdown()
