@@ -20,9 +20,9 @@ import httpx
 import pytest
 from starlette.types import Message
 
+from hangar.agent.models import ContainerStats, KernelRequest, NodeInfo
 from hangar.api.app import create_app
 from hangar.api.bai.routes import events
-from hangar.core.agents.client import AgentInfo, KernelCreation, KernelStats
 from hangar.core.compute.models import SessionEvent
 from hangar.core.services import Services
 from tests.support.bai import Signer
@@ -49,14 +49,14 @@ class KernelAgent:
 
     agent_id = "i-events-test"
 
-    async def info(self) -> AgentInfo:
-        return AgentInfo(self.agent_id, {"cpu": Decimal(8), "mem": Decimal(16 << 30)})
+    async def info(self) -> NodeInfo:
+        return NodeInfo(self.agent_id, {"cpu": Decimal(8), "mem": Decimal(16 << 30)})
 
-    async def create_kernel(self, creation: KernelCreation) -> None:
+    async def create_kernel(self, request: KernelRequest) -> None:
         return None
 
-    async def destroy_kernel(self, kernel_id: uuid.UUID) -> KernelStats | None:
-        return KernelStats()
+    async def destroy_kernel(self, kernel_id: uuid.UUID) -> ContainerStats | None:
+        return ContainerStats()
 
 
 @dataclass

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from hangar.agent.models import ContainerStats, FileEntry, KernelRequest, NodeInfo
 from hangar.api.bai.routes.session_files import MAX_UPLOAD_FILE_BYTES, MAX_UPLOAD_PARTS
-from hangar.core.agents.client import AgentInfo, FileEntry, KernelCreation, KernelStats
 from hangar.core.errors import InvalidRequest, NotFound
 from hangar.core.services import Services
 from tests.support.bai import Signer
@@ -54,14 +54,14 @@ class DirectoryAgent:
             raise InvalidRequest("Path escapes /home/work")
         return target
 
-    async def info(self) -> AgentInfo:
-        return AgentInfo(self.agent_id, {"cpu": Decimal(4), "mem": Decimal(8 << 30)})
+    async def info(self) -> NodeInfo:
+        return NodeInfo(self.agent_id, {"cpu": Decimal(4), "mem": Decimal(8 << 30)})
 
-    async def create_kernel(self, creation: KernelCreation) -> None:
-        self.home(creation.kernel_id).mkdir(parents=True)
+    async def create_kernel(self, request: KernelRequest) -> None:
+        self.home(request.kernel_id).mkdir(parents=True)
 
-    async def destroy_kernel(self, kernel_id: uuid.UUID) -> KernelStats | None:
-        return KernelStats()
+    async def destroy_kernel(self, kernel_id: uuid.UUID) -> ContainerStats | None:
+        return ContainerStats()
 
     async def upload(self, kernel_id: uuid.UUID, files: Sequence[tuple[str, bytes]]) -> None:
         self.uploads.append(list(files))

@@ -1,8 +1,8 @@
-"""Plain data the node speaks: what it offers, what a kernel needs, what a run yields.
+"""The agent's wire contract: what a node offers, what a kernel needs, what a run yields.
 
-The field names mirror the core's ``hangar.core.agents.client`` types so an adapter can copy
-them across one to one; kernel stats are the runtime's
-:class:`~hangar.agent.runtimes.base.ContainerStats` (same fields as the core's ``KernelStats``).
+Plain data, one set for both ends: the node (embedded or behind ``hangar.agent.rpc``) speaks
+it, and the core's ``AgentClient`` takes and returns these very types. Nothing else of hangar
+is imported here (``hangar.util`` aside), so the core may import this module and no more.
 """
 
 from __future__ import annotations
@@ -36,6 +36,16 @@ class NodeInfo:
     version: str = ""
     addr: str = ""
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUsage:
+    """The node host's use now: CPU of each core in percent (100 = one core busy) and memory
+    in bytes (its load, sessions and all)."""
+
+    cpu_util: tuple[float, ...] = ()
+    mem_used: int = 0
+    mem_total: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +148,19 @@ class FileEntry:
     ctime: float
     mtime: float
     atime: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStats:
+    """The seed's Container Stats Object: cpu in ms, everything else in bytes."""
+
+    cpu_used: int = 0
+    mem_max_bytes: int = 0
+    mem_cur_bytes: int = 0
+    net_rx_bytes: int = 0
+    net_tx_bytes: int = 0
+    io_read_bytes: int = 0
+    io_write_bytes: int = 0
+    io_max_scratch_size: int = 0
+    io_cur_scratch_size: int = 0
+    io_scratch_limit: int = 0  # the scratch disk's size; 0: not limited

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hangar.agent.models import BatchSteps
+from hangar.agent.models import BatchSteps, ContainerStats
 from hangar.agent.node_errors import UnknownKernel
-from hangar.agent.runtimes.base import ContainerStats
 from hangar.agent.runtimes.fake import FakeRuntime
 from hangar.agent.specs import shim_dir
 from tests.support.agent_node import make_node, request

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hangar.agent.models import BatchSteps, DeviceInfo, RunOutput
+from hangar.agent.models import BatchSteps, ContainerStats, DeviceInfo, RunOutput
 from hangar.agent.node import Node
 from hangar.agent.node_errors import (
     InvalidKernelRequest,
@@ -20,7 +20,6 @@ from hangar.agent.node_errors import (
     KernelStartFailed,
     UnknownKernel,
 )
-from hangar.agent.runtimes.base import ContainerStats
 from hangar.agent.runtimes.fake import FakeRuntime
 from hangar.agent.specs import shim_dir
 from tests.support.agent_node import FAKE_GPUS, collect, ends, make_node, request, text

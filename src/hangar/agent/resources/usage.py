@@ -15,16 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hangar.agent.models import NodeUsage
+
 PROC = Path("/proc")
-
-
-@dataclass(frozen=True, slots=True)
-class NodeUsage:
-    """CPU use of each core in percent (100 = one core busy) and memory in bytes."""
-
-    cpu_util: tuple[float, ...] = ()
-    mem_used: int = 0
-    mem_total: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from hangar.agent.errors import AgentError
-from hangar.agent.models import BatchSteps, FileEntry, KernelRequest, NodeInfo, RunOutput
-from hangar.agent.resources.usage import NodeUsage
+from hangar.agent.models import (
+    BatchSteps,
+    ContainerStats,
+    FileEntry,
+    KernelRequest,
+    NodeInfo,
+    NodeUsage,
+    RunOutput,
+)
 from hangar.agent.rpc import wire
-from hangar.agent.runtimes.base import ContainerStats
 
 W = TypeVar("W", bound=wire.Wire)
 CALL_TIMEOUT = httpx.Timeout(60.0, connect=5.0)

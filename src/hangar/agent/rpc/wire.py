@@ -15,9 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from hangar.agent import node_errors
 from hangar.agent.errors import AgentError
 from hangar.agent.kernels.jupyter import QueryKernelFailed
-from hangar.agent.models import BatchSteps, FileEntry, KernelRequest, NodeInfo, RunOutput
-from hangar.agent.resources.usage import NodeUsage
-from hangar.agent.runtimes.base import ContainerStats
+from hangar.agent.models import (
+    BatchSteps,
+    ContainerStats,
+    FileEntry,
+    KernelRequest,
+    NodeInfo,
+    NodeUsage,
+    RunOutput,
+)
 from hangar.agent.services import AppLaunchFailed, UnknownApp
 
 TOKEN_HEADER = "Authorization"

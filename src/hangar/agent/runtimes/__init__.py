@@ -3,7 +3,6 @@
 
 from hangar.agent.runtimes.base import (
     BindMount,
-    ContainerStats,
     ExitStatus,
     GpuBinding,
     ImageSpec,
@@ -19,7 +18,6 @@ from hangar.agent.runtimes.base import (
 
 __all__ = [
     "BindMount",
-    "ContainerStats",
     "ExitStatus",
     "GpuBinding",
     "ImageSpec",

@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hangar.agent.errors import KernelCreationFailed, KernelNotFound
+from hangar.agent.models import ContainerStats
 from hangar.agent.runtimes.base import (
     HOME,
-    ContainerStats,
     ExitStatus,
     KernelInfo,
     KernelRuntime,

@@ -1,150 +1,25 @@
-"""How the core reaches an agent: one interface, in-process for the embedded agent.
+"""How the core reaches an agent: one interface, in-process for the embedded agent, over
+HTTP/WebSocket for a remote one.
 
-Every type here is plain data, so a remote (HTTP/WebSocket) client can carry the same calls.
+The calls take and return the agent's own wire types (:mod:`hangar.agent.models`): the agent
+owns that contract, the core does not copy it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from hangar.core.images.models import ImageProvider
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceInfo:
-    id: str
-    model: str
-    memory_bytes: int
-    shares: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class AgentInfo:
-    """What an agent offers: slot capacity (cpu, mem; GPUs only as devices) and devices."""
-
-    agent_id: str
-    slots: Mapping[str, Decimal]
-    devices: tuple[DeviceInfo, ...] = ()
-    architecture: str = "x86_64"
-    version: str = ""
-    addr: str = ""
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class KernelMount:
-    """A host directory (a vfolder) bound into the kernel at ``target``."""
-
-    host_path: str
-    target: str
-    read_only: bool
-
-
-@dataclass(frozen=True, slots=True)
-class KernelFile:
-    """A file written below /home/work before the kernel starts (dotfiles)."""
-
-    path: str
-    data: bytes
-    mode: int = 0o644
-
-
-@dataclass(frozen=True, slots=True)
-class KernelCreation:
-    """Everything an agent needs to start a session's kernel."""
-
-    kernel_id: uuid.UUID
-    session_name: str
-    provider: ImageProvider
-    image_labels: Mapping[str, str]
-    cpu: Decimal
-    memory_bytes: int
-    gpu_devices: tuple[str, ...] = ()
-    gpu_shares: Mapping[str, Decimal] = field(default_factory=dict)
-    environ: Mapping[str, str] = field(default_factory=dict)
-    bootstrap_script: str | None = None
-    mounts: tuple[KernelMount, ...] = ()
-    files: tuple[KernelFile, ...] = ()
-    shmem_bytes: int | None = None  # size of /dev/shm; None: the runtime's default
-    disk_bytes: int | None = None  # size of the scratch disk; None: the agent's default
-    interactive: bool = True  # False for batch sessions: no Jupyter kernel is made ready
-
-
-@dataclass(frozen=True, slots=True)
-class BatchSteps:
-    """Shell commands of a batch run; None/"" skips a step, "*" takes the image default."""
-
-    clean: str | None = None
-    build: str | None = None
-    exec: str | None = None
-    build_log: bool = False
-    timeout: float | None = None
-
-
-OutputKind = Literal[
-    "stdout",
-    "stderr",
-    "media",
-    "html",
-    "waiting-input",
-    "clean-finished",
-    "build-finished",
-    "finished",
-    "exec-timeout",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutput:
-    """One record of a run: console text, or a step/run end with its exit code.
-
-    Query runs add ``media`` (``mime`` and the data in ``text``: a data URI, SVG XML or a
-    drawing's JSON), ``html`` and ``waiting-input`` (``text`` is the prompt, ``password``
-    whether to hide the answer).
-    """
-
-    kind: OutputKind
-    text: str = ""
-    exit_code: int | None = None
-    mime: str = ""
-    password: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    filename: str
-    size: int
-    mode: str
-    ctime: float
-    mtime: float
-    atime: float
-
-
-@dataclass(frozen=True, slots=True)
-class KernelStats:
-    cpu_used: int = 0
-    mem_max_bytes: int = 0
-    mem_cur_bytes: int = 0
-    net_rx_bytes: int = 0
-    net_tx_bytes: int = 0
-    io_read_bytes: int = 0
-    io_write_bytes: int = 0
-    io_max_scratch_size: int = 0
-    io_cur_scratch_size: int = 0
-    io_scratch_limit: int = 0  # the scratch disk's size; 0: not limited
-
-
-@dataclass(frozen=True, slots=True)
-class NodeUsage:
-    """The agent host's use now: each core's CPU in percent (100 = busy), memory in bytes."""
-
-    cpu_util: tuple[float, ...] = ()
-    mem_used: int = 0
-    mem_total: int = 0
+from hangar.agent.models import (
+    BatchSteps,
+    ContainerStats,
+    FileEntry,
+    KernelRequest,
+    NodeInfo,
+    NodeUsage,
+    RunOutput,
+)
 
 
 class AppStream(Protocol):
@@ -174,12 +49,12 @@ class AgentClient(Protocol):
 
     agent_id: str
 
-    async def info(self) -> AgentInfo: ...
+    async def info(self) -> NodeInfo: ...
 
-    async def create_kernel(self, creation: KernelCreation) -> None:
+    async def create_kernel(self, request: KernelRequest) -> None:
         """Start the kernel; raises AgentError (nothing left behind) on failure."""
 
-    async def destroy_kernel(self, kernel_id: uuid.UUID) -> KernelStats | None:
+    async def destroy_kernel(self, kernel_id: uuid.UUID) -> ContainerStats | None:
         """Stop it, remove its scratch dir, return its last stats. Idempotent."""
 
     async def restart_kernel(self, kernel_id: uuid.UUID) -> None:
@@ -211,7 +86,7 @@ class AgentClient(Protocol):
     async def interrupt(self, kernel_id: uuid.UUID) -> None:
         """Interrupt what the kernel is running (no error when idle)."""
 
-    async def stats(self, kernel_id: uuid.UUID) -> KernelStats: ...
+    async def stats(self, kernel_id: uuid.UUID) -> ContainerStats: ...
 
     async def usage(self) -> NodeUsage:
         """The host's CPU and memory use now (its load, sessions and all)."""

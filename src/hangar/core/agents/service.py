@@ -11,7 +11,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.agents.client import AgentClient, AgentInfo, NodeUsage
+from hangar.agent.models import NodeInfo, NodeUsage
+from hangar.core.agents.client import AgentClient
 from hangar.core.agents.models import AgentRecord
 from hangar.core.clock import Clock
 from hangar.core.errors import HangarError, NotFound, Unavailable
@@ -56,8 +57,8 @@ class AgentService:
         return sorted(self._clients)
 
     async def register(
-        self, client: AgentClient, *, scaling_group: str = "default", info: AgentInfo | None = None
-    ) -> AgentInfo:
+        self, client: AgentClient, *, scaling_group: str = "default", info: NodeInfo | None = None
+    ) -> NodeInfo:
         """Record an agent's inventory (``info``, else asked of the agent) and mark it alive
         (idempotent)."""
         info = info or await client.info()

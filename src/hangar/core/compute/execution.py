@@ -17,7 +17,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hangar.core.agents.client import AgentClient, BatchSteps, RunOutput
+from hangar.agent.models import BatchSteps, RunOutput
+from hangar.core.agents.client import AgentClient
 from hangar.core.agents.service import AgentService
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession

@@ -20,12 +20,12 @@ from typing import Any
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.agents.client import (
+from hangar.agent.models import (
     BatchSteps,
-    KernelCreation,
-    KernelFile,
-    KernelMount,
-    KernelStats,
+    ContainerStats,
+    HomeFile,
+    KernelRequest,
+    MountRequest,
     RunOutput,
 )
 from hangar.core.agents.service import AgentService
@@ -48,7 +48,7 @@ from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.core.compute")
 KernelExtras = Callable[
-    [ComputeSession], Awaitable[tuple[tuple[KernelMount, ...], tuple[KernelFile, ...]]]
+    [ComputeSession], Awaitable[tuple[tuple[MountRequest, ...], tuple[HomeFile, ...]]]
 ]
 S = SessionStatus
 RECONCILE_ERRORS = Counter(
@@ -64,7 +64,7 @@ def swallowed(step: str, exc: BaseException) -> None:
     log.error("%s failed: %r", step, exc, exc_info=exc)
 
 
-def stat_object(status: str, stats: KernelStats | None) -> dict[str, Any]:
+def stat_object(status: str, stats: ContainerStats | None) -> dict[str, Any]:
     """A kernel stat object as Backend.AI writes it (values are strings, as the CLI expects).
 
     ``mem`` and ``io_scratch_size`` carry the figure now as ``current`` and the peak as
@@ -298,16 +298,17 @@ class SessionLifecycle:
         if session.session_type == SessionType.BATCH:
             self._spawn(self._run_batch_session(session))
 
-    async def _creation(self, session: ComputeSession) -> KernelCreation:
+    async def _creation(self, session: ComputeSession) -> KernelRequest:
         image = await self._images.get(session.image_id)
         slots = session.occupied_slots
         shares = {d["device"]: Decimal(d["shares"]) for d in session.device_allocations}
         whole = tuple(d["device"] for d in session.device_allocations if d.get("whole"))
         extras = await self.kernel_extras(session) if self.kernel_extras is not None else ((), ())
-        return KernelCreation(
+        return KernelRequest(
             kernel_id=session.id,
             session_name=session.name,
-            provider=image.provider,
+            interpreter=image.provider.interpreter,
+            interpreter_prefix=image.provider.prefix(),
             image_labels=image.labels,
             cpu=Decimal(slots.get("cpu", "1")),
             memory_bytes=int(Decimal(slots.get("mem", "0"))),
@@ -424,7 +425,7 @@ class SessionLifecycle:
         return await self._finish_termination(session, reason)
 
     async def _finish_termination(self, session: ComputeSession, reason: str) -> dict[str, Any]:
-        stats: KernelStats | None = None
+        stats: ContainerStats | None = None
         if session.agent_id is not None:
             try:
                 stats = await self._agents.client(session.agent_id).destroy_kernel(session.id)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.agents.client import FileEntry
+from hangar.agent.models import FileEntry
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
 from hangar.core.compute import repo

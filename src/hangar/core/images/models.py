@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -18,6 +19,10 @@ class ImageProvider:
     kind: str = "host"
     path: str | None = None
     interpreter: str = "/usr/bin/python3"
+
+    def prefix(self) -> Path | None:
+        """The venv/conda prefix a node binds read-only; None for any other kind."""
+        return Path(self.path) if self.kind == "prefix" and self.path else None
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path, "interpreter": self.interpreter}

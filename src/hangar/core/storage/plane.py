@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.agents.client import KernelFile, KernelMount
+from hangar.agent.models import HomeFile, MountRequest
 from hangar.core.bgtasks.service import BackgroundTasks
 from hangar.core.clock import Clock
 from hangar.core.compute.lifecycle import SessionLifecycle
@@ -48,14 +49,14 @@ class StoragePlane:
 
     async def kernel_extras(
         self, session: ComputeSession
-    ) -> tuple[tuple[KernelMount, ...], tuple[KernelFile, ...]]:
+    ) -> tuple[tuple[MountRequest, ...], tuple[HomeFile, ...]]:
         binds = await self.mounts.host_mounts(session.mounts)
         dotfiles = await self.dotfiles.for_session(
             session.access_key, session.group_id, session.domain_name
         )
         return (
-            tuple(KernelMount(b.host_path, b.target, b.read_only) for b in binds),
-            tuple(KernelFile(d.path, d.data.encode(), int(d.permission, 8)) for d in dotfiles),
+            tuple(MountRequest(Path(b.host_path), b.target, b.read_only) for b in binds),
+            tuple(HomeFile(d.path, d.data.encode(), int(d.permission, 8)) for d in dotfiles),
         )
 
     def attach(self, compute: ComputeService, lifecycle: SessionLifecycle) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from hangar.agent.models import NodeUsage
 from hangar.api.bai.graphql.agents import live_stat_of
 from hangar.core.agents.admin import AgentView
-from hangar.core.agents.client import NodeUsage
 
 GIB = 1 << 30
 

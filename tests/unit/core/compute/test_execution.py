@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from hangar.core.agents.client import RunOutput
+from hangar.agent.models import RunOutput
 from hangar.core.compute.execution import Run, append_console
 
 

@@ -10,10 +10,10 @@ from pydantic import AliasChoices, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from hangar.agent.models import BatchSteps
 from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.params import Params, raw_params, read_params, validate
 from hangar.api.bai.routing import Router, no_content
-from hangar.core.agents.client import BatchSteps
 from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult
 from hangar.core.compute.states import SessionType
 from hangar.core.errors import InvalidRequest
