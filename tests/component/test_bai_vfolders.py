@@ -296,6 +296,34 @@ async def test_group_folder_share_and_unshare(
     assert (await bob.ok("GET", "/folders/team"))["permission"] == "rw"
 
 
+async def test_a_polled_folder_list_shows_every_change_at_once(
+    api: Api, services: Services, client: httpx.AsyncClient
+) -> None:
+    """GET /folders answers polls from what it read before while nothing changed: each
+    change must show in the very next list, and only to those who may see it."""
+    bob = await new_user(services, client, "bob@example.com")
+    carol = await new_user(services, client, "carol@example.com")
+
+    async def listed(who: Api) -> list[tuple[str, str]]:
+        return [(f["name"], f["permission"]) for f in await who.ok("GET", "/folders")]
+
+    await api.ok("POST", "/folders", {"name": "team", "group": "default"})
+    await api.ok("POST", "/folders", {"name": "mine"})
+    for _ in range(2):
+        assert await listed(bob) == [("team", "rw")]
+    await api.ok("POST", "/folders/team/share", {"permission": "ro", "emails": ["bob@example.com"]})
+    assert await listed(bob) == [("team", "ro")]
+    assert await listed(carol) == [("team", "rw")]
+    await api.ok("POST", "/folders/team/rename", {"new_name": "crew"})
+    assert await listed(bob) == [("crew", "ro")]
+    await api.ok("DELETE", "/folders/crew/unshare", {"emails": ["bob@example.com"]})
+    assert await listed(bob) == [("crew", "rw")]
+    assert await listed(api) == [("mine", "wd"), ("crew", "rw")]
+    await bob.ok("POST", "/folders", {"name": "bobs"})
+    assert await listed(bob) == [("bobs", "wd"), ("crew", "rw")]
+    assert await listed(carol) == [("crew", "rw")]
+
+
 async def test_quota_and_policy_limits(api: Api, services: Services) -> None:
     await api.ok("POST", "/folders", {"name": "small", "quota": "1m"})
     over = await api.call(

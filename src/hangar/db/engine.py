@@ -11,7 +11,6 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     async_sessionmaker,
     create_async_engine,
@@ -27,9 +26,9 @@ __all__ = [
     "alembic_config",
     "create_engine",
     "downgrade",
+    "engine_of",
     "make_sessionmaker",
     "migrate",
-    "read_connection",
 ]
 
 
@@ -65,11 +64,10 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[DbSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def read_connection(sessions: async_sessionmaker[DbSession]) -> AsyncConnection:
-    """A plain connection of the sessions' engine, for hot reads of rows (no ORM objects):
-    cheaper to open and close than an ORM session. Use as ``async with``."""
+def engine_of(sessions: async_sessionmaker[DbSession]) -> AsyncEngine:
+    """The engine the sessions are bound to (for reads without an ORM session)."""
     engine: AsyncEngine = sessions.kw["bind"]
-    return engine.connect()
+    return engine
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

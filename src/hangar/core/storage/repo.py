@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ast
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hangar.core.compute.states import DEAD
 from hangar.core.storage.models import (
@@ -21,6 +21,7 @@ from hangar.core.storage.models import (
     VFolder,
 )
 from hangar.db.engine import DbSession
+from hangar.db.hotread import HotQuery, Rows
 from hangar.db.tables import (
     DomainRow,
     GroupMemberRow,
@@ -121,14 +122,20 @@ _ACCESSIBLE = (
 )
 
 
+_MODES = {m.value: m for m in UsageMode}
+_PERMISSIONS = {p.value: p for p in Permission}
+_KINDS = {k.value: k for k in OwnershipType}
+
+
 def _folder(fields: Sequence[Any]) -> VFolder:
     """A folder from its columns in VFolder's field order."""
     vfid, host, name, mode, perm, quota, cloneable, kind, user, group, creator, path, at, used = (
         fields
     )
     return VFolder(
-        vfid, host, name, UsageMode(mode), Permission(perm), quota, cloneable,
-        OwnershipType(kind), user, group, creator, path, at, used,
+        vfid, host, name, _MODES.get(mode) or UsageMode(mode),
+        _PERMISSIONS.get(perm) or Permission(perm), quota, cloneable,
+        _KINDS.get(kind) or OwnershipType(kind), user, group, creator, path, at, used,
     )  # fmt: skip
 
 
@@ -141,8 +148,18 @@ async def accessible(db: DbSession | AsyncConnection, user_uuid: uuid.UUID) -> l
     """
     conn = db if isinstance(db, AsyncConnection) else await db.connection()
     result = await conn.execute(_ACCESSIBLE, {"me": user_uuid})
+    return list(_accesses(result.all(), {"me": user_uuid}))
+
+
+async def accessible_now(engine: AsyncEngine, user_uuid: uuid.UUID) -> list[Access]:
+    """:func:`accessible` outside any transaction: a hot read (see hangar.db.hotread)."""
+    return list(await _ACCESSIBLE_NOW.load(engine, {"me": user_uuid}))
+
+
+def _accesses(rows: Rows, params: Mapping[str, Any]) -> tuple[Access, ...]:
+    user_uuid = params["me"]
     ranked: list[tuple[int, Access]] = []
-    for *fields, shared_as, member, email, group_name in result:
+    for *fields, shared_as, member, email, group_name in rows:
         folder = _folder(fields)
         if folder.user_uuid == user_uuid:
             rank, perm, owner = 0, Permission.WD, True
@@ -152,7 +169,10 @@ async def accessible(db: DbSession | AsyncConnection, user_uuid: uuid.UUID) -> l
             rank, perm, owner = 2, Permission(shared_as), False
         ranked.append((rank, Access(folder, perm, owner, email, group_name)))
     ranked.sort(key=lambda pair: pair[0])  # stable: created_at order within each kind
-    return [access for _, access in ranked]
+    return tuple(access for _, access in ranked)
+
+
+_ACCESSIBLE_NOW = HotQuery(_ACCESSIBLE, _accesses)
 
 
 async def owner_labels(

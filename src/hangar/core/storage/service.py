@@ -45,7 +45,7 @@ from hangar.core.storage.models import (
     VolumeInfo,
     check_folder_name,
 )
-from hangar.db.engine import DbSession, read_connection
+from hangar.db.engine import DbSession, engine_of
 from hangar.db.tables import VFolderRow, VFolderShareRow
 
 GROUP_DOT_ALLOWED = frozenset({".local"})
@@ -150,8 +150,7 @@ class StorageService:
     # Look-ups ----------------------------------------------------------------------------
 
     async def accessible(self, caller: Caller) -> list[Access]:
-        async with read_connection(self._sessions) as conn:
-            return await repo.accessible(conn, caller.user_uuid)
+        return await repo.accessible_now(engine_of(self._sessions), caller.user_uuid)
 
     async def get(
         self, caller: Caller, name: str, need: Need = Need.READ, *, action: str = "change"

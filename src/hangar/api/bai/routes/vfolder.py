@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
@@ -74,16 +75,33 @@ def folder_json(folder: VFolder) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4096)
+def _text(value: uuid.UUID | datetime) -> str:
+    """``str()`` of a UUID or datetime; listed again and again, so kept (both immutable)."""
+    return str(value)
+
+
 def access_json(access: Access) -> dict[str, Any]:
+    """A folder as the caller sees it (``GET /folders``, the busiest read: built in one go,
+    enums are ``StrEnum``s and encode as their values)."""
     folder = access.folder
     return {
-        **folder_json(folder),
-        "created_at": _stamp(folder.created_at),
+        "id": folder.id.hex,
+        "name": folder.name,
+        "host": folder.host,
+        "usage_mode": folder.usage_mode,
+        "permission": access.permission,
+        "max_size": folder.quota_bytes // MIB if folder.quota_bytes else None,
+        "creator": folder.creator,
+        "ownership_type": folder.ownership_type,
+        "user": _text(folder.user_uuid) if folder.user_uuid else None,
+        "group": _text(folder.group_id) if folder.group_id else None,
+        "cloneable": folder.cloneable,
+        "created_at": _text(folder.created_at) if folder.created_at is not None else None,
         "is_owner": access.is_owner,
-        "permission": access.permission.value,
         "user_email": access.user_email,
         "group_name": access.group_name,
-        "type": folder.ownership_type.value,
+        "type": folder.ownership_type,
         "max_files": 0,
     }
 
