@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from hangar.core.clock import FakeClock
-from hangar.core.compute.models import CreateRequest
-from hangar.core.identity.models import Caller
+from hangar.core.compute.models import CreateRequest, SessionSpec
+from hangar.core.principal import Principal
 from hangar.core.services import Services
 from hangar.db.tables import AgentRow
 from tests.support.bai import Signer
@@ -467,8 +467,8 @@ async def build_world(
     return world
 
 
-async def new_session(services: Services, clock: FakeClock, owner: Caller, name: str) -> Any:
-    request = CreateRequest(name=name, image="python", enqueue_only=True)
+async def new_session(services: Services, clock: FakeClock, owner: Principal, name: str) -> Any:
+    request = CreateRequest(name=name, spec=SessionSpec("python"), enqueue_only=True)
     result = await services.compute.create(owner, request)
     clock.advance(1)
     return result.session.id

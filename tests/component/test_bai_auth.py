@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hangar.core.clock import FakeClock
-from hangar.core.identity.models import Role
+from hangar.core.principal import Role
 from hangar.core.services import Services
 from tests.support.bai import Signer
 

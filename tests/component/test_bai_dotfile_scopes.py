@@ -3,6 +3,8 @@ session gets when scopes name the same path (user over group over domain)."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from sqlalchemy import select
 
@@ -58,13 +60,17 @@ async def test_group_and_domain_dotfiles_and_precedence(
     async with services.sessions() as db:
         group_id = await db.scalar(select(GroupRow.id).where(GroupRow.name == "default"))
     dotfiles = services.storage.dotfiles
-    admin_files = await dotfiles.for_session(api.signer.access_key, group_id, "default")
+
+    async def user_of(who: Api) -> uuid.UUID:
+        return (await services.identity.credentials_for(who.signer.access_key)).caller.user_uuid
+
+    admin_files = await dotfiles.for_session(await user_of(api), group_id, "default")
     assert {d.path: d.data for d in admin_files} == {
         ".d-only": "d",
         ".g-only": "g",
         ".shared": "user",
     }
-    bob_files = await dotfiles.for_session(bob.signer.access_key, group_id, "default")
+    bob_files = await dotfiles.for_session(await user_of(bob), group_id, "default")
     assert {d.path: (d.data, d.permission) for d in bob_files} == {
         ".d-only": ("d", "755"),
         ".g-only": ("g", "600"),
@@ -75,5 +81,5 @@ async def test_group_and_domain_dotfiles_and_precedence(
     target = f"{GROUP}?group=default&path=.shared"
     gone = await client.delete(target, headers=api.signer.headers("DELETE", target))
     assert gone.json() == {"success": True}
-    bob_files = await dotfiles.for_session(bob.signer.access_key, group_id, "default")
+    bob_files = await dotfiles.for_session(await user_of(bob), group_id, "default")
     assert {d.path: d.data for d in bob_files}[".shared"] == "domain"

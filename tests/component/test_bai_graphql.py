@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import update
 
 from hangar.core.clock import FakeClock
-from hangar.core.compute.models import CreateRequest
-from hangar.core.identity.models import Caller, Role
+from hangar.core.compute.models import CreateRequest, SessionSpec
+from hangar.core.principal import Principal, Role
 from hangar.core.services import Services
 from hangar.db.tables import DomainRow, GroupRow, SessionRow
 from tests.support.bai import Signer
@@ -103,7 +103,7 @@ def ps_variables(
 @dataclass(frozen=True)
 class Account:
     signer: Signer
-    caller: Caller
+    caller: Principal
     email: str
 
 
@@ -181,7 +181,7 @@ async def account(
 
 
 async def new_session(
-    services: Services, clock: FakeClock, owner: Caller, name: str, **changes: Any
+    services: Services, clock: FakeClock, owner: Principal, name: str, **changes: Any
 ) -> uuid.UUID:
     """An enqueued session (PENDING, no agent); ``changes`` overwrite its row afterwards."""
     result = await services.compute.create(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hangar.core.identity.models import Role
+from hangar.core.principal import Role
 from hangar.core.services import Services
 from tests.support.bai import Signer
 

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from hangar.core.clock import FakeClock
 from hangar.core.compute.models import ComputeSession, CreateRequest
 from hangar.core.compute.states import SessionStatus
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.services import Services, open_services
 from hangar.db.tables import ResourcePolicyRow
 
@@ -31,7 +31,7 @@ async def running(services: Services) -> AsyncIterator[Services]:
     yield services
 
 
-async def admin_caller(services: Services) -> Caller:
+async def admin_caller(services: Services) -> Principal:
     assert services.first_admin is not None
     ak = services.first_admin.keypair.keypair.access_key
     return (await services.identity.credentials_for(ak)).caller

@@ -21,7 +21,7 @@ import pytest
 from hangar.core.clock import FakeClock
 from hangar.core.compute.models import ComputeSession, CreateRequest
 from hangar.core.compute.states import SessionResult, SessionStatus, SessionType
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.services import Services
 from tests.support.bai import Signer
 
@@ -48,7 +48,7 @@ async def user(services: Services) -> Signer:
     return Signer(issued.keypair.access_key, issued.secret_key)
 
 
-async def admin_caller(services: Services) -> Caller:
+async def admin_caller(services: Services) -> Principal:
     assert services.first_admin is not None
     ak = services.first_admin.keypair.keypair.access_key
     return (await services.identity.credentials_for(ak)).caller

@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from hangar.core.compute.models import CreateRequest
 from hangar.core.compute.states import SessionStatus
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.services import Services
 
 CREATE_BUDGET = 25  # statements, the session's own and the scheduler pass it wakes
@@ -47,7 +47,7 @@ def counted(services: Services) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
-async def admin_caller(services: Services) -> Caller:
+async def admin_caller(services: Services) -> Principal:
     assert services.first_admin is not None
     ak = services.first_admin.keypair.keypair.access_key
     return (await services.identity.credentials_for(ak)).caller

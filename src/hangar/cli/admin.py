@@ -10,7 +10,7 @@ import typer
 
 from hangar.cli.render import console, emit, err_console, fail
 from hangar.core.errors import HangarError
-from hangar.core.identity.models import Role
+from hangar.core.principal import Role
 
 if TYPE_CHECKING:  # the services are imported on use: client commands should start fast
     from hangar.core.services import Services

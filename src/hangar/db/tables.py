@@ -270,6 +270,9 @@ class ImageAliasRow(Base):
 
 
 LIVE_STATUSES_SQL = "status NOT IN ('TERMINATED', 'CANCELLED')"
+HOLDING_STATUSES = ("SCHEDULED", "PREPARING", "PULLING", "RUNNING", "RESTARTING", "TERMINATING")
+"""Session statuses that occupy agent slots, for domains that count sessions without
+importing compute (the same set as ``hangar.core.compute.states.HOLDS_RESOURCES``)."""
 
 
 class SessionRow(Base):
@@ -279,7 +282,7 @@ class SessionRow(Base):
     __table_args__ = (
         Index(
             "uq_sessions_live_name",
-            "access_key",
+            "user_uuid",
             "name",
             unique=True,
             sqlite_where=text(LIVE_STATUSES_SQL),
@@ -290,8 +293,12 @@ class SessionRow(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
-    access_key: Mapped[str] = mapped_column(ForeignKey("keypairs.access_key"), index=True)
-    user_uuid: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.uuid"))
+    # The owner is the user (in a domain and group); the credential it was created with is
+    # data for the faces (the Backend.AI face shows and filters by the keypair's access key).
+    access_key: Mapped[str | None] = mapped_column(ForeignKey("keypairs.access_key"), index=True)
+    credential_kind: Mapped[str] = mapped_column(String(32), default="bai_keypair")
+    credential_id: Mapped[str] = mapped_column(String(128))
+    user_uuid: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.uuid"), index=True)
     domain_name: Mapped[str] = mapped_column(ForeignKey("domains.name", onupdate="CASCADE"))
     group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id"))
     scaling_group: Mapped[str] = mapped_column(

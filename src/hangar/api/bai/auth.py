@@ -38,7 +38,7 @@ from hangar.core.errors import (
     Unavailable,
     UnsupportedVersion,
 )
-from hangar.core.identity.models import Caller, Role
+from hangar.core.principal import Principal, Role
 from hangar.core.services import Services
 from hangar.util.signing import SigningKeys
 
@@ -168,7 +168,7 @@ class BaiAuth:
 
     async def _caller(
         self, scope: Scope, headers: dict[bytes, str], version: str | None, version_name: str
-    ) -> Caller | None:
+    ) -> Principal | None:
         if scope.get(SESSION_MODE):
             token = _cookie(headers.get(b"cookie"))
             if not token:
@@ -186,7 +186,7 @@ class BaiAuth:
         header: str,
         version: str | None,
         version_name: str,
-    ) -> Caller:
+    ) -> Principal:
         date_header = (
             headers.get(b"date") or headers.get(b"x-backendai-date") or headers.get(b"x-sorna-date")
         )
@@ -248,17 +248,17 @@ def _cookie(header: str | None) -> str | None:
     return morsel.value if morsel is not None else None
 
 
-def user(conn: HTTPConnection) -> Caller:
+def user(conn: HTTPConnection) -> Principal:
     """The verified caller of this request. Raises the authentication failure otherwise."""
     state = conn.scope.get("state", {})
-    caller: Caller | None = state.get(CALLER)
+    caller: Principal | None = state.get(CALLER)
     if caller is not None:
         return caller
     error: HangarError | None = state.get(AUTH_ERROR)
     raise error if error is not None else AuthFailed("Unauthorized access")
 
 
-def admin(conn: HTTPConnection) -> Caller:
+def admin(conn: HTTPConnection) -> Principal:
     """A caller whose keypair has the admin flag (domain admins and superadmins)."""
     caller = user(conn)
     if not caller.is_admin:
@@ -266,7 +266,7 @@ def admin(conn: HTTPConnection) -> Caller:
     return caller
 
 
-def superadmin(conn: HTTPConnection) -> Caller:
+def superadmin(conn: HTTPConnection) -> Principal:
     caller = user(conn)
     if not (caller.is_admin and caller.role == Role.SUPERADMIN):
         raise AuthFailed("Unauthorized access")

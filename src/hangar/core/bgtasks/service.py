@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from hangar.core.bgtasks.states import TaskState, TaskStatus, can_move
 from hangar.core.clock import Clock
 from hangar.core.errors import HangarError, NotFound
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 from hangar.db.tables import BackgroundTaskRow
 
@@ -85,13 +85,13 @@ class BackgroundTasks:
         self._writes: set[asyncio.Task[None]] = set()
 
     async def start(
-        self, *, kind: str, owner: Caller, work: Work, total: int = 0, message: str = ""
+        self, *, kind: str, owner: Principal, work: Work, total: int = 0, message: str = ""
     ) -> uuid.UUID:
         """Record a RUNNING task of ``owner`` and run ``work`` in the background; returns
         its id at once."""
         now = self._clock.now()
         row = BackgroundTaskRow(
-            id=uuid.uuid4(), kind=kind, owner=owner.access_key, status=TaskStatus.RUNNING.value,
+            id=uuid.uuid4(), kind=kind, owner=str(owner.user_uuid), status=TaskStatus.RUNNING.value,
             current_progress=0, total_progress=total, message=message, created_at=now,
             updated_at=now,
         )  # fmt: skip
@@ -200,7 +200,7 @@ class BackgroundTasks:
 
     # Reading ------------------------------------------------------------------------------
 
-    async def get(self, caller: Caller, task_id: uuid.UUID) -> TaskState:
+    async def get(self, caller: Principal, task_id: uuid.UUID) -> TaskState:
         """The task as its owner (or a superadmin) sees it now. Raises NotFound for unknown,
         expired or other users' tasks."""
         state = self._latest.get(task_id)
@@ -210,14 +210,14 @@ class BackgroundTasks:
             if row is None:
                 raise task_not_found()
             state = _state(row)
-        if state.owner != caller.access_key and not caller.is_superadmin:
+        if state.owner != str(caller.user_uuid) and not caller.is_superadmin:
             raise task_not_found()
         if state.finished and state.updated_at < self._clock.now() - RETENTION:
             raise task_not_found()
         return state
 
     async def watch(
-        self, caller: Caller, task_id: uuid.UUID, *, heartbeat: float = 15.0
+        self, caller: Principal, task_id: uuid.UUID, *, heartbeat: float = 15.0
     ) -> AsyncIterator[TaskState]:
         """The task's state now, then each change, ending with its final state; the last
         state again after ``heartbeat`` seconds without a change.

@@ -40,24 +40,42 @@ def _slots(raw: dict[str, str], *, gpu: bool) -> ResourceSlots:
     return ResourceSlots.parse({k: v for k, v in raw.items() if k.startswith("cuda.") == gpu})
 
 
-async def _usage(
-    db: DbSession, keys: set[str], holding: list[ComputeSession]
-) -> dict[str, KeypairUsage]:
+def usage_key(session: ComputeSession) -> str:
+    """Whose resource policy and usage a session counts against: the keypair it was created
+    with (the policy is attached to the keypair), else its user."""
+    if session.access_key is not None:
+        return session.access_key
+    return f"user:{session.user_uuid}"
+
+
+async def _policies(db: DbSession, keys: set[str]) -> list[tuple[str, ResourcePolicyRow]]:
+    """(usage key, resource policy) for each of ``keys`` whose policy is known."""
     stmt = (
         select(KeyPairRow.access_key, ResourcePolicyRow)
         .join(ResourcePolicyRow, ResourcePolicyRow.name == KeyPairRow.resource_policy)
         .where(KeyPairRow.access_key.in_(keys))
     )
+    found = [(key, policy) for key, policy in (await db.execute(stmt)).all()]
+    users = sorted(key for key in keys if key.startswith("user:"))
+    if users:
+        default = await db.get(ResourcePolicyRow, repo.USER_POLICY)
+        found += [(key, default) for key in users if default is not None]
+    return found
+
+
+async def _usage(
+    db: DbSession, keys: set[str], holding: list[ComputeSession]
+) -> dict[str, KeypairUsage]:
     used: dict[str, list[ComputeSession]] = defaultdict(list)
     for session in holding:
-        used[session.access_key].append(session)
+        used[usage_key(session)].append(session)
     usage: dict[str, KeypairUsage] = {}
-    for access_key, policy in (await db.execute(stmt)).all():
+    for key, policy in await _policies(db, keys):
         occupied = EMPTY_SLOTS
-        for session in used[access_key]:
+        for session in used[key]:
             occupied = occupied + ResourceSlots.parse(session.occupied_slots)
-        usage[access_key] = KeypairUsage(
-            concurrency_used=len(used[access_key]),
+        usage[key] = KeypairUsage(
+            concurrency_used=len(used[key]),
             concurrency_limit=policy.max_concurrent_sessions or None,
             occupied=occupied,
             total_slots=ResourceSlots.parse(policy.total_resource_slots, allow_unlimited=True),
@@ -133,7 +151,7 @@ async def build_inputs(
         requests.append(
             PendingSession(
                 id=session.id,
-                access_key=session.access_key,
+                usage_key=usage_key(session),
                 user_uuid=session.user_uuid,
                 group_id=session.group_id,
                 domain_name=session.domain_name,
@@ -148,7 +166,7 @@ async def build_inputs(
                 agent_ids=frozenset(session.agent_list),
             )
         )
-    usage = await _usage(db, {s.access_key for s in pending}, holding)
+    usage = await _usage(db, {usage_key(s) for s in pending}, holding)
     return SchedulerInputs(
         requests, _agent_states(agents, holding), usage, {s.id: s for s in pending}
     )

@@ -1,8 +1,9 @@
 """Read-only views of compute sessions, scoped to what a caller may see.
 
-A user sees the sessions of their own keypair, a domain admin those of their domain, a
-superadmin all (see :func:`hangar.core.identity.queries.scope_of`). The faces' session
-listings (GraphQL ``compute_session_list``, ``compute_session``, containers) come from here.
+A user sees their own sessions (whatever credential made them), a domain admin those of
+their domain, a superadmin all (see :func:`hangar.core.identity.queries.scope_of`). The
+faces' session listings (GraphQL ``compute_session_list``, ``compute_session``,
+containers) come from here.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.repo import session_from_row
 from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import Forbidden, HangarError, InvalidRequest
-from hangar.core.identity.models import Caller
 from hangar.core.identity.queries import Scope, check_domain, scope_of
+from hangar.core.principal import Principal
 from hangar.core.querylang import (
     Field,
     Page,
@@ -99,13 +100,13 @@ def parse_statuses(status: str | None) -> list[str] | None:
     return [name for name in names if name in _KNOWN_STATUSES]
 
 
-def _visible(caller: Caller) -> list[ColumnElement[bool]]:
+def _visible(caller: Principal) -> list[ColumnElement[bool]]:
     scope = scope_of(caller)
     if scope == Scope.ALL:
         return []
     if scope == Scope.DOMAIN:
         return [SessionRow.domain_name == caller.domain_name]
-    return [SessionRow.access_key == caller.access_key]
+    return [SessionRow.user_uuid == caller.user_uuid]
 
 
 def _joined(stmt: Select[*Ts]) -> Select[*Ts]:
@@ -143,7 +144,7 @@ def _view(row: Any) -> SessionView:
 
 
 def _conditions(
-    caller: Caller,
+    caller: Principal,
     *,
     statuses: Sequence[str] | None,
     access_key: str | None,
@@ -174,7 +175,7 @@ def _conditions(
 
 async def session_page(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     limit: int,
     offset: int,
@@ -210,7 +211,7 @@ async def session_page(
 
 async def session_list(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     access_key: str | None = None,
     status: str | None = None,
@@ -224,7 +225,7 @@ async def session_list(
 
 
 async def session(
-    sessions: async_sessionmaker[DbSession], caller: Caller, session_id: uuid.UUID
+    sessions: async_sessionmaker[DbSession], caller: Principal, session_id: uuid.UUID
 ) -> SessionView | None:
     """A session by id, or None when it does not exist or the caller may not see it."""
     stmt = _select().where(SessionRow.id == session_id, *_visible(caller))
@@ -234,7 +235,7 @@ async def session(
 
 
 async def dependencies_of(
-    sessions: async_sessionmaker[DbSession], caller: Caller, session_ids: Sequence[uuid.UUID]
+    sessions: async_sessionmaker[DbSession], caller: Principal, session_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[SessionView]]:
     """For each of ``session_ids``, the sessions it depends on that the caller may see,
     oldest first (one query for all of them)."""

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.states import (
@@ -20,9 +20,15 @@ from hangar.core.compute.states import (
 )
 from hangar.core.errors import Conflict
 from hangar.core.scheduler import DependencyState
+from hangar.core.principal import Credential, CredentialKind
+from hangar.core.reconcile import Leases
 from hangar.db.engine import DbSession
 from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionDependencyRow, SessionRow
 
+
+USER_POLICY = "default"
+"""The resource policy of sessions made with credentials that carry no policy of their own
+(all but Backend.AI keypairs today): they count against their user under this policy."""
 
 def _chronological(history: dict[str, Any]) -> dict[str, str]:
     """Status -> ISO time, oldest first (PostgreSQL's JSONB does not keep key order); equal
@@ -41,6 +47,7 @@ def session_from_row(row: SessionRow) -> ComputeSession:
         name=row.name,
         access_key=row.access_key,
         user_uuid=row.user_uuid,
+        credential=Credential(CredentialKind(row.credential_kind), row.credential_id),
         domain_name=row.domain_name,
         group_id=row.group_id,
         scaling_group=row.scaling_group,
@@ -82,9 +89,12 @@ async def get(db: DbSession, session_id: uuid.UUID) -> ComputeSession | None:
     return session_from_row(row) if row is not None else None
 
 
-async def find_live_by_name(db: DbSession, access_key: str, name: str) -> ComputeSession | None:
+async def find_live_by_name(
+    db: DbSession, user_uuid: uuid.UUID, name: str
+) -> ComputeSession | None:
+    """The live session of that user with that name (names are unique per user)."""
     stmt = select(SessionRow).where(
-        SessionRow.access_key == access_key,
+        SessionRow.user_uuid == user_uuid,
         SessionRow.name == name,
         SessionRow.status.not_in([s.value for s in DEAD]),
     )
@@ -92,10 +102,11 @@ async def find_live_by_name(db: DbSession, access_key: str, name: str) -> Comput
     return session_from_row(row) if row is not None else None
 
 
-async def of_access_key(
-    db: DbSession, access_key: str, *, include_dead: bool, limit: int = 500
+async def of_owner(
+    db: DbSession, user_uuid: uuid.UUID, *, include_dead: bool, limit: int = 500
 ) -> list[ComputeSession]:
-    stmt = select(SessionRow).where(SessionRow.access_key == access_key)
+    """The newest sessions owned by that user."""
+    stmt = select(SessionRow).where(SessionRow.user_uuid == user_uuid)
     if not include_dead:
         stmt = stmt.where(SessionRow.status.not_in([s.value for s in DEAD]))
     stmt = stmt.order_by(SessionRow.created_at.desc()).limit(limit)
@@ -208,12 +219,16 @@ async def count_queries(db: DbSession, session_id: uuid.UUID, count: int = 1) ->
     )
 
 
-async def running_with_limits(db: DbSession) -> list[tuple[ComputeSession, int, int]]:
-    """RUNNING sessions with their resource policy's (idle_timeout, max_session_lifetime)."""
+async def running_with_limits(
+    db: DbSession, default_policy: str = USER_POLICY
+) -> list[tuple[ComputeSession, int, int]]:
+    """RUNNING sessions with their resource policy's (idle_timeout, max_session_lifetime):
+    their keypair's, or ``default_policy`` for sessions made with other credentials."""
+    policy = func.coalesce(KeyPairRow.resource_policy, default_policy)
     stmt = (
         select(SessionRow, ResourcePolicyRow.idle_timeout, ResourcePolicyRow.max_session_lifetime)
-        .join(KeyPairRow, KeyPairRow.access_key == SessionRow.access_key)
-        .join(ResourcePolicyRow, ResourcePolicyRow.name == KeyPairRow.resource_policy)
+        .outerjoin(KeyPairRow, KeyPairRow.access_key == SessionRow.access_key)
+        .join(ResourcePolicyRow, ResourcePolicyRow.name == policy)
         .where(SessionRow.status == SessionStatus.RUNNING.value)
     )
     return [(session_from_row(row), idle, lifetime) for row, idle, lifetime in

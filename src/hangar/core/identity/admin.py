@@ -19,23 +19,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
-from hangar.core.compute.states import HOLDS_RESOURCES
 from hangar.core.errors import AlreadyExists, Conflict, Forbidden, InvalidRequest, NotFound
 from hangar.core.identity import directory, repo
 from hangar.core.identity.directory import require_admin, require_superadmin
 from hangar.core.identity.models import (
-    Caller,
     DefaultForUnspecified,
     NewKeyPair,
     ResourcePolicy,
-    Role,
     UserStatus,
 )
 from hangar.core.identity.queries import Scope
 from hangar.core.identity.secrets import hash_password
 from hangar.core.identity.service import IdentityService
+from hangar.core.principal import Principal, Role
 from hangar.db.engine import DbSession
 from hangar.db.tables import (
+    HOLDING_STATUSES,
     DomainRow,
     GroupMemberRow,
     GroupRow,
@@ -85,7 +84,7 @@ def _status(value: str) -> UserStatus:
         raise InvalidRequest(f"status must be one of {choices}") from exc
 
 
-def check_user_reach(caller: Caller, domain_name: str, role: str) -> None:
+def check_user_reach(caller: Principal, domain_name: str, role: str) -> None:
     """Refuse touching an account outside a domain admin's domain, or a superadmin's."""
     scope = require_admin(caller)
     if scope == Scope.DOMAIN and (
@@ -94,7 +93,7 @@ def check_user_reach(caller: Caller, domain_name: str, role: str) -> None:
         raise Forbidden("A domain admin manages only the non-superadmin users of their domain.")
 
 
-def _check_group_reach(caller: Caller, domain_name: str) -> None:
+def _check_group_reach(caller: Principal, domain_name: str) -> None:
     scope = require_admin(caller)
     if scope == Scope.DOMAIN and domain_name != caller.domain_name:
         raise Forbidden("A domain admin manages only the groups of their domain.")
@@ -133,7 +132,7 @@ class IdentityAdmin:
 
     async def create_user(
         self,
-        caller: Caller,
+        caller: Principal,
         *,
         email: str,
         password: str,
@@ -176,7 +175,7 @@ class IdentityAdmin:
             return (await directory._user_views(db, [row]))[0]
 
     async def modify_user(
-        self, caller: Caller, email: str, changes: UserChanges
+        self, caller: Principal, email: str, changes: UserChanges
     ) -> directory.UserView:
         async with self._sessions() as db, db.begin():
             row = await _user_row(db, email)
@@ -223,7 +222,7 @@ class IdentityAdmin:
         stmt = select(KeyPairRow.access_key).where(KeyPairRow.user_uuid == user_uuid)
         return list((await db.execute(stmt)).scalars())
 
-    async def delete_user(self, caller: Caller, email: str) -> None:
+    async def delete_user(self, caller: Principal, email: str) -> None:
         """Mark the user deleted and deactivate their keypairs (the rows stay)."""
         async with self._sessions() as db, db.begin():
             row = await _user_row(db, email)
@@ -239,7 +238,7 @@ class IdentityAdmin:
             keys = await self._keys_of(db, row.uuid)
         self._identity.forget_credentials(keys)
 
-    async def purge_user(self, caller: Caller, email: str) -> None:
+    async def purge_user(self, caller: Principal, email: str) -> None:
         """Remove the user, their keypairs and finished sessions. Conflict while any runs."""
         async with self._sessions() as db, db.begin():
             row = await _user_row(db, email)
@@ -267,7 +266,7 @@ class IdentityAdmin:
 
     async def create_keypair(
         self,
-        caller: Caller,
+        caller: Principal,
         *,
         email: str,
         is_active: bool = True,
@@ -285,7 +284,9 @@ class IdentityAdmin:
             await self._identity.set_keypair_active(issued.keypair.access_key, False)
         return issued
 
-    async def _keypair_in_reach(self, db: DbSession, caller: Caller, access_key: str) -> KeyPairRow:
+    async def _keypair_in_reach(
+        self, db: DbSession, caller: Principal, access_key: str
+    ) -> KeyPairRow:
         found = await repo.find_keypair_with_user(db, access_key)
         if found is None:
             raise NotFound("keypair")
@@ -294,7 +295,7 @@ class IdentityAdmin:
         return kp
 
     async def modify_keypair(
-        self, caller: Caller, access_key: str, changes: KeyPairChanges
+        self, caller: Principal, access_key: str, changes: KeyPairChanges
     ) -> None:
         async with self._sessions() as db, db.begin():
             kp = await self._keypair_in_reach(db, caller, access_key)
@@ -314,7 +315,7 @@ class IdentityAdmin:
             kp.modified_at = self._clock.now()
         self._identity.forget_credentials([access_key])
 
-    async def delete_keypair(self, caller: Caller, access_key: str) -> None:
+    async def delete_keypair(self, caller: Principal, access_key: str) -> None:
         async with self._sessions() as db, db.begin():
             kp = await self._keypair_in_reach(db, caller, access_key)
             if access_key == caller.access_key:
@@ -326,7 +327,7 @@ class IdentityAdmin:
                 await db.delete(kp)
         self._identity.forget_credentials([access_key])
 
-    async def regenerate_keypair(self, caller: Caller, access_key: str) -> str:
+    async def regenerate_keypair(self, caller: Principal, access_key: str) -> str:
         """Issue a new secret key for the keypair; returns it (the only time it is shown)."""
         async with self._sessions() as db:
             await self._keypair_in_reach(db, caller, access_key)
@@ -336,7 +337,7 @@ class IdentityAdmin:
 
     async def create_group(
         self,
-        caller: Caller,
+        caller: Principal,
         *,
         name: str,
         domain_name: str,
@@ -370,7 +371,7 @@ class IdentityAdmin:
             db.add(row)
         return directory._group_view(row, [])
 
-    async def _group_row(self, db: DbSession, caller: Caller, gid: uuid.UUID) -> GroupRow:
+    async def _group_row(self, db: DbSession, caller: Principal, gid: uuid.UUID) -> GroupRow:
         row = await db.get(GroupRow, gid)
         if row is None:
             raise NotFound("user group (or project)")
@@ -379,7 +380,7 @@ class IdentityAdmin:
 
     async def modify_group(
         self,
-        caller: Caller,
+        caller: Principal,
         gid: uuid.UUID,
         *,
         fields: dict[str, Any],
@@ -425,19 +426,19 @@ class IdentityAdmin:
                 )
             )
 
-    async def delete_group(self, caller: Caller, gid: uuid.UUID) -> None:
+    async def delete_group(self, caller: Principal, gid: uuid.UUID) -> None:
         """Deactivate the group (kept for its sessions' history)."""
         async with self._sessions() as db, db.begin():
             row = await self._group_row(db, caller, gid)
             row.is_active, row.modified_at = False, self._clock.now()
 
-    async def purge_group(self, caller: Caller, gid: uuid.UUID) -> None:
+    async def purge_group(self, caller: Principal, gid: uuid.UUID) -> None:
         """Delete the group and its finished sessions. Conflict while sessions run in it."""
         async with self._sessions() as db, db.begin():
             row = await self._group_row(db, caller, gid)
             live = select(func.count()).where(
                 SessionRow.group_id == gid,
-                SessionRow.status.in_([s.value for s in HOLDS_RESOURCES]),
+                SessionRow.status.in_(HOLDING_STATUSES),
             )
             if int((await db.execute(live)).scalar_one()):
                 raise Conflict("The group still has sessions; terminate them first.")
@@ -451,7 +452,7 @@ class IdentityAdmin:
     # Domains -----------------------------------------------------------------------------
 
     async def create_domain(
-        self, caller: Caller, name: str, fields: dict[str, Any]
+        self, caller: Principal, name: str, fields: dict[str, Any]
     ) -> directory.DomainView:
         require_superadmin(caller)
         if not name or len(name) > 64:
@@ -491,7 +492,7 @@ class IdentityAdmin:
         return directory._domain_view(row, [])
 
     async def modify_domain(
-        self, caller: Caller, name: str, fields: dict[str, Any]
+        self, caller: Principal, name: str, fields: dict[str, Any]
     ) -> directory.DomainView:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
@@ -511,7 +512,7 @@ class IdentityAdmin:
         assert view is not None
         return view
 
-    async def delete_domain(self, caller: Caller, name: str) -> None:
+    async def delete_domain(self, caller: Principal, name: str) -> None:
         """Deactivate the domain (its users and groups stay)."""
         require_superadmin(caller)
         if name == caller.domain_name:
@@ -522,7 +523,7 @@ class IdentityAdmin:
                 raise NotFound("domain")
             row.is_active, row.modified_at = False, self._clock.now()
 
-    async def purge_domain(self, caller: Caller, name: str) -> None:
+    async def purge_domain(self, caller: Principal, name: str) -> None:
         """Delete an empty domain (no users; its groups go with it). Conflict otherwise."""
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
@@ -542,7 +543,7 @@ class IdentityAdmin:
     # Keypair resource policies -------------------------------------------------------------
 
     async def create_policy(
-        self, caller: Caller, name: str, fields: dict[str, Any]
+        self, caller: Principal, name: str, fields: dict[str, Any]
     ) -> ResourcePolicy:
         require_superadmin(caller)
         if not name or len(name) > 256:
@@ -555,7 +556,7 @@ class IdentityAdmin:
             db.add(row)
         return repo.policy_from_row(row)
 
-    async def modify_policy(self, caller: Caller, name: str, fields: dict[str, Any]) -> None:
+    async def modify_policy(self, caller: Principal, name: str, fields: dict[str, Any]) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
             row = await db.get(ResourcePolicyRow, name)
@@ -563,7 +564,7 @@ class IdentityAdmin:
                 raise NotFound("keypair resource policy")
             _apply_policy(row, fields, creating=False)
 
-    async def delete_policy(self, caller: Caller, name: str) -> None:
+    async def delete_policy(self, caller: Principal, name: str) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
             row = await db.get(ResourcePolicyRow, name)

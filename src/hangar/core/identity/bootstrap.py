@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
 from hangar.core.identity import repo
-from hangar.core.identity.models import DefaultForUnspecified, NewKeyPair, Role
+from hangar.core.identity.models import DefaultForUnspecified, NewKeyPair
 from hangar.core.identity.secrets import generate_password
 from hangar.core.identity.service import IdentityService
+from hangar.core.principal import Role
 from hangar.db.engine import DbSession
 from hangar.db.tables import (
     DomainRow,

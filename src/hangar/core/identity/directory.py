@@ -18,8 +18,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.errors import Forbidden, InvalidRequest
-from hangar.core.identity.models import Caller
 from hangar.core.identity.queries import Scope, check_domain, scope_of
+from hangar.core.principal import Principal
 from hangar.core.querylang import (
     Field,
     Page,
@@ -97,7 +97,7 @@ class UserView:
         return self.status == "active"
 
 
-def require_admin(caller: Caller) -> Scope:
+def require_admin(caller: Principal) -> Scope:
     """The caller's scope when it is an admin one; Forbidden for plain users."""
     scope = scope_of(caller)
     if scope == Scope.OWN:
@@ -105,7 +105,7 @@ def require_admin(caller: Caller) -> Scope:
     return scope
 
 
-def require_superadmin(caller: Caller) -> None:
+def require_superadmin(caller: Principal) -> None:
     if scope_of(caller) != Scope.ALL:
         raise Forbidden("Superadmin privilege required.")
 
@@ -137,7 +137,7 @@ def _domain_view(row: DomainRow, sgroups: list[str]) -> DomainView:
 
 
 async def domain(
-    sessions: async_sessionmaker[DbSession], caller: Caller, name: str | None = None
+    sessions: async_sessionmaker[DbSession], caller: Principal, name: str | None = None
 ) -> DomainView | None:
     """The caller's domain, or (superadmins) any domain. Forbidden for another domain."""
     name = name or caller.domain_name
@@ -152,7 +152,7 @@ async def domain(
 
 
 async def domains(
-    sessions: async_sessionmaker[DbSession], caller: Caller, *, is_active: bool | None = None
+    sessions: async_sessionmaker[DbSession], caller: Principal, *, is_active: bool | None = None
 ) -> list[DomainView]:
     """Every domain (superadmins only)."""
     require_superadmin(caller)
@@ -184,7 +184,7 @@ def _group_view(row: GroupRow, sgroups: list[str]) -> GroupView:
     )
 
 
-def _group_visible(caller: Caller) -> list[ColumnElement[bool]]:
+def _group_visible(caller: Principal) -> list[ColumnElement[bool]]:
     scope = scope_of(caller)
     if scope == Scope.ALL:
         return []
@@ -205,7 +205,7 @@ async def _group_views(db: DbSession, rows: Sequence[GroupRow]) -> list[GroupVie
 
 async def groups(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     domain_name: str | None = None,
     is_active: bool | None = None,
@@ -226,7 +226,7 @@ async def groups(
 
 async def group(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     group_id: uuid.UUID,
     *,
     domain_name: str | None = None,
@@ -260,7 +260,7 @@ USER_FIELDS: dict[str, Field] = {
 _USER_ORDER = (UserRow.created_at.desc(), UserRow.email)
 
 
-def _user_visible(caller: Caller) -> list[ColumnElement[bool]]:
+def _user_visible(caller: Principal) -> list[ColumnElement[bool]]:
     scope = scope_of(caller)
     if scope == Scope.ALL:
         return []
@@ -301,7 +301,7 @@ async def _user_views(db: DbSession, rows: Sequence[UserRow]) -> list[UserView]:
 
 
 def _user_conditions(
-    caller: Caller,
+    caller: Principal,
     *,
     domain_name: str | None,
     group_id: uuid.UUID | str | None,
@@ -335,7 +335,7 @@ def _user_conditions(
 
 async def users(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     domain_name: str | None = None,
     group_id: uuid.UUID | str | None = None,
@@ -358,7 +358,7 @@ async def users(
 
 async def user_page(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     limit: int,
     offset: int,
@@ -389,7 +389,7 @@ async def user_page(
 
 async def user(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     email: str | None = None,
     user_uuid: uuid.UUID | None = None,

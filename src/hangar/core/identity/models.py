@@ -8,12 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-
-class Role(StrEnum):
-    SUPERADMIN = "superadmin"
-    ADMIN = "admin"
-    USER = "user"
-    MONITOR = "monitor"
+from hangar.core.principal import Principal, Role
 
 
 class UserStatus(StrEnum):
@@ -104,35 +99,17 @@ class ResourcePolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is making a request, as resolved by a face's authentication."""
-
-    access_key: str
-    is_admin: bool
-    resource_policy: str
-    rate_limit: int
-    user_uuid: uuid.UUID
-    email: str
-    role: Role
-    domain_name: str
-
-    @property
-    def is_superadmin(self) -> bool:
-        return self.role == Role.SUPERADMIN
-
-
-@dataclass(frozen=True, slots=True)
 class Credentials:
     """A verified-active keypair with its clear secret, for signature checks."""
 
     secret_key: str
-    caller: Caller
+    caller: Principal
 
 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     token: str
-    caller: Caller
+    caller: Principal
     status: UserStatus
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.compute.states import HOLDS_RESOURCES
 from hangar.core.errors import Forbidden
 from hangar.core.identity import repo
-from hangar.core.identity.models import Caller, KeyPair, ResourcePolicy, Role
+from hangar.core.identity.models import KeyPair, ResourcePolicy
+from hangar.core.principal import Principal, Role
 from hangar.core.querylang import (
     Field,
     Page,
@@ -32,7 +32,13 @@ from hangar.core.querylang import (
     compile_order,
 )
 from hangar.db.engine import DbSession
-from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionRow, UserRow
+from hangar.db.tables import (
+    HOLDING_STATUSES,
+    KeyPairRow,
+    ResourcePolicyRow,
+    SessionRow,
+    UserRow,
+)
 
 
 class Scope(StrEnum):
@@ -41,7 +47,7 @@ class Scope(StrEnum):
     OWN = "own"
 
 
-def scope_of(caller: Caller) -> Scope:
+def scope_of(caller: Principal) -> Scope:
     """How far the caller sees: the keypair's admin flag and the user's role both count."""
     if caller.is_admin and caller.role == Role.SUPERADMIN:
         return Scope.ALL
@@ -50,7 +56,7 @@ def scope_of(caller: Caller) -> Scope:
     return Scope.OWN
 
 
-def check_domain(caller: Caller, domain_name: str | None) -> None:
+def check_domain(caller: Principal, domain_name: str | None) -> None:
     """Refuse a ``domain_name`` argument outside the caller's reach."""
     if domain_name is None or scope_of(caller) == Scope.ALL:
         return
@@ -92,7 +98,7 @@ KEYPAIR_FIELDS: dict[str, Field] = {
 _DEFAULT_ORDER = (KeyPairRow.created_at.desc(), KeyPairRow.access_key)
 
 
-def _visible(caller: Caller) -> list[ColumnElement[bool]]:
+def _visible(caller: Principal) -> list[ColumnElement[bool]]:
     scope = scope_of(caller)
     if scope == Scope.ALL:
         return []
@@ -102,7 +108,7 @@ def _visible(caller: Caller) -> list[ColumnElement[bool]]:
 
 
 def _conditions(
-    caller: Caller,
+    caller: Principal,
     *,
     domain_name: str | None,
     email: str | None,
@@ -134,11 +140,11 @@ async def _concurrency(db: DbSession, access_keys: Sequence[str]) -> dict[str, i
         select(SessionRow.access_key, func.count())
         .where(
             SessionRow.access_key.in_(list(access_keys)),
-            SessionRow.status.in_([s.value for s in HOLDS_RESOURCES]),
+            SessionRow.status.in_(HOLDING_STATUSES),
         )
         .group_by(SessionRow.access_key)
     )
-    return {ak: int(n) for ak, n in (await db.execute(stmt)).all()}
+    return {ak: int(n) for ak, n in (await db.execute(stmt)).all() if ak is not None}
 
 
 async def _views(db: DbSession, rows: Sequence[Any]) -> list[KeyPairView]:
@@ -158,7 +164,7 @@ async def _views(db: DbSession, rows: Sequence[Any]) -> list[KeyPairView]:
 
 async def keypair(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     access_key: str | None = None,
     domain_name: str | None = None,
@@ -182,7 +188,7 @@ async def keypair(
 
 async def keypairs(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     domain_name: str | None = None,
     email: str | None = None,
@@ -199,7 +205,7 @@ async def keypairs(
 
 async def keypair_page(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     limit: int,
     offset: int,
@@ -229,7 +235,7 @@ async def keypair_page(
 
 
 async def resource_policy(
-    sessions: async_sessionmaker[DbSession], caller: Caller, name: str | None = None
+    sessions: async_sessionmaker[DbSession], caller: Principal, name: str | None = None
 ) -> ResourcePolicy | None:
     """The caller's keypair resource policy, or a named one.
 
@@ -248,7 +254,7 @@ async def resource_policy(
 
 
 async def resource_policies(
-    sessions: async_sessionmaker[DbSession], caller: Caller
+    sessions: async_sessionmaker[DbSession], caller: Principal
 ) -> list[ResourcePolicy]:
     """Every policy for admins; the policies of the caller's keypairs for others."""
     stmt = select(ResourcePolicyRow).order_by(ResourcePolicyRow.name)
@@ -258,6 +264,6 @@ async def resource_policies(
         return [repo.policy_from_row(r) for r in (await db.execute(stmt)).scalars()]
 
 
-async def _own_policy_names(db: DbSession, caller: Caller) -> list[str]:
+async def _own_policy_names(db: DbSession, caller: Principal) -> list[str]:
     stmt = select(KeyPairRow.resource_policy).where(KeyPairRow.user_uuid == caller.user_uuid)
     return sorted(set((await db.execute(stmt)).scalars()))

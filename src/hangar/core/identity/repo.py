@@ -10,15 +10,14 @@ from sqlalchemy import select, update
 
 from hangar.core.errors import NotFound
 from hangar.core.identity.models import (
-    Caller,
     DefaultForUnspecified,
     Group,
     KeyPair,
     ResourcePolicy,
-    Role,
     User,
     UserStatus,
 )
+from hangar.core.principal import ADMIN_SCOPE, Credential, CredentialKind, Principal, Role
 from hangar.db.engine import DbSession
 from hangar.db.tables import (
     GroupMemberRow,
@@ -59,16 +58,18 @@ def keypair_from_row(row: KeyPairRow, email: str) -> KeyPair:
     )
 
 
-def caller_from_rows(kp: KeyPairRow, user: UserRow) -> Caller:
-    return Caller(
-        access_key=kp.access_key,
-        is_admin=kp.is_admin,
-        resource_policy=kp.resource_policy,
-        rate_limit=kp.rate_limit,
+def caller_from_rows(kp: KeyPairRow, user: UserRow) -> Principal:
+    """The principal of a Backend.AI keypair: its user, with the keypair as credential (its
+    admin flag as the admin scope, its resource policy and rate limit as the limits)."""
+    return Principal(
         user_uuid=user.uuid,
         email=user.email,
-        role=Role(user.role),
         domain_name=user.domain_name,
+        role=Role(user.role),
+        credential=Credential(CredentialKind.BAI_KEYPAIR, kp.access_key),
+        scopes=frozenset({ADMIN_SCOPE}) if kp.is_admin else frozenset(),
+        resource_policy=kp.resource_policy,
+        rate_limit=kp.rate_limit,
     )
 
 

@@ -26,12 +26,10 @@ from hangar.core.errors import (
 from hangar.core.identity import repo
 from hangar.core.identity.models import (
     Authorized,
-    Caller,
     Credentials,
     KeyPair,
     LoginResult,
     NewKeyPair,
-    Role,
     User,
     UserStatus,
 )
@@ -44,6 +42,7 @@ from hangar.core.identity.secrets import (
     hash_password,
     verify_password,
 )
+from hangar.core.principal import Principal, Role
 from hangar.db.engine import DbSession
 from hangar.db.tables import (
     DomainRow,
@@ -287,10 +286,11 @@ class IdentityService:
         finally:
             self._refreshing.pop(access_key, None)
 
-    def admit(self, caller: Caller) -> RateDecision:
-        """Count one authenticated request against the caller's rate limit and usage."""
-        decision = self._limiter.hit(caller.access_key, caller.rate_limit)
-        if decision.allowed:
+    def admit(self, caller: Principal) -> RateDecision:
+        """Count one authenticated request against the rate limit of the caller's credential
+        (and, for a keypair, its usage counters)."""
+        decision = self._limiter.hit(str(caller.credential), caller.rate_limit)
+        if decision.allowed and caller.access_key is not None:
             self._usage[caller.access_key] += 1
             self._last_used[caller.access_key] = self._clock.now()
         return decision
@@ -340,7 +340,7 @@ class IdentityService:
         issued = NewKeyPair(repo.keypair_from_row(kp, user.email), secret)
         return Authorized(issued, Role(user.role), UserStatus(user.status))
 
-    async def group_id_for(self, caller: Caller, domain_name: str, group: str) -> uuid.UUID:
+    async def group_id_for(self, caller: Principal, domain_name: str, group: str) -> uuid.UUID:
         """The id of a group (by name or id) the caller may use. Raises InvalidRequest."""
         if domain_name != caller.domain_name and not caller.is_superadmin:
             raise InvalidRequest(f"Invalid domain: {domain_name}")
@@ -357,7 +357,7 @@ class IdentityService:
             raise InvalidRequest(f"Invalid group: {group}")
         return found.id
 
-    async def is_group_member(self, caller: Caller, group: str) -> bool:
+    async def is_group_member(self, caller: Principal, group: str) -> bool:
         """Whether the caller belongs to the group given by id or by name."""
         async with self._sessions() as db:
             return await repo.is_group_member(db, caller.user_uuid, caller.domain_name, group)
@@ -379,7 +379,7 @@ class IdentityService:
             )
         return LoginResult(token, repo.caller_from_rows(kp, user), UserStatus(user.status))
 
-    async def caller_for_login(self, token: str) -> Caller:
+    async def caller_for_login(self, token: str) -> Principal:
         """The caller behind a console cookie. Raises AuthFailed when unknown or expired."""
         async with self._sessions() as db:
             found = await repo.find_login_session(db, _token_hash(token))
@@ -399,7 +399,7 @@ class IdentityService:
                 delete(LoginSessionRow).where(LoginSessionRow.token_hash == _token_hash(token))
             )
 
-    async def update_password(self, caller: Caller, *, old: str, new: str) -> None:
+    async def update_password(self, caller: Principal, *, old: str, new: str) -> None:
         """Change the caller's password. Raises AuthFailed on a wrong old password."""
         async with self._sessions() as db:
             user = await repo.get_user_row(db, caller.user_uuid)
@@ -419,7 +419,7 @@ class IdentityService:
                 )
             )
 
-    async def update_full_name(self, caller: Caller, full_name: str) -> None:
+    async def update_full_name(self, caller: Principal, full_name: str) -> None:
         async with self._sessions() as db, db.begin():
             await db.execute(
                 update(UserRow)
@@ -427,7 +427,7 @@ class IdentityService:
                 .values(full_name=full_name[:64], modified_at=self._clock.now())
             )
 
-    async def signout(self, caller: Caller, *, email: str, password: str) -> None:
+    async def signout(self, caller: Principal, *, email: str, password: str) -> None:
         """Deactivate the caller's own account and keypairs after a password check."""
         if email != caller.email:
             raise AuthFailed("Signing out another user is not allowed.")
@@ -443,19 +443,27 @@ class IdentityService:
                 .where(KeyPairRow.user_uuid == caller.user_uuid)
                 .values(is_active=False)
             )
-        self._cache.pop(caller.access_key, None)
+        if caller.access_key is not None:
+            self._cache.pop(caller.access_key, None)
 
     # SSH keypair of a keypair (used by sessions' sshd) --------------------------------
 
-    async def get_ssh_public_key(self, caller: Caller) -> str | None:
+    async def get_ssh_public_key(self, caller: Principal) -> str | None:
         async with self._sessions() as db:
-            row = await repo.get_keypair_row(db, caller.access_key)
+            row = await repo.get_keypair_row(db, _keypair_of(caller))
             return row.ssh_public_key
 
-    async def regenerate_ssh_keypair(self, caller: Caller) -> tuple[str, str]:
+    async def regenerate_ssh_keypair(self, caller: Principal) -> tuple[str, str]:
         public, private = await asyncio.to_thread(generate_ssh_keypair)
         async with self._sessions() as db, db.begin():
-            row = await repo.get_keypair_row(db, caller.access_key)
+            row = await repo.get_keypair_row(db, _keypair_of(caller))
             row.ssh_public_key = public
             row.ssh_private_key_encrypted = self._box.encrypt(private)
         return public, private
+
+
+def _keypair_of(caller: Principal) -> str:
+    """The access key of a caller that came with a keypair (SSH keys belong to keypairs)."""
+    if caller.access_key is None:
+        raise InvalidRequest("This needs a keypair; the request came with another credential.")
+    return caller.access_key

@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.errors import InvalidRequest, NotFound
 from hangar.core.identity.directory import require_superadmin
-from hangar.core.identity.models import Caller
 from hangar.core.images.models import Image
 from hangar.core.images.service import ImageService
+from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 from hangar.db.tables import ImageAliasRow, ImageRow
 
@@ -26,7 +26,7 @@ class ImageAdmin:
         self._sessions = sessions
         self._images = images
 
-    async def find(self, caller: Caller, *, is_operation: bool | None = None) -> list[Image]:
+    async def find(self, caller: Principal, *, is_operation: bool | None = None) -> list[Image]:
         """Every image; ``is_operation`` keeps only (True) or hides (False) operation images."""
         found = await self._images.list()
         if is_operation is None:
@@ -40,7 +40,7 @@ class ImageAdmin:
             return None
 
     async def alias(
-        self, caller: Caller, alias: str, target: str, architecture: str = "x86_64"
+        self, caller: Principal, alias: str, target: str, architecture: str = "x86_64"
     ) -> None:
         """Point ``alias`` at the image ``target`` (replacing an older alias of that name)."""
         require_superadmin(caller)
@@ -57,7 +57,7 @@ class ImageAdmin:
                 row.image_id = image.id
         self._images.forget()
 
-    async def dealias(self, caller: Caller, alias: str) -> None:
+    async def dealias(self, caller: Principal, alias: str) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
             row = await db.get(ImageAliasRow, alias)
@@ -68,7 +68,7 @@ class ImageAdmin:
 
     async def set_labels(
         self,
-        caller: Caller,
+        caller: Principal,
         target: str,
         labels: dict[str, str],
         *,

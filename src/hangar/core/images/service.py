@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from hangar.core.bgtasks.service import BackgroundTasks, Progress
 from hangar.core.clock import Clock
 from hangar.core.errors import NotFound
-from hangar.core.identity.models import Caller
 from hangar.core.images.models import Image, ImageProvider
+from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 from hangar.db.tables import ImageAliasRow, ImageRow
 
@@ -201,7 +201,7 @@ class ImageService:
         self.forget()
         return await self.get(row.id)
 
-    async def rescan_in_background(self, tasks: BackgroundTasks, caller: Caller) -> uuid.UUID:
+    async def rescan_in_background(self, tasks: BackgroundTasks, caller: Principal) -> uuid.UUID:
         """Re-register the images of the local registry as a background task; its id."""
 
         async def rescan(progress: Progress) -> str:

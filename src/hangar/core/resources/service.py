@@ -26,8 +26,8 @@ from hangar.core.compute.states import HOLDS_RESOURCES
 from hangar.core.errors import AlreadyExists, InvalidRequest, NotFound
 from hangar.core.identity import repo
 from hangar.core.identity.directory import require_admin, require_superadmin
-from hangar.core.identity.models import Caller
 from hangar.core.identity.queries import Scope
+from hangar.core.principal import Principal
 from hangar.core.scaling.service import ScalingGroups
 from hangar.core.scheduler.slots import ResourceSlots, format_amount
 from hangar.db.engine import DbSession
@@ -106,7 +106,7 @@ class Resources:
 
     async def save_preset(
         self,
-        caller: Caller,
+        caller: Principal,
         name: str,
         *,
         resource_slots: Mapping[str, Any] | None,
@@ -146,7 +146,7 @@ class Resources:
                     row.shared_memory = shmem
             return _preset(row)
 
-    async def delete_preset(self, caller: Caller, name: str) -> None:
+    async def delete_preset(self, caller: Principal, name: str) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
             row = await db.get(ResourcePresetRow, name)
@@ -163,7 +163,7 @@ class Resources:
         return _sum((await db.execute(stmt)).scalars())
 
     async def check_presets(
-        self, caller: Caller, *, group: str = "default", scaling_group: str | None = None
+        self, caller: Principal, *, group: str = "default", scaling_group: str | None = None
     ) -> dict[str, Any]:
         """The ``/resource/check-presets`` answer (amounts as strings, "Infinity" unlimited)."""
         async with self._sessions() as db:
@@ -175,7 +175,12 @@ class Resources:
                 raise InvalidRequest(f"Scaling group not available to you: {scaling_group}")
             sgroups = [scaling_group]
         async with self._sessions() as db:
-            kp_using = await self._held(db, SessionRow.access_key == caller.access_key)
+            mine = (
+                SessionRow.access_key == caller.access_key
+                if caller.access_key is not None
+                else SessionRow.user_uuid == caller.user_uuid
+            )
+            kp_using = await self._held(db, mine)
             group_using = await self._held(db, SessionRow.group_id == group_row.id)
             per_sgroup = {name: await self._sgroup_free(db, name) for name in sgroups}
             presets = [
@@ -228,7 +233,7 @@ class Resources:
             "presets": checked,
         }
 
-    async def _group(self, db: DbSession, caller: Caller, group: str) -> GroupRow:
+    async def _group(self, db: DbSession, caller: Principal, group: str) -> GroupRow:
         found = await repo.find_group(db, caller.domain_name, group)
         if found is None:
             try:
@@ -267,7 +272,7 @@ class Resources:
     # Usage over a period -----------------------------------------------------------------
 
     async def usage(
-        self, caller: Caller, *, group_ids: list[str], start: date, end: date
+        self, caller: Principal, *, group_ids: list[str], start: date, end: date
     ) -> list[dict[str, Any]]:
         """Per group, the sessions that lived within [start, end) with what they used.
 
@@ -291,7 +296,7 @@ class Resources:
             groups = list((await db.execute(stmt.order_by(GroupRow.name))).scalars())
             sessions_stmt = (
                 select(SessionRow, KeyPairRow.access_key, UserRow.email)
-                .join(KeyPairRow, KeyPairRow.access_key == SessionRow.access_key)
+                .outerjoin(KeyPairRow, KeyPairRow.access_key == SessionRow.access_key)
                 .join(UserRow, UserRow.uuid == SessionRow.user_uuid)
                 .where(
                     SessionRow.group_id.in_([g.id for g in groups]),
@@ -309,7 +314,7 @@ class Resources:
 
     # Inventory ---------------------------------------------------------------------------
 
-    async def inventory(self, caller: Caller, data_dir: Path) -> dict[str, Any]:
+    async def inventory(self, caller: Principal, data_dir: Path) -> dict[str, Any]:
         """Accelerators per agent and the local storage's capacity (superadmins)."""
         require_superadmin(caller)
         async with self._sessions() as db:
@@ -351,7 +356,7 @@ def _metric(stat: Any, name: str, key: str = "current") -> str:
     return str(value) if value is not None else "0"
 
 
-def _usage_item(session: SessionRow, access_key: str, now: datetime) -> dict[str, Any]:
+def _usage_item(session: SessionRow, access_key: str | None, now: datetime) -> dict[str, Any]:
     ended = session.terminated_at or now
     days = max(1, (ended.date() - session.created_at.date()).days + 1)
     occupied = session.occupied_slots or {}

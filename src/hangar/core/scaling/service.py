@@ -21,8 +21,8 @@ from hangar.core.clock import Clock
 from hangar.core.errors import AlreadyExists, Conflict, Forbidden, InvalidRequest, NotFound
 from hangar.core.identity import repo
 from hangar.core.identity.directory import require_superadmin
-from hangar.core.identity.models import Caller
 from hangar.core.identity.queries import Scope, scope_of
+from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 from hangar.db.tables import (
     AgentRow,
@@ -88,7 +88,7 @@ class ScalingGroups:
     # Reading -----------------------------------------------------------------------------
 
     async def find(
-        self, caller: Caller, *, name: str | None = None, is_active: bool | None = None
+        self, caller: Principal, *, name: str | None = None, is_active: bool | None = None
     ) -> list[ScalingGroup]:
         require_superadmin(caller)
         stmt = select(ScalingGroupRow).order_by(ScalingGroupRow.name)
@@ -99,7 +99,7 @@ class ScalingGroups:
         async with self._sessions() as db:
             return [_view(r) for r in (await db.execute(stmt)).scalars()]
 
-    async def get(self, caller: Caller, name: str | None) -> ScalingGroup | None:
+    async def get(self, caller: Principal, name: str | None) -> ScalingGroup | None:
         require_superadmin(caller)
         if name is None:
             return None
@@ -116,7 +116,7 @@ class ScalingGroups:
             return [_view(r) for r in rows]
 
     async def for_domain(
-        self, caller: Caller, domain: str, *, is_active: bool | None = None
+        self, caller: Principal, domain: str, *, is_active: bool | None = None
     ) -> list[ScalingGroup]:
         if scope_of(caller) != Scope.ALL and domain != caller.domain_name:
             raise Forbidden("You may not look into another domain.")
@@ -126,14 +126,14 @@ class ScalingGroups:
         return await self._names(stmt, is_active)
 
     async def for_group(
-        self, caller: Caller, group: str, *, is_active: bool | None = None
+        self, caller: Principal, group: str, *, is_active: bool | None = None
     ) -> list[ScalingGroup]:
         gid = await self._visible_group(caller, group)
         stmt = select(ScalingGroupGroupRow.scaling_group).where(ScalingGroupGroupRow.group == gid)
         return await self._names(stmt, is_active)
 
     async def for_keypair(
-        self, caller: Caller, access_key: str, *, is_active: bool | None = None
+        self, caller: Principal, access_key: str, *, is_active: bool | None = None
     ) -> list[ScalingGroup]:
         async with self._sessions() as db:
             found = await repo.find_keypair_with_user(db, access_key)
@@ -150,7 +150,7 @@ class ScalingGroups:
         )
         return await self._names(stmt, is_active)
 
-    async def _visible_group(self, caller: Caller, group: str) -> uuid.UUID:
+    async def _visible_group(self, caller: Principal, group: str) -> uuid.UUID:
         async with self._sessions() as db:
             found = None
             try:
@@ -171,7 +171,7 @@ class ScalingGroups:
                 raise Forbidden("You are not a member of this group.")
             return found.id
 
-    async def available(self, caller: Caller, group: str | None) -> list[str]:
+    async def available(self, caller: Principal, group: str | None) -> list[str]:
         """Active scaling groups the caller may launch in for ``group`` (id or name)."""
         parts: list[Any] = [
             select(ScalingGroupDomainRow.scaling_group).where(
@@ -196,7 +196,7 @@ class ScalingGroups:
 
     # Changing ----------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, name: str, fields: dict[str, Any]) -> ScalingGroup:
+    async def create(self, caller: Principal, name: str, fields: dict[str, Any]) -> ScalingGroup:
         require_superadmin(caller)
         if not name or len(name) > 64:
             raise InvalidRequest("name must be 1 to 64 characters")
@@ -218,7 +218,7 @@ class ScalingGroups:
             db.add(row)
         return _view(row)
 
-    async def modify(self, caller: Caller, name: str, fields: dict[str, Any]) -> None:
+    async def modify(self, caller: Principal, name: str, fields: dict[str, Any]) -> None:
         require_superadmin(caller)
         _check_fields(fields)
         async with self._sessions() as db, db.begin():
@@ -229,7 +229,7 @@ class ScalingGroups:
                 if value is not None:
                     setattr(row, key, value.lower() if key == "scheduler" else value)
 
-    async def delete(self, caller: Caller, name: str) -> None:
+    async def delete(self, caller: Principal, name: str) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
             row = await db.get(ScalingGroupRow, name)
@@ -250,7 +250,7 @@ class ScalingGroups:
 
     async def associate(
         self,
-        caller: Caller,
+        caller: Principal,
         scaling_group: str,
         *,
         domain: str | None = None,
@@ -285,7 +285,7 @@ class ScalingGroups:
                 db.add(link)
 
     async def disassociate_all(
-        self, caller: Caller, *, domain: str | None = None, group: str | None = None
+        self, caller: Principal, *, domain: str | None = None, group: str | None = None
     ) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():

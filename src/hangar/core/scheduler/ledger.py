@@ -63,8 +63,8 @@ class PassView(Protocol):
         """The time of the pass (for ``starts_at``); None when the caller gave none."""
         ...
 
-    def ledger(self, access_key: str) -> KeypairLedger | None:
-        """The working usage of ``access_key``; None if the pass has no usage for it."""
+    def ledger(self, usage_key: str) -> KeypairLedger | None:
+        """The working usage of ``usage_key``; None if the pass has no usage for it."""
         ...
 
     def has_agents(self, scaling_group: str) -> bool:

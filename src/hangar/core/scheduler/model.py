@@ -97,7 +97,7 @@ class PendingSession:
     """
 
     id: uuid.UUID
-    access_key: str
+    usage_key: str  # whose resource policy and usage it counts against (see compute.placement)
     user_uuid: uuid.UUID
     group_id: uuid.UUID
     domain_name: str
@@ -160,7 +160,7 @@ class Assignment:
     """A decision to run a session on an agent, with the exact slots and devices reserved."""
 
     session_id: uuid.UUID
-    access_key: str
+    usage_key: str
     agent_id: str
     scaling_group: str
     allocated: ResourceSlots

@@ -317,7 +317,7 @@ class AgentPool:
         devices = group.reserve(agent, demand)
         return Assignment(
             session.id,
-            session.access_key,
+            session.usage_key,
             agent.id,
             session.scaling_group,
             demand.requested,

@@ -75,7 +75,7 @@ def _fair_band(
     """One priority band (already oldest first), interleaved across keys by dominant share."""
     queues: dict[str, deque[PendingSession]] = {}
     for session in sessions:
-        queues.setdefault(session.access_key, deque()).append(session)
+        queues.setdefault(session.usage_key, deque()).append(session)
     heap = [_entry(key, queue[0], view, total) for key, queue in queues.items()]
     heapq.heapify(heap)
     while heap:
@@ -92,9 +92,9 @@ def _entry(
     return (dominant_share(key, view, total), head.created_at, head.id, key)
 
 
-def dominant_share(access_key: str, view: PassView, total: ResourceSlots) -> Decimal:
+def dominant_share(usage_key: str, view: PassView, total: ResourceSlots) -> Decimal:
     """The largest ``occupied / total`` over slots with capacity; 0 for an unknown key."""
-    ledger = view.ledger(access_key)
+    ledger = view.ledger(usage_key)
     if ledger is None:
         return ZERO
     share = ZERO

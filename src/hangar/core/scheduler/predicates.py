@@ -105,9 +105,9 @@ class KeypairConcurrency:
     """The keypair has a free session slot under its policy's ``max_concurrent_sessions``."""
 
     def check(self, session: PendingSession, view: PassView) -> str | None:
-        ledger = view.ledger(session.access_key)
+        ledger = view.ledger(session.usage_key)
         if ledger is None:
-            return f"no resource policy known for keypair {session.access_key}"
+            return f"no resource policy known for keypair {session.usage_key}"
         if ledger.at_concurrency_limit:
             return (
                 f"concurrency limit reached ({ledger.concurrency_used}/{ledger.concurrency_limit})"
@@ -120,9 +120,9 @@ class KeypairResourceTotals:
     """The keypair's occupied slots plus this request stay within its policy's totals."""
 
     def check(self, session: PendingSession, view: PassView) -> str | None:
-        ledger = view.ledger(session.access_key)
+        ledger = view.ledger(session.usage_key)
         if ledger is None:
-            return f"no resource policy known for keypair {session.access_key}"
+            return f"no resource policy known for keypair {session.usage_key}"
         slot = ledger.first_exceeded(session.requested)
         if slot is None:
             return None

@@ -44,8 +44,8 @@ class PassState:
     def now(self) -> datetime | None:
         return self._now
 
-    def ledger(self, access_key: str) -> KeypairLedger | None:
-        return self._ledgers.get(access_key)
+    def ledger(self, usage_key: str) -> KeypairLedger | None:
+        return self._ledgers.get(usage_key)
 
     def has_agents(self, scaling_group: str) -> bool:
         return self.pool.has_agents(scaling_group)
@@ -101,7 +101,7 @@ def _decide(
         return reason
     outcome = state.pool.place(session)
     if isinstance(outcome, Assignment):
-        ledger = state.ledger(session.access_key)
+        ledger = state.ledger(session.usage_key)
         if ledger is not None:
             ledger.charge(outcome.allocated)
     return outcome

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from hangar.core.errors import Forbidden, InvalidRequest, NotFound
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.storage import paths, repo
 from hangar.core.storage.models import Dotfile
 from hangar.core.storage.service import StorageService
@@ -35,16 +35,16 @@ PRECEDENCE = (DOMAIN, GROUP, USER)  # later scopes override earlier ones
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Whose dotfiles: ``kind`` is user/group/domain, ``owner`` the access key, group id
+    """Whose dotfiles: ``kind`` is user/group/domain, ``owner`` the user uuid, group id
     or domain name."""
 
     kind: str
     owner: str
-    caller: Caller
+    caller: Principal
 
     @classmethod
-    def of_user(cls, owner: Caller) -> Scope:
-        return cls(USER, owner.access_key, owner)
+    def of_user(cls, owner: Principal) -> Scope:
+        return cls(USER, str(owner.user_uuid), owner)
 
 
 def _missing() -> NotFound:
@@ -60,7 +60,7 @@ class Dotfiles:
     # Scopes -------------------------------------------------------------------------------
 
     async def group_scope(
-        self, caller: Caller, group: str | None, domain: str | None, *, write: bool
+        self, caller: Principal, group: str | None, domain: str | None, *, write: bool
     ) -> Scope:
         """The dotfiles of a group (id, or name within ``domain``, by default the caller's).
 
@@ -81,7 +81,7 @@ class Dotfiles:
             raise Forbidden("Only administrators change group dotfiles.")
         return Scope(GROUP, str(row.id), caller)
 
-    async def domain_scope(self, caller: Caller, domain: str | None, *, write: bool) -> Scope:
+    async def domain_scope(self, caller: Principal, domain: str | None, *, write: bool) -> Scope:
         """The dotfiles of a domain. Raises InvalidRequest, NotFound, Forbidden."""
         if not domain:
             raise InvalidRequest("domain: the domain's name is required")
@@ -185,11 +185,11 @@ class Dotfiles:
             await db.delete(await self._find(db, scope, clean))
 
     async def for_session(
-        self, access_key: str, group_id: uuid.UUID | None, domain_name: str | None
+        self, user_uuid: uuid.UUID, group_id: uuid.UUID | None, domain_name: str | None
     ) -> list[Dotfile]:
         """The dotfiles a new session gets: its domain's, group's and owner's, the narrower
         scope winning where paths collide."""
-        owners = {USER: access_key, GROUP: str(group_id or ""), DOMAIN: domain_name or ""}
+        owners = {USER: str(user_uuid), GROUP: str(group_id or ""), DOMAIN: domain_name or ""}
         chosen: dict[str, Dotfile] = {}
         for kind in PRECEDENCE:
             if owners[kind]:

@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 
 from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import InvalidRequest, NotFound, QuotaExceeded
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.storage import paths, repo
 from hangar.core.storage.backends.base import Parts, StorageBackend
 from hangar.core.storage.models import FileItem, UploadState, VFolder
@@ -89,7 +89,7 @@ class Files:
         self._token_seconds = token_seconds
         self._locks: dict[str, _Held] = {}
 
-    async def _folder(self, caller: Caller, name: str, need: Need) -> VFolder:
+    async def _folder(self, caller: Principal, name: str, need: Need) -> VFolder:
         if need is not Need.READ:
             await self._storage.writable()
         return (await self._storage.get(caller, name, need)).folder
@@ -99,32 +99,40 @@ class Files:
 
     # Operations ---------------------------------------------------------------------------
 
-    async def list_files(self, caller: Caller, name: str, path: str) -> list[FileItem]:
+    async def list_files(self, caller: Principal, name: str, path: str) -> list[FileItem]:
         folder = await self._folder(caller, name, Need.READ)
         return await self._backend(folder).list_files(folder.id, paths.parts_of(path or "."))
 
     async def mkdir(
-        self, caller: Caller, name: str, path: str, *, parents: bool = True, exist_ok: bool = False
+        self,
+        caller: Principal,
+        name: str,
+        path: str,
+        *,
+        parents: bool = True,
+        exist_ok: bool = False,
     ) -> None:
         folder = await self._folder(caller, name, Need.WRITE)
         parts = paths.parts_of(path, allow_root=False)
         await self._backend(folder).mkdir(folder.id, parts, parents=parents, exist_ok=exist_ok)
 
-    async def rename_file(self, caller: Caller, name: str, target_path: str, new_name: str) -> None:
+    async def rename_file(
+        self, caller: Principal, name: str, target_path: str, new_name: str
+    ) -> None:
         folder = await self._folder(caller, name, Need.WRITE)
         src = paths.parts_of(target_path, allow_root=False)
         dst = (*src[:-1], paths.plain_name(new_name))
         if dst != src:
             await self._backend(folder).move(folder.id, src, dst)
 
-    async def move_file(self, caller: Caller, name: str, src: str, dst: str) -> None:
+    async def move_file(self, caller: Principal, name: str, src: str, dst: str) -> None:
         folder = await self._folder(caller, name, Need.WRITE)
         src_parts = paths.parts_of(src, allow_root=False)
         dst_parts = paths.parts_of(dst, allow_root=False)
         await self._backend(folder).move(folder.id, src_parts, dst_parts)
 
     async def delete_files(
-        self, caller: Caller, name: str, files: list[str], *, recursive: bool
+        self, caller: Principal, name: str, files: list[str], *, recursive: bool
     ) -> None:
         folder = await self._folder(caller, name, Need.WRITE)
         targets = [paths.parts_of(f, allow_root=False) for f in files]
@@ -135,7 +143,7 @@ class Files:
 
     # Uploads ------------------------------------------------------------------------------
 
-    async def request_upload(self, caller: Caller, name: str, path: str, size: int) -> str:
+    async def request_upload(self, caller: Principal, name: str, path: str, size: int) -> str:
         """A token for uploading ``size`` bytes to ``path``. Raises InvalidRequest,
         QuotaExceeded, NotFound, Forbidden. An empty file is created at once."""
         folder = await self._folder(caller, name, Need.WRITE)
@@ -146,7 +154,7 @@ class Files:
             self._reserve.check("uploads", incoming=size)
         backend = self._backend(folder)
         async with self._sessions() as db:
-            _count, max_size = await repo.policy_limits(db, caller.access_key)
+            _count, max_size = await repo.policy_limits(db, caller)
         limits = [q for q in (folder.quota_bytes, max_size) if q > 0]
         if limits:
             used = (await backend.usage(folder.id)).used_bytes
@@ -269,7 +277,7 @@ class Files:
 
     # Downloads ----------------------------------------------------------------------------
 
-    async def request_download(self, caller: Caller, name: str, path: str) -> str:
+    async def request_download(self, caller: Principal, name: str, path: str) -> str:
         """A token for downloading the file at ``path``. Raises NotFound, InvalidRequest."""
         folder = await self._folder(caller, name, Need.READ)
         parts = paths.parts_of(path, allow_root=False)

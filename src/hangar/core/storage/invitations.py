@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy import select
 
 from hangar.core.errors import Forbidden, NotFound, VFolderAlreadyExists
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.storage import repo
 from hangar.core.storage.models import Invitation, InvitationState, OwnershipType, Permission
 from hangar.core.storage.service import Need, StorageService
@@ -29,7 +29,7 @@ class Invitations:
         self._clock = storage._clock
 
     async def invite(
-        self, caller: Caller, name: str, permission: str | None, emails: list[str]
+        self, caller: Principal, name: str, permission: str | None, emails: list[str]
     ) -> list[str]:
         """Invite users (by email) to the caller's own user folder; returns who was invited.
 
@@ -95,13 +95,13 @@ class Invitations:
             )
             return [repo.invitation_from_row(row, folder) for row, folder in rows]
 
-    async def received(self, caller: Caller) -> list[Invitation]:
+    async def received(self, caller: Principal) -> list[Invitation]:
         return await self._list(invitee=caller.email)
 
-    async def sent(self, caller: Caller) -> list[Invitation]:
+    async def sent(self, caller: Principal) -> list[Invitation]:
         return await self._list(inviter=caller.email)
 
-    async def accept(self, caller: Caller, invitation_id: str) -> None:
+    async def accept(self, caller: Principal, invitation_id: str) -> None:
         await self._storage.writable()
         inv_id = _parse_id(invitation_id)
         names = {a.folder.name for a in await self._storage.accessible(caller)}
@@ -127,7 +127,7 @@ class Invitations:
             else:
                 share.permission = row.permission
 
-    async def delete(self, caller: Caller, invitation_id: str) -> None:
+    async def delete(self, caller: Principal, invitation_id: str) -> None:
         """The inviter cancels, the invitee rejects; anyone else is refused."""
         await self._storage.writable()
         inv_id = _parse_id(invitation_id)
@@ -143,7 +143,7 @@ class Invitations:
                 raise Forbidden("This invitation is not yours.")
             row.modified_at = self._clock.now()
 
-    async def update(self, caller: Caller, invitation_id: str, permission: str | None) -> None:
+    async def update(self, caller: Principal, invitation_id: str, permission: str | None) -> None:
         await self._storage.writable()
         perm = Permission.parse(permission)
         async with self._sessions() as db, db.begin():

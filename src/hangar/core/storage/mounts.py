@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hangar.core.errors import InvalidRequest
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.storage.models import MountRequest
 from hangar.core.storage.service import StorageService
 from hangar.util import fdtree
@@ -83,7 +83,7 @@ class Mounts:
         self._storage = storage
 
     async def resolve(
-        self, owner: Caller, names: Sequence[str], mount_map: Mapping[str, str] | None = None
+        self, owner: Principal, names: Sequence[str], mount_map: Mapping[str, str] | None = None
     ) -> list[MountRequest]:
         """Check the folders a new session asks for; returns them in mount order.
 

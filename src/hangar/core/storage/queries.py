@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.errors import InvalidRequest
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.querylang import (
     Field,
     Page,
@@ -60,7 +60,7 @@ class FolderView:
     permission: Permission
 
 
-def _scope(caller: Caller, reachable: Sequence[uuid.UUID]) -> list[ColumnElement[bool]]:
+def _scope(caller: Principal, reachable: Sequence[uuid.UUID]) -> list[ColumnElement[bool]]:
     if caller.is_superadmin:
         return []
     if caller.is_admin:
@@ -72,7 +72,7 @@ def _scope(caller: Caller, reachable: Sequence[uuid.UUID]) -> list[ColumnElement
 
 async def folder_page(
     sessions: async_sessionmaker[DbSession],
-    caller: Caller,
+    caller: Principal,
     *,
     limit: int,
     offset: int,

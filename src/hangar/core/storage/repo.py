@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hangar.core.compute.states import DEAD
+from hangar.core.principal import Principal
 from hangar.core.storage.models import (
     Access,
     Invitation,
@@ -220,22 +221,32 @@ def _hosts(value: object) -> list[str]:
     return hosts
 
 
-async def allowed_hosts(
-    db: DbSession, access_key: str, domain_name: str, user_uuid: uuid.UUID
-) -> set[str]:
-    """Hosts the keypair's policy, the user's domain and groups allow."""
+def policy_name(principal: Principal) -> ColumnElement[str | None]:
+    """The name of the resource policy that limits ``principal``: its keypair's (read now,
+    so a changed policy counts at once) or the one its credential came with."""
+    if principal.access_key is not None:
+        return (
+            select(KeyPairRow.resource_policy)
+            .where(KeyPairRow.access_key == principal.access_key)
+            .scalar_subquery()
+        )
+    return literal(principal.resource_policy)
+
+
+async def allowed_hosts(db: DbSession, principal: Principal) -> set[str]:
+    """Hosts the principal's resource policy, the user's domain and groups allow."""
     allowed: set[str] = set()
     policy = await db.scalar(
-        select(ResourcePolicyRow.allowed_vfolder_hosts)
-        .join(KeyPairRow, KeyPairRow.resource_policy == ResourcePolicyRow.name)
-        .where(KeyPairRow.access_key == access_key)
+        select(ResourcePolicyRow.allowed_vfolder_hosts).where(
+            ResourcePolicyRow.name == policy_name(principal)
+        )
     )
     allowed.update(_hosts(policy or []))
     domain = await db.scalar(
-        select(DomainRow.allowed_vfolder_hosts).where(DomainRow.name == domain_name)
+        select(DomainRow.allowed_vfolder_hosts).where(DomainRow.name == principal.domain_name)
     )
     allowed.update(_hosts(domain or []))
-    groups = await group_ids_of(db, user_uuid)
+    groups = await group_ids_of(db, principal.user_uuid)
     if groups:
         for hosts in await db.scalars(
             select(GroupRow.allowed_vfolder_hosts).where(GroupRow.id.in_(groups))
@@ -244,13 +255,13 @@ async def allowed_hosts(
     return allowed
 
 
-async def policy_limits(db: DbSession, access_key: str) -> tuple[int, int]:
-    """(max_vfolder_count, max_vfolder_size in bytes) of the keypair's policy; 0 = none."""
+async def policy_limits(db: DbSession, principal: Principal) -> tuple[int, int]:
+    """(max_vfolder_count, max_vfolder_size in bytes) of the principal's policy; 0 = none."""
     row = (
         await db.execute(
-            select(ResourcePolicyRow.max_vfolder_count, ResourcePolicyRow.max_vfolder_size)
-            .join(KeyPairRow, KeyPairRow.resource_policy == ResourcePolicyRow.name)
-            .where(KeyPairRow.access_key == access_key)
+            select(ResourcePolicyRow.max_vfolder_count, ResourcePolicyRow.max_vfolder_size).where(
+                ResourcePolicyRow.name == policy_name(principal)
+            )
         )
     ).first()
     if row is None:
@@ -275,16 +286,18 @@ async def users_by_email(db: DbSession, emails: Sequence[str]) -> list[UserRow]:
     return list(rows)
 
 
-async def sessions_mounting(db: DbSession, vfid: uuid.UUID) -> list[tuple[uuid.UUID, str, str]]:
-    """(id, name, owner access key) of the sessions not yet over that mount the folder."""
+async def sessions_mounting(
+    db: DbSession, vfid: uuid.UUID
+) -> list[tuple[uuid.UUID, str, uuid.UUID]]:
+    """(id, name, owner's user uuid) of the sessions not yet over that mount the folder."""
     rows = await db.execute(
-        select(SessionRow.id, SessionRow.name, SessionRow.access_key, SessionRow.mounts)
+        select(SessionRow.id, SessionRow.name, SessionRow.user_uuid, SessionRow.mounts)
         .where(SessionRow.status.not_in([s.value for s in DEAD]))
         .order_by(SessionRow.created_at)
     )
     wanted = str(vfid)
     return [
-        (sid, name, key)
-        for sid, name, key, mounts in rows
+        (sid, name, owner)
+        for sid, name, owner, mounts in rows
         if any(isinstance(m, dict) and m.get("vfolder_id") == wanted for m in mounts or ())
     ]

@@ -30,8 +30,8 @@ from hangar.core.errors import (
     StorageFailed,
     VFolderAlreadyExists,
 )
-from hangar.core.identity.models import Caller
 from hangar.core.manager.service import ManagerService, ManagerStatus
+from hangar.core.principal import Principal
 from hangar.core.storage import repo
 from hangar.core.storage.hosts import StorageHosts
 from hangar.core.storage.models import (
@@ -72,11 +72,11 @@ def owner_only(folder: VFolder, action: str) -> Forbidden:
 
 
 def folder_in_use(
-    folder: VFolder, sessions: list[tuple[uuid.UUID, str, str]], caller: Caller
+    folder: VFolder, sessions: list[tuple[uuid.UUID, str, uuid.UUID]], caller: Principal
 ) -> InvalidRequest:
     """The refusal to delete a folder that sessions mount: the caller's own sessions by
     name and id, other users' only counted."""
-    own = [f"{name} ({sid})" for sid, name, key in sessions if key == caller.access_key]
+    own = [f"{name} ({sid})" for sid, name, owner in sessions if caller.owns(owner)]
     others = len(sessions) - len(own)
     if others:
         own.append(f"{others} session{'s' if others > 1 else ''} of other users")
@@ -120,17 +120,15 @@ class StorageService:
 
     # Hosts -------------------------------------------------------------------------------
 
-    async def allowed_hosts(self, caller: Caller) -> list[str]:
+    async def allowed_hosts(self, caller: Principal) -> list[str]:
         existing = set(self.hosts.names())
         if caller.is_superadmin:
             return sorted(existing)
         async with self._sessions() as db:
-            allowed = await repo.allowed_hosts(
-                db, caller.access_key, caller.domain_name, caller.user_uuid
-            )
+            allowed = await repo.allowed_hosts(db, caller)
         return sorted(allowed & existing)
 
-    async def list_hosts(self, caller: Caller) -> HostList:
+    async def list_hosts(self, caller: Principal) -> HostList:
         allowed = await self.allowed_hosts(caller)
         volumes = {name: await self.hosts.get(name).info() for name in allowed}
         return HostList(self.hosts.default, allowed, volumes)
@@ -149,11 +147,11 @@ class StorageService:
 
     # Look-ups ----------------------------------------------------------------------------
 
-    async def accessible(self, caller: Caller) -> list[Access]:
+    async def accessible(self, caller: Principal) -> list[Access]:
         return await repo.accessible_now(engine_of(self._sessions), caller.user_uuid)
 
     async def get(
-        self, caller: Caller, name: str, need: Need = Need.READ, *, action: str = "change"
+        self, caller: Principal, name: str, need: Need = Need.READ, *, action: str = "change"
     ) -> Access:
         """The folder ``name`` as the caller reaches it, if they may do what ``need`` says.
 
@@ -171,7 +169,7 @@ class StorageService:
             return access
         raise folder_not_found()
 
-    def _owns(self, caller: Caller, access: Access) -> bool:
+    def _owns(self, caller: Principal, access: Access) -> bool:
         """Owners of user folders; admins of the group's domain for group folders."""
         if access.is_owner:
             return True
@@ -195,7 +193,7 @@ class StorageService:
 
     async def create(
         self,
-        caller: Caller,
+        caller: Principal,
         *,
         name: str,
         host: str | None = None,
@@ -239,7 +237,7 @@ class StorageService:
                 )
             ):
                 raise VFolderAlreadyExists()
-            max_count, max_size = await repo.policy_limits(db, caller.access_key)
+            max_count, max_size = await repo.policy_limits(db, caller)
             if (
                 group_id is None
                 and max_count > 0
@@ -274,7 +272,7 @@ class StorageService:
         return repo.folder_from_row(row)
 
     async def _group_for_create(
-        self, caller: Caller, group: str | None, name: str
+        self, caller: Principal, group: str | None, name: str
     ) -> uuid.UUID | None:
         if not group:
             return None
@@ -290,7 +288,7 @@ class StorageService:
 
     # Change ------------------------------------------------------------------------------
 
-    async def rename(self, caller: Caller, name: str, new_name: str) -> None:
+    async def rename(self, caller: Principal, name: str, new_name: str) -> None:
         await self.writable()
         check_folder_name(new_name)
         access = await self.get(caller, name, Need.OWNER, action="rename")
@@ -301,7 +299,7 @@ class StorageService:
         await self._update(access.folder.id, name=new_name)
 
     async def update_options(
-        self, caller: Caller, name: str, *, permission: str | None, cloneable: bool | None
+        self, caller: Principal, name: str, *, permission: str | None, cloneable: bool | None
     ) -> None:
         await self.writable()
         access = await self.get(caller, name, Need.OWNER, action="change the options of")
@@ -330,7 +328,7 @@ class StorageService:
             for row in await db.scalars(select(VFolderRow).where(VFolderRow.id.in_(vfids))):
                 row.last_used = now
 
-    async def delete(self, caller: Caller, name: str) -> None:
+    async def delete(self, caller: Principal, name: str) -> None:
         """Delete a folder the caller owns (or holds ``wd`` on) with all its files.
 
         Raises InvalidRequest otherwise, with the reference's words: "Cannot delete the
@@ -346,7 +344,7 @@ class StorageService:
                 return
         raise InvalidRequest("No such vfolder.")
 
-    async def delete_by_id(self, caller: Caller, vfid: uuid.UUID) -> None:
+    async def delete_by_id(self, caller: Principal, vfid: uuid.UUID) -> None:
         """Superadmins delete any folder by id. Raises Forbidden, NotFound, InvalidRequest
         (sessions mount it)."""
         await self.writable()
@@ -358,7 +356,7 @@ class StorageService:
             raise folder_not_found()
         await self._remove(repo.folder_from_row(row), caller)
 
-    async def _remove(self, folder: VFolder, caller: Caller | None = None) -> None:
+    async def _remove(self, folder: VFolder, caller: Principal | None = None) -> None:
         """Delete the folder's row, then its storage. With a ``caller`` (a deletion asked
         for, not the undoing of a failed create or clone), a folder that sessions still
         mount is refused: their next commands would fail on a vanished mount."""
@@ -375,7 +373,7 @@ class StorageService:
 
     async def clone(
         self,
-        caller: Caller,
+        caller: Principal,
         name: str,
         *,
         target_name: str,
@@ -429,7 +427,7 @@ class StorageService:
     # Group sharing -----------------------------------------------------------------------
 
     async def share(
-        self, caller: Caller, name: str, permission: str | None, emails: list[str]
+        self, caller: Principal, name: str, permission: str | None, emails: list[str]
     ) -> list[str]:
         """Give group members an explicit permission on a group folder (admins only)."""
         await self.writable()
@@ -454,7 +452,7 @@ class StorageService:
                     share.permission = perm.value
         return [u.email for u in members]
 
-    async def unshare(self, caller: Caller, name: str, emails: list[str]) -> list[str]:
+    async def unshare(self, caller: Principal, name: str, emails: list[str]) -> list[str]:
         await self.writable()
         access = await self.get(caller, name, Need.READ)
         if access.folder.ownership_type is not OwnershipType.GROUP:
@@ -471,7 +469,7 @@ class StorageService:
             )
         return [u.email for u in users]
 
-    async def leave(self, caller: Caller, name: str) -> None:
+    async def leave(self, caller: Principal, name: str) -> None:
         """Give up a user folder shared with the caller."""
         await self.writable()
         access = await self.get(caller, name, Need.READ)

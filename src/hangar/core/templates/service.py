@@ -23,7 +23,6 @@ from hangar.core.compute.models import CreateRequest, CreateResult
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.states import SessionType
 from hangar.core.errors import InvalidRequest, NotFound
-from hangar.core.identity.models import Caller
 from hangar.core.identity.queries import Scope, scope_of
 from hangar.core.identity.service import IdentityService
 from hangar.core.templates.model import bootstrap_of, load_payload, params_of
@@ -33,6 +32,7 @@ from hangar.db.tables import GroupMemberRow, GroupRow, SessionTemplateRow, UserR
 
 @dataclass(frozen=True, slots=True)
 class Template:
+from hangar.core.principal import ADMIN_SCOPE, Principal
     id: uuid.UUID
     name: str
     type: str
@@ -95,7 +95,7 @@ class Templates:
         self._identity = identity
         self._compute = compute
 
-    def _visible(self, caller: Caller) -> list[ColumnElement[bool]]:
+    def _visible(self, caller: Principal) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = [SessionTemplateRow.is_active.is_(True)]
         scope = scope_of(caller)
         if scope == Scope.DOMAIN:
@@ -113,7 +113,7 @@ class Templates:
         return conditions
 
     async def _load(
-        self, caller: Caller, template_id: str, *, write: bool = False
+        self, caller: Principal, template_id: str, *, write: bool = False
     ) -> tuple[SessionTemplateRow, str, str | None]:
         stmt = (
             select(SessionTemplateRow, UserRow.email, GroupRow.name)
@@ -131,7 +131,7 @@ class Templates:
         return row, email, group_name
 
     def _view(
-        self, caller: Caller, row: SessionTemplateRow, email: str, group_name: str | None
+        self, caller: Principal, row: SessionTemplateRow, email: str, group_name: str | None
     ) -> Template:
         return Template(
             id=row.id,
@@ -149,7 +149,7 @@ class Templates:
 
     async def create(
         self,
-        caller: Caller,
+        caller: Principal,
         payload: str,
         *,
         domain_name: str,
@@ -180,11 +180,13 @@ class Templates:
             db.add_all(rows)
         return [self._view(caller, r, owner.email, group_name) for r in rows]
 
-    async def find(self, caller: Caller, *, list_all: bool = False) -> list[Template]:
+    async def find(self, caller: Principal, *, list_all: bool = False) -> list[Template]:
         """The caller's and their groups' templates; ``list_all`` widens it for admins."""
         conditions = self._visible(caller)
         if not list_all or scope_of(caller) == Scope.OWN:
-            conditions = self._visible(dataclasses.replace(caller, is_admin=False))
+            conditions = self._visible(
+                dataclasses.replace(caller, scopes=caller.scopes - {ADMIN_SCOPE})
+            )
         stmt = (
             select(SessionTemplateRow, UserRow.email, GroupRow.name)
             .join(UserRow, UserRow.uuid == SessionTemplateRow.user_uuid)
@@ -196,10 +198,10 @@ class Templates:
             rows = (await db.execute(stmt)).all()
         return [self._view(caller, r, email, gname) for r, email, gname in rows]
 
-    async def get(self, caller: Caller, template_id: str) -> Template:
+    async def get(self, caller: Principal, template_id: str) -> Template:
         return self._view(caller, *await self._load(caller, template_id))
 
-    async def update(self, caller: Caller, template_id: str, payload: str) -> None:
+    async def update(self, caller: Principal, template_id: str, payload: str) -> None:
         row, _, _ = await self._load(caller, template_id, write=True)
         documents = load_payload(payload)
         if len(documents) != 1:
@@ -211,7 +213,7 @@ class Templates:
             stored.name, stored.template = name, document
             stored.modified_at = self._clock.now()
 
-    async def delete(self, caller: Caller, template_id: str) -> None:
+    async def delete(self, caller: Principal, template_id: str) -> None:
         row, _, _ = await self._load(caller, template_id, write=True)
         async with self._sessions() as db, db.begin():
             stored = await db.get(SessionTemplateRow, row.id)
@@ -219,8 +221,8 @@ class Templates:
             stored.is_active, stored.modified_at = False, self._clock.now()
 
     async def create_session(
-        self, caller: Caller, template_id: str, overrides: Overrides
-    ) -> CreateResult:
+        self, caller: Principal, template_id: str, overrides: Overrides
+    ) -> CreateOutcome:
         """Create a session from a template; every key the request sets wins."""
         owner = (
             await self._compute.owner_of(caller, overrides.owner_access_key)

@@ -76,7 +76,7 @@ def session(
     wanted = {k.replace("_", "."): v for k, v in amounts.items()} | dict(requested or {})
     return PendingSession(
         id=sid(n),
-        access_key=key,
+        usage_key=key,
         user_uuid=OWNER,
         group_id=OWNER,
         domain_name="default",

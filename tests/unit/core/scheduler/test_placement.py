@@ -21,7 +21,7 @@ HALF = Decimal("0.5")
 
 
 def run(pending: list[PendingSession], agents: list[AgentState]) -> SchedulePlan:
-    keys = {s.access_key: usage() for s in pending}
+    keys = {s.usage_key: usage() for s in pending}
     return schedule(pending, agents, keys, Fifo())
 
 

@@ -59,7 +59,7 @@ def test_drf_worked_example() -> None:
     pending = [session(n, key="A", cpu=1, mem="4g") for n in (1, 3, 5, 7)]
     pending += [session(n, key="B", cpu=3, mem="1g") for n in (2, 4, 6, 8)]
     plan = schedule(pending, cluster, {"A": usage(), "B": usage()}, Drf())
-    assert [(a.access_key, a.session_id.int) for a in plan.assignments] == [
+    assert [(a.usage_key, a.session_id.int) for a in plan.assignments] == [
         ("A", 1),
         ("B", 2),
         ("A", 3),

@@ -105,7 +105,7 @@ def sessions(draw: st.DrawFn) -> list[PendingSession]:
         found.append(
             PendingSession(
                 id=sid(n),
-                access_key=draw(st.sampled_from((*KEYS, *KEYS, *KEYS, "D"))),
+                usage_key=draw(st.sampled_from((*KEYS, *KEYS, *KEYS, "D"))),
                 user_uuid=OWNER,
                 group_id=OWNER,
                 domain_name="default",
@@ -215,7 +215,7 @@ def check_plan(
         assert len(whole) == session.requested.amount(CUDA_DEVICE)
         fractional = sum((g.shares for g in assignment.devices if not g.whole), ZERO)
         assert fractional == session.requested.amount(CUDA_SHARES)
-        charged[session.access_key].append(assignment.allocated)
+        charged[session.usage_key].append(assignment.allocated)
 
     for key, taken in charged.items():
         usage = keys[key]

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import strawberry
 from starlette.requests import Request
 
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.services import Services
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
     request: Request
-    caller: Caller
+    caller: Principal
     services: Services
 
 
