@@ -6,14 +6,17 @@ serves one run of one kernel; output, input, exit codes and limits are as for an
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import uvloop
+
 from hangar.agent.models import BatchSteps
 from hangar.agent.runtimes.base import KernelSpec, ResourceLimits, TerminationReason
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
-from tests.component.agent.conftest import Shell
+from tests.component.agent.conftest import Shell, run_to_end
 from tests.support.agent_node import collect, ends, make_node, request, text
 
 Kernels = Callable[..., Awaitable[KernelSpec]]
@@ -161,3 +164,27 @@ async def test_an_interactive_session_made_from_a_pooled_sandbox_runs_in_its_own
         for made in (first, second):
             await node.destroy_kernel(made.kernel_id)
         await node.shutdown()
+
+
+def test_sandboxes_built_for_nothing_leave_no_open_pipes_behind(
+    runtime: BubblewrapRuntime, data_dir: Path
+) -> None:
+    async def main() -> None:  # on the server's loop (uvloop), which owns no pipe's file
+        for round_ in range(8):  # built, then thrown away with their kernel
+            spec = KernelSpec(f"gone{round_}", data_dir / "scratch" / f"gone{round_}")
+            await runtime.create(spec)
+            runtime.prestart(spec.kernel_id)
+            await waiting(runtime, spec.kernel_id)
+            await runtime.destroy(spec.kernel_id, remove_scratch=True)
+            gc.collect()  # what the loop still watches must not be closed under it
+        spec = KernelSpec("k1", data_dir / "scratch" / "k1")
+        await runtime.create(spec)
+        try:
+            runtime.prestart("k1")
+            for _ in range(6):
+                out, err, status = await run_to_end(runtime, "k1", ["/bin/sh", "-c", "echo ok"])
+                assert (out, err, status.exit_code) == ("ok\n", "", 0)
+        finally:
+            await runtime.destroy("k1", remove_scratch=True)
+
+    uvloop.run(main())

@@ -100,18 +100,17 @@ async def start_waiter(command: SandboxCommand, args_data: bytes) -> Waiter:
     return Waiter(spawned, command.env, args_data)
 
 
-def discard(waiter: Waiter, kill: Callable[[int], None]) -> None:
-    """Close the waiter's stdin (it then exits) and kill its sandbox with ``kill(pid)``."""
+async def retire(waiter: Waiter, kill: Callable[[int], None], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Close the waiter's stdin (it then exits), kill its sandbox with ``kill(pid)`` and wait
+    (at most ``timeout`` seconds) until it has ended and its output pipes are closed: the
+    waiter must outlive its pipes' transports, whose file descriptors it owns."""
     stdin = waiter.spawned.process.stdin
     if stdin is not None and not stdin.is_closing():
         stdin.close()
     kill(waiter.spawned.process.pid)
-
-
-async def ended(waiter: Waiter, timeout: float) -> None:  # noqa: ASYNC109 - a bound wait
-    """Wait (at most ``timeout`` seconds) for a discarded waiter's process to end."""
+    ends = asyncio.gather(waiter.spawned.exited, waiter.spawned.drained)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(waiter.spawned.exited), timeout)
+        await asyncio.wait_for(asyncio.shield(ends), timeout)
 
 
 class Waiters:
@@ -133,6 +132,7 @@ class Waiters:
         self._ready: dict[str, Waiter] = {}
         self._filling: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def keep_ready(self, kernel_id: str) -> None:
         """From now on the kernel has a waiter ready (one is built now, and again after each
@@ -182,7 +182,13 @@ class Waiters:
         if kernel_id in self._wanted:
             self._ready[kernel_id] = waiter
         else:  # dropped meanwhile
-            discard(waiter, self._kill)
+            self._retire(waiter)
+
+    def _retire(self, waiter: Waiter) -> asyncio.Task[None]:
+        task = asyncio.create_task(retire(waiter, self._kill))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        return task
 
     def pid(self, kernel_id: str) -> int | None:
         """The pid of the kernel's waiter (its sandbox's launcher), None while it has none
@@ -198,7 +204,7 @@ class Waiters:
             return None
         if waiter.alive and waiter.args_data == args_data:
             return waiter
-        discard(waiter, self._kill)
+        self._retire(waiter)
         return None
 
     async def drop(self, kernel_id: str, timeout: float) -> None:  # noqa: ASYNC109
@@ -215,8 +221,8 @@ class Waiters:
                 await task
         waiter = self._ready.pop(kernel_id, None)
         if waiter is not None:
-            discard(waiter, self._kill)
-            await ended(waiter, timeout)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._retire(waiter)), timeout)
 
     def close(self) -> None:
         """End every waiter now (the agent is going away), without waiting."""
@@ -225,7 +231,7 @@ class Waiters:
         for task in self._filling.values():
             task.cancel()
         for waiter in self._ready.values():
-            discard(waiter, self._kill)
+            self._retire(waiter)
         self._timers.clear()
         self._ready.clear()
         self._wanted.clear()
