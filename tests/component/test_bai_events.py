@@ -23,7 +23,8 @@ from starlette.types import Message
 from hangar.agent.models import ContainerStats, KernelRequest, NodeInfo
 from hangar.api.app import create_app
 from hangar.api.bai.routes import events
-from hangar.core.compute.models import SessionEvent
+from hangar.core.events import Event as BusEvent
+from hangar.core.events import EventKind, SessionChange, Tenant
 from hangar.core.services import Services
 from tests.support.bai import Signer
 
@@ -257,8 +258,13 @@ async def test_group_filter(
     ):
         session_id = await create(client, admin, "grouped")
         assert (await by_name.event()).data["sessionId"] == session_id
-        sentinel = SessionEvent(
-            "session_started", uuid.uuid4(), "elsewhere", admin.access_key, "default", other_group
+        owner = (await services.identity.credentials_for(admin.access_key)).caller.user_uuid
+        sentinel = BusEvent(
+            EventKind.SESSION_STARTED,
+            uuid.uuid4(),
+            Tenant(owner, other_group, "default"),
+            SessionChange("elsewhere", admin.access_key),
+            services.clock.now(),
         )
         services.bus.publish(sentinel)  # everything "grouped" sent came before this
         assert (await by_id.event()).data["sessionName"] == "elsewhere"

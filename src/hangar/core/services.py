@@ -18,12 +18,12 @@ from hangar.core.bgtasks.service import BackgroundTasks
 from hangar.core.census import CensusTaker
 from hangar.core.clock import Clock, SystemClock
 from hangar.core.compute.apps import AppService
-from hangar.core.compute.events import EventBus
 from hangar.core.compute.execution import Executions
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookNotifier
 from hangar.core.diskspace import DiskReserve
+from hangar.core.events import EventBus, InProcessBus
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
 from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
@@ -131,7 +131,7 @@ def _assemble(
     manager = ManagerService(sessions, clock)
     images = ImageService(sessions, clock)
     agents = AgentService(sessions, clock)
-    bus = EventBus()
+    bus = InProcessBus()
     lifecycle = SessionLifecycle(
         sessions,
         clock,

@@ -31,8 +31,8 @@ from hangar.agent.models import (
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
 from hangar.core.compute import repo
-from hangar.core.compute.events import EventBus
-from hangar.core.compute.models import ComputeSession, SessionEvent
+from hangar.core.compute.events import session_event
+from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.placement import build_inputs
 from hangar.core.compute.states import (
     HOLDS_RESOURCES,
@@ -42,6 +42,7 @@ from hangar.core.compute.states import (
     can_move,
 )
 from hangar.core.errors import AgentGone, Conflict, HangarError, Unavailable
+from hangar.core.events import EventBus, EventKind
 from hangar.core.images.service import ImageService
 from hangar.core.scheduler import Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
@@ -233,7 +234,7 @@ class SessionLifecycle:
             except Conflict:
                 continue  # cancelled meanwhile
             scheduled += 1
-            self._publish("session_scheduled", session)
+            self._publish(EventKind.SESSION_SCHEDULED, session)
             placed = dataclasses.replace(
                 session,
                 status=S.SCHEDULED,
@@ -256,8 +257,7 @@ class SessionLifecycle:
             )  # fmt: skip
         except Conflict:
             return
-        self._publish("kernel_cancelled", session, "dependency-failed")
-        self._publish("session_cancelled", session, "dependency-failed")
+        self._publish(EventKind.SESSION_CANCELLED, session, "dependency-failed")
         self.nudge()  # sessions depending on this one are doomed too
 
     async def _record_reasons(
@@ -280,8 +280,7 @@ class SessionLifecycle:
             return
         try:
             await self._move(session, S.SCHEDULED, S.PREPARING)
-            self._publish("kernel_preparing", session)
-            self._publish("kernel_creating", session)
+            self._publish(EventKind.SESSION_PREPARING, session)
             creation = await self._creation(session)
             await self._agents.client(session.agent_id).create_kernel(creation)
             self.touch(session.id)  # the idle clock starts before anyone can see RUNNING
@@ -293,8 +292,7 @@ class SessionLifecycle:
             self._last_activity.pop(session.id, None)
             await self._fail(session, f"failed-to-start: {exc.message}")
             return
-        self._publish("kernel_started", session)
-        self._publish("session_started", session)
+        self._publish(EventKind.SESSION_STARTED, session)
         if session.session_type == SessionType.BATCH:
             self._spawn(self._run_batch_session(session))
 
@@ -336,7 +334,7 @@ class SessionLifecycle:
         if session.agent_id is not None:
             with contextlib.suppress(HangarError):
                 await self._agents.client(session.agent_id).destroy_kernel(session.id)
-        self._publish("session_failure", session, info)
+        self._publish(EventKind.SESSION_FAILED, session, info)
         self.nudge()  # sessions that depend on this one are cancelled
 
     async def _run_batch_session(self, session: ComputeSession) -> None:
@@ -356,7 +354,7 @@ class SessionLifecycle:
         async with self._sessions() as db, db.begin():
             await repo.set_result(db, session.id, result)
         self._publish(
-            "session_success" if exit_code == 0 else "session_failure",
+            EventKind.SESSION_SUCCEEDED if exit_code == 0 else EventKind.SESSION_FAILED,
             session,
             "task-finished",
             exit_code,
@@ -412,8 +410,7 @@ class SessionLifecycle:
                 if current is None:
                     return stat_object("cancelled", None)
                 return await self.terminate(current, reason=reason, forced=forced)
-            self._publish("kernel_cancelled", session, reason)
-            self._publish("session_cancelled", session, reason)
+            self._publish(EventKind.SESSION_CANCELLED, session, reason)
             self.nudge()  # sessions that depend on this one are cancelled
             return stat_object("cancelled", None)
         olds = [status for status in S if can_move(status, S.TERMINATING)]
@@ -421,7 +418,7 @@ class SessionLifecycle:
             await self._move(session, olds, S.TERMINATING, status_info=reason)
         except Conflict:
             return stat_object("terminated", None)
-        self._publish("kernel_terminating", session, reason)
+        self._publish(EventKind.SESSION_TERMINATING, session, reason)
         return await self._finish_termination(session, reason)
 
     async def _finish_termination(self, session: ComputeSession, reason: str) -> dict[str, Any]:
@@ -436,8 +433,7 @@ class SessionLifecycle:
             session, S.TERMINATING, S.TERMINATED, terminated_at=self._clock.now(), last_stat=last
         )
         self._last_activity.pop(session.id, None)
-        self._publish("kernel_terminated", session, reason)
-        self._publish("session_terminated", session, reason)
+        self._publish(EventKind.SESSION_TERMINATED, session, reason)
         self.nudge()  # freed resources may let pending sessions start
         return last
 
@@ -445,14 +441,14 @@ class SessionLifecycle:
         if session.status != S.RUNNING or session.agent_id is None:
             raise Conflict("Only running sessions can be restarted.")
         await self._move(session, S.RUNNING, S.RESTARTING)
-        self._publish("kernel_restarting", session, "restarting")
+        self._publish(EventKind.SESSION_RESTARTING, session, "restarting")
         try:
             await self._agents.client(session.agent_id).restart_kernel(session.id)
         except HangarError as exc:
             await self._fail(session, f"failed-to-restart: {exc.message}")
             raise
         await self._move(session, S.RESTARTING, S.RUNNING)
-        self._publish("kernel_started", session, "restarting")
+        self._publish(EventKind.SESSION_RESTARTED, session, "restarting")
 
     async def interrupt(self, session: ComputeSession) -> None:
         if session.agent_id is not None and session.status == S.RUNNING:
@@ -600,9 +596,13 @@ class SessionLifecycle:
             await repo.transition(db, session.id, old, new, when=self._clock.now(), **changes)
 
     def _publish(
-        self, name: str, session: ComputeSession, reason: str = "", exit_code: int | None = None
+        self,
+        kind: EventKind,
+        session: ComputeSession,
+        reason: str = "",
+        exit_code: int | None = None,
     ) -> None:
-        self._bus.publish(SessionEvent.of(name, session, reason, exit_code))
+        self._bus.publish(session_event(kind, session, self._clock.now(), reason, exit_code))
 
     async def stream_batch(
         self, session: ComputeSession, steps: BatchSteps

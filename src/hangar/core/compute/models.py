@@ -92,28 +92,3 @@ class CreateResult:
     session: ComputeSession
     created: bool
     status: str  # a SessionStatus value or "TIMEOUT"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEvent:
-    """A lifecycle event (``session_started``, ``kernel_terminated``, ...)."""
-
-    name: str
-    session_id: uuid.UUID
-    session_name: str
-    access_key: str
-    domain_name: str
-    group_id: uuid.UUID
-    reason: str = ""
-    exit_code: int | None = None
-
-    @classmethod
-    def of(
-        cls, name: str, session: ComputeSession, reason: str = "", exit_code: int | None = None
-    ) -> SessionEvent:
-        return cls(name, session.id, session.name, session.access_key, session.domain_name,
-                   session.group_id, reason, exit_code)  # fmt: skip
-
-    @property
-    def is_kernel_event(self) -> bool:
-        return self.name.startswith("kernel_")

@@ -21,9 +21,9 @@ from hangar.agent.models import FileEntry
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
 from hangar.core.compute import repo
-from hangar.core.compute.events import EventBus
+from hangar.core.compute.events import session_event
 from hangar.core.compute.lifecycle import SessionLifecycle
-from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult, SessionEvent
+from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult
 from hangar.core.compute.options import (
     parse_preopen_ports,
     parse_resource_opts,
@@ -42,6 +42,7 @@ from hangar.core.errors import (
     SessionAlreadyExists,
     TooManySessionsMatched,
 )
+from hangar.core.events import EventBus, EventKind, Matcher
 from hangar.core.identity.models import Caller, Role
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
@@ -67,15 +68,14 @@ SETTLED = frozenset(
 
 
 # Events after which a waiting create looks at the session again (the others, such as
-# session_scheduled or kernel_preparing, never leave it in a SETTLED status).
+# SESSION_SCHEDULED or SESSION_PREPARING, never leave it in a SETTLED status).
 SETTLING_EVENTS = frozenset(
     {
-        "session_started",
-        "session_failure",
-        "session_cancelled",
-        "session_terminated",
-        "kernel_terminating",
-        "kernel_cancelled",
+        EventKind.SESSION_STARTED,
+        EventKind.SESSION_FAILED,
+        EventKind.SESSION_CANCELLED,
+        EventKind.SESSION_TERMINATED,
+        EventKind.SESSION_TERMINATING,
     }
 )
 
@@ -178,7 +178,7 @@ class ComputeService:
         defaults = default_slots(image_min, image.max_slots(), self._default_memory)
         row = await self._new_row(owner, req, image.id, image.short_ref, image_min, defaults)
         session = repo.session_from_row(row)
-        self.bus.publish(SessionEvent.of("session_enqueued", session))
+        self.bus.publish(session_event(EventKind.SESSION_ENQUEUED, session, self._clock.now()))
         if req.enqueue_only:
             self._lifecycle.nudge()
             return CreateResult(session, True, SessionStatus.PENDING.value)
@@ -311,12 +311,9 @@ class ComputeService:
         return await self.mount_resolver(owner, req.mounts, req.mount_map)
 
     async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateResult:
-        def settled(event: SessionEvent) -> bool:  # only these can mean a SETTLED status
-            return event.session_id == session.id and event.name in SETTLING_EVENTS
-
         # Subscribed before the lifecycle is woken, so no settling event is missed and the
         # session, just written as PENDING, is read again only when one came (or every second).
-        async with self.bus.subscribe(settled) as queue:
+        async with self.bus.subscribe(Matcher(SETTLING_EVENTS, session.id)) as queue:
             self._lifecycle.nudge()
             deadline = None if max_wait <= 0 else asyncio.get_running_loop().time() + max_wait
             while True:

@@ -1,4 +1,6 @@
-"""Lifecycle webhooks: sessions created with ``callback_url`` get their events POSTed there."""
+"""Lifecycle webhooks: sessions created with ``callback_url`` get their events POSTed there.
+
+The body is Backend.AI's callback format; the bus's kinds become its event words here."""
 
 from __future__ import annotations
 
@@ -11,24 +13,23 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
 from hangar.core.compute import repo
-from hangar.core.compute.events import EventBus
-from hangar.core.compute.models import SessionEvent
+from hangar.core.events import Event, EventBus, EventKind, Matcher
 from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.core.compute.webhooks")
 
 WEBHOOK_EVENTS = {
-    "session_enqueued": "enqueued",
-    "session_scheduled": "scheduled",
-    "kernel_preparing": "preparing",
-    "session_started": "started",
-    "session_cancelled": "cancelled",
-    "session_terminated": "terminated",
-    "session_success": "success",
-    "session_failure": "failure",
+    EventKind.SESSION_ENQUEUED: "enqueued",
+    EventKind.SESSION_SCHEDULED: "scheduled",
+    EventKind.SESSION_PREPARING: "preparing",
+    EventKind.SESSION_STARTED: "started",
+    EventKind.SESSION_CANCELLED: "cancelled",
+    EventKind.SESSION_TERMINATED: "terminated",
+    EventKind.SESSION_SUCCEEDED: "success",
+    EventKind.SESSION_FAILED: "failure",
 }
 
-FINAL_EVENTS = frozenset({"session_terminated", "session_cancelled"})
+FINAL_EVENTS = frozenset({EventKind.SESSION_TERMINATED, EventKind.SESSION_CANCELLED})
 MAX_CACHED_URLS = 10_000
 
 
@@ -53,12 +54,12 @@ class WebhookNotifier:
     async def run(self) -> None:
         """Listen until cancelled."""
         try:
-            async with self._bus.subscribe(lambda e: e.name in WEBHOOK_EVENTS) as queue:
+            async with self._bus.subscribe(Matcher(frozenset(WEBHOOK_EVENTS))) as events:
                 while True:
-                    event = await queue.get()
-                    url = await self._callback_url(event.session_id)
-                    if event.name in FINAL_EVENTS:
-                        self._urls.pop(event.session_id, None)
+                    event = await events.get()
+                    url = await self._callback_url(event.subject)
+                    if event.kind in FINAL_EVENTS:
+                        self._urls.pop(event.subject, None)
                     if url:
                         task = asyncio.create_task(self._deliver(url, event))
                         self._deliveries.add(task)
@@ -77,11 +78,11 @@ class WebhookNotifier:
         self._urls[session_id] = url
         return url
 
-    async def _deliver(self, url: str, event: SessionEvent) -> None:
+    async def _deliver(self, url: str, event: Event) -> None:
         body = {
             "type": "session_lifecycle",
-            "event": WEBHOOK_EVENTS[event.name],
-            "session_id": str(event.session_id),
+            "event": WEBHOOK_EVENTS[event.kind],
+            "session_id": str(event.subject),
             "when": self._clock.now().isoformat(),
         }
         for attempt in range(1, self._attempts + 1):
@@ -93,5 +94,5 @@ class WebhookNotifier:
             except httpx.HTTPError as exc:
                 reason = str(exc) or type(exc).__name__
             log.warning("webhook %s for session %s failed (attempt %d): %s",
-                        body["event"], event.session_id, attempt, reason)  # fmt: skip
+                        body["event"], event.subject, attempt, reason)  # fmt: skip
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1))

@@ -17,16 +17,31 @@ from hangar.api.bai.auth import services_of, user
 from hangar.api.bai.params import Params, raw_params, validate
 from hangar.api.bai.routes import bgtask
 from hangar.api.bai.routing import Router
-from hangar.core.compute.events import EventBus, Matcher
-from hangar.core.compute.models import SessionEvent
 from hangar.core.errors import InvalidRequest, NotFound
-from hangar.core.identity.models import Caller
+from hangar.core.events import Event, EventBus, EventKind, Matcher, Subscription, Tenant
+from hangar.core.principal import Principal
 
 router = Router(prefix="/events")
 
 PING_SECONDS = 15.0
 PING = b": ping\n\n"
 SCOPES = frozenset({"*", "session", "kernel"})
+
+# Backend.AI's event names for each kind, in the order they are sent. A session has one
+# kernel here, so a kind may be both a kernel's and the session's event.
+WIRE_NAMES: dict[EventKind, tuple[str, ...]] = {
+    EventKind.SESSION_ENQUEUED: ("session_enqueued",),
+    EventKind.SESSION_SCHEDULED: ("session_scheduled",),
+    EventKind.SESSION_PREPARING: ("kernel_preparing", "kernel_creating"),
+    EventKind.SESSION_STARTED: ("kernel_started", "session_started"),
+    EventKind.SESSION_RESTARTING: ("kernel_restarting",),
+    EventKind.SESSION_RESTARTED: ("kernel_started",),
+    EventKind.SESSION_TERMINATING: ("kernel_terminating",),
+    EventKind.SESSION_TERMINATED: ("kernel_terminated", "session_terminated"),
+    EventKind.SESSION_CANCELLED: ("kernel_cancelled", "session_cancelled"),
+    EventKind.SESSION_SUCCEEDED: ("session_success",),
+    EventKind.SESSION_FAILED: ("session_failure",),
+}
 
 
 class SessionEventParams(Params):
@@ -61,54 +76,62 @@ def event_kinds(scope: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def event_data(event: SessionEvent) -> dict[str, Any]:
-    session_id = str(event.session_id)
+def wire_names(kind: EventKind, scopes: frozenset[str]) -> tuple[str, ...]:
+    """The names ``kind`` is sent under to a subscriber of ``scopes`` (see event_kinds)."""
+    return tuple(name for name in WIRE_NAMES[kind] if name.partition("_")[0] in scopes)
+
+
+def event_data(name: str, event: Event) -> dict[str, Any]:
+    session_id = str(event.subject)
+    change = event.payload
     data: dict[str, Any] = {
-        "reason": event.reason,
-        "sessionName": event.session_name,
-        "ownerAccessKey": event.access_key,
+        "reason": change.reason,
+        "sessionName": change.session_name,
+        "ownerAccessKey": change.credential,
         "sessionId": session_id,
         "kernelId": session_id,  # single-container sessions: main kernel id == session id
     }
-    if event.is_kernel_event:
+    if name.startswith("kernel_"):
         data["clusterRole"] = "main"
         data["clusterIdx"] = 1
-    if event.exit_code is not None:
-        data["exitCode"] = event.exit_code
+    if change.exit_code is not None:
+        data["exitCode"] = change.exit_code
     return data
 
 
-def frame(event: SessionEvent) -> bytes:
-    return f"event: {event.name}\ndata: {json.dumps(event_data(event))}\n\n".encode()
+def frames(event: Event, scopes: frozenset[str]) -> bytes:
+    return b"".join(
+        f"event: {name}\ndata: {json.dumps(event_data(name, event))}\n\n".encode()
+        for name in wire_names(event.kind, scopes)
+    )
 
 
 def session_matcher(
-    caller: Caller,
-    owner: Caller,
+    caller: Principal,
+    owner: Principal,
     params: SessionEventParams,
     group_id: uuid.UUID | None,
 ) -> Matcher:
     """Which events this subscriber sees: the owner's sessions by name (``*`` = all), or one
-    session by id, which an admin may also watch for users of the domain."""
-    kinds = event_kinds(params.scope)
+    session by id, which an admin may also watch for users of the domain (a superadmin: of
+    any domain). Sessions are the owner's when they belong to the owner's keypair."""
+    scopes = event_kinds(params.scope)
+    by_id = params.session_id is not None
 
-    def visible(event: SessionEvent) -> bool:
-        if event.access_key == owner.access_key or caller.is_superadmin:
+    def tenant(t: Tenant) -> bool:
+        if group_id is not None and t.project_id != group_id:
+            return False
+        if t.user_id == owner.user_uuid or (by_id and caller.is_superadmin):
             return True
-        return caller.is_admin and event.domain_name == caller.domain_name
+        return by_id and caller.is_admin and t.domain == caller.domain_name
 
-    def matches(event: SessionEvent) -> bool:
-        if event.name.partition("_")[0] not in kinds:
-            return False
-        if group_id is not None and event.group_id != group_id:
-            return False
-        if params.session_id is not None:
-            return event.session_id == params.session_id and visible(event)
-        if event.access_key != owner.access_key:
-            return False
-        return params.session_name == "*" or event.session_name == params.session_name
+    def where(event: Event) -> bool:
+        if event.payload.credential == owner.access_key:
+            return by_id or params.session_name in ("*", event.payload.session_name)
+        return by_id and (caller.is_superadmin or caller.is_admin)
 
-    return matches
+    kinds = frozenset(kind for kind in WIRE_NAMES if wire_names(kind, scopes))
+    return Matcher(kinds, params.session_id, tenant, where)
 
 
 class EventStream(Response):
@@ -121,12 +144,19 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, bus: EventBus, matcher: Matcher, ping_seconds: float | None = None):
+    def __init__(
+        self,
+        bus: EventBus,
+        matcher: Matcher,
+        scopes: frozenset[str],
+        ping_seconds: float | None = None,
+    ):
         self.status_code = 200
         self.background = None
         self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self._bus = bus
         self._matcher = matcher
+        self._scopes = scopes
         self._ping_seconds = PING_SECONDS if ping_seconds is None else ping_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,9 +164,9 @@ class EventStream(Response):
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        async with self._bus.subscribe(self._matcher) as queue:
+        async with self._bus.subscribe(self._matcher) as events:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            pump = asyncio.create_task(self._pump(queue, send))
+            pump = asyncio.create_task(self._pump(events, send))
             watch = asyncio.create_task(_disconnected(receive))
             closing = asyncio.create_task(self._bus.wait_closed())
             tasks = (pump, watch, closing)
@@ -154,10 +184,11 @@ class EventStream(Response):
             with contextlib.suppress(OSError):  # end the body: the connection can close
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _pump(self, queue: asyncio.Queue[SessionEvent], send: Send) -> None:
+    async def _pump(self, events: Subscription, send: Send) -> None:
         while True:
             try:
-                chunk = frame(await asyncio.wait_for(queue.get(), self._ping_seconds))
+                event = await asyncio.wait_for(events.get(), self._ping_seconds)
+                chunk = frames(event, self._scopes)
             except TimeoutError:
                 chunk = PING
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -168,7 +199,7 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _group_filter(request: Request, owner: Caller, group: str) -> uuid.UUID | None:
+async def _group_filter(request: Request, owner: Principal, group: str) -> uuid.UUID | None:
     """The group to filter by: an id as given, or a name resolved for the owner; ``*`` and
     names that resolve to nothing filter nothing."""
     if group == "*":
@@ -188,7 +219,8 @@ async def session_events(request: Request) -> Response:
     services = services_of(request)
     owner = await services.compute.owner_of(caller, params.owner_access_key)
     group_id = await _group_filter(request, owner, params.group)
-    return EventStream(services.bus, session_matcher(caller, owner, params, group_id))
+    matcher = session_matcher(caller, owner, params, group_id)
+    return EventStream(services.bus, matcher, event_kinds(params.scope))
 
 
 router.get("/background-task")(bgtask.background_task_events)

@@ -1,0 +1,76 @@
+"""The event envelope: what happened (a kind), to what (a subject), whose (a tenant), when,
+and a payload dataclass whose type the kind fixes.
+
+The core speaks only these kinds; each face turns them into its own wire names (Backend.AI's
+``session_started``/``kernel_started``, a webhook's ``started``, ...).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class EventKind(enum.StrEnum):
+    """What happened. Values are stable: they travel between processes (see codec)."""
+
+    SESSION_ENQUEUED = "session.enqueued"
+    SESSION_SCHEDULED = "session.scheduled"
+    SESSION_PREPARING = "session.preparing"
+    SESSION_STARTED = "session.started"
+    SESSION_RESTARTING = "session.restarting"
+    SESSION_RESTARTED = "session.restarted"
+    SESSION_TERMINATING = "session.terminating"
+    SESSION_TERMINATED = "session.terminated"
+    SESSION_CANCELLED = "session.cancelled"
+    SESSION_SUCCEEDED = "session.succeeded"  # a batch session's command exited 0
+    SESSION_FAILED = "session.failed"  # its command failed, or the session could not start
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """Whose event it is: the owning user and project (group) and their domain. Subscribers
+    are scoped by a predicate over this, never by a face's credential."""
+
+    user_id: uuid.UUID
+    project_id: uuid.UUID
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChange:
+    """The payload of every ``SESSION_*`` kind.
+
+    ``credential``: the id of the credential the session belongs to (a keypair's access key
+    today), which faces that address sessions by credential translate. ``exit_code``: set for
+    SUCCEEDED/FAILED when a command ended with one.
+    """
+
+    session_name: str
+    credential: str
+    reason: str = ""
+    exit_code: int | None = None
+
+
+Payload = SessionChange
+
+# Which payload class each kind carries; checked when an Event is built.
+PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {kind: SessionChange for kind in EventKind}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One published event. ``subject``: the id of the thing it is about (a session id)."""
+
+    kind: EventKind
+    subject: uuid.UUID
+    tenant: Tenant
+    payload: Payload
+    at: datetime
+
+    def __post_init__(self) -> None:
+        expected = PAYLOAD_TYPES[self.kind]
+        if not isinstance(self.payload, expected):
+            raise TypeError(f"{self.kind} carries {expected.__name__}, not {self.payload!r}")
