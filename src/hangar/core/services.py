@@ -51,13 +51,13 @@ class Services:
     lifecycle: SessionLifecycle
     compute: ComputeService
     executions: Executions
+    bgtasks: BackgroundTasks
+    storage: StoragePlane
+    apps: AppService
+    remote_agents: RemoteAgents
+    census: CensusTaker
+    admin: AdminPlane
     first_admin: FirstAdmin | None = None
-    bgtasks: BackgroundTasks = field(init=False)
-    admin: AdminPlane = field(init=False)
-    storage: StoragePlane = field(init=False)
-    apps: AppService = field(init=False)
-    remote_agents: RemoteAgents = field(init=False)
-    census: CensusTaker = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -131,6 +131,8 @@ def _assemble(
     manager = ManagerService(sessions, clock)
     images = ImageService(sessions, clock)
     agents = AgentService(sessions, clock)
+    bgtasks = BackgroundTasks(sessions, clock)
+    storage = build_storage_plane(settings, sessions, clock, manager, bgtasks)
     bus = InProcessBus()
     lifecycle = SessionLifecycle(
         sessions,
@@ -140,6 +142,7 @@ def _assemble(
         bus=bus,
         policy=settings.scheduler_policy,
         idle_timeout=settings.idle_timeout_seconds,
+        kernel_extras=storage,
     )
     compute = ComputeService(
         sessions,
@@ -152,6 +155,7 @@ def _assemble(
         bus=bus,
         default_memory=int(ResourceSlots.parse({"mem": settings.session_default_memory})["mem"]),
         disk=DiskReserve(settings.data_dir, settings.disk_reserve_bytes),
+        mounts=storage,
     )
     executions = Executions(
         lifecycle,
@@ -159,33 +163,24 @@ def _assemble(
         agents=agents,
         query_timeout=settings.query_exec_timeout_seconds,
     )
-    services = Services(
-        settings,
-        clock,
-        engine,
-        sessions,
-        identity,
-        manager,
-        images,
-        agents,
-        bus,
-        lifecycle,
-        compute,
-        executions,
-    )
-    services.admin = build_admin_plane(services)
-    services.apps = AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle)
-    services.bgtasks = BackgroundTasks(sessions, clock)
-    services.census = CensusTaker(sessions)
-    services.remote_agents = RemoteAgents(
+    remote_agents = RemoteAgents(
         agents, lifecycle, clock, token=agent_token_for(settings),
         lost_after=settings.agent_lost_seconds,
     )  # fmt: skip
-    services.on_close(services.remote_agents.close)
-    services.storage = build_storage_plane(settings, sessions, clock, manager, services.bgtasks)
-    services.storage.attach(compute, lifecycle)
-    services.on_close(services.storage.close)
-    services.on_close(services.bgtasks.close)  # closers run in reverse: tasks end first
+    admin = build_admin_plane(
+        sessions, clock, identity=identity, images=images, manager=manager, compute=compute,
+        lifecycle=lifecycle,
+    )  # fmt: skip
+    services = Services(
+        settings=settings, clock=clock, engine=engine, sessions=sessions, identity=identity,
+        manager=manager, images=images, agents=agents, bus=bus, lifecycle=lifecycle,
+        compute=compute, executions=executions, bgtasks=bgtasks, storage=storage,
+        apps=AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle),
+        remote_agents=remote_agents, census=CensusTaker(sessions), admin=admin,
+    )  # fmt: skip
+    services.on_close(remote_agents.close)
+    services.on_close(storage.close)
+    services.on_close(bgtasks.close)  # closers run in reverse: tasks end first
     return services
 
 

@@ -17,14 +17,16 @@ import contextlib
 import hmac
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 from hangar.agent.rpc.client import NodeProxy
 from hangar.core.agents.local import LocalAgentClient
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
-from hangar.core.compute.lifecycle import SessionLifecycle, swallowed
 from hangar.core.errors import AuthFailed, Conflict, HangarError, InvalidRequest
+from hangar.core.loops import swallowed
 
 log = logging.getLogger("hangar.core.agents")
 
@@ -40,6 +42,13 @@ class Beat:
     kernels: frozenset[uuid.UUID]
 
 
+class AgentSessions(Protocol):
+    """The sessions side of an agent's (re)connection (the compute lifecycle)."""
+
+    async def reconcile(self, agent_id: str, *, running: Collection[uuid.UUID]) -> None:
+        """Bring the sessions placed on ``agent_id`` in line with the kernels it runs."""
+
+
 @dataclass
 class _Remote:
     url: str
@@ -52,7 +61,7 @@ class RemoteAgents:
     def __init__(
         self,
         agents: AgentService,
-        lifecycle: SessionLifecycle,
+        lifecycle: AgentSessions,
         clock: Clock,
         *,
         token: str,

@@ -13,11 +13,10 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.agent.models import (
@@ -44,25 +43,23 @@ from hangar.core.compute.states import (
 from hangar.core.errors import AgentGone, Conflict, HangarError, Unavailable
 from hangar.core.events import EventBus, EventKind
 from hangar.core.images.service import ImageService
+from hangar.core.loops import swallowed
 from hangar.core.scheduler import Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.core.compute")
-KernelExtras = Callable[
-    [ComputeSession], Awaitable[tuple[tuple[MountRequest, ...], tuple[HomeFile, ...]]]
-]
+
+
+class KernelExtras(Protocol):
+    """What a kernel gets besides its image: the session's folder binds and dotfiles (the
+    storage plane)."""
+
+    async def kernel_extras(
+        self, session: ComputeSession
+    ) -> tuple[tuple[MountRequest, ...], tuple[HomeFile, ...]]: ...
+
+
 S = SessionStatus
-RECONCILE_ERRORS = Counter(
-    "hangar_reconcile_errors_total",
-    "Exceptions a reconcile pass caught, logged and went on after",
-    ["step"],
-)
-
-
-def swallowed(step: str, exc: BaseException) -> None:
-    """Log and count an exception a loop goes on after (a pass, a session's task)."""
-    RECONCILE_ERRORS.labels(step=step).inc()
-    log.error("%s failed: %r", step, exc, exc_info=exc)
 
 
 def stat_object(status: str, stats: ContainerStats | None) -> dict[str, Any]:
@@ -121,6 +118,7 @@ class SessionLifecycle:
         bus: EventBus,
         policy: str = "fifo",
         idle_timeout: float = 1800,
+        kernel_extras: KernelExtras | None = None,
         pass_interval: float = 1.0,
     ) -> None:
         self._sessions = sessions
@@ -135,8 +133,7 @@ class SessionLifecycle:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_activity: dict[uuid.UUID, float] = {}
         self._busy: set[uuid.UUID] = set()
-        # Set by the composition root: a session's vfolder binds and dotfiles.
-        self.kernel_extras: KernelExtras | None = None
+        self._extras = kernel_extras
 
     # Loop ------------------------------------------------------------------------------
 
@@ -301,7 +298,7 @@ class SessionLifecycle:
         slots = session.occupied_slots
         shares = {d["device"]: Decimal(d["shares"]) for d in session.device_allocations}
         whole = tuple(d["device"] for d in session.device_allocations if d.get("whole"))
-        extras = await self.kernel_extras(session) if self.kernel_extras is not None else ((), ())
+        extras = await self._extras.kernel_extras(session) if self._extras is not None else ((), ())
         return KernelRequest(
             kernel_id=session.id,
             session_name=session.name,

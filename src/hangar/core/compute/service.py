@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -53,7 +53,6 @@ from hangar.db.engine import DbSession
 from hangar.db.tables import AgentRow, ScalingGroupRow, SessionDependencyRow, SessionRow
 
 MAX_DEPENDENCIES = 64
-MountResolver = Callable[[Caller, tuple[str, ...], dict[str, str]], Awaitable[list[dict[str, Any]]]]
 NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
 RESERVED_NAMES = frozenset({"from-template"})
 SETTLED = frozenset(
@@ -103,6 +102,15 @@ def default_slots(
     return defaults
 
 
+class SessionMounts(Protocol):
+    """Checks the folders a new session asks to mount against its owner's access (the storage
+    plane); returns them as the session records them."""
+
+    async def mounts_for(
+        self, owner: Caller, names: tuple[str, ...], mount_map: dict[str, str]
+    ) -> list[dict[str, Any]]: ...
+
+
 class ComputeService:
     def __init__(
         self,
@@ -117,6 +125,7 @@ class ComputeService:
         bus: EventBus,
         default_memory: int = 0,
         disk: DiskReserve | None = None,
+        mounts: SessionMounts | None = None,
     ) -> None:
         """``default_memory``: bytes of memory for sessions that request none (at least the
         image's minimum, at most its maximum; 0: the image's minimum). ``disk``: new sessions
@@ -130,7 +139,7 @@ class ComputeService:
         self._lifecycle = lifecycle
         self._agents = agents
         self.bus = bus
-        self.mount_resolver: MountResolver | None = None  # set by the composition root
+        self._mount_source = mounts
         self._query_counts: dict[uuid.UUID, int] = {}  # execute calls not yet written
         self._default_memory = default_memory
 
@@ -304,11 +313,11 @@ class ComputeService:
 
     async def _mounts(self, owner: Caller, req: CreateRequest) -> list[dict[str, Any]]:
         """The vfolders the session mounts, checked against the owner's access."""
-        if self.mount_resolver is None:
+        if self._mount_source is None:
             if req.mounts or req.mount_map:
                 raise InvalidRequest("This server has no storage to mount folders from.")
             return []
-        return await self.mount_resolver(owner, req.mounts, req.mount_map)
+        return await self._mount_source.mounts_for(owner, req.mounts, req.mount_map)
 
     async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateResult:
         # Subscribed before the lifecycle is woken, so no settling event is missed and the

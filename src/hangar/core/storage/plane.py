@@ -14,11 +14,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from hangar.agent.models import HomeFile, MountRequest
 from hangar.core.bgtasks.service import BackgroundTasks
 from hangar.core.clock import Clock
-from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession
-from hangar.core.compute.service import ComputeService
-from hangar.core.principal import Principal
 from hangar.core.diskspace import DiskReserve
+from hangar.core.identity.models import Caller
 from hangar.core.manager.service import ManagerService
 from hangar.core.storage.dotfiles import Dotfiles
 from hangar.core.storage.files import Files
@@ -43,7 +41,7 @@ class StoragePlane:
     sweep_seconds: float
 
     async def mounts_for(
-        self, owner: Principal, names: tuple[str, ...], mount_map: dict[str, str]
+        self, owner: Caller, names: tuple[str, ...], mount_map: dict[str, str]
     ) -> list[dict[str, Any]]:
         return [m.to_json() for m in await self.mounts.resolve(owner, names, mount_map)]
 
@@ -52,16 +50,12 @@ class StoragePlane:
     ) -> tuple[tuple[MountRequest, ...], tuple[HomeFile, ...]]:
         binds = await self.mounts.host_mounts(session.mounts)
         dotfiles = await self.dotfiles.for_session(
-            session.user_uuid, session.group_id, session.domain_name
+            session.access_key, session.group_id, session.domain_name
         )
         return (
             tuple(MountRequest(Path(b.host_path), b.target, b.read_only) for b in binds),
             tuple(HomeFile(d.path, d.data.encode(), int(d.permission, 8)) for d in dotfiles),
         )
-
-    def attach(self, compute: ComputeService, lifecycle: SessionLifecycle) -> None:
-        compute.mount_resolver = self.mounts_for
-        lifecycle.kernel_extras = self.kernel_extras
 
     async def sweep(self) -> None:
         """One pass of housekeeping: expired transfers, staging leftovers, old tasks."""

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from hangar.agent.models import NodeUsage
 from hangar.api.bai.graphql.agents import live_stat_of
-from hangar.core.agents.admin import AgentView
+from hangar.core.admin.agents import AgentView
 
 GIB = 1 << 30
 

@@ -14,7 +14,7 @@ from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.mutations import SimpleResult, simple
 from hangar.api.bai.graphql.scalars import JSONString, as_json
 from hangar.api.bai.graphql.sessions import ComputeContainer, container_of
-from hangar.core.agents.admin import AgentView
+from hangar.core.admin.agents import AgentView
 from hangar.core.compute import queries as session_queries
 from hangar.core.scheduler.slots import format_amount
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.agents.admin import AgentAdmin
+from hangar.core.admin.agents import AgentAdmin
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.repo import session_from_row
 from hangar.core.compute.states import SessionStatus
