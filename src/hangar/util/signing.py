@@ -86,25 +86,5 @@ class SigningKeys:
         return mac.hexdigest()
 
 
-_UNCACHED = SigningKeys(max_entries=1)
-
-
-def sign(
-    *,
-    secret_key: str,
-    hash_name: str,
-    method: str,
-    target: str,
-    date_header: str,
-    date: datetime,
-    host: str,
-    content_type: str,
-    version: str,
-    version_header_name: str = VERSION_HEADER,
-) -> str:
-    """The lower-case hex signature of one request (no key cache kept across days/hosts)."""
-    return _UNCACHED.sign(
-        secret_key=secret_key, hash_name=hash_name, method=method, target=target,
-        date_header=date_header, date=date, host=host, content_type=content_type,
-        version=version, version_header_name=version_header_name,
-    )  # fmt: skip
+# One request's signature, with no key cache kept across days and hosts.
+sign = SigningKeys(max_entries=1).sign
