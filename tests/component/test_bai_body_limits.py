@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from hangar.api.bai.params import MAX_BODY_BYTES
+from hangar.api.common.params import MAX_BODY_BYTES
 from tests.component.test_bai_auth import problem
 from tests.support.bai import Signer
 

@@ -29,7 +29,7 @@ from hangar.api.bai.signature import (
     parse_date,
     signatures_match,
 )
-from hangar.api.observability import RESPONSE_HEADERS
+from hangar.api.common.context import RESPONSE_HEADERS
 from hangar.core.errors import (
     AuthFailed,
     HangarError,
@@ -72,11 +72,6 @@ class RateLimitExceeded(RateLimited):
     def __init__(self, *, retry_after: float, headers: dict[str, str]) -> None:
         super().__init__(retry_after=retry_after)
         self.headers = headers
-
-
-def services_of(conn: HTTPConnection) -> Services:
-    services: Services = conn.app.state.services
-    return services
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

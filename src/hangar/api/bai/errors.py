@@ -1,26 +1,21 @@
-"""Core errors as Backend.AI problem+json responses: one table, one renderer."""
+"""Core errors as Backend.AI problem+json responses: the face's table and wording.
+
+The look-up and the handlers every route shares are :mod:`hangar.api.common.errors`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket, WebSocketState
-
-from hangar.api.bai.responses import FaceJSONResponse
+from hangar.api.common.errors import ErrorTable
+from hangar.api.common.responses import FaceJSONResponse
 from hangar.core.errors import HangarError, NotFound, RateLimited
-
-log = logging.getLogger("hangar.api.bai")
 
 PROBLEM_BASE = "https://api.backend.ai/probs/"
 
+Problem = tuple[int, str, str]
 # core error code -> (HTTP status, problem slug, title)
-PROBLEMS: dict[str, tuple[int, str, str]] = {
+_PROBLEMS: dict[str, Problem] = {
     "invalid-request": (400, "invalid-api-params", "Missing or invalid API parameters."),
     "payload-too-large": (413, "generic-bad-request", "Request entity too large."),
     "unsupported-version": (400, "generic-bad-request", "Bad request."),
@@ -61,9 +56,10 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
         "Virtual folder operation failed.",
     ),
 }
-INTERNAL = (500, "internal-server-error", "Internal server error.")
-URL_NOT_FOUND = (404, "url-not-found", "Unknown URL path.")
-METHOD_NOT_ALLOWED = (405, "method-not-allowed", "HTTP Method Not Allowed.")
+INTERNAL: Problem = (500, "internal-server-error", "Internal server error.")
+PROBLEMS = ErrorTable(_PROBLEMS, INTERNAL)
+URL_NOT_FOUND: Problem = (404, "url-not-found", "Unknown URL path.")
+METHOD_NOT_ALLOWED: Problem = (405, "method-not-allowed", "HTTP Method Not Allowed.")
 
 
 def problem_response(
@@ -84,16 +80,8 @@ def problem_response(
     )
 
 
-def _lookup(exc: HangarError) -> tuple[int, str, str]:
-    for cls in type(exc).__mro__:
-        code = getattr(cls, "code", None)
-        if code in PROBLEMS:
-            return PROBLEMS[code]
-    return INTERNAL
-
-
 def render_error(exc: HangarError) -> FaceJSONResponse:
-    status, slug, title = _lookup(exc)
+    status, slug, title = PROBLEMS.lookup(exc)
     if isinstance(exc, NotFound):
         title = exc.message
     headers = getattr(exc, "headers", None)
@@ -103,78 +91,23 @@ def render_error(exc: HangarError) -> FaceJSONResponse:
     return problem_response(status, slug, title, msg, exc.data, headers)
 
 
-def _body_left_unread(request: Request) -> bool:
-    """Whether the client may still be sending a body we did not read to the end."""
-    declared = request.headers.get("content-length", "0") not in ("", "0") or (
-        "chunked" in request.headers.get("transfer-encoding", "").lower()
-    )
-    return declared and not hasattr(request, "_body")  # Starlette caches a fully read body
+class BaiProblems:
+    """The face's :class:`~hangar.api.common.errors.Problems`: problem+json throughout."""
 
+    def render(self, exc: HangarError) -> FaceJSONResponse:
+        return render_error(exc)
 
-async def deny_socket(websocket: WebSocket, exc: HangarError) -> None:
-    """Refuse a WebSocket before the upgrade with the face's problem response, or close it
-    (1008) where the server cannot send a denial response."""
-    response = render_error(exc)
-    # WebSocket clients show a refused handshake's headers, not its body: say it there too.
-    response.headers["x-hangar-error"] = exc.message.encode("ascii", "replace").decode()[:300]
-    try:
-        await websocket.send_denial_response(response)
-    except RuntimeError:  # the server lacks the denial-response extension
-        await websocket.close(code=1008, reason=exc.message[:120])
-
-
-async def _hangar_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HangarError)
-    response = render_error(exc)
-    if _body_left_unread(request):
-        # The rest of the body would be read as the next request on this connection.
-        response.headers["connection"] = "close"
-    return response
-
-
-async def _http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 404:
+    def url_not_found(self) -> FaceJSONResponse:
         return problem_response(*URL_NOT_FOUND)
-    if exc.status_code == 405:
+
+    def method_not_allowed(self) -> FaceJSONResponse:
         return problem_response(*METHOD_NOT_ALLOWED)
-    return problem_response(exc.status_code, "generic-error", str(exc.detail))
+
+    def http_error(self, status: int, detail: str) -> FaceJSONResponse:
+        return problem_response(status, "generic-error", detail)
+
+    def internal(self) -> FaceJSONResponse:
+        return problem_response(*INTERNAL)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    method = request.scope.get("method", "WEBSOCKET")
-    log.exception("unhandled error on %s %s", method, request.url.path, exc_info=exc)
-    return problem_response(*INTERNAL)
-
-
-async def _unexpected_on_socket(websocket: WebSocket, exc: Exception) -> Response | None:
-    """Before the upgrade the problem goes out as a denial response; after it the socket is
-    closed with 1011 (Starlette sends what a socket's handler returns, if anything)."""
-    response = await _unexpected(websocket, exc)  # type: ignore[arg-type]
-    if websocket.application_state is WebSocketState.CONNECTING:
-        return response
-    with contextlib.suppress(Exception):
-        await websocket.close(code=1011)
-    return None
-
-
-async def _any_unexpected(conn: Request | WebSocket, exc: Exception) -> Response | None:
-    if isinstance(conn, WebSocket):
-        return await _unexpected_on_socket(conn, exc)
-    return await _unexpected(conn, exc)
-
-
-async def error_response(request: Request, exc: Exception) -> Response:
-    """The face's answer to an exception a handler raised (one place for every route)."""
-    if isinstance(exc, HangarError):
-        return await _hangar_error(request, exc)
-    if isinstance(exc, StarletteHTTPException):
-        return await _http_error(request, exc)
-    return await _unexpected(request, exc)
-
-
-EXCEPTION_HANDLERS: dict[Any, Callable[[Any, Exception], Awaitable[Response | None]]] = {
-    HangarError: _hangar_error,
-    StarletteHTTPException: _http_error,
-    Exception: _any_unexpected,
-}
+BAI_PROBLEMS = BaiProblems()

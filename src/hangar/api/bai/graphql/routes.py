@@ -20,13 +20,14 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from hangar.api.bai.auth import services_of, user
+from hangar.api.bai.auth import user
 from hangar.api.bai.errors import problem_response
 from hangar.api.bai.graphql.context import Context
 from hangar.api.bai.graphql.documents import MAX_QUERY_CHARS
 from hangar.api.bai.graphql.schema import MAX_TOKENS, is_unexpected, schema
-from hangar.api.bai.params import NUL_MESSAGE, parse_body, read_body
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.params import NUL_MESSAGE, parse_body, read_body
+from hangar.api.common.routing import Router
 from hangar.core.errors import InvalidRequest
 
 router = Router(prefix="/admin")

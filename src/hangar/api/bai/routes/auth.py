@@ -8,9 +8,10 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from hangar.api.bai.auth import services_of, user
+from hangar.api.bai.auth import user
 from hangar.api.bai.params import Params, raw_params, read_params
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.routing import Router
 from hangar.core.errors import Forbidden, InvalidRequest
 
 router = Router(prefix="/auth")

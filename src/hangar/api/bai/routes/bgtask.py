@@ -16,8 +16,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from hangar.api.bai.auth import services_of, user
+from hangar.api.bai.auth import user
 from hangar.api.bai.params import raw_params
+from hangar.api.common.context import services_of
 from hangar.core.bgtasks.states import TaskState
 from hangar.core.errors import InvalidRequest
 

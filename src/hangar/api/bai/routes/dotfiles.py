@@ -9,9 +9,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.params import Params, raw_params, read_params, validate
-from hangar.api.bai.routing import Router
+from hangar.api.bai.auth import user
+from hangar.api.bai.params import Params, raw_params, read_params
+from hangar.api.common.context import services_of
+from hangar.api.common.params import validate
+from hangar.api.common.routing import Router
 from hangar.core.errors import InvalidRequest
 from hangar.core.storage.dotfiles import Scope
 

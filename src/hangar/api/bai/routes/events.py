@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.params import Params, raw_params, validate
+from hangar.api.bai.auth import user
+from hangar.api.bai.params import Params, raw_params
 from hangar.api.bai.routes import bgtask
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.params import validate
+from hangar.api.common.routing import Router
 from hangar.core.errors import InvalidRequest, NotFound
 from hangar.core.events import Event, EventBus, EventKind, Matcher, Subscription, Tenant
 from hangar.core.principal import Principal

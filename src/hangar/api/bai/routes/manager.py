@@ -5,11 +5,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hangar.api.bai.auth import services_of, superadmin
+from hangar.api.bai.auth import superadmin
 from hangar.api.bai.params import Params, read_params
 from hangar.api.bai.routes.root import MANAGER_VERSION
-from hangar.api.bai.routing import Router, no_content
 from hangar.api.bai.signature import LATEST_VERSION
+from hangar.api.common.context import services_of
+from hangar.api.common.routing import Router, no_content
 
 router = Router(prefix="/manager")
 

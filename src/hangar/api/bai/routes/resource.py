@@ -8,9 +8,10 @@ from typing import Any
 from pydantic import AliasChoices, Field
 from starlette.requests import Request
 
-from hangar.api.bai.auth import admin, services_of, superadmin, user
+from hangar.api.bai.auth import admin, superadmin, user
 from hangar.api.bai.params import Params, read_params
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.routing import Router
 from hangar.core.resources.service import month_range, parse_day
 
 router = Router()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from hangar.api.bai.routing import Router
 from hangar.api.bai.signature import LATEST_VERSION
+from hangar.api.common.routing import Router
 
 MANAGER_VERSION = "22.03.2"
 

@@ -7,9 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hangar.api.bai.auth import SESSION_COOKIE, services_of
+from hangar.api.bai.auth import SESSION_COOKIE
 from hangar.api.bai.params import Params, read_params
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.routing import Router
 from hangar.core.errors import AuthFailed, InvalidRequest
 
 router = Router(prefix="/server")

@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from hangar.agent.models import BatchSteps
-from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.params import Params, raw_params, read_params, validate
-from hangar.api.bai.routing import Router, no_content
+from hangar.api.bai.auth import user
+from hangar.api.bai.params import Params, raw_params, read_params
+from hangar.api.common.context import services_of
+from hangar.api.common.params import validate
+from hangar.api.common.routing import Router, no_content
 from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult
 from hangar.core.compute.states import SessionType
 from hangar.core.errors import InvalidRequest

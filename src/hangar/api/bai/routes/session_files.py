@@ -16,9 +16,11 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.params import Params, raw_params, validate
-from hangar.api.bai.routing import Router, no_content
+from hangar.api.bai.auth import user
+from hangar.api.bai.params import Params, raw_params
+from hangar.api.common.context import services_of
+from hangar.api.common.params import validate
+from hangar.api.common.routing import Router, no_content
 from hangar.core.errors import InvalidRequest, NotFound
 
 router = Router(prefix="/session")

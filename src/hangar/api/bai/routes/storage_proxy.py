@@ -19,10 +19,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from hangar.api import zerocopy
-from hangar.api.bai.auth import services_of
 from hangar.api.bai.errors import problem_response
 from hangar.api.bai.routes.vfolder_files import DOWNLOAD_PATH, UPLOAD_PATH
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.routing import Router
 from hangar.core.errors import HangarError, NotFound
 from hangar.core.storage.files import DownloadTarget, OffsetMismatch, UploadGone, UploadTooLarge
 

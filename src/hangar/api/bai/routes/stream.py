@@ -8,11 +8,13 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.errors import deny_socket
-from hangar.api.bai.params import parse_body, validate
+from hangar.api.bai.auth import user
+from hangar.api.bai.errors import BAI_PROBLEMS
 from hangar.api.bai.routes.session import ExecuteParams, batch_steps
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.errors import deny_socket
+from hangar.api.common.params import parse_body, validate
+from hangar.api.common.routing import Router
 from hangar.core.compute.execution import END_KINDS, Run
 from hangar.core.compute.models import ComputeSession
 from hangar.core.errors import HangarError
@@ -32,7 +34,7 @@ async def execute(websocket: WebSocket) -> None:
         session = await services.compute.running(caller, websocket.path_params["ref"])
         services.executions.ensure_reachable(session)  # refused here, the client fails
     except HangarError as exc:
-        await deny_socket(websocket, exc)
+        await deny_socket(BAI_PROBLEMS, websocket, exc)
         return
     await websocket.accept()
     try:

@@ -19,9 +19,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from hangar.api.bai.auth import services_of, user
-from hangar.api.bai.errors import deny_socket
-from hangar.api.bai.routing import Router
+from hangar.api.bai.auth import user
+from hangar.api.bai.errors import BAI_PROBLEMS
+from hangar.api.common.context import services_of
+from hangar.api.common.errors import deny_socket
+from hangar.api.common.routing import Router
 from hangar.core.agents.client import AppStream, TerminalStream
 from hangar.core.errors import HangarError
 
@@ -50,7 +52,7 @@ async def _open(websocket: WebSocket, opener: Awaitable[Any]) -> Any:
     try:
         stream = await opener
     except HangarError as exc:
-        await deny_socket(websocket, exc)
+        await deny_socket(BAI_PROBLEMS, websocket, exc)
         return None
     try:
         await websocket.accept()
@@ -68,7 +70,7 @@ async def tcpproxy(websocket: WebSocket) -> None:
     try:
         caller = user(websocket)
     except HangarError as exc:
-        await deny_socket(websocket, exc)
+        await deny_socket(BAI_PROBLEMS, websocket, exc)
         return
     opener = services_of(websocket).apps.open(
         caller,
@@ -91,7 +93,7 @@ async def pty(websocket: WebSocket) -> None:
     try:
         caller = user(websocket)
     except HangarError as exc:
-        await deny_socket(websocket, exc)
+        await deny_socket(BAI_PROBLEMS, websocket, exc)
         return
     opener = services_of(websocket).apps.terminal(
         caller,

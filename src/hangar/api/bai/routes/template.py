@@ -10,10 +10,11 @@ from pydantic import AliasChoices, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hangar.api.bai.auth import services_of, user
+from hangar.api.bai.auth import user
 from hangar.api.bai.params import Params, read_params
 from hangar.api.bai.routes.session import create_response
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.routing import Router
 from hangar.core.templates.model import render
 from hangar.core.templates.service import Overrides, Template
 

@@ -12,9 +12,10 @@ from pydantic import AliasChoices, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hangar.api.bai.auth import services_of, superadmin, user
+from hangar.api.bai.auth import superadmin, user
 from hangar.api.bai.params import Params, read_params
-from hangar.api.bai.routing import Router, no_content
+from hangar.api.common.context import services_of
+from hangar.api.common.routing import Router, no_content
 from hangar.core.errors import InvalidRequest, NotSupported
 from hangar.core.storage.models import Access, Invitation, VFolder
 from hangar.core.storage.plane import StoragePlane

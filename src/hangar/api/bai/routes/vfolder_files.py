@@ -11,9 +11,10 @@ from pydantic import AliasChoices, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hangar.api.bai.auth import services_of, user
+from hangar.api.bai.auth import user
 from hangar.api.bai.params import Params, read_params
-from hangar.api.bai.routing import Router
+from hangar.api.common.context import services_of
+from hangar.api.common.routing import Router
 from hangar.core.storage.models import FileItem
 from hangar.core.storage.plane import StoragePlane
 
