@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -20,21 +21,38 @@ from hangar.core.clock import Clock, SystemClock
 from hangar.core.compute.apps import AppService
 from hangar.core.compute.execution import Executions
 from hangar.core.compute.lifecycle import SessionLifecycle
+from hangar.core.compute.reads import SessionReads
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookNotifier
 from hangar.core.diskspace import DiskReserve
 from hangar.core.events import EventBus, InProcessBus
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
+from hangar.core.identity.reads import DirectoryReads, KeyPairReads
 from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.storage.plane import StoragePlane, build_storage_plane
+from hangar.core.storage.reads import FolderReads
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
 from hangar.settings import Settings
 
 log = logging.getLogger("hangar.core")
+
+
+@dataclass(frozen=True)
+class Reads:
+    """The domains' scoped reads, for the faces: they never hold the sessionmaker."""
+
+    sessions: SessionReads
+    keypairs: KeyPairReads
+    directory: DirectoryReads
+    folders: FolderReads
+
+    @classmethod
+    def over(cls, db: async_sessionmaker[DbSession]) -> Reads:
+        return cls(SessionReads(db), KeyPairReads(db), DirectoryReads(db), FolderReads(db))
 
 
 @dataclass
@@ -60,6 +78,10 @@ class Services:
     first_admin: FirstAdmin | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @cached_property
+    def reads(self) -> Reads:
+        return Reads.over(self.sessions)
 
     async def start_loops(self, *, embedded_agent: bool = True) -> None:
         """Start the embedded agent and the background loops (usage counters, lifecycle)."""

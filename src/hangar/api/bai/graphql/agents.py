@@ -15,7 +15,6 @@ from hangar.api.bai.graphql.mutations import SimpleResult, simple
 from hangar.api.bai.graphql.scalars import JSONString, as_json
 from hangar.api.bai.graphql.sessions import ComputeContainer, container_of
 from hangar.core.admin.agents import AgentView
-from hangar.core.compute import queries as session_queries
 from hangar.core.scheduler.slots import format_amount
 
 
@@ -126,8 +125,7 @@ class Agent:
         self, info: Info, status: str | None = None
     ) -> list[ComputeContainer | None] | None:
         ctx = info.context
-        page = await session_queries.session_page(
-            ctx.services.sessions,
+        page = await ctx.services.reads.sessions.session_page(
             ctx.caller,
             limit=1000,
             offset=0,

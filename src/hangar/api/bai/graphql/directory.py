@@ -11,7 +11,6 @@ import strawberry
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.mutations import SimpleResult, attempt, host_list, json_object, simple
 from hangar.api.bai.graphql.scalars import JSONString, as_json
-from hangar.core.identity import directory
 from hangar.core.identity.admin import UserChanges
 from hangar.core.identity.directory import DomainView, GroupView, UserView
 
@@ -140,7 +139,7 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 class DirectoryQuery:
     @strawberry.field
     async def domain(self, info: Info, name: str | None = None) -> Domain | None:
-        view = await directory.domain(info.context.services.sessions, info.context.caller, name)
+        view = await info.context.services.reads.directory.domain(info.context.caller, name)
         return domain_of(view) if view is not None else None
 
     @strawberry.field
@@ -150,7 +149,7 @@ class DirectoryQuery:
         ctx = info.context
         return [
             domain_of(v)
-            for v in await directory.domains(ctx.services.sessions, ctx.caller, is_active=is_active)
+            for v in await ctx.services.reads.directory.domains(ctx.caller, is_active=is_active)
         ]
 
     @strawberry.field
@@ -158,7 +157,7 @@ class DirectoryQuery:
         self, info: Info, id: uuid.UUID, domain_name: str | None = None
     ) -> Group | None:
         ctx = info.context
-        view = await directory.group(ctx.services.sessions, ctx.caller, id, domain_name=domain_name)
+        view = await ctx.services.reads.directory.group(ctx.caller, id, domain_name=domain_name)
         return group_of(view) if view is not None else None
 
     @strawberry.field
@@ -166,8 +165,8 @@ class DirectoryQuery:
         self, info: Info, name: str, domain_name: str | None = None
     ) -> list[Group | None] | None:
         ctx = info.context
-        views = await directory.groups(
-            ctx.services.sessions, ctx.caller, domain_name=domain_name, name=name
+        views = await ctx.services.reads.directory.groups(
+            ctx.caller, domain_name=domain_name, name=name
         )
         return [group_of(v) for v in views]
 
@@ -176,8 +175,8 @@ class DirectoryQuery:
         self, info: Info, domain_name: str | None = None, is_active: bool | None = None
     ) -> list[Group | None] | None:
         ctx = info.context
-        views = await directory.groups(
-            ctx.services.sessions, ctx.caller, domain_name=domain_name, is_active=is_active
+        views = await ctx.services.reads.directory.groups(
+            ctx.caller, domain_name=domain_name, is_active=is_active
         )
         return [group_of(v) for v in views]
 
@@ -186,8 +185,8 @@ class DirectoryQuery:
         self, info: Info, domain_name: str | None = None, email: str | None = None
     ) -> User | None:
         ctx = info.context
-        view = await directory.user(
-            ctx.services.sessions, ctx.caller, email=email, domain_name=domain_name
+        view = await ctx.services.reads.directory.user(
+            ctx.caller, email=email, domain_name=domain_name
         )
         return user_of(view) if view is not None else None
 
@@ -199,8 +198,8 @@ class DirectoryQuery:
         wanted = _uuid_or_none(user_id)
         if user_id is not None and wanted is None:
             return None
-        view = await directory.user(
-            ctx.services.sessions, ctx.caller, user_uuid=wanted, domain_name=domain_name
+        view = await ctx.services.reads.directory.user(
+            ctx.caller, user_uuid=wanted, domain_name=domain_name
         )
         return user_of(view) if view is not None else None
 
@@ -214,8 +213,7 @@ class DirectoryQuery:
         status: str | None = None,
     ) -> list[User | None] | None:
         ctx = info.context
-        views = await directory.users(
-            ctx.services.sessions,
+        views = await ctx.services.reads.directory.users(
             ctx.caller,
             domain_name=domain_name,
             group_id=group_id,
@@ -238,8 +236,7 @@ class DirectoryQuery:
         status: str | None = None,
     ) -> UserList | None:
         ctx = info.context
-        page = await directory.user_page(
-            ctx.services.sessions,
+        page = await ctx.services.reads.directory.user_page(
             ctx.caller,
             limit=limit,
             offset=offset,

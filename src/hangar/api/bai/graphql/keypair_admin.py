@@ -10,7 +10,6 @@ from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.keypairs import KeyPair, KeyPairResourcePolicy, keypair_of, policy_of
 from hangar.api.bai.graphql.mutations import SimpleResult, attempt, host_list, json_object, simple
 from hangar.api.bai.graphql.scalars import BigInt, JSONString
-from hangar.core.identity import queries
 from hangar.core.identity.admin import KeyPairChanges
 from hangar.core.identity.models import ResourcePolicy
 from hangar.core.identity.queries import KeyPairView
@@ -114,8 +113,8 @@ class KeyPairMutation:
                 resource_policy=props.resource_policy or "default",
                 rate_limit=props.rate_limit,
             )
-            return await queries.keypair(
-                ctx.services.sessions, ctx.caller, access_key=issued.keypair.access_key
+            return await ctx.services.reads.keypairs.keypair(
+                ctx.caller, access_key=issued.keypair.access_key
             )
 
         ok, msg, view = await attempt(info, "create_keypair", act)

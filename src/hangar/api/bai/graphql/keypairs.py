@@ -10,8 +10,6 @@ import strawberry
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString, as_json
 from hangar.api.bai.graphql.sessions import ComputeSession, sessions_of
-from hangar.core.compute import queries as session_queries
-from hangar.core.identity import queries
 from hangar.core.identity.models import ResourcePolicy
 from hangar.core.identity.queries import KeyPairView
 
@@ -84,8 +82,8 @@ class KeyPair:
     @strawberry.field
     async def concurrency_limit(self, info: Info) -> int | None:
         ctx = info.context
-        policy = await queries.resource_policy(
-            ctx.services.sessions, ctx.caller, self.view.keypair.resource_policy
+        policy = await ctx.services.reads.keypairs.resource_policy(
+            ctx.caller, self.view.keypair.resource_policy
         )
         return policy.max_concurrent_sessions if policy is not None else None
 
@@ -94,8 +92,8 @@ class KeyPair:
         self, info: Info, status: str | None = None
     ) -> list[ComputeSession | None] | None:
         ctx = info.context
-        views = await session_queries.session_list(
-            ctx.services.sessions, ctx.caller, access_key=self.view.access_key, status=status
+        views = await ctx.services.reads.sessions.session_list(
+            ctx.caller, access_key=self.view.access_key, status=status
         )
         return list(await sessions_of(info, views))
 
@@ -139,8 +137,8 @@ class KeyPairQuery:
         self, info: Info, domain_name: str | None = None, access_key: str | None = None
     ) -> KeyPair | None:
         ctx = info.context
-        view = await queries.keypair(
-            ctx.services.sessions, ctx.caller, access_key=access_key, domain_name=domain_name
+        view = await ctx.services.reads.keypairs.keypair(
+            ctx.caller, access_key=access_key, domain_name=domain_name
         )
         return keypair_of(view) if view is not None else None
 
@@ -153,8 +151,7 @@ class KeyPairQuery:
         is_active: bool | None = None,
     ) -> list[KeyPair | None] | None:
         ctx = info.context
-        views = await queries.keypairs(
-            ctx.services.sessions,
+        views = await ctx.services.reads.keypairs.keypairs(
             ctx.caller,
             domain_name=domain_name,
             email=email,
@@ -175,8 +172,7 @@ class KeyPairQuery:
         is_active: bool | None = None,
     ) -> KeyPairList | None:
         ctx = info.context
-        page = await queries.keypair_page(
-            ctx.services.sessions,
+        page = await ctx.services.reads.keypairs.keypair_page(
             ctx.caller,
             limit=limit,
             offset=offset,
@@ -193,7 +189,7 @@ class KeyPairQuery:
         self, info: Info, name: str | None = None
     ) -> KeyPairResourcePolicy | None:
         ctx = info.context
-        policy = await queries.resource_policy(ctx.services.sessions, ctx.caller, name)
+        policy = await ctx.services.reads.keypairs.resource_policy(ctx.caller, name)
         return policy_of(policy) if policy is not None else None
 
     @strawberry.field
@@ -201,5 +197,5 @@ class KeyPairQuery:
         self, info: Info
     ) -> list[KeyPairResourcePolicy | None] | None:
         ctx = info.context
-        policies = await queries.resource_policies(ctx.services.sessions, ctx.caller)
+        policies = await ctx.services.reads.keypairs.resource_policies(ctx.caller)
         return [policy_of(p) for p in policies]

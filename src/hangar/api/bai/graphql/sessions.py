@@ -283,8 +283,8 @@ async def sessions_of(info: Info, views: list[SessionView]) -> list[ComputeSessi
     found = [session_of(v) for v in views]
     if not views or not _selects(info.selected_fields, "dependencies"):
         return found
-    deps = await queries.dependencies_of(
-        ctx.services.sessions, ctx.caller, [v.session.id for v in views]
+    deps = await ctx.services.reads.sessions.dependencies_of(
+        ctx.caller, [v.session.id for v in views]
     )
     for item, view in zip(found, views, strict=True):
         item.dependencies = [session_of(d) for d in deps[view.session.id]]
@@ -326,8 +326,7 @@ class SessionQuery:
         status: str | None = None,
     ) -> ComputeSessionList | None:
         ctx = info.context
-        page = await queries.session_page(
-            ctx.services.sessions,
+        page = await ctx.services.reads.sessions.session_page(
             ctx.caller,
             limit=limit,
             offset=offset,
@@ -343,7 +342,7 @@ class SessionQuery:
 
     @strawberry.field
     async def compute_session(self, info: Info, id: uuid.UUID) -> ComputeSession | None:
-        view = await queries.session(info.context.services.sessions, info.context.caller, id)
+        view = await info.context.services.reads.sessions.session(info.context.caller, id)
         if view is None:
             return None
         (found,) = await sessions_of(info, [view])
@@ -351,7 +350,7 @@ class SessionQuery:
 
     @strawberry.field
     async def compute_container(self, info: Info, id: uuid.UUID) -> ComputeContainer | None:
-        view = await queries.session(info.context.services.sessions, info.context.caller, id)
+        view = await info.context.services.reads.sessions.session(info.context.caller, id)
         return container_of(view) if view is not None else None
 
     @strawberry.field
@@ -370,7 +369,7 @@ class SessionQuery:
             raise InvalidRequest("limit and offset must not be negative")
         wanted = _uuid(session_id)
         view = (
-            await queries.session(ctx.services.sessions, ctx.caller, wanted)
+            await ctx.services.reads.sessions.session(ctx.caller, wanted)
             if wanted is not None
             else None
         )

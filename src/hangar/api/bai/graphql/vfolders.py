@@ -11,7 +11,6 @@ import strawberry
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString
 from hangar.core.errors import Forbidden
-from hangar.core.storage import queries
 from hangar.core.storage.models import VFolder, VolumeInfo
 from hangar.core.storage.queries import FolderView
 
@@ -133,8 +132,7 @@ class VFolderQuery:
         access_key: str | None = None,
     ) -> VirtualFolderList | None:
         ctx = info.context
-        page = await queries.folder_page(
-            ctx.services.sessions,
+        page = await ctx.services.reads.folders.folder_page(
             ctx.caller,
             limit=limit,
             offset=offset,
@@ -157,8 +155,7 @@ class VFolderQuery:
         access_key: str | None = None,
     ) -> list[VirtualFolder | None] | None:
         ctx = info.context
-        page = await queries.folder_page(
-            ctx.services.sessions,
+        page = await ctx.services.reads.folders.folder_page(
             ctx.caller,
             limit=1000,
             offset=0,
