@@ -94,8 +94,8 @@ def no_content() -> Response:
 
 
 def route_path(scope: Scope) -> str:
-    """The path below ``root_path`` (the ``/func`` prefix of session mode), as Starlette's
-    routes match it."""
+    """The path below ``root_path`` (a prefix the face serves under, such as Backend.AI's
+    ``/func``), as Starlette's routes match it."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
