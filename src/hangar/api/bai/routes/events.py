@@ -79,8 +79,10 @@ def event_kinds(scope: str) -> frozenset[str]:
 
 
 def wire_names(kind: EventKind, scopes: frozenset[str]) -> tuple[str, ...]:
-    """The names ``kind`` is sent under to a subscriber of ``scopes`` (see event_kinds)."""
-    return tuple(name for name in WIRE_NAMES[kind] if name.partition("_")[0] in scopes)
+    """The names ``kind`` is sent under to a subscriber of ``scopes`` (see event_kinds);
+    none for kinds Backend.AI has no word for (a suspended session)."""
+    names = WIRE_NAMES.get(kind, ())
+    return tuple(name for name in names if name.partition("_")[0] in scopes)
 
 
 def event_data(name: str, event: Event) -> dict[str, Any]:
