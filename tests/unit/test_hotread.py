@@ -120,3 +120,21 @@ async def test_an_in_memory_database_reads_through_the_engine() -> None:
         assert engine.sync_engine not in hotread._READERS
     finally:
         await engine.dispose()
+
+
+@pytest.mark.backends("postgresql")
+async def test_postgresql_reads_on_its_own_pool_and_survives_lost_connections(
+    engine: AsyncEngine,
+) -> None:
+    await add(engine, id=1, name="kept")
+    assert [r[2] for r in await QUERY.load(engine, {"owner": ALICE})] == ["kept"]
+    assert engine.sync_engine in hotread._PG_READERS
+    async with engine.connect() as conn:  # what a database restart does to every connection
+        await conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    for _ in range(3):
+        assert [r[2] for r in await QUERY.load(engine, {"owner": ALICE})] == ["kept"]
+    await engine.dispose()
+    assert engine.sync_engine not in hotread._PG_READERS
