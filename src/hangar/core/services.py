@@ -149,6 +149,7 @@ def _assemble(
     engine: AsyncEngine,
     sessions: async_sessionmaker[DbSession],
     identity: IdentityService,
+    first_admin: FirstAdmin | None,
 ) -> Services:
     manager = ManagerService(sessions, clock)
     images = ImageService(sessions, clock)
@@ -199,6 +200,7 @@ def _assemble(
         compute=compute, executions=executions, bgtasks=bgtasks, storage=storage,
         apps=AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle),
         remote_agents=remote_agents, census=CensusTaker(sessions), admin=admin,
+        first_admin=first_admin,
     )  # fmt: skip
     services.on_close(remote_agents.close)
     services.on_close(storage.close)
@@ -240,11 +242,13 @@ async def open_services(
             login_failure_limit=settings.login_failure_limit,
             login_session_hours=settings.login_session_hours,
         )
-        services = _assemble(settings, clock, engine, sessions, identity)
+        first_admin = (
+            await bootstrap(sessions, identity, clock, admin_email=settings.admin_email)
+            if run_bootstrap
+            else None
+        )
+        services = _assemble(settings, clock, engine, sessions, identity, first_admin)
         if run_bootstrap:
-            services.first_admin = await bootstrap(
-                sessions, identity, clock, admin_email=settings.admin_email
-            )
             await services.images.register_host_python()
     except BaseException:
         await engine.dispose()
