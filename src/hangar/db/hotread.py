@@ -172,7 +172,7 @@ class _PgReader:
 
     async def rows(self, prepared: _Prepared, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Raises OSError or asyncpg's connection errors when the database is out of reach."""
-        pool = self._pool or await self._opened()
+        pool = self._pool if self._pool is not None else await self._opened()
         values = [
             process(params[name]) if process else params[name] for name, process in prepared.params
         ]
