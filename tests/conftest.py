@@ -9,6 +9,9 @@ Without either the postgresql leg is skipped, or fails when HANGAR_TEST_REQUIRE_
 
 Pick backends with ``--backends=sqlite`` or ``HANGAR_TEST_BACKENDS=sqlite`` (comma-separated);
 restrict one test with ``@pytest.mark.backends("sqlite")``.
+
+Under pytest-xdist (``-n N``) the workers share one server, the given one or a cluster the
+controller starts before them, and every test still gets its own database on it.
 """
 
 from __future__ import annotations
@@ -47,7 +50,29 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for name in BACKENDS:
         config.addinivalue_line("markers", f"{name}: the {name} leg of a database test")
-    _selected_backends(config)  # a typo in --backends stops the run before collection
+    selected = _selected_backends(config)  # a typo in --backends stops the run before collection
+    if "postgresql" in selected and _xdist_controller(config):
+        _share_postgres_with_workers(config)
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process hands tests to pytest-xdist workers (``-n N``, N > 0)."""
+    workers = getattr(config.option, "numprocesses", None)
+    return bool(workers) and not hasattr(config, "workerinput")
+
+
+def _share_postgres_with_workers(config: pytest.Config) -> None:
+    """One throwaway cluster for all workers, started here before they are: they inherit
+    HANGAR_TEST_POSTGRES_URL instead of each starting a cluster of their own. Each test
+    still gets its own database on it."""
+    if os.environ.get("HANGAR_TEST_POSTGRES_URL"):
+        return
+    server = _PostgresServer()
+    server.open()
+    if server.base_url is not None:
+        os.environ["HANGAR_TEST_POSTGRES_URL"] = server.base_url
+        config.add_cleanup(server.close)
+        config.add_cleanup(lambda: os.environ.pop("HANGAR_TEST_POSTGRES_URL", None))
 
 
 def _selected_backends(config: pytest.Config) -> list[str]:
