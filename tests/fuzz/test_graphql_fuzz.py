@@ -160,6 +160,7 @@ async def world(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-d
         yield built
 
 
+@pytest.mark.serial  # each document must answer within SECONDS
 async def test_malformed_documents_get_graphql_errors(world: World) -> None:
     failures: list[str] = []
     for name, (document, variables) in MALFORMED.items():
@@ -275,6 +276,7 @@ def _acknowledged(body: Any) -> bool:
     return any(isinstance(v, dict) and v.get("ok") is True for v in data.values())
 
 
+@pytest.mark.serial  # each document must answer within SECONDS
 def test_random_documents(database_url: str, tmp_path: Path) -> None:
     failures: list[str] = []
     with asyncio.Runner() as runner:

@@ -40,6 +40,7 @@ def signer_of(server: LiveServer, access_key: str = "", secret_key: str = "") ->
     return Signer(access_key or server.access_key, secret_key or server.secret_key, host=host)
 
 
+@pytest.mark.serial  # the stream must end within 2 s, the server exit within 3 s
 def test_event_streams_end_promptly_on_shutdown(live_server: LiveServer) -> None:
     """SIGTERM with an open ``/events/session`` stream: the stream ends and the server exits
     well within uvicorn's graceful-shutdown timeout (5 s)."""

@@ -224,6 +224,7 @@ async def test_query_mode_needs_a_python_image(node: Node) -> None:
     assert await node.complete(creation.kernel_id, "pri") == []
 
 
+@pytest.mark.serial  # the first cell must answer within 0.3 s
 async def test_a_pre_started_kernel_answers_a_new_sessions_first_cell(
     runtime: BubblewrapRuntime, data_dir: Path
 ) -> None:

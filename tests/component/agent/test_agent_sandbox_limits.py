@@ -111,6 +111,7 @@ async def test_memory_hog_is_killed_and_reported(
     assert (out.strip(), status.reason) == (str(8 << 20), TerminationReason.EXITED)
 
 
+@pytest.mark.serial  # the CPU time a busy loop gets in 0.8 s of wall time
 async def test_cpu_quota_is_enforced(
     runtime: BubblewrapRuntime, kernels: Kernels, execute: Shell
 ) -> None:
