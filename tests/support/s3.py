@@ -53,48 +53,64 @@ def weed_binary() -> str | None:
     return found
 
 
-@contextmanager
-def s3_server(directory: Path, timeout: float = 60.0) -> Iterator[S3Server | None]:
-    binary = weed_binary()
-    if binary is None:
-        yield None
-        return
-    names = ("master", "volume", "filer", "s3", "admin", "webdav")
-    ports = dict(zip(names, _free_ports(len(names) * 2), strict=False))
-    grpc = dict(zip(names, _free_ports(len(names)), strict=True))
+def _launch(binary: str, directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    names = ("master", "volume", "filer", "s3", "admin")
+    free = _free_ports(len(names) * 2)  # one call: no port handed out twice
+    ports, grpc = (
+        dict(zip(names, free[::2], strict=True)),
+        dict(zip(names, free[1::2], strict=True)),
+    )
     args = [
         binary, "mini", f"-dir={directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-master.telemetry=false", "-admin.ui=false", "-webdav=false",
     ]  # fmt: skip
-    for name in ("master", "volume", "filer", "s3", "admin"):
+    for name in names:
         args += [f"-{name}.port={ports[name]}", f"-{name}.port.grpc={grpc[name]}"]
     env = {
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "HOME": str(directory),
     }
-    log = (directory / "weed.log").open("ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=log, env=env, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{ports['s3']}"
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            try:
-                httpx.get(endpoint, timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        if proc.poll() is not None:
-            yield None
-            return
-        yield S3Server(endpoint)
-    finally:
-        proc.terminate()
+    with (directory / "weed.log").open("ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=log, env=env, start_new_session=True)
+    return proc, f"http://127.0.0.1:{ports['s3']}"
+
+
+def _ready(proc: subprocess.Popen[bytes], endpoint: str, deadline: float) -> bool:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            httpx.get(endpoint, timeout=1)
+            return True
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def s3_server(directory: Path, timeout: float = 60.0) -> Iterator[S3Server | None]:
+    """The server, or None where it cannot run. A start that fails (a port taken by another
+    process between the probe and the bind, as parallel test workers may) is tried again."""
+    binary = weed_binary()
+    if binary is None:
+        yield None
+        return
+    deadline = time.monotonic() + timeout
+    for _ in range(3):
+        proc, endpoint = _launch(binary, directory)
+        if _ready(proc, endpoint, deadline):
+            try:
+                yield S3Server(endpoint)
+            finally:
+                _stop(proc)
+            return
+        _stop(proc)
+    yield None

@@ -25,6 +25,9 @@ from hangar.agent.runtimes.scratch import remove_tree
 
 PYTHON = "/usr/bin/python3"  # a host interpreter the work user may execute
 SECRET = "hangar-db-secret-8d1f"
+# Kernel cgroups are named by kernel id ("k1", ...) under this parent, host-wide: one parent
+# per test process, so that parallel workers (and other checkouts' runs) never share a cgroup.
+CGROUP_PARENT = f"hangar-test-{os.getpid()}"
 
 
 @pytest.fixture
@@ -49,7 +52,7 @@ def start_runtime(data_dir: Path, **overrides: Any) -> BubblewrapRuntime:
     config = BubblewrapConfig(
         state_dir=data_dir / "agent",
         hidden_paths=(data_dir,),
-        cgroup_parent="hangar-test",
+        cgroup_parent=CGROUP_PARENT,
         **overrides,
     )
     try:
