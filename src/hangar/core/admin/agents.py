@@ -18,7 +18,7 @@ from hangar.core.clock import Clock
 from hangar.core.compute.states import HOLDS_RESOURCES
 from hangar.core.errors import Conflict, HangarError, InvalidRequest, NotFound
 from hangar.core.identity.directory import require_superadmin
-from hangar.core.identity.models import Caller
+from hangar.core.principal import Principal
 from hangar.core.querylang import (
     Field,
     Page,
@@ -156,7 +156,7 @@ class AgentAdmin:
 
     async def page(
         self,
-        caller: Caller,
+        caller: Principal,
         *,
         limit: int,
         offset: int,
@@ -177,14 +177,14 @@ class AgentAdmin:
             return Page(await _views(db, rows) if limit else [], total)
 
     async def find(
-        self, caller: Caller, *, scaling_group: str | None = None, status: str | None = None
+        self, caller: Principal, *, scaling_group: str | None = None, status: str | None = None
     ) -> list[AgentView]:
         page = await self.page(
             caller, limit=1000, offset=0, scaling_group=scaling_group, status=status
         )
         return page.items
 
-    async def get(self, caller: Caller, agent_id: str) -> AgentView | None:
+    async def get(self, caller: Principal, agent_id: str) -> AgentView | None:
         require_superadmin(caller)
         async with self._sessions() as db:
             row = await db.get(AgentRow, agent_id)
@@ -192,7 +192,7 @@ class AgentAdmin:
 
     async def modify(
         self,
-        caller: Caller,
+        caller: Principal,
         agent_id: str,
         *,
         schedulable: bool | None = None,
@@ -211,7 +211,9 @@ class AgentAdmin:
             if schedulable is not None:
                 row.schedulable = schedulable
 
-    async def set_schedulable(self, caller: Caller, agent_ids: Sequence[str], value: bool) -> None:
+    async def set_schedulable(
+        self, caller: Principal, agent_ids: Sequence[str], value: bool
+    ) -> None:
         """The scheduler operations include-agents / exclude-agents (all or nothing)."""
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
@@ -221,7 +223,7 @@ class AgentAdmin:
                     raise NotFound("agent instance")
                 row.schedulable = value
 
-    async def decommission(self, caller: Caller, agent_id: str) -> None:
+    async def decommission(self, caller: Principal, agent_id: str) -> None:
         """Retire an agent: it takes no new sessions and is marked TERMINATED.
 
         Conflict while sessions still hold resources on it.

@@ -20,8 +20,8 @@ from hangar.core.compute.repo import session_from_row
 from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.identity.directory import require_superadmin
-from hangar.core.identity.models import Caller
 from hangar.core.manager.service import ManagerService, ManagerStatus
+from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 from hangar.db.tables import SessionRow
 
@@ -52,7 +52,7 @@ class ManagerControl:
         async with self._sessions() as db:
             return int((await db.execute(stmt)).scalar_one())
 
-    async def set_status(self, caller: Caller, status: str, *, force_kill: bool = False) -> None:
+    async def set_status(self, caller: Principal, status: str, *, force_kill: bool = False) -> None:
         """Freeze or unfreeze; ``force_kill`` with a freeze terminates every live session."""
         require_superadmin(caller)
         new = await self._manager.set_status(status)
@@ -82,7 +82,7 @@ class ManagerControl:
                 log.error("could not terminate session %s", row.id, exc_info=result)
         return len(rows)
 
-    async def scheduler_operation(self, caller: Caller, op: str, args: Sequence[str]) -> None:
+    async def scheduler_operation(self, caller: Principal, op: str, args: Sequence[str]) -> None:
         """``include-agents`` / ``exclude-agents``: let agents take new sessions or not."""
         require_superadmin(caller)
         if op not in SCHEDULER_OPS:
