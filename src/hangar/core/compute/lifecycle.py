@@ -44,7 +44,7 @@ from hangar.core.errors import AgentGone, Conflict, HangarError, Unavailable
 from hangar.core.events import EventBus, EventKind
 from hangar.core.images.service import ImageService
 from hangar.core.loops import swallowed
-from hangar.core.scheduler import Verdict, check_dependencies, get_policy, schedule
+from hangar.core.scheduler import Assignment, Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.core.compute")
@@ -209,41 +209,40 @@ class SessionLifecycle:
         )
         scheduled = 0
         for assignment in plan.assignments:
-            session = inputs.by_id[assignment.session_id]
-            devices = [
-                {"device": d.device_id, "shares": str(d.shares), "whole": d.whole}
-                for d in assignment.devices
-            ]
-            try:
-                async with self._sessions() as db, db.begin():
-                    await repo.transition(
-                        db,
-                        session.id,
-                        S.PENDING,
-                        S.SCHEDULED,
-                        when=self._clock.now(),
-                        agent_id=assignment.agent_id,
-                        occupied_slots=assignment.allocated.to_wire(),
-                        device_allocations=devices,
-                        status_info=None,
-                        status_data=None,
-                    )
-            except Conflict:
-                continue  # cancelled meanwhile
-            scheduled += 1
-            self._publish(EventKind.SESSION_SCHEDULED, session)
-            placed = dataclasses.replace(
-                session,
-                status=S.SCHEDULED,
-                agent_id=assignment.agent_id,
-                occupied_slots=assignment.allocated.to_wire(),
-                device_allocations=devices,
-                status_info=None,
-                status_data=None,
-            )
-            self._spawn(self._start(session.id, placed))
+            placed = await self._place(inputs.by_id[assignment.session_id], assignment)
+            if placed is not None:
+                scheduled += 1
+                self._spawn(self._start(placed.id, placed))
         await self._record_reasons(inputs.by_id, plan.reasons())
         return scheduled
+
+    async def _place(
+        self, session: ComputeSession, assignment: Assignment
+    ) -> ComputeSession | None:
+        """Move ``session`` PENDING -> SCHEDULED -> PREPARING on its assigned agent in one
+        transaction (its kernel is created next, at once); returns it as it is now, or None
+        when it was cancelled meanwhile."""
+        devices = [
+            {"device": d.device_id, "shares": str(d.shares), "whole": d.whole}
+            for d in assignment.devices
+        ]
+        placement: dict[str, Any] = {
+            "agent_id": assignment.agent_id,
+            "occupied_slots": assignment.allocated.to_wire(),
+            "device_allocations": devices,
+            "status_info": None,
+            "status_data": None,
+        }
+        now = self._clock.now()
+        try:
+            async with self._sessions() as db, db.begin():
+                await repo.transition(db, session.id, S.PENDING, S.SCHEDULED, when=now, **placement)
+                await repo.transition(db, session.id, S.SCHEDULED, S.PREPARING, when=now)
+        except Conflict:
+            return None
+        self._publish(EventKind.SESSION_SCHEDULED, session)
+        self._publish(EventKind.SESSION_PREPARING, session)
+        return dataclasses.replace(session, status=S.PREPARING, **placement)
 
     async def _cancel_doomed(self, session: ComputeSession, reason: str) -> None:
         """A dependency of ``session`` failed: it can never start."""
@@ -270,14 +269,15 @@ class SessionLifecycle:
     # Starting --------------------------------------------------------------------------
 
     async def _start(self, session_id: uuid.UUID, placed: ComputeSession | None = None) -> None:
-        """Start a SCHEDULED session's kernel (``placed``: the session as just scheduled,
-        which saves reading it again)."""
+        """Start a SCHEDULED session's kernel (``placed``: the session as just placed, in
+        PREPARING already, which saves reading and moving it again)."""
         session = placed if placed is not None else await self._get(session_id)
         if session is None or session.agent_id is None:
             return
         try:
-            await self._move(session, S.SCHEDULED, S.PREPARING)
-            self._publish(EventKind.SESSION_PREPARING, session)
+            if session.status == S.SCHEDULED:
+                await self._move(session, S.SCHEDULED, S.PREPARING)
+                self._publish(EventKind.SESSION_PREPARING, session)
             creation = await self._creation(session)
             await self._agents.client(session.agent_id).create_kernel(creation)
             self.touch(session.id)  # the idle clock starts before anyone can see RUNNING
