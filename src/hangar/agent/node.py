@@ -71,6 +71,9 @@ log = logging.getLogger("hangar.agent")
 BOOTSTRAP_FILE = "bootstrap.sh"
 SERVICES_DIR = ".hangar-services"
 POOL_QUIET_WAIT = 2.0  # longest a pool refill waits for the node to be idle
+# A destroyed kernel's removal starts this much later: the answer to the destroy (a status
+# written, a response sent) goes first instead of sharing the CPU with it.
+REMOVAL_DELAY = 0.05
 RECORDS_DIR = ".hangar-kernels"
 
 
@@ -398,7 +401,8 @@ class Node:
         """End the kernel: its active run is killed and its last stats are returned (None
         if it was not live or they could not be read) at once; its processes, limits, scratch
         dir and shim are removed right after, in the background (:meth:`settle` waits for
-        that, and so does a new kernel of the same id). Idempotent; the console log is kept."""
+        that, and so does a new kernel of the same id; it starts ``REMOVAL_DELAY`` later, after
+        the caller's answer). Idempotent; the console log is kept."""
         key = str(kernel_id)
         kernel = self._kernels.pop(key, None)
         stats: ContainerStats | None = None
@@ -416,6 +420,7 @@ class Node:
 
     async def _remove_logged(self, key: str) -> None:
         try:
+            await asyncio.sleep(REMOVAL_DELAY)
             await self._remove(key)
         except Exception:  # nobody awaits this task: say what was left behind
             log.exception("removing kernel %s left something behind", key)
