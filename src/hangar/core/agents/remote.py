@@ -140,6 +140,7 @@ class RemoteAgents:
                     "remote agent %s is lost (silent %.0f s)", agent_id, now - remote.last_beat
                 )
                 await self._drop(agent_id)
+        await self._agents.refresh_connected()
         await self._agents.mark_lost(older_than=self._lost_after)
 
     async def close(self) -> None:

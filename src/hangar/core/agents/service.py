@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.agent.models import NodeInfo, NodeUsage
@@ -111,13 +111,33 @@ class AgentService:
             if row.status != ALIVE:
                 row.status, row.status_changed, row.lost_at = ALIVE, self._clock.now(), None
 
-    async def alive(self) -> list[AgentRecord]:
-        """Agents that are ALIVE and connected (a row left ALIVE by an earlier run of the
-        manager is not, until its agent reports again)."""
+    async def is_alive(self, agent_id: str) -> bool:
+        """Whether ``agent_id`` is ALIVE for the database: connected to this or another
+        server process that keeps its heartbeat fresh (:meth:`refresh_connected`)."""
+        async with self._sessions() as db:
+            row = await db.get(AgentRow, agent_id)
+            return row is not None and row.status == ALIVE
+
+    async def refresh_connected(self) -> None:
+        """Renew the heartbeat of every agent connected to this process (the embedded one
+        too), so that other server processes sharing the database never age it out."""
+        if self._clients:
+            async with self._sessions() as db, db.begin():
+                stmt = (
+                    update(AgentRow)
+                    .where(AgentRow.id.in_(list(self._clients)), AgentRow.status == ALIVE)
+                    .values(last_heartbeat=self._clock.now())
+                )
+                await db.execute(stmt)
+
+    async def alive(self, *, anywhere: bool = False) -> list[AgentRecord]:
+        """Agents that are ALIVE and connected to this process (a row left ALIVE by an
+        earlier run of the manager is not, until its agent reports again); ``anywhere``:
+        also those connected to other server processes sharing the database."""
         async with self._sessions() as db:
             stmt = select(AgentRow).where(AgentRow.status == ALIVE).order_by(AgentRow.id)
             rows = (await db.execute(stmt)).scalars()
-            return [_record(row) for row in rows if row.id in self._clients]
+            return [_record(row) for row in rows if anywhere or row.id in self._clients]
 
 
 def _record(row: AgentRow) -> AgentRecord:
