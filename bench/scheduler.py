@@ -42,8 +42,8 @@ from hangar.core.scheduler import (
     POLICIES,
     AgentState,
     GpuDevice,
-    KeypairUsage,
     PendingSession,
+    PolicyUsage,
     ResourceSlots,
     schedule,
 )
@@ -74,7 +74,7 @@ SHAPES: list[tuple[Decimal | int, int, Decimal | int, int, int]] = [
 class Workload:
     agents: list[AgentState]
     pending: list[PendingSession]
-    usage: dict[str, KeypairUsage]
+    usage: dict[str, PolicyUsage]
 
 
 def build_agents(rng: random.Random, count: int) -> list[AgentState]:
@@ -109,7 +109,7 @@ def _device(rng: random.Random, name: str) -> GpuDevice:
     return GpuDevice(name, Decimal(1), allocated)
 
 
-def build_usage(rng: random.Random, keys: list[str]) -> dict[str, KeypairUsage]:
+def build_usage(rng: random.Random, keys: list[str]) -> dict[str, PolicyUsage]:
     """Per key: concurrency 5..100 or unlimited; policy UNLIMITED, or LIMITED with totals."""
     usage = {}
     for key in keys:
@@ -128,7 +128,7 @@ def build_usage(rng: random.Random, keys: list[str]) -> dict[str, KeypairUsage]:
             totals = ResourceSlots({"cpu": rng.choice((32, 128, 512))})
         used = rng.randint(0, 4)
         occupied = ResourceSlots({"cpu": used * 2, "mem": used * 4 * GIB})
-        usage[key] = KeypairUsage(used, limit, occupied, totals, policy)
+        usage[key] = PolicyUsage(used, limit, occupied, totals, policy)
     return usage
 
 

@@ -20,6 +20,7 @@ from hangar.core.scheduler import (
     AgentState,
     GpuDevice,
     KeypairUsage,
+    PolicyUsage,
     PendingSession,
     ResourceSlots,
 )
@@ -32,7 +33,7 @@ from hangar.db.tables import KeyPairRow, ResourcePolicyRow
 class SchedulerInputs:
     pending: list[PendingSession]
     agents: list[AgentState]
-    usage: dict[str, KeypairUsage]
+    usage: dict[str, PolicyUsage]
     by_id: dict[uuid.UUID, ComputeSession]
 
 
@@ -65,16 +66,16 @@ async def _policies(db: DbSession, keys: set[str]) -> list[tuple[str, ResourcePo
 
 async def _usage(
     db: DbSession, keys: set[str], holding: list[ComputeSession]
-) -> dict[str, KeypairUsage]:
+) -> dict[str, PolicyUsage]:
     used: dict[str, list[ComputeSession]] = defaultdict(list)
     for session in holding:
         used[usage_key(session)].append(session)
-    usage: dict[str, KeypairUsage] = {}
+    usage: dict[str, PolicyUsage] = {}
     for key, policy in await _policies(db, keys):
         occupied = EMPTY_SLOTS
         for session in used[key]:
             occupied = occupied + ResourceSlots.parse(session.occupied_slots)
-        usage[key] = KeypairUsage(
+        usage[key] = PolicyUsage(
             concurrency_used=len(used[key]),
             concurrency_limit=policy.max_concurrent_sessions or None,
             occupied=occupied,

@@ -15,8 +15,8 @@ from hangar.core.scheduler.model import (
     Assignment,
     DeviceAllocation,
     GpuDevice,
-    KeypairUsage,
     PendingSession,
+    PolicyUsage,
     SchedulePlan,
     StillPending,
 )
@@ -24,12 +24,12 @@ from hangar.core.scheduler.policies import POLICIES, Drf, Fifo, Lifo, Policy, ge
 from hangar.core.scheduler.predicates import (
     DEFAULT_PREDICATES,
     ClusterSize,
+    ConcurrencyLimit,
     DependenciesMet,
     ImageSlots,
-    KeypairConcurrency,
-    KeypairResourceTotals,
     NotBefore,
     Predicate,
+    ResourceTotals,
     ScalingGroupMatch,
 )
 from hangar.core.scheduler.scheduler import PassState, schedule
@@ -50,9 +50,9 @@ __all__ = [
     "Fifo",
     "GpuDevice",
     "ImageSlots",
-    "KeypairConcurrency",
-    "KeypairResourceTotals",
-    "KeypairUsage",
+    "ConcurrencyLimit",
+    "ResourceTotals",
+    "PolicyUsage",
     "Lifo",
     "NotBefore",
     "PassState",

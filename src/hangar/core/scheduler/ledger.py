@@ -1,6 +1,6 @@
 """The working state of one pass, as predicates and policies read it.
 
-A pass copies each keypair's usage into a :class:`KeypairLedger` and charges it as it assigns,
+A pass copies each usage key's usage into a :class:`UsageLedger` and charges it as it assigns,
 so later decisions in the same pass see earlier ones.
 """
 
@@ -10,16 +10,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from hangar.core.scheduler.model import KeypairUsage
+from hangar.core.scheduler.model import PolicyUsage
 from hangar.core.scheduler.slots import ZERO, ResourceSlots
 
 
-class KeypairLedger:
-    """A mutable copy of one keypair's :class:`KeypairUsage`, charged as sessions are assigned."""
+class UsageLedger:
+    """A mutable copy of one usage key's :class:`PolicyUsage`, charged as sessions are
+    assigned."""
 
     __slots__ = ("concurrency_used", "concurrency_limit", "occupied", "_usage", "_limits")
 
-    def __init__(self, usage: KeypairUsage) -> None:
+    def __init__(self, usage: PolicyUsage) -> None:
         self.concurrency_used = usage.concurrency_used
         self.concurrency_limit = usage.concurrency_limit
         self.occupied: dict[str, Decimal] = dict(usage.occupied)
@@ -63,7 +64,7 @@ class PassView(Protocol):
         """The time of the pass (for ``starts_at``); None when the caller gave none."""
         ...
 
-    def ledger(self, usage_key: str) -> KeypairLedger | None:
+    def ledger(self, usage_key: str) -> UsageLedger | None:
         """The working usage of ``usage_key``; None if the pass has no usage for it."""
         ...
 

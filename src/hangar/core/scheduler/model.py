@@ -121,8 +121,9 @@ class PendingSession:
 
 
 @dataclass(frozen=True, slots=True)
-class KeypairUsage:
-    """A keypair's standing at the start of a pass: sessions and slots already in use.
+class PolicyUsage:
+    """A usage key's standing at the start of a pass: sessions and slots already in use
+    under one resource policy (a keypair's, or a user's; see ``PendingSession.usage_key``).
 
     ``concurrency_used`` counts the key's sessions that hold resources (scheduled or later);
     ``concurrency_limit`` None means unlimited. ``total_slots`` is the resource policy's

@@ -3,7 +3,7 @@
 Each predicate is one small class with ``check(session, view) -> reason | None``: None lets
 the session go on, a string is why it stays PENDING. Time and dependencies come first, then
 static checks (cluster size, image bounds, scaling group), then the ones that depend on what
-the pass has assigned so far (keypair concurrency, resource-policy totals).
+the pass has assigned so far (concurrency and slot totals per usage key).
 """
 
 from __future__ import annotations
@@ -101,8 +101,8 @@ def agent_accepts(agent: AgentState, session: PendingSession) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class KeypairConcurrency:
-    """The keypair has a free session slot under its policy's ``max_concurrent_sessions``."""
+class ConcurrencyLimit:
+    """The usage key has a free session slot under its policy's ``max_concurrent_sessions``."""
 
     def check(self, session: PendingSession, view: PassView) -> str | None:
         ledger = view.ledger(session.usage_key)
@@ -116,8 +116,8 @@ class KeypairConcurrency:
 
 
 @dataclass(frozen=True, slots=True)
-class KeypairResourceTotals:
-    """The keypair's occupied slots plus this request stay within its policy's totals."""
+class ResourceTotals:
+    """The usage key's occupied slots plus this request stay within its policy's totals."""
 
     def check(self, session: PendingSession, view: PassView) -> str | None:
         ledger = view.ledger(session.usage_key)
@@ -140,8 +140,8 @@ DEFAULT_PREDICATES: tuple[Predicate, ...] = (
     ClusterSize(),
     ImageSlots(),
     ScalingGroupMatch(),
-    KeypairConcurrency(),
-    KeypairResourceTotals(),
+    ConcurrencyLimit(),
+    ResourceTotals(),
 )
 
 

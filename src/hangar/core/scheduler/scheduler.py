@@ -1,6 +1,6 @@
 """One scheduling pass: pending sessions in, assignments and reasons out. Pure: no I/O.
 
-The pass works on its own copy of agent capacity and keypair usage and charges both at each
+The pass works on its own copy of agent capacity and policy usage and charges both at each
 assignment, so later decisions see earlier ones and nothing is over-committed. The service
 applies the plan in one transaction, re-checking capacity, and runs another pass while passes
 make progress.
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from hangar.core.scheduler.ledger import KeypairLedger
+from hangar.core.scheduler.ledger import UsageLedger
 from hangar.core.scheduler.model import (
     AgentState,
     Assignment,
-    KeypairUsage,
     PendingSession,
+    PolicyUsage,
     SchedulePlan,
     StillPending,
 )
@@ -32,19 +32,19 @@ class PassState:
     def __init__(
         self,
         agents: Iterable[AgentState],
-        usage: Mapping[str, KeypairUsage],
+        usage: Mapping[str, PolicyUsage],
         now: datetime | None = None,
     ) -> None:
         """Raises ValueError if two agents share an id."""
         self.pool = AgentPool(agents)
-        self._ledgers = {key: KeypairLedger(u) for key, u in usage.items()}
+        self._ledgers = {key: UsageLedger(u) for key, u in usage.items()}
         self._now = now
 
     @property
     def now(self) -> datetime | None:
         return self._now
 
-    def ledger(self, usage_key: str) -> KeypairLedger | None:
+    def ledger(self, usage_key: str) -> UsageLedger | None:
         return self._ledgers.get(usage_key)
 
     def has_agents(self, scaling_group: str) -> bool:
@@ -57,7 +57,7 @@ class PassState:
 def schedule(
     pending: Sequence[PendingSession],
     agents: Iterable[AgentState],
-    usage: Mapping[str, KeypairUsage],
+    usage: Mapping[str, PolicyUsage],
     policy: Policy,
     *,
     predicates: Sequence[Predicate] = DEFAULT_PREDICATES,
@@ -95,7 +95,7 @@ def schedule(
 def _decide(
     session: PendingSession, state: PassState, predicates: Sequence[Predicate]
 ) -> Assignment | str:
-    """Assign ``session`` (charging its keypair) or say why it waits."""
+    """Assign ``session`` (charging its usage key) or say why it waits."""
     reason = first_failure(predicates, session, state)
     if reason is not None:
         return reason

@@ -11,8 +11,8 @@ from hangar.core.identity.models import DefaultForUnspecified
 from hangar.core.scheduler import (
     AgentState,
     GpuDevice,
-    KeypairUsage,
     PendingSession,
+    PolicyUsage,
     ResourceSlots,
 )
 
@@ -97,8 +97,8 @@ def usage(
     occupied: ResourceSlots | None = None,
     totals: dict[str, object] | None = None,
     default: DefaultForUnspecified = DefaultForUnspecified.UNLIMITED,
-) -> KeypairUsage:
-    return KeypairUsage(
+) -> PolicyUsage:
+    return PolicyUsage(
         concurrency_used=used,
         concurrency_limit=limit,
         occupied=occupied or ResourceSlots(),

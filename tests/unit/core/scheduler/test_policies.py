@@ -11,11 +11,11 @@ from hangar.core.scheduler import (
     POLICIES,
     Drf,
     Fifo,
-    KeypairUsage,
     Lifo,
     PassState,
     PendingSession,
     Policy,
+    PolicyUsage,
     get_policy,
     schedule,
 )
@@ -24,7 +24,7 @@ from tests.unit.core.scheduler.factories import agent, session, sid, slots, usag
 
 
 def order_of(
-    policy: Policy, pending: list[PendingSession], keys: dict[str, KeypairUsage] | None = None
+    policy: Policy, pending: list[PendingSession], keys: dict[str, PolicyUsage] | None = None
 ) -> list[int]:
     state = PassState([agent("a1", cpu=100, mem="100g")], keys or {"AK1": usage()})
     return [s.id.int for s in policy.order(pending, state)]

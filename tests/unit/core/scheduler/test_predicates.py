@@ -5,13 +5,13 @@ import pytest
 from hangar.core.identity.models import DefaultForUnspecified
 from hangar.core.scheduler import (
     ClusterSize,
+    ConcurrencyLimit,
     ImageSlots,
-    KeypairConcurrency,
-    KeypairResourceTotals,
-    KeypairUsage,
     PassState,
     PendingSession,
+    PolicyUsage,
     Predicate,
+    ResourceTotals,
     ScalingGroupMatch,
 )
 from hangar.core.scheduler.predicates import agent_accepts
@@ -24,7 +24,7 @@ UNLIMITED = DefaultForUnspecified.UNLIMITED
 def check(
     predicate: Predicate,
     pending: PendingSession,
-    keys: dict[str, KeypairUsage] | None = None,
+    keys: dict[str, PolicyUsage] | None = None,
 ) -> str | None:
     agents = [agent("a1"), agent("b1", group="closed", schedulable=False)]
     state = PassState(agents, {"AK1": usage()} if keys is None else keys)
@@ -113,8 +113,8 @@ def test_agent_accepts_its_own_group_when_schedulable(
         ({"AK2": usage()}, "no resource policy known for keypair AK1"),
     ],
 )
-def test_keypair_concurrency(keys: dict[str, KeypairUsage], reason: str | None) -> None:
-    assert check(KeypairConcurrency(), session(1), keys) == reason
+def test_keypair_concurrency(keys: dict[str, PolicyUsage], reason: str | None) -> None:
+    assert check(ConcurrencyLimit(), session(1), keys) == reason
 
 
 @pytest.mark.parametrize(
@@ -145,15 +145,12 @@ def test_keypair_concurrency(keys: dict[str, KeypairUsage], reason: str | None) 
     ],
 )
 def test_keypair_resource_totals(
-    requested: dict[str, object], keypair: KeypairUsage, reason: str | None
+    requested: dict[str, object], keypair: PolicyUsage, reason: str | None
 ) -> None:
-    assert (
-        check(KeypairResourceTotals(), session(1, requested=requested), {"AK1": keypair}) == reason
-    )
+    assert check(ResourceTotals(), session(1, requested=requested), {"AK1": keypair}) == reason
 
 
 def test_resource_totals_need_a_usage_record() -> None:
     assert (
-        check(KeypairResourceTotals(), session(1, key="AK9"))
-        == "no resource policy known for keypair AK9"
+        check(ResourceTotals(), session(1, key="AK9")) == "no resource policy known for keypair AK9"
     )

@@ -23,8 +23,8 @@ from hangar.core.scheduler import (
     POLICIES,
     AgentState,
     GpuDevice,
-    KeypairUsage,
     PendingSession,
+    PolicyUsage,
     ResourceSlots,
     SchedulePlan,
     schedule,
@@ -120,7 +120,7 @@ def sessions(draw: st.DrawFn) -> list[PendingSession]:
 
 
 @st.composite
-def usages(draw: st.DrawFn) -> dict[str, KeypairUsage]:
+def usages(draw: st.DrawFn) -> dict[str, PolicyUsage]:
     found = {}
     for key in KEYS:
         totals = {}
@@ -128,7 +128,7 @@ def usages(draw: st.DrawFn) -> dict[str, KeypairUsage]:
             totals["cpu"] = draw(st.integers(0, 40))
         if draw(st.booleans()):
             totals[CUDA_SHARES] = draw(st.integers(0, 6))
-        found[key] = KeypairUsage(
+        found[key] = PolicyUsage(
             concurrency_used=draw(st.integers(0, 3)),
             concurrency_limit=draw(st.none() | st.integers(0, 8)),
             occupied=ResourceSlots({"cpu": draw(st.integers(0, 4))}),
@@ -197,7 +197,7 @@ def _fits_after(
 def check_plan(
     pending: Sequence[PendingSession],
     cluster: Sequence[AgentState],
-    keys: Mapping[str, KeypairUsage],
+    keys: Mapping[str, PolicyUsage],
     plan: SchedulePlan,
 ) -> None:
     by_id = {s.id: s for s in pending}
@@ -253,7 +253,7 @@ def _check_waiting(
 def test_plans_never_over_commit_and_do_not_depend_on_input_order(
     pending: list[PendingSession],
     cluster: list[AgentState],
-    keys: dict[str, KeypairUsage],
+    keys: dict[str, PolicyUsage],
     policy: str,
     rng: random.Random,
 ) -> None:
@@ -275,6 +275,6 @@ def test_one_key_without_limits_fills_the_cluster_but_never_past_it(
         PendingSession(sid(n), "A", OWNER, OWNER, "default", "g1", shape, T0)
         for n, shape in enumerate(shapes, start=1)
     ]
-    keys = {"A": KeypairUsage()}
+    keys = {"A": PolicyUsage()}
     plan = schedule(pending, cluster, keys, POLICIES["fifo"])
     check_plan(pending, cluster, keys, plan)
