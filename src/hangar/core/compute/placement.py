@@ -19,9 +19,8 @@ from hangar.core.scheduler import (
     EMPTY_SLOTS,
     AgentState,
     GpuDevice,
-    KeypairUsage,
-    PolicyUsage,
     PendingSession,
+    PolicyUsage,
     ResourceSlots,
 )
 from hangar.core.scheduler.feasibility import never_fits
