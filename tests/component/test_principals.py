@@ -4,12 +4,17 @@ Backend.AI face keeps showing the owner access key of the sessions a keypair cre
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
 
 from hangar.core.clock import FakeClock
 from hangar.core.compute import queries
 from hangar.core.compute.models import CreateRequest, SessionSpec
+from hangar.core.compute.placement import usage_key
+from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import NotFound, SessionAlreadyExists
 from hangar.core.principal import Credential, CredentialKind, Principal
 from hangar.core.services import Services
@@ -75,3 +80,29 @@ async def test_an_api_key_principal_owns_and_lists_sessions_beside_keypair_ones(
     # The API key principal ends the session its keypair started.
     await services.compute.destroy(ada_api, "from-key")
     assert (await services.compute.get(from_key)).status.value == "CANCELLED"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"agent_runtime": "fake", "idle_timeout_seconds": 0}
+
+
+async def test_a_session_made_with_an_api_key_is_scheduled_under_the_users_policy(
+    services: Services,
+) -> None:
+    """No keypair carries its policy: it counts against its user under the default policy,
+    and runs and ends like any other."""
+    await services.start_loops()
+    ada = await account(services, "ada@example.com")
+    ada_api = api_key_principal(ada, "ada-key-1")
+    created = await services.compute.create(
+        ada_api, CreateRequest(name="via-api", spec=SessionSpec("python"), max_wait_seconds=30)
+    )
+    assert created.session.status == SessionStatus.RUNNING
+    assert usage_key(created.session) == f"user:{ada.caller.user_uuid}"
+    await services.compute.destroy(ada.caller, "via-api")
+    for _ in range(100):
+        if (await services.compute.get(created.session.id)).status == SessionStatus.TERMINATED:
+            break
+        await asyncio.sleep(0.05)
+    assert (await services.compute.get(created.session.id)).status == SessionStatus.TERMINATED
