@@ -16,8 +16,8 @@ from hangar.core.bgtasks.service import BackgroundTasks
 from hangar.core.clock import Clock
 from hangar.core.compute.models import ComputeSession
 from hangar.core.diskspace import DiskReserve
-from hangar.core.identity.models import Caller
 from hangar.core.manager.service import ManagerService
+from hangar.core.principal import Principal
 from hangar.core.storage.dotfiles import Dotfiles
 from hangar.core.storage.files import Files
 from hangar.core.storage.hosts import StorageHosts
@@ -41,7 +41,7 @@ class StoragePlane:
     sweep_seconds: float
 
     async def mounts_for(
-        self, owner: Caller, names: tuple[str, ...], mount_map: dict[str, str]
+        self, owner: Principal, names: tuple[str, ...], mount_map: dict[str, str]
     ) -> list[dict[str, Any]]:
         return [m.to_json() for m in await self.mounts.resolve(owner, names, mount_map)]
 
@@ -50,7 +50,7 @@ class StoragePlane:
     ) -> tuple[tuple[MountRequest, ...], tuple[HomeFile, ...]]:
         binds = await self.mounts.host_mounts(session.mounts)
         dotfiles = await self.dotfiles.for_session(
-            session.access_key, session.group_id, session.domain_name
+            session.user_uuid, session.group_id, session.domain_name
         )
         return (
             tuple(MountRequest(Path(b.host_path), b.target, b.read_only) for b in binds),
