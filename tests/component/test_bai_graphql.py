@@ -186,7 +186,9 @@ async def new_session(
     """An enqueued session (PENDING, no agent); ``changes`` overwrite its row afterwards."""
     result = await services.compute.create(
         owner,
-        CreateRequest(name=name, image="python", enqueue_only=True, domain_name=owner.domain_name),
+        CreateRequest(
+            name=name, spec=SessionSpec("python"), enqueue_only=True, domain_name=owner.domain_name
+        ),
     )
     clock.advance(1)
     if changes:

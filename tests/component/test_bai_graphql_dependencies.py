@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from hangar.core.clock import FakeClock
-from hangar.core.compute.models import CreateRequest
+from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.services import Services
 from tests.component.test_bai_graphql import Account, account, gql, ps_document, ps_variables
 
@@ -34,7 +34,7 @@ async def create(services: Services, who: Account, name: str, *after: str) -> uu
         who.caller,
         CreateRequest(
             name=name,
-            image="python",
+            spec=SessionSpec("python"),
             enqueue_only=True,
             domain_name=who.caller.domain_name,
             dependencies=after,

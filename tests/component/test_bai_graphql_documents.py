@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hangar.api.bai.graphql import documents
-from hangar.core.compute.models import CreateRequest
+from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.services import Services
 from tests.component.test_bai_graphql import post_gql
 from tests.support.bai import Signer
@@ -61,7 +61,7 @@ async def test_a_list_without_dependencies_does_not_look_them_up(
     from hangar.core.compute import queries
 
     caller = (await services.identity.credentials_for(admin.access_key)).caller
-    request = CreateRequest(name="plain-list", image="python", enqueue_only=True)
+    request = CreateRequest(name="plain-list", spec=SessionSpec("python"), enqueue_only=True)
     await services.compute.create(caller, request)
     looked_up = []
     real = queries.dependencies_of

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from hangar.core.clock import FakeClock
-from hangar.core.compute.models import CreateRequest
+from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.services import Services
 from hangar.db.tables import AgentRow, ResourcePolicyRow
 from tests.support.bai import Signer
@@ -91,7 +91,7 @@ async def test_usage_over_a_period(
 ) -> None:
     caller = (await services.identity.credentials_for(admin.access_key)).caller
     await services.compute.create(
-        caller, CreateRequest(name="used", image="python", enqueue_only=True)
+        caller, CreateRequest(name="used", spec=SessionSpec("python"), enqueue_only=True)
     )
     groups = (await gql(client, admin, "query { groups { id name } }"))["groups"]
     gid = groups[0]["id"]

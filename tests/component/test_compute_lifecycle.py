@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from hangar.core.clock import FakeClock
-from hangar.core.compute.models import ComputeSession, CreateRequest
+from hangar.core.compute.models import ComputeSession, CreateRequest, SessionSpec
 from hangar.core.compute.states import SessionStatus
 from hangar.core.principal import Principal
 from hangar.core.services import Services, open_services
@@ -49,7 +49,9 @@ async def wait_status(services: Services, session: ComputeSession, *wanted: Sess
 
 async def start(services: Services, name: str, **kwargs: Any) -> ComputeSession:
     caller = await admin_caller(services)
-    request = CreateRequest(name=name, image="python", enqueue_only=True, **kwargs)
+    spec_fields = {k: kwargs.pop(k) for k in ("resources", "bootstrap_script") if k in kwargs}
+    spec = SessionSpec("python", **spec_fields)
+    request = CreateRequest(name=name, spec=spec, enqueue_only=True, **kwargs)
     result = await services.compute.create(caller, request)
     assert result.status == "PENDING"
     await services.lifecycle.schedule_pass()
@@ -188,10 +190,10 @@ async def test_frozen_manager_refuses_new_sessions(running: Services) -> None:
     await running.manager.set_status("frozen")
     caller = await admin_caller(running)
     with pytest.raises(ServerFrozen):
-        await running.compute.create(caller, CreateRequest(name="cold", image="python"))
+        await running.compute.create(caller, CreateRequest(name="cold", spec=SessionSpec("python")))
     await running.manager.set_status("running")
     created = await running.compute.create(
-        caller, CreateRequest(name="cold", image="python", enqueue_only=True)
+        caller, CreateRequest(name="cold", spec=SessionSpec("python"), enqueue_only=True)
     )
     assert created.created
 
@@ -202,7 +204,7 @@ async def test_requests_below_the_image_minimum_are_refused(running: Services) -
     caller = await admin_caller(running)
     with pytest.raises(InvalidRequest, match="cpu=1"):
         await running.compute.create(
-            caller, CreateRequest(name="tiny", image="python", resources={"cpu": "0.25"})
+            caller, CreateRequest("tiny", SessionSpec("python", resources={"cpu": "0.25"}))
         )
 
 
@@ -212,15 +214,15 @@ async def test_unknown_scaling_group_and_dependencies_are_clear_errors(running: 
     caller = await admin_caller(running)
     with pytest.raises(NotFound, match="scaling group"):
         await running.compute.create(
-            caller, CreateRequest(name="lost", image="python", scaling_group="nowhere")
+            caller, CreateRequest(name="lost", spec=SessionSpec("python"), scaling_group="nowhere")
         )
     with pytest.raises(NotFound, match="No such session to depend on: first"):
         await running.compute.create(
-            caller, CreateRequest(name="later", image="python", dependencies=("first",))
+            caller, CreateRequest(name="later", spec=SessionSpec("python"), dependencies=("first",))
         )
     with pytest.raises(InvalidRequest, match="starts_at"):
         await running.compute.create(
-            caller, CreateRequest(name="later", image="python", starts_at="1h")
+            caller, CreateRequest(name="later", spec=SessionSpec("python"), starts_at="1h")
         )
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from hangar.core.clock import FakeClock
-from hangar.core.compute.models import ComputeSession, CreateRequest
+from hangar.core.compute.models import ComputeSession, CreateRequest, SessionSpec
 from hangar.core.compute.states import SessionResult, SessionStatus, SessionType
 from hangar.core.principal import Principal
 from hangar.core.services import Services
@@ -66,14 +66,16 @@ async def wait_status(services: Services, session: ComputeSession, *wanted: Sess
 
 async def enqueue(services: Services, name: str, **kwargs: Any) -> ComputeSession:
     caller = await admin_caller(services)
-    request = CreateRequest(name=name, image="python", enqueue_only=True, **kwargs)
+    spec_fields = {k: kwargs.pop(k) for k in ("resources", "command") if k in kwargs}
+    spec = SessionSpec("python", **spec_fields)
+    request = CreateRequest(name=name, spec=spec, enqueue_only=True, **kwargs)
     result = await services.compute.create(caller, request)
     assert result.status == "PENDING"
     return result.session
 
 
 async def batch(services: Services, name: str, command: str, **kwargs: Any) -> ComputeSession:
-    return await enqueue(services, name, session_type=BATCH, startup_command=command, **kwargs)
+    return await enqueue(services, name, session_type=BATCH, command=command, **kwargs)
 
 
 async def post_session(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from hangar.core.compute.models import CreateRequest
+from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.compute.states import SessionStatus
 from hangar.core.principal import Principal
 from hangar.core.services import Services
@@ -55,11 +55,13 @@ async def admin_caller(services: Services) -> Principal:
 
 async def test_a_short_session_stays_within_its_statement_budget(running: Services) -> None:
     caller = await admin_caller(running)
-    warm_up = await running.compute.create(caller, CreateRequest(name="warm-up", image="python"))
+    warm_up = await running.compute.create(caller, CreateRequest("warm-up", SessionSpec("python")))
     await running.compute.destroy(caller, str(warm_up.session.id))
     await asyncio.sleep(0.05)  # the scheduler pass the destroy woke
     with counted(running) as statements:
-        created = await running.compute.create(caller, CreateRequest(name="short", image="python"))
+        created = await running.compute.create(
+            caller, CreateRequest("short", SessionSpec("python"))
+        )
     assert created.status == SessionStatus.RUNNING.value
     assert len(statements) <= CREATE_BUDGET, "\n".join(statements)
     with counted(running) as statements:

@@ -23,6 +23,7 @@ own wire format in a single table.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 
@@ -159,6 +160,10 @@ class KernelCreationFailed(AgentError):
 class SessionAlreadyExists(AlreadyExists):
     code = "session-already-exists"
     default_message = "The session already exists but you requested not to reuse existing one."
+
+    def __init__(self, message: str | None = None, *, existing_id: uuid.UUID | None = None) -> None:
+        super().__init__(message)
+        self.existing_id = existing_id  # the live session of that name, where known
 
 
 class TooManySessionsMatched(NotFound):

@@ -336,6 +336,10 @@ class SessionRow(Base):
     preopen_ports: Mapped[list[int] | None] = mapped_column(
         JSON().with_variant(JSONB(), "postgresql")
     )
+    # Who asked for the session and why (core.compute.models.Origin); its restart policy.
+    origin_kind: Mapped[str] = mapped_column(String(32), default="backendai-request")
+    origin_ref: Mapped[str | None] = mapped_column(String(256))
+    restart_policy: Mapped[str] = mapped_column(String(16), default="never")
 
 
 class SessionDependencyRow(Base):

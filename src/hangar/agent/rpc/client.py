@@ -137,6 +137,9 @@ class NodeProxy:
     async def restart_kernel(self, kernel_id: uuid.UUID) -> None:
         await self._call("POST", self._kernel(kernel_id, "/restart"), timeout=LONG_TIMEOUT)
 
+    async def suspend_kernel(self, kernel_id: uuid.UUID) -> None:
+        await self._call("POST", self._kernel(kernel_id, "/suspend"), timeout=LONG_TIMEOUT)
+
     def run_batch(self, kernel_id: uuid.UUID, steps: BatchSteps) -> AsyncGenerator[RunOutput, None]:
         return self._stream(self._kernel(kernel_id, "/batch"), wire.RunBatch(steps=steps))
 

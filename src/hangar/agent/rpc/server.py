@@ -88,6 +88,7 @@ def create_agent_app(node: Node, token: str) -> ASGIApp:
         call("/kernels", "POST", api.create_kernel),
         call(K, "DELETE", api.destroy_kernel),
         call(K + "/restart", "POST", api.restart_kernel),
+        call(K + "/suspend", "POST", api.suspend_kernel),
         call(K + "/batch", "POST", api.run_batch),
         call(K + "/query", "POST", api.run_query),
         call(K + "/input", "POST", api.send_input),
@@ -149,6 +150,10 @@ class _AgentApi:
 
     async def restart_kernel(self, request: Request) -> Response:
         await self.node.restart_kernel(_kernel(request))
+        return Response(status_code=204)
+
+    async def suspend_kernel(self, request: Request) -> Response:
+        await self.node.suspend_kernel(_kernel(request))
         return Response(status_code=204)
 
     async def run_batch(self, request: Request) -> Response:

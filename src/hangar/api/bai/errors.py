@@ -9,7 +9,7 @@ from typing import Any
 
 from hangar.api.common.errors import ErrorTable
 from hangar.api.common.responses import FaceJSONResponse
-from hangar.core.errors import HangarError, NotFound, RateLimited
+from hangar.core.errors import HangarError, NotFound, RateLimited, SessionAlreadyExists
 
 PROBLEM_BASE = "https://api.backend.ai/probs/"
 
@@ -88,7 +88,14 @@ def render_error(exc: HangarError) -> FaceJSONResponse:
     if isinstance(exc, RateLimited):
         headers = {**(headers or {}), "Retry-After": str(max(1, int(exc.retry_after)))}
     msg = None if exc.message == title else exc.message
-    return problem_response(status, slug, title, msg, exc.data, headers)
+    return problem_response(status, slug, title, msg, _data(exc), headers)
+
+
+def _data(exc: HangarError) -> Any:
+    """The problem's ``data`` member: what the core attached, in this face's words."""
+    if isinstance(exc, SessionAlreadyExists) and exc.existing_id is not None:
+        return {"existingSessionId": str(exc.existing_id)}
+    return exc.data
 
 
 class BaiProblems:

@@ -60,6 +60,10 @@ class AgentClient(Protocol):
     async def restart_kernel(self, kernel_id: uuid.UUID) -> None:
         """Stop its processes and start it again keeping the scratch dir."""
 
+    async def suspend_kernel(self, kernel_id: uuid.UUID) -> None:
+        """Stop its processes and let go of it, keeping the scratch dir: a kernel of the
+        same id created later on this agent finds /home/work as it was."""
+
     def run_batch(self, kernel_id: uuid.UUID, steps: BatchSteps) -> AsyncIterator[RunOutput]:
         """Run clean -> build -> exec; yields output in order and ends with the run's end."""
         ...

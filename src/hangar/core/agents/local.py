@@ -89,6 +89,9 @@ class LocalAgentClient:
     async def restart_kernel(self, kernel_id: uuid.UUID) -> None:
         await _call(lambda: self._node.restart_kernel(kernel_id))
 
+    async def suspend_kernel(self, kernel_id: uuid.UUID) -> None:
+        await _call(lambda: self._node.suspend_kernel(kernel_id))
+
     async def run_batch(self, kernel_id: uuid.UUID, steps: BatchSteps
                         ) -> AsyncIterator[RunOutput]:  # fmt: skip
         try:

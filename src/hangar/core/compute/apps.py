@@ -1,10 +1,10 @@
-"""Service apps of a session (Service Port Objects) and the connections the app proxy opens.
+"""Service apps of a session (its exposed ports) and the connections the app proxy opens.
 
-The apps come from the image's ``ai.backend.service-ports`` label (``name:protocol:port``,
-comma separated; ``[p1,p2]`` for several ports), limited to what agents can run, plus the
-intrinsic ones every session has: the web terminal ``ttyd`` and ``sshd``. ``jupyter`` is
-offered by Python images. A connection goes through the session's agent
-(:meth:`AgentClient.open_app`); traffic on it keeps the session from idling out.
+The apps come from the image's service-ports label, limited to what agents can run, plus the
+built-in ones every session has: the web terminal ``ttyd`` and ``sshd``. ``jupyter`` is
+offered by Python images. The ports the session's spec asks for follow. A connection goes
+through the session's agent (:meth:`AgentClient.open_app`); traffic on it keeps the session
+from idling out.
 """
 
 from __future__ import annotations
@@ -13,54 +13,33 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hangar.core.agents.client import AppStream, TerminalStream
 from hangar.core.agents.service import AgentService
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.ports import BUILT_IN, JUPYTER, ExposedPort, PortProtocol
 from hangar.core.compute.service import ComputeService
 from hangar.core.errors import InvalidRequest, NotFound
-from hangar.core.identity.models import Caller
 from hangar.core.images.service import ImageService
+from hangar.core.principal import Principal
 
 SERVICE_PORTS_LABEL = "ai.backend.service-ports"
 RUNTIME_TYPE_LABEL = "ai.backend.runtime-type"
 RUNNABLE = ("jupyter", "ttyd", "sshd")
-NO_SUCH_APP = "No such app service."
 TOUCH_INTERVAL = 10.0  # seconds between idle-timer resets while traffic flows
 _ENTRY = re.compile(r"^([a-z0-9][a-z0-9_-]*):(http|tcp|pty|preopen):(\d+|\[\d+(?:,\d+)*\])$")
+_LABEL_PROTOCOLS = {"http": PortProtocol.HTTP, "tcp": PortProtocol.TCP, "pty": PortProtocol.PTY,
+                    "preopen": PortProtocol.TCP}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class ServicePort:
-    """One service app: name, protocol, the container ports it is known by."""
-
-    name: str
-    protocol: str
-    ports: tuple[int, ...]
-
-    def to_wire(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": self.name,
-            "protocol": self.protocol,
-            "ports": list(self.ports),
-            "container_ports": list(self.ports),
-        }
-        if self.protocol == "http":
-            body["url_template"] = "http://{host}:{port}/"
-        return body
-
-
-INTRINSIC = (ServicePort("ttyd", "http", (7681,)), ServicePort("sshd", "tcp", (2200,)))
-JUPYTER = ServicePort("jupyter", "http", (8081,))
-
-
-def parse_service_ports(label: str) -> list[ServicePort]:
-    """Parse the label; malformed entries are skipped (an image label is not user input)."""
+def parse_service_ports(label: str) -> list[ExposedPort]:
+    """The ports an image's service-ports label declares (``name:protocol:port``, comma
+    separated; ``[p1,p2]`` for several ports); malformed entries are skipped (an image label
+    is not user input)."""
     entries = re.split(r",(?![^\[]*\])", label.replace(" ", "")) if label else []
-    ports: list[ServicePort] = []
+    ports: list[ExposedPort] = []
     for entry in entries:
         match = _ENTRY.match(entry)
         if match is None:
@@ -68,11 +47,11 @@ def parse_service_ports(label: str) -> list[ServicePort]:
         name, protocol, raw = match.groups()
         numbers = tuple(int(p) for p in raw.strip("[]").split(","))
         if all(0 < n < 65536 for n in numbers):
-            ports.append(ServicePort(name, protocol, numbers))
+            ports.append(ExposedPort(name, _LABEL_PROTOCOLS[protocol], numbers))
     return ports
 
 
-def session_apps(labels: dict[str, str]) -> list[ServicePort]:
+def session_apps(labels: dict[str, str]) -> list[ExposedPort]:
     """The apps a session of an image with ``labels`` offers, in label order."""
     python = labels.get(RUNTIME_TYPE_LABEL, "").startswith("python")
     offered = [
@@ -80,7 +59,7 @@ def session_apps(labels: dict[str, str]) -> list[ServicePort]:
         for port in parse_service_ports(labels.get(SERVICE_PORTS_LABEL, ""))
         if port.name in RUNNABLE and (python or port.name != "jupyter")
     ]
-    wanted = [*INTRINSIC, JUPYTER] if python else list(INTRINSIC)
+    wanted = [*BUILT_IN, JUPYTER] if python else list(BUILT_IN)
     names = {port.name for port in offered}
     return offered + [port for port in wanted if port.name not in names]
 
@@ -149,27 +128,27 @@ class AppService:
         self._compute, self._images, self._agents = compute, images, agents
         self._lifecycle = lifecycle
 
-    async def apps_of(self, session: ComputeSession) -> list[ServicePort]:
-        """The session's apps (none for batch sessions' images without them), then its
-        preopen ports, each an app named by its number (the agent connects to that port
-        inside the session's network)."""
-        preopen = [ServicePort(str(p), "preopen", (p,)) for p in session.preopen_ports]
+    async def apps_of(self, session: ComputeSession) -> list[ExposedPort]:
+        """The session's apps (none for batch sessions' images without them), then the
+        ports its spec exposes, each an app named by its number (the agent connects to that
+        port inside the session's network)."""
+        asked = [port.exposed() for port in session.spec.ports]
         try:
             image = await self._images.get(session.image_id)
         except NotFound:
-            return preopen
-        return session_apps(image.labels) + preopen
+            return asked
+        return session_apps(image.labels) + asked
 
     async def list(
-        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
-    ) -> list[ServicePort]:
+        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
+    ) -> list[ExposedPort]:
         """The apps of the caller's session ``ref``. Raises NotFound."""
         session = await self._compute.resolve(caller, ref, owner_access_key=owner_access_key)
         return await self.apps_of(session)
 
     async def open(
         self,
-        caller: Caller,
+        caller: Principal,
         ref: str,
         *,
         app: str | None,
@@ -188,7 +167,7 @@ class AppService:
         session = await self._compute.running(caller, ref, owner_access_key=owner_access_key)
         service = next((p for p in await self.apps_of(session) if p.name == app), None)
         if service is None:
-            raise NotFound("app service", NO_SUCH_APP)
+            raise NotFound("app service", "No such app service.")
         if (
             port is not None
             and port != ""
@@ -203,7 +182,7 @@ class AppService:
         return _ActiveStream(stream, lambda: self._lifecycle.touch(session.id))
 
     async def terminal(
-        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
     ) -> TerminalStream:
         """Attach to the shared terminal of the caller's running session. Raises NotFound,
         InvalidRequest, AgentError."""

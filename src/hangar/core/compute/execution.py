@@ -1,4 +1,4 @@
-"""Code execution runs: buffered output handed out as result objects, by polling or streaming.
+"""Code execution runs: buffered output handed out as :class:`RunResult`, by polling or streaming.
 
 A run belongs to one session and is identified by a run id: a batch pipeline, or a query-mode
 cell in the session's Jupyter kernel. Its output records are kept in order until a client
@@ -15,6 +15,7 @@ import secrets
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from hangar.agent.models import BatchSteps, RunOutput
@@ -28,42 +29,53 @@ END_KINDS = frozenset({"finished", "exec-timeout"})
 STEP_KINDS = frozenset({"clean-finished", "build-finished", "waiting-input"}) | END_KINDS
 
 
-@dataclass
-class Result:
-    """One hand-out of a run: what the wire calls a result object."""
+class RunStatus(StrEnum):
+    """Where a run stands at the end of a hand-out."""
 
+    CONTINUED = "continued"  # still running; more output to come
+    WAITING_INPUT = "waiting-input"  # blocked in ``input()``
+    CLEAN_FINISHED = "clean-finished"
+    BUILD_FINISHED = "build-finished"
+    FINISHED = "finished"
+    EXEC_TIMEOUT = "exec-timeout"
+
+    @property
+    def ended(self) -> bool:
+        return self in (RunStatus.FINISHED, RunStatus.EXEC_TIMEOUT)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleItem:
+    """A piece of a run's output: a stream's text, or rich media (``mime`` set)."""
+
+    stream: str  # stdout, stderr, media, html, ...
+    text: str
+    mime: str | None = None
+
+
+@dataclass
+class RunResult:
+    """One hand-out of a run."""
+
+    session_id: uuid.UUID
     run_id: str
-    status: str
+    status: RunStatus
     exit_code: int | None
-    console: list[list[Any]] = field(default_factory=list)
-    files: list[dict[str, str]] | None = None
-    options: dict[str, Any] | None = None
+    console: list[ConsoleItem] = field(default_factory=list)
+    files: tuple[str, ...] | None = None  # names of the files under /home/work/.output
+    password: bool | None = None  # WAITING_INPUT: whether the input is a secret
     error: str = ""  # a finished query cell's exception, "Name: value"
 
-    def to_wire(self, *, with_run_id: bool = True) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "status": self.status,
-            "exitCode": self.exit_code,
-            "options": self.options,
-            "files": self.files,
-            "console": self.console,
-        }
-        if self.error:  # Hangar's addition: the exit code of a query cell stays 0
-            body["error"] = self.error
-        if with_run_id:
-            body["runId"] = self.run_id
-        return body
 
-
-def append_console(console: list[list[Any]], record: RunOutput) -> None:
+def append_console(console: list[ConsoleItem], record: RunOutput) -> None:
     """Add a console item, merging consecutive chunks of the same stream."""
     kind, text = record.kind, record.text
     if kind == "media":
-        console.append(["media", [record.mime, text]])
-    elif console and console[-1][0] == kind and kind in ("stdout", "stderr"):
-        console[-1][1] += text
+        console.append(ConsoleItem("media", text, record.mime))
+    elif console and console[-1].stream == kind and kind in ("stdout", "stderr"):
+        console[-1] = ConsoleItem(kind, console[-1].text + text)
     else:
-        console.append([kind, text])
+        console.append(ConsoleItem(kind, text))
 
 
 class Run:
@@ -74,7 +86,7 @@ class Run:
         self.changed = asyncio.Condition()
         self.done = False
         self.task: asyncio.Task[None] | None = None
-        self.files: list[dict[str, str]] | None = None
+        self.files: tuple[str, ...] | None = None
 
     async def feed(self, outputs: AsyncIterator[RunOutput]) -> None:
         try:
@@ -92,7 +104,7 @@ class Run:
                 self.done = True
                 self.changed.notify_all()
 
-    async def take(self, flush: float) -> Result:
+    async def take(self, flush: float) -> RunResult:
         """Wait up to ``flush`` seconds for a status; hand out what accumulated until then."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + flush
@@ -108,20 +120,20 @@ class Run:
     def _has_status(self) -> bool:
         return any(r.kind in STEP_KINDS for r in self.records)
 
-    def _drain(self) -> Result:
-        result = Result(self.id, "continued", None)
+    def _drain(self) -> RunResult:
+        result = RunResult(self.session.id, self.id, RunStatus.CONTINUED, None)
         while self.records:
             record = self.records.pop(0)
             if record.kind in STEP_KINDS:
-                result.status, result.exit_code = record.kind, record.exit_code
-                if record.kind == "waiting-input":
-                    result.options = {"is_password": record.password}
-                if record.kind in END_KINDS:
+                result.status, result.exit_code = RunStatus(record.kind), record.exit_code
+                if result.status is RunStatus.WAITING_INPUT:
+                    result.password = record.password
+                if result.status.ended:
                     result.files, result.error = self.files, record.text
                 break
             append_console(result.console, record)
-        if result.status == "continued" and self.done and not self.records:
-            result.status = "finished"
+        if result.status is RunStatus.CONTINUED and self.done and not self.records:
+            result.status = RunStatus.FINISHED
         return result
 
     @property
@@ -238,7 +250,9 @@ class Executions:
             raise InvalidRequest(f"No such run: {run_id}")
         return run
 
-    async def take(self, session: ComputeSession, run: Run, flush: float | None = None) -> Result:
+    async def take(
+        self, session: ComputeSession, run: Run, flush: float | None = None
+    ) -> RunResult:
         result = await run.take(self.flush_seconds if flush is None else flush)
         if run.finished:
             self._runs.pop((session.id, run.id), None)

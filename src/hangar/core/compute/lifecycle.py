@@ -409,6 +409,9 @@ class SessionLifecycle:
                 return await self.terminate(current, reason=reason, forced=forced)
             self._publish(EventKind.SESSION_CANCELLED, session, reason)
             self.nudge()  # sessions that depend on this one are cancelled
+            if session.agent_id is not None:  # resumed, not placed yet: its kept scratch dir
+                with contextlib.suppress(HangarError):
+                    await self._agents.client(session.agent_id).destroy_kernel(session.id)
             return stat_object("cancelled", None)
         olds = [status for status in S if can_move(status, S.TERMINATING)]
         try:
@@ -447,20 +450,45 @@ class SessionLifecycle:
         await self._move(session, S.RESTARTING, S.RUNNING)
         self._publish(EventKind.SESSION_RESTARTED, session, "restarting")
 
+    async def suspend(self, session: ComputeSession) -> None:
+        """Stop a running interactive session's processes and release its slots, keeping
+        its scratch dir on its agent (SUSPENDED). Raises Conflict, AgentError."""
+        if session.status != S.RUNNING or session.agent_id is None:
+            raise Conflict("Only running sessions can be suspended.")
+        if session.session_type != SessionType.INTERACTIVE:
+            raise Conflict("Only interactive sessions can be suspended.")
+        await self._agents.client(session.agent_id).suspend_kernel(session.id)
+        try:
+            await self._move(session, S.RUNNING, S.SUSPENDED,
+                             occupied_slots={}, device_allocations=[])  # fmt: skip
+        except Conflict:
+            return  # ended meanwhile: its termination removes the kept scratch dir
+        self._last_activity.pop(session.id, None)
+        self._publish(EventKind.SESSION_SUSPENDED, session, "user-requested")
+        self.nudge()  # the freed slots may let pending sessions start
+
+    async def resume(self, session: ComputeSession) -> None:
+        """Queue a suspended session to be placed again on its agent, where its scratch dir
+        is (PENDING); it starts as it was created, with /home/work as it was left."""
+        if session.status != S.SUSPENDED:
+            raise Conflict("Only suspended sessions can be resumed.")
+        await self._move(session, S.SUSPENDED, S.PENDING, status_info=None, status_data=None)
+        self._publish(EventKind.SESSION_RESUMED, session, "user-requested")
+        self.nudge()
+
     async def interrupt(self, session: ComputeSession) -> None:
         if session.agent_id is not None and session.status == S.RUNNING:
             await self._agents.client(session.agent_id).interrupt(session.id)
 
-    async def output_files(self, session: ComputeSession) -> list[dict[str, str]] | None:
-        """Files under /home/work/.output, with where to fetch them."""
+    async def output_files(self, session: ComputeSession) -> tuple[str, ...] | None:
+        """Names of the files under /home/work/.output (None: none, or not readable)."""
         if session.agent_id is None:
             return None
         try:
             names = await self._agents.client(session.agent_id).output_files(session.id)
         except HangarError:
             return None
-        base = f"/session/{session.id}/download_single?file=.output/"
-        return [{"name": name, "url": base + name} for name in names] or None
+        return tuple(names) or None
 
     async def logs(self, session: ComputeSession) -> str:
         if session.agent_id is None:

@@ -1,6 +1,5 @@
-"""Session creation options in the forms Backend.AI accepts: ``starts_at``,
-``resource_opts`` and ``preopen_ports``. Pure functions; they raise InvalidRequest for what
-they cannot accept."""
+"""Session creation options in the forms clients send: ``starts_at``, ``resource_opts`` and
+mounts. Pure functions; they raise InvalidRequest for what they cannot accept."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from hangar.core.compute.models import MountSpec
 from hangar.core.errors import InvalidRequest
 from hangar.core.scheduler.slots import parse_amount
 
@@ -86,22 +86,22 @@ def parse_resource_opts(
     return result
 
 
-MAX_PREOPEN_PORTS = 16
-RESERVED_PORTS = frozenset({2200, 7681, 8081})  # sshd, ttyd, jupyter: the apps' own ports
+def mount_specs(names: Sequence[str], paths: Mapping[str, str] | None) -> tuple[MountSpec, ...]:
+    """Folders to mount from a list of ``name`` / ``name:alias`` (or ``name=alias``) and a
+    map of name -> path (which wins), in order, each once."""
+    wanted: dict[str, str | None] = {}
+    for entry in names:
+        name, alias = _split_mount(str(entry))
+        if name:
+            wanted[name] = alias or wanted.get(name)
+    for name, alias in (paths or {}).items():
+        wanted[str(name)] = str(alias) if alias else wanted.get(str(name))
+    return tuple(MountSpec(name, path) for name, path in wanted.items())
 
 
-def parse_preopen_ports(ports: Sequence[int | str] | None) -> list[int]:
-    """``preopen_ports`` (the client sends numeric strings): distinct ports 1024-65535 the
-    session will listen on, reached through the app proxy. Raises InvalidRequest."""
-    chosen: list[int] = []
-    for value in ports or ():
-        text = str(value).strip()
-        if isinstance(value, bool) or not text.isdigit() or not 1024 <= int(text) <= 65535:
-            raise InvalidRequest(f"preopen_ports: {value!r} is not a port number 1024-65535")
-        if int(text) in RESERVED_PORTS:
-            raise InvalidRequest(f"preopen_ports: {text} is the port of a built-in app")
-        if int(text) not in chosen:
-            chosen.append(int(text))
-    if len(chosen) > MAX_PREOPEN_PORTS:
-        raise InvalidRequest(f"preopen_ports: at most {MAX_PREOPEN_PORTS} ports")
-    return chosen
+def _split_mount(entry: str) -> tuple[str, str | None]:
+    for sep in (":", "="):
+        if sep in entry:
+            name, alias = entry.split(sep, 1)
+            return name.strip(), alias.strip() or None
+    return entry.strip(), None

@@ -163,7 +163,8 @@ async def build_inputs(
                 image_max=ResourceSlots.parse(image.max_slots()),
                 not_before=session.starts_at,
                 dependencies=dependencies.get(session.id, ()),
-                agent_ids=frozenset(session.agent_list),
+                # A resumed session has an agent already: its scratch dir is kept there.
+                agent_ids=frozenset([session.agent_id] if session.agent_id else session.agent_list),
             )
         )
     usage = await _usage(db, {usage_key(s) for s in pending}, holding)

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.models import ComputeSession, Origin, OriginKind, RestartPolicy
+from hangar.core.compute.ports import PortSpec
 from hangar.core.compute.states import (
     DEAD,
     HOLDS_RESOURCES,
@@ -80,7 +81,9 @@ def session_from_row(row: SessionRow) -> ComputeSession:
         resource_opts=dict(row.resource_opts or {}),
         agent_list=tuple(row.agent_list or ()),
         mounts=tuple(m for m in row.mounts or () if isinstance(m, dict)),
-        preopen_ports=tuple(p for p in row.preopen_ports or () if isinstance(p, int)),
+        ports=tuple(PortSpec(p) for p in row.preopen_ports or () if isinstance(p, int)),
+        origin=Origin(OriginKind(row.origin_kind or OriginKind.BACKENDAI_REQUEST), row.origin_ref),
+        restart_policy=RestartPolicy(row.restart_policy or RestartPolicy.NEVER),
     )
 
 

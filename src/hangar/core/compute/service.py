@@ -23,17 +23,15 @@ from hangar.core.clock import Clock
 from hangar.core.compute import repo
 from hangar.core.compute.events import session_event
 from hangar.core.compute.lifecycle import SessionLifecycle
-from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult
-from hangar.core.compute.options import (
-    parse_preopen_ports,
-    parse_resource_opts,
-    parse_starts_at,
-)
+from hangar.core.compute.models import ComputeSession, CreateOutcome, CreateRequest, SessionSpec
+from hangar.core.compute.options import parse_resource_opts, parse_starts_at
 from hangar.core.compute.placement import refuse_impossible
+from hangar.core.compute.ports import check_spec_ports
 from hangar.core.compute.states import DEAD, SessionStatus, SessionType
 from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import (
     AuthFailed,
+    Conflict,
     Forbidden,
     InsufficientPrivilege,
     InvalidRequest,
@@ -163,7 +161,7 @@ class ComputeService:
 
     # Create ----------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, req: CreateRequest) -> CreateResult:
+    async def create(self, caller: Caller, req: CreateRequest) -> CreateOutcome:
         """Create a session (or reuse the live one of the same name) and wait as asked.
 
         Raises InvalidRequest, NotFound (image, group), SessionAlreadyExists, ServerFrozen.
@@ -174,11 +172,11 @@ class ComputeService:
             raise InsufficientPrivilege("Only administrators may assign sessions to agents.")
         async with self._sessions() as db:
             existing = await repo.find_live_by_name(db, owner.access_key, req.name)
-        image = await self._images.resolve(req.image, req.architecture)
+        image = await self._images.resolve(req.spec.image, req.spec.architecture)
         if existing is not None:
             if req.reuse_if_exists and existing.image_id == image.id:
-                return CreateResult(existing, False, existing.status.value)
-            raise SessionAlreadyExists(data={"existingSessionId": str(existing.id)})
+                return CreateOutcome(existing, False, existing.status)
+            raise SessionAlreadyExists(existing_id=existing.id)
         if await self._manager.status() == ManagerStatus.FROZEN:
             raise ServerFrozen()
         if self._disk is not None:
@@ -190,7 +188,7 @@ class ComputeService:
         self.bus.publish(session_event(EventKind.SESSION_ENQUEUED, session, self._clock.now()))
         if req.enqueue_only:
             self._lifecycle.nudge()
-            return CreateResult(session, True, SessionStatus.PENDING.value)
+            return CreateOutcome(session, True, SessionStatus.PENDING)
         return await self._wait_started(session, req.max_wait_seconds)
 
     async def _new_row(
@@ -205,8 +203,9 @@ class ComputeService:
         self._validate(req)
         now = self._clock.now()
         starts_at = parse_starts_at(req.starts_at, now)
-        requested = ResourceSlots.parse({**defaults, **req.resources})
-        resource_opts = parse_resource_opts(req.resource_opts, requested.get("mem"))
+        spec = req.spec
+        requested = ResourceSlots.parse({**defaults, **spec.resources})
+        resource_opts = parse_resource_opts(spec.resource_opts, requested.get("mem"))
         dependencies = await self._dependencies(owner, req.dependencies)
         minimum = ResourceSlots.parse(image_min)
         short = [name for name in minimum if requested.amount(name) < minimum.amount(name)]
@@ -244,10 +243,10 @@ class ComputeService:
             requested_slots=requested.to_wire(),
             occupied_slots={},
             device_allocations=[],
-            environ=dict(req.environ),
-            mounts=await self._mounts(owner, req),
-            bootstrap_script=req.bootstrap_script,
-            startup_command=req.startup_command,
+            environ=dict(spec.env),
+            mounts=await self._mounts(owner, spec),
+            bootstrap_script=spec.bootstrap_script,
+            startup_command=spec.command,
             tag=req.tag,
             callback_url=req.callback_url,
             cluster_size=req.cluster_size,
@@ -260,7 +259,10 @@ class ComputeService:
             last_stat=None,
             resource_opts=resource_opts or None,
             agent_list=agent_list,
-            preopen_ports=parse_preopen_ports(req.preopen_ports) or None,
+            preopen_ports=[p.number for p in check_spec_ports(spec.ports)] or None,
+            origin_kind=req.origin.kind.value,
+            origin_ref=req.origin.ref,
+            restart_policy=spec.restart.value,
         )
         async with self._sessions() as db, db.begin():
             if await db.get(ScalingGroupRow, row.scaling_group) is None:
@@ -304,22 +306,24 @@ class ComputeService:
                 )
 
     def _validate(self, req: CreateRequest) -> None:
-        if req.session_type == SessionType.BATCH and not (req.startup_command or "").strip():
+        if req.session_type == SessionType.BATCH and not (req.spec.command or "").strip():
             raise InvalidRequest("Batch sessions need a startup command.")
         if req.starts_at is not None and req.session_type != SessionType.BATCH:
             raise InvalidRequest("starts_at is only for batch sessions.")
         if req.cluster_size != 1:
             raise InvalidRequest("Multi-container sessions are not supported yet (clusterSize 1).")
 
-    async def _mounts(self, owner: Caller, req: CreateRequest) -> list[dict[str, Any]]:
+    async def _mounts(self, owner: Caller, spec: SessionSpec) -> list[dict[str, Any]]:
         """The vfolders the session mounts, checked against the owner's access."""
         if self._mount_source is None:
-            if req.mounts or req.mount_map:
+            if spec.mounts:
                 raise InvalidRequest("This server has no storage to mount folders from.")
             return []
-        return await self._mount_source.mounts_for(owner, req.mounts, req.mount_map)
+        names = tuple(mount.folder for mount in spec.mounts)
+        paths = {mount.folder: mount.path for mount in spec.mounts if mount.path}
+        return await self._mount_source.mounts_for(owner, names, paths)
 
-    async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateResult:
+    async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateOutcome:
         # Subscribed before the lifecycle is woken, so no settling event is missed and the
         # session, just written as PENDING, is read again only when one came (or every second).
         async with self.bus.subscribe(Matcher(SETTLING_EVENTS, session.id)) as queue:
@@ -332,9 +336,9 @@ class ComputeService:
                         await asyncio.wait_for(queue.get(), timeout=min(timeout or 1.0, 1.0))
                 current = await self.get(session.id)
                 if current.status in SETTLED:
-                    return CreateResult(current, True, current.status.value)
+                    return CreateOutcome(current, True, current.status)
                 if deadline is not None and deadline <= asyncio.get_running_loop().time():
-                    return CreateResult(current, True, "TIMEOUT")
+                    return CreateOutcome(current, True, current.status, timed_out=True)
 
     # Look-ups --------------------------------------------------------------------------
 
@@ -429,6 +433,30 @@ class ComputeService:
     ) -> None:
         session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
         await self._lifecycle.restart(session)
+
+    async def suspend(
+        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> ComputeSession:
+        """Stop the caller's running session, releasing its slots and keeping its scratch
+        dir. Raises NotFound, InvalidRequest (not running, or not interactive), AgentError."""
+        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        try:
+            await self._lifecycle.suspend(session)
+        except Conflict as exc:
+            raise InvalidRequest(exc.message) from exc
+        return await self.get(session.id)
+
+    async def resume(
+        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+    ) -> ComputeSession:
+        """Place the caller's suspended session again (PENDING, then RUNNING on its agent
+        with its scratch dir as it was). Raises NotFound, InvalidRequest (not suspended)."""
+        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        try:
+            await self._lifecycle.resume(session)
+        except Conflict as exc:
+            raise InvalidRequest(exc.message) from exc
+        return await self.get(session.id)
 
     async def rename(
         self, caller: Caller, ref: str, new_name: str, *, owner_access_key: str | None = None

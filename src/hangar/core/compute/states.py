@@ -43,7 +43,7 @@ ALLOWED: dict[SessionStatus, frozenset[SessionStatus]] = {
     S.PULLING: frozenset({S.PREPARING, S.RUNNING, S.TERMINATING, S.ERROR}),
     S.RUNNING: frozenset({S.RESTARTING, S.TERMINATING, S.ERROR, S.SUSPENDED}),
     S.RESTARTING: frozenset({S.RUNNING, S.TERMINATING, S.ERROR}),
-    S.SUSPENDED: frozenset({S.RUNNING, S.TERMINATING}),
+    S.SUSPENDED: frozenset({S.PENDING, S.TERMINATING}),  # resumed: placed again
     S.TERMINATING: frozenset({S.TERMINATED, S.ERROR}),
     S.ERROR: frozenset({S.TERMINATING, S.TERMINATED}),
     S.TERMINATED: frozenset(),

@@ -27,6 +27,8 @@ class EventKind(enum.StrEnum):
     SESSION_CANCELLED = "session.cancelled"
     SESSION_SUCCEEDED = "session.succeeded"  # a batch session's command exited 0
     SESSION_FAILED = "session.failed"  # its command failed, or the session could not start
+    SESSION_SUSPENDED = "session.suspended"  # stopped, slots released, scratch dir kept
+    SESSION_RESUMED = "session.resumed"  # queued to be placed again on its agent
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,20 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
-from hangar.core.compute.models import CreateRequest, CreateResult
+from hangar.core.compute.models import (
+    CreateOutcome,
+    CreateRequest,
+    Origin,
+    OriginKind,
+    SessionSpec,
+)
+from hangar.core.compute.options import mount_specs
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.states import SessionType
 from hangar.core.errors import InvalidRequest, NotFound
 from hangar.core.identity.queries import Scope, scope_of
 from hangar.core.identity.service import IdentityService
+from hangar.core.principal import ADMIN_SCOPE, Principal
 from hangar.core.templates.model import bootstrap_of, load_payload, params_of
 from hangar.db.engine import DbSession
 from hangar.db.tables import GroupMemberRow, GroupRow, SessionTemplateRow, UserRow
@@ -32,7 +40,6 @@ from hangar.db.tables import GroupMemberRow, GroupRow, SessionTemplateRow, UserR
 
 @dataclass(frozen=True, slots=True)
 class Template:
-from hangar.core.principal import ADMIN_SCOPE, Principal
     id: uuid.UUID
     name: str
     type: str
@@ -242,34 +249,34 @@ def build_request(row: SessionTemplateRow, group_name: str | None, o: Overrides)
     mount_map = (
         {**params.mount_map, **(o.mount_map or {})} if o.mounts is None else dict(o.mount_map or {})
     )
-    extra: dict[str, Any] = {}
-    if "mount_map" in CreateRequest.__dataclass_fields__:
-        extra["mount_map"] = mount_map
     try:
         session_type = SessionType((o.session_type or params.session_type).lower())
     except ValueError as exc:
         raise InvalidRequest("type must be interactive or batch") from exc
+    spec = SessionSpec(
+        image=o.image or params.image,
+        architecture=o.architecture or params.architecture,
+        resources={**params.resources, **(o.resources or {})},
+        env={**params.environ, **(o.environ or {})},
+        command=o.startup_command or params.startup_command,
+        bootstrap_script=bootstrap_of(params),
+        mounts=mount_specs(mounts, mount_map),
+    )
     return CreateRequest(
         name=o.name or f"tmpl-{secrets.token_hex(5)}",
-        image=o.image or params.image,
+        spec=spec,
+        origin=Origin(OriginKind.TEMPLATE, str(row.id)),
         session_type=session_type,
         group_name=o.group_name or group_name or "default",
         domain_name=o.domain_name or row.domain_name,
         scaling_group=o.scaling_group or params.scaling_group,
-        resources={**params.resources, **(o.resources or {})},
-        environ={**params.environ, **(o.environ or {})},
-        mounts=tuple(mounts),
-        startup_command=o.startup_command or params.startup_command,
-        bootstrap_script=bootstrap_of(params),
         tag=o.tag if o.tag is not None else params.tag,
         callback_url=o.callback_url,
         starts_at=o.starts_at,
         cluster_size=o.cluster_size or 1,
         cluster_mode=o.cluster_mode or "single-node",
-        architecture=o.architecture or params.architecture,
         enqueue_only=o.enqueue_only,
         max_wait_seconds=o.max_wait_seconds,
         reuse_if_exists=o.reuse_if_exists,
         owner_access_key=o.owner_access_key,
-        **extra,
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hangar.agent.models import RunOutput
-from hangar.core.compute.execution import Run, append_console
+from hangar.core.compute.execution import ConsoleItem, Run, RunStatus, append_console
 
 
 def _run() -> Run:
@@ -26,17 +26,17 @@ async def _outputs(items: list[RunOutput], gate: asyncio.Event | None = None
 
 
 def test_consecutive_chunks_merge_per_stream() -> None:
-    console: list[list[Any]] = []
+    console: list[ConsoleItem] = []
     for kind, text in [("stdout", "a"), ("stdout", "b"), ("stderr", "c"), ("stdout", "d")]:
         append_console(console, RunOutput(kind, text))
     append_console(console, RunOutput("media", "data:image/png;base64,AA", mime="image/png"))
     append_console(console, RunOutput("stdout", "e"))
     assert console == [
-        ["stdout", "ab"],
-        ["stderr", "c"],
-        ["stdout", "d"],
-        ["media", ["image/png", "data:image/png;base64,AA"]],
-        ["stdout", "e"],
+        ConsoleItem("stdout", "ab"),
+        ConsoleItem("stderr", "c"),
+        ConsoleItem("stdout", "d"),
+        ConsoleItem("media", "data:image/png;base64,AA", "image/png"),
+        ConsoleItem("stdout", "e"),
     ]
 
 
@@ -51,10 +51,14 @@ async def test_statuses_end_each_hand_out_in_order() -> None:
     await run.feed(_outputs(records))
     first, second, third = [await run.take(0.01) for _ in range(3)]
     assert (first.status, first.exit_code, first.console) == (
-        "clean-finished", 0, [["stdout", "cleaning\n"]])  # fmt: skip
-    assert (second.status, second.console) == ("build-finished", [["stdout", "building\n"]])
-    assert (third.status, third.exit_code) == ("finished", 3)
-    assert third.console == [["stdout", "hello world\n"], ["stderr", "warn\n"]]
+        RunStatus.CLEAN_FINISHED, 0, [ConsoleItem("stdout", "cleaning\n")])  # fmt: skip
+    assert (second.status, second.console) == (
+        RunStatus.BUILD_FINISHED, [ConsoleItem("stdout", "building\n")])  # fmt: skip
+    assert (third.status, third.exit_code) == (RunStatus.FINISHED, 3)
+    assert third.console == [
+        ConsoleItem("stdout", "hello world\n"),
+        ConsoleItem("stderr", "warn\n"),
+    ]
     assert run.finished
 
 
@@ -64,17 +68,16 @@ async def test_continued_while_running_then_finished() -> None:
     task = asyncio.create_task(run.feed(_outputs(
         [RunOutput("stdout", "tick\n"), RunOutput("finished", exit_code=0)], gate)))  # fmt: skip
     partial = await run.take(0.05)
-    assert partial.status == "continued"
+    assert partial.status is RunStatus.CONTINUED
     assert partial.exit_code is None
-    assert partial.console == [["stdout", "tick\n"]]
+    assert partial.console == [ConsoleItem("stdout", "tick\n")]
     empty = await run.take(0.01)
-    assert (empty.status, empty.console) == ("continued", [])
+    assert (empty.status, empty.console) == (RunStatus.CONTINUED, [])
     gate.set()
     await task
     last = await run.take(0.05)
-    assert (last.status, last.exit_code, last.console) == ("finished", 0, [])
-    assert last.to_wire()["runId"] == "r1"
-    assert "runId" not in last.to_wire(with_run_id=False)
+    assert (last.status, last.exit_code, last.console) == (RunStatus.FINISHED, 0, [])
+    assert last.run_id == "r1" and last.status.ended
 
 
 async def test_agent_failure_ends_the_run_visibly() -> None:
@@ -85,6 +88,6 @@ async def test_agent_failure_ends_the_run_visibly() -> None:
     run = _run()
     await run.feed(broken())
     result = await run.take(0.01)
-    assert result.status == "finished"
+    assert result.status is RunStatus.FINISHED
     assert result.exit_code == 1
-    assert "agent went away" in result.console[-1][1]
+    assert "agent went away" in result.console[-1].text

@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 
+from hangar.api.bai import compute_wire
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString, as_json, as_json_or_none
 from hangar.core.compute import queries
@@ -209,7 +210,7 @@ class ComputeSession:
         if session.status != SessionStatus.RUNNING:
             return as_json([])
         apps = await info.context.services.apps.apps_of(session)
-        return as_json([app.to_wire() for app in apps])
+        return as_json([compute_wire.service_port(app) for app in apps])
 
 
 def session_of(view: SessionView) -> ComputeSession:

@@ -11,12 +11,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from hangar.agent.models import BatchSteps
+from hangar.api.bai import compute_wire
 from hangar.api.bai.auth import user
 from hangar.api.bai.params import Params, raw_params, read_params
 from hangar.api.common.context import services_of
 from hangar.api.common.params import validate
 from hangar.api.common.routing import Router, no_content
-from hangar.core.compute.models import ComputeSession, CreateRequest, CreateResult
+from hangar.core.compute.models import ComputeSession, CreateOutcome, CreateRequest, SessionSpec
+from hangar.core.compute.options import mount_specs
 from hangar.core.compute.states import SessionType
 from hangar.core.errors import InvalidRequest
 
@@ -82,33 +84,35 @@ class CreateParams(Params):
 
     def to_request(self) -> CreateRequest:
         config = self.config
+        spec = SessionSpec(
+            image=self.image,
+            architecture=self.architecture,
+            resources=dict(config.resources or {}),
+            resource_opts=dict(config.resource_opts or {}),
+            env=dict(config.environ or {}),
+            command=self.startup_command,
+            bootstrap_script=self.bootstrap_script,
+            mounts=mount_specs(config.mounts or (), config.mount_map),
+            ports=compute_wire.preopen_ports(config.preopen_ports),
+        )
         return CreateRequest(
             name=self.name,
-            image=self.image,
+            spec=spec,
             session_type=self.type,
             group_name=self.group,
             domain_name=self.domain,
             scaling_group=config.scaling_group,
-            resources=dict(config.resources or {}),
-            environ=dict(config.environ or {}),
-            mounts=tuple(config.mounts or ()),
-            mount_map=dict(config.mount_map or {}),
-            startup_command=self.startup_command,
-            bootstrap_script=self.bootstrap_script,
             tag=self.tag,
             callback_url=self.callback_url,
             starts_at=self.starts_at,
             cluster_size=self.cluster_size,
             cluster_mode=self.cluster_mode,
-            architecture=self.architecture,
             enqueue_only=self.enqueue_only,
             max_wait_seconds=self.max_wait_seconds,
             reuse_if_exists=self.reuse_if_exists,
             owner_access_key=self.owner_access_key,
             dependencies=tuple(self.dependencies or ()),
-            resource_opts=dict(config.resource_opts or {}),
             agent_list=tuple(config.agent_list or ()),  # `run` sends [] for none
-            preopen_ports=tuple(config.preopen_ports or ()),
         )
 
 
@@ -132,17 +136,18 @@ class ExecuteParams(Params):
 
 
 def create_response(
-    result: CreateResult, service_ports: list[dict[str, Any]] | None = None
+    result: CreateOutcome, service_ports: list[dict[str, Any]] | None = None
 ) -> Response:
     """The create/reuse answer; ``service_ports`` (wire form) are shown only when RUNNING."""
     from starlette.responses import JSONResponse
 
     session = result.session
-    ports = (service_ports or []) if result.status == "RUNNING" else []
+    status = compute_wire.create_status(result)
+    ports = (service_ports or []) if status == "RUNNING" else []
     body = {
         "sessionId": str(session.id),
         "sessionName": session.name,
-        "status": result.status,
+        "status": status,
         "servicePorts": ports,
         "service_ports": ports,
         "created": result.created,
@@ -157,7 +162,7 @@ async def create(request: Request) -> Response:
     params = await read_params(request, CreateParams)
     services = services_of(request)
     result = await services.compute.create(caller, params.to_request())
-    ports = [port.to_wire() for port in await services.apps.apps_of(result.session)]
+    ports = [compute_wire.service_port(p) for p in await services.apps.apps_of(result.session)]
     return create_response(result, ports)
 
 
@@ -318,4 +323,4 @@ async def execute(request: Request) -> dict[str, Any]:
         raise InvalidRequest(f"mode must be query, batch, continue, input or complete: {mode}")
     await services.compute.count_query(session)
     result = await executions.take(session, run)
-    return {"result": result.to_wire()}
+    return {"result": compute_wire.run_result(result)}

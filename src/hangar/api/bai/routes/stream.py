@@ -8,6 +8,7 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hangar.api.bai import compute_wire
 from hangar.api.bai.auth import user
 from hangar.api.bai.errors import BAI_PROBLEMS
 from hangar.api.bai.routes.session import ExecuteParams, batch_steps
@@ -15,7 +16,7 @@ from hangar.api.common.context import services_of
 from hangar.api.common.errors import deny_socket
 from hangar.api.common.params import parse_body, validate
 from hangar.api.common.routing import Router
-from hangar.core.compute.execution import END_KINDS, Run
+from hangar.core.compute.execution import Run, RunStatus
 from hangar.core.compute.models import ComputeSession
 from hangar.core.errors import HangarError
 
@@ -75,10 +76,10 @@ async def _relay(websocket: WebSocket, session: ComputeSession, run: Run) -> Non
                 await executions.cancel(run)
                 return
             result = take.result()
-            if result.status == "continued" and not result.console:
+            if result.status is RunStatus.CONTINUED and not result.console:
                 continue
-            await websocket.send_json(result.to_wire(with_run_id=False))
-            if result.status in END_KINDS:
+            await websocket.send_json(compute_wire.run_result(result, with_run_id=False))
+            if result.status.ended:
                 await websocket.close(1000)
                 return
     except HangarError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from hangar.api.bai import compute_wire
 from hangar.api.bai.auth import user
 from hangar.api.bai.errors import BAI_PROBLEMS
 from hangar.api.common.context import services_of
@@ -44,7 +45,7 @@ async def apps(request: Request) -> list[dict[str, Any]]:
         request.path_params["ref"],
         owner_access_key=request.query_params.get("owner_access_key"),
     )
-    return [port.to_wire() for port in ports]
+    return [compute_wire.service_port(port) for port in ports]
 
 
 async def _open(websocket: WebSocket, opener: Awaitable[Any]) -> Any:
