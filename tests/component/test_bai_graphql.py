@@ -288,7 +288,7 @@ async def test_ps_document_for_an_admin_with_access_key(
 async def test_session_info_document(
     client: httpx.AsyncClient, services: Services, clock: FakeClock, ada: Account
 ) -> None:
-    stat = {"status": "terminated", "version": 2, "cpu_used": {"current": "120"}}
+    stat = {"cpu_used": 120, "mem_max_bytes": 4096, "mem_cur_bytes": 1024}  # as the core keeps it
     session_id = await new_session(
         services,
         clock,
@@ -347,7 +347,12 @@ async def test_session_info_document(
     assert container["cluster_role"] == "main"
     assert container["agent"] is None
     assert container["live_stat"] is None
-    assert json.loads(container["last_stat"]) == stat
+    last = json.loads(container["last_stat"])  # as Backend.AI writes it
+    assert (last["status"], last["version"]) == ("terminated", 2)
+    assert last["cpu_used"] == {
+        "current": "120", "capacity": None, "pct": None, "unit_hint": "msec"
+    }  # fmt: skip
+    assert (last["mem"]["current"], last["mem"]["stats.max"]) == ("1024", "4096")
     assert json.loads(container["occupied_slots"]) == {"cpu": "1", "mem": "1073741824"}
     assert json.loads(container["resource_opts"]) == {}
 

@@ -65,8 +65,8 @@ async def test_pending_to_running_to_terminated(running: Services) -> None:
     assert current.occupied_slots["cpu"] == "1"
     assert list(current.status_history) == ["PENDING", "SCHEDULED", "PREPARING", "RUNNING"]
     caller = await admin_caller(running)
-    stats = await running.compute.destroy(caller, "lifecycle1")
-    assert stats["status"] == "terminated"
+    ended = await running.compute.destroy(caller, "lifecycle1")
+    assert ended.status == S.TERMINATED
     done = await running.compute.get(session.id)
     assert done.status == S.TERMINATED
     assert done.terminated_at is not None
@@ -81,8 +81,8 @@ async def test_cancel_pending_and_unschedulable_reason(running: Services) -> Non
     assert current.status == S.PENDING
     assert current.status_info and "cpu" in current.status_info
     caller = await admin_caller(running)
-    stats = await running.compute.destroy(caller, "too-big")
-    assert stats == {"status": "cancelled", "version": 2}
+    ended = await running.compute.destroy(caller, "too-big")
+    assert (ended.status, ended.stats) == (S.CANCELLED, None)
     assert (await running.compute.get(session.id)).status == S.CANCELLED
 
 
@@ -180,7 +180,7 @@ async def test_failed_start_is_an_error_with_reason_and_leaves_nothing(running: 
     scratch = running.settings.scratch_dir / str(session.id)
     assert not scratch.exists()
     caller = await admin_caller(running)
-    assert (await running.compute.destroy(caller, "broken-boot"))["status"] == "terminated"
+    assert (await running.compute.destroy(caller, "broken-boot")).status == S.TERMINATED
     assert (await running.compute.get(session.id)).status == S.TERMINATED
 
 

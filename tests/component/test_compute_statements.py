@@ -65,7 +65,7 @@ async def test_a_short_session_stays_within_its_statement_budget(running: Servic
     assert created.status == SessionStatus.RUNNING.value
     assert len(statements) <= CREATE_BUDGET, "\n".join(statements)
     with counted(running) as statements:
-        stats = await running.compute.destroy(caller, str(created.session.id))
-    assert stats["status"] == "terminated"
+        ended = await running.compute.destroy(caller, str(created.session.id))
+    assert ended.status == SessionStatus.TERMINATED
     assert len(statements) <= DESTROY_BUDGET, "\n".join(statements)
     assert (await running.compute.get(created.session.id)).status == SessionStatus.TERMINATED

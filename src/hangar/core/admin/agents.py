@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
 from hangar.core.compute.states import HOLDS_RESOURCES
+from hangar.core.compute.stats import stats_of
 from hangar.core.errors import Conflict, HangarError, InvalidRequest, NotFound
 from hangar.core.identity.directory import require_superadmin
 from hangar.core.principal import Principal
@@ -74,15 +75,6 @@ AGENT_FIELDS: dict[str, Field] = {
 _DEFAULT_ORDER = (AgentRow.id,)
 
 
-def _metric(stat: Any, name: str) -> Decimal:
-    entry = stat.get(name) if isinstance(stat, dict) else None
-    value = entry.get("current") if isinstance(entry, dict) else entry
-    try:
-        return Decimal(str(value)) if value is not None else Decimal(0)
-    except ArithmeticError:
-        return Decimal(0)
-
-
 async def _occupancy(
     db: DbSession, agent_ids: Sequence[str]
 ) -> dict[str, tuple[ResourceSlots, dict[str, Decimal], int]]:
@@ -96,8 +88,9 @@ async def _occupancy(
     for agent_id, occupied, stat in (await db.execute(stmt)).all():
         with contextlib.suppress(HangarError, ValueError, ArithmeticError):
             slots[agent_id] = slots[agent_id] + ResourceSlots.parse(occupied or {})
-        for name in ("cpu_util", "mem"):
-            usage[agent_id][name] += _metric(stat, name)
+        figures = stats_of(stat)
+        usage[agent_id]["cpu_util"] += 0  # an ended session's figures hold no utilisation
+        usage[agent_id]["mem"] += (figures.mem_cur_bytes or figures.mem_max_bytes) if figures else 0
         counts[agent_id] += 1
     return {a: (slots[a], dict(usage[a]), counts[a]) for a in agent_ids}
 

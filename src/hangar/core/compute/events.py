@@ -19,5 +19,5 @@ def session_event(
     reason: str = "",
     exit_code: int | None = None,
 ) -> Event:
-    payload = SessionChange(session.name, session.access_key, reason, exit_code)
+    payload = SessionChange(session.name, session.credential.id, reason, exit_code)
     return Event(kind, session.id, tenant_of(session), payload, at)

@@ -40,6 +40,7 @@ from hangar.core.compute.states import (
     SessionType,
     can_move,
 )
+from hangar.core.compute.stats import Ended, stats_record
 from hangar.core.errors import AgentGone, Conflict, HangarError, Unavailable
 from hangar.core.events import EventBus, EventKind
 from hangar.core.images.service import ImageService
@@ -60,51 +61,6 @@ class KernelExtras(Protocol):
 
 
 S = SessionStatus
-
-
-def stat_object(status: str, stats: ContainerStats | None) -> dict[str, Any]:
-    """A kernel stat object as Backend.AI writes it (values are strings, as the CLI expects).
-
-    ``mem`` and ``io_scratch_size`` carry the figure now as ``current`` and the peak as
-    ``stats.max`` (what ``backend.ai run`` prints at the end, and "Max Used Memory"). Where
-    the runtime cannot measure current memory (no cgroup), the peak stands in for it.
-    """
-    result: dict[str, Any] = {"status": status, "version": 2}
-    if stats is None:
-        return result
-    units = {
-        "cpu_used": "msec",
-        "mem": "bytes",
-        "io_read": "bytes",
-        "io_write": "bytes",
-        "io_scratch_size": "bytes",
-        "net_rx": "bytes",
-        "net_tx": "bytes",
-    }
-    values = {
-        "cpu_used": stats.cpu_used,
-        "mem": stats.mem_cur_bytes or stats.mem_max_bytes,
-        "io_read": stats.io_read_bytes,
-        "io_write": stats.io_write_bytes,
-        "io_scratch_size": stats.io_cur_scratch_size,
-        "net_rx": stats.net_rx_bytes,
-        "net_tx": stats.net_tx_bytes,
-    }
-    for name, value in values.items():
-        result[name] = {
-            "current": str(value),
-            "capacity": None,
-            "pct": None,
-            "unit_hint": units[name],
-        }
-    if stats.io_scratch_limit > 0:  # the scratch disk's size
-        scratch = result["io_scratch_size"]
-        scratch["capacity"] = str(stats.io_scratch_limit)
-        scratch["pct"] = f"{100 * stats.io_cur_scratch_size / stats.io_scratch_limit:.2f}"
-    peaks = {"mem": stats.mem_max_bytes, "io_scratch_size": stats.io_max_scratch_size}
-    for name, peak in peaks.items():
-        result[name]["stats.max"] = str(max(peak, int(result[name]["current"])))
-    return result
 
 
 class SessionLifecycle:
@@ -390,8 +346,8 @@ class SessionLifecycle:
 
     async def terminate(
         self, session: ComputeSession, *, reason: str, forced: bool = False
-    ) -> dict[str, Any]:
-        """Cancel (PENDING) or terminate a session; returns the stat object. Idempotent-ish:
+    ) -> Ended:
+        """Cancel (PENDING) or terminate a session; returns how it ended. Idempotent-ish:
         a session already terminating is waited for."""
         if session.status == S.PENDING:
             try:
@@ -405,37 +361,40 @@ class SessionLifecycle:
             except Conflict:
                 current = await self._get(session.id)
                 if current is None:
-                    return stat_object("cancelled", None)
+                    return Ended(S.CANCELLED)
                 return await self.terminate(current, reason=reason, forced=forced)
             self._publish(EventKind.SESSION_CANCELLED, session, reason)
             self.nudge()  # sessions that depend on this one are cancelled
             if session.agent_id is not None:  # resumed, not placed yet: its kept scratch dir
                 with contextlib.suppress(HangarError):
                     await self._agents.client(session.agent_id).destroy_kernel(session.id)
-            return stat_object("cancelled", None)
+            return Ended(S.CANCELLED)
         olds = [status for status in S if can_move(status, S.TERMINATING)]
         try:
             await self._move(session, olds, S.TERMINATING, status_info=reason)
         except Conflict:
-            return stat_object("terminated", None)
+            return Ended(S.TERMINATED)
         self._publish(EventKind.SESSION_TERMINATING, session, reason)
         return await self._finish_termination(session, reason)
 
-    async def _finish_termination(self, session: ComputeSession, reason: str) -> dict[str, Any]:
+    async def _finish_termination(self, session: ComputeSession, reason: str) -> Ended:
         stats: ContainerStats | None = None
         if session.agent_id is not None:
             try:
                 stats = await self._agents.client(session.agent_id).destroy_kernel(session.id)
             except HangarError as exc:
                 log.warning("destroying kernel %s: %s", session.id, exc.message)
-        last = stat_object("terminated", stats)
         await self._move(
-            session, S.TERMINATING, S.TERMINATED, terminated_at=self._clock.now(), last_stat=last
+            session,
+            S.TERMINATING,
+            S.TERMINATED,
+            terminated_at=self._clock.now(),
+            last_stat=stats_record(stats),
         )
         self._last_activity.pop(session.id, None)
         self._publish(EventKind.SESSION_TERMINATED, session, reason)
         self.nudge()  # freed resources may let pending sessions start
-        return last
+        return Ended(S.TERMINATED, stats)
 
     async def restart(self, session: ComputeSession) -> None:
         if session.status != S.RUNNING or session.agent_id is None:

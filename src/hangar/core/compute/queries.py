@@ -18,8 +18,8 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from hangar.agent.models import ContainerStats
 from hangar.core.agents.service import AgentService
-from hangar.core.compute.lifecycle import stat_object
 from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.repo import session_from_row
 from hangar.core.compute.states import SessionStatus
@@ -256,12 +256,11 @@ async def dependencies_of(
     return found
 
 
-async def live_stat(agents: AgentService, session: ComputeSession) -> dict[str, Any] | None:
-    """Current resource usage of a running session's kernel (None when unavailable)."""
+async def live_stat(agents: AgentService, session: ComputeSession) -> ContainerStats | None:
+    """Current resource figures of a running session's kernel (None when unavailable)."""
     if session.status != SessionStatus.RUNNING or session.agent_id is None:
         return None
     with contextlib.suppress(HangarError, TimeoutError):
         client = agents.client(session.agent_id)
-        stats = await asyncio.wait_for(client.stats(session.id), LIVE_STAT_TIMEOUT)
-        return stat_object("running", stats)
+        return await asyncio.wait_for(client.stats(session.id), LIVE_STAT_TIMEOUT)
     return None

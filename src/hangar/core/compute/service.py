@@ -28,6 +28,7 @@ from hangar.core.compute.options import parse_resource_opts, parse_starts_at
 from hangar.core.compute.placement import refuse_impossible
 from hangar.core.compute.ports import check_spec_ports
 from hangar.core.compute.states import DEAD, SessionStatus, SessionType
+from hangar.core.compute.stats import Ended
 from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import (
     AuthFailed,
@@ -421,8 +422,8 @@ class ComputeService:
         *,
         forced: bool = False,
         owner_access_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Cancel a pending session or terminate a live one; returns the stat object."""
+    ) -> Ended:
+        """Cancel a pending session or terminate a live one; returns how it ended."""
         if forced and not caller.is_admin:
             raise InsufficientPrivilege("Forced termination needs administrator privilege.")
         session = await self.resolve(caller, ref, owner_access_key=owner_access_key)

@@ -21,8 +21,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from hangar.agent.models import ContainerStats
 from hangar.core.clock import Clock
 from hangar.core.compute.states import HOLDS_RESOURCES
+from hangar.core.compute.stats import stats_of
 from hangar.core.errors import AlreadyExists, InvalidRequest, NotFound
 from hangar.core.identity import repo
 from hangar.core.identity.directory import require_admin, require_superadmin
@@ -350,17 +352,11 @@ def _policy_limits(policy: ResourcePolicyRow | None) -> Slots:
     return limits
 
 
-def _metric(stat: Any, name: str, key: str = "current") -> str:
-    entry = stat.get(name) if isinstance(stat, dict) else None
-    value = entry.get(key, entry.get("current")) if isinstance(entry, dict) else None
-    return str(value) if value is not None else "0"
-
-
 def _usage_item(session: SessionRow, access_key: str | None, now: datetime) -> dict[str, Any]:
     ended = session.terminated_at or now
     days = max(1, (ended.date() - session.created_at.date()).days + 1)
     occupied = session.occupied_slots or {}
-    stat = session.last_stat
+    figures = stats_of(session.last_stat) or ContainerStats()
     return {
         "name": session.name,
         "access_key": access_key,
@@ -374,10 +370,10 @@ def _usage_item(session: SessionRow, access_key: str | None, now: datetime) -> d
         "status": session.status,
         "smp": float(Decimal(str(occupied.get("cpu", "0")))),
         "mem_allocated": int(Decimal(str(occupied.get("mem", "0")))),
-        "cpu_used": _metric(stat, "cpu_used"),
-        "mem_used": _metric(stat, "mem", "stats.max"),  # the peak
-        "io_read": _metric(stat, "io_read"),
-        "io_write": _metric(stat, "io_write"),
+        "cpu_used": str(figures.cpu_used),
+        "mem_used": str(max(figures.mem_max_bytes, figures.mem_cur_bytes)),  # the peak
+        "io_read": str(figures.io_read_bytes),
+        "io_write": str(figures.io_write_bytes),
         "nfs": list(session.mounts or []),
         "device_type": "cuda" if any(k.startswith("cuda.") for k in occupied) else "cpu",
     }

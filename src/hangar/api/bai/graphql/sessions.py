@@ -11,6 +11,7 @@ import strawberry
 from hangar.api.bai import compute_wire
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString, as_json, as_json_or_none
+from hangar.api.bai.stats import last_stat, stat_object
 from hangar.core.compute import queries
 from hangar.core.compute.queries import SessionView
 from hangar.core.compute.states import SessionStatus
@@ -81,7 +82,8 @@ class ComputeContainer:
 
     @strawberry.field
     async def live_stat(self, info: Info) -> JSONString | None:
-        stat = await queries.live_stat(info.context.services.agents, self.view.session)
+        figures = await queries.live_stat(info.context.services.agents, self.view.session)
+        stat = stat_object("running", figures) if figures is not None else None
         return as_json_or_none(with_cpu_util(stat, self.view, info.context.services.clock.now()))
 
 
@@ -102,7 +104,7 @@ def with_cpu_util(
 
 def container_of(view: SessionView) -> ComputeContainer:
     s = view.session
-    stat = s.last_stat
+    stat = last_stat(s.last_stat)
     return ComputeContainer(
         id=strawberry.ID(str(s.id)),
         idx=1,
@@ -198,9 +200,10 @@ class ComputeSession:
     @strawberry.field
     async def cpu_using(self, info: Info) -> float | None:
         now = info.context.services.clock.now()
-        stat = await queries.live_stat(info.context.services.agents, self.view.session)
-        if stat is None:
-            stat = self.view.session.last_stat
+        figures = await queries.live_stat(info.context.services.agents, self.view.session)
+        stat: dict[str, Any] | None = last_stat(self.view.session.last_stat)
+        if figures is not None:
+            stat = stat_object("running", figures)
         return _metric(with_cpu_util(stat, self.view, now), "cpu_util")
 
     # The session's service apps (Service Port Objects) while it runs, as REST answers show.

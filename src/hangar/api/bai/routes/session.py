@@ -14,6 +14,7 @@ from hangar.agent.models import BatchSteps
 from hangar.api.bai import compute_wire
 from hangar.api.bai.auth import user
 from hangar.api.bai.params import Params, raw_params, read_params
+from hangar.api.bai.stats import ended_stat, last_stat
 from hangar.api.common.context import services_of
 from hangar.api.common.params import validate
 from hangar.api.common.routing import Router, no_content
@@ -219,7 +220,7 @@ def info_body(session: ComputeSession, now: datetime) -> dict[str, Any]:
         "creationTime": str(session.created_at),
         "terminationTime": str(session.terminated_at) if session.terminated_at else None,
         "numQueriesExecuted": session.num_queries,
-        "lastStat": session.last_stat,
+        "lastStat": last_stat(session.last_stat),
         "resourceOpts": json.dumps(session.resource_opts),
         "startsAt": session.starts_at.isoformat() if session.starts_at else None,
     }
@@ -229,13 +230,13 @@ def info_body(session: ComputeSession, now: datetime) -> dict[str, Any]:
 async def destroy(request: Request) -> dict[str, Any]:
     caller = user(request)
     params = validate(OwnerParams, dict(request.query_params))
-    stats = await services_of(request).compute.destroy(
+    ended = await services_of(request).compute.destroy(
         caller,
         request.path_params["ref"],
         forced=params.forced,
         owner_access_key=params.owner_access_key,
     )
-    return {"stats": stats}
+    return {"stats": ended_stat(ended)}
 
 
 @router.patch("/{ref}")
