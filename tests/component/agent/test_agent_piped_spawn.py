@@ -4,6 +4,8 @@ output streamed, stdin fed, exit codes and signals reported, every child reaped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import signal
 from collections.abc import Callable, Coroutine
@@ -67,5 +69,40 @@ def test_a_missing_program_raises(run_on: Runner) -> None:
     async def main() -> None:
         with pytest.raises(OSError):
             await spawn(["/nonexistent/program"], env=ENV, cwd="/", stdin_pipe=False)
+
+    run_on(main())
+
+
+def test_a_start_cancelled_half_way_leaves_no_descriptor_behind(run_on: Runner) -> None:
+    """A start cancelled at any step (a kernel destroyed while its next sandbox was being
+    built) closes each pipe once: later children start, and no descriptor is left open."""
+
+    async def main() -> None:
+        warm = await spawn(["/bin/true"], env=ENV, cwd="/", stdin_pipe=True)  # the loop's own
+        await warm.exited
+        await warm.drained
+        before = len(os.listdir("/proc/self/fd"))
+        for steps in range(8):
+            for _ in range(3):
+                start = asyncio.ensure_future(
+                    spawn(["/bin/sleep", "5"], env=ENV, cwd="/", stdin_pipe=True)
+                )
+                for _ in range(steps):
+                    await asyncio.sleep(0)
+                start.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await start
+                gc.collect()
+        for _ in range(20):
+            spawned = await spawn(["/bin/echo", "x"], env=ENV, cwd="/", stdin_pipe=False)
+            assert spawned.process.stdout is not None
+            assert await spawned.process.stdout.read() == b"x\n"
+            await spawned.exited
+            await spawned.drained
+        for _ in range(100):  # the killed sleeps' watchers go once they are reaped
+            if len(os.listdir("/proc/self/fd")) <= before:
+                break
+            await asyncio.sleep(0.02)
+        assert len(os.listdir("/proc/self/fd")) <= before
 
     run_on(main())

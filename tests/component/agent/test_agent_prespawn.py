@@ -170,11 +170,14 @@ def test_sandboxes_built_for_nothing_leave_no_open_pipes_behind(
     runtime: BubblewrapRuntime, data_dir: Path
 ) -> None:
     async def main() -> None:  # on the server's loop (uvloop), which owns no pipe's file
-        for round_ in range(8):  # built, then thrown away with their kernel
+        for round_ in range(16):  # thrown away with their kernel, built or being built
             spec = KernelSpec(f"gone{round_}", data_dir / "scratch" / f"gone{round_}")
             await runtime.create(spec)
             runtime.prestart(spec.kernel_id)
-            await waiting(runtime, spec.kernel_id)
+            if round_ < 4:
+                await waiting(runtime, spec.kernel_id)
+            for _ in range(round_ % 6):  # to catch it at each step of its start
+                await asyncio.sleep(0)
             await runtime.destroy(spec.kernel_id, remove_scratch=True)
             gc.collect()  # what the loop still watches must not be closed under it
         spec = KernelSpec("k1", data_dir / "scratch" / "k1")

@@ -77,34 +77,64 @@ async def start_piped(
     process = PipedProcess(popen)
     exited: asyncio.Future[None] = loop.create_future()
     drained: asyncio.Future[None] = loop.create_future()
+    open_outputs = {"stdout", "stderr"}
+
+    def closed(name: str) -> Callable[[], None]:
+        def close() -> None:
+            open_outputs.discard(name)
+            if not open_outputs and not drained.done():
+                drained.set_result(None)
+
+        return close
+
+    connecting: asyncio.Future[list[asyncio.BaseTransport]] | None = None
     try:
         _watch_exit(loop, process, exited)
-        open_outputs = {"stdout", "stderr"}
-
-        def closed(name: str) -> Callable[[], None]:
-            def close() -> None:
-                open_outputs.discard(name)
-                if not open_outputs and not drained.done():
-                    drained.set_result(None)
-
-            return close
-
-        assert popen.stdout is not None and popen.stderr is not None
-        process.stdout = asyncio.StreamReader(STREAM_LIMIT, loop)
-        process.stderr = asyncio.StreamReader(STREAM_LIMIT, loop)
-        reader, errors = process.stdout, process.stderr
-        await loop.connect_read_pipe(lambda: _Output(reader, closed("stdout")), popen.stdout)
-        await loop.connect_read_pipe(lambda: _Output(errors, closed("stderr")), popen.stderr)
-        if popen.stdin is not None:
-            transport, protocol = await loop.connect_write_pipe(
-                asyncio.streams.FlowControlMixin, popen.stdin
-            )
-            process.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+        connecting = asyncio.ensure_future(_connect(loop, popen, process, closed))
+        await asyncio.shield(connecting)
     except BaseException:
+        await _abandon(connecting)
         with contextlib.suppress(ProcessLookupError):
             popen.kill()
         raise
     return process, exited, drained
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop,
+    popen: subprocess.Popen[bytes],
+    process: PipedProcess,
+    closed: Callable[[str], Callable[[], None]],
+) -> list[asyncio.BaseTransport]:
+    """Put the child's pipes on the loop as ``process``'s streams; returns the transports."""
+    assert popen.stdout is not None and popen.stderr is not None
+    process.stdout = asyncio.StreamReader(STREAM_LIMIT, loop)
+    process.stderr = asyncio.StreamReader(STREAM_LIMIT, loop)
+    reader, errors = process.stdout, process.stderr
+    out, _ = await loop.connect_read_pipe(lambda: _Output(reader, closed("stdout")), popen.stdout)
+    err, _ = await loop.connect_read_pipe(lambda: _Output(errors, closed("stderr")), popen.stderr)
+    transports: list[asyncio.BaseTransport] = [out, err]
+    if popen.stdin is not None:
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, popen.stdin
+        )
+        transports.append(transport)
+        process.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+    return transports
+
+
+async def _abandon(connecting: asyncio.Future[list[asyncio.BaseTransport]] | None) -> None:
+    """After a failed or cancelled start: let the pipes' connection finish, then close its
+    transports. Not cancelled half-way: uvloop closes a descriptor whose connection was
+    cancelled while its file object, which still owns it, closes it again later, by then
+    maybe another one's; a closed descriptor must never stay watched either."""
+    if connecting is None:
+        return
+    with contextlib.suppress(BaseException):
+        await connecting
+    if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
+        for transport in connecting.result():
+            transport.close()
 
 
 def _watch_exit(

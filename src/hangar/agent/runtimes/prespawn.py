@@ -214,22 +214,20 @@ class Waiters:
         timer = self._timers.pop(kernel_id, None)
         if timer is not None:
             timer.cancel()
-        task = self._filling.pop(kernel_id, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task = self._filling.get(kernel_id)
+        if task is not None:  # not cancelled mid-spawn: it retires what it built
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout)
         waiter = self._ready.pop(kernel_id, None)
         if waiter is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._retire(waiter)), timeout)
 
     def close(self) -> None:
-        """End every waiter now (the agent is going away), without waiting."""
+        """End every waiter now (the agent is going away), without waiting; one being
+        built ends once it is."""
         for timer in self._timers.values():
             timer.cancel()
-        for task in self._filling.values():
-            task.cancel()
         for waiter in self._ready.values():
             self._retire(waiter)
         self._timers.clear()
