@@ -125,8 +125,13 @@ async def test_a_waiting_sandbox_belongs_to_one_kernel_and_ends_with_it(
         out, _, _ = await sh(runtime, kernel, "echo $OWNER; ls /home/work")
         assert out.split()[0] == owner
     pid = await waiting(runtime, "k1")
-    if runtime.cgroups is not None:
-        assert runtime.cgroups.cgroup_for("k1").pids()  # it lives in its kernel's cgroup
+    if runtime.cgroups is not None:  # it lives in its kernel's cgroup (once it joined it)
+        cgroup = runtime.cgroups.cgroup_for("k1")
+        for _ in range(200):
+            if cgroup.pids():
+                break
+            await asyncio.sleep(0.01)
+        assert cgroup.pids()
     await runtime.destroy("k1", remove_scratch=True)
     for _ in range(100):
         if gone(pid):
