@@ -42,10 +42,10 @@ from hangar.core.errors import (
     TooManySessionsMatched,
 )
 from hangar.core.events import EventBus, EventKind, Matcher
-from hangar.core.identity.models import Caller, Role
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService, ManagerStatus
+from hangar.core.principal import Principal
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.scheduler.feasibility import human_amount
 from hangar.db.engine import DbSession
@@ -106,7 +106,7 @@ class SessionMounts(Protocol):
     plane); returns them as the session records them."""
 
     async def mounts_for(
-        self, owner: Caller, names: tuple[str, ...], mount_map: dict[str, str]
+        self, owner: Principal, names: tuple[str, ...], mount_map: dict[str, str]
     ) -> list[dict[str, Any]]: ...
 
 
@@ -144,7 +144,7 @@ class ComputeService:
 
     # Owners ----------------------------------------------------------------------------
 
-    async def owner_of(self, caller: Caller, owner_access_key: str | None) -> Caller:
+    async def owner_of(self, caller: Principal, owner_access_key: str | None) -> Principal:
         """The caller, or the keypair an admin acts for (``owner_access_key``)."""
         if not owner_access_key or owner_access_key == caller.access_key:
             return caller
@@ -154,15 +154,13 @@ class ComputeService:
             owner = (await self._identity.credentials_for(owner_access_key)).caller
         except AuthFailed as exc:
             raise InvalidRequest("Unknown owner access key") from exc
-        if caller.is_superadmin:
-            return owner
-        if owner.domain_name != caller.domain_name or owner.role == Role.SUPERADMIN:
+        if not caller.may_act_for(owner):
             raise Forbidden("You may only act for users of your own domain.")
         return owner
 
     # Create ----------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, req: CreateRequest) -> CreateOutcome:
+    async def create(self, caller: Principal, req: CreateRequest) -> CreateOutcome:
         """Create a session (or reuse the live one of the same name) and wait as asked.
 
         Raises InvalidRequest, NotFound (image, group), SessionAlreadyExists, ServerFrozen.
@@ -172,7 +170,7 @@ class ComputeService:
         if req.agent_list and not caller.is_admin:
             raise InsufficientPrivilege("Only administrators may assign sessions to agents.")
         async with self._sessions() as db:
-            existing = await repo.find_live_by_name(db, owner.access_key, req.name)
+            existing = await repo.find_live_by_name(db, owner.user_uuid, req.name)
         image = await self._images.resolve(req.spec.image, req.spec.architecture)
         if existing is not None:
             if req.reuse_if_exists and existing.image_id == image.id:
@@ -194,7 +192,7 @@ class ComputeService:
 
     async def _new_row(
         self,
-        owner: Caller,
+        owner: Principal,
         req: CreateRequest,
         image_id: uuid.UUID,
         image_ref: str,
@@ -221,12 +219,15 @@ class ComputeService:
             )
         scaling_group = req.scaling_group or "default"
         agent_list = list(dict.fromkeys(req.agent_list)) or None
-        refuse_impossible(requested, await self._agents.alive(), scaling_group, agent_list)
+        agents = await self._agents.alive(anywhere=True)  # also other servers' agents
+        refuse_impossible(requested, agents, scaling_group, agent_list)
         group_id = await self._identity.group_id_for(owner, req.domain_name, req.group_name)
         row = SessionRow(
             id=uuid.uuid4(),
             name=req.name,
             access_key=owner.access_key,
+            credential_kind=owner.credential.kind.value,
+            credential_id=owner.credential.id,
             user_uuid=owner.user_uuid,
             domain_name=owner.domain_name,
             group_id=group_id,
@@ -278,7 +279,7 @@ class ComputeService:
                 db.add(SessionDependencyRow(session_id=row.id, depends_on=dependency.id))
         return row
 
-    async def _dependencies(self, owner: Caller, refs: tuple[str, ...]) -> list[ComputeSession]:
+    async def _dependencies(self, owner: Principal, refs: tuple[str, ...]) -> list[ComputeSession]:
         """The owner's sessions named by ``refs`` (ids, id prefixes or names, dead ones
         included). Raises NotFound naming the first unknown one (another user's session is
         unknown too), InvalidRequest for too many."""
@@ -314,7 +315,7 @@ class ComputeService:
         if req.cluster_size != 1:
             raise InvalidRequest("Multi-container sessions are not supported yet (clusterSize 1).")
 
-    async def _mounts(self, owner: Caller, spec: SessionSpec) -> list[dict[str, Any]]:
+    async def _mounts(self, owner: Principal, spec: SessionSpec) -> list[dict[str, Any]]:
         """The vfolders the session mounts, checked against the owner's access."""
         if self._mount_source is None:
             if spec.mounts:
@@ -352,7 +353,7 @@ class ComputeService:
 
     async def resolve(
         self,
-        caller: Caller,
+        caller: Principal,
         ref: str,
         *,
         owner_access_key: str | None = None,
@@ -365,12 +366,14 @@ class ComputeService:
         owner = await self.owner_of(caller, owner_access_key)
         return await self._resolve_for(owner, ref, include_dead=include_dead)
 
-    async def _resolve_for(self, owner: Caller, ref: str, *, include_dead: bool) -> ComputeSession:
+    async def _resolve_for(
+        self, owner: Principal, ref: str, *, include_dead: bool
+    ) -> ComputeSession:
         exact = await self._by_whole_id(owner, ref, include_dead=include_dead)
         if exact is not None:
             return exact
         async with self._sessions() as db:
-            candidates = await repo.of_access_key(db, owner.access_key, include_dead=include_dead)
+            candidates = await repo.of_owner(db, owner.user_uuid, include_dead=include_dead)
         live = [s for s in candidates if s.status not in DEAD]
         ordered = live + [s for s in candidates if s.status in DEAD]
         rules: tuple[Callable[[ComputeSession], bool], ...] = (
@@ -391,7 +394,7 @@ class ComputeService:
         raise NotFound("session")
 
     async def _by_whole_id(
-        self, owner: Caller, ref: str, *, include_dead: bool
+        self, owner: Principal, ref: str, *, include_dead: bool
     ) -> ComputeSession | None:
         """The owner's session whose whole id is ``ref`` (one primary-key read instead of
         the owner's session list: the execute stream and destroy name sessions by id)."""
@@ -403,21 +406,21 @@ class ComputeService:
             return None
         async with self._sessions() as db:
             session = await repo.get(db, session_id)
-        if session is None or session.access_key != owner.access_key:
+        if session is None or not owner.owns(session.user_uuid):
             return None
         return session if include_dead or session.status not in DEAD else None
 
-    async def matching(self, caller: Caller, prefix: str) -> list[ComputeSession]:
+    async def matching(self, caller: Principal, prefix: str) -> list[ComputeSession]:
         """Live sessions of the caller whose id or name starts with ``prefix`` (completion)."""
         async with self._sessions() as db:
-            candidates = await repo.of_access_key(db, caller.access_key, include_dead=False)
+            candidates = await repo.of_owner(db, caller.user_uuid, include_dead=False)
         return [s for s in candidates if str(s.id).startswith(prefix) or s.name.startswith(prefix)]
 
     # Control ---------------------------------------------------------------------------
 
     async def destroy(
         self,
-        caller: Caller,
+        caller: Principal,
         ref: str,
         *,
         forced: bool = False,
@@ -430,13 +433,13 @@ class ComputeService:
         return await self._lifecycle.terminate(session, reason="user-requested", forced=forced)
 
     async def restart(
-        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
     ) -> None:
         session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
         await self._lifecycle.restart(session)
 
     async def suspend(
-        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
     ) -> ComputeSession:
         """Stop the caller's running session, releasing its slots and keeping its scratch
         dir. Raises NotFound, InvalidRequest (not running, or not interactive), AgentError."""
@@ -448,7 +451,7 @@ class ComputeService:
         return await self.get(session.id)
 
     async def resume(
-        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
     ) -> ComputeSession:
         """Place the caller's suspended session again (PENDING, then RUNNING on its agent
         with its scratch dir as it was). Raises NotFound, InvalidRequest (not suspended)."""
@@ -460,33 +463,35 @@ class ComputeService:
         return await self.get(session.id)
 
     async def rename(
-        self, caller: Caller, ref: str, new_name: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, new_name: str, *, owner_access_key: str | None = None
     ) -> None:
         session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
         check_name(new_name)
         if session.status != SessionStatus.RUNNING:
             raise InvalidRequest("Only running sessions can be renamed.")
         async with self._sessions() as db, db.begin():
-            if await repo.find_live_by_name(db, session.access_key, new_name) is not None:
+            if await repo.find_live_by_name(db, session.user_uuid, new_name) is not None:
                 raise InvalidRequest(f"A session named {new_name} already exists.")
             row = await db.get(SessionRow, session.id)
             assert row is not None
             row.name = new_name
 
-    async def logs(self, caller: Caller, ref: str, *, owner_access_key: str | None = None) -> str:
+    async def logs(
+        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
+    ) -> str:
         session = await self.resolve(
             caller, ref, owner_access_key=owner_access_key, include_dead=True
         )
         return await self._lifecycle.logs(session)
 
-    async def interrupt(self, caller: Caller, ref: str) -> None:
+    async def interrupt(self, caller: Principal, ref: str) -> None:
         session = await self.resolve(caller, ref)
         await self._lifecycle.interrupt(session)
 
     # Files -----------------------------------------------------------------------------
 
     async def running(
-        self, caller: Caller, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
     ) -> ComputeSession:
         """A running session of the caller. Raises NotFound / InvalidRequest."""
         session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
@@ -497,7 +502,7 @@ class ComputeService:
 
     async def upload(
         self,
-        caller: Caller,
+        caller: Principal,
         ref: str,
         files: list[tuple[str, bytes]],
         *,
@@ -508,7 +513,7 @@ class ComputeService:
         await self._agents.client(session.agent_id).upload(session.id, files)
 
     async def download(
-        self, caller: Caller, ref: str, paths: list[str], *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, paths: list[str], *, owner_access_key: str | None = None
     ) -> list[bytes]:
         """Tar archives of ``paths``; a missing one is InvalidRequest "The file is not found."."""
         session = await self.running(caller, ref, owner_access_key=owner_access_key)
@@ -516,7 +521,7 @@ class ComputeService:
         return await self._agents.client(session.agent_id).download(session.id, paths)
 
     async def list_files(
-        self, caller: Caller, ref: str, path: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, path: str, *, owner_access_key: str | None = None
     ) -> tuple[str, list[FileEntry]]:
         session = await self.running(caller, ref, owner_access_key=owner_access_key)
         assert session.agent_id is not None
