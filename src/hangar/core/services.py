@@ -32,10 +32,12 @@ from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
+from hangar.core.reconcile import Leases, NoWakeups, process_identity
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.core.storage.reads import FolderReads
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
+from hangar.db.notify import PgWakeups
 from hangar.settings import Settings
 
 log = logging.getLogger("hangar.core")
@@ -131,6 +133,7 @@ class Services:
                 await task
         self._tasks.clear()
         await self.lifecycle.close()
+        await self.lifecycle.wakeups.close()
         for closer in reversed(self._closers):
             try:
                 await closer()
@@ -157,6 +160,8 @@ def _assemble(
     bgtasks = BackgroundTasks(sessions, clock)
     storage = build_storage_plane(settings, sessions, clock, manager, bgtasks)
     bus = InProcessBus()
+    leases = Leases(process_identity())
+    wakeups = PgWakeups(engine, leases.owner) if PgWakeups.available(engine) else NoWakeups()
     lifecycle = SessionLifecycle(
         sessions,
         clock,
@@ -166,6 +171,8 @@ def _assemble(
         policy=settings.scheduler_policy,
         idle_timeout=settings.idle_timeout_seconds,
         kernel_extras=storage,
+        leases=leases,
+        wakeups=wakeups,
     )
     compute = ComputeService(
         sessions,

@@ -340,6 +340,9 @@ class SessionRow(Base):
     origin_kind: Mapped[str] = mapped_column(String(32), default="backendai-request")
     origin_ref: Mapped[str | None] = mapped_column(String(256))
     restart_policy: Mapped[str] = mapped_column(String(16), default="never")
+    # Who acts on the session now (a server process) and until when: see core/reconcile.py.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires: Mapped[datetime | None]
 
 
 class SessionDependencyRow(Base):

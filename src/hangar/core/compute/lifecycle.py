@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -40,11 +40,14 @@ from hangar.core.compute.states import (
     SessionType,
     can_move,
 )
-from hangar.core.compute.stats import Ended, stats_record
+from hangar.core.compute.stats import Ended, stats_of, stats_record
+from hangar.core.compute.termination import TerminationPlan as Plan
+from hangar.core.compute.termination import plan_termination, wait_ended
 from hangar.core.errors import AgentGone, Conflict, HangarError, Unavailable
 from hangar.core.events import EventBus, EventKind
 from hangar.core.images.service import ImageService
 from hangar.core.loops import swallowed
+from hangar.core.reconcile import Leases, NoWakeups, Reconciler, Wakeups, process_identity
 from hangar.core.scheduler import Assignment, Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
 
@@ -76,6 +79,8 @@ class SessionLifecycle:
         idle_timeout: float = 1800,
         kernel_extras: KernelExtras | None = None,
         pass_interval: float = 1.0,
+        leases: Leases | None = None,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -84,6 +89,9 @@ class SessionLifecycle:
         self._bus = bus
         self._policy = get_policy(policy)
         self._interval = pass_interval
+        self._leases = leases or Leases(process_identity())
+        self._wakeups = wakeups or NoWakeups()
+        self._handoff_due = False
         self._idle_timeout = idle_timeout
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -94,23 +102,38 @@ class SessionLifecycle:
     # Loop ------------------------------------------------------------------------------
 
     def nudge(self) -> None:
+        """Run a pass now, here and in the other server processes sharing the database."""
+        self._wake.set()
+        self._wakeups.wake_others()
+
+    @property
+    def wakeups(self) -> Wakeups:
+        return self._wakeups
+
+    def _woken_elsewhere(self) -> None:
+        self._handoff_due = True  # another process may have handed a termination over
         self._wake.set()
 
     async def run(self) -> None:
         """Run passes until cancelled; a failed pass is logged and retried."""
         loop = asyncio.get_running_loop()
         last_reclaim = loop.time()
+        await self._wakeups.listen(self._woken_elsewhere)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
             try:
                 await self.schedule_pass()
+                if self._handoff_due:
+                    self._handoff_due = False
+                    await self.handoff_pass()
                 # Reclaiming is periodic work: a nudge (a new or ended session) only needs
                 # the scheduling pass, which keeps session start-up free of the extra query.
                 if loop.time() - last_reclaim >= self._interval:
                     last_reclaim = loop.time()
                     await self.reclaim_pass()
+                    await self.handoff_pass()
             except Exception as exc:
                 swallowed("lifecycle-pass", exc)
 
@@ -370,12 +393,26 @@ class SessionLifecycle:
                     await self._agents.client(session.agent_id).destroy_kernel(session.id)
             return Ended(S.CANCELLED)
         olds = [status for status in S if can_move(status, S.TERMINATING)]
+        plan = await self._termination_plan(session)
+        now = self._clock.now()
+        lease = Leases.released() if plan is Plan.HAND_OFF else self._leases.held(now)
         try:
-            await self._move(session, olds, S.TERMINATING, status_info=reason)
+            await self._move(session, olds, S.TERMINATING, status_info=reason, **lease)
         except Conflict:
             return Ended(S.TERMINATED)
         self._publish(EventKind.SESSION_TERMINATING, session, reason)
+        if plan is Plan.HAND_OFF:  # the process holding the agent finishes it
+            self._wakeups.wake_others()
+            ended = await wait_ended(self._sessions, session.id)
+            return Ended(S.TERMINATED, stats_of(ended.last_stat) if ended else None)
         return await self._finish_termination(session, reason)
+
+    async def _termination_plan(self, session: ComputeSession) -> Plan:
+        connected = self._agents.connected
+        if session.agent_id is None or session.agent_id in connected:
+            return Plan.HERE
+        alive = await self._agents.is_alive(session.agent_id)
+        return plan_termination(session.agent_id, connected, alive_elsewhere=alive)
 
     async def _finish_termination(self, session: ComputeSession, reason: str) -> Ended:
         stats: ContainerStats | None = None
@@ -385,12 +422,9 @@ class SessionLifecycle:
             except HangarError as exc:
                 log.warning("destroying kernel %s: %s", session.id, exc.message)
         await self._move(
-            session,
-            S.TERMINATING,
-            S.TERMINATED,
-            terminated_at=self._clock.now(),
-            last_stat=stats_record(stats),
-        )
+            session, S.TERMINATING, S.TERMINATED, terminated_at=self._clock.now(),
+            last_stat=stats_record(stats), **Leases.released(),
+        )  # fmt: skip
         self._last_activity.pop(session.id, None)
         self._publish(EventKind.SESSION_TERMINATED, session, reason)
         self.nudge()  # freed resources may let pending sessions start
@@ -551,7 +585,10 @@ class SessionLifecycle:
         now_mono, now = self._clock.monotonic(), self._clock.now()
         async with self._sessions() as db:
             running = await repo.running_with_limits(db)
+        connected = set(self._agents.connected)  # another server process reclaims the rest
         for session, idle_timeout, lifetime in running:
+            if session.agent_id not in connected:
+                continue
             started = session.started_at or session.created_at
             if lifetime > 0 and (now - started).total_seconds() > lifetime:
                 self._spawn(self._reclaim(session, "max-lifetime-reached"))
@@ -562,6 +599,38 @@ class SessionLifecycle:
             last = self._last_activity.setdefault(session.id, now_mono)
             if now_mono - last > limit:
                 self._spawn(self._reclaim(session, "idle-timeout"))
+
+    async def handoff_pass(self) -> int:
+        """Finish the terminations handed to this process: sessions on its agents left
+        TERMINATING by another server process (or by one that died while finishing them)."""
+        connected = self._agents.connected
+        if not connected:
+            return 0
+
+        async def claim() -> list[ComputeSession]:
+            async with self._sessions() as db, db.begin():
+                now = self._clock.now()
+                ids = await repo.claim_terminating(db, self._leases, connected, now=now)
+            loaded = [await self._get(session_id) for session_id in ids]
+            return [s for s in loaded if s is not None]
+
+        async def finish(session: ComputeSession, plan: Plan) -> None:
+            if plan is Plan.HERE:
+                with contextlib.suppress(Conflict):  # finished meanwhile by its own request
+                    await self._finish_termination(session, session.status_info or "terminated")
+
+        async def release(sessions: Sequence[ComputeSession]) -> None:
+            async with self._sessions() as db, db.begin():
+                await repo.release_leases(db, self._leases, [s.id for s in sessions])
+
+        reconciler: Reconciler[ComputeSession, Plan] = Reconciler(
+            "finish-termination",
+            claim=claim,
+            decide=lambda s: plan_termination(s.agent_id, connected, alive_elsewhere=False),
+            apply=finish,
+            release=release,
+        )
+        return await reconciler.run_once()
 
     async def _reclaim(self, session: ComputeSession, reason: str) -> None:
         with contextlib.suppress(HangarError):

@@ -20,16 +20,16 @@ from hangar.core.compute.states import (
     can_move,
 )
 from hangar.core.errors import Conflict
-from hangar.core.scheduler import DependencyState
 from hangar.core.principal import Credential, CredentialKind
 from hangar.core.reconcile import Leases
+from hangar.core.scheduler import DependencyState
 from hangar.db.engine import DbSession
 from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionDependencyRow, SessionRow
-
 
 USER_POLICY = "default"
 """The resource policy of sessions made with credentials that carry no policy of their own
 (all but Backend.AI keypairs today): they count against their user under this policy."""
+
 
 def _chronological(history: dict[str, Any]) -> dict[str, str]:
     """Status -> ISO time, oldest first (PostgreSQL's JSONB does not keep key order); equal
@@ -47,8 +47,8 @@ def session_from_row(row: SessionRow) -> ComputeSession:
         id=row.id,
         name=row.name,
         access_key=row.access_key,
-        user_uuid=row.user_uuid,
         credential=Credential(CredentialKind(row.credential_kind), row.credential_id),
+        user_uuid=row.user_uuid,
         domain_name=row.domain_name,
         group_id=row.group_id,
         scaling_group=row.scaling_group,
@@ -236,3 +236,21 @@ async def running_with_limits(
     )
     return [(session_from_row(row), idle, lifetime) for row, idle, lifetime in
             (await db.execute(stmt)).all()]  # fmt: skip
+
+
+async def claim_terminating(
+    db: DbSession, leases: Leases, agent_ids: Collection[str], *, now: datetime
+) -> list[uuid.UUID]:
+    """Take the lease on the TERMINATING sessions of ``agent_ids`` that nobody is finishing
+    (handed off by another server process, or left by one that died)."""
+    return await leases.claim(
+        db,
+        SessionRow,
+        SessionRow.status == SessionStatus.TERMINATING.value,
+        SessionRow.agent_id.in_(list(agent_ids)),
+        now=now,
+    )
+
+
+async def release_leases(db: DbSession, leases: Leases, session_ids: Sequence[uuid.UUID]) -> None:
+    await leases.release(db, SessionRow, session_ids)
