@@ -213,3 +213,47 @@ def dotfiles_vimrc_owner(rows: list[tuple[Any, ...]]) -> Any:
     [data] = [r[3] for r in rows if r[0] == "user" and r[2] == ".vimrc"]
     assert data in (ADA_KEY, ADA_KEY2)
     return data
+
+
+def _bytes(current: str, **extra: Any) -> dict[str, Any]:
+    return {"current": current, "capacity": None, "pct": None, "unit_hint": "bytes", **extra}
+
+
+LEGACY_STAT = {  # what the core stored up to 0009: Backend.AI's stat object
+    "status": "terminated",
+    "version": 2,
+    "cpu_used": {"current": "120", "capacity": None, "pct": None, "unit_hint": "msec"},
+    "mem": _bytes("1024", **{"stats.max": "4096"}),
+    "io_read": _bytes("7"),
+    "io_write": _bytes("8"),
+    "io_scratch_size": _bytes("250", capacity="1000", pct="25.00", **{"stats.max": "300"}),
+    "net_rx": _bytes("5"),
+    "net_tx": _bytes("6"),
+}
+
+
+async def test_0010_keeps_the_figures_of_ended_sessions_not_a_faces_stat_object(
+    engine: AsyncEngine,
+) -> None:
+    await migrate(engine, "0006")
+    await _run(engine, _seed_0006)
+    stats = sa.table("sessions", sa.column("id", sa.Uuid()), sa.column("last_stat", JSONB_ANY))
+    bare = {"status": "terminated", "version": 2}  # ended without figures
+    for sid, stat in ((S3, LEGACY_STAT), (S2, bare)):
+        await _run(engine, lambda c, s=sid, v=stat: c.execute(
+            stats.update().where(stats.c.id == s).values(last_stat=v)))  # fmt: skip
+    await migrate(engine, "0010")
+
+    def stored(conn: Connection) -> dict[uuid.UUID, Any]:
+        return {row[0]: row[1] for row in conn.execute(sa.select(stats)).all()}
+
+    found = await _run(engine, stored)
+    assert found[S3] == {
+        "cpu_used": 120, "mem_cur_bytes": 1024, "mem_max_bytes": 4096, "net_rx_bytes": 5,
+        "net_tx_bytes": 6, "io_read_bytes": 7, "io_write_bytes": 8,
+        "io_cur_scratch_size": 250, "io_max_scratch_size": 300, "io_scratch_limit": 1000,
+    }  # fmt: skip
+    assert (found[S2], found[S1]) == ({}, None)
+    await downgrade(engine, "0009")
+    found = await _run(engine, stored)
+    assert (found[S3], found[S2], found[S1]) == (LEGACY_STAT, bare, None)
