@@ -21,7 +21,7 @@ from hangar.core.clock import FakeClock
 from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.principal import Principal
 from hangar.core.services import Services
-from hangar.db.tables import AgentRow
+from hangar.db.tables.agents import AgentRow
 from tests.support.bai import Signer
 
 OK, ERROR, NULL, DENIED = "ok", "error", "null", "denied"

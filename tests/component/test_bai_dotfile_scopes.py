@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from hangar.core.services import Services
-from hangar.db.tables import GroupRow
+from hangar.db.tables.identity import GroupRow
 from tests.component.test_bai_vfolders import PROBS, Api, api, new_user
 
 __all__ = ["api"]  # the fixture

@@ -17,7 +17,8 @@ from hangar.core.clock import FakeClock
 from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.principal import Principal, Role
 from hangar.core.services import Services
-from hangar.db.tables import DomainRow, GroupRow, SessionRow
+from hangar.db.tables.compute import SessionRow
+from hangar.db.tables.identity import DomainRow, GroupRow
 from tests.support.bai import Signer
 
 PROBS = "https://api.backend.ai/probs/"

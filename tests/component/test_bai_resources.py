@@ -12,7 +12,8 @@ import httpx
 from hangar.core.clock import FakeClock
 from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.services import Services
-from hangar.db.tables import AgentRow, ResourcePolicyRow
+from hangar.db.tables.agents import AgentRow
+from hangar.db.tables.identity import ResourcePolicyRow
 from tests.support.bai import Signer
 
 PROBS = "https://api.backend.ai/probs/"

@@ -15,7 +15,7 @@ from hangar.core.compute.models import ComputeSession, CreateRequest, SessionSpe
 from hangar.core.compute.states import SessionStatus
 from hangar.core.principal import Principal
 from hangar.core.services import Services, open_services
-from hangar.db.tables import ResourcePolicyRow
+from hangar.db.tables.identity import ResourcePolicyRow
 
 S = SessionStatus
 
@@ -229,7 +229,7 @@ async def test_unknown_scaling_group_and_dependencies_are_clear_errors(running: 
 async def crash_in(services: Services, session: ComputeSession, status: SessionStatus) -> str:
     """The session's row says ``status`` and its kernel is gone, as after a kill -9 of the
     server in the middle of that status; returns its agent id."""
-    from hangar.db.tables import SessionRow
+    from hangar.db.tables.compute import SessionRow
 
     current = await wait_status(services, session, S.RUNNING)
     assert current.agent_id is not None

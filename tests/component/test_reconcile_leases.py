@@ -15,7 +15,7 @@ from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.states import SessionStatus
 from hangar.core.reconcile import Leases
 from hangar.core.services import Services
-from hangar.db.tables import SessionRow
+from hangar.db.tables.compute import SessionRow
 from tests.component.test_compute_lifecycle import (  # the fixtures: fake agent, running
     running,  # noqa: F401
     settings_overrides,  # noqa: F401

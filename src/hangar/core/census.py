@@ -18,7 +18,9 @@ from hangar.core.compute.states import HOLDS_RESOURCES, SessionStatus
 from hangar.core.errors import HangarError
 from hangar.core.scheduler.slots import ResourceSlots
 from hangar.db.engine import DbSession
-from hangar.db.tables import AgentRow, ScalingGroupRow, SessionRow
+from hangar.db.tables.agents import AgentRow
+from hangar.db.tables.compute import SessionRow
+from hangar.db.tables.scaling import ScalingGroupRow
 
 RETIRED_AGENT = "TERMINATED"
 

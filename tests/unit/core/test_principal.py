@@ -14,7 +14,7 @@ from hangar.core.principal import (
     Principal,
     Role,
 )
-from hangar.db.tables import HOLDING_STATUSES
+from hangar.db.tables.base import HOLDING_STATUSES
 
 
 def principal(

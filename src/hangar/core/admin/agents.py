@@ -32,7 +32,9 @@ from hangar.core.querylang import (
 )
 from hangar.core.scheduler.slots import ResourceSlots
 from hangar.db.engine import DbSession
-from hangar.db.tables import AgentRow, ScalingGroupRow, SessionRow
+from hangar.db.tables.agents import AgentRow
+from hangar.db.tables.compute import SessionRow
+from hangar.db.tables.scaling import ScalingGroupRow
 
 TERMINATED = "TERMINATED"
 AGENT_STATUSES = frozenset({"ALIVE", "LOST", "RESTARTING", "TERMINATED"})

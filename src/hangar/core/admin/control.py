@@ -23,7 +23,7 @@ from hangar.core.identity.directory import require_superadmin
 from hangar.core.manager.service import ManagerService, ManagerStatus
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables import SessionRow
+from hangar.db.tables.compute import SessionRow
 
 log = logging.getLogger("hangar.core.manager")
 

@@ -17,7 +17,7 @@ from hangar.core.agents.models import AgentRecord
 from hangar.core.clock import Clock
 from hangar.core.errors import HangarError, NotFound, Unavailable
 from hangar.db.engine import DbSession
-from hangar.db.tables import AgentRow
+from hangar.db.tables.agents import AgentRow
 
 USAGE_TIMEOUT = 3.0
 ALIVE = "ALIVE"

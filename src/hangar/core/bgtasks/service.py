@@ -27,7 +27,7 @@ from hangar.core.clock import Clock
 from hangar.core.errors import HangarError, NotFound
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables import BackgroundTaskRow
+from hangar.db.tables.bgtasks import BackgroundTaskRow
 
 log = logging.getLogger("hangar.bgtasks")
 

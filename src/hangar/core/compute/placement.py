@@ -25,7 +25,7 @@ from hangar.core.scheduler import (
 )
 from hangar.core.scheduler.feasibility import never_fits
 from hangar.db.engine import DbSession
-from hangar.db.tables import KeyPairRow, ResourcePolicyRow
+from hangar.db.tables.identity import KeyPairRow, ResourcePolicyRow
 
 
 @dataclass(frozen=True, slots=True)

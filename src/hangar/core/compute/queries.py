@@ -39,7 +39,9 @@ from hangar.core.querylang import (
     compile_order,
 )
 from hangar.db.engine import DbSession
-from hangar.db.tables import GroupRow, ImageRow, SessionDependencyRow, SessionRow, UserRow
+from hangar.db.tables.compute import SessionDependencyRow, SessionRow
+from hangar.db.tables.identity import GroupRow, UserRow
+from hangar.db.tables.images import ImageRow
 
 LIVE_STAT_TIMEOUT = 2.0
 

@@ -24,7 +24,8 @@ from hangar.core.principal import Credential, CredentialKind
 from hangar.core.reconcile import Leases
 from hangar.core.scheduler import DependencyState
 from hangar.db.engine import DbSession
-from hangar.db.tables import KeyPairRow, ResourcePolicyRow, SessionDependencyRow, SessionRow
+from hangar.db.tables.compute import SessionDependencyRow, SessionRow
+from hangar.db.tables.identity import KeyPairRow, ResourcePolicyRow
 
 USER_POLICY = "default"
 """The resource policy of sessions made with credentials that carry no policy of their own

@@ -49,7 +49,9 @@ from hangar.core.principal import Principal
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.scheduler.feasibility import human_amount
 from hangar.db.engine import DbSession
-from hangar.db.tables import AgentRow, ScalingGroupRow, SessionDependencyRow, SessionRow
+from hangar.db.tables.agents import AgentRow
+from hangar.db.tables.compute import SessionDependencyRow, SessionRow
+from hangar.db.tables.scaling import ScalingGroupRow
 
 MAX_DEPENDENCIES = 64
 NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)

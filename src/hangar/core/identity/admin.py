@@ -33,14 +33,14 @@ from hangar.core.identity.secrets import hash_password
 from hangar.core.identity.service import IdentityService
 from hangar.core.principal import Principal, Role
 from hangar.db.engine import DbSession
-from hangar.db.tables import (
-    HOLDING_STATUSES,
+from hangar.db.tables.base import HOLDING_STATUSES
+from hangar.db.tables.compute import SessionRow
+from hangar.db.tables.identity import (
     DomainRow,
     GroupMemberRow,
     GroupRow,
     KeyPairRow,
     ResourcePolicyRow,
-    SessionRow,
     UserRow,
 )
 

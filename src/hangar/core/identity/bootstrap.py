@@ -14,13 +14,8 @@ from hangar.core.identity.secrets import generate_password
 from hangar.core.identity.service import IdentityService
 from hangar.core.principal import Role
 from hangar.db.engine import DbSession
-from hangar.db.tables import (
-    DomainRow,
-    GroupRow,
-    ResourcePolicyRow,
-    ScalingGroupDomainRow,
-    ScalingGroupRow,
-)
+from hangar.db.tables.identity import DomainRow, GroupRow, ResourcePolicyRow
+from hangar.db.tables.scaling import ScalingGroupDomainRow, ScalingGroupRow
 
 DEFAULT = "default"
 

@@ -31,14 +31,8 @@ from hangar.core.querylang import (
     compile_order,
 )
 from hangar.db.engine import DbSession
-from hangar.db.tables import (
-    DomainRow,
-    GroupMemberRow,
-    GroupRow,
-    ScalingGroupDomainRow,
-    ScalingGroupGroupRow,
-    UserRow,
-)
+from hangar.db.tables.identity import DomainRow, GroupMemberRow, GroupRow, UserRow
+from hangar.db.tables.scaling import ScalingGroupDomainRow, ScalingGroupGroupRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,13 +32,9 @@ from hangar.core.querylang import (
     compile_order,
 )
 from hangar.db.engine import DbSession
-from hangar.db.tables import (
-    HOLDING_STATUSES,
-    KeyPairRow,
-    ResourcePolicyRow,
-    SessionRow,
-    UserRow,
-)
+from hangar.db.tables.base import HOLDING_STATUSES
+from hangar.db.tables.compute import SessionRow
+from hangar.db.tables.identity import KeyPairRow, ResourcePolicyRow, UserRow
 
 
 class Scope(StrEnum):

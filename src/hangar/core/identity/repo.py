@@ -19,7 +19,7 @@ from hangar.core.identity.models import (
 )
 from hangar.core.principal import ADMIN_SCOPE, Credential, CredentialKind, Principal, Role
 from hangar.db.engine import DbSession
-from hangar.db.tables import (
+from hangar.db.tables.identity import (
     GroupMemberRow,
     GroupRow,
     KeyPairRow,

@@ -44,7 +44,7 @@ from hangar.core.identity.secrets import (
 )
 from hangar.core.principal import Principal, Role
 from hangar.db.engine import DbSession
-from hangar.db.tables import (
+from hangar.db.tables.identity import (
     DomainRow,
     GroupMemberRow,
     KeyPairRow,

@@ -11,7 +11,7 @@ from hangar.core.images.models import Image
 from hangar.core.images.service import ImageService
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables import ImageAliasRow, ImageRow
+from hangar.db.tables.images import ImageAliasRow, ImageRow
 
 OPERATION_FEATURE = "operation"
 

@@ -16,7 +16,7 @@ from hangar.core.errors import NotFound
 from hangar.core.images.models import Image, ImageProvider
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables import ImageAliasRow, ImageRow
+from hangar.db.tables.images import ImageAliasRow, ImageRow
 
 LOCAL_REGISTRY = "local"
 HOST_PYTHON = Path("/usr/bin/python3")

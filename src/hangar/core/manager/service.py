@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from hangar.core.clock import Clock
 from hangar.core.errors import InvalidRequest
 from hangar.db.engine import DbSession
-from hangar.db.tables import SettingRow
+from hangar.db.tables.manager import SettingRow
 
 ANNOUNCEMENT_KEY = "manager/announcement"
 STATUS_KEY = "manager/status"

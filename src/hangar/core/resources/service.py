@@ -33,15 +33,10 @@ from hangar.core.principal import Principal
 from hangar.core.scaling.service import ScalingGroups
 from hangar.core.scheduler.slots import ResourceSlots, format_amount
 from hangar.db.engine import DbSession
-from hangar.db.tables import (
-    AgentRow,
-    GroupRow,
-    KeyPairRow,
-    ResourcePolicyRow,
-    ResourcePresetRow,
-    SessionRow,
-    UserRow,
-)
+from hangar.db.tables.agents import AgentRow
+from hangar.db.tables.compute import SessionRow
+from hangar.db.tables.identity import GroupRow, KeyPairRow, ResourcePolicyRow, UserRow
+from hangar.db.tables.resources import ResourcePresetRow
 
 INFINITY = Decimal("Infinity")
 Slots = dict[str, Decimal]

@@ -24,17 +24,14 @@ from hangar.core.identity.directory import require_superadmin
 from hangar.core.identity.queries import Scope, scope_of
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables import (
-    AgentRow,
-    DomainRow,
-    GroupRow,
-    KeyPairRow,
+from hangar.db.tables.agents import AgentRow
+from hangar.db.tables.compute import SessionRow
+from hangar.db.tables.identity import DomainRow, GroupRow, KeyPairRow, UserRow
+from hangar.db.tables.scaling import (
     ScalingGroupDomainRow,
     ScalingGroupGroupRow,
     ScalingGroupKeyPairRow,
     ScalingGroupRow,
-    SessionRow,
-    UserRow,
 )
 
 SCHEDULERS = frozenset({"fifo", "lifo", "drf"})

@@ -23,7 +23,8 @@ from hangar.core.storage import paths, repo
 from hangar.core.storage.models import Dotfile
 from hangar.core.storage.service import StorageService
 from hangar.db.engine import DbSession
-from hangar.db.tables import DomainRow, DotfileRow
+from hangar.db.tables.identity import DomainRow
+from hangar.db.tables.storage import DotfileRow
 
 MAX_DOTFILES = 100
 MAX_TOTAL_BYTES = 64 * 1024

@@ -33,7 +33,7 @@ from hangar.core.storage import paths, repo
 from hangar.core.storage.backends.base import Parts, StorageBackend
 from hangar.core.storage.models import FileItem, UploadState, VFolder
 from hangar.core.storage.service import Need, StorageService
-from hangar.db.tables import DownloadTokenRow, UploadSessionRow, VFolderRow
+from hangar.db.tables.storage import DownloadTokenRow, UploadSessionRow, VFolderRow
 from hangar.util import fdtree
 
 WRITE_BUFFER = 4 << 20

@@ -15,7 +15,7 @@ from hangar.core.principal import Principal
 from hangar.core.storage import repo
 from hangar.core.storage.models import Invitation, InvitationState, OwnershipType, Permission
 from hangar.core.storage.service import Need, StorageService
-from hangar.db.tables import VFolderInvitationRow, VFolderRow, VFolderShareRow
+from hangar.db.tables.storage import VFolderInvitationRow, VFolderRow, VFolderShareRow
 
 
 def _no_invitation() -> NotFound:

@@ -29,7 +29,8 @@ from hangar.core.querylang import (
 from hangar.core.storage import repo
 from hangar.core.storage.models import Permission, VFolder
 from hangar.db.engine import DbSession
-from hangar.db.tables import GroupRow, UserRow, VFolderRow
+from hangar.db.tables.identity import GroupRow, UserRow
+from hangar.db.tables.storage import VFolderRow
 
 FIELDS = {
     "id": Field(VFolderRow.id, as_uuid),

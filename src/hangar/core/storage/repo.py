@@ -23,18 +23,16 @@ from hangar.core.storage.models import (
 )
 from hangar.db.engine import DbSession
 from hangar.db.hotread import HotQuery, Rows
-from hangar.db.tables import (
+from hangar.db.tables.compute import SessionRow
+from hangar.db.tables.identity import (
     DomainRow,
     GroupMemberRow,
     GroupRow,
     KeyPairRow,
     ResourcePolicyRow,
-    SessionRow,
     UserRow,
-    VFolderInvitationRow,
-    VFolderRow,
-    VFolderShareRow,
 )
+from hangar.db.tables.storage import VFolderInvitationRow, VFolderRow, VFolderShareRow
 
 
 def folder_from_row(row: VFolderRow) -> VFolder:

@@ -46,7 +46,7 @@ from hangar.core.storage.models import (
     check_folder_name,
 )
 from hangar.db.engine import DbSession, engine_of
-from hangar.db.tables import VFolderRow, VFolderShareRow
+from hangar.db.tables.storage import VFolderRow, VFolderShareRow
 
 GROUP_DOT_ALLOWED = frozenset({".local"})
 log = logging.getLogger("hangar.storage")

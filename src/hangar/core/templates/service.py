@@ -35,7 +35,8 @@ from hangar.core.identity.service import IdentityService
 from hangar.core.principal import ADMIN_SCOPE, Principal
 from hangar.core.templates.model import bootstrap_of, load_payload, params_of
 from hangar.db.engine import DbSession
-from hangar.db.tables import GroupMemberRow, GroupRow, SessionTemplateRow, UserRow
+from hangar.db.tables.identity import GroupMemberRow, GroupRow, UserRow
+from hangar.db.tables.templates import SessionTemplateRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,20 @@
+"""SQLAlchemy tables, one module per core domain; rows stay in the data layer.
+
+Importing the package loads every table module so that ``Base.metadata`` (which migrations and
+foreign keys between domains resolve against) is complete whichever module a caller names."""
+
+from hangar.db.tables import (  # noqa: F401  (each import registers its tables on Base.metadata)
+    agents,
+    bgtasks,
+    compute,
+    identity,
+    images,
+    manager,
+    resources,
+    scaling,
+    storage,
+    templates,
+)
+from hangar.db.tables.base import Base
+
+__all__ = ["Base"]
