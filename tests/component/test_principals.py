@@ -5,6 +5,7 @@ Backend.AI face keeps showing the owner access key of the sessions a keypair cre
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import httpx
@@ -15,8 +16,8 @@ from hangar.core.compute import queries
 from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.compute.placement import usage_key
 from hangar.core.compute.states import SessionStatus
-from hangar.core.errors import NotFound, SessionAlreadyExists
-from hangar.core.principal import Credential, CredentialKind, Principal
+from hangar.core.errors import Forbidden, NotFound, SessionAlreadyExists
+from hangar.core.principal import ADMIN_SCOPE, Credential, CredentialKind, Principal, Role
 from hangar.core.services import Services
 from tests.component.test_bai_graphql import Account, account, new_session, ps
 
@@ -106,3 +107,31 @@ async def test_a_session_made_with_an_api_key_is_scheduled_under_the_users_polic
             break
         await asyncio.sleep(0.05)
     assert (await services.compute.get(created.session.id)).status == SessionStatus.TERMINATED
+
+
+async def test_the_core_lets_an_admin_act_for_a_user_whatever_credential_names_them(
+    services: Services, clock: FakeClock
+) -> None:
+    """Acting for someone is decided on principals: an admin API-key principal reaches a
+    user's session with ``owner=``, a plain user cannot, and no access key is involved."""
+    ada = await account(services, "ada@example.com")
+    bob = await account(services, "bob@example.com")
+    boss = await account(services, "boss@example.com", role=Role.ADMIN, is_admin=True)
+    boss_api = dataclasses.replace(
+        api_key_principal(boss, "boss-key-1"), scopes=frozenset({ADMIN_SCOPE})
+    )
+    made = await services.compute.create(
+        boss_api,
+        CreateRequest(
+            name="for-ada", spec=SessionSpec("python"), enqueue_only=True, owner=ada.caller
+        ),
+    )
+    assert made.session.user_uuid == ada.caller.user_uuid
+    assert made.session.access_key == ada.signer.access_key  # as the owner's keypair made it
+    found = await services.compute.resolve(boss_api, "for-ada", owner=ada.caller)
+    assert found.id == made.session.id
+    with pytest.raises(NotFound):  # without owner=, the admin looks among their own
+        await services.compute.resolve(boss_api, "for-ada")
+    for stranger in (bob.caller, api_key_principal(bob, "bob-key-1")):
+        with pytest.raises(Forbidden):
+            await services.compute.resolve(stranger, "for-ada", owner=ada.caller)

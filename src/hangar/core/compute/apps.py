@@ -140,10 +140,10 @@ class AppService:
         return session_apps(image.labels) + asked
 
     async def list(
-        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner: Principal | None = None
     ) -> list[ExposedPort]:
         """The apps of the caller's session ``ref``. Raises NotFound."""
-        session = await self._compute.resolve(caller, ref, owner_access_key=owner_access_key)
+        session = await self._compute.resolve(caller, ref, owner=owner)
         return await self.apps_of(session)
 
     async def open(
@@ -155,7 +155,7 @@ class AppService:
         port: str | None = None,
         arguments: str | None = None,
         envs: str | None = None,
-        owner_access_key: str | None = None,
+        owner: Principal | None = None,
     ) -> AppStream:
         """A connection to ``app`` in the caller's running session ``ref``.
 
@@ -164,7 +164,7 @@ class AppService:
         """
         if not app:
             raise InvalidRequest("The app parameter is required.")
-        session = await self._compute.running(caller, ref, owner_access_key=owner_access_key)
+        session = await self._compute.running(caller, ref, owner=owner)
         service = next((p for p in await self.apps_of(session) if p.name == app), None)
         if service is None:
             raise NotFound("app service", "No such app service.")
@@ -182,11 +182,11 @@ class AppService:
         return _ActiveStream(stream, lambda: self._lifecycle.touch(session.id))
 
     async def terminal(
-        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner: Principal | None = None
     ) -> TerminalStream:
         """Attach to the shared terminal of the caller's running session. Raises NotFound,
         InvalidRequest, AgentError."""
-        session = await self._compute.running(caller, ref, owner_access_key=owner_access_key)
+        session = await self._compute.running(caller, ref, owner=owner)
         assert session.agent_id is not None
         stream = await self._agents.client(session.agent_id).open_terminal(session.id)
         return _ActiveTerminal(stream, lambda: self._lifecycle.touch(session.id))

@@ -11,7 +11,7 @@ from typing import Any
 
 from hangar.core.compute.ports import PortSpec
 from hangar.core.compute.states import SessionResult, SessionStatus, SessionType
-from hangar.core.principal import Credential
+from hangar.core.principal import Credential, Principal
 
 
 class RestartPolicy(StrEnum):
@@ -148,7 +148,7 @@ class CreateRequest:
     enqueue_only: bool = False
     max_wait_seconds: float = 0
     reuse_if_exists: bool = True
-    owner_access_key: str | None = None
+    owner: Principal | None = None  # the user the caller acts for (None: itself)
     dependencies: tuple[str, ...] = ()  # ids or names of the owner's sessions
     agent_list: tuple[str, ...] = ()  # agents to pin the session to (administrators only)
 

@@ -31,7 +31,6 @@ from hangar.core.compute.states import DEAD, SessionStatus, SessionType
 from hangar.core.compute.stats import Ended
 from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import (
-    AuthFailed,
     Conflict,
     Forbidden,
     InsufficientPrivilege,
@@ -146,16 +145,11 @@ class ComputeService:
 
     # Owners ----------------------------------------------------------------------------
 
-    async def owner_of(self, caller: Principal, owner_access_key: str | None) -> Principal:
-        """The caller, or the keypair an admin acts for (``owner_access_key``)."""
-        if not owner_access_key or owner_access_key == caller.access_key:
+    def acting(self, caller: Principal, owner: Principal | None) -> Principal:
+        """The caller, or the user it acts for (``owner``, which a face resolved from its own
+        wire id). Raises Forbidden when the caller may not act for ``owner``."""
+        if owner is None or owner == caller:
             return caller
-        if not caller.is_admin:
-            raise Forbidden("Only administrators may act on behalf of another keypair.")
-        try:
-            owner = (await self._identity.credentials_for(owner_access_key)).caller
-        except AuthFailed as exc:
-            raise InvalidRequest("Unknown owner access key") from exc
         if not caller.may_act_for(owner):
             raise Forbidden("You may only act for users of your own domain.")
         return owner
@@ -167,7 +161,7 @@ class ComputeService:
 
         Raises InvalidRequest, NotFound (image, group), SessionAlreadyExists, ServerFrozen.
         """
-        owner = await self.owner_of(caller, req.owner_access_key)
+        owner = self.acting(caller, req.owner)
         check_name(req.name)
         if req.agent_list and not caller.is_admin:
             raise InsufficientPrivilege("Only administrators may assign sessions to agents.")
@@ -358,15 +352,15 @@ class ComputeService:
         caller: Principal,
         ref: str,
         *,
-        owner_access_key: str | None = None,
+        owner: Principal | None = None,
         include_dead: bool = False,
     ) -> ComputeSession:
-        """Find the caller's session by id prefix, name, name prefix (first rule that hits).
+        """Find the session of the caller (or of ``owner``, whom the caller acts for) by id
+        prefix, name, name prefix (first rule that hits).
 
-        Raises NotFound, or TooManySessionsMatched with the candidates.
+        Raises Forbidden, NotFound, or TooManySessionsMatched with the candidates.
         """
-        owner = await self.owner_of(caller, owner_access_key)
-        return await self._resolve_for(owner, ref, include_dead=include_dead)
+        return await self._resolve_for(self.acting(caller, owner), ref, include_dead=include_dead)
 
     async def _resolve_for(
         self, owner: Principal, ref: str, *, include_dead: bool
@@ -426,26 +420,24 @@ class ComputeService:
         ref: str,
         *,
         forced: bool = False,
-        owner_access_key: str | None = None,
+        owner: Principal | None = None,
     ) -> Ended:
         """Cancel a pending session or terminate a live one; returns how it ended."""
         if forced and not caller.is_admin:
             raise InsufficientPrivilege("Forced termination needs administrator privilege.")
-        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        session = await self.resolve(caller, ref, owner=owner)
         return await self._lifecycle.terminate(session, reason="user-requested", forced=forced)
 
-    async def restart(
-        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
-    ) -> None:
-        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+    async def restart(self, caller: Principal, ref: str, *, owner: Principal | None = None) -> None:
+        session = await self.resolve(caller, ref, owner=owner)
         await self._lifecycle.restart(session)
 
     async def suspend(
-        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner: Principal | None = None
     ) -> ComputeSession:
         """Stop the caller's running session, releasing its slots and keeping its scratch
         dir. Raises NotFound, InvalidRequest (not running, or not interactive), AgentError."""
-        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        session = await self.resolve(caller, ref, owner=owner)
         try:
             await self._lifecycle.suspend(session)
         except Conflict as exc:
@@ -453,11 +445,11 @@ class ComputeService:
         return await self.get(session.id)
 
     async def resume(
-        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner: Principal | None = None
     ) -> ComputeSession:
         """Place the caller's suspended session again (PENDING, then RUNNING on its agent
         with its scratch dir as it was). Raises NotFound, InvalidRequest (not suspended)."""
-        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        session = await self.resolve(caller, ref, owner=owner)
         try:
             await self._lifecycle.resume(session)
         except Conflict as exc:
@@ -465,9 +457,9 @@ class ComputeService:
         return await self.get(session.id)
 
     async def rename(
-        self, caller: Principal, ref: str, new_name: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, new_name: str, *, owner: Principal | None = None
     ) -> None:
-        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        session = await self.resolve(caller, ref, owner=owner)
         check_name(new_name)
         if session.status != SessionStatus.RUNNING:
             raise InvalidRequest("Only running sessions can be renamed.")
@@ -478,12 +470,8 @@ class ComputeService:
             assert row is not None
             row.name = new_name
 
-    async def logs(
-        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
-    ) -> str:
-        session = await self.resolve(
-            caller, ref, owner_access_key=owner_access_key, include_dead=True
-        )
+    async def logs(self, caller: Principal, ref: str, *, owner: Principal | None = None) -> str:
+        session = await self.resolve(caller, ref, owner=owner, include_dead=True)
         return await self._lifecycle.logs(session)
 
     async def interrupt(self, caller: Principal, ref: str) -> None:
@@ -493,10 +481,10 @@ class ComputeService:
     # Files -----------------------------------------------------------------------------
 
     async def running(
-        self, caller: Principal, ref: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, *, owner: Principal | None = None
     ) -> ComputeSession:
         """A running session of the caller. Raises NotFound / InvalidRequest."""
-        session = await self.resolve(caller, ref, owner_access_key=owner_access_key)
+        session = await self.resolve(caller, ref, owner=owner)
         if session.status != SessionStatus.RUNNING or session.agent_id is None:
             raise InvalidRequest(f"The session is {session.status.value}, not RUNNING.")
         self._lifecycle.touch(session.id)
@@ -508,24 +496,24 @@ class ComputeService:
         ref: str,
         files: list[tuple[str, bytes]],
         *,
-        owner_access_key: str | None = None,
+        owner: Principal | None = None,
     ) -> None:
-        session = await self.running(caller, ref, owner_access_key=owner_access_key)
+        session = await self.running(caller, ref, owner=owner)
         assert session.agent_id is not None
         await self._agents.client(session.agent_id).upload(session.id, files)
 
     async def download(
-        self, caller: Principal, ref: str, paths: list[str], *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, paths: list[str], *, owner: Principal | None = None
     ) -> list[bytes]:
         """Tar archives of ``paths``; a missing one is InvalidRequest "The file is not found."."""
-        session = await self.running(caller, ref, owner_access_key=owner_access_key)
+        session = await self.running(caller, ref, owner=owner)
         assert session.agent_id is not None
         return await self._agents.client(session.agent_id).download(session.id, paths)
 
     async def list_files(
-        self, caller: Principal, ref: str, path: str, *, owner_access_key: str | None = None
+        self, caller: Principal, ref: str, path: str, *, owner: Principal | None = None
     ) -> tuple[str, list[FileEntry]]:
-        session = await self.running(caller, ref, owner_access_key=owner_access_key)
+        session = await self.running(caller, ref, owner=owner)
         assert session.agent_id is not None
         return await self._agents.client(session.agent_id).list_files(session.id, path)
 

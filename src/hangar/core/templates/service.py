@@ -2,8 +2,9 @@
 
 A template belongs to a user (its owner) and is filed under a domain and a group. The owner
 and the group's members see it; admins see those of their domain, superadmins all. Only the
-owner or an admin in reach may change or delete it (deletion is soft). ``owner_access_key``
-lets admins act for a user of their reach, as session creation does.
+owner or an admin in reach may change or delete it (deletion is soft). An ``owner``
+principal (resolved by the face from its wire id) lets admins act for a user of their reach,
+as session creation does.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Overrides:
     enqueue_only: bool = False
     max_wait_seconds: float = 0
     reuse_if_exists: bool = True
-    owner_access_key: str | None = None
+    owner: Principal | None = None  # the user the caller acts for (None: itself)
 
 
 def _parse_id(template_id: str) -> uuid.UUID:
@@ -162,10 +163,10 @@ class Templates:
         *,
         domain_name: str,
         group_name: str,
-        owner_access_key: str | None = None,
+        owner: Principal | None = None,
     ) -> list[Template]:
         """Store the payload's templates for the owner (the caller unless acting for one)."""
-        owner = await self._compute.owner_of(caller, owner_access_key)
+        owner = self._compute.acting(caller, owner)
         documents = load_payload(payload)
         group_id = await self._identity.group_id_for(owner, domain_name, group_name)
         now = self._clock.now()
@@ -232,11 +233,7 @@ class Templates:
         self, caller: Principal, template_id: str, overrides: Overrides
     ) -> CreateOutcome:
         """Create a session from a template; every key the request sets wins."""
-        owner = (
-            await self._compute.owner_of(caller, overrides.owner_access_key)
-            if overrides.owner_access_key
-            else caller
-        )
+        owner = self._compute.acting(caller, overrides.owner)
         row, _, group_name = await self._load(owner, template_id)
         return await self._compute.create(caller, build_request(row, group_name, overrides))
 
@@ -279,5 +276,5 @@ def build_request(row: SessionTemplateRow, group_name: str | None, o: Overrides)
         enqueue_only=o.enqueue_only,
         max_wait_seconds=o.max_wait_seconds,
         reuse_if_exists=o.reuse_if_exists,
-        owner_access_key=o.owner_access_key,
+        owner=o.owner,
     )

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from hangar.api.bai.auth import user
+from hangar.api.bai.owners import acting_as
 from hangar.api.bai.params import Params, raw_params, read_params
 from hangar.api.common.context import services_of
 from hangar.api.common.params import validate
@@ -44,7 +45,7 @@ ScopeOf = Callable[[Request, ScopeParams, bool], Awaitable[Scope]]
 
 
 async def _user_scope(request: Request, params: ScopeParams, write: bool) -> Scope:
-    owner = await services_of(request).compute.owner_of(user(request), params.owner_access_key)
+    owner = await acting_as(request, params.owner_access_key)
     return Scope.of_user(owner)
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from hangar.api.bai.auth import user
+from hangar.api.bai.owners import acting_as
 from hangar.api.bai.params import Params, raw_params
 from hangar.api.bai.routes import bgtask
 from hangar.api.common.context import services_of
@@ -221,7 +222,7 @@ async def session_events(request: Request) -> Response:
     caller = user(request)
     params = validate(SessionEventParams, await raw_params(request))
     services = services_of(request)
-    owner = await services.compute.owner_of(caller, params.owner_access_key)
+    owner = await acting_as(request, params.owner_access_key)
     group_id = await _group_filter(request, owner, params.group)
     matcher = session_matcher(caller, owner, params, group_id)
     return EventStream(services.bus, matcher, event_kinds(params.scope))

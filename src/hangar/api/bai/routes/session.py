@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from hangar.agent.models import BatchSteps
 from hangar.api.bai import compute_wire
 from hangar.api.bai.auth import user
+from hangar.api.bai.owners import owner_named
 from hangar.api.bai.params import Params, raw_params, read_params
 from hangar.api.bai.stats import ended_stat, last_stat
 from hangar.api.common.context import services_of
@@ -111,7 +113,6 @@ class CreateParams(Params):
             enqueue_only=self.enqueue_only,
             max_wait_seconds=self.max_wait_seconds,
             reuse_if_exists=self.reuse_if_exists,
-            owner_access_key=self.owner_access_key,
             dependencies=tuple(self.dependencies or ()),
             agent_list=tuple(config.agent_list or ()),  # `run` sends [] for none
         )
@@ -162,7 +163,9 @@ async def create(request: Request) -> Response:
     caller = user(request)
     params = await read_params(request, CreateParams)
     services = services_of(request)
-    result = await services.compute.create(caller, params.to_request())
+    req = params.to_request()
+    owner = await owner_named(request, params.owner_access_key)
+    result = await services.compute.create(caller, dataclasses.replace(req, owner=owner))
     ports = [compute_wire.service_port(p) for p in await services.apps.apps_of(result.session)]
     return create_response(result, ports)
 
@@ -191,9 +194,8 @@ async def info(request: Request) -> dict[str, Any]:
     caller = user(request)
     params = await read_params(request, OwnerParams)
     compute = services_of(request).compute
-    session = await compute.resolve(
-        caller, request.path_params["ref"], owner_access_key=params.owner_access_key
-    )
+    owner = await owner_named(request, params.owner_access_key)
+    session = await compute.resolve(caller, request.path_params["ref"], owner=owner)
     return info_body(session, services_of(request).clock.now())
 
 
@@ -230,11 +232,14 @@ def info_body(session: ComputeSession, now: datetime) -> dict[str, Any]:
 async def destroy(request: Request) -> dict[str, Any]:
     caller = user(request)
     params = validate(OwnerParams, dict(request.query_params))
+    # A non-admin's forced termination is refused for that first, owner or not.
+    refused = params.forced and not caller.is_admin
+    owner = None if refused else await owner_named(request, params.owner_access_key)
     ended = await services_of(request).compute.destroy(
         caller,
         request.path_params["ref"],
         forced=params.forced,
-        owner_access_key=params.owner_access_key,
+        owner=owner,
     )
     return {"stats": ended_stat(ended)}
 
@@ -278,9 +283,8 @@ async def complete(request: Request) -> dict[str, Any]:
 async def logs(request: Request) -> dict[str, Any]:
     caller = user(request)
     params = await read_params(request, OwnerParams)
-    text = await services_of(request).compute.logs(
-        caller, request.path_params["ref"], owner_access_key=params.owner_access_key
-    )
+    owner = await owner_named(request, params.owner_access_key)
+    text = await services_of(request).compute.logs(caller, request.path_params["ref"], owner=owner)
     return {"result": {"logs": text}}
 
 

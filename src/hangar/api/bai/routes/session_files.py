@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hangar.api.bai.auth import user
+from hangar.api.bai.owners import owner_named
 from hangar.api.bai.params import Params, raw_params
 from hangar.api.common.context import services_of
 from hangar.api.common.params import validate
@@ -174,15 +175,15 @@ async def upload(request: Request) -> Response:
     ref = request.path_params["ref"]
     reader = UploadReader(boundary_of(request))
     compute = services_of(request).compute
-    owner = owner_key(request)
+    owner = await owner_named(request, owner_key(request))
     # Refuse before reading what may be a large body.
-    await compute.running(caller, ref, owner_access_key=owner)
+    await compute.running(caller, ref, owner=owner)
     async for chunk in request.stream():
         reader.feed(chunk)
     files = reader.finish()
     if not files:
         raise InvalidRequest("No files to upload.")
-    await compute.upload(caller, ref, files, owner_access_key=owner)
+    await compute.upload(caller, ref, files, owner=owner)
     return no_content()
 
 
@@ -211,8 +212,9 @@ async def download(request: Request) -> Response:
     params = validate(DownloadParams, raw)
     for path in params.files:
         inside_home(path)
+    owner = await owner_named(request, owner_key(request, raw))
     archives = await services_of(request).compute.download(
-        caller, request.path_params["ref"], params.files, owner_access_key=owner_key(request, raw)
+        caller, request.path_params["ref"], params.files, owner=owner
     )
     return multipart_mixed(archives)
 
@@ -225,8 +227,9 @@ async def download_single(request: Request) -> Response:
     if not isinstance(path, str) or not path:
         raise InvalidRequest("file: the path of the file to download is required")
     inside_home(path)
+    owner = await owner_named(request, owner_key(request, raw))
     [archive] = await services_of(request).compute.download(
-        caller, request.path_params["ref"], [path], owner_access_key=owner_key(request, raw)
+        caller, request.path_params["ref"], [path], owner=owner
     )
     return Response(archive, media_type="application/x-tar")
 
@@ -241,15 +244,13 @@ async def list_files(request: Request) -> dict[str, Any]:
     caller = user(request)
     raw = await raw_params(request)
     params = validate(ListParams, raw)
-    owner = owner_key(request, raw)
+    owner = await owner_named(request, owner_key(request, raw))
     compute = services_of(request).compute
     ref = request.path_params["ref"]
-    await compute.running(caller, ref, owner_access_key=owner)  # unknown sessions: 404 problems
+    await compute.running(caller, ref, owner=owner)  # unknown sessions: 404 problems
     try:
         inside_home(params.path)
-        abspath, entries = await compute.list_files(
-            caller, ref, params.path, owner_access_key=owner
-        )
+        abspath, entries = await compute.list_files(caller, ref, params.path, owner=owner)
     except (InvalidRequest, NotFound):
         return {"files": "[]", "errors": MISSING_DIRECTORY, "abspath": params.path}
     return {

@@ -22,11 +22,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from hangar.api.bai import compute_wire
 from hangar.api.bai.auth import user
 from hangar.api.bai.errors import BAI_PROBLEMS
+from hangar.api.bai.owners import owner_named
 from hangar.api.common.context import services_of
 from hangar.api.common.errors import deny_socket
 from hangar.api.common.routing import Router
 from hangar.core.agents.client import AppStream, TerminalStream
 from hangar.core.errors import HangarError
+from hangar.core.principal import Principal
 
 log = logging.getLogger("hangar.api.bai")
 router = Router(prefix="/stream/session")
@@ -40,10 +42,9 @@ MAX_TERMINAL_SIZE = 1000
 @router.get("/{ref}/apps")
 async def apps(request: Request) -> list[dict[str, Any]]:
     """The session's Service Port Objects."""
+    owner = await owner_named(request, request.query_params.get("owner_access_key"))
     ports = await services_of(request).apps.list(
-        user(request),
-        request.path_params["ref"],
-        owner_access_key=request.query_params.get("owner_access_key"),
+        user(request), request.path_params["ref"], owner=owner
     )
     return [compute_wire.service_port(port) for port in ports]
 
@@ -63,26 +64,37 @@ async def _open(websocket: WebSocket, opener: Awaitable[Any]) -> Any:
     return stream
 
 
-@router.websocket("/{ref}/httpproxy")
-@router.websocket("/{ref}/tcpproxy")
-async def tcpproxy(websocket: WebSocket) -> None:
-    """Relay raw bytes between binary frames and one new connection to the app."""
+async def _open_app(websocket: WebSocket, caller: Principal) -> AppStream:
     query = websocket.query_params
-    try:
-        caller = user(websocket)
-    except HangarError as exc:
-        await deny_socket(BAI_PROBLEMS, websocket, exc)
-        return
-    opener = services_of(websocket).apps.open(
+    owner = await owner_named(websocket, query.get("owner_access_key"))
+    return await services_of(websocket).apps.open(
         caller,
         websocket.path_params["ref"],
         app=query.get("app") or query.get("service"),
         port=query.get("port"),
         arguments=query.get("arguments"),
         envs=query.get("envs"),
-        owner_access_key=query.get("owner_access_key"),
+        owner=owner,
     )
-    stream: AppStream | None = await _open(websocket, opener)
+
+
+async def _open_terminal(websocket: WebSocket, caller: Principal) -> TerminalStream:
+    owner = await owner_named(websocket, websocket.query_params.get("owner_access_key"))
+    return await services_of(websocket).apps.terminal(
+        caller, websocket.path_params["ref"], owner=owner
+    )
+
+
+@router.websocket("/{ref}/httpproxy")
+@router.websocket("/{ref}/tcpproxy")
+async def tcpproxy(websocket: WebSocket) -> None:
+    """Relay raw bytes between binary frames and one new connection to the app."""
+    try:
+        caller = user(websocket)
+    except HangarError as exc:
+        await deny_socket(BAI_PROBLEMS, websocket, exc)
+        return
+    stream: AppStream | None = await _open(websocket, _open_app(websocket, caller))
     if stream is not None:
         down, up = _bytes_down(websocket, stream), _bytes_up(websocket, stream)
         await _run_pair(websocket, stream, down, up)
@@ -96,12 +108,7 @@ async def pty(websocket: WebSocket) -> None:
     except HangarError as exc:
         await deny_socket(BAI_PROBLEMS, websocket, exc)
         return
-    opener = services_of(websocket).apps.terminal(
-        caller,
-        websocket.path_params["ref"],
-        owner_access_key=websocket.query_params.get("owner_access_key"),
-    )
-    terminal: TerminalStream | None = await _open(websocket, opener)
+    terminal: TerminalStream | None = await _open(websocket, _open_terminal(websocket, caller))
     if terminal is not None:
         await _run_pair(
             websocket, terminal, _pty_down(websocket, terminal), _pty_up(websocket, terminal)

@@ -11,10 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hangar.api.bai.auth import user
+from hangar.api.bai.owners import acting_as, owner_named
 from hangar.api.bai.params import Params, read_params
 from hangar.api.bai.routes.session import create_response
 from hangar.api.common.context import services_of
 from hangar.api.common.routing import Router
+from hangar.core.principal import Principal
 from hangar.core.templates.model import render
 from hangar.core.templates.service import Overrides, Template
 
@@ -99,7 +101,7 @@ class FromTemplateParams(Params):
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    def overrides(self) -> Overrides:
+    def overrides(self, owner: Principal | None) -> Overrides:
         config = self.config or TemplateConfig()
         return Overrides(
             name=self.name,
@@ -123,7 +125,7 @@ class FromTemplateParams(Params):
             enqueue_only=bool(self.enqueue_only),
             max_wait_seconds=self.max_wait_seconds or 0,
             reuse_if_exists=self.reuse_if_exists is not False,
-            owner_access_key=self.owner_access_key,
+            owner=owner,
         )
 
 
@@ -152,7 +154,7 @@ async def create(request: Request) -> dict[str, Any]:
         params.payload,
         domain_name=params.domain_name,
         group_name=params.group_name,
-        owner_access_key=params.owner_access_key,
+        owner=await owner_named(request, params.owner_access_key),
     )
     first = created[0]
     body: dict[str, Any] = {"id": first.id.hex, "user": first.user_uuid.hex}
@@ -169,17 +171,10 @@ async def list_templates(request: Request) -> list[dict[str, Any]]:
     return [_item(t) for t in found]
 
 
-async def _acting(request: Request, owner_access_key: str | None) -> Any:
-    caller = user(request)
-    if owner_access_key:
-        return await services_of(request).compute.owner_of(caller, owner_access_key)
-    return caller
-
-
 @router.get("/template/session/{template_id}")
 async def get(request: Request) -> Response:
     params = await read_params(request, GetParams)
-    caller = await _acting(request, params.owner_access_key)
+    caller = await acting_as(request, params.owner_access_key)
     found = await services_of(request).admin.templates.get(
         caller, request.path_params["template_id"]
     )
@@ -198,7 +193,7 @@ async def get(request: Request) -> Response:
 @router.put("/template/session/{template_id}")
 async def put(request: Request) -> dict[str, Any]:
     params = await read_params(request, PutParams)
-    caller = await _acting(request, params.owner_access_key)
+    caller = await acting_as(request, params.owner_access_key)
     await services_of(request).admin.templates.update(
         caller, request.path_params["template_id"], params.payload
     )
@@ -208,7 +203,7 @@ async def put(request: Request) -> dict[str, Any]:
 @router.delete("/template/session/{template_id}")
 async def delete(request: Request) -> dict[str, Any]:
     params = await read_params(request, GetParams)
-    caller = await _acting(request, params.owner_access_key)
+    caller = await acting_as(request, params.owner_access_key)
     await services_of(request).admin.templates.delete(caller, request.path_params["template_id"])
     return {"success": True}
 
@@ -217,7 +212,8 @@ async def delete(request: Request) -> dict[str, Any]:
 async def create_from_template(request: Request) -> Response:
     caller = user(request)
     params = await read_params(request, FromTemplateParams)
+    overrides = params.overrides(await owner_named(request, params.owner_access_key))
     result = await services_of(request).admin.templates.create_session(
-        caller, params.template_id, params.overrides()
+        caller, params.template_id, overrides
     )
     return create_response(result)
