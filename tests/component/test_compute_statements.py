@@ -17,7 +17,7 @@ from hangar.core.compute.states import SessionStatus
 from hangar.core.principal import Principal
 from hangar.core.services import Services
 
-CREATE_BUDGET = 25  # statements, the session's own and the scheduler pass it wakes
+CREATE_BUDGET = 20  # statements, the session's own and the scheduler pass it wakes
 DESTROY_BUDGET = 6
 
 

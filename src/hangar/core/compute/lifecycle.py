@@ -215,8 +215,10 @@ class SessionLifecycle:
         now = self._clock.now()
         try:
             async with self._sessions() as db, db.begin():
-                await repo.transition(db, session.id, S.PENDING, S.SCHEDULED, when=now, **placement)
-                await repo.transition(db, session.id, S.SCHEDULED, S.PREPARING, when=now)
+                await repo.transition(
+                    db, session.id, S.PENDING, S.PREPARING, when=now, through=S.SCHEDULED,
+                    **placement,
+                )  # fmt: skip
         except Conflict:
             return None
         self._publish(EventKind.SESSION_SCHEDULED, session)

@@ -138,23 +138,26 @@ async def transition(
     new: SessionStatus,
     *,
     when: datetime,
+    through: SessionStatus | None = None,
     **changes: Any,
 ) -> SessionStatus:
-    """Move a session from ``old`` (one status or any of several) to ``new``.
+    """Move a session from ``old`` (one status or any of several) to ``new``, by way of
+    ``through`` if given (both moves in one statement, both recorded at ``when``).
 
     Compare-and-set on the current status: returns the status it moved from; raises Conflict
     when the session is not in ``old`` any more (someone else moved it first) and ValueError
     for a move the state table forbids.
     """
     olds = [old] if isinstance(old, SessionStatus) else list(old)
+    steps = [new] if through is None else [through, new]
     for status in olds:
-        if not can_move(status, new):
+        if not can_move(status, steps[0]) or (through is not None and not can_move(through, new)):
             raise ValueError(f"a session cannot move from {status} to {new}")
     row = await db.get(SessionRow, session_id, with_for_update=True, populate_existing=True)
     if row is None or SessionStatus(row.status) not in olds:
         raise Conflict(f"session {session_id} is not in {', '.join(olds)} any more")
     moved_from = SessionStatus(row.status)
-    history = {**row.status_history, new.value: when.isoformat()}
+    history = {**row.status_history, **{step.value: when.isoformat() for step in steps}}
     result = await db.execute(
         update(SessionRow)
         .where(SessionRow.id == session_id, SessionRow.status == moved_from.value)
