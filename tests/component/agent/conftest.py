@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq.asyncio
 
 from hangar.agent.errors import SandboxUnavailable
+from hangar.agent.kernels import connect
 from hangar.agent.runtimes.base import ExitStatus, KernelRuntime, KernelSpec
 from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
 from hangar.agent.runtimes.scratch import remove_tree
@@ -28,6 +30,29 @@ SECRET = "hangar-db-secret-8d1f"
 # Kernel cgroups are named by kernel id ("k1", ...) under this parent, host-wide: one parent
 # per test process, so that parallel workers (and other checkouts' runs) never share a cgroup.
 CGROUP_PARENT = f"hangar-test-{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def _kernel_contexts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Destroy at the end of each test the ZeroMQ contexts of Jupyter kernels it left open.
+
+    A context the garbage collector finds later, in one cycle with its sockets, destroys no
+    socket (their weak references are gone) and then waits in zmq_ctx_term for them forever:
+    a whole test process (an xdist worker) hangs in the middle of some later test.
+    """
+    made: list[zmq.asyncio.Context] = []
+    started = connect._started_context
+
+    def recorded() -> zmq.asyncio.Context:
+        context = started()
+        made.append(context)
+        return context
+
+    monkeypatch.setattr(connect, "_started_context", recorded)
+    yield
+    for context in made:
+        if not context.closed:
+            context.destroy(linger=0)
 
 
 @pytest.fixture
