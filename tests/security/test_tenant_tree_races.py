@@ -226,14 +226,17 @@ def test_deletion_never_touches_a_swapped_link_target(
 
 def test_removal_undoes_permissions_sandboxed_code_took_away() -> None:
     """Run as the work user, as a node without root runs: a tree whose own directories
-    were made unreadable and unwritable is still deleted. The package runs on its own
+    were made unreadable and unwritable is still deleted. ``hangar.util`` runs on its own
     beside an empty ``hangar`` (it is a leaf), with the system Python."""
     with tempfile.TemporaryDirectory(dir="/tmp") as temporary:
         base = Path(temporary)
         base.chmod(0o755)
         (base / "hangar").mkdir()
         (base / "hangar" / "__init__.py").write_text("")
-        shutil.copytree(Path(fdtree.__file__).parent, base / "hangar" / "fdtree")
+        util = Path(fdtree.__file__).parent.parent  # hangar.util imports nothing of hangar
+        shutil.copytree(
+            util, base / "hangar" / "util", ignore=shutil.ignore_patterns("__pycache__")
+        )
         tree = base / "scratch"
         (tree / "a" / "b").mkdir(parents=True)
         (tree / "a" / "b" / "f").write_text("x")
