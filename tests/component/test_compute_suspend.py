@@ -24,7 +24,14 @@ pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="no bubble
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"idle_timeout_seconds": 0}
+    # No pools and no loop-mounted disks: a pool's pre-built entries (and their disks) are
+    # kept for the next start of the server, which a test's data dir never sees.
+    return {
+        "idle_timeout_seconds": 0,
+        "kernel_pool_size": 0,
+        "sandbox_pool_size": 0,
+        "session_default_disk": "0",
+    }
 
 
 @pytest.fixture
