@@ -88,13 +88,13 @@ def two_servers(database_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer,
         database_url=database_url,
         extra_env={"HANGAR_SERVER_KEY": key, "HANGAR_AGENT_RUNTIME": "none"},
     )
-    with_agent.start()
     try:
+        with_agent.start()
         # The second server finds the admin made by the first: it writes no client config.
         shutil.copytree(with_agent.home / "config", without.home / "config")
-        without.start()
-        without.endpoint = listening_url(without)
         try:
+            without.start()
+            without.endpoint = listening_url(without)
             yield with_agent, without
         finally:
             without.stop()
