@@ -20,6 +20,7 @@ import pytest
 
 from hangar.agent.models import ContainerStats, FileEntry, KernelRequest, NodeInfo
 from hangar.api.bai.routes.session_files import MAX_UPLOAD_FILE_BYTES, MAX_UPLOAD_PARTS
+from hangar.api.common.errors import DRAIN_LIMIT
 from hangar.core.errors import InvalidRequest, NotFound
 from hangar.core.services import Services
 from tests.support.bai import Signer
@@ -447,3 +448,18 @@ async def test_owner_access_key_on_file_transfer(
     )
     problem = assert_problem(response, 400, "invalid-api-params")
     assert problem["msg"] == "Unknown owner access key"
+
+
+async def test_a_refused_upload_reads_a_small_body_and_keeps_the_connection(
+    client: httpx.AsyncClient, admin: Signer, agent: DirectoryAgent, session: str
+) -> None:
+    """A refusal answered before the body is read: a small body is read and dropped first,
+    so that a client still sending it reads the answer (instead of a reset connection); a
+    body larger than DRAIN_LIMIT is not waited for and the connection closes."""
+    target = "/session/no-such-session/upload"
+    for size, closes in ((1000, False), (DRAIN_LIMIT + 1, True)):
+        ctype, body = multipart([("a.txt", b"a" * size)])
+        headers = admin.headers("POST", target, content_type=ctype)
+        response = await client.post(target, content=body, headers=headers)
+        assert_problem(response, 404, "object-not-found")
+        assert (response.headers.get("connection") == "close") is closes, size

@@ -5,13 +5,14 @@ and the refusal of a WebSocket. The wording (status, codes, titles) is the face'
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
@@ -69,9 +70,40 @@ def body_left_unread(request: Request) -> bool:
     return declared and not hasattr(request, "_body")  # Starlette caches a fully read body
 
 
-def _hangar_error(problems: Problems, request: Request, exc: HangarError) -> Response:
+# An error answered before the body was read (a refusal that need not see it): this much of
+# the body is read and dropped first, so that the client, still sending, reads the answer
+# instead of a reset connection. A larger body is not waited for: the connection closes.
+DRAIN_LIMIT = 1 << 20
+DRAIN_SECONDS = 2.0
+
+
+async def drain_unread(request: Request) -> bool:
+    """Read and drop the rest of an unread body (up to DRAIN_LIMIT bytes, DRAIN_SECONDS);
+    True when none is left."""
+    if not body_left_unread(request):
+        return True
+    declared = request.headers.get("content-length", "")
+    if getattr(request, "_stream_consumed", False) or (
+        declared.isdigit() and int(declared) > DRAIN_LIMIT
+    ):
+        return False
+    read = 0
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for chunk in request.stream():
+                read += len(chunk)
+                if read > DRAIN_LIMIT:
+                    return False
+    except (TimeoutError, ClientDisconnect, RuntimeError):
+        return False
+    return True
+
+
+def _hangar_error(
+    problems: Problems, request: Request, exc: HangarError, *, drained: bool = False
+) -> Response:
     response = problems.render(exc)
-    if body_left_unread(request):
+    if not drained and body_left_unread(request):
         # The rest of the body would be read as the next request on this connection.
         response.headers["connection"] = "close"
     return response
@@ -91,10 +123,10 @@ def _unexpected(problems: Problems, conn: Request | WebSocket, exc: Exception) -
     return problems.internal()
 
 
-def error_response(problems: Problems, request: Request, exc: Exception) -> Response:
+async def error_response(problems: Problems, request: Request, exc: Exception) -> Response:
     """The face's answer to an exception a handler raised (one place for every route)."""
     if isinstance(exc, HangarError):
-        return _hangar_error(problems, request, exc)
+        return _hangar_error(problems, request, exc, drained=await drain_unread(request))
     if isinstance(exc, StarletteHTTPException):
         return _http_error(problems, exc)
     return _unexpected(problems, request, exc)
@@ -109,7 +141,7 @@ def exception_handlers(problems: Problems) -> dict[Any, Handler]:
 
     async def on_hangar_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HangarError)
-        return _hangar_error(problems, request, exc)
+        return _hangar_error(problems, request, exc, drained=await drain_unread(request))
 
     async def on_http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -174,6 +174,6 @@ class FaceApp:
         try:
             response = await route.respond(request)
         except Exception as exc:
-            response = error_response(self.problems, request, exc)
+            response = await error_response(self.problems, request, exc)
             exc.__traceback__ = None  # reused exception instances must not grow tracebacks
         await response(scope, receive, send)
