@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,34 @@ SECRET = "hangar-db-secret-8d1f"
 # Kernel cgroups are named by kernel id ("k1", ...) under this parent, host-wide: one parent
 # per test process, so that parallel workers (and other checkouts' runs) never share a cgroup.
 CGROUP_PARENT = f"hangar-test-{os.getpid()}"
+DATA_DIRS: list[Path] = []  # every data dir this test process made
+
+
+def _kill_leftovers() -> None:
+    """Kill what this process's tests left running: processes in its cgroups (kernels a
+    test kept or crashed before destroying) and those naming one of its data dirs (network
+    holders, pasta, supervisors), so that a long run does not pile them up."""
+    pids: set[int] = set()
+    for procs in Path("/sys/fs/cgroup/pids", CGROUP_PARENT).glob("**/cgroup.procs"):
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(line) for line in procs.read_text().split())
+    needles = [str(root).encode() for root in DATA_DIRS]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and needles:
+            with contextlib.suppress(OSError):
+                cmdline = (proc / "cmdline").read_bytes()
+                if any(needle in cmdline for needle in needles):
+                    pids.add(int(proc.name))
+    pids.discard(os.getpid())
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_leftovers() -> Iterator[None]:
+    yield
+    _kill_leftovers()
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +88,7 @@ def _kernel_contexts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def data_dir() -> Iterator[Path]:
     """A fake Hangar data dir: database, server key, scratch root, agent state."""
     root = Path(tempfile.mkdtemp(prefix="hangar-agent-test-", dir="/var/tmp"))
+    DATA_DIRS.append(root)
     root.chmod(0o755)
     (root / "hangar.db").write_text(f"SQLite format 3\0{SECRET}")
     (root / "server.key").write_text(SECRET)
