@@ -173,6 +173,14 @@ class FakeRuntime(KernelRuntime):
             io_cur_scratch_size=size,
         )
 
+    def release(self) -> None:
+        """The agent is going away: the fake's processes are its children and are never
+        taken over (:meth:`recover` finds none), so they end with it instead of running on
+        unwatched (Jupyter kernels included); the scratch dirs stay."""
+        for kernel in self._kernels.values():
+            for handle in list(kernel.processes):
+                handle.kill()
+
     async def destroy(self, kernel_id: str, *, remove_scratch: bool) -> None:
         kernel = self._kernels.pop(kernel_id, None)
         if kernel is None:
