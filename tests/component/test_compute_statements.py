@@ -19,6 +19,8 @@ from hangar.core.services import Services
 
 CREATE_BUDGET = 20  # statements, the session's own and the scheduler pass it wakes
 DESTROY_BUDGET = 6
+# The session's row, its placement (PENDING -> SCHEDULED -> PREPARING), RUNNING.
+CREATE_COMMITS = 3
 
 
 @pytest.fixture
@@ -33,18 +35,20 @@ async def running(services: Services) -> AsyncIterator[Services]:
 
 
 @contextmanager
-def counted(services: Services) -> Iterator[list[str]]:
-    statements: list[str] = []
+def counted(services: Services, what: str = "before_cursor_execute") -> Iterator[list[str]]:
+    """The engine's ``what`` events while the block runs: each statement (its first 80
+    characters), or each ``"commit"``."""
+    seen: list[str] = []
 
     def count(*args: Any) -> None:
-        statements.append(" ".join(str(args[2]).split())[:80])
+        seen.append(" ".join(str(args[2]).split())[:80] if len(args) > 2 else what)
 
     engine = services.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, what, count)
     try:
-        yield statements
+        yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, what, count)
 
 
 async def admin_caller(services: Services) -> Principal:
@@ -69,3 +73,20 @@ async def test_a_short_session_stays_within_its_statement_budget(running: Servic
     assert ended.status == SessionStatus.TERMINATED
     assert len(statements) <= DESTROY_BUDGET, "\n".join(statements)
     assert (await running.compute.get(created.session.id)).status == SessionStatus.TERMINATED
+
+
+async def test_a_create_waits_on_three_commits_and_records_every_status(
+    running: Services,
+) -> None:
+    caller = await admin_caller(running)
+    warm_up = await running.compute.create(caller, CreateRequest("warm-up", SessionSpec("python")))
+    await running.compute.destroy(caller, str(warm_up.session.id))
+    await asyncio.sleep(0.05)  # the scheduler pass the destroy woke
+    with counted(running, "commit") as made:
+        created = await running.compute.create(
+            caller, CreateRequest("short", SessionSpec("python"))
+        )
+    assert created.status == SessionStatus.RUNNING.value
+    assert len(made) <= CREATE_COMMITS
+    history = (await running.compute.get(created.session.id)).status_history
+    assert list(history)[:4] == ["PENDING", "SCHEDULED", "PREPARING", "RUNNING"]
