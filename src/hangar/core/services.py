@@ -36,6 +36,7 @@ from hangar.core.reconcile import Leases, NoWakeups, process_identity
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.core.storage.reads import FolderReads
+from hangar.core.tracking.plane import TrackingPlane, build_tracking_plane
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
 from hangar.db.notify import PgWakeups
 from hangar.settings import Settings
@@ -77,6 +78,7 @@ class Services:
     remote_agents: RemoteAgents
     census: CensusTaker
     admin: AdminPlane
+    tracking: TrackingPlane
     first_admin: FirstAdmin | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -207,6 +209,7 @@ def _assemble(
         compute=compute, executions=executions, bgtasks=bgtasks, storage=storage,
         apps=AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle),
         remote_agents=remote_agents, census=CensusTaker(sessions), admin=admin,
+        tracking=build_tracking_plane(settings, sessions, clock, storage),
         first_admin=first_admin,
     )  # fmt: skip
     services.on_close(remote_agents.close)

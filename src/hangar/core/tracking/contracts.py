@@ -1,0 +1,71 @@
+"""What the parts of tracking need from one another, as protocols and plain values.
+
+Tasks (with their projects), metrics (events), models and files are separate parts, each with
+its own tables. They meet here: a part that needs another takes one of these protocols in its
+constructor, and :mod:`hangar.core.tracking.plane` wires them. Task ids are 32 lowercase hex
+digits (a uuid without dashes), as ClearML clients expect them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from hangar.core.principal import Principal
+
+TaskId = str
+"""A task's id: 32 lowercase hex digits."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRef:
+    """Where a task lives: enough to authorize on it and to find its files."""
+
+    id: TaskId
+    name: str
+    project_id: str | None
+    project_name: str
+    owner: str  # the owning user's uuid (text)
+    domain_name: str
+
+
+class TaskAccess(Protocol):
+    """Answers which tasks a principal may read or write (the tasks part implements it)."""
+
+    async def readable(
+        self, principal: Principal, ids: Collection[TaskId]
+    ) -> dict[TaskId, TaskRef]:
+        """The tasks among ``ids`` the principal may see; unknown or hidden ids are left out."""
+        ...
+
+    async def writable(
+        self, principal: Principal, ids: Collection[TaskId]
+    ) -> dict[TaskId, TaskRef]:
+        """The tasks among ``ids`` the principal may change (add events, artifacts, ...)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSummary:
+    """A task's metrics at a glance, aggregated when events are written.
+
+    ``last_metrics`` is keyed by md5(metric) then md5(variant) and holds the fields of
+    ClearML's ``last_metrics`` entries (value, min/max/first with iterations, mean, count)."""
+
+    last_iteration: int = 0
+    last_metrics: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    last_update: datetime | None = None
+
+
+class MetricsSummaries(Protocol):
+    """Per-task metric summaries (the metrics part implements it; tasks render them)."""
+
+    async def summaries(self, ids: Collection[TaskId]) -> dict[TaskId, MetricsSummary]: ...
+
+
+class TaskCleanup(Protocol):
+    """Told when tasks are deleted, so their events, models and files go with them."""
+
+    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> None: ...
