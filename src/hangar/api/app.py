@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from hangar import __version__
 from hangar.api import agents
 from hangar.api.bai.app import SessionMode, create_bai_app
+from hangar.api.clearml.app import SEGMENT_PATTERNS, create_clearml_app
 from hangar.api.common.context import AccessLog, RequestContext
 from hangar.api.common.mounts import Dispatch, Endpoint, Mount, MountTable
 from hangar.api.observability import Metrics
@@ -39,10 +40,12 @@ def mounts(services: Services) -> list[Mount]:
     segment shape (``/auth.login``, ``/v2.31/tasks.create``), the web UI under a prefix.
     """
     bai = create_bai_app(services)
+    clearml = create_clearml_app(services)
     ops = Operations(services)
     return [
         Mount.root("bai", bai),
         Mount.prefix("/func", "bai-session", SessionMode(bai)),
+        *(Mount.segment(pattern, "clearml", clearml) for pattern in SEGMENT_PATTERNS),
         Mount.exact("/healthz", "ops", Endpoint(ops.healthz)),
         Mount.exact("/metrics", "ops", Endpoint(Metrics(services.census))),
         Mount.exact(agents.PATH, "ops", Endpoint(ops.heartbeat)),

@@ -7,6 +7,8 @@ encrypted with the server key (Fernet: AES-128-CBC + HMAC-SHA256) and decrypted 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 import string
@@ -51,6 +53,12 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (signing a face's tokens), derived from the server
+        key: every server process of an installation derives the same one."""
+        return hmac.new(self._key, b"hangar-derived:" + purpose.encode(), hashlib.sha256).digest()
 
     @staticmethod
     def generate_key() -> bytes:

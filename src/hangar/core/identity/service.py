@@ -98,6 +98,7 @@ class IdentityService:
         self.default_rate_limit = default_rate_limit
         self._login_failure_limit = login_failure_limit
         self._login_lifetime = timedelta(hours=login_session_hours)
+        self._signing_keys: dict[str, bytes] = {}
 
     # Users -----------------------------------------------------------------------------
 
@@ -228,6 +229,14 @@ class IdentityService:
             return self._box.decrypt(row.secret_key_encrypted)
 
     # Request authentication ------------------------------------------------------------
+
+    def signing_key(self, purpose: str) -> bytes:
+        """The installation's key for signing tokens of one purpose (e.g. a face's login
+        tokens), derived from the server key and kept for later calls."""
+        key = self._signing_keys.get(purpose)
+        if key is None:
+            key = self._signing_keys[purpose] = self._box.derive(purpose)
+        return key
 
     def cached_credentials(self, access_key: str) -> Credentials | None:
         """``credentials_for`` without waiting: the cached entry if it is still fresh."""
