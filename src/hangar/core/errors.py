@@ -5,6 +5,8 @@ own wire format in a single table.
 
     HangarError
     ├── InvalidRequest            bad input: a field is missing, malformed or out of range
+    │   ├── UnknownField          a list's filter or ordering names no field of the list
+    │   └── InvalidFilterValue    a filter's value does not fit its field
     ├── AuthError
     │   ├── InvalidAuthParams     Date / Authorization header malformed, clock skew
     │   ├── AuthFailed            unknown or inactive key, signature mismatch, bad password
@@ -42,6 +44,27 @@ class HangarError(Exception):
 class InvalidRequest(HangarError):
     code = "invalid-request"
     default_message = "Missing or invalid parameters."
+
+
+class UnknownField(InvalidRequest):
+    """A list's filter or ordering names a field the list does not have."""
+
+    code = "unknown-field"
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(f"unknown field {field!r}")
+
+
+class InvalidFilterValue(InvalidRequest):
+    """A filter compares a field with a value that does not fit it (``reason`` says why)."""
+
+    code = "invalid-filter-value"
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"bad value for {field}: {reason}")
 
 
 class UnsupportedVersion(InvalidRequest):

@@ -18,10 +18,10 @@ from hangar.core.clock import Clock
 from hangar.core.compute.states import HOLDS_RESOURCES
 from hangar.core.compute.stats import stats_of
 from hangar.core.errors import Conflict, HangarError, InvalidRequest, NotFound
-from hangar.core.identity.directory import require_superadmin
-from hangar.core.principal import Principal
-from hangar.core.querylang import (
+from hangar.core.filters import (
     Field,
+    Filter,
+    OrderBy,
     Page,
     as_bool,
     as_datetime,
@@ -30,6 +30,8 @@ from hangar.core.querylang import (
     compile_filter,
     compile_order,
 )
+from hangar.core.identity.directory import require_superadmin
+from hangar.core.principal import Principal
 from hangar.core.scheduler.slots import ResourceSlots
 from hangar.db.engine import DbSession
 from hangar.db.tables.agents import AgentRow
@@ -127,7 +129,7 @@ async def _views(db: DbSession, rows: Sequence[AgentRow]) -> list[AgentView]:
 
 
 def _conditions(
-    *, scaling_group: str | None, status: str | None, filter: str | None
+    *, scaling_group: str | None, status: str | None, filter: Filter | None
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if scaling_group:
@@ -157,8 +159,8 @@ class AgentAdmin:
         offset: int,
         scaling_group: str | None = None,
         status: str | None = None,
-        filter: str | None = None,
-        order: str | None = None,
+        filter: Filter | None = None,
+        order: Sequence[OrderBy] | None = None,
     ) -> Page[AgentView]:
         require_superadmin(caller)
         check_page(limit, offset)

@@ -24,10 +24,10 @@ from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.repo import session_from_row
 from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import Forbidden, HangarError, InvalidRequest
-from hangar.core.identity.queries import Scope, check_domain, scope_of
-from hangar.core.principal import Principal
-from hangar.core.querylang import (
+from hangar.core.filters import (
     Field,
+    Filter,
+    OrderBy,
     Page,
     as_datetime,
     as_int,
@@ -38,6 +38,8 @@ from hangar.core.querylang import (
     compile_filter,
     compile_order,
 )
+from hangar.core.identity.queries import Scope, check_domain, scope_of
+from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 from hangar.db.tables.compute import SessionDependencyRow, SessionRow
 from hangar.db.tables.identity import GroupRow, UserRow
@@ -152,7 +154,7 @@ def _conditions(
     access_key: str | None,
     domain_name: str | None,
     group_id: str | None,
-    filter: str | None,
+    filter: Filter | None,
 ) -> list[ColumnElement[bool]]:
     check_domain(caller, domain_name)
     if access_key and scope_of(caller) == Scope.OWN and access_key != caller.access_key:
@@ -185,8 +187,8 @@ async def session_page(
     access_key: str | None = None,
     domain_name: str | None = None,
     group_id: str | None = None,
-    filter: str | None = None,
-    order: str | None = None,
+    filter: Filter | None = None,
+    order: Sequence[OrderBy] | None = None,
 ) -> Page[SessionView]:
     """One page of the sessions visible to the caller, newest first unless ``order`` says.
 

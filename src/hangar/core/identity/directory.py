@@ -18,10 +18,10 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.errors import Forbidden, InvalidRequest
-from hangar.core.identity.queries import Scope, check_domain, scope_of
-from hangar.core.principal import Principal
-from hangar.core.querylang import (
+from hangar.core.filters import (
     Field,
+    Filter,
+    OrderBy,
     Page,
     as_bool,
     as_datetime,
@@ -30,6 +30,8 @@ from hangar.core.querylang import (
     compile_filter,
     compile_order,
 )
+from hangar.core.identity.queries import Scope, check_domain, scope_of
+from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 from hangar.db.tables.identity import DomainRow, GroupMemberRow, GroupRow, UserRow
 from hangar.db.tables.scaling import ScalingGroupDomainRow, ScalingGroupGroupRow
@@ -301,7 +303,7 @@ def _user_conditions(
     group_id: uuid.UUID | str | None,
     is_active: bool | None,
     status: str | None,
-    filter: str | None,
+    filter: Filter | None,
 ) -> list[ColumnElement[bool]]:
     require_admin(caller)
     check_domain(caller, domain_name)
@@ -360,8 +362,8 @@ async def user_page(
     group_id: uuid.UUID | str | None = None,
     is_active: bool | None = None,
     status: str | None = None,
-    filter: str | None = None,
-    order: str | None = None,
+    filter: Filter | None = None,
+    order: Sequence[OrderBy] | None = None,
 ) -> Page[UserView]:
     check_page(limit, offset)
     conditions = _user_conditions(

@@ -18,11 +18,10 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.errors import Forbidden
-from hangar.core.identity import repo
-from hangar.core.identity.models import KeyPair, ResourcePolicy
-from hangar.core.principal import Principal, Role
-from hangar.core.querylang import (
+from hangar.core.filters import (
     Field,
+    Filter,
+    OrderBy,
     Page,
     as_bool,
     as_datetime,
@@ -31,6 +30,9 @@ from hangar.core.querylang import (
     compile_filter,
     compile_order,
 )
+from hangar.core.identity import repo
+from hangar.core.identity.models import KeyPair, ResourcePolicy
+from hangar.core.principal import Principal, Role
 from hangar.db.engine import DbSession
 from hangar.db.tables.base import HOLDING_STATUSES
 from hangar.db.tables.compute import SessionRow
@@ -109,7 +111,7 @@ def _conditions(
     domain_name: str | None,
     email: str | None,
     is_active: bool | None,
-    filter: str | None,
+    filter: Filter | None,
 ) -> list[ColumnElement[bool]]:
     check_domain(caller, domain_name)
     conditions = _visible(caller)
@@ -208,8 +210,8 @@ async def keypair_page(
     domain_name: str | None = None,
     email: str | None = None,
     is_active: bool | None = None,
-    filter: str | None = None,
-    order: str | None = None,
+    filter: Filter | None = None,
+    order: Sequence[OrderBy] | None = None,
 ) -> Page[KeyPairView]:
     """One page of the visible keypairs with the total number of matches."""
     check_page(limit, offset)

@@ -14,9 +14,10 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.errors import InvalidRequest
-from hangar.core.principal import Principal
-from hangar.core.querylang import (
+from hangar.core.filters import (
     Field,
+    Filter,
+    OrderBy,
     Page,
     as_bool,
     as_datetime,
@@ -26,6 +27,7 @@ from hangar.core.querylang import (
     compile_filter,
     compile_order,
 )
+from hangar.core.principal import Principal
 from hangar.core.storage import repo
 from hangar.core.storage.models import Permission, VFolder
 from hangar.db.engine import DbSession
@@ -77,8 +79,8 @@ async def folder_page(
     *,
     limit: int,
     offset: int,
-    filter: str | None = None,
-    order: str | None = None,
+    filter: Filter | None = None,
+    order: Sequence[OrderBy] | None = None,
     domain_name: str | None = None,
     group_id: str | None = None,
     access_key: str | None = None,

@@ -10,11 +10,13 @@ from typing import Any
 import strawberry
 
 from hangar.agent.models import NodeUsage
+from hangar.api.bai.filters import parse_filter, parse_order
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.mutations import SimpleResult, simple
 from hangar.api.bai.graphql.scalars import JSONString, as_json
 from hangar.api.bai.graphql.sessions import ComputeContainer, container_of
-from hangar.core.admin.agents import AgentView
+from hangar.core.admin.agents import AGENT_FIELDS, AgentView
+from hangar.core.filters import Compare, Op
 from hangar.core.scheduler.slots import format_amount
 
 
@@ -130,7 +132,7 @@ class Agent:
             limit=1000,
             offset=0,
             status=status,
-            filter=f'agent == "{self.view.id}"',
+            filter=Compare("agent", Op.EQ, self.view.id),
         )
         return [container_of(v) for v in page.items]
 
@@ -212,8 +214,8 @@ class AgentQuery:
             offset=offset,
             scaling_group=scaling_group,
             status=status,
-            filter=filter,
-            order=order,
+            filter=parse_filter(filter, AGENT_FIELDS),
+            order=parse_order(order, AGENT_FIELDS),
         )
         return AgentList(items=[agent_of(v) for v in page.items], total_count=page.total_count)
 

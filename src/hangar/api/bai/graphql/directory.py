@@ -8,11 +8,12 @@ from typing import Any
 
 import strawberry
 
+from hangar.api.bai.filters import parse_filter, parse_order
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.mutations import SimpleResult, attempt, host_list, json_object, simple
 from hangar.api.bai.graphql.scalars import JSONString, as_json
 from hangar.core.identity.admin import UserChanges
-from hangar.core.identity.directory import DomainView, GroupView, UserView
+from hangar.core.identity.directory import USER_FIELDS, DomainView, GroupView, UserView
 
 
 @strawberry.type
@@ -244,8 +245,8 @@ class DirectoryQuery:
             group_id=group_id,
             is_active=is_active,
             status=status,
-            filter=filter,
-            order=order,
+            filter=parse_filter(filter, USER_FIELDS),
+            order=parse_order(order, USER_FIELDS),
         )
         return UserList(items=[user_of(v) for v in page.items], total_count=page.total_count)
 

@@ -7,11 +7,12 @@ from datetime import datetime
 
 import strawberry
 
+from hangar.api.bai.filters import parse_filter, parse_order
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString, as_json
 from hangar.api.bai.graphql.sessions import ComputeSession, sessions_of
 from hangar.core.identity.models import ResourcePolicy
-from hangar.core.identity.queries import KeyPairView
+from hangar.core.identity.queries import KEYPAIR_FIELDS, KeyPairView
 
 
 @strawberry.type
@@ -179,8 +180,8 @@ class KeyPairQuery:
             domain_name=domain_name,
             email=email,
             is_active=is_active,
-            filter=filter,
-            order=order,
+            filter=parse_filter(filter, KEYPAIR_FIELDS),
+            order=parse_order(order, KEYPAIR_FIELDS),
         )
         return KeyPairList(items=[keypair_of(v) for v in page.items], total_count=page.total_count)
 

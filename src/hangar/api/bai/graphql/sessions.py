@@ -9,11 +9,12 @@ from typing import Any
 import strawberry
 
 from hangar.api.bai import compute_wire
+from hangar.api.bai.filters import parse_filter, parse_order
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString, as_json, as_json_or_none
 from hangar.api.bai.stats import last_stat, stat_object
 from hangar.core.compute import queries
-from hangar.core.compute.queries import SessionView
+from hangar.core.compute.queries import SESSION_FIELDS, SessionView
 from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import InvalidRequest
 
@@ -338,8 +339,8 @@ class SessionQuery:
             access_key=access_key,
             domain_name=domain_name,
             group_id=group_id,
-            filter=filter,
-            order=order,
+            filter=parse_filter(filter, SESSION_FIELDS),
+            order=parse_order(order, SESSION_FIELDS),
         )
         items: list[ComputeSession | None] = list(await sessions_of(info, page.items))
         return ComputeSessionList(items=items, total_count=page.total_count)

@@ -8,10 +8,12 @@ from datetime import datetime
 
 import strawberry
 
+from hangar.api.bai.filters import parse_filter, parse_order
 from hangar.api.bai.graphql.context import Info
 from hangar.api.bai.graphql.scalars import BigInt, JSONString
 from hangar.core.errors import Forbidden
 from hangar.core.storage.models import VFolder, VolumeInfo
+from hangar.core.storage.queries import FIELDS as FOLDER_FIELDS
 from hangar.core.storage.queries import FolderView
 
 
@@ -136,8 +138,8 @@ class VFolderQuery:
             ctx.caller,
             limit=limit,
             offset=offset,
-            filter=filter,
-            order=order,
+            filter=parse_filter(filter, FOLDER_FIELDS),
+            order=parse_order(order, FOLDER_FIELDS),
             domain_name=domain_name,
             group_id=str(group_id) if group_id else None,
             access_key=access_key,

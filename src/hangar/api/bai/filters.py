@@ -1,4 +1,4 @@
-"""The filter and order mini-languages of paginated lists, compiled to SQL.
+"""Backend.AI's filter and order mini-languages, parsed into the core's filter tree.
 
 Backend.AI (API >= v6.20210815) lets clients narrow and sort paginated lists with two small
 languages::
@@ -9,104 +9,30 @@ languages::
     value  := "string" | 'string' | number | [value, ...] | null | true | false
     order  := [+|-]NAME ("," [+|-]NAME)*
 
-``!`` binds tightest, then ``&``, then ``|``. Each list names the fields it exposes
-(:class:`Field`: a column and a converter for values); anything else is an
-:class:`~hangar.core.errors.InvalidRequest`.
+``!`` binds tightest, then ``&``, then ``|``. Each comparison is checked against the list's
+fields (:data:`hangar.core.filters.Fields`) as it is read, so the first mistake from the left
+is the one reported, as an :class:`~hangar.core.errors.InvalidRequest` in Backend.AI's words.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from dateutil.parser import isoparse
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, not_, or_
-
-from hangar.core.errors import InvalidRequest
-
-T = TypeVar("T")
-
-MAX_PAGE_SIZE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One slice of a list and the number of matches before slicing."""
-
-    items: list[T]
-    total_count: int
-
-
-def check_page(limit: int, offset: int) -> None:
-    if limit < 0 or offset < 0:
-        raise InvalidRequest("limit and offset must not be negative")
-    if limit > MAX_PAGE_SIZE:
-        raise InvalidRequest(f"limit must not exceed {MAX_PAGE_SIZE}")
-
-
-# Value converters ------------------------------------------------------------------------
-
-
-def as_text(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("a string is expected")
-    return str(value)
-
-
-def as_upper(value: Any) -> str:
-    return as_text(value).upper()
-
-
-def as_lower(value: Any) -> str:
-    return as_text(value).lower()
-
-
-def as_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("a number is expected")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        return int(value)
-    raise ValueError("a number is expected")
-
-
-def as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ValueError("true or false is expected")
-
-
-def as_uuid(value: Any) -> uuid.UUID:
-    return uuid.UUID(as_text(value))
-
-
-def as_datetime(value: Any) -> datetime:
-    parsed = isoparse(as_text(value))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """A filterable, sortable field of a list."""
-
-    column: SQLColumnExpression[Any]
-    convert: Callable[[Any], Any] = as_text
-
-
-Fields = Mapping[str, Field]
-
-
-# Tokens ----------------------------------------------------------------------------------
+from hangar.core.errors import InvalidFilterValue, InvalidRequest
+from hangar.core.filters import (
+    And,
+    Compare,
+    Fields,
+    Filter,
+    Not,
+    Op,
+    Or,
+    OrderBy,
+    compile_comparison,
+)
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -118,6 +44,20 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_OPS: dict[str, Op] = {
+    "==": Op.EQ,
+    "!=": Op.NE,
+    ">": Op.GT,
+    ">=": Op.GE,
+    "<": Op.LT,
+    "<=": Op.LE,
+    "is": Op.EQ,
+    "isnot": Op.NE,
+    "in": Op.IN,
+    "contains": Op.CONTAINS,
+    "like": Op.LIKE,
+    "ilike": Op.ILIKE,
+}
 _WORD_OPS = frozenset({"contains", "in", "isnot", "is", "like", "ilike"})
 _KEYWORDS: dict[str, Any] = {"null": None, "true": True, "false": False}
 
@@ -160,6 +100,16 @@ def _string(literal: str) -> str:
     return decoded
 
 
+def _check_shape(op: str, value: Any) -> None:
+    """Backend.AI's rules on which values may follow which operator."""
+    if op in ("is", "isnot") and value is not None:
+        raise ValueError("only null may follow is / isnot")
+    if op == "in" and not isinstance(value, list):
+        raise ValueError("a list is expected after in")
+    if op != "in" and isinstance(value, list):
+        raise ValueError(f"a list is not allowed after {op}")
+
+
 class _Parser:
     def __init__(self, text: str, fields: Fields) -> None:
         self.text = text
@@ -187,27 +137,27 @@ class _Parser:
             return True
         return False
 
-    def parse(self) -> ColumnElement[bool]:
+    def parse(self) -> Filter:
         expr = self.or_expr()
         if self.peek().kind != "end":
             raise self.fail("unexpected input")
         return expr
 
-    def or_expr(self) -> ColumnElement[bool]:
+    def or_expr(self) -> Filter:
         parts = [self.and_expr()]
         while self.accept("punct", "|"):
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else or_(*parts)
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
 
-    def and_expr(self) -> ColumnElement[bool]:
+    def and_expr(self) -> Filter:
         parts = [self.unary()]
         while self.accept("punct", "&"):
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else and_(*parts)
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
 
-    def unary(self) -> ColumnElement[bool]:
+    def unary(self) -> Filter:
         if self.accept("punct", "!"):
-            return not_(self.unary())
+            return Not(self.unary())
         if self.accept("punct", "("):
             expr = self.or_expr()
             if not self.accept("punct", ")"):
@@ -215,13 +165,12 @@ class _Parser:
             return expr
         return self.comparison()
 
-    def comparison(self) -> ColumnElement[bool]:
+    def comparison(self) -> Compare:
         token = self.take()
         if token.kind != "word" or token.text in _KEYWORDS:
             self.index -= 1
             raise self.fail("a field name expected")
-        field = self.fields.get(token.text)
-        if field is None:
+        if token.text not in self.fields:
             self.index -= 1
             raise self.fail(f"unknown field {token.text!r}")
         op_token = self.take()
@@ -231,12 +180,16 @@ class _Parser:
             self.index -= 1
             raise self.fail("an operator expected")
         value = self.value()
+        compare = Compare(token.text, _OPS[op], value)
         try:
-            return _compare(field, op, value)
-        except (ValueError, TypeError, OverflowError) as exc:
+            _check_shape(op, value)
+            compile_comparison(self.fields, compare)
+        except (ValueError, InvalidFilterValue) as exc:
+            reason = exc.reason if isinstance(exc, InvalidFilterValue) else str(exc)
             raise InvalidRequest(
-                f"Invalid filter expression (bad value for {token.text}: {exc}): {self.text}"
+                f"Invalid filter expression (bad value for {token.text}: {reason}): {self.text}"
             ) from exc
+        return compare
 
     def value(self) -> Any:
         token = self.take()
@@ -261,37 +214,12 @@ class _Parser:
         raise self.fail("a value expected")
 
 
-def _compare(field: Field, op: str, value: Any) -> ColumnElement[bool]:
-    column = field.column
-    if op in ("is", "isnot") or (op in ("==", "!=") and value is None):
-        if value is not None:
-            raise ValueError("only null may follow is / isnot")
-        return column.is_(None) if op in ("is", "==") else column.is_not(None)
-    if op == "in":
-        if not isinstance(value, list):
-            raise ValueError("a list is expected after in")
-        return column.in_([field.convert(v) for v in value])
-    if isinstance(value, list):
-        raise ValueError(f"a list is not allowed after {op}")
-    if op in ("contains", "like", "ilike"):
-        text = as_text(value)
-        if op == "contains":
-            return column.contains(text, autoescape=True)
-        return column.like(text) if op == "like" else column.ilike(text)
-    converted = field.convert(value)
-    comparisons: dict[str, Callable[[], ColumnElement[bool]]] = {
-        "==": lambda: column == converted,
-        "!=": lambda: column != converted,
-        ">": lambda: column > converted,
-        ">=": lambda: column >= converted,
-        "<": lambda: column < converted,
-        "<=": lambda: column <= converted,
-    }
-    return comparisons[op]()
+def parse_filter(text: str | None, fields: Fields) -> Filter | None:
+    """The filter tree of a filter expression (None for no filter).
 
-
-def compile_filter(text: str | None, fields: Fields) -> ColumnElement[bool] | None:
-    """The SQL condition of a filter expression (None for no filter)."""
+    Raises InvalidRequest worded as Backend.AI words it: a syntax error, a field ``fields``
+    does not have, a value that does not fit its field.
+    """
     if text is None or not text.strip():
         return None
     return _Parser(text, fields).parse()
@@ -300,21 +228,19 @@ def compile_filter(text: str | None, fields: Fields) -> ColumnElement[bool] | No
 _ORDER_ITEM = re.compile(r"^\s*([+-]?)\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\s(asc|desc))?\s*$", re.I)
 
 
-def compile_order(
-    text: str | None, fields: Fields, default: Sequence[SQLColumnExpression[Any]]
-) -> list[SQLColumnExpression[Any]]:
-    """ORDER BY clauses of an order expression such as ``-created_at,name``."""
+def parse_order(text: str | None, fields: Fields) -> list[OrderBy]:
+    """The ordering of an order expression such as ``-created_at,name`` (empty for none);
+    raises InvalidRequest for a malformed item or a field ``fields`` does not have."""
     if text is None or not text.strip():
-        return list(default)
-    clauses: list[SQLColumnExpression[Any]] = []
+        return []
+    order: list[OrderBy] = []
     for part in text.split(","):
         match = _ORDER_ITEM.match(part)
         if match is None:
             raise InvalidRequest(f"Invalid order expression: {text}")
         sign, name, word = match.groups()
-        field = fields.get(name)
-        if field is None:
+        if name not in fields:
             raise InvalidRequest(f"Invalid order expression (unknown field {name!r}): {text}")
         descending = sign == "-" or (word or "").lower() == "desc"
-        clauses.append(field.column.desc() if descending else field.column.asc())
-    return clauses + list(default)
+        order.append(OrderBy(name, descending))
+    return order
