@@ -414,6 +414,12 @@ async def test_keypair_list_and_policy_documents(
     data = await gql(client, superadmin.signer, document, {**values, "limit": 20, "offset": 0})
     emails = {i["user_id"] for i in data["keypair_list"]["items"]}
     assert emails == {"ada@example.com", superadmin.email}
+    page = {**values, "limit": 20, "offset": 0, "filter": "is_active <= true"}
+    body = await gql_errors(client, ada.signer, document, page)
+    assert body["errors"][0]["message"] == (
+        "Invalid filter expression (bad value for is_active: true and false compare only "
+        "for equality): is_active <= true"
+    )
 
     data = await gql(client, ada.signer, POLICY_INFO, {"name": None})
     policy = data["keypair_resource_policy"]

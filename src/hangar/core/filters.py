@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from dateutil.parser import isoparse
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, not_, or_, true
+from sqlalchemy.exc import ArgumentError
 
 from hangar.core.errors import InvalidFilterValue, InvalidRequest, UnknownField
 
@@ -201,6 +202,8 @@ def compile_comparison(fields: Fields, compare: Compare) -> ColumnElement[bool]:
         return _compare(field, compare.op, compare.value)
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidFilterValue(compare.field, str(exc)) from exc
+    except ArgumentError as exc:  # an order comparison with true or false
+        raise InvalidFilterValue(compare.field, "true and false compare only for equality") from exc
 
 
 def compile_filter(tree: Filter | None, fields: Fields) -> ColumnElement[bool] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hangar.core.errors import InvalidFilterValue, UnknownField
@@ -15,13 +15,20 @@ from hangar.core.filters import (
     Op,
     Or,
     OrderBy,
+    as_bool,
     as_int,
     compile_filter,
     compile_order,
 )
 
-_T = Table("things", MetaData(), Column("name", String), Column("size", Integer))
-FIELDS = {"name": Field(_T.c.name), "size": Field(_T.c.size, as_int)}
+_T = Table(
+    "things", MetaData(), Column("name", String), Column("size", Integer), Column("done", Boolean)
+)
+FIELDS = {
+    "name": Field(_T.c.name),
+    "size": Field(_T.c.size, as_int),
+    "done": Field(_T.c.done, as_bool),
+}
 
 
 def sql(tree: object, dialect: object = None) -> str:
@@ -80,6 +87,7 @@ def test_unknown_fields_are_named() -> None:
         (Compare("size", Op.IN, 3), "a list is expected"),
         (Compare("size", Op.EQ, [3]), "a list is not allowed here"),
         (Compare("name", Op.LIKE, True), "a string is expected"),
+        (Compare("done", Op.LE, "true"), "true and false compare only for equality"),
     ],
 )
 def test_values_that_do_not_fit_say_why(compare: Compare, reason: str) -> None:
