@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.clearml import clearml_server
 from tests.support.live import BAI_CLI, LiveServer
 
 
@@ -22,3 +23,9 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 def official_client() -> None:
     if not BAI_CLI.exists():
         pytest.fail("official Backend.AI client missing: run scripts/install-official-clients.sh")
+
+
+@pytest.fixture(scope="module")
+def clearml_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live server (SQLite) shared by a module's ClearML tests."""
+    yield from clearml_server(tmp_path_factory.mktemp("clearml"))

@@ -201,6 +201,19 @@ class IdentityService:
             row.modified_at = self._clock.now()
         self._cache.pop(access_key, None)
 
+    async def revoke_own_keypair(self, caller: Principal, access_key: str) -> bool:
+        """Deactivate one of the caller's own keypairs; False when it already was inactive.
+        Raises NotFound for a key that is not the caller's (someone else's looks unknown)."""
+        async with self._sessions() as db, db.begin():
+            row = await db.get(KeyPairRow, access_key)
+            if row is None or row.user_uuid != caller.user_uuid:
+                raise NotFound("credentials", f"No credentials with access key {access_key}.")
+            was_active = row.is_active
+            row.is_active = False
+            row.modified_at = self._clock.now()
+        self._cache.pop(access_key, None)
+        return was_active
+
     async def delete_keypair(self, access_key: str) -> None:
         async with self._sessions() as db, db.begin():
             row = await repo.get_keypair_row(db, access_key)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from hangar.api.clearml import tokens
 from hangar.api.clearml.auth import authenticate
@@ -31,3 +34,56 @@ async def login(call: Call) -> dict[str, Any]:
     key = services.identity.signing_key(tokens.PURPOSE)
     token = tokens.issue(key, holder, now=services.clock.time(), lifetime=lifetime)
     return {"token": token}
+
+
+class CreateCredentialsRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    label: str | None = Field(default=None, max_length=256)
+
+
+class RevokeCredentialsRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    access_key: str = Field(min_length=1, max_length=64)
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@endpoint("auth.create_credentials")
+async def create_credentials(call: Call) -> dict[str, Any]:
+    """A new credential of the caller: a Hangar keypair (its secret is shown only here)."""
+    request = call.parse(CreateCredentialsRequest)
+    issued = await call.services.identity.issue_keypair(email=call.principal.email)
+    keypair = issued.keypair
+    credentials = {"access_key": keypair.access_key, "secret_key": issued.secret_key}
+    if request.label is not None:
+        credentials["label"] = request.label
+    return {"credentials": credentials}
+
+
+@endpoint("auth.get_credentials")
+async def get_credentials(call: Call) -> dict[str, Any]:
+    """The caller's active credentials (access keys only)."""
+    principal = call.principal
+    views = await call.services.reads.keypairs.keypairs(
+        principal, email=principal.email, is_active=True
+    )
+    return {
+        "credentials": [
+            {
+                "access_key": view.access_key,
+                "last_used": _stamp(view.keypair.last_used),
+                "last_used_from": None,
+            }
+            for view in views
+        ]
+    }
+
+
+@endpoint("auth.revoke_credentials")
+async def revoke_credentials(call: Call) -> dict[str, Any]:
+    """Deactivate one of the caller's credentials; its tokens stop working with it."""
+    request = call.parse(RevokeCredentialsRequest)
+    revoked = await call.services.identity.revoke_own_keypair(call.principal, request.access_key)
+    return {"revoked": int(revoked)}
