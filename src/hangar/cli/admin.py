@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -24,6 +25,8 @@ keypair_app = typer.Typer(help="Keypairs (access key + secret key).", no_args_is
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 app.add_typer(keypair_app, name="keypair")
 app.add_typer(user_app, name="user")
+clearml_app = typer.Typer(help="ClearML credentials (Hangar keypairs).", no_args_is_help=True)
+app.add_typer(clearml_app, name="clearml")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -178,3 +181,34 @@ def user_list(as_json: JsonOpt = False) -> None:
     emit(
         "Users", ["uuid", "email", "role", "status", "domain", "created_at"], rows, as_json=as_json
     )
+
+
+@clearml_app.command("credentials")
+def clearml_credentials(
+    email: Annotated[str, typer.Option(help="The user the credentials are for.")],
+    conf: Annotated[
+        Path | None, typer.Option(help="Also write a ready clearml.conf (mode 0600) here.")
+    ] = None,
+) -> None:
+    """Issue ClearML credentials for a user (a keypair); the secret is printed this once,
+    with the CLEARML_* lines for this server."""
+    from hangar.cli import clientconfig
+    from hangar.settings import load_settings
+
+    issued = _with_services(lambda s: s.identity.issue_keypair(email=email))
+    settings = load_settings()
+    written = clientconfig.read(settings.resolved_client_config_path)
+    endpoint = written.endpoint if written else settings.url_for_clients()
+    config = clientconfig.ClientConfig(
+        endpoint, issued.keypair.access_key, issued.secret_key, str(settings.data_dir)
+    )
+    console.print(f"Access key: {issued.keypair.access_key}")
+    console.print(f"Secret key: {issued.secret_key}")
+    console.print(
+        "\n".join(line for line in config.to_env().splitlines() if "CLEARML_" in line),
+        highlight=False,
+        soft_wrap=True,
+    )
+    if conf is not None:
+        clientconfig.write_clearml_conf(conf, config)
+        console.print(f"Wrote {conf}", highlight=False)

@@ -37,7 +37,9 @@ def _announce_first_admin(admin: FirstAdmin, config_path: Path, endpoint: str) -
         f"Secret key     {kp.secret_key}\n\n"
         f"Client config  {config_path}\n"
         f"For the official client:\n"
-        f"  source {clientconfig.env_path(config_path)}\n\n"
+        f"  source {clientconfig.env_path(config_path)}\n"
+        f"For the ClearML SDK: the same, or\n"
+        f"  export CLEARML_CONFIG_FILE={clientconfig.clearml_conf_path(config_path)}\n\n"
         "These are shown only once."
     )
     console.print(Panel(body, title="Hangar first start", expand=False))
@@ -64,6 +66,15 @@ def _update_client_config(services: Services, endpoint: str) -> None:
     existing = clientconfig.read(path)
     if existing and existing.data_dir == str(settings.data_dir) and existing.endpoint != endpoint:
         clientconfig.write(path, replace(existing, endpoint=endpoint))
+
+
+def _announce_clearml(endpoint: str) -> None:
+    """The three URLs a ClearML user configures (the SDK needs each, spec §0.13)."""
+    console.print(
+        f"ClearML  api_server {endpoint}  web_server {endpoint}  files_server {endpoint}/files",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 class _Server(uvicorn.Server):
@@ -120,6 +131,7 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         gc.collect()
         gc.freeze()
         console.print(f"Hangar listening on {endpoint}  (data: {settings.data_dir})")
+        _announce_clearml(endpoint)
         await server.serve(sockets=[sock])
     finally:
         sock.close()
