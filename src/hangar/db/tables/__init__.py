@@ -14,6 +14,7 @@ from hangar.db.tables import (  # noqa: F401  (each import registers its tables 
     scaling,
     storage,
     templates,
+    tracking_events,
 )
 from hangar.db.tables.base import Base
 

@@ -1,0 +1,265 @@
+"""Scalar series and their points: bulk upserts, aggregates on write, histories on read."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import BigInteger, Table, and_, delete, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hangar.core.tracking.contracts import TaskId
+from hangar.core.tracking.metrics.models import SINGLE_VALUE_ITER, ScalarIn, XAxis
+from hangar.core.tracking.metrics.repo.sql import (
+    execute_many,
+    fetch_all,
+    mark,
+    marks,
+    positional,
+)
+from hangar.db.tables.tracking_events import MetricSeriesRow, ScalarRow
+
+SERIES = cast(Table, MetricSeriesRow.__table__)
+POINTS = cast(Table, ScalarRow.__table__)
+SeriesKey = tuple[TaskId, str, str]  # task, metric, variant
+_HISTORY = f"series_id = {{}} AND iter <> {SINGLE_VALUE_ITER}"  # single values are no history
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRef:
+    id: int
+    task: TaskId
+    metric: str
+    variant: str
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one batch adds to a series' aggregates."""
+
+    count: int = 0
+    total: float = 0.0
+    last: tuple[int, int, float | None] | None = None  # iter, timestamp, value
+    low: tuple[float, int] | None = None  # value, iter
+    high: tuple[float, int] | None = None
+    first: tuple[int, float | None] | None = None  # iter, value
+    label: str | None = None
+
+    def add(self, p: ScalarIn) -> None:
+        if self.last is None or (p.iter, p.timestamp) >= self.last[:2]:
+            self.last = (p.iter, p.timestamp, p.value)
+        if self.first is None or p.iter < self.first[0]:
+            self.first = (p.iter, p.value)
+        if p.x_axis_label is not None:
+            self.label = p.x_axis_label
+        value = p.value
+        if value is None:
+            return
+        self.count += 1
+        self.total += value
+        if self.low is None or value < self.low[0]:
+            self.low = (value, p.iter)
+        if self.high is None or value > self.high[0]:
+            self.high = (value, p.iter)
+
+
+async def series_ids(conn: AsyncConnection, keys: Collection[SeriesKey]) -> dict[SeriesKey, int]:
+    """The ids of the series ``keys``, creating those that do not exist yet."""
+    found = await _find(conn, keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        sql = (
+            "INSERT INTO tracking_metric_series (task_id, metric, variant, count, value_sum) "
+            f"VALUES ({marks(conn, 5)}) ON CONFLICT (task_id, metric, variant) DO NOTHING"
+        )
+        await execute_many(conn, sql, [(*key, 0, 0.0) for key in missing])
+        found = await _find(conn, keys)
+    return found
+
+
+async def _find(conn: AsyncConnection, keys: Collection[SeriesKey]) -> dict[SeriesKey, int]:
+    tasks = {key[0] for key in keys}
+    query = select(SERIES.c.id, SERIES.c.task_id, SERIES.c.metric, SERIES.c.variant).where(
+        SERIES.c.task_id.in_(tasks)
+    )
+    wanted = set(keys)
+    found = {}
+    for sid, task, metric, variant in await conn.execute(query):
+        if (task, metric, variant) in wanted:
+            found[(task, metric, variant)] = sid
+    return found
+
+
+async def write(conn: AsyncConnection, points: Sequence[ScalarIn]) -> None:
+    """Store ``points`` (a point reported again replaces the stored one) and fold them into
+    their series' aggregates, in the caller's transaction."""
+    batches: dict[SeriesKey, _Batch] = {}
+    for p in points:
+        key = (p.task, p.metric, p.variant)
+        batch = batches.get(key)
+        if batch is None:
+            batch = batches[key] = _Batch()
+        batch.add(p)
+    ids = await series_ids(conn, batches.keys())
+    sql = (
+        "INSERT INTO tracking_scalars (series_id, iter, value, timestamp) "
+        f"VALUES ({marks(conn, 4)}) "
+        "ON CONFLICT (series_id, iter) DO UPDATE SET value = excluded.value, "
+        "timestamp = excluded.timestamp"
+    )
+    await execute_many(
+        conn,
+        sql,
+        [(ids[(p.task, p.metric, p.variant)], p.iter, p.value, p.timestamp) for p in points],
+    )
+    sql, order = positional(conn, FOLD, _TYPES, "DOUBLE PRECISION")
+    folds = [_fold_params(ids[key], batch) for key, batch in batches.items()]
+    await execute_many(conn, sql, [tuple(f[name] for name in order) for f in folds])
+
+
+_NEWER = "(last_iter IS NULL OR last_iter < :li OR (last_iter = :li AND last_ts <= :lt))"
+_EARLIER = "(first_iter IS NULL OR first_iter > :fi)"
+_LOWER = "(:lo IS NOT NULL AND (min_value IS NULL OR min_value > :lo))"
+_HIGHER = "(:hi IS NOT NULL AND (max_value IS NULL OR max_value < :hi))"
+FOLD = f"""UPDATE tracking_metric_series SET
+ count = count + :n, value_sum = value_sum + :total,
+ last_value = CASE WHEN {_NEWER} THEN :lv ELSE last_value END,
+ last_ts = CASE WHEN {_NEWER} THEN :lt ELSE last_ts END,
+ last_iter = CASE WHEN {_NEWER} THEN :li ELSE last_iter END,
+ first_value = CASE WHEN {_EARLIER} THEN :fv ELSE first_value END,
+ first_iter = CASE WHEN {_EARLIER} THEN :fi ELSE first_iter END,
+ min_value = CASE WHEN {_LOWER} THEN :lo ELSE min_value END,
+ min_iter = CASE WHEN {_LOWER} THEN :loi ELSE min_iter END,
+ max_value = CASE WHEN {_HIGHER} THEN :hi ELSE max_value END,
+ max_iter = CASE WHEN {_HIGHER} THEN :hii ELSE max_iter END,
+ x_axis_label = COALESCE(:label, x_axis_label)
+ WHERE id = :id"""
+"""One UPDATE merges a batch into a series' stored aggregates: atomic under concurrent
+writers, as every right-hand side reads the row as it was."""
+_TYPES = {"n": "BIGINT", "li": "BIGINT", "lt": "BIGINT", "fi": "BIGINT", "loi": "BIGINT",
+          "hii": "BIGINT", "id": "INTEGER", "label": "TEXT"}  # fmt: skip
+
+
+def _fold_params(sid: int, b: _Batch) -> dict[str, Any]:
+    assert b.last is not None and b.first is not None
+    low, low_iter = b.low or (None, None)
+    high, high_iter = b.high or (None, None)
+    return {
+        "n": b.count, "total": b.total, "li": b.last[0], "lt": b.last[1], "lv": b.last[2],
+        "fi": b.first[0], "fv": b.first[1], "lo": low, "loi": low_iter, "hi": high,
+        "hii": high_iter, "label": b.label, "id": sid,
+    }  # fmt: skip
+
+
+async def delete_tasks(conn: AsyncConnection, tasks: Collection[TaskId]) -> int:
+    """Remove the series and points of ``tasks``; the number of points removed."""
+    ids = select(SERIES.c.id).where(SERIES.c.task_id.in_(tasks))
+    gone = await conn.execute(delete(POINTS).where(POINTS.c.series_id.in_(ids)))
+    await conn.execute(delete(SERIES).where(SERIES.c.task_id.in_(tasks)))
+    return int(gone.rowcount or 0)
+
+
+async def find_series(
+    conn: AsyncConnection,
+    tasks: Collection[TaskId],
+    metrics: Iterable[tuple[str, Sequence[str]]] = (),
+) -> list[SeriesRef]:
+    """The series of ``tasks``, sorted by task, metric, variant; narrowed to ``metrics``
+    (metric name, variant names: all variants when empty) when given."""
+    query = (
+        select(SERIES.c.id, SERIES.c.task_id, SERIES.c.metric, SERIES.c.variant)
+        .where(SERIES.c.task_id.in_(tasks))
+        .order_by(SERIES.c.task_id, SERIES.c.metric, SERIES.c.variant)
+    )
+    wanted = {metric: set(variants) for metric, variants in metrics}
+    return [
+        SeriesRef(sid, task, metric, variant)
+        for sid, task, metric, variant in await conn.execute(query)
+        if not wanted or (metric in wanted and (not wanted[metric] or variant in wanted[metric]))
+    ]
+
+
+async def history(
+    conn: AsyncConnection, sid: int, axis: XAxis
+) -> tuple[list[int], list[float | None]]:
+    """A series' points in order of ``axis``: (x, y)."""
+    x = "iter" if axis is XAxis.ITER else "timestamp"
+    where = _HISTORY.format(mark(conn, 1))
+    sql = f"SELECT {x}, value FROM tracking_scalars WHERE {where} ORDER BY {x}"
+    rows = await fetch_all(conn, sql, (sid,))
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+async def extent(conn: AsyncConnection, sid: int, axis: XAxis) -> tuple[int, int, int]:
+    """How many points a series has and its smallest and largest x."""
+    x = "iter" if axis is XAxis.ITER else "timestamp"
+    where = _HISTORY.format(mark(conn, 1))
+    sql = f"SELECT count(*), min({x}), max({x}) FROM tracking_scalars WHERE {where}"
+    [(count, low, high)] = await fetch_all(conn, sql, (sid,))
+    return int(count), int(low or 0), int(high or 0)
+
+
+async def bucketed(
+    conn: AsyncConnection, sid: int, axis: XAxis, low: int, width: int
+) -> tuple[list[int], list[float | None]]:
+    """The series' average y per interval of ``width`` from ``low`` (x: the interval's start)."""
+    x = "iter" if axis is XAxis.ITER else "timestamp"
+    sql = (
+        f"SELECT ({x} - {mark(conn, 1)}) / {mark(conn, 2)} AS b, avg(value) "
+        f"FROM tracking_scalars WHERE {_HISTORY.format(mark(conn, 3))} GROUP BY b ORDER BY b"
+    )
+    rows = await fetch_all(conn, sql, (low, width, sid))
+    return [low + int(r[0]) * width for r in rows], [_number(r[1]) for r in rows]
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+PointRow = tuple[int, int, float | None, int]  # series id, iter, value, timestamp
+
+
+async def points(
+    conn: AsyncConnection,
+    series: Collection[int],
+    after: tuple[int, int] | None,
+    limit: int,
+    *,
+    desc: bool = False,
+) -> list[PointRow]:
+    """Points of ``series`` in order of (series, iter), or the reverse, after ``after``."""
+    c = POINTS.c
+    query = select(c.series_id, c.iter, c.value, c.timestamp).where(c.series_id.in_(series))
+    if after is not None:
+        sid, it = after
+        if desc:
+            query = query.where(or_(c.series_id < sid, and_(c.series_id == sid, c.iter < it)))
+        else:
+            query = query.where(or_(c.series_id > sid, and_(c.series_id == sid, c.iter > it)))
+    if desc:
+        query = query.order_by(c.series_id.desc(), c.iter.desc())
+    else:
+        query = query.order_by(c.series_id, c.iter)
+    rows = (await conn.execute(query.limit(limit))).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def count_points(conn: AsyncConnection, series: Collection[int]) -> int:
+    query = select(func.count()).select_from(POINTS).where(POINTS.c.series_id.in_(series))
+    return int(await conn.scalar(query) or 0)
+
+
+async def single_values(conn: AsyncConnection, series: Collection[int]) -> list[PointRow]:
+    """The points of ``series`` at the single-value iteration."""
+    c = POINTS.c
+    query = (
+        select(c.series_id, c.iter, c.value, c.timestamp)
+        .where(c.series_id.in_(series), c.iter == literal(SINGLE_VALUE_ITER, BigInteger))
+        .order_by(c.series_id)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in await conn.execute(query)]
