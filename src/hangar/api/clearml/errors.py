@@ -45,6 +45,9 @@ _RESULT_CODES: dict[str, Result] = {
     "not-found": (400, 10),  # invalid_id (kinds below)
     "already-exists": (400, 801),  # expected_unique_data
     "conflict": (400, 121),  # failed_changing_task_status: a compare-and-set lost
+    "invalid-task-status": (400, 110),  # the status table refuses a move or an edit
+    "task-not-deletable": (400, 123),  # task_cannot_be_deleted
+    "project-not-empty": (400, 12),
     "quota-exceeded": (403, 0),
     "rate-limited": (429, 0),  # the SDK backs off and retries
     "server-frozen": (503, 0),  # the SDK waits for the end of maintenance

@@ -2,3 +2,6 @@
 
 from hangar.api.clearml.endpoints import auth as auth
 from hangar.api.clearml.endpoints import server as server
+from hangar.api.clearml.endpoints import projects as projects
+from hangar.api.clearml.endpoints import task_fields as task_fields
+from hangar.api.clearml.endpoints import tasks as tasks

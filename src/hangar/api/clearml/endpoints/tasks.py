@@ -1,0 +1,270 @@
+"""``tasks.*``: create, read, query, edit, status moves, reset, clone, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hangar.api.clearml import query
+from hangar.api.clearml.registry import Call, endpoint
+from hangar.api.clearml.tasks_wire import (
+    TASKS,
+    Body,
+    StatusRequest,
+    TaskFields,
+    TaskRequest,
+    fields_of,
+    task_object,
+)
+from hangar.core.tracking.tasks.experiments import Experiments
+from hangar.core.tracking.tasks.service import Changed
+from hangar.core.tracking.tasks.states import TaskStatus
+
+
+def experiments(call: Call) -> Experiments:
+    return call.services.tracking.experiments
+
+
+def answer(changed: Changed, **extra: Any) -> dict[str, Any]:
+    return {"updated": changed.updated, "fields": fields_of(changed.values), **extra}
+
+
+class CreateRequest(TaskFields):
+    """name and type are required here (optional in edits)."""
+
+    name: str
+    type: str
+
+
+@endpoint("tasks.create")
+async def create(call: Call) -> dict[str, Any]:
+    body = call.parse(CreateRequest)
+    changes = body.changes()
+    plain = {k: changes.pop(k) for k in ("comment", "parent", "tags", "system_tags")
+             if k in changes}  # fmt: skip
+    for name in ("name", "type", "project"):
+        changes.pop(name, None)
+    task_id = await experiments(call).tasks.create(
+        call.principal, name=body.name, type=body.type, project=body.project,
+        documents=changes, **plain,
+    )  # fmt: skip
+    return {"id": task_id}
+
+
+@endpoint("tasks.get_by_id")
+async def get_by_id(call: Call) -> dict[str, Any]:
+    body = call.parse(TaskRequest)
+    task = await experiments(call).task_reads.get(call.principal, body.task)
+    return {"task": task_object(task.document())}
+
+
+async def _search(call: Call) -> dict[str, Any]:
+    parsed, next_scroll = query.parse(TASKS, call.body)
+    projects = query.ids_of(call.body, "project")
+    if projects is not None and call.body.get("include_subprojects"):
+        projects = await _with_subprojects(call, projects)
+    docs = await experiments(call).task_reads.search(
+        call.principal, parsed, ids=query.ids_of(call.body, "id"), projects=projects
+    )
+    answer: dict[str, Any] = {
+        "tasks": [task_object(d, projected=parsed.fields is not None) for d in docs]
+    }
+    if next_scroll is not None:
+        answer["scroll_id"] = query.scroll_id(next_scroll)
+    return answer
+
+
+async def _with_subprojects(call: Call, projects: list[str]) -> list[str]:
+    visible = await experiments(call).project_reads.all(call.principal)
+    wanted, grown = set(projects), True
+    while grown:
+        more = {p.id for p in visible if p.parent in wanted} - wanted
+        wanted |= more
+        grown = bool(more)
+    return sorted(wanted)
+
+
+@endpoint("tasks.get_all")
+async def get_all(call: Call) -> dict[str, Any]:
+    return await _search(call)
+
+
+@endpoint("tasks.get_all_ex")
+async def get_all_ex(call: Call) -> dict[str, Any]:
+    return await _search(call)
+
+
+class EditRequest(TaskFields):
+    task: str
+    force: bool = False
+
+
+@endpoint("tasks.edit")
+async def edit(call: Call) -> dict[str, Any]:
+    body = call.parse(EditRequest)
+    changed = await experiments(call).tasks.edit(
+        call.principal, body.task, body.changes(), force=body.force
+    )
+    return answer(changed)
+
+
+class UpdateRequest(Body):
+    task: str
+    name: str | None = None
+    comment: str | None = None
+    tags: list[str] | None = None
+    system_tags: list[str] | None = None
+    project: str | None = None
+
+
+@endpoint("tasks.update")
+async def update(call: Call) -> dict[str, Any]:
+    body = call.parse(UpdateRequest)
+    changes = body.model_dump(exclude_unset=True, exclude={"task"})
+    changed = await experiments(call).tasks.update(
+        call.principal, body.task, {k: v for k, v in changes.items() if v is not None}
+    )
+    return answer(changed)
+
+
+@endpoint("tasks.started")
+async def started(call: Call) -> dict[str, Any]:
+    body = call.parse(StatusRequest)
+    changed = await experiments(call).tasks.started(call.principal, body.task, **body.how())
+    return answer(changed, started=changed.updated)
+
+
+async def _finish(call: Call, status: TaskStatus) -> dict[str, Any]:
+    body = call.parse(StatusRequest)
+    changed = await experiments(call).tasks.finished(
+        call.principal, body.task, status, **body.how()
+    )
+    return answer(changed)
+
+
+@endpoint("tasks.stopped")
+async def stopped(call: Call) -> dict[str, Any]:
+    return await _finish(call, TaskStatus.STOPPED)
+
+
+@endpoint("tasks.failed")
+async def failed(call: Call) -> dict[str, Any]:
+    return await _finish(call, TaskStatus.FAILED)
+
+
+@endpoint("tasks.close")
+async def close(call: Call) -> dict[str, Any]:
+    return await _finish(call, TaskStatus.CLOSED)
+
+
+class CompletedRequest(StatusRequest):
+    publish: bool = False
+
+
+@endpoint("tasks.completed")
+async def completed(call: Call) -> dict[str, Any]:
+    body = call.parse(CompletedRequest)
+    tasks = experiments(call).tasks
+    changed = await tasks.finished(call.principal, body.task, TaskStatus.COMPLETED, **body.how())
+    if not body.publish:
+        return answer(changed, published=0)
+    published = await tasks.publish(call.principal, body.task, reason=body.status_reason)
+    return answer(changed, published=published.updated)
+
+
+@endpoint("tasks.publish")
+async def publish(call: Call) -> dict[str, Any]:
+    body = call.parse(StatusRequest)
+    changed = await experiments(call).tasks.publish(call.principal, body.task, **body.how())
+    return answer(changed)
+
+
+@endpoint("tasks.stop")
+async def stop(call: Call) -> dict[str, Any]:
+    """The abort request: a development, queued or worker-less task stops at once; a task
+    a worker runs is asked to stop (its status message says "stopping")."""
+    body = call.parse(StatusRequest)
+    exp = experiments(call)
+    task = await exp.task_reads.get(call.principal, body.task)
+    if (
+        "development" in task.system_tags
+        or task.status is TaskStatus.QUEUED
+        or (task.last_worker is None)
+    ):
+        message = body.status_message or f"Stopped by {call.principal.email}"
+        changed = await exp.tasks.finished(
+            call.principal, body.task, TaskStatus.STOPPED,
+            force=body.force, reason=body.status_reason, message=message,
+        )  # fmt: skip
+        return answer(changed)
+    changed = await exp.tasks.move(
+        call.principal, body.task, task.status, force=True,
+        reason=body.status_reason, message="stopping",
+    )  # fmt: skip
+    return answer(changed)
+
+
+@endpoint("tasks.ping")
+async def ping(call: Call) -> dict[str, Any]:
+    body = call.parse(TaskRequest)
+    await experiments(call).tasks.ping(call.principal, body.task)
+    return {}
+
+
+class ResetRequest(TaskRequest):
+    force: bool = False
+    clear_all: bool = False
+
+
+@endpoint("tasks.reset")
+async def reset(call: Call) -> dict[str, Any]:
+    body = call.parse(ResetRequest)
+    changed = await experiments(call).tasks.reset(
+        call.principal, body.task, force=body.force, clear_all=body.clear_all
+    )
+    return answer(changed, dequeued={}, events={}, deleted_models=0, urls={})
+
+
+class DeleteRequest(TaskRequest):
+    force: bool = False
+
+
+@endpoint("tasks.delete")
+async def delete(call: Call) -> dict[str, Any]:
+    body = call.parse(DeleteRequest)
+    _, children = await experiments(call).tasks.delete(
+        call.principal, [body.task], force=body.force
+    )
+    return {"deleted": True, "updated_children": children, "updated_models": 0,
+            "events": {}, "urls": {}}  # fmt: skip
+
+
+class CloneRequest(TaskRequest):
+    new_task_name: str | None = None
+    new_task_comment: str | None = None
+    new_task_tags: list[str] | None = None
+    new_task_system_tags: list[str] | None = None
+    new_task_parent: str | None = None
+    new_task_project: str | None = None
+    new_project_name: str | None = None
+    new_task_hyperparams: dict[str, dict[str, dict[str, Any]]] | None = None
+    new_task_configuration: dict[str, dict[str, Any]] | None = None
+    new_task_container: dict[str, str | None] | None = None
+    execution_overrides: dict[str, Any] | None = None
+
+
+@endpoint("tasks.clone")
+async def clone(call: Call) -> dict[str, Any]:
+    body = call.parse(CloneRequest)
+    exp = experiments(call)
+    given = body.model_dump(exclude_unset=True)
+    overrides = {key.removeprefix("new_task_"): value for key, value in given.items()
+                 if key.startswith("new_task_") and value is not None}  # fmt: skip
+    if body.execution_overrides is not None:
+        overrides["execution"] = body.execution_overrides
+    answer: dict[str, Any] = {}
+    if body.new_project_name:
+        project_id = await exp.projects.create(call.principal, body.new_project_name, exist_ok=True)
+        overrides["project"] = project_id
+        answer["new_project"] = {"id": project_id, "name": body.new_project_name}
+    task_id = await exp.tasks.clone(call.principal, body.task, overrides=overrides)
+    return {"id": task_id, **answer}

@@ -1,0 +1,1 @@
+"""Projects and tasks of experiment tracking: the status machine, edits, queries, access."""

@@ -1,0 +1,239 @@
+"""Project and task rows in, projects and tasks out (the only module that imports their tables).
+
+Every read is scoped: a caller sees their own projects and tasks, and the tasks of projects
+they see; an administrator credential sees its domain's, a superadministrator's everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, delete, false, func, insert, or_, select, true, update
+
+from hangar.core.principal import Principal
+from hangar.core.tracking.tasks.models import DOCUMENTS, Project, Task
+from hangar.core.tracking.tasks.states import TaskStatus
+from hangar.db.engine import DbSession
+from hangar.db.tables.tracking_tasks import TrackingProjectRow, TrackingTaskRow
+
+PROJECTS = cast(Table, TrackingProjectRow.__table__)
+TASKS = cast(Table, TrackingTaskRow.__table__)
+P = PROJECTS.c
+T = TASKS.c
+
+_TASK_COLUMNS = (
+    T.id,
+    T.name,
+    T.type,
+    T.status,
+    T.status_reason,
+    T.status_message,
+    T.status_changed,
+    T.user_uuid,
+    T.domain_name,
+    T.project_id,
+    T.comment,
+    T.parent_id,
+    T.tags,
+    T.system_tags,
+    T.created,
+    T.started,
+    T.completed,
+    T.published,
+    T.last_update,
+    T.last_change,
+    T.last_worker,
+    T.last_worker_report,
+    T.active_duration,
+    T.enqueue_status,
+    *(T[name] for name in DOCUMENTS),
+)  # fmt: skip  (Task's fields, in order)
+_PROJECT_COLUMNS = (
+    P.id,
+    P.name,
+    P.basename,
+    P.description,
+    P.user_uuid,
+    P.domain_name,
+    P.parent_id,
+    P.tags,
+    P.system_tags,
+    P.default_output_destination,
+    P.created,
+    P.last_update,
+)  # fmt: skip  (Project's fields, in order)
+_STATUSES = {s.value: s for s in TaskStatus}
+
+
+def _task(fields: Sequence[Any]) -> Task:
+    values = list(fields)
+    values[3] = _STATUSES.get(values[3], TaskStatus.UNKNOWN)
+    return Task(*values)
+
+
+def _project(fields: Sequence[Any]) -> Project:
+    return Project(*fields)
+
+
+def project_scope(principal: Principal) -> ColumnElement[bool]:
+    """The projects ``principal`` sees."""
+    if principal.is_admin and principal.is_superadmin:
+        return true()
+    if principal.is_admin:
+        return P.domain_name == principal.domain_name
+    return (P.domain_name == principal.domain_name) & (P.user_uuid == principal.user_uuid)
+
+
+def task_scope(principal: Principal) -> ColumnElement[bool]:
+    """The tasks ``principal`` sees: own ones and those of projects it sees."""
+    if principal.is_admin and principal.is_superadmin:
+        return true()
+    if principal.is_admin:
+        return T.domain_name == principal.domain_name
+    own_projects = select(P.id).where(project_scope(principal))
+    return (T.domain_name == principal.domain_name) & or_(
+        T.user_uuid == principal.user_uuid, T.project_id.in_(own_projects)
+    )
+
+
+# Projects --------------------------------------------------------------------------------
+
+
+async def projects(
+    db: DbSession,
+    principal: Principal,
+    *,
+    ids: Collection[str] | None = None,
+    names: Collection[str] | None = None,
+) -> list[Project]:
+    """The projects the principal sees, narrowed to ``ids`` / full ``names`` when given."""
+    stmt = select(*_PROJECT_COLUMNS).where(project_scope(principal))
+    if ids is not None:
+        stmt = stmt.where(P.id.in_(list(ids)) if ids else false())
+    if names is not None:
+        stmt = stmt.where(P.name.in_(list(names)) if names else false())
+    return [_project(row) for row in await db.execute(stmt.order_by(P.created, P.id))]
+
+
+async def own_projects_named(
+    db: DbSession, principal: Principal, names: Collection[str]
+) -> dict[str, Project]:
+    """The principal's own projects among full ``names`` (names are unique per owner)."""
+    stmt = select(*_PROJECT_COLUMNS).where(
+        P.domain_name == principal.domain_name,
+        P.user_uuid == principal.user_uuid,
+        P.name.in_(list(names)),
+    )
+    return {row.name: _project(row) for row in await db.execute(stmt)}
+
+
+async def insert_project(db: DbSession, values: Mapping[str, Any]) -> None:
+    await db.execute(insert(PROJECTS).values(**values))
+
+
+async def update_project(db: DbSession, project_id: str, values: Mapping[str, Any]) -> int:
+    result = await db.execute(update(PROJECTS).where(P.id == project_id).values(**values))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_projects(db: DbSession, ids: Collection[str]) -> None:
+    await db.execute(delete(PROJECTS).where(P.id.in_(list(ids))))
+
+
+async def project_children(db: DbSession, project_ids: Collection[str]) -> list[str]:
+    """Ids of the direct sub-projects of ``project_ids``."""
+    rows = await db.execute(select(P.id).where(P.parent_id.in_(list(project_ids))))
+    return [row[0] for row in rows]
+
+
+async def tasks_per_project(db: DbSession, project_ids: Collection[str]) -> dict[str, int]:
+    rows = await db.execute(
+        select(T.project_id, func.count())
+        .where(T.project_id.in_(list(project_ids)))
+        .group_by(T.project_id)
+    )
+    return {project_id: count for project_id, count in rows}
+
+
+async def tasks_of_projects(db: DbSession, project_ids: Collection[str]) -> list[Task]:
+    """Every task of the given projects, whoever owns it (for statistics of visible projects)."""
+    if not project_ids:
+        return []
+    rows = await db.execute(select(*_TASK_COLUMNS).where(T.project_id.in_(list(project_ids))))
+    return [_task(row) for row in rows]
+
+
+# Tasks -----------------------------------------------------------------------------------
+
+
+async def tasks(
+    db: DbSession,
+    principal: Principal,
+    *,
+    ids: Collection[str] | None = None,
+    project_ids: Collection[str] | None = None,
+    statuses: Collection[str] | None = None,
+    names: Collection[str] | None = None,
+) -> list[Task]:
+    """The tasks the principal sees, narrowed by the given plain-column values, oldest first."""
+    stmt = select(*_TASK_COLUMNS).where(task_scope(principal))
+    for column, wanted in ((T.id, ids), (T.project_id, project_ids), (T.status, statuses),
+                           (T.name, names)):  # fmt: skip
+        if wanted is not None:
+            stmt = stmt.where(column.in_(list(wanted)) if wanted else false())
+    return [_task(row) for row in await db.execute(stmt.order_by(T.created, T.id))]
+
+
+async def task_revision(db: DbSession, principal: Principal, task_id: str) -> tuple[Task, int]:
+    """The task (if the principal sees it) and its revision, for a compare-and-set write."""
+    stmt = select(*_TASK_COLUMNS, T.revision).where(task_scope(principal), T.id == task_id)
+    row = (await db.execute(stmt)).first()
+    if row is None:
+        raise LookupError(task_id)
+    return _task(row[:-1]), int(row[-1])
+
+
+async def insert_task(db: DbSession, values: Mapping[str, Any]) -> None:
+    await db.execute(insert(TASKS).values(revision=0, **values))
+
+
+async def update_task(
+    db: DbSession, task_id: str, revision: int, values: Mapping[str, Any]
+) -> bool:
+    """Writes ``values`` if the task is still at ``revision`` (compare-and-set); False if not."""
+    result = await db.execute(
+        update(TASKS)
+        .where(T.id == task_id, T.revision == revision)
+        .values(revision=revision + 1, **values)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def move_status(
+    db: DbSession, task_id: str, old: TaskStatus, values: Mapping[str, Any]
+) -> bool:
+    """Writes a status move if the task is still in ``old`` (compare-and-set); False if not."""
+    result = await db.execute(
+        update(TASKS)
+        .where(T.id == task_id, T.status == old.value)
+        .values(revision=T.revision + 1, **values)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def touch(db: DbSession, task_id: str, at: datetime) -> None:
+    await db.execute(update(TASKS).where(T.id == task_id).values(last_update=at))
+
+
+async def delete_tasks(db: DbSession, ids: Collection[str]) -> None:
+    await db.execute(delete(TASKS).where(T.id.in_(list(ids))))
+
+
+async def clear_parent(db: DbSession, ids: Collection[str]) -> int:
+    """Children of deleted tasks lose their parent; how many there were."""
+    result = await db.execute(
+        update(TASKS).where(T.parent_id.in_(list(ids))).values(parent_id=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
