@@ -1,4 +1,5 @@
-"""Every route the Backend.AI face registers, read from the app itself."""
+"""Every route the Backend.AI face registers, read from the app itself; every endpoint the
+ClearML face registers, read from its registry."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import inspect
 import pkgutil
 import re
 from dataclasses import dataclass
+from types import ModuleType
 from typing import cast
 
 from pydantic import AliasChoices, BaseModel
 from starlette.routing import Route, WebSocketRoute
 
 import hangar.api.bai.routes as route_package
+import hangar.api.clearml.endpoints as clearml_package
 from hangar.api.bai.app import create_bai_app
+from hangar.api.clearml.registry import ENDPOINTS, Endpoint
 from hangar.core.services import Services
 
 PARAM = re.compile(r"{(\w+)(?::\w+)?}")
@@ -52,12 +56,18 @@ def registered_routes() -> list[RouteId]:
 def parameter_names() -> list[str]:
     """Every request key the face's parameter models know (names and aliases), plus the
     keys handlers read themselves: the fuzzers' vocabulary."""
-    names: set[str] = set()
     modules = [
         importlib.import_module(f"{route_package.__name__}.{info.name}")
         for info in pkgutil.iter_modules(route_package.__path__)
     ]
     modules.append(importlib.import_module("hangar.api.bai.graphql.routes"))
+    return _names_in(modules)
+
+
+def _names_in(modules: list[ModuleType]) -> list[str]:
+    """The request keys named in ``modules``: fields and aliases of their pydantic models,
+    and the keys read with ``.get("...")``."""
+    names: set[str] = set()
     for module in modules:
         source = inspect.getsource(module)
         names.update(re.findall(r"""\.get\(\s*["']([A-Za-z_][\w-]*)["']""", source))
@@ -72,3 +82,24 @@ def parameter_names() -> list[str]:
                 elif isinstance(alias, str):
                     names.add(alias)
     return sorted(names)
+
+
+def clearml_endpoints() -> list[Endpoint]:
+    """Every endpoint the ClearML face registers (its endpoint modules imported), by name."""
+    return [ENDPOINTS[name] for name in sorted(ENDPOINTS)]
+
+
+def clearml_parameter_names() -> list[str]:
+    """Every request key the ClearML face's endpoint modules and wire helpers name: the
+    vocabulary of its fuzzer."""
+    modules = [
+        importlib.import_module(f"{clearml_package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(clearml_package.__path__)
+    ]
+    parent = clearml_package.__name__.rpartition(".")[0]
+    modules += [
+        importlib.import_module(f"{parent}.{info.name}")
+        for info in pkgutil.iter_modules(importlib.import_module(parent).__path__)
+        if not info.ispkg
+    ]
+    return _names_in(modules)
