@@ -174,9 +174,9 @@ class ClearmlApi:
             sent.setdefault("Content-Type", "application/json")
         return self.http.request(method, self.url(name, version), headers=sent, content=content)
 
-    def call(self, name: str, **body: Any) -> dict[str, Any]:
+    def call(self, endpoint: str, /, **body: Any) -> dict[str, Any]:
         """The data of a successful call; ClearmlCallError for any other envelope."""
-        response = self.raw(name, body)
+        response = self.raw(endpoint, body)
         if response.status_code != 200:
             raise ClearmlCallError(response)
         data: dict[str, Any] = response.json()["data"]
