@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from hangar import __version__
-from hangar.cli import account, admin, dotfiles, run, sessions, templates, vfolders
+from hangar.cli import (
+    account,
+    admin,
+    dotfiles,
+    experiments,
+    run,
+    sessions,
+    templates,
+    vfolders,
+)
 from hangar.cli.common import OUTPUT
 
 app = typer.Typer(
@@ -42,6 +51,7 @@ for commands in (account.app, sessions.app, run.app):
 app.add_typer(vfolders.app, name="vfolder")
 app.add_typer(templates.app, name="sesstpl")
 app.add_typer(dotfiles.app, name="dotfile")
+app.add_typer(experiments.app, name="experiments")
 
 
 @app.command()

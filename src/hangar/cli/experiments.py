@@ -1,0 +1,106 @@
+"""``hangar experiments``: tracked experiments (ClearML tasks) at a glance, no UI needed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from hangar.cli.common import OUTPUT, print_json, run, show
+from hangar.cli.render import console, table
+from hangar.client.experiments import Experiments, ExperimentsConfig, TaskSummary
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Tracked experiments (ClearML tasks): list them, show one, print its scalars.",
+    no_args_is_help=True,
+)
+
+TaskArg = Annotated[str, typer.Argument(help="Task id, or exact task name (the newest).")]
+FIELDS = (
+    "id", "name", "project", "type", "status", "status_reason", "status_message", "created",
+    "started", "completed", "last_update", "last_iteration", "comment", "tags",
+)  # fmt: skip
+
+
+def _with(action: Callable[[Experiments], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with Experiments(ExperimentsConfig.load()) as client:
+            return await action(client)
+
+    return run(main())
+
+
+@app.command("ls")
+def ls(
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Project name.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status (completed, ...).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 50,
+) -> None:
+    """List experiments, the most recently updated first."""
+    tasks: list[TaskSummary] = _with(lambda x: x.tasks(project=project, status=status, limit=limit))
+    rows = [(t.id, t.project, t.name, t.status, t.last_update) for t in tasks]
+    show("Experiments", ["id", "project", "name", "status", "last_update"], rows)
+
+
+def _hyperparams(task: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    rows = []
+    for section, params in sorted((task.get("hyperparams") or {}).items()):
+        for name, param in sorted((params or {}).items()):
+            rows.append((section, name, (param or {}).get("value")))
+    return rows
+
+
+def _metrics(task: dict[str, Any]) -> list[tuple[str, str, Any, Any, Any]]:
+    rows = []
+    for variants in (task.get("last_metrics") or {}).values():
+        for entry in (variants or {}).values():
+            rows.append((entry.get("metric", ""), entry.get("variant", ""), entry.get("value"),
+                         entry.get("min_value"), entry.get("max_value")))  # fmt: skip
+    return sorted(rows, key=lambda r: (str(r[0]), str(r[1])))
+
+
+async def _task_with_project(client: Experiments, ref: str) -> dict[str, Any]:
+    task = await client.task(ref)
+    project = task.get("project")
+    names = await client.project_names({project} if project else set())
+    return {**task, "project": names.get(project or "", project or "")}
+
+
+@app.command("show")
+def show_task(task: TaskArg) -> None:
+    """One experiment: its fields, hyperparameters and last metrics."""
+    found = _with(lambda x: _task_with_project(x, task))
+    if OUTPUT.json:
+        print_json(found)
+        return
+    fields = [(name, found.get(name)) for name in FIELDS if found.get(name) not in (None, "", [])]
+    console.print(table(f"Experiment {found.get('name', '')}", ["field", "value"], fields))
+    params = _hyperparams(found)
+    if params:
+        console.print(table("Hyperparameters", ["section", "name", "value"], params))
+    metrics = _metrics(found)
+    if metrics:
+        console.print(table("Last metrics", ["metric", "variant", "last", "min", "max"], metrics))
+
+
+@app.command("scalars")
+def scalars(
+    task: TaskArg,
+    metric: Annotated[str | None, typer.Argument(help="A metric (title) to print.")] = None,
+    last: Annotated[int, typer.Option(min=1, max=1000, help="Values per series.")] = 10,
+) -> None:
+    """The last value of every scalar series, or a metric's last values per variant."""
+    if metric is None:
+        found = _with(lambda x: x.task(task))
+        show("Scalars (last values)", ["metric", "variant", "last", "min", "max"], _metrics(found))
+        return
+
+    async def points(client: Experiments) -> list[tuple[str, int, float]]:
+        task_id = str((await client.task(task))["id"])
+        found = await client.last_points(task_id, metric, last)
+        return [(p.variant, p.iteration, p.value) for p in found]
+
+    show(f"Scalars of {metric}", ["variant", "iteration", "value"], _with(points))
