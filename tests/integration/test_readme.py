@@ -80,3 +80,33 @@ def test_the_readme_invite_example_works(live_server: LiveServer) -> None:
     assert "You can now access vfolder mydata1" in done.stdout, done.stdout + done.stderr
     listed = live_server.official("vfolder", "list", **bob).stdout
     assert re.search(r"mydata1 .* ro ", listed), listed
+
+
+@pytest.mark.backends("sqlite")
+def test_the_readme_clearml_example_runs(live_server: LiveServer) -> None:
+    from tests.support.clearml import CLEARML_PYTHON
+
+    setup = readme_block("export CLEARML_CONFIG_FILE")
+    script = live_server.home / "track.py"
+    script.write_text(readme_block("from clearml import Task"))
+    # As on a laptop: the server wrote its client files under ~/.config/hangar.
+    (live_server.home / ".config").symlink_to(live_server.home / "config")
+    env = {k: v for k, v in live_server.server_env().items() if not k.startswith("CLEARML_")}
+    env.pop("XDG_CONFIG_HOME")
+    done = subprocess.run(
+        ["bash", "-c", f"{setup}\nexec {CLEARML_PYTHON} {script}"],
+        env=env, cwd=live_server.home, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "loss 0.02" in done.stdout
+    outputs = []
+    for line in readme_block("hangar experiments ls").splitlines():
+        argv = shlex.split(line)
+        assert argv[0] == "hangar"
+        shown = live_server.hangar(*argv[1:])
+        assert shown.returncode == 0, f"{argv}: {shown.stdout}{shown.stderr}"
+        outputs.append(shown.stdout)
+    listed, details, scalars = outputs
+    assert "first run" in listed and "completed" in listed
+    assert "lr" in details and "0.1" in details
+    assert scalars.count("train") == 3 and "0.02" in scalars
