@@ -9,6 +9,7 @@ from hangar import __version__
 from hangar.api import agents
 from hangar.api.bai.app import SessionMode, create_bai_app
 from hangar.api.clearml.app import SEGMENT_PATTERNS, create_clearml_app
+from hangar.api.clearml.files import create_files_app
 from hangar.api.common.context import AccessLog, RequestContext
 from hangar.api.common.mounts import Dispatch, Endpoint, Mount, MountTable
 from hangar.api.observability import Metrics
@@ -45,6 +46,7 @@ def mounts(services: Services) -> list[Mount]:
     return [
         Mount.root("bai", bai),
         Mount.prefix("/func", "bai-session", SessionMode(bai)),
+        Mount.prefix("/files", "clearml-files", create_files_app(services)),
         *(Mount.segment(pattern, "clearml", clearml) for pattern in SEGMENT_PATTERNS),
         Mount.exact("/healthz", "ops", Endpoint(ops.healthz)),
         Mount.exact("/metrics", "ops", Endpoint(Metrics(services.census))),

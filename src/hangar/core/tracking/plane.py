@@ -9,8 +9,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from hangar.core.clock import Clock
 from hangar.core.storage.plane import StoragePlane
 from hangar.core.tracking.contracts import MetricsSummaries, TaskCleanup
-from hangar.core.tracking.tasks.experiments import Experiments, NoSummaries, build_experiments
-from hangar.core.tracking.tasks.reads import TaskDirectory
+from hangar.core.tracking.files import TrackingFiles
+from hangar.core.tracking.metrics.reads import MetricsReads
+from hangar.core.tracking.metrics.service import MetricsService
+from hangar.core.tracking.models.service import ModelsService
+from hangar.core.tracking.tasks.experiments import Experiments, build_experiments
+from hangar.core.tracking.tasks.reads import ProjectReads, TaskDirectory
 from hangar.db.engine import DbSession
 from hangar.settings import Settings
 
@@ -20,6 +24,10 @@ class TrackingPlane:
     """Experiment tracking as the faces reach it."""
 
     experiments: Experiments  # projects and tasks
+    models: ModelsService
+    files: TrackingFiles  # the file server's store
+    metrics: MetricsService  # task events: writes, summaries, cleanup
+    metric_reads: MetricsReads
 
 
 def build_tracking_plane(
@@ -28,11 +36,21 @@ def build_tracking_plane(
     clock: Clock,
     storage: StoragePlane,
 ) -> TrackingPlane:
-    del settings, storage  # the parts take what they need as they arrive
+    del settings  # the parts take what they need as they arrive
     access = TaskDirectory(sessions)  # the TaskAccess the other parts take
-    summaries: MetricsSummaries = NoSummaries()  # until the metrics part provides them
-    cleanups: list[TaskCleanup] = []  # parts keeping per-task data (events, models, files)
+    metrics = MetricsService(sessions, clock, access)
+    summaries: MetricsSummaries = metrics
+    models = ModelsService(sessions, clock, access, ProjectReads(sessions, clock))
+    hosts = storage.service.hosts
+    files = TrackingFiles(hosts.get(hosts.default or "local"), access)
+    cleanups: list[TaskCleanup] = [models, files, metrics]  # parts keeping per-task data
     experiments = build_experiments(
         sessions, clock, access=access, summaries=summaries, cleanups=cleanups
     )
-    return TrackingPlane(experiments=experiments)
+    return TrackingPlane(
+        experiments=experiments,
+        models=models,
+        files=files,
+        metrics=metrics,
+        metric_reads=MetricsReads(sessions, access),
+    )

@@ -15,6 +15,7 @@ from hangar.db.tables import (  # noqa: F401  (each import registers its tables 
     storage,
     templates,
     tracking_events,
+    tracking_models,
     tracking_tasks,
 )
 from hangar.db.tables.base import Base

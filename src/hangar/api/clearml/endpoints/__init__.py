@@ -1,6 +1,7 @@
 """The endpoint modules: importing one registers its endpoints (one line per module)."""
 
 from hangar.api.clearml.endpoints import auth as auth
+from hangar.api.clearml.endpoints import models as models
 from hangar.api.clearml.endpoints import server as server
 from hangar.api.clearml.endpoints import projects as projects
 from hangar.api.clearml.endpoints import task_fields as task_fields

@@ -1,0 +1,1 @@
+"""Models: the weights a task produced or used, with their design, labels and metadata."""

@@ -1,0 +1,249 @@
+"""Models: create, change, publish, archive, delete, list; who may do what.
+
+A user sees the models they own and those filed in a project they may read (admins: their
+domain's; superadmins: all); they change only their own (admins: those they see). A model's
+task, when named, must be one the user may write; its project one they may read. A ready
+(published) model keeps its weights: its URI, design, labels and framework no longer change,
+unless forced.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.clock import Clock
+from hangar.core.errors import Conflict, Forbidden, HangarError, InvalidRequest, NotFound
+from hangar.core.principal import Principal
+from hangar.core.tracking import query as q
+from hangar.core.tracking.contracts import TaskAccess, TaskRef
+from hangar.core.tracking.models import repo
+from hangar.core.tracking.models.model import (
+    ARCHIVED,
+    BatchOutcome,
+    MetadataItem,
+    Model,
+    ModelChanges,
+    ModelId,
+)
+from hangar.db.engine import DbSession
+
+FROZEN_WHEN_READY = ("uri", "design", "labels", "framework")
+SQL_NARROWED = ("id", "task", "project")
+
+
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class ProjectAccess(Protocol):
+    """The projects a principal may read (the tasks part's project reads)."""
+
+    async def all(self, principal: Principal) -> Sequence[Identified]: ...
+
+
+class ModelIsReady(Conflict):
+    code = "model-is-ready"
+    default_message = "The model is published: its weights and design no longer change."
+
+
+def model_not_found(model_id: str) -> NotFound:
+    return NotFound("model", f"Invalid model id: {model_id}")
+
+
+class ModelsService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        tasks: TaskAccess,
+        projects: ProjectAccess | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._tasks = tasks
+        self._projects = projects
+
+    async def _readable_projects(self, principal: Principal) -> set[str]:
+        if self._projects is None:
+            return set()
+        return {project.id for project in await self._projects.all(principal)}
+
+    async def _check_refs(self, principal: Principal, changes: ModelChanges) -> None:
+        """The task a change names must be writable, its project readable."""
+        if changes.task is not None and not await self._tasks.writable(principal, [changes.task]):
+            raise NotFound("task", f"Invalid task id: {changes.task}")
+        if changes.project is not None and self._projects is not None:
+            projects = await self._readable_projects(principal)
+            if changes.project not in projects:
+                raise NotFound("project", f"Invalid project id: {changes.project}")
+
+    # Reads ---------------------------------------------------------------------------------
+
+    async def _find(self, db: DbSession, principal: Principal, model_id: ModelId) -> Model:
+        found = await repo.visible(
+            db, principal, await self._readable_projects(principal), ids=[model_id]
+        )
+        if not found:
+            raise model_not_found(model_id)
+        return found[0]
+
+    async def get(self, principal: Principal, model_id: ModelId) -> Model:
+        """The model. Raises NotFound (unknown or not visible)."""
+        async with self._sessions() as db:
+            return await self._find(db, principal, model_id)
+
+    async def query(self, principal: Principal, query: q.Query) -> list[dict[str, Any]]:
+        """Documents of the visible models that satisfy ``query`` (ordered, paged,
+        projected)."""
+        narrow = _narrowing(query)
+        projects = await self._readable_projects(principal)
+        async with self._sessions() as db:
+            models = await repo.visible(db, principal, projects, narrow=narrow)
+        return q.run((m.document() for m in models), query)
+
+    # Writes --------------------------------------------------------------------------------
+
+    async def create(self, principal: Principal, changes: ModelChanges) -> Model:
+        """A new model. Raises InvalidRequest (no name or uri), NotFound (task, project)."""
+        if not (changes.name or "").strip():
+            raise InvalidRequest("A model needs a name.")
+        if changes.uri is None:
+            raise InvalidRequest("A model needs a uri.")
+        await self._check_refs(principal, changes)
+        model_id = uuid.uuid4().hex
+        values = changes.given()
+        values["name"] = values["name"].strip()
+        async with self._sessions() as db, db.begin():
+            await repo.insert(
+                db, model_id, principal.user_uuid, principal.domain_name, self._clock.now(), values
+            )
+        return await self.get(principal, model_id)
+
+    async def _own(self, db: DbSession, principal: Principal, model_id: ModelId) -> Model:
+        """A model the principal may change: its own, or any it sees as an admin."""
+        model = await self._find(db, principal, model_id)
+        if not (principal.owns(model.user) or principal.is_admin):
+            raise Forbidden("Only the model's owner may change it.")
+        return model
+
+    async def edit(
+        self, principal: Principal, model_id: ModelId, changes: ModelChanges, *,
+        force: bool = False,
+    ) -> list[str]:  # fmt: skip
+        """Set the given fields; returns their names (those that differ). Raises NotFound,
+        Forbidden, ModelIsReady (weights of a published model, without ``force``)."""
+        await self._check_refs(principal, changes)
+        values = changes.given()
+        if "name" in values and not values["name"].strip():
+            raise InvalidRequest("A model needs a name.")
+        async with self._sessions() as db, db.begin():
+            model = await self._own(db, principal, model_id)
+            frozen = [f for f in FROZEN_WHEN_READY if f in values]
+            changed = [f for f in frozen if _differs(model, f, values[f])]
+            if model.ready and changed and not force:
+                raise ModelIsReady()
+            if not values:
+                return []
+            await repo.change(db, model_id, self._clock.now(), values)
+        return sorted(values)
+
+    async def set_metadata(
+        self, principal: Principal, model_id: ModelId, items: Sequence[MetadataItem], *,
+        replace_all: bool = False,
+    ) -> int:  # fmt: skip
+        """Add or update metadata items by key (all others dropped with ``replace_all``)."""
+        async with self._sessions() as db, db.begin():
+            model = await self._own(db, principal, model_id)
+            merged = {} if replace_all else dict(model.metadata)
+            merged.update({item.key: item for item in items})
+            await repo.change(db, model_id, self._clock.now(), {"metadata": tuple(merged.values())})
+        return 1
+
+    async def delete_metadata(
+        self, principal: Principal, model_id: ModelId, keys: Collection[str]
+    ) -> int:
+        async with self._sessions() as db, db.begin():
+            model = await self._own(db, principal, model_id)
+            kept = tuple(m for k, m in model.metadata.items() if k not in set(keys))
+            if len(kept) == len(model.metadata):
+                return 0
+            await repo.change(db, model_id, self._clock.now(), {"metadata": kept})
+        return 1
+
+    async def set_ready(self, principal: Principal, model_id: ModelId) -> Model:
+        """Publish the model (idempotent); returns it as it was before."""
+        async with self._sessions() as db, db.begin():
+            model = await self._own(db, principal, model_id)
+            if not model.ready:
+                await repo.change(db, model_id, self._clock.now(), {"ready": True})
+        return model
+
+    async def set_archived(self, principal: Principal, model_id: ModelId, archived: bool) -> int:
+        """Add or remove the ``archived`` system tag; returns 1 when it changed."""
+        async with self._sessions() as db, db.begin():
+            model = await self._own(db, principal, model_id)
+            tags = [t for t in model.system_tags if t != ARCHIVED]
+            if archived:
+                tags.append(ARCHIVED)
+            if sorted(tags) == sorted(model.system_tags):
+                return 0
+            await repo.change(db, model_id, self._clock.now(), {"system_tags": tuple(tags)})
+        return 1
+
+    async def delete(
+        self, principal: Principal, model_id: ModelId, *, force: bool = False
+    ) -> Model:
+        """Delete the model; returns what it was. Raises NotFound, Forbidden, ModelIsReady
+        (a published model, without ``force``)."""
+        async with self._sessions() as db, db.begin():
+            model = await self._own(db, principal, model_id)
+            if model.ready and not force:
+                raise ModelIsReady("The model is published: delete it with force.")
+            await repo.remove(db, [model_id])
+        return model
+
+    async def many(self, ids: Sequence[ModelId], action: Any) -> BatchOutcome:
+        """Run ``action(id)`` for each id, collecting successes and failures' messages."""
+        outcome = BatchOutcome()
+        for model_id in dict.fromkeys(ids):
+            try:
+                await action(model_id)
+            except HangarError as exc:
+                outcome.failed[model_id] = exc
+            else:
+                outcome.succeeded.append(model_id)
+        return outcome
+
+    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> None:
+        """TaskCleanup: a deleted task's output models go with it (their files do too)."""
+        async with self._sessions() as db, db.begin():
+            ids = await repo.of_tasks(db, [t.id for t in tasks])
+            if ids:
+                await repo.remove(db, ids)
+
+
+def _differs(model: Model, name: str, value: Any) -> bool:
+    current = getattr(model, name)
+    return bool(current != value) and not (isinstance(current, dict) and dict(current) == value)
+
+
+def _narrowing(query: q.Query) -> dict[str, Collection[Any]]:
+    """Plain positive list conditions on id/task/project, applied in SQL too (``run`` still
+    checks every condition)."""
+    narrow: dict[str, Collection[Any]] = {}
+    for condition in query.conditions:
+        if not isinstance(condition, q.InList) or condition.path not in SQL_NARROWED:
+            continue
+        if condition.all_of or any(t.negated or t.value is None for t in condition.any_of):
+            continue
+        if condition.any_of:
+            narrow[condition.path] = [t.value for t in condition.any_of]
+    return narrow
+
+
+__all__ = ["ModelIsReady", "ModelsService", "ProjectAccess", "model_not_found"]
