@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from starlette.datastructures import State
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -70,13 +70,15 @@ class ClearmlApp:
         envelope = Envelope(request_id_var.get() or new_request_id(), _trx(request))
         try:
             response = await self._serve(request, envelope)
+        except ClientDisconnect:
+            return  # nobody is left to answer
         except Exception as exc:
             response = await error_response(envelope, request, exc)
             exc.__traceback__ = None
         await response(scope, receive, send)
 
     async def _serve(self, request: Request, envelope: Envelope) -> Response:
-        name = _resolve(request.url.path, envelope)
+        name = _resolve(request.scope["path"], envelope)
         found = find(name) if NAME.fullmatch(name) else None
         if found is None:
             raise no_endpoint(name, envelope.requested_version)
