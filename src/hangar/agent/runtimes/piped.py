@@ -137,6 +137,29 @@ async def _abandon(connecting: asyncio.Future[list[asyncio.BaseTransport]] | Non
             transport.close()
 
 
+async def wait_exit(popen: subprocess.Popen[bytes]) -> int:
+    """The exit status of ``popen`` (a child of this process), waited for through a pidfd:
+    no thread, no SIGCHLD handler. Cancelling the wait leaves the child running."""
+    if popen.poll() is not None:
+        return popen.returncode
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+    pidfd = os.pidfd_open(popen.pid)
+
+    def check() -> None:
+        if popen.poll() is not None and not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(pidfd, check)
+    try:
+        check()  # it may have ended before the pidfd was watched
+        await ended
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    return popen.returncode
+
+
 def _watch_exit(
     loop: asyncio.AbstractEventLoop, process: PipedProcess, exited: asyncio.Future[None]
 ) -> None:
