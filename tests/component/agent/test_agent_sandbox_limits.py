@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hangar.agent.runtimes.base import (
     ExitStatus,
+    KernelSpec,
     LimitMode,
     ResourceLimits,
     TerminationReason,
@@ -156,3 +158,39 @@ async def test_rlimits_when_cgroups_are_off(
     assert status.exit_code != 0 and "MemoryError" in err
     stats = await fallback.stats("k1")
     assert stats.cpu_used >= 0 and stats.mem_cur_bytes == 0
+
+
+HOLD = (
+    "import sys, time\n"
+    "data = bytearray(64 << 20)\n"
+    "for i in range(0, len(data), 4096): data[i] = 1\n"
+    "end = time.process_time() + 0.3\n"
+    "while time.process_time() < end: pass\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+async def test_an_adopted_kernel_takes_its_processes_and_their_memory_along(
+    runtime: BubblewrapRuntime, kernels: Kernels, data_dir: Path
+) -> None:
+    """A pre-started kernel adopted as a session's: its running processes, and the memory
+    they hold, count in the session's limits; its CPU time so far is not the session's."""
+    if runtime.cgroups is None:
+        pytest.skip("needs cgroups")
+    await kernels(runtime, "pool-a", limits=ResourceLimits(memory_bytes=512 * MIB))
+    handle = await runtime.run("pool-a", [PYTHON, "-c", HOLD], stdin="pipe")
+    assert await handle.stdout.readline() == b"ready\n"
+    spec = KernelSpec("k1", data_dir / "scratch" / "k1",
+                      limits=ResourceLimits(memory_bytes=256 * MIB))  # fmt: skip
+    try:
+        await runtime.adopt("pool-a", spec)
+        assert not runtime.cgroups.cgroup_for("pool-a").exists()
+        assert runtime.cgroups.cgroup_for("k1").pids()  # the sandbox's processes moved in
+        stats = await runtime.stats("k1")
+        assert stats.mem_cur_bytes >= 60 * MIB  # the process's memory came along
+        assert stats.cpu_used < 250  # its 300 ms of CPU before the adoption did not
+    finally:
+        handle.kill()
+        await handle.wait()
+        await runtime.destroy("k1", remove_scratch=True)

@@ -366,8 +366,11 @@ class BubblewrapRuntime(KernelRuntime):
             raise KernelCreationFailed("the kernels' sandboxes differ")
         check_adoptable(self.disks, old, spec)
         cgroup: KernelCgroup | None = None
+        renamed = self.cgroups is not None and self.cgroups.renames and source.cgroup is not None
         try:
-            if self.cgroups is not None:
+            if self.cgroups is not None and renamed:
+                cgroup = self.cgroups.rename(source_id, spec.kernel_id, spec.limits)
+            elif self.cgroups is not None:
                 cgroup = self.cgroups.create(spec.kernel_id, spec.limits)
                 for pid in source.cgroup.pids() if source.cgroup is not None else ():
                     for procs in cgroup.procs_files:
@@ -383,12 +386,15 @@ class BubblewrapRuntime(KernelRuntime):
             if self.networks is not None:  # the namespace goes with the processes in it
                 await self.networks.move(source_id, spec.kernel_id)
         except OSError as exc:
+            if self.cgroups is not None and renamed and cgroup is not None:  # given back
+                with contextlib.suppress(OSError):
+                    self.cgroups.rename(spec.kernel_id, source_id)
             raise KernelCreationFailed(f"cannot adopt kernel {source_id!r}: {exc}") from exc
         self._kernels.pop(source_id)
         if self.waiters is not None:  # it sees the source's paths
             await self.waiters.drop(source_id, self.config.destroy_timeout)
         self._args_path(source_id).unlink(missing_ok=True)
-        if source.cgroup is not None:
+        if source.cgroup is not None and not renamed:
             await source.cgroup.remove(self.config.destroy_timeout)
         info = KernelInfo(spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes)
         options = self._options_for(spec)

@@ -103,6 +103,17 @@ class KernelCgroup:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
 
+    def reset_counters(self) -> None:
+        """Start the CPU time and the memory peak over (v1)."""
+        for controller, name in (
+            ("cpuacct", "cpuacct.usage"),
+            ("memory", "memory.max_usage_in_bytes"),
+        ):
+            path = self._file(controller, name)
+            if path is not None and path.exists():
+                with contextlib.suppress(OSError):
+                    _write(path, "0")
+
     def _counter(self, controller: str, name: str, key: str) -> int:
         path = self._file(controller, name)
         return read_keyed(path).get(key, 0) if path is not None else 0
@@ -205,6 +216,38 @@ class CgroupManager:
             if path.parent.is_dir() and (path.exists() or not path.name.endswith("swap.max")):
                 _write(path, value)
         return cgroup
+
+    @property
+    def renames(self) -> bool:
+        """Whether a kernel's directories can be renamed (v1; v2 has no rename)."""
+        return self.version is CgroupVersion.V1
+
+    def rename(
+        self, source_id: str, kernel_id: str, limits: ResourceLimits | None = None
+    ) -> KernelCgroup:
+        """Give ``source_id``'s directories, with the processes in them, to ``kernel_id`` and
+        write ``limits`` there (None: none) and start its counters over: a rename per
+        hierarchy instead of new directories and every process moved over (~10 ms for a
+        multi-threaded one, with the event loop stopped). Only where :attr:`renames`. On
+        failure the source keeps its directories. Raises OSError."""
+        source, target = self.cgroup_for(source_id), self.cgroup_for(kernel_id)
+        pairs = sorted({(source.dirs[c], target.dirs[c]) for c in source.dirs})
+        done: list[tuple[Path, Path]] = []
+        try:
+            for old, new in pairs:
+                old.rename(new)  # fails when ``new`` exists: nothing is merged
+                done.append((old, new))
+            for path, value in limit_writes(target, limits) if limits is not None else ():
+                if path.exists() or not path.name.endswith("swap.max"):
+                    _write(path, value)
+            if limits is not None:
+                target.reset_counters()
+        except OSError:
+            for old, new in reversed(done):
+                with contextlib.suppress(OSError):
+                    new.rename(old)
+            raise
+        return target
 
 
 def limit_writes(cgroup: KernelCgroup, limits: ResourceLimits) -> list[tuple[Path, str]]:
