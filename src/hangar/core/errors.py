@@ -6,7 +6,8 @@ own wire format in a single table.
     HangarError
     ├── InvalidRequest            bad input: a field is missing, malformed or out of range
     │   ├── UnknownField          a list's filter or ordering names no field of the list
-    │   └── InvalidFilterValue    a filter's value does not fit its field
+    │   ├── InvalidFilterValue    a filter's value does not fit its field
+    │   └── InvalidValue          a request field's value cannot be taken (field, reason)
     ├── AuthError
     │   ├── InvalidAuthParams     Date / Authorization header malformed, clock skew
     │   ├── AuthFailed            unknown or inactive key, signature mismatch, bad password
@@ -67,6 +68,16 @@ class InvalidFilterValue(InvalidRequest):
         super().__init__(f"bad value for {field}: {reason}")
 
 
+class InvalidValue(InvalidRequest):
+    """A request's ``field`` (the core's name for it) holds a value the core cannot take;
+    ``reason`` says why. Faces word it with their own name for the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
 class UnsupportedVersion(InvalidRequest):
     code = "unsupported-version"
     default_message = "Unsupported API version."
@@ -103,11 +114,30 @@ class InsufficientPrivilege(Forbidden):
 
 
 class NotFound(HangarError):
+    """No ``kind`` (a neutral noun: "session", "folder", "agent", ...) the caller may see.
+
+    ``ref`` is the name or id asked for and ``hint`` a suggestion (close names), where
+    given; ``detail`` is a message of the raiser's own, which faces pass on as it is.
+    """
+
     code = "not-found"
 
-    def __init__(self, kind: str, message: str | None = None, *, data: Any = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str | None = None,
+        *,
+        ref: str | None = None,
+        hint: str | None = None,
+        data: Any = None,
+    ) -> None:
         self.kind = kind
-        super().__init__(message or f"No such {kind}.", data=data)
+        self.ref = ref
+        self.hint = hint
+        self.detail = message
+        default = f"No such {kind}" + (f": {ref}" if ref is not None else "")
+        default += f" ({hint})" if hint else ("" if ref is not None else ".")
+        super().__init__(message or default, data=data)
 
 
 class AlreadyExists(HangarError):
@@ -199,6 +229,42 @@ class TooManySessionsMatched(NotFound):
 class VFolderAlreadyExists(AlreadyExists):
     code = "vfolder-already-exists"
     default_message = "The virtual folder already exists with the same name."
+
+
+class FolderDeleteRefused(InvalidRequest):
+    """A folder named ``name`` is not the caller's to delete: they reach it without owning it
+    (``reachable``) or do not reach one of that name at all."""
+
+    def __init__(self, name: str, *, reachable: bool) -> None:
+        self.name = name
+        self.reachable = reachable
+        super().__init__(
+            f"Only the folder's owner may delete {name!r}."
+            if reachable
+            else f"No folder named {name!r} to delete."
+        )
+
+
+class FolderInUse(InvalidRequest):
+    """A folder cannot be deleted while sessions that are not over mount it: ``sessions``
+    names the caller's own (name, id), ``others`` counts other users' sessions."""
+
+    def __init__(
+        self,
+        name: str,
+        folder_id: uuid.UUID,
+        sessions: list[tuple[str, uuid.UUID]],
+        others: int,
+    ) -> None:
+        self.name = name
+        self.folder_id = folder_id
+        self.sessions = sessions
+        self.others = others
+        count = len(sessions) + others
+        super().__init__(
+            f"The folder {name!r} is mounted by {count} session{'s' if count != 1 else ''} "
+            "that are not over; end them first."
+        )
 
 
 class StorageFailed(HangarError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hangar.api.bai.wording import message_of
 from hangar.api.common.errors import ErrorTable
 from hangar.api.common.responses import FaceJSONResponse
 from hangar.core.errors import HangarError, NotFound, RateLimited, SessionAlreadyExists
@@ -82,12 +83,13 @@ def problem_response(
 
 def render_error(exc: HangarError) -> FaceJSONResponse:
     status, slug, title = PROBLEMS.lookup(exc)
+    message = message_of(exc)
     if isinstance(exc, NotFound):
-        title = exc.message
+        title = message
     headers = getattr(exc, "headers", None)
     if isinstance(exc, RateLimited):
         headers = {**(headers or {}), "Retry-After": str(max(1, int(exc.retry_after)))}
-    msg = None if exc.message == title else exc.message
+    msg = None if message == title else message
     return problem_response(status, slug, title, msg, _data(exc), headers)
 
 

@@ -200,7 +200,7 @@ class AgentAdmin:
         async with self._sessions() as db, db.begin():
             row = await db.get(AgentRow, agent_id)
             if row is None:
-                raise NotFound("agent instance")
+                raise NotFound("agent")
             if scaling_group is not None and scaling_group != row.scaling_group:
                 if await db.get(ScalingGroupRow, scaling_group) is None:
                     raise NotFound("scaling group")
@@ -217,7 +217,7 @@ class AgentAdmin:
             for agent_id in agent_ids:
                 row = await db.get(AgentRow, str(agent_id))
                 if row is None:
-                    raise NotFound("agent instance")
+                    raise NotFound("agent")
                 row.schedulable = value
 
     async def decommission(self, caller: Principal, agent_id: str) -> None:
@@ -229,7 +229,7 @@ class AgentAdmin:
         async with self._sessions() as db, db.begin():
             row = await db.get(AgentRow, agent_id)
             if row is None:
-                raise NotFound("agent instance")
+                raise NotFound("agent")
             busy = select(func.count()).where(
                 SessionRow.agent_id == agent_id,
                 SessionRow.status.in_([s.value for s in HOLDS_RESOURCES]),

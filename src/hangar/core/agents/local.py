@@ -45,7 +45,7 @@ def _translate(exc: NodeAgentError) -> Exception:
     if isinstance(exc, node_errors.FileError):
         return InvalidRequest(message)
     if isinstance(exc, UnknownApp):
-        return NotFound("app service", message)
+        return NotFound("service", message)
     if isinstance(exc, AppLaunchFailed):
         return AgentError(message)
     if isinstance(exc, node_errors.UnknownKernel):

@@ -106,7 +106,7 @@ class AgentService:
         async with self._sessions() as db, db.begin():
             row = await db.get(AgentRow, agent_id)
             if row is None:
-                raise NotFound("agent instance")
+                raise NotFound("agent")
             row.last_heartbeat = self._clock.now()
             if row.status != ALIVE:
                 row.status, row.status_changed, row.lost_at = ALIVE, self._clock.now(), None

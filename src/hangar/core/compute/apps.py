@@ -167,7 +167,7 @@ class AppService:
         session = await self._compute.running(caller, ref, owner=owner)
         service = next((p for p in await self.apps_of(session) if p.name == app), None)
         if service is None:
-            raise NotFound("app service", "No such app service.")
+            raise NotFound("service")
         if (
             port is not None
             and port != ""

@@ -1,5 +1,5 @@
 """Session creation options in the forms clients send: ``starts_at``, ``resource_opts`` and
-mounts. Pure functions; they raise InvalidRequest for what they cannot accept."""
+mounts. Pure functions; they raise InvalidValue for what they cannot accept."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from hangar.core.compute.models import MountSpec
-from hangar.core.errors import InvalidRequest
+from hangar.core.errors import InvalidRequest, InvalidValue
 from hangar.core.scheduler.slots import parse_amount
 
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -45,15 +45,16 @@ def parse_starts_at(value: datetime | str | None, now: datetime) -> datetime | N
             try:
                 when = datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError as exc:
-                raise InvalidRequest(
-                    f"starts_at: {value!r} is neither an ISO 8601 time nor a delay such as "
-                    "'30s', '10m', '1h' or '1d'"
+                raise InvalidValue(
+                    "starts_at",
+                    f"{value!r} is neither an ISO 8601 time nor a delay such as "
+                    "'30s', '10m', '1h' or '1d'",
                 ) from exc
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     when = when.astimezone(UTC)
     if when - now > MAX_DELAY:
-        raise InvalidRequest("starts_at: at most one year ahead")
+        raise InvalidValue("starts_at", "at most one year ahead")
     return when
 
 
@@ -70,17 +71,18 @@ def parse_resource_opts(
     for name, value in (opts or {}).items():
         if name not in RESOURCE_OPTS:
             known = ", ".join(sorted(RESOURCE_OPTS))
-            raise InvalidRequest(f"resource_opts: unknown option {name!r} (known: {known})")
+            raise InvalidValue("resource_opts", f"unknown option {name!r} (known: {known})")
         try:
             amount = parse_amount(name, value, True, False)
         except (InvalidRequest, ValueError, TypeError) as exc:
-            raise InvalidRequest(f"resource_opts: {name}: invalid size {value!r}") from exc
+            raise InvalidValue("resource_opts", f"{name}: invalid size {value!r}") from exc
         if amount != amount.to_integral_value() or amount <= 0:
-            raise InvalidRequest(f"resource_opts: {name} must be a positive size in bytes")
+            raise InvalidValue("resource_opts", f"{name} must be a positive size in bytes")
         if name == "shmem" and requested_mem is not None and 0 < requested_mem <= amount:
-            raise InvalidRequest(
-                f"resource_opts: {name} ({int(amount)} bytes) must be less than the requested "
-                f"memory ({int(requested_mem)} bytes)"
+            raise InvalidValue(
+                "resource_opts",
+                f"{name} ({int(amount)} bytes) must be less than the requested "
+                f"memory ({int(requested_mem)} bytes)",
             )
         result[name] = str(int(amount))
     return result

@@ -35,6 +35,7 @@ from hangar.core.errors import (
     Forbidden,
     InsufficientPrivilege,
     InvalidRequest,
+    InvalidValue,
     NotFound,
     ServerFrozen,
     SessionAlreadyExists,
@@ -284,7 +285,7 @@ class ComputeService:
         found: dict[uuid.UUID, ComputeSession] = {}
         for ref in refs:
             if not isinstance(ref, str) or not ref.strip():
-                raise InvalidRequest("dependencies: session ids or names expected")
+                raise InvalidValue("dependencies", "session ids or names expected")
             try:
                 session = await self._resolve_for(owner, ref.strip(), include_dead=True)
             except NotFound as exc:
@@ -297,10 +298,10 @@ class ComputeService:
         for agent_id in agent_ids:
             agent = await db.get(AgentRow, agent_id)
             if agent is None:
-                raise NotFound("agent instance", f"No such agent instance: {agent_id}")
+                raise NotFound("agent", ref=agent_id)
             if agent.scaling_group != scaling_group:
-                raise InvalidRequest(
-                    f"agentList: agent {agent_id} is not in scaling group {scaling_group!r}"
+                raise InvalidValue(
+                    "agents", f"agent {agent_id} is not in scaling group {scaling_group!r}"
                 )
 
     def _validate(self, req: CreateRequest) -> None:
@@ -309,7 +310,7 @@ class ComputeService:
         if req.starts_at is not None and req.session_type != SessionType.BATCH:
             raise InvalidRequest("starts_at is only for batch sessions.")
         if req.cluster_size != 1:
-            raise InvalidRequest("Multi-container sessions are not supported yet (clusterSize 1).")
+            raise InvalidValue("cluster_size", "only single-container sessions are supported")
 
     async def _mounts(self, owner: Principal, spec: SessionSpec) -> list[dict[str, Any]]:
         """The vfolders the session mounts, checked against the owner's access."""

@@ -374,7 +374,7 @@ class IdentityAdmin:
     async def _group_row(self, db: DbSession, caller: Principal, gid: uuid.UUID) -> GroupRow:
         row = await db.get(GroupRow, gid)
         if row is None:
-            raise NotFound("user group (or project)")
+            raise NotFound("group")
         _check_group_reach(caller, row.domain_name)
         return row
 
@@ -561,7 +561,7 @@ class IdentityAdmin:
         async with self._sessions() as db, db.begin():
             row = await db.get(ResourcePolicyRow, name)
             if row is None:
-                raise NotFound("keypair resource policy")
+                raise NotFound("resource policy")
             _apply_policy(row, fields, creating=False)
 
     async def delete_policy(self, caller: Principal, name: str) -> None:
@@ -569,7 +569,7 @@ class IdentityAdmin:
         async with self._sessions() as db, db.begin():
             row = await db.get(ResourcePolicyRow, name)
             if row is None:
-                raise NotFound("keypair resource policy")
+                raise NotFound("resource policy")
             used = select(func.count()).where(KeyPairRow.resource_policy == name)
             if int((await db.execute(used)).scalar_one()):
                 raise Conflict("Keypairs still use this resource policy.")

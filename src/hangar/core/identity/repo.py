@@ -161,7 +161,7 @@ async def list_users(db: DbSession) -> list[User]:
 async def get_policy(db: DbSession, name: str) -> ResourcePolicy:
     row = await db.get(ResourcePolicyRow, name)
     if row is None:
-        raise NotFound("keypair resource policy")
+        raise NotFound("resource policy")
     return policy_from_row(row)
 
 

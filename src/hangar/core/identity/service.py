@@ -141,7 +141,7 @@ class IdentityService:
                 raise NotFound("domain")
             group = await repo.find_group(db, domain_name, group_name) if group_name else None
             if group_name and group is None:
-                raise NotFound("user group (or project)")
+                raise NotFound("group")
             db.add(row)
             try:
                 await db.flush()

@@ -128,21 +128,23 @@ class ImageService:
             else:
                 row = await _find_row(db, *split_reference(ref), architecture)
             if row is None:
-                raise NotFound("environment image", await self._not_found_message(db, ref))
+                raise await self._not_found(db, ref)
             image = _image_from_row(row, await self._aliases_of(db, row.id))
         return self._remember(image, (ref, architecture))
 
-    async def _not_found_message(self, db: DbSession, ref: str) -> str:
-        """``No such environment image: pyton:3.11 (did you mean python:3.11?)``."""
+    async def _not_found(self, db: DbSession, ref: str) -> NotFound:
+        """NotFound for ``ref``, hinting at close names (``did you mean python:3.11?``) or,
+        when there are only a few, all of them."""
         known = set((await db.execute(select(ImageAliasRow.alias))).scalars())
         for name, tag in (await db.execute(select(ImageRow.name, ImageRow.tag))).all():
             known.add(f"{name}:{tag}")
         close = difflib.get_close_matches(ref, sorted(known), n=3, cutoff=0.6)
+        hint = None
         if close:
-            return f"No such environment image: {ref} (did you mean {', '.join(close)}?)"
-        if 0 < len(known) <= 5:
-            return f"No such environment image: {ref} (available: {', '.join(sorted(known))})"
-        return f"No such environment image: {ref}"
+            hint = f"did you mean {', '.join(close)}?"
+        elif 0 < len(known) <= 5:
+            hint = f"available: {', '.join(sorted(known))}"
+        return NotFound("image", ref=ref, hint=hint)
 
     async def get(self, image_id: uuid.UUID) -> Image:
         if (cached := self._cached(self._by_id.get(image_id))) is not None:
@@ -150,7 +152,7 @@ class ImageService:
         async with self._sessions() as db:
             row = await db.get(ImageRow, image_id)
             if row is None:
-                raise NotFound("environment image")
+                raise NotFound("image")
             image = _image_from_row(row, await self._aliases_of(db, row.id))
         return self._remember(image)
 

@@ -158,7 +158,7 @@ class ScalingGroups:
                 )
                 found = (await db.execute(stmt)).scalar_one_or_none()
             if found is None:
-                raise NotFound("user group (or project)")
+                raise NotFound("group")
             scope = scope_of(caller)
             if scope == Scope.DOMAIN and found.domain_name != caller.domain_name:
                 raise Forbidden("You may not look into another domain.")
@@ -268,7 +268,7 @@ class ScalingGroups:
             elif group is not None:
                 gid = _as_uuid(group)
                 if await db.get(GroupRow, gid) is None:
-                    raise NotFound("user group (or project)")
+                    raise NotFound("group")
                 link = ScalingGroupGroupRow(scaling_group=scaling_group, group=gid)
             else:
                 assert access_key is not None
@@ -295,7 +295,7 @@ class ScalingGroups:
             else:
                 gid = _as_uuid(group or "")
                 if await db.get(GroupRow, gid) is None:
-                    raise NotFound("user group (or project)")
+                    raise NotFound("group")
                 await db.execute(
                     delete(ScalingGroupGroupRow).where(ScalingGroupGroupRow.group == gid)
                 )

@@ -77,7 +77,7 @@ class Dotfiles:
             caller.is_superadmin or (caller.is_admin and row.domain_name == caller.domain_name)
         )
         if row is None or not (member or admin):
-            raise NotFound("user group (or project)")
+            raise NotFound("group")
         if write and not admin:
             raise Forbidden("Only administrators change group dotfiles.")
         return Scope(GROUP, str(row.id), caller)

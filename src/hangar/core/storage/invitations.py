@@ -19,7 +19,7 @@ from hangar.db.tables.storage import VFolderInvitationRow, VFolderRow, VFolderSh
 
 
 def _no_invitation() -> NotFound:
-    return NotFound("vfolder invitation")
+    return NotFound("folder invitation")
 
 
 class Invitations:

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from hangar.core.bgtasks.service import BackgroundTasks, Progress
 from hangar.core.clock import Clock
 from hangar.core.errors import (
+    FolderDeleteRefused,
+    FolderInUse,
     Forbidden,
     InvalidRequest,
     NotFound,
@@ -61,7 +63,7 @@ class Need(Enum):
 
 
 def folder_not_found() -> NotFound:
-    return NotFound("virtual folder", "No such virtual folder.")
+    return NotFound("folder")
 
 
 def owner_only(folder: VFolder, action: str) -> Forbidden:
@@ -73,22 +75,16 @@ def owner_only(folder: VFolder, action: str) -> Forbidden:
 
 def folder_in_use(
     folder: VFolder, sessions: list[tuple[uuid.UUID, str, uuid.UUID]], caller: Principal
-) -> InvalidRequest:
+) -> FolderInUse:
     """The refusal to delete a folder that sessions mount: the caller's own sessions by
     name and id, other users' only counted."""
-    own = [f"{name} ({sid})" for sid, name, owner in sessions if caller.owns(owner)]
-    others = len(sessions) - len(own)
-    if others:
-        own.append(f"{others} session{'s' if others > 1 else ''} of other users")
-    return InvalidRequest(
-        f"Cannot delete the vfolder. The vfolder {folder.name!r} (id: {folder.id}) is mounted "
-        f"on sessions: {', '.join(own)}. Terminate those sessions first."
-    )
+    own = [(name, sid) for sid, name, owner in sessions if caller.owns(owner)]
+    return FolderInUse(folder.name, folder.id, own, len(sessions) - len(own))
 
 
 def not_sharable() -> NotFound:
     """Share/unshare of a folder that is not a group's (invite its owner's users instead)."""
-    return NotFound("virtual folder", "Only project folders are directly sharable.")
+    return NotFound("folder", "Only project folders are directly sharable.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +275,7 @@ class StorageService:
         async with self._sessions() as db:
             row = await repo.find_group(db, caller.domain_name, str(group))
         if row is None or (row.domain_name != caller.domain_name and not caller.is_superadmin):
-            raise NotFound("user group (or project)")
+            raise NotFound("group")
         if not caller.is_admin:
             raise Forbidden("Only administrators can create group folders.")
         if name.startswith(".") and name not in GROUP_DOT_ALLOWED:
@@ -331,18 +327,17 @@ class StorageService:
     async def delete(self, caller: Principal, name: str) -> None:
         """Delete a folder the caller owns (or holds ``wd`` on) with all its files.
 
-        Raises InvalidRequest otherwise, with the reference's words: "Cannot delete the
-        vfolder that is not owned by myself." for a folder they reach, "No such vfolder." for
-        one they cannot reach; also while sessions that are not over mount it (naming them).
+        Raises FolderDeleteRefused otherwise (``reachable`` for a folder they reach), and
+        FolderInUse while sessions that are not over mount it.
         """
         await self.writable()
         for access in await self.accessible(caller):
             if access.folder.name == name:
                 if not (self._owns(caller, access) or access.permission is Permission.WD):
-                    raise InvalidRequest("Cannot delete the vfolder that is not owned by myself.")
+                    raise FolderDeleteRefused(name, reachable=True)
                 await self._remove(access.folder, caller)
                 return
-        raise InvalidRequest("No such vfolder.")
+        raise FolderDeleteRefused(name, reachable=False)
 
     async def delete_by_id(self, caller: Principal, vfid: uuid.UUID) -> None:
         """Superadmins delete any folder by id. Raises Forbidden, NotFound, InvalidRequest

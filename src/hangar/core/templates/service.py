@@ -87,7 +87,7 @@ def _parse_id(template_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(template_id))
     except ValueError as exc:
-        raise NotFound("task template") from exc
+        raise NotFound("template") from exc
 
 
 class Templates:
@@ -133,10 +133,10 @@ class Templates:
         async with self._sessions() as db:
             found = (await db.execute(stmt)).one_or_none()
         if found is None:
-            raise NotFound("task template")
+            raise NotFound("template")
         row, email, group_name = found
         if write and scope_of(caller) == Scope.OWN and row.user_uuid != caller.user_uuid:
-            raise NotFound("task template")  # a group member may use it, not change it
+            raise NotFound("template")  # a group member may use it, not change it
         return row, email, group_name
 
     def _view(

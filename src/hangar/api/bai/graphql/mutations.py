@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import strawberry
 
 from hangar.api.bai.graphql.context import Info
+from hangar.api.bai.wording import message_of
 from hangar.core.errors import Forbidden, HangarError, InvalidRequest, ServerFrozen
 from hangar.core.manager.service import ManagerStatus
 
@@ -37,7 +38,7 @@ async def attempt(
     except Forbidden:
         return False, f"no permission to execute {field}", None
     except HangarError as exc:
-        return False, exc.message, None
+        return False, message_of(exc), None
     return True, "success", result
 
 

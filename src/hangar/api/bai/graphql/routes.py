@@ -25,10 +25,11 @@ from hangar.api.bai.errors import problem_response
 from hangar.api.bai.graphql.context import Context
 from hangar.api.bai.graphql.documents import MAX_QUERY_CHARS
 from hangar.api.bai.graphql.schema import MAX_TOKENS, is_unexpected, schema
+from hangar.api.bai.wording import message_of
 from hangar.api.common.context import services_of
 from hangar.api.common.params import NUL_MESSAGE, parse_body, read_body
 from hangar.api.common.routing import Router
-from hangar.core.errors import InvalidRequest
+from hangar.core.errors import HangarError, InvalidRequest
 
 router = Router(prefix="/admin")
 
@@ -60,6 +61,8 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = dict(error.formatted)
     if is_unexpected(error):
         formatted["message"] = INTERNAL_MESSAGE
+    elif isinstance(error.original_error, HangarError):
+        formatted["message"] = message_of(error.original_error)
     formatted.setdefault("locations", None)
     formatted.setdefault("path", None)
     return formatted

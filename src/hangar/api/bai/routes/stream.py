@@ -12,6 +12,7 @@ from hangar.api.bai import compute_wire
 from hangar.api.bai.auth import user
 from hangar.api.bai.errors import BAI_PROBLEMS
 from hangar.api.bai.routes.session import ExecuteParams, batch_steps
+from hangar.api.bai.wording import message_of
 from hangar.api.common.context import services_of
 from hangar.api.common.errors import deny_socket
 from hangar.api.common.params import parse_body, validate
@@ -57,7 +58,7 @@ async def execute(websocket: WebSocket) -> None:
         await _relay(websocket, session, run)
     except HangarError as exc:
         with contextlib.suppress(Exception):
-            await websocket.send_json({"status": "error", "msg": exc.message})
+            await websocket.send_json({"status": "error", "msg": message_of(exc)})
             await websocket.close(1011)
     except WebSocketDisconnect:
         return
@@ -84,7 +85,7 @@ async def _relay(websocket: WebSocket, session: ComputeSession, run: Run) -> Non
                 return
     except HangarError as exc:
         with contextlib.suppress(Exception):
-            await websocket.send_json({"status": "error", "msg": exc.message})
+            await websocket.send_json({"status": "error", "msg": message_of(exc)})
             await websocket.close(1011)
     finally:
         disconnected.cancel()

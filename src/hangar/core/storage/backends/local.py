@@ -143,7 +143,7 @@ class LocalBackend:
         try:
             return os.open(self.folder_dir(vfid), _DIR)
         except FileNotFoundError:
-            raise NotFound("virtual folder", "The folder's storage is missing.") from None
+            raise NotFound("folder", "The folder's storage is missing.") from None
 
     def _walk(self, vfid: uuid.UUID, parts: Parts, *, create: bool = False) -> int:
         """An fd of the directory ``parts`` (below the folder root), links refused."""
