@@ -6,3 +6,5 @@ from hangar.api.clearml.endpoints import server as server
 from hangar.api.clearml.endpoints import projects as projects
 from hangar.api.clearml.endpoints import task_fields as task_fields
 from hangar.api.clearml.endpoints import tasks as tasks
+from hangar.api.clearml.endpoints import events as events
+from hangar.api.clearml.endpoints import event_pages as event_pages

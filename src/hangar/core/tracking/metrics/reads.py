@@ -60,6 +60,17 @@ class MetricsReads:
                 raise no_task(task)
         return found
 
+    async def counts(self, principal: Principal, task: TaskId) -> dict[EventKind, int]:
+        """How many events of each kind the task has."""
+        await self.task(principal, task)
+        async with self._engine.connect() as conn:
+            refs = [ref.id for ref in await scalars.find_series(conn, [task])]
+            found = {EventKind.SCALAR: await scalars.count_points(conn, refs) if refs else 0}
+            for kind in items.TABLES:
+                found[kind] = await items.count(conn, kind, task)
+            found[EventKind.LOG] = await logs.count(conn, task)
+        return found
+
     async def histograms(
         self,
         principal: Principal,

@@ -144,8 +144,13 @@ async def page(
         query = query.where(t.c.id < after if desc else t.c.id > after)
     query = query.order_by(t.c.id.desc() if desc else t.c.id).limit(limit)
     events = [_event(kind, row) for row in await conn.execute(query)]
+    return events, await count(conn, kind, task)
+
+
+async def count(conn: AsyncConnection, kind: EventKind, task: TaskId) -> int:
+    t = TABLES[kind]
     total = await conn.scalar(select(func.count()).select_from(t).where(t.c.task_id == task))
-    return events, int(total or 0)
+    return int(total or 0)
 
 
 async def metric_names(

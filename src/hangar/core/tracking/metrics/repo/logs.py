@@ -62,8 +62,12 @@ async def around(
     else:
         query = query.order_by(c.timestamp, c.id)
     events = [_event(row) for row in await conn.execute(query.limit(limit))]  # type: ignore[arg-type]
-    total = await conn.scalar(select(func.count()).select_from(LOGS).where(c.task_id == task))
-    return events, int(total or 0)
+    return events, await count(conn, task)
+
+
+async def count(conn: AsyncConnection, task: TaskId) -> int:
+    query = select(func.count()).select_from(LOGS).where(LOGS.c.task_id == task)
+    return int(await conn.scalar(query) or 0)
 
 
 async def delete_tasks(conn: AsyncConnection, tasks: Collection[TaskId]) -> int:

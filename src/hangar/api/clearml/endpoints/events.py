@@ -1,0 +1,229 @@
+"""``events.*``: a task's scalars, plots, debug images, vectors and logs, in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hangar.api.clearml.errors import ClearmlError
+from hangar.api.clearml.events_wire import (
+    TYPES,
+    EventLines,
+    iso,
+    scalar_objects,
+    scroll_id,
+    scroll_state,
+)
+from hangar.api.clearml.registry import Call, endpoint
+from hangar.core.tracking.metrics.models import EventKind, Series, XAxis
+from hangar.core.tracking.metrics.reads import MetricsReads
+from hangar.core.tracking.metrics.service import MetricsService
+
+PAGE = 10_000  # scalar points per page of get_scalar_metric_data
+WHOLE = 10_000_000  # "no_scroll": everything in one answer
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TaskBody(Body):
+    task: str
+
+
+class TasksBody(Body):
+    tasks: list[str] = Field(min_length=1)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return [t.strip() for t in value.split(",")] if isinstance(value, str) else value
+
+
+class MetricVariants(Body):
+    metric: str
+    variants: list[str] = []
+
+
+def writes(call: Call) -> MetricsService:
+    return call.services.tracking.metrics
+
+
+def reads(call: Call) -> MetricsReads:
+    return call.services.tracking.metric_reads
+
+
+def _metrics(found: list[MetricVariants] | None) -> list[tuple[str, list[str]]]:
+    return [(m.metric, m.variants) for m in found or ()]
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+async def _add(call: Call, items: list[dict[str, Any]]) -> dict[str, Any]:
+    lines = EventLines(call.worker)
+    events = lines.parse(items)
+    result = await writes(call).add(call.principal, events, lines.refused)
+    if not result.added:
+        raise ClearmlError(
+            400, 131, "Events not added: " + "; ".join(sorted(result.reasons)),
+            data={"errors": result.errors, "errors_info": result.reasons},
+        )  # fmt: skip
+    return {"added": result.added, "errors": result.errors, "errors_info": result.reasons}
+
+
+@endpoint("events.add_batch")
+async def add_batch(call: Call) -> dict[str, Any]:
+    """json-lines: one event object per line."""
+    return await _add(call, call.batch())
+
+
+@endpoint("events.add")
+async def add(call: Call) -> dict[str, Any]:
+    return await _add(call, [call.body])
+
+
+@endpoint("events.delete_for_task")
+async def delete_for_task(call: Call) -> dict[str, Any]:
+    body = call.parse(TaskBody)
+    return {"deleted": await writes(call).delete_for_task(call.principal, body.task)}
+
+
+@endpoint("events.clear_scroll")
+async def clear_scroll(call: Call) -> dict[str, Any]:
+    return {}  # scroll ids hold their state themselves
+
+
+# -- scalars -----------------------------------------------------------------------------
+
+
+class HistogramBody(TaskBody):
+    samples: int | None = Field(None, ge=1)
+    key: str = "iter"
+    metrics: list[MetricVariants] | None = None
+
+
+class MultiHistogramBody(TasksBody):
+    samples: int | None = Field(None, ge=1)
+    key: str = "iter"
+
+
+def _axis(key: str) -> XAxis:
+    if key == "iter":
+        return XAxis.ITER
+    if key in ("timestamp", "iso_time"):
+        return XAxis.TIMESTAMP
+    raise ClearmlError(400, 12, "Validation error: key must be iter, timestamp or iso_time")
+
+
+def _plotted(series: Series, key: str) -> dict[str, Any]:
+    x: list[Any] = [iso(ms) for ms in series.x] if key == "iso_time" else series.x
+    return {"name": series.variant, "x": x, "y": series.y}
+
+
+@endpoint("events.scalar_metrics_iter_histogram")
+async def scalar_metrics_iter_histogram(call: Call) -> dict[str, Any]:
+    """``{metric: {variant: {name, x, y}}}``: each series whole, or at most ``samples``
+    points (averages over equal intervals of x)."""
+    body = call.parse(HistogramBody)
+    found = await reads(call).histograms(
+        call.principal, [body.task], samples=body.samples, axis=_axis(body.key),
+        metrics=_metrics(body.metrics),
+    )  # fmt: skip
+    data: dict[str, Any] = {}
+    for series in found:
+        data.setdefault(series.metric, {})[series.variant] = _plotted(series, body.key)
+    return data
+
+
+@endpoint("events.multi_task_scalar_metrics_iter_histogram")
+async def multi_task_scalar_metrics_iter_histogram(call: Call) -> dict[str, Any]:
+    """``{metrics: {metric: {variant: {task: {name, x, y}}}}}`` (name: the task's)."""
+    body = call.parse(MultiHistogramBody)
+    tasks = await reads(call).tasks(call.principal, body.tasks)
+    found = await reads(call).histograms(
+        call.principal, body.tasks, samples=body.samples, axis=_axis(body.key)
+    )
+    metrics: dict[str, Any] = {}
+    for series in found:
+        plotted = _plotted(series, body.key) | {"name": tasks[series.task].name}
+        metrics.setdefault(series.metric, {}).setdefault(series.variant, {})[series.task] = plotted
+    return {"metrics": metrics}
+
+
+class MetricDataBody(TaskBody):
+    metric: str | None = None
+    scroll_id: str | None = None
+    no_scroll: bool = False
+    batch_size: int | None = Field(None, ge=1)
+
+
+@endpoint("events.get_scalar_metric_data")
+async def get_scalar_metric_data(call: Call) -> dict[str, Any]:
+    """Scalar points of one metric, newest iteration first, paged by ``scroll_id``."""
+    body = call.parse(MetricDataBody)
+    state = scroll_state(body.scroll_id, l="metric", t=body.task, m=body.metric)
+    limit = WHOLE if body.no_scroll else body.batch_size or PAGE
+    page = await reads(call).scalar_page(
+        call.principal, body.task, metric=body.metric, limit=limit, descending=True,
+        after=tuple(state["a"]) if state and state.get("a") else None,
+    )  # fmt: skip
+    events = scalar_objects(page.points)
+    after = {"l": "metric", "t": body.task, "m": body.metric, "a": page.after}
+    return {
+        "events": events,
+        "returned": len(events),
+        "total": page.total,
+        "scroll_id": None if body.no_scroll else scroll_id(after),
+    }
+
+
+@endpoint("events.get_scalar_metrics_and_variants")
+async def get_scalar_metrics_and_variants(call: Call) -> dict[str, Any]:
+    body = call.parse(TaskBody)
+    found = await reads(call).histograms(call.principal, [body.task], samples=1, axis=XAxis.ITER)
+    metrics: dict[str, Any] = {}
+    for series in found:
+        metrics.setdefault(series.metric, {})[series.variant] = {"name": series.variant}
+    return {"metrics": metrics}
+
+
+class SingleValuesBody(TasksBody):
+    metrics: list[MetricVariants] | None = None
+
+
+@endpoint("events.get_task_single_value_metrics")
+async def get_task_single_value_metrics(call: Call) -> dict[str, Any]:
+    body = call.parse(SingleValuesBody)
+    wanted = dict(_metrics(body.metrics))
+    answer = []
+    for task, points in await reads(call).single_values(call.principal, body.tasks):
+        values = [
+            {"metric": p.metric, "variant": p.variant, "value": p.value, "timestamp": p.timestamp}
+            for p in points
+            if not wanted or (p.metric in wanted and p.variant in (wanted[p.metric] or [p.variant]))
+        ]
+        answer.append({"task": task.id, "task_name": task.name, "values": values})
+    return {"tasks": answer}
+
+
+class TaskMetricsBody(TasksBody):
+    event_type: str | None = None
+
+
+@endpoint("events.get_task_metrics")
+async def get_task_metrics(call: Call) -> dict[str, Any]:
+    body = call.parse(TaskMetricsBody)
+    kind = _kind(body.event_type)
+    names = await reads(call).metric_names(call.principal, body.tasks, kind)
+    return {"metrics": [{"task": task, "metrics": found} for task, found in names.items()]}
+
+
+def _kind(event_type: str | None) -> EventKind | None:
+    if event_type in (None, "", "all"):
+        return None
+    kind = TYPES.get(event_type)
+    if kind is None:
+        raise ClearmlError(400, 12, f"Validation error: unknown event_type {event_type}")
+    return kind

@@ -1,0 +1,207 @@
+"""Task events in ClearML's words: event lines in (``events.add_batch``), event objects and
+scroll ids out.
+
+Parsing is per line and cheap: a batch of thousands of scalar lines is the hot path of
+experiment tracking. A line that is not a valid event counts as an error with a reason; the
+rest of the batch is still stored (the reference server does the same).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from hangar.api.clearml.errors import ClearmlError
+from hangar.core.tracking.metrics.models import (
+    Event,
+    EventIn,
+    EventKind,
+    ImageIn,
+    LogIn,
+    PlotIn,
+    ScalarIn,
+    ScalarPoint,
+    VectorIn,
+)
+
+TYPES = {
+    "training_stats_scalar": EventKind.SCALAR,
+    "training_stats_vector": EventKind.VECTOR,
+    "plot": EventKind.PLOT,
+    "training_debug_image": EventKind.IMAGE,
+    "log": EventKind.LOG,
+}
+WIRE_TYPES = {kind: name for name, kind in TYPES.items()}
+MAX_NAME = 1024  # characters of a metric or variant name
+INT64 = 2**63
+_NUMBER = (int, float)
+
+
+class BadEvent(Exception):
+    """A line that cannot be stored; its message is the reason counted in ``errors_info``."""
+
+
+def _text(item: dict[str, Any], key: str, default: str = "") -> str:
+    value = item.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise BadEvent(f"{key} must be a string")
+    return value
+
+
+def _name(item: dict[str, Any], key: str) -> str:
+    value = _text(item, key)
+    if len(value) > MAX_NAME:
+        raise BadEvent(f"{key} longer than {MAX_NAME} characters")
+    return value
+
+
+def _int(item: dict[str, Any], key: str, default: int) -> int:
+    value = item.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        raise BadEvent(f"{key} must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise BadEvent(f"{key} must be an integer")
+        value = int(value)
+    if not -INT64 <= value < INT64:
+        raise BadEvent(f"{key} out of range")
+    return value
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        raise BadEvent(f"{key} must be a number")
+    return float(value)
+
+
+class EventLines:
+    """Turns a batch's objects into the core's events, counting the refused ones."""
+
+    def __init__(self, worker: str | None) -> None:
+        self.worker = worker or ""
+        self.now = int(time.time() * 1000)
+        self.refused: Counter[str] = Counter()
+
+    def parse(self, items: list[dict[str, Any]]) -> list[EventIn]:
+        events: list[EventIn] = []
+        for item in items:
+            try:
+                events.append(self.event(item))
+            except BadEvent as exc:
+                self.refused[str(exc)] += 1
+        return events
+
+    def event(self, item: dict[str, Any]) -> EventIn:
+        kind = TYPES.get(item.get("type"))  # type: ignore[arg-type]
+        if kind is None:
+            raise BadEvent("invalid event type")
+        if item.get("model_event"):
+            raise BadEvent("model events are not stored")
+        task = item.get("task")
+        if not isinstance(task, str) or not task:
+            raise BadEvent("missing task")
+        timestamp = _int(item, "timestamp", self.now)
+        if kind is EventKind.LOG:
+            msg = _text(item, "msg")
+            return LogIn(task, timestamp, _text(item, "level", "info"), self._worker(item), msg)
+        metric, variant, it = _name(item, "metric"), _name(item, "variant"), _int(item, "iter", 0)
+        if kind is EventKind.SCALAR:
+            value = item.get("value", item.get("values"))
+            label = item.get("x_axis_label")
+            return ScalarIn(
+                task, metric, variant, it, _number(value, "value"), timestamp,
+                label if isinstance(label, str) else None,
+            )  # fmt: skip
+        worker = self._worker(item)
+        if kind is EventKind.PLOT:
+            plot = item.get("plot_str")
+            if not isinstance(plot, str):
+                raise BadEvent("plot_str must be a string")
+            return PlotIn(task, metric, variant, it, timestamp, worker, plot)
+        if kind is EventKind.IMAGE:
+            url = _text(item, "url")
+            key = _text(item, "key") or urlsplit(url).path.lstrip("/")
+            return ImageIn(task, metric, variant, it, timestamp, worker, key, url)
+        values = item.get("values", item.get("value"))
+        if not isinstance(values, list):
+            raise BadEvent("values must be a list of numbers")
+        return VectorIn(
+            task, metric, variant, it, timestamp, worker, [_number(v, "values") for v in values]
+        )
+
+    def _worker(self, item: dict[str, Any]) -> str:
+        worker = item.get("worker")
+        return worker if isinstance(worker, str) else self.worker
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def event_object(event: Event) -> dict[str, Any]:
+    """A stored event as the reads return it."""
+    found: dict[str, Any] = {
+        "type": WIRE_TYPES[event.kind],
+        "task": event.task,
+        "timestamp": event.timestamp,
+        "worker": event.worker,
+        "@timestamp": iso(event.written_at or event.timestamp),
+    }
+    if event.kind is EventKind.LOG:
+        found |= {"level": event.level, "msg": event.msg}
+        return found
+    found |= {"metric": event.metric, "variant": event.variant, "iter": event.iter}
+    if event.kind is EventKind.PLOT:
+        assert event.plot is not None
+        found |= {"plot_str": event.plot, "plot_len": len(event.plot)}
+    elif event.kind is EventKind.IMAGE:
+        found |= {"key": event.key, "url": event.url}
+    elif event.kind is EventKind.VECTOR:
+        found["values"] = event.values
+    return found
+
+
+def scalar_objects(points: list[ScalarPoint]) -> list[dict[str, Any]]:
+    kind = WIRE_TYPES[EventKind.SCALAR]
+    return [
+        {
+            "type": kind,
+            "task": p.task,
+            "metric": p.metric,
+            "variant": p.variant,
+            "iter": p.iter,
+            "value": p.value,
+            "timestamp": p.timestamp,
+        }  # fmt: skip
+        for p in points
+    ]
+
+
+def scroll_id(state: dict[str, Any]) -> str:
+    """An opaque scroll id holding where a listing stands (no server-side state)."""
+    return base64.urlsafe_b64encode(orjson.dumps(state)).decode().rstrip("=")
+
+
+def scroll_state(value: str | None, **expected: Any) -> dict[str, Any] | None:
+    """The state of a scroll id (None for none); 400/1104 when it is not one of ours or
+    belongs to another listing (``expected`` keys must match)."""
+    if not value:
+        return None
+    try:
+        state = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, binascii.Error):
+        state = None
+    if not isinstance(state, dict) or any(state.get(k) != v for k, v in expected.items()):
+        raise ClearmlError(400, 1104, f"Invalid scroll id: {value[:64]}")
+    return state

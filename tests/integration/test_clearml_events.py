@@ -1,0 +1,290 @@
+"""Task events through the official clearml SDK and the raw API against a live server:
+scalars, plots, images, text, tables, single values and console output reported and read
+back, downsampled histories, two users kept apart, bad input refused whole."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.clearml import ClearmlApi, ClearmlCallError, ClearmlUser, new_user, run_sdk
+from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def alice(clearml_live: LiveServer) -> ClearmlUser:
+    return new_user(clearml_live, "alice@events.test")
+
+
+@pytest.fixture(scope="module")
+def bob(clearml_live: LiveServer) -> ClearmlUser:
+    return new_user(clearml_live, "bob@events.test")
+
+
+@pytest.fixture(scope="module")
+def alice_api(clearml_live: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
+    api = ClearmlApi.of(clearml_live, alice)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def bob_api(clearml_live: LiveServer, bob: ClearmlUser) -> Iterator[ClearmlApi]:
+    api = ClearmlApi.of(clearml_live, bob)
+    yield api
+    api.close()
+
+
+def new_task(api: ClearmlApi, name: str) -> str:
+    response = api.raw("tasks.create", {"name": name, "type": "training", "project": None})
+    if response.status_code != 200:
+        raise ClearmlCallError(response)
+    task: str = response.json()["data"]["id"]
+    return task
+
+
+def lines(events: list[dict[str, Any]]) -> bytes:
+    return "\n".join(json.dumps(e) for e in events).encode()
+
+
+def add_batch(api: ClearmlApi, events: list[dict[str, Any]]) -> dict[str, Any]:
+    response = api.raw(
+        "events.add_batch", content=lines(events),
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json-lines"},
+    )  # fmt: skip
+    if response.status_code != 200:
+        raise ClearmlCallError(response)
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def scalar(task: str, it: int, value: float, metric: str = "loss") -> dict[str, Any]:
+    return {
+        "type": "training_stats_scalar", "task": task, "metric": metric, "variant": "train",
+        "iter": it, "value": value, "timestamp": 1_765_000_000_000 + it, "allow_locked": False,
+        "model_event": False, "method": "get",
+    }  # fmt: skip
+
+
+REPORTING = """
+import json
+import numpy as np
+from clearml import Task
+
+task = Task.init(project_name="events", task_name="reporting")
+log = task.get_logger()
+for i in range(20):
+    log.report_scalar("loss", "train", value=1.0 / (i + 1), iteration=i)
+    log.report_scalar("loss", "eval", value=2.0 / (i + 1), iteration=i)
+log.report_single_value("accuracy", 0.93)
+log.report_scatter2d("scatter", "points", iteration=3, scatter=[[0, 1], [1, 2], [2, 5]])
+log.report_plotly("plotly", "fig", iteration=3,
+                  figure={"data": [{"type": "bar", "x": [1, 2], "y": [3, 4]}], "layout": {}})
+log.report_table("table", "t", iteration=3, table_plot=[["a", "b"], [1, 2]])
+log.report_text("hello from report_text")
+print("printed by the script")
+log.report_image("img", "by url", iteration=1, url="http://example.com/pic.png")
+log.report_image("img", "array", iteration=2, image=np.zeros((8, 8, 3), dtype=np.uint8))
+task.flush(wait_for_uploads=True)
+import time; time.sleep(2.5)  # console lines go out every 2 s
+task.flush(wait_for_uploads=True)
+result = {
+    "id": task.id,
+    "scalars": task.get_reported_scalars(),
+    "all_scalars": task.get_all_reported_scalars(),
+    "singles": task.get_reported_single_values(),
+    "plots": [(p["metric"], p["variant"], p["iter"], json.loads(p["plot_str"]).get("data"))
+              for p in task.get_reported_plots()],
+    "console": task.get_reported_console_output(100),
+    "images": task.get_debug_samples("img", "by url"),
+    "last": task.get_last_scalar_metrics(),
+}
+task.close()
+print(json.dumps(result, default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def reported(clearml_live: LiveServer, alice: ClearmlUser) -> dict[str, Any]:
+    done = run_sdk(clearml_live, REPORTING, user=alice)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_reported_scalars_come_back_from_the_sdk(reported: dict[str, Any]) -> None:
+    train = reported["scalars"]["loss"]["train"]
+    assert train["x"] == list(range(20))
+    assert train["y"] == pytest.approx([1.0 / (i + 1) for i in range(20)])
+    assert reported["scalars"]["loss"]["eval"]["y"][4] == pytest.approx(0.4)
+    every = reported["all_scalars"]["loss"]["train"]
+    assert every["x"] == list(range(20))
+    assert reported["singles"] == {"accuracy": pytest.approx(0.93)}
+    assert reported["last"]["loss"]["train"]["last"] == pytest.approx(1.0 / 20)
+    assert reported["last"]["loss"]["train"]["min"] == pytest.approx(1.0 / 20)
+    assert reported["last"]["loss"]["train"]["max"] == pytest.approx(1.0)
+
+
+def test_plots_text_console_and_images_come_back(reported: dict[str, Any]) -> None:
+    plots = {(metric, variant): (it, data) for metric, variant, it, data in reported["plots"]}
+    assert plots[("plotly", "fig")] == (3, [{"type": "bar", "x": [1, 2], "y": [3, 4]}])
+    assert plots[("scatter", "points")][1][0]["y"] == [1, 2, 5]
+    assert ("table", "t") in plots
+    console = "\n".join(reported["console"])
+    assert "hello from report_text" in console
+    assert "printed by the script" in console
+    assert [s["url"] for s in reported["images"]] == ["http://example.com/pic.png"]
+
+
+def test_tasks_show_their_last_iteration_and_metrics(
+    alice_api: ClearmlApi, reported: dict[str, Any]
+) -> None:
+    task = alice_api.call("tasks.get_by_id", task=reported["id"])["task"]
+    assert task["last_iteration"] == 19
+    entries = [v for m in task["last_metrics"].values() for v in m.values()]
+    train = next(e for e in entries if (e["metric"], e["variant"]) == ("loss", "train"))
+    assert train["value"] == pytest.approx(0.05) and train["count"] == 20
+    names = alice_api.call("events.get_task_metrics", tasks=[reported["id"]],
+                           event_type="training_debug_image")  # fmt: skip
+    assert names["metrics"] == [{"task": reported["id"], "metrics": ["img"]}]
+    images = alice_api.call("events.debug_images", metrics=[{"task": reported["id"],
+                            "metric": "img"}], iters=5)  # fmt: skip
+    iterations = images["metrics"][0]["iterations"]
+    assert [i["iter"] for i in iterations] == [2, 1]
+    assert iterations[0]["events"][0]["url"].startswith("http")
+    more = alice_api.call("events.debug_images", metrics=[{"task": reported["id"],
+                          "metric": "img"}], iters=5, scroll_id=images["scroll_id"])  # fmt: skip
+    assert more["metrics"][0]["iterations"] == []
+
+
+def test_histories_are_downsampled_to_the_samples_asked(alice_api: ClearmlApi) -> None:
+    task = new_task(alice_api, "downsampled")
+    assert add_batch(alice_api, [scalar(task, i, float(i)) for i in range(3000)])["added"] == 3000
+    whole = alice_api.call("events.scalar_metrics_iter_histogram", task=task)
+    assert whole["loss"]["train"]["x"] == list(range(3000))
+    fewer = alice_api.call("events.scalar_metrics_iter_histogram", task=task, samples=30)
+    series = fewer["loss"]["train"]
+    assert series["x"] == [i * 100 for i in range(30)]
+    assert series["y"] == pytest.approx([i * 100 + 49.5 for i in range(30)])
+    by_time = alice_api.call("events.scalar_metrics_iter_histogram", task=task, key="timestamp",
+                             samples=3000)  # fmt: skip
+    assert by_time["loss"]["train"]["x"][0] == 1_765_000_000_000
+    compared = alice_api.call("events.multi_task_scalar_metrics_iter_histogram", tasks=[task],
+                              samples=3)  # fmt: skip
+    assert compared["metrics"]["loss"]["train"][task]["name"] == "downsampled"
+    assert len(compared["metrics"]["loss"]["train"][task]["x"]) == 3
+    page = alice_api.call("events.get_scalar_metric_data", task=task, metric="loss",
+                          batch_size=2000)  # fmt: skip
+    assert (page["returned"], page["total"]) == (2000, 3000)
+    assert page["events"][0]["iter"] == 2999
+    rest = alice_api.call("events.get_scalar_metric_data", task=task, metric="loss",
+                          scroll_id=page["scroll_id"], batch_size=2000)  # fmt: skip
+    assert [e["iter"] for e in rest["events"]] == list(range(999, -1, -1))
+
+
+def test_reporting_a_point_again_overwrites_it(alice_api: ClearmlApi) -> None:
+    task = new_task(alice_api, "overwrite")
+    add_batch(alice_api, [scalar(task, i, 1.0) for i in range(5)])
+    add_batch(alice_api, [scalar(task, 2, 9.0)])
+    history = alice_api.call("events.scalar_metrics_iter_histogram", task=task)
+    assert history["loss"]["train"]["y"] == [1.0, 1.0, 9.0, 1.0, 1.0]
+
+
+def test_users_neither_read_nor_write_each_others_events(
+    alice_api: ClearmlApi, bob_api: ClearmlApi
+) -> None:
+    task = new_task(alice_api, "private")
+    add_batch(alice_api, [scalar(task, 0, 1.0)])
+    with pytest.raises(ClearmlCallError) as refused:
+        add_batch(bob_api, [scalar(task, 1, 666.0)])
+    assert (refused.value.code, refused.value.subcode) == (400, 131)
+    for name, body in (
+        ("events.scalar_metrics_iter_histogram", {"task": task}),
+        ("events.get_task_log", {"task": task}),
+        ("events.get_task_events", {"task": task}),
+        ("events.get_scalar_metric_data", {"task": task, "metric": "loss"}),
+        ("events.get_task_plots", {"task": task}),
+        ("events.debug_images", {"metrics": [{"task": task}]}),
+        ("events.delete_for_task", {"task": task}),
+        ("events.multi_task_scalar_metrics_iter_histogram", {"tasks": [task]}),
+    ):
+        with pytest.raises(ClearmlCallError) as hidden:
+            bob_api.call(name, **body)
+        assert (hidden.value.code, hidden.value.subcode) == (400, 101), name
+    history = alice_api.call("events.scalar_metrics_iter_histogram", task=task)
+    assert history["loss"]["train"]["y"] == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "result"),
+    [
+        (b"", "application/json-lines", (400, 17)),
+        (b'{"type": "log"\n', "application/json-lines", (400, 12)),
+        (b"[1, 2]\n", "application/json-lines", (400, 12)),
+        (b'{"type": "nonsense", "task": "x"}', "application/json-lines", (400, 131)),
+    ],
+)
+def test_bad_batches_are_refused_whole(
+    alice_api: ClearmlApi, body: bytes, content_type: str, result: tuple[int, int]
+) -> None:
+    response = alice_api.raw(
+        "events.add_batch", content=body,
+        headers={"Authorization": f"Bearer {alice_api.token}", "Content-Type": content_type},
+    )  # fmt: skip
+    meta = response.json()["meta"]
+    assert (response.status_code, meta["result_code"], meta["result_subcode"]) == (
+        result[0], *result,
+    )  # fmt: skip
+
+
+def test_bad_events_count_as_errors_and_the_rest_is_stored(alice_api: ClearmlApi) -> None:
+    task = new_task(alice_api, "mixed")
+    bad = [
+        {**scalar(task, 1, 1.0), "value": "high"},
+        {**scalar(task, 2, 1.0), "iter": 2**70},
+        {**scalar(task, 3, 1.0), "metric": ["x"]},
+        {**scalar(task, 4, 1.0), "task": "0" * 32},
+    ]
+    answer = add_batch(alice_api, [scalar(task, 0, 5.0), *bad])
+    assert (answer["added"], answer["errors"]) == (1, 4)
+    history = alice_api.call("events.scalar_metrics_iter_histogram", task=task)
+    assert history == {"loss": {"train": {"name": "train", "x": [0], "y": [5.0]}}}
+    for name, body in (
+        ("events.scalar_metrics_iter_histogram", {"task": task, "samples": 0}),
+        ("events.scalar_metrics_iter_histogram", {"task": task, "key": "nonsense"}),
+        ("events.get_task_log", {"task": task, "batch_size": "many"}),
+        ("events.get_task_events", {"task": task, "scroll_id": "not-a-scroll"}),
+        ("events.debug_images", {"metrics": []}),
+    ):
+        response = alice_api.raw(name, body)
+        assert 400 <= response.status_code < 500, (name, response.text)
+        assert response.json()["data"] == {}
+
+
+def test_logs_page_by_time_and_events_go_with_their_task(alice_api: ClearmlApi) -> None:
+    task = new_task(alice_api, "logs")
+    logs = [{"type": "log", "task": task, "timestamp": 1000 + i, "level": "info",
+             "msg": f"line {i}", "worker": "w"} for i in range(10)]  # fmt: skip
+    add_batch(alice_api, [*logs, scalar(task, 0, 1.0)])
+    last = alice_api.call("events.get_task_log", task=task, batch_size=3, order="asc")
+    assert [e["msg"] for e in last["events"]] == ["line 7", "line 8", "line 9"]
+    assert last["total"] == 10
+    earlier = alice_api.call("events.get_task_log", task=task, batch_size=3, from_timestamp=1007)
+    assert [e["msg"] for e in earlier["events"]] == ["line 6", "line 5", "line 4"]
+    seen, scroll = [], None
+    while True:
+        page = alice_api.call("events.get_task_events", task=task, batch_size=4,
+                              **({"scroll_id": scroll} if scroll else {}))  # fmt: skip
+        seen += page["events"]
+        scroll = page["scroll_id"]
+        assert page["total"] == 11
+        if page["returned"] < 4:
+            break
+    assert len(seen) == 11
+    assert alice_api.call("events.delete_for_task", task=task)["deleted"] == 11
+    assert alice_api.call("events.get_task_log", task=task)["total"] == 0
