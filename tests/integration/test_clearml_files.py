@@ -1,0 +1,382 @@
+"""The file server under /files, driven by the official clearml SDK and by raw HTTP: artifacts
+of several kinds and debug images go up and come back, two users neither read nor delete
+each other's files, escapes are refused, a task's files go with it, and a large upload
+streams through without growing the server."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+
+from tests.support.clearml import ClearmlApi, ClearmlUser, new_user, run_sdk
+from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def alice(clearml_live: LiveServer) -> ClearmlUser:
+    return new_user(clearml_live, "alice@files.test")
+
+
+@pytest.fixture(scope="module")
+def bob(clearml_live: LiveServer) -> ClearmlUser:
+    return new_user(clearml_live, "bob@files.test")
+
+
+@pytest.fixture(scope="module")
+def alice_api(clearml_live: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
+    api = ClearmlApi.of(clearml_live, alice)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def bob_api(clearml_live: LiveServer, bob: ClearmlUser) -> Iterator[ClearmlApi]:
+    api = ClearmlApi.of(clearml_live, bob)
+    yield api
+    api.close()
+
+
+def sdk(server: LiveServer, user: ClearmlUser, script: str) -> dict[str, Any]:
+    """Runs ``script`` with the SDK; its last printed JSON line, parsed."""
+    done = run_sdk(server, script, user=user)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def files_url(server: LiveServer, key: str = "") -> str:
+    return f"{server.endpoint}/files/{quote(key)}"
+
+
+def bearer(api: ClearmlApi) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.token}"}
+
+
+def upload(api: ClearmlApi, files: dict[str, bytes]) -> httpx.Response:
+    """A POST as the SDK sends it: one part per file, named by its key with a leading '/'."""
+    parts = [(f"/{key}", (f"/{key}", data)) for key, data in files.items()]
+    server = api.endpoint
+    return api.http.post(f"{server}/files/", files=parts, headers=bearer(api))
+
+
+ARTIFACTS = """
+import json
+import numpy as np
+import pandas as pd
+from clearml import Task
+task = Task.init(project_name="files/artifacts", task_name="kinds")
+with open("notes.txt", "w") as f:
+    f.write("line one\\nline two\\n")
+task.upload_artifact("notes", artifact_object="notes.txt")
+task.upload_artifact("config", artifact_object={"lr": 0.1, "layers": [1, 2, 3]})
+task.upload_artifact("frame", artifact_object=pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}))
+task.upload_artifact("matrix", artifact_object=np.arange(12, dtype=np.float32).reshape(3, 4))
+task.flush(wait_for_uploads=True)
+print(json.dumps({"task": task.id}))
+task.close()
+"""
+
+READ_BACK = """
+import json
+import numpy as np
+import pandas as pd
+from clearml import Task
+task = Task.get_task(task_id="{task}")
+arts = task.artifacts
+with open(arts["notes"].get_local_copy()) as f:
+    notes = f.read()
+frame = arts["frame"].get()
+matrix = arts["matrix"].get()
+print(json.dumps({{
+    "names": sorted(arts),
+    "notes": notes,
+    "config": arts["config"].get(),
+    "frame": frame.to_dict(orient="list"),
+    "matrix": matrix.tolist(), "dtype": str(matrix.dtype),
+    "urls": {{name: a.url for name, a in arts.items()}},
+}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def artifacts(clearml_live: LiveServer, alice: ClearmlUser) -> dict[str, Any]:
+    task = sdk(clearml_live, alice, ARTIFACTS)["task"]
+    return {"task": task, **sdk(clearml_live, alice, READ_BACK.format(task=task))}
+
+
+def test_artifacts_of_several_kinds_come_back_equal(artifacts: dict[str, Any]) -> None:
+    assert artifacts["names"] == ["config", "frame", "matrix", "notes"]
+    assert artifacts["notes"] == "line one\nline two\n"
+    assert artifacts["config"] == {"lr": 0.1, "layers": [1, 2, 3]}
+    assert artifacts["frame"] == {"a": [1, 2, 3], "b": ["x", "y", "z"]}
+    assert artifacts["matrix"] == [[float(4 * r + c) for c in range(4)] for r in range(3)]
+    assert artifacts["dtype"] == "float32"
+    for url in artifacts["urls"].values():
+        assert f"/files/files/artifacts/kinds.{artifacts['task']}/artifacts/" in url
+
+
+def test_gz_files_go_out_as_bytes_and_download_asks_for_attachment(
+    clearml_live: LiveServer, alice_api: ClearmlApi, artifacts: dict[str, Any]
+) -> None:
+    url = artifacts["urls"]["frame"]
+    assert url.endswith(".csv.gz")
+    response = alice_api.http.get(url + "?download", headers=bearer(alice_api))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert "content-encoding" not in response.headers
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert response.content[:2] == b"\x1f\x8b"  # still gzip: nobody unpacked it
+    head = alice_api.http.head(artifacts["urls"]["config"], headers=bearer(alice_api))
+    assert head.status_code == 200 and head.headers["content-type"] == "application/json"
+    assert int(head.headers["content-length"]) > 10
+
+
+IMAGES = """
+import json
+import numpy as np
+from PIL import Image
+from clearml import Task
+task = Task.init(project_name="files/images", task_name="debug images")
+Image.new("RGB", (16, 8), (255, 0, 0)).save("red.png")
+logger = task.get_logger()
+logger.report_image("samples", "from file", iteration=1, local_path="red.png")
+array = np.zeros((10, 20, 3), dtype=np.uint8)
+array[:, :, 1] = 255
+logger.report_image("samples", "from array", iteration=1, image=array)
+task.flush(wait_for_uploads=True)
+print(json.dumps({"task": task.id}))
+task.close()
+"""
+
+
+def test_debug_images_from_a_file_and_an_array_are_on_the_file_server(
+    clearml_live: LiveServer, alice: ClearmlUser, alice_api: ClearmlApi, tmp_path: Path
+) -> None:
+    task = sdk(clearml_live, alice, IMAGES)["task"]
+    events = alice_api.call(
+        "events.get_task_events", task=task, event_type="training_debug_image"
+    )["events"]  # fmt: skip
+    urls = {e["variant"]: e["url"] for e in events}
+    assert set(urls) == {"from file", "from array"}
+    shown = sdk(
+        clearml_live, alice,
+        f"""
+        import json
+        from PIL import Image
+        from clearml import StorageManager
+        urls = {json.dumps(urls)}
+        out = {{}}
+        for variant, url in urls.items():
+            image = Image.open(StorageManager.get_local_copy(url)).convert("RGB")
+            out[variant] = [image.size, image.getpixel((0, 0))]
+        print(json.dumps(out))
+        """,
+    )  # fmt: skip
+    assert shown["from file"] == [[16, 8], [255, 0, 0]]
+    size, pixel = shown["from array"]
+    assert size == [20, 10] and pixel[1] > 240 and pixel[0] < 15
+    for url in urls.values():
+        assert f"/files/files/images/debug%20images.{task}/metrics/samples/" in url
+
+
+def test_two_users_neither_read_nor_delete_each_others_files(
+    alice_api: ClearmlApi, bob_api: ClearmlApi, artifacts: dict[str, Any]
+) -> None:
+    url = artifacts["urls"]["config"]
+    theirs = alice_api.http.get(url, headers=bearer(alice_api)).content
+    for method in ("GET", "HEAD", "DELETE"):
+        refused = bob_api.http.request(method, url, headers=bearer(bob_api))
+        assert refused.status_code == 404, (method, refused.text)
+    key = urlsplit(url).path.removeprefix("/files/")
+    many = bob_api.http.post(
+        f"{bob_api.endpoint}/files/delete_many",
+        json={"files": [key.replace("%20", " ")]},
+        headers=bearer(bob_api),
+    )
+    assert many.status_code == 200 and many.json()["deleted"] == {}
+    # Bob writing to Alice's task path lands in his own space, not over her file.
+    assert upload(bob_api, {key.replace("%20", " "): b"bob was here"}).status_code == 200
+    assert alice_api.http.get(url, headers=bearer(alice_api)).content == theirs
+    assert bob_api.http.get(url, headers=bearer(bob_api)).content == b"bob was here"
+    anonymous = httpx.get(url)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["meta"]["result_code"] == 401
+
+
+def raw_request(server: LiveServer, method: str, path: str, token: str) -> tuple[int, bytes]:
+    """A request whose path goes out exactly as written (no dot-segment clean-up)."""
+    address = urlsplit(server.endpoint)
+    conn = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
+    try:
+        conn.request(method, path, headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_escapes_are_refused_in_uploads_and_reads(
+    clearml_live: LiveServer, alice_api: ClearmlApi, artifacts: dict[str, Any]
+) -> None:
+    task = artifacts["task"]
+    for key in (
+        f"files/artifacts/kinds.{task}/../../../../escaped.txt",
+        "../escaped.txt",
+        "/etc/escaped.txt",
+        f"p/x.{task}/a/..%2f..%2fescaped.txt".replace("%2f", "/"),
+    ):
+        response = upload(alice_api, {key: b"x"})
+        assert response.status_code == 400, (key, response.text)
+        assert response.json()["meta"]["result_code"] == 400
+    data_dir = clearml_live.data_dir
+    assert not list(data_dir.rglob("escaped.txt"))
+    token = alice_api.token
+    for path in (
+        "/files/../../etc/passwd",
+        "/files/%2e%2e/%2e%2e/etc/passwd",
+        "/files/a/%2E%2E/%2E%2E/%2E%2E/etc/passwd",
+        "/files//etc/passwd",
+        f"/files/files/artifacts/kinds.{task}/..%2F..%2F..%2Fetc/passwd",
+    ):
+        status, body = raw_request(clearml_live, "GET", path, token)
+        assert status in (400, 404), (path, status, body[:200])
+        assert b"root:" not in body
+        assert json.loads(body)["meta"]["result_code"] == status
+
+
+def test_ping_head_delete_and_delete_many(clearml_live: LiveServer, alice_api: ClearmlApi) -> None:
+    assert httpx.get(files_url(clearml_live)).text == "OK"
+    keys = {"scratch/a.txt": b"a", "scratch/b c.txt": b"b", "scratch/d.bin": b"d"}
+    stored = upload(alice_api, keys)
+    assert stored.status_code == 200 and sorted(stored.json()) == sorted(keys)
+    head = alice_api.http.head(
+        files_url(clearml_live, "scratch/b c.txt"), headers=bearer(alice_api)
+    )
+    assert head.status_code == 200 and head.headers["content-length"] == "1"
+    gone = alice_api.http.delete(
+        files_url(clearml_live, "scratch/a.txt"), headers=bearer(alice_api)
+    )
+    assert gone.status_code == 200
+    missing = alice_api.http.head(
+        files_url(clearml_live, "scratch/a.txt"), headers=bearer(alice_api)
+    )
+    assert missing.status_code == 404
+    many = alice_api.http.post(
+        files_url(clearml_live, "delete_many"),
+        json={"files": ["scratch/b c.txt", "scratch/nope.txt"]},
+        headers=bearer(alice_api),
+    )
+    assert many.status_code == 200
+    assert many.json()["deleted"] == {"scratch/b c.txt": "scratch/b c.txt"}
+    assert [k for keys in many.json()["errors"].values() for k in keys] == ["scratch/nope.txt"]
+    cookie = httpx.get(
+        files_url(clearml_live, "scratch/d.bin"), cookies={"clearml_token_basic": alice_api.token}
+    )
+    assert cookie.status_code == 200 and cookie.content == b"d"
+    for body, headers in ((b"not multipart", {"Content-Type": "text/plain"}), (b"", {})):
+        bad = alice_api.http.post(
+            files_url(clearml_live), content=body, headers={**bearer(alice_api), **headers}
+        )
+        assert bad.status_code == 400 and bad.json()["meta"]["result_code"] == 400
+
+
+def test_deleting_a_task_removes_its_files(
+    clearml_live: LiveServer, alice: ClearmlUser, alice_api: ClearmlApi
+) -> None:
+    task = sdk(clearml_live, alice, ARTIFACTS.replace('"kinds"', '"short lived"'))["task"]
+    urls = [
+        a["uri"] for a in alice_api.call("tasks.get_by_id", task=task)["task"]["execution"][
+            "artifacts"]
+    ]  # fmt: skip
+    assert len(urls) == 4
+    assert all(alice_api.http.get(u, headers=bearer(alice_api)).status_code == 200 for u in urls)
+    alice_api.call("tasks.delete", task=task, force=True)
+    assert all(alice_api.http.get(u, headers=bearer(alice_api)).status_code == 404 for u in urls)
+    assert not list(clearml_live.data_dir.rglob(f"*{task}*"))
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+class PeakRss:
+    """The highest RSS of a process while the block runs, sampled every 10 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes(self.pid))
+            time.sleep(0.01)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_a_large_upload_and_download_stream_without_growing_the_server(
+    clearml_live: LiveServer, alice_api: ClearmlApi, tmp_path: Path
+) -> None:
+    size = 200 << 20
+    source = tmp_path / "big.bin"
+    with source.open("wb") as f:
+        for _ in range(size >> 20):
+            f.write(os.urandom(1 << 20))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert clearml_live.proc is not None
+    pid = clearml_live.proc.pid
+    alice_api.http.get(files_url(clearml_live))  # warm the connection
+    before = rss_bytes(pid)
+    began = time.monotonic()
+    with PeakRss(pid) as upload_peak, source.open("rb") as f:
+        stored = alice_api.http.post(
+            files_url(clearml_live), files=[("/big/weights.bin", ("/big/weights.bin", f))],
+            headers=bearer(alice_api), timeout=300,
+        )  # fmt: skip
+    assert stored.status_code == 200, stored.text
+    up = time.monotonic() - began
+    began = time.monotonic()
+    got = hashlib.sha256()
+    with (
+        PeakRss(pid) as download_peak,
+        alice_api.http.stream(
+            "GET",
+            files_url(clearml_live, "big/weights.bin"),
+            headers=bearer(alice_api),
+            timeout=300,
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(size)
+        for chunk in response.iter_bytes(1 << 20):
+            got.update(chunk)
+    assert got.hexdigest() == digest
+    grown = max(upload_peak.peak, download_peak.peak) - before
+    down = time.monotonic() - began
+    print(f"RSS {before >> 20} MiB, peaks {upload_peak.peak >> 20}/{download_peak.peak >> 20}"
+          f" MiB; up {up:.2f}s down {down:.2f}s")  # fmt: skip
+    assert grown < 40 << 20, f"the server grew by {grown >> 20} MiB"
