@@ -250,3 +250,20 @@ def test_credentials_are_the_callers_keypairs(clearml_live: LiveServer, api: Cle
     assert again == {"revoked": 0}
     for client in (mine, second):
         client.close()
+
+
+def test_the_official_sdk_renews_a_given_token(clearml_live: LiveServer, api: ClearmlApi) -> None:
+    """CLEARML_AUTH_TOKEN instead of key and secret: the SDK trades it for a fresh token."""
+    given = api.login(expiration_sec=7200)
+    script = f"""
+    from clearml.backend_api import Session
+    session = Session()
+    print("RENEWED", session.token != {given!r})
+    print("CALL", session.send_request("auth", "get_credentials").status_code)
+    """
+    done = run_sdk(
+        clearml_live, script, CLEARML_AUTH_TOKEN=given,
+        CLEARML_API_ACCESS_KEY="", CLEARML_API_SECRET_KEY="",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "RENEWED True" in done.stdout and "CALL 200" in done.stdout

@@ -45,6 +45,13 @@ def ls(
     show("Experiments", ["id", "project", "name", "status", "last_update"], rows)
 
 
+def _num(value: Any) -> Any:
+    """A float shortened for tables (JSON output keeps every digit)."""
+    if isinstance(value, float) and not OUTPUT.json:
+        return f"{value:.6g}"
+    return value
+
+
 def _hyperparams(task: dict[str, Any]) -> list[tuple[str, str, Any]]:
     rows = []
     for section, params in sorted((task.get("hyperparams") or {}).items()):
@@ -57,8 +64,9 @@ def _metrics(task: dict[str, Any]) -> list[tuple[str, str, Any, Any, Any]]:
     rows = []
     for variants in (task.get("last_metrics") or {}).values():
         for entry in (variants or {}).values():
-            rows.append((entry.get("metric", ""), entry.get("variant", ""), entry.get("value"),
-                         entry.get("min_value"), entry.get("max_value")))  # fmt: skip
+            values = (entry.get(k) for k in ("value", "min_value", "max_value"))
+            last, low, high = (_num(v) for v in values)
+            rows.append((entry.get("metric", ""), entry.get("variant", ""), last, low, high))
     return sorted(rows, key=lambda r: (str(r[0]), str(r[1])))
 
 
@@ -101,6 +109,6 @@ def scalars(
     async def points(client: Experiments) -> list[tuple[str, int, float]]:
         task_id = str((await client.task(task))["id"])
         found = await client.last_points(task_id, metric, last)
-        return [(p.variant, p.iteration, p.value) for p in found]
+        return [(p.variant, p.iteration, _num(p.value)) for p in found]
 
     show(f"Scalars of {metric}", ["variant", "iteration", "value"], _with(points))
