@@ -128,3 +128,17 @@ async def test_a_token_gives_its_users_principal_as_a_clearml_credential(
     assert by_secret.credential == Credential(CredentialKind.CLEARML_CREDENTIAL, access)
     assert by_token.user_uuid == by_secret.user_uuid and by_token.domain_name == "default"
     assert by_token.email == first.email and by_token.is_superadmin
+
+
+async def test_calls_count_against_the_keypairs_rate_limit(services: Services) -> None:
+    app = create_app(services)
+    await services.identity.create_user(email="rita@limits.test", password="a-good-password")
+    issued = await services.identity.issue_keypair(email="rita@limits.test", rate_limit=3)
+    login = {"Authorization": basic(issued.keypair.access_key, issued.secret_key)}
+    answer = await call(app, "GET", "/auth.login", login)
+    bearer = {"Authorization": f"Bearer {answer.json()['data']['token']}"}
+    for _ in range(2):
+        assert (await call(app, "GET", "/v2.23/auth.get_credentials", bearer)).status == 200
+    refused = await call(app, "GET", "/v2.23/auth.get_credentials", bearer)
+    meta_of(refused, 429, 0)
+    assert int(refused.headers["retry-after"]) >= 1

@@ -3,6 +3,7 @@ credential (a Hangar access/secret key pair), which the clients send to ``auth.l
 
 Errors follow the reference server: no header 401/20, a malformed one 401/21, a wrong key or
 secret 401/22, a bad, expired or revoked token 401/30 (the SDK then logs in again once).
+Calls count against the keypair's rate limit as in the other faces (429: the SDK backs off).
 """
 
 from __future__ import annotations
@@ -14,12 +15,19 @@ import hmac
 
 from hangar.api.clearml import tokens
 from hangar.api.clearml.errors import ClearmlError, invalid_token
-from hangar.core.errors import AuthFailed
+from hangar.core.errors import AuthFailed, RateLimited
 from hangar.core.principal import Credential, CredentialKind, Principal
 from hangar.core.services import Services
 
 
-def _as(principal: Principal, kind: CredentialKind, access_key: str) -> Principal:
+def _admitted(
+    services: Services, principal: Principal, kind: CredentialKind, access_key: str
+) -> Principal:
+    """The keypair's principal as a ClearML credential, once its call is counted against the
+    keypair's rate limit (the same window and usage counters as in the other faces)."""
+    decision = services.identity.admit(principal)
+    if not decision.allowed:
+        raise RateLimited(retry_after=decision.retry_after)
     return dataclasses.replace(principal, credential=Credential(kind, access_key))
 
 
@@ -43,7 +51,7 @@ async def by_secret(services: Services, access_key: str, secret: str) -> Princip
         found = None
     if found is None or not hmac.compare_digest(found.secret_key.encode(), secret.encode()):
         raise ClearmlError(401, 22, "Invalid credentials: unknown access key or wrong secret")
-    return _as(found.caller, CredentialKind.CLEARML_CREDENTIAL, access_key)
+    return _admitted(services, found.caller, CredentialKind.CLEARML_CREDENTIAL, access_key)
 
 
 async def by_token(services: Services, token: str) -> Principal:
@@ -56,7 +64,7 @@ async def by_token(services: Services, token: str) -> Principal:
         raise invalid_token("the credential was revoked") from None
     if str(found.caller.user_uuid) != claims.user:
         raise invalid_token("the credential changed hands")
-    return _as(found.caller, CredentialKind.CLEARML_JWT, claims.access_key)
+    return _admitted(services, found.caller, CredentialKind.CLEARML_JWT, claims.access_key)
 
 
 async def authenticate(services: Services, header: str | None) -> Principal:
