@@ -267,3 +267,12 @@ def test_the_official_sdk_renews_a_given_token(clearml_live: LiveServer, api: Cl
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "RENEWED True" in done.stdout and "CALL 200" in done.stdout
+
+
+def test_validate_token_says_whose_a_token_is(api: ClearmlApi) -> None:
+    token = api.login()
+    valid = api.call("auth.validate_token", token=token)
+    assert valid["valid"] is True and valid["company"] == "default"
+    assert valid["user"] == claims(token)["identity"]["user"]
+    invalid = api.call("auth.validate_token", token=token[:-4] + "AAAA")
+    assert invalid["valid"] is False and invalid["msg"]

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hangar.api.clearml import tokens
-from hangar.api.clearml.auth import authenticate
+from hangar.api.clearml.auth import authenticate, by_token
+from hangar.api.clearml.errors import ClearmlError
 from hangar.api.clearml.params import validation_error
 from hangar.api.clearml.registry import Call, endpoint
 
@@ -87,3 +88,20 @@ async def revoke_credentials(call: Call) -> dict[str, Any]:
     request = call.parse(RevokeCredentialsRequest)
     revoked = await call.services.identity.revoke_own_keypair(call.principal, request.access_key)
     return {"revoked": int(revoked)}
+
+
+class ValidateTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token: str = Field(max_length=8192)
+
+
+@endpoint("auth.validate_token")
+async def validate_token(call: Call) -> dict[str, Any]:
+    """Whether a token is valid now (signature, expiry, active credential), and whose."""
+    request = call.parse(ValidateTokenRequest)
+    call.principal  # noqa: B018 - only a logged-in caller may ask
+    try:
+        holder = await by_token(call.services, request.token)
+    except ClearmlError as exc:
+        return {"valid": False, "msg": exc.message}
+    return {"valid": True, "user": str(holder.user_uuid), "company": holder.domain_name}
