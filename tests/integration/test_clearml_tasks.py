@@ -119,3 +119,221 @@ def test_second_task_init_reuses_the_task(
     assert task["status"] == "completed"
     found = call(alice_api, "tasks.get_all", {"name": "^again$", "only_fields": ["id"]})
     assert [t["id"] for t in found["tasks"]] == [first["id"]]
+
+
+QUERY_SETUP = """
+import json
+from clearml import Task
+ids = {{}}
+for name, tags in (("q-alpha", ["red"]), ("q-beta", ["blue"]), ("q-gamma", ["red", "big"])):
+    task = Task.create(project_name="{project}", task_name=name)
+    task.set_tags(tags)
+    ids[name] = task.id
+Task.get_task(task_id=ids["q-beta"]).mark_started()
+Task.get_task(task_id=ids["q-beta"]).mark_completed()
+Task.get_task(task_id=ids["q-gamma"]).mark_started()
+Task.get_task(task_id=ids["q-gamma"]).mark_failed(status_reason="broken")
+print(json.dumps(ids))
+"""
+
+QUERIES = """
+import json
+from clearml import Task
+ids = {ids}
+def names(tasks):
+    return sorted(t.name for t in tasks)
+out = {{
+    "by_id": Task.get_task(task_id=ids["q-alpha"]).name,
+    "by_name": Task.get_task(project_name="{project}", task_name="q-beta").id,
+    "all": names(Task.get_tasks(project_name="{project}")),
+    "regex": names(Task.get_tasks(project_name="{project}", task_name="q-(alpha|gamma)")),
+    "partial": sorted(Task.query_tasks(project_name="{project}", task_name="amm")),
+    "tag": names(Task.get_tasks(project_name="{project}", tags=["red"])),
+    "not_tag": names(Task.get_tasks(project_name="{project}", tags=["-red"])),
+    "all_tags": names(Task.get_tasks(project_name="{project}", tags=["__$all", "red", "big"])),
+    "completed": names(Task.get_tasks(
+        project_name="{project}", task_filter={{"status": ["completed"]}})),
+    "newest_first": [t.name for t in Task.get_tasks(
+        project_name="{project}", task_filter={{"order_by": ["-created"]}})],
+    "failed_reason": Task.get_task(task_id=ids["q-gamma"]).data.status_reason,
+}}
+print(json.dumps(out))
+"""
+
+
+def test_get_task_and_get_tasks_filter_by_name_tags_and_status(
+    clearml_live: LiveServer, alice: ClearmlUser
+) -> None:
+    ids = sdk(clearml_live, alice, QUERY_SETUP.format(project="queries"))
+    ids.pop("_stdout")
+
+    out = sdk(clearml_live, alice, QUERIES.format(project="queries", ids=ids))
+
+    assert out["by_id"] == "q-alpha"
+    assert out["by_name"] == ids["q-beta"]
+    assert out["all"] == ["q-alpha", "q-beta", "q-gamma"]
+    assert out["regex"] == ["q-alpha", "q-gamma"]
+    assert out["partial"] == [ids["q-gamma"]]
+    assert out["tag"] == ["q-alpha", "q-gamma"]
+    assert out["not_tag"] == ["q-beta"]
+    assert out["all_tags"] == ["q-gamma"]
+    assert out["completed"] == ["q-beta"]
+    assert out["newest_first"] == ["q-gamma", "q-beta", "q-alpha"]
+    assert out["failed_reason"] == "broken"
+
+
+LIFECYCLE = """
+import json
+from clearml import Task
+source = Task.create(project_name="life", task_name="source")
+source.connect({"lr": 0.5})
+source.mark_started()
+source.mark_stopped()
+stopped = Task.get_task(task_id=source.id).status
+clone = Task.clone(source_task=source, name="the clone")
+cloned = Task.get_task(task_id=clone.id)
+doomed = Task.create(project_name="life", task_name="doomed")
+doomed_id = doomed.id
+doomed.delete()
+gone = Task.query_tasks(project_name="life", task_name="doomed")
+print(json.dumps({
+    "stopped": stopped,
+    "clone_status": cloned.status, "clone_parent": cloned.parent,
+    "clone_params": cloned.get_parameters(), "source": source.id,
+    "gone": gone, "doomed": doomed_id,
+}))
+"""
+
+
+def test_stop_clone_and_delete(
+    clearml_live: LiveServer, alice: ClearmlUser, alice_api: ClearmlApi
+) -> None:
+    out = sdk(clearml_live, alice, LIFECYCLE)
+
+    assert out["stopped"] == "stopped"
+    assert out["clone_status"] == "created"
+    assert out["clone_parent"] == out["source"]
+    assert out["clone_params"]["General/lr"] == "0.5"
+    assert out["gone"] == []
+    with pytest.raises(ClearmlCallError) as missing:
+        alice_api.call("tasks.get_by_id", task=out["doomed"])
+    assert (missing.value.code, missing.value.subcode) == (400, 101)
+
+
+FAILING = """
+from clearml import Task
+Task.init(project_name="life", task_name="crash")
+raise RuntimeError("boom")
+"""
+
+
+def test_an_uncaught_exception_marks_the_task_failed(
+    clearml_live: LiveServer, alice: ClearmlUser, alice_api: ClearmlApi
+) -> None:
+    done = run_sdk(clearml_live, FAILING, user=alice)
+    assert done.returncode != 0
+
+    found = call(
+        alice_api, "tasks.get_all", {"name": "^crash$", "only_fields": ["status", "status_reason"]}
+    )
+    assert [(t["status"], t["status_reason"]) for t in found["tasks"]] == [
+        ("failed", "Exception boom")
+    ]
+
+
+def test_two_users_neither_see_nor_change_each_others_tasks(
+    clearml_live: LiveServer, alice: ClearmlUser, bob: ClearmlUser,
+    alice_api: ClearmlApi, bob_api: ClearmlApi,
+) -> None:  # fmt: skip
+    mine = sdk(clearml_live, alice, INIT.format(project="private", name="secret run"))
+    theirs = sdk(clearml_live, bob, INIT.format(project="private", name="secret run"))
+
+    assert theirs["id"] != mine["id"] and theirs["project"] != mine["project"]
+    assert call(bob_api, "tasks.get_all", {"name": "secret"})["tasks"] == [
+        *call(bob_api, "tasks.get_all", {"id": [theirs["id"]]})["tasks"]
+    ]
+    assert call(bob_api, "tasks.get_all", {"id": [mine["id"]]})["tasks"] == []
+    bob_projects = call(bob_api, "projects.get_all", {"name": "private"})["projects"]
+    assert mine["project"] not in {p["id"] for p in bob_projects}
+    for name, body in (
+        ("tasks.get_by_id", {"task": mine["id"]}),
+        ("tasks.edit", {"task": mine["id"], "force": True, "comment": "mine now"}),
+        ("tasks.stopped", {"task": mine["id"], "force": True}),
+        ("tasks.delete", {"task": mine["id"], "force": True}),
+        ("tasks.add_or_update_artifacts", {"task": mine["id"], "force": True,
+                                           "artifacts": [{"key": "x", "type": "str"}]}),
+        ("tasks.create", {"name": "intruder", "type": "training", "project": mine["project"]}),
+        ("projects.get_by_id", {"project": mine["project"]}),
+    ):  # fmt: skip
+        with pytest.raises(ClearmlCallError) as refused:
+            call(bob_api, name, body)
+        assert refused.value.code == 400 and refused.value.subcode in (101, 401), name
+    task = alice_api.call("tasks.get_by_id", task=mine["id"])["task"]
+    assert task["status"] == "completed" and task["comment"] != "mine now"
+    assert task["execution"]["artifacts"] == []
+
+
+def refused(api: ClearmlApi, endpoint: str, body: dict[str, Any]) -> tuple[int, int]:
+    response = api.raw(endpoint, body)
+    envelope = response.json()
+    assert envelope["data"] == {} and envelope["meta"]["result_msg"], envelope
+    assert response.status_code == envelope["meta"]["result_code"]
+    return envelope["meta"]["result_code"], envelope["meta"]["result_subcode"]
+
+
+def test_bad_input_gets_the_envelope_and_changes_nothing(alice_api: ClearmlApi) -> None:
+    project = alice_api.call("projects.create", name="strict")["id"]
+    task = call(alice_api, "tasks.create", {"name": "kept", "type": "training",
+                                            "project": project})["id"]  # fmt: skip
+    before = alice_api.call("tasks.get_by_id", task=task)["task"]
+    cases: list[tuple[str, dict[str, Any], tuple[int, int]]] = [
+        ("tasks.create", {"type": "training"}, (400, 11)),
+        ("tasks.create", {"name": "x", "type": "spaceship"}, (400, 12)),
+        ("tasks.create", {"name": "x", "type": "training", "project": "0" * 32}, (400, 401)),
+        ("tasks.create", {"name": "   ", "type": "training"}, (400, 12)),
+        ("tasks.edit", {"task": task, "hyperparams": ["not", "a", "map"]}, (400, 12)),
+        ("tasks.edit", {"task": task, "tags": "not-a-list"}, (400, 12)),
+        ("tasks.edit", {"task": "f" * 32, "comment": "x"}, (400, 101)),
+        ("tasks.completed", {"task": task}, (400, 110)),  # created -> completed needs force
+        ("tasks.publish", {"task": task}, (400, 110)),
+        ("tasks.get_all", {"name": "(unclosed"}, (400, 21)),
+        ("tasks.get_all", {"page": -1, "page_size": 10}, (400, 12)),
+        ("tasks.get_all", {"order_by": [{"a": 1}]}, (400, 12)),
+        ("tasks.get_all", {"created": [1, 2, 3]}, (400, 12)),
+        ("tasks.get_all", {"last_update": [">=not a date"]}, (400, 12)),
+        ("tasks.get_all", {"size": 5, "scroll_id": "%%%"}, (400, 1104)),
+        ("tasks.get_all", {"tags": [{"nested": True}]}, (400, 12)),
+        ("tasks.add_or_update_artifacts", {"task": task, "artifacts": [{"type": "x"}]},
+         (400, 11)),
+        ("tasks.edit_hyper_params", {"task": task, "hyperparams": [{"value": "1"}]}, (400, 12)),
+        ("tasks.get_by_id", {}, (400, 11)),
+        ("projects.create", {"name": "strict"}, (400, 801)),
+        ("projects.create", {"name": "a//b"}, (400, 12)),
+        ("projects.get_by_id", {"project": "nope"}, (400, 401)),
+    ]  # fmt: skip
+    for endpoint, body, expected in cases:
+        assert refused(alice_api, endpoint, body) == expected, (endpoint, body)
+    after = alice_api.call("tasks.get_by_id", task=task)["task"]
+    assert after == before
+
+
+def test_status_table_force_and_field_rules(alice_api: ClearmlApi) -> None:
+    task = call(alice_api, "tasks.create", {"name": "rules", "type": "testing"})["id"]
+    alice_api.call("tasks.started", task=task)
+    artifact = {"key": "a", "type": "str", "uri": "http://x/a", "mode": "output"}
+    alice_api.call("tasks.add_or_update_artifacts", task=task, artifacts=[artifact], force=True)
+    alice_api.call("tasks.completed", task=task)
+    assert refused(alice_api, "tasks.edit", {"task": task, "comment": "late"}) == (400, 110)
+    assert refused(alice_api, "tasks.delete", {"task": task}) == (400, 123)
+    assert alice_api.call("tasks.edit", task=task, comment="late", force=True)["updated"] == 1
+
+    done = alice_api.call("tasks.completed", task=task)  # the same status again is fine
+    assert done["updated"] == 1 and done["fields"]["status"] == "completed"
+    alice_api.call("tasks.publish", task=task)
+    assert refused(alice_api, "tasks.started", {"task": task}) == (400, 110)
+    assert refused(alice_api, "tasks.reset", {"task": task}) == (400, 110)
+    alice_api.call("tasks.reset", task=task, force=True)
+    task_now = alice_api.call("tasks.get_by_id", task=task)["task"]
+    assert task_now["status"] == "created" and task_now["status_reason"] == "reset"
+    assert task_now["started"] is None and task_now["execution"]["artifacts"] == []
+    assert task_now["comment"] == "late"

@@ -65,14 +65,14 @@ def list_condition(path: str, values: Any) -> q.InList:
     all_of: list[q.Term] = []
     target, negate = any_of, False
     for value in as_list(values):
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise bad(f"Invalid value in the {path} filter: {value!r}")
         if value in OPERATORS:
             target = all_of if OPERATORS[value] == "all" else any_of
             continue
         if value == NOT:
             negate = True
             continue
-        if value is not None and not isinstance(value, str | int | float | bool):
-            raise bad(f"Invalid value in the {path} filter: {value!r}")
         if isinstance(value, str) and value.startswith("-") and len(value) > 1:
             target.append(q.Term(value[1:], negated=not negate))
         else:

@@ -29,13 +29,14 @@ from hangar.core.tracking.tasks.models import (
     project_path,
 )
 from hangar.core.tracking.tasks.states import FINISHED, TaskStatus
+from hangar.db.engine import engine_of
 
 UPDATABLE = frozenset({"name", "description", "tags", "system_tags", "default_output_destination"})
 
 
 class ProjectService:
     def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+        self._engine = engine_of(db)
         self._clock = clock
 
     async def create(
@@ -54,7 +55,7 @@ class ProjectService:
         parts = project_path(name)
         full = [("/".join(parts[: i + 1]), part) for i, part in enumerate(parts)]
         try:
-            async with self._db() as db, db.begin():
+            async with self._engine.begin() as db:
                 existing = await repo.own_projects_named(db, principal, [f for f, _ in full])
                 if full[-1][0] in existing:
                     if exist_ok:
@@ -106,7 +107,7 @@ class ProjectService:
         if unknown:
             raise InvalidRequest(f"Fields that cannot be updated: {', '.join(sorted(unknown))}")
         values = dict(changes)
-        async with self._db() as db, db.begin():
+        async with self._engine.begin() as db:
             found = await repo.projects(db, principal, ids=[project_id])
             if not found:
                 raise ProjectNotFound(project_id)
@@ -122,7 +123,7 @@ class ProjectService:
 
     async def delete(self, principal: Principal, project_id: str, *, force: bool) -> dict[str, int]:
         """Deletes a project without sub-projects; its tasks (forced) lose their project."""
-        async with self._db() as db, db.begin():
+        async with self._engine.begin() as db:
             if not await repo.projects(db, principal, ids=[project_id]):
                 raise ProjectNotFound(project_id)
             if await repo.project_children(db, [project_id]):

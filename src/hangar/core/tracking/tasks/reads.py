@@ -19,6 +19,7 @@ from hangar.core.tracking.tasks import repo
 from hangar.core.tracking.tasks.models import Project, ProjectNotFound, Task, TaskNotFound
 from hangar.core.tracking.tasks.projects import StatusStats, project_stats
 from hangar.core.tracking.tasks.service import ref_of
+from hangar.db.engine import engine_of
 
 METRIC_FIELDS = frozenset({"last_metrics", "last_iteration"})
 
@@ -27,7 +28,7 @@ class TaskReads:
     """Tasks as a principal sees them, with their metric summaries."""
 
     def __init__(self, db: Database, summaries: MetricsSummaries) -> None:
-        self._db = db
+        self._engine = engine_of(db)
         self._summaries = summaries
 
     async def _with_metrics(self, tasks: list[Task]) -> list[Task]:
@@ -49,7 +50,7 @@ class TaskReads:
 
     async def get(self, principal: Principal, task_id: str) -> Task:
         """The task with its metrics; TaskNotFound if the principal does not see it."""
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             found = await repo.tasks(db, principal, ids=[task_id])
         if not found:
             raise TaskNotFound(task_id)
@@ -57,7 +58,7 @@ class TaskReads:
 
     async def find(self, principal: Principal, ids: Collection[str]) -> list[Task]:
         """The tasks among ``ids`` the principal sees, without metrics."""
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             return await repo.tasks(db, principal, ids=ids)
 
     async def search(
@@ -69,7 +70,7 @@ class TaskReads:
         projects: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Task documents matching ``query``, narrowed first to ``ids``/``projects``."""
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             tasks = await repo.tasks(db, principal, ids=ids, project_ids=projects)
         if query.paths() & METRIC_FIELDS:  # filtered or sorted by metrics: all need them
             tasks = await self._with_metrics(tasks)
@@ -88,12 +89,12 @@ class TaskDirectory:
     write (write: the same tasks; ClearML lets whoever sees a task report to it)."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
+        self._engine = engine_of(db)
 
     async def readable(self, principal: Principal, ids: Collection[TaskId]) -> dict[str, TaskRef]:
         if not ids:
             return {}
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             tasks = await repo.tasks(db, principal, ids=ids)
             names = {
                 p.id: p.name
@@ -108,11 +109,11 @@ class TaskDirectory:
 
 class ProjectReads:
     def __init__(self, db: Database, clock: Any) -> None:
-        self._db = db
+        self._engine = engine_of(db)
         self._clock = clock
 
     async def get(self, principal: Principal, project_id: str) -> Project:
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             found = await repo.projects(db, principal, ids=[project_id])
         if not found:
             raise ProjectNotFound(project_id)
@@ -121,12 +122,12 @@ class ProjectReads:
     async def search(
         self, principal: Principal, query: q.Query, *, ids: Collection[str] | None = None
     ) -> list[dict[str, Any]]:
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             found = await repo.projects(db, principal, ids=ids)
         return q.run([p.document() for p in found], query)
 
     async def all(self, principal: Principal) -> list[Project]:
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             return await repo.projects(db, principal)
 
     async def stats(
@@ -134,7 +135,7 @@ class ProjectReads:
     ) -> dict[str, dict[str, StatusStats]]:
         """Task statistics per project (active and archived), sub-projects' tasks counted
         in their ancestors when ``children``."""
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             visible = await repo.projects(db, principal)
             tasks = await repo.tasks(db, principal, project_ids=[p.id for p in visible])
         stats = project_stats(visible, tasks, self._clock.now(), children=children)

@@ -10,7 +10,20 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, delete, false, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hangar.core.principal import Principal
 from hangar.core.tracking.tasks.models import DOCUMENTS, Project, Task
@@ -65,6 +78,7 @@ _PROJECT_COLUMNS = (
     P.last_update,
 )  # fmt: skip  (Project's fields, in order)
 _STATUSES = {s.value: s for s in TaskStatus}
+Db = DbSession | AsyncConnection
 
 
 def _task(fields: Sequence[Any]) -> Task:
@@ -102,7 +116,7 @@ def task_scope(principal: Principal) -> ColumnElement[bool]:
 
 
 async def projects(
-    db: DbSession,
+    db: Db,
     principal: Principal,
     *,
     ids: Collection[str] | None = None,
@@ -118,7 +132,7 @@ async def projects(
 
 
 async def own_projects_named(
-    db: DbSession, principal: Principal, names: Collection[str]
+    db: Db, principal: Principal, names: Collection[str]
 ) -> dict[str, Project]:
     """The principal's own projects among full ``names`` (names are unique per owner)."""
     stmt = select(*_PROJECT_COLUMNS).where(
@@ -129,26 +143,26 @@ async def own_projects_named(
     return {row.name: _project(row) for row in await db.execute(stmt)}
 
 
-async def insert_project(db: DbSession, values: Mapping[str, Any]) -> None:
+async def insert_project(db: Db, values: Mapping[str, Any]) -> None:
     await db.execute(insert(PROJECTS).values(**values))
 
 
-async def update_project(db: DbSession, project_id: str, values: Mapping[str, Any]) -> int:
+async def update_project(db: Db, project_id: str, values: Mapping[str, Any]) -> int:
     result = await db.execute(update(PROJECTS).where(P.id == project_id).values(**values))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def delete_projects(db: DbSession, ids: Collection[str]) -> None:
+async def delete_projects(db: Db, ids: Collection[str]) -> None:
     await db.execute(delete(PROJECTS).where(P.id.in_(list(ids))))
 
 
-async def project_children(db: DbSession, project_ids: Collection[str]) -> list[str]:
+async def project_children(db: Db, project_ids: Collection[str]) -> list[str]:
     """Ids of the direct sub-projects of ``project_ids``."""
     rows = await db.execute(select(P.id).where(P.parent_id.in_(list(project_ids))))
     return [row[0] for row in rows]
 
 
-async def tasks_per_project(db: DbSession, project_ids: Collection[str]) -> dict[str, int]:
+async def tasks_per_project(db: Db, project_ids: Collection[str]) -> dict[str, int]:
     rows = await db.execute(
         select(T.project_id, func.count())
         .where(T.project_id.in_(list(project_ids)))
@@ -157,7 +171,7 @@ async def tasks_per_project(db: DbSession, project_ids: Collection[str]) -> dict
     return {project_id: count for project_id, count in rows}
 
 
-async def tasks_of_projects(db: DbSession, project_ids: Collection[str]) -> list[Task]:
+async def tasks_of_projects(db: Db, project_ids: Collection[str]) -> list[Task]:
     """Every task of the given projects, whoever owns it (for statistics of visible projects)."""
     if not project_ids:
         return []
@@ -169,7 +183,7 @@ async def tasks_of_projects(db: DbSession, project_ids: Collection[str]) -> list
 
 
 async def tasks(
-    db: DbSession,
+    db: Db,
     principal: Principal,
     *,
     ids: Collection[str] | None = None,
@@ -186,7 +200,7 @@ async def tasks(
     return [_task(row) for row in await db.execute(stmt.order_by(T.created, T.id))]
 
 
-async def task_revision(db: DbSession, principal: Principal, task_id: str) -> tuple[Task, int]:
+async def task_revision(db: Db, principal: Principal, task_id: str) -> tuple[Task, int]:
     """The task (if the principal sees it) and its revision, for a compare-and-set write."""
     stmt = select(*_TASK_COLUMNS, T.revision).where(task_scope(principal), T.id == task_id)
     row = (await db.execute(stmt)).first()
@@ -195,13 +209,36 @@ async def task_revision(db: DbSession, principal: Principal, task_id: str) -> tu
     return _task(row[:-1]), int(row[-1])
 
 
-async def insert_task(db: DbSession, values: Mapping[str, Any]) -> None:
-    await db.execute(insert(TASKS).values(revision=0, **values))
+_INSERT_TASK = insert(TASKS)
+_ME = bindparam("me", type_=P.user_uuid.type)
+_DOMAIN = bindparam("domain", type_=P.domain_name.type)
+_PROJECT = bindparam("project", type_=P.id.type)
+_VISIBLE_PROJECT = {  # by the principal's reach: own, domain, everything
+    "user": select(P.id).where(P.id == _PROJECT, P.domain_name == _DOMAIN, P.user_uuid == _ME),
+    "domain": select(P.id).where(P.id == _PROJECT, P.domain_name == _DOMAIN),
+    "all": select(P.id).where(P.id == _PROJECT),
+}
 
 
-async def update_task(
-    db: DbSession, task_id: str, revision: int, values: Mapping[str, Any]
-) -> bool:
+def _reach(principal: Principal) -> str:
+    if principal.is_admin:
+        return "all" if principal.is_superadmin else "domain"
+    return "user"
+
+
+async def project_visible(conn: AsyncConnection, principal: Principal, project_id: str) -> bool:
+    """Whether the principal sees the project (one prepared statement: the create path)."""
+    params = {"project": project_id, "domain": principal.domain_name, "me": principal.user_uuid}
+    result = await conn.execute(_VISIBLE_PROJECT[_reach(principal)], params)
+    return result.first() is not None
+
+
+async def insert_task(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+    """Inserts a task row (a prepared statement, values as parameters)."""
+    await conn.execute(_INSERT_TASK, {"revision": 0, **values})
+
+
+async def update_task(db: Db, task_id: str, revision: int, values: Mapping[str, Any]) -> bool:
     """Writes ``values`` if the task is still at ``revision`` (compare-and-set); False if not."""
     result = await db.execute(
         update(TASKS)
@@ -211,9 +248,7 @@ async def update_task(
     return bool(getattr(result, "rowcount", 0))
 
 
-async def move_status(
-    db: DbSession, task_id: str, old: TaskStatus, values: Mapping[str, Any]
-) -> bool:
+async def move_status(db: Db, task_id: str, old: TaskStatus, values: Mapping[str, Any]) -> bool:
     """Writes a status move if the task is still in ``old`` (compare-and-set); False if not."""
     result = await db.execute(
         update(TASKS)
@@ -223,15 +258,15 @@ async def move_status(
     return bool(getattr(result, "rowcount", 0))
 
 
-async def touch(db: DbSession, task_id: str, at: datetime) -> None:
+async def touch(db: Db, task_id: str, at: datetime) -> None:
     await db.execute(update(TASKS).where(T.id == task_id).values(last_update=at))
 
 
-async def delete_tasks(db: DbSession, ids: Collection[str]) -> None:
+async def delete_tasks(db: Db, ids: Collection[str]) -> None:
     await db.execute(delete(TASKS).where(T.id.in_(list(ids))))
 
 
-async def clear_parent(db: DbSession, ids: Collection[str]) -> int:
+async def clear_parent(db: Db, ids: Collection[str]) -> int:
     """Children of deleted tasks lose their parent; how many there were."""
     result = await db.execute(
         update(TASKS).where(T.parent_id.in_(list(ids))).values(parent_id=None)

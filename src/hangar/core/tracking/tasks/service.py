@@ -20,6 +20,7 @@ from hangar.core.tracking.tasks import fields, repo
 from hangar.core.tracking.tasks.models import (
     DEVELOPMENT,
     DOCUMENTS,
+    ProjectNotFound,
     Task,
     TaskNotDeletable,
     TaskNotFound,
@@ -35,6 +36,7 @@ from hangar.core.tracking.tasks.states import (
     may_edit,
     may_update_fields,
 )
+from hangar.db.engine import engine_of
 
 Decide = Callable[[Task], dict[str, Any] | None]
 ATTEMPTS = 5
@@ -71,7 +73,7 @@ class TaskService:
     """Changes tasks on behalf of a principal who may see them."""
 
     def __init__(self, db: Database, clock: Clock, cleanup: TaskCleanup) -> None:
-        self._db = db
+        self._engine = engine_of(db)
         self._clock = clock
         self._cleanup = cleanup
 
@@ -101,15 +103,13 @@ class TaskService:
             system_tags=list(plain.get("system_tags") or []), created=now, last_update=now,
             last_change=now, **docs,
         )  # fmt: skip
-        async with self._db() as db, db.begin():
-            if project is not None:
-                await self._check_project(db, principal, project)
-            await repo.insert_task(db, values)
+        async with self._engine.begin() as conn:
+            if project is not None and not await repo.project_visible(conn, principal, project):
+                raise ProjectNotFound(project)
+            await repo.insert_task(conn, values)
         return task_id
 
     async def _check_project(self, db: Any, principal: Principal, project: str) -> None:
-        from hangar.core.tracking.tasks.models import ProjectNotFound
-
         if not await repo.projects(db, principal, ids=[project]):
             raise ProjectNotFound(project)
 
@@ -117,7 +117,7 @@ class TaskService:
         """Applies ``decide(task)`` (the values to write, or None) with a compare-and-set on
         the task's revision, deciding again after a lost race."""
         for _ in range(ATTEMPTS):
-            async with self._db() as db, db.begin():
+            async with self._engine.begin() as db:
                 try:
                     task, revision = await repo.task_revision(db, principal, task_id)
                 except LookupError:
@@ -212,7 +212,7 @@ class TaskService:
         )
 
     async def ping(self, principal: Principal, task_id: str) -> None:
-        async with self._db() as db, db.begin():
+        async with self._engine.begin() as db:
             if not await repo.tasks(db, principal, ids=[task_id]):
                 raise TaskNotFound(task_id)
             await repo.touch(db, task_id, self._clock.now())
@@ -256,7 +256,7 @@ class TaskService:
         self, principal: Principal, task_id: str, *, overrides: Mapping[str, Any]
     ) -> str:
         """A new created task from ``task_id``'s definition; ``overrides`` replace fields."""
-        async with self._db() as db:
+        async with self._engine.connect() as db:
             found = await repo.tasks(db, principal, ids=[task_id])
         if not found:
             raise TaskNotFound(task_id)
@@ -290,7 +290,7 @@ class TaskService:
     ) -> tuple[list[Task], int]:
         """Deletes the tasks (only created ones unless forced), then tells the cleanup so
         their events, models and files go; returns them and how many children lost them."""
-        async with self._db() as db, db.begin():
+        async with self._engine.begin() as db:
             found = await repo.tasks(db, principal, ids=task_ids)
             missing = set(task_ids) - {t.id for t in found}
             if missing:
