@@ -143,15 +143,17 @@ def test_output_model_is_stored_published_and_readable_back(
         model = Model(model_id="{trained['model']}")
         with open(model.get_local_copy(), "rb") as f:
             weights = pickle.load(f)
+        listed = [m.id for m in Task.get_task(task_id="{trained['task']}").models["output"]]
         task = Task.init(project_name="models/cats", task_name="evaluate")
         used = InputModel(model_id="{trained['model']}")
         task.connect(used)
-        print(json.dumps({{"w": weights["w"][-1], "task": task.id,
+        print(json.dumps({{"w": weights["w"][-1], "task": task.id, "listed": listed,
                           "published": used.published, "meta": model.get_metadata("accuracy")}}))
         task.close()
         """,
     )  # fmt: skip
     assert got["w"] == 99 and got["published"] is True and got["meta"] == "0.93"
+    assert got["listed"] == [trained["model"]]
     evaluate = alice_api.call("tasks.get_by_id", task=got["task"])["task"]
     assert [m["model"] for m in evaluate["models"]["input"]] == [trained["model"]]
 
@@ -268,3 +270,41 @@ def test_deleting_a_task_deletes_its_models_and_their_files(
         alice_api.call("models.get_by_id", model=made["model"])
     gone = alice_api.http.get(url, headers={"Authorization": f"Bearer {alice_api.token}"})
     assert gone.status_code == 404
+
+
+def test_removing_a_model_deletes_its_weights_file(
+    server: LiveServer, alice: ClearmlUser, alice_api: ClearmlApi
+) -> None:
+    made = sdk(server, alice, TRAIN.format(project="removed", name="to remove"))
+    auth = {"Authorization": f"Bearer {alice_api.token}"}
+    assert alice_api.http.get(made["url"], headers=auth).status_code == 200
+    removed = sdk(
+        server, alice,
+        f"""
+        import json
+        from clearml import Model
+        ok = Model.remove("{made['model']}", delete_weights_file=True, force=True)
+        print(json.dumps({{"ok": ok}}))
+        """,
+    )  # fmt: skip
+    assert removed["ok"] is True
+    assert refusal(alice_api, "models.get_by_id", {"model": made["model"]}) == (400, 201)
+    assert alice_api.http.get(made["url"], headers=auth).status_code == 404
+
+
+def test_update_for_task_makes_and_then_changes_the_tasks_output_model(
+    alice_api: ClearmlApi, trained: dict[str, Any]
+) -> None:
+    task = alice_api.call("tasks.create", name="old client", type="training")["id"]
+    made = alice_api.call(
+        "models.update_for_task", task=task, uri="http://x/m1.bin", name="legacy", iteration=2
+    )  # fmt: skip
+    assert made["created"] is True
+    again = alice_api.call(
+        "models.update_for_task", task=task, override_model_id=made["id"], uri="http://x/m2.bin"
+    )  # fmt: skip
+    assert again["id"] == made["id"] and again["updated"] == 1
+    model = alice_api.call("models.get_by_id", model=made["id"])["model"]
+    assert (model["uri"], model["task"], model["last_iteration"]) == ("http://x/m2.bin", task, 2)
+    outputs = alice_api.call("tasks.get_by_id", task=task)["task"]["models"]["output"]
+    assert [m["model"] for m in outputs] == [made["id"]]

@@ -115,7 +115,8 @@ async def update_for_task(call: Call) -> dict[str, Any]:
     changes = body.changes()
     if body.override_model_id:
         names = await _answer(models.edit(call.principal, body.override_model_id, changes))
-        await _link(call, body.task, body.override_model_id, "output", body.name)
+        model = await models.get(call.principal, body.override_model_id)
+        await _link(call, body.task, model.id, "output", model.name)
         return {"id": body.override_model_id, "created": False, "updated": 1 if names else 0,
                 "fields": wire.set_fields(changes, names)}  # fmt: skip
     if body.uri is None:
