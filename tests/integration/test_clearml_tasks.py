@@ -337,3 +337,72 @@ def test_status_table_force_and_field_rules(alice_api: ClearmlApi) -> None:
     assert task_now["status"] == "created" and task_now["status_reason"] == "reset"
     assert task_now["started"] is None and task_now["execution"]["artifacts"] == []
     assert task_now["comment"] == "late"
+
+
+def test_project_statistics_subprojects_paging_and_projection(alice_api: ClearmlApi) -> None:
+    root = alice_api.call("projects.create", name="stats")["id"]
+    child = alice_api.call("projects.create", name="stats/child")["id"]
+    made = []
+    for project, name in ((root, "s1"), (child, "s2"), (child, "s3")):
+        made.append(call(alice_api, "tasks.create", {"name": name, "type": "training",
+                                                     "project": project})["id"])  # fmt: skip
+    alice_api.call("tasks.started", task=made[1])
+    alice_api.call("tasks.completed", task=made[1])
+    alice_api.call("tasks.edit", task=made[2], system_tags=["archived"], force=True)
+
+    ex = call(alice_api, "projects.get_all_ex", {"id": [root], "include_stats": True})
+    stats = ex["projects"][0]["stats"]["active"]
+    assert stats["total_tasks"] == 2 and stats["status_count"]["completed"] == 1
+    assert stats["completed_tasks_24h"] == 1
+    assert ex["projects"][0]["sub_projects"] == [{"id": child, "name": "stats/child"}]
+    assert call(alice_api, "projects.get_all", {"name": "^stats", "shallow_search": True,
+                                                "only_fields": ["name"]})["projects"] == [
+        {"id": root, "name": "stats"}]  # fmt: skip
+    nested = call(alice_api, "tasks.get_all", {"project": [root], "include_subprojects": True,
+                                               "system_tags": ["-archived"]})  # fmt: skip
+    assert sorted(t["name"] for t in nested["tasks"]) == ["s1", "s2"]
+
+    pages = [call(alice_api, "tasks.get_all", {"project": [root, child], "order_by": ["name"],
+                                               "page": page, "page_size": 2})["tasks"]
+             for page in (0, 1)]  # fmt: skip
+    assert [[t["name"] for t in p] for p in pages] == [["s1", "s2"], ["s3"]]
+    first = call(alice_api, "tasks.get_all", {"project": [child], "size": 1, "order_by": ["name"]})
+    rest = call(alice_api, "tasks.get_all", {"project": [child], "size": 1, "order_by": ["name"],
+                                             "scroll_id": first["scroll_id"]})  # fmt: skip
+    assert [t["name"] for t in first["tasks"] + rest["tasks"]] == ["s2", "s3"]
+    projected = call(alice_api, "tasks.get_all", {"id": [made[0]], "only_fields": [
+        "name", "execution.queue", "script.nothing"]})["tasks"]  # fmt: skip
+    assert projected == [{"id": made[0], "name": "s1", "execution": {}, "script": {}}]
+
+
+def test_parameters_configuration_and_artifacts_endpoints(alice_api: ClearmlApi) -> None:
+    task = call(alice_api, "tasks.create", {"name": "fields", "type": "training"})["id"]
+    params = [{"section": "A.b", "name": "x$y", "value": "1", "type": "int"},
+              {"section": "properties", "name": "version", "value": "1.0"}]  # fmt: skip
+    alice_api.call("tasks.edit_hyper_params", task=task, hyperparams=params)
+    got = alice_api.call("tasks.get_hyper_params", tasks=[task])["params"][0]
+    assert {(p["section"], p["name"], p["value"]) for p in got["hyperparams"]} == {
+        ("A.b", "x$y", "1"), ("properties", "version", "1.0")}  # fmt: skip
+    config = [{"name": "cfg", "value": "a: 1", "type": "yaml"}]
+    alice_api.call("tasks.edit_configuration", task=task, configuration=config)
+    assert alice_api.call("tasks.get_configuration_names", tasks=[task])["configurations"] == [
+        {"task": task, "names": ["cfg"]}]  # fmt: skip
+    artifacts = [{"key": "b", "type": "dict", "uri": "u1"}, {"key": "a", "type": "str",
+                                                             "mode": "input"}]  # fmt: skip
+    alice_api.call("tasks.add_or_update_artifacts", task=task, artifacts=artifacts)
+    alice_api.call("tasks.add_or_update_artifacts", task=task,
+                   artifacts=[{"key": "b", "type": "dict", "uri": "u2"}])  # fmt: skip
+
+    alice_api.call("tasks.started", task=task)
+    assert refused(alice_api, "tasks.edit_hyper_params", {"task": task, "hyperparams": [
+        {"section": "A.b", "name": "z", "value": "2"}]}) == (400, 110)  # fmt: skip
+    bumped = [{"section": "properties", "name": "version", "value": "2.0"}]
+    alice_api.call("tasks.edit_hyper_params", task=task, hyperparams=bumped)  # any status
+    deleted = alice_api.call("tasks.delete_artifacts", task=task, force=True,
+                             artifacts=[{"key": "a", "mode": "input"}])  # fmt: skip
+    assert deleted == {"deleted": 1}
+    stored = alice_api.call("tasks.get_by_id", task=task)["task"]
+    assert stored["hyperparams"]["properties"]["version"]["value"] == "2.0"
+    assert stored["hyperparams"]["A.b"]["x$y"]["value"] == "1"
+    assert [(a["key"], a["uri"]) for a in stored["execution"]["artifacts"]] == [("b", "u2")]
+    assert stored["configuration"]["cfg"]["value"] == "a: 1"

@@ -53,8 +53,6 @@ def _shallow(call: Call, parsed: q.Query) -> q.Query:
     """``shallow_search``: only one level, the top one unless ``parent`` names another."""
     if not call.body.get("shallow_search") or call.body.get("parent") is not None:
         return parsed
-    if call.body.get("name") is not None:
-        return parsed
     return q.Query((*parsed.conditions, q.Equals("parent", None)), *_rest(parsed))
 
 

@@ -58,12 +58,14 @@ async def get_by_id(call: Call) -> dict[str, Any]:
 
 
 async def _search(call: Call) -> dict[str, Any]:
-    parsed, next_scroll = query.parse(TASKS, call.body)
-    projects = query.ids_of(call.body, "project")
-    if projects is not None and call.body.get("include_subprojects"):
+    body = call.body
+    projects = query.ids_of(body, "project")
+    if projects is not None and body.get("include_subprojects"):
         projects = await _with_subprojects(call, projects)
+        body = {**body, "project": projects}
+    parsed, next_scroll = query.parse(TASKS, body)
     docs = await experiments(call).task_reads.search(
-        call.principal, parsed, ids=query.ids_of(call.body, "id"), projects=projects
+        call.principal, parsed, ids=query.ids_of(body, "id"), projects=projects
     )
     answer: dict[str, Any] = {
         "tasks": [task_object(d, projected=parsed.fields is not None) for d in docs]
