@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from hangar.api.clearml import multipart
-from hangar.core.errors import Forbidden, InvalidRequest, NotFound
+from hangar.core.diskspace import DiskReserve
+from hangar.core.errors import DiskFull, Forbidden, InvalidRequest, NotFound
 from hangar.core.principal import Credential, CredentialKind, Principal, Role
 from hangar.core.storage.backends.local import LocalBackend
 from hangar.core.storage.backends.s3 import S3Backend
@@ -190,3 +191,11 @@ async def test_non_multipart_uploads_are_refused() -> None:
         multipart.boundary_of("application/json")
     with pytest.raises(InvalidRequest):
         await multipart.read_parts(chunks(b"garbage" * 10, 4), b"xyz", Collect())
+
+
+def test_uploads_are_refused_when_the_disk_reserve_would_be_touched(tmp_path: Path) -> None:
+    reserve = DiskReserve(tmp_path, 100 << 20, free=lambda _: 150 << 20)
+    store = TrackingFiles(LocalBackend("local", tmp_path / "storage"), FakeAccess(), reserve)
+    store.upload(principal(ALICE), 10 << 20)  # leaves 140 MiB: fine
+    with pytest.raises(DiskFull):
+        store.upload(principal(ALICE), 60 << 20)

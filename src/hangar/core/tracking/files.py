@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
+from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import Forbidden, HangarError, InvalidRequest, NotFound
 from hangar.core.principal import Principal
 from hangar.core.storage import paths
@@ -143,9 +144,13 @@ class UploadBatch:
 class TrackingFiles:
     """The file server's operations, authorized by task visibility (see the module text)."""
 
-    def __init__(self, backend: StorageBackend, access: TaskAccess) -> None:
+    def __init__(
+        self, backend: StorageBackend, access: TaskAccess, reserve: DiskReserve | None = None
+    ) -> None:
+        """``reserve``: uploads are refused when they would eat into the data dir's reserve."""
         self.backend = backend
         self._access = access
+        self._reserve = reserve
         self._folders: set[uuid.UUID] = set()
 
     def folder_of(self, domain_name: str) -> uuid.UUID:
@@ -179,7 +184,10 @@ class TrackingFiles:
         vfid = self.folder_of(domain)
         return StoredFile(self.backend, vfid, (*place, *parts), paths.joined(parts), task)
 
-    def upload(self, principal: Principal) -> UploadBatch:
+    def upload(self, principal: Principal, incoming: int = 0) -> UploadBatch:
+        """A batch for an upload of about ``incoming`` bytes. Raises DiskFull."""
+        if self._reserve is not None:
+            self._reserve.check("uploads", incoming=incoming)
         return UploadBatch(self, principal)
 
     async def info(self, principal: Principal, key: str) -> FileInfo:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
+from hangar.core.diskspace import DiskReserve
 from hangar.core.storage.plane import StoragePlane
 from hangar.core.tracking.contracts import MetricsSummaries, TaskCleanup
 from hangar.core.tracking.files import TrackingFiles
@@ -36,13 +37,13 @@ def build_tracking_plane(
     clock: Clock,
     storage: StoragePlane,
 ) -> TrackingPlane:
-    del settings  # the parts take what they need as they arrive
     access = TaskDirectory(sessions)  # the TaskAccess the other parts take
     metrics = MetricsService(sessions, clock, access)
     summaries: MetricsSummaries = metrics
     models = ModelsService(sessions, clock, access, ProjectReads(sessions, clock))
     hosts = storage.service.hosts
-    files = TrackingFiles(hosts.get(hosts.default or "local"), access)
+    reserve = DiskReserve(settings.data_dir, settings.disk_reserve_bytes)
+    files = TrackingFiles(hosts.get(hosts.default or "local"), access, reserve)
     cleanups: list[TaskCleanup] = [models, files, metrics]  # parts keeping per-task data
     experiments = build_experiments(
         sessions, clock, access=access, summaries=summaries, cleanups=cleanups
