@@ -19,15 +19,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 
-from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from hangar.core.bgtasks import repo
 from hangar.core.bgtasks.states import TaskState, TaskStatus, can_move
 from hangar.core.clock import Clock
 from hangar.core.errors import HangarError, NotFound
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables.bgtasks import BackgroundTaskRow
 
 log = logging.getLogger("hangar.bgtasks")
 
@@ -54,13 +53,6 @@ class Progress:
 
 Work = Callable[[Progress], Awaitable[str]]
 """A task's body: it returns the message of its success and raises to fail."""
-
-
-def _state(row: BackgroundTaskRow) -> TaskState:
-    return TaskState(
-        row.id, row.kind, row.owner, TaskStatus(row.status), int(row.current_progress),
-        int(row.total_progress), row.message, row.updated_at,
-    )  # fmt: skip
 
 
 def task_not_found() -> NotFound:
@@ -90,20 +82,15 @@ class BackgroundTasks:
         """Record a RUNNING task of ``owner`` and run ``work`` in the background; returns
         its id at once."""
         now = self._clock.now()
-        row = BackgroundTaskRow(
-            id=uuid.uuid4(), kind=kind, owner=str(owner.user_uuid), status=TaskStatus.RUNNING.value,
-            current_progress=0, total_progress=total, message=message, created_at=now,
-            updated_at=now,
-        )  # fmt: skip
         async with self._sessions() as db, db.begin():
-            db.add(row)
-        self._latest[row.id] = _state(row)
-        self._persisted_at[row.id] = time.monotonic()
-        progress = Progress(self, row.id)
-        self._running[row.id] = asyncio.create_task(
-            self._run(row.id, work, progress), name=f"bgtask-{kind}-{row.id}"
+            state = repo.add(db, kind, str(owner.user_uuid), total, message, now)
+        self._latest[state.id] = state
+        self._persisted_at[state.id] = time.monotonic()
+        progress = Progress(self, state.id)
+        self._running[state.id] = asyncio.create_task(
+            self._run(state.id, work, progress), name=f"bgtask-{kind}-{state.id}"
         )
-        return row.id
+        return state.id
 
     async def _run(self, task_id: uuid.UUID, work: Work, progress: Progress) -> None:
         try:
@@ -149,19 +136,7 @@ class BackgroundTasks:
     async def _write_progress(self, state: TaskState) -> None:
         try:
             async with self._sessions() as db, db.begin():
-                await db.execute(
-                    update(BackgroundTaskRow)
-                    .where(
-                        BackgroundTaskRow.id == state.id,
-                        BackgroundTaskRow.status == TaskStatus.RUNNING.value,
-                    )
-                    .values(
-                        current_progress=state.current,
-                        total_progress=state.total,
-                        message=state.message,
-                        updated_at=state.updated_at,
-                    )  # fmt: skip
-                )
+                await repo.write_progress(db, state)
         except Exception:  # progress is advisory; the final state is written at the end
             log.exception("could not record the progress of background task %s", state.id)
 
@@ -176,20 +151,7 @@ class BackgroundTasks:
         if status is TaskStatus.DONE and final.total:
             final = replace(final, current=final.total)
         async with self._sessions() as db, db.begin():
-            await db.execute(
-                update(BackgroundTaskRow)
-                .where(
-                    BackgroundTaskRow.id == task_id,
-                    BackgroundTaskRow.status == TaskStatus.RUNNING.value,
-                )
-                .values(
-                    status=status.value,
-                    current_progress=final.current,
-                    total_progress=final.total,
-                    message=message,
-                    updated_at=final.updated_at,
-                )  # fmt: skip
-            )
+            await repo.finish(db, final)
         self._latest.pop(task_id, None)
         self._persisted_at.pop(task_id, None)
         self._publish(final)
@@ -206,10 +168,10 @@ class BackgroundTasks:
         state = self._latest.get(task_id)
         if state is None:
             async with self._sessions() as db:
-                row = await db.get(BackgroundTaskRow, task_id)
-            if row is None:
+                found = await repo.get(db, task_id)
+            if found is None:
                 raise task_not_found()
-            state = _state(row)
+            state = found
         if state.owner != str(caller.user_uuid) and not caller.is_superadmin:
             raise task_not_found()
         if state.finished and state.updated_at < self._clock.now() - RETENTION:
@@ -251,30 +213,14 @@ class BackgroundTasks:
     async def recover(self) -> int:
         """Cancel tasks a stopped server left RUNNING; returns how many."""
         async with self._sessions() as db, db.begin():
-            result = await db.execute(
-                update(BackgroundTaskRow)
-                .where(
-                    BackgroundTaskRow.status == TaskStatus.RUNNING.value,
-                    BackgroundTaskRow.id.not_in(list(self._running)),
-                )
-                .values(
-                    status=TaskStatus.CANCELLED.value,
-                    message=CANCELLED_BY_RESTART,
-                    updated_at=self._clock.now(),
-                )
+            return await repo.cancel_running(
+                db, list(self._running), CANCELLED_BY_RESTART, self._clock.now()
             )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def sweep(self) -> int:
         """Forget finished tasks older than RETENTION; returns how many."""
         async with self._sessions() as db, db.begin():
-            result = await db.execute(
-                delete(BackgroundTaskRow).where(
-                    BackgroundTaskRow.status != TaskStatus.RUNNING.value,
-                    BackgroundTaskRow.updated_at < self._clock.now() - RETENTION,
-                )
-            )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return await repo.delete_finished_before(db, self._clock.now() - RETENTION)
 
     async def wait(self, task_id: uuid.UUID) -> None:
         """Until the task, if it runs in this process, has finished."""

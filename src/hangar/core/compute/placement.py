@@ -7,8 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from hangar.core.agents.models import AgentRecord
 from hangar.core.compute import repo
 from hangar.core.compute.models import ComputeSession
@@ -25,7 +23,6 @@ from hangar.core.scheduler import (
 )
 from hangar.core.scheduler.feasibility import never_fits
 from hangar.db.engine import DbSession
-from hangar.db.tables.identity import KeyPairRow, ResourcePolicyRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +45,6 @@ def usage_key(session: ComputeSession) -> str:
     return f"user:{session.user_uuid}"
 
 
-async def _policies(db: DbSession, keys: set[str]) -> list[tuple[str, ResourcePolicyRow]]:
-    """(usage key, resource policy) for each of ``keys`` whose policy is known."""
-    stmt = (
-        select(KeyPairRow.access_key, ResourcePolicyRow)
-        .join(ResourcePolicyRow, ResourcePolicyRow.name == KeyPairRow.resource_policy)
-        .where(KeyPairRow.access_key.in_(keys))
-    )
-    found = [(key, policy) for key, policy in (await db.execute(stmt)).all()]
-    users = sorted(key for key in keys if key.startswith("user:"))
-    if users:
-        default = await db.get(ResourcePolicyRow, repo.USER_POLICY)
-        found += [(key, default) for key in users if default is not None]
-    return found
-
-
 async def _usage(
     db: DbSession, keys: set[str], holding: list[ComputeSession]
 ) -> dict[str, PolicyUsage]:
@@ -70,7 +52,7 @@ async def _usage(
     for session in holding:
         used[usage_key(session)].append(session)
     usage: dict[str, PolicyUsage] = {}
-    for key, policy in await _policies(db, keys):
+    for key, policy in await repo.policies_of(db, keys):
         occupied = EMPTY_SLOTS
         for session in used[key]:
             occupied = occupied + ResourceSlots.parse(session.occupied_slots)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from hangar.core.compute.models import ComputeSession, Origin, OriginKind, RestartPolicy
 from hangar.core.compute.ports import PortSpec
@@ -19,13 +20,17 @@ from hangar.core.compute.states import (
     SessionType,
     can_move,
 )
-from hangar.core.errors import Conflict
+from hangar.core.errors import Conflict, SessionAlreadyExists
+from hangar.core.identity.models import ResourcePolicy
+from hangar.core.identity.repo import policy_from_row
 from hangar.core.principal import Credential, CredentialKind
 from hangar.core.reconcile import Leases
 from hangar.core.scheduler import DependencyState
 from hangar.db.engine import DbSession
+from hangar.db.tables.agents import AgentRow
 from hangar.db.tables.compute import SessionDependencyRow, SessionRow
 from hangar.db.tables.identity import KeyPairRow, ResourcePolicyRow
+from hangar.db.tables.scaling import ScalingGroupRow
 
 USER_POLICY = "default"
 """The resource policy of sessions made with credentials that carry no policy of their own
@@ -258,3 +263,49 @@ async def claim_terminating(
 
 async def release_leases(db: DbSession, leases: Leases, session_ids: Sequence[uuid.UUID]) -> None:
     await leases.release(db, SessionRow, session_ids)
+
+
+async def add(
+    db: DbSession, values: dict[str, Any], depends_on: Sequence[uuid.UUID]
+) -> ComputeSession:
+    """Insert a session (``values``: its columns) and its dependencies; the caller commits.
+    Raises SessionAlreadyExists when a live session of that user has the name already."""
+    row = SessionRow(**values)
+    db.add(row)
+    try:
+        await db.flush()
+    except IntegrityError as exc:  # the live-name index: a concurrent create won
+        raise SessionAlreadyExists() from exc
+    for dependency in depends_on:
+        db.add(SessionDependencyRow(session_id=row.id, depends_on=dependency))
+    return session_from_row(row)
+
+
+async def rename(db: DbSession, session_id: uuid.UUID, name: str) -> None:
+    await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(name=name))
+
+
+async def scaling_group_exists(db: DbSession, name: str) -> bool:
+    return await db.get(ScalingGroupRow, name) is not None
+
+
+async def agent_groups(db: DbSession, agent_ids: Collection[str]) -> dict[str, str]:
+    """The scaling group of each registered agent among ``agent_ids``."""
+    stmt = select(AgentRow.id, AgentRow.scaling_group).where(AgentRow.id.in_(list(agent_ids)))
+    return {agent_id: group for agent_id, group in (await db.execute(stmt)).all()}
+
+
+async def policies_of(db: DbSession, keys: Collection[str]) -> list[tuple[str, ResourcePolicy]]:
+    """(usage key, resource policy) for each of ``keys`` whose policy is known: a keypair's
+    access key, or ``user:<uuid>`` for sessions made with other credentials."""
+    stmt = (
+        select(KeyPairRow.access_key, ResourcePolicyRow)
+        .join(ResourcePolicyRow, ResourcePolicyRow.name == KeyPairRow.resource_policy)
+        .where(KeyPairRow.access_key.in_(list(keys)))
+    )
+    found = [(key, policy_from_row(row)) for key, row in (await db.execute(stmt)).all()]
+    users = sorted(key for key in keys if key.startswith("user:"))
+    if users:
+        default = await db.get(ResourcePolicyRow, USER_POLICY)
+        found += [(key, policy_from_row(default)) for key in users if default is not None]
+    return found

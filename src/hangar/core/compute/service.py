@@ -14,7 +14,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.agent.models import FileEntry
@@ -49,9 +48,6 @@ from hangar.core.principal import Principal
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.scheduler.feasibility import human_amount
 from hangar.db.engine import DbSession
-from hangar.db.tables.agents import AgentRow
-from hangar.db.tables.compute import SessionDependencyRow, SessionRow
-from hangar.db.tables.scaling import ScalingGroupRow
 
 MAX_DEPENDENCIES = 64
 NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
@@ -179,15 +175,14 @@ class ComputeService:
             self._disk.check("new sessions")
         image_min = image.min_slots()
         defaults = default_slots(image_min, image.max_slots(), self._default_memory)
-        row = await self._new_row(owner, req, image.id, image.short_ref, image_min, defaults)
-        session = repo.session_from_row(row)
+        session = await self._add(owner, req, image.id, image.short_ref, image_min, defaults)
         self.bus.publish(session_event(EventKind.SESSION_ENQUEUED, session, self._clock.now()))
         if req.enqueue_only:
             self._lifecycle.nudge()
             return CreateOutcome(session, True, SessionStatus.PENDING)
         return await self._wait_started(session, req.max_wait_seconds)
 
-    async def _new_row(
+    async def _add(
         self,
         owner: Principal,
         req: CreateRequest,
@@ -195,7 +190,7 @@ class ComputeService:
         image_ref: str,
         image_min: dict[str, str],
         defaults: dict[str, str],
-    ) -> SessionRow:
+    ) -> ComputeSession:
         self._validate(req)
         now = self._clock.now()
         starts_at = parse_starts_at(req.starts_at, now)
@@ -219,7 +214,7 @@ class ComputeService:
         agents = await self._agents.alive(anywhere=True)  # also other servers' agents
         refuse_impossible(requested, agents, scaling_group, agent_list)
         group_id = await self._identity.group_id_for(owner, req.domain_name, req.group_name)
-        row = SessionRow(
+        values: dict[str, Any] = dict(
             id=uuid.uuid4(),
             name=req.name,
             access_key=owner.access_key,
@@ -264,17 +259,10 @@ class ComputeService:
             restart_policy=spec.restart.value,
         )
         async with self._sessions() as db, db.begin():
-            if await db.get(ScalingGroupRow, row.scaling_group) is None:
+            if not await repo.scaling_group_exists(db, scaling_group):
                 raise NotFound("scaling group")
-            await self._check_agents(db, row.agent_list or [], row.scaling_group)
-            db.add(row)
-            try:
-                await db.flush()
-            except IntegrityError as exc:  # the live-name index: a concurrent create won
-                raise SessionAlreadyExists() from exc
-            for dependency in dependencies:
-                db.add(SessionDependencyRow(session_id=row.id, depends_on=dependency.id))
-        return row
+            await self._check_agents(db, agent_list or [], scaling_group)
+            return await repo.add(db, values, [d.id for d in dependencies])
 
     async def _dependencies(self, owner: Principal, refs: tuple[str, ...]) -> list[ComputeSession]:
         """The owner's sessions named by ``refs`` (ids, id prefixes or names, dead ones
@@ -295,11 +283,11 @@ class ComputeService:
 
     async def _check_agents(self, db: DbSession, agent_ids: list[str], scaling_group: str) -> None:
         """Every assigned agent is registered and serves ``scaling_group``."""
+        groups = await repo.agent_groups(db, agent_ids) if agent_ids else {}
         for agent_id in agent_ids:
-            agent = await db.get(AgentRow, agent_id)
-            if agent is None:
+            if agent_id not in groups:
                 raise NotFound("agent", ref=agent_id)
-            if agent.scaling_group != scaling_group:
+            if groups[agent_id] != scaling_group:
                 raise InvalidValue(
                     "agents", f"agent {agent_id} is not in scaling group {scaling_group!r}"
                 )
@@ -467,9 +455,7 @@ class ComputeService:
         async with self._sessions() as db, db.begin():
             if await repo.find_live_by_name(db, session.user_uuid, new_name) is not None:
                 raise InvalidRequest(f"A session named {new_name} already exists.")
-            row = await db.get(SessionRow, session.id)
-            assert row is not None
-            row.name = new_name
+            await repo.rename(db, session.id, new_name)
 
     async def logs(self, caller: Principal, ref: str, *, owner: Principal | None = None) -> str:
         session = await self.resolve(caller, ref, owner=owner, include_dead=True)

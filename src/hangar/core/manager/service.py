@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
 from hangar.core.errors import InvalidRequest
+from hangar.core.manager import repo
 from hangar.db.engine import DbSession
-from hangar.db.tables.manager import SettingRow
 
 ANNOUNCEMENT_KEY = "manager/announcement"
 STATUS_KEY = "manager/status"
@@ -35,17 +35,11 @@ class ManagerService:
 
     async def _get(self, key: str) -> dict[str, Any] | None:
         async with self._sessions() as db:
-            row = await db.get(SettingRow, key)
-            return dict(row.value) if row is not None else None
+            return await repo.get(db, key)
 
     async def _put(self, key: str, value: dict[str, Any]) -> None:
         async with self._sessions() as db, db.begin():
-            row = await db.get(SettingRow, key)
-            if row is None:
-                db.add(SettingRow(key=key, value=value, modified_at=self._clock.now()))
-            else:
-                row.value = value
-                row.modified_at = self._clock.now()
+            await repo.put(db, key, value, self._clock.now())
 
     async def status(self) -> ManagerStatus:
         value = await self._get(STATUS_KEY)

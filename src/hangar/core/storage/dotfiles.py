@@ -15,16 +15,13 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-
 from hangar.core.errors import Forbidden, InvalidRequest, NotFound
 from hangar.core.principal import Principal
 from hangar.core.storage import paths, repo
 from hangar.core.storage.models import Dotfile
+from hangar.core.storage.repo import dotfiles as dotfile_rows
 from hangar.core.storage.service import StorageService
 from hangar.db.engine import DbSession
-from hangar.db.tables.identity import DomainRow
-from hangar.db.tables.storage import DotfileRow
 
 MAX_DOTFILES = 100
 MAX_TOTAL_BYTES = 64 * 1024
@@ -87,7 +84,7 @@ class Dotfiles:
         if not domain:
             raise InvalidRequest("domain: the domain's name is required")
         async with self._sessions() as db:
-            exists = await db.get(DomainRow, domain) is not None
+            exists = await dotfile_rows.domain_exists(db, domain)
         if not exists or not (caller.is_superadmin or caller.domain_name == domain):
             raise NotFound("domain")
         if write and not (caller.is_superadmin or caller.is_admin):
@@ -111,14 +108,9 @@ class Dotfiles:
                 raise InvalidRequest(f"The dotfile path {path!r} is a folder of yours.")
         return clean
 
-    async def _rows(self, kind: str, owner: str) -> list[DotfileRow]:
+    async def _rows(self, kind: str, owner: str) -> list[Dotfile]:
         async with self._sessions() as db:
-            rows = await db.scalars(
-                select(DotfileRow)
-                .where(DotfileRow.scope == kind, DotfileRow.owner == owner)
-                .order_by(DotfileRow.path)
-            )
-            return list(rows)
+            return await dotfile_rows.of_scope(db, kind, owner)
 
     async def create(self, scope: Scope, path: str, permission: str, data: str) -> None:
         await self._storage.writable()
@@ -132,17 +124,11 @@ class Dotfiles:
             total = sum(len(r.data.encode()) for r in existing) + len(data.encode())
             if total > MAX_TOTAL_BYTES:
                 raise InvalidRequest("Dotfiles may hold at most 64 KiB in all.")
-            db.add(
-                DotfileRow(
-                    id=uuid.uuid4(), scope=scope.kind, owner=scope.owner, path=clean,
-                    permission=permission, data=data, created_at=self._clock.now(),
-                )
-            )  # fmt: skip
+            item = Dotfile(clean, permission, data)
+            dotfile_rows.add(db, scope.kind, scope.owner, item, self._clock.now())
 
     async def list_all(self, scope: Scope) -> list[Dotfile]:
-        return [
-            Dotfile(r.path, r.permission, r.data) for r in await self._rows(scope.kind, scope.owner)
-        ]
+        return await self._rows(scope.kind, scope.owner)
 
     async def get(self, scope: Scope, path: str) -> Dotfile:
         clean = paths.joined(paths.parts_of(path, allow_root=False))
@@ -151,39 +137,27 @@ class Dotfiles:
                 return item
         raise _missing()
 
-    async def _find(self, db: DbSession, scope: Scope, clean: str) -> DotfileRow:
-        row = await db.scalar(
-            select(DotfileRow).where(
-                DotfileRow.scope == scope.kind,
-                DotfileRow.owner == scope.owner,
-                DotfileRow.path == clean,
-            )
-        )
-        if row is None:
+    async def _find(self, db: DbSession, scope: Scope, clean: str) -> uuid.UUID:
+        found = await dotfile_rows.find_id(db, scope.kind, scope.owner, clean)
+        if found is None:
             raise _missing()
-        return row
+        return found
 
     async def update(self, scope: Scope, path: str, permission: str, data: str) -> None:
         await self._storage.writable()
         clean = await self._check(scope, path, permission, data)
         async with self._sessions() as db, db.begin():
-            row = await self._find(db, scope, clean)
-            others = await db.scalar(
-                select(func.coalesce(func.sum(func.length(DotfileRow.data)), 0)).where(
-                    DotfileRow.scope == scope.kind,
-                    DotfileRow.owner == scope.owner,
-                    DotfileRow.id != row.id,
-                )
-            )
-            if int(others or 0) + len(data.encode()) > MAX_TOTAL_BYTES:
+            found = await self._find(db, scope, clean)
+            others = await dotfile_rows.size_of_others(db, scope.kind, scope.owner, found)
+            if others + len(data.encode()) > MAX_TOTAL_BYTES:
                 raise InvalidRequest("Dotfiles may hold at most 64 KiB in all.")
-            row.permission, row.data = permission, data
+            await dotfile_rows.change(db, found, permission, data)
 
     async def delete(self, scope: Scope, path: str) -> None:
         await self._storage.writable()
         clean = paths.joined(paths.parts_of(path, allow_root=False))
         async with self._sessions() as db, db.begin():
-            await db.delete(await self._find(db, scope, clean))
+            await dotfile_rows.remove(db, await self._find(db, scope, clean))
 
     async def for_session(
         self, user_uuid: uuid.UUID, group_id: uuid.UUID | None, domain_name: str | None
@@ -194,6 +168,6 @@ class Dotfiles:
         chosen: dict[str, Dotfile] = {}
         for kind in PRECEDENCE:
             if owners[kind]:
-                for row in await self._rows(kind, owners[kind]):
-                    chosen[row.path] = Dotfile(row.path, row.permission, row.data)
+                for item in await self._rows(kind, owners[kind]):
+                    chosen[item.path] = item
         return [chosen[path] for path in sorted(chosen)]

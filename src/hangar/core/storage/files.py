@@ -24,16 +24,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import delete, select
-
 from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import InvalidRequest, NotFound, QuotaExceeded
 from hangar.core.principal import Principal
 from hangar.core.storage import paths, repo
 from hangar.core.storage.backends.base import Parts, StorageBackend
 from hangar.core.storage.models import FileItem, UploadState, VFolder
+from hangar.core.storage.repo import transfers
 from hangar.core.storage.service import Need, StorageService
-from hangar.db.tables.storage import DownloadTokenRow, UploadSessionRow, VFolderRow
 from hangar.util import fdtree
 
 WRITE_BUFFER = 4 << 20
@@ -175,17 +173,10 @@ class Files:
         if size == 0:
             await backend.commit_upload(upload_id, folder.id, parts)
             return token
+        expires = now + timedelta(seconds=self._token_seconds)
         async with self._sessions() as db, db.begin():
-            db.add(
-                UploadSessionRow(
-                    id=upload_id,
-                    token_hash=_hash(token),
-                    vfolder_id=folder.id,
-                    relpath=paths.joined(parts),
-                    size=size,
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=self._token_seconds),
-                )
+            transfers.add_upload(
+                db, upload_id, _hash(token), folder.id, paths.joined(parts), size, now, expires
             )
         return token
 
@@ -199,27 +190,10 @@ class Files:
         """The live upload of a token (its offset not read yet: 0) and its host, in one
         query. Raises UploadGone."""
         async with self._sessions() as db:
-            found = (
-                await db.execute(
-                    select(
-                        UploadSessionRow.id,
-                        UploadSessionRow.vfolder_id,
-                        VFolderRow.host,
-                        UploadSessionRow.relpath,
-                        UploadSessionRow.size,
-                    )
-                    .join(VFolderRow, VFolderRow.id == UploadSessionRow.vfolder_id)
-                    .where(
-                        UploadSessionRow.token_hash == token_hash,
-                        UploadSessionRow.expires_at >= self._clock.now(),
-                    )
-                )
-            ).first()
-        if found is None:
+            state = await transfers.live_upload(db, token_hash, self._clock.now())
+        if state is None:
             raise UploadGone()
-        upload_id, vfolder_id, host, relpath, size = found
-        state = UploadState(upload_id, vfolder_id, host, relpath, size, 0)
-        return state, self._storage.hosts.get(host)
+        return state, self._storage.hosts.get(state.host)
 
     async def append(
         self, token: str, offset: int, body: ByteStream, length: int | None
@@ -273,7 +247,7 @@ class Files:
             state.upload_id, state.vfolder_id, paths.parts_of(state.relpath, allow_root=False)
         )
         async with self._sessions() as db, db.begin():
-            await db.execute(delete(UploadSessionRow).where(UploadSessionRow.id == state.upload_id))
+            await transfers.remove_upload(db, state.upload_id)
 
     # Downloads ----------------------------------------------------------------------------
 
@@ -284,31 +258,15 @@ class Files:
         await self._backend(folder).file_size(folder.id, parts)  # exists and is a file
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
+        expires = now + timedelta(seconds=self._token_seconds)
         async with self._sessions() as db, db.begin():
-            db.add(
-                DownloadTokenRow(
-                    token_hash=_hash(token),
-                    vfolder_id=folder.id,
-                    relpath=paths.joined(parts),
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=self._token_seconds),
-                )
-            )
+            transfers.add_download(db, _hash(token), folder.id, paths.joined(parts), now, expires)
         return token
 
     async def download_target(self, token: str) -> DownloadTarget:
         """What the download ``token`` names. Raises NotFound (token or file gone)."""
         async with self._sessions() as db:
-            found = (
-                await db.execute(
-                    select(DownloadTokenRow.vfolder_id, DownloadTokenRow.relpath, VFolderRow.host)
-                    .join(VFolderRow, VFolderRow.id == DownloadTokenRow.vfolder_id)
-                    .where(
-                        DownloadTokenRow.token_hash == _hash(token),
-                        DownloadTokenRow.expires_at >= self._clock.now(),
-                    )
-                )
-            ).first()
+            found = await transfers.live_download(db, _hash(token), self._clock.now())
         if found is None:
             raise NotFound("download", "No such download session")
         vfid, relpath, host = found
@@ -323,18 +281,7 @@ class Files:
         (expired uploads, and files older than ORPHAN_SECONDS left by a crash)."""
         now = self._clock.now()
         async with self._sessions() as db, db.begin():
-            expired = (
-                await db.execute(
-                    select(UploadSessionRow.id, VFolderRow.host)
-                    .join(VFolderRow, VFolderRow.id == UploadSessionRow.vfolder_id)
-                    .where(UploadSessionRow.expires_at < now)
-                )
-            ).all()
-            await db.execute(delete(UploadSessionRow).where(UploadSessionRow.expires_at < now))
-            downloads = await db.execute(
-                delete(DownloadTokenRow).where(DownloadTokenRow.expires_at < now)
-            )
-            live = set(await db.scalars(select(UploadSessionRow.id)))
+            expired, downloads, live = await transfers.forget_expired(db, now)
         for upload_id, host in expired:
             with contextlib.suppress(InvalidRequest):  # a host removed from the settings
                 await self._storage.hosts.get(host).discard_upload(upload_id)
@@ -344,7 +291,7 @@ class Files:
             orphans += await asyncio.to_thread(
                 _remove_orphans, staging, live, self._clock.time() - ORPHAN_SECONDS
             )
-        return SweepResult(len(expired), int(downloads.rowcount or 0), orphans)  # type: ignore[attr-defined]
+        return SweepResult(len(expired), downloads, orphans)
 
 
 @dataclass(slots=True)

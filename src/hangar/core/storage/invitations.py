@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-
 from hangar.core.errors import Forbidden, NotFound, VFolderAlreadyExists
 from hangar.core.principal import Principal
 from hangar.core.storage import repo
 from hangar.core.storage.models import Invitation, InvitationState, OwnershipType, Permission
+from hangar.core.storage.repo import folders
+from hangar.core.storage.repo import invitations as rows
 from hangar.core.storage.service import Need, StorageService
-from hangar.db.tables.storage import VFolderInvitationRow, VFolderRow, VFolderShareRow
 
 
 def _no_invitation() -> NotFound:
@@ -55,103 +54,67 @@ class Invitations:
             if not users:
                 raise _no_invitation()
             for user in users:
-                if await db.get(VFolderShareRow, (folder.id, user.uuid)) is not None:
+                if await rows.has_share(db, folder.id, user.uuid):
                     raise VFolderAlreadyExists(f"{user.email} can already use this folder.")
-                pending = await db.scalar(
-                    select(VFolderInvitationRow.id).where(
-                        VFolderInvitationRow.vfolder_id == folder.id,
-                        VFolderInvitationRow.invitee == user.email,
-                        VFolderInvitationRow.state == InvitationState.PENDING.value,
-                    )
-                )
-                if pending is not None:
+                if await rows.is_pending(db, folder.id, user.email):
                     continue
-                db.add(
-                    VFolderInvitationRow(
-                        id=uuid.uuid4(),
-                        vfolder_id=folder.id,
-                        inviter=caller.email,
-                        invitee=user.email,
-                        permission=perm.value,
-                        state=InvitationState.PENDING.value,
-                        created_at=now,
-                        modified_at=now,
-                    )
-                )
+                rows.add(db, folder.id, caller.email, user.email, perm.value, now)
                 invited.append(user.email)
         return invited
 
-    async def _list(self, **where: str) -> list[Invitation]:
-        column = {"invitee": VFolderInvitationRow.invitee, "inviter": VFolderInvitationRow.inviter}
-        async with self._sessions() as db:
-            rows = await db.execute(
-                select(VFolderInvitationRow, VFolderRow.name)
-                .join(VFolderRow, VFolderRow.id == VFolderInvitationRow.vfolder_id)
-                .where(
-                    *(column[key] == value for key, value in where.items()),
-                    VFolderInvitationRow.state == InvitationState.PENDING.value,
-                )
-                .order_by(VFolderInvitationRow.created_at)
-            )
-            return [repo.invitation_from_row(row, folder) for row, folder in rows]
-
     async def received(self, caller: Principal) -> list[Invitation]:
-        return await self._list(invitee=caller.email)
+        async with self._sessions() as db:
+            return await rows.pending(db, invitee=caller.email)
 
     async def sent(self, caller: Principal) -> list[Invitation]:
-        return await self._list(inviter=caller.email)
+        async with self._sessions() as db:
+            return await rows.pending(db, inviter=caller.email)
 
     async def accept(self, caller: Principal, invitation_id: str) -> None:
         await self._storage.writable()
         inv_id = _parse_id(invitation_id)
         names = {a.folder.name for a in await self._storage.accessible(caller)}
         async with self._sessions() as db, db.begin():
-            row = await db.get(VFolderInvitationRow, inv_id)
+            found = await rows.get(db, inv_id)
             if (
-                row is None
-                or row.invitee != caller.email
-                or row.state != InvitationState.PENDING.value
+                found is None
+                or found.invitee != caller.email
+                or found.state is not InvitationState.PENDING
             ):
                 raise _no_invitation()
-            folder = await db.get(VFolderRow, row.vfolder_id)
+            folder = await folders.get(db, found.vfolder_id)
             if folder is None:
                 raise _no_invitation()
             if folder.name in names:
                 raise VFolderAlreadyExists("You already have a folder with the same name.")
-            row.state = InvitationState.ACCEPTED.value
-            row.modified_at = self._clock.now()
-            share = await db.get(VFolderShareRow, (folder.id, caller.user_uuid))
-            if share is None:
-                db.add(VFolderShareRow(vfolder_id=folder.id, user_uuid=caller.user_uuid,
-                                       permission=row.permission))  # fmt: skip
-            else:
-                share.permission = row.permission
+            await rows.change(db, inv_id, self._clock.now(), state=InvitationState.ACCEPTED)
+            await folders.share(db, folder.id, [caller.user_uuid], found.permission.value)
 
     async def delete(self, caller: Principal, invitation_id: str) -> None:
         """The inviter cancels, the invitee rejects; anyone else is refused."""
         await self._storage.writable()
         inv_id = _parse_id(invitation_id)
         async with self._sessions() as db, db.begin():
-            row = await db.get(VFolderInvitationRow, inv_id)
-            if row is None or row.state != InvitationState.PENDING.value:
+            found = await rows.get(db, inv_id)
+            if found is None or found.state is not InvitationState.PENDING:
                 raise _no_invitation()
-            if row.inviter == caller.email:
-                row.state = InvitationState.CANCELED.value
-            elif row.invitee == caller.email:
-                row.state = InvitationState.REJECTED.value
+            if found.inviter == caller.email:
+                state = InvitationState.CANCELED
+            elif found.invitee == caller.email:
+                state = InvitationState.REJECTED
             else:
                 raise Forbidden("This invitation is not yours.")
-            row.modified_at = self._clock.now()
+            await rows.change(db, inv_id, self._clock.now(), state=state)
 
     async def update(self, caller: Principal, invitation_id: str, permission: str | None) -> None:
         await self._storage.writable()
         perm = Permission.parse(permission)
         async with self._sessions() as db, db.begin():
-            row = await db.get(VFolderInvitationRow, _parse_id(invitation_id))
-            if row is None or row.inviter != caller.email:
+            inv_id = _parse_id(invitation_id)
+            found = await rows.get(db, inv_id)
+            if found is None or found.inviter != caller.email:
                 raise _no_invitation()
-            row.permission = perm.value
-            row.modified_at = self._clock.now()
+            await rows.change(db, inv_id, self._clock.now(), permission=perm.value)
 
 
 def _parse_id(value: str) -> uuid.UUID:

@@ -15,8 +15,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.bgtasks.service import BackgroundTasks, Progress
@@ -47,8 +47,8 @@ from hangar.core.storage.models import (
     VolumeInfo,
     check_folder_name,
 )
+from hangar.core.storage.repo import folders
 from hangar.db.engine import DbSession, engine_of
-from hangar.db.tables.storage import VFolderRow, VFolderShareRow
 
 GROUP_DOT_ALLOWED = frozenset({".local"})
 log = logging.getLogger("hangar.storage")
@@ -182,8 +182,7 @@ class StorageService:
 
     async def find_by_id(self, vfid: uuid.UUID) -> VFolder | None:
         async with self._sessions() as db:
-            row = await db.get(VFolderRow, vfid)
-        return repo.folder_from_row(row) if row is not None else None
+            return await folders.get(db, vfid)
 
     # Create ------------------------------------------------------------------------------
 
@@ -225,12 +224,7 @@ class StorageService:
         names = {a.folder.name for a in await self.accessible(caller)}
         async with self._sessions() as db:
             if name in names or (
-                group_id is not None
-                and await db.scalar(
-                    select(VFolderRow.id).where(
-                        VFolderRow.group_id == group_id, VFolderRow.name == name
-                    )
-                )
+                group_id is not None and await folders.group_has(db, group_id, name)
             ):
                 raise VFolderAlreadyExists()
             max_count, max_size = await repo.policy_limits(db, caller)
@@ -242,7 +236,7 @@ class StorageService:
                 raise QuotaExceeded(f"You cannot create more than {max_count} virtual folders.")
         if max_size > 0 and (quota_bytes == 0 or quota_bytes > max_size):
             quota_bytes = max_size
-        row = VFolderRow(
+        values: dict[str, Any] = dict(
             id=uuid.uuid4(),
             host=host,
             name=name,
@@ -258,14 +252,14 @@ class StorageService:
             created_at=self._clock.now(),
             last_used=None,
         )
-        await backend.create_folder(row.id)
+        await backend.create_folder(values["id"])
         try:
             async with self._sessions() as db, db.begin():
-                db.add(row)
+                folder = folders.add(db, values)
         except BaseException:
-            await backend.delete_folder(row.id)
+            await backend.delete_folder(values["id"])
             raise
-        return repo.folder_from_row(row)
+        return folder
 
     async def _group_for_create(
         self, caller: Principal, group: str | None, name: str
@@ -309,11 +303,8 @@ class StorageService:
 
     async def _update(self, vfid: uuid.UUID, **values: object) -> None:
         async with self._sessions() as db, db.begin():
-            row = await db.get(VFolderRow, vfid)
-            if row is None:
+            if not await folders.change(db, vfid, values):
                 raise folder_not_found()
-            for key, value in values.items():
-                setattr(row, key, value)
 
     async def touch(self, vfids: list[uuid.UUID]) -> None:
         """Record that sessions use these folders now."""
@@ -321,8 +312,7 @@ class StorageService:
             return
         now = self._clock.now()
         async with self._sessions() as db, db.begin():
-            for row in await db.scalars(select(VFolderRow).where(VFolderRow.id.in_(vfids))):
-                row.last_used = now
+            await folders.touch(db, vfids, now)
 
     async def delete(self, caller: Principal, name: str) -> None:
         """Delete a folder the caller owns (or holds ``wd`` on) with all its files.
@@ -346,10 +336,10 @@ class StorageService:
         if not caller.is_superadmin:
             raise Forbidden("Only superadmins delete folders by id.")
         async with self._sessions() as db:
-            row = await db.get(VFolderRow, vfid)
-        if row is None:
+            folder = await folders.get(db, vfid)
+        if folder is None:
             raise folder_not_found()
-        await self._remove(repo.folder_from_row(row), caller)
+        await self._remove(folder, caller)
 
     async def _remove(self, folder: VFolder, caller: Principal | None = None) -> None:
         """Delete the folder's row, then its storage. With a ``caller`` (a deletion asked
@@ -360,7 +350,7 @@ class StorageService:
                 in_use = await repo.sessions_mounting(db, folder.id)
                 if in_use:
                     raise folder_in_use(folder, in_use, caller)
-            await db.execute(delete(VFolderRow).where(VFolderRow.id == folder.id))
+            await folders.remove(db, folder.id)
         try:
             await self.hosts.get(folder.host).delete_folder(folder.id)
         except StorageFailed:  # the folder is gone for its users; the leftover is logged
@@ -438,13 +428,7 @@ class StorageService:
             members = [u for u in users if folder.group_id in await repo.group_ids_of(db, u.uuid)]
             if len(members) < len(set(emails)):
                 raise NotFound("user", "Some users are not members of the folder's group.")
-            for user in members:
-                share = await db.get(VFolderShareRow, (folder.id, user.uuid))
-                if share is None:
-                    db.add(VFolderShareRow(vfolder_id=folder.id, user_uuid=user.uuid,
-                                           permission=perm.value))  # fmt: skip
-                else:
-                    share.permission = perm.value
+            await folders.share(db, folder.id, [u.uuid for u in members], perm.value)
         return [u.email for u in members]
 
     async def unshare(self, caller: Principal, name: str, emails: list[str]) -> list[str]:
@@ -456,12 +440,7 @@ class StorageService:
             raise owner_only(access.folder, "unshare")
         async with self._sessions() as db, db.begin():
             users = await repo.users_by_email(db, emails)
-            await db.execute(
-                delete(VFolderShareRow).where(
-                    VFolderShareRow.vfolder_id == access.folder.id,
-                    VFolderShareRow.user_uuid.in_([u.uuid for u in users]),
-                )
-            )
+            await folders.unshare(db, access.folder.id, [u.uuid for u in users])
         return [u.email for u in users]
 
     async def leave(self, caller: Principal, name: str) -> None:
@@ -471,9 +450,4 @@ class StorageService:
         if access.is_owner or access.folder.ownership_type is OwnershipType.GROUP:
             raise InvalidRequest("You can leave only user folders shared with you.")
         async with self._sessions() as db, db.begin():
-            await db.execute(
-                delete(VFolderShareRow).where(
-                    VFolderShareRow.vfolder_id == access.folder.id,
-                    VFolderShareRow.user_uuid == caller.user_uuid,
-                )
-            )
+            await folders.unshare(db, access.folder.id, [caller.user_uuid])
