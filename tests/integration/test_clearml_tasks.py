@@ -14,6 +14,7 @@ from tests.support.clearml import (
     ClearmlApi,
     ClearmlCallError,
     ClearmlUser,
+    admin_of,
     new_user,
     run_sdk,
 )
@@ -406,3 +407,21 @@ def test_parameters_configuration_and_artifacts_endpoints(alice_api: ClearmlApi)
     assert stored["hyperparams"]["A.b"]["x$y"]["value"] == "1"
     assert [(a["key"], a["uri"]) for a in stored["execution"]["artifacts"]] == [("b", "u2")]
     assert stored["configuration"]["cfg"]["value"] == "a: 1"
+
+
+def test_init_reuse_and_query_on_each_database(live_server: LiveServer) -> None:
+    admin = admin_of(live_server)
+    first = sdk(live_server, admin, INIT.format(project="db", name="on both"))
+    second = sdk(live_server, admin, INIT.format(project="db", name="on both"))
+
+    assert second["id"] == first["id"]
+    api = ClearmlApi.of(live_server)
+    try:
+        found = call(api, "tasks.get_all", {"name": "^on\\ both$", "status": ["completed"],
+                                            "hyperparams.General.lr.value": ["0.1"]})  # fmt: skip
+        assert [t["id"] for t in found["tasks"]] == [first["id"]]
+        task = found["tasks"][0]
+        assert task["hyperparams"]["General"]["odd.name$"]["value"] == "x y"
+        assert task["configuration"]["train"]["type"] == "dictionary"
+    finally:
+        api.close()
