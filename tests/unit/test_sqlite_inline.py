@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -111,3 +112,72 @@ async def test_a_read_waits_while_a_cancelled_call_still_runs_on_the_worker(
     finally:
         release.set()
         await connection.close()
+
+
+async def test_short_writes_opted_in_run_on_the_loop_thread_and_wait_for_a_lock_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """In ``inline_writes`` an UPDATE and its commit run on the loop's thread; while another
+    connection holds the write lock the UPDATE goes to the worker and waits there, the loop
+    going on meanwhile; what was written is committed either way."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    loop_thread = threading.current_thread().name
+    threads: list[str] = []
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("PRAGMA journal_mode=WAL"))
+            await conn.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (1, 0)"))
+
+        def seen(value: int) -> int:
+            threads.append(threading.current_thread().name)
+            return value
+
+        async def bump() -> None:
+            with sqlite_inline.inline_writes():
+                async with engine.begin() as conn:
+                    raw = (await conn.get_raw_connection()).driver_connection
+                    raw._conn.create_function("seen", 1, seen)  # type: ignore[union-attr]
+                    await conn.execute(text("UPDATE t SET b = seen(b + 1) WHERE a = 1"))
+
+        await bump()
+        assert threads == [loop_thread]
+        other = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock
+        waiting = asyncio.ensure_future(bump())
+        ticks = 0
+        while len(threads) < 2 and ticks < 20:  # the loop runs while the UPDATE waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not waiting.done() and ticks == 20
+        other.execute("COMMIT")
+        await waiting
+        assert threads[1] != loop_thread
+        other.close()
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT b FROM t"))).scalar() == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_inline_commits_leave_checkpoints_to_a_commit_on_the_worker(
+    tmp_path: Path,
+) -> None:
+    """An inline commit never checkpoints (~10 ms of writes and fsyncs on the loop); every
+    ``WORKER_COMMIT_EVERY``-th goes to the worker, where the automatic checkpoint keeps the
+    log from growing without bound."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("PRAGMA journal_mode=WAL"))
+            await conn.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)"))
+        for _ in range(5 * sqlite_inline.WORKER_COMMIT_EVERY):  # ~10 pages each
+            with sqlite_inline.inline_writes():
+                async with engine.begin() as conn:
+                    await conn.execute(text("INSERT INTO t (b) VALUES (randomblob(40000))"))
+            async with engine.connect() as conn:
+                assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 1000
+        # unchecked, the log would hold ~3200 pages (13 MB); checkpointed, it is reused
+        assert (tmp_path / "x.db-wal").stat().st_size < 9 << 20
+    finally:
+        await engine.dispose()

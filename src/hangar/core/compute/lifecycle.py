@@ -50,6 +50,7 @@ from hangar.core.loops import swallowed
 from hangar.core.reconcile import Leases, NoWakeups, Reconciler, Wakeups, process_identity
 from hangar.core.scheduler import Assignment, Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
+from hangar.db.sqlite_inline import inline_writes
 
 log = logging.getLogger("hangar.core.compute")
 
@@ -214,11 +215,12 @@ class SessionLifecycle:
         }
         now = self._clock.now()
         try:
-            async with self._sessions() as db, db.begin():
-                await repo.transition(
-                    db, session.id, S.PENDING, S.PREPARING, when=now, through=S.SCHEDULED,
-                    **placement,
-                )  # fmt: skip
+            with inline_writes():
+                async with self._sessions() as db, db.begin():
+                    await repo.transition(
+                        db, session.id, S.PENDING, S.PREPARING, when=now, through=S.SCHEDULED,
+                        **placement,
+                    )  # fmt: skip
         except Conflict:
             return None
         self._publish(EventKind.SESSION_SCHEDULED, session)
@@ -647,8 +649,9 @@ class SessionLifecycle:
     async def _move(
         self, session: ComputeSession, old: S | list[S], new: S, **changes: Any
     ) -> None:
-        async with self._sessions() as db, db.begin():
-            await repo.transition(db, session.id, old, new, when=self._clock.now(), **changes)
+        with inline_writes():  # one row by its key: a short write, on the loop's thread
+            async with self._sessions() as db, db.begin():
+                await repo.transition(db, session.id, old, new, when=self._clock.now(), **changes)
 
     def _publish(
         self,
