@@ -8,7 +8,6 @@ as the reference server does).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -278,7 +277,7 @@ class DeleteTaskModelsBody(BaseModel):
 async def _link(call: Call, task_id: str, model_id: str, kind: str, name: str | None) -> int:
     """Name ``model_id`` in the task's ``models.<kind>`` (replacing an entry of that name)."""
     entry = {"name": name or model_id, "model": model_id,
-             "updated": datetime.now(UTC).isoformat()}  # fmt: skip
+             "updated": call.services.clock.now().isoformat()}  # fmt: skip
 
     def change(task: Any) -> dict[str, Any]:
         models = {"input": [], "output": [], **dict(task.models or {})}

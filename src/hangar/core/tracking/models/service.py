@@ -10,7 +10,7 @@ unless forced.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -207,7 +207,9 @@ class ModelsService:
             await repo.remove(db, [model_id])
         return model
 
-    async def many(self, ids: Sequence[ModelId], action: Any) -> BatchOutcome:
+    async def many(
+        self, ids: Sequence[ModelId], action: Callable[[ModelId], Awaitable[object]]
+    ) -> BatchOutcome:
         """Run ``action(id)`` for each id, collecting successes and failures' messages."""
         outcome = BatchOutcome()
         for model_id in dict.fromkeys(ids):
