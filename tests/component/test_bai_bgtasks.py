@@ -16,6 +16,7 @@ from hangar.api.app import create_app
 from hangar.core.bgtasks.service import Progress
 from hangar.core.clock import FakeClock
 from hangar.core.errors import NotFound
+from hangar.core.events import EventKind, Matcher, TaskChange
 from hangar.core.services import Services, open_services
 from tests.component.test_bai_vfolders import PROBS, Api, api, folder_dir, new_user
 
@@ -184,3 +185,26 @@ async def test_a_task_cut_off_by_a_restart_ends_cancelled(
     events = parse_sse((await task_events(api, str(task_id))).text)
     assert events[0][0] == "task_cancelled" and "shutting down" in events[0][1]["message"]
     assert events[0][1]["current_progress"] == 1 and events[0][1]["total_progress"] == 10
+
+
+async def test_progress_and_the_end_go_on_the_event_bus(api: Api, services: Services) -> None:
+    """Any subscriber of the bus (another face, the UI's live views) follows a task."""
+    go = asyncio.Event()
+
+    async def work(progress: Progress) -> str:
+        progress.set(2, 4, "half way")
+        await go.wait()
+        return "all done"
+
+    caller = (await services.identity.credentials_for(api.signer.access_key)).caller
+    kinds = frozenset({EventKind.TASK_PROGRESSED, EventKind.TASK_FINISHED})
+    async with services.bus.subscribe(Matcher(kinds)) as events:
+        task_id = await services.bgtasks.start(kind="test", owner=caller, work=work)
+        progressed = await asyncio.wait_for(events.get(), 5)
+        go.set()
+        finished = await asyncio.wait_for(events.get(), 5)
+    assert (progressed.kind, progressed.subject) == (EventKind.TASK_PROGRESSED, task_id)
+    assert progressed.payload == TaskChange("test", "running", 2, 4, "half way")
+    assert progressed.tenant.user_id == caller.user_uuid
+    assert finished.kind is EventKind.TASK_FINISHED
+    assert finished.payload == TaskChange("test", "done", 4, 4, "all done")

@@ -159,9 +159,9 @@ def _assemble(
     manager = ManagerService(sessions, clock)
     images = ImageService(sessions, clock)
     agents = AgentService(sessions, clock)
-    bgtasks = BackgroundTasks(sessions, clock)
-    storage = build_storage_plane(settings, sessions, clock, manager, bgtasks)
     bus = InProcessBus()
+    bgtasks = BackgroundTasks(sessions, clock, bus)
+    storage = build_storage_plane(settings, sessions, clock, manager, bgtasks)
     leases = Leases(process_identity())
     wakeups = PgWakeups(engine, leases.owner) if PgWakeups.available(engine) else NoWakeups()
     lifecycle = SessionLifecycle(

@@ -1,11 +1,12 @@
 """Background tasks run by this server, with progress and a final state that outlives them.
 
 A task is a coroutine run as an asyncio task of this process. It reports progress through a
-:class:`Progress` (callable from worker threads too); listeners in this process get every
-change at once, and the database gets it at most every ``persist_seconds`` and always at
-the end, so a client that connects later — or to another server process — reads the final
-state there. Tasks a stopped process left RUNNING are CANCELLED when the server starts
-again. Finished tasks are kept for ``RETENTION`` (a day), then forgotten.
+:class:`Progress` (callable from worker threads too); every change goes on the event bus at
+once (``TASK_PROGRESSED``, then ``TASK_FINISHED``), and the database gets it at most every
+``persist_seconds`` and always at the end, so a client that connects later — or to another
+server process — reads the final state there. Tasks a stopped process left RUNNING are
+CANCELLED when the server starts again. Finished tasks are kept for ``RETENTION`` (a day),
+then forgotten.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hangar.core.bgtasks import repo
 from hangar.core.bgtasks.states import TaskState, TaskStatus, can_move
 from hangar.core.clock import Clock
 from hangar.core.errors import HangarError, NotFound
+from hangar.core.events import Event, EventBus, EventKind, Matcher, TaskChange, Tenant
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 
@@ -55,6 +57,16 @@ Work = Callable[[Progress], Awaitable[str]]
 """A task's body: it returns the message of its success and raises to fail."""
 
 
+def _state_of(event: Event) -> TaskState:
+    """The task state an event of the bus carries."""
+    change = event.payload
+    assert isinstance(change, TaskChange)
+    return TaskState(
+        event.subject, change.task_kind, str(event.tenant.user_id), TaskStatus(change.status),
+        change.current, change.total, change.message, event.at,
+    )  # fmt: skip
+
+
 def task_not_found() -> NotFound:
     return NotFound("background task", "No such background task.")
 
@@ -64,15 +76,17 @@ class BackgroundTasks:
         self,
         sessions: async_sessionmaker[DbSession],
         clock: Clock,
+        bus: EventBus,
         *,
         persist_seconds: float = 0.5,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._bus = bus
         self._persist_seconds = persist_seconds
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._latest: dict[uuid.UUID, TaskState] = {}
-        self._listeners: dict[uuid.UUID, set[asyncio.Queue[TaskState]]] = {}
+        self._tenants: dict[uuid.UUID, Tenant] = {}
         self._persisted_at: dict[uuid.UUID, float] = {}
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -85,6 +99,7 @@ class BackgroundTasks:
         async with self._sessions() as db, db.begin():
             state = repo.add(db, kind, str(owner.user_uuid), total, message, now)
         self._latest[state.id] = state
+        self._tenants[state.id] = Tenant(owner.user_uuid, None, owner.domain_name)
         self._persisted_at[state.id] = time.monotonic()
         progress = Progress(self, state.id)
         self._running[state.id] = asyncio.create_task(
@@ -155,10 +170,16 @@ class BackgroundTasks:
         self._latest.pop(task_id, None)
         self._persisted_at.pop(task_id, None)
         self._publish(final)
+        self._tenants.pop(task_id, None)
 
     def _publish(self, state: TaskState) -> None:
-        for queue in self._listeners.get(state.id, ()):
-            queue.put_nowait(state)
+        tenant = self._tenants.get(state.id)
+        if tenant is None:
+            return
+        kind = EventKind.TASK_FINISHED if state.finished else EventKind.TASK_PROGRESSED
+        change = TaskChange(state.kind, state.status.value, state.current, state.total,
+                            state.message)  # fmt: skip
+        self._bus.publish(Event(kind, state.id, tenant, change, state.updated_at))
 
     # Reading ------------------------------------------------------------------------------
 
@@ -187,26 +208,20 @@ class BackgroundTasks:
         Raises NotFound before yielding anything. A task run by another process is followed
         by polling the database.
         """
-        queue: asyncio.Queue[TaskState] = asyncio.Queue()
-        listeners = self._listeners.setdefault(task_id, set())
-        listeners.add(queue)
-        try:
+        kinds = frozenset({EventKind.TASK_PROGRESSED, EventKind.TASK_FINISHED})
+        async with self._bus.subscribe(Matcher(kinds, task_id)) as events:
             state = await self.get(caller, task_id)
             yield state
             while not state.finished:
                 if task_id in self._running or task_id in self._latest:
                     with contextlib.suppress(TimeoutError):
-                        state = await asyncio.wait_for(queue.get(), heartbeat)
-                elif not queue.empty():
-                    state = queue.get_nowait()
+                        state = _state_of(await asyncio.wait_for(events.get(), heartbeat))
+                elif queued := events.drain():
+                    state = _state_of(queued[-1])
                 else:
                     await asyncio.sleep(POLL_SECONDS)
                     state = await self.get(caller, task_id)
                 yield state
-        finally:
-            listeners.discard(queue)
-            if not listeners:
-                self._listeners.pop(task_id, None)
 
     # Housekeeping -------------------------------------------------------------------------
 

@@ -13,7 +13,14 @@ from hangar.core.events.bus import (
     Overflowed,
     Subscription,
 )
-from hangar.core.events.envelope import PAYLOAD_TYPES, Event, EventKind, SessionChange, Tenant
+from hangar.core.events.envelope import (
+    PAYLOAD_TYPES,
+    Event,
+    EventKind,
+    SessionChange,
+    TaskChange,
+    Tenant,
+)
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
@@ -27,5 +34,6 @@ __all__ = [
     "Overflowed",
     "SessionChange",
     "Subscription",
+    "TaskChange",
     "Tenant",
 ]

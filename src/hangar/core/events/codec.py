@@ -19,7 +19,7 @@ def encode(event: Event) -> str:
             "subject": str(event.subject),
             "tenant": {
                 "user_id": str(event.tenant.user_id),
-                "project_id": str(event.tenant.project_id),
+                "project_id": _text(event.tenant.project_id),
                 "domain": event.tenant.domain,
             },
             "at": event.at.isoformat(),
@@ -37,9 +37,15 @@ def decode(text: str) -> Event:
     return Event(
         kind=kind,
         subject=uuid.UUID(data["subject"]),
-        tenant=Tenant(
-            uuid.UUID(tenant["user_id"]), uuid.UUID(tenant["project_id"]), tenant["domain"]
-        ),
+        tenant=Tenant(uuid.UUID(tenant["user_id"]), _uuid(tenant["project_id"]), tenant["domain"]),
         payload=PAYLOAD_TYPES[kind](**data["payload"]),
         at=datetime.fromisoformat(data["at"]),
     )
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value is not None else None

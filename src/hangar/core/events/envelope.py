@@ -29,15 +29,18 @@ class EventKind(enum.StrEnum):
     SESSION_FAILED = "session.failed"  # its command failed, or the session could not start
     SESSION_SUSPENDED = "session.suspended"  # stopped, slots released, scratch dir kept
     SESSION_RESUMED = "session.resumed"  # queued to be placed again on its agent
+    TASK_PROGRESSED = "task.progressed"  # a background task reported how far it got
+    TASK_FINISHED = "task.finished"  # a background task ended: done, failed or cancelled
 
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
-    """Whose event it is: the owning user and project (group) and their domain. Subscribers
-    are scoped by a predicate over this, never by a face's credential."""
+    """Whose event it is: the owning user and project (group; None for what belongs to a
+    user alone, such as a background task) and their domain. Subscribers are scoped by a
+    predicate over this, never by a face's credential."""
 
     user_id: uuid.UUID
-    project_id: uuid.UUID
+    project_id: uuid.UUID | None
     domain: str
 
 
@@ -56,15 +59,31 @@ class SessionChange:
     exit_code: int | None = None
 
 
-Payload = SessionChange
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """The payload of the ``TASK_*`` kinds: a background task's state after the change.
+    ``status``: running, done, failed or cancelled; progress is ``current`` of ``total``
+    (0: unknown)."""
+
+    task_kind: str
+    status: str
+    current: int
+    total: int
+    message: str
+
+
+Payload = SessionChange | TaskChange
 
 # Which payload class each kind carries; checked when an Event is built.
-PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {kind: SessionChange for kind in EventKind}
+PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {
+    kind: TaskChange if kind.value.startswith("task.") else SessionChange for kind in EventKind
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One published event. ``subject``: the id of the thing it is about (a session id)."""
+    """One published event. ``subject``: the id of the thing it is about (a session's, a
+    background task's)."""
 
     kind: EventKind
     subject: uuid.UUID

@@ -21,7 +21,15 @@ from hangar.api.common.context import services_of
 from hangar.api.common.params import validate
 from hangar.api.common.routing import Router
 from hangar.core.errors import InvalidRequest, NotFound
-from hangar.core.events import Event, EventBus, EventKind, Matcher, Subscription, Tenant
+from hangar.core.events import (
+    Event,
+    EventBus,
+    EventKind,
+    Matcher,
+    SessionChange,
+    Subscription,
+    Tenant,
+)
 from hangar.core.principal import Principal
 
 router = Router(prefix="/events")
@@ -89,6 +97,7 @@ def wire_names(kind: EventKind, scopes: frozenset[str]) -> tuple[str, ...]:
 def event_data(name: str, event: Event) -> dict[str, Any]:
     session_id = str(event.subject)
     change = event.payload
+    assert isinstance(change, SessionChange)  # only session kinds have wire names
     data: dict[str, Any] = {
         "reason": change.reason,
         "sessionName": change.session_name,
@@ -131,8 +140,11 @@ def session_matcher(
         return by_id and caller.is_admin and t.domain == caller.domain_name
 
     def where(event: Event) -> bool:
-        if event.payload.credential == owner.access_key:
-            return by_id or params.session_name in ("*", event.payload.session_name)
+        change = event.payload
+        if not isinstance(change, SessionChange):
+            return False
+        if change.credential == owner.access_key:
+            return by_id or params.session_name in ("*", change.session_name)
         return by_id and (caller.is_superadmin or caller.is_admin)
 
     kinds = frozenset(kind for kind in WIRE_NAMES if wire_names(kind, scopes))
