@@ -69,19 +69,30 @@ class TaskReads:
         ids: Collection[str] | None = None,
         projects: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Task documents matching ``query``, narrowed first to ``ids``/``projects``."""
+        """Task documents matching ``query``, narrowed first to ``ids``/``projects``; only
+        the fields the query reads and shows are loaded."""
+        shown = {f.split(".", 1)[0] for f in query.fields} if query.fields is not None else None
+        loaded = None if shown is None else shown | query.paths() | {"id"}
         async with self._engine.connect() as db:
-            tasks = await repo.tasks(db, principal, ids=ids, project_ids=projects)
+            docs = await repo.task_documents(db, principal, loaded, ids=ids, project_ids=projects)
         if query.paths() & METRIC_FIELDS:  # filtered or sorted by metrics: all need them
-            tasks = await self._with_metrics(tasks)
-            return q.run([t.document() for t in tasks], query)
-        shown = {f.split(".", 1)[0] for f in query.fields} if query.fields else METRIC_FIELDS
-        if not shown & METRIC_FIELDS:
-            return q.run([t.document() for t in tasks], query)
-        page = q.run([t.document() for t in tasks], dataclasses.replace(query, fields=None))
-        by_id = {t.id: t for t in tasks}
-        docs = [t.document() for t in await self._with_metrics([by_id[d["id"]] for d in page])]
-        return docs if query.fields is None else [q.project(d, query.fields) for d in docs]
+            return q.run(await self._metrics_of(docs), query)
+        if shown is not None and not shown & METRIC_FIELDS:
+            return q.run(docs, query)
+        page = await self._metrics_of(q.run(docs, dataclasses.replace(query, fields=None)))
+        return page if query.fields is None else [q.project(d, query.fields) for d in page]
+
+    async def _metrics_of(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``docs`` with last_iteration and last_metrics (last_update the later one)."""
+        found = await self._summaries.summaries([d["id"] for d in docs]) if docs else {}
+        for doc in docs:
+            summary = found.get(doc["id"])
+            doc["last_iteration"] = summary.last_iteration if summary else 0
+            doc["last_metrics"] = dict(summary.last_metrics) if summary else {}
+            later = summary.last_update if summary else None
+            if later is not None and "last_update" in doc and later > doc["last_update"]:
+                doc["last_update"] = later
+        return docs
 
 
 class TaskDirectory:

@@ -200,6 +200,40 @@ async def tasks(
     return [_task(row) for row in await db.execute(stmt.order_by(T.created, T.id))]
 
 
+_DOC_COLUMNS = {
+    **{column.name: column for column in _TASK_COLUMNS},
+    "user": T.user_uuid,
+    "company": T.domain_name,
+    "project": T.project_id,
+    "parent": T.parent_id,
+}  # fmt: skip  (a task document's field -> its column)
+for _renamed in ("user_uuid", "domain_name", "project_id", "parent_id"):
+    del _DOC_COLUMNS[_renamed]
+
+
+async def task_documents(
+    db: Db,
+    principal: Principal,
+    fields: Collection[str] | None,
+    *,
+    ids: Collection[str] | None = None,
+    project_ids: Collection[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The visible tasks as documents of only ``fields`` (None: all; ``id`` always),
+    oldest first: a list that reads two fields decodes no JSON documents."""
+    names = ["id", *(f for f in _DOC_COLUMNS if f != "id" and (fields is None or f in fields))]
+    stmt = select(*(_DOC_COLUMNS[n] for n in names)).where(task_scope(principal))
+    for column, wanted in ((T.id, ids), (T.project_id, project_ids)):
+        if wanted is not None:
+            stmt = stmt.where(column.in_(list(wanted)) if wanted else false())
+    docs = [dict(zip(names, row, strict=True)) for row in await db.execute(
+        stmt.order_by(T.created, T.id))]  # fmt: skip
+    if "user" in names:
+        for doc in docs:
+            doc["user"] = str(doc["user"])
+    return docs
+
+
 async def task_revision(db: Db, principal: Principal, task_id: str) -> tuple[Task, int]:
     """The task (if the principal sees it) and its revision, for a compare-and-set write."""
     stmt = select(*_TASK_COLUMNS, T.revision).where(task_scope(principal), T.id == task_id)
