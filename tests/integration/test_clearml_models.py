@@ -32,17 +32,20 @@ def _selected(config: pytest.Config) -> list[str]:
     return [name.strip() for name in raw.split(",") if name.strip()] or list(BACKENDS)
 
 
-@pytest.fixture(
-    scope="module",
-    params=[pytest.param(b, id=b, marks=getattr(pytest.mark, b)) for b in BACKENDS],
-)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One server per selected database backend, shared by the module's tests."""
+    if "server" in metafunc.fixturenames:
+        wanted = [b for b in BACKENDS if b in _selected(metafunc.config)]
+        params = [pytest.param(b, id=b, marks=getattr(pytest.mark, b)) for b in wanted]
+        metafunc.parametrize("server", params, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """One live server per database backend for this module's tests."""
+    """A live server on the backend of this parametrization."""
     backend: str = request.param
-    if backend not in _selected(request.config):
-        pytest.skip(f"backend {backend} not selected")
     home = tmp_path_factory.mktemp(f"models-{backend}")
     if backend == "sqlite":
         yield from clearml_server(home)
