@@ -380,3 +380,38 @@ def test_a_large_upload_and_download_stream_without_growing_the_server(
     print(f"RSS {before >> 20} MiB, peaks {upload_peak.peak >> 20}/{download_peak.peak >> 20}"
           f" MiB; up {up:.2f}s down {down:.2f}s")  # fmt: skip
     assert grown < 40 << 20, f"the server grew by {grown >> 20} MiB"
+
+
+DATASET = """
+import json, os
+from clearml import Dataset
+os.makedirs("data/sub", exist_ok=True)
+with open("data/a.txt", "w") as f:
+    f.write("alpha")
+with open("data/sub/b.txt", "w") as f:
+    f.write("beta")
+ds = Dataset.create(dataset_name="tiny", dataset_project="files/datasets")
+ds.add_files("data")
+ds.upload()
+ds.finalize()
+got = Dataset.get(dataset_id=ds.id).get_local_copy()
+out = {}
+for root, _, names in os.walk(got):
+    for name in names:
+        path = os.path.join(root, name)
+        with open(path) as f:
+            out[os.path.relpath(path, got)] = f.read()
+print(json.dumps({"id": ds.id, "files": out}))
+"""
+
+
+def test_a_dataset_goes_up_and_comes_back(
+    clearml_live: LiveServer, alice: ClearmlUser, alice_api: ClearmlApi
+) -> None:
+    made = sdk(clearml_live, alice, DATASET)
+    assert made["files"] == {"a.txt": "alpha", "sub/b.txt": "beta"}
+    artifacts = alice_api.call("tasks.get_by_id", task=made["id"])["task"]["execution"][
+        "artifacts"
+    ]  # fmt: skip
+    uris = [a["uri"] for a in artifacts if a.get("uri")]
+    assert uris and all(f"/.datasets/tiny/tiny.{made['id']}/artifacts/" in u for u in uris)
