@@ -321,10 +321,7 @@ class BubblewrapRuntime(KernelRuntime):
         network = start_network(self.networks, spec.kernel_id)  # while the disk is made
         try:
             disk_notes = await attach_disk(self.disks, spec)
-            await asyncio.to_thread(prepare_scratch, spec.scratch_dir, owner, home_mounts(spec))
-            if self.cgroups is not None:
-                cgroup = self.cgroups.create(spec.kernel_id, spec.limits)
-            options = self._options_for(spec)
+            cgroup, options = await asyncio.to_thread(self._prepare, spec, owner)
             await network
         except BaseException as exc:
             await drop_network(self.networks, network, spec.kernel_id)
@@ -342,6 +339,16 @@ class BubblewrapRuntime(KernelRuntime):
         if spec.image.bootstrap:
             await self._bootstrap(spec)
         return info
+
+    def _prepare(
+        self, spec: KernelSpec, owner: tuple[int, int] | None
+    ) -> tuple[KernelCgroup | None, SandboxOptions]:
+        """A new kernel's file work, in one thread hop: its scratch dir, sandbox options and
+        cgroup (with its limits; made last, so a failure leaves none). Raises OSError."""
+        prepare_scratch(spec.scratch_dir, owner, home_mounts(spec))
+        options = self._options_for(spec)
+        cgroup = self.cgroups.create(spec.kernel_id, spec.limits) if self.cgroups else None
+        return cgroup, options
 
     async def _bootstrap(self, spec: KernelSpec) -> None:
         script = spec.image.bootstrap or ""

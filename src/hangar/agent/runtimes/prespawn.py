@@ -96,7 +96,9 @@ class Waiter:
 async def start_waiter(command: SandboxCommand, args_data: bytes) -> Waiter:
     """Start a waiter from ``command`` (the kernel's sandbox around :func:`waiter_argv`,
     in HOME). Raises OSError."""
-    spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=True)
+    # Started from a worker thread: nobody waits for a waiter, while the loop may be
+    # answering the request that created its kernel.
+    spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=True, in_thread=True)
     return Waiter(spawned, command.env, args_data)
 
 
