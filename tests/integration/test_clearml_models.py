@@ -238,6 +238,17 @@ def test_models_of_one_user_are_invisible_and_unchangeable_to_another(
     assert model["name"] == "cat classifier" and "x" not in model["metadata"]
 
 
+def test_the_administrator_sees_the_domains_models(
+    server: LiveServer, trained: dict[str, Any]
+) -> None:
+    admin = ClearmlApi.of(server)
+    try:
+        seen = admin.call("models.get_all", id=[trained["model"]], only_fields=["name"])
+    finally:
+        admin.close()
+    assert [m["name"] for m in seen["models"]] == ["cat classifier"]
+
+
 def test_published_weights_stay_and_bad_input_gets_the_envelope(
     alice_api: ClearmlApi, trained: dict[str, Any]
 ) -> None:
