@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hangar.core.compute.service import default_slots
+from hangar.core.compute.creation import default_slots
 
 GIB = 1 << 30
 IMAGE_MIN = {"cpu": "1", "mem": str(128 << 20)}
