@@ -180,7 +180,7 @@ async def _page(
             call.principal, body.task, limit=limit, descending=desc,
             after=tuple(after) if after else None,
         )  # fmt: skip
-        return scalar_objects(page.points), page.after
+        return scalar_objects(page.runs), page.after
     if kind is EventKind.LOG:
         lines, _total = await reads(call).log_lines(
             call.principal, body.task, limit, earlier=desc,

@@ -122,6 +122,18 @@ class ScalarPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class SeriesPoints:
+    """Stored points of one series, as columns."""
+
+    task: TaskId
+    metric: str
+    variant: str
+    iters: tuple[int, ...]
+    values: tuple[float | None, ...]
+    timestamps: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """A stored event of any kind, for reads that return events as they were reported."""
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
@@ -19,6 +21,7 @@ from hangar.core.tracking.metrics.models import (
     Page,
     ScalarPoint,
     Series,
+    SeriesPoints,
     XAxis,
 )
 from hangar.core.tracking.metrics.repo import items, logs, scalars
@@ -31,7 +34,7 @@ MetricFilter = Sequence[tuple[str, Sequence[str]]]
 
 @dataclass(frozen=True, slots=True)
 class ScalarPage:
-    points: list[ScalarPoint]
+    runs: list[SeriesPoints]  # in page order, one run per series
     total: int
     after: tuple[int, int] | None  # where the next page starts; None: this was the last
 
@@ -108,10 +111,10 @@ class MetricsReads:
             if not refs:
                 return ScalarPage([], 0, None)
             rows = await scalars.points(conn, refs, after, limit, desc=descending)
-            total = await scalars.count_points(conn, refs)
-        points = [_point(refs[sid], it, value, ts) for sid, it, value, ts in rows]
+            whole = after is None and len(rows) < limit  # the page holds every point
+            total = len(rows) if whole else await scalars.count_points(conn, refs)
         last = (rows[-1][0], rows[-1][1]) if len(rows) == limit else None
-        return ScalarPage(points, total, last)
+        return ScalarPage(_runs(refs, rows), total, last)
 
     async def single_values(
         self, principal: Principal, ids: Sequence[TaskId]
@@ -248,6 +251,17 @@ async def _series(
             return Series(ref.task, ref.metric, ref.variant, x, y)
     x, y = await scalars.history(conn, ref.id, axis)
     return Series(ref.task, ref.metric, ref.variant, x, y)
+
+
+def _runs(refs: dict[int, SeriesRef], rows: list[scalars.PointRow]) -> list[SeriesPoints]:
+    """Rows ordered by series, as one run of points per series (columns made by builtins:
+    a page may hold a long history)."""
+    runs = []
+    for sid, group in groupby(rows, key=itemgetter(0)):
+        _sids, iters, values, stamps = zip(*group, strict=True)
+        ref = refs[sid]
+        runs.append(SeriesPoints(ref.task, ref.metric, ref.variant, iters, values, stamps))
+    return runs
 
 
 def _point(ref: SeriesRef, it: int, value: float | None, ts: int) -> ScalarPoint:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, and_, delete, func, literal, or_, select
+from sqlalchemy import BigInteger, Table, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hangar.core.tracking.contracts import TaskId
@@ -47,22 +48,27 @@ class _Batch:
     first: tuple[int, float | None] | None = None  # iter, value
     label: str | None = None
 
-    def add(self, p: ScalarIn) -> None:
-        if self.last is None or (p.iter, p.timestamp) >= self.last[:2]:
-            self.last = (p.iter, p.timestamp, p.value)
-        if self.first is None or p.iter < self.first[0]:
-            self.first = (p.iter, p.value)
-        if p.x_axis_label is not None:
-            self.label = p.x_axis_label
-        value = p.value
-        if value is None:
-            return
-        self.count += 1
-        self.total += value
-        if self.low is None or value < self.low[0]:
-            self.low = (value, p.iter)
-        if self.high is None or value > self.high[0]:
-            self.high = (value, p.iter)
+    @classmethod
+    def of(cls, points: list[ScalarIn]) -> _Batch:
+        """The aggregates of ``points`` (one series), computed by builtins over the list."""
+        last = max(points, key=_ITER_TIME)
+        first = min(points, key=_ITER)
+        labels = [p.x_axis_label for p in points if p.x_axis_label is not None]
+        batch = cls(last=(last.iter, last.timestamp, last.value), first=(first.iter, first.value),
+                    label=labels[-1] if labels else None)  # fmt: skip
+        valued = [p for p in points if p.value is not None]
+        if valued:
+            low, high = min(valued, key=_VALUE), max(valued, key=_VALUE)
+            batch.count = len(valued)
+            batch.total = math.fsum(p.value for p in valued)  # type: ignore[misc]
+            batch.low = (low.value, low.iter)  # type: ignore[assignment]
+            batch.high = (high.value, high.iter)  # type: ignore[assignment]
+        return batch
+
+
+_ITER_TIME = attrgetter("iter", "timestamp")
+_ITER = attrgetter("iter")
+_VALUE = attrgetter("value")
 
 
 async def series_ids(conn: AsyncConnection, keys: Collection[SeriesKey]) -> dict[SeriesKey, int]:
@@ -95,13 +101,15 @@ async def _find(conn: AsyncConnection, keys: Collection[SeriesKey]) -> dict[Seri
 async def write(conn: AsyncConnection, points: Sequence[ScalarIn]) -> None:
     """Store ``points`` (a point reported again replaces the stored one) and fold them into
     their series' aggregates, in the caller's transaction."""
-    batches: dict[SeriesKey, _Batch] = {}
+    groups: dict[SeriesKey, list[ScalarIn]] = {}
     for p in points:
         key = (p.task, p.metric, p.variant)
-        batch = batches.get(key)
-        if batch is None:
-            batch = batches[key] = _Batch()
-        batch.add(p)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [p]
+        else:
+            group.append(p)
+    batches = {key: _Batch.of(group) for key, group in groups.items()}
     ids = await series_ids(conn, batches.keys())
     sql = (
         "INSERT INTO tracking_scalars (series_id, iter, value, timestamp) "
@@ -109,11 +117,13 @@ async def write(conn: AsyncConnection, points: Sequence[ScalarIn]) -> None:
         "ON CONFLICT (series_id, iter) DO UPDATE SET value = excluded.value, "
         "timestamp = excluded.timestamp"
     )
-    await execute_many(
-        conn,
-        sql,
-        [(ids[(p.task, p.metric, p.variant)], p.iter, p.value, p.timestamp) for p in points],
-    )
+    rows = [
+        (sid, p.iter, p.value, p.timestamp)
+        for key, group in groups.items()
+        for sid in (ids[key],)
+        for p in group
+    ]
+    await execute_many(conn, sql, rows)
     sql, order = positional(conn, FOLD, _TYPES, "DOUBLE PRECISION")
     folds = [_fold_params(ids[key], batch) for key, batch in batches.items()]
     await execute_many(conn, sql, [tuple(f[name] for name in order) for f in folds])
@@ -189,7 +199,10 @@ async def history(
     where = _HISTORY.format(mark(conn, 1))
     sql = f"SELECT {x}, value FROM tracking_scalars WHERE {where} ORDER BY {x}"
     rows = await fetch_all(conn, sql, (sid,))
-    return [r[0] for r in rows], [r[1] for r in rows]
+    if not rows:
+        return [], []
+    xs, ys = zip(*rows, strict=True)  # columns by a builtin: a history is long
+    return list(xs), list(ys)
 
 
 async def extent(conn: AsyncConnection, sid: int, axis: XAxis) -> tuple[int, int, int]:
@@ -233,20 +246,22 @@ async def points(
     desc: bool = False,
 ) -> list[PointRow]:
     """Points of ``series`` in order of (series, iter), or the reverse, after ``after``."""
-    c = POINTS.c
-    query = select(c.series_id, c.iter, c.value, c.timestamp).where(c.series_id.in_(series))
+    ids = ", ".join(str(int(sid)) for sid in series)  # our own integer ids
+    where = f"series_id IN ({ids})"
+    params: tuple[int, ...] = ()
     if after is not None:
-        sid, it = after
-        if desc:
-            query = query.where(or_(c.series_id < sid, and_(c.series_id == sid, c.iter < it)))
-        else:
-            query = query.where(or_(c.series_id > sid, and_(c.series_id == sid, c.iter > it)))
-    if desc:
-        query = query.order_by(c.series_id.desc(), c.iter.desc())
-    else:
-        query = query.order_by(c.series_id, c.iter)
-    rows = (await conn.execute(query.limit(limit))).all()
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
+        op = "<" if desc else ">"
+        where += (
+            f" AND (series_id {op} {mark(conn, 1)}"
+            f" OR (series_id = {mark(conn, 2)} AND iter {op} {mark(conn, 3)}))"
+        )
+        params = (after[0], after[0], after[1])
+    order = "series_id DESC, iter DESC" if desc else "series_id, iter"
+    sql = (
+        f"SELECT series_id, iter, value, timestamp FROM tracking_scalars WHERE {where} "
+        f"ORDER BY {order} LIMIT {int(limit)}"
+    )
+    return cast(list[PointRow], await fetch_all(conn, sql, params))
 
 
 async def count_points(conn: AsyncConnection, series: Collection[int]) -> int:

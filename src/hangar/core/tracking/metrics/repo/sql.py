@@ -30,7 +30,7 @@ def mark(conn: AsyncConnection, position: int) -> str:
 async def execute_many(conn: AsyncConnection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Run ``sql`` once per row of parameters, as one driver call."""
     if rows:
-        await conn.exec_driver_sql(sql, list(rows))
+        await conn.exec_driver_sql(sql, rows if isinstance(rows, list) else list(rows))
 
 
 def greatest(conn: AsyncConnection, a: str, b: str) -> str:
