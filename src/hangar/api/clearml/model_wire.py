@@ -7,9 +7,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from hangar.api.clearml.errors import result_of
-from hangar.api.clearml.query import rendered
+from hangar.api.clearml.query import Language, rendered
 from hangar.core.errors import HangarError
 from hangar.core.tracking.models.model import BatchOutcome, MetadataItem, Model, ModelChanges
+
+LISTS = "id project user tags system_tags task framework uri ready parent company"
+LANGUAGE = Language(
+    lists=frozenset(LISTS.split()),
+    ranges=frozenset({"created", "last_iteration"}),
+    dates=frozenset({"last_update"}),
+    list_prefixes=("metadata.",),
+    range_prefixes=("last_metrics.",),
+    text_fields=("id", "name", "comment", "framework", "uri"),
+    time_fields=frozenset({"created"}),
+)
+"""What ``models.get_all`` filters on (spec 7.1 and the SDK's model queries)."""
 
 
 class _Body(BaseModel):

@@ -21,30 +21,6 @@ from hangar.core.principal import Principal
 from hangar.core.tracking.models.model import BatchOutcome, ModelChanges, ModelId
 from hangar.core.tracking.models.service import ModelIsReady, ModelsService
 
-LANGUAGE = query.Language(
-    lists=frozenset(
-        {
-            "id",
-            "project",
-            "user",
-            "tags",
-            "system_tags",
-            "task",
-            "framework",
-            "uri",
-            "ready",
-            "parent",
-            "company",
-        }
-    ),  # fmt: skip
-    ranges=frozenset({"created", "last_iteration"}),
-    dates=frozenset({"last_update"}),
-    list_prefixes=("metadata.",),
-    range_prefixes=("last_metrics.",),
-    text_fields=("id", "name", "comment", "framework", "uri"),
-    time_fields=frozenset({"created"}),
-)
-
 
 def _models(call: Call) -> ModelsService:
     return call.services.tracking.models
@@ -68,7 +44,7 @@ async def get_by_id(call: Call) -> dict[str, Any]:
 
 
 async def _get_all(call: Call) -> dict[str, Any]:
-    parsed, next_scroll = query.parse(LANGUAGE, call.body)
+    parsed, next_scroll = query.parse(wire.LANGUAGE, call.body)
     docs = await _models(call).query(call.principal, parsed)
     data: dict[str, Any] = {"models": [wire.model_document(d) for d in docs]}
     if next_scroll is not None:
