@@ -28,10 +28,11 @@ from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import InvalidRequest, NotFound, QuotaExceeded
 from hangar.core.principal import Principal
 from hangar.core.storage import paths, repo
+from hangar.core.storage.access import Need
 from hangar.core.storage.backends.base import Parts, StorageBackend
 from hangar.core.storage.models import FileItem, UploadState, VFolder
 from hangar.core.storage.repo import transfers
-from hangar.core.storage.service import Need, StorageService
+from hangar.core.storage.service import StorageService
 from hangar.util import fdtree
 
 WRITE_BUFFER = 4 << 20

@@ -11,10 +11,11 @@ import uuid
 from hangar.core.errors import Forbidden, NotFound, VFolderAlreadyExists
 from hangar.core.principal import Principal
 from hangar.core.storage import repo
+from hangar.core.storage.access import Need
 from hangar.core.storage.models import Invitation, InvitationState, OwnershipType, Permission
 from hangar.core.storage.repo import folders
 from hangar.core.storage.repo import invitations as rows
-from hangar.core.storage.service import Need, StorageService
+from hangar.core.storage.service import StorageService
 
 
 def _no_invitation() -> NotFound:

@@ -24,6 +24,7 @@ from hangar.core.storage.hosts import StorageHosts
 from hangar.core.storage.invitations import Invitations
 from hangar.core.storage.mounts import Mounts
 from hangar.core.storage.service import StorageService
+from hangar.core.storage.sharing import GroupSharing
 from hangar.db.engine import DbSession
 from hangar.settings import Settings
 
@@ -35,6 +36,7 @@ class StoragePlane:
     service: StorageService
     files: Files
     invitations: Invitations
+    sharing: GroupSharing
     mounts: Mounts
     dotfiles: Dotfiles
     bgtasks: BackgroundTasks
@@ -92,6 +94,7 @@ def build_storage_plane(
             DiskReserve(settings.data_dir, settings.disk_reserve_bytes),
         ),
         invitations=Invitations(service),
+        sharing=GroupSharing(service),
         mounts=Mounts(service),
         dotfiles=Dotfiles(service),
         bgtasks=bgtasks,

@@ -1,4 +1,4 @@
-"""Virtual folders: hosts, create/list/info/rename/delete/clone, options, sharing.
+"""Virtual folders: hosts, create/list/info/rename/delete/clone, options.
 
 A folder is named by the caller among the folders they can reach (own, their groups',
 shared with them); someone else's folder is "No such virtual folder." whatever its id. A
@@ -14,7 +14,6 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -23,7 +22,6 @@ from hangar.core.bgtasks.service import BackgroundTasks, Progress
 from hangar.core.clock import Clock
 from hangar.core.errors import (
     FolderDeleteRefused,
-    FolderInUse,
     Forbidden,
     InvalidRequest,
     NotFound,
@@ -35,6 +33,12 @@ from hangar.core.errors import (
 from hangar.core.manager.service import ManagerService, ManagerStatus
 from hangar.core.principal import Principal
 from hangar.core.storage import repo
+from hangar.core.storage.access import (
+    Need,
+    folder_in_use,
+    folder_not_found,
+    owner_only,
+)
 from hangar.core.storage.hosts import StorageHosts
 from hangar.core.storage.models import (
     Access,
@@ -52,39 +56,6 @@ from hangar.db.engine import DbSession, engine_of
 
 GROUP_DOT_ALLOWED = frozenset({".local"})
 log = logging.getLogger("hangar.storage")
-
-
-class Need(Enum):
-    """What an operation needs of the caller's access to a folder."""
-
-    READ = "read"
-    WRITE = "write"
-    OWNER = "owner"
-
-
-def folder_not_found() -> NotFound:
-    return NotFound("folder")
-
-
-def owner_only(folder: VFolder, action: str) -> Forbidden:
-    """The refusal of ``action`` on a folder the caller reaches but does not own."""
-    if folder.ownership_type is OwnershipType.GROUP:
-        return Forbidden(f"Only administrators can {action} this project folder.")
-    return Forbidden(f"Only the owner can {action} this folder.")
-
-
-def folder_in_use(
-    folder: VFolder, sessions: list[tuple[uuid.UUID, str, uuid.UUID]], caller: Principal
-) -> FolderInUse:
-    """The refusal to delete a folder that sessions mount: the caller's own sessions by
-    name and id, other users' only counted."""
-    own = [(name, sid) for sid, name, owner in sessions if caller.owns(owner)]
-    return FolderInUse(folder.name, folder.id, own, len(sessions) - len(own))
-
-
-def not_sharable() -> NotFound:
-    """Share/unshare of a folder that is not a group's (invite its owner's users instead)."""
-    return NotFound("folder", "Only project folders are directly sharable.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,46 +379,3 @@ class StorageService:
             message=f"Cloning {name!r} into {target_name!r}",
         )
         return target, task_id
-
-    # Group sharing -----------------------------------------------------------------------
-
-    async def share(
-        self, caller: Principal, name: str, permission: str | None, emails: list[str]
-    ) -> list[str]:
-        """Give group members an explicit permission on a group folder (admins only)."""
-        await self.writable()
-        perm = Permission.parse(permission, Permission.RW)
-        access = await self.get(caller, name, Need.READ)
-        folder = access.folder
-        if folder.ownership_type is not OwnershipType.GROUP:
-            raise not_sharable()
-        if not caller.is_admin:
-            raise owner_only(folder, "share")
-        async with self._sessions() as db, db.begin():
-            users = await repo.users_by_email(db, emails)
-            members = [u for u in users if folder.group_id in await repo.group_ids_of(db, u.uuid)]
-            if len(members) < len(set(emails)):
-                raise NotFound("user", "Some users are not members of the folder's group.")
-            await folders.share(db, folder.id, [u.uuid for u in members], perm.value)
-        return [u.email for u in members]
-
-    async def unshare(self, caller: Principal, name: str, emails: list[str]) -> list[str]:
-        await self.writable()
-        access = await self.get(caller, name, Need.READ)
-        if access.folder.ownership_type is not OwnershipType.GROUP:
-            raise not_sharable()
-        if not caller.is_admin:
-            raise owner_only(access.folder, "unshare")
-        async with self._sessions() as db, db.begin():
-            users = await repo.users_by_email(db, emails)
-            await folders.unshare(db, access.folder.id, [u.uuid for u in users])
-        return [u.email for u in users]
-
-    async def leave(self, caller: Principal, name: str) -> None:
-        """Give up a user folder shared with the caller."""
-        await self.writable()
-        access = await self.get(caller, name, Need.READ)
-        if access.is_owner or access.folder.ownership_type is OwnershipType.GROUP:
-            raise InvalidRequest("You can leave only user folders shared with you.")
-        async with self._sessions() as db, db.begin():
-            await folders.unshare(db, access.folder.id, [caller.user_uuid])

@@ -433,7 +433,7 @@ async def invite(request: Request) -> Any:
 @router.post("/{name}/share", status_code=201)
 async def share(request: Request) -> Any:
     params = await read_params(request, ShareParams)
-    shared = await _storage(request).service.share(
+    shared = await _storage(request).sharing.share(
         user(request), request.path_params["name"], params.permission, params.emails
     )
     return {"shared_emails": shared}
@@ -442,7 +442,7 @@ async def share(request: Request) -> Any:
 @router.delete("/{name}/unshare")
 async def unshare(request: Request) -> Any:
     params = await read_params(request, UnshareParams)
-    unshared = await _storage(request).service.unshare(
+    unshared = await _storage(request).sharing.unshare(
         user(request), request.path_params["name"], params.emails
     )
     return {"unshared_emails": unshared}
@@ -450,5 +450,5 @@ async def unshare(request: Request) -> Any:
 
 @router.post("/{name}/leave")
 async def leave(request: Request) -> Any:
-    await _storage(request).service.leave(user(request), request.path_params["name"])
+    await _storage(request).sharing.leave(user(request), request.path_params["name"])
     return {"msg": "left the shared vfolder"}

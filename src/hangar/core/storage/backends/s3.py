@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from hangar.core.errors import InvalidRequest, NotFound, StorageFailed
 from hangar.core.storage.backends.base import CopyProgress, Parts
-from hangar.core.storage.backends.local import PerfCounters
+from hangar.core.storage.backends.io import PerfCounters
 from hangar.core.storage.models import FileItem, FolderUsage, PerfMetric, VolumeInfo
 
 READ_CHUNK = 1 << 20
