@@ -32,11 +32,14 @@ from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
+from hangar.core.queues.plane import QueuePlane, build_queue_plane
+from hangar.core.queues.service import QueueService
 from hangar.core.reconcile import Leases, NoWakeups, process_identity
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.core.storage.reads import FolderReads
 from hangar.core.tracking.plane import TrackingPlane, build_tracking_plane
+from hangar.core.tracking.tasks.reads import TaskDirectory
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
 from hangar.db.notify import PgWakeups
 from hangar.settings import Settings
@@ -79,6 +82,7 @@ class Services:
     census: CensusTaker
     admin: AdminPlane
     tracking: TrackingPlane
+    queues: QueuePlane
     first_admin: FirstAdmin | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -203,13 +207,16 @@ def _assemble(
         sessions, clock, identity=identity, images=images, manager=manager, compute=compute,
         lifecycle=lifecycle,
     )  # fmt: skip
+    queue_entries = QueueService(sessions, clock, TaskDirectory(sessions))
+    tracking = build_tracking_plane(settings, sessions, clock, storage, [queue_entries])
     services = Services(
         settings=settings, clock=clock, engine=engine, sessions=sessions, identity=identity,
         manager=manager, images=images, agents=agents, bus=bus, lifecycle=lifecycle,
         compute=compute, executions=executions, bgtasks=bgtasks, storage=storage,
         apps=AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle),
         remote_agents=remote_agents, census=CensusTaker(sessions), admin=admin,
-        tracking=build_tracking_plane(settings, sessions, clock, storage),
+        tracking=tracking,
+        queues=build_queue_plane(sessions, clock, tracking.experiments, queue_entries),
         first_admin=first_admin,
     )  # fmt: skip
     services.on_close(remote_agents.close)

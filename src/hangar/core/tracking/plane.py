@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -36,7 +37,9 @@ def build_tracking_plane(
     sessions: async_sessionmaker[DbSession],
     clock: Clock,
     storage: StoragePlane,
+    task_cleanups: Sequence[TaskCleanup] = (),
 ) -> TrackingPlane:
+    """``task_cleanups``: parts above tracking that keep per-task data (queue entries)."""
     access = TaskDirectory(sessions)  # the TaskAccess the other parts take
     metrics = MetricsService(sessions, clock, access)
     summaries: MetricsSummaries = metrics
@@ -44,7 +47,7 @@ def build_tracking_plane(
     hosts = storage.service.hosts
     reserve = DiskReserve(settings.data_dir, settings.disk_reserve_bytes)
     files = TrackingFiles(hosts.get(hosts.default or "local"), access, reserve)
-    cleanups: list[TaskCleanup] = [models, files, metrics]  # parts keeping per-task data
+    cleanups: list[TaskCleanup] = [models, files, metrics, *task_cleanups]  # per-task data
     experiments = build_experiments(
         sessions, clock, access=access, summaries=summaries, cleanups=cleanups
     )

@@ -10,6 +10,7 @@ from hangar.db.tables import (  # noqa: F401  (each import registers its tables 
     identity,
     images,
     manager,
+    queues,
     resources,
     scaling,
     storage,

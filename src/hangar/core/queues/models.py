@@ -1,0 +1,148 @@
+"""Queues, their entries and workers as the queues core hands them out."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from hangar.core.errors import AlreadyExists, Conflict, Forbidden, NotFound
+
+DEFAULT = "default"
+"""The name of each domain's first queue, and the system tag that marks the default queue."""
+
+
+class ServedBy(StrEnum):
+    """Who takes a queue's tasks: Hangar's own executor, or external workers (agents)."""
+
+    HANGAR = "hangar"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A task waiting in a queue: what a pop hands out."""
+
+    task_id: str
+    queue_id: str
+    added: datetime
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    id: str
+    name: str
+    display_name: str | None
+    company: str  # the domain
+    user: uuid.UUID | None
+    tags: list[str]
+    system_tags: list[str]
+    metadata: dict[str, Any]
+    served_by: ServedBy
+    scaling_group: str | None
+    resource_preset: str | None
+    created: datetime
+    last_update: datetime
+    entries: tuple[Entry, ...] = ()
+
+    @property
+    def is_default(self) -> bool:
+        return DEFAULT in self.system_tags
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSample:
+    """A queue's length and its entries' mean wait (seconds) at a moment."""
+
+    queue_id: str
+    at: datetime
+    length: int
+    wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSeries:
+    """A queue's samples bucketed by interval: bucket starts (epoch seconds), the largest
+    mean wait in each bucket and the length that went with it."""
+
+    queue_id: str
+    dates: list[int] = field(default_factory=list)
+    wait_seconds: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """A worker as last heard from: the queues it serves and the task it runs."""
+
+    key: int
+    name: str
+    company: str
+    user: uuid.UUID
+    ip: str
+    tags: list[str]
+    system_tags: list[str]
+    queues: list[str]
+    queue: str | None  # the queue its current task came from
+    task: str | None
+    timeout_seconds: int
+    register_time: datetime
+    last_activity_time: datetime
+    last_report_time: datetime | None
+
+    def alive(self, now: datetime) -> bool:
+        return (now - self.last_activity_time).total_seconds() <= self.timeout_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport:
+    """One status report: whether the worker ran a task, and its machine stats (metric ->
+    values: one per core or GPU, or one)."""
+
+    worker_key: int
+    at: datetime
+    busy: bool
+    stats: dict[str, Any]
+
+
+class QueueNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__("queue", f"Invalid queue id: {ref}", ref=ref)
+
+
+class QueueExists(AlreadyExists):
+    code = "queue-exists"
+
+
+class NoDefaultQueue(NotFound):
+    code = "no-default-queue"
+
+    def __init__(self) -> None:
+        super().__init__("queue", "No queue is tagged as the default queue")
+
+
+class TaskNotQueued(Conflict):
+    code = "task-not-queued"
+    default_message = "The task is not in this queue."
+
+
+class QueueNotEmpty(Conflict):
+    code = "queue-not-empty"
+    default_message = "The queue has tasks; delete it with force."
+
+
+class QueueAdminOnly(Forbidden):
+    code = "queue-admin-only"
+    default_message = "Queue administration needs administrator rights."
+
+
+class WorkerNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__("worker", f"Invalid worker id: {name}", ref=name)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex

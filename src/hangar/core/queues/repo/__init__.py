@@ -1,0 +1,1 @@
+"""Queue and worker rows in, domain values out: the only modules that import their tables."""
