@@ -86,13 +86,20 @@ task.upload_artifact("notes", artifact_object="notes.txt")
 task.upload_artifact("config", artifact_object={"lr": 0.1, "layers": [1, 2, 3]})
 task.upload_artifact("frame", artifact_object=pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}))
 task.upload_artifact("matrix", artifact_object=np.arange(12, dtype=np.float32).reshape(3, 4))
+task.upload_artifact("thing", artifact_object={"a set": {1, 2}})  # not JSON: pickled
+task.upload_artifact("text", artifact_object="just a string")
+import os
+os.makedirs("folder/inner", exist_ok=True)
+with open("folder/inner/x.txt", "w") as f:
+    f.write("in a folder")
+task.upload_artifact("folder", artifact_object="folder")
 task.flush(wait_for_uploads=True)
 print(json.dumps({"task": task.id}))
 task.close()
 """
 
 READ_BACK = """
-import json
+import json, os
 import numpy as np
 import pandas as pd
 from clearml import Task
@@ -108,6 +115,9 @@ print(json.dumps({{
     "config": arts["config"].get(),
     "frame": frame.to_dict(orient="list"),
     "matrix": matrix.tolist(), "dtype": str(matrix.dtype),
+    "thing": sorted(arts["thing"].get()["a set"]),
+    "text": arts["text"].get(),
+    "folder": open(os.path.join(arts["folder"].get_local_copy(), "inner", "x.txt")).read(),
     "urls": {{name: a.url for name, a in arts.items()}},
 }}))
 """
@@ -120,12 +130,15 @@ def artifacts(clearml_live: LiveServer, alice: ClearmlUser) -> dict[str, Any]:
 
 
 def test_artifacts_of_several_kinds_come_back_equal(artifacts: dict[str, Any]) -> None:
-    assert artifacts["names"] == ["config", "frame", "matrix", "notes"]
+    assert artifacts["names"] == ["config", "folder", "frame", "matrix", "notes", "text", "thing"]
     assert artifacts["notes"] == "line one\nline two\n"
     assert artifacts["config"] == {"lr": 0.1, "layers": [1, 2, 3]}
     assert artifacts["frame"] == {"a": [1, 2, 3], "b": ["x", "y", "z"]}
     assert artifacts["matrix"] == [[float(4 * r + c) for c in range(4)] for r in range(3)]
     assert artifacts["dtype"] == "float32"
+    assert artifacts["thing"] == [1, 2]
+    assert artifacts["text"] == "just a string"
+    assert artifacts["folder"] == "in a folder"
     for url in artifacts["urls"].values():
         assert f"/files/files/artifacts/kinds.{artifacts['task']}/artifacts/" in url
 
@@ -303,7 +316,7 @@ def test_deleting_a_task_removes_its_files(
         a["uri"] for a in alice_api.call("tasks.get_by_id", task=task)["task"]["execution"][
             "artifacts"]
     ]  # fmt: skip
-    assert len(urls) == 4
+    assert len(urls) == 7
     assert all(alice_api.http.get(u, headers=bearer(alice_api)).status_code == 200 for u in urls)
     alice_api.call("tasks.delete", task=task, force=True)
     assert all(alice_api.http.get(u, headers=bearer(alice_api)).status_code == 404 for u in urls)
