@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hangar.core.clock import FakeClock
+from hangar.core.errors import InvalidRequest
 from hangar.core.principal import Principal, Role
 from hangar.core.services import Services
 from hangar.core.tracking import query as q
@@ -158,3 +159,20 @@ async def test_delete_and_reset_tell_the_cleanup(
     assert cleanup.told == [{child}, {parent}]
     with pytest.raises(TaskNotFound):
         await exp.task_reads.get(ada, parent)
+
+
+async def test_parents_must_be_visible_and_long_names_are_refused(
+    services: Services, exp: Experiments
+) -> None:
+    ada = await user(services, "ada@t.test")
+    bob = await user(services, "bob@t.test")
+    theirs = await exp.tasks.create(bob, name="b", type="training")
+    mine = await exp.tasks.create(ada, name="a", type="training")
+
+    with pytest.raises(TaskNotFound):
+        await exp.tasks.create(ada, name="c", type="training", parent=theirs)
+    with pytest.raises(TaskNotFound):
+        await exp.tasks.edit(ada, mine, {"parent": "x" * 100}, force=True)
+    with pytest.raises(InvalidRequest):
+        await exp.projects.create(ada, "ok/" + "y" * 256)
+    assert (await exp.task_reads.get(ada, mine)).parent is None

@@ -162,4 +162,6 @@ def project_path(name: str) -> list[str]:
     parts = [part.strip() for part in check_name(name, "project").split("/")]
     if any(not part for part in parts):
         raise InvalidRequest(f"Invalid project name: {name!r}")
+    if any(len(part) > 255 for part in parts):
+        raise InvalidRequest("A part of a project name must not exceed 255 characters")
     return parts

@@ -267,6 +267,11 @@ async def project_visible(conn: AsyncConnection, principal: Principal, project_i
     return result.first() is not None
 
 
+async def task_visible(db: Db, principal: Principal, task_id: str) -> bool:
+    stmt = select(T.id).where(task_scope(principal), T.id == task_id)
+    return (await db.execute(stmt)).first() is not None
+
+
 async def insert_task(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
     """Inserts a task row (a prepared statement, values as parameters)."""
     await conn.execute(_INSERT_TASK, {"revision": 0, **values})

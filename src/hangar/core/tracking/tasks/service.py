@@ -106,12 +106,18 @@ class TaskService:
         async with self._engine.begin() as conn:
             if project is not None and not await repo.project_visible(conn, principal, project):
                 raise ProjectNotFound(project)
+            await self._check_parent(conn, principal, plain.get("parent"))
             await repo.insert_task(conn, values)
         return task_id
 
     async def _check_project(self, db: Any, principal: Principal, project: str) -> None:
         if not await repo.projects(db, principal, ids=[project]):
             raise ProjectNotFound(project)
+
+    async def _check_parent(self, db: Any, principal: Principal, parent: str | None) -> None:
+        """A parent must be a task the principal sees."""
+        if parent is not None and not await repo.task_visible(db, principal, parent):
+            raise TaskNotFound(parent)
 
     async def change(self, principal: Principal, task_id: str, decide: Decide) -> Changed:
         """Applies ``decide(task)`` (the values to write, or None) with a compare-and-set on
@@ -127,6 +133,7 @@ class TaskService:
                     return Changed(task, {})
                 if "project" in values and values["project"] is not None:
                     await self._check_project(db, principal, values["project"])
+                await self._check_parent(db, principal, values.get("parent"))
                 now = self._clock.now()
                 stamped = {"last_update": now, "last_change": now, **values}
                 if await repo.update_task(db, task_id, revision, _columns(stamped)):
