@@ -5,15 +5,21 @@ back, downsampled histories, two users kept apart, bad input refused whole."""
 from __future__ import annotations
 
 import json
+import signal
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.clearml import ClearmlApi, ClearmlCallError, ClearmlUser, new_user, run_sdk
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.integration
+CRASH_BATCH = 2000
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +162,9 @@ def test_tasks_show_their_last_iteration_and_metrics(
                             "metric": "img"}], iters=5)  # fmt: skip
     iterations = images["metrics"][0]["iterations"]
     assert [i["iter"] for i in iterations] == [2, 1]
-    assert iterations[0]["events"][0]["url"].startswith("http")
+    uploaded = iterations[0]["events"][0]["url"]  # the array, on the file server
+    picture = alice_api.http.get(uploaded, headers={"Authorization": f"Bearer {alice_api.token}"})
+    assert picture.status_code == 200 and len(picture.content) > 0
     more = alice_api.call("events.debug_images", metrics=[{"task": reported["id"],
                           "metric": "img"}], iters=5, scroll_id=images["scroll_id"])  # fmt: skip
     assert more["metrics"][0]["iterations"] == []
@@ -242,6 +250,19 @@ def test_bad_batches_are_refused_whole(
     )  # fmt: skip
 
 
+def test_a_batch_with_a_malformed_line_stores_nothing(alice_api: ClearmlApi) -> None:
+    task = new_task(alice_api, "malformed")
+    body = lines([scalar(task, 0, 1.0)]) + b"\n{not json\n" + lines([scalar(task, 1, 1.0)])
+    response = alice_api.raw(
+        "events.add_batch", content=body,
+        headers={"Authorization": f"Bearer {alice_api.token}",
+                 "Content-Type": "application/json-lines"},
+    )  # fmt: skip
+    assert (response.status_code, response.json()["meta"]["result_subcode"]) == (400, 12)
+    assert alice_api.call("events.scalar_metrics_iter_histogram", task=task) == {}
+    assert alice_api.call("tasks.get_by_id", task=task)["task"]["last_iteration"] == 0
+
+
 def test_bad_events_count_as_errors_and_the_rest_is_stored(alice_api: ClearmlApi) -> None:
     task = new_task(alice_api, "mixed")
     bad = [
@@ -288,3 +309,49 @@ def test_logs_page_by_time_and_events_go_with_their_task(alice_api: ClearmlApi) 
     assert len(seen) == 11
     assert alice_api.call("events.delete_for_task", task=task)["deleted"] == 11
     assert alice_api.call("events.get_task_log", task=task)["total"] == 0
+
+
+def test_every_acknowledged_point_survives_a_kill(database_url: str, tmp_path: Path) -> None:
+    """kill -9 during a 100k-point ingestion: after a restart, every batch the server
+    answered with 200 is there, whole."""
+    server = LiveServer(home=tmp_path / "home", database_url=database_url)
+    server.start()
+    try:
+        api = ClearmlApi.of(server)
+        task = new_task(api, "crash")
+        acknowledged: list[int] = []
+
+        def ingest() -> None:
+            sender = ClearmlApi.of(server)
+            try:
+                for start in range(0, 100_000, CRASH_BATCH):
+                    batch = [scalar(task, i, float(i)) for i in range(start, start + CRASH_BATCH)]
+                    add_batch(sender, batch)
+                    acknowledged.append(start)
+            except (httpx.HTTPError, ClearmlCallError):
+                return  # the server is gone
+            finally:
+                sender.close()
+
+        thread = threading.Thread(target=ingest)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+        thread.join(timeout=60)
+        sent = list(acknowledged)
+        assert 5 <= len(sent) < 100_000 // CRASH_BATCH, "the kill came during the ingestion"
+
+        server.start()
+        after = ClearmlApi.of(server)
+        history = after.call("events.scalar_metrics_iter_histogram", task=task)
+        stored = set(history["loss"]["train"]["x"])
+        missing = [s for s in sent if not set(range(s, s + CRASH_BATCH)) <= stored]
+        assert missing == [], f"acknowledged batches lost: {missing}"
+        after.close()
+        api.close()
+    finally:
+        server.stop()
