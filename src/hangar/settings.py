@@ -207,6 +207,50 @@ class Settings(BaseSettings):
         "0 disables the pool.",
     )
 
+    executor_enabled: bool = Field(
+        default=True,
+        description="Run the tasks of ClearML queues that Hangar serves (a queue's served_by) "
+        "as batch sessions of their owners.",
+    )
+    executor_image: str = Field(
+        default="python", description="Image of a queued task that names no container.image."
+    )
+    executor_scaling_group: str = Field(
+        default="default", description="Scaling group of queues that name none."
+    )
+    executor_resource_preset: str | None = Field(
+        default=None,
+        description="Resource preset of queues that name none; none: the image's defaults.",
+    )
+    executor_max_running: int = Field(
+        default=4, ge=1, description="Queued tasks Hangar runs at once (all its queues)."
+    )
+    executor_sdk_path: Path | None = Field(
+        default=None,
+        description="A site-packages directory holding the clearml SDK (and its dependencies), "
+        "shown read-only in task sessions and importable there after the task's own "
+        "packages; unset: tasks install clearml with their requirements.",
+    )
+    executor_wheel_dir: Path | None = Field(
+        default=None,
+        description="A directory of wheels shared read-only by task sessions: pip looks there "
+        "first when it installs a task's requirements.",
+    )
+    executor_pip_offline: bool = Field(
+        default=False,
+        description="Install task requirements from executor_wheel_dir only (pip --no-index).",
+    )
+    executor_skip_requirements: bool = Field(
+        default=False,
+        description="Run tasks without installing their requirements (no venv): the image "
+        "(and executor_sdk_path) must hold what they import.",
+    )
+    executor_local_repos: bool = Field(
+        default=False,
+        description="Let tasks name local paths and file:// URLs as their git repository "
+        "(read by the server's user: for tests and single-user machines).",
+    )
+
     agent_token: SecretStr | None = Field(
         default=None,
         description="Shared secret of the manager and its remote agents (`hangar agent`); "

@@ -31,6 +31,7 @@ class EventKind(enum.StrEnum):
     SESSION_RESUMED = "session.resumed"  # queued to be placed again on its agent
     TASK_PROGRESSED = "task.progressed"  # a background task reported how far it got
     TASK_FINISHED = "task.finished"  # a background task ended: done, failed or cancelled
+    QUEUE_ENTRY_ADDED = "queue.entry-added"  # a task joined a queue (workers: look now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +73,25 @@ class TaskChange:
     message: str
 
 
-Payload = SessionChange | TaskChange
+@dataclass(frozen=True, slots=True)
+class QueueChange:
+    """The payload of the ``QUEUE_*`` kinds: which queue, and the task that joined it."""
+
+    queue_id: str
+    task_id: str
+
+
+Payload = SessionChange | TaskChange | QueueChange
+
+
+def _payload_type(kind: EventKind) -> type[Payload]:
+    if kind.value.startswith("queue."):
+        return QueueChange
+    return TaskChange if kind.value.startswith("task.") else SessionChange
+
 
 # Which payload class each kind carries; checked when an Event is built.
-PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {
-    kind: TaskChange if kind.value.startswith("task.") else SessionChange for kind in EventKind
-}
+PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {kind: _payload_type(kind) for kind in EventKind}
 
 
 @dataclass(frozen=True, slots=True)

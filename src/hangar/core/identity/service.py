@@ -187,6 +187,19 @@ class IdentityService:
             db.add(row)
         return NewKeyPair(repo.keypair_from_row(row, user.email), secret)
 
+    async def on_behalf_of(self, user_uuid: uuid.UUID) -> tuple[Principal, NewKeyPair]:
+        """For work the server does for a user unattended (a queued task it runs): the
+        user's principal as their main keypair (what a console login acts with) and a fresh
+        keypair, without admin rights, for the work's own API calls; the caller deletes it
+        when the work ends. Raises AuthFailed for an inactive user or one without keypairs."""
+        async with self._sessions() as db:
+            user = await repo.get_user_row(db, user_uuid)
+            main = await repo.main_keypair_of(db, user_uuid)
+        if user.status != UserStatus.ACTIVE or main is None:
+            raise AuthFailed("The user is inactive or has no active keypair.")
+        issued = await self.issue_keypair(email=user.email, resource_policy=main.resource_policy)
+        return repo.caller_from_rows(main, user), issued
+
     async def list_keypairs(
         self, *, email: str | None = None, is_active: bool | None = None
     ) -> list[KeyPair]:

@@ -1,0 +1,48 @@
+"""The queues part as the executor sees it: the queues Hangar serves, the atomic pop, and
+the workers registry where the executor shows as ``hangar:<scaling group>``."""
+
+from __future__ import annotations
+
+from hangar.core.principal import Principal
+from hangar.core.queues.executor.service import Popped, ServedQueue
+from hangar.core.queues.models import ServedBy
+from hangar.core.queues.reads import QueueReads
+from hangar.core.queues.service import QueueService
+from hangar.core.queues.workers import WorkerService
+
+
+class QueueFeedOf:
+    """``QueueFeed`` over the queue service and reads."""
+
+    def __init__(self, service: QueueService, reads: QueueReads) -> None:
+        self._service, self._reads = service, reads
+
+    async def served(self) -> list[ServedQueue]:
+        found = await self._reads.served_by(ServedBy.HANGAR)
+        return [ServedQueue(q.id, q.name, q.scaling_group, q.resource_preset) for q in found]
+
+    async def pop(self, queue_id: str) -> Popped | None:
+        entry = await self._service.pop(queue_id)
+        return None if entry is None else Popped(entry.task_id, entry.queue_id)
+
+    async def put_back(self, queue_id: str, task_id: str) -> None:
+        await self._service.put(queue_id, task_id)
+
+
+class WorkerReportsOf:
+    """``WorkerReports`` over the workers registry: the report is made as the task's owner
+    (whose task it names), in the owner's domain."""
+
+    def __init__(self, workers: WorkerService) -> None:
+        self._workers = workers
+
+    async def report(
+        self, owner: Principal, name: str, *, queue_ids: list[str], task_id: str | None
+    ) -> None:
+        await self._workers.report(
+            owner, name, task=task_id, queue=queue_ids[0] if task_id and queue_ids else None,
+            queues=queue_ids,
+        )  # fmt: skip
+
+
+__all__ = ["QueueFeedOf", "WorkerReportsOf"]

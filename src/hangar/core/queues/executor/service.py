@@ -1,0 +1,426 @@
+"""The executor loop: pops tasks from the queues Hangar serves and runs each as a batch
+session of the task's owner, then ends the task as its session ends.
+
+A pass: (1) runs that should stop (``tasks.stop`` said "stopping", or the task left
+in_progress) get their session destroyed; (2) runs whose session ended end their task
+(exit 0 -> completed, else failed; stopped when asked); (3) while fewer than
+``executor_max_running`` runs are live, pop the next entry of each served queue and start it.
+Session events and queue wake-ups trigger a pass at once; without them one runs every
+second. What a run is lives in the database (the task in_progress with ``last_worker``
+``hangar:<group>``, the session whose origin is the task) and in the run's directory, so a
+restarted server adopts the runs it left (:meth:`Executor.recover`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from hangar.core.clock import Clock
+from hangar.core.compute.models import CreateRequest, Origin, OriginKind, SessionSpec
+from hangar.core.compute.service import ComputeService
+from hangar.core.compute.states import DEAD, SessionResult, SessionType
+from hangar.core.errors import HangarError, NotFound
+from hangar.core.events import Event, EventBus, EventKind, Matcher, SessionChange, Subscription
+from hangar.core.identity.service import IdentityService
+from hangar.core.principal import ADMIN_SCOPE, Credential, CredentialKind, Principal, Role
+from hangar.core.queues.executor import plan as p
+from hangar.core.queues.executor import workspace as ws
+from hangar.core.resources.service import Resources
+from hangar.core.tracking import query as q
+from hangar.core.tracking.metrics.models import LogIn
+from hangar.core.tracking.metrics.service import MetricsService
+from hangar.core.tracking.tasks.experiments import Experiments
+from hangar.core.tracking.tasks.models import Task
+from hangar.core.tracking.tasks.states import TaskStatus
+from hangar.settings import Settings
+
+log = logging.getLogger("hangar.core.queues.executor")
+
+ENDED = frozenset({EventKind.SESSION_TERMINATED, EventKind.SESSION_CANCELLED})
+WAKE = frozenset({EventKind.QUEUE_ENTRY_ADDED})
+RESULTS = frozenset({EventKind.SESSION_SUCCEEDED, EventKind.SESSION_FAILED})
+PASS_SECONDS = 1.0
+
+SYSTEM = Principal(
+    user_uuid=uuid.UUID(int=0), email="executor@hangar.local", domain_name="default",
+    role=Role.SUPERADMIN, credential=Credential(CredentialKind.BAI_KEYPAIR, "hangar-executor"),
+    scopes=frozenset({ADMIN_SCOPE}),
+)  # fmt: skip
+"""Who the executor is when it reads and moves tasks (of every domain)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServedQueue:
+    """A queue Hangar serves, with where its tasks run (None: the settings' defaults)."""
+
+    id: str
+    name: str
+    scaling_group: str | None = None
+    resource_preset: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Popped:
+    task_id: str
+    queue_id: str
+
+
+class QueueFeed(Protocol):
+    """The queues part as the executor needs it."""
+
+    async def served(self) -> list[ServedQueue]: ...
+
+    async def pop(self, queue_id: str) -> Popped | None: ...
+
+    async def put_back(self, queue_id: str, task_id: str) -> None: ...
+
+
+class WorkerReports(Protocol):
+    """The workers registry: the executor shows as worker ``hangar:<scaling group>``."""
+
+    async def report(
+        self, owner: Principal, name: str, *, queue_ids: list[str], task_id: str | None
+    ) -> None: ...
+
+
+@dataclass
+class Run:
+    task_id: str
+    owner: Principal
+    worker: str
+    files: ws.RunFiles
+    access_key: str
+    session_id: uuid.UUID | None = None
+    exit_code: int | None = None
+    stopping: bool = False
+    domain: str = "default"
+    queue_ids: list[str] = field(default_factory=list)
+
+
+class Executor:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        *,
+        feed: QueueFeed,
+        experiments: Experiments,
+        metrics: MetricsService,
+        identity: IdentityService,
+        compute: ComputeService,
+        resources: Resources,
+        bus: EventBus,
+        workers: WorkerReports | None = None,
+    ) -> None:
+        self._settings, self._clock, self._feed = settings, clock, feed
+        self._experiments, self._metrics, self._identity = experiments, metrics, identity
+        self._compute, self._resources, self._bus, self._workers = (
+            compute, resources, bus, workers,
+        )  # fmt: skip
+        self._runs: dict[str, Run] = {}
+        self._by_session: dict[uuid.UUID, Run] = {}
+        self._wake = asyncio.Event()
+        self._events: Subscription | None = None
+        self._line: ws.ApiLine | None = None
+        self._api_port = 0
+        self.base = settings.data_dir / "executor"
+
+    def nudge(self) -> None:
+        """Run a pass now (a task was enqueued)."""
+        self._wake.set()
+
+    @property
+    def running(self) -> dict[str, Run]:
+        return dict(self._runs)
+
+    async def run(self, api_host: str, api_port: int) -> None:
+        """The loop, until cancelled; ``api_host:api_port`` is the server's API."""
+        self._line, self._api_port = ws.ApiLine(api_host, api_port), api_port
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.chmod(0o711)
+        kinds = ENDED | RESULTS | WAKE
+        try:
+            async with self._bus.subscribe(Matcher(frozenset(kinds))) as events:
+                self._events = events
+                await self._guarded(self.recover(), "recover")
+                while True:
+                    await self._guarded(self.run_pass(), "pass")
+                    await self._wait(events)
+        finally:
+            await self._line.close_all()
+
+    async def _wait(self, events: Subscription) -> None:
+        waker = asyncio.ensure_future(self._wake.wait())
+        getter = asyncio.ensure_future(events.get())
+        try:
+            await asyncio.wait({waker, getter}, timeout=PASS_SECONDS,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            waker.cancel()
+            getter.cancel()
+        self._wake.clear()
+        if getter.done() and not getter.cancelled():
+            self._on_event(getter.result())
+        self._drain()
+
+    def _drain(self) -> None:
+        for event in self._events.drain() if self._events is not None else ():
+            self._on_event(event)
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind in WAKE:
+            self._wake.set()
+            return
+        found = self._by_session.get(event.subject)
+        if found is None:
+            return
+        change = event.payload
+        if (
+            event.kind in RESULTS
+            and isinstance(change, SessionChange)
+            and change.exit_code is not None
+        ):
+            found.exit_code = change.exit_code
+
+    async def _guarded(self, work: Any, step: str) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("executor %s failed", step)
+
+    # A pass ------------------------------------------------------------------------------
+
+    async def run_pass(self) -> None:
+        await self._follow()
+        if self._settings.executor_enabled:
+            await self._dispatch()
+
+    async def _follow(self) -> None:
+        if not self._runs:
+            return
+        self._drain()
+        tasks = {t.id: t for t in await self._experiments.task_reads.find(SYSTEM, self._runs)}
+        for run in list(self._runs.values()):
+            task = tasks.get(run.task_id)
+            session = await self._session_of(run)
+            if session is None or session.status in DEAD:
+                succeeded = session is not None and session.result == SessionResult.SUCCESS
+                await self._end(run, task, succeeded)
+            elif task is None or p.stop_requested(task.status.value, task.status_message):
+                await self._stop(run)
+
+    async def _session_of(self, run: Run) -> Any:
+        if run.session_id is None:
+            return None
+        try:
+            return await self._compute.get(run.session_id)
+        except NotFound:
+            return None
+
+    async def _stop(self, run: Run) -> None:
+        if run.stopping or run.session_id is None:
+            return
+        run.stopping = True
+        try:
+            await self._compute.destroy(SYSTEM, str(run.session_id), owner=run.owner)
+        except HangarError as exc:
+            log.warning("could not end the session of task %s: %s", run.task_id, exc.message)
+
+    async def _end(self, run: Run, task: Task | None, succeeded: bool) -> None:
+        if task is not None:
+            result = p.ending(task.status.value, task.status_message, run.exit_code, succeeded)
+            await self._finish_task(task.id, result, run.worker)
+        await self._release(run)
+
+    async def _finish_task(self, task_id: str, result: p.Ending, worker: str) -> None:
+        statuses = {
+            p.Outcome.COMPLETED: TaskStatus.COMPLETED,
+            p.Outcome.FAILED: TaskStatus.FAILED,
+            p.Outcome.STOPPED: TaskStatus.STOPPED,
+        }
+        new = statuses.get(result.outcome)
+        if new is None:
+            return
+        try:
+            await self._experiments.tasks.finished(
+                SYSTEM, task_id, new, force=new is TaskStatus.STOPPED, reason=result.reason,
+                message=f"Changed by {worker}",
+            )  # fmt: skip
+        except HangarError as exc:
+            log.warning("task %s could not become %s: %s", task_id, new.value, exc.message)
+
+    async def _release(self, run: Run) -> None:
+        self._runs.pop(run.task_id, None)
+        if run.session_id is not None:
+            self._by_session.pop(run.session_id, None)
+        if self._line is not None:
+            await self._line.close(run.task_id)
+        with contextlib.suppress(HangarError):
+            await self._identity.delete_keypair(run.access_key)
+        await asyncio.to_thread(ws.remove, run.files)
+        await self._report(run, None)
+
+    async def _report(self, run: Run, task: str | None) -> None:
+        if self._workers is None:
+            return
+        worker = run.worker
+        try:
+            await self._workers.report(run.owner, worker, queue_ids=run.queue_ids, task_id=task)
+        except HangarError as exc:
+            log.warning("worker %s could not report: %s", worker, exc.message)
+
+    # Dispatch ----------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        room = self._settings.executor_max_running - len(self._runs)
+        if room <= 0:
+            return
+        for queue in await self._feed.served():
+            while room > 0:
+                popped = await self._feed.pop(queue.id)
+                if popped is None:
+                    break
+                if await self._guarded_start(queue, popped.task_id):
+                    room -= 1
+
+    async def _guarded_start(self, queue: ServedQueue, task_id: str) -> bool:
+        try:
+            return await self.start(queue, task_id)
+        except Exception:
+            log.exception("task %s could not start", task_id)
+            return False
+
+    async def start(self, queue: ServedQueue, task_id: str) -> bool:
+        """Start a popped task; False when it is no longer queued (dequeued, deleted)."""
+        found = await self._experiments.task_reads.find(SYSTEM, [task_id])
+        if not found or found[0].status is not TaskStatus.QUEUED:
+            return False
+        task = found[0]
+        group = queue.scaling_group or self._settings.executor_scaling_group
+        worker = p.worker_name(group)
+        owner, keypair = await self._identity.on_behalf_of(task.user)
+        files = ws.run_files(self.base, task.id)
+        run = Run(task.id, owner, worker, files, keypair.keypair.access_key,
+                  domain=task.company, queue_ids=[queue.id])  # fmt: skip
+        self._runs[task.id] = run
+        try:
+            await self._started(task, worker)
+            plan = p.run_plan(
+                task.id, task.name, task.document(), default_image=self._settings.executor_image,
+                sdk_given=self._settings.executor_sdk_path is not None,
+                skip_requirements=self._settings.executor_skip_requirements,
+            )  # fmt: skip
+            await self._prepare(run, plan, keypair.secret_key)
+            await self._create_session(run, plan, queue, group)
+        except HangarError as exc:
+            await self._log(task.id, worker, f"[hangar] the task could not start: {exc.message}")
+            await self._finish_task(task.id, p.Ending(p.Outcome.FAILED, exc.message), worker)
+            await self._release(run)
+            return True
+        await self._report(run, task.id)
+        return True
+
+    async def _started(self, task: Task, worker: str) -> None:
+        tasks = self._experiments.tasks
+        await tasks.started(SYSTEM, task.id, reason="pulled by hangar",
+                            message=f"Changed by {worker}")  # fmt: skip
+        now = self._clock.now()
+        await tasks.change(
+            SYSTEM, task.id, lambda _t: {"last_worker": worker, "last_worker_report": now}
+        )
+
+    async def _prepare(self, run: Run, plan: p.RunPlan, secret: str) -> None:
+        settings = self._settings
+        pip_args = ["--find-links", ws.WHEELS_IN_SESSION] if settings.executor_wheel_dir else []
+        pip_args += ["--no-index"] if settings.executor_pip_offline else []
+        spec = ws.session_spec(
+            plan, task_id=run.task_id, worker=run.worker, api_port=self._api_port,
+            keys=(run.access_key, secret), sdk=settings.executor_sdk_path is not None,
+            pip_args=pip_args,
+        )  # fmt: skip
+        await asyncio.to_thread(
+            ws.prepare, run.files, plan, spec, local_repos=settings.executor_local_repos,
+            uid=settings.work_uid, gid=settings.work_gid,
+        )  # fmt: skip
+        assert self._line is not None
+        await self._line.open(run.task_id, run.files.socket)
+
+    async def _create_session(
+        self, run: Run, plan: p.RunPlan, queue: ServedQueue, group: str
+    ) -> None:
+        resources: dict[str, Any] = {}
+        opts: dict[str, Any] = {}
+        preset_name = queue.resource_preset or self._settings.executor_resource_preset
+        if preset_name:
+            preset = await self._resources.preset(preset_name)
+            if preset is None:
+                raise NotFound("resource preset", f"No resource preset {preset_name!r}")
+            resources = dict(preset.resource_slots)
+            opts = {"shmem": preset.shared_memory} if preset.shared_memory else {}
+        spec = SessionSpec(image=plan.image, resources=resources, resource_opts=opts,
+                           command=run.files.command())  # fmt: skip
+        request = CreateRequest(
+            name=plan.session_name, spec=spec,
+            origin=Origin(OriginKind.EXPERIMENT_TASK, run.task_id),
+            session_type=SessionType.BATCH, domain_name=run.owner.domain_name,
+            scaling_group=group, enqueue_only=True, owner=run.owner, reuse_if_exists=False,
+            tag=run.task_id,
+        )  # fmt: skip
+        outcome = await self._compute.create(SYSTEM, request)
+        run.session_id = outcome.session.id
+        self._by_session[outcome.session.id] = run
+        (run.files.root / "session").write_text(str(outcome.session.id))
+
+    async def _log(self, task_id: str, worker: str, text: str) -> None:
+        line = LogIn(task_id, int(self._clock.time() * 1000), "error", worker, text)
+        with contextlib.suppress(HangarError):
+            await self._metrics.add(SYSTEM, [line])
+
+    # Recovery ----------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Adopt the runs a previous server left: tasks in progress on a ``hangar:`` worker
+        whose run directory names their session."""
+        query = q.Query(conditions=(
+            q.InList("status", any_of=(q.Term(TaskStatus.IN_PROGRESS.value),)),
+            q.Matches("last_worker", re.compile("^" + re.escape(p.WORKER_PREFIX))),
+        ))  # fmt: skip
+        for doc in await self._experiments.task_reads.search(SYSTEM, query):
+            files = ws.run_files(self.base, doc["id"])
+            try:
+                session_id = uuid.UUID((files.root / "session").read_text().strip())
+                spec = json.loads(files.spec.read_text())
+            except (OSError, ValueError):
+                await self._finish_task(doc["id"], p.Ending(
+                    p.Outcome.FAILED, "the server restarted before the task's session started"
+                ), doc.get("last_worker") or "")  # fmt: skip
+                continue
+            owner, _ = await self._owner(uuid.UUID(doc["user"]))
+            run = Run(doc["id"], owner, doc["last_worker"], files, spec["access_key"],
+                      session_id=session_id, domain=doc.get("company") or "default")  # fmt: skip
+            self._runs[run.task_id] = run
+            self._by_session[session_id] = run
+            assert self._line is not None
+            await self._line.open(run.task_id, files.socket)
+            log.info("executor adopted task %s (session %s)", run.task_id, session_id)
+
+    async def _owner(self, user: uuid.UUID) -> tuple[Principal, str]:
+        owner, keypair = await self._identity.on_behalf_of(user)
+        await self._identity.delete_keypair(
+            keypair.keypair.access_key
+        )  # only the principal is needed
+        return owner, keypair.keypair.access_key
+
+
+def base_dir(data_dir: Path) -> Path:
+    return data_dir / "executor"

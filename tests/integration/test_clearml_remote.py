@@ -1,0 +1,168 @@
+"""Hangar runs queued ClearML tasks itself: the official SDK creates and enqueues a task, the
+server pops it, runs it as a batch session of the task's owner (real bubblewrap), the
+script's own Task.init attaches to the queued task, and the task ends by the exit code."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.clearml import (
+    CLEARML_PYTHON,
+    ClearmlApi,
+    ClearmlUser,
+    new_user,
+    run_sdk,
+)
+from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.integration
+
+SDK_SITE = next((CLEARML_PYTHON.parent.parent / "lib").glob("python3*/site-packages"))
+FINAL = ("completed", "failed", "stopped")
+
+
+def executor_env() -> dict[str, str]:
+    return {
+        "HANGAR_EXECUTOR_SDK_PATH": str(SDK_SITE),
+        "HANGAR_EXECUTOR_SKIP_REQUIREMENTS": "1",
+        "HANGAR_EXECUTOR_LOCAL_REPOS": "1",
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("remote")
+    live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
+                      extra_env=executor_env())  # fmt: skip
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(server: LiveServer) -> ClearmlUser:
+    return new_user(server, "alice@remote.test")
+
+
+@pytest.fixture(scope="module")
+def api(server: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
+    client = ClearmlApi.of(server, alice)
+    yield client
+    client.close()
+
+
+def sdk_json(server: LiveServer, user: ClearmlUser, script: str, **files: str) -> Any:
+    """Runs ``script`` with the SDK beside ``files`` (name -> text); its last line, parsed."""
+    folder = server.home / f"work-{time.monotonic_ns()}"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    done = run_sdk(server, script, user=user, cwd=folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def wait_status(
+    api: ClearmlApi, task_id: str, wanted: tuple[str, ...], timeout: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        task: dict[str, Any] = api.call("tasks.get_all", id=[task_id])["tasks"][0]
+        if task["status"] in wanted or time.monotonic() > deadline:
+            return task
+        time.sleep(0.2)
+
+
+CREATE_AND_ENQUEUE = """
+import json
+from clearml import Task
+task = Task.create(project_name="remote", task_name=NAME, script="job.py")
+task.set_parameters({"Args/lr": "0.1"})
+Task.enqueue(task, queue_name="default")
+print(json.dumps(task.id))
+"""
+
+JOB = """
+from clearml import Task
+print("first line of the job")
+task = Task.init()
+params = task.get_parameters()
+print("lr is", params.get("Args/lr"))
+task.get_logger().report_scalar("loss", "train", value=0.25, iteration=3)
+task.flush(wait_for_uploads=True)
+"""
+
+READ_BACK = """
+import json, sys
+from clearml import Task
+task = Task.get_task(task_id=TASK_ID)
+scalars = task.get_reported_scalars()
+console = task.get_reported_console_output(number_of_reports=100)
+print(json.dumps({"status": task.get_status(), "scalars": scalars, "console": console}))
+"""
+
+
+def test_created_and_enqueued_task_runs_to_completed(
+    server: LiveServer, alice: ClearmlUser, api: ClearmlApi
+) -> None:
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("hello remote"))
+    task_id = sdk_json(server, alice, script, **{"job.py": JOB})
+    task = wait_status(api, task_id, FINAL)
+    assert task["status"] == "completed", task
+    assert task["last_worker"] == "hangar:default"
+    seen = sdk_json(server, alice, READ_BACK.replace("TASK_ID", repr(task_id)))
+    console = "\n".join(seen["console"])
+    assert "first line of the job" in console
+    assert "lr is 0.1" in console
+    assert seen["scalars"]["loss"]["train"]["y"] == [0.25]
+
+
+def test_failing_script_fails_with_its_exit_code(
+    server: LiveServer, alice: ClearmlUser, api: ClearmlApi
+) -> None:
+    job = "import sys\nprint('about to fail')\nsys.exit(3)\n"
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("failing"))
+    task_id = sdk_json(server, alice, script, **{"job.py": job})
+    task = wait_status(api, task_id, FINAL)
+    assert task["status"] == "failed", task
+    assert "exit code 3" in task["status_reason"]
+
+
+def test_abort_while_running_stops_the_task_and_ends_its_session(
+    server: LiveServer, alice: ClearmlUser, api: ClearmlApi
+) -> None:
+    job = "import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n"
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("long sleeper"))
+    task_id = sdk_json(server, alice, script, **{"job.py": job})
+    wait_status(api, task_id, ("in_progress",))
+    deadline = time.monotonic() + 60
+    while "long-sleeper" not in (listed := ps(server, alice)):
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.3)
+    api.call("tasks.stop", task=task_id)
+    task = wait_status(api, task_id, FINAL, timeout=60)
+    assert task["status"] == "stopped", task
+    deadline = time.monotonic() + 30
+    while "long-sleeper" in (listed := ps(server, alice)):
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.3)
+
+
+def ps(server: LiveServer, user: ClearmlUser) -> str:
+    """``backend.ai ps`` of ``user``: their live sessions."""
+    keys = {"BACKEND_ACCESS_KEY": user.access_key, "BACKEND_SECRET_KEY": user.secret_key}
+    done = server.official("ps", **keys)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_worker_shows_as_hangar_scaling_group(api: ClearmlApi) -> None:
+    workers = api.call("workers.get_all")["workers"]
+    assert any(w["id"] == "hangar:default" for w in workers), workers
