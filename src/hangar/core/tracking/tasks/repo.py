@@ -14,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     bindparam,
+    case,
     delete,
     false,
     func,
@@ -122,13 +123,16 @@ async def projects(
     ids: Collection[str] | None = None,
     names: Collection[str] | None = None,
 ) -> list[Project]:
-    """The projects the principal sees, narrowed to ``ids`` / full ``names`` when given."""
+    """The projects the principal sees, narrowed to ``ids`` / full ``names`` when given; its
+    own first, then others' (an administrator's), each oldest first."""
     stmt = select(*_PROJECT_COLUMNS).where(project_scope(principal))
     if ids is not None:
         stmt = stmt.where(P.id.in_(list(ids)) if ids else false())
     if names is not None:
         stmt = stmt.where(P.name.in_(list(names)) if names else false())
-    return [_project(row) for row in await db.execute(stmt.order_by(P.created, P.id))]
+    own_first = case((P.user_uuid == principal.user_uuid, 0), else_=1)  # an admin's Task.init
+    rows = await db.execute(stmt.order_by(own_first, P.created, P.id))  # finds its own project
+    return [_project(row) for row in rows]
 
 
 async def own_projects_named(
