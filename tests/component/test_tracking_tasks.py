@@ -176,3 +176,18 @@ async def test_parents_must_be_visible_and_long_names_are_refused(
     with pytest.raises(InvalidRequest):
         await exp.projects.create(ada, "ok/" + "y" * 256)
     assert (await exp.task_reads.get(ada, mine)).parent is None
+
+
+async def test_an_administrator_finds_its_own_project_first(
+    services: Services, exp: Experiments
+) -> None:
+    ada = await user(services, "ada@t.test")
+    boss = await user(services, "boss@t.test", role=Role.ADMIN, is_admin=True)
+    theirs = await exp.projects.create(ada, "demo")
+    own = await exp.projects.create(boss, "demo")
+
+    found = await exp.project_reads.search(
+        boss, q.Query((q.Matches("name", re.compile("^demo$")),))
+    )
+    assert [p["id"] for p in found] == [own, theirs]
+    assert [p["id"] for p in await exp.project_reads.search(ada, q.Query())] == [theirs]
