@@ -79,7 +79,7 @@ async def test_points_are_stored_and_reporting_again_overwrites(part: Part) -> N
     alice = principal(ALICE)
     result = await part.service.add(alice, [scalar(i, float(i)) for i in range(10)])
     assert (result.added, result.errors) == (10, 0)
-    await part.service.add(alice, [scalar(3, 30.0), scalar(10, 1.5)])
+    await part.service.add(alice, [scalar(3, 20.0), scalar(10, 1.5), scalar(3, 30.0)])
 
     [series] = await part.reads.histograms(alice, [T1], samples=None, axis=XAxis.ITER)
     assert series.x == list(range(11))

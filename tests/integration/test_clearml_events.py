@@ -4,6 +4,7 @@ back, downsampled histories, two users kept apart, bad input refused whole."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import threading
@@ -281,10 +282,42 @@ def test_bad_events_count_as_errors_and_the_rest_is_stored(alice_api: ClearmlApi
         ("events.get_task_log", {"task": task, "batch_size": "many"}),
         ("events.get_task_events", {"task": task, "scroll_id": "not-a-scroll"}),
         ("events.debug_images", {"metrics": []}),
+        (
+            "events.get_task_events",
+            {
+                "task": task,
+                "scroll_id": forged(l="events", t=task, o="asc", k=None, p=["x", [1, 2**70]]),
+            },
+        ),  # fmt: skip
+        (
+            "events.get_task_events",
+            {
+                "task": task,
+                "scroll_id": forged(l="events", t=task, o="asc", k=None, p=[0, {"a": 1}]),
+            },
+        ),  # fmt: skip
+        (
+            "events.get_scalar_metric_data",
+            {
+                "task": task,
+                "metric": "loss",
+                "scroll_id": forged(l="metric", t=task, m="loss", a=[1, "x"]),
+            },
+        ),  # fmt: skip
+        (
+            "events.debug_images",
+            {"metrics": [{"task": task}], "scroll_id": forged(l="images", e=True, b=[2**80])},
+        ),  # fmt: skip
+        ("events.get_task_log", {"task": task, "from_timestamp": 2**70}),
     ):
         response = alice_api.raw(name, body)
         assert 400 <= response.status_code < 500, (name, response.text)
         assert response.json()["data"] == {}
+
+
+def forged(**state: Any) -> str:
+    """A scroll id of the face's form (base64 JSON) holding ``state``."""
+    return base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
 
 
 def test_logs_page_by_time_and_events_go_with_their_task(alice_api: ClearmlApi) -> None:

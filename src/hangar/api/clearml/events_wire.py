@@ -234,5 +234,24 @@ def scroll_state(value: str | None, **expected: Any) -> dict[str, Any] | None:
     except (ValueError, binascii.Error):
         state = None
     if not isinstance(state, dict) or any(state.get(k) != v for k, v in expected.items()):
-        raise ClearmlError(400, 1104, f"Invalid scroll id: {value[:64]}")
+        raise bad_scroll(value)
     return state
+
+
+def bad_scroll(value: Any) -> ClearmlError:
+    return ClearmlError(400, 1104, f"Invalid scroll id: {str(value)[:64]}")
+
+
+def is_int64(value: Any) -> bool:
+    return type(value) is int and -INT64 <= value < INT64
+
+
+def position(value: Any, *, pair: bool) -> Any:
+    """A position kept in a scroll id, checked: None, an int64, or (``pair``) two of them."""
+    if value is None:
+        return None
+    if pair and isinstance(value, list) and len(value) == 2 and all(map(is_int64, value)):
+        return (value[0], value[1])
+    if not pair and is_int64(value):
+        return value
+    raise bad_scroll(value)

@@ -16,7 +16,14 @@ from hangar.api.clearml.endpoints.events import (
     _metrics,
     reads,
 )
-from hangar.api.clearml.events_wire import event_object, scalar_objects, scroll_id, scroll_state
+from hangar.api.clearml.events_wire import (
+    bad_scroll,
+    event_object,
+    position,
+    scalar_objects,
+    scroll_id,
+    scroll_state,
+)
 from hangar.api.clearml.registry import Call, endpoint
 from hangar.core.tracking.metrics.models import EventKind
 
@@ -27,7 +34,7 @@ KINDS = (EventKind.SCALAR, EventKind.VECTOR, EventKind.PLOT, EventKind.IMAGE, Ev
 class LogBody(TaskBody):
     batch_size: int = Field(5000, ge=1, le=100_000)
     navigate_earlier: bool = True
-    from_timestamp: int | None = None
+    from_timestamp: int | None = Field(None, ge=-(2**62), le=2**62)
     order: Literal["asc", "desc"] | None = None
 
 
@@ -118,9 +125,10 @@ async def debug_images(call: Call) -> dict[str, Any]:
     body = call.parse(DebugImagesBody)
     earlier = body.navigate_earlier
     state = None if body.refresh else scroll_state(body.scroll_id, l="images", e=earlier)
-    marks: list[int | None] = list(state["b"]) if state else [None] * len(body.metrics)
-    if len(marks) != len(body.metrics):
-        marks = [None] * len(body.metrics)
+    found_marks = state.get("b") if state else None
+    if not isinstance(found_marks, list) or len(found_marks) != len(body.metrics):
+        found_marks = [None] * len(body.metrics)
+    marks: list[int | None] = [position(mark, pair=False) for mark in found_marks]
     answer = []
     for index, query in enumerate(body.metrics):
         found = await reads(call).iterations(
@@ -151,7 +159,7 @@ async def get_task_events(call: Call) -> dict[str, Any]:
     kind = _kind(body.event_type)
     kinds = [kind] if kind is not None else list(KINDS)
     state = scroll_state(body.scroll_id, l="events", t=body.task, o=body.order, k=body.event_type)
-    index, after = (int(state["p"][0]), state["p"][1]) if state else (0, None)
+    index, after = _start(state, len(kinds))
     counts = await reads(call).counts(call.principal, body.task)
     events: list[dict[str, Any]] = []
     while index < len(kinds) and len(events) < body.batch_size:
@@ -169,6 +177,18 @@ async def get_task_events(call: Call) -> dict[str, Any]:
     }
 
 
+def _start(state: dict[str, Any] | None, kinds: int) -> tuple[int, Any]:
+    """Where a scroll id says a listing stands: the kind's index and the raw position."""
+    if state is None:
+        return 0, None
+    found = state.get("p")
+    if not (isinstance(found, list) and len(found) == 2 and type(found[0]) is int):
+        raise bad_scroll(found)
+    if not 0 <= found[0] <= kinds:
+        raise bad_scroll(found)
+    return found[0], found[1]
+
+
 async def _page(
     call: Call, kind: EventKind, body: TaskEventsBody, after: Any, limit: int
 ) -> tuple[list[dict[str, Any]], Any]:
@@ -178,18 +198,19 @@ async def _page(
     if kind is EventKind.SCALAR:
         page = await reads(call).scalar_page(
             call.principal, body.task, limit=limit, descending=desc,
-            after=tuple(after) if after else None,
+            after=position(after, pair=True),
         )  # fmt: skip
         return scalar_objects(page.runs), page.after
     if kind is EventKind.LOG:
         lines, _total = await reads(call).log_lines(
             call.principal, body.task, limit, earlier=desc,
-            start=tuple(after) if after else None,
+            start=position(after, pair=True),
         )  # fmt: skip
         last = [lines[-1].timestamp, lines[-1].id] if len(lines) == limit else None
         return [event_object(e) for e in lines], last
     found = await reads(call).events(
-        call.principal, kind, body.task, after=after, limit=limit, descending=desc
-    )
+        call.principal, kind, body.task, after=position(after, pair=False), limit=limit,
+        descending=desc,
+    )  # fmt: skip
     more = found.after[1] if found.after is not None else None
     return [event_object(e) for e in found.events], more

@@ -12,6 +12,7 @@ from hangar.api.clearml.events_wire import (
     TYPES,
     EventLines,
     iso,
+    position,
     scalar_objects,
     scroll_id,
     scroll_state,
@@ -188,7 +189,7 @@ async def get_scalar_metric_data(call: Call) -> dict[str, Any]:
     limit = WHOLE if body.no_scroll else body.batch_size or PAGE
     page = await reads(call).scalar_page(
         call.principal, body.task, metric=body.metric, limit=limit, descending=True,
-        after=tuple(state["a"]) if state and state.get("a") else None,
+        after=position(state.get("a"), pair=True) if state else None,
     )  # fmt: skip
     events = scalar_objects(page.runs)
     after = {"l": "metric", "t": body.task, "m": body.metric, "a": page.after}

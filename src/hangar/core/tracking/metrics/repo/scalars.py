@@ -123,10 +123,28 @@ async def write(conn: AsyncConnection, points: Sequence[ScalarIn]) -> None:
         for sid in (ids[key],)
         for p in group
     ]
-    await execute_many(conn, sql, rows)
+    if conn.dialect.name == "sqlite":
+        await execute_many(conn, sql, rows)
+    else:
+        await _insert_columns(conn, rows)
     sql, order = positional(conn, FOLD, _TYPES, "DOUBLE PRECISION")
     folds = [_fold_params(ids[key], batch) for key, batch in batches.items()]
     await execute_many(conn, sql, [tuple(f[name] for name in order) for f in folds])
+
+
+_UNNEST = (
+    "INSERT INTO tracking_scalars (series_id, iter, value, timestamp) "
+    "SELECT * FROM unnest($1::integer[], $2::bigint[], $3::double precision[], $4::bigint[]) "
+    "ON CONFLICT (series_id, iter) DO UPDATE SET value = excluded.value, "
+    "timestamp = excluded.timestamp"
+)
+
+
+async def _insert_columns(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: the rows as four arrays in one statement (one round trip, not one per
+    row). A point given twice keeps its last value: one statement may not update a row twice."""
+    unique = list({(r[0], r[1]): r for r in rows}.values())
+    await conn.exec_driver_sql(_UNNEST, tuple(list(column) for column in zip(*unique, strict=True)))
 
 
 _NEWER = "(last_iter IS NULL OR last_iter < :li OR (last_iter = :li AND last_ts <= :lt))"
