@@ -425,3 +425,18 @@ def test_init_reuse_and_query_on_each_database(live_server: LiveServer) -> None:
         assert task["configuration"]["train"]["type"] == "dictionary"
     finally:
         api.close()
+
+
+def test_project_hyperparameter_names_and_task_tags(alice_api: ClearmlApi) -> None:
+    root = alice_api.call("projects.create", name="hpo")["id"]
+    child = alice_api.call("projects.create", name="hpo/sub")["id"]
+    for project, section, tags in ((root, "A", ["t1"]), (child, "B", ["t2"])):
+        made = call(alice_api, "tasks.create", {"name": "h", "type": "optimizer", "tags": tags,
+                                                "project": project})["id"]  # fmt: skip
+        alice_api.call("tasks.edit_hyper_params", task=made, hyperparams=[
+            {"section": section, "name": "lr", "value": "1"}])  # fmt: skip
+
+    found = alice_api.call("projects.get_hyper_parameters", project=root, page_size=1)
+    assert found == {"parameters": [{"section": "A", "name": "lr"}], "total": 2, "remaining": 1}
+    tags = alice_api.call("projects.get_task_tags", projects=[child])
+    assert tags == {"tags": ["t2"], "system_tags": []}

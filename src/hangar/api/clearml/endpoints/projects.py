@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from pydantic import Field
+
 from hangar.api.clearml import query
 from hangar.api.clearml.endpoints.tasks import experiments
 from hangar.api.clearml.query import rendered
@@ -128,3 +130,51 @@ async def delete(call: Call) -> dict[str, Any]:
     body = call.parse(DeleteRequest)
     counts = await experiments(call).projects.delete(call.principal, body.project, force=body.force)
     return {**counts, "deleted_models": 0, "deleted_tasks": 0, "urls": {}}
+
+
+class ProjectsRequest(Body):
+    projects: list[str] | None = None
+
+
+@endpoint("projects.get_task_tags")
+async def get_task_tags(call: Call) -> dict[str, Any]:
+    """The tags and system tags in use on the caller's tasks (of ``projects`` if given)."""
+    body = call.parse(ProjectsRequest)
+    docs = await experiments(call).task_reads.search(
+        call.principal, q.Query(fields=("tags", "system_tags")), projects=body.projects
+    )
+    tags = {t for d in docs for t in d.get("tags") or []}
+    system_tags = {t for d in docs for t in d.get("system_tags") or []}
+    return {"tags": sorted(tags), "system_tags": sorted(system_tags)}
+
+
+class HyperParametersRequest(ProjectRequest):
+    page: int = Field(default=0, ge=0)
+    page_size: int = Field(default=500, ge=1, le=query.MAX_PAGE_SIZE)
+    include_subprojects: bool = True
+
+
+@endpoint("projects.get_hyper_parameters")
+async def get_hyper_parameters(call: Call) -> dict[str, Any]:
+    """The (section, name) pairs of the hyperparameters of a project's tasks, paged."""
+    body = call.parse(HyperParametersRequest)
+    exp = experiments(call)
+    await exp.project_reads.get(call.principal, body.project)
+    projects = {body.project}
+    if body.include_subprojects:
+        visible = await exp.project_reads.all(call.principal)
+        while more := {p.id for p in visible if p.parent in projects} - projects:
+            projects |= more
+    docs = await exp.task_reads.search(
+        call.principal, q.Query(fields=("hyperparams",)), projects=sorted(projects)
+    )
+    pairs = sorted({(section, name) for d in docs
+                    for section, params in (d.get("hyperparams") or {}).items()
+                    for name in params})  # fmt: skip
+    start = body.page * body.page_size
+    page = pairs[start : start + body.page_size]
+    return {
+        "parameters": [{"section": s, "name": n} for s, n in page],
+        "total": len(pairs),
+        "remaining": max(0, len(pairs) - start - len(page)),
+    }
