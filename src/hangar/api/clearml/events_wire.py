@@ -109,7 +109,8 @@ class EventLines:
         return events
 
     def event(self, item: dict[str, Any]) -> EventIn:
-        kind = TYPES.get(item.get("type"))  # type: ignore[arg-type]
+        name = item.get("type")
+        kind = TYPES.get(name) if isinstance(name, str) else None
         if kind is None:
             raise BadEvent("invalid event type")
         if item.get("model_event"):
