@@ -271,3 +271,4 @@ async def open_services(
         await engine.dispose()
         raise
     return services
+            await services.queues.service.ensure_default("default")  # the first domain's

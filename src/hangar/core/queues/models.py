@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from hangar.core.errors import AlreadyExists, Conflict, Forbidden, NotFound
+from hangar.core.errors import AlreadyExists, Conflict, InsufficientPrivilege, NotFound
 
 DEFAULT = "default"
 """The name of each domain's first queue, and the system tag that marks the default queue."""
@@ -51,6 +51,19 @@ class Queue:
     @property
     def is_default(self) -> bool:
         return DEFAULT in self.system_tags
+
+    def document(self, max_entries: int | None = None) -> dict[str, Any]:
+        """The queue as a plain document (queries filter, sort and project these)."""
+        shown = self.entries if max_entries is None else self.entries[:max_entries]
+        return {
+            "id": self.id, "name": self.name, "display_name": self.display_name,
+            "company": self.company, "user": str(self.user) if self.user else None,
+            "created": self.created, "last_update": self.last_update, "tags": list(self.tags),
+            "system_tags": list(self.system_tags), "metadata": dict(self.metadata),
+            "entries": [{"task": e.task_id, "added": e.added} for e in shown],
+            "served_by": self.served_by.value, "scaling_group": self.scaling_group,
+            "resource_preset": self.resource_preset,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +147,7 @@ class QueueNotEmpty(Conflict):
     default_message = "The queue has tasks; delete it with force."
 
 
-class QueueAdminOnly(Forbidden):
+class QueueAdminOnly(InsufficientPrivilege):
     code = "queue-admin-only"
     default_message = "Queue administration needs administrator rights."
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from hangar.core.clock import Clock
 from hangar.core.principal import Principal
@@ -22,6 +23,7 @@ from hangar.core.queues.repo import queues as repo
 from hangar.core.queues.service import QueueService
 from hangar.core.queues.workers import widened
 from hangar.core.scoped import Database
+from hangar.core.tracking import query as q
 from hangar.db.engine import engine_of
 
 
@@ -36,6 +38,18 @@ class QueueReads:
         await self._service.ensure_default(principal.domain_name)
         async with self._engine.connect() as db:
             return await repo.queues(db, principal.domain_name, ids=ids)
+
+    async def search(
+        self,
+        principal: Principal,
+        query: q.Query,
+        *,
+        ids: Collection[str] | None = None,
+        max_entries: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Queue documents matching ``query`` (entries cut to ``max_entries``)."""
+        found = await self.all(principal, ids=ids)
+        return q.run([x.document(max_entries) for x in found], query)
 
     async def get(self, principal: Principal, queue_id: str) -> Queue:
         """The queue by id; QueueNotFound for an unknown id (or a name)."""

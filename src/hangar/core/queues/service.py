@@ -214,6 +214,18 @@ class QueueService:
                     await repo.record_sample(db, entry.queue_id, now)
         return removed
 
+    async def clear(self, principal: Principal, queue_id: str) -> list[str]:
+        """Empties the queue (administrators only); returns the tasks it held."""
+        check_admin(principal)
+        now = self._clock.now()
+        async with self._engine.begin() as db:
+            await self._locked(db, principal, queue_id)
+            removed = [task_id for _, task_id, _, _ in await repo.ordered(db, queue_id)]
+            for task_id in removed:
+                await repo.remove_entries(db, task_id, queue_id)
+            await repo.record_sample(db, queue_id, now)
+        return removed
+
     async def remove_task(self, principal: Principal, queue_id: str, task_id: str) -> int:
         """``queues.remove_task``: 1 if the task was in the queue, else TaskNotQueued."""
         await self._task(principal, task_id)

@@ -296,6 +296,12 @@ class WorkerService:
             for key, reports in by_worker.items()
         }
 
+    async def metric_keys(self, principal: Principal, names: Collection[str] | None) -> list[str]:
+        """The metric names the workers reported in the last day."""
+        now = self._clock.now()
+        _, found = await self._reports(principal, names, now - timedelta(days=1), now)
+        return sorted({key for report in found for key in report.stats})
+
     async def activity(
         self, principal: Principal, since: datetime, until: datetime, interval: int
     ) -> Activity:

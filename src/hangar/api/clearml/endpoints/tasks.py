@@ -180,31 +180,6 @@ async def publish(call: Call) -> dict[str, Any]:
     return answer(changed)
 
 
-@endpoint("tasks.stop")
-async def stop(call: Call) -> dict[str, Any]:
-    """The abort request: a development, queued or worker-less task stops at once; a task
-    a worker runs is asked to stop (its status message says "stopping")."""
-    body = call.parse(StatusRequest)
-    exp = experiments(call)
-    task = await exp.task_reads.get(call.principal, body.task)
-    if (
-        "development" in task.system_tags
-        or task.status is TaskStatus.QUEUED
-        or (task.last_worker is None)
-    ):
-        message = body.status_message or f"Stopped by {call.principal.email}"
-        changed = await exp.tasks.finished(
-            call.principal, body.task, TaskStatus.STOPPED,
-            force=body.force, reason=body.status_reason, message=message,
-        )  # fmt: skip
-        return answer(changed)
-    changed = await exp.tasks.move(
-        call.principal, body.task, task.status, force=True,
-        reason=body.status_reason, message="stopping",
-    )  # fmt: skip
-    return answer(changed)
-
-
 @endpoint("tasks.ping")
 async def ping(call: Call) -> dict[str, Any]:
     body = call.parse(TaskRequest)

@@ -1,0 +1,259 @@
+"""Queues and workers through the official clearml SDK, a raw ClearML client and the official
+clearml-agent daemon against a live server: Task.create + Task.enqueue, Task.dequeue before
+the task starts, queue order and moves, permissions between users and for queue
+administration, workers' reports, and the agent running an enqueued task to completed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.clearml import (
+    CLEARML_AGENT,
+    CLEARML_PYTHON,
+    ClearmlApi,
+    ClearmlCallError,
+    ClearmlUser,
+    clearml_env,
+    new_user,
+    run_sdk,
+)
+from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def admin_api(clearml_live: LiveServer) -> Iterator[ClearmlApi]:
+    api = ClearmlApi.of(clearml_live)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def alice(clearml_live: LiveServer) -> ClearmlUser:
+    return new_user(clearml_live, "alice@queues.test")
+
+
+@pytest.fixture(scope="module")
+def alice_api(clearml_live: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
+    api = ClearmlApi.of(clearml_live, alice)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def bob_api(clearml_live: LiveServer) -> Iterator[ClearmlApi]:
+    api = ClearmlApi.of(clearml_live, new_user(clearml_live, "bob@queues.test"))
+    yield api
+    api.close()
+
+
+def external_queue(admin_api: ClearmlApi, name: str) -> str:
+    """A queue external workers serve (Hangar's executor leaves it alone)."""
+    queue_id: str = admin_api.call("queues.create", name=name, served_by="external")["id"]
+    return queue_id
+
+
+def new_task(api: ClearmlApi, name: str) -> str:
+    task_id: str = api.call("tasks.create", name=name, type="training")["id"]
+    return task_id
+
+
+def refused(api: ClearmlApi, endpoint: str, **body: Any) -> tuple[int, int]:
+    with pytest.raises(ClearmlCallError) as caught:
+        api.call(endpoint, **body)
+    return caught.value.code, caught.value.subcode
+
+
+def sdk_json(server: LiveServer, user: ClearmlUser | None, script: str) -> dict[str, Any]:
+    done = run_sdk(server, script, user=user)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def test_sdk_creates_enqueues_and_dequeues_a_task(
+    clearml_live: LiveServer, admin_api: ClearmlApi, alice: ClearmlUser, alice_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "sdk-q")
+    result = sdk_json(clearml_live, alice, """
+        import json
+        from clearml import Task
+        task = Task.create(project_name="queued", task_name="later", script="train.py",
+                           add_task_init_call=False)
+        Task.enqueue(task, queue_name="sdk-q")
+        task.reload()
+        queued, waiting = task.get_status(), Task.get_num_enqueued_tasks("sdk-q")
+        Task.dequeue(task)
+        task.reload()
+        print(json.dumps({"id": task.id, "queued": queued, "waiting": waiting,
+                          "after": task.get_status()}))
+    """.replace("train.py", str(clearml_live.home / "train.py")))
+
+    assert (result["queued"], result["waiting"], result["after"]) == ("queued", 1, "created")
+    assert alice_api.call("queues.get_num_entries", queue=queue) == {"num": 0}
+    task = alice_api.call("tasks.get_by_id", task=result["id"])["task"]
+    assert task["execution"]["queue"] == queue
+
+
+def test_queue_order_priorities_and_moves(admin_api: ClearmlApi, alice_api: ClearmlApi) -> None:
+    queue = external_queue(admin_api, "order-q")
+    a, b, c = (new_task(alice_api, f"order-{i}") for i in range(3))
+    alice_api.call("tasks.enqueue", task=a, queue=queue)
+    alice_api.call("tasks.enqueue", task=b, queue=queue)
+    answer = alice_api.call("tasks.enqueue", task=c, queue=queue, priority=5)
+    assert answer["queued"] == 1 and answer["fields"]["execution.queue"] == queue
+
+    def entries() -> list[str]:
+        got = alice_api.call("queues.get_by_id", queue=queue)["queue"]["entries"]
+        return [e["task"] for e in got]
+
+    assert entries() == [c, a, b]
+    assert alice_api.call("queues.move_task_to_back", queue=queue, task=c) == {"position": 2}
+    assert alice_api.call("queues.move_task_forward", queue=queue, task=b) == {"position": 0}
+    assert entries() == [b, a, c]
+    popped = admin_api.call("queues.get_next_task", queue=queue, get_task_info=True)
+    assert popped["entry"]["task"] == b and popped["task_info"]["user"]
+    assert entries() == [a, c]
+    assert refused(alice_api, "queues.remove_task", queue=queue, task=b) == (400, 703)
+    assert alice_api.call("queues.remove_task", queue=queue, task=a) == {"removed": 1}
+    assert admin_api.call("queues.clear_queue", queue=queue)["removed_tasks"] == [c]
+    assert admin_api.call("queues.get_next_task", queue=queue) == {}
+
+
+def test_users_keep_to_their_own_tasks_and_admins_run_queues(
+    admin_api: ClearmlApi, alice_api: ClearmlApi, bob_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "perm-q")
+    task = new_task(alice_api, "alice-only")
+
+    assert refused(bob_api, "tasks.enqueue", task=task, queue=queue) == (400, 101)
+    alice_api.call("tasks.enqueue", task=task, queue=queue)
+    assert refused(bob_api, "tasks.dequeue", task=task) == (400, 101)
+    assert refused(bob_api, "tasks.stop", task=task) == (400, 101)
+    assert refused(bob_api, "queues.move_task_to_front", queue=queue, task=task) == (400, 101)
+    assert bob_api.call("queues.get_next_task", queue=queue) == {}  # not bob's to take
+    assert alice_api.call("tasks.get_by_id", task=task)["task"]["status"] == "queued"
+    for endpoint, body in (
+        ("queues.create", {"name": "bobs"}),
+        ("queues.update", {"queue": queue, "name": "renamed"}),
+        ("queues.delete", {"queue": queue, "force": True}),
+        ("queues.clear_queue", {"queue": queue}),
+    ):
+        assert refused(bob_api, endpoint, **body) == (403, 20)
+    assert alice_api.call("queues.get_num_entries", queue=queue) == {"num": 1}
+
+    assert alice_api.call("tasks.stop", task=task)["updated"] == 1
+    assert alice_api.call("tasks.get_by_id", task=task)["task"]["status"] == "stopped"
+    assert alice_api.call("queues.get_num_entries", queue=queue) == {"num": 0}
+
+
+def test_queue_lookups_fail_the_way_the_clients_expect(admin_api: ClearmlApi) -> None:
+    assert refused(admin_api, "queues.get_by_id", queue="default") == (400, 701)
+    assert refused(admin_api, "workers.get_runtime_properties", worker="w") == (404, 0)
+    default = admin_api.call("queues.get_default")
+    assert default["name"] == "default"
+    found = admin_api.call("queues.get_all", name="default", only_fields=["name", "id"])
+    assert default["id"] in [q["id"] for q in found["queues"]]
+    assert refused(admin_api, "tasks.enqueue", task="0" * 32, queue=default["id"]) == (400, 101)
+    assert refused(admin_api, "tasks.enqueue", task=123, queue=[]) == (400, 12)
+    metrics = admin_api.call(
+        "queues.get_queue_metrics", from_date=time.time() - 3600, to_date=time.time(),
+        interval=60, queue_ids=[default["id"]],
+    )  # fmt: skip
+    assert metrics["queues"][0]["queue"] == default["id"]
+
+
+def test_workers_report_and_time_out(admin_api: ClearmlApi, alice_api: ClearmlApi) -> None:
+    task = new_task(alice_api, "reported")
+    alice_api.call("workers.register", worker="box:0", timeout=1, queues=[])
+    alice_api.call(
+        "workers.status_report", worker="box:0", timestamp=int(time.time() * 1000),
+        task=task, machine_stats={"cpu_usage": [10, 20], "memory_used": 512}, is_daemon=True,
+    )  # fmt: skip
+    listed = {w["id"]: w for w in alice_api.call("workers.get_all")["workers"]}
+    assert listed["box:0"]["task"]["id"] == task
+    assert alice_api.call("tasks.get_by_id", task=task)["task"]["last_worker"] == "box:0"
+    stats = alice_api.call(
+        "workers.get_stats", from_date=time.time() - 60, to_date=time.time() + 60,
+        interval=3600, items=[{"key": "cpu_usage", "category": "avg"}], worker_ids=["box:0"],
+    )  # fmt: skip
+    assert stats["workers"][0]["metrics"][0]["stats"][0]["values"] == [15.0]
+    time.sleep(1.5)
+    assert "box:0" not in {w["id"] for w in alice_api.call("workers.get_all")["workers"]}
+
+
+AGENT_SCRIPT = """
+print("hello from a queued task")
+import sys
+print("python", sys.version_info[0])
+"""
+
+
+def test_clearml_agent_daemon_runs_an_enqueued_task(
+    clearml_live: LiveServer, admin_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "agent-q")
+    script = clearml_live.home / "agent_task.py"
+    script.write_text(AGENT_SCRIPT)
+    created = sdk_json(clearml_live, None, f"""
+        import json
+        from clearml import Task
+        task = Task.create(project_name="agent", task_name="run me", script={str(script)!r},
+                           add_task_init_call=False)
+        Task.enqueue(task, queue_name="agent-q")
+        print(json.dumps({{"id": task.id}}))
+    """)
+    task_id = created["id"]
+    env = clearml_env(
+        clearml_live, CLEARML_WORKER_ID="hangar-test:0",
+        CLEARML_AGENT_SKIP_PIP_VENV_INSTALL=str(CLEARML_PYTHON),
+        CLEARML_AGENT_SKIP_PYTHON_ENV_INSTALL="1",
+    )  # fmt: skip
+    log = open(clearml_live.home / "agent.log", "wb")  # noqa: SIM115 (closed below)
+    agent = subprocess.Popen(
+        [str(CLEARML_AGENT), "daemon", "--queue", "agent-q", "--foreground"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=clearml_live.home,
+    )  # fmt: skip
+    try:
+        status, seen_worker = _wait_done(admin_api, task_id)
+    finally:
+        os.killpg(agent.pid, signal.SIGINT)
+        try:
+            agent.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(agent.pid, signal.SIGKILL)
+            agent.wait()
+        log.close()
+    output = (clearml_live.home / "agent.log").read_text(errors="replace")[-4000:]
+    assert status == "completed", output
+    assert seen_worker, output
+    logs = admin_api.call("events.get_task_log", task=task_id, batch_size=500)["events"]
+    text = "\n".join(str(e.get("msg", "")) for e in logs)
+    assert "hello from a queued task" in text, text[-3000:]
+    assert admin_api.call("queues.get_num_entries", queue=queue) == {"num": 0}
+    workers = admin_api.call("workers.get_all")["workers"]
+    assert "hangar-test:0" not in {w["id"] for w in workers}  # unregistered at exit
+
+
+def _wait_done(api: ClearmlApi, task_id: str, timeout: float = 240) -> tuple[str, bool]:
+    deadline, seen_worker, status = time.monotonic() + timeout, False, ""
+    while time.monotonic() < deadline:
+        status = api.call("tasks.get_by_id", task=task_id)["task"]["status"]
+        workers = api.call("workers.get_all")["workers"]
+        seen_worker = seen_worker or any(w["id"] == "hangar-test:0" for w in workers)
+        if status in ("completed", "failed", "stopped"):
+            return status, seen_worker
+        time.sleep(1)
+    return status, seen_worker
