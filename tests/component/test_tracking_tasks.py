@@ -22,6 +22,7 @@ from hangar.core.tracking.tasks.models import ProjectExists, ProjectNotFound, Ta
 from hangar.core.tracking.tasks.reads import TaskDirectory
 from hangar.core.tracking.tasks.states import InvalidStatusChange, TaskStatus
 from tests.component.test_bai_graphql import account
+from tests.component.test_compute_statements import counted
 
 
 class RecordingCleanup:
@@ -191,3 +192,17 @@ async def test_an_administrator_finds_its_own_project_first(
     )
     assert [p["id"] for p in found] == [own, theirs]
     assert [p["id"] for p in await exp.project_reads.search(ada, q.Query())] == [theirs]
+
+
+async def test_task_creation_is_one_commit_of_two_statements(
+    services: Services, exp: Experiments
+) -> None:
+    ada = await user(services, "ada@t.test")
+    project = await exp.projects.create(ada, "budget")
+
+    with counted(services) as statements, counted(services, "commit") as commits:
+        await exp.tasks.create(ada, name="t", type="training", project=project,
+                               system_tags=["development"], comment="c")  # fmt: skip
+
+    assert len(statements) == 2, statements  # the project's visibility, the insert
+    assert len(commits) == 1
