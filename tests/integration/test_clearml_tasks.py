@@ -440,3 +440,25 @@ def test_project_hyperparameter_names_and_task_tags(alice_api: ClearmlApi) -> No
     assert found == {"parameters": [{"section": "A", "name": "lr"}], "total": 2, "remaining": 1}
     tags = alice_api.call("projects.get_task_tags", projects=[child])
     assert tags == {"tags": ["t2"], "system_tags": []}
+
+
+def test_deleting_projects(alice_api: ClearmlApi) -> None:
+    kept = alice_api.call("projects.create", name="bin/kept")["id"]
+    emptied = alice_api.call("projects.create", name="bin/emptied")["id"]
+    tasks = {
+        project: call(alice_api, "tasks.create", {"name": "x", "type": "training",
+                                                  "project": project})["id"]
+        for project in (kept, emptied)
+    }  # fmt: skip
+    parent = alice_api.call("projects.get_all", only_fields=["id"], **{"basename": ["bin"]})
+
+    assert refused(alice_api, "projects.delete", {"project": kept}) == (400, 12)  # has a task
+    assert refused(alice_api, "projects.delete", {"project": parent["projects"][0]["id"]}) == (
+        400,
+        12,
+    )  # fmt: skip  (has sub-projects)
+    answer = alice_api.call("projects.delete", project=emptied, delete_contents=True)
+    assert answer["deleted"] == 1 and answer["deleted_tasks"] == 1
+    assert refused(alice_api, "tasks.get_by_id", {"task": tasks[emptied]}) == (400, 101)
+    alice_api.call("projects.delete", project=kept, force=True)
+    assert alice_api.call("tasks.get_by_id", task=tasks[kept])["task"]["project"] is None

@@ -123,13 +123,27 @@ async def update(call: Call) -> dict[str, Any]:
 
 class DeleteRequest(ProjectRequest):
     force: bool = False
+    delete_contents: bool = False
 
 
 @endpoint("projects.delete")
 async def delete(call: Call) -> dict[str, Any]:
+    """Deletes a project without sub-projects; with ``delete_contents`` its tasks go too
+    (their events, models and files with them), else ``force`` leaves them project-less."""
     body = call.parse(DeleteRequest)
-    counts = await experiments(call).projects.delete(call.principal, body.project, force=body.force)
-    return {**counts, "deleted_models": 0, "deleted_tasks": 0, "urls": {}}
+    exp = experiments(call)
+    await exp.project_reads.get(call.principal, body.project)
+    deleted_tasks = 0
+    if body.delete_contents:
+        docs = await exp.task_reads.search(
+            call.principal, q.Query(fields=("id",)), projects=[body.project]
+        )
+        if docs:
+            await exp.tasks.delete(call.principal, [d["id"] for d in docs], force=True)
+        deleted_tasks = len(docs)
+    force = body.force or body.delete_contents
+    counts = await exp.projects.delete(call.principal, body.project, force=force)
+    return {**counts, "deleted_models": 0, "deleted_tasks": deleted_tasks, "urls": {}}
 
 
 class ProjectsRequest(Body):
