@@ -163,6 +163,57 @@ def ps(server: LiveServer, user: ClearmlUser) -> str:
     return done.stdout
 
 
+REMOTELY = """
+import json, sys
+from clearml import Task
+task = Task.init(project_name="remote", task_name="remotely")
+args = task.connect({"lr": 0.1, "epochs": 2})
+print("TASK", json.dumps(task.id), flush=True)
+task.execute_remotely(queue_name="default")
+print("remote run with lr", args["lr"], "epochs", args["epochs"])
+"""
+
+
+def test_execute_remotely_from_a_running_script(
+    server: LiveServer, alice: ClearmlUser, api: ClearmlApi
+) -> None:
+    folder = server.home / "remotely"
+    folder.mkdir()
+    done = run_sdk(server, REMOTELY, user=alice, cwd=folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "remote run with" not in done.stdout  # the local process stopped there
+    marked = [line for line in done.stdout.splitlines() if line.startswith("TASK ")]
+    task_id = json.loads(marked[0].split(" ", 1)[1])
+    task = wait_status(api, task_id, FINAL)
+    assert task["status"] == "completed", task
+    log = api.call("events.get_task_log", task=task_id, batch_size=200)["events"]
+    assert any("remote run with lr 0.1 epochs 2" in e["msg"] for e in log), log
+
+
+CLONE = """
+import json
+from clearml import Task
+source = Task.get_task(task_id=SOURCE)
+clone = Task.clone(source_task=source, name="tuned")
+clone.set_parameters({"Args/lr": "0.5"})
+Task.enqueue(clone, queue_name="default")
+print(json.dumps(clone.id))
+"""
+
+
+def test_clone_with_changed_hyperparameters_runs_with_the_new_values(
+    server: LiveServer, alice: ClearmlUser, api: ClearmlApi
+) -> None:
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("to clone"))
+    source = sdk_json(server, alice, script, **{"job.py": JOB})
+    assert wait_status(api, source, FINAL)["status"] == "completed"
+    clone = sdk_json(server, alice, CLONE.replace("SOURCE", repr(source)))
+    task = wait_status(api, clone, FINAL)
+    assert task["status"] == "completed", task
+    log = api.call("events.get_task_log", task=clone, batch_size=200)["events"]
+    assert any("lr is 0.5" in e["msg"] for e in log), log
+
+
 def test_worker_shows_as_hangar_scaling_group(api: ClearmlApi) -> None:
     workers = api.call("workers.get_all")["workers"]
     assert any(w["id"] == "hangar:default" for w in workers), workers
