@@ -86,7 +86,10 @@ def test_sdk_creates_enqueues_and_dequeues_a_task(
     clearml_live: LiveServer, admin_api: ClearmlApi, alice: ClearmlUser, alice_api: ClearmlApi
 ) -> None:
     queue = external_queue(admin_api, "sdk-q")
-    result = sdk_json(clearml_live, alice, """
+    result = sdk_json(
+        clearml_live,
+        alice,
+        """
         import json
         from clearml import Task
         task = Task.create(project_name="queued", task_name="later", script="train.py",
@@ -98,7 +101,8 @@ def test_sdk_creates_enqueues_and_dequeues_a_task(
         task.reload()
         print(json.dumps({"id": task.id, "queued": queued, "waiting": waiting,
                           "after": task.get_status()}))
-    """.replace("train.py", str(clearml_live.home / "train.py")))
+    """.replace("train.py", str(clearml_live.home / "train.py")),
+    )
 
     assert (result["queued"], result["waiting"], result["after"]) == ("queued", 1, "created")
     assert alice_api.call("queues.get_num_entries", queue=queue) == {"num": 0}
@@ -206,14 +210,18 @@ def test_clearml_agent_daemon_runs_an_enqueued_task(
     queue = external_queue(admin_api, "agent-q")
     script = clearml_live.home / "agent_task.py"
     script.write_text(AGENT_SCRIPT)
-    created = sdk_json(clearml_live, None, f"""
+    created = sdk_json(
+        clearml_live,
+        None,
+        f"""
         import json
         from clearml import Task
         task = Task.create(project_name="agent", task_name="run me", script={str(script)!r},
                            add_task_init_call=False)
         Task.enqueue(task, queue_name="agent-q")
         print(json.dumps({{"id": task.id}}))
-    """)
+    """,
+    )
     task_id = created["id"]
     env = clearml_env(
         clearml_live, CLEARML_WORKER_ID="hangar-test:0",
@@ -257,3 +265,39 @@ def _wait_done(api: ClearmlApi, task_id: str, timeout: float = 240) -> tuple[str
             return status, seen_worker
         time.sleep(1)
     return status, seen_worker
+
+
+def hangar_json(server: LiveServer, *args: str) -> Any:
+    done = server.hangar("--output", "json", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def test_hangar_cli_shows_queues_enqueues_and_aborts(
+    clearml_live: LiveServer, admin_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "cli-q")
+    first, second = new_task(admin_api, "cli-first"), new_task(admin_api, "cli-second")
+
+    queued = hangar_json(clearml_live, "experiments", "enqueue", first, "--queue", "cli-q")
+    assert (queued["queue"], queued["position"]) == ("cli-q", 0)
+    queued = hangar_json(clearml_live, "experiments", "enqueue", "cli-second", "-q", queue,
+                         "--priority", "3")  # fmt: skip
+    assert queued["position"] == 0  # a higher priority goes first
+    listed = {q["name"]: q for q in hangar_json(clearml_live, "queue", "ls")}
+    assert listed["cli-q"]["length"] == 2 and listed["cli-q"]["served_by"] == "external"
+    assert listed["default"]["default"] is True
+    shown = hangar_json(clearml_live, "queue", "show", "cli-q")
+    assert [(t["position"], t["task_id"], t["name"]) for t in shown["tasks"]] == [
+        (0, second, "cli-second"), (1, first, "cli-first"),
+    ]  # fmt: skip
+    assert all(t["wait"] >= 0 for t in shown["tasks"])
+    table = clearml_live.hangar("queue", "show", "cli-q")
+    assert table.returncode == 0 and "cli-second" in table.stdout and "wait" in table.stdout
+
+    aborted = hangar_json(clearml_live, "experiments", "abort", first)
+    assert aborted["status"] == "stopped"
+    assert [t["task_id"] for t in hangar_json(clearml_live, "queue", "show", "cli-q")["tasks"]] \
+        == [second]  # fmt: skip
+    missing = clearml_live.hangar("queue", "show", "no-such-queue")
+    assert missing.returncode == 1 and "no-such-queue" in missing.stdout + missing.stderr

@@ -7,9 +7,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from hangar.cli.common import OUTPUT, print_json, run, show
+from hangar.cli.common import OUTPUT, done, print_json, run, show
 from hangar.cli.render import console, table
 from hangar.client.experiments import Experiments, ExperimentsConfig, TaskSummary
+from hangar.client.queues import abort, enqueue
 
 T = TypeVar("T")
 
@@ -112,3 +113,24 @@ def scalars(
         return [(p.variant, p.iteration, _num(p.value)) for p in found]
 
     show(f"Scalars of {metric}", ["variant", "iteration", "value"], _with(points))
+
+
+@app.command("enqueue")
+def enqueue_task(
+    task: TaskArg,
+    queue: Annotated[str, typer.Option("--queue", "-q", help="Queue id or name.")] = "default",
+    priority: Annotated[int, typer.Option(help="Higher runs sooner (ties: first come).")] = 0,
+) -> None:
+    """Put an experiment into a queue: Hangar or an agent serving the queue runs it."""
+    task_id, name, position = _with(lambda x: enqueue(x, task, queue, priority=priority))
+    done(f"Task {task_id} queued in {name} at position {position + 1}",
+         {"task": task_id, "queue": name, "position": position})  # fmt: skip
+
+
+@app.command("abort")
+def abort_task(task: TaskArg) -> None:
+    """Stop an experiment: a queued one leaves its queue, a running one is ended by its
+    worker."""
+    task_id, status = _with(lambda x: abort(x, task))
+    message = "stopped" if status == "stopped" else f"asked to stop (now {status})"
+    done(f"Task {task_id} {message}", {"task": task_id, "status": status})

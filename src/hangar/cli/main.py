@@ -14,6 +14,7 @@ from hangar.cli import (
     admin,
     dotfiles,
     experiments,
+    queues,
     run,
     sessions,
     templates,
@@ -52,6 +53,7 @@ app.add_typer(vfolders.app, name="vfolder")
 app.add_typer(templates.app, name="sesstpl")
 app.add_typer(dotfiles.app, name="dotfile")
 app.add_typer(experiments.app, name="experiments")
+app.add_typer(queues.app, name="queue")
 
 
 @app.command()

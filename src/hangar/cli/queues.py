@@ -1,0 +1,60 @@
+"""``hangar queue``: the queues of experiments, what waits in each and for how long."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hangar.cli.common import OUTPUT, print_json
+from hangar.cli.experiments import _with
+from hangar.cli.render import console, table
+from hangar.client.queues import QueueSummary, queue, queues
+
+app = typer.Typer(help="Queues of experiments: list them, show what waits in one.",
+                  no_args_is_help=True)  # fmt: skip
+
+
+def duration(seconds: float | None) -> str:
+    """``1h 02m``, ``3m 05s``, ``12s``; ``-`` for none."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _row(q: QueueSummary) -> tuple[str, str, str, int, str]:
+    name = q.name + (" (default)" if q.default else "")
+    return q.id, name, q.served_by, q.length, duration(q.longest_wait)
+
+
+@app.command("ls")
+def ls() -> None:
+    """List the queues: who serves each, how many tasks wait, the longest wait."""
+    found: list[QueueSummary] = _with(queues)
+    if OUTPUT.json:
+        print_json([q.__dict__ for q in found])
+        return
+    columns = ["id", "name", "served by", "waiting", "longest wait"]
+    console.print(table("Queues", columns, [_row(q) for q in found]))
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="Queue id or name.")],
+) -> None:
+    """One queue: its tasks in the order they will run, with their wait times."""
+    summary, waiting = _with(lambda x: queue(x, ref))
+    if OUTPUT.json:
+        print_json({**summary.__dict__, "tasks": [w.__dict__ for w in waiting]})
+        return
+    console.print(table(f"Queue {summary.name}", ["field", "value"], [
+        ("id", summary.id), ("served by", summary.served_by), ("waiting", summary.length),
+        ("longest wait", duration(summary.longest_wait)),
+    ]))  # fmt: skip
+    rows = [(w.position, w.task_id, w.name, w.status, duration(w.wait)) for w in waiting]
+    console.print(table("Waiting tasks", ["position", "task", "name", "status", "wait"], rows))
