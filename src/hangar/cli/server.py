@@ -109,7 +109,8 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         port = sock.getsockname()[1]
         endpoint = settings.url_for_clients(port)
         _update_client_config(services, endpoint)
-        await services.start_loops()
+        api_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        await services.start_loops(api=(api_host, port))
         app = create_app(services)
         config = uvicorn.Config(
             ZeroCopySend(app),  # outermost: it needs uvicorn's own send

@@ -32,6 +32,9 @@ from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
+from hangar.core.queues.executor.feed import QueueFeedOf, WorkerReportsOf
+from hangar.core.queues.executor.mounts import TaskMounts
+from hangar.core.queues.executor.service import Executor
 from hangar.core.queues.plane import QueuePlane, build_queue_plane
 from hangar.core.queues.service import QueueService
 from hangar.core.reconcile import Leases, NoWakeups, process_identity
@@ -84,6 +87,7 @@ class Services:
     tracking: TrackingPlane
     queues: QueuePlane
     first_admin: FirstAdmin | None = None
+    executor: Executor | None = None  # runs the queued tasks of the queues Hangar serves
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -91,10 +95,16 @@ class Services:
     def reads(self) -> Reads:
         return Reads.over(self.sessions)
 
-    async def start_loops(self, *, embedded_agent: bool = True) -> None:
-        """Start the embedded agent and the background loops (usage counters, lifecycle)."""
+    async def start_loops(
+        self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None
+    ) -> None:
+        """Start the embedded agent and the background loops (usage counters, lifecycle;
+        the queued-task executor when ``api``, the server's address, is given)."""
         if embedded_agent:
             await self.start_embedded_agent()
+        if api is not None and self.executor is not None:
+            run = self.executor.run(*api)
+            self._tasks.append(asyncio.create_task(run, name="task-executor"))
         self._tasks.append(asyncio.create_task(self._flush_usage_loop(), name="usage-flush"))
         self._tasks.append(asyncio.create_task(self.lifecycle.run(), name="session-lifecycle"))
         notifier = WebhookNotifier(self.sessions, self.clock, self.bus)
@@ -176,7 +186,7 @@ def _assemble(
         bus=bus,
         policy=settings.scheduler_policy,
         idle_timeout=settings.idle_timeout_seconds,
-        kernel_extras=storage,
+        kernel_extras=TaskMounts(storage, settings),
         leases=leases,
         wakeups=wakeups,
     )
@@ -218,6 +228,12 @@ def _assemble(
         tracking=tracking,
         queues=build_queue_plane(sessions, clock, tracking.experiments, queue_entries),
         first_admin=first_admin,
+    )  # fmt: skip
+    services.executor = Executor(
+        settings, clock, feed=QueueFeedOf(queue_entries, services.queues.reads),
+        experiments=tracking.experiments, metrics=tracking.metrics, identity=identity,
+        compute=compute, resources=admin.resources, bus=bus,
+        workers=WorkerReportsOf(services.queues.workers),
     )  # fmt: skip
     services.on_close(remote_agents.close)
     services.on_close(storage.close)
