@@ -272,9 +272,10 @@ def test_bad_events_count_as_errors_and_the_rest_is_stored(alice_api: ClearmlApi
         {**scalar(task, 3, 1.0), "metric": ["x"]},
         {**scalar(task, 4, 1.0), "task": "0" * 32},
         {**scalar(task, 5, 1.0), "type": ["training_stats_scalar"]},
+        {"type": "log", "task": task, "level": "x" * 33, "msg": "loud"},
     ]
     answer = add_batch(alice_api, [scalar(task, 0, 5.0), *bad])
-    assert (answer["added"], answer["errors"]) == (1, 5)
+    assert (answer["added"], answer["errors"]) == (1, 6)
     history = alice_api.call("events.scalar_metrics_iter_histogram", task=task)
     assert history == {"loss": {"train": {"name": "train", "x": [0], "y": [5.0]}}}
     for name, body in (

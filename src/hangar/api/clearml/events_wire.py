@@ -40,6 +40,7 @@ TYPES = {
 }
 WIRE_TYPES = {kind: name for name, kind in TYPES.items()}
 MAX_NAME = 1024  # characters of a metric or variant name
+MAX_LEVEL = 32  # characters of a log level
 INT64 = 2**63
 _NUMBER = (int, float)
 
@@ -120,8 +121,10 @@ class EventLines:
             raise BadEvent("missing task")
         timestamp = _int(item, "timestamp", self.now)
         if kind is EventKind.LOG:
-            msg = _text(item, "msg")
-            return LogIn(task, timestamp, _text(item, "level", "info"), self._worker(item), msg)
+            level = _text(item, "level", "info")
+            if len(level) > MAX_LEVEL:
+                raise BadEvent(f"level longer than {MAX_LEVEL} characters")
+            return LogIn(task, timestamp, level, self._worker(item), _text(item, "msg"))
         metric, variant, it = _name(item, "metric"), _name(item, "variant"), _int(item, "iter", 0)
         if kind is EventKind.SCALAR:
             value = item.get("value", item.get("values"))
