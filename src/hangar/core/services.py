@@ -217,7 +217,7 @@ def _assemble(
         sessions, clock, identity=identity, images=images, manager=manager, compute=compute,
         lifecycle=lifecycle,
     )  # fmt: skip
-    queue_entries = QueueService(sessions, clock, TaskDirectory(sessions))
+    queue_entries = QueueService(sessions, clock, TaskDirectory(sessions), bus)
     tracking = build_tracking_plane(settings, sessions, clock, storage, [queue_entries])
     services = Services(
         settings=settings, clock=clock, engine=engine, sessions=sessions, identity=identity,

@@ -9,6 +9,7 @@ same entry, in one process or several sharing a PostgreSQL database.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Collection, Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hangar.core.clock import Clock
 from hangar.core.errors import Conflict, InvalidRequest
+from hangar.core.events import Event, EventBus, EventKind, QueueChange, Tenant
 from hangar.core.principal import Principal
 from hangar.core.queues.models import (
     DEFAULT,
@@ -82,10 +84,15 @@ def moved(order: list[int], index: int, how: Move, count: int) -> list[int]:
 class QueueService:
     """Changes queues and their entries."""
 
-    def __init__(self, db: Database, clock: Clock, access: TaskAccess) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, access: TaskAccess, bus: EventBus | None = None
+    ) -> None:
+        """``bus``: told of every task that joins a queue (workers such as Hangar's
+        executor look at once instead of at their next pass)."""
         self._engine: AsyncEngine = engine_of(db)
         self._clock = clock
         self._access = access
+        self._bus = bus
         self._defaults: set[str] = set()
 
     # Administration ----------------------------------------------------------------------
@@ -191,6 +198,12 @@ class QueueService:
             await repo.record_sample(db, queue_id, now)
             if old is not None and old.queue_id != queue_id:
                 await repo.record_sample(db, old.queue_id, now)
+        if self._bus is not None:
+            tenant = Tenant(uuid.UUID(int=0), None, "")
+            change = QueueChange(queue_id, task_id)
+            self._bus.publish(
+                Event(EventKind.QUEUE_ENTRY_ADDED, uuid.UUID(queue_id), tenant, change, now)
+            )
         return position
 
     async def add_task(
