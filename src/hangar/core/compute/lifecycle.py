@@ -4,6 +4,10 @@ One pass: load PENDING sessions, agents and keypair usage; ask the pure schedule
 move each assigned session PENDING -> SCHEDULED (compare-and-set); start its kernel in a task
 (SCHEDULED -> PREPARING -> RUNNING). A nudge wakes the loop early; a periodic pass catches
 misses and reclaims idle and expired sessions. Agent calls stay outside transactions.
+
+:class:`SessionLifecycle` is made of parts that share its state (:mod:`.lifecycle_host`):
+stopping and control in :mod:`.session_control`, batch runs in :mod:`.batch_runs`, agent
+restarts in :mod:`.recovery`, reclaiming and hand-offs in :mod:`.reclaiming`.
 """
 
 from __future__ import annotations
@@ -13,61 +17,41 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.agent.models import (
-    BatchSteps,
-    ContainerStats,
-    HomeFile,
-    KernelRequest,
-    MountRequest,
-    RunOutput,
-)
+from hangar.agent.models import KernelRequest
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
 from hangar.core.compute import repo
+from hangar.core.compute.batch_runs import BatchRuns
 from hangar.core.compute.events import session_event
+from hangar.core.compute.kernel_request import KernelExtras, kernel_request
 from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.placement import build_inputs
-from hangar.core.compute.states import (
-    HOLDS_RESOURCES,
-    SessionResult,
-    SessionStatus,
-    SessionType,
-    can_move,
-)
-from hangar.core.compute.stats import Ended, stats_of, stats_record
-from hangar.core.compute.termination import TerminationPlan as Plan
-from hangar.core.compute.termination import plan_termination, wait_ended
-from hangar.core.errors import AgentGone, Conflict, HangarError, Unavailable
+from hangar.core.compute.reclaiming import Reclaiming
+from hangar.core.compute.recovery import AgentRecovery
+from hangar.core.compute.session_control import SessionControl
+from hangar.core.compute.states import HOLDS_RESOURCES, SessionStatus, SessionType
+from hangar.core.errors import Conflict, HangarError
 from hangar.core.events import EventBus, EventKind
 from hangar.core.images.service import ImageService
 from hangar.core.loops import swallowed
-from hangar.core.reconcile import Leases, NoWakeups, Reconciler, Wakeups, process_identity
+from hangar.core.reconcile import Leases, NoWakeups, Wakeups, process_identity
 from hangar.core.scheduler import Assignment, Verdict, check_dependencies, get_policy, schedule
 from hangar.db.engine import DbSession
 from hangar.db.sqlite_inline import inline_writes
 
 log = logging.getLogger("hangar.core.compute")
 
-
-class KernelExtras(Protocol):
-    """What a kernel gets besides its image: the session's folder binds and dotfiles (the
-    storage plane)."""
-
-    async def kernel_extras(
-        self, session: ComputeSession
-    ) -> tuple[tuple[MountRequest, ...], tuple[HomeFile, ...]]: ...
-
-
 S = SessionStatus
 
 
-class SessionLifecycle:
+class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
+    """The loop (passes of scheduling, reclaiming, hand-offs), placing and starting; the
+    rest of a session's moves come from its parts."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[DbSession],
@@ -277,29 +261,7 @@ class SessionLifecycle:
             self._spawn(self._run_batch_session(session))
 
     async def _creation(self, session: ComputeSession) -> KernelRequest:
-        image = await self._images.get(session.image_id)
-        slots = session.occupied_slots
-        shares = {d["device"]: Decimal(d["shares"]) for d in session.device_allocations}
-        whole = tuple(d["device"] for d in session.device_allocations if d.get("whole"))
-        extras = await self._extras.kernel_extras(session) if self._extras is not None else ((), ())
-        return KernelRequest(
-            kernel_id=session.id,
-            session_name=session.name,
-            interpreter=image.provider.interpreter,
-            interpreter_prefix=image.provider.prefix(),
-            image_labels=image.labels,
-            cpu=Decimal(slots.get("cpu", "1")),
-            memory_bytes=int(Decimal(slots.get("mem", "0"))),
-            gpu_devices=whole,
-            gpu_shares={k: v for k, v in shares.items() if k not in whole},
-            environ=session.environ,
-            bootstrap_script=session.bootstrap_script,
-            mounts=extras[0],
-            files=extras[1],
-            shmem_bytes=int(shmem) if (shmem := session.resource_opts.get("shmem")) else None,
-            disk_bytes=int(disk) if (disk := session.resource_opts.get("disk")) else None,
-            interactive=session.session_type == SessionType.INTERACTIVE,
-        )
+        return await kernel_request(self._images, self._extras, session)
 
     async def _fail(self, session: ComputeSession, info: str) -> None:
         log.warning("session %s failed: %s", session.id, info)
@@ -316,329 +278,6 @@ class SessionLifecycle:
                 await self._agents.client(session.agent_id).destroy_kernel(session.id)
         self._publish(EventKind.SESSION_FAILED, session, info)
         self.nudge()  # sessions that depend on this one are cancelled
-
-    async def _run_batch_session(self, session: ComputeSession) -> None:
-        """A batch-type session: run its startup command, record the result, terminate.
-        When its agent goes away meanwhile, the command runs on there: the session stays
-        RUNNING and is followed again once the agent is back (:meth:`reconcile`)."""
-        self.mark_busy(session.id, True)
-        try:
-            exit_code = await self._follow_command(session)
-        except Unavailable as exc:
-            log.info("batch session %s: %s; followed again when its agent is back",
-                     session.id, exc.message)  # fmt: skip
-            return
-        finally:
-            self.mark_busy(session.id, False)
-        result = SessionResult.SUCCESS if exit_code == 0 else SessionResult.FAILURE
-        async with self._sessions() as db, db.begin():
-            await repo.set_result(db, session.id, result)
-        self._publish(
-            EventKind.SESSION_SUCCEEDED if exit_code == 0 else EventKind.SESSION_FAILED,
-            session,
-            "task-finished",
-            exit_code,
-        )
-        current = await self._get(session.id)
-        if current is not None and current.status == S.RUNNING:
-            await self.terminate(current, reason="task-finished")
-
-    async def _follow_command(self, session: ComputeSession) -> int | None:
-        """The exit code of a batch session's command (None: it ended without one). While
-        its agent cannot be reached the run is asked for again (it goes on there, and the
-        agent hands on the same run). Raises Unavailable once the agent is disconnected."""
-        assert session.agent_id is not None and session.startup_command
-        steps = BatchSteps(exec=session.startup_command)
-        wait = 0.2
-        while True:
-            client = self._agents.client(session.agent_id)
-            exit_code: int | None = None
-            try:
-                async for output in client.run_batch(session.id, steps):
-                    if output.kind in ("finished", "exec-timeout"):
-                        exit_code = output.exit_code
-                return exit_code
-            except (AgentGone, Unavailable) as exc:
-                log.info("batch session %s: %s", session.id, exc.message)
-            except HangarError as exc:
-                log.warning("batch session %s failed to run: %s", session.id, exc.message)
-                return None
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, 5.0)
-            current = await self._get(session.id)
-            if current is None or current.status != S.RUNNING:
-                return None
-
-    # Stopping --------------------------------------------------------------------------
-
-    async def terminate(
-        self, session: ComputeSession, *, reason: str, forced: bool = False
-    ) -> Ended:
-        """Cancel (PENDING) or terminate a session; returns how it ended. Idempotent-ish:
-        a session already terminating is waited for."""
-        if session.status == S.PENDING:
-            try:
-                await self._move(
-                    session,
-                    S.PENDING,
-                    S.CANCELLED,
-                    terminated_at=self._clock.now(),
-                    status_info=reason,
-                )
-            except Conflict:
-                current = await self._get(session.id)
-                if current is None:
-                    return Ended(S.CANCELLED)
-                return await self.terminate(current, reason=reason, forced=forced)
-            self._publish(EventKind.SESSION_CANCELLED, session, reason)
-            self.nudge()  # sessions that depend on this one are cancelled
-            if session.agent_id is not None:  # resumed, not placed yet: its kept scratch dir
-                with contextlib.suppress(HangarError):
-                    await self._agents.client(session.agent_id).destroy_kernel(session.id)
-            return Ended(S.CANCELLED)
-        olds = [status for status in S if can_move(status, S.TERMINATING)]
-        plan = await self._termination_plan(session)
-        now = self._clock.now()
-        lease = Leases.released() if plan is Plan.HAND_OFF else self._leases.held(now)
-        try:
-            await self._move(session, olds, S.TERMINATING, status_info=reason, **lease)
-        except Conflict:
-            return Ended(S.TERMINATED)
-        self._publish(EventKind.SESSION_TERMINATING, session, reason)
-        if plan is Plan.HAND_OFF:  # the process holding the agent finishes it
-            self._wakeups.wake_others()
-            ended = await wait_ended(self._sessions, session.id)
-            return Ended(S.TERMINATED, stats_of(ended.last_stat) if ended else None)
-        return await self._finish_termination(session, reason)
-
-    async def _termination_plan(self, session: ComputeSession) -> Plan:
-        connected = self._agents.connected
-        if session.agent_id is None or session.agent_id in connected:
-            return Plan.HERE
-        alive = await self._agents.is_alive(session.agent_id)
-        return plan_termination(session.agent_id, connected, alive_elsewhere=alive)
-
-    async def _finish_termination(self, session: ComputeSession, reason: str) -> Ended:
-        stats: ContainerStats | None = None
-        if session.agent_id is not None:
-            try:
-                stats = await self._agents.client(session.agent_id).destroy_kernel(session.id)
-            except HangarError as exc:
-                log.warning("destroying kernel %s: %s", session.id, exc.message)
-        await self._move(
-            session, S.TERMINATING, S.TERMINATED, terminated_at=self._clock.now(),
-            last_stat=stats_record(stats), **Leases.released(),
-        )  # fmt: skip
-        self._last_activity.pop(session.id, None)
-        self._publish(EventKind.SESSION_TERMINATED, session, reason)
-        self.nudge()  # freed resources may let pending sessions start
-        return Ended(S.TERMINATED, stats)
-
-    async def restart(self, session: ComputeSession) -> None:
-        if session.status != S.RUNNING or session.agent_id is None:
-            raise Conflict("Only running sessions can be restarted.")
-        await self._move(session, S.RUNNING, S.RESTARTING)
-        self._publish(EventKind.SESSION_RESTARTING, session, "restarting")
-        try:
-            await self._agents.client(session.agent_id).restart_kernel(session.id)
-        except HangarError as exc:
-            await self._fail(session, f"failed-to-restart: {exc.message}")
-            raise
-        await self._move(session, S.RESTARTING, S.RUNNING)
-        self._publish(EventKind.SESSION_RESTARTED, session, "restarting")
-
-    async def suspend(self, session: ComputeSession) -> None:
-        """Stop a running interactive session's processes and release its slots, keeping
-        its scratch dir on its agent (SUSPENDED). Raises Conflict, AgentError."""
-        if session.status != S.RUNNING or session.agent_id is None:
-            raise Conflict("Only running sessions can be suspended.")
-        if session.session_type != SessionType.INTERACTIVE:
-            raise Conflict("Only interactive sessions can be suspended.")
-        await self._agents.client(session.agent_id).suspend_kernel(session.id)
-        try:
-            await self._move(session, S.RUNNING, S.SUSPENDED,
-                             occupied_slots={}, device_allocations=[])  # fmt: skip
-        except Conflict:
-            return  # ended meanwhile: its termination removes the kept scratch dir
-        self._last_activity.pop(session.id, None)
-        self._publish(EventKind.SESSION_SUSPENDED, session, "user-requested")
-        self.nudge()  # the freed slots may let pending sessions start
-
-    async def resume(self, session: ComputeSession) -> None:
-        """Queue a suspended session to be placed again on its agent, where its scratch dir
-        is (PENDING); it starts as it was created, with /home/work as it was left."""
-        if session.status != S.SUSPENDED:
-            raise Conflict("Only suspended sessions can be resumed.")
-        await self._move(session, S.SUSPENDED, S.PENDING, status_info=None, status_data=None)
-        self._publish(EventKind.SESSION_RESUMED, session, "user-requested")
-        self.nudge()
-
-    async def interrupt(self, session: ComputeSession) -> None:
-        if session.agent_id is not None and session.status == S.RUNNING:
-            await self._agents.client(session.agent_id).interrupt(session.id)
-
-    async def output_files(self, session: ComputeSession) -> tuple[str, ...] | None:
-        """Names of the files under /home/work/.output (None: none, or not readable)."""
-        if session.agent_id is None:
-            return None
-        try:
-            names = await self._agents.client(session.agent_id).output_files(session.id)
-        except HangarError:
-            return None
-        return tuple(names) or None
-
-    async def logs(self, session: ComputeSession) -> str:
-        if session.agent_id is None:
-            return ""
-        return await self._agents.client(session.agent_id).logs(session.id)
-
-    # Agent restarts --------------------------------------------------------------------
-
-    async def recover(self, agent_id: str, running: Collection[uuid.UUID] = ()) -> None:
-        """After a restart of ``agent_id``, which re-adopted the kernels ``running``: see
-        :meth:`reconcile`."""
-        await self.reconcile(agent_id, running=running)
-
-    async def reconcile(self, agent_id: str, *, running: Collection[uuid.UUID]) -> None:
-        """After ``agent_id`` (re)connected running the kernels ``running``: destroy kernels
-        of sessions that ended meanwhile, then take every session of the agent on its restart
-        path (:meth:`_restart_path`). A session whose path fails is logged and counted."""
-        async with self._sessions() as db:
-            sessions = await repo.with_status(db, sorted(HOLDS_RESOURCES), agent_id=agent_id)
-        stray = set(running) - {s.id for s in sessions}
-        if stray:
-            client = self._agents.client(agent_id)
-            for kernel_id in sorted(stray):
-                log.info("destroying kernel %s: its session ended while its agent was away",
-                         kernel_id)  # fmt: skip
-                with contextlib.suppress(HangarError):
-                    await client.destroy_kernel(kernel_id)
-        # Awaited, not spawned: a RUNNING session must have its kernel before requests come.
-        results = await asyncio.gather(
-            *(self._restart_path(s, alive=s.id in running) for s in sessions),
-            return_exceptions=True,
-        )
-        for session, result in zip(sessions, results, strict=True):
-            if isinstance(result, BaseException):
-                swallowed(f"restart-path {session.status}", result)
-
-    async def _restart_path(self, session: ComputeSession, *, alive: bool) -> None:
-        """What a session in each status becomes after its agent came back (``alive``: its
-        kernel lives on there). TERMINATING: the termination finishes. SCHEDULED: it starts.
-        PREPARING, PULLING, RESTARTING: with a kernel it is RUNNING, without one its kernel
-        is created again. RUNNING: it keeps running (a batch session's command is followed
-        again), or, with its kernel gone, it fails with the reason."""
-        if session.status == S.TERMINATING:
-            await self._finish_termination(session, "agent-restarted")
-        elif session.status == S.SCHEDULED:
-            await self._start(session.id)
-        elif alive:
-            await self._kept_across_reconnect(session)
-        elif session.status == S.RUNNING:
-            await self._fail(session, "kernel-lost: its processes ended while the agent was down")
-        else:
-            await self._restart_after_agent_restart(session)
-
-    async def _kept_across_reconnect(self, session: ComputeSession) -> None:
-        if session.status in (S.PREPARING, S.PULLING, S.RESTARTING):
-            with contextlib.suppress(Conflict):
-                await self._move(session, [S.PREPARING, S.PULLING, S.RESTARTING], S.RUNNING,
-                                 started_at=session.started_at or self._clock.now())  # fmt: skip
-        self.touch(session.id)
-        self._follow_batch(session)
-
-    def _follow_batch(self, session: ComputeSession) -> None:
-        """A batch session's command runs (again, or on, where it outlived the server) and
-        its end terminates the session."""
-        if session.session_type == SessionType.BATCH and session.id not in self._busy:
-            self._spawn(self._run_batch_session(session))
-
-    async def _restart_after_agent_restart(self, session: ComputeSession) -> None:
-        """Create the kernel again of a session that was being prepared or restarted."""
-        assert session.agent_id is not None
-        try:
-            if session.status == S.PULLING:
-                await self._move(session, S.PULLING, S.PREPARING)
-            creation = await self._creation(session)
-            client = self._agents.client(session.agent_id)
-            with contextlib.suppress(HangarError):  # leftovers of the interrupted start
-                await client.destroy_kernel(session.id)
-            await client.create_kernel(creation)
-            await self._move(session, [S.PREPARING, S.RESTARTING], S.RUNNING,
-                             started_at=session.started_at or self._clock.now())  # fmt: skip
-        except Conflict:
-            return
-        except HangarError as exc:
-            await self._fail(session, f"failed-to-restart: {exc.message}")
-            return
-        self.touch(session.id)
-        self._follow_batch(session)
-        log.info("session %s is running again after an agent restart", session.id)
-
-    async def release_agent(self, agent_id: str) -> None:
-        """On shutdown: let go of the agent (its sessions' processes keep running; the
-        pre-started kernels stop)."""
-        with contextlib.suppress(HangarError):
-            await self._agents.client(agent_id).shutdown()
-
-    # Reclaiming ------------------------------------------------------------------------
-
-    async def reclaim_pass(self) -> None:
-        """Terminate sessions idle longer than their policy's idle timeout (the server's
-        default when the policy says 0) or running longer than its max lifetime."""
-        now_mono, now = self._clock.monotonic(), self._clock.now()
-        async with self._sessions() as db:
-            running = await repo.running_with_limits(db)
-        connected = set(self._agents.connected)  # another server process reclaims the rest
-        for session, idle_timeout, lifetime in running:
-            if session.agent_id not in connected:
-                continue
-            started = session.started_at or session.created_at
-            if lifetime > 0 and (now - started).total_seconds() > lifetime:
-                self._spawn(self._reclaim(session, "max-lifetime-reached"))
-                continue
-            limit = idle_timeout or self._idle_timeout
-            if session.id in self._busy or limit <= 0:
-                continue
-            last = self._last_activity.setdefault(session.id, now_mono)
-            if now_mono - last > limit:
-                self._spawn(self._reclaim(session, "idle-timeout"))
-
-    async def handoff_pass(self) -> int:
-        """Finish the terminations handed to this process: sessions on its agents left
-        TERMINATING by another server process (or by one that died while finishing them)."""
-        connected = self._agents.connected
-        if not connected:
-            return 0
-
-        async def claim() -> list[ComputeSession]:
-            async with self._sessions() as db, db.begin():
-                now = self._clock.now()
-                ids = await repo.claim_terminating(db, self._leases, connected, now=now)
-            loaded = [await self._get(session_id) for session_id in ids]
-            return [s for s in loaded if s is not None]
-
-        async def finish(session: ComputeSession, plan: Plan) -> None:
-            if plan is Plan.HERE:
-                with contextlib.suppress(Conflict):  # finished meanwhile by its own request
-                    await self._finish_termination(session, session.status_info or "terminated")
-
-        async def release(sessions: Sequence[ComputeSession]) -> None:
-            async with self._sessions() as db, db.begin():
-                await repo.release_leases(db, self._leases, [s.id for s in sessions])
-
-        reconciler: Reconciler[ComputeSession, Plan] = Reconciler(
-            "finish-termination",
-            claim=claim,
-            decide=lambda s: plan_termination(s.agent_id, connected, alive_elsewhere=False),
-            apply=finish,
-            release=release,
-        )
-        return await reconciler.run_once()
-
-    async def _reclaim(self, session: ComputeSession, reason: str) -> None:
-        with contextlib.suppress(HangarError):
-            await self.terminate(session, reason=reason)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -661,16 +300,3 @@ class SessionLifecycle:
         exit_code: int | None = None,
     ) -> None:
         self._bus.publish(session_event(kind, session, self._clock.now(), reason, exit_code))
-
-    async def stream_batch(
-        self, session: ComputeSession, steps: BatchSteps
-    ) -> AsyncIterator[RunOutput]:
-        """Run a batch in a running session, yielding RunOutput records (execute API)."""
-        if session.status != S.RUNNING or session.agent_id is None:
-            raise Conflict("The session is not running.")
-        self.mark_busy(session.id, True)
-        try:
-            async for output in self._agents.client(session.agent_id).run_batch(session.id, steps):
-                yield output
-        finally:
-            self.mark_busy(session.id, False)
