@@ -39,7 +39,7 @@ TYPES = {
     "log": EventKind.LOG,
 }
 WIRE_TYPES = {kind: name for name, kind in TYPES.items()}
-MAX_NAME = 1024  # characters of a metric or variant name
+MAX_NAME = 255  # characters of a metric or variant name (both sit in a unique index)
 MAX_LEVEL = 32  # characters of a log level
 INT64 = 2**63
 _NUMBER = (int, float)

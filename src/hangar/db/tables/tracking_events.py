@@ -101,12 +101,14 @@ class PlotRow(Base):
 
 
 class DebugImageRow(Base):
-    """A debug image (or other media): where it is (``url``) and its storage ``key``."""
+    """A debug image (or other media): where it is (``url``) and its storage ``key``. The
+    key comes from the metric, variant and iteration, so they identify the image (the key
+    itself, unbounded, stays out of the index)."""
 
     __tablename__ = "tracking_debug_images"
     __table_args__ = (
         UniqueConstraint(
-            "task_id", "metric", "variant", "iter", "key", name="uq_tracking_debug_images_point"
+            "task_id", "metric", "variant", "iter", name="uq_tracking_debug_images_point"
         ),
     )
 

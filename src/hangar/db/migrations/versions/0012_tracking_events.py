@@ -27,9 +27,9 @@ def _text(name: str) -> sa.Column[object]:
     return sa.Column(name, sa.Text(), nullable=False)
 
 
-def _point(table: str, *extra: sa.Column[object], key: bool = False) -> None:
-    """A non-scalar event table: one row per (task, metric, variant, iter[, key])."""
-    unique = ["task_id", "metric", "variant", "iter", *(["key"] if key else [])]
+def _point(table: str, *extra: sa.Column[object]) -> None:
+    """A non-scalar event table: one row per (task, metric, variant, iter)."""
+    unique = ["task_id", "metric", "variant", "iter"]
     op.create_table(
         table,
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -96,7 +96,7 @@ def upgrade() -> None:
         sa.Column("plot_len", sa.Integer(), nullable=False),
         sa.Column("plot", sa.LargeBinary(), nullable=False),
     )
-    _point("tracking_debug_images", _text("key"), _text("url"), key=True)
+    _point("tracking_debug_images", _text("key"), _text("url"))
     _point("tracking_vectors", sa.Column("values", JSON, nullable=False))
     op.create_table(
         "tracking_logs",

@@ -1,4 +1,4 @@
-"""Plots, debug images and vectors: one row per (task, metric, variant, iteration[, key])."""
+"""Plots, debug images and vectors: one row per (task, metric, variant, iteration)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ _PAYLOAD = {
 }
 _IDENTITY = {
     EventKind.PLOT: ("task_id", "metric", "variant", "iter"),
-    EventKind.IMAGE: ("task_id", "metric", "variant", "iter", "key"),
+    EventKind.IMAGE: ("task_id", "metric", "variant", "iter"),
     EventKind.VECTOR: ("task_id", "metric", "variant", "iter"),
 }
 
