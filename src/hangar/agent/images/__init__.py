@@ -1,0 +1,1 @@
+"""Container images on a node: the content-addressed blob store, pulls, root file systems."""

@@ -1,0 +1,1 @@
+"""The OCI image formats and distribution API (pulls of container images)."""
