@@ -4,9 +4,10 @@ A *kept* process is started as ``sh -c SUPERVISOR`` in its own session: the shel
 sandbox command as its child, then writes the exit status to ``<dir>/exit``. stdout and
 stderr go to ``<dir>/out`` and ``<dir>/err`` (stdin comes from ``<dir>/in`` or /dev/null),
 so nothing breaks when the agent goes away, and the sandbox has no ``--die-with-parent``.
-The agent reads the files as they grow (the readers remember how far they got in
-``<dir>/offsets``) and waits for the supervisor with a pidfd, which works for a process of
-an earlier agent as well as for its own child.
+The agent reads the files as they grow, when told they were written to (inotify, else by
+polling; the readers remember how far they got in ``<dir>/offsets``) and waits for the
+supervisor with a pidfd, which works for a process of an earlier agent as well as for its
+own child.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hangar.agent.runtimes.base import ExitStatus, TerminationReason
+from hangar.agent.runtimes.filewatch import FileWatch
 from hangar.agent.runtimes.process import Classifier, EndingProcess
 
 # The status is read only once the supervisor has exited: it needs no atomic rename.
@@ -221,6 +224,34 @@ class KeptProcess(EndingProcess):
             self.files.offsets.write_text(data)
 
     async def _pump(self) -> None:
+        written = asyncio.Event()
+        watch = FileWatch.open([tail.path for tail in self._tails], written.set)
+        try:
+            await (self._follow(watch, written) if watch is not None else self._poll())
+        finally:
+            if watch is not None:
+                watch.close()
+        while any([tail.read_more() for tail in self._tails]):
+            pass
+        for tail in self._tails:
+            tail.reader.feed_eof()
+
+    async def _follow(self, watch: FileWatch, written: asyncio.Event) -> None:
+        """Read the files each time they were written to, until the process has ended (and
+        every ``POLL_IDLE`` seconds, should a write go unnoticed)."""
+        while not self._exited.done():
+            written.clear()
+            for tail in self._tails:
+                tail.read_more()
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(written.wait())
+            try:
+                await asyncio.wait([waiter, self._exited], timeout=POLL_IDLE,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            finally:
+                waiter.cancel()
+
+    async def _poll(self) -> None:
+        """Read the files every few milliseconds, less often once they stay quiet."""
         loop = asyncio.get_running_loop()
         started = last = loop.time()
         wait = POLL
@@ -233,10 +264,6 @@ class KeptProcess(EndingProcess):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await asyncio.shield(self._exited)
-        while any([tail.read_more() for tail in self._tails]):
-            pass
-        for tail in self._tails:
-            tail.reader.feed_eof()
 
     async def _finish(self) -> ExitStatus:
         await self._pump()
