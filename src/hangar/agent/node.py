@@ -711,6 +711,9 @@ class Node:
         """Regular files under /home/work/.output (relative names, sorted; [] if none).
         Raises UnknownKernel."""
         scratch = self._get(kernel_id).spec.scratch_dir
+        # the usual case, no such directory, costs one lstat: not worth a thread hop
+        if not os.path.lexists(scratch / home_files.OUTPUT_DIR):  # noqa: ASYNC240
+            return []
         return await asyncio.to_thread(home_files.output_names, scratch)
 
 
