@@ -11,19 +11,17 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.admin.agents import AgentAdmin
+from hangar.core.compute import repo
 from hangar.core.compute.lifecycle import SessionLifecycle
-from hangar.core.compute.repo import session_from_row
 from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.identity.directory import require_superadmin
 from hangar.core.manager.service import ManagerService, ManagerStatus
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables.compute import SessionRow
 
 log = logging.getLogger("hangar.core.manager")
 
@@ -46,11 +44,9 @@ class ManagerControl:
 
     async def active_sessions(self) -> int:
         """Sessions that are neither finished nor failed (``freeze --wait`` polls this)."""
-        stmt = select(func.count()).where(
-            SessionRow.status.notin_([*DEAD, SessionStatus.ERROR.value])
-        )
+        active = [s for s in SessionStatus if s.value not in (*DEAD, SessionStatus.ERROR.value)]
         async with self._sessions() as db:
-            return int((await db.execute(stmt)).scalar_one())
+            return await repo.count_with_status(db, active)
 
     async def set_status(self, caller: Principal, status: str, *, force_kill: bool = False) -> None:
         """Freeze or unfreeze; ``force_kill`` with a freeze terminates every live session."""
@@ -61,17 +57,13 @@ class ManagerControl:
 
     async def kill_all(self) -> int:
         """Terminate every live session (each failure is logged, the rest go on)."""
-        stmt = select(SessionRow).where(
-            SessionRow.status.notin_([*DEAD, SessionStatus.TERMINATING.value])
-        )
+        live = [s for s in SessionStatus if s.value not in (*DEAD, SessionStatus.TERMINATING.value)]
         async with self._sessions() as db:
-            rows = list((await db.execute(stmt)).scalars())
+            rows = await repo.with_status(db, live)
         results = await asyncio.gather(
             *(
-                self._lifecycle.terminate(
-                    session_from_row(r), reason="force-terminated", forced=True
-                )
-                for r in rows
+                self._lifecycle.terminate(session, reason="force-terminated", forced=True)
+                for session in rows
             ),
             return_exceptions=True,
         )

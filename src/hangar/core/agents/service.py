@@ -8,20 +8,17 @@ from dataclasses import asdict
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.agent.models import NodeInfo, NodeUsage
+from hangar.core.agents import repo
 from hangar.core.agents.client import AgentClient
 from hangar.core.agents.models import AgentRecord
 from hangar.core.clock import Clock
 from hangar.core.errors import HangarError, NotFound, Unavailable
 from hangar.db.engine import DbSession
-from hangar.db.tables.agents import AgentRow
 
 USAGE_TIMEOUT = 3.0
-ALIVE = "ALIVE"
-LOST = "LOST"
 
 
 def slots_to_wire(slots: dict[str, Decimal] | object) -> dict[str, str]:
@@ -64,21 +61,16 @@ class AgentService:
         info = info or await client.info()
         now = self._clock.now()
         devices = [{**asdict(d), "shares": str(d.shares)} for d in info.devices]
+        inventory = {
+            "available_slots": slots_to_wire(dict(info.slots)),
+            "devices": devices,
+            "addr": info.addr,
+            "architecture": info.architecture,
+            "version": info.version,
+            "compute_plugins": {"cuda": {"devices": len(devices)}} if devices else {},
+        }
         async with self._sessions() as db, db.begin():
-            row = await db.get(AgentRow, info.agent_id)
-            if row is None:
-                row = AgentRow(
-                    id=info.agent_id,
-                    first_contact=now,
-                    scaling_group=scaling_group,
-                    schedulable=True,
-                )
-                db.add(row)
-            row.status, row.status_changed, row.last_heartbeat, row.lost_at = ALIVE, now, now, None
-            row.available_slots = slots_to_wire(dict(info.slots))
-            row.devices = devices
-            row.addr, row.architecture, row.version = info.addr, info.architecture, info.version
-            row.compute_plugins = {"cuda": {"devices": len(devices)}} if devices else {}
+            await repo.register(db, info.agent_id, scaling_group, now, inventory)
         self._clients[info.agent_id] = client
         return info
 
@@ -92,65 +84,30 @@ class AgentService:
         now = self._clock.now()
         cutoff = now - timedelta(seconds=older_than)
         async with self._sessions() as db, db.begin():
-            stmt = select(AgentRow).where(
-                AgentRow.status == ALIVE, AgentRow.last_heartbeat < cutoff
-            )
-            rows = [
-                row for row in (await db.execute(stmt)).scalars() if row.id not in self._clients
-            ]
-            for row in rows:
-                row.status, row.status_changed, row.lost_at = LOST, now, now
-        return [row.id for row in rows]
+            return await repo.mark_lost(db, cutoff, set(self._clients), now)
 
     async def heartbeat(self, agent_id: str) -> None:
         async with self._sessions() as db, db.begin():
-            row = await db.get(AgentRow, agent_id)
-            if row is None:
+            if not await repo.heartbeat(db, agent_id, self._clock.now()):
                 raise NotFound("agent")
-            row.last_heartbeat = self._clock.now()
-            if row.status != ALIVE:
-                row.status, row.status_changed, row.lost_at = ALIVE, self._clock.now(), None
 
     async def is_alive(self, agent_id: str) -> bool:
         """Whether ``agent_id`` is ALIVE for the database: connected to this or another
         server process that keeps its heartbeat fresh (:meth:`refresh_connected`)."""
         async with self._sessions() as db:
-            row = await db.get(AgentRow, agent_id)
-            return row is not None and row.status == ALIVE
+            return await repo.is_alive(db, agent_id)
 
     async def refresh_connected(self) -> None:
         """Renew the heartbeat of every agent connected to this process (the embedded one
         too), so that other server processes sharing the database never age it out."""
         if self._clients:
             async with self._sessions() as db, db.begin():
-                stmt = (
-                    update(AgentRow)
-                    .where(AgentRow.id.in_(list(self._clients)), AgentRow.status == ALIVE)
-                    .values(last_heartbeat=self._clock.now())
-                )
-                await db.execute(stmt)
+                await repo.refresh(db, list(self._clients), self._clock.now())
 
     async def alive(self, *, anywhere: bool = False) -> list[AgentRecord]:
         """Agents that are ALIVE and connected to this process (a row left ALIVE by an
         earlier run of the manager is not, until its agent reports again); ``anywhere``:
         also those connected to other server processes sharing the database."""
         async with self._sessions() as db:
-            stmt = select(AgentRow).where(AgentRow.status == ALIVE).order_by(AgentRow.id)
-            rows = (await db.execute(stmt)).scalars()
-            return [_record(row) for row in rows if anywhere or row.id in self._clients]
-
-
-def _record(row: AgentRow) -> AgentRecord:
-    return AgentRecord(
-        id=row.id,
-        status=row.status,
-        scaling_group=row.scaling_group,
-        schedulable=row.schedulable,
-        available_slots=dict(row.available_slots),
-        devices=list(row.devices),
-        addr=row.addr,
-        architecture=row.architecture,
-        version=row.version,
-        first_contact=row.first_contact,
-        last_heartbeat=row.last_heartbeat,
-    )
+            records = await repo.alive(db)
+        return [r for r in records if anywhere or r.id in self._clients]

@@ -132,6 +132,11 @@ async def with_status(
     return [session_from_row(r) for r in (await db.execute(stmt)).scalars()]
 
 
+async def count_with_status(db: DbSession, statuses: Sequence[SessionStatus]) -> int:
+    stmt = select(func.count()).where(SessionRow.status.in_([s.value for s in statuses]))
+    return int((await db.execute(stmt)).scalar_one())
+
+
 async def holding_resources(db: DbSession) -> list[ComputeSession]:
     return await with_status(db, sorted(HOLDS_RESOURCES))
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.errors import InvalidRequest, NotFound
 from hangar.core.identity.directory import require_superadmin
+from hangar.core.images import repo
 from hangar.core.images.models import Image
 from hangar.core.images.service import ImageService
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables.images import ImageAliasRow, ImageRow
 
 OPERATION_FEATURE = "operation"
 
@@ -50,20 +49,14 @@ class ImageAdmin:
         if alias in (image.short_ref, image.canonical):
             raise InvalidRequest("An alias may not repeat the image's own reference.")
         async with self._sessions() as db, db.begin():
-            row = await db.get(ImageAliasRow, alias)
-            if row is None:
-                db.add(ImageAliasRow(alias=alias, image_id=image.id))
-            else:
-                row.image_id = image.id
+            await repo.point_alias(db, alias, image.id)
         self._images.forget()
 
     async def dealias(self, caller: Principal, alias: str) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
-            row = await db.get(ImageAliasRow, alias)
-            if row is None:
+            if not await repo.remove_alias(db, alias):
                 raise NotFound("image alias")
-            await db.delete(row)
         self._images.forget()
 
     async def set_labels(
@@ -79,19 +72,16 @@ class ImageAdmin:
         require_superadmin(caller)
         image = await self._images.resolve(target, architecture)
         async with self._sessions() as db, db.begin():
-            row = await db.get(ImageRow, image.id)
-            assert row is not None
-            merged = {} if replace else dict(row.labels)
+            merged = {} if replace else await repo.labels_of(db, image.id)
             for key, value in labels.items():
                 if value:
                     merged[key] = value
                 else:
                     merged.pop(key, None)
-            row.labels = merged
+            await repo.set_labels(db, image.id, merged)
         self._images.forget()
         return await self._images.get(image.id)
 
     async def registries(self) -> list[str]:
         async with self._sessions() as db:
-            stmt = select(ImageRow.registry_name).distinct().order_by(ImageRow.registry_name)
-            return list((await db.execute(stmt)).scalars())
+            return await repo.registries(db)

@@ -7,16 +7,15 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.bgtasks.service import BackgroundTasks, Progress
 from hangar.core.clock import Clock
 from hangar.core.errors import NotFound
+from hangar.core.images import repo
 from hangar.core.images.models import Image, ImageProvider
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
-from hangar.db.tables.images import ImageAliasRow, ImageRow
 
 LOCAL_REGISTRY = "local"
 HOST_PYTHON = Path("/usr/bin/python3")
@@ -34,32 +33,6 @@ PYTHON_LIMITS: dict[str, dict[str, str | None]] = {
     "cpu": {"min": "1", "max": None},
     "mem": {"min": "134217728", "max": None},
 }
-
-
-def _image_from_row(row: ImageRow, aliases: tuple[str, ...]) -> Image:
-    return Image(
-        id=row.id,
-        registry=row.registry_name,
-        name=row.name,
-        tag=row.tag,
-        architecture=row.architecture,
-        labels=dict(row.labels),
-        resource_limits=dict(row.resource_limits),
-        provider=ImageProvider.from_json(dict(row.provider)),
-        aliases=aliases,
-    )
-
-
-async def _find_row(
-    db: DbSession, registry: str, name: str, tag: str, architecture: str
-) -> ImageRow | None:
-    stmt = select(ImageRow).where(
-        ImageRow.registry_name == registry,
-        ImageRow.name == name,
-        ImageRow.tag == tag,
-        ImageRow.architecture == architecture,
-    )
-    return (await db.execute(stmt)).scalar_one_or_none()
 
 
 def host_python_version(python: Path = HOST_PYTHON) -> str | None:
@@ -122,22 +95,17 @@ class ImageService:
         if (cached := self._cached(self._by_ref.get((ref, architecture)))) is not None:
             return cached
         async with self._sessions() as db:
-            alias = await db.get(ImageAliasRow, ref)
-            if alias is not None:
-                row = await db.get(ImageRow, alias.image_id)
-            else:
-                row = await _find_row(db, *split_reference(ref), architecture)
-            if row is None:
+            image = await repo.by_alias(db, ref)
+            if image is None:
+                image = await repo.find(db, *split_reference(ref), architecture)
+            if image is None:
                 raise await self._not_found(db, ref)
-            image = _image_from_row(row, await self._aliases_of(db, row.id))
         return self._remember(image, (ref, architecture))
 
     async def _not_found(self, db: DbSession, ref: str) -> NotFound:
         """NotFound for ``ref``, hinting at close names (``did you mean python:3.11?``) or,
         when there are only a few, all of them."""
-        known = set((await db.execute(select(ImageAliasRow.alias))).scalars())
-        for name, tag in (await db.execute(select(ImageRow.name, ImageRow.tag))).all():
-            known.add(f"{name}:{tag}")
+        known = await repo.known_names(db)
         close = difflib.get_close_matches(ref, sorted(known), n=3, cutoff=0.6)
         hint = None
         if close:
@@ -150,20 +118,14 @@ class ImageService:
         if (cached := self._cached(self._by_id.get(image_id))) is not None:
             return cached
         async with self._sessions() as db:
-            row = await db.get(ImageRow, image_id)
-            if row is None:
-                raise NotFound("image")
-            image = _image_from_row(row, await self._aliases_of(db, row.id))
+            image = await repo.get(db, image_id)
+        if image is None:
+            raise NotFound("image")
         return self._remember(image)
 
     async def list(self) -> list[Image]:
         async with self._sessions() as db:
-            rows = (await db.execute(select(ImageRow).order_by(ImageRow.name))).scalars().all()
-            return [_image_from_row(r, await self._aliases_of(db, r.id)) for r in rows]
-
-    async def _aliases_of(self, db: DbSession, image_id: uuid.UUID) -> tuple[str, ...]:
-        stmt = select(ImageAliasRow.alias).where(ImageAliasRow.image_id == image_id)
-        return tuple(sorted((await db.execute(stmt)).scalars()))
+            return await repo.all_by_name(db)
 
     async def register(
         self,
@@ -179,29 +141,19 @@ class ImageService:
     ) -> Image:
         """Add or update an image and point ``aliases`` at it (idempotent)."""
         self.forget()
+        values = {
+            "labels": labels,
+            "resource_limits": resource_limits,
+            "provider": provider.to_json(),
+        }
         async with self._sessions() as db, db.begin():
-            row = await _find_row(db, registry, name, tag, architecture)
-            if row is None:
-                row = ImageRow(
-                    id=uuid.uuid4(),
-                    registry_name=registry,
-                    name=name,
-                    tag=tag,
-                    architecture=architecture,
-                    created_at=self._clock.now(),
-                )
-                db.add(row)
-            row.labels, row.resource_limits = labels, resource_limits
-            row.provider = provider.to_json()
-            await db.flush()
+            image_id = await repo.put(
+                db, registry, name, tag, architecture, self._clock.now(), values
+            )
             for alias in aliases:
-                existing = await db.get(ImageAliasRow, alias)
-                if existing is None:
-                    db.add(ImageAliasRow(alias=alias, image_id=row.id))
-                else:
-                    existing.image_id = row.id
+                await repo.point_alias(db, alias, image_id)
         self.forget()
-        return await self.get(row.id)
+        return await self.get(image_id)
 
     async def rescan_in_background(self, tasks: BackgroundTasks, caller: Principal) -> uuid.UUID:
         """Re-register the images of the local registry as a background task; its id."""

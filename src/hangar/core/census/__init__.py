@@ -11,18 +11,13 @@ import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.core.compute.states import HOLDS_RESOURCES, SessionStatus
+from hangar.core.census import repo
+from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import HangarError
 from hangar.core.scheduler.slots import ResourceSlots
 from hangar.db.engine import DbSession
-from hangar.db.tables.agents import AgentRow
-from hangar.db.tables.compute import SessionRow
-from hangar.db.tables.scaling import ScalingGroupRow
-
-RETIRED_AGENT = "TERMINATED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,35 +50,22 @@ class CensusTaker:
 
     async def take(self) -> Census:
         """The counts now. Raises what the database raises."""
-        count = func.count()
-        by_status = select(SessionRow.status, count).group_by(SessionRow.status)
-        pending = (
-            select(SessionRow.scaling_group, count)
-            .where(SessionRow.status == SessionStatus.PENDING.value)
-            .group_by(SessionRow.scaling_group)
-        )
-        held = select(SessionRow.agent_id, SessionRow.occupied_slots).where(
-            SessionRow.status.in_([s.value for s in HOLDS_RESOURCES]),
-            SessionRow.agent_id.is_not(None),
-        )
-        agents = select(AgentRow).where(AgentRow.status != RETIRED_AGENT).order_by(AgentRow.id)
         async with self._sessions() as db:
             statuses = {s.value: 0 for s in SessionStatus}
-            statuses.update({status: n for status, n in (await db.execute(by_status)).all()})
-            queue = {name: 0 for name in (await db.execute(select(ScalingGroupRow.name))).scalars()}
-            queue.update({group: n for group, n in (await db.execute(pending)).all()})
+            statuses.update(await repo.sessions_by_status(db))
+            queue = {name: 0 for name in await repo.scaling_groups(db)}
+            queue.update(await repo.pending_by_group(db))
             occupied: dict[str, ResourceSlots] = defaultdict(ResourceSlots)
-            for agent_id, slots in (await db.execute(held)).all():
+            for agent_id, slots in await repo.held_slots(db):
                 occupied[agent_id] = occupied[agent_id] + _slots(slots)
-            rows = (await db.execute(agents)).scalars().all()
             found = tuple(
                 AgentSlots(
-                    agent_id=row.id,
-                    scaling_group=row.scaling_group,
-                    status=row.status,
-                    capacity=_slots(row.available_slots),
-                    occupied=occupied[row.id],
+                    agent_id=agent_id,
+                    scaling_group=group,
+                    status=status,
+                    capacity=_slots(available),
+                    occupied=occupied[agent_id],
                 )
-                for row in rows
+                for agent_id, group, status, available in await repo.agents(db)
             )
         return Census(sessions=statuses, pending=queue, agents=found)
