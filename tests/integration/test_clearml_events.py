@@ -156,6 +156,8 @@ def test_tasks_show_their_last_iteration_and_metrics(
     entries = [v for m in task["last_metrics"].values() for v in m.values()]
     train = next(e for e in entries if (e["metric"], e["variant"]) == ("loss", "train"))
     assert train["value"] == pytest.approx(0.05) and train["count"] == 20
+    series = alice_api.call("events.get_scalar_metrics_and_variants", task=reported["id"])
+    assert series["metrics"]["loss"] == {"train": {"name": "train"}, "eval": {"name": "eval"}}
     names = alice_api.call("events.get_task_metrics", tasks=[reported["id"]],
                            event_type="training_debug_image")  # fmt: skip
     assert names["metrics"] == [{"task": reported["id"], "metrics": ["img"]}]

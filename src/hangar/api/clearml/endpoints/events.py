@@ -204,10 +204,9 @@ async def get_scalar_metric_data(call: Call) -> dict[str, Any]:
 @endpoint("events.get_scalar_metrics_and_variants")
 async def get_scalar_metrics_and_variants(call: Call) -> dict[str, Any]:
     body = call.parse(TaskBody)
-    found = await reads(call).histograms(call.principal, [body.task], samples=1, axis=XAxis.ITER)
     metrics: dict[str, Any] = {}
-    for series in found:
-        metrics.setdefault(series.metric, {})[series.variant] = {"name": series.variant}
+    for metric, variant in await reads(call).series_names(call.principal, body.task):
+        metrics.setdefault(metric, {})[variant] = {"name": variant}
     return {"metrics": metrics}
 
 

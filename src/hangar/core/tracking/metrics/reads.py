@@ -129,6 +129,12 @@ class MetricsReads:
             found[series[sid].task].append(_point(series[sid], it, value, ts))
         return [(refs[task], found[task]) for task in dict.fromkeys(ids)]
 
+    async def series_names(self, principal: Principal, task: TaskId) -> list[tuple[str, str]]:
+        """The (metric, variant) of each of the task's scalar series, sorted."""
+        await self.task(principal, task)
+        async with self._engine.connect() as conn:
+            return [(ref.metric, ref.variant) for ref in await scalars.find_series(conn, [task])]
+
     async def metric_names(
         self, principal: Principal, ids: Sequence[TaskId], kind: EventKind | None
     ) -> dict[TaskId, list[str]]:
