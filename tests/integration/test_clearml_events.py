@@ -344,7 +344,11 @@ def test_logs_page_by_time_and_events_go_with_their_task(alice_api: ClearmlApi) 
         if page["returned"] < 4:
             break
     assert len(seen) == 11
-    assert alice_api.call("events.delete_for_task", task=task)["deleted"] == 11
+    now_ms = int(time.time() * 1000)
+    add_batch(alice_api, [{"type": "log", "task": task, "timestamp": now_ms, "msg": "new"}])
+    assert alice_api.call("events.clear_task_log", task=task, threshold_sec=3600)["deleted"] == 10
+    assert [e["msg"] for e in alice_api.call("events.get_task_log", task=task)["events"]] == ["new"]
+    assert alice_api.call("events.delete_for_task", task=task)["deleted"] == 2
     assert alice_api.call("events.get_task_log", task=task)["total"] == 0
 
 

@@ -112,6 +112,18 @@ async def delete_for_task(call: Call) -> dict[str, Any]:
     return {"deleted": await writes(call).delete_for_task(call.principal, body.task)}
 
 
+class ClearLogBody(TaskBody):
+    threshold_sec: int | None = Field(None, ge=0, le=10**10)
+
+
+@endpoint("events.clear_task_log")
+async def clear_task_log(call: Call) -> dict[str, Any]:
+    """Delete the task's log lines, or those older than ``threshold_sec`` seconds."""
+    body = call.parse(ClearLogBody)
+    deleted = await writes(call).clear_log(call.principal, body.task, body.threshold_sec)
+    return {"deleted": deleted}
+
+
 @endpoint("events.clear_scroll")
 async def clear_scroll(call: Call) -> dict[str, Any]:
     return {}  # scroll ids hold their state themselves

@@ -98,6 +98,19 @@ class MetricsService:
             raise NotFound("task", f"Invalid task id: {task}")
         return await self._delete([task])
 
+    async def clear_log(
+        self, principal: Principal, task: TaskId, older_than_seconds: float | None = None
+    ) -> int:
+        """Remove the task's log lines (those older than ``older_than_seconds`` when given);
+        how many. NotFound when the principal may not change the task."""
+        if task not in await self._access.writable(principal, [task]):
+            raise NotFound("task", f"Invalid task id: {task}")
+        before = None
+        if older_than_seconds is not None:
+            before = int((self._clock.time() - older_than_seconds) * 1000)
+        async with self._engine.begin() as conn:
+            return await logs.delete_before(conn, task, before)
+
     async def tasks_deleted(self, refs: Collection[TaskRef]) -> None:
         """``TaskCleanup``: the tasks are gone, and so go their events."""
         if refs:

@@ -73,3 +73,12 @@ async def count(conn: AsyncConnection, task: TaskId) -> int:
 async def delete_tasks(conn: AsyncConnection, tasks: Collection[TaskId]) -> int:
     result = await conn.execute(delete(LOGS).where(LOGS.c.task_id.in_(tasks)))
     return int(result.rowcount or 0)
+
+
+async def delete_before(conn: AsyncConnection, task: TaskId, before: int | None) -> int:
+    """Remove the task's lines older than ``before`` (ms; None: all of them)."""
+    query = delete(LOGS).where(LOGS.c.task_id == task)
+    if before is not None:
+        query = query.where(LOGS.c.timestamp < before)
+    result = await conn.execute(query)
+    return int(result.rowcount or 0)
