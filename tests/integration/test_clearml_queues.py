@@ -5,6 +5,7 @@ administration, workers' reports, and the agent running an enqueued task to comp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -202,66 +203,107 @@ print("hello from a queued task")
 import sys
 print("python", sys.version_info[0])
 """
+SLEEPER = """
+import time
+print("sleeping until stopped", flush=True)
+time.sleep(300)
+"""
 
 
-def test_clearml_agent_daemon_runs_an_enqueued_task(
-    clearml_live: LiveServer, admin_api: ClearmlApi
-) -> None:
-    queue = external_queue(admin_api, "agent-q")
-    script = clearml_live.home / "agent_task.py"
-    script.write_text(AGENT_SCRIPT)
-    created = sdk_json(
-        clearml_live,
-        None,
-        f"""
+def sdk_task(server: LiveServer, name: str, body: str, queue_name: str) -> str:
+    script = server.home / f"{name}.py"
+    script.write_text(body)
+    created = sdk_json(server, None, f"""
         import json
         from clearml import Task
-        task = Task.create(project_name="agent", task_name="run me", script={str(script)!r},
+        task = Task.create(project_name="agent", task_name={name!r}, script={str(script)!r},
                            add_task_init_call=False)
-        Task.enqueue(task, queue_name="agent-q")
+        Task.enqueue(task, queue_name={queue_name!r})
         print(json.dumps({{"id": task.id}}))
-    """,
-    )
-    task_id = created["id"]
+    """)  # fmt: skip
+    return str(created["id"])
+
+
+@contextlib.contextmanager
+def _agent_running(clearml_live: LiveServer) -> Iterator[subprocess.Popen[bytes]]:
+    """The official clearml-agent daemon serving queue agent-q (venv mode, no installs)."""
     env = clearml_env(
         clearml_live, CLEARML_WORKER_ID="hangar-test:0",
         CLEARML_AGENT_SKIP_PIP_VENV_INSTALL=str(CLEARML_PYTHON),
         CLEARML_AGENT_SKIP_PYTHON_ENV_INSTALL="1",
     )  # fmt: skip
-    log = open(clearml_live.home / "agent.log", "wb")  # noqa: SIM115 (closed below)
-    agent = subprocess.Popen(
-        [str(CLEARML_AGENT), "daemon", "--queue", "agent-q", "--foreground"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        cwd=clearml_live.home,
-    )  # fmt: skip
-    try:
-        status, seen_worker = _wait_done(admin_api, task_id)
-    finally:
-        os.killpg(agent.pid, signal.SIGINT)
+    with open(clearml_live.home / "agent.log", "wb") as log:
+        daemon = subprocess.Popen(
+            [str(CLEARML_AGENT), "daemon", "--queue", "agent-q", "--foreground"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=clearml_live.home,
+        )  # fmt: skip
         try:
-            agent.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(agent.pid, signal.SIGKILL)
-            agent.wait()
-        log.close()
-    output = (clearml_live.home / "agent.log").read_text(errors="replace")[-4000:]
-    assert status == "completed", output
-    assert seen_worker, output
-    logs = admin_api.call("events.get_task_log", task=task_id, batch_size=500)["events"]
-    text = "\n".join(str(e.get("msg", "")) for e in logs)
+            yield daemon
+        finally:
+            os.killpg(daemon.pid, signal.SIGINT)
+            try:
+                daemon.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait()
+
+
+def agent_log(server: LiveServer) -> str:
+    return (server.home / "agent.log").read_text(errors="replace")[-4000:]
+
+
+def test_clearml_agent_daemon_runs_an_enqueued_task_and_aborts_one(
+    clearml_live: LiveServer, admin_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "agent-q")
+    hello = sdk_task(clearml_live, "hello", AGENT_SCRIPT, "agent-q")
+    sleeper = sdk_task(clearml_live, "sleeper", SLEEPER, "agent-q")
+
+    with _agent_running(clearml_live) as daemon:
+        status, seen_worker = _wait_for(admin_api, hello, ("completed", "failed", "stopped"))
+        assert status == "completed", agent_log(clearml_live)
+        assert seen_worker, agent_log(clearml_live)
+        assert _wait_log(admin_api, sleeper, "sleeping until stopped"), agent_log(clearml_live)
+        assert admin_api.call("tasks.stop", task=sleeper)["fields"]["status_message"] == (
+            "stopping"
+        )
+        status, _ = _wait_for(admin_api, sleeper, ("stopped", "failed", "completed"), 90)
+        assert status == "stopped", agent_log(clearml_live)
+        assert daemon.poll() is None  # the daemon lives on, back to polling
+
+    text = _log_text(admin_api, hello)
     assert "hello from a queued task" in text, text[-3000:]
     assert admin_api.call("queues.get_num_entries", queue=queue) == {"num": 0}
     workers = admin_api.call("workers.get_all")["workers"]
     assert "hangar-test:0" not in {w["id"] for w in workers}  # unregistered at exit
 
 
-def _wait_done(api: ClearmlApi, task_id: str, timeout: float = 240) -> tuple[str, bool]:
+def _log_text(api: ClearmlApi, task_id: str) -> str:
+    logs = api.call("events.get_task_log", task=task_id, batch_size=500)["events"]
+    return "\n".join(str(e.get("msg", "")) for e in logs)
+
+
+def _wait_log(api: ClearmlApi, task_id: str, text: str, timeout: float = 120) -> bool:
+    """Until the task's console log shows ``text`` (its script runs; the agent is done
+    changing the task's status message)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in _log_text(api, task_id):
+            return True
+        time.sleep(1)
+    return False
+
+
+def _wait_for(
+    api: ClearmlApi, task_id: str, statuses: tuple[str, ...], timeout: float = 240
+) -> tuple[str, bool]:
     deadline, seen_worker, status = time.monotonic() + timeout, False, ""
     while time.monotonic() < deadline:
         status = api.call("tasks.get_by_id", task=task_id)["task"]["status"]
         workers = api.call("workers.get_all")["workers"]
         seen_worker = seen_worker or any(w["id"] == "hangar-test:0" for w in workers)
-        if status in ("completed", "failed", "stopped"):
+        if status in statuses:
             return status, seen_worker
         time.sleep(1)
     return status, seen_worker
