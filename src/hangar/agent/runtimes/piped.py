@@ -63,28 +63,17 @@ class PipedProcess:
 
 
 async def start_piped(
-    argv: Sequence[str],
-    *,
-    env: Mapping[str, str],
-    cwd: str,
-    stdin_pipe: bool,
-    in_thread: bool = False,
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdin_pipe: bool
 ) -> tuple[PipedProcess, asyncio.Future[None], asyncio.Future[None]]:
     """Start ``argv`` in a new session; returns the process, a future resolved when it has
     ended (its ``returncode`` is set) and one resolved when stdout and stderr have both
-    reached end of file. ``in_thread``: started from a worker thread, which waits there
-    until the child has exec'd (the loop goes on meanwhile: for starts nobody waits for).
-    Raises OSError when it cannot be started."""
+    reached end of file. Raises OSError when it cannot be started."""
     loop = asyncio.get_running_loop()
-
-    def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # noqa: ASYNC220 - vfork, ~1 ms: less than subprocess_exec
-            list(argv), stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(env), cwd=cwd,
-            start_new_session=True,
-        )  # fmt: skip
-
-    popen = await _started(start) if in_thread else start()
+    popen = subprocess.Popen(  # noqa: ASYNC220 - vfork, ~1 ms: less than subprocess_exec
+        list(argv), stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(env), cwd=cwd,
+        start_new_session=True,
+    )  # fmt: skip
     process = PipedProcess(popen)
     exited: asyncio.Future[None] = loop.create_future()
     drained: asyncio.Future[None] = loop.create_future()
@@ -109,21 +98,6 @@ async def start_piped(
             popen.kill()
         raise
     return process, exited, drained
-
-
-async def _started(start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    """``start()`` run in a worker thread; cancelled, the child it started is killed."""
-    starting = asyncio.ensure_future(asyncio.to_thread(start))
-    try:
-        return await asyncio.shield(starting)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            popen = await starting
-            popen.kill()
-            for pipe in (popen.stdin, popen.stdout, popen.stderr):
-                if pipe is not None:
-                    pipe.close()
-        raise
 
 
 async def _connect(

@@ -96,9 +96,7 @@ class Waiter:
 async def start_waiter(command: SandboxCommand, args_data: bytes) -> Waiter:
     """Start a waiter from ``command`` (the kernel's sandbox around :func:`waiter_argv`,
     in HOME). Raises OSError."""
-    # Started from a worker thread: nobody waits for a waiter, while the loop may be
-    # answering the request that created its kernel.
-    spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=True, in_thread=True)
+    spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=True)
     return Waiter(spawned, command.env, args_data)
 
 

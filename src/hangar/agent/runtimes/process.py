@@ -69,21 +69,13 @@ class Spawned:
 
 
 async def spawn(
-    argv: Sequence[str],
-    *,
-    env: Mapping[str, str],
-    cwd: str,
-    stdin_pipe: bool,
-    in_thread: bool = False,
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdin_pipe: bool
 ) -> Spawned:
-    """Start ``argv`` in a new session with piped stdout/stderr (stdin piped or /dev/null);
-    ``in_thread``: see :func:`~.piped.start_piped`.
+    """Start ``argv`` in a new session with piped stdout/stderr (stdin piped or /dev/null).
 
     Raises OSError when it cannot be started.
     """
-    process, exited, drained = await start_piped(
-        argv, env=env, cwd=cwd, stdin_pipe=stdin_pipe, in_thread=in_thread
-    )
+    process, exited, drained = await start_piped(argv, env=env, cwd=cwd, stdin_pipe=stdin_pipe)
     return Spawned(process, exited, drained)
 
 
