@@ -283,8 +283,8 @@ async def open_services(
         services = _assemble(settings, clock, engine, sessions, identity, first_admin)
         if run_bootstrap:
             await services.images.register_host_python()
+            await services.queues.service.ensure_default("default")  # the first domain's
     except BaseException:
         await engine.dispose()
         raise
     return services
-            await services.queues.service.ensure_default("default")  # the first domain's
