@@ -224,3 +224,23 @@ async def test_workers_time_out_and_keep_stats(services: Services, clock: FakeCl
     assert await w.all(ada) == []
     with pytest.raises(TaskNotFound):
         await w.report(ada, "host:0", task="0" * 32)
+
+
+async def test_queue_metrics_follow_length_and_wait(services: Services, clock: FakeClock) -> None:
+    q = services.queues
+    ada = await user(services, "ada@q.test")
+    queue = (await q.reads.default(ada)).id
+    start = clock.now()
+    a, b = await tasks(services, ada, 2)
+    await q.service.put(queue, a)
+    clock.advance(100)
+    await q.service.put(queue, b)
+    clock.advance(100)
+    await q.service.pop(queue)
+
+    (series,) = await q.reads.metrics(ada, [queue], start, clock.now(), 10**9)  # one bucket
+    assert series.queue_id == queue and len(series.dates) == 1
+    assert series.lengths == [1] and series.wait_seconds == [100.0]  # the largest wait: b's
+    (fine,) = await q.reads.metrics(ada, [queue], start, clock.now(), 1)
+    assert fine.lengths == [1, 2, 1]
+    assert fine.wait_seconds == [0.0, 50.0, 100.0]

@@ -68,7 +68,7 @@ class Queue:
 
 @dataclass(frozen=True, slots=True)
 class QueueSample:
-    """A queue's length and its entries' mean wait (seconds) at a moment."""
+    """A queue's length and its wait (seconds: halfway between its oldest and newest entry's)."""
 
     queue_id: str
     at: datetime
@@ -79,7 +79,7 @@ class QueueSample:
 @dataclass(frozen=True, slots=True)
 class QueueSeries:
     """A queue's samples bucketed by interval: bucket starts (epoch seconds), the largest
-    mean wait in each bucket and the length that went with it."""
+    wait in each bucket and the length that went with it."""
 
     queue_id: str
     dates: list[int] = field(default_factory=list)

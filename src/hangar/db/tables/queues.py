@@ -57,7 +57,7 @@ class QueueEntryRow(Base):
 
 
 class QueueSampleRow(Base):
-    """A queue's length and mean wait after a change (``queues.get_queue_metrics``)."""
+    """A queue's length and wait after a change (``queues.get_queue_metrics``)."""
 
     __tablename__ = "queue_samples"
     __table_args__ = (Index("ix_queue_samples_queue", "queue_id", "at"),)

@@ -187,12 +187,12 @@ async def set_ranks(db: AsyncConnection, ranks: Mapping[int, int]) -> None:
 
 
 async def record_sample(db: AsyncConnection, queue_id: str, now: datetime) -> None:
-    """Writes the queue's length and its entries' mean wait as of ``now``."""
+    """Writes the queue's length and wait as of ``now``: the wait is halfway between the
+    oldest and the newest entry's (their mean for two; found from an index, not a scan)."""
     stmt = select(func.count(), func.min(E.added), func.max(E.added)).where(E.queue_id == queue_id)
     length, first, last = (await db.execute(stmt)).one()
     wait = 0.0
     if length:
-        # the mean of (now - added) over entries, from the oldest and newest (cheap, close)
         wait = max(0.0, ((now - first).total_seconds() + (now - last).total_seconds()) / 2)
     await db.execute(
         insert(SAMPLES).values(queue_id=queue_id, at=now, length=length, wait_seconds=wait)
