@@ -264,7 +264,8 @@ def _runs(refs: dict[int, SeriesRef], rows: list[scalars.PointRow]) -> list[Seri
     a page may hold a long history)."""
     runs = []
     for sid, group in groupby(rows, key=itemgetter(0)):
-        _sids, iters, values, stamps = zip(*group, strict=True)
+        points = list(group)
+        iters, values, stamps = (tuple(map(itemgetter(i), points)) for i in (1, 2, 3))
         ref = refs[sid]
         runs.append(SeriesPoints(ref.task, ref.metric, ref.variant, iters, values, stamps))
     return runs

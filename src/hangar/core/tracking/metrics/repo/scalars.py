@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Table, delete, func, literal, select
@@ -66,6 +66,7 @@ class _Batch:
         return batch
 
 
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 _ITER_TIME = attrgetter("iter", "timestamp")
 _ITER = attrgetter("iter")
 _VALUE = attrgetter("value")
@@ -217,10 +218,7 @@ async def history(
     where = _HISTORY.format(mark(conn, 1))
     sql = f"SELECT {x}, value FROM tracking_scalars WHERE {where} ORDER BY {x}"
     rows = await fetch_all(conn, sql, (sid,))
-    if not rows:
-        return [], []
-    xs, ys = zip(*rows, strict=True)  # columns by a builtin: a history is long
-    return list(xs), list(ys)
+    return list(map(_FIRST, rows)), list(map(_SECOND, rows))  # columns by builtins
 
 
 async def extent(conn: AsyncConnection, sid: int, axis: XAxis) -> tuple[int, int, int]:
