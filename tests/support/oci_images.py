@@ -216,8 +216,9 @@ def base_dirs() -> list[Entry]:
 
 
 def shell_rootfs() -> list[Entry]:
-    """dash as /bin/sh, cat, ls, echo (dash builtin): no Python."""
-    programs = closure(["/usr/bin/dash", "/usr/bin/cat", "/usr/bin/ls", "/usr/bin/env"])
+    """bash, dash as /bin/sh, cat, ls, env, head: no Python."""
+    names = ("bash", "dash", "cat", "ls", "env", "head")
+    programs = closure([f"/usr/bin/{name}" for name in names])
     return [*base_dirs(), *host_files(programs), symlink("usr/bin/sh", "dash")]
 
 

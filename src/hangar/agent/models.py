@@ -67,6 +67,18 @@ class HomeFile:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """A container image the kernel runs in: pulled from its registry unless the node holds
+    it (``digest``, the manifest's, pins it). The credentials are the registry's, if any."""
+
+    reference: str
+    digest: str | None = None
+    username: str | None = None
+    password: str | None = None
+    insecure: bool = False  # plain HTTP (loopback registries use it anyway)
+
+
+@dataclass(frozen=True, slots=True)
 class KernelRequest:
     """Everything the node needs to start a session's kernel.
 
@@ -92,6 +104,7 @@ class KernelRequest:
     disk_bytes: int | None = None  # size of the scratch disk; None: the agent's default
     # Batch sessions (False) get no Jupyter kernel at start: none pre-started, none pooled.
     interactive: bool = True
+    image: ImageRequest | None = None  # None: the host system (or interpreter_prefix)
 
 
 @dataclass(frozen=True, slots=True)

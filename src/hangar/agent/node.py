@@ -27,6 +27,7 @@ from hangar.agent.batch import BatchRunner, Resume, RunSlot, plan
 from hangar.agent.console import DEFAULT_MAX_BYTES, ConsoleLog
 from hangar.agent.describe import node_info
 from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
+from hangar.agent.images.node_images import IMAGE_STORE_DIR, NodeImages
 from hangar.agent.interrupts import interrupt_group
 from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.kernels.pool import KernelPool, Pooled, environ_code, fits, fits_sandbox
@@ -162,6 +163,7 @@ class Node:
         self.sandboxes = self._sandbox_pool(limits.sandbox_pool_size)
         self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
         self.host_usage = HostUsage()
+        self.images = NodeImages(scratch_root / IMAGE_STORE_DIR, owner=self._owner)
 
     # -- node --------------------------------------------------------------------------
 
@@ -201,6 +203,8 @@ class Node:
         await self._removed(key)  # the same id, destroyed just before (a restart path)
         if key in self._kernels or key in self._starting:
             raise KernelExists(f"Kernel {key} already exists on this node")
+        if request.image is not None:  # pulled unless the node has it
+            await self.images.ensure(request.image)
         kernel = self._new_kernel(request)
         self._starting.add(key)
         try:
@@ -237,6 +241,7 @@ class Node:
             gid=self.gid,
             devices=self.inventory.devices,
             pids_max=self.limits.pids_max,
+            image=self.images.find(request.image),
         )
         spec = self.services.with_mounts(spec)
         console = ConsoleLog(self._log_path(str(request.kernel_id)), self.limits.console_max_bytes)

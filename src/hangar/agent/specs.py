@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hangar.agent.errors import InvalidKernelSpec
+from hangar.agent.images.store import StoredImage
 from hangar.agent.models import KernelRequest
 from hangar.agent.node_errors import InvalidKernelRequest
 from hangar.agent.resources.devices import AcceleratorDevice
@@ -64,8 +65,8 @@ def remove_shim(path: Path) -> None:
     remove_tree(path)
 
 
-def _search_path(request: KernelRequest, prefix: Path) -> str:
-    base = request.environ.get("PATH", DEFAULT_PATH)
+def _search_path(request: KernelRequest, prefix: Path, base_env: Mapping[str, str]) -> str:
+    base = request.environ.get("PATH", base_env.get("PATH", DEFAULT_PATH))
     wanted = [str(prefix / "bin"), os.path.dirname(request.interpreter), *base.split(":")]
     seen: list[str] = []
     for entry in wanted:
@@ -74,15 +75,19 @@ def _search_path(request: KernelRequest, prefix: Path) -> str:
     return ":".join(seen)
 
 
-def kernel_environ(request: KernelRequest, prefix: Path) -> dict[str, str]:
-    """The request's environment plus the Backend.AI session variables and PATH (the
-    interpreter's directories first). CUDA variables come from the runtime's GPU bindings."""
+def kernel_environ(
+    request: KernelRequest, prefix: Path, image_env: Sequence[str] = ()
+) -> dict[str, str]:
+    """The image config's Env, the request's environment, the Backend.AI session variables
+    and PATH (the interpreter's directories first). CUDA variables come from the runtime's
+    GPU bindings."""
     kernel_id = str(request.kernel_id)
-    env = dict(request.environ)
+    base_env = dict(item.partition("=")[::2] for item in image_env if "=" in item)
+    env = {**base_env, **request.environ}
     env.setdefault("OMP_NUM_THREADS", str(max(1, int(request.cpu))))
     env.setdefault("PYTHONUNBUFFERED", "1")  # batch output should stream, not arrive at exit
     env.update(
-        PATH=_search_path(request, prefix),
+        PATH=_search_path(request, prefix, base_env),
         BACKENDAI_KERNEL_ID=kernel_id,
         BACKENDAI_SESSION_ID=kernel_id,
         BACKENDAI_SESSION_NAME=request.session_name,
@@ -129,11 +134,15 @@ def build_spec(
     gid: int,
     devices: Sequence[AcceleratorDevice],
     pids_max: int,
+    image: StoredImage | None = None,
 ) -> KernelSpec:
-    """The runtime spec for ``request`` (bootstrap excluded: the node runs it itself).
+    """The runtime spec for ``request`` (bootstrap excluded: the node runs it itself);
+    ``image`` is the stored container image the request names, if any.
 
     Raises InvalidKernelRequest.
     """
+    if request.image is not None and image is None:
+        raise InvalidKernelRequest(f"image {request.image.reference} is not on this node")
     kernel_id = str(request.kernel_id)
     for mount in request.mounts:
         if not mount.host_path.is_dir():
@@ -152,7 +161,7 @@ def build_spec(
             scratch_dir=scratch_root / kernel_id,
             uid=uid,
             gid=gid,
-            environ=kernel_environ(request, prefix),
+            environ=kernel_environ(request, prefix, image.config.env if image else ()),
             limits=ResourceLimits(
                 cpu=cpu,
                 memory_bytes=memory,
@@ -161,7 +170,9 @@ def build_spec(
                 disk_bytes=request.disk_bytes,
             ),
             gpus=gpu_bindings(request, devices),
-            image=ImageSpec(name=image_name, interpreter_prefix=prefix),
+            image=ImageSpec(name=image_name, interpreter_prefix=prefix)
+            if image is None
+            else ImageSpec(name=image.reference, interpreter_prefix=prefix, rootfs=image.rootfs),
             mounts=tuple(BindMount(m.host_path, m.target, m.read_only) for m in request.mounts),
         )
     except InvalidKernelSpec as exc:

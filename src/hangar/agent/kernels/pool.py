@@ -195,6 +195,7 @@ def fits_sandbox(request: KernelRequest) -> bool:
     Dotfiles and the bootstrap script are written and run afterwards, as for any kernel."""
     return (
         request.interpreter_prefix is None
+        and request.image is None
         and not request.mounts
         and not request.gpu_devices
         and not any(request.gpu_shares.values())
@@ -206,6 +207,7 @@ def fits(request: KernelRequest) -> bool:
     for: the host interpreter and nothing bound or written in before the kernel starts."""
     return (
         request.interpreter_prefix is None
+        and request.image is None
         and not request.mounts
         and not request.files
         and not request.bootstrap_script

@@ -118,6 +118,7 @@ class ImageSpec:
     interpreter_prefix: Path | None = None
     binds: tuple[BindMount, ...] = ()
     bootstrap: str | None = None
+    rootfs: Path | None = None  # a container image's root file system (see .rootfs)
 
 
 @dataclass(frozen=True, slots=True)

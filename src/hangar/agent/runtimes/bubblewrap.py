@@ -72,6 +72,7 @@ from hangar.agent.runtimes.process import (
     exit_status,
     spawn,
 )
+from hangar.agent.runtimes.rootfs import mount_overlay, unmount_overlay
 from hangar.agent.runtimes.sandbox import (
     SandboxOptions,
     args_file_data,
@@ -331,6 +332,9 @@ class BubblewrapRuntime(KernelRuntime):
                 await cgroup.remove(self.config.destroy_timeout)
             with contextlib.suppress(OSError):
                 await detach_disk(self.disks, spec.kernel_id)
+            if spec.image.rootfs is not None:
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(unmount_overlay, spec)
             raise KernelCreationFailed(f"cannot prepare kernel {spec.kernel_id!r}: {exc}") from exc
         info = KernelInfo(
             spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes + disk_notes
@@ -347,6 +351,8 @@ class BubblewrapRuntime(KernelRuntime):
         cgroup (with its limits; made last, so a failure leaves none). Raises OSError."""
         prepare_scratch(spec.scratch_dir, owner, home_mounts(spec))
         options = self._options_for(spec)
+        if spec.image.rootfs is not None:
+            mount_overlay(spec, self.options.privileged)
         cgroup = self.cgroups.create(spec.kernel_id, spec.limits) if self.cgroups else None
         return cgroup, options
 
@@ -634,6 +640,8 @@ class BubblewrapRuntime(KernelRuntime):
         self._args_path(kernel_id).unlink(missing_ok=True)
         if self.networks is not None:
             await self.networks.destroy(kernel_id)
+        if kernel is not None and kernel.spec.image.rootfs is not None:
+            await asyncio.to_thread(unmount_overlay, kernel.spec, keep=not remove_scratch)
         if remove_scratch:
             scratch = kernel.spec.scratch_dir if kernel is not None else None
             await detach_disk(self.disks, kernel_id, scratch)

@@ -26,6 +26,7 @@ from hangar.agent.runtimes.base import (
     ResourceLimits,
     validate_env,
 )
+from hangar.agent.runtimes.rootfs import host_tool_argv, image_filesystem_args
 
 # Masked by an empty tmpfs in every sandbox: other users' homes, root's home, the host /tmp,
 # and the cgroup tree (it names the other kernels; the sandbox's own cgroup namespace hides
@@ -188,6 +189,12 @@ def filesystem_args(
     is_dir: Callable[[str], bool] = os.path.isdir,
 ) -> list[str]:
     """Read-only root, fresh /proc and /dev, masks, then binds (image, scratch, vfolders)."""
+    if spec.image.rootfs is not None:  # a container image: its overlay is the root
+        shm = ["--perms", "1777"] + (["--size", str(s)] if (s := spec.limits.shmem_bytes) else [])
+        passwd = (options.passwd_file, options.group_file)
+        tools = [options.setpriv] if options.privileged else []
+        tools += [options.prlimit]  # the fallback of kernels without cgroups
+        return image_filesystem_args(spec, passwd, [*shm, "--tmpfs", "/dev/shm"], tools)
     masks = mask_paths(spec, options.hidden_paths, exists)
     mirrored = mirrored_dirs(spec, masks, exists)
     args = root_args(mirrored, HostTree()) if mirrored else ["--ro-bind", "/", "/"]
@@ -298,7 +305,7 @@ def limit_prefix(spec: KernelSpec, options: SandboxOptions, rlimits: bool) -> li
     prefix: list[str] = []
     if options.privileged:
         prefix += [
-            options.setpriv,
+            *(host_tool_argv(options.setpriv) if spec.image.rootfs else [options.setpriv]),
             f"--reuid={spec.uid}",
             f"--regid={spec.gid}",
             "--clear-groups",
@@ -307,18 +314,20 @@ def limit_prefix(spec: KernelSpec, options: SandboxOptions, rlimits: bool) -> li
             "--",
         ]
     if rlimits:
-        prefix += rlimit_args(spec.limits, options.prlimit)
+        prlimit = host_tool_argv(options.prlimit) if spec.image.rootfs else [options.prlimit]
+        prefix += rlimit_args(spec.limits, prlimit)
     return prefix
 
 
-def rlimit_args(limits: ResourceLimits, prlimit: str) -> list[str]:
+def rlimit_args(limits: ResourceLimits, prlimit: str | Sequence[str]) -> list[str]:
     """``prlimit`` for the fallback: RLIMIT_AS for memory, RLIMIT_NPROC for process count."""
     args = []
     if limits.memory_bytes is not None:
         args.append(f"--as={limits.memory_bytes}")
     if limits.pids_max is not None:
         args.append(f"--nproc={limits.pids_max}")
-    return [prlimit, *args, "--"] if args else []
+    program = [prlimit] if isinstance(prlimit, str) else list(prlimit)
+    return [*program, *args, "--"] if args else []
 
 
 def wrapper_args(

@@ -1,0 +1,97 @@
+"""The node's images: a kernel's :class:`ImageRequest` answered from the store, or pulled.
+
+Pull failures become :class:`KernelStartFailed` with the registry's reason (not found, login
+refused, a digest that does not match, a layer that tries to escape, the store is full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tarfile
+from pathlib import Path
+
+from hangar.agent.images.store import ImageStore, ProgressCallback, StoredImage, StoreFull
+from hangar.agent.images.unpack import Owner, UnsafeLayer
+from hangar.agent.models import ImageRequest
+from hangar.agent.node_errors import InvalidKernelRequest, KernelStartFailed
+from hangar.util.oci.distribution import Credentials, RegistryClient, RegistryError
+from hangar.util.oci.manifests import ManifestError
+from hangar.util.oci.reference import InvalidReference, parse_reference
+
+log = logging.getLogger(__name__)
+IMAGE_STORE_DIR = ".hangar-images"
+
+
+def _credentials(request: ImageRequest) -> Credentials | None:
+    if request.username is None:
+        return None
+    return Credentials(request.username, request.password or "")
+
+
+class NodeImages:
+    def __init__(self, root: Path, *, owner: tuple[int, int] | None,
+                 limit_bytes: int | None = None) -> None:  # fmt: skip
+        self.root = root
+        self._owner = Owner(*owner) if owner is not None else Owner()
+        self._limit = limit_bytes
+        self._store: ImageStore | None = None
+        self._pulls: dict[str, asyncio.Task[StoredImage]] = {}
+
+    @property
+    def store(self) -> ImageStore:
+        """The store, made on first use (a node that never runs an image makes none)."""
+        if self._store is None:
+            self._store = ImageStore(self.root, limit_bytes=self._limit, owner=self._owner)
+        return self._store
+
+    def find(self, request: ImageRequest | None) -> StoredImage | None:
+        """The stored image ``request`` names (None: no image asked, or not here)."""
+        if request is None:
+            return None
+        return self.store.find(request.digest or _normalized(request.reference))
+
+    async def ensure(
+        self, request: ImageRequest, on_progress: ProgressCallback = lambda p: None
+    ) -> StoredImage:
+        """The image, pulled if the node lacks it (concurrent asks share one pull).
+        Raises InvalidKernelRequest, KernelStartFailed."""
+        found = await asyncio.to_thread(self.find, request)
+        if found is not None:
+            return found
+        key = request.digest or _normalized(request.reference)
+        task = self._pulls.get(key)
+        if task is None:
+            task = asyncio.create_task(self._pull(request, on_progress))
+            self._pulls[key] = task
+            task.add_done_callback(lambda _: self._pulls.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _pull(self, request: ImageRequest, on_progress: ProgressCallback) -> StoredImage:
+        try:
+            ref = parse_reference(request.reference)
+        except InvalidReference as exc:
+            raise InvalidKernelRequest(f"image {request.reference!r}: {exc}") from None
+        insecure = True if request.insecure else None
+        try:
+            async with RegistryClient(
+                ref.api_host, _credentials(request), insecure=insecure
+            ) as client:
+                image = await self.store.pull(client, ref, on_progress)
+        except (RegistryError, ManifestError, StoreFull, UnsafeLayer, tarfile.TarError,
+                EOFError, OSError) as exc:  # fmt: skip
+            log.warning("pull of %s failed: %s", request.reference, exc)
+            raise KernelStartFailed(f"Cannot pull image {request.reference}: {exc}") from exc
+        if request.digest and image.manifest.digest != request.digest:
+            raise KernelStartFailed(
+                f"image {request.reference} is now {image.manifest.digest}, "
+                f"not the {request.digest} asked for"
+            )
+        return image
+
+
+def _normalized(reference: str) -> str:
+    try:
+        return str(parse_reference(reference))
+    except InvalidReference:
+        return reference

@@ -1,0 +1,125 @@
+"""Kernels in container images pulled from a loopback registry, on the real bubblewrap
+runtime: the image's files and Env, a copy-on-write root per kernel, the image's own
+Python, images without Python in batch mode, private images, hostile images refused."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from hangar.agent.models import BatchSteps, ImageRequest
+from hangar.agent.node import Node
+from hangar.agent.node_errors import KernelStartFailed
+from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
+from tests.support.agent_node import collect, ends, make_node, request, text
+from tests.support.oci_images import (
+    Entry,
+    ImageBuild,
+    Layout,
+    file,
+    python_files,
+    shell_rootfs,
+    symlink,
+)
+from tests.support.registry import Registry, RegistryUnavailable, start_registry
+
+USER, PASSWORD = "team", "pw-for-team"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry with basic auth holding img/shell, img/python and img/hostile."""
+    root = tmp_path_factory.mktemp("registry")
+    try:
+        with start_registry(root / "registry", username=USER, password=PASSWORD) as found:
+            layout = Layout(root / "layout")
+            base = shell_rootfs()
+            app = [file("app/hello.sh", "echo hello from $GREETING\n", 0o755),
+                   Entry("data", "dir", mode=0o755, uid=1000, gid=1000)]  # fmt: skip
+            shell = ImageBuild([base, app], env=["PATH=/usr/bin:/bin", "GREETING=the image"],
+                               cmd=["/bin/sh", "/app/hello.sh"])  # fmt: skip
+            layout.tag(layout.image(shell), "shell")
+            layout.tag(layout.image(ImageBuild([base, python_files()], compression="zstd")), "py")
+            hostile = [symlink("escape", "../../../../../../../../tmp")]
+            layout.tag(layout.image(ImageBuild([base, hostile])), "hostile")
+            for tag in ("shell", "py", "hostile"):
+                found.push(layout.root, f"img/{tag}:latest", tag=tag)
+            yield found
+    except RegistryUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+async def node(runtime: BubblewrapRuntime, data_dir: Path) -> AsyncIterator[Node]:
+    node = make_node(runtime, data_dir)
+    yield node
+    for kernel_id in node.kernel_ids():
+        await node.destroy_kernel(kernel_id)
+    await node.settle()
+
+
+def _image(registry: Registry, tag: str, password: str = PASSWORD) -> ImageRequest:
+    return ImageRequest(f"{registry.host}/img/{tag}:latest", username=USER, password=password)
+
+
+async def _run(node: Node, kernel_id: uuid.UUID, command: str) -> tuple[str, int | None]:
+    records = await collect(node, kernel_id, BatchSteps(exec=command))
+    return text(records, "stdout") + text(records, "stderr"), ends(records)[-1][1]
+
+
+async def test_a_kernel_runs_in_the_images_root_with_its_env(
+    node: Node, registry: Registry
+) -> None:
+    creation = request(image=_image(registry, "shell"), interpreter="/usr/bin/python3")
+    await node.create_kernel(creation)
+    out, code = await _run(node, creation.kernel_id, "sh /app/hello.sh; cat /etc/os-release; pwd")
+    assert (out, code) == ("hello from the image\nID=hangar-test\n/home/work\n", 0)
+    out, code = await _run(node, creation.kernel_id, "ls /usr/bin")
+    assert "python3" not in out.split()  # the host's system is not there
+
+
+async def test_each_kernel_writes_to_its_own_copy(node: Node, registry: Registry) -> None:
+    first, second = (
+        request(image=_image(registry, "shell")),
+        request(image=_image(registry, "shell")),
+    )
+    await node.create_kernel(first)
+    await node.create_kernel(second)
+    out, code = await _run(
+        node, first.kernel_id, "echo changed > /data/x; echo mine > /home/work/f; cat /data/x"
+    )
+    assert (out, code) == ("changed\n", 0)
+    out, _ = await _run(node, first.kernel_id, "echo x > /app/new 2>&1; echo $?")
+    assert "Permission denied" in out  # the image's own directories stay root's
+    out, _ = await _run(node, second.kernel_id, "ls /data /home/work")
+    assert "x" not in out.split() and "f" not in out.split()
+    image = node.images.find(_image(registry, "shell"))
+    assert image is not None and not (image.rootfs / "data" / "x").exists()
+
+
+async def test_the_images_own_python_runs_batch_code(node: Node, registry: Registry) -> None:
+    creation = request(image=_image(registry, "py"), interpreter="/usr/bin/python3",
+                       interactive=False)  # fmt: skip
+    await node.create_kernel(creation)
+    await node.upload(
+        creation.kernel_id, [("main.py", b"import sys, json\nprint(sys.prefix, json.dumps([1]))\n")]
+    )
+    records = await collect(node, creation.kernel_id, BatchSteps(exec="*"))
+    assert text(records, "stdout") == "/usr [1]\n" and ends(records) == [("finished", 0)]
+    out, _ = await _run(
+        node, creation.kernel_id, "ls /usr/lib/python3/dist-packages 2>&1 | head -1"
+    )
+    assert "No such file" in out  # the host's packages are not there
+
+
+async def test_wrong_credentials_and_hostile_images_are_refused(
+    node: Node, registry: Registry
+) -> None:
+    with pytest.raises(KernelStartFailed, match="refused the credentials"):
+        await node.create_kernel(request(image=_image(registry, "shell", "wrong")))
+    with pytest.raises(KernelStartFailed, match="points out of the image"):
+        await node.create_kernel(request(image=_image(registry, "hostile")))
+    assert node.kernel_ids() == []
