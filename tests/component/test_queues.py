@@ -186,10 +186,12 @@ async def test_delete_a_queue_with_tasks_needs_force(services: Services) -> None
     await q.queueing.enqueue(boss, task, queue_id=queue)
 
     with pytest.raises(QueueNotEmpty):
-        await q.service.delete(boss, queue)
-    await q.service.delete(boss, queue, force=True)
+        await q.queueing.delete_queue(boss, queue, force=False)
+    assert await q.queueing.delete_queue(boss, queue, force=True) == 1
     with pytest.raises(QueueNotFound):
         await q.reads.get(boss, queue)
+    got = await services.tracking.experiments.task_reads.get(boss, task)
+    assert got.status is TaskStatus.CREATED
 
 
 async def test_workers_time_out_and_keep_stats(services: Services, clock: FakeClock) -> None:

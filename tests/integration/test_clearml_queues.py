@@ -343,3 +343,19 @@ def test_hangar_cli_shows_queues_enqueues_and_aborts(
         == [second]  # fmt: skip
     missing = clearml_live.hangar("queue", "show", "no-such-queue")
     assert missing.returncode == 1 and "no-such-queue" in missing.stdout + missing.stderr
+
+
+def test_hangar_cli_administers_queues(clearml_live: LiveServer, alice: ClearmlUser) -> None:
+    created = hangar_json(clearml_live, "queue", "create", "cli-adm", "--served-by", "external")
+    assert created["name"] == "cli-adm"
+    hangar_json(clearml_live, "queue", "update", "cli-adm", "--name", "cli-adm2",
+                "--served-by", "hangar", "--resource-preset", "small")  # fmt: skip
+    listed = {q["name"]: q for q in hangar_json(clearml_live, "queue", "ls")}
+    assert listed["cli-adm2"]["id"] == created["id"] and listed["cli-adm2"]["served_by"] == "hangar"
+    as_alice = {"CLEARML_API_HOST": clearml_live.endpoint,
+                "CLEARML_API_ACCESS_KEY": alice.access_key,
+                "CLEARML_API_SECRET_KEY": alice.secret_key}  # fmt: skip
+    refused = clearml_live.hangar("queue", "delete", "cli-adm2", **as_alice)
+    assert refused.returncode == 1 and "administrator" in refused.stdout + refused.stderr
+    hangar_json(clearml_live, "queue", "delete", "cli-adm2")
+    assert "cli-adm2" not in {q["name"] for q in hangar_json(clearml_live, "queue", "ls")}

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
 import typer
 
-from hangar.cli.common import OUTPUT, print_json
+from hangar.cli.common import OUTPUT, done, print_json
 from hangar.cli.experiments import _with
 from hangar.cli.render import console, table
-from hangar.client.queues import QueueSummary, queue, queues
+from hangar.client.queues import (
+    QueueSummary,
+    create_queue,
+    delete_queue,
+    queue,
+    queues,
+    update_queue,
+)
 
-app = typer.Typer(help="Queues of experiments: list them, show what waits in one.",
+app = typer.Typer(help="Queues of experiments: list, show, create, update, delete.",
                   no_args_is_help=True)  # fmt: skip
 
 
@@ -58,3 +66,55 @@ def show(
     ]))  # fmt: skip
     rows = [(w.position, w.task_id, w.name, w.status, duration(w.wait)) for w in waiting]
     console.print(table("Waiting tasks", ["position", "task", "name", "status", "wait"], rows))
+
+
+class ServedBy(enum.StrEnum):
+    HANGAR = "hangar"
+    EXTERNAL = "external"
+
+
+ServedByOpt = Annotated[
+    ServedBy | None,
+    typer.Option("--served-by", help="hangar (Hangar runs its tasks) or external (agents do)."),
+]
+GroupOpt = Annotated[str | None, typer.Option(help="Scaling group Hangar runs its tasks in.")]
+PresetOpt = Annotated[str | None, typer.Option(help="Resource preset of those sessions.")]
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="The new queue's name.")],
+    served_by: ServedByOpt = None,
+    scaling_group: GroupOpt = None,
+    resource_preset: PresetOpt = None,
+) -> None:
+    """Create a queue (administrators)."""
+    fields = {"served_by": served_by and served_by.value, "scaling_group": scaling_group,
+              "resource_preset": resource_preset}  # fmt: skip
+    queue_id = _with(lambda x: create_queue(x, name, **fields))
+    done(f"Queue {name} created ({queue_id})", {"id": queue_id, "name": name})
+
+
+@app.command("update")
+def update(
+    ref: Annotated[str, typer.Argument(help="Queue id or name.")],
+    name: Annotated[str | None, typer.Option("--name", help="A new name.")] = None,
+    served_by: ServedByOpt = None,
+    scaling_group: GroupOpt = None,
+    resource_preset: PresetOpt = None,
+) -> None:
+    """Change a queue (administrators): its name, who serves it, where its tasks run."""
+    fields = {"name": name, "served_by": served_by and served_by.value,
+              "scaling_group": scaling_group, "resource_preset": resource_preset}  # fmt: skip
+    queue_id = _with(lambda x: update_queue(x, ref, **fields))
+    done(f"Queue {ref} updated", {"id": queue_id})
+
+
+@app.command("delete")
+def delete(
+    ref: Annotated[str, typer.Argument(help="Queue id or name.")],
+    force: Annotated[bool, typer.Option("--force", help="Even with tasks waiting.")] = False,
+) -> None:
+    """Delete a queue (administrators); its waiting tasks go back to their former status."""
+    queue_id = _with(lambda x: delete_queue(x, ref, force=force))
+    done(f"Queue {ref} deleted", {"id": queue_id})

@@ -15,7 +15,10 @@ from typing import Any
 
 from hangar.client.experiments import TASK_ID, ClearmlAPIError, Experiments
 
-__all__ = ["QueueSummary", "Waiting", "abort", "enqueue", "queue", "queues"]
+__all__ = [
+    "QueueSummary", "Waiting", "abort", "create_queue", "delete_queue", "enqueue", "queue",
+    "queues", "update_queue",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,3 +132,25 @@ async def abort(client: Experiments, task_ref: str) -> tuple[str, str]:
     await client.call("tasks.stop", task=task_id)
     task = await client.call("tasks.get_by_id", task=task_id)
     return task_id, str(task["task"].get("status", ""))
+
+
+async def create_queue(client: Experiments, name: str, **fields: Any) -> str:
+    """A new queue (administrators); ``fields``: served_by ("hangar" or "external"),
+    scaling_group, resource_preset, tags. Returns its id."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    return str((await client.call("queues.create", name=name, **given))["id"])
+
+
+async def update_queue(client: Experiments, ref: str, **fields: Any) -> str:
+    """Changes the queue (id or name; administrators); returns its id."""
+    raw = await _queue_raw(client, ref)
+    given = {k: v for k, v in fields.items() if v is not None}
+    await client.call("queues.update", queue=raw["id"], **given)
+    return str(raw["id"])
+
+
+async def delete_queue(client: Experiments, ref: str, *, force: bool = False) -> str:
+    """Deletes the queue (id or name; administrators); one with tasks only with ``force``."""
+    raw = await _queue_raw(client, ref)
+    await client.call("queues.delete", queue=raw["id"], force=force)
+    return str(raw["id"])

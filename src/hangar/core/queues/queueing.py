@@ -14,7 +14,7 @@ from hangar.core.principal import Principal
 from hangar.core.queues.models import NoDefaultQueue, Queue, QueueNotFound
 from hangar.core.queues.reads import QueueReads
 from hangar.core.queues.service import QueueService
-from hangar.core.tracking.tasks.models import DEVELOPMENT, Task
+from hangar.core.tracking.tasks.models import DEVELOPMENT, Task, TaskNotFound
 from hangar.core.tracking.tasks.reads import TaskReads
 from hangar.core.tracking.tasks.service import Changed, TaskService
 from hangar.core.tracking.tasks.states import TaskStatus
@@ -124,6 +124,26 @@ class Queueing:
             principal, task_id, target, force=True, reason=reason, message=message
         )
         return Dequeued(changed, removed)
+
+    async def delete_queue(self, principal: Principal, queue_id: str, *, force: bool) -> int:
+        """Deletes the queue (administrators; with tasks only with ``force``); its queued
+        tasks go back to the status they had before; returns how many."""
+        queue = await self._reads.get(principal, queue_id)
+        await self._queues.delete(principal, queue_id, force=force)
+        moved = 0
+        for entry in queue.entries:
+            try:
+                task = await self._task_reads.get(principal, entry.task_id)
+            except TaskNotFound:
+                continue
+            if task.status is TaskStatus.QUEUED:
+                target = _status(task.enqueue_status) or TaskStatus.CREATED
+                if target is TaskStatus.QUEUED:
+                    target = TaskStatus.CREATED
+                await self._tasks.move(principal, task.id, target, force=True,
+                                       reason="queue deleted")  # fmt: skip
+                moved += 1
+        return moved
 
     async def stop(
         self,

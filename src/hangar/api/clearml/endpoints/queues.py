@@ -107,7 +107,7 @@ class DeleteRequest(QueueRequest):
 @endpoint("queues.delete")
 async def delete(call: Call) -> dict[str, Any]:
     body = call.parse(DeleteRequest)
-    await queues(call).service.delete(call.principal, body.queue, force=body.force)
+    await queues(call).queueing.delete_queue(call.principal, body.queue, force=body.force)
     return {"deleted": 1}
 
 
