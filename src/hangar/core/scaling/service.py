@@ -9,11 +9,8 @@ domain, with the group they launch in, or with their keypair.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -23,46 +20,12 @@ from hangar.core.identity import repo
 from hangar.core.identity.directory import require_superadmin
 from hangar.core.identity.queries import Scope, scope_of
 from hangar.core.principal import Principal
+from hangar.core.scaling import repo as groups
+from hangar.core.scaling.repo import ScalingGroup
 from hangar.db.engine import DbSession
-from hangar.db.tables.agents import AgentRow
-from hangar.db.tables.compute import SessionRow
-from hangar.db.tables.identity import DomainRow, GroupRow, KeyPairRow, UserRow
-from hangar.db.tables.scaling import (
-    ScalingGroupDomainRow,
-    ScalingGroupGroupRow,
-    ScalingGroupKeyPairRow,
-    ScalingGroupRow,
-)
 
 SCHEDULERS = frozenset({"fifo", "lifo", "drf"})
 DRIVERS = frozenset({"static"})
-
-
-@dataclass(frozen=True, slots=True)
-class ScalingGroup:
-    name: str
-    description: str
-    is_active: bool
-    created_at: datetime
-    wsproxy_addr: str | None
-    driver: str
-    driver_opts: dict[str, Any]
-    scheduler: str
-    scheduler_opts: dict[str, Any]
-
-
-def _view(row: ScalingGroupRow) -> ScalingGroup:
-    return ScalingGroup(
-        name=row.name,
-        description=row.description,
-        is_active=row.is_active,
-        created_at=row.created_at,
-        wsproxy_addr=row.wsproxy_addr,
-        driver=row.driver,
-        driver_opts=dict(row.driver_opts or {}),
-        scheduler=row.scheduler,
-        scheduler_opts=dict(row.scheduler_opts or {}),
-    )
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
@@ -88,46 +51,30 @@ class ScalingGroups:
         self, caller: Principal, *, name: str | None = None, is_active: bool | None = None
     ) -> list[ScalingGroup]:
         require_superadmin(caller)
-        stmt = select(ScalingGroupRow).order_by(ScalingGroupRow.name)
-        if name is not None:
-            stmt = stmt.where(ScalingGroupRow.name == name)
-        if is_active is not None:
-            stmt = stmt.where(ScalingGroupRow.is_active.is_(is_active))
         async with self._sessions() as db:
-            return [_view(r) for r in (await db.execute(stmt)).scalars()]
+            return await groups.find(db, name=name, is_active=is_active)
 
     async def get(self, caller: Principal, name: str | None) -> ScalingGroup | None:
         require_superadmin(caller)
         if name is None:
             return None
         async with self._sessions() as db:
-            row = await db.get(ScalingGroupRow, name)
-            return _view(row) if row is not None else None
-
-    async def _names(self, stmt: Any, is_active: bool | None) -> list[ScalingGroup]:
-        query = select(ScalingGroupRow).where(ScalingGroupRow.name.in_(stmt))
-        if is_active is not None:
-            query = query.where(ScalingGroupRow.is_active.is_(is_active))
-        async with self._sessions() as db:
-            rows = (await db.execute(query.order_by(ScalingGroupRow.name))).scalars()
-            return [_view(r) for r in rows]
+            return await groups.get(db, name)
 
     async def for_domain(
         self, caller: Principal, domain: str, *, is_active: bool | None = None
     ) -> list[ScalingGroup]:
         if scope_of(caller) != Scope.ALL and domain != caller.domain_name:
             raise Forbidden("You may not look into another domain.")
-        stmt = select(ScalingGroupDomainRow.scaling_group).where(
-            ScalingGroupDomainRow.domain == domain
-        )
-        return await self._names(stmt, is_active)
+        async with self._sessions() as db:
+            return await groups.linked(db, domain=domain, is_active=is_active)
 
     async def for_group(
         self, caller: Principal, group: str, *, is_active: bool | None = None
     ) -> list[ScalingGroup]:
         gid = await self._visible_group(caller, group)
-        stmt = select(ScalingGroupGroupRow.scaling_group).where(ScalingGroupGroupRow.group == gid)
-        return await self._names(stmt, is_active)
+        async with self._sessions() as db:
+            return await groups.linked(db, group=gid, is_active=is_active)
 
     async def for_keypair(
         self, caller: Principal, access_key: str, *, is_active: bool | None = None
@@ -142,21 +89,15 @@ class ScalingGroups:
             scope == Scope.DOMAIN and owner.domain_name != caller.domain_name
         ):
             raise Forbidden("You may not look at this keypair.")
-        stmt = select(ScalingGroupKeyPairRow.scaling_group).where(
-            ScalingGroupKeyPairRow.access_key == access_key
-        )
-        return await self._names(stmt, is_active)
+        async with self._sessions() as db:
+            return await groups.linked(db, access_key=access_key, is_active=is_active)
 
     async def _visible_group(self, caller: Principal, group: str) -> uuid.UUID:
         async with self._sessions() as db:
-            found = None
             try:
-                found = await db.get(GroupRow, uuid.UUID(str(group)))
+                found = await repo.find_group_by_id(db, uuid.UUID(str(group)))
             except ValueError:
-                stmt = select(GroupRow).where(
-                    GroupRow.domain_name == caller.domain_name, GroupRow.name == group
-                )
-                found = (await db.execute(stmt)).scalar_one_or_none()
+                found = await repo.find_group(db, caller.domain_name, group)
             if found is None:
                 raise NotFound("group")
             scope = scope_of(caller)
@@ -170,26 +111,9 @@ class ScalingGroups:
 
     async def available(self, caller: Principal, group: str | None) -> list[str]:
         """Active scaling groups the caller may launch in for ``group`` (id or name)."""
-        parts: list[Any] = [
-            select(ScalingGroupDomainRow.scaling_group).where(
-                ScalingGroupDomainRow.domain == caller.domain_name
-            ),
-            select(ScalingGroupKeyPairRow.scaling_group).where(
-                ScalingGroupKeyPairRow.access_key == caller.access_key
-            ),
-        ]
-        if group:
-            gid = await self._visible_group(caller, group)
-            parts.append(
-                select(ScalingGroupGroupRow.scaling_group).where(ScalingGroupGroupRow.group == gid)
-            )
-        stmt = (
-            select(ScalingGroupRow.name)
-            .where(ScalingGroupRow.name.in_(union(*parts)), ScalingGroupRow.is_active.is_(True))
-            .order_by(ScalingGroupRow.name)
-        )
+        gid = await self._visible_group(caller, group) if group else None
         async with self._sessions() as db:
-            return list((await db.execute(stmt)).scalars())
+            return await groups.available(db, caller.domain_name, caller.access_key, gid)
 
     # Changing ----------------------------------------------------------------------------
 
@@ -198,7 +122,7 @@ class ScalingGroups:
         if not name or len(name) > 64:
             raise InvalidRequest("name must be 1 to 64 characters")
         _check_fields(fields)
-        row = ScalingGroupRow(
+        new = ScalingGroup(
             name=name,
             description=fields.get("description") or "",
             is_active=fields.get("is_active") is not False,
@@ -210,38 +134,34 @@ class ScalingGroups:
             wsproxy_addr=fields.get("wsproxy_addr"),
         )
         async with self._sessions() as db, db.begin():
-            if await db.get(ScalingGroupRow, name) is not None:
+            if await groups.get(db, name) is not None:
                 raise AlreadyExists("A scaling group with this name already exists.")
-            db.add(row)
-        return _view(row)
+            groups.add(db, new)
+        return new
 
     async def modify(self, caller: Principal, name: str, fields: dict[str, Any]) -> None:
         require_superadmin(caller)
         _check_fields(fields)
+        values = {
+            key: value.lower() if key == "scheduler" else value
+            for key, value in fields.items()
+            if value is not None
+        }
         async with self._sessions() as db, db.begin():
-            row = await db.get(ScalingGroupRow, name)
-            if row is None:
+            if await groups.get(db, name) is None:
                 raise NotFound("scaling group")
-            for key, value in fields.items():
-                if value is not None:
-                    setattr(row, key, value.lower() if key == "scheduler" else value)
+            if values:
+                await groups.change(db, name, values)
 
     async def delete(self, caller: Principal, name: str) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
-            row = await db.get(ScalingGroupRow, name)
-            if row is None:
+            if await groups.get(db, name) is None:
                 raise NotFound("scaling group")
-            for table, column in (
-                (AgentRow, AgentRow.scaling_group),
-                (SessionRow, SessionRow.scaling_group),
-            ):
-                count = select(func.count()).select_from(table).where(column == name)
-                if int((await db.execute(count)).scalar_one()):
-                    raise Conflict("Agents or sessions still belong to this scaling group.")
-            await db.delete(row)
+            if await groups.in_use(db, name):
+                raise Conflict("Agents or sessions still belong to this scaling group.")
             try:
-                await db.flush()
+                await groups.remove(db, name)
             except IntegrityError as exc:
                 raise Conflict("The scaling group is still in use.") from exc
 
@@ -258,28 +178,22 @@ class ScalingGroups:
         """Link (or unlink) a scaling group with one domain, group or keypair (idempotent)."""
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
-            if await db.get(ScalingGroupRow, scaling_group) is None:
+            if await groups.get(db, scaling_group) is None:
                 raise NotFound("scaling group")
-            link: Any
             if domain is not None:
-                if await db.get(DomainRow, domain) is None:
+                if not await groups.domain_exists(db, domain):
                     raise NotFound("domain")
-                link = ScalingGroupDomainRow(scaling_group=scaling_group, domain=domain)
+                await groups.link(db, scaling_group, domain=domain, remove=remove)
             elif group is not None:
                 gid = _as_uuid(group)
-                if await db.get(GroupRow, gid) is None:
+                if not await groups.group_exists(db, gid):
                     raise NotFound("group")
-                link = ScalingGroupGroupRow(scaling_group=scaling_group, group=gid)
+                await groups.link(db, scaling_group, group=gid, remove=remove)
             else:
                 assert access_key is not None
-                if await db.get(KeyPairRow, access_key) is None:
+                if not await groups.keypair_exists(db, access_key):
                     raise NotFound("keypair")
-                link = ScalingGroupKeyPairRow(scaling_group=scaling_group, access_key=access_key)
-            existing = await db.get(type(link), _link_key(link))
-            if remove and existing is not None:
-                await db.delete(existing)
-            elif not remove and existing is None:
-                db.add(link)
+                await groups.link(db, scaling_group, access_key=access_key, remove=remove)
 
     async def disassociate_all(
         self, caller: Principal, *, domain: str | None = None, group: str | None = None
@@ -287,18 +201,14 @@ class ScalingGroups:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
             if domain is not None:
-                if await db.get(DomainRow, domain) is None:
+                if not await groups.domain_exists(db, domain):
                     raise NotFound("domain")
-                await db.execute(
-                    delete(ScalingGroupDomainRow).where(ScalingGroupDomainRow.domain == domain)
-                )
+                await groups.unlink_all(db, domain=domain)
             else:
                 gid = _as_uuid(group or "")
-                if await db.get(GroupRow, gid) is None:
+                if not await groups.group_exists(db, gid):
                     raise NotFound("group")
-                await db.execute(
-                    delete(ScalingGroupGroupRow).where(ScalingGroupGroupRow.group == gid)
-                )
+                await groups.unlink_all(db, group=gid)
 
 
 def _as_uuid(value: str) -> uuid.UUID:
@@ -308,12 +218,4 @@ def _as_uuid(value: str) -> uuid.UUID:
         raise InvalidRequest(f"not a group id: {value}") from exc
 
 
-def _link_key(link: Any) -> tuple[Any, ...]:
-    if isinstance(link, ScalingGroupDomainRow):
-        return (link.scaling_group, link.domain)
-    if isinstance(link, ScalingGroupGroupRow):
-        return (link.scaling_group, link.group)
-    return (link.scaling_group, link.access_key)
-
-
-__all__ = ["ScalingGroup", "ScalingGroups", "UserRow"]
+__all__ = ["ScalingGroup", "ScalingGroups"]

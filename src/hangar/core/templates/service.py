@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
@@ -34,10 +33,10 @@ from hangar.core.errors import InvalidRequest, NotFound
 from hangar.core.identity.queries import Scope, scope_of
 from hangar.core.identity.service import IdentityService
 from hangar.core.principal import ADMIN_SCOPE, Principal
+from hangar.core.templates import repo
 from hangar.core.templates.model import bootstrap_of, load_payload, params_of
+from hangar.core.templates.repo import StoredTemplate
 from hangar.db.engine import DbSession
-from hangar.db.tables.identity import GroupMemberRow, GroupRow, UserRow
-from hangar.db.tables.templates import SessionTemplateRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,56 +103,43 @@ class Templates:
         self._identity = identity
         self._compute = compute
 
-    def _visible(self, caller: Principal) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = [SessionTemplateRow.is_active.is_(True)]
+    async def _visible(
+        self, caller: Principal, template_id: uuid.UUID | None = None
+    ) -> list[StoredTemplate]:
+        """The templates the caller sees: all (superadmins), their domain's (admins), their
+        own and their groups' (everyone else)."""
         scope = scope_of(caller)
-        if scope == Scope.DOMAIN:
-            conditions.append(SessionTemplateRow.domain_name == caller.domain_name)
-        elif scope == Scope.OWN:
-            groups = select(GroupMemberRow.group_id).where(
-                GroupMemberRow.user_id == caller.user_uuid
+        domain = caller.domain_name if scope == Scope.DOMAIN else None
+        member = caller.user_uuid if scope == Scope.OWN else None
+        async with self._sessions() as db:
+            return await repo.visible(
+                db, domain_name=domain, member=member, template_id=template_id
             )
-            conditions.append(
-                or_(
-                    SessionTemplateRow.user_uuid == caller.user_uuid,
-                    SessionTemplateRow.group_id.in_(groups),
-                )
-            )
-        return conditions
 
     async def _load(
         self, caller: Principal, template_id: str, *, write: bool = False
-    ) -> tuple[SessionTemplateRow, str, str | None]:
-        stmt = (
-            select(SessionTemplateRow, UserRow.email, GroupRow.name)
-            .join(UserRow, UserRow.uuid == SessionTemplateRow.user_uuid)
-            .outerjoin(GroupRow, GroupRow.id == SessionTemplateRow.group_id)
-            .where(SessionTemplateRow.id == _parse_id(template_id), *self._visible(caller))
-        )
-        async with self._sessions() as db:
-            found = (await db.execute(stmt)).one_or_none()
-        if found is None:
+    ) -> StoredTemplate:
+        found = await self._visible(caller, _parse_id(template_id))
+        if not found:
             raise NotFound("template")
-        row, email, group_name = found
-        if write and scope_of(caller) == Scope.OWN and row.user_uuid != caller.user_uuid:
+        stored = found[0]
+        if write and scope_of(caller) == Scope.OWN and stored.user_uuid != caller.user_uuid:
             raise NotFound("template")  # a group member may use it, not change it
-        return row, email, group_name
+        return stored
 
-    def _view(
-        self, caller: Principal, row: SessionTemplateRow, email: str, group_name: str | None
-    ) -> Template:
+    def _view(self, caller: Principal, stored: StoredTemplate) -> Template:
         return Template(
-            id=row.id,
-            name=row.name,
-            type=row.type,
-            user_uuid=row.user_uuid,
-            user_email=email,
-            group_id=row.group_id,
-            group_name=group_name,
-            domain_name=row.domain_name,
-            template=dict(row.template),
-            created_at=row.created_at,
-            is_owner=row.user_uuid == caller.user_uuid,
+            id=stored.id,
+            name=stored.name,
+            type=stored.type,
+            user_uuid=stored.user_uuid,
+            user_email=stored.user_email,
+            group_id=stored.group_id,
+            group_name=stored.group_name,
+            domain_name=stored.domain_name,
+            template=dict(stored.template),
+            created_at=stored.created_at,
+            is_owner=stored.user_uuid == caller.user_uuid,
         )
 
     async def create(
@@ -170,75 +156,62 @@ class Templates:
         documents = load_payload(payload)
         group_id = await self._identity.group_id_for(owner, domain_name, group_name)
         now = self._clock.now()
-        rows = [
-            SessionTemplateRow(
+        stored = [
+            StoredTemplate(
                 id=uuid.uuid4(),
                 name=name,
                 type="task",
-                is_active=True,
-                domain_name=domain_name,
-                group_id=group_id,
                 user_uuid=owner.user_uuid,
+                user_email=owner.email,
+                group_id=group_id,
+                group_name=group_name,
+                domain_name=domain_name,
                 template=document,
                 created_at=now,
-                modified_at=now,
-            )
+            )  # fmt: skip
             for name, document in documents
         ]
         async with self._sessions() as db, db.begin():
-            db.add_all(rows)
-        return [self._view(caller, r, owner.email, group_name) for r in rows]
+            for template in stored:
+                repo.add(db, template)
+        return [self._view(caller, t) for t in stored]
 
     async def find(self, caller: Principal, *, list_all: bool = False) -> list[Template]:
         """The caller's and their groups' templates; ``list_all`` widens it for admins."""
-        conditions = self._visible(caller)
+        seeing = caller
         if not list_all or scope_of(caller) == Scope.OWN:
-            conditions = self._visible(
-                dataclasses.replace(caller, scopes=caller.scopes - {ADMIN_SCOPE})
-            )
-        stmt = (
-            select(SessionTemplateRow, UserRow.email, GroupRow.name)
-            .join(UserRow, UserRow.uuid == SessionTemplateRow.user_uuid)
-            .outerjoin(GroupRow, GroupRow.id == SessionTemplateRow.group_id)
-            .where(*conditions)
-            .order_by(SessionTemplateRow.created_at, SessionTemplateRow.id)
-        )
-        async with self._sessions() as db:
-            rows = (await db.execute(stmt)).all()
-        return [self._view(caller, r, email, gname) for r, email, gname in rows]
+            seeing = dataclasses.replace(caller, scopes=caller.scopes - {ADMIN_SCOPE})
+        return [self._view(caller, t) for t in await self._visible(seeing)]
 
     async def get(self, caller: Principal, template_id: str) -> Template:
-        return self._view(caller, *await self._load(caller, template_id))
+        return self._view(caller, await self._load(caller, template_id))
 
     async def update(self, caller: Principal, template_id: str, payload: str) -> None:
-        row, _, _ = await self._load(caller, template_id, write=True)
+        stored = await self._load(caller, template_id, write=True)
         documents = load_payload(payload)
         if len(documents) != 1:
             raise InvalidRequest("An update takes exactly one template.")
         name, document = documents[0]
         async with self._sessions() as db, db.begin():
-            stored = await db.get(SessionTemplateRow, row.id)
-            assert stored is not None
-            stored.name, stored.template = name, document
-            stored.modified_at = self._clock.now()
+            await repo.change(
+                db, stored.id, name=name, template=document, modified_at=self._clock.now()
+            )
 
     async def delete(self, caller: Principal, template_id: str) -> None:
-        row, _, _ = await self._load(caller, template_id, write=True)
+        stored = await self._load(caller, template_id, write=True)
         async with self._sessions() as db, db.begin():
-            stored = await db.get(SessionTemplateRow, row.id)
-            assert stored is not None
-            stored.is_active, stored.modified_at = False, self._clock.now()
+            await repo.change(db, stored.id, is_active=False, modified_at=self._clock.now())
 
     async def create_session(
         self, caller: Principal, template_id: str, overrides: Overrides
     ) -> CreateOutcome:
         """Create a session from a template; every key the request sets wins."""
         owner = self._compute.acting(caller, overrides.owner)
-        row, _, group_name = await self._load(owner, template_id)
-        return await self._compute.create(caller, build_request(row, group_name, overrides))
+        stored = await self._load(owner, template_id)
+        return await self._compute.create(caller, build_request(stored, overrides))
 
 
-def build_request(row: SessionTemplateRow, group_name: str | None, o: Overrides) -> CreateRequest:
+def build_request(row: StoredTemplate, o: Overrides) -> CreateRequest:
     """The session request of a stored template with the request's overrides on top."""
     params = params_of(dict(row.template))
     if o.bootstrap_script is not None:
@@ -265,7 +238,7 @@ def build_request(row: SessionTemplateRow, group_name: str | None, o: Overrides)
         spec=spec,
         origin=Origin(OriginKind.TEMPLATE, str(row.id)),
         session_type=session_type,
-        group_name=o.group_name or group_name or "default",
+        group_name=o.group_name or row.group_name or "default",
         domain_name=o.domain_name or row.domain_name,
         scaling_group=o.scaling_group or params.scaling_group,
         tag=o.tag if o.tag is not None else params.tag,
