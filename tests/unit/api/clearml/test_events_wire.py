@@ -1,0 +1,74 @@
+"""Event lines in ClearML's words turned into the core's events: what is taken, what is
+refused and why, and the scroll ids' positions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hangar.api.clearml.errors import ClearmlError
+from hangar.api.clearml.events_wire import EventLines, position, scroll_id, scroll_state
+from hangar.core.tracking.metrics.models import ImageIn, LogIn, PlotIn, ScalarIn, VectorIn
+
+TASK = "a" * 32
+
+
+def scalar(**extra: Any) -> dict[str, Any]:
+    return {"type": "training_stats_scalar", "task": TASK, "metric": "m", "variant": "v",
+            "iter": 3, "value": 0.5, "timestamp": 1000, "model_event": False, **extra}  # fmt: skip
+
+
+def test_sdk_lines_become_events_of_their_kind() -> None:
+    lines = EventLines("vm")
+    events = lines.parse([
+        scalar(),
+        scalar(value=2, timestamp=None, metric=None),  # an int value, defaults
+        {"type": "training_stats_vector", "task": TASK, "values": [1, 2.5]},
+        {"type": "plot", "task": TASK, "metric": "p", "plot_str": "{}", "iter": 1},
+        {"type": "training_debug_image", "task": TASK, "url": "http://f/a/b.png"},
+        {"type": "log", "task": TASK, "msg": "hi", "timestamp": 5},
+    ])  # fmt: skip
+    assert events[0] == ScalarIn(TASK, "m", "v", 3, 0.5, 1000, None)
+    assert events[1] == ScalarIn(TASK, "", "v", 3, 2.0, lines.now, None)
+    assert events[2] == VectorIn(TASK, "", "", 0, lines.now, "vm", [1.0, 2.5])
+    assert events[3] == PlotIn(TASK, "p", "", 1, lines.now, "vm", "{}")
+    assert events[4] == ImageIn(TASK, "", "", 0, lines.now, "vm", "a/b.png", "http://f/a/b.png")
+    assert events[5] == LogIn(TASK, 5, "info", "vm", "hi")
+    assert not lines.refused
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (scalar(type="nonsense"), "invalid event type"),
+        (scalar(type=["training_stats_scalar"]), "invalid event type"),
+        (scalar(model_event=True), "model events are not stored"),
+        (scalar(task=None), "missing task"),
+        (scalar(value="1"), "value must be a number"),
+        (scalar(value=True), "value must be a number"),
+        (scalar(iter=1.5), "iter must be an integer"),
+        (scalar(iter=2**63), "iter out of range"),
+        (scalar(metric="x" * 256), "metric longer than 255 characters"),
+        ({"type": "log", "task": TASK, "level": "x" * 33}, "level longer than 32 characters"),
+        ({"type": "plot", "task": TASK, "plot_str": {"data": []}}, "plot_str must be a string"),
+    ],
+)
+def test_bad_lines_are_counted_with_their_reason(line: dict[str, Any], reason: str) -> None:
+    lines = EventLines(None)
+    assert lines.parse([line, scalar()]) == [ScalarIn(TASK, "m", "v", 3, 0.5, 1000, None)]
+    assert lines.refused == {reason: 1}
+
+
+def test_scroll_ids_hold_their_state_and_refuse_forgeries() -> None:
+    state = {"l": "events", "t": TASK, "p": [1, [7, 9]]}
+    assert scroll_state(scroll_id(state), l="events", t=TASK) == state
+    assert position([7, 9], pair=True) == (7, 9)
+    assert position(None, pair=False) is None
+    for bad in ("%%%", scroll_id({"l": "events", "t": "other"}), scroll_id([1, 2])):
+        with pytest.raises(ClearmlError) as refused:
+            scroll_state(bad, l="events", t=TASK)
+        assert (refused.value.result_code, refused.value.subcode) == (400, 1104)
+    for bad_position in ([1, "x"], [2**70, 1], {"a": 1}, 1.5):
+        with pytest.raises(ClearmlError):
+            position(bad_position, pair=True)
