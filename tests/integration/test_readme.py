@@ -6,6 +6,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,7 @@ def test_the_readme_clearml_example_runs(live_server: LiveServer) -> None:
 
     setup = readme_block("export CLEARML_CONFIG_FILE")
     script = live_server.home / "track.py"
-    script.write_text(readme_block("from clearml import Task"))
+    script.write_text(readme_block('task_name="first run"'))
     # As on a laptop: the server wrote its client files under ~/.config/hangar.
     (live_server.home / ".config").symlink_to(live_server.home / "config")
     env = {k: v for k, v in live_server.server_env().items() if not k.startswith("CLEARML_")}
@@ -110,3 +111,50 @@ def test_the_readme_clearml_example_runs(live_server: LiveServer) -> None:
     assert "first run" in listed and "completed" in listed
     assert "lr" in details and "0.1" in details
     assert scalars.count("train") == 3 and "0.02" in scalars
+
+
+def test_the_readme_queue_example_runs(tmp_path: Path) -> None:
+    from tests.integration.test_clearml_remote import executor_env
+    from tests.support.clearml import CLEARML_PYTHON, ClearmlApi
+
+    server = LiveServer(home=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/h.db",
+                        extra_env={"HANGAR_EXECUTOR_SDK_PATH": executor_env()[
+                            "HANGAR_EXECUTOR_SDK_PATH"]})  # fmt: skip
+    server.start()
+    try:
+        setup = readme_block("export CLEARML_CONFIG_FILE")
+        (tmp_path / "train.py").write_text(readme_block("task = Task.init()  # on Hangar"))
+        (tmp_path / "enqueue.py").write_text(
+            readme_block('Task.enqueue(task, queue_name="default")')
+        )
+        (tmp_path / ".config").symlink_to(tmp_path / "config")
+        env = {k: v for k, v in server.server_env().items() if not k.startswith("CLEARML_")}
+        env.pop("XDG_CONFIG_HOME")
+        done = subprocess.run(
+            ["bash", "-c", f"{setup}\nexec {CLEARML_PYTHON} enqueue.py"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        task_id = done.stdout.strip().splitlines()[-1]
+        for line in readme_block("hangar queue show default").splitlines():
+            argv = shlex.split(line.split("#", 1)[0])
+            run = server.hangar if argv[0] == "hangar" else server.official
+            shown = run(*argv[1:])
+            assert shown.returncode == 0, f"{argv}: {shown.stdout}{shown.stderr}"
+        api = ClearmlApi.of(server)
+        deadline = time.monotonic() + 120
+        while (task := api.call("tasks.get_all", id=[task_id])["tasks"][0])["status"] not in (
+            "completed",
+            "failed",
+            "stopped",
+        ):
+            assert time.monotonic() < deadline, task
+            time.sleep(0.3)
+        assert task["status"] == "completed", task
+        log = api.call("events.get_task_log", task=task_id)["events"]
+        assert any(e["msg"] == "trained with lr 0.05" for e in log), log
+        shown = server.hangar("experiments", "show", "queued run")
+        assert "completed" in shown.stdout, shown.stdout + shown.stderr
+        api.close()
+    finally:
+        server.stop()
