@@ -30,6 +30,7 @@ from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
 from hangar.core.identity.reads import DirectoryReads, KeyPairReads
 from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
+from hangar.core.images.registries import RegistryService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
 from hangar.core.queues.executor.feed import QueueFeedOf, WorkerReportsOf
@@ -171,7 +172,8 @@ def _assemble(
     first_admin: FirstAdmin | None,
 ) -> Services:
     manager = ManagerService(sessions, clock)
-    images = ImageService(sessions, clock)
+    registries = RegistryService(sessions, secret_box_for(settings), clock)
+    images = ImageService(sessions, clock, registries=registries)
     agents = AgentService(sessions, clock)
     bus = InProcessBus()
     bgtasks = BackgroundTasks(sessions, clock, bus)

@@ -9,6 +9,7 @@ from hangar.api.bai.errors import BAI_PROBLEMS
 from hangar.api.bai.graphql import routes as graphql
 from hangar.api.bai.routes import (
     auth,
+    etcd_config,
     events,
     manager,
     resource,
@@ -46,6 +47,7 @@ def create_bai_app(services: Services) -> ASGIApp:
         session,
         graphql,
         resource,
+        etcd_config,
     )
     routes = [route for module in modules for route in module.router.routes]
     return BaiAuth(FaceApp(routes, services, BAI_PROBLEMS), services)

@@ -46,4 +46,5 @@ async def kernel_request(
         shmem_bytes=int(shmem) if (shmem := session.resource_opts.get("shmem")) else None,
         disk_bytes=int(disk) if (disk := session.resource_opts.get("disk")) else None,
         interactive=session.session_type == SessionType.INTERACTIVE,
+        image=await images.pull_request(image),
     )

@@ -13,19 +13,27 @@ class ImageProvider:
     """How a node provides the environment.
 
     ``kind`` is ``host`` (the node's own system), ``prefix`` (a venv or conda prefix bound
-    read-only) or ``rootfs`` (a root filesystem the sandbox uses as /).
+    read-only), ``rootfs`` (a root filesystem the sandbox uses as /) or ``oci`` (a
+    container image the node pulls: ``path`` is its full reference, ``digest`` its
+    manifest's, ``size_bytes`` its compressed size).
     """
 
     kind: str = "host"
     path: str | None = None
     interpreter: str = "/usr/bin/python3"
+    digest: str | None = None
+    size_bytes: int = 0
 
     def prefix(self) -> Path | None:
         """The venv/conda prefix a node binds read-only; None for any other kind."""
         return Path(self.path) if self.kind == "prefix" and self.path else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": self.path, "interpreter": self.interpreter}
+        found: dict[str, Any] = {"kind": self.kind, "path": self.path,
+                                 "interpreter": self.interpreter}  # fmt: skip
+        if self.kind == "oci":
+            found.update(digest=self.digest, size_bytes=self.size_bytes)
+        return found
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ImageProvider:
@@ -33,6 +41,8 @@ class ImageProvider:
             kind=data.get("kind", "host"),
             path=data.get("path"),
             interpreter=data.get("interpreter", "/usr/bin/python3"),
+            digest=data.get("digest"),
+            size_bytes=int(data.get("size_bytes") or 0),
         )
 
 

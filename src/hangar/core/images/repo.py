@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import delete, select
 from hangar.core.images.models import Image, ImageProvider
 from hangar.db.engine import DbSession
 from hangar.db.tables.images import ImageAliasRow, ImageRow
+from hangar.db.tables.registries import ContainerRegistryRow
 
 
 async def _image(db: DbSession, row: ImageRow) -> Image:
@@ -119,3 +121,42 @@ async def set_labels(db: DbSession, image_id: uuid.UUID, labels: dict[str, str])
 async def registries(db: DbSession) -> list[str]:
     stmt = select(ImageRow.registry_name).distinct().order_by(ImageRow.registry_name)
     return list((await db.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRecord:
+    hostname: str
+    url: str
+    username: str | None
+    password_sealed: str | None
+
+
+def _registry(row: ContainerRegistryRow) -> RegistryRecord:
+    return RegistryRecord(row.hostname, row.url, row.username, row.password_sealed)
+
+
+async def container_registries(db: DbSession) -> list[RegistryRecord]:
+    stmt = select(ContainerRegistryRow).order_by(ContainerRegistryRow.hostname)
+    return [_registry(row) for row in (await db.execute(stmt)).scalars()]
+
+
+async def container_registry(db: DbSession, hostname: str) -> RegistryRecord | None:
+    row = await db.get(ContainerRegistryRow, hostname)
+    return _registry(row) if row is not None else None
+
+
+async def put_container_registry(db: DbSession, hostname: str, now: datetime,
+                                 values: dict[str, str | None]) -> None:  # fmt: skip
+    """Add the registry (``url`` must then be among ``values``) or change its fields."""
+    row = await db.get(ContainerRegistryRow, hostname)
+    if row is None:
+        row = ContainerRegistryRow(hostname=hostname, url=values.get("url") or "",
+                                   created_at=now)  # fmt: skip
+        db.add(row)
+    for key, value in values.items():
+        setattr(row, key, value)
+
+
+async def remove_container_registry(db: DbSession, hostname: str) -> bool:
+    stmt = delete(ContainerRegistryRow).where(ContainerRegistryRow.hostname == hostname)
+    return bool((await db.execute(stmt)).rowcount)  # type: ignore[attr-defined]

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from hangar.agent.models import ImageRequest
 from hangar.core.bgtasks.service import BackgroundTasks, Progress
 from hangar.core.clock import Clock
 from hangar.core.errors import NotFound
 from hangar.core.images import repo
 from hangar.core.images.models import Image, ImageProvider
+from hangar.core.images.registries import RegistryService
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 
@@ -62,11 +64,17 @@ def split_reference(ref: str) -> tuple[str, str, str]:
 
 class ImageService:
     def __init__(
-        self, sessions: async_sessionmaker[DbSession], clock: Clock, *, cache_seconds: float = 2.0
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        *,
+        cache_seconds: float = 2.0,
+        registries: RegistryService | None = None,
     ) -> None:
         """``cache_seconds``: how long a found image is answered from memory (a session's
         creation looks its image up four times; writes through this process forget it at once,
         another server process's after that long)."""
+        self.registries = registries
         self._sessions = sessions
         self._clock = clock
         self._cache_seconds = cache_seconds
@@ -155,8 +163,19 @@ class ImageService:
         self.forget()
         return await self.get(image_id)
 
-    async def rescan_in_background(self, tasks: BackgroundTasks, caller: Principal) -> uuid.UUID:
-        """Re-register the images of the local registry as a background task; its id."""
+    async def rescan_in_background(
+        self, tasks: BackgroundTasks, caller: Principal, registry: str | None = None
+    ) -> uuid.UUID:
+        """Re-register the images of ``registry`` (default: the local one) as a background
+        task; its id. Raises NotFound for a registry that is not configured."""
+        if registry not in (None, "", LOCAL_REGISTRY):
+            assert registry is not None
+            if self.registries is None or await self.registries.get(registry) is None:
+                raise NotFound("container registry", ref=registry)
+            return await tasks.start(
+                kind="rescan_images", owner=caller, total=0, message="Rescanning",
+                work=lambda progress: self._rescan_registry(registry, progress),
+            )  # fmt: skip
 
         async def rescan(progress: Progress) -> str:
             image = await self.register_host_python()
@@ -166,6 +185,33 @@ class ImageService:
         return await tasks.start(
             kind="rescan_images", owner=caller, work=rescan, total=1, message="Rescanning"
         )
+
+    async def _rescan_registry(self, hostname: str, progress: Progress) -> str:
+        """Register every image of a configured registry with its labels and sizes."""
+        assert self.registries is not None
+        found, failures = await self.registries.scan(hostname)
+        for number, scanned in enumerate(found, 1):
+            await self.register(
+                name=scanned.repository, tag=scanned.tag, provider=scanned.provider(),
+                labels=dict(scanned.config.labels), resource_limits=scanned.resource_limits(),
+                registry=hostname, architecture=scanned.architecture,
+            )  # fmt: skip
+            progress.set(number, len(found), f"registered {hostname}/{scanned.repository}")
+        skipped = f"; {len(failures)} skipped ({'; '.join(failures[:3])})" if failures else ""
+        return f"Rescanned {hostname}: {len(found)} image(s){skipped}."
+
+    async def pull_request(self, image: Image) -> ImageRequest | None:
+        """What a node needs to pull ``image`` (None: not a container image)."""
+        if image.provider.kind != "oci" or image.provider.path is None:
+            return None
+        creds = await self.registries.credentials(image.registry) if self.registries else None
+        registry = await self.registries.get(image.registry) if self.registries else None
+        return ImageRequest(
+            reference=image.provider.path, digest=image.provider.digest,
+            username=creds.username if creds else None,
+            password=creds.password if creds else None,
+            insecure=registry.insecure if registry else False,
+        )  # fmt: skip
 
     async def register_host_python(self) -> Image | None:
         """Register ``python:<host version>`` backed by /usr/bin/python3, with aliases."""

@@ -54,10 +54,10 @@ def image_of(image: ImageModel) -> Image:
         tag=image.tag,
         registry=image.registry,
         architecture=image.architecture,
-        digest=image.id.hex,
+        digest=image.provider.digest or image.id.hex,
         labels=[KVPair(key=k, value=v) for k, v in sorted(image.labels.items())],
         aliases=list(image.aliases),
-        size_bytes=BigInt(0),
+        size_bytes=BigInt(image.provider.size_bytes),
         resource_limits=[
             ResourceLimit(key=k, min=v.get("min"), max=v.get("max"))
             for k, v in sorted(image.resource_limits.items())
@@ -201,9 +201,7 @@ class ImageMutation:
             from hangar.core.identity.directory import require_superadmin
 
             require_superadmin(caller)
-            if registry not in (None, "", "local"):
-                raise InvalidRequest(f"Unknown registry: {registry}")
-            return await services.images.rescan_in_background(services.bgtasks, caller)
+            return await services.images.rescan_in_background(services.bgtasks, caller, registry)
 
         ok, msg, task_id = await attempt(info, "rescan_images", act)
         return RescanImages(ok=ok, msg=msg, task_id=task_id)

@@ -114,8 +114,13 @@ async def resource_slots(request: Request) -> dict[str, str]:
 @router.get("/config/docker-registries")
 async def docker_registries(request: Request) -> dict[str, str]:
     admin(request)
-    names = await services_of(request).admin.images.registries()
-    return {name: f"local://{name}" for name in names}
+    services = services_of(request)
+    names = await services.admin.images.registries()
+    found = {name: f"local://{name}" for name in names}
+    configured = services.images.registries
+    for registry in await configured.all() if configured is not None else []:
+        found[registry.hostname] = registry.url
+    return found
 
 
 @router.get("/scaling-groups")

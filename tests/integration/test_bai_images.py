@@ -1,0 +1,103 @@
+"""Container images through the official Backend.AI client: an administrator adds a private
+registry on loopback (``admin etcd set``), rescans it (labels, sizes, digests), and seed
+002's batch loop and ``backend.ai run`` execute in the pulled image's own Python."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.live import BAI_PYTHON, LiveServer
+from tests.support.oci_images import ImageBuild, Layout, python_files, shell_rootfs
+from tests.support.registry import Registry, RegistryUnavailable, start_registry
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("official_client"),
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+]
+USER, PASSWORD = "team", "registry-pw-1"
+LABELS = {
+    "ai.backend.kernelspec": "1",
+    "ai.backend.features": "batch uid-match",
+    "ai.backend.base-distro": "debian12",
+    "ai.backend.runtime-type": "python",
+    "ai.backend.runtime-path": "/usr/bin/python3",
+    "ai.backend.resource.min.cpu": "1",
+    "ai.backend.resource.min.mem": "256m",
+    "ai.backend.service-ports": "",
+}
+BATCH_LOOP = """
+import sys
+from ai.backend.client.session import Session
+
+with Session() as session:
+    kern = session.ComputeSession.get_or_create(sys.argv[1])
+    kern.upload(['mycode.py'])
+    mode, run_id, code = 'batch', None, ''
+    opts = {'exec': 'python mycode.py arg1 arg2'}
+    while True:
+        result = kern.execute(run_id, code, mode=mode, opts=opts)
+        opts.clear()
+        run_id = result['runId']
+        for rec in result.get('console', []):
+            if rec[0] in ('stdout', 'stderr'):
+                print(rec[1], end='')
+        if result['status'] == 'finished':
+            break
+        mode = 'continued'
+    kern.destroy()
+"""
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    root = tmp_path_factory.mktemp("bai-registry")
+    try:
+        with start_registry(root / "registry", username=USER, password=PASSWORD) as found:
+            layout = Layout(root / "layout")
+            build = ImageBuild([shell_rootfs(), python_files()], labels=LABELS,
+                               env=["PATH=/usr/bin:/bin", "IMAGE_NAME=team-python"])  # fmt: skip
+            layout.tag(layout.image(build), "py")
+            found.push(layout.root, "team/python:3.11", tag="py")
+            yield found
+    except RegistryUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def test_a_private_registrys_image_runs_seed_002s_batch_loop(
+    live_server: LiveServer, registry: Registry, tmp_path: Path
+) -> None:
+    key = f"config/docker/registry/{registry.host}"
+    ok(live_server.official("admin", "etcd", "set", key, f"http://{registry.host}"))
+    ok(live_server.official("admin", "etcd", "set", f"{key}/username", USER))
+    ok(live_server.official("admin", "etcd", "set", f"{key}/password", PASSWORD))
+    shown = ok(live_server.official("admin", "etcd", "get", key, "--prefix"))
+    assert PASSWORD not in shown and USER in shown
+    ok(live_server.official("admin", "image", "rescan", "-r", registry.host))
+    listed = ok(live_server.official("admin", "image", "list"))
+    assert "team/python" in listed and "sha256:" in listed
+    image = f"{registry.host}/team/python:3.11"
+
+    (tmp_path / "mycode.py").write_text(
+        "import os, sys\nprint('args', sys.argv[1:], os.environ['IMAGE_NAME'], sys.version[:4])\n"
+    )
+    done = ok(subprocess.run(
+        [str(BAI_PYTHON), "-c", BATCH_LOOP, image], cwd=tmp_path, env=live_server.client_env(),
+        capture_output=True, text=True, timeout=180,
+    ))  # fmt: skip
+    assert "args ['arg1', 'arg2'] team-python 3.11" in done
+    assert live_server.sessions_alive() == []
+
+    run = ok(live_server.official("run", "--rm", "--exec", "python mycode.py x", image,
+                                  "mycode.py", cwd=tmp_path))  # fmt: skip
+    assert "args ['x'] team-python" in run
