@@ -87,10 +87,10 @@ async def series_ids(conn: AsyncConnection, keys: Collection[SeriesKey]) -> dict
 
 
 async def _find(conn: AsyncConnection, keys: Collection[SeriesKey]) -> dict[SeriesKey, int]:
-    tasks = {key[0] for key in keys}
+    tasks, metrics = {key[0] for key in keys}, {key[1] for key in keys}
     query = select(SERIES.c.id, SERIES.c.task_id, SERIES.c.metric, SERIES.c.variant).where(
-        SERIES.c.task_id.in_(tasks)
-    )
+        SERIES.c.task_id.in_(tasks), SERIES.c.metric.in_(metrics)
+    )  # served by the unique index: only the metrics the batch names
     wanted = set(keys)
     found = {}
     for sid, task, metric, variant in await conn.execute(query):
