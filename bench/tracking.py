@@ -7,7 +7,9 @@ Both servers run on this machine in the same run, each fresh in a temporary dire
   ``auth.login``, then ``GET`` requests with JSON bodies on versioned paths;
 * a real ``mlflow server`` (``--backend-store-uri sqlite:///...``, ``--workers 1``) from its
   own venv (``--mlflow``, default /work/bench-venvs/mlflow/bin/mlflow), driven through its
-  REST API as ``MlflowClient`` does.
+  REST API as ``MlflowClient`` does. Measured with MLflow 3.17.2: ``pip install
+  "mlflow==3.18.*"`` fails here (mlflow 3.18.0 pins mlflow-tracing 3.18.0, which the
+  package index does not have); ``pip install "mlflow==3.17.*"`` into that venv works.
 
 One client (httpx, one kept-alive connection, requests prepared before the clock starts,
 answers decoded with orjson) measures, with the same shapes on both sides:
