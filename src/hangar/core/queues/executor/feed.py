@@ -19,7 +19,16 @@ class QueueFeedOf:
 
     async def served(self) -> list[ServedQueue]:
         found = await self._reads.served_by(ServedBy.HANGAR)
-        return [ServedQueue(q.id, q.name, q.scaling_group, q.resource_preset) for q in found]
+        return [
+            ServedQueue(
+                q.id,
+                q.name,
+                q.scaling_group,
+                q.resource_preset,
+                tuple(e.task_id for e in q.entries),
+            )  # fmt: skip
+            for q in found
+        ]
 
     async def pop(self, queue_id: str) -> Popped | None:
         entry = await self._service.pop(queue_id)

@@ -20,6 +20,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,6 +49,7 @@ ENDED = frozenset({EventKind.SESSION_TERMINATED, EventKind.SESSION_CANCELLED})
 WAKE = frozenset({EventKind.QUEUE_ENTRY_ADDED})
 RESULTS = frozenset({EventKind.SESSION_SUCCEEDED, EventKind.SESSION_FAILED})
 PASS_SECONDS = 1.0
+LOST_AFTER = timedelta(seconds=30)  # queued in no queue this long: put back
 
 SYSTEM = Principal(
     user_uuid=uuid.UUID(int=0), email="executor@hangar.local", domain_name="default",
@@ -65,6 +67,7 @@ class ServedQueue:
     name: str
     scaling_group: str | None = None
     resource_preset: str | None = None
+    task_ids: tuple[str, ...] = ()  # the tasks waiting in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +154,12 @@ class Executor:
             async with self._bus.subscribe(Matcher(frozenset(kinds))) as events:
                 self._events = events
                 await self._guarded(self.recover(), "recover")
+                checked = 0.0
                 while True:
                     await self._guarded(self.run_pass(), "pass")
+                    if self._clock.monotonic() - checked > LOST_AFTER.total_seconds():
+                        checked = self._clock.monotonic()
+                        await self._guarded(self.requeue_lost(), "requeue")
                     await self._wait(events)
         finally:
             await self._line.close_all()
@@ -389,14 +396,17 @@ class Executor:
     # Recovery ----------------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """Adopt the runs a previous server left: tasks in progress on a ``hangar:`` worker
-        whose run directory names their session."""
+        """Adopt the runs this server left (a restart): tasks in progress on a ``hangar:``
+        worker whose run directory is in this data dir and names their session. Runs of
+        other server processes sharing the database have no directory here: left alone."""
         query = q.Query(conditions=(
             q.InList("status", any_of=(q.Term(TaskStatus.IN_PROGRESS.value),)),
             q.Matches("last_worker", re.compile("^" + re.escape(p.WORKER_PREFIX))),
         ))  # fmt: skip
         for doc in await self._experiments.task_reads.search(SYSTEM, query):
             files = ws.run_files(self.base, doc["id"])
+            if doc["id"] in self._runs or not files.root.is_dir():
+                continue
             try:
                 session_id = uuid.UUID((files.root / "session").read_text().strip())
                 spec = json.loads(files.spec.read_text())
@@ -404,15 +414,45 @@ class Executor:
                 await self._finish_task(doc["id"], p.Ending(
                     p.Outcome.FAILED, "the server restarted before the task's session started"
                 ), doc.get("last_worker") or "")  # fmt: skip
+                await asyncio.to_thread(ws.remove, files)
                 continue
-            owner, _ = await self._owner(uuid.UUID(doc["user"]))
-            run = Run(doc["id"], owner, doc["last_worker"], files, spec["access_key"],
-                      session_id=session_id, domain=doc.get("company") or "default")  # fmt: skip
-            self._runs[run.task_id] = run
-            self._by_session[session_id] = run
-            assert self._line is not None
-            await self._line.open(run.task_id, files.socket)
-            log.info("executor adopted task %s (session %s)", run.task_id, session_id)
+            await self._adopt(doc, files, session_id, spec["access_key"])
+
+    async def _adopt(
+        self, doc: dict[str, Any], files: ws.RunFiles, session_id: uuid.UUID, access_key: str
+    ) -> None:
+        owner, _ = await self._owner(uuid.UUID(doc["user"]))
+        run = Run(doc["id"], owner, doc["last_worker"], files, access_key,
+                  session_id=session_id, domain=doc.get("company") or "default")  # fmt: skip
+        self._runs[run.task_id] = run
+        self._by_session[session_id] = run
+        assert self._line is not None
+        await self._line.open(run.task_id, files.socket)
+        log.info("executor adopted task %s (session %s)", run.task_id, session_id)
+
+    async def requeue_lost(self) -> int:
+        """Put back tasks that are queued for a queue Hangar serves but sit in no queue for
+        longer than ``LOST_AFTER`` (a server died between the pop and the start); returns
+        how many."""
+        served = await self._feed.served()
+        waiting = {e for queue in served for e in queue.task_ids}
+        by_id = {queue.id: queue for queue in served}
+        query = q.Query(conditions=(
+            q.InList("status", any_of=(q.Term(TaskStatus.QUEUED.value),)),
+        ))  # fmt: skip
+        cutoff = self._clock.now() - LOST_AFTER
+        lost = 0
+        for doc in await self._experiments.task_reads.search(SYSTEM, query):
+            queue_id = (doc.get("execution") or {}).get("queue")
+            changed = doc.get("status_changed")
+            if queue_id not in by_id or doc["id"] in waiting or doc["id"] in self._runs:
+                continue
+            if changed is None or changed > cutoff:
+                continue
+            await self._feed.put_back(queue_id, doc["id"])
+            log.warning("task %s was queued in no queue: put back into %s", doc["id"], queue_id)
+            lost += 1
+        return lost
 
     async def _owner(self, user: uuid.UUID) -> tuple[Principal, str]:
         owner, keypair = await self._identity.on_behalf_of(user)

@@ -1,0 +1,60 @@
+"""What the executor does with what a dead server left: tasks popped but never started go
+back to their queue; runs of other server processes are left alone; a run that died before
+its session started fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hangar.core.clock import FakeClock
+from hangar.core.queues.executor import workspace as ws
+from hangar.core.queues.executor.service import SYSTEM, Executor
+from hangar.core.services import Services
+from hangar.core.tracking.tasks.states import TaskStatus
+from tests.component.test_queues import tasks, user
+
+
+def executor(services: Services) -> Executor:
+    assert services.executor is not None
+    return services.executor
+
+
+async def test_a_task_popped_but_never_started_goes_back_to_its_queue(
+    services: Services, clock: FakeClock
+) -> None:
+    ada = await user(services, "ada@x.test")
+    lost, waiting = await tasks(services, ada, 2)
+    default = await services.queues.reads.default(ada)
+    await services.queues.queueing.enqueue(ada, waiting, queue_id=default.id)
+
+    def queued(task: Any) -> dict[str, Any]:
+        return {"execution": {**task.execution, "queue": default.id}}
+
+    move = services.tracking.experiments.tasks.move
+    await move(ada, lost, TaskStatus.QUEUED, extra=queued)  # as if its pop died with a server
+    assert await executor(services).requeue_lost() == 0  # too recent: maybe being started
+    clock.advance(31)
+    assert await executor(services).requeue_lost() == 1
+    entries = [e.task_id for e in (await services.queues.reads.get(ada, default.id)).entries]
+    assert entries == [waiting, lost]
+    clock.advance(31)
+    assert await executor(services).requeue_lost() == 0  # in its queue now: left there
+
+
+async def test_recovery_leaves_other_processes_runs_and_fails_unstarted_ones(
+    services: Services,
+) -> None:
+    ada = await user(services, "ada@x.test")
+    elsewhere, unstarted = await tasks(services, ada, 2)
+    experiments = services.tracking.experiments
+    for task_id in (elsewhere, unstarted):
+        await experiments.tasks.started(SYSTEM, task_id)
+        await experiments.tasks.change(SYSTEM, task_id, lambda t: {"last_worker": "hangar:x"})
+    files = ws.run_files(executor(services).base, unstarted)
+    files.root.mkdir(parents=True)  # its directory, but no session yet
+    await executor(services).recover()
+    found = {t.id: t for t in await experiments.task_reads.find(SYSTEM, [elsewhere, unstarted])}
+    assert found[elsewhere].status is TaskStatus.IN_PROGRESS
+    assert found[unstarted].status is TaskStatus.FAILED
+    assert "before the task's session started" in found[unstarted].status_reason
+    assert not files.root.exists()
