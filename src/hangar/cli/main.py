@@ -14,6 +14,7 @@ from hangar.cli import (
     admin,
     dotfiles,
     experiments,
+    images,
     queues,
     run,
     sessions,
@@ -54,6 +55,7 @@ app.add_typer(templates.app, name="sesstpl")
 app.add_typer(dotfiles.app, name="dotfile")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(queues.app, name="queue")
+app.add_typer(images.app, name="image")
 
 
 @app.command()

@@ -49,7 +49,7 @@ class NodeImages:
         """The stored image ``request`` names (None: no image asked, or not here)."""
         if request is None:
             return None
-        return self.store.find(request.digest or _normalized(request.reference))
+        return self.store.find(request.digest or normalized(request.reference))
 
     async def ensure(
         self, request: ImageRequest, on_progress: ProgressCallback = lambda p: None
@@ -59,7 +59,7 @@ class NodeImages:
         found = await asyncio.to_thread(self.find, request)
         if found is not None:
             return found
-        key = request.digest or _normalized(request.reference)
+        key = request.digest or normalized(request.reference)
         task = self._pulls.get(key)
         if task is None:
             task = asyncio.create_task(self._pull(request, on_progress))
@@ -90,7 +90,8 @@ class NodeImages:
         return image
 
 
-def _normalized(reference: str) -> str:
+def normalized(reference: str) -> str:
+    """``reference`` as the store records it (``docker.io/library/x:latest``)."""
     try:
         return str(parse_reference(reference))
     except InvalidReference:

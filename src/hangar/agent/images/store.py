@@ -199,6 +199,15 @@ class ImageStore:
         refs = data.get("references") or [data["digest"]]
         return StoredImage(refs[0], manifest, config, rootfs)
 
+    def images(self) -> list[StoredImage]:
+        """Every complete image in the store."""
+        found = []
+        for path in sorted((self.root / "images").glob("*.json")):
+            image = self._load(json.loads(path.read_text()))
+            if image is not None:
+                found.append(image)
+        return found
+
     def remove(self, reference: str) -> bool:
         """Forget ``reference`` (its blobs go at the next gc). Whether it was here."""
         found = False
