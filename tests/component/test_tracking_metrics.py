@@ -56,8 +56,10 @@ class FakeAccess:
 
 
 class Part:
-    def __init__(self, service: MetricsService, reads: MetricsReads, clock: FakeClock) -> None:
-        self.service, self.reads, self.clock = service, reads, clock
+    def __init__(
+        self, service: MetricsService, reads: MetricsReads, access: FakeAccess, clock: FakeClock
+    ) -> None:
+        self.service, self.reads, self.access, self.clock = service, reads, access, clock
 
 
 @pytest.fixture
@@ -67,7 +69,9 @@ async def part(database_url: str) -> AsyncIterator[Part]:
     sessions = make_sessionmaker(engine)
     access = FakeAccess({T1: ALICE, T2: ALICE, BOBS: BOB})
     clock = FakeClock(datetime(2026, 12, 6, tzinfo=UTC))
-    yield Part(MetricsService(sessions, clock, access), MetricsReads(sessions, access), clock)
+    yield Part(
+        MetricsService(sessions, clock, access), MetricsReads(sessions, access), access, clock
+    )
     await engine.dispose()
 
 
@@ -164,3 +168,17 @@ async def test_deleted_tasks_lose_their_events(part: Part) -> None:
     assert await part.reads.histograms(alice, [T1], samples=None, axis=XAxis.ITER) == []
     assert len(await part.reads.histograms(alice, [T2], samples=None, axis=XAxis.ITER)) == 1
     assert T1 not in await part.service.summaries([T1])
+
+
+async def test_a_batch_of_many_series_and_tasks_is_stored(part: Part) -> None:
+    """Thousands of series and tasks in one batch: looked up in bounded chunks."""
+    owners = {f"{i:032x}": ALICE for i in range(1200)}
+    part.access.owners.update(owners)
+    points = [ScalarIn(t, f"m{i % 700}", "v", 1, 1.0, 1) for i, t in enumerate(owners)]
+    points += [ScalarIn(T1, f"metric {i}", "v", 2, 2.0, 1) for i in range(2500)]
+    result = await part.service.add(principal(ALICE), points)
+    assert (result.added, result.errors) == (3700, 0)
+    summaries = await part.service.summaries([T1, *list(owners)[:3]])
+    assert summaries[T1].last_iteration == 2
+    assert sum(len(variants) for variants in summaries[T1].last_metrics.values()) == 2000
+    assert len(summaries) == 4

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from hangar.api.clearml.endpoints.events import (
+    MAX_LIST,
     Body,
     MetricVariants,
     TaskBody,
@@ -57,7 +58,7 @@ async def get_task_log(call: Call) -> dict[str, Any]:
 
 class PlotsBody(TaskBody):
     iters: int = Field(1, ge=1, le=10_000)
-    metrics: list[MetricVariants] | None = None
+    metrics: list[MetricVariants] | None = Field(None, max_length=MAX_LIST)
 
 
 class MultiPlotsBody(TasksBody):
@@ -107,11 +108,11 @@ async def vector_metrics_iter_histogram(call: Call) -> dict[str, Any]:
 class ImageQuery(Body):
     task: str
     metric: str | None = None
-    variants: list[str] = []
+    variants: list[str] = Field([], max_length=MAX_LIST)
 
 
 class DebugImagesBody(Body):
-    metrics: list[ImageQuery] = Field(min_length=1)
+    metrics: list[ImageQuery] = Field(min_length=1, max_length=MAX_LIST)
     iters: int = Field(1, ge=1, le=10_000)
     navigate_earlier: bool = True
     refresh: bool = False

@@ -25,6 +25,7 @@ from hangar.core.tracking.metrics.service import MetricsService
 
 PAGE = 10_000  # scalar points per page of get_scalar_metric_data
 WHOLE = 10_000_000  # "no_scroll": everything in one answer
+MAX_LIST = 1000  # tasks, metrics or variants one read names
 
 
 class Body(BaseModel):
@@ -36,7 +37,7 @@ class TaskBody(Body):
 
 
 class TasksBody(Body):
-    tasks: list[str] = Field(min_length=1)
+    tasks: list[str] = Field(min_length=1, max_length=MAX_LIST)
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -46,7 +47,7 @@ class TasksBody(Body):
 
 class MetricVariants(Body):
     metric: str
-    variants: list[str] = []
+    variants: list[str] = Field([], max_length=MAX_LIST)
 
 
 def writes(call: Call) -> MetricsService:
@@ -135,7 +136,7 @@ async def clear_scroll(call: Call) -> dict[str, Any]:
 class HistogramBody(TaskBody):
     samples: int | None = Field(None, ge=1)
     key: str = "iter"
-    metrics: list[MetricVariants] | None = None
+    metrics: list[MetricVariants] | None = Field(None, max_length=MAX_LIST)
 
 
 class MultiHistogramBody(TasksBody):
@@ -223,7 +224,7 @@ async def get_scalar_metrics_and_variants(call: Call) -> dict[str, Any]:
 
 
 class SingleValuesBody(TasksBody):
-    metrics: list[MetricVariants] | None = None
+    metrics: list[MetricVariants] | None = Field(None, max_length=MAX_LIST)
 
 
 @endpoint("events.get_task_single_value_metrics")

@@ -35,6 +35,7 @@ from hangar.core.tracking.metrics.repo.tasks import SeriesFigures
 from hangar.db.engine import DbSession, engine_of
 
 UNKNOWN_TASK = "invalid task id"
+CHUNK = 500  # ids per look-up: databases bound the parameters of one statement
 
 
 class MetricsService:
@@ -57,7 +58,10 @@ class MetricsService:
         ``refused`` ones the caller could not read: reason -> count) count as errors."""
         reasons = Counter(refused or {})
         wanted = {event.task for event in events}
-        allowed = await self._access.writable(principal, wanted) if wanted else {}
+        allowed: dict[TaskId, TaskRef] = {}
+        ids = sorted(wanted)
+        for start in range(0, len(ids), CHUNK):  # bounded lists of ids per query
+            allowed |= await self._access.writable(principal, ids[start : start + CHUNK])
         accepted = [e for e in events if e.task in allowed]
         if len(accepted) < len(events):
             reasons[UNKNOWN_TASK] += len(events) - len(accepted)

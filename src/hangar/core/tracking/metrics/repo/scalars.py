@@ -25,6 +25,7 @@ from hangar.db.tables.tracking_events import MetricSeriesRow, ScalarRow
 SERIES = cast(Table, MetricSeriesRow.__table__)
 POINTS = cast(Table, ScalarRow.__table__)
 SeriesKey = tuple[TaskId, str, str]  # task, metric, variant
+_CHUNK = 500
 _HISTORY = f"series_id = {{}} AND iter <> {SINGLE_VALUE_ITER}"  # single values are no history
 
 
@@ -87,15 +88,18 @@ async def series_ids(conn: AsyncConnection, keys: Collection[SeriesKey]) -> dict
 
 
 async def _find(conn: AsyncConnection, keys: Collection[SeriesKey]) -> dict[SeriesKey, int]:
-    tasks, metrics = {key[0] for key in keys}, {key[1] for key in keys}
-    query = select(SERIES.c.id, SERIES.c.task_id, SERIES.c.metric, SERIES.c.variant).where(
-        SERIES.c.task_id.in_(tasks), SERIES.c.metric.in_(metrics)
-    )  # served by the unique index: only the metrics the batch names
-    wanted = set(keys)
+    ordered = sorted(set(keys))
     found = {}
-    for sid, task, metric, variant in await conn.execute(query):
-        if (task, metric, variant) in wanted:
-            found[(task, metric, variant)] = sid
+    for start in range(0, len(ordered), _CHUNK):  # databases bound a statement's parameters
+        chunk = ordered[start : start + _CHUNK]
+        wanted = set(chunk)
+        query = select(SERIES.c.id, SERIES.c.task_id, SERIES.c.metric, SERIES.c.variant).where(
+            SERIES.c.task_id.in_({key[0] for key in chunk}),
+            SERIES.c.metric.in_({key[1] for key in chunk}),
+        )  # served by the unique index: only the metrics the batch names
+        for sid, task, metric, variant in await conn.execute(query):
+            if (task, metric, variant) in wanted:
+                found[(task, metric, variant)] = sid
     return found
 
 
