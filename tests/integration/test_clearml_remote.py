@@ -214,6 +214,17 @@ def test_clone_with_changed_hyperparameters_runs_with_the_new_values(
     assert any("lr is 0.5" in e["msg"] for e in log), log
 
 
+def test_a_task_that_cannot_start_fails_saying_why(api: ClearmlApi) -> None:
+    script = {"entry_point": "job.py", "diff": "print(1)\n"}
+    task_id = api.call("tasks.create", name="no such image", type="training", script=script,
+                       container={"image": "no-such-image:1"})["id"]  # fmt: skip
+    api.call("tasks.enqueue", task=task_id, queue_name="default")
+    task = wait_status(api, task_id, FINAL)
+    assert task["status"] == "failed", task
+    log = api.call("events.get_task_log", task=task_id)["events"]
+    assert any("could not start" in e["msg"] and "no-such-image" in e["msg"] for e in log), log
+
+
 def test_worker_shows_as_hangar_scaling_group(api: ClearmlApi) -> None:
     workers = api.call("workers.get_all")["workers"]
     assert any(w["id"] == "hangar:default" for w in workers), workers

@@ -4,7 +4,7 @@ the workers registry where the executor shows as ``hangar:<scaling group>``."""
 from __future__ import annotations
 
 from hangar.core.principal import Principal
-from hangar.core.queues.executor.service import Popped, ServedQueue
+from hangar.core.queues.executor.models import Popped, ServedQueue
 from hangar.core.queues.models import ServedBy
 from hangar.core.queues.reads import QueueReads
 from hangar.core.queues.service import QueueService

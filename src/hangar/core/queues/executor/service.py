@@ -19,21 +19,27 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hangar.core.clock import Clock
-from hangar.core.compute.models import CreateRequest, Origin, OriginKind, SessionSpec
 from hangar.core.compute.service import ComputeService
-from hangar.core.compute.states import DEAD, SessionResult, SessionType
-from hangar.core.errors import HangarError, NotFound
+from hangar.core.compute.states import DEAD, SessionResult
+from hangar.core.errors import Conflict, HangarError, NotFound
 from hangar.core.events import Event, EventBus, EventKind, Matcher, SessionChange, Subscription
 from hangar.core.identity.service import IdentityService
-from hangar.core.principal import ADMIN_SCOPE, Credential, CredentialKind, Principal, Role
+from hangar.core.principal import Principal
 from hangar.core.queues.executor import plan as p
+from hangar.core.queues.executor import runs
 from hangar.core.queues.executor import workspace as ws
+from hangar.core.queues.executor.models import (
+    SYSTEM,
+    QueueFeed,
+    Run,
+    ServedQueue,
+    WorkerReports,
+)
 from hangar.core.resources.service import Resources
 from hangar.core.tracking import query as q
 from hangar.core.tracking.metrics.models import LogIn
@@ -50,62 +56,6 @@ WAKE = frozenset({EventKind.QUEUE_ENTRY_ADDED})
 RESULTS = frozenset({EventKind.SESSION_SUCCEEDED, EventKind.SESSION_FAILED})
 PASS_SECONDS = 1.0
 LOST_AFTER = timedelta(seconds=30)  # queued in no queue this long: put back
-
-SYSTEM = Principal(
-    user_uuid=uuid.UUID(int=0), email="executor@hangar.local", domain_name="default",
-    role=Role.SUPERADMIN, credential=Credential(CredentialKind.BAI_KEYPAIR, "hangar-executor"),
-    scopes=frozenset({ADMIN_SCOPE}),
-)  # fmt: skip
-"""Who the executor is when it reads and moves tasks (of every domain)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServedQueue:
-    """A queue Hangar serves, with where its tasks run (None: the settings' defaults)."""
-
-    id: str
-    name: str
-    scaling_group: str | None = None
-    resource_preset: str | None = None
-    task_ids: tuple[str, ...] = ()  # the tasks waiting in it
-
-
-@dataclass(frozen=True, slots=True)
-class Popped:
-    task_id: str
-    queue_id: str
-
-
-class QueueFeed(Protocol):
-    """The queues part as the executor needs it."""
-
-    async def served(self) -> list[ServedQueue]: ...
-
-    async def pop(self, queue_id: str) -> Popped | None: ...
-
-    async def put_back(self, queue_id: str, task_id: str) -> None: ...
-
-
-class WorkerReports(Protocol):
-    """The workers registry: the executor shows as worker ``hangar:<scaling group>``."""
-
-    async def report(
-        self, owner: Principal, name: str, *, queue_ids: list[str], task_id: str | None
-    ) -> None: ...
-
-
-@dataclass
-class Run:
-    task_id: str
-    owner: Principal
-    worker: str
-    files: ws.RunFiles
-    access_key: str
-    session_id: uuid.UUID | None = None
-    exit_code: int | None = None
-    stopping: bool = False
-    domain: str = "default"
-    queue_ids: list[str] = field(default_factory=list)
 
 
 class Executor:
@@ -308,20 +258,28 @@ class Executor:
             return False
 
     async def start(self, queue: ServedQueue, task_id: str) -> bool:
-        """Start a popped task; False when it is no longer queued (dequeued, deleted)."""
+        """Start a popped task; False when it is no longer queued (dequeued, stopped,
+        deleted meanwhile: its entry is dropped)."""
         found = await self._experiments.task_reads.find(SYSTEM, [task_id])
         if not found or found[0].status is not TaskStatus.QUEUED:
             return False
         task = found[0]
         group = queue.scaling_group or self._settings.executor_scaling_group
         worker = p.worker_name(group)
-        owner, keypair = await self._identity.on_behalf_of(task.user)
+        try:
+            await self._started(task, worker)
+        except Conflict:  # it left queued between the read and the move
+            return False
+        try:
+            owner, keypair = await self._identity.on_behalf_of(task.user)
+        except HangarError as exc:
+            await self._fail_start(task.id, worker, exc.message)
+            return True
         files = ws.run_files(self.base, task.id)
         run = Run(task.id, owner, worker, files, keypair.keypair.access_key,
                   domain=task.company, queue_ids=[queue.id])  # fmt: skip
         self._runs[task.id] = run
         try:
-            await self._started(task, worker)
             plan = p.run_plan(
                 task.id, task.name, task.document(), default_image=self._settings.executor_image,
                 sdk_given=self._settings.executor_sdk_path is not None,
@@ -330,12 +288,15 @@ class Executor:
             await self._prepare(run, plan, keypair.secret_key)
             await self._create_session(run, plan, queue, group)
         except HangarError as exc:
-            await self._log(task.id, worker, f"[hangar] the task could not start: {exc.message}")
-            await self._finish_task(task.id, p.Ending(p.Outcome.FAILED, exc.message), worker)
+            await self._fail_start(task.id, worker, exc.message)
             await self._release(run)
             return True
         await self._report(run, task.id)
         return True
+
+    async def _fail_start(self, task_id: str, worker: str, why: str) -> None:
+        await self._log(task_id, worker, f"[hangar] the task could not start: {why}")
+        await self._finish_task(task_id, p.Ending(p.Outcome.FAILED, why), worker)
 
     async def _started(self, task: Task, worker: str) -> None:
         tasks = self._experiments.tasks
@@ -347,46 +308,20 @@ class Executor:
         )
 
     async def _prepare(self, run: Run, plan: p.RunPlan, secret: str) -> None:
-        settings = self._settings
-        pip_args = ["--find-links", ws.WHEELS_IN_SESSION] if settings.executor_wheel_dir else []
-        pip_args += ["--no-index"] if settings.executor_pip_offline else []
-        spec = ws.session_spec(
-            plan, task_id=run.task_id, worker=run.worker, api_port=self._api_port,
-            keys=(run.access_key, secret), sdk=settings.executor_sdk_path is not None,
-            pip_args=pip_args,
-        )  # fmt: skip
-        await asyncio.to_thread(
-            ws.prepare, run.files, plan, spec, local_repos=settings.executor_local_repos,
-            uid=settings.work_uid, gid=settings.work_gid,
-        )  # fmt: skip
+        spec = runs.spec_of(self._settings, run, plan, secret, self._api_port)
+        await runs.write_files(self._settings, run, plan, spec)
         assert self._line is not None
         await self._line.open(run.task_id, run.files.socket)
 
     async def _create_session(
         self, run: Run, plan: p.RunPlan, queue: ServedQueue, group: str
     ) -> None:
-        resources: dict[str, Any] = {}
-        opts: dict[str, Any] = {}
-        preset_name = queue.resource_preset or self._settings.executor_resource_preset
-        if preset_name:
-            preset = await self._resources.preset(preset_name)
-            if preset is None:
-                raise NotFound("resource preset", f"No resource preset {preset_name!r}")
-            resources = dict(preset.resource_slots)
-            opts = {"shmem": preset.shared_memory} if preset.shared_memory else {}
-        spec = SessionSpec(image=plan.image, resources=resources, resource_opts=opts,
-                           command=run.files.command())  # fmt: skip
-        request = CreateRequest(
-            name=plan.session_name, spec=spec,
-            origin=Origin(OriginKind.EXPERIMENT_TASK, run.task_id),
-            session_type=SessionType.BATCH, domain_name=run.owner.domain_name,
-            scaling_group=group, enqueue_only=True, owner=run.owner, reuse_if_exists=False,
-            tag=run.task_id,
-        )  # fmt: skip
+        request = await runs.session_request(self._settings, self._resources, run, plan,
+                                             queue, group)  # fmt: skip
         outcome = await self._compute.create(SYSTEM, request)
         run.session_id = outcome.session.id
         self._by_session[outcome.session.id] = run
-        (run.files.root / "session").write_text(str(outcome.session.id))
+        await asyncio.to_thread(runs.note_session, run, outcome.session.id)
 
     async def _log(self, task_id: str, worker: str, text: str) -> None:
         line = LogIn(task_id, int(self._clock.time() * 1000), "error", worker, text)

@@ -1,0 +1,70 @@
+"""One run's parts: the launcher's spec, its files on the host, the session it asks for."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from hangar.core.compute.models import CreateRequest, Origin, OriginKind, SessionSpec
+from hangar.core.compute.states import SessionType
+from hangar.core.errors import NotFound
+from hangar.core.queues.executor import plan as p
+from hangar.core.queues.executor import workspace as ws
+from hangar.core.queues.executor.models import Run, ServedQueue
+from hangar.core.resources.service import Resources
+from hangar.settings import Settings
+
+
+def spec_of(
+    settings: Settings, run: Run, plan: p.RunPlan, secret: str, api_port: int
+) -> dict[str, Any]:
+    """What the launcher reads: the plan, the run's credentials, pip's sources."""
+    pip_args = ["--find-links", ws.WHEELS_IN_SESSION] if settings.executor_wheel_dir else []
+    pip_args += ["--no-index"] if settings.executor_pip_offline else []
+    return ws.session_spec(
+        plan, task_id=run.task_id, worker=run.worker, api_port=api_port,
+        keys=(run.access_key, secret), sdk=settings.executor_sdk_path is not None,
+        pip_args=pip_args,
+    )  # fmt: skip
+
+
+async def write_files(settings: Settings, run: Run, plan: p.RunPlan, spec: dict[str, Any]) -> None:
+    """The run's directory, code fetched (in a thread). Raises CodeUnavailable."""
+    await asyncio.to_thread(
+        ws.prepare, run.files, plan, spec, local_repos=settings.executor_local_repos,
+        uid=settings.work_uid, gid=settings.work_gid,
+    )  # fmt: skip
+
+
+async def session_request(
+    settings: Settings,
+    resources: Resources,
+    run: Run,
+    plan: p.RunPlan,
+    queue: ServedQueue,
+    group: str,
+) -> CreateRequest:
+    """A batch session of the task's owner in the queue's scaling group, sized by its
+    resource preset (the image's defaults without one). Raises NotFound (the preset)."""
+    slots: dict[str, Any] = {}
+    opts: dict[str, Any] = {}
+    preset_name = queue.resource_preset or settings.executor_resource_preset
+    if preset_name:
+        preset = await resources.preset(preset_name)
+        if preset is None:
+            raise NotFound("resource preset", f"No resource preset {preset_name!r}")
+        slots = dict(preset.resource_slots)
+        opts = {"shmem": preset.shared_memory} if preset.shared_memory else {}
+    spec = SessionSpec(image=plan.image, resources=slots, resource_opts=opts,
+                       command=run.files.command())  # fmt: skip
+    return CreateRequest(
+        name=plan.session_name, spec=spec, origin=Origin(OriginKind.EXPERIMENT_TASK, run.task_id),
+        session_type=SessionType.BATCH, domain_name=run.owner.domain_name, scaling_group=group,
+        enqueue_only=True, owner=run.owner, reuse_if_exists=False, tag=run.task_id,
+    )  # fmt: skip
+
+
+def note_session(run: Run, session_id: uuid.UUID) -> None:
+    """Remember the run's session in its directory (a restarted server adopts it)."""
+    (run.files.root / "session").write_text(str(session_id))
