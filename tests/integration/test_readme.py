@@ -158,3 +158,36 @@ def test_the_readme_queue_example_runs(tmp_path: Path) -> None:
         api.close()
     finally:
         server.stop()
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.usefixtures("official_client")
+def test_the_readme_images_example_runs(live_server: LiveServer, tmp_path: Path) -> None:
+    """Every line of the README's images block, against a private loopback registry (its
+    host and scheme put in for registry.example.com:5000 and https)."""
+    from tests.support.live import BAI_CLI, HANGAR
+    from tests.support.oci_images import ImageBuild, Layout, python_files, shell_rootfs
+    from tests.support.registry import start_registry
+
+    block = readme_block("hangar image pull")
+    with start_registry(tmp_path / "registry", username="team", password="pw-7") as registry:
+        layout = Layout(tmp_path / "layout")
+        build = ImageBuild([shell_rootfs(), python_files()], env=["PATH=/usr/bin:/bin"])
+        layout.tag(layout.image(build), "py")
+        registry.push(layout.root, "team/python:3.11", tag="py")
+        (tmp_path / "main.py").write_text("import sys\nprint('in the image', sys.prefix)\n")
+        script = block.replace("https://", "http://").replace(
+            "registry.example.com:5000", registry.host
+        )
+        paths = f"{BAI_CLI.parent}:{HANGAR.parent}"
+        env = {**live_server.client_env(), "REGISTRY_PASSWORD": "pw-7"}
+        env["PATH"] = f"{paths}:{env.get('PATH', '/usr/bin:/bin')}"
+        outputs = []
+        for line in script.splitlines():
+            done = subprocess.run(["bash", "-c", line], env=env, cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=180)  # fmt: skip
+            assert done.returncode == 0, f"{line}: {done.stdout}{done.stderr}"
+            outputs.append(done.stdout)
+    assert "team/python" in outputs[4]  # admin image list
+    assert "in the image /usr" in outputs[-1]
+    assert live_server.sessions_alive() == []

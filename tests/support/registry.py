@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.token_service import TokenServer
+
 REGISTRY = "/usr/bin/docker-registry"
 SKOPEO = "/usr/bin/skopeo"
 HTPASSWD = "/usr/bin/htpasswd"
@@ -59,10 +61,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(root: Path, port: int, htpasswd: Path | None) -> str:
+def _config(root: Path, port: int, htpasswd: Path | None, token: TokenServer | None) -> str:
     auth = ""
     if htpasswd is not None:
         auth = f"auth:\n  htpasswd:\n    realm: hangar-test\n    path: {htpasswd}\n"
+    if token is not None:
+        auth = (f"auth:\n  token:\n    realm: {token.realm}\n    service: {token.service}\n"
+                f"    issuer: {token.issuer}\n    rootcertbundle: {token.cert_path}\n")  # fmt: skip
     return (
         "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
@@ -87,16 +92,19 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def start_registry(
-    root: Path, *, username: str | None = None, password: str | None = None
+    root: Path, *, username: str | None = None, password: str | None = None, token: bool = False
 ) -> Iterator[Registry]:
-    """Run a registry storing under ``root``; with ``username`` it requires basic auth."""
+    """Run a registry storing under ``root``; with ``username`` it requires basic auth, or
+    with ``token`` too, Bearer tokens from a token service (tests/support/token_service.py)
+    that logs in with those credentials, as Docker Hub does."""
     for program in (REGISTRY, SKOPEO) + ((HTPASSWD,) if username else ()):
         if shutil.which(program) is None:
             raise RegistryUnavailable(f"{program} missing (apt-get install docker-registry "
                                       "skopeo apache2-utils)")  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
     htpasswd = None
-    if username is not None:
+    tokens = TokenServer.start(root, username or "", password or "") if token else None
+    if username is not None and tokens is None:
         htpasswd = root / "htpasswd"
         line = subprocess.run(
             [HTPASSWD, "-Bbn", username, password or ""], check=True, capture_output=True
@@ -104,7 +112,7 @@ def start_registry(
         htpasswd.write_bytes(line)
     port = _free_port()
     config = root / "config.yml"
-    config.write_text(_config(root, port, htpasswd))
+    config.write_text(_config(root, port, htpasswd, tokens))
     log = (root / "registry.log").open("wb")
     process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=log)
     try:
@@ -118,3 +126,5 @@ def start_registry(
             process.kill()
             process.wait()
         log.close()
+        if tokens is not None:
+            tokens.stop()

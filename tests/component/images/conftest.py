@@ -32,6 +32,17 @@ def private_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regis
         pytest.skip(str(exc))
 
 
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Bearer-token auth from a token service that logs in with USER/PASSWORD."""
+    try:
+        root = tmp_path_factory.mktemp("token-registry")
+        with start_registry(root, username=USER, password=PASSWORD, token=True) as found:
+            yield found
+    except RegistryUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
     return tmp_path / "store"

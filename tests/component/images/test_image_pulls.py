@@ -172,3 +172,16 @@ async def test_gc_keeps_shared_blobs_and_the_limit_refuses_big_images(
     small = ImageStore(tmp_path / "small", limit_bytes=1000)
     with pytest.raises(StoreFull, match="at most 1000"):
         await _pull(registry, small, "gc/two")
+
+
+async def test_token_auth_asks_the_realm_for_a_scoped_token(
+    token_registry: Registry, tmp_path: Path, store_dir: Path
+) -> None:
+    _push(token_registry, tmp_path, "tok/app", ImageBuild([[file("t", "token")]]))
+    store = ImageStore(store_dir)
+    with pytest.raises(RegistryError, match="requires a login"):
+        await _pull(token_registry, store, "tok/app")
+    with pytest.raises(RegistryError, match="refused"):
+        await _pull(token_registry, store, "tok/app", Credentials(USER, "wrong"))
+    image, _ = await _pull(token_registry, store, "tok/app", Credentials(USER, PASSWORD))
+    assert (image.rootfs / "t").read_text() == "token"

@@ -152,6 +152,10 @@ class RegistryClient:
                 if response.status_code == 401 and attempt == 1:
                     await self._authenticate(response.headers.get("WWW-Authenticate", ""), scope)
                     continue
+                if response.status_code == 401 and self.credentials is None:
+                    raise RegistryError(
+                        "the registry requires a login (no credentials stored)", 401
+                    )
                 if response.status_code not in (200, 206):
                     raise _refusal(response, path)
                 yield response
