@@ -9,48 +9,35 @@ schedulable agents in the scaling groups available to the caller.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.agent.models import ContainerStats
 from hangar.core.clock import Clock
-from hangar.core.compute.states import HOLDS_RESOURCES
 from hangar.core.compute.stats import stats_of
 from hangar.core.errors import AlreadyExists, InvalidRequest, NotFound
-from hangar.core.identity import repo
+from hangar.core.identity import repo as identity_repo
 from hangar.core.identity.directory import require_admin, require_superadmin
+from hangar.core.identity.models import Group
 from hangar.core.identity.queries import Scope
 from hangar.core.principal import Principal
+from hangar.core.resources import repo
+from hangar.core.resources.repo import Preset as Preset  # the presets' type, for faces
+from hangar.core.resources.repo import SessionUsage
 from hangar.core.scaling.service import ScalingGroups
 from hangar.core.scheduler.slots import ResourceSlots, format_amount
 from hangar.db.engine import DbSession
-from hangar.db.tables.agents import AgentRow
-from hangar.db.tables.compute import SessionRow
-from hangar.db.tables.identity import GroupRow, KeyPairRow, ResourcePolicyRow, UserRow
-from hangar.db.tables.resources import ResourcePresetRow
 
 INFINITY = Decimal("Infinity")
 Slots = dict[str, Decimal]
-
-
-@dataclass(frozen=True, slots=True)
-class Preset:
-    name: str
-    resource_slots: dict[str, str]
-    shared_memory: int | None
-
-
-def _preset(row: ResourcePresetRow) -> Preset:
-    return Preset(row.name, dict(row.resource_slots), row.shared_memory)
 
 
 def _wire(slots: Mapping[str, Decimal]) -> dict[str, str]:
@@ -93,13 +80,11 @@ class Resources:
 
     async def presets(self) -> list[Preset]:
         async with self._sessions() as db:
-            rows = await db.execute(select(ResourcePresetRow).order_by(ResourcePresetRow.name))
-            return [_preset(r) for r in rows.scalars()]
+            return await repo.presets(db)
 
     async def preset(self, name: str) -> Preset | None:
         async with self._sessions() as db:
-            row = await db.get(ResourcePresetRow, name)
-            return _preset(row) if row is not None else None
+            return await repo.preset(db, name)
 
     async def save_preset(
         self,
@@ -121,75 +106,56 @@ class Resources:
         if shared_memory not in (None, ""):
             shmem = int(ResourceSlots.parse({"mem": shared_memory})["mem"])
         async with self._sessions() as db, db.begin():
-            row = await db.get(ResourcePresetRow, name)
+            current = await repo.preset(db, name)
             if create:
-                if row is not None:
+                if current is not None:
                     raise AlreadyExists("A resource preset with this name already exists.")
                 if not slots:
                     raise InvalidRequest("resource_slots must name at least one slot")
-                row = ResourcePresetRow(
-                    name=name,
-                    resource_slots=slots,
-                    shared_memory=shmem,
-                    created_at=self._clock.now(),
-                )
-                db.add(row)
-            else:
-                if row is None:
-                    raise NotFound("resource preset")
-                if slots is not None:
-                    row.resource_slots = slots
-                if shared_memory is not None:
-                    row.shared_memory = shmem
-            return _preset(row)
+                created = Preset(name, slots, shmem)
+                repo.add_preset(db, created, self._clock.now())
+                return created
+            if current is None:
+                raise NotFound("resource preset")
+            values: dict[str, Any] = {}
+            if slots is not None:
+                values["resource_slots"] = slots
+            if shared_memory is not None:
+                values["shared_memory"] = shmem
+            if values:
+                await repo.change_preset(db, name, values)
+            return dataclasses.replace(current, **values)
 
     async def delete_preset(self, caller: Principal, name: str) -> None:
         require_superadmin(caller)
         async with self._sessions() as db, db.begin():
-            row = await db.get(ResourcePresetRow, name)
-            if row is None:
+            if not await repo.remove_preset(db, name):
                 raise NotFound("resource preset")
-            await db.delete(row)
 
     # What the caller may still launch ------------------------------------------------------
-
-    async def _held(self, db: DbSession, *conditions: ColumnElement[bool]) -> Slots:
-        stmt = select(SessionRow.occupied_slots).where(
-            SessionRow.status.in_([s.value for s in HOLDS_RESOURCES]), *conditions
-        )
-        return _sum((await db.execute(stmt)).scalars())
 
     async def check_presets(
         self, caller: Principal, *, group: str = "default", scaling_group: str | None = None
     ) -> dict[str, Any]:
         """The ``/resource/check-presets`` answer (amounts as strings, "Infinity" unlimited)."""
         async with self._sessions() as db:
-            policy = await db.get(ResourcePolicyRow, caller.resource_policy)
-            group_row = await self._group(db, caller, group)
+            policy = await repo.policy_totals(db, caller.resource_policy)
+            group_row, group_slots = await self._group(db, caller, group)
         sgroups = await self._scaling.available(caller, str(group_row.id))
         if scaling_group is not None:
             if scaling_group not in sgroups:
                 raise InvalidRequest(f"Scaling group not available to you: {scaling_group}")
             sgroups = [scaling_group]
         async with self._sessions() as db:
-            mine = (
-                SessionRow.access_key == caller.access_key
-                if caller.access_key is not None
-                else SessionRow.user_uuid == caller.user_uuid
-            )
-            kp_using = await self._held(db, mine)
-            group_using = await self._held(db, SessionRow.group_id == group_row.id)
+            if caller.access_key is not None:
+                kp_using = _sum(await repo.held(db, access_key=caller.access_key))
+            else:
+                kp_using = _sum(await repo.held(db, user_uuid=caller.user_uuid))
+            group_using = _sum(await repo.held(db, group_id=group_row.id))
             per_sgroup = {name: await self._sgroup_free(db, name) for name in sgroups}
-            presets = [
-                _preset(r)
-                for r in (
-                    await db.execute(select(ResourcePresetRow).order_by(ResourcePresetRow.name))
-                ).scalars()
-            ]
+            presets = await repo.presets(db)
         kp_limits = _policy_limits(policy)
-        group_limits = dict(
-            ResourceSlots.parse(group_row.total_resource_slots or {}, allow_unlimited=True)
-        )
+        group_limits = dict(ResourceSlots.parse(group_slots, allow_unlimited=True))
         names = sorted(
             {"cpu", "mem"}
             | set(kp_limits)
@@ -230,35 +196,30 @@ class Resources:
             "presets": checked,
         }
 
-    async def _group(self, db: DbSession, caller: Principal, group: str) -> GroupRow:
-        found = await repo.find_group(db, caller.domain_name, group)
+    async def _group(
+        self, db: DbSession, caller: Principal, group: str
+    ) -> tuple[Group, dict[str, Any]]:
+        found = await identity_repo.find_group(db, caller.domain_name, group)
         if found is None:
             try:
                 import uuid
 
-                found = await repo.find_group_by_id(db, uuid.UUID(group))
+                found = await identity_repo.find_group_by_id(db, uuid.UUID(group))
             except ValueError:
                 found = None
         if found is None:
             raise InvalidRequest(f"Invalid group: {group}")
-        member = caller.is_superadmin or await repo.is_group_member(
+        member = caller.is_superadmin or await identity_repo.is_group_member(
             db, caller.user_uuid, found.domain_name, str(found.id)
         )
         if not member:
             raise InvalidRequest(f"Invalid group: {group}")
-        row = await db.get(GroupRow, found.id)
-        assert row is not None
-        return row
+        return found, await repo.group_totals(db, found.id)
 
     async def _sgroup_free(self, db: DbSession, name: str) -> tuple[Slots, Slots]:
-        agents = select(AgentRow).where(
-            AgentRow.scaling_group == name,
-            AgentRow.status == "ALIVE",
-            AgentRow.schedulable.is_(True),
-        )
-        rows = list((await db.execute(agents)).scalars())
+        rows = await repo.schedulable_agents(db, name)
         capacity = _sum(r.available_slots for r in rows)
-        using = await self._held(db, SessionRow.agent_id.in_([r.id for r in rows]))
+        using = _sum(await repo.held(db, agent_ids=[r.id for r in rows]))
         names = set(capacity) | set(using)
         free = {
             n: max(Decimal(0), capacity.get(n, Decimal(0)) - using.get(n, Decimal(0)))
@@ -287,26 +248,13 @@ class Resources:
         except ValueError as exc:
             raise InvalidRequest("group ids must be UUIDs") from exc
         async with self._sessions() as db:
-            stmt = select(GroupRow).where(GroupRow.id.in_(ids)) if ids else select(GroupRow)
-            if scope == Scope.DOMAIN:
-                stmt = stmt.where(GroupRow.domain_name == caller.domain_name)
-            groups = list((await db.execute(stmt.order_by(GroupRow.name))).scalars())
-            sessions_stmt = (
-                select(SessionRow, KeyPairRow.access_key, UserRow.email)
-                .outerjoin(KeyPairRow, KeyPairRow.access_key == SessionRow.access_key)
-                .join(UserRow, UserRow.uuid == SessionRow.user_uuid)
-                .where(
-                    SessionRow.group_id.in_([g.id for g in groups]),
-                    SessionRow.created_at < finish,
-                    (SessionRow.terminated_at.is_(None)) | (SessionRow.terminated_at >= begin),
-                )
-                .order_by(SessionRow.created_at)
-            )
-            rows = (await db.execute(sessions_stmt)).all()
+            domain = caller.domain_name if scope == Scope.DOMAIN else None
+            groups = await repo.groups(db, ids, domain)
+            rows = await repo.sessions_within(db, [g.id for g in groups], begin, finish)
         now = self._clock.now()
         by_group: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        for session, access_key, _email in rows:
-            by_group[session.group_id].append(_usage_item(session, access_key, now))
+        for session in rows:
+            by_group[session.group_id].append(_usage_item(session, session.access_key, now))
         return [_group_usage(g, by_group.get(g.id, [])) for g in groups]
 
     # Inventory ---------------------------------------------------------------------------
@@ -315,8 +263,8 @@ class Resources:
         """Accelerators per agent and the local storage's capacity (superadmins)."""
         require_superadmin(caller)
         async with self._sessions() as db:
-            agents = list((await db.execute(select(AgentRow).order_by(AgentRow.id))).scalars())
-            busy = await self._held(db, SessionRow.agent_id.in_([a.id for a in agents]))
+            agents = await repo.agents(db)
+            busy = _sum(await repo.held(db, agent_ids=[a.id for a in agents]))
         gpus = [
             {"agent": a.id, "status": a.status, **{k: v for k, v in d.items()}}
             for a in agents
@@ -337,17 +285,18 @@ class Resources:
         }
 
 
-def _policy_limits(policy: ResourcePolicyRow | None) -> Slots:
+def _policy_limits(policy: tuple[dict[str, Any], str] | None) -> Slots:
     if policy is None:
         return {}
-    limits = dict(ResourceSlots.parse(policy.total_resource_slots or {}, allow_unlimited=True))
-    if policy.default_for_unspecified == "LIMITED":
+    totals, default_for_unspecified = policy
+    limits = dict(ResourceSlots.parse(totals, allow_unlimited=True))
+    if default_for_unspecified == "LIMITED":
         for name in ("cpu", "mem"):
             limits.setdefault(name, Decimal(0))
     return limits
 
 
-def _usage_item(session: SessionRow, access_key: str | None, now: datetime) -> dict[str, Any]:
+def _usage_item(session: SessionUsage, access_key: str | None, now: datetime) -> dict[str, Any]:
     ended = session.terminated_at or now
     days = max(1, (ended.date() - session.created_at.date()).days + 1)
     occupied = session.occupied_slots or {}
@@ -374,7 +323,7 @@ def _usage_item(session: SessionRow, access_key: str | None, now: datetime) -> d
     }
 
 
-def _group_usage(group: GroupRow, items: list[dict[str, Any]]) -> dict[str, Any]:
+def _group_usage(group: Group, items: list[dict[str, Any]]) -> dict[str, Any]:
     def total(key: str) -> Decimal:
         return sum((Decimal(str(i[key])) for i in items), Decimal(0))
 
