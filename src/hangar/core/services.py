@@ -100,11 +100,11 @@ class Services:
         self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None
     ) -> None:
         """Start the embedded agent and the background loops (usage counters, lifecycle;
-        the queued-task executor when ``api``, the server's address, is given)."""
-        if embedded_agent:
-            await self.start_embedded_agent()
-        if api is not None and self.executor is not None:
-            run = self.executor.run(*api)
+        the queued-task executor, on the embedded agent, when ``api``, the server's address,
+        is given)."""
+        agent_id = await self.start_embedded_agent() if embedded_agent else None
+        if api is not None and self.executor is not None and agent_id is not None:
+            run = self.executor.run(*api, agent_id=agent_id)
             self._tasks.append(asyncio.create_task(run, name="task-executor"))
         self._tasks.append(asyncio.create_task(self._flush_usage_loop(), name="usage-flush"))
         self._tasks.append(asyncio.create_task(self.lifecycle.run(), name="session-lifecycle"))
@@ -116,19 +116,21 @@ class Services:
         watch = self.remote_agents.watch(every)
         self._tasks.append(asyncio.create_task(watch, name="remote-agents"))
 
-    async def start_embedded_agent(self) -> None:
-        """Register this machine's agent and bring back the sessions it ran before."""
+    async def start_embedded_agent(self) -> str | None:
+        """Register this machine's agent and bring back the sessions it ran before; its id
+        (None: this server has no embedded agent)."""
         from hangar.core.agents.local import build_embedded_agent
 
         built = await build_embedded_agent(self.settings)
         if built is None:
-            return
+            return None
         client, running = built
         info = await self.agents.register(client)
         for note in info.notes:
             log.info("agent %s: %s", info.agent_id, note)
         await self.lifecycle.recover(info.agent_id, running)
         self.on_close(lambda: self.lifecycle.release_agent(info.agent_id))
+        return info.agent_id
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(closer)

@@ -44,9 +44,13 @@ async def session_request(
     plan: p.RunPlan,
     queue: ServedQueue,
     group: str,
+    agent_id: str | None,
 ) -> CreateRequest:
     """A batch session of the task's owner in the queue's scaling group, sized by its
-    resource preset (the image's defaults without one). Raises NotFound (the preset)."""
+    resource preset (the image's defaults without one). In the executor's own scaling
+    group it goes to ``agent_id``, this server's agent, which sees the run's directory;
+    agents of another group must see the data dir at the same path (as for folders).
+    Raises NotFound (the preset)."""
     slots: dict[str, Any] = {}
     opts: dict[str, Any] = {}
     preset_name = queue.resource_preset or settings.executor_resource_preset
@@ -62,6 +66,7 @@ async def session_request(
         name=plan.session_name, spec=spec, origin=Origin(OriginKind.EXPERIMENT_TASK, run.task_id),
         session_type=SessionType.BATCH, domain_name=run.owner.domain_name, scaling_group=group,
         enqueue_only=True, owner=run.owner, reuse_if_exists=False, tag=run.task_id,
+        agent_list=(agent_id,) if agent_id and group == settings.executor_scaling_group else (),
     )  # fmt: skip
 
 

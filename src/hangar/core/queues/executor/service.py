@@ -84,6 +84,7 @@ class Executor:
         self._events: Subscription | None = None
         self._line: ws.ApiLine | None = None
         self._api_port = 0
+        self._agent_id: str | None = None
         self.base = settings.data_dir / "executor"
 
     def nudge(self) -> None:
@@ -94,9 +95,11 @@ class Executor:
     def running(self) -> dict[str, Run]:
         return dict(self._runs)
 
-    async def run(self, api_host: str, api_port: int) -> None:
-        """The loop, until cancelled; ``api_host:api_port`` is the server's API."""
+    async def run(self, api_host: str, api_port: int, *, agent_id: str) -> None:
+        """The loop, until cancelled; ``api_host:api_port`` is the server's API, and runs
+        go to this server's own agent ``agent_id`` (the one that sees the run directories)."""
         self._line, self._api_port = ws.ApiLine(api_host, api_port), api_port
+        self._agent_id = agent_id
         self.base.mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o711)
         kinds = ENDED | RESULTS | WAKE
@@ -316,8 +319,9 @@ class Executor:
     async def _create_session(
         self, run: Run, plan: p.RunPlan, queue: ServedQueue, group: str
     ) -> None:
-        request = await runs.session_request(self._settings, self._resources, run, plan,
-                                             queue, group)  # fmt: skip
+        request = await runs.session_request(
+            self._settings, self._resources, run, plan, queue, group, self._agent_id
+        )
         outcome = await self._compute.create(SYSTEM, request)
         run.session_id = outcome.session.id
         self._by_session[outcome.session.id] = run
