@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hangar.agent.errors import InvalidKernelSpec
+from hangar.agent.images.nvidia import BIN_DIR, driver_binds, gpu_environ
 from hangar.agent.images.store import StoredImage
 from hangar.agent.models import KernelRequest
 from hangar.agent.node_errors import InvalidKernelRequest
@@ -155,13 +156,19 @@ def build_spec(
     cpu = float(request.cpu) if request.cpu > 0 else None
     memory = request.memory_bytes if request.memory_bytes > 0 else None
     image_name = "host" if request.interpreter_prefix is None else "prefix"
+    gpus = gpu_bindings(request, devices)
+    environ = kernel_environ(request, prefix, image.config.env if image else ())
+    driver: tuple[BindMount, ...] = ()
+    if image is not None and gpus:  # the host driver's files, as nvidia-container-toolkit
+        environ.update(gpu_environ(gpus, environ), PATH=f"{environ['PATH']}:{BIN_DIR}")
+        driver = driver_binds()
     try:
         return KernelSpec(
             kernel_id=kernel_id,
             scratch_dir=scratch_root / kernel_id,
             uid=uid,
             gid=gid,
-            environ=kernel_environ(request, prefix, image.config.env if image else ()),
+            environ=environ,
             limits=ResourceLimits(
                 cpu=cpu,
                 memory_bytes=memory,
@@ -169,10 +176,10 @@ def build_spec(
                 shmem_bytes=request.shmem_bytes,
                 disk_bytes=request.disk_bytes,
             ),
-            gpus=gpu_bindings(request, devices),
+            gpus=gpus,
             image=ImageSpec(name=image_name, interpreter_prefix=prefix)
             if image is None
-            else ImageSpec(name=image.reference, interpreter_prefix=prefix, rootfs=image.rootfs),
+            else ImageSpec(image.reference, prefix, driver, rootfs=image.rootfs),
             mounts=tuple(BindMount(m.host_path, m.target, m.read_only) for m in request.mounts),
         )
     except InvalidKernelSpec as exc:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from hangar.agent.images import nvidia
 from hangar.agent.models import BatchSteps, ImageRequest
 from hangar.agent.node import Node
 from hangar.agent.node_errors import KernelStartFailed
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
-from tests.support.agent_node import collect, ends, make_node, request, text
+from tests.support.agent_node import FAKE_GPUS, collect, ends, make_node, request, text
 from tests.support.oci_images import (
     Entry,
     ImageBuild,
@@ -123,3 +124,37 @@ async def test_wrong_credentials_and_hostile_images_are_refused(
     with pytest.raises(KernelStartFailed, match="points out of the image"):
         await node.create_kernel(request(image=_image(registry, "hostile")))
     assert node.kernel_ids() == []
+
+
+async def test_allocated_gpus_see_the_host_driver_and_only_their_devices(
+    node: Node, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    libs, bins = tmp_path / "driver-lib", tmp_path / "driver-bin"
+    libs.mkdir()
+    bins.mkdir()
+    for name in ("libcuda.so.535.1", "libnvidia-ml.so.1", "libssl.so.3"):
+        (libs / name).write_text(name)
+    (bins / "nvidia-smi").write_text(
+        '#!/bin/sh\necho "nvidia=$NVIDIA_VISIBLE_DEVICES cuda=$CUDA_VISIBLE_DEVICES"\n'
+        'ls /usr/local/nvidia/lib64\necho "$LD_LIBRARY_PATH"\n'
+    )
+    (bins / "nvidia-smi").chmod(0o755)
+    monkeypatch.setattr(nvidia, "LIBRARY_DIRS", (str(libs),))
+    monkeypatch.setattr(nvidia, "PROGRAM_DIRS", (str(bins),))
+    second = FAKE_GPUS[1]
+    with_gpu = request(image=_image(registry, "shell"), gpu_devices=(second.uuid,))
+    await node.create_kernel(with_gpu)
+    out, code = await _run(node, with_gpu.kernel_id, "nvidia-smi")
+    assert code == 0, out
+    assert out.splitlines() == [
+        f"nvidia={second.uuid} cuda={second.uuid}",
+        "libcuda.so.535.1",
+        "libnvidia-ml.so.1",
+        "/usr/local/nvidia/lib64",
+    ]
+    without = request(image=_image(registry, "shell"))
+    await node.create_kernel(without)
+    out, _ = await _run(
+        node, without.kernel_id, "ls /usr/local/nvidia; echo ${NVIDIA_VISIBLE_DEVICES:-none}"
+    )
+    assert "none\n" in out and "/usr/local/nvidia': No such file" in out
