@@ -171,16 +171,10 @@ def session_spec(
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
+    with contextlib.suppress(ConnectionError, OSError):
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(OSError, RuntimeError):
-            if writer.can_write_eof():
-                writer.write_eof()
 
 
 class ApiLine:
@@ -189,6 +183,7 @@ class ApiLine:
     def __init__(self, host: str, port: int) -> None:
         self._host, self._port = host, port
         self._servers: dict[str, asyncio.Server] = {}
+        self._relays: set[asyncio.Task[None]] = set()  # held: a pending task is not collected
 
     async def open(self, task_id: str, path: Path) -> None:
         await self.close(task_id)
@@ -199,14 +194,24 @@ class ApiLine:
         self._servers[task_id] = server
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Both ways until either side ends (HTTP has no use for a half-closed line: the
+        server would keep its end of a keep-alive connection open)."""
+        current = asyncio.current_task()
+        if current is not None:
+            self._relays.add(current)
+            current.add_done_callback(self._relays.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection(self._host, self._port)
         except OSError:
             writer.close()
             return
+        pipes = [asyncio.ensure_future(_pipe(reader, up_writer)),
+                 asyncio.ensure_future(_pipe(up_reader, writer))]  # fmt: skip
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for pipe in pipes:
+                pipe.cancel()
             for w in (writer, up_writer):
                 w.close()
 
@@ -220,3 +225,5 @@ class ApiLine:
     async def close_all(self) -> None:
         for task_id in list(self._servers):
             await self.close(task_id)
+        for relay in list(self._relays):
+            relay.cancel()
