@@ -50,7 +50,7 @@ class Queueing:
         """The queue by id, else by name (an administrator's unknown name creates it), else
         the domain's default queue."""
         if queue_id:
-            return await self._reads.get(principal, queue_id)
+            return await self._reads.get(principal, queue_id, with_entries=False)
         if queue_name:
             found = await self._reads.named(principal, queue_name)
             if found is not None:
@@ -58,7 +58,7 @@ class Queueing:
             if not principal.is_admin:
                 raise QueueNotFound(queue_name)
             new = await self._queues.create(principal, queue_name)
-            return await self._reads.get(principal, new)
+            return await self._reads.get(principal, new, with_entries=False)
         try:
             return await self._reads.default(principal)
         except QueueNotFound:

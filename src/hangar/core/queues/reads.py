@@ -33,11 +33,17 @@ class QueueReads:
         self._clock = clock
         self._service = service  # makes each domain's default queue on first sight
 
-    async def all(self, principal: Principal, *, ids: Collection[str] | None = None) -> list[Queue]:
+    async def all(
+        self,
+        principal: Principal,
+        *,
+        ids: Collection[str] | None = None,
+        with_entries: bool = True,
+    ) -> list[Queue]:
         """The domain's queues (narrowed to ``ids``), with their entries in order."""
         await self._service.ensure_default(principal.domain_name)
         async with self._engine.connect() as db:
-            return await repo.queues(db, principal.domain_name, ids=ids)
+            return await repo.queues(db, principal.domain_name, ids=ids, with_entries=with_entries)
 
     async def search(
         self,
@@ -51,9 +57,13 @@ class QueueReads:
         found = await self.all(principal, ids=ids)
         return q.run([x.document(max_entries) for x in found], query)
 
-    async def get(self, principal: Principal, queue_id: str) -> Queue:
+    async def get(self, principal: Principal, queue_id: str, *, with_entries: bool = True) -> Queue:
         """The queue by id; QueueNotFound for an unknown id (or a name)."""
-        found = await self.all(principal, ids=[queue_id])
+        await self._service.ensure_default(principal.domain_name)
+        async with self._engine.connect() as db:
+            found = await repo.queues(
+                db, principal.domain_name, ids=[queue_id], with_entries=with_entries
+            )
         if not found:
             raise QueueNotFound(queue_id)
         return found[0]
@@ -61,12 +71,12 @@ class QueueReads:
     async def named(self, principal: Principal, name: str) -> Queue | None:
         await self._service.ensure_default(principal.domain_name)
         async with self._engine.connect() as db:
-            found = await repo.queues(db, principal.domain_name, names=[name])
+            found = await repo.queues(db, principal.domain_name, names=[name], with_entries=False)
         return found[0] if found else None
 
     async def default(self, principal: Principal) -> Queue:
         """The queue with the system tag ``default`` (the oldest, if several)."""
-        for queue in await self.all(principal):
+        for queue in await self.all(principal, with_entries=False):
             if DEFAULT in queue.system_tags:
                 return queue
         raise QueueNotFound(DEFAULT)

@@ -140,7 +140,7 @@ async def _next(call: Call, body: NextTaskRequest) -> tuple[Entry, Any] | None:
     """Pops the first entry whose task is still queued (stale ones are dropped). A plain
     user's worker takes only the user's own tasks: the head must be theirs."""
     plane, tasks = queues(call), call.services.tracking.experiments.task_reads
-    await plane.reads.get(call.principal, body.queue)
+    await plane.reads.get(call.principal, body.queue, with_entries=False)
     for _ in range(NEXT_TASK_ATTEMPTS):
         wanted = body.task
         if not call.principal.is_admin:
@@ -177,8 +177,10 @@ async def get_next_task(call: Call) -> dict[str, Any]:
 @endpoint("queues.peek_task")
 async def peek_task(call: Call) -> dict[str, Any]:
     body = call.parse(QueueRequest)
-    queue = await queues(call).reads.get(call.principal, body.queue)
-    return {"task": queue.entries[0].task_id} if queue.entries else {}
+    plane = queues(call)
+    await plane.reads.get(call.principal, body.queue, with_entries=False)
+    head = await plane.reads.peek(body.queue)
+    return {"task": head.task_id} if head else {}
 
 
 @endpoint("queues.get_num_entries")

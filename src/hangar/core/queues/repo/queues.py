@@ -130,27 +130,27 @@ async def count(db: AsyncConnection, queue_id: str) -> int:
 async def add_entry(
     db: AsyncConnection, queue_id: str, task_id: str, *, priority: int, now: datetime
 ) -> int:
-    """Adds the task behind every entry of the same or a higher priority (ahead of lower
-    ones); returns its 0-based position. Call with the queue locked."""
-    order = await ordered(db, queue_id)
-    position = len(order)
-    for index, (_, _, other, _) in enumerate(order):
-        if other < priority:
-            position = index
-            break
-    if position == len(order):
-        rank = order[-1][3] + 1 if order else 0
+    """Adds the task ahead of the first entry of a lower priority (else last); returns its
+    0-based position. Appending reads two index rows; inserting shifts those behind it.
+    Call with the queue locked."""
+    in_queue = E.queue_id == queue_id
+    stmt = select(E.rank).where(in_queue, E.priority < priority).order_by(E.rank, E.id).limit(1)
+    before = (await db.execute(stmt)).scalar()
+    if before is None:
+        stmt = select(func.max(E.rank), func.count()).where(in_queue)
+        last, position = (await db.execute(stmt)).one()
+        rank = 0 if last is None else last + 1
     else:
-        rank = order[position][3]
-        await db.execute(
-            update(ENTRIES).where(E.queue_id == queue_id, E.rank >= rank).values(rank=E.rank + 1)
-        )
+        rank = before
+        stmt = select(func.count()).select_from(ENTRIES).where(in_queue, E.rank < rank)
+        position = (await db.execute(stmt)).scalar_one()
+        await db.execute(update(ENTRIES).where(in_queue, E.rank >= rank).values(rank=E.rank + 1))
     await db.execute(
         insert(ENTRIES).values(
             queue_id=queue_id, task_id=task_id, priority=priority, rank=rank, added=now
         )
     )
-    return position
+    return int(position)
 
 
 async def remove_entries(db: AsyncConnection, task_id: str, queue_id: str | None = None) -> int:
@@ -188,12 +188,16 @@ async def set_ranks(db: AsyncConnection, ranks: Mapping[int, int]) -> None:
 
 async def record_sample(db: AsyncConnection, queue_id: str, now: datetime) -> None:
     """Writes the queue's length and wait as of ``now``: the wait is halfway between the
-    oldest and the newest entry's (their mean for two; found from an index, not a scan)."""
-    stmt = select(func.count(), func.min(E.added), func.max(E.added)).where(E.queue_id == queue_id)
-    length, first, last = (await db.execute(stmt)).one()
+    first and the last entry's (their mean for two; read from the order index)."""
+    in_queue = E.queue_id == queue_id
+    counted = select(func.count()).select_from(ENTRIES).where(in_queue)
+    length = (await db.execute(counted)).scalar_one()
     wait = 0.0
     if length:
-        wait = max(0.0, ((now - first).total_seconds() + (now - last).total_seconds()) / 2)
+        first = select(E.added).where(in_queue).order_by(E.rank, E.id).limit(1)
+        last = select(E.added).where(in_queue).order_by(E.rank.desc(), E.id.desc()).limit(1)
+        ends = [(await db.execute(stmt)).scalar_one() for stmt in (first, last)]
+        wait = max(0.0, sum((now - added).total_seconds() for added in ends) / 2)
     await db.execute(
         insert(SAMPLES).values(queue_id=queue_id, at=now, length=length, wait_seconds=wait)
     )
