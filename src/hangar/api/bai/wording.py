@@ -49,6 +49,8 @@ def message_of(exc: HangarError) -> str:
 def _not_found(exc: NotFound) -> str:
     if exc.detail is not None:
         return exc.detail
+    if exc.kind == "container registry" and exc.ref is not None:
+        return f"Unknown registry: {exc.ref}"  # as the face said before registries were kept
     noun = NOUNS.get(exc.kind, exc.kind)
     if exc.ref is None:
         return f"No such {noun}."

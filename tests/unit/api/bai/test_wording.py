@@ -33,6 +33,11 @@ SESSION = uuid.UUID("00000000-0000-0000-0000-00000000005e")
             "No such environment image: pyton:3 (did you mean python:3?)",
         ),
         (NotFound("session", "Gone."), "Gone.", "Gone."),
+        (
+            NotFound("container registry", ref="docker.io"),
+            "No such container registry: docker.io",
+            "Unknown registry: docker.io",
+        ),
         (NotFound("session"), "No such session.", "No such session."),
         (
             InvalidValue("agents", "agent a is not in scaling group 'g'"),
