@@ -334,6 +334,7 @@ def test_hangar_cli_shows_queues_enqueues_and_aborts(
         (0, second, "cli-second"), (1, first, "cli-first"),
     ]  # fmt: skip
     assert all(t["wait"] >= 0 for t in shown["tasks"])
+    assert [t["priority"] for t in shown["tasks"]] == [3, 0]
     table = clearml_live.hangar("queue", "show", "cli-q")
     assert table.returncode == 0 and "cli-second" in table.stdout and "wait" in table.stdout
 

@@ -64,8 +64,10 @@ def show(
         ("id", summary.id), ("served by", summary.served_by), ("waiting", summary.length),
         ("longest wait", duration(summary.longest_wait)),
     ]))  # fmt: skip
-    rows = [(w.position, w.task_id, w.name, w.status, duration(w.wait)) for w in waiting]
-    console.print(table("Waiting tasks", ["position", "task", "name", "status", "wait"], rows))
+    rows = [(w.position, w.task_id, w.name, w.status, w.priority, duration(w.wait))
+            for w in waiting]  # fmt: skip
+    columns = ["position", "task", "name", "status", "priority", "wait"]
+    console.print(table("Waiting tasks", columns, rows))
 
 
 class ServedBy(enum.StrEnum):

@@ -42,6 +42,7 @@ class Waiting:
     status: str
     added: str
     wait: float
+    priority: int
 
 
 def _wait(added: Any, now: datetime) -> float:
@@ -105,6 +106,7 @@ async def queue(client: Experiments, ref: str) -> tuple[QueueSummary, list[Waiti
             status=str(tasks.get(task_id, {}).get("status", "")),
             added=str(e.get("added", "")),
             wait=_wait(e.get("added"), now),
+            priority=int(e.get("priority") or 0),
         )  # fmt: skip
         for i, (task_id, e) in enumerate(zip(ids, entries, strict=True))
     ]

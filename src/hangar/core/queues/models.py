@@ -60,7 +60,8 @@ class Queue:
             "company": self.company, "user": str(self.user) if self.user else None,
             "created": self.created, "last_update": self.last_update, "tags": list(self.tags),
             "system_tags": list(self.system_tags), "metadata": dict(self.metadata),
-            "entries": [{"task": e.task_id, "added": e.added} for e in shown],
+            "entries": [{"task": e.task_id, "added": e.added, "priority": e.priority}
+                        for e in shown],
             "served_by": self.served_by.value, "scaling_group": self.scaling_group,
             "resource_preset": self.resource_preset,
         }  # fmt: skip
