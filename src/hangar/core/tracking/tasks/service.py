@@ -11,6 +11,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from hangar.core.clock import Clock
 from hangar.core.errors import InvalidRequest
 from hangar.core.principal import Principal
@@ -103,11 +105,14 @@ class TaskService:
             system_tags=list(plain.get("system_tags") or []), created=now, last_update=now,
             last_change=now, **docs,
         )  # fmt: skip
-        async with self._engine.begin() as conn:
-            if project is not None and not await repo.project_visible(conn, principal, project):
-                raise ProjectNotFound(project)
-            await self._check_parent(conn, principal, plain.get("parent"))
-            await repo.insert_task(conn, values)
+        try:
+            async with self._engine.begin() as conn:
+                if project is not None and not await repo.project_visible(conn, principal, project):
+                    raise ProjectNotFound(project)
+                await self._check_parent(conn, principal, plain.get("parent"))
+                await repo.insert_task(conn, values)
+        except IntegrityError:  # the project was deleted meanwhile
+            raise ProjectNotFound(project or "") from None
         return task_id
 
     async def _check_project(self, db: Any, principal: Principal, project: str) -> None:
@@ -123,22 +128,31 @@ class TaskService:
         """Applies ``decide(task)`` (the values to write, or None) with a compare-and-set on
         the task's revision, deciding again after a lost race."""
         for _ in range(ATTEMPTS):
-            async with self._engine.begin() as db:
-                try:
-                    task, revision = await repo.task_revision(db, principal, task_id)
-                except LookupError:
-                    raise TaskNotFound(task_id) from None
-                values = decide(task)
-                if not values:
-                    return Changed(task, {})
-                if "project" in values and values["project"] is not None:
-                    await self._check_project(db, principal, values["project"])
-                await self._check_parent(db, principal, values.get("parent"))
-                now = self._clock.now()
-                stamped = {"last_update": now, "last_change": now, **values}
-                if await repo.update_task(db, task_id, revision, _columns(stamped)):
-                    return Changed(task, stamped)
+            try:
+                changed = await self._attempt(principal, task_id, decide)
+            except IntegrityError:  # a project named by the change was deleted meanwhile
+                raise ProjectNotFound("(deleted)") from None
+            if changed is not None:
+                return changed
         raise StatusChanged()
+
+    async def _attempt(self, principal: Principal, task_id: str, decide: Decide) -> Changed | None:
+        async with self._engine.begin() as db:
+            try:
+                task, revision = await repo.task_revision(db, principal, task_id)
+            except LookupError:
+                raise TaskNotFound(task_id) from None
+            values = decide(task)
+            if not values:
+                return Changed(task, {})
+            if values.get("project") is not None:
+                await self._check_project(db, principal, values["project"])
+            await self._check_parent(db, principal, values.get("parent"))
+            now = self._clock.now()
+            stamped = {"last_update": now, "last_change": now, **values}
+            if await repo.update_task(db, task_id, revision, _columns(stamped)):
+                return Changed(task, stamped)
+            return None
 
     async def edit(
         self, principal: Principal, task_id: str, changes: Mapping[str, Any], *, force: bool
