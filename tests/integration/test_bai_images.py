@@ -23,7 +23,7 @@ pytestmark = [
 USER, PASSWORD = "team", "registry-pw-1"
 LABELS = {
     "ai.backend.kernelspec": "1",
-    "ai.backend.features": "batch uid-match",
+    "ai.backend.features": "batch query uid-match",
     "ai.backend.base-distro": "debian12",
     "ai.backend.runtime-type": "python",
     "ai.backend.runtime-path": "/usr/bin/python3",
@@ -31,6 +31,26 @@ LABELS = {
     "ai.backend.resource.min.mem": "256m",
     "ai.backend.service-ports": "",
 }
+QUERY_LOOP = """
+import sys
+from ai.backend.client.session import Session
+
+with Session() as session:
+    kern = session.ComputeSession.get_or_create(sys.argv[1])
+    code = 'import time, sys\\nprint("start", sys.prefix, flush=True)\\n'
+    code += 'time.sleep(3)\\nprint("done")'
+    mode, run_id = 'query', None
+    while True:
+        result = kern.execute(run_id, code, mode=mode)
+        run_id = result['runId']
+        for rec in result.get('console', []):
+            if rec[0] in ('stdout', 'stderr'):
+                print(rec[1], end='')
+        if result['status'] == 'finished':
+            break
+        mode, code = 'continue', ''
+    kern.destroy()
+"""
 BATCH_LOOP = """
 import sys
 from ai.backend.client.session import Session
@@ -97,6 +117,12 @@ def test_a_private_registrys_image_runs_seed_002s_batch_loop(
     ))  # fmt: skip
     assert "args ['arg1', 'arg2'] team-python 3.11" in done
     assert live_server.sessions_alive() == []
+
+    done = ok(subprocess.run(
+        [str(BAI_PYTHON), "-c", QUERY_LOOP, image], cwd=tmp_path, env=live_server.client_env(),
+        capture_output=True, text=True, timeout=180,
+    ))  # fmt: skip
+    assert "start /usr\ndone\n" in done
 
     run = ok(live_server.official("run", "--rm", "--exec", "python mycode.py x", image,
                                   "mycode.py", cwd=tmp_path))  # fmt: skip

@@ -227,5 +227,12 @@ def python_files() -> list[Entry]:
     stdlib = Path("/usr/lib/python3.11")
     keep = [str(p) for p in stdlib.iterdir() if p.name not in ("test", "idlelib", "ensurepip",
                                                                 "tkinter", "lib2to3")]  # fmt: skip
-    entries = host_files([*closure(["/usr/bin/python3.11"]), *keep])
+    modules = [str(p) for p in (stdlib / "lib-dynload").glob("*.so")]
+    glibc = "/usr/lib/x86_64-linux-gnu"  # the rest of the C library, as any Debian base has
+    modules += [
+        f"{glibc}/{name}"
+        for name in ("libpthread.so.0", "libdl.so.2", "librt.so.1", "libresolv.so.2")
+        if Path(glibc, name).exists()
+    ]
+    entries = host_files([*closure(["/usr/bin/python3.11", *modules]), *keep])
     return [*entries, symlink("usr/bin/python3", "python3.11")]

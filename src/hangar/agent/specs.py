@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hangar.agent.errors import InvalidKernelSpec
 from hangar.agent.images.nvidia import BIN_DIR, driver_binds, gpu_environ
+from hangar.agent.images.runner import runner_environ, runner_mounts
 from hangar.agent.images.store import StoredImage
 from hangar.agent.models import KernelRequest
 from hangar.agent.node_errors import InvalidKernelRequest
@@ -162,6 +163,9 @@ def build_spec(
     if image is not None and gpus:  # the host driver's files, as nvidia-container-toolkit
         environ.update(gpu_environ(gpus, environ), PATH=f"{environ['PATH']}:{BIN_DIR}")
         driver = driver_binds()
+    if image is not None and (runner := runner_mounts(image.rootfs)):  # query mode's kernel
+        environ.update(runner_environ(environ))
+        driver += runner
     try:
         return KernelSpec(
             kernel_id=kernel_id,

@@ -4,6 +4,7 @@ Python, images without Python in batch mode, private images, hostile images refu
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -158,3 +159,19 @@ async def test_allocated_gpus_see_the_host_driver_and_only_their_devices(
         node, without.kernel_id, "ls /usr/local/nvidia; echo ${NVIDIA_VISIBLE_DEVICES:-none}"
     )
     assert "none\n" in out and "/usr/local/nvidia': No such file" in out
+
+
+async def test_query_mode_runs_in_the_images_python_with_hangars_runner(
+    node: Node, registry: Registry
+) -> None:
+    creation = request(image=_image(registry, "py"), interpreter="/usr/bin/python3")
+    await node.create_kernel(creation)
+    code = "import sys, os\nx = 41\n"
+    code += "print(sys.prefix, os.path.exists('/usr/lib/python3/dist-packages'))"
+    async with contextlib.aclosing(node.run_query(creation.kernel_id, code, 60)) as stream:
+        records = [record async for record in stream]
+    assert text(records, "stdout") == "/usr False\n", records
+    async with contextlib.aclosing(
+        node.run_query(creation.kernel_id, "print(x + 1)", 60)
+    ) as stream:
+        assert text([r async for r in stream], "stdout") == "42\n"

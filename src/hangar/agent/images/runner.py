@@ -1,0 +1,85 @@
+"""Query mode in an image's own Python: Hangar brings its Jupyter kernel runner by bind mount,
+as Backend.AI does with its runner volume, so nothing has to be installed in the image.
+
+The runner is the host's ``ipykernel`` and what it imports (Debian's ``python3-ipykernel``
+under ``/usr/lib/python3/dist-packages``) plus the shared libraries of its compiled parts
+(libzmq and its dependencies, not the C library), bound read-only under
+``/opt/hangar-runner`` and put *after* the image's own paths on ``PYTHONPATH`` and
+``LD_LIBRARY_PATH``, so the image's packages win. Compiled modules only load into the same
+Python minor version, so the runner is offered to images whose Python is the host's
+(``usr/lib/python3.X`` or ``usr/local/lib/python3.X`` in the image); other images run batch
+sessions.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from hangar.agent.runtimes.base import BindMount
+
+RUNNER = "/opt/hangar-runner"
+HOST_PACKAGES = Path("/usr/lib/python3/dist-packages")
+HOST_PYTHON = "/usr/bin/python3"
+# The C library and its loader stay the image's own.
+SYSTEM_LIBRARIES = ("libc.so", "libm.so", "libpthread.so", "libdl.so", "librt.so",
+                    "libresolv.so", "ld-linux", "linux-vdso")  # fmt: skip
+
+
+@functools.cache
+def host_python_version() -> str | None:
+    """``3.11`` for the host's /usr/bin/python3 (None without it)."""
+    try:
+        argv = [HOST_PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@functools.cache
+def _libraries(packages: Path) -> tuple[tuple[Path, str], ...]:
+    """(host path, name) of the shared libraries the runner's compiled modules load."""
+    found: dict[str, Path] = {}
+    for module in sorted((packages / "zmq").rglob("*.so")):
+        out = subprocess.run(["ldd", str(module)], capture_output=True, text=True,
+                             check=False).stdout  # fmt: skip
+        for line in out.splitlines():
+            parts = line.split()
+            if "=>" in parts and len(parts) > 2 and parts[2].startswith("/"):
+                name = parts[0]
+                if not any(name.startswith(system) for system in SYSTEM_LIBRARIES):
+                    found.setdefault(name, Path(parts[2]).resolve())
+    return tuple((path, name) for name, path in sorted(found.items()))
+
+
+def image_python(rootfs: Path) -> str | None:
+    """The image's Python version if it matches the host's (its standard library is where
+    Debian or python.org images keep it)."""
+    version = host_python_version()
+    if version is None:
+        return None
+    for base in ("usr/lib", "usr/local/lib"):
+        if (rootfs / base / f"python{version}" / "os.py").is_file():
+            return version
+    return None
+
+
+def runner_mounts(rootfs: Path) -> tuple[BindMount, ...]:
+    """The runner's binds for an image whose Python can load it (else none)."""
+    if image_python(rootfs) is None or not (HOST_PACKAGES / "ipykernel").is_dir():
+        return ()
+    binds = [BindMount(HOST_PACKAGES, f"{RUNNER}/python")]
+    binds += [BindMount(path, f"{RUNNER}/lib/{name}") for path, name in _libraries(HOST_PACKAGES)]
+    return tuple(binds)
+
+
+def runner_environ(env: Mapping[str, str]) -> dict[str, str]:
+    """``PYTHONPATH`` and ``LD_LIBRARY_PATH`` with the runner after the image's own."""
+    found = {}
+    for name, path in (("PYTHONPATH", f"{RUNNER}/python"), ("LD_LIBRARY_PATH", f"{RUNNER}/lib")):
+        parts = [p for p in env.get(name, "").split(":") if p]
+        found[name] = ":".join(dict.fromkeys([*parts, path]))
+    return found
