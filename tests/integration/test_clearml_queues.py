@@ -360,3 +360,31 @@ def test_hangar_cli_administers_queues(clearml_live: LiveServer, alice: ClearmlU
     assert refused.returncode == 1 and "administrator" in refused.stdout + refused.stderr
     hangar_json(clearml_live, "queue", "delete", "cli-adm2")
     assert "cli-adm2" not in {q["name"] for q in hangar_json(clearml_live, "queue", "ls")}
+
+
+def test_bad_input_gets_an_envelope_and_changes_nothing(
+    admin_api: ClearmlApi, alice_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "bad-q")
+    task = new_task(alice_api, "bad-input")
+    alice_api.call("tasks.enqueue", task=task, queue=queue)
+    before = admin_api.call("queues.get_by_id", queue=queue)["queue"]
+
+    for endpoint, body, code in (
+        ("queues.move_task_forward", {"queue": queue, "task": task, "count": 0}, (400, 12)),
+        ("queues.move_task_to_front", {"queue": queue}, (400, 11)),
+        ("queues.add_task", {"queue": queue, "task": task, "priority": "high"}, (400, 12)),
+        ("queues.get_queue_metrics", {"from_date": 0, "to_date": 1, "interval": 0}, (400, 12)),
+        ("queues.get_all", {"name": "(unclosed"}, (400, 21)),
+        ("queues.create", {"name": "  "}, (400, 12)),
+        ("queues.create", {"name": "bad-q", "served_by": "nobody"}, (400, 12)),
+        ("tasks.enqueue", {"task": task, "queue": queue, "priority": 10**9}, (400, 12)),
+        ("tasks.dequeue", {"task": task, "new_status": "sideways"}, (400, 12)),
+        ("workers.register", {"worker": "", "timeout": 10}, (400, 12)),
+        ("workers.status_report", {"worker": "ghost:0", "task": "0" * 32}, (400, 101)),
+    ):
+        assert refused(alice_api if "create" not in endpoint else admin_api, endpoint, **body) \
+            == code, endpoint  # fmt: skip
+    assert admin_api.call("queues.get_by_id", queue=queue)["queue"] == before
+    assert alice_api.call("tasks.get_by_id", task=task)["task"]["status"] == "queued"
+    assert "ghost:0" not in {w["id"] for w in alice_api.call("workers.get_all")["workers"]}
