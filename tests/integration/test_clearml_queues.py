@@ -388,3 +388,24 @@ def test_bad_input_gets_an_envelope_and_changes_nothing(
     assert admin_api.call("queues.get_by_id", queue=queue)["queue"] == before
     assert alice_api.call("tasks.get_by_id", task=task)["task"]["status"] == "queued"
     assert "ghost:0" not in {w["id"] for w in alice_api.call("workers.get_all")["workers"]}
+
+
+def test_execute_remotely_leaves_the_task_queued(
+    clearml_live: LiveServer, admin_api: ClearmlApi, alice: ClearmlUser, alice_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "remote-q")
+    done = run_sdk(clearml_live, """
+        from clearml import Task
+        task = Task.init(project_name="queued", task_name="go remote")
+        print("TASK", task.id, flush=True)
+        task.execute_remotely(queue_name="remote-q")
+        print("still local")
+    """, user=alice)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "still local" not in done.stdout
+    task_id = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("TASK"))
+    task = alice_api.call("tasks.get_by_id", task=task_id)["task"]
+    assert (task["status"], task["execution"]["queue"]) == ("queued", queue)
+    assert "development" not in task["system_tags"]
+    entries = alice_api.call("queues.get_by_id", queue=queue)["queue"]["entries"]
+    assert [e["task"] for e in entries] == [task_id]
