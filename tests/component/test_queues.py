@@ -246,3 +246,28 @@ async def test_queue_metrics_follow_length_and_wait(services: Services, clock: F
     (fine,) = await q.reads.metrics(ada, [queue], start, clock.now(), 1)
     assert fine.lengths == [1, 2, 1]
     assert fine.wait_seconds == [0.0, 50.0, 100.0]
+
+
+async def test_racing_first_reports_make_one_worker(services: Services) -> None:
+    w = services.queues.workers
+    ada = await user(services, "ada@q.test")
+
+    await asyncio.gather(*(w.report(ada, "new:0", machine_stats={"cpu_usage": [i]})
+                           for i in range(8)))  # fmt: skip
+
+    assert [x.name for x in await w.all(ada)] == ["new:0"]
+
+
+async def test_discarding_many_tasks_across_queues(services: Services) -> None:
+    q = services.queues
+    boss = await admin(services)
+    other = await q.service.create(boss, "other")
+    default = (await q.reads.default(boss)).id
+    ids = await tasks(services, boss, 6)
+    for i, task in enumerate(ids):
+        await q.service.put(default if i % 2 else other, task)
+
+    removed = await asyncio.gather(q.service.discard(ids[:4]), q.service.discard(ids[::-1]))
+
+    assert sum(removed) == 6
+    assert await q.reads.num_entries(boss, default) == await q.reads.num_entries(boss, other) == 0

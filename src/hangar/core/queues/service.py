@@ -216,15 +216,20 @@ class QueueService:
         return await self.put(queue_id, task_id, priority=priority)
 
     async def discard(self, task_ids: Collection[str]) -> int:
-        """Takes the tasks out of whatever queue holds them; returns how many were."""
+        """Takes the tasks out of whatever queue holds them; returns how many were. Queues
+        are taken in id order, so two discards never wait on each other in a circle."""
         removed = 0
         now = self._clock.now()
+        async with self._engine.connect() as db:
+            found = [e for e in [await repo.entry_of(db, t) for t in task_ids] if e is not None]
+        if not found:
+            return 0
         async with self._engine.begin() as db:
-            for task_id in task_ids:
-                entry = await repo.entry_of(db, task_id)
-                if entry is not None and await repo.lock_queue(db, entry.queue_id, now):
-                    removed += await repo.remove_entries(db, task_id)
-                    await repo.record_sample(db, entry.queue_id, now)
+            for queue_id in sorted({e.queue_id for e in found}):
+                if await repo.lock_queue(db, queue_id, now):
+                    for entry in (e for e in found if e.queue_id == queue_id):
+                        removed += await repo.remove_entries(db, entry.task_id, queue_id)
+                    await repo.record_sample(db, queue_id, now)
         return removed
 
     async def clear(self, principal: Principal, queue_id: str) -> list[str]:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from hangar.core.clock import Clock
-from hangar.core.errors import InvalidRequest
+from hangar.core.errors import Conflict, InvalidRequest
 from hangar.core.principal import Principal
 from hangar.core.queues.models import Worker, WorkerReport
 from hangar.core.queues.repo import workers as repo
@@ -180,19 +182,26 @@ class WorkerService:
             values["timeout_seconds"] = timeout
         if not registering:
             values["last_report_time"] = now
+        if registering:
+            values["register_time"] = now
+        for _ in range(2):  # a first report racing another one: the loser updates
+            try:
+                return await self._write(principal, name, values)
+            except IntegrityError:
+                continue
+        raise Conflict("The worker changed meanwhile; report again")
+
+    async def _write(self, principal: Principal, name: str, values: dict[str, Any]) -> Worker:
         async with self._engine.begin() as db:
             found = await repo.find(db, principal.domain_name, name)
             if found is None:
-                values = {
+                await repo.insert_worker(db, {
                     "domain_name": principal.domain_name, "name": name,
                     "user_uuid": principal.user_uuid, "tags": [], "system_tags": [],
-                    "queues": [], "timeout_seconds": DEFAULT_TIMEOUT, "register_time": now,
-                    "ip": "", **values,
-                }  # fmt: skip
-                await repo.insert_worker(db, values)
+                    "queues": [], "timeout_seconds": DEFAULT_TIMEOUT,
+                    "register_time": values["last_activity_time"], "ip": "", **values,
+                })  # fmt: skip
             else:
-                if registering:
-                    values["register_time"] = now
                 await repo.update_worker(db, found.key, values)
             worker = await repo.find(db, principal.domain_name, name)
         assert worker is not None
