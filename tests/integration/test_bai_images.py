@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.live import BAI_PYTHON, LiveServer
-from tests.support.oci_images import ImageBuild, Layout, python_files, shell_rootfs
+from tests.support.oci_images import ImageBuild, Layout, python_files, shell_rootfs, symlink
 from tests.support.registry import Registry, RegistryUnavailable, start_registry
 
 pytestmark = [
@@ -84,6 +84,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
                                env=["PATH=/usr/bin:/bin", "IMAGE_NAME=team-python"])  # fmt: skip
             layout.tag(layout.image(build), "py")
             found.push(layout.root, "team/python:3.11", tag="py")
+            escape = [symlink("etc/evil", "../../../../../../../../etc")]
+            layout.tag(layout.image(ImageBuild([shell_rootfs(), escape])), "hostile")
+            found.push(layout.root, "team/escape:1", tag="hostile")
             yield found
     except RegistryUnavailable as exc:
         pytest.skip(str(exc))
@@ -127,3 +130,17 @@ def test_a_private_registrys_image_runs_seed_002s_batch_loop(
     run = ok(live_server.official("run", "--rm", "--exec", "python mycode.py x", image,
                                   "mycode.py", cwd=tmp_path))  # fmt: skip
     assert "args ['x'] team-python" in run
+
+
+def test_an_image_whose_layers_escape_is_refused(
+    live_server: LiveServer, registry: Registry
+) -> None:
+    key = f"config/docker/registry/{registry.host}"
+    value = f'{{"": "http://{registry.host}", "username": "{USER}", "password": "{PASSWORD}"}}'
+    ok(live_server.official("admin", "etcd", "set", key, value))
+    ok(live_server.official("admin", "image", "rescan", "-r", registry.host))
+    done = live_server.official("start", "-t", "escape", f"{registry.host}/team/escape:1")
+    assert "has an error during scheduling/startup" in done.stdout + done.stderr
+    shown = ok(live_server.official("ps", "--status", "ERROR"))
+    assert "escape" in shown and "points out of the image" in shown
+    assert not Path("/etc/evil").exists()
