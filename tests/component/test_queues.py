@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hangar.core.clock import FakeClock
+from hangar.core.errors import Conflict
 from hangar.core.principal import Principal, Role
 from hangar.core.queues.models import (
     QueueAdminOnly,
@@ -271,3 +272,21 @@ async def test_discarding_many_tasks_across_queues(services: Services) -> None:
 
     assert sum(removed) == 6
     assert await q.reads.num_entries(boss, default) == await q.reads.num_entries(boss, other) == 0
+
+
+async def test_racing_enqueues_of_one_task_leave_one_entry(services: Services) -> None:
+    q, exp = services.queues, services.tracking.experiments
+    boss = await admin(services)
+    other = await q.service.create(boss, "other")
+    default = (await q.reads.default(boss)).id
+    (task,) = await tasks(services, boss, 1)
+
+    results = await asyncio.gather(
+        *(q.queueing.enqueue(boss, task, queue_id=(default, other)[i % 2]) for i in range(8)),
+        return_exceptions=True,
+    )
+
+    assert all(not isinstance(r, Exception) or isinstance(r, Conflict) for r in results), results
+    counts = [await q.reads.num_entries(boss, x) for x in (default, other)]
+    assert sorted(counts) == [0, 1]
+    assert (await exp.task_reads.get(boss, task)).status is TaskStatus.QUEUED

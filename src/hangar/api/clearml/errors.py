@@ -55,6 +55,7 @@ _RESULT_CODES: dict[str, Result] = {
     "not-supported": (400, 1),  # not_supported
     "queue-not-empty": (400, 702),  # queue_not_empty
     "task-not-queued": (400, 703),  # invalid_queue_or_task_not_queued
+    "task-already-queued": (400, 706),  # task_already_queued
     "no-default-queue": (400, 707),  # no_default_queue
     "agent-error": (502, 0),
     "vfolder-operation-failed": (502, 0),  # a storage host failed: retried with back-off

@@ -143,6 +143,11 @@ class TaskNotQueued(Conflict):
     default_message = "The task is not in this queue."
 
 
+class TaskAlreadyQueued(Conflict):
+    code = "task-already-queued"
+    default_message = "The task was queued meanwhile (or is gone)."
+
+
 class QueueNotEmpty(Conflict):
     code = "queue-not-empty"
     default_message = "The queue has tasks; delete it with force."

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hangar.core.principal import Principal
-from hangar.core.queues.models import NoDefaultQueue, Queue, QueueNotFound
+from hangar.core.queues.models import NoDefaultQueue, Queue, QueueNotFound, TaskAlreadyQueued
 from hangar.core.queues.reads import QueueReads
 from hangar.core.queues.service import QueueService
 from hangar.core.tracking.tasks.models import DEVELOPMENT, Task, TaskNotFound
@@ -94,6 +94,8 @@ class Queueing:
         )
         try:
             position = await self._queues.put(queue.id, task_id, priority=priority)
+        except TaskAlreadyQueued:
+            raise  # a concurrent enqueue won: its status stands
         except BaseException:
             await self._tasks.move(
                 principal, task_id, changed.task.status, force=True,

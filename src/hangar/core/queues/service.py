@@ -31,6 +31,7 @@ from hangar.core.queues.models import (
     QueueNotEmpty,
     QueueNotFound,
     ServedBy,
+    TaskAlreadyQueued,
     TaskNotQueued,
     new_id,
 )
@@ -189,15 +190,18 @@ class QueueService:
         """Puts the task into the queue (out of any other); returns its 0-based position.
         No checks: callers check the principal first."""
         now = self._clock.now()
-        async with self._engine.begin() as db:
-            if not await repo.lock_queue(db, queue_id, now):
-                raise QueueNotFound(queue_id)
-            old = await repo.entry_of(db, task_id)
-            await repo.remove_entries(db, task_id)
-            position = await repo.add_entry(db, queue_id, task_id, priority=priority, now=now)
-            await repo.record_sample(db, queue_id, now)
-            if old is not None and old.queue_id != queue_id:
-                await repo.record_sample(db, old.queue_id, now)
+        try:
+            async with self._engine.begin() as db:
+                if not await repo.lock_queue(db, queue_id, now):
+                    raise QueueNotFound(queue_id)
+                old = await repo.entry_of(db, task_id)
+                await repo.remove_entries(db, task_id)
+                position = await repo.add_entry(db, queue_id, task_id, priority=priority, now=now)
+                await repo.record_sample(db, queue_id, now)
+                if old is not None and old.queue_id != queue_id:
+                    await repo.record_sample(db, old.queue_id, now)
+        except IntegrityError:  # queued meanwhile by another call, or deleted
+            raise TaskAlreadyQueued() from None
         if self._bus is not None:
             tenant = Tenant(uuid.UUID(int=0), None, "")
             change = QueueChange(queue_id, task_id)
