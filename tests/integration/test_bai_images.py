@@ -4,15 +4,24 @@ registry on loopback (``admin etcd set``), rescans it (labels, sizes, digests), 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.live import BAI_PYTHON, LiveServer
-from tests.support.oci_images import ImageBuild, Layout, python_files, shell_rootfs, symlink
+from tests.support.oci_images import (
+    ImageBuild,
+    Layout,
+    file,
+    python_files,
+    shell_rootfs,
+    symlink,
+)
 from tests.support.registry import Registry, RegistryUnavailable, start_registry
 
 pytestmark = [
@@ -84,6 +93,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
                                env=["PATH=/usr/bin:/bin", "IMAGE_NAME=team-python"])  # fmt: skip
             layout.tag(layout.image(build), "py")
             found.push(layout.root, "team/python:3.11", tag="py")
+            check = 'test "$(pwd)" = /app && test "$GREETING" = hi && test -f job.sh'
+            job = ImageBuild([shell_rootfs(), [file("app/job.sh", "exit 0\n")]],
+                             env=["PATH=/usr/bin:/bin", "GREETING=hi"], working_dir="/app",
+                             entrypoint=["/bin/sh", "-c"], cmd=[check])  # fmt: skip
+            layout.tag(layout.image(job), "job")
+            found.push(layout.root, "team/job:1", tag="job")
             escape = [symlink("etc/evil", "../../../../../../../../etc")]
             layout.tag(layout.image(ImageBuild([shell_rootfs(), escape])), "hostile")
             found.push(layout.root, "team/escape:1", tag="hostile")
@@ -144,3 +159,22 @@ def test_an_image_whose_layers_escape_is_refused(
     shown = ok(live_server.official("ps", "--status", "ERROR"))
     assert "escape" in shown and "points out of the image" in shown
     assert not Path("/etc/evil").exists()
+
+
+def test_a_batch_session_without_a_command_runs_the_images_entrypoint(
+    live_server: LiveServer, registry: Registry
+) -> None:
+    key = f"config/docker/registry/{registry.host}"
+    value = f'{{"": "http://{registry.host}", "username": "{USER}", "password": "{PASSWORD}"}}'
+    ok(live_server.official("admin", "etcd", "set", key, value))
+    ok(live_server.official("admin", "image", "rescan", "-r", registry.host))
+    image = f"{registry.host}/team/job:1"
+    ok(live_server.official("start", "-t", "the-job", "--type", "batch", image))
+    deadline = time.monotonic() + 60
+    while True:
+        listed = json.loads(ok(live_server.official("--output", "json", "ps", "--status", "ALL")))
+        item = next(i for i in listed["items"] if i["name"] == "the-job")
+        if item["status"] in ("TERMINATED", "ERROR") or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert (item["status"], item["result"]) == ("TERMINATED", "SUCCESS"), item

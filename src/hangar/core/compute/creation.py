@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import uuid
 from decimal import Decimal
@@ -34,6 +35,7 @@ from hangar.core.errors import (
 )
 from hangar.core.events import EventBus, EventKind, Matcher
 from hangar.core.identity.service import IdentityService
+from hangar.core.images.models import Image
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService, ManagerStatus
 from hangar.core.principal import Principal
@@ -89,6 +91,17 @@ def default_slots(
     if wanted > low:
         defaults["mem"] = str(int(wanted))
     return defaults
+
+
+def with_image_command(req: CreateRequest, image: Image) -> CreateRequest:
+    """``req`` with the image's own command (Entrypoint + Cmd, in its WorkingDir) for a batch
+    session that names none."""
+    if req.session_type != SessionType.BATCH or (req.spec.command or "").strip():
+        return req
+    if not image.provider.command:
+        return req
+    spec = dataclasses.replace(req.spec, command=image.provider.command)
+    return dataclasses.replace(req, spec=spec)
 
 
 class SessionMounts(Protocol):
@@ -151,6 +164,7 @@ class SessionCreator:
             raise ServerFrozen()
         if self._disk is not None:
             self._disk.check("new sessions")
+        req = with_image_command(req, image)  # a batch session in an image: its Entrypoint/Cmd
         image_min = image.min_slots()
         defaults = default_slots(image_min, image.max_slots(), self._default_memory)
         session = await self._add(owner, req, image.id, image.short_ref, image_min, defaults)

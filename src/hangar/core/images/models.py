@@ -23,6 +23,7 @@ class ImageProvider:
     interpreter: str = "/usr/bin/python3"
     digest: str | None = None
     size_bytes: int = 0
+    command: str | None = None  # the image's Entrypoint + Cmd (in its WorkingDir), as shell
 
     def prefix(self) -> Path | None:
         """The venv/conda prefix a node binds read-only; None for any other kind."""
@@ -32,7 +33,7 @@ class ImageProvider:
         found: dict[str, Any] = {"kind": self.kind, "path": self.path,
                                  "interpreter": self.interpreter}  # fmt: skip
         if self.kind == "oci":
-            found.update(digest=self.digest, size_bytes=self.size_bytes)
+            found.update(digest=self.digest, size_bytes=self.size_bytes, command=self.command)
         return found
 
     @classmethod
@@ -43,6 +44,7 @@ class ImageProvider:
             interpreter=data.get("interpreter", "/usr/bin/python3"),
             digest=data.get("digest"),
             size_bytes=int(data.get("size_bytes") or 0),
+            command=data.get("command"),
         )
 
 

@@ -10,6 +10,7 @@ the interpreter; the rest (kernelspec, features, service-ports, base-distro) sta
 from __future__ import annotations
 
 import logging
+import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -62,7 +63,8 @@ class ScannedImage:
     def provider(self) -> ImageProvider:
         interpreter = self.config.labels.get(RUNTIME_PATH) or DEFAULT_INTERPRETER
         reference = f"{self.hostname}/{self.repository}:{self.tag}"
-        return ImageProvider("oci", reference, interpreter, self.digest, self.size_bytes)
+        return ImageProvider("oci", reference, interpreter, self.digest, self.size_bytes,
+                             default_command(self.config))  # fmt: skip
 
     def resource_limits(self) -> dict[str, dict[str, str | None]]:
         found: dict[str, dict[str, str | None]] = {}
@@ -75,6 +77,16 @@ class ScannedImage:
                     continue
                 found[slot] = {"min": amount, "max": None}
         return found
+
+
+def default_command(config: ImageConfig) -> str | None:
+    """The image's Entrypoint + Cmd as a shell command run in its WorkingDir (None: it
+    declares neither)."""
+    argv = [*config.entrypoint, *config.cmd]
+    if not argv:
+        return None
+    command = "exec " + shlex.join(argv)
+    return f"cd {shlex.quote(config.working_dir)} && {command}" if config.working_dir else command
 
 
 def _check_url(hostname: str, url: str) -> str:
