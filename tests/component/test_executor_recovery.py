@@ -8,7 +8,8 @@ from typing import Any
 
 from hangar.core.clock import FakeClock
 from hangar.core.queues.executor import workspace as ws
-from hangar.core.queues.executor.service import SYSTEM, Executor
+from hangar.core.queues.executor.models import SYSTEM, ServedQueue
+from hangar.core.queues.executor.service import Executor
 from hangar.core.services import Services
 from hangar.core.tracking.tasks.states import TaskStatus
 from tests.component.test_queues import tasks, user
@@ -58,3 +59,13 @@ async def test_recovery_leaves_other_processes_runs_and_fails_unstarted_ones(
     assert found[unstarted].status is TaskStatus.FAILED
     assert "before the task's session started" in found[unstarted].status_reason
     assert not files.root.exists()
+
+
+async def test_a_popped_task_that_is_no_longer_queued_is_skipped(services: Services) -> None:
+    ada = await user(services, "ada@x.test")
+    (created,) = await tasks(services, ada, 1)  # dequeued between its enqueue's two steps
+    queue = ServedQueue("q" * 32, "default")
+    assert await executor(services).start(queue, created) is False
+    found = await services.tracking.experiments.task_reads.find(SYSTEM, [created])
+    assert found[0].status is TaskStatus.CREATED
+    assert executor(services).running == {}

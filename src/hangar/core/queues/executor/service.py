@@ -270,8 +270,9 @@ class Executor:
         group = queue.scaling_group or self._settings.executor_scaling_group
         worker = p.worker_name(group)
         try:
-            await self._started(task, worker)
-        except Conflict:  # it left queued between the read and the move
+            if not await self._started(task, worker):
+                return False
+        except Conflict:  # changed again and again meanwhile
             return False
         try:
             owner, keypair = await self._identity.on_behalf_of(task.user)
@@ -301,14 +302,23 @@ class Executor:
         await self._log(task_id, worker, f"[hangar] the task could not start: {why}")
         await self._finish_task(task_id, p.Ending(p.Outcome.FAILED, why), worker)
 
-    async def _started(self, task: Task, worker: str) -> None:
-        tasks = self._experiments.tasks
-        await tasks.started(SYSTEM, task.id, reason="pulled by hangar",
-                            message=f"Changed by {worker}")  # fmt: skip
+    async def _started(self, task: Task, worker: str) -> bool:
+        """queued -> in_progress on this worker, in one compare-and-set write; False when
+        the task is no longer queued (dequeued between its enqueue's two steps, stopped)."""
         now = self._clock.now()
-        await tasks.change(
-            SYSTEM, task.id, lambda _t: {"last_worker": worker, "last_worker_report": now}
-        )
+
+        def decide(current: Task) -> dict[str, Any] | None:
+            if current.status is not TaskStatus.QUEUED:
+                return None
+            return {
+                "status": TaskStatus.IN_PROGRESS.value, "status_reason": "pulled by hangar",
+                "status_message": f"Changed by {worker}", "status_changed": now,
+                "started": current.started or now, "completed": None,
+                "last_worker": worker, "last_worker_report": now,
+            }  # fmt: skip
+
+        changed = await self._experiments.tasks.change(SYSTEM, task.id, decide)
+        return changed.updated == 1
 
     async def _prepare(self, run: Run, plan: p.RunPlan, secret: str) -> None:
         spec = runs.spec_of(self._settings, run, plan, secret, self._api_port)
