@@ -187,6 +187,13 @@ class Settings(BaseSettings):
         "(database, logs): with less free, new sessions and uploads are refused with a clear "
         "error. 0: no check.",
     )
+    image_store_limit: str = Field(
+        default="50g",
+        pattern=SIZE_PATTERN,
+        description="Disk the agent's container image store may use (layers as pulled): a "
+        "pull that would pass it first deletes unused blobs, then the images used longest "
+        "ago that no session runs in. 0: not limited.",
+    )
     session_network: Literal["none", "egress"] = Field(
         default="egress",
         description="What sessions reach over the network. Each session has its own network "
@@ -340,6 +347,10 @@ class Settings(BaseSettings):
     @property
     def session_default_disk_bytes(self) -> int:
         return parse_size(self.session_default_disk)
+
+    @property
+    def image_store_limit_bytes(self) -> int:
+        return parse_size(self.image_store_limit)
 
     @property
     def disk_reserve_bytes(self) -> int:

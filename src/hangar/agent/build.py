@@ -48,6 +48,7 @@ def build_node(settings: Settings, *, addr: str = "") -> Node | None:
             sandbox_pool_size=settings.sandbox_pool_size,
         ),
     )  # fmt: skip
+    node.images.limit_bytes = settings.image_store_limit_bytes or None
     return node
 
 

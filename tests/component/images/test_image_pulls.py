@@ -7,6 +7,7 @@ manifests, gzip and zstd layers, an index with two platforms, a private reposito
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,18 @@ async def test_token_auth_asks_the_realm_for_a_scoped_token(
         await _pull(token_registry, store, "tok/app", Credentials(USER, "wrong"))
     image, _ = await _pull(token_registry, store, "tok/app", Credentials(USER, PASSWORD))
     assert (image.rootfs / "t").read_text() == "token"
+
+
+async def test_the_size_limit_evicts_the_image_used_longest_ago(
+    registry: Registry, tmp_path: Path, store_dir: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        payload = [file(f"{name}.bin", random.Random(name).randbytes(300_000))]
+        _push(registry, tmp_path, f"lru/{name}", ImageBuild([payload]))
+    store = ImageStore(store_dir, limit_bytes=700_000)  # room for two
+    for name in ("a", "b"):
+        await _pull(registry, store, f"lru/{name}")
+    assert store.find(f"{registry.host}/lru/a:latest") is not None  # a is used again
+    await _pull(registry, store, "lru/c")
+    present = {n for n in "abc" if store.find(f"{registry.host}/lru/{n}:latest") is not None}
+    assert present == {"a", "c"} and store.usage() <= 700_000

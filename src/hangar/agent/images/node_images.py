@@ -34,7 +34,7 @@ class NodeImages:
                  limit_bytes: int | None = None) -> None:  # fmt: skip
         self.root = root
         self._owner = Owner(*owner) if owner is not None else Owner()
-        self._limit = limit_bytes
+        self.limit_bytes = limit_bytes
         self._store: ImageStore | None = None
         self._pulls: dict[str, asyncio.Task[StoredImage]] = {}
 
@@ -42,7 +42,7 @@ class NodeImages:
     def store(self) -> ImageStore:
         """The store, made on first use (a node that never runs an image makes none)."""
         if self._store is None:
-            self._store = ImageStore(self.root, limit_bytes=self._limit, owner=self._owner)
+            self._store = ImageStore(self.root, limit_bytes=self.limit_bytes, owner=self._owner)
         return self._store
 
     def find(self, request: ImageRequest | None) -> StoredImage | None:

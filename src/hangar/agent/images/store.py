@@ -186,6 +186,7 @@ class ImageStore:
         for path in sorted((self.root / "images").glob("*.json")):
             data = json.loads(path.read_text())
             if reference_or_digest in (data["digest"], *data.get("references", [])):
+                os.utime(path)  # last used now: the last the size limit evicts
                 return self._load(data)
         return None
 
@@ -251,9 +252,22 @@ class ImageStore:
                             f"{self.limit_bytes}")  # fmt: skip
         if await asyncio.to_thread(self.usage) + size > self.limit_bytes:
             await self.gc()
-            if await asyncio.to_thread(self.usage) + size > self.limit_bytes:
-                raise StoreFull(f"the image store is full ({self.limit_bytes} bytes): "
-                                "remove images first")  # fmt: skip
+            while await asyncio.to_thread(self.usage) + size > self.limit_bytes:
+                victim = await asyncio.to_thread(self._least_recent_idle)
+                if victim is None:
+                    raise StoreFull(f"the image store is full ({self.limit_bytes} bytes) with "
+                                    "images sessions use")  # fmt: skip
+                await asyncio.to_thread(self.remove, victim)
+                await self.gc()
+
+    def _least_recent_idle(self) -> str | None:
+        """The digest of the image used longest ago that no kernel's overlay mounts."""
+        mounts = Path("/proc/self/mounts").read_text() if Path("/proc/self/mounts").exists() else ""
+        records = sorted((self.root / "images").glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for path in records:
+            if str(self.rootfs_path(f"sha256:{path.stem}")) not in mounts:
+                return f"sha256:{path.stem}"
+        return None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
