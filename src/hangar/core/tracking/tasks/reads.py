@@ -18,7 +18,6 @@ from hangar.core.tracking.contracts import MetricsSummaries, TaskId, TaskRef
 from hangar.core.tracking.tasks import repo
 from hangar.core.tracking.tasks.models import Project, ProjectNotFound, Task, TaskNotFound
 from hangar.core.tracking.tasks.projects import StatusStats, project_stats
-from hangar.core.tracking.tasks.service import ref_of
 from hangar.db.engine import engine_of
 
 METRIC_FIELDS = frozenset({"last_metrics", "last_iteration"})
@@ -106,13 +105,8 @@ class TaskDirectory:
         if not ids:
             return {}
         async with self._engine.connect() as db:
-            tasks = await repo.tasks(db, principal, ids=ids)
-            names = {
-                p.id: p.name
-                for p in await repo.projects(db, principal, ids={t.project for t in tasks
-                                                                 if t.project})
-            }  # fmt: skip
-        return {t.id: ref_of(t, names.get(t.project or "", "")) for t in tasks}
+            refs = await repo.task_refs(db, principal, ids)
+        return {ref.id: ref for ref in refs}
 
     async def writable(self, principal: Principal, ids: Collection[TaskId]) -> dict[str, TaskRef]:
         return await self.readable(principal, ids)

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hangar.core.principal import Principal
+from hangar.core.tracking.contracts import TaskRef
 from hangar.core.tracking.tasks.models import DOCUMENTS, Project, Task
 from hangar.core.tracking.tasks.states import TaskStatus
 from hangar.db.engine import DbSession
@@ -236,6 +237,20 @@ async def task_documents(
         for doc in docs:
             doc["user"] = str(doc["user"])
     return docs
+
+
+async def task_refs(db: Db, principal: Principal, ids: Collection[str]) -> list[TaskRef]:
+    """Where the visible tasks among ``ids`` live (one query, no documents decoded): the
+    other tracking parts ask this for every batch they write."""
+    stmt = (
+        select(T.id, T.name, T.project_id, P.name, T.user_uuid, T.domain_name)
+        .outerjoin(PROJECTS, P.id == T.project_id)
+        .where(task_scope(principal), T.id.in_(list(ids)))
+    )
+    return [
+        TaskRef(task_id, name, project, project_name or "", str(owner), domain)
+        for task_id, name, project, project_name, owner, domain in await db.execute(stmt)
+    ]
 
 
 async def task_revision(db: Db, principal: Principal, task_id: str) -> tuple[Task, int]:
