@@ -42,6 +42,7 @@ from hangar.core.principal import Principal
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.scheduler.feasibility import human_amount
 from hangar.db.engine import DbSession
+from hangar.db.sqlite_inline import inline_writes
 
 MAX_DEPENDENCIES = 64
 NAME_RE = re.compile(r"^(?=.{4,64}$)\w[\w.-]*\w$", re.ASCII)
@@ -250,11 +251,12 @@ class SessionCreator:
             origin_ref=req.origin.ref,
             restart_policy=spec.restart.value,
         )
-        async with self._sessions() as db, db.begin():
-            if not await repo.scaling_group_exists(db, scaling_group):
-                raise NotFound("scaling group")
-            await self._check_agents(db, agent_list or [], scaling_group)
-            return await repo.add(db, values, [d.id for d in dependencies])
+        with inline_writes():  # a row or a few: a short write, on the loop's thread (SQLite)
+            async with self._sessions() as db, db.begin():
+                if not await repo.scaling_group_exists(db, scaling_group):
+                    raise NotFound("scaling group")
+                await self._check_agents(db, agent_list or [], scaling_group)
+                return await repo.add(db, values, [d.id for d in dependencies])
 
     async def _dependencies(self, owner: Principal, refs: tuple[str, ...]) -> list[ComputeSession]:
         """The owner's sessions named by ``refs`` (ids, id prefixes or names, dead ones
