@@ -9,7 +9,10 @@ from hangar import __version__
 from hangar.api import agents
 from hangar.api.bai.app import SessionMode, create_bai_app
 from hangar.api.clearml.app import SEGMENT_PATTERNS, create_clearml_app
+from hangar.api.clearml.connections import close_after_response
 from hangar.api.clearml.files import create_files_app
+from hangar.api.cloud.app import PREFIXES as CLOUD_PREFIXES
+from hangar.api.cloud.app import create_cloud_app
 from hangar.api.common.context import AccessLog, RequestContext
 from hangar.api.common.mounts import Dispatch, Endpoint, Mount, MountTable
 from hangar.api.observability import Metrics
@@ -41,13 +44,17 @@ def mounts(services: Services) -> list[Mount]:
     segment shape (``/auth.login``, ``/v2.31/tasks.create``), the web UI under a prefix.
     """
     bai = create_bai_app(services)
-    clearml = create_clearml_app(services)
+    # One request per connection, as ClearML's servers: see api/clearml/connections.py.
+    clearml = close_after_response(create_clearml_app(services))
+    files = close_after_response(create_files_app(services))
     ops = Operations(services)
+    cloud = create_cloud_app(services)
     return [
         Mount.root("bai", bai),
         Mount.prefix("/func", "bai-session", SessionMode(bai)),
-        Mount.prefix("/files", "clearml-files", create_files_app(services)),
+        Mount.prefix("/files", "clearml-files", files),
         *(Mount.segment(pattern, "clearml", clearml) for pattern in SEGMENT_PATTERNS),
+        *(Mount.prefix(prefix, "cloud", cloud) for prefix in CLOUD_PREFIXES),
         Mount.exact("/healthz", "ops", Endpoint(ops.healthz)),
         Mount.exact("/metrics", "ops", Endpoint(Metrics(services.census))),
         Mount.exact(agents.PATH, "ops", Endpoint(ops.heartbeat)),
