@@ -56,18 +56,9 @@ def call(api: ClearmlApi, endpoint: str, body: dict[str, Any]) -> dict[str, Any]
     return data
 
 
-NO_FORK = "sdk { development { report_use_subprocess: false } }\n"
-"""The SDK forks its reporter while other threads may hold its task file lock; under load
-the fork sometimes keeps the lock and Task.init hangs in the SDK (spec §10.7, reproduced
-here: the forked child waits on a futex holding the flock). These tests are about tasks,
-so their scripts report from a thread instead."""
-
-
 def sdk(server: LiveServer, user: ClearmlUser, script: str) -> dict[str, Any]:
     """Runs ``script`` with the SDK; its last printed line is JSON, returned parsed."""
-    config = server.home / "clearml-no-fork.conf"
-    config.write_text(NO_FORK)
-    done = run_sdk(server, script, user=user, CLEARML_CONFIG_FILE=str(config))
+    done = run_sdk(server, script, user=user)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines, done.stdout[-3000:] + done.stderr[-3000:]
@@ -240,9 +231,7 @@ raise RuntimeError("boom")
 def test_an_uncaught_exception_marks_the_task_failed(
     clearml_live: LiveServer, alice: ClearmlUser, alice_api: ClearmlApi
 ) -> None:
-    config = clearml_live.home / "clearml-no-fork.conf"
-    config.write_text(NO_FORK)
-    done = run_sdk(clearml_live, FAILING, user=alice, CLEARML_CONFIG_FILE=str(config))
+    done = run_sdk(clearml_live, FAILING, user=alice)
     assert done.returncode != 0
 
     found = call(

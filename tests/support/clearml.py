@@ -51,6 +51,13 @@ def new_user(server: LiveServer, email: str, *, domain: str = "default") -> Clea
     return ClearmlUser(email, keys["Access"], keys["Secret"])
 
 
+NO_FORK = "sdk { development { report_use_subprocess: false } }\n"
+"""The SDK forks its reporter while other threads may hold its task file lock; under load the
+fork sometimes keeps the lock and ``Task.init`` hangs inside the SDK (spec §10.7; reproduced
+here: the forked child waits on a futex holding the flock). Test scripts report from a thread
+instead unless a test names its own ``CLEARML_CONFIG_FILE``."""
+
+
 def clearml_env(
     server: LiveServer, user: ClearmlUser | None = None, **extra: str
 ) -> dict[str, str]:
@@ -62,8 +69,11 @@ def clearml_env(
     env = {
         k: v for k, v in server.server_env().items() if not k.startswith(("CLEARML_", "TRAINS_"))
     }
+    no_fork = home / "clearml-no-fork.conf"
+    no_fork.write_text(NO_FORK)
     env.update(
         HOME=str(home),
+        CLEARML_CONFIG_FILE=str(no_fork),
         CLEARML_API_HOST=server.endpoint,
         CLEARML_WEB_HOST=server.endpoint,
         CLEARML_FILES_HOST=server.endpoint + "/files",
