@@ -5,6 +5,7 @@ back, downsampled histories, two users kept apart, bad input refused whole."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import signal
 import threading
@@ -396,3 +397,44 @@ def test_every_acknowledged_point_survives_a_kill(database_url: str, tmp_path: P
         api.close()
     finally:
         server.stop()
+
+
+MODEL_REPORTING = """
+import json
+from clearml import OutputModel, Task
+task = Task.init(project_name="model-events", task_name="m")
+model = OutputModel(task=task, name="net", framework="PyTorch")
+model.update_weights(weights_filename=__file__, auto_delete_file=False)
+for i in range(3):
+    model.report_scalar("loss", "train", value=1.0 / (i + 1), iteration=i)
+model.report_single_value("accuracy", 0.75)
+task.flush(wait_for_uploads=True)
+task.close()
+print(json.dumps({"task": task.id, "model": model.id}))
+"""
+
+
+def test_model_events_sum_up_into_the_models_last_metrics(
+    clearml_live: LiveServer, alice: ClearmlUser, alice_api: ClearmlApi, bob_api: ClearmlApi
+) -> None:
+    done = run_sdk(clearml_live, MODEL_REPORTING, user=alice)
+    assert done.returncode == 0, done.stderr[-4000:]
+    ids = json.loads(done.stdout.strip().splitlines()[-1])
+    model = alice_api.call("models.get_by_id", model=ids["model"])["model"]
+    loss = model["last_metrics"][md5("loss")][md5("train")]
+    assert (loss["value"], loss["min_value"], loss["max_value"]) == (1 / 3, 1 / 3, 1.0)
+    assert (loss["count"], model["last_iteration"]) == (3, 2)
+    assert model["last_metrics"][md5("Summary")][md5("accuracy")]["value"] == 0.75
+    task = alice_api.call("tasks.get_by_id", task=ids["task"])["task"]
+    assert md5("loss") not in task.get("last_metrics", {}), "a model's points are not the task's"
+    stray = scalar(ids["model"], 9, 666.0) | {"model_event": True}
+    with pytest.raises(ClearmlCallError) as refused:
+        add_batch(bob_api, [stray])
+    assert (refused.value.code, refused.value.subcode) == (400, 131)
+    assert "invalid model id" in refused.value.msg
+    with pytest.raises(ClearmlCallError):
+        add_batch(alice_api, [scalar(ids["task"], 9, 1.0) | {"model_event": True}])
+
+
+def md5(name: str) -> str:
+    return hashlib.md5(name.encode()).hexdigest()

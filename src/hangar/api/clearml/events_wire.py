@@ -93,8 +93,10 @@ class EventLines:
         self.worker = worker or ""
         self.now = int(time.time() * 1000)
         self.refused: Counter[str] = Counter()
+        self.model_events: list[EventIn] = []  # ``model_event``: their ``task`` is a model
 
     def parse(self, items: list[dict[str, Any]]) -> list[EventIn]:
+        """The tasks' events; the models' go to :attr:`model_events`."""
         events: list[EventIn] = []
         add = events.append
         now = self.now
@@ -104,9 +106,11 @@ class EventLines:
                 add(point)
                 continue
             try:
-                add(self.event(item))
+                event = self.event(item)
             except BadEvent as exc:
                 self.refused[str(exc)] += 1
+                continue
+            (self.model_events if item.get("model_event") else events).append(event)
         return events
 
     def event(self, item: dict[str, Any]) -> EventIn:
@@ -114,8 +118,6 @@ class EventLines:
         kind = TYPES.get(name) if isinstance(name, str) else None
         if kind is None:
             raise BadEvent("invalid event type")
-        if item.get("model_event"):
-            raise BadEvent("model events are not stored")
         task = item.get("task")
         if not isinstance(task, str) or not task:
             raise BadEvent("missing task")

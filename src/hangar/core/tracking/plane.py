@@ -41,9 +41,9 @@ def build_tracking_plane(
 ) -> TrackingPlane:
     """``task_cleanups``: parts above tracking that keep per-task data (queue entries)."""
     access = TaskDirectory(sessions)  # the TaskAccess the other parts take
-    metrics = MetricsService(sessions, clock, access)
-    summaries: MetricsSummaries = metrics
     models = ModelsService(sessions, clock, access, ProjectReads(sessions, clock))
+    metrics = MetricsService(sessions, clock, access, models)
+    summaries: MetricsSummaries = metrics
     hosts = storage.service.hosts
     reserve = DiskReserve(settings.data_dir, settings.disk_reserve_bytes)
     files = TrackingFiles(hosts.get(hosts.default or "local"), access, reserve)

@@ -38,12 +38,19 @@ def test_sdk_lines_become_events_of_their_kind() -> None:
     assert not lines.refused
 
 
+def test_model_events_are_kept_apart_for_their_model() -> None:
+    lines = EventLines(None)
+    events = lines.parse([scalar(), scalar(model_event=True, task="b" * 32, iter=4)])
+    assert events == [ScalarIn(TASK, "m", "v", 3, 0.5, 1000, None)]
+    assert lines.model_events == [ScalarIn("b" * 32, "m", "v", 4, 0.5, 1000, None)]
+    assert not lines.refused
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
         (scalar(type="nonsense"), "invalid event type"),
         (scalar(type=["training_stats_scalar"]), "invalid event type"),
-        (scalar(model_event=True), "model events are not stored"),
         (scalar(task=None), "missing task"),
         (scalar(value="1"), "value must be a number"),
         (scalar(value=True), "value must be a number"),

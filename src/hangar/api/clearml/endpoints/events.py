@@ -68,7 +68,7 @@ def _metrics(found: list[MetricVariants] | None) -> list[tuple[str, list[str]]]:
 async def _add(call: Call, items: list[dict[str, Any]]) -> dict[str, Any]:
     lines = EventLines(call.worker)
     events = lines.parse(items)
-    result = await writes(call).add(call.principal, events, lines.refused)
+    result = await writes(call).add(call.principal, events, lines.refused, lines.model_events)
     if not result.added:
         raise ClearmlError(
             400, 131, "Events not added: " + "; ".join(sorted(result.reasons)),

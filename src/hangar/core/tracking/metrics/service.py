@@ -10,7 +10,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -35,39 +35,69 @@ from hangar.core.tracking.metrics.repo.tasks import SeriesFigures
 from hangar.db.engine import DbSession, engine_of
 
 UNKNOWN_TASK = "invalid task id"
+UNKNOWN_MODEL = "invalid model id"
 CHUNK = 500  # ids per look-up: databases bound the parameters of one statement
+
+
+class ModelMetrics(Protocol):
+    """The models part as events meet it: whose events a principal may add, and where the
+    figures of a model's events go (its ``last_metrics``)."""
+
+    async def writable(self, principal: Principal, ids: Collection[str]) -> set[str]: ...
+
+    async def record_metrics(self, figures: Mapping[str, MetricsSummary]) -> None: ...
 
 
 class MetricsService:
     """Adds and removes events; implements ``MetricsSummaries`` and ``TaskCleanup``."""
 
     def __init__(
-        self, sessions: async_sessionmaker[DbSession], clock: Clock, access: TaskAccess
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        access: TaskAccess,
+        models: ModelMetrics | None = None,
     ) -> None:
         self._engine: AsyncEngine = engine_of(sessions)
         self._clock = clock
         self._access = access
+        self._models = models
 
     async def add(
         self,
         principal: Principal,
         events: Sequence[EventIn],
         refused: Mapping[str, int] | None = None,
+        model_events: Sequence[EventIn] = (),
     ) -> AddResult:
-        """Store the ``events`` of tasks the principal may write; the others (and the
-        ``refused`` ones the caller could not read: reason -> count) count as errors."""
+        """Store the ``events`` of tasks and the ``model_events`` of models (their ``task``
+        names the model) the principal may write; the others (and the ``refused`` ones the
+        caller could not read: reason -> count) count as errors. A model's events are kept
+        under its id and summed up into its ``last_metrics``."""
         reasons = Counter(refused or {})
-        wanted = {event.task for event in events}
-        allowed: dict[TaskId, TaskRef] = {}
-        ids = sorted(wanted)
+        allowed: set[str] = set()
+        ids = sorted({event.task for event in events})
         for start in range(0, len(ids), CHUNK):  # bounded lists of ids per query
-            allowed |= await self._access.writable(principal, ids[start : start + CHUNK])
+            allowed |= set(await self._access.writable(principal, ids[start : start + CHUNK]))
         accepted = [e for e in events if e.task in allowed]
-        if len(accepted) < len(events):
-            reasons[UNKNOWN_TASK] += len(events) - len(accepted)
-        if accepted:
-            await self._write(accepted)
-        return AddResult(len(accepted), sum(reasons.values()), dict(reasons))
+        reasons[UNKNOWN_TASK] += len(events) - len(accepted)
+        models = await self._writable_models(principal, {e.task for e in model_events})
+        for_models = [e for e in model_events if e.task in models]
+        reasons[UNKNOWN_MODEL] += len(model_events) - len(for_models)
+        if accepted or for_models:
+            await self._write([*accepted, *for_models])
+        if for_models and self._models is not None:
+            await self._models.record_metrics(await self.summaries(models))
+        reasons = +reasons  # drop the reasons counted zero times
+        return AddResult(len(accepted) + len(for_models), sum(reasons.values()), dict(reasons))
+
+    async def _writable_models(self, principal: Principal, wanted: set[str]) -> set[str]:
+        if not wanted or self._models is None:
+            return set()
+        ids, found = sorted(wanted), set()
+        for start in range(0, len(ids), CHUNK):
+            found |= await self._models.writable(principal, ids[start : start + CHUNK])
+        return found
 
     async def _write(self, events: Sequence[EventIn]) -> None:
         points: list[ScalarIn] = []

@@ -10,7 +10,7 @@ unless forced.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -19,7 +19,7 @@ from hangar.core.clock import Clock
 from hangar.core.errors import Conflict, Forbidden, HangarError, InvalidRequest, NotFound
 from hangar.core.principal import Principal
 from hangar.core.tracking import query as q
-from hangar.core.tracking.contracts import TaskAccess, TaskRef
+from hangar.core.tracking.contracts import MetricsSummary, TaskAccess, TaskRef
 from hangar.core.tracking.models import repo
 from hangar.core.tracking.models.model import (
     ARCHIVED,
@@ -220,6 +220,22 @@ class ModelsService:
             else:
                 outcome.succeeded.append(model_id)
         return outcome
+
+    # Events of models (OutputModel.report_scalar) --------------------------------------------
+
+    async def writable(self, principal: Principal, ids: Collection[ModelId]) -> set[ModelId]:
+        """The models among ``ids`` the principal may change (whose events it may add)."""
+        projects = await self._readable_projects(principal)
+        async with self._sessions() as db:
+            found = await repo.visible(db, principal, projects, ids=list(ids))
+        return {m.id for m in found if principal.owns(m.user) or principal.is_admin}
+
+    async def record_metrics(self, figures: Mapping[ModelId, MetricsSummary]) -> None:
+        """The models' ``last_iteration`` and ``last_metrics`` as their events left them."""
+        async with self._sessions() as db, db.begin():
+            for model_id, summary in figures.items():
+                values = {"last_metrics": summary.last_metrics, "iteration": summary.last_iteration}
+                await repo.change(db, model_id, self._clock.now(), values)
 
     async def tasks_deleted(self, tasks: Collection[TaskRef]) -> None:
         """TaskCleanup: a deleted task's output models go with it (their files do too)."""
