@@ -153,7 +153,7 @@ async def test_delete_and_reset_tell_the_cleanup(
     await exp.tasks.finished(ada, child, TaskStatus.COMPLETED)
 
     reset = await exp.tasks.reset(ada, child, force=False)
-    _, children = await exp.tasks.delete(ada, [parent], force=False)
+    children = (await exp.tasks.delete(ada, [parent], force=False)).children
 
     assert reset.values["status"] == "created" and reset.values["started"] is None
     assert children == 1 and (await exp.task_reads.get(ada, child)).parent is None

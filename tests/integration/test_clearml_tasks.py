@@ -462,3 +462,52 @@ def test_deleting_projects(alice_api: ClearmlApi) -> None:
     assert refused(alice_api, "tasks.get_by_id", {"task": tasks[emptied]}) == (400, 101)
     alice_api.call("projects.delete", project=kept, force=True)
     assert alice_api.call("tasks.get_by_id", task=tasks[kept])["task"]["project"] is None
+
+
+def run_with_traces(api: ClearmlApi, name: str) -> tuple[str, str, str]:
+    """A started task with 3 scalar events, one stored file and one output model:
+    (task id, the file's url, the model id)."""
+    task = call(api, "tasks.create", {"name": name, "type": "training"})["id"]
+    api.call("tasks.started", task=task)
+    events = [{"type": "training_stats_scalar", "task": task, "metric": "loss",
+               "variant": "v", "iter": i, "value": 1.0 / (i + 1)} for i in range(3)]  # fmt: skip
+    lines = "\n".join(json.dumps(e) for e in events).encode()
+    headers = {"Authorization": f"Bearer {api.token}", "Content-Type": "application/json-lines"}
+    added = api.http.post(api.url("events.add_batch"), content=lines, headers=headers)
+    assert added.json()["data"]["added"] == 3
+    key = f"traces/{name}.{task}/artifacts/a/a.txt"
+    auth = {"Authorization": f"Bearer {api.token}"}
+    stored = api.http.post(f"{api.endpoint}/files/", files=[(f"/{key}", (f"/{key}", b"x"))],
+                           headers=auth)  # fmt: skip
+    assert stored.status_code == 200, stored.text
+    model = api.call("models.create", uri="file:///m.pt", name=f"{name} model", task=task)["id"]
+    return task, f"{api.endpoint}/files/{key}", model
+
+
+def test_reset_and_delete_say_what_went_with_the_run(alice_api: ClearmlApi) -> None:
+    task, url, _ = run_with_traces(alice_api, "reset me")
+    reset = alice_api.call("tasks.reset", task=task, force=True, return_file_urls=True)
+    assert reset["events"] == {"deleted": 3}
+    assert reset["deleted_models"] == 1
+    assert reset["urls"]["artifact_urls"] == [url]
+    auth = {"Authorization": f"Bearer {alice_api.token}"}
+    assert alice_api.http.get(url, headers=auth).status_code == 404
+
+    task, url, _ = run_with_traces(alice_api, "delete me")
+    gone = alice_api.call("tasks.delete", task=task, force=True, return_file_urls=True)
+    assert (gone["deleted"], gone["events"], gone["deleted_models"]) == (True, {"deleted": 3}, 1)
+    assert gone["urls"]["artifact_urls"] == [url]
+    quiet = alice_api.call("tasks.delete", task=run_with_traces(alice_api, "q")[0], force=True)
+    assert quiet["urls"] == {} and quiet["events"] == {"deleted": 3}
+
+
+def test_publishing_a_task_publishes_its_output_models(alice_api: ClearmlApi) -> None:
+    task, _, model = run_with_traces(alice_api, "publish me")
+    assert alice_api.call("models.get_by_id", model=model)["model"]["ready"] is False
+    alice_api.call("tasks.stopped", task=task)
+    alice_api.call("tasks.publish", task=task)
+    assert alice_api.call("models.get_by_id", model=model)["model"]["ready"] is True
+
+    task, _, model = run_with_traces(alice_api, "complete and publish me")
+    alice_api.call("tasks.completed", task=task, publish=True)
+    assert alice_api.call("models.get_by_id", model=model)["model"]["ready"] is True

@@ -65,7 +65,25 @@ class MetricsSummaries(Protocol):
     async def summaries(self, ids: Collection[TaskId]) -> dict[TaskId, MetricsSummary]: ...
 
 
-class TaskCleanup(Protocol):
-    """Told when tasks are deleted, so their events, models and files go with them."""
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    """What a cleanup removed with the tasks: events, output models and stored files (their
+    keys on the file server), for the answers of ``tasks.delete`` and ``tasks.reset``."""
 
-    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> None: ...
+    events: int = 0
+    models: int = 0
+    files: tuple[str, ...] = ()
+
+    def __add__(self, other: Cleaned | None) -> Cleaned:
+        if other is None:
+            return self
+        return Cleaned(
+            self.events + other.events, self.models + other.models, self.files + other.files
+        )
+
+
+class TaskCleanup(Protocol):
+    """Told when tasks are deleted, so their events, models and files go with them; may say
+    what went (None: nothing worth counting)."""
+
+    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> Cleaned | None: ...

@@ -28,12 +28,13 @@ from hangar.core.errors import Forbidden, HangarError, InvalidRequest, NotFound
 from hangar.core.principal import Principal
 from hangar.core.storage import paths
 from hangar.core.storage.backends.base import Parts, StorageBackend
-from hangar.core.tracking.contracts import TaskAccess, TaskRef
+from hangar.core.tracking.contracts import Cleaned, TaskAccess, TaskRef
 
 log = logging.getLogger("hangar.tracking.files")
 
 TASK_COMPONENT = re.compile(r"\.([0-9a-f]{32})$")
 FOLDER_NAMESPACE = uuid.UUID("4d0c8f9e-7a35-4c2b-9f61-2f3a5e1c7b80")
+MAX_LISTED_KEYS = 10_000  # keys a task deletion reports at most
 
 
 def key_parts(key: str) -> Parts:
@@ -229,17 +230,35 @@ class TrackingFiles:
                 errors.setdefault(exc.message, []).append(key)
         return deleted, errors
 
-    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> None:
-        """Remove the files of deleted tasks (TaskCleanup). A failure is logged: the task
-        is gone either way and the files are unreachable."""
+    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> Cleaned:
+        """Remove the files of deleted tasks (TaskCleanup); says their keys. A failure is
+        logged: the task is gone either way and the files are unreachable."""
+        keys: list[str] = []
         for task in tasks:
             vfid = self.folder_of(task.domain_name)
             try:
+                found = await self._keys_below(vfid, ("tasks", task.id))
                 await self.backend.delete(vfid, ("tasks", task.id), recursive=True)
             except NotFound:
                 continue
             except HangarError:
                 log.exception("cannot delete the files of task %s", task.id)
+                continue
+            keys.extend(found)
+        return Cleaned(files=tuple(keys))
+
+    async def _keys_below(self, vfid: uuid.UUID, top: Parts) -> list[str]:
+        """The client keys of the files below ``top`` (a task's folder), walked breadth-first."""
+        keys: list[str] = []
+        pending: list[Parts] = [top]
+        while pending and len(keys) < MAX_LISTED_KEYS:
+            folder = pending.pop(0)
+            for item in await self.backend.list_files(vfid, folder):
+                if item.kind == "DIRECTORY":
+                    pending.append((*folder, item.name))
+                elif item.kind == "FILE":
+                    keys.append("/".join((*folder, item.name)[len(top) :]))
+        return keys
 
 
 def _create(path: os.PathLike[str]) -> int:

@@ -15,6 +15,7 @@ from hangar.api.clearml.tasks_wire import (
     fields_of,
     task_object,
 )
+from hangar.core.tracking.contracts import Cleaned
 from hangar.core.tracking.tasks.experiments import Experiments
 from hangar.core.tracking.tasks.service import Changed
 from hangar.core.tracking.tasks.states import TaskStatus
@@ -169,15 +170,21 @@ async def completed(call: Call) -> dict[str, Any]:
     changed = await tasks.finished(call.principal, body.task, TaskStatus.COMPLETED, **body.how())
     if not body.publish:
         return answer(changed, published=0)
-    published = await tasks.publish(call.principal, body.task, reason=body.status_reason)
+    published = await _publish(call, body.task, reason=body.status_reason)
     return answer(changed, published=published.updated)
+
+
+async def _publish(call: Call, task_id: str, **how: Any) -> Changed:
+    """The task, then its output models (published with it, as the reference server does)."""
+    changed = await experiments(call).tasks.publish(call.principal, task_id, **how)
+    await call.services.tracking.models.tasks_published([task_id])
+    return changed
 
 
 @endpoint("tasks.publish")
 async def publish(call: Call) -> dict[str, Any]:
     body = call.parse(StatusRequest)
-    changed = await experiments(call).tasks.publish(call.principal, body.task, **body.how())
-    return answer(changed)
+    return answer(await _publish(call, body.task, **body.how()))
 
 
 @endpoint("tasks.ping")
@@ -187,9 +194,19 @@ async def ping(call: Call) -> dict[str, Any]:
     return {}
 
 
+def cleaned_fields(call: Call, cleaned: Cleaned, *, urls: bool) -> dict[str, Any]:
+    """What went with a task's run, as the reference answers it: the events deleted, the
+    output models deleted and (``return_file_urls``) the file server urls of its files."""
+    files = f"{str(call.request.base_url).rstrip('/')}/files/"
+    found = {"event_urls": [], "artifact_urls": [files + key for key in cleaned.files],
+             "model_urls": []} if urls else {}  # fmt: skip
+    return {"events": {"deleted": cleaned.events}, "deleted_models": cleaned.models, "urls": found}
+
+
 class ResetRequest(TaskRequest):
     force: bool = False
     clear_all: bool = False
+    return_file_urls: bool = False
 
 
 @endpoint("tasks.reset")
@@ -198,21 +215,21 @@ async def reset(call: Call) -> dict[str, Any]:
     changed = await experiments(call).tasks.reset(
         call.principal, body.task, force=body.force, clear_all=body.clear_all
     )
-    return answer(changed, dequeued={}, events={}, deleted_models=0, urls={})
+    urls = body.return_file_urls
+    return answer(changed, dequeued={}, **cleaned_fields(call, changed.cleaned, urls=urls))
 
 
 class DeleteRequest(TaskRequest):
     force: bool = False
+    return_file_urls: bool = False
 
 
 @endpoint("tasks.delete")
 async def delete(call: Call) -> dict[str, Any]:
     body = call.parse(DeleteRequest)
-    _, children = await experiments(call).tasks.delete(
-        call.principal, [body.task], force=body.force
-    )
-    return {"deleted": True, "updated_children": children, "updated_models": 0,
-            "events": {}, "urls": {}}  # fmt: skip
+    deleted = await experiments(call).tasks.delete(call.principal, [body.task], force=body.force)
+    cleaned = cleaned_fields(call, deleted.cleaned, urls=body.return_file_urls)
+    return {"deleted": True, "updated_children": deleted.children, "updated_models": 0, **cleaned}
 
 
 class CloneRequest(TaskRequest):

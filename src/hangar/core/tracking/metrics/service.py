@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from hangar.core.clock import Clock
 from hangar.core.errors import NotFound
 from hangar.core.principal import Principal
-from hangar.core.tracking.contracts import MetricsSummary, TaskAccess, TaskId, TaskRef
+from hangar.core.tracking.contracts import Cleaned, MetricsSummary, TaskAccess, TaskId, TaskRef
 from hangar.core.tracking.metrics.models import (
     MAX_SERIES_SUMMARIZED,
     SINGLE_VALUE_ITER,
@@ -145,10 +145,11 @@ class MetricsService:
         async with self._engine.begin() as conn:
             return await logs.delete_before(conn, task, before)
 
-    async def tasks_deleted(self, refs: Collection[TaskRef]) -> None:
-        """``TaskCleanup``: the tasks are gone, and so go their events."""
-        if refs:
-            await self._delete([ref.id for ref in refs])
+    async def tasks_deleted(self, refs: Collection[TaskRef]) -> Cleaned:
+        """``TaskCleanup``: the tasks are gone, and so go their events (counted)."""
+        if not refs:
+            return Cleaned()
+        return Cleaned(events=await self._delete([ref.id for ref in refs]))
 
     async def _delete(self, ids: Collection[TaskId]) -> int:
         async with self._engine.begin() as conn:

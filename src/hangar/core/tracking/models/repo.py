@@ -141,3 +141,13 @@ async def of_tasks(db: DbSession, task_ids: Collection[str]) -> list[ModelId]:
         select(TrackingModelRow.id).where(TrackingModelRow.task_id.in_(list(task_ids)))
     )
     return list(rows)
+
+
+async def publish_of_tasks(db: DbSession, task_ids: Collection[str], now: datetime) -> int:
+    """Mark the models of the tasks ready (published); returns how many changed."""
+    result = await db.execute(
+        update(TrackingModelRow)
+        .where(TrackingModelRow.task_id.in_(list(task_ids)), TrackingModelRow.ready.is_(False))
+        .values(ready=True, last_update=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

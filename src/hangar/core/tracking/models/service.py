@@ -19,7 +19,7 @@ from hangar.core.clock import Clock
 from hangar.core.errors import Conflict, Forbidden, HangarError, InvalidRequest, NotFound
 from hangar.core.principal import Principal
 from hangar.core.tracking import query as q
-from hangar.core.tracking.contracts import MetricsSummary, TaskAccess, TaskRef
+from hangar.core.tracking.contracts import Cleaned, MetricsSummary, TaskAccess, TaskRef
 from hangar.core.tracking.models import repo
 from hangar.core.tracking.models.model import (
     ARCHIVED,
@@ -237,12 +237,19 @@ class ModelsService:
                 values = {"last_metrics": summary.last_metrics, "iteration": summary.last_iteration}
                 await repo.change(db, model_id, self._clock.now(), values)
 
-    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> None:
+    async def tasks_published(self, task_ids: Collection[str]) -> int:
+        """Published tasks publish their output models (the reference server's rule); the
+        caller has checked the tasks. Returns how many models changed."""
+        async with self._sessions() as db, db.begin():
+            return await repo.publish_of_tasks(db, task_ids, self._clock.now())
+
+    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> Cleaned:
         """TaskCleanup: a deleted task's output models go with it (their files do too)."""
         async with self._sessions() as db, db.begin():
             ids = await repo.of_tasks(db, [t.id for t in tasks])
             if ids:
                 await repo.remove(db, ids)
+        return Cleaned(models=len(ids))
 
 
 def _differs(model: Model, name: str, value: Any) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from hangar.core.clock import Clock
 from hangar.core.scoped import Database
 from hangar.core.tracking.contracts import (
+    Cleaned,
     MetricsSummaries,
     MetricsSummary,
     TaskCleanup,
@@ -33,9 +34,11 @@ class Cleanups:
     def __init__(self, parts: Sequence[TaskCleanup]) -> None:
         self._parts = tuple(parts)
 
-    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> None:
+    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> Cleaned:
+        cleaned = Cleaned()
         for part in self._parts:
-            await part.tasks_deleted(tasks)
+            cleaned += await part.tasks_deleted(tasks)
+        return cleaned
 
 
 @dataclass

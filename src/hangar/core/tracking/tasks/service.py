@@ -8,7 +8,7 @@ always hold against what is stored. ``tasks.create`` is one transaction of two s
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +17,7 @@ from hangar.core.clock import Clock
 from hangar.core.errors import InvalidRequest
 from hangar.core.principal import Principal
 from hangar.core.scoped import Database
-from hangar.core.tracking.contracts import TaskCleanup, TaskRef
+from hangar.core.tracking.contracts import Cleaned, TaskCleanup, TaskRef
 from hangar.core.tracking.tasks import fields, repo
 from hangar.core.tracking.tasks.models import (
     DEVELOPMENT,
@@ -46,14 +46,25 @@ ATTEMPTS = 5
 
 @dataclass(frozen=True, slots=True)
 class Changed:
-    """What a write did: the task before it and the fields it wrote (empty: nothing)."""
+    """What a write did: the task before it and the fields it wrote (empty: nothing);
+    ``cleaned``: what went with the run (tasks.reset)."""
 
     task: Task
     values: dict[str, Any]
+    cleaned: Cleaned = field(default_factory=Cleaned)
 
     @property
     def updated(self) -> int:
         return 1 if self.values else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What ``delete`` did: the tasks, how many children lost their parent, what went too."""
+
+    tasks: list[Task]
+    children: int
+    cleaned: Cleaned
 
 
 def check_type(value: str) -> str:
@@ -270,8 +281,8 @@ class TaskService:
             }  # fmt: skip
 
         changed = await self.change(principal, task_id, decide)
-        await self._cleanup.tasks_deleted([ref_of(changed.task)])
-        return changed
+        cleaned = await self._cleanup.tasks_deleted([ref_of(changed.task)])
+        return replace(changed, cleaned=cleaned or Cleaned())
 
     async def clone(
         self, principal: Principal, task_id: str, *, overrides: Mapping[str, Any]
@@ -308,9 +319,9 @@ class TaskService:
 
     async def delete(
         self, principal: Principal, task_ids: Collection[str], *, force: bool
-    ) -> tuple[list[Task], int]:
+    ) -> Deleted:
         """Deletes the tasks (only created ones unless forced), then tells the cleanup so
-        their events, models and files go; returns them and how many children lost them."""
+        their events, models and files go."""
         async with self._engine.begin() as db:
             found = await repo.tasks(db, principal, ids=task_ids)
             missing = set(task_ids) - {t.id for t in found}
@@ -321,8 +332,8 @@ class TaskService:
             ids = [t.id for t in found]
             children = await repo.clear_parent(db, ids)
             await repo.delete_tasks(db, ids)
-        await self._cleanup.tasks_deleted([ref_of(t) for t in found])
-        return found, children
+        cleaned = await self._cleanup.tasks_deleted([ref_of(t) for t in found])
+        return Deleted(found, children, cleaned or Cleaned())
 
     async def update_fields(
         self,
