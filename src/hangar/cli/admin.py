@@ -212,3 +212,43 @@ def clearml_credentials(
     if conf is not None:
         clientconfig.write_clearml_conf(conf, config)
         console.print(f"Wrote {conf}", highlight=False)
+
+
+apikey_app = typer.Typer(
+    help="GPU-cloud API keys (X-Api-Key, YOTTA_API_KEY).", no_args_is_help=True
+)
+app.add_typer(apikey_app, name="apikey")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    email: Annotated[str, typer.Option(help="Owner's email.")],
+    name: Annotated[str, typer.Option(help="A name to recognise the key by.")] = "",
+) -> None:
+    """Create an API key for the GPU-cloud face; the key is printed this once."""
+    created = _with_services(lambda s: s.apikeys.create(email=email, name=name))
+    console.print(f"API key id: {created.key.id}", highlight=False)
+    console.print(f"API key: {created.secret}", highlight=False)
+
+
+@apikey_app.command("ls")
+def apikey_list(
+    email: Annotated[str | None, typer.Option(help="Only this user's keys.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The keys (their first characters only: the keys themselves are not stored)."""
+    keys = _with_services(lambda s: s.apikeys.listed())
+    rows = [
+        (k.id, k.email, k.name, k.prefix + "…", k.active, k.created_at.isoformat())
+        for k in keys
+        if email is None or k.email == email
+    ]
+    columns = ["id", "user", "name", "prefix", "active", "created_at"]
+    emit("API keys", columns, rows, as_json=as_json)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: int) -> None:
+    """Refuse the key from now on."""
+    _with_services(lambda s: s.apikeys.revoke(key_id))
+    console.print(f"API key {key_id} is revoked.")

@@ -22,6 +22,7 @@ class ClientConfig:
     access_key: str
     secret_key: str
     data_dir: str
+    api_key: str = ""  # the GPU-cloud face's X-Api-Key (YOTTA_API_KEY)
 
     def to_toml(self) -> str:
         lines = ["# Written by `hangar server`. Keep it private: it holds a secret key.", ""]
@@ -44,6 +45,10 @@ class ClientConfig:
             f"export CLEARML_FILES_HOST={self.files_server}\n"
             f"export CLEARML_API_ACCESS_KEY={self.access_key}\n"
             f"export CLEARML_API_SECRET_KEY='{self.secret_key}'\n"
+        ) + (
+            f"export YOTTA_BASE_URL={self.endpoint}\nexport YOTTA_API_KEY={self.api_key}\n"
+            if self.api_key
+            else ""
         )
 
     def to_clearml_conf(self) -> str:
@@ -94,7 +99,11 @@ def read(path: Path) -> ClientConfig | None:
     try:
         data = tomllib.loads(path.read_text())
         return ClientConfig(
-            data["endpoint"], data["access_key"], data["secret_key"], data["data_dir"]
+            data["endpoint"],
+            data["access_key"],
+            data["secret_key"],
+            data["data_dir"],
+            str(data.get("api_key", "")),
         )
     except (OSError, KeyError, tomllib.TOMLDecodeError):
         return None

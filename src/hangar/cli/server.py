@@ -44,7 +44,9 @@ def _announce_first_admin(admin: FirstAdmin, config_path: Path, endpoint: str) -
     )
     console.print(Panel(body, title="Hangar first start", expand=False))
     print(
-        clientconfig.ClientConfig(endpoint, kp.keypair.access_key, kp.secret_key, "").to_env(),
+        clientconfig.ClientConfig(
+            endpoint, kp.keypair.access_key, kp.secret_key, "", admin.api_key
+        ).to_env(),
         flush=True,
     )
 
@@ -59,6 +61,7 @@ def _update_client_config(services: Services, endpoint: str) -> None:
             admin.keypair.keypair.access_key,
             admin.keypair.secret_key,
             str(settings.data_dir),
+            admin.api_key,
         )
         _announce_first_admin(admin, path, endpoint)  # first: the secrets exist nowhere else
         clientconfig.write(path, config)

@@ -26,6 +26,7 @@ from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookNotifier
 from hangar.core.diskspace import DiskReserve
 from hangar.core.events import EventBus, InProcessBus
+from hangar.core.identity.apikeys.service import ApiKeyService
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
 from hangar.core.identity.reads import DirectoryReads, KeyPairReads
 from hangar.core.identity.secrets import SecretBox, secret_file
@@ -95,6 +96,11 @@ class Services:
     @cached_property
     def reads(self) -> Reads:
         return Reads.over(self.sessions)
+
+    @cached_property
+    def apikeys(self) -> ApiKeyService:
+        """The GPU-cloud face's API keys (a credential kind of the principal model)."""
+        return ApiKeyService(self.sessions, self.clock)
 
     async def start_loops(
         self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
 from hangar.core.identity import repo
+from hangar.core.identity.apikeys.service import ApiKeyService
 from hangar.core.identity.models import DefaultForUnspecified, NewKeyPair
 from hangar.core.identity.secrets import generate_password
 from hangar.core.identity.service import IdentityService
@@ -25,6 +26,7 @@ class FirstAdmin:
     email: str
     password: str
     keypair: NewKeyPair
+    api_key: str = ""  # the GPU-cloud face's key, shown once like the secret key
 
 
 async def _create_defaults(db: DbSession, clock: Clock) -> None:
@@ -113,4 +115,5 @@ async def bootstrap(
         full_name="Administrator",
     )
     keypair = await identity.issue_keypair(email=admin_email, is_admin=True)
-    return FirstAdmin(admin_email, password, keypair)
+    api_key = await ApiKeyService(sessions, clock).create(email=admin_email, name="first start")
+    return FirstAdmin(admin_email, password, keypair, api_key.secret)

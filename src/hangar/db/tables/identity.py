@@ -131,3 +131,19 @@ class LoginSessionRow(Base):
     access_key: Mapped[str] = mapped_column(ForeignKey("keypairs.access_key", ondelete="CASCADE"))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class CloudApiKeyRow(Base):
+    """A GPU-cloud API key (``X-Api-Key``) of a user; only the key's SHA-256 is stored."""
+
+    __tablename__ = "cloud_api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64), default="")
+    user_uuid: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.uuid", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

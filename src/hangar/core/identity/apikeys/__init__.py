@@ -1,0 +1,1 @@
+"""GPU-cloud API keys: a credential kind of the principal model (``X-Api-Key``)."""
