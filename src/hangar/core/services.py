@@ -40,6 +40,7 @@ from hangar.core.queues.executor.service import Executor
 from hangar.core.queues.plane import QueuePlane, build_queue_plane
 from hangar.core.queues.service import QueueService
 from hangar.core.reconcile import Leases, NoWakeups, process_identity
+from hangar.core.resources.accelerators import Accelerators
 from hangar.core.scheduler import ResourceSlots
 from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.core.storage.reads import FolderReads
@@ -101,6 +102,11 @@ class Services:
     def apikeys(self) -> ApiKeyService:
         """The GPU-cloud face's API keys (a credential kind of the principal model)."""
         return ApiKeyService(self.sessions, self.clock)
+
+    @cached_property
+    def accelerators(self) -> Accelerators:
+        """The live agents' devices by model and scaling group, and how many are free."""
+        return Accelerators(self.sessions)
 
     async def start_loops(
         self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None

@@ -34,6 +34,16 @@ def _device_id(device: dict[str, Any]) -> str:
     return str(device.get("id") or device.get("uuid") or device.get("index"))
 
 
+class Accelerators:
+    """The scoped read the faces get (they never hold the sessionmaker)."""
+
+    def __init__(self, sessions: async_sessionmaker[DbSession]) -> None:
+        self._sessions = sessions
+
+    async def groups(self) -> list[AcceleratorGroup]:
+        return await accelerator_groups(self._sessions)
+
+
 async def accelerator_groups(sessions: async_sessionmaker[DbSession]) -> list[AcceleratorGroup]:
     """Every model × scaling group of the ALIVE, schedulable agents, sorted."""
     async with sessions() as db:

@@ -10,7 +10,6 @@ from typing import Any
 
 from hangar.api.cloud.gputypes import GpuType, gpu_type, vm_type_id
 from hangar.api.cloud.registry import Call, route
-from hangar.core.resources.accelerators import accelerator_groups
 
 DEFAULT_GROUP = "default"
 DEFAULT_REGION = "local"
@@ -23,7 +22,7 @@ def region_of(scaling_group: str) -> str:
 async def _catalogue(call: Call) -> dict[GpuType, dict[str, list[int]]]:
     """GPU type -> region -> [total, free]."""
     types: dict[GpuType, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for group in await accelerator_groups(call.services.sessions):
+    for group in await call.services.accelerators.groups():
         counts = types[gpu_type(group.model, group.memory_bytes)][region_of(group.scaling_group)]
         counts[0] += group.total
         counts[1] += group.free
