@@ -79,6 +79,17 @@ class ImageRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePull:
+    """A pull in progress on a node: bytes of the image's blobs present or fetched (``done``)
+    of ``total``; ``phase`` is resolving, downloading, unpacking or done."""
+
+    reference: str
+    phase: str
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class KernelRequest:
     """Everything the node needs to start a session's kernel.
 

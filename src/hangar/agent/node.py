@@ -36,6 +36,7 @@ from hangar.agent.models import (
     BatchSteps,
     ContainerStats,
     FileEntry,
+    ImagePull,
     KernelRequest,
     NodeInfo,
     NodeUsage,
@@ -177,6 +178,10 @@ class Node:
             return await self.host_usage.sample()
         except OSError as exc:
             raise NodeError(f"host usage unavailable: {exc}") from exc
+
+    async def image_pull(self, reference: str) -> ImagePull | None:
+        """How far this node's pull of ``reference`` is (None: it is not pulling it)."""
+        return self.images.pull_status(reference)
 
     def kernel_ids(self) -> list[uuid.UUID]:
         """The ids of the live kernels."""

@@ -11,13 +11,19 @@ import logging
 import tarfile
 from pathlib import Path
 
-from hangar.agent.images.store import ImageStore, ProgressCallback, StoredImage, StoreFull
+from hangar.agent.images.store import (
+    ImageStore,
+    ProgressCallback,
+    PullProgress,
+    StoredImage,
+    StoreFull,
+)
 from hangar.agent.images.unpack import Owner, UnsafeLayer
-from hangar.agent.models import ImageRequest
+from hangar.agent.models import ImagePull, ImageRequest
 from hangar.agent.node_errors import InvalidKernelRequest, KernelStartFailed
 from hangar.util.oci.distribution import Credentials, RegistryClient, RegistryError
 from hangar.util.oci.manifests import ManifestError
-from hangar.util.oci.reference import InvalidReference, parse_reference
+from hangar.util.oci.reference import InvalidReference, Reference, parse_reference
 
 log = logging.getLogger(__name__)
 IMAGE_STORE_DIR = ".hangar-images"
@@ -37,6 +43,14 @@ class NodeImages:
         self.limit_bytes = limit_bytes
         self._store: ImageStore | None = None
         self._pulls: dict[str, asyncio.Task[StoredImage]] = {}
+        self._progress: dict[str, PullProgress] = {}
+
+    def pull_status(self, reference: str) -> ImagePull | None:
+        """How far the pull of ``reference`` is (None: none running)."""
+        found = self._progress.get(normalized(reference))
+        if found is None:
+            return None
+        return ImagePull(found.reference, found.phase, found.done, found.total)
 
     @property
     def store(self) -> ImageStore:
@@ -72,6 +86,19 @@ class NodeImages:
             ref = parse_reference(request.reference)
         except InvalidReference as exc:
             raise InvalidKernelRequest(f"image {request.reference!r}: {exc}") from None
+
+        def seen(progress: PullProgress) -> None:
+            self._progress[str(ref)] = progress
+            on_progress(progress)
+
+        try:
+            return await self._pull_ref(request, ref, seen)
+        finally:
+            self._progress.pop(str(ref), None)
+
+    async def _pull_ref(
+        self, request: ImageRequest, ref: Reference, on_progress: ProgressCallback
+    ) -> StoredImage:
         insecure = True if request.insecure else None
         try:
             async with RegistryClient(

@@ -20,6 +20,7 @@ from hangar.agent.models import (
     BatchSteps,
     ContainerStats,
     FileEntry,
+    ImagePull,
     KernelRequest,
     NodeInfo,
     NodeUsage,
@@ -126,6 +127,10 @@ class NodeProxy:
 
     async def usage(self) -> NodeUsage:
         return (await self._get("GET", "/usage", None, wire.Usage)).usage
+
+    async def image_pull(self, reference: str) -> ImagePull | None:
+        body = wire.PullAsked(reference=reference)
+        return (await self._get("POST", "/images/pull", body, wire.PullStatus)).pull
 
     async def create_kernel(self, request: KernelRequest) -> None:
         body = wire.CreateKernel(request=request)

@@ -85,6 +85,7 @@ def create_agent_app(node: Node, token: str) -> ASGIApp:
     routes = [
         call("/info", "GET", api.info),
         call("/usage", "GET", api.usage),
+        call("/images/pull", "POST", api.image_pull),
         call("/kernels", "POST", api.create_kernel),
         call(K, "DELETE", api.destroy_kernel),
         call(K + "/restart", "POST", api.restart_kernel),
@@ -136,6 +137,10 @@ class _AgentApi:
 
     async def usage(self, request: Request) -> Response:
         return _json(wire.Usage(usage=await self.node.usage()))
+
+    async def image_pull(self, request: Request) -> Response:
+        body = await _parse(request, wire.PullAsked)
+        return _json(wire.PullStatus(pull=await self.node.image_pull(body.reference)))
 
     async def info(self, request: Request) -> Response:
         return _json(wire.Info(info=await self.node.info()))

@@ -19,6 +19,7 @@ from hangar.agent.models import (
     BatchSteps,
     ContainerStats,
     FileEntry,
+    ImagePull,
     KernelRequest,
     NodeInfo,
     NodeUsage,
@@ -61,6 +62,14 @@ class Stats(Wire):
 
 class Usage(Wire):
     usage: NodeUsage
+
+
+class PullAsked(Wire):
+    reference: str
+
+
+class PullStatus(Wire):
+    pull: ImagePull | None = None
 
 
 class RunBatch(Wire):

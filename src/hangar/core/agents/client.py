@@ -15,6 +15,7 @@ from hangar.agent.models import (
     BatchSteps,
     ContainerStats,
     FileEntry,
+    ImagePull,
     KernelRequest,
     NodeInfo,
     NodeUsage,
@@ -94,6 +95,10 @@ class AgentClient(Protocol):
 
     async def usage(self) -> NodeUsage:
         """The host's CPU and memory use now (its load, sessions and all)."""
+        ...
+
+    async def image_pull(self, reference: str) -> ImagePull | None:
+        """How far the agent's pull of the image is (None: it is not pulling it)."""
         ...
 
     async def logs(self, kernel_id: uuid.UUID) -> str:

@@ -19,6 +19,7 @@ from hangar.agent.models import (
     BatchSteps,
     ContainerStats,
     FileEntry,
+    ImagePull,
     KernelRequest,
     NodeInfo,
     NodeUsage,
@@ -79,6 +80,9 @@ class LocalAgentClient:
 
     async def usage(self) -> NodeUsage:
         return await _call(self._node.usage)
+
+    async def image_pull(self, reference: str) -> ImagePull | None:
+        return await self._node.image_pull(reference)
 
     async def create_kernel(self, request: KernelRequest) -> None:
         await _call(lambda: self._node.create_kernel(request))

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -30,6 +31,7 @@ from hangar.core.compute.events import session_event
 from hangar.core.compute.kernel_request import KernelExtras, kernel_request
 from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.placement import build_inputs
+from hangar.core.compute.pulls import pull_progress
 from hangar.core.compute.reclaiming import Reclaiming
 from hangar.core.compute.recovery import AgentRecovery
 from hangar.core.compute.session_control import SessionControl
@@ -246,9 +248,14 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
                 await self._move(session, S.SCHEDULED, S.PREPARING)
                 self._publish(EventKind.SESSION_PREPARING, session)
             creation = await self._creation(session)
-            await self._agents.client(session.agent_id).create_kernel(creation)
+            agent = self._agents.client(session.agent_id)
+            async with pull_progress(agent, creation.image, partial(self._preparing, session.id)):
+                await agent.create_kernel(creation)
             self.touch(session.id)  # the idle clock starts before anyone can see RUNNING
-            await self._move(session, S.PREPARING, S.RUNNING, started_at=self._clock.now())
+            pulled = {"status_info": None} if creation.image is not None else {}  # its progress
+            await self._move(
+                session, S.PREPARING, S.RUNNING, started_at=self._clock.now(), **pulled
+            )
         except Conflict:
             self._last_activity.pop(session.id, None)
             return  # terminated while starting: the terminator cleans up
@@ -259,6 +266,10 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
         self._publish(EventKind.SESSION_STARTED, session)
         if session.session_type == SessionType.BATCH:
             self._spawn(self._run_batch_session(session))
+
+    async def _preparing(self, session_id: uuid.UUID, info: str) -> None:
+        async with self._sessions() as db, db.begin():
+            await repo.set_preparing_info(db, session_id, info)
 
     async def _creation(self, session: ComputeSession) -> KernelRequest:
         return await kernel_request(self._images, self._extras, session)

@@ -222,6 +222,15 @@ async def set_pending_reason(db: DbSession, session_id: uuid.UUID, reason: str) 
     )
 
 
+async def set_preparing_info(db: DbSession, session_id: uuid.UUID, info: str) -> None:
+    """Say what a PREPARING session's start is doing (an image pull's progress)."""
+    await db.execute(
+        update(SessionRow)
+        .where(SessionRow.id == session_id, SessionRow.status == SessionStatus.PREPARING.value)
+        .values(status_info=info[:256])
+    )
+
+
 async def set_result(db: DbSession, session_id: uuid.UUID, result: SessionResult) -> None:
     await db.execute(
         update(SessionRow).where(SessionRow.id == session_id).values(result=result.value)
