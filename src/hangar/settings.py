@@ -238,6 +238,15 @@ class Settings(BaseSettings):
         "shown read-only in task sessions and importable there after the task's own "
         "packages; unset: tasks install clearml with their requirements.",
     )
+    tracking_task_timeout_seconds: float = Field(
+        default=7200.0,
+        gt=0,
+        description="An in_progress ClearML task with no ping, event or change this long is "
+        "stopped (status_reason 'Forced stop (non-responsive)').",
+    )
+    tracking_watchdog_seconds: float = Field(
+        default=900.0, gt=0, description="How often silent in_progress tasks are looked for."
+    )
     executor_wheel_dir: Path | None = Field(
         default=None,
         description="A directory of wheels shared read-only by task sessions: pip looks there "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Collection
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,11 +17,12 @@ from hangar.core.errors import InvalidRequest
 from hangar.core.principal import Principal, Role
 from hangar.core.services import Services
 from hangar.core.tracking import query as q
-from hangar.core.tracking.contracts import TaskRef
+from hangar.core.tracking.contracts import MetricsSummary, TaskRef
 from hangar.core.tracking.tasks.experiments import Experiments, NoSummaries, build_experiments
 from hangar.core.tracking.tasks.models import ProjectExists, ProjectNotFound, TaskNotFound
 from hangar.core.tracking.tasks.reads import TaskDirectory
 from hangar.core.tracking.tasks.states import InvalidStatusChange, TaskStatus
+from hangar.core.tracking.tasks.watchdog import REASON
 from tests.component.test_bai_graphql import account
 from tests.component.test_compute_statements import counted
 
@@ -206,3 +208,47 @@ async def test_task_creation_is_one_commit_of_two_statements(
 
     assert len(statements) == 2, statements  # the project's visibility, the insert
     assert len(commits) == 1
+
+
+class EventTimes:
+    """Metric summaries whose only content is when each task last reported an event."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, datetime] = {}
+
+    async def summaries(self, ids: Collection[str]) -> dict[str, MetricsSummary]:
+        return {i: MetricsSummary(last_update=self.last[i]) for i in ids if i in self.last}
+
+
+async def test_the_watchdog_stops_tasks_that_went_silent(
+    services: Services, clock: FakeClock
+) -> None:
+    events = EventTimes()
+    exp = build_experiments(
+        services.sessions, clock, access=TaskDirectory(services.sessions),
+        summaries=events, cleanups=[], silent_after=7200, watch_every=900,
+    )  # fmt: skip
+    ada = await user(services, "ada@watch.test")
+    silent, pinging, reporting, created = [
+        await exp.tasks.create(ada, name=n, type="training") for n in "abcd"
+    ]
+    for task in (silent, pinging, reporting):
+        await exp.tasks.started(ada, task)
+    clock.advance(3600)
+    await exp.tasks.ping(ada, pinging)
+    clock.advance(3601)  # the silent task: 7201 s without a word
+    events.last[reporting] = clock.now() - timedelta(seconds=10)
+
+    assert await exp.watchdog.run_once() == 1
+    got = {t: await exp.task_reads.get(ada, t) for t in (silent, pinging, reporting, created)}
+    assert got[silent].status is TaskStatus.STOPPED
+    assert got[silent].status_reason == got[silent].status_message == REASON
+    assert got[silent].completed == clock.now()
+    assert {got[t].status for t in (pinging, reporting)} == {TaskStatus.IN_PROGRESS}
+    assert got[created].status is TaskStatus.CREATED
+
+    clock.advance(3600)  # now the pinged task is silent too; the reporting one is not yet
+    assert await exp.watchdog.run_once() == 1
+    assert (await exp.task_reads.get(ada, pinging)).status is TaskStatus.STOPPED
+    assert (await exp.task_reads.get(ada, reporting)).status is TaskStatus.IN_PROGRESS
+    assert await exp.watchdog.run_once() == 0

@@ -124,6 +124,8 @@ class Services:
         self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
         await self.bgtasks.recover()
         self._tasks.append(asyncio.create_task(self.storage.run_sweeps(), name="storage-sweeps"))
+        watchdog = self.tracking.experiments.watchdog.run()
+        self._tasks.append(asyncio.create_task(watchdog, name="task-watchdog"))
         every = min(self.settings.agent_heartbeat_seconds, self.settings.agent_lost_seconds / 3)
         watch = self.remote_agents.watch(every)
         self._tasks.append(asyncio.create_task(watch, name="remote-agents"))

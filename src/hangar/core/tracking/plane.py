@@ -49,8 +49,10 @@ def build_tracking_plane(
     files = TrackingFiles(hosts.get(hosts.default or "local"), access, reserve)
     cleanups: list[TaskCleanup] = [models, files, metrics, *task_cleanups]  # per-task data
     experiments = build_experiments(
-        sessions, clock, access=access, summaries=summaries, cleanups=cleanups
-    )
+        sessions, clock, access=access, summaries=summaries, cleanups=cleanups,
+        silent_after=settings.tracking_task_timeout_seconds,
+        watch_every=settings.tracking_watchdog_seconds,
+    )  # fmt: skip
     return TrackingPlane(
         experiments=experiments,
         models=models,

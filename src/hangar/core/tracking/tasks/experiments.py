@@ -18,6 +18,7 @@ from hangar.core.tracking.contracts import (
 from hangar.core.tracking.tasks.projects import ProjectService
 from hangar.core.tracking.tasks.reads import ProjectReads, TaskDirectory, TaskReads
 from hangar.core.tracking.tasks.service import TaskService
+from hangar.core.tracking.tasks.watchdog import TaskWatchdog
 
 
 class NoSummaries:
@@ -50,6 +51,7 @@ class Experiments:
     tasks: TaskService
     task_reads: TaskReads
     access: TaskDirectory
+    watchdog: TaskWatchdog  # stops in-progress tasks that went silent
 
 
 def build_experiments(
@@ -59,11 +61,16 @@ def build_experiments(
     access: TaskDirectory,
     summaries: MetricsSummaries,
     cleanups: Sequence[TaskCleanup],
+    silent_after: float = 7200.0,
+    watch_every: float = 900.0,
 ) -> Experiments:
+    """``silent_after``: seconds without a ping, change or event after which an in-progress
+    task is stopped; ``watch_every``: how often the watchdog looks."""
     return Experiments(
         projects=ProjectService(db, clock),
         project_reads=ProjectReads(db, clock),
         tasks=TaskService(db, clock, Cleanups(cleanups)),
         task_reads=TaskReads(db, summaries),
         access=access,
+        watchdog=TaskWatchdog(db, clock, summaries, timeout=silent_after, interval=watch_every),
     )

@@ -330,3 +330,25 @@ async def clear_parent(db: Db, ids: Collection[str]) -> int:
         update(TASKS).where(T.parent_id.in_(list(ids))).values(parent_id=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def silent_tasks(db: Db, before: datetime, limit: int) -> list[Task]:
+    """In-progress tasks last updated before ``before`` (the oldest first), any owner."""
+    query = (
+        select(*_TASK_COLUMNS)
+        .where(T.status == TaskStatus.IN_PROGRESS.value, T.last_update < before)
+        .order_by(T.last_update)
+        .limit(limit)
+    )
+    return [_task(row) for row in await db.execute(query)]
+
+
+async def stop_silent(db: Db, task_id: str, before: datetime, values: Mapping[str, Any]) -> bool:
+    """Writes ``values`` if the task is still in progress and silent since ``before``
+    (compare-and-set: a ping or a move meanwhile wins); False if not."""
+    result = await db.execute(
+        update(TASKS)
+        .where(T.id == task_id, T.status == TaskStatus.IN_PROGRESS.value, T.last_update < before)
+        .values(revision=T.revision + 1, **values)
+    )
+    return bool(getattr(result, "rowcount", 0))
