@@ -405,6 +405,12 @@ def test_parameters_configuration_and_artifacts_endpoints(alice_api: ClearmlApi)
     stored = alice_api.call("tasks.get_by_id", task=task)["task"]
     assert stored["hyperparams"]["properties"]["version"]["value"] == "2.0"
     assert stored["hyperparams"]["A.b"]["x$y"]["value"] == "1"
+    escaped = {"id": [task], "hyperparams.A%2Eb.x%24y.value": ["1"],
+               "only_fields": ["hyperparams.A%2Eb.x%24y.value"]}  # fmt: skip
+    assert call(alice_api, "tasks.get_all", escaped)["tasks"] == [
+        {"id": task, "hyperparams": {"A.b": {"x$y": {"value": "1"}}}}]  # fmt: skip
+    escaped["hyperparams.A%2Eb.x%24y.value"] = ["2"]
+    assert call(alice_api, "tasks.get_all", escaped)["tasks"] == []
     assert [(a["key"], a["uri"]) for a in stored["execution"]["artifacts"]] == [("b", "u2")]
     assert stored["configuration"]["cfg"]["value"] == "a: 1"
 

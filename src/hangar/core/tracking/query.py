@@ -4,7 +4,10 @@ Tasks, models and projects are listed the same way: a repo loads the rows a call
 (narrowed in SQL where a condition names a plain column), turns them into plain documents
 (nested dicts), and :func:`run` filters, sorts, slices and projects them. A face parses its
 own filter language into these values. Paths are dotted ("execution.queue",
-"hyperparams.Args.lr.value"); a missing path reads as None.
+"hyperparams.Args.lr.value"); a missing path reads as None. A step whose name holds a dot
+writes it escaped, so that a path is never ambiguous: "." as ``%2E``, "$" as ``%24``, "__" as
+``%_%_``, a leading "_" as ``%_`` and "%" itself as ``%%`` ("hyperparams.Args.lr%2Ebase.value"
+reads the parameter "lr.base"); see :func:`steps`.
 """
 
 from __future__ import annotations
@@ -130,11 +133,31 @@ def _paths(condition: Condition) -> set[str]:
     return {condition.path.split(".", 1)[0]}
 
 
+_ESCAPES = (("%2E", "."), ("%24", "$"), ("%_%_", "__"))
+
+
+def unescape(step: str) -> str:
+    """A path step's name from its escaped form (see the module text)."""
+    pieces = step.split("%%")
+    if pieces[0].startswith("%_") and not pieces[0].startswith("%_%_"):
+        pieces[0] = "_" + pieces[0][2:]
+    for i, piece in enumerate(pieces):
+        for escaped, plain in _ESCAPES:
+            piece = piece.replace(escaped, plain)
+        pieces[i] = piece
+    return "%".join(pieces)
+
+
+def steps(path: str) -> list[str]:
+    """The names a dotted path goes through, unescaped."""
+    return [unescape(step) if "%" in step else step for step in path.split(".")]
+
+
 def lookup(doc: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path; None where any step is missing; a list where a step
     goes into a list of objects ("models.input.model": every input model's id)."""
     value: Any = doc
-    for step in path.split("."):
+    for step in steps(path):
         if isinstance(value, Mapping):
             value = value.get(step, MISSING)
         elif isinstance(value, list):  # a step into a list of objects gathers their values
@@ -250,14 +273,14 @@ def project(doc: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
     where the leaf is missing."""
     out: dict[str, Any] = {"id": doc.get("id")}
     for path in paths:
-        steps = path.split(".")
+        names = steps(path)
         source: Any = doc
         target = out
-        for i, step in enumerate(steps):
+        for i, step in enumerate(names):
             if not isinstance(source, Mapping) or step not in source:
                 break
             source = source[step]
-            if i == len(steps) - 1:
+            if i == len(names) - 1:
                 target[step] = source
             elif isinstance(source, Mapping):
                 child = target.setdefault(step, {})

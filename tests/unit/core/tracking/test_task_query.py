@@ -71,3 +71,16 @@ def test_paths_read_by_a_query() -> None:
     query = where(q.Matches("name", re.compile("x")), q.InRange("last_metrics.a.b.value", 1),
                   order=(("last_iteration", True),))  # fmt: skip
     assert query.paths() == {"name", "last_metrics", "last_iteration"}
+
+
+def test_escaped_steps_name_keys_with_dots_and_dollars() -> None:
+    doc = {"id": "d", "hp": {"A.b": {"x$y": {"value": "1"}}, "A": {"b": {"value": "2"}},
+                             "_p": {"a__b%": {"value": "3"}}}}  # fmt: skip
+
+    assert q.lookup(doc, "hp.A%2Eb.x%24y.value") == "1"
+    assert q.lookup(doc, "hp.A.b.value") == "2"  # plain dots still step
+    assert q.lookup(doc, "hp.%_p.a%_%_b%%.value") == "3"
+    assert q.steps("%%_x.%_%%.___") == ["%_x", "_%", "___"]
+    assert q.project(doc, ["hp.A%2Eb.x%24y"]) == {"id": "d", "hp": {"A.b": {"x$y": {"value": "1"}}}}
+    found = q.run([doc], where(q.InList("hp.A%2Eb.x%24y.value", (q.Term("1"),))))
+    assert [d["id"] for d in found] == ["d"]
