@@ -5,6 +5,8 @@ registry on loopback (``admin etcd set``), rescans it (labels, sizes, digests), 
 from __future__ import annotations
 
 import json
+import random
+import re
 import shutil
 import subprocess
 import time
@@ -99,6 +101,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
                              entrypoint=["/bin/sh", "-c"], cmd=[check])  # fmt: skip
             layout.tag(layout.image(job), "job")
             found.push(layout.root, "team/job:1", tag="job")
+            rng = random.Random(16)
+            big = [file(f"big/{n}.bin", rng.randbytes(8 << 20)) for n in range(24)]
+            layout.tag(layout.image(ImageBuild([shell_rootfs(), big])), "big")
+            found.push(layout.root, "team/big:1", tag="big")
             escape = [symlink("etc/evil", "../../../../../../../../etc")]
             layout.tag(layout.image(ImageBuild([shell_rootfs(), escape])), "hostile")
             found.push(layout.root, "team/escape:1", tag="hostile")
@@ -178,3 +184,29 @@ def test_a_batch_session_without_a_command_runs_the_images_entrypoint(
             break
         time.sleep(0.3)
     assert (item["status"], item["result"]) == ("TERMINATED", "SUCCESS"), item
+
+
+def test_a_preparing_session_shows_its_pulls_progress(
+    live_server: LiveServer, registry: Registry
+) -> None:
+    key = f"config/docker/registry/{registry.host}"
+    value = f'{{"": "http://{registry.host}", "username": "{USER}", "password": "{PASSWORD}"}}'
+    ok(live_server.official("admin", "etcd", "set", key, value))
+    ok(live_server.official("admin", "image", "rescan", "-r", registry.host))
+    body = {"image": f"{registry.host}/team/big:1", "clientSessionToken": "pull-watch",
+            "enqueueOnly": True}  # fmt: skip
+    created = live_server.signed("POST", "/session", body)
+    assert created.status_code in (200, 201), created.text
+    seen: list[tuple[str, str]] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        info = live_server.signed("GET", "/session/pull-watch").json()
+        seen.append((info["status"], info.get("statusInfo") or ""))
+        if info["status"] not in ("PENDING", "SCHEDULED", "PREPARING", "PULLING"):
+            break
+        time.sleep(0.1)
+    preparing = [text for status, text in seen if status == "PREPARING" and text]
+    pattern = r"pulling \S+/team/big:1: [0-9.]+ of 19\d\.\d MiB \(\d+%\)"
+    assert any(re.match(pattern, text) for text in preparing), seen
+    assert seen[-1] == ("RUNNING", ""), seen[-1]
+    live_server.signed("DELETE", "/session/pull-watch")
