@@ -31,6 +31,7 @@ from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
 from hangar.core.identity.reads import DirectoryReads, KeyPairReads
 from hangar.core.identity.secrets import SecretBox, secret_file
 from hangar.core.identity.service import IdentityService
+from hangar.core.images.auths.service import RegistryAuthService
 from hangar.core.images.registries import RegistryService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
@@ -107,6 +108,11 @@ class Services:
     def accelerators(self) -> Accelerators:
         """The live agents' devices by model and scaling group, and how many are free."""
         return Accelerators(self.sessions)
+
+    @cached_property
+    def registry_auths(self) -> RegistryAuthService:
+        """Users' own registry credentials, sealed like the container registries'."""
+        return RegistryAuthService(self.sessions, secret_box_for(self.settings), self.clock)
 
     async def start_loops(
         self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None

@@ -12,6 +12,7 @@ from hangar.db.tables import (  # noqa: F401  (each import registers its tables 
     manager,
     queues,
     registries,
+    registry_auths,
     resources,
     scaling,
     storage,

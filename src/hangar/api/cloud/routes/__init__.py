@@ -1,4 +1,4 @@
 """Importing a module registers its routes (order matters: ``/v2/vms/types`` before
 ``/v2/vms/{id}``)."""
 
-from hangar.api.cloud.routes import apikeys, catalogue  # noqa: F401
+from hangar.api.cloud.routes import apikeys, catalogue, credentials  # noqa: F401
