@@ -103,3 +103,28 @@ def clearml_parameter_names() -> list[str]:
         if not info.ispkg
     ]
     return _names_in(modules)
+
+
+def cloud_routes() -> list[RouteId]:
+    """Every route the GPU-cloud face registers (its route modules imported)."""
+    from hangar.api.cloud.app import create_cloud_app  # noqa: F401 - imports the routes
+    from hangar.api.cloud.registry import ROUTES
+
+    return sorted(RouteId(r.method, r.path) for r in ROUTES)
+
+
+def cloud_parameter_names() -> list[str]:
+    """Every request key the GPU-cloud face's route modules name (camelCase aliases
+    included): the vocabulary of its fuzzer."""
+    import hangar.api.cloud.routes as cloud_package
+
+    modules = [
+        importlib.import_module(f"{cloud_package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(cloud_package.__path__)
+    ]
+    names = set(_names_in(modules))
+    for module in modules:
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseModel) and cls is not BaseModel:
+                names.update(i.alias for i in cls.model_fields.values() if i.alias)
+    return sorted(names)
