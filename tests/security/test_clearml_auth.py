@@ -16,6 +16,7 @@ import pytest
 from hangar.api.app import create_app
 from hangar.api.clearml import tokens
 from hangar.api.clearml.auth import authenticate
+from hangar.api.clearml.errors import ClearmlError
 from hangar.core.principal import Credential, CredentialKind, Principal
 from hangar.core.services import Services, open_services
 from hangar.settings import Settings
@@ -142,3 +143,43 @@ async def test_calls_count_against_the_keypairs_rate_limit(services: Services) -
     refused = await call(app, "GET", "/v2.23/auth.get_credentials", bearer)
     meta_of(refused, 429, 0)
     assert int(refused.headers["retry-after"]) >= 1
+
+
+async def test_a_remembered_token_still_expires_and_ends_with_its_credential(
+    services: Services,
+) -> None:
+    first = services.first_admin
+    assert first is not None
+    key = services.identity.signing_key(tokens.PURPOSE)
+    now = services.clock.time()
+    issued = await services.identity.issue_keypair(email=first.email)
+    principal = (await services.identity.credentials_for(issued.keypair.access_key)).caller
+    holder = tokens.Holder(principal, issued.keypair.access_key, "admin")
+    token = tokens.issue(key, holder, now=now, lifetime=60)
+    assert (await authenticate(services, f"Bearer {token}")).user_uuid == principal.user_uuid
+    assert (await authenticate(services, f"Bearer {token}")).user_uuid == principal.user_uuid
+
+    remembered = tokens.VerifiedTokens()
+    assert remembered.verify(key, token, now=now).access_key == issued.keypair.access_key
+    with pytest.raises(ClearmlError) as expired:  # remembered, yet past its expiry
+        remembered.verify(key, token, now=now + 61)
+    assert (expired.value.result_code, expired.value.subcode) == (401, 30) and len(remembered) == 0
+    with pytest.raises(ClearmlError):  # another installation's key: checked, refused
+        tokens.VERIFIED.verify(b"another installation's key", token, now=now)
+
+    await services.identity.revoke_own_keypair(principal, issued.keypair.access_key)
+    with pytest.raises(ClearmlError) as revoked:  # remembered, but its credential is gone
+        await authenticate(services, f"Bearer {token}")
+    assert (revoked.value.result_code, revoked.value.subcode) == (401, 30)
+
+
+async def test_the_memory_of_tokens_is_bounded(services: Services) -> None:
+    first = services.first_admin
+    assert first is not None
+    principal = (await services.identity.credentials_for(first.keypair.keypair.access_key)).caller
+    remembered = tokens.VerifiedTokens(size=2)
+    key = b"k" * 32
+    signed = [tokens.issue(key, tokens.Holder(principal, access, "x"), now=1000, lifetime=60)
+              for access in ("a", "b", "c")]  # fmt: skip
+    assert [remembered.verify(key, t, now=1001).access_key for t in signed] == ["a", "b", "c"]
+    assert len(remembered) == 2

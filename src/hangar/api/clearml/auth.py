@@ -57,7 +57,7 @@ async def by_secret(services: Services, access_key: str, secret: str) -> Princip
 async def by_token(services: Services, token: str) -> Principal:
     """The principal of a valid token whose credential is still active; 401/30 otherwise."""
     key = services.identity.signing_key(tokens.PURPOSE)
-    claims = tokens.verify(key, token, now=services.clock.time())
+    claims = tokens.VERIFIED.verify(key, token, now=services.clock.time())
     try:
         found = await services.identity.credentials_for(claims.access_key)
     except AuthFailed:

@@ -4,6 +4,11 @@ The clients decode the payload without checking it and pick their code paths by
 ``api_version``; the server checks signature and expiry on every call. A token names the
 Hangar keypair (the ClearML credential) it was issued for, so that deactivating or deleting
 the credential ends its tokens too.
+
+Checking a signature and decoding the payload is most of a call's authentication, so the
+tokens already verified are remembered (:class:`VerifiedTokens`, keyed by signing key and
+token): expiry is still checked at every use, and the credential behind a token is looked up
+at every call by the caller, so revoking it ends the token at once.
 """
 
 from __future__ import annotations
@@ -91,3 +96,33 @@ def verify(key: bytes, token: str, *, now: float) -> TokenClaims:
     if not isinstance(expires, int) or expires <= now:
         raise invalid_token("expired")
     return TokenClaims(access_key, str(identity.get("user")), expires)
+
+
+class VerifiedTokens:
+    """Claims of tokens whose signature was checked, by (signing key, token), at most
+    ``size`` of them (the oldest go first). Refused tokens are not remembered."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._claims: dict[tuple[bytes, str], TokenClaims] = {}
+
+    def verify(self, key: bytes, token: str, *, now: float) -> TokenClaims:
+        """:func:`verify`, answered from memory for a token seen before (still expiring)."""
+        known = (key, token)
+        claims = self._claims.get(known)
+        if claims is None:
+            claims = verify(key, token, now=now)
+            if len(self._claims) >= self._size:
+                del self._claims[next(iter(self._claims))]
+            self._claims[known] = claims
+        elif claims.expires <= now:
+            del self._claims[known]
+            raise invalid_token("expired")
+        return claims
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+
+VERIFIED = VerifiedTokens()
+"""The server's memory of verified tokens (one per process: keys tell installations apart)."""
