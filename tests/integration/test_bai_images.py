@@ -210,3 +210,7 @@ def test_a_preparing_session_shows_its_pulls_progress(
     assert any(re.match(pattern, text) for text in preparing), seen
     assert seen[-1] == ("RUNNING", ""), seen[-1]
     live_server.signed("DELETE", "/session/pull-watch")
+    deadline = time.monotonic() + 30
+    while live_server.sessions_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the kernel and its overlay are gone before the server stops
+    assert live_server.sessions_alive() == []
