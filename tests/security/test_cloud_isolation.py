@@ -1,0 +1,115 @@
+"""The GPU-cloud face's isolation matrix: one user's API key never reads or changes another
+user's objects, the superadmin's key included (a cloud key acts as a plain user).
+
+Alice owns a registry credential and a second API key. Every route that names an object
+(the inventory below must classify each route the face registers) is aimed at hers by bob
+and by the superadmin: the answer is the not-found code (10007) and nothing changes; alice's
+own request is the control. Lists never show her objects to them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hangar.api.app import create_app
+from hangar.core.services import Services, open_services
+from hangar.settings import Settings
+from tests.support.asgi import Answer, call
+from tests.support.routes import cloud_routes
+from tests.support.world import diff, probe
+
+CRED = {"name": "aliceReg", "type": "ACR", "username": "alice-user", "password": "alice-pw"}
+# route -> (method, path with {cred}/{key}, body) aimed at alice's object
+AIMED: dict[str, tuple[str, str, dict[str, str] | None]] = {
+    "GET /v2/container-registry-auths/{id}": ("GET", "/v2/container-registry-auths/{cred}", None),
+    "PATCH /v2/container-registry-auths/{id}": (
+        "PATCH", "/v2/container-registry-auths/{cred}", {"name": "stolen", "password": "x"}
+    ),
+    "DELETE /v2/container-registry-auths/{id}": (
+        "DELETE", "/v2/container-registry-auths/{cred}", None
+    ),
+    "DELETE /v2/api-keys/{id}": ("DELETE", "/v2/api-keys/{key}", None),
+}  # fmt: skip
+LISTS = ["/v2/container-registry-auths", "/v2/api-keys"]
+UNAIMED = {  # no object named: lists (checked below), creation, the shared catalogue
+    "GET /v2/container-registry-auths",
+    "POST /v2/container-registry-auths",
+    "GET /v2/api-keys",
+    "POST /v2/api-keys",
+    "GET /v2/vms/types",
+    "POST /api/v2/resource/gpu/list",
+}
+
+
+@dataclass
+class CloudWorld:
+    services: Services
+    keys: dict[str, str] = field(default_factory=dict)
+    cred: str = ""
+    key_id: str = ""
+
+    async def send(self, who: str, method: str, path: str, body: object = None) -> Answer:
+        raw = json.dumps(body).encode() if body is not None else b""
+        headers = {"Content-Type": "application/json", "X-Api-Key": self.keys[who]}
+        return await call(create_app(self.services), method, path, headers, raw, deadline=20)
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[CloudWorld]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
+                        client_config_path=tmp_path / "client.toml")  # fmt: skip
+    services = await open_services(settings)
+    try:
+        assert services.first_admin is not None
+        built = CloudWorld(services, {"super": services.first_admin.api_key})
+        for who in ("alice", "bob"):
+            email = f"{who}@iso.test"
+            await services.identity.create_user(email=email, password="a-good-password")
+            await services.identity.issue_keypair(email=email)
+            built.keys[who] = (await services.apikeys.create(email=email)).secret
+        made = await built.send("alice", "POST", "/v2/container-registry-auths", CRED)
+        built.cred = str(made.json()["data"]["id"])
+        second = await services.apikeys.create(email="alice@iso.test", name="second")
+        built.key_id = str(second.key.id)
+        yield built
+    finally:
+        await services.close()
+
+
+def test_every_route_is_classified() -> None:
+    registered = {str(route) for route in cloud_routes()}
+    assert not set(AIMED) & UNAIMED
+    assert registered == set(AIMED) | UNAIMED, (
+        f"classify: {sorted(registered - set(AIMED) - UNAIMED)}; "
+        f"stale: {sorted((set(AIMED) | UNAIMED) - registered)}"
+    )
+
+
+async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None:
+    failures: list[str] = []
+    for route, (method, template, body) in AIMED.items():
+        path = template.format(cred=world.cred, key=world.key_id)
+        for who in ("bob", "super"):
+            before = await probe(world.services)
+            answer = await world.send(who, method, path, body)
+            if (answer.status, answer.json()["code"]) != (200, 10007):
+                failures.append(f"{route} as {who}: {answer.status} {answer.body[:200]!r}")
+            if changed := diff(before, await probe(world.services)):
+                failures.append(f"{route} as {who} changed {changed}")
+    for path in LISTS:
+        for who in ("bob", "super"):
+            answer = await world.send(who, "GET", path)
+            text = answer.body.decode()
+            if "aliceReg" in text or f'"id":{world.key_id},' in text:
+                failures.append(f"{path} as {who} shows alice's: {text[:200]}")
+    for route, (method, template, body) in AIMED.items():  # the controls, destructive last
+        path = template.format(cred=world.cred, key=world.key_id)
+        answer = await world.send("alice", method, path, body)
+        if answer.json()["code"] != 10000:
+            failures.append(f"control {route}: {answer.status} {answer.body[:200]!r}")
+    assert not failures, "\n".join(failures)
