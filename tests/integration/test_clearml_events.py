@@ -438,3 +438,20 @@ def test_model_events_sum_up_into_the_models_last_metrics(
 
 def md5(name: str) -> str:
     return hashlib.md5(name.encode()).hexdigest()
+
+
+def test_model_metrics_are_kept_on_both_databases(database_url: str, tmp_path: Path) -> None:
+    server = LiveServer(home=tmp_path / "home", database_url=database_url)
+    server.start()
+    try:
+        api = ClearmlApi.of(server)
+        model = api.call("models.create", name="net", uri="file:///net.pt")["id"]
+        events = [scalar(model, i, 1.0 / (i + 1)) | {"model_event": True} for i in range(4)]
+        assert add_batch(api, events)["added"] == 4
+        found = api.call("models.get_by_id", model=model)["model"]
+        loss = found["last_metrics"][md5("loss")][md5("train")]
+        assert (loss["value"], loss["min_value"], loss["count"]) == (0.25, 0.25, 4)
+        assert found["last_iteration"] == 3
+        api.close()
+    finally:
+        server.stop()
