@@ -33,7 +33,6 @@ def with_new_faces(services: Services) -> MountTable:
     return MountTable(
         [
             *mounts(services),
-            Mount.prefix("/v2", "cloud", Recorder("cloud")),
             Mount.prefix("/ui", "web", Recorder("web")),
         ]
     )
@@ -48,11 +47,7 @@ async def wide(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.mark.parametrize(
     ("path", "face"),
-    [
-        ("/v2/pods", "cloud"),
-        ("/v2", "cloud"),
-        ("/ui/sessions", "web"),
-    ],
+    [("/ui/sessions", "web")],
 )
 async def test_a_face_mounted_through_the_table_is_reached(
     wide: httpx.AsyncClient, path: str, face: str
@@ -60,6 +55,18 @@ async def test_a_face_mounted_through_the_table_is_reached(
     response = await wide.post(path)
     assert response.status_code == 200
     assert response.json() == {"face": face, "path": path}
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [("/v2/no-such", 404, 10007), ("/v2", 404, 10007), ("/api/v2/resource/gpu/list", 401, 40101)],
+)
+async def test_cloud_paths_reach_the_cloud_face(
+    wide: httpx.AsyncClient, path: str, status: int, code: int
+) -> None:
+    response = await wide.post(path)
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert set(response.json()) == {"message", "code", "data"}
 
 
 @pytest.mark.parametrize(
@@ -104,8 +111,8 @@ async def test_backend_ai_answers_the_same_beside_new_faces(
 
 
 async def test_the_metrics_name_each_face(wide: httpx.AsyncClient) -> None:
-    await wide.post("/v2/pods")
+    await wide.post("/api/v2/resource/gpu/list")
     await wide.get("/")
     metrics = (await wide.get("/metrics")).text
-    assert 'hangar_http_requests_total{face="cloud",method="POST",status="200"}' in metrics
+    assert 'hangar_http_requests_total{face="cloud",method="POST",status="401"}' in metrics
     assert 'hangar_http_requests_total{face="bai",method="GET",status="200"}' in metrics
