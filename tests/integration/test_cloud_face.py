@@ -5,6 +5,7 @@ API keys (``X-Api-Key`` in any casing, Bearer), refusals, the first start's clie
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,22 @@ def test_admin_cli_creates_lists_revokes(server: LiveServer, tmp_path: Path) -> 
     assert CloudApi(server, second.key).get("/v2/vms/types").status_code == 401
     assert CloudApi(server, dave.key).get("/v2/vms/types").status_code == 200
     assert server.hangar("admin", "apikey", "revoke", "999999").returncode != 0
+
+
+def test_readme_commands_work_verbatim(server: LiveServer, tmp_path: Path) -> None:
+    from tests.integration.test_readme import readme_block
+    from tests.support.cloud import YOTTA
+
+    block = readme_block("yotta gpus list")
+    env_file = server.home / "config" / "hangar" / "client.env"
+    script = block.replace("~/.config/hangar/client.env", str(env_file))
+    done = subprocess.run(
+        ["bash", "-euc", script],
+        env={**server.server_env(), "PATH": f"{YOTTA / 'bin'}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "NVIDIA_RTX_4090_24G" in done.stdout and '"name": "team"' in done.stdout
+    assert "s3cret" not in done.stdout
