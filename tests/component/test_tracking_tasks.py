@@ -10,6 +10,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiosqlite
 import pytest
 
 from hangar.core.clock import FakeClock
@@ -252,3 +253,25 @@ async def test_the_watchdog_stops_tasks_that_went_silent(
     assert (await exp.task_reads.get(ada, pinging)).status is TaskStatus.STOPPED
     assert (await exp.task_reads.get(ada, reporting)).status is TaskStatus.IN_PROGRESS
     assert await exp.watchdog.run_once() == 0
+
+
+async def test_task_creation_runs_on_the_loop_thread_on_sqlite(
+    services: Services, exp: Experiments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if services.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's worker thread only")
+    ada = await user(services, "ada@t.test")
+    project = await exp.projects.create(ada, "hops")
+    await exp.tasks.create(ada, name="warm", type="training", project=project)
+    hops: list[Any] = []
+    to_worker = aiosqlite.Connection._execute
+
+    async def counting(self: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+        hops.append(getattr(fn, "__name__", fn))
+        return await to_worker(self, fn, *args, **kw)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+    for i in range(3):
+        await exp.tasks.create(ada, name=f"t{i}", type="training", project=project)
+
+    assert hops == []  # no thread hop: a busy loop gives the GIL up only every 5 ms

@@ -39,6 +39,7 @@ from hangar.core.tracking.tasks.states import (
     may_update_fields,
 )
 from hangar.db.engine import engine_of
+from hangar.db.sqlite_inline import inline_writes
 
 Decide = Callable[[Task], dict[str, Any] | None]
 ATTEMPTS = 5
@@ -116,15 +117,21 @@ class TaskService:
             system_tags=list(plain.get("system_tags") or []), created=now, last_update=now,
             last_change=now, **docs,
         )  # fmt: skip
-        try:
-            async with self._engine.begin() as conn:
-                if project is not None and not await repo.project_visible(conn, principal, project):
-                    raise ProjectNotFound(project)
-                await self._check_parent(conn, principal, plain.get("parent"))
-                await repo.insert_task(conn, values)
+        try:  # one row by its key: a short write, on the loop's thread (SQLite)
+            with inline_writes():
+                async with self._engine.begin() as conn:
+                    await self._check_refs(conn, principal, project, plain.get("parent"))
+                    await repo.insert_task(conn, values)
         except IntegrityError:  # the project was deleted meanwhile
             raise ProjectNotFound(project or "") from None
         return task_id
+
+    async def _check_refs(
+        self, db: Any, principal: Principal, project: str | None, parent: str | None
+    ) -> None:
+        if project is not None and not await repo.project_visible(db, principal, project):
+            raise ProjectNotFound(project)
+        await self._check_parent(db, principal, parent)
 
     async def _check_project(self, db: Any, principal: Principal, project: str) -> None:
         if not await repo.projects(db, principal, ids=[project]):
