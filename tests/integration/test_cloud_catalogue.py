@@ -92,3 +92,24 @@ def test_availability_is_the_devices_free_now(server: LiveServer) -> None:
     finally:
         server.official("rm", "all-gpus")
     wait_until(lambda: free() == {"NVIDIA_RTX_4090_24G": 2, "NVIDIA_H100_80G": 1}, "released")
+
+
+def test_an_administrator_names_the_region(server: LiveServer) -> None:
+    api = CloudApi(server, admin_key(server))
+
+    def names() -> set[str]:
+        types = api.get("/v2/vms/types").json()["data"]
+        return {r["regionName"] for t in types for r in t["regions"]}
+
+    assert names() == {"local"}
+    done = server.official("admin", "scaling", "update", "default", "-d", "Basement rack")
+    assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        assert names() == {"Basement rack"}
+        regions = [
+            r["region"] for t in api.get("/v2/vms/types").json()["data"] for r in t["regions"]
+        ]
+        assert set(regions) == {"local"}  # the code a pod names stays the same
+    finally:
+        server.official("admin", "scaling", "update", "default", "-d", "The default scaling group")
+    assert names() == {"local"}

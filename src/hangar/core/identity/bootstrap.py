@@ -29,6 +29,11 @@ class FirstAdmin:
     api_key: str = ""  # the GPU-cloud face's key, shown once like the secret key
 
 
+DEFAULT_GROUP_DESCRIPTION = "The default scaling group"
+"""What the first start describes the default scaling group with (an administrator may
+change it: the GPU-cloud face shows a changed description as the region's name)."""
+
+
 async def _create_defaults(db: DbSession, clock: Clock) -> None:
     now = clock.now()
     db.add(
@@ -47,7 +52,7 @@ async def _create_defaults(db: DbSession, clock: Clock) -> None:
     db.add(
         ScalingGroupRow(
             name=DEFAULT,
-            description="The default scaling group",
+            description=DEFAULT_GROUP_DESCRIPTION,
             is_active=True,
             created_at=now,
             driver="static",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.agents import repo as agents_repo
 from hangar.core.compute import repo as compute_repo
+from hangar.core.scaling import repo as scaling_repo
 from hangar.db.engine import DbSession
 
 
@@ -28,6 +29,7 @@ class AcceleratorGroup:
     scaling_group: str
     total: int
     free: int
+    group_description: str = ""  # what an administrator set as the group's description
 
 
 def _device_id(device: dict[str, Any]) -> str:
@@ -49,6 +51,7 @@ async def accelerator_groups(sessions: async_sessionmaker[DbSession]) -> list[Ac
     async with sessions() as db:
         agents = await agents_repo.alive(db)
         holding = await compute_repo.holding_resources(db)
+        described = {g.name: g.description for g in await scaling_repo.find(db)}
     used: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for session in holding:
         for alloc in session.device_allocations:
@@ -66,6 +69,6 @@ async def accelerator_groups(sessions: async_sessionmaker[DbSession]) -> list[Ac
             if used[(agent.id, _device_id(device))] <= 0:
                 counts[key][1] += 1
     return [
-        AcceleratorGroup(model, memory, group, total, free)
+        AcceleratorGroup(model, memory, group, total, free, described.get(group) or "")
         for (model, memory, group), (total, free) in sorted(counts.items())
     ]
