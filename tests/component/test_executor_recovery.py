@@ -8,7 +8,9 @@ from typing import Any
 
 from hangar.core.clock import FakeClock
 from hangar.core.queues.executor import workspace as ws
-from hangar.core.queues.executor.models import SYSTEM, ServedQueue
+from hangar.core.queues.executor.endings import Endings
+from hangar.core.queues.executor.feed import QueueFeedOf
+from hangar.core.queues.executor.models import SYSTEM, Run, ServedQueue
 from hangar.core.queues.executor.service import Executor
 from hangar.core.services import Services
 from hangar.core.tracking.tasks.states import TaskStatus
@@ -69,3 +71,27 @@ async def test_a_popped_task_that_is_no_longer_queued_is_skipped(services: Servi
     found = await services.tracking.experiments.task_reads.find(SYSTEM, [created])
     assert found[0].status is TaskStatus.CREATED
     assert executor(services).running == {}
+
+
+async def test_a_session_that_died_before_the_launcher_called_in_is_queued_again(
+    services: Services, clock: FakeClock
+) -> None:
+    ada = await user(services, "ada@x.test")
+    (task_id,) = await tasks(services, ada, 1)
+    default = await services.queues.reads.default(ada)
+    await services.tracking.experiments.tasks.started(SYSTEM, task_id)
+    feed = QueueFeedOf(services.queues.service, services.queues.reads)
+    endings = Endings(services.tracking.experiments.tasks, services.tracking.metrics, feed, clock)
+    files = ws.run_files(executor(services).base, task_id)
+    run = Run(task_id, ada, "hangar:default", files, "AK", queue_ids=[default.id])
+    for _ in range(2):  # the sandbox could not start: the task's code never ran
+        assert await endings.again(run, contacted=False)
+        queue = await services.queues.reads.get(ada, default.id)
+        assert [e.task_id for e in queue.entries] == [task_id]
+        await services.queues.service.pop(default.id)
+    assert not await endings.again(run, contacted=False)  # twice is enough: it fails
+    assert not await endings.again(run, contacted=True)  # its code ran: its exit code counts
+    (found,) = await services.tracking.experiments.task_reads.find(SYSTEM, [task_id])
+    assert found.status is TaskStatus.QUEUED
+    lines, _ = await services.tracking.metric_reads.log_lines(SYSTEM, task_id, 10, earlier=True)
+    assert sum("queued again" in (e.msg or "") for e in lines) == 2

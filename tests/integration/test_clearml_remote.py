@@ -146,6 +146,11 @@ def test_abort_while_running_stops_the_task_and_ends_its_session(
     while "long-sleeper" not in (listed := ps(server, alice)):
         assert time.monotonic() < deadline, listed
         time.sleep(0.3)
+    while not any(
+        e["msg"] == "sleeping" for e in api.call("events.get_task_log", task=task_id)["events"]
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)  # its code runs: the SDK's own tasks.started has come and gone
     api.call("tasks.stop", task=task_id)
     task = wait_status(api, task_id, FINAL, timeout=60)
     assert task["status"] == "stopped", task

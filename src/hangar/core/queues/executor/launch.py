@@ -119,6 +119,7 @@ class ConsoleLog:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        self._hello()
         wait = 0.2
         while True:
             with self._ready:
@@ -133,6 +134,17 @@ class ConsoleLog:
                 time.sleep(wait)
                 wait = min(wait * 2, 10)
             wait = 0.2
+
+    def _hello(self) -> None:
+        """One call at start: the server learns that the task's code is about to run (a
+        session that fails before this never ran it, and its task may be queued again)."""
+        conn = UnixConnection(self._socket)
+        with contextlib.suppress(OSError):
+            conn.request(
+                "POST", "/debug.ping", body=b"{}", headers={"Content-Type": "application/json"}
+            )
+            conn.getresponse().read()
+        conn.close()
 
     def _send(self, batch: list[dict[str, Any]]) -> bool:
         body = "\n".join(json.dumps(event) for event in batch).encode()

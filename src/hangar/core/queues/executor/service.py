@@ -33,6 +33,7 @@ from hangar.core.principal import Principal
 from hangar.core.queues.executor import plan as p
 from hangar.core.queues.executor import runs
 from hangar.core.queues.executor import workspace as ws
+from hangar.core.queues.executor.endings import Endings
 from hangar.core.queues.executor.models import (
     SYSTEM,
     QueueFeed,
@@ -42,7 +43,6 @@ from hangar.core.queues.executor.models import (
 )
 from hangar.core.resources.service import Resources
 from hangar.core.tracking import query as q
-from hangar.core.tracking.metrics.models import LogIn
 from hangar.core.tracking.metrics.service import MetricsService
 from hangar.core.tracking.tasks.experiments import Experiments
 from hangar.core.tracking.tasks.models import Task
@@ -85,6 +85,7 @@ class Executor:
         self._line: ws.ApiLine | None = None
         self._api_port = 0
         self._agent_id: str | None = None
+        self._endings = Endings(experiments.tasks, metrics, feed, clock)
         self.base = settings.data_dir / "executor"
 
     def nudge(self) -> None:
@@ -199,25 +200,11 @@ class Executor:
     async def _end(self, run: Run, task: Task | None, succeeded: bool) -> None:
         if task is not None:
             result = p.ending(task.status.value, task.status_message, run.exit_code, succeeded)
-            await self._finish_task(task.id, result, run.worker)
+            contacted = self._line is not None and run.task_id in self._line.contacted
+            failed = result.outcome is p.Outcome.FAILED
+            if not (failed and await self._endings.again(run, contacted=contacted)):
+                await self._endings.finish(task.id, result, run.worker)
         await self._release(run)
-
-    async def _finish_task(self, task_id: str, result: p.Ending, worker: str) -> None:
-        statuses = {
-            p.Outcome.COMPLETED: TaskStatus.COMPLETED,
-            p.Outcome.FAILED: TaskStatus.FAILED,
-            p.Outcome.STOPPED: TaskStatus.STOPPED,
-        }
-        new = statuses.get(result.outcome)
-        if new is None:
-            return
-        try:
-            await self._experiments.tasks.finished(
-                SYSTEM, task_id, new, force=new is TaskStatus.STOPPED, reason=result.reason,
-                message=f"Changed by {worker}",
-            )  # fmt: skip
-        except HangarError as exc:
-            log.warning("task %s could not become %s: %s", task_id, new.value, exc.message)
 
     async def _release(self, run: Run) -> None:
         self._runs.pop(run.task_id, None)
@@ -277,7 +264,7 @@ class Executor:
         try:
             owner, keypair = await self._identity.on_behalf_of(task.user)
         except HangarError as exc:
-            await self._fail_start(task.id, worker, exc.message)
+            await self._endings.fail_start(task.id, worker, exc.message)
             return True
         files = ws.run_files(self.base, task.id)
         run = Run(task.id, owner, worker, files, keypair.keypair.access_key,
@@ -292,15 +279,11 @@ class Executor:
             await self._prepare(run, plan, keypair.secret_key)
             await self._create_session(run, plan, queue, group)
         except HangarError as exc:
-            await self._fail_start(task.id, worker, exc.message)
+            await self._endings.fail_start(task.id, worker, exc.message)
             await self._release(run)
             return True
         await self._report(run, task.id)
         return True
-
-    async def _fail_start(self, task_id: str, worker: str, why: str) -> None:
-        await self._log(task_id, worker, f"[hangar] the task could not start: {why}")
-        await self._finish_task(task_id, p.Ending(p.Outcome.FAILED, why), worker)
 
     async def _started(self, task: Task, worker: str) -> bool:
         """queued -> in_progress on this worker, in one compare-and-set write; False when
@@ -337,11 +320,6 @@ class Executor:
         self._by_session[outcome.session.id] = run
         await asyncio.to_thread(runs.note_session, run, outcome.session.id)
 
-    async def _log(self, task_id: str, worker: str, text: str) -> None:
-        line = LogIn(task_id, int(self._clock.time() * 1000), "error", worker, text)
-        with contextlib.suppress(HangarError):
-            await self._metrics.add(SYSTEM, [line])
-
     # Recovery ----------------------------------------------------------------------------
 
     async def recover(self) -> None:
@@ -360,7 +338,7 @@ class Executor:
                 session_id = uuid.UUID((files.root / "session").read_text().strip())
                 spec = json.loads(files.spec.read_text())
             except (OSError, ValueError):
-                await self._finish_task(doc["id"], p.Ending(
+                await self._endings.finish(doc["id"], p.Ending(
                     p.Outcome.FAILED, "the server restarted before the task's session started"
                 ), doc.get("last_worker") or "")  # fmt: skip
                 await asyncio.to_thread(ws.remove, files)

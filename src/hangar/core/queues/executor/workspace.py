@@ -184,12 +184,19 @@ class ApiLine:
         self._host, self._port = host, port
         self._servers: dict[str, asyncio.Server] = {}
         self._relays: set[asyncio.Task[None]] = set()  # held: a pending task is not collected
+        self.contacted: set[str] = set()  # runs whose session called in (the launcher ran)
 
     async def open(self, task_id: str, path: Path) -> None:
         await self.close(task_id)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        server = await asyncio.start_unix_server(self._relay, path=str(path))
+        self.contacted.discard(task_id)
+
+        async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.contacted.add(task_id)
+            await self._relay(reader, writer)
+
+        server = await asyncio.start_unix_server(relay, path=str(path))
         os.chmod(path, 0o666)  # the sandbox's user connects
         self._servers[task_id] = server
 
@@ -216,6 +223,7 @@ class ApiLine:
                 w.close()
 
     async def close(self, task_id: str) -> None:
+        self.contacted.discard(task_id)
         server = self._servers.pop(task_id, None)
         if server is not None:
             server.close()
