@@ -517,3 +517,9 @@ def test_publishing_a_task_publishes_its_output_models(alice_api: ClearmlApi) ->
     task, _, model = run_with_traces(alice_api, "complete and publish me")
     alice_api.call("tasks.completed", task=task, publish=True)
     assert alice_api.call("models.get_by_id", model=model)["model"]["ready"] is True
+
+    task, _, model = run_with_traces(alice_api, "publish me alone")
+    alice_api.call("tasks.stopped", task=task)
+    alice_api.call("tasks.publish", task=task, publish_model=False)
+    assert alice_api.call("models.get_by_id", model=model)["model"]["ready"] is False
+    assert alice_api.call("tasks.get_by_id", task=task)["task"]["status"] == "published"

@@ -174,17 +174,22 @@ async def completed(call: Call) -> dict[str, Any]:
     return answer(changed, published=published.updated)
 
 
-async def _publish(call: Call, task_id: str, **how: Any) -> Changed:
-    """The task, then its output models (published with it, as the reference server does)."""
+async def _publish(call: Call, task_id: str, *, models: bool = True, **how: Any) -> Changed:
+    """The task, then (``models``) its output models, as the reference server does."""
     changed = await experiments(call).tasks.publish(call.principal, task_id, **how)
-    await call.services.tracking.models.tasks_published([task_id])
+    if models:
+        await call.services.tracking.models.tasks_published([task_id])
     return changed
+
+
+class PublishRequest(StatusRequest):
+    publish_model: bool = True
 
 
 @endpoint("tasks.publish")
 async def publish(call: Call) -> dict[str, Any]:
-    body = call.parse(StatusRequest)
-    return answer(await _publish(call, body.task, **body.how()))
+    body = call.parse(PublishRequest)
+    return answer(await _publish(call, body.task, models=body.publish_model, **body.how()))
 
 
 @endpoint("tasks.ping")
