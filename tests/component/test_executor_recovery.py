@@ -95,3 +95,22 @@ async def test_a_session_that_died_before_the_launcher_called_in_is_queued_again
     assert found.status is TaskStatus.QUEUED
     lines, _ = await services.tracking.metric_reads.log_lines(SYSTEM, task_id, 10, earlier=True)
     assert sum("queued again" in (e.msg or "") for e in lines) == 2
+
+
+async def test_heartbeat_keeps_running_tasks_alive_and_the_worker_listed(
+    services: Services, clock: FakeClock
+) -> None:
+    ada = await user(services, "ada@x.test")
+    (task_id,) = await tasks(services, ada, 1)
+    await services.tracking.experiments.tasks.started(SYSTEM, task_id)
+    clock.advance(3 * 3600)  # longer than the watchdog lets a silent task run
+    default = await services.queues.reads.default(ada)
+    files = ws.run_files(executor(services).base, task_id)
+    run = Run(task_id, ada, "hangar:default", files, "AK", queue_ids=[default.id])
+    executor(services)._runs[task_id] = run  # as if it ran
+    await executor(services).heartbeat()
+    (found,) = await services.tracking.experiments.task_reads.find(SYSTEM, [task_id])
+    assert found.last_update == clock.now()
+    assert found.last_worker == "hangar:default"
+    workers = await services.queues.workers.all(ada)
+    assert [w.name for w in workers] == ["hangar:default"]

@@ -55,6 +55,7 @@ ENDED = frozenset({EventKind.SESSION_TERMINATED, EventKind.SESSION_CANCELLED})
 WAKE = frozenset({EventKind.QUEUE_ENTRY_ADDED})
 RESULTS = frozenset({EventKind.SESSION_SUCCEEDED, EventKind.SESSION_FAILED})
 PASS_SECONDS = 1.0
+HEARTBEAT_SECONDS = 30.0  # running tasks pinged, the worker reported (as an agent does)
 LOST_AFTER = timedelta(seconds=30)  # queued in no queue this long: put back
 
 
@@ -108,12 +109,15 @@ class Executor:
             async with self._bus.subscribe(Matcher(frozenset(kinds))) as events:
                 self._events = events
                 await self._guarded(self.recover(), "recover")
-                checked = 0.0
+                checked = beat = 0.0
                 while True:
                     await self._guarded(self.run_pass(), "pass")
                     if self._clock.monotonic() - checked > LOST_AFTER.total_seconds():
                         checked = self._clock.monotonic()
                         await self._guarded(self.requeue_lost(), "requeue")
+                    if self._clock.monotonic() - beat > HEARTBEAT_SECONDS:
+                        beat = self._clock.monotonic()
+                        await self._guarded(self.heartbeat(), "heartbeat")
                     await self._wait(events)
         finally:
             await self._line.close_all()
@@ -216,6 +220,16 @@ class Executor:
             await self._identity.delete_keypair(run.access_key)
         await asyncio.to_thread(ws.remove, run.files)
         await self._report(run, None)
+
+    async def heartbeat(self) -> None:
+        """What an agent's status reports do: each running task is alive (the tracking
+        watchdog stops silent ones) and the worker stays in ``workers.get_all``."""
+        for run in list(self._runs.values()):
+            if self._workers is not None:
+                await self._report(run, run.task_id)
+                continue
+            with contextlib.suppress(HangarError):
+                await self._experiments.tasks.ping(SYSTEM, run.task_id)
 
     async def _report(self, run: Run, task: str | None) -> None:
         if self._workers is None:
