@@ -14,7 +14,9 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,11 +63,29 @@ class RunFiles:
 
 
 def run_files(base: Path, task_id: str) -> RunFiles:
-    """The run directory of a task (short: a Unix socket path has ~104 bytes at most)."""
-    files = RunFiles(base / task_id[:16])
-    if len(str(files.socket).encode()) > MAX_SOCKET_PATH:
-        raise InvalidRequest(f"The data dir's path is too long for a socket: {files.socket}")
-    return files
+    """The run directory of a task."""
+    return RunFiles(base / task_id[:16])
+
+
+def listen_unix(path: Path) -> socket.socket:
+    """A listening Unix socket at ``path``. A path longer than a socket address holds (a deep
+    data dir) is bound through a short symbolic link to its directory, removed at once."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if len(str(path).encode()) <= MAX_SOCKET_PATH:
+            sock.bind(str(path))
+        else:
+            short = Path(tempfile.mkdtemp(prefix="hangar-run-"))
+            try:
+                (short / "d").symlink_to(path.parent)
+                sock.bind(str(short / "d" / path.name))
+            finally:
+                shutil.rmtree(short)
+        sock.listen(64)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _git(args: list[str], cwd: Path | None, *, local: bool) -> None:
@@ -196,7 +216,7 @@ class ApiLine:
             self.contacted.add(task_id)
             await self._relay(reader, writer)
 
-        server = await asyncio.start_unix_server(relay, path=str(path))
+        server = await asyncio.start_unix_server(relay, sock=listen_unix(path))
         os.chmod(path, 0o666)  # the sandbox's user connects
         self._servers[task_id] = server
 
