@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.support.clearml import ClearmlApi, ClearmlUser, new_user, run_sdk
+from tests.support.clearml import ClearmlApi, ClearmlUser, new_user, sdk
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.integration
@@ -47,16 +47,6 @@ def bob_api(clearml_live: LiveServer, bob: ClearmlUser) -> Iterator[ClearmlApi]:
     api = ClearmlApi.of(clearml_live, bob)
     yield api
     api.close()
-
-
-def sdk(server: LiveServer, user: ClearmlUser, script: str) -> dict[str, Any]:
-    """Runs ``script`` with the SDK; its last printed JSON line, parsed."""
-    done = run_sdk(server, script, user=user)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
 def files_url(server: LiveServer, key: str = "") -> str:

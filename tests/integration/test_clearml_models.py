@@ -4,7 +4,6 @@ and two users who neither see nor change each other's models."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from tests.support.clearml import (
     ClearmlUser,
     clearml_server,
     new_user,
-    run_sdk,
+    sdk,
 )
 from tests.support.live import LiveServer
 from tests.support.postgres import create_database, drop_database
@@ -84,16 +83,6 @@ def bob_api(server: LiveServer, bob: ClearmlUser) -> Iterator[ClearmlApi]:
     api = ClearmlApi.of(server, bob)
     yield api
     api.close()
-
-
-def sdk(server: LiveServer, user: ClearmlUser, script: str) -> dict[str, Any]:
-    """Runs ``script`` with the SDK; its last printed JSON line, parsed."""
-    done = run_sdk(server, script, user=user)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
 TRAIN = """

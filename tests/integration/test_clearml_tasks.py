@@ -17,6 +17,7 @@ from tests.support.clearml import (
     admin_of,
     new_user,
     run_sdk,
+    sdk,
 )
 from tests.support.live import LiveServer
 
@@ -54,17 +55,6 @@ def call(api: ClearmlApi, endpoint: str, body: dict[str, Any]) -> dict[str, Any]
         raise ClearmlCallError(response)
     data: dict[str, Any] = response.json()["data"]
     return data
-
-
-def sdk(server: LiveServer, user: ClearmlUser, script: str) -> dict[str, Any]:
-    """Runs ``script`` with the SDK; its last printed line is JSON, returned parsed."""
-    done = run_sdk(server, script, user=user)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(lines[-1])
-    result["_stdout"] = done.stdout
-    return result
 
 
 INIT = """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import re
 import subprocess
 import textwrap
@@ -207,3 +208,15 @@ def clearml_server(home: Path, database_url: str | None = None) -> Iterator[Live
         yield server
     finally:
         server.stop()
+
+
+def sdk(server: LiveServer, user: ClearmlUser, script: str) -> dict[str, Any]:
+    """Runs ``script`` with the SDK as ``user``; its last printed line is JSON, returned parsed
+    (with the whole output under ``_stdout``)."""
+    done = run_sdk(server, script, user=user)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["_stdout"] = done.stdout
+    return result
