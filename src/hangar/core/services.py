@@ -16,6 +16,7 @@ from hangar.core.admin import AdminPlane, build_admin_plane
 from hangar.core.agents.remote import RemoteAgents
 from hangar.core.agents.service import AgentService
 from hangar.core.bgtasks.service import BackgroundTasks
+from hangar.core.billing.service import BillingService
 from hangar.core.census import CensusTaker
 from hangar.core.clock import Clock, SystemClock
 from hangar.core.compute.apps import AppService
@@ -108,6 +109,11 @@ class Services:
     def accelerators(self) -> Accelerators:
         """The live agents' devices by model and scaling group, and how many are free."""
         return Accelerators(self.sessions)
+
+    @cached_property
+    def billing(self) -> BillingService:
+        """Prices, meters, the cost of pods/VMs/volumes/endpoints, daily limits, usage."""
+        return BillingService(self.sessions, self.clock)
 
     @cached_property
     def registry_auths(self) -> RegistryAuthService:

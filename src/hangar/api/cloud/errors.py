@@ -35,6 +35,8 @@ UNAUTHORIZED = Code(401, 40101, "Authentication context not found")
 RATE_LIMITED = Code(429, 429, "Too many requests")
 NO_ROUTE = Code(404, 10007, "No such route")
 BAD_METHOD = Code(405, 10001, "Method not allowed")
+# Not in the seed (it documents no billing codes): a business error like the others.
+DAILY_LIMIT = Code(200, 10010, "Daily cost limit reached")
 
 
 class CloudError(HangarError):
@@ -63,6 +65,7 @@ _CODES: dict[str, Code] = {
     "conflict": STATUS_INVALID,
     "in-use": STATUS_INVALID,
     "quota-exceeded": STATUS_INVALID,
+    "daily-limit-reached": DAILY_LIMIT,
     "rate-limited": RATE_LIMITED,
     "server-frozen": Code(503, 10002, "Service unavailable"),
     "unavailable": Code(503, 10002, "Service unavailable"),

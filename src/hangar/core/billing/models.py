@@ -1,0 +1,81 @@
+"""The billing domain's values: what is metered, prices, limits, usage lines."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+ZERO = Decimal(0)
+
+
+class Metered(StrEnum):
+    """What a cost is asked for (or a new paid resource is admitted as). POD, VM and
+    ENDPOINT are compute sessions by their origin (``Origin(kind, ref=str(id))``): the cost
+    of a pod is that of every session with origin pod and that ref; SESSION is one session by
+    its id; VOLUME is a volume's storage by its id."""
+
+    POD = "pod"
+    VM = "vm"
+    ENDPOINT = "endpoint"
+    SESSION = "session"
+    VOLUME = "volume"
+
+
+class LimitScope(StrEnum):
+    USER = "user"
+    PROJECT = "project"
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Prices per hour, in the installation's currency (USD by default): per device of a GPU
+    type (by its catalogue code, e.g. ``NVIDIA_H100_80G``), per CPU core, per GiB of memory,
+    per GiB of storage (volumes, a session's scratch disk). Unset prices are 0."""
+
+    gpu: Mapping[str, Decimal] = field(default_factory=dict)
+    cpu_core: Decimal = ZERO
+    memory_gib: Decimal = ZERO
+    storage_gib: Decimal = ZERO
+    currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class DailyLimit:
+    """At most ``amount`` per UTC day for a user or a project; ``automatic`` also pauses the
+    running pods (suspends the sessions of origin pod) of whoever reached it."""
+
+    scope: LimitScope
+    subject: uuid.UUID
+    amount: Decimal
+    automatic: bool = False
+    label: str = ""  # the user's email or the project's name, for reports
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    """The cost of one user or project over a period, and what made it up."""
+
+    subject: uuid.UUID
+    label: str
+    cost: Decimal
+    gpu_hours: Decimal
+    cpu_core_hours: Decimal
+    storage_gib_hours: Decimal
+    items: int  # sessions and volumes metered in the period
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    start: datetime
+    end: datetime
+    by_user: tuple[UsageLine, ...]
+    by_project: tuple[UsageLine, ...]
+    currency: str = "USD"
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.cost for line in self.by_user), ZERO)
