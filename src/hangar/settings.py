@@ -297,6 +297,12 @@ class Settings(BaseSettings):
     default_storage_host: str = Field(
         default="local", description="Host of new vfolders when the request names none."
     )
+    volume_hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description="The storage host of the GPU-cloud face's volumes by storage type (JSON in "
+        'HANGAR_VOLUME_HOSTS), e.g. {"S3": "s3", "R2": "s3", "CEPH": "nas"}. Default: S3 and R2 '
+        "on the first s3 host, CEPH and VENDOR on the local host.",
+    )
     storage_token_seconds: float = Field(
         default=86400.0, gt=0, description="Lifetime of upload/download tokens."
     )

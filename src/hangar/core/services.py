@@ -48,6 +48,8 @@ from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.core.storage.reads import FolderReads
 from hangar.core.tracking.plane import TrackingPlane, build_tracking_plane
 from hangar.core.tracking.tasks.reads import TaskDirectory
+from hangar.core.volumes.hosts import volume_hosts
+from hangar.core.volumes.service import VolumeService
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
 from hangar.db.notify import PgWakeups
 from hangar.settings import Settings
@@ -114,6 +116,12 @@ class Services:
     def billing(self) -> BillingService:
         """Prices, meters, the cost of pods/VMs/volumes/endpoints, daily limits, usage."""
         return BillingService(self.sessions, self.clock)
+
+    @cached_property
+    def volumes(self) -> VolumeService:
+        """The GPU-cloud face's volumes, each a virtual folder on its type's storage host."""
+        hosts = volume_hosts(self.settings.volume_hosts, self.storage.service.hosts)
+        return VolumeService(self.sessions, self.clock, self.storage.service, hosts)
 
     @cached_property
     def registry_auths(self) -> RegistryAuthService:

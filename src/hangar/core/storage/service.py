@@ -169,8 +169,11 @@ class StorageService:
         quota_bytes: int = 0,
         cloneable: bool = False,
         unmanaged_path: str | None = None,
+        host_granted: bool = False,
     ) -> VFolder:
-        """Create a folder for the caller (or, for admins, for a group).
+        """Create a folder for the caller (or, for admins, for a group). ``host_granted``:
+        the installation chose the host (a GPU-cloud volume's), so the caller's allowed
+        hosts are not asked.
 
         Raises InvalidRequest, NotFound (group), Forbidden, VFolderAlreadyExists,
         QuotaExceeded (folder count), ServerFrozen.
@@ -189,7 +192,7 @@ class StorageService:
                 "You must specify the vfolder host because the default host is not configured."
             )
         backend = self.hosts.get(host)
-        if host not in await self.allowed_hosts(caller):
+        if not host_granted and host not in await self.allowed_hosts(caller):
             raise InvalidRequest(f"You are not allowed to use the storage host {host!r}.")
         group_id = await self._group_for_create(caller, group, name)
         names = {a.folder.name for a in await self.accessible(caller)}
@@ -276,6 +279,19 @@ class StorageService:
         async with self._sessions() as db, db.begin():
             if not await folders.change(db, vfid, values):
                 raise folder_not_found()
+
+    async def set_quota(self, caller: Principal, name: str, quota_bytes: int) -> None:
+        """Give a folder the caller owns a new quota (0: none)."""
+        await self.writable()
+        if quota_bytes < 0:
+            raise InvalidRequest("The quota must not be negative.")
+        access = await self.get(caller, name, Need.OWNER, action="change the quota of")
+        await self._update(access.folder.id, quota_bytes=quota_bytes)
+
+    async def mounted_by(self, vfid: uuid.UUID) -> int:
+        """How many sessions that are not over mount the folder (of any face or user)."""
+        async with self._sessions() as db:
+            return len(await repo.sessions_mounting(db, vfid))
 
     async def touch(self, vfids: list[uuid.UUID]) -> None:
         """Record that sessions use these folders now."""

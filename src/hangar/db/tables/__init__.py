@@ -6,6 +6,7 @@ foreign keys between domains resolve against) is complete whichever module a cal
 from hangar.db.tables import (  # noqa: F401  (each import registers its tables on Base.metadata)
     agents,
     bgtasks,
+    billing,
     compute,
     identity,
     images,
@@ -20,6 +21,8 @@ from hangar.db.tables import (  # noqa: F401  (each import registers its tables 
     tracking_events,
     tracking_models,
     tracking_tasks,
+    vms,
+    volumes,
 )
 from hangar.db.tables.base import Base
 
