@@ -13,6 +13,7 @@ from hangar.api.clearml.connections import close_after_response
 from hangar.api.clearml.files import create_files_app
 from hangar.api.cloud.app import PREFIXES as CLOUD_PREFIXES
 from hangar.api.cloud.app import create_cloud_app
+from hangar.api.cloud.podproxy import create_pod_proxy_app
 from hangar.api.common.context import AccessLog, RequestContext
 from hangar.api.common.mounts import Dispatch, Endpoint, Mount, MountTable
 from hangar.api.observability import Metrics
@@ -55,6 +56,7 @@ def mounts(services: Services) -> list[Mount]:
         Mount.prefix("/files", "clearml-files", files),
         *(Mount.segment(pattern, "clearml", clearml) for pattern in SEGMENT_PATTERNS),
         *(Mount.prefix(prefix, "cloud", cloud) for prefix in CLOUD_PREFIXES),
+        Mount.prefix("/pod-proxy", "cloud", create_pod_proxy_app(services)),
         Mount.exact("/healthz", "ops", Endpoint(ops.healthz)),
         Mount.exact("/metrics", "ops", Endpoint(Metrics(services.census))),
         Mount.exact(agents.PATH, "ops", Endpoint(ops.heartbeat)),

@@ -36,6 +36,9 @@ from hangar.core.images.auths.service import RegistryAuthService
 from hangar.core.images.registries import RegistryService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
+from hangar.core.pods.holders import PodAuthHolders
+from hangar.core.pods.service import PodService
+from hangar.core.pods.starter import PodStarter
 from hangar.core.queues.executor.feed import QueueFeedOf, WorkerReportsOf
 from hangar.core.queues.executor.mounts import TaskMounts
 from hangar.core.queues.executor.service import Executor
@@ -126,7 +129,15 @@ class Services:
     @cached_property
     def registry_auths(self) -> RegistryAuthService:
         """Users' own registry credentials, sealed like the container registries'."""
-        return RegistryAuthService(self.sessions, secret_box_for(self.settings), self.clock)
+        holders = PodAuthHolders(self.sessions, self.compute)
+        return RegistryAuthService(self.sessions, secret_box_for(self.settings), self.clock,
+                                   holders)  # fmt: skip
+
+    @cached_property
+    def pods(self) -> PodService:
+        """The GPU-cloud face's pods: compute sessions of origin kind pod."""
+        return PodService(self.sessions, self.clock, compute=self.compute,
+                          accelerators=self.accelerators, auths=self.registry_auths)  # fmt: skip
 
     async def start_loops(
         self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None
@@ -144,6 +155,8 @@ class Services:
         self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
         await self.bgtasks.recover()
         self._tasks.append(asyncio.create_task(self.storage.run_sweeps(), name="storage-sweeps"))
+        starter = PodStarter(self.sessions, self.bus, self.compute, self.lifecycle)
+        self._tasks.append(asyncio.create_task(starter.run(), name="pod-init-commands"))
         watchdog = self.tracking.experiments.watchdog.run()
         self._tasks.append(asyncio.create_task(watchdog, name="task-watchdog"))
         every = min(self.settings.agent_heartbeat_seconds, self.settings.agent_lost_seconds / 3)

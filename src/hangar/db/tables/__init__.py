@@ -11,6 +11,7 @@ from hangar.db.tables import (  # noqa: F401  (each import registers its tables 
     identity,
     images,
     manager,
+    pods,
     queues,
     registries,
     registry_auths,

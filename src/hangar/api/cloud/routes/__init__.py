@@ -2,3 +2,4 @@
 ``/v2/vms/{id}``)."""
 
 from hangar.api.cloud.routes import apikeys, catalogue, credentials  # noqa: F401
+from hangar.api.cloud.routes import pods  # noqa: F401

@@ -1,0 +1,169 @@
+"""Pods (P1-P6) with the official ``yotta`` CLI and ``yottaml`` SDK against a live server
+with the fake inventory (2x RTX 4090, 1x H100): a pod is a compute session of its owner,
+seen by ``backend.ai ps``; pause releases its GPU and keeps its disk, resume places it
+again; its environment and init command's output show in its log; an exposed
+``python -m http.server`` answers through the pod proxy."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.cloud import CloudApi, admin_key, cloud_server, run_sdk, run_yotta
+from tests.support.live import LiveServer
+
+RTX = "NVIDIA_RTX_4090_24G"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    yield from cloud_server(tmp_path_factory.mktemp("cloud-pods"))
+
+
+def yotta(server: LiveServer, *args: str) -> Any:
+    done = run_yotta(server, admin_key(server), "pods", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    body = json.loads(done.stdout)
+    assert (body["code"], body["message"]) == (10000, "success"), body
+    return body["data"]
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return found
+
+
+def status(server: LiveServer, pod_id: int) -> str:
+    return str(yotta(server, "get", str(pod_id))["status"])
+
+
+def free_rtx(server: LiveServer) -> int:
+    types = CloudApi(server, admin_key(server)).get("/v2/vms/types").json()["data"]
+    return next(int(t["regions"][0]["availableCount"]) for t in types if t["gpuType"] == RTX)
+
+
+def test_cli_create_pause_resume_delete(server: LiveServer) -> None:
+    created = yotta(server, "create", "--image", "python:3", "--gpu-type", RTX,
+                    "--gpu-count", "1", "--name", "nb-1", "--container-volume", "2")  # fmt: skip
+    pod_id = created["id"]
+    assert (created["name"], created["gpuType"], created["gpuCount"]) == ("nb-1", RTX, 1)
+    assert created["status"] in ("INITIALIZING", "RUNNING")
+    assert created["gpuDisplayName"] == "RTX 4090" and created["containerVolumeInGb"] == 2
+    assert isinstance(created["createdAt"], int) and created["createdAt"] > 1.7e12
+    wait_for(lambda: status(server, pod_id) == "RUNNING", "running")
+    assert free_rtx(server) == 1
+    ps = server.official("ps")
+    assert f"pod-{pod_id}" in ps.stdout, ps.stdout + ps.stderr
+    assert yotta(server, "pause", str(pod_id)) is True
+    assert status(server, pod_id) == "STOPPED"
+    assert free_rtx(server) == 2  # the GPU went back
+    listed = yotta(server, "list", "--status", "3")  # spec §3.2 code 3: STOPPED
+    assert [p["id"] for p in listed] == [pod_id]
+    assert yotta(server, "list", "--status", "1") == []
+    again = run_yotta(server, admin_key(server), "pods", "pause", str(pod_id))
+    assert json.loads(again.stdout)["code"] == 12001  # only a running pod pauses
+    assert yotta(server, "resume", str(pod_id)) is True
+    wait_for(lambda: status(server, pod_id) == "RUNNING", "running again")
+    assert free_rtx(server) == 1
+    assert yotta(server, "delete", str(pod_id)) is True
+    assert status(server, pod_id) == "TERMINATED"
+    assert free_rtx(server) == 2
+    assert f"pod-{pod_id}" not in server.official("ps").stdout
+
+
+def test_env_and_init_command_output_in_the_log(server: LiveServer) -> None:
+    done = run_sdk(
+        server,
+        admin_key(server),
+        """
+        import json
+        from yottaml.pod import PodApi
+        api = PodApi(api_key=KEY, base_url=BASE)
+        made = api.new_pod(image="python:3", gpu_type="NVIDIA_H100_80G", gpu_count=1,
+                           environment_vars=[{"key": "GREETING", "value": "hello-pod"}],
+                           initialization_command="echo init says $GREETING; sleep 600")
+        print(json.dumps(made["data"]))
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    pod = json.loads(done.stdout)
+    assert pod["name"] == f"pod-{pod['id']}"  # generated (spec §4 item 8)
+    assert pod["environmentVars"] == [{"key": "GREETING", "value": "hello-pod"}]
+    api = CloudApi(server, admin_key(server))
+
+    def log() -> str:
+        return str(api.get(f"/v2/pods/{pod['id']}/logs").json()["data"]["logs"])
+
+    wait_for(lambda: "init says hello-pod" in log(), "init output in the log")
+    assert api.delete(f"/v2/pods/{pod['id']}").json()["data"] is True
+
+
+def test_an_exposed_http_server_answers_through_the_proxy(server: LiveServer) -> None:
+    key = admin_key(server)
+    api = CloudApi(server, key)
+    body = {
+        "name": "web", "image": "python:3", "resourceType": "CPU", "gpuType": RTX,
+        "initializationCommand": "echo from-the-pod > index.html; python3 -m http.server 8080",
+        "expose": [{"port": 8080, "protocol": "http"}],
+    }  # fmt: skip
+    made = api.post("/v2/pods", json=body).json()
+    assert made["code"] == 10000, made
+    pod_id = made["data"]["id"]
+    assert made["data"]["gpuCount"] == 0 and made["data"]["resourceType"] == "CPU"
+    running = wait_for(
+        lambda: (p := api.get(f"/v2/pods/{pod_id}").json()["data"])["status"] == "RUNNING" and p,
+        "running",
+    )
+    [port] = running["expose"]
+    url = port["ingressUrl"]
+    assert url == f"{server.endpoint}/pod-proxy/{pod_id}/8080/"
+
+    def fetch() -> httpx.Response | None:
+        answer = httpx.get(url + "index.html", headers={"X-Api-Key": key}, timeout=10)
+        return answer if answer.status_code == 200 else None
+
+    answer = wait_for(fetch, "the server answers")
+    assert answer.text == "from-the-pod\n"
+    assert httpx.get(url, timeout=10).status_code == 401  # no key, no way in
+    assert api.delete(f"/v2/pods/{pod_id}").json()["code"] == 10000
+
+
+def test_unknown_ids_and_bad_bodies(server: LiveServer) -> None:
+    api = CloudApi(server, admin_key(server))
+    for method, path in (
+        ("GET", "/v2/pods/99999"),
+        ("DELETE", "/v2/pods/99999"),
+        ("POST", "/v2/pods/99999/pause"),
+        ("POST", "/v2/pods/99999/resume"),
+    ):
+        body = api.request(method, path).json()
+        assert (body["code"], body["data"]) == (13000, None), (method, path, body)
+    cases = {
+        "gpuCount": {"image": "python:3", "gpuType": RTX, "gpuCount": 3},
+        "image": {"gpuType": RTX, "gpuCount": 1},
+        "gpuType": {"image": "python:3", "gpuType": "NVIDIA_B300_262G", "gpuCount": 1},
+        "port": {"image": "python:3", "resourceType": "CPU", "expose": [{"port": 70000}]},
+        "key": {"image": "python:3", "resourceType": "CPU",
+                "environmentVars": [{"key": "1BAD", "value": "x"}]},
+        "containerRegistryAuthId": {"image": "python:3", "resourceType": "CPU",
+                                    "containerRegistryAuthId": 424242},
+    }  # fmt: skip
+    for field, body in cases.items():
+        answer = api.post("/v2/pods", json=body)
+        assert (answer.status_code, answer.json()["code"]) == (400, 10001), (field, answer.text)
+        assert field in answer.json()["message"], (field, answer.text)
+    two_h100 = {"image": "python:3", "gpuType": "NVIDIA_H100_80G", "gpuCount": 2}
+    answer = api.post("/v2/pods", json=two_h100).json()
+    assert answer["code"] == 10001 and "gpuCount" in answer["message"], answer
+    assert api.get("/v2/pods", params={"statusList": "SLEEPING"}).json()["code"] == 10001
+    unknown_image = {"image": "no-such-image:1", "resourceType": "CPU"}
+    answer = api.post("/v2/pods", json=unknown_image).json()
+    assert answer["code"] == 10001 and "image" in answer["message"], answer
