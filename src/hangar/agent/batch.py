@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -180,9 +180,10 @@ class BatchRunner:
         record: Callable[[RunOutput], None],
         *,
         keep: Callable[[int], Awaitable[None]] | None = None,
+        shell: Sequence[str] = (SHELL,),
     ) -> None:
         self.runtime, self.kernel_id, self.slot, self.record = runtime, kernel_id, slot, record
-        self.keep = keep
+        self.keep, self.shell = keep, tuple(shell)  # an image's may be sh, or Hangar's own
         self.left: Resume | None = None
         self._index = 0
 
@@ -234,7 +235,7 @@ class BatchRunner:
             keep = RUN_PROCESS
         try:
             process = await self.runtime.run(
-                self.kernel_id, [SHELL, "-c", step.command], timeout=left, keep=keep
+                self.kernel_id, [*self.shell, "-c", step.command], timeout=left, keep=keep
             )
         except OSError as exc:
             raise NodeError(f"cannot start the {step.name} step: {exc}") from exc

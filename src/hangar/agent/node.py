@@ -57,6 +57,7 @@ from hangar.agent.runtimes.base import (
     KernelSpec,
     TerminationReason,
 )
+from hangar.agent.runtimes.rootfs import kernel_shell
 from hangar.agent.runtimes.scratch import remove_tree
 from hangar.agent.services import ServiceManager
 from hangar.agent.services.pty import PtyClient
@@ -589,7 +590,8 @@ class Node:
             await asyncio.to_thread(self.records.save_run, key, RunRecord(steps, index))
 
         kept = None if kernel.request.interactive else keep
-        return BatchRunner(self.runtime, key, slot, kernel.console.record, keep=kept)
+        shell = kernel_shell(kernel.spec)  # an image without bash: sh, or Hangar's
+        return BatchRunner(self.runtime, key, slot, kernel.console.record, keep=kept, shell=shell)
 
     async def _resumed(self, kernel: _Kernel, steps: BatchSteps) -> Resume | None:
         """The step left running by an earlier consumer of the same run (or an earlier node),

@@ -183,7 +183,9 @@ def build_spec(
             gpus=gpus,
             image=ImageSpec(name=image_name, interpreter_prefix=prefix)
             if image is None
-            else ImageSpec(image.reference, prefix, driver, rootfs=image.rootfs),
+            else ImageSpec(
+                image.reference, prefix, driver, rootfs=image.rootfs, user=image.config.user
+            ),
             mounts=tuple(BindMount(m.host_path, m.target, m.read_only) for m in request.mounts),
         )
     except InvalidKernelSpec as exc:

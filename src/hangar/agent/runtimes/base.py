@@ -119,6 +119,7 @@ class ImageSpec:
     binds: tuple[BindMount, ...] = ()
     bootstrap: str | None = None
     rootfs: Path | None = None  # a container image's root file system (see .rootfs)
+    user: str = ""  # the image config's User (see hangar.agent.images.facts)
 
 
 @dataclass(frozen=True, slots=True)

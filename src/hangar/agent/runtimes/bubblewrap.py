@@ -73,7 +73,7 @@ from hangar.agent.runtimes.process import (
     exit_status,
     spawn,
 )
-from hangar.agent.runtimes.rootfs import mount_overlay, unmount_overlay
+from hangar.agent.runtimes.rootfs import mount_overlay, unmount_overlay, waiter_shell
 from hangar.agent.runtimes.sandbox import (
     SandboxOptions,
     args_file_data,
@@ -449,7 +449,8 @@ class BubblewrapRuntime(KernelRuntime):
         kernel = self._kernels.get(kernel_id)
         if kernel is None:
             return None
-        command = self.command(kernel_id, waiter_argv(self.config.shell))
+        shell = waiter_shell(kernel.spec) or self.config.shell  # an image's may have none
+        command = self.command(kernel_id, waiter_argv(shell))
         return command, kernel.args_data
 
     def _args_path(self, kernel_id: str) -> Path:

@@ -33,9 +33,11 @@ from hangar.agent.runtimes.process import Spawned, spawn
 WAITER_SCRIPT = 'IFS= read -r m || exit 0; eval "$(printf %b "$m")"'
 
 
-def waiter_argv(shell: str) -> list[str]:
-    """The waiter's command inside the sandbox."""
-    return [shell, "-c", WAITER_SCRIPT, "hangar-run"]
+def waiter_argv(shell: str | Sequence[str]) -> list[str]:
+    """The waiter's command inside the sandbox (``shell``: a path, or an argv that starts
+    one, as an image's sandbox starts the host's)."""
+    prefix = [shell] if isinstance(shell, str) else list(shell)
+    return [*prefix, "-c", WAITER_SCRIPT, "hangar-run"]
 
 
 def command_line(

@@ -12,12 +12,15 @@ work user, ``/home/work``, folder mounts, GPUs and seccomp are as for host kerne
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from hangar.agent.images import facts
 from hangar.agent.runtimes.base import HOME, BindMount, KernelSpec
 from hangar.agent.runtimes.scratch import remove_tree
 
@@ -28,26 +31,62 @@ FUSE_OVERLAYFS = "/usr/bin/fuse-overlayfs"
 FUSERMOUNT = "/usr/bin/fusermount3"
 # Mount points the sandbox needs, made in the upper layer when the image lacks them.
 NEEDED_DIRS = (("proc", 0o555), ("dev", 0o755), ("tmp", 0o1777), ("home", 0o755),
-               ("home/work", 0o755), ("etc", 0o755))  # fmt: skip
+               ("home/work", 0o755), ("etc", 0o755), (".hangar-host", 0o755))  # fmt: skip
 
 
-# The host programs the sandbox runs before the user's (setpriv drops to the work user,
-# prlimit applies rlimits) are not in the image: they are bound in with their libraries and
-# started through the host's dynamic loader, so the image's own libc never meets them.
+# The host programs an image's sandbox runs (setpriv drops to the work user, prlimit applies
+# rlimits, sshd and the web terminal's Python serve the session's apps, dash runs shell steps
+# in images without a shell) are not in the image: one directory holding them and every
+# shared object they load is bound read-only at HOST_TOOLS, and they start through the
+# host's dynamic loader with that directory as their library path, so the image's own libc
+# never meets them (and their children, the image's programs, never meet the host's).
 HOST_TOOLS = "/.hangar-host"
+TOOLS_PREFIX = ".tools-"
+SSHD = "/usr/sbin/sshd"
+DASH = "/bin/dash"
+HOST_PYTHON = "/usr/bin/python3"
+XTERM_DIR = "/usr/share/javascript/xterm"
+SERVICE_TOOLS = (SSHD, DASH)
+_tools_lock = threading.Lock()
+
+
+def _ldd(path: str) -> list[tuple[str, str]]:
+    out = subprocess.run(["ldd", path], capture_output=True, text=True, check=False).stdout
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        lib = parts[2] if "=>" in parts and len(parts) > 2 else (parts[0] if parts else "")
+        if lib.startswith("/"):
+            found.append((os.path.realpath(lib), os.path.basename(lib)))
+    return found
 
 
 @functools.cache
 def _tool_files(program: str) -> tuple[tuple[str, str], ...]:
     """(host path, name) of ``program`` and every shared object ``ldd`` says it loads."""
-    out = subprocess.run(["ldd", program], capture_output=True, text=True, check=False).stdout
-    found = [(program, os.path.basename(program))]
-    for line in out.splitlines():
-        parts = line.split()
-        path = parts[2] if "=>" in parts and len(parts) > 2 else (parts[0] if parts else "")
-        if path.startswith("/"):
-            found.append((os.path.realpath(path), os.path.basename(path)))
-    return tuple(found)
+    return ((os.path.realpath(program), os.path.basename(program)), *_ldd(program))
+
+
+@functools.cache
+def host_python() -> tuple[str, str] | None:
+    """(binary, ``3.11``) of the host's Python whose standard library and packages the
+    web terminal runs on (None: no usable one)."""
+    real = os.path.realpath(HOST_PYTHON)
+    version = os.path.basename(real).removeprefix("python")
+    if not os.path.isfile(real) or not os.path.isfile(f"/usr/lib/python{version}/os.py"):
+        return None
+    return real, version
+
+
+@functools.cache
+def _python_files() -> tuple[tuple[str, str], ...]:
+    """The shared objects the host Python and its compiled standard modules load."""
+    found = host_python()
+    if found is None:
+        return ()
+    binary, version = found
+    modules = sorted(Path(f"/usr/lib/python{version}/lib-dynload").glob("*.so"))
+    return tuple(lib for path in [binary, *map(str, modules)] for lib in _ldd(path))
 
 
 def _loader(program: str) -> str:
@@ -64,14 +103,77 @@ def host_tool_argv(program: str) -> list[str]:
     return [loader, "--library-path", HOST_TOOLS, f"{HOST_TOOLS}/{name}"]
 
 
-def host_tool_args(programs: Sequence[str]) -> list[str]:
-    """bwrap binds of ``programs`` and their libraries under HOST_TOOLS."""
-    binds: dict[str, str] = {}
-    for program in programs:
-        for host, name in _tool_files(program):
-            binds[name] = host
-    return [a for name, host in sorted(binds.items())
-            for a in ("--ro-bind", host, f"{HOST_TOOLS}/{name}")]  # fmt: skip
+def host_python_argv() -> list[str] | None:
+    """How an image's sandbox starts the host's Python, isolated from the kernel's
+    PYTHON* variables (None: the host has none to lend)."""
+    found = host_python()
+    if found is None:
+        return None
+    loader = _loader(found[0])
+    python = f"{HOST_TOOLS}/py/bin/{os.path.basename(found[0])}"
+    return [loader, "--library-path", HOST_TOOLS, python, "-I"] if loader else None
+
+
+def _place(source: str, target: Path) -> None:
+    """A hard link where the file system allows one, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _build_tools(path: Path, programs: Sequence[str]) -> None:
+    files = {name: host for program in programs for host, name in _tool_files(program)}
+    python = host_python()
+    if python is not None:
+        files.update((name, host) for host, name in _python_files())
+    work = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    remove_tree(work)
+    work.mkdir(mode=0o755)
+    for name, host in sorted(files.items()):
+        _place(host, work / name)
+    if python is not None:
+        binary, version = python
+        for directory in ("py/bin", f"py/lib/python{version}", "py/lib/python3/dist-packages",
+                          "xterm"):  # fmt: skip
+            (work / directory).mkdir(mode=0o755, parents=True)
+        _place(binary, work / "py" / "bin" / os.path.basename(binary))
+    for made in [work, *work.rglob("*")]:
+        if made.is_dir():
+            made.chmod(0o755)
+    try:
+        work.rename(path)
+    except OSError:  # another thread or agent made it first
+        remove_tree(work)
+
+
+def tools_dir(root: Path, programs: Sequence[str]) -> Path:
+    """The directory of host tools for ``programs`` (and the service apps), made once under
+    ``root``; its name changes with the host files it holds. Raises OSError."""
+    wanted = sorted({*programs, *SERVICE_TOOLS})
+    stamp = [(p, os.stat(p).st_mtime_ns) for p in wanted if os.path.exists(p)]
+    stamp += [(p, os.stat(p).st_mtime_ns) for p in (HOST_PYTHON,) if os.path.exists(p)]
+    key = hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
+    path = root / f"{TOOLS_PREFIX}{key}"
+    with _tools_lock:
+        if not path.is_dir():
+            _build_tools(path, [p for p, _ in stamp if p != HOST_PYTHON])
+    return path
+
+
+def host_tool_args(tools: Path) -> list[str]:
+    """bwrap binds of the tools directory at HOST_TOOLS and, inside it, the host Python's
+    standard library and packages and the terminal page's scripts."""
+    args = ["--ro-bind", str(tools), HOST_TOOLS]
+    python = host_python()
+    if python is not None:
+        version = python[1]
+        for source, target in ((f"/usr/lib/python{version}", f"py/lib/python{version}"),
+                               ("/usr/lib/python3/dist-packages", "py/lib/python3/dist-packages"),
+                               (XTERM_DIR, "xterm")):  # fmt: skip
+            if os.path.isdir(source) and (tools / target).is_dir():
+                args += ["--ro-bind", source, f"{HOST_TOOLS}/{target}"]
+    return args
 
 
 def overlay_dir(spec: KernelSpec) -> Path:
@@ -105,6 +207,7 @@ def mount_overlay(spec: KernelSpec, privileged: bool) -> Path:
         if not os.path.lexists(lower / name) and not (upper / name).exists():
             (upper / name).mkdir(mode=mode)
             os.chmod(upper / name, mode)
+    write_users(spec, base)
     options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     if privileged:
         _run([MOUNT, "-t", "overlay", "overlay", "-o", options, str(merged)])
@@ -114,6 +217,35 @@ def mount_overlay(spec: KernelSpec, privileged: bool) -> Path:
                           "(apt-get install fuse-overlayfs)")  # fmt: skip
         _run([FUSE_OVERLAYFS, "-o", options, str(merged)])
     return merged
+
+
+def write_users(spec: KernelSpec, base: Path) -> None:
+    """The kernel's /etc/passwd and /etc/group: the image's, with the work user and the
+    image's ``User`` (see :mod:`hangar.agent.images.facts`)."""
+    rootfs = spec.image.rootfs
+    if rootfs is None:
+        return
+    shell = facts.image_shell(rootfs) or "/bin/sh"
+    passwd = facts.passwd_text(rootfs, spec.uid, spec.gid, spec.image.user, shell)
+    group = facts.group_text(rootfs, spec.gid, spec.image.user)
+    for name, text in (("passwd", passwd), ("group", group)):
+        (base / name).write_text(text)
+        (base / name).chmod(0o644)
+
+
+def kernel_shell(spec: KernelSpec) -> list[str]:
+    """How a kernel runs a shell command line: bash on the host and in images that have it,
+    else the image's sh, else (an image without a shell) the host's dash brought in."""
+    if spec.image.rootfs is None:
+        return ["/bin/bash"]
+    shell = facts.image_shell(spec.image.rootfs)
+    return [shell] if shell is not None else host_tool_argv(DASH)
+
+
+def waiter_shell(spec: KernelSpec) -> list[str] | None:
+    """The shell a pre-built sandbox of an image waits in: the host's dash, whatever shell
+    the image has (None: a host kernel uses the runtime's)."""
+    return host_tool_argv(DASH) if spec.image.rootfs is not None else None
 
 
 def unmount_overlay(spec: KernelSpec, *, keep: bool = False) -> None:
@@ -141,10 +273,11 @@ def image_filesystem_args(
     shim, /home/work and the folder mounts."""
     args = ["--bind", str(merged_dir(spec)), "/", "--proc", "/proc", "--dev", "/dev"]
     args += [*shm_args, "--perms", "1777", "--tmpfs", "/tmp"]
-    args += ["--perms", "0755", "--tmpfs", HOST_TOOLS, *host_tool_args(tools)]
-    args += ["--remount-ro", HOST_TOOLS] if tools else []
-    for source, target in zip(passwd, ("/etc/passwd", "/etc/group"), strict=True):
-        args += ["--ro-bind", str(source), target] if source is not None else []
+    args += host_tool_args(tools_dir(overlay_dir(spec).parent, tools))
+    base = overlay_dir(spec)
+    for source, name in zip(passwd, ("passwd", "group"), strict=True):
+        found = base / name if (base / name).is_file() else source
+        args += ["--ro-bind", str(found), f"/etc/{name}"] if found is not None else []
     for mount in spec.image.binds:
         args += _bind("--ro-bind", str(mount.host_path), mount.target)
     if spec.image.interpreter_prefix is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hangar.agent.node_errors import NodeError
 from hangar.agent.runtimes.base import KernelRuntime, KernelSpec
-from hangar.agent.services import layout, servers
+from hangar.agent.services import images, layout, servers
 from hangar.agent.services.pty import PtyClient, PtyShell
 from hangar.agent.services.servers import LaunchFailed, ServerProcess, ServerSpec
 from hangar.agent.services.streams import ProcessStream, SocketStream
@@ -27,7 +27,6 @@ from hangar.agent.services.streams import ProcessStream, SocketStream
 log = logging.getLogger("hangar.agent.services")
 SSHD = "/usr/sbin/sshd"
 SERVICE_PYTHON = "/usr/bin/python3"
-SHELL = "/bin/bash"
 TERMINAL_APP = Path(__file__).with_name("terminal_app.py")
 
 
@@ -100,8 +99,11 @@ class ServiceManager:
             raise UnknownApp(f"No service apps for kernel {kernel_id}") from None
 
     def apps(self, kernel_id: str) -> list[str]:
-        """Names of the apps the kernel can run."""
-        return ["jupyter", "ttyd", "sshd"] if self._get(kernel_id).python else ["ttyd", "sshd"]
+        """Names of the apps the kernel can run (in an image, Jupyter where its Python has
+        the notebook server; the terminal and sshd are the host's, brought in)."""
+        kernel = self._get(kernel_id)
+        jupyter = kernel.python and images.has_jupyter(kernel.spec)
+        return ["jupyter", "ttyd", "sshd"] if jupyter else ["ttyd", "sshd"]
 
     async def open_port(self, kernel_id: str, port: int) -> SocketStream:
         """A connection to what listens on ``port`` of the kernel's own loopback (a preopen
@@ -125,7 +127,8 @@ class ServiceManager:
         if app not in self.apps(kernel_id):
             raise UnknownApp("No such app service.")
         if app == "sshd":
-            argv = [self.sshd, "-i", "-e", "-f", f"{layout.CONF_TARGET}/{layout.SSHD_CONFIG}"]
+            sshd = images.host_program(kernel.spec, self.sshd)
+            argv = [*sshd, "-i", "-e", "-f", f"{layout.CONF_TARGET}/{layout.SSHD_CONFIG}"]
             return ProcessStream(await self.runtime.run(kernel_id, argv, stdin="pipe"))
         async with kernel.lock:
             server = kernel.servers.get(app)
@@ -152,7 +155,9 @@ class ServiceManager:
             return ServerSpec(app, tuple(argv), socket)
         socket = "terminal.sock"
         script = TERMINAL_APP.read_text()
-        argv = (self.service_python, "-c", script, f"{layout.RUN_TARGET}/{socket}", SHELL)
+        python = images.service_python(kernel.spec, self.service_python)
+        shell = images.shell(kernel.spec)
+        argv = (*python, "-c", script, f"{layout.RUN_TARGET}/{socket}", *shell)
         return ServerSpec(app, argv, socket)
 
     async def open_terminal(self, kernel_id: str) -> PtyClient:
@@ -162,7 +167,7 @@ class ServiceManager:
         async with kernel.lock:
             shell = kernel.pty
             if shell is None or not shell.running:
-                command = self.runtime.command(kernel_id, [SHELL])
+                command = self.runtime.command(kernel_id, images.shell(kernel.spec))
                 shell = PtyShell(command.argv, command.env)
                 client = shell.attach()
                 try:

@@ -15,7 +15,15 @@ import tornado.netutil
 import tornado.web
 from terminado import TermSocket, UniqueTermManager
 
-XTERM_DIR = "/usr/share/javascript/xterm"
+# In a container image the host's copy is bound under /.hangar-host (see runtimes.rootfs).
+XTERM_DIR = next(
+    (
+        d
+        for d in ("/.hangar-host/xterm/xterm.js", "/usr/share/javascript/xterm/xterm.js")
+        if os.path.isfile(d)
+    ),
+    "/usr/share/javascript/xterm/xterm.js",
+).rpartition("/")[0]
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Terminal</title>
 <link rel="stylesheet" href="xterm/xterm.css">
