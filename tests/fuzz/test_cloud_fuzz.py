@@ -32,7 +32,7 @@ from tests.support.routes import RouteId, cloud_parameter_names, cloud_routes
 from tests.support.world import diff, probe
 
 ALICE, SUPER = "alice", "super"
-KEYS = sorted({*cloud_parameter_names(), "page", "size", "id", "statusList"})
+KEYS = sorted({*cloud_parameter_names(), "page", "size", "id", "statusList", "regionList"})
 NASTY = [
     "", " ", "..", "../../etc/passwd", "\x00", "a\x00b", "x" * 5000, "%", "%zz", "☃ünï©ødé",
     "\ud800", "null", "true", "-1", "0", "1e309", "NaN", "99999999999999999999999999",
@@ -61,6 +61,7 @@ BAD_JSON = [
     b'{"name": "\\u0000", "username": "u", "password": "p"}',
 ]  # fmt: skip
 VALID = {"name": "fuzzCred", "type": "GCR", "username": "u", "password": "p"}
+POD = {"name": "fuzzPod", "image": "python", "resourceType": "CPU", "expose": [{"port": 8080}]}
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
@@ -96,6 +97,8 @@ async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[Fu
                                 json.dumps(VALID).encode())  # fmt: skip
         world.ids.append(str(made.json()["data"]["id"]))
         world.ids.append(str(alice.key.id))
+        pod = await world.send(ALICE, "POST", "/v2/pods", dumps(POD))
+        world.ids.append(str(pod.json()["data"]["id"]))
         yield world
     finally:
         await services.close()

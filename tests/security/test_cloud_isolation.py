@@ -34,8 +34,18 @@ AIMED: dict[str, tuple[str, str, dict[str, str] | None]] = {
         "DELETE", "/v2/container-registry-auths/{cred}", None
     ),
     "DELETE /v2/api-keys/{id}": ("DELETE", "/v2/api-keys/{key}", None),
+    "GET /v2/pods/{id}": ("GET", "/v2/pods/{pod}", None),
+    "GET /v2/pods/{id}/logs": ("GET", "/v2/pods/{pod}/logs", None),
+    "POST /v2/pods/{id}/pause": ("POST", "/v2/pods/{pod}/pause", None),
+    "POST /v2/pods/{id}/resume": ("POST", "/v2/pods/{pod}/resume", None),
+    "DELETE /v2/pods/{id}": ("DELETE", "/v2/pods/{pod}", None),
 }  # fmt: skip
-LISTS = ["/v2/container-registry-auths", "/v2/api-keys"]
+LISTS = ["/v2/container-registry-auths", "/v2/api-keys", "/v2/pods"]
+# what others get where it is not 10007 (a pod answers "Pod not found"), and alice's own
+# answer where it is not 10000 (her pod waits for an agent: it neither pauses nor resumes)
+REFUSED = {route: 13000 for route in AIMED if "/v2/pods/" in route}
+CONTROL = {"POST /v2/pods/{id}/pause": 12001, "POST /v2/pods/{id}/resume": 12001}
+POD = {"name": "alicePod", "image": "python", "resourceType": "CPU"}
 UNAIMED = {  # no object named: lists (checked below), creation, the shared catalogue
     "GET /v2/container-registry-auths",
     "POST /v2/container-registry-auths",
@@ -43,6 +53,8 @@ UNAIMED = {  # no object named: lists (checked below), creation, the shared cata
     "POST /v2/api-keys",
     "GET /v2/vms/types",
     "POST /api/v2/resource/gpu/list",
+    "GET /v2/pods",
+    "POST /v2/pods",
 }
 
 
@@ -52,6 +64,7 @@ class CloudWorld:
     keys: dict[str, str] = field(default_factory=dict)
     cred: str = ""
     key_id: str = ""
+    pod: str = ""
 
     async def send(self, who: str, method: str, path: str, body: object = None) -> Answer:
         raw = json.dumps(body).encode() if body is not None else b""
@@ -76,6 +89,8 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[CloudWorld]:
         built.cred = str(made.json()["data"]["id"])
         second = await services.apikeys.create(email="alice@iso.test", name="second")
         built.key_id = str(second.key.id)
+        made = await built.send("alice", "POST", "/v2/pods", POD)
+        built.pod = str(made.json()["data"]["id"])
         yield built
     finally:
         await services.close()
@@ -93,11 +108,11 @@ def test_every_route_is_classified() -> None:
 async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None:
     failures: list[str] = []
     for route, (method, template, body) in AIMED.items():
-        path = template.format(cred=world.cred, key=world.key_id)
+        path = template.format(cred=world.cred, key=world.key_id, pod=world.pod)
         for who in ("bob", "super"):
             before = await probe(world.services)
             answer = await world.send(who, method, path, body)
-            if (answer.status, answer.json()["code"]) != (200, 10007):
+            if (answer.status, answer.json()["code"]) != (200, REFUSED.get(route, 10007)):
                 failures.append(f"{route} as {who}: {answer.status} {answer.body[:200]!r}")
             if changed := diff(before, await probe(world.services)):
                 failures.append(f"{route} as {who} changed {changed}")
@@ -105,11 +120,11 @@ async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None
         for who in ("bob", "super"):
             answer = await world.send(who, "GET", path)
             text = answer.body.decode()
-            if "aliceReg" in text or f'"id":{world.key_id},' in text:
+            if "aliceReg" in text or "alicePod" in text or f'"id":{world.key_id},' in text:
                 failures.append(f"{path} as {who} shows alice's: {text[:200]}")
     for route, (method, template, body) in AIMED.items():  # the controls, destructive last
-        path = template.format(cred=world.cred, key=world.key_id)
+        path = template.format(cred=world.cred, key=world.key_id, pod=world.pod)
         answer = await world.send("alice", method, path, body)
-        if answer.json()["code"] != 10000:
+        if answer.json()["code"] != CONTROL.get(route, 10000):
             failures.append(f"control {route}: {answer.status} {answer.body[:200]!r}")
     assert not failures, "\n".join(failures)
