@@ -96,6 +96,7 @@ class Services:
     admin: AdminPlane
     tracking: TrackingPlane
     queues: QueuePlane
+    billing: BillingService  # prices, meters, cost of pods/VMs/volumes/endpoints, limits
     first_admin: FirstAdmin | None = None
     executor: Executor | None = None  # runs the queued tasks of the queues Hangar serves
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -114,11 +115,6 @@ class Services:
     def accelerators(self) -> Accelerators:
         """The live agents' devices by model and scaling group, and how many are free."""
         return Accelerators(self.sessions)
-
-    @cached_property
-    def billing(self) -> BillingService:
-        """Prices, meters, the cost of pods/VMs/volumes/endpoints, daily limits, usage."""
-        return BillingService(self.sessions, self.clock)
 
     @cached_property
     def volumes(self) -> VolumeService:
@@ -150,6 +146,7 @@ class Services:
             run = self.executor.run(*api, agent_id=agent_id)
             self._tasks.append(asyncio.create_task(run, name="task-executor"))
         self._tasks.append(asyncio.create_task(self._flush_usage_loop(), name="usage-flush"))
+        self._tasks.append(asyncio.create_task(self.billing.run(), name="billing"))
         self._tasks.append(asyncio.create_task(self.lifecycle.run(), name="session-lifecycle"))
         notifier = WebhookNotifier(self.sessions, self.clock, self.bus)
         self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
@@ -241,6 +238,7 @@ def _assemble(
         leases=leases,
         wakeups=wakeups,
     )
+    billing = BillingService(sessions, clock, suspender=lifecycle)
     compute = ComputeService(
         sessions,
         clock,
@@ -253,6 +251,7 @@ def _assemble(
         default_memory=int(ResourceSlots.parse({"mem": settings.session_default_memory})["mem"]),
         disk=DiskReserve(settings.data_dir, settings.disk_reserve_bytes),
         mounts=storage,
+        admission=billing,
     )
     executions = Executions(
         lifecycle,
@@ -278,6 +277,7 @@ def _assemble(
         remote_agents=remote_agents, census=CensusTaker(sessions), admin=admin,
         tracking=tracking,
         queues=build_queue_plane(sessions, clock, tracking.experiments, queue_entries),
+        billing=billing,
         first_admin=first_admin,
     )  # fmt: skip
     services.executor = Executor(

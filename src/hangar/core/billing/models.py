@@ -79,3 +79,57 @@ class Usage:
     @property
     def total(self) -> Decimal:
         return sum((line.cost for line in self.by_user), ZERO)
+
+
+class MeterKind(StrEnum):
+    RUN = "run"  # a session's running time: GPUs, CPU cores, memory
+    DISK = "disk"  # a session's scratch disk, from its first start until it ends
+    VOLUME = "volume"  # a volume's storage, from creation until deletion
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a meter charges for: devices per GPU type, CPU cores, GiB of memory and of
+    storage."""
+
+    gpus: Mapping[str, Decimal] = field(default_factory=dict)
+    cpu_cores: Decimal = ZERO
+    memory_gib: Decimal = ZERO
+    storage_gib: Decimal = ZERO
+
+    def to_record(self) -> dict[str, object]:
+        return {
+            "gpus": {code: str(n) for code, n in self.gpus.items()},
+            "cpu": str(self.cpu_cores),
+            "mem_gib": str(self.memory_gib),
+            "storage_gib": str(self.storage_gib),
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, object]) -> Resources:
+        gpus = record.get("gpus")
+        return cls(
+            gpus={str(k): Decimal(str(v)) for k, v in gpus.items()}
+            if isinstance(gpus, dict)
+            else {},
+            cpu_cores=Decimal(str(record.get("cpu", "0"))),
+            memory_gib=Decimal(str(record.get("mem_gib", "0"))),
+            storage_gib=Decimal(str(record.get("storage_gib", "0"))),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """One period of one subject at one rate per hour; open while ``ended_at`` is None."""
+
+    kind: MeterKind
+    subject_id: str
+    origin_kind: str
+    origin_ref: str | None
+    user_uuid: uuid.UUID
+    group_id: uuid.UUID
+    rate: Decimal
+    resources: Resources
+    started_at: datetime
+    ended_at: datetime | None = None
+    id: int | None = None

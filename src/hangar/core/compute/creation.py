@@ -19,7 +19,13 @@ from hangar.core.compute import repo
 from hangar.core.compute.events import session_event
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.lookup import SessionLookup
-from hangar.core.compute.models import ComputeSession, CreateOutcome, CreateRequest, SessionSpec
+from hangar.core.compute.models import (
+    ComputeSession,
+    CreateOutcome,
+    CreateRequest,
+    Origin,
+    SessionSpec,
+)
 from hangar.core.compute.options import parse_resource_opts, parse_starts_at
 from hangar.core.compute.placement import refuse_impossible
 from hangar.core.compute.ports import check_spec_ports
@@ -105,6 +111,15 @@ def with_image_command(req: CreateRequest, image: Image) -> CreateRequest:
     return dataclasses.replace(req, spec=spec)
 
 
+class SessionAdmission(Protocol):
+    """Refuses a new session its owner may not start now (billing's daily cost limits):
+    raises a HangarError (QuotaExceeded) saying why."""
+
+    async def admit_session(
+        self, owner: Principal, origin: Origin, *, project: str, domain: str
+    ) -> None: ...
+
+
 class SessionMounts(Protocol):
     """Checks the folders a new session asks to mount against its owner's access (the storage
     plane); returns them as the session records them."""
@@ -130,8 +145,10 @@ class SessionCreator:
         default_memory: int = 0,
         disk: DiskReserve | None = None,
         mounts: SessionMounts | None = None,
+        admission: SessionAdmission | None = None,
     ) -> None:
         self._sessions = sessions
+        self._admission = admission
         self._clock = clock
         self._identity = identity
         self._images = images
@@ -165,6 +182,10 @@ class SessionCreator:
             raise ServerFrozen()
         if self._disk is not None:
             self._disk.check("new sessions")
+        if self._admission is not None:
+            await self._admission.admit_session(
+                owner, req.origin, project=req.group_name, domain=req.domain_name
+            )
         req = with_image_command(req, image)  # a batch session in an image: its Entrypoint/Cmd
         image_min = image.min_slots()
         defaults = default_slots(image_min, image.max_slots(), self._default_memory)

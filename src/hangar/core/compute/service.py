@@ -15,7 +15,12 @@ from hangar.agent.models import FileEntry
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
 from hangar.core.compute import repo
-from hangar.core.compute.creation import SessionCreator, SessionMounts, check_name
+from hangar.core.compute.creation import (
+    SessionAdmission,
+    SessionCreator,
+    SessionMounts,
+    check_name,
+)
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.lookup import SessionLookup
 from hangar.core.compute.models import ComputeSession, CreateOutcome, CreateRequest
@@ -51,6 +56,7 @@ class ComputeService:
         default_memory: int = 0,
         disk: DiskReserve | None = None,
         mounts: SessionMounts | None = None,
+        admission: SessionAdmission | None = None,
     ) -> None:
         """``default_memory``: bytes of memory for sessions that request none (at least the
         image's minimum, at most its maximum; 0: the image's minimum). ``disk``: new sessions
@@ -60,7 +66,7 @@ class ComputeService:
         self._creator = SessionCreator(
             sessions, clock, identity=identity, images=images, manager=manager,
             lifecycle=lifecycle, agents=agents, bus=bus, lookup=self._lookup,
-            default_memory=default_memory, disk=disk, mounts=mounts,
+            default_memory=default_memory, disk=disk, mounts=mounts, admission=admission,
         )  # fmt: skip
         self._lifecycle = lifecycle
         self._agents = agents
