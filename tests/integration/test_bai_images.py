@@ -13,8 +13,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.integration.test_bai_apps import app_proxy, download_key, ssh
 from tests.support.live import BAI_PYTHON, LiveServer
 from tests.support.oci_images import (
     ImageBuild,
@@ -116,6 +118,44 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 def ok(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
+
+
+def add_registry(live_server: LiveServer, registry: Registry) -> None:
+    key = f"config/docker/registry/{registry.host}"
+    value = f'{{"": "http://{registry.host}", "username": "{USER}", "password": "{PASSWORD}"}}'
+    ok(live_server.official("admin", "etcd", "set", key, value))
+    ok(live_server.official("admin", "image", "rescan", "-r", registry.host))
+
+
+SERVE_8080 = """
+import pathlib, subprocess, sys, time, urllib.request
+pathlib.Path("index.html").write_text("served from the image")
+subprocess.Popen([sys.executable, "-m", "http.server", "8080"],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+for _ in range(100):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8080/"); break
+    except OSError:
+        time.sleep(0.1)
+print("serving")
+"""
+
+
+def test_an_image_sessions_sshd_and_http_port_answer_through_the_app_proxy(
+    live_server: LiveServer, registry: Registry, tmp_path: Path
+) -> None:
+    add_registry(live_server, registry)
+    image = f"{registry.host}/team/python:3.11"
+    ok(live_server.official("start", "-t", "img-web", "--preopen", "8080", image))
+    assert "serving" in ok(live_server.official("run", "-t", "img-web", "-c", SERVE_8080, image))
+    with app_proxy(live_server, "img-web", "8080") as port:
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+        assert page.status_code == 200 and page.text == "served from the image"
+    key = download_key(live_server, "img-web", tmp_path / "keys")
+    with app_proxy(live_server, "img-web", "sshd") as port:
+        done = ssh(port, key, "cat /etc/os-release; echo $IMAGE_NAME; ls /usr/sbin/sshd")
+    assert done.stdout == "ID=hangar-test\nteam-python\n", done.stdout + done.stderr
+    assert "No such file" in done.stderr
 
 
 def test_a_private_registrys_image_runs_seed_002s_batch_loop(
