@@ -167,3 +167,43 @@ def test_unknown_ids_and_bad_bodies(server: LiveServer) -> None:
     unknown_image = {"image": "no-such-image:1", "resourceType": "CPU"}
     answer = api.post("/v2/pods", json=unknown_image).json()
     assert answer["code"] == 10001 and "image" in answer["message"], answer
+
+
+def test_a_credential_a_live_pod_names_cannot_be_deleted(server: LiveServer) -> None:
+    api = CloudApi(server, admin_key(server))
+    cred = {"name": "podReg", "type": "PRIVATE", "username": "u", "password": "p"}
+    cid = api.post("/v2/container-registry-auths", json=cred).json()["data"]["id"]
+    body = {"image": "python:3", "resourceType": "CPU", "containerRegistryAuthId": cid}
+    pod = api.post("/v2/pods", json=body).json()["data"]
+    assert pod["containerRegistryAuthId"] == cid
+    assert api.delete(f"/v2/container-registry-auths/{cid}").json()["code"] == 12001
+    assert api.delete(f"/v2/pods/{pod['id']}").json()["data"] is True
+    assert api.delete(f"/v2/container-registry-auths/{cid}").json()["data"] is True
+
+
+def test_a_persistent_volume_outlives_its_pod(server: LiveServer) -> None:
+    api = CloudApi(server, admin_key(server))
+    volume = {"name": "keep-me", "storageType": "CEPH", "sizeInGb": 1}
+    made = api.post("/v2/volumes", json=volume).json()
+    assert made["code"] == 10000, made
+    vid = made["data"]["id"]
+    wait_for(lambda: api.get(f"/v2/volumes/{vid}").json()["data"]["status"] == "active", "active")
+    mount = [{"volumeId": vid, "mountPath": "/home/work/data"}]
+
+    def pod_running(command: str) -> int:
+        body = {"image": "python:3", "resourceType": "CPU", "persistentVolumes": mount,
+                "initializationCommand": command}  # fmt: skip
+        answer = api.post("/v2/pods", json=body).json()
+        assert answer["code"] == 10000, answer
+        return int(answer["data"]["id"])
+
+    def log(pod_id: int) -> str:
+        return str(api.get(f"/v2/pods/{pod_id}/logs").json()["data"]["logs"])
+
+    first = pod_running("echo kept > /home/work/data/note.txt && echo written")
+    wait_for(lambda: "written" in log(first), "the first pod wrote")
+    assert api.get(f"/v2/volumes/{vid}").json()["data"]["mountCount"] == 1
+    assert api.delete(f"/v2/pods/{first}").json()["data"] is True
+    second = pod_running("echo read: $(cat /home/work/data/note.txt)")
+    wait_for(lambda: "read: kept" in log(second), "the second pod read it")
+    assert api.delete(f"/v2/pods/{second}").json()["data"] is True

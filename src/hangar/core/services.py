@@ -133,7 +133,8 @@ class Services:
     def pods(self) -> PodService:
         """The GPU-cloud face's pods: compute sessions of origin kind pod."""
         return PodService(self.sessions, self.clock, compute=self.compute,
-                          accelerators=self.accelerators, auths=self.registry_auths)  # fmt: skip
+                          accelerators=self.accelerators, auths=self.registry_auths,
+                          volumes=self.volumes)  # fmt: skip
 
     async def start_loops(
         self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None

@@ -9,6 +9,7 @@ from typing import Any
 
 from hangar.api.cloud.registry import Call
 from hangar.api.cloud.routes.catalogue import region_of
+from hangar.core.billing.models import Metered
 from hangar.core.compute.ports import PortProtocol
 from hangar.core.errors import InvalidRequest
 from hangar.core.pods.models import Pod, PodStatus, ResourceKind
@@ -72,7 +73,13 @@ def ssh_command(pod: Pod) -> str:
     return f"hangar app {pod.session_name} sshd -b 10022 & ssh -p 10022 work@127.0.0.1"
 
 
-def pod_wire(call: Call, pod: Pod) -> dict[str, Any]:
+async def pod_wires(call: Call, pods: Sequence[Pod]) -> list[dict[str, Any]]:
+    """The pods with their accrued cost (USD, from the administrator's prices)."""
+    costs = await call.services.billing.cost(Metered.POD, [p.id for p in pods])
+    return [pod_wire(call, pod, float(costs.get(pod.id, 0))) for pod in pods]
+
+
+def pod_wire(call: Call, pod: Pod, cost: float = 0.0) -> dict[str, Any]:
     spec = pod.spec
     gpu = spec.resource is ResourceKind.GPU
     env = [{"key": k, "value": v} for k, v in spec.env]
@@ -92,9 +99,9 @@ def pod_wire(call: Call, pod: Pod) -> dict[str, Any]:
         "singleCardVramInGb": spec.extras.get("minSingleCardVramInGb"),
         "singleCardRamInGb": spec.extras.get("minSingleCardRamInGb"),
         "singleCardVcpu": spec.extras.get("minSingleCardVcpu"),
-        "singleCardPrice": 0, "cost": 0,
-        "persistentVolumeInGb": spec.extras.get("persistentVolumeInGb"),
-        "persistentMountPath": spec.extras.get("persistentMountPath"),
+        "singleCardPrice": 0, "cost": cost,
+        "persistentVolumeInGb": spec.persistent_gb or None,
+        "persistentMountPath": spec.persistent_path or None,
         "persistentVolumes": [{"volumeId": i, "mountPath": m} for i, m in spec.volumes],
         "environmentVars": env, "envVars": env,
         "initializationCommand": spec.init_command or None,

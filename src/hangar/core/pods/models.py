@@ -61,6 +61,8 @@ class PodSpec:
     init_command: str = ""
     ports: tuple[PodPort, ...] = ()
     volumes: tuple[tuple[int, str], ...] = ()  # (volume id, mount path)
+    persistent_gb: int = 0  # a new volume of this size, made with the pod, kept after it
+    persistent_path: str = ""  # where it is mounted
     extras: dict[str, Any] = field(default_factory=dict)  # accepted, not acted on
 
     def to_json(self) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class PodSpec:
             "env": [list(pair) for pair in self.env], "init_command": self.init_command,
             "ports": [[p.port, p.protocol.value] for p in self.ports],
             "volumes": [list(v) for v in self.volumes], "extras": dict(self.extras),
+            "persistent_gb": self.persistent_gb, "persistent_path": self.persistent_path,
         }  # fmt: skip
 
     @classmethod
@@ -88,6 +91,8 @@ class PodSpec:
             ports=tuple(PodPort(int(n), PortProtocol(p)) for n, p in data.get("ports", [])),
             volumes=tuple((int(i), str(m)) for i, m in data.get("volumes", [])),
             extras=dict(data.get("extras", {})),
+            persistent_gb=int(data.get("persistent_gb", 0)),
+            persistent_path=str(data.get("persistent_path", "")),
         )  # fmt: skip
 
 

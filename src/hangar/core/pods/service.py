@@ -6,6 +6,7 @@ pod stays readable as TERMINATED)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -14,6 +15,7 @@ from hangar.core.clock import Clock
 from hangar.core.compute.models import (
     ComputeSession,
     CreateRequest,
+    MountSpec,
     Origin,
     OriginKind,
     SessionSpec,
@@ -30,6 +32,8 @@ from hangar.core.pods.repo import PodRecord
 from hangar.core.pods.states import CAN_PAUSE, CAN_RESUME, pod_status
 from hangar.core.principal import Principal
 from hangar.core.resources.accelerators import Accelerators
+from hangar.core.volumes.models import StorageType
+from hangar.core.volumes.service import VolumeService
 from hangar.db.engine import DbSession
 
 GIB = 1 << 30
@@ -39,7 +43,7 @@ def session_name(pod_id: int) -> str:
     return f"pod-{pod_id}"
 
 
-def session_spec(spec: PodSpec) -> SessionSpec:
+def session_spec(spec: PodSpec, mounts: tuple[MountSpec, ...] = ()) -> SessionSpec:
     """The compute session a pod's spec asks for."""
     resources: dict[str, str] = {"cpu": str(spec.cpu)}
     memory = max(spec.memory_gb, spec.shm_gb + 1 if spec.shm_gb else 0)
@@ -52,7 +56,7 @@ def session_spec(spec: PodSpec) -> SessionSpec:
         opts["disk"] = f"{spec.disk_gb}g"
     return SessionSpec(
         image=spec.image, resources=resources, resource_opts=opts, env=dict(spec.env),
-        ports=tuple(PortSpec(p.port, p.protocol) for p in spec.ports),
+        ports=tuple(PortSpec(p.port, p.protocol) for p in spec.ports), mounts=mounts,
     )  # fmt: skip
 
 
@@ -69,9 +73,11 @@ class PodService:
         compute: ComputeService,
         accelerators: Accelerators,
         auths: RegistryAuthService,
+        volumes: VolumeService | None = None,
     ) -> None:
         self._sessions, self._clock = sessions, clock
         self._compute, self._accelerators, self._auths = compute, accelerators, auths
+        self._volumes = volumes
 
     async def create(self, caller: Principal, req: PodRequest) -> Pod:
         """A new pod of the caller (named ``pod-<id>`` when ``req.name`` is empty), its
@@ -86,13 +92,50 @@ class PodService:
         count = spec.gpu_count if spec.resource is ResourceKind.GPU else 0
         group = choose_group(await self._accelerators.groups(), req.scaling_groups, req.device,
                              count, spec.gpu_type)  # fmt: skip
+        spec, mounts, made = await self._mounts(caller, req, group)
+        try:
+            return await self._create(caller, req, spec, group, mounts)
+        except BaseException:
+            if made is not None and self._volumes is not None:
+                with contextlib.suppress(HangarError):
+                    await self._volumes.delete(caller, made)
+            raise
+
+    async def _mounts(
+        self, caller: Principal, req: PodRequest, group: str
+    ) -> tuple[PodSpec, tuple[MountSpec, ...], int | None]:
+        """The spec with its new persistent volume (when it asks for one: created here,
+        kept after the pod), the volumes' mounts, and the new volume's id."""
+        spec, made = req.spec, None
+        if not spec.volumes and not spec.persistent_gb:
+            return spec, (), None
+        if self._volumes is None:
+            raise InvalidValue("volumes", "this server has no volumes")
+        if spec.persistent_gb:
+            view = await self._volumes.create(
+                caller, name=f"{req.name or 'pod'}-disk"[:64], storage_type=StorageType.CEPH,
+                size_gb=spec.persistent_gb,
+            )  # fmt: skip
+            made = view.volume.id
+            spec = dataclasses.replace(spec, volumes=(*spec.volumes,
+                                                      (made, spec.persistent_path)))  # fmt: skip
+        try:
+            mounts = await self._volumes.mounts_for(caller, dict(spec.volumes))
+        except NotFound:
+            raise InvalidValue("volumes", "no such volume") from None
+        return spec, mounts, made
+
+    async def _create(
+        self, caller: Principal, req: PodRequest, spec: PodSpec, group: str,
+        mounts: tuple[MountSpec, ...],
+    ) -> Pod:  # fmt: skip
         async with self._sessions() as db, db.begin():
             record = await repo.add(db, owner=caller.user_uuid, name=req.name, spec=spec,
                                     scaling_group=group, now=self._clock.now())  # fmt: skip
             if not req.name:  # a generated name, as the session's
                 record = await repo.rename(db, record.id, session_name(record.id))
         try:
-            session = await self._start(caller, record, group)
+            session = await self._start(caller, record, group, mounts)
         except BaseException:
             async with self._sessions() as db, db.begin():
                 await repo.remove(db, record.id)
@@ -101,9 +144,11 @@ class PodService:
             await repo.set_session(db, record.id, session.id)
         return self._pod(record, session)
 
-    async def _start(self, caller: Principal, record: PodRecord, group: str) -> ComputeSession:
+    async def _start(
+        self, caller: Principal, record: PodRecord, group: str, mounts: tuple[MountSpec, ...]
+    ) -> ComputeSession:
         request = CreateRequest(
-            name=session_name(record.id), spec=session_spec(record.spec),
+            name=session_name(record.id), spec=session_spec(record.spec, mounts),
             origin=Origin(OriginKind.POD, str(record.id)), session_type=SessionType.INTERACTIVE,
             domain_name=caller.domain_name, scaling_group=group, enqueue_only=True,
             reuse_if_exists=False,

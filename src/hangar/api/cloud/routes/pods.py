@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from hangar.api.cloud.gputypes import gpu_type
-from hangar.api.cloud.podwire import pod_wire, statuses_of
+from hangar.api.cloud.podwire import pod_wires, statuses_of
 from hangar.api.cloud.registry import Call, WireModel, route
 from hangar.core.compute.ports import PortProtocol
 from hangar.core.errors import InvalidRequest, InvalidValue
@@ -24,6 +24,7 @@ Text255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 EnvKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 GB = Annotated[int, Field(ge=0, le=10240)]
 PerCard = Annotated[int, Field(ge=0, le=1536)]
+MountPath = Annotated[str, StringConstraints(pattern=r"^/[^\x00]{0,254}$")]
 
 
 class EnvVar(WireModel):
@@ -45,7 +46,7 @@ class Expose(WireModel):
 
 class PersistentVolume(WireModel):
     volume_id: Annotated[int, Field(ge=1)]
-    mount_path: Annotated[str, StringConstraints(pattern=r"^/[^\x00]{0,254}$")]
+    mount_path: MountPath
     need_backup: bool | None = None
 
 
@@ -68,7 +69,7 @@ class CreatePod(WireModel):
     shm_in_gb: GB | None = None
     container_volume_in_gb: GB | None = None
     persistent_volume_in_gb: GB | None = None
-    persistent_mount_path: Annotated[str, Field(max_length=255)] | None = None
+    persistent_mount_path: MountPath | None = None
     initialization_command: Annotated[str, Field(max_length=8192)] | None = None
     environment_vars: Annotated[list[EnvVar], Field(max_length=256)] | None = None
     env_vars: Annotated[list[EnvVar], Field(max_length=256)] | None = None
@@ -92,7 +93,8 @@ class CreatePod(WireModel):
 
 WIRE_FIELDS = {"image": "image", "registry_auth_id": "containerRegistryAuthId",
                "gpu_type": "gpuType", "gpu_count": "gpuCount", "regions": "regions",
-               "resources": "minSingleCardVcpu", "resource_opts": "shmInGb"}  # fmt: skip
+               "resources": "minSingleCardVcpu", "resource_opts": "shmInGb",
+               "volumes": "persistentVolumes"}  # fmt: skip
 
 
 def _wire_error(exc: InvalidValue) -> InvalidRequest:
@@ -124,8 +126,6 @@ def _spec(body: CreatePod) -> PodSpec:
         "minSingleCardVramInGb": body.min_single_card_vram_in_gb,
         "minSingleCardRamInGb": body.min_single_card_ram_in_gb,
         "minSingleCardVcpu": body.min_single_card_vcpu,
-        "persistentVolumeInGb": body.persistent_volume_in_gb,
-        "persistentMountPath": body.persistent_mount_path,
     }
     return PodSpec(
         image=body.image, image_registry=body.image_registry or "",
@@ -136,6 +136,8 @@ def _spec(body: CreatePod) -> PodSpec:
         env=tuple((e.key, e.value) for e in env),
         init_command=body.initialization_command or "", ports=ports,
         volumes=tuple((v.volume_id, v.mount_path) for v in body.persistent_volumes or []),
+        persistent_gb=body.persistent_volume_in_gb or 0,
+        persistent_path=body.persistent_mount_path or "",
         extras={k: v for k, v in extras.items() if v is not None},
     )  # fmt: skip
 
@@ -158,7 +160,7 @@ async def create_pod(call: Call) -> dict[str, Any]:
             name=body.name or "", spec=spec, scaling_groups=groups, device=device))  # fmt: skip
     except InvalidValue as exc:
         raise _wire_error(exc) from None
-    return pod_wire(call, created)
+    return (await pod_wires(call, [created]))[0]
 
 
 @route("GET", "/v2/pods")
@@ -169,12 +171,13 @@ async def list_pods(call: Call) -> list[dict[str, Any]]:
     groups = frozenset(scaling_group_of(r) for r in regions if r) or None
     pods = await call.services.pods.owned(call.principal, statuses=statuses,
                                           scaling_groups=groups)  # fmt: skip
-    return [pod_wire(call, pod) for pod in pods]
+    return await pod_wires(call, pods)
 
 
 @route("GET", "/v2/pods/{id}")
 async def get_pod(call: Call) -> dict[str, Any]:
-    return pod_wire(call, await call.services.pods.get(call.principal, call.path_id()))
+    pod = await call.services.pods.get(call.principal, call.path_id())
+    return (await pod_wires(call, [pod]))[0]
 
 
 @route("DELETE", "/v2/pods/{id}")
