@@ -51,6 +51,7 @@ from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.core.storage.reads import FolderReads
 from hangar.core.tracking.plane import TrackingPlane, build_tracking_plane
 from hangar.core.tracking.tasks.reads import TaskDirectory
+from hangar.core.vms.service import VmService
 from hangar.core.volumes.hosts import volume_hosts
 from hangar.core.volumes.service import VolumeService
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
@@ -121,6 +122,13 @@ class Services:
         """The GPU-cloud face's volumes, each a virtual folder on its type's storage host."""
         hosts = volume_hosts(self.settings.volume_hosts, self.storage.service.hosts)
         return VolumeService(self.sessions, self.clock, self.storage.service, hosts)
+
+    @cached_property
+    def vms(self) -> VmService:
+        """The GPU-cloud face's VMs: long-lived sessions with sshd on one GPU type."""
+        return VmService(self.sessions, self.clock, compute=self.compute,
+                         lifecycle=self.lifecycle, accelerators=self.accelerators,
+                         volumes=self.volumes)  # fmt: skip
 
     @cached_property
     def registry_auths(self) -> RegistryAuthService:
