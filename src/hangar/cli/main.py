@@ -12,6 +12,7 @@ from hangar import __version__
 from hangar.cli import (
     account,
     admin,
+    billing,
     dotfiles,
     experiments,
     images,
@@ -47,6 +48,7 @@ admin.app.command("sessions", help="List compute sessions; --access-key for anot
     sessions.ps
 )
 admin.app.command("session", hidden=True)(sessions.ps)
+billing.register(admin.app)  # admin usage, admin price ..., admin limit ...
 app.add_typer(admin.app, name="admin")
 for commands in (account.app, sessions.app, run.app):
     app.registered_commands.extend(commands.registered_commands)

@@ -79,6 +79,7 @@ class BillingService:
         self._suspender = suspender
         self._every = every
         self._lock = asyncio.Lock()
+        self._kicked: asyncio.Task[None] | None = None
 
     # -- meters ----------------------------------------------------------------------------
 
@@ -289,6 +290,8 @@ class BillingService:
         for lim in limits:
             spent = await self._spent_of(lim)
             if spent >= lim.amount:
+                if lim.automatic:  # pause at once what the periodic pass would pause
+                    self._kick_enforcement()
                 who = "your" if lim.scope is LimitScope.USER else "the project's"
                 raise DailyLimitReached(
                     f"{who} daily cost limit of {lim.amount} is reached ({spent} today); "
@@ -307,6 +310,17 @@ class BillingService:
             group = await repo.project_id(db, project, domain)
         kind = next((k for k, o in ORIGINS.items() if o == origin.kind.value), Metered.SESSION)
         await self.admit(owner, kind, project_id=group)
+
+    def _kick_enforcement(self) -> None:
+        if self._suspender is None or (self._kicked and not self._kicked.done()):
+            return
+        self._kicked = asyncio.get_running_loop().create_task(self._enforce_logged())
+
+    async def _enforce_logged(self) -> None:
+        try:
+            await self.enforce()
+        except Exception:
+            log.exception("billing: pausing pods over their limit failed")
 
     async def _spent_of(self, lim: DailyLimit) -> Decimal:
         if lim.scope is LimitScope.USER:
@@ -350,7 +364,7 @@ class BillingService:
                 elif paused:
                     log.info("paused %d pods over their daily limit", len(paused))
             except Exception:  # a failed pass is retried with the next
-                log.exception("billing pass failed")
+                log.exception("billing: metering pass failed")
             await asyncio.sleep(self._every)
 
 
