@@ -7,6 +7,7 @@ again; its environment and init command's output show in its log; an exposed
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -207,3 +208,22 @@ def test_a_persistent_volume_outlives_its_pod(server: LiveServer) -> None:
     second = pod_running("echo read: $(cat /home/work/data/note.txt)")
     wait_for(lambda: "read: kept" in log(second), "the second pod read it")
     assert api.delete(f"/v2/pods/{second}").json()["data"] is True
+
+
+def test_the_readme_pods_block_works_verbatim(server: LiveServer) -> None:
+    from tests.integration.test_readme import readme_block
+    from tests.support.cloud import YOTTA
+
+    block = readme_block("yotta pods create")
+    env_file = server.home / "config" / "hangar" / "client.env"
+    done = subprocess.run(
+        ["bash", "-euc", block.replace("~/.config/hangar/client.env", str(env_file))],
+        env={**server.server_env(), "PATH": f"{YOTTA / 'bin'}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("hello\n"), done.stdout
+    assert done.stdout.count('"data": true') == 3  # pause, resume, delete
+    assert '"status": "RUNNING"' in done.stdout  # the list of running pods
