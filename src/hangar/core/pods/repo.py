@@ -89,3 +89,9 @@ async def using_auth(db: DbSession, owner: uuid.UUID, auth_id: int) -> list[PodR
     """The owner's pods that name registry credential ``auth_id`` (deleted ones too)."""
     stmt = select(PodRow).where(PodRow.owner_uuid == owner, PodRow.registry_auth_id == auth_id)
     return [_record(r) for r in (await db.execute(stmt)).scalars()]
+
+
+async def started(db: DbSession) -> list[PodRecord]:
+    """Every pod that has a session and is not deleted."""
+    stmt = select(PodRow).where(PodRow.session_id.is_not(None), PodRow.deleted_at.is_(None))
+    return [_record(r) for r in (await db.execute(stmt.order_by(PodRow.id))).scalars()]

@@ -15,6 +15,7 @@ from hangar.agent.models import BatchSteps
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession, OriginKind
 from hangar.core.compute.service import ComputeService
+from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import HangarError
 from hangar.core.events import Event, EventBus, EventKind, Matcher
 from hangar.core.pods import repo
@@ -40,6 +41,7 @@ class PodStarter:
         matcher = Matcher(frozenset({EventKind.SESSION_STARTED}))
         try:
             async with self._bus.subscribe(matcher) as queue:
+                await self._restart_running()
                 while True:
                     event: Event = await queue.get()
                     try:
@@ -50,6 +52,21 @@ class PodStarter:
             for task in self._runs.values():
                 task.cancel()
 
+    async def _restart_running(self) -> None:
+        """Runs die with the server that followed them: a restarted server runs the init
+        commands of the pods that are still running again."""
+        async with self._sessions() as db:
+            records = await repo.started(db)
+        for record in records:
+            if record.session_id is None or not record.spec.init_command.strip():
+                continue
+            try:
+                session = await self._compute.get(record.session_id)
+            except HangarError:
+                continue
+            if session.status is SessionStatus.RUNNING:
+                self._follow_in_background(session, record.spec.init_command)
+
     async def _started(self, session_id: uuid.UUID) -> None:
         session = await self._compute.get(session_id)
         if session.origin.kind is not OriginKind.POD:
@@ -58,10 +75,14 @@ class PodStarter:
             record = await repo.by_session(db, session_id)
         if record is None or not record.spec.init_command.strip():
             return
+        self._follow_in_background(session, record.spec.init_command)
+
+    def _follow_in_background(self, session: ComputeSession, command: str) -> None:
+        session_id = session.id
         old = self._runs.pop(session_id, None)
         if old is not None:
             old.cancel()
-        task = asyncio.create_task(self._follow(session, record.spec.init_command))
+        task = asyncio.create_task(self._follow(session, command))
         self._runs[session_id] = task
 
         def forget(done: asyncio.Task[None]) -> None:
