@@ -160,6 +160,44 @@ def test_abort_while_running_stops_the_task_and_ends_its_session(
         time.sleep(0.3)
 
 
+STOPPED_BEFORE_INIT = """
+import os, time
+from clearml.backend_api.session.client import APIClient
+client, me = APIClient(), os.environ["CLEARML_TASK_ID"]
+print("waiting for the stop", flush=True)
+deadline = time.time() + 120
+while client.tasks.get_all(id=[me], only_fields=["status_message"])[0].status_message \\
+        != "stopping" and time.time() < deadline:
+    time.sleep(0.05)
+client.tasks.started(task=me)  # what Task.init sends first, right after the stop
+from clearml import Task
+Task.init()
+print("ran on after the stop", flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_stop_before_the_runs_task_init_ends_it_stopped(
+    server: LiveServer, alice: ClearmlUser, api: ClearmlApi
+) -> None:
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("early stop"))
+    task_id = sdk_json(server, alice, script, **{"job.py": STOPPED_BEFORE_INIT})
+    deadline = time.monotonic() + 120
+    while not any(
+        "waiting for the stop" in e["msg"]
+        for e in api.call("events.get_task_log", task=task_id)["events"]
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert api.call("tasks.stop", task=task_id)["fields"]["status_message"] == "stopping"
+    task = wait_status(api, task_id, FINAL, timeout=60)
+    assert task["status"] == "stopped", task
+    deadline = time.monotonic() + 30
+    while "early-stop" in (listed := ps(server, alice)):
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.3)
+
+
 def ps(server: LiveServer, user: ClearmlUser) -> str:
     """``backend.ai ps`` of ``user``: their live sessions."""
     keys = {"BACKEND_ACCESS_KEY": user.access_key, "BACKEND_SECRET_KEY": user.secret_key}

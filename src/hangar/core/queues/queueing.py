@@ -7,17 +7,26 @@ it may not run; a failed entry write moves the status back.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from hangar.core.principal import Principal
-from hangar.core.queues.models import NoDefaultQueue, Queue, QueueNotFound, TaskAlreadyQueued
+from hangar.core.queues.models import (
+    Entry,
+    NoDefaultQueue,
+    Queue,
+    QueueNotFound,
+    TaskAlreadyQueued,
+)
 from hangar.core.queues.reads import QueueReads
 from hangar.core.queues.service import QueueService
 from hangar.core.tracking.tasks.models import DEVELOPMENT, Task, TaskNotFound
 from hangar.core.tracking.tasks.reads import TaskReads
 from hangar.core.tracking.tasks.service import Changed, TaskService
-from hangar.core.tracking.tasks.states import TaskStatus
+from hangar.core.tracking.tasks.states import STOPPING, TaskStatus
+
+log = logging.getLogger("hangar.core.queues")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,15 +165,18 @@ class Queueing:
         reason: str | None = None,
         message: str | None = None,
     ) -> Changed:
-        """The abort request: a development, queued or worker-less task stops now (and
-        leaves its queue); a task a worker runs is asked to stop (status message
-        "stopping"): the worker ends it and reports it stopped."""
+        """The abort request: a development, waiting or worker-less task stops now (and
+        leaves its queue); a task a worker holds (runs it, or popped it and has not
+        started it yet) is asked to stop (status message "stopping", kept through the
+        worker's and the task's own moves to in_progress): the worker ends it and reports
+        it stopped. The queue entry goes first, so a pop never hands out a task whose stop
+        was answered."""
         task = await self._task_reads.get(principal, task_id)
-        if (
-            DEVELOPMENT in task.system_tags
-            or task.status is TaskStatus.QUEUED
-            or task.last_worker is None
-        ):
+        worked = DEVELOPMENT not in task.system_tags
+        held = worked and task.last_worker is not None and task.status is TaskStatus.IN_PROGRESS
+        if worked and task.status is TaskStatus.QUEUED:
+            held = not await self._queues.discard([task_id])  # no entry: a worker popped it
+        if not held:
             changed = await self._tasks.finished(
                 principal, task_id, TaskStatus.STOPPED, force=force, reason=reason,
                 message=message or f"Stopped by {principal.email}",
@@ -172,8 +184,27 @@ class Queueing:
             await self._queues.discard([task_id])
             return changed
         return await self._tasks.move(
-            principal, task_id, task.status, force=True, reason=reason, message="stopping"
+            principal, task_id, task.status, force=True, reason=reason, message=STOPPING
         )
+
+    async def claim(self, principal: Principal, entry: Entry) -> Task | None:
+        """What a worker does with a popped entry before it runs the task: the task if it
+        is still queued; None for a task stopped meanwhile (it stays stopped; a pending
+        stop request ends it stopped now) or gone. The caller pops the next entry."""
+        found = await self._task_reads.find(principal, [entry.task_id])
+        task = found[0] if found else None
+        if task is not None and task.status is TaskStatus.QUEUED:
+            if task.status_message != STOPPING:
+                return task
+            await self._tasks.finished(
+                principal, task.id, TaskStatus.STOPPED, force=True,
+                reason="task was stopped by tasks.stop", message="stopped before it started",
+            )  # fmt: skip
+        log.info(
+            "task %s popped from queue %s was %s: skipped", entry.task_id, entry.queue_id,
+            task.status.value if task is not None else "gone",
+        )  # fmt: skip
+        return None
 
 
 def _status(value: str | None) -> TaskStatus | None:

@@ -46,7 +46,7 @@ from hangar.core.tracking import query as q
 from hangar.core.tracking.metrics.service import MetricsService
 from hangar.core.tracking.tasks.experiments import Experiments
 from hangar.core.tracking.tasks.models import Task
-from hangar.core.tracking.tasks.states import TaskStatus
+from hangar.core.tracking.tasks.states import STOPPING, TaskStatus
 from hangar.settings import Settings
 
 log = logging.getLogger("hangar.core.queues.executor")
@@ -301,12 +301,19 @@ class Executor:
 
     async def _started(self, task: Task, worker: str) -> bool:
         """queued -> in_progress on this worker, in one compare-and-set write; False when
-        the task is no longer queued (dequeued between its enqueue's two steps, stopped)."""
+        the task is no longer queued (dequeued between its enqueue's two steps, stopped),
+        or was asked to stop after the pop (it ends stopped here)."""
         now = self._clock.now()
 
         def decide(current: Task) -> dict[str, Any] | None:
             if current.status is not TaskStatus.QUEUED:
                 return None
+            if current.status_message == STOPPING:  # stopped after the pop: it never runs
+                return {
+                    "status": TaskStatus.STOPPED.value, "status_changed": now,
+                    "status_reason": "task was stopped by tasks.stop",
+                    "status_message": "stopped before it started", "completed": now,
+                }  # fmt: skip
             return {
                 "status": TaskStatus.IN_PROGRESS.value, "status_reason": "pulled by hangar",
                 "status_message": f"Changed by {worker}", "status_changed": now,
@@ -315,7 +322,7 @@ class Executor:
             }  # fmt: skip
 
         changed = await self._experiments.tasks.change(SYSTEM, task.id, decide)
-        return changed.updated == 1
+        return changed.values.get("status") == TaskStatus.IN_PROGRESS.value
 
     async def _prepare(self, run: Run, plan: p.RunPlan, secret: str) -> None:
         spec = runs.spec_of(self._settings, run, plan, secret, self._api_port)
@@ -389,6 +396,11 @@ class Executor:
             if queue_id not in by_id or doc["id"] in waiting or doc["id"] in self._runs:
                 continue
             if changed is None or changed > cutoff:
+                continue
+            if doc.get("status_message") == STOPPING:  # its stop came after the pop
+                group = by_id[queue_id].scaling_group or self._settings.executor_scaling_group
+                stopped = p.Ending(p.Outcome.STOPPED, "task was stopped by tasks.stop")
+                await self._endings.finish(doc["id"], stopped, p.worker_name(group))
                 continue
             await self._feed.put_back(queue_id, doc["id"])
             log.warning("task %s was queued in no queue: put back into %s", doc["id"], queue_id)

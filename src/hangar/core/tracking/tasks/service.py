@@ -37,6 +37,7 @@ from hangar.core.tracking.tasks.states import (
     check_move,
     may_edit,
     may_update_fields,
+    message_of,
 )
 from hangar.db.engine import engine_of
 from hangar.db.sqlite_inline import inline_writes
@@ -215,7 +216,8 @@ class TaskService:
             now = self._clock.now()
             values: dict[str, Any] = {
                 "status": new.value, "status_reason": reason or "",
-                "status_message": message or "", "status_changed": now,
+                "status_message": message_of(task.status, task.status_message, new, message or ""),
+                "status_changed": now,
             }  # fmt: skip
             if extra is not None:
                 values.update(extra(task))

@@ -55,6 +55,18 @@ FINISHED = frozenset({S.COMPLETED, S.STOPPED, S.PUBLISHED, S.CLOSED, S.FAILED})
 READ_ONLY = frozenset({S.PUBLISHED, S.PUBLISHING})
 """Statuses in which a task's fields change only with ``force``."""
 
+STOPPING = "stopping"
+"""The status message of a task asked to stop (``tasks.stop``) that a worker holds: it
+stays through the worker's and the task's own moves to in_progress until the task ends."""
+
+
+def message_of(old: TaskStatus, old_message: str, new: TaskStatus, message: str) -> str:
+    """The status message a move writes: the caller's, except that a pending stop request
+    outlives moves to in_progress (an agent's or the SDK's ``tasks.started``), so an
+    acknowledged stop is never lost."""
+    held = old in (S.QUEUED, S.IN_PROGRESS) and new is S.IN_PROGRESS
+    return STOPPING if held and old_message == STOPPING else message
+
 
 class InvalidStatusChange(Conflict):
     """The status table does not allow this move (without force)."""
