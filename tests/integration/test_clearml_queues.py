@@ -163,6 +163,85 @@ def test_users_keep_to_their_own_tasks_and_admins_run_queues(
     assert alice_api.call("queues.get_num_entries", queue=queue) == {"num": 0}
 
 
+def test_a_stop_after_an_agents_pop_wins_over_its_starts(
+    admin_api: ClearmlApi, alice_api: ClearmlApi
+) -> None:
+    """clearml-agent's calls after a pop (spec 5.2) against a stop that arrives between the
+    pop and the task's own Task.init: the request stays until the worker ends the task."""
+    queue = external_queue(admin_api, "stop-race-q")
+    task = new_task(alice_api, "stopped-early")
+    alice_api.call("tasks.enqueue", task=task, queue=queue)
+    assert admin_api.call("queues.get_next_task", queue=queue)["entry"]["task"] == task
+
+    asked = alice_api.call("tasks.stop", task=task)
+    assert asked["fields"]["status_message"] == "stopping"
+    admin_api.call("tasks.started", task=task, force=True, status_message="pulled by agent")
+    admin_api.call("workers.status_report", worker="racer:0", task=task, queue=queue,
+                   timestamp=int(time.time() * 1000))  # fmt: skip
+    admin_api.call("tasks.dequeue", task=task, new_status="in_progress")
+    admin_api.call("tasks.started", task=task, force=True, status_message="Changed by racer:0")
+    alice_api.call("tasks.started", task=task)  # the SDK's Task.init inside the run
+    seen = alice_api.call("tasks.get_all", id=[task], only_fields=["status", "status_message"])
+    assert (seen["tasks"][0]["status"], seen["tasks"][0]["status_message"]) == (
+        "in_progress", "stopping",
+    )  # fmt: skip
+    admin_api.call("tasks.stopped", task=task, status_reason="task was stopped by tasks.stop")
+    assert alice_api.call("tasks.get_by_id", task=task)["task"]["status"] == "stopped"
+
+
+def test_pops_skip_tasks_stopped_in_the_queue_and_hand_out_the_next(
+    admin_api: ClearmlApi, alice_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "stale-q")
+    stale = [new_task(alice_api, f"stale-{i}") for i in range(25)]
+    waiting = new_task(alice_api, "waiting")
+    for task in [*stale, waiting]:
+        alice_api.call("tasks.enqueue", task=task, queue=queue)
+    for task in stale:  # a worker's late report: stopped, its entry kept
+        alice_api.call("tasks.stopped", task=task)
+
+    popped = admin_api.call("queues.get_next_task", queue=queue)
+    assert popped["entry"]["task"] == waiting
+    assert alice_api.call("queues.get_num_entries", queue=queue) == {"num": 0}
+    statuses = alice_api.call("tasks.get_all", id=stale, only_fields=["status"])["tasks"]
+    assert {t["status"] for t in statuses} == {"stopped"}
+
+
+def test_queue_metadata_is_added_updated_and_deleted(
+    clearml_live: LiveServer, admin_api: ClearmlApi, alice_api: ClearmlApi
+) -> None:
+    queue = external_queue(admin_api, "meta-q")
+    result = sdk_json(clearml_live, None, f"""
+        import json
+        from clearml.backend_api.session.client import APIClient
+        from clearml.backend_api.services import queues
+        client = APIClient()
+        items = [queues.MetadataItem(key="gpu", type="str", value="a100"),
+                 queues.MetadataItem(key="zone", type="str", value="eu")]
+        client.queues.add_or_update_metadata(queue={queue!r}, metadata=items)
+        print(json.dumps(client.queues.get_by_id(queue={queue!r}).metadata))
+    """)  # fmt: skip
+    assert result == {"gpu": {"key": "gpu", "type": "str", "value": "a100"},
+                      "zone": {"key": "zone", "type": "str", "value": "eu"}}  # fmt: skip
+    updated = admin_api.call("queues.add_or_update_metadata", queue=queue,
+                             metadata=[{"key": "gpu", "value": 2}])  # fmt: skip
+    assert updated == {"updated": 1}
+    assert admin_api.call("queues.delete_metadata", queue=queue, keys=["zone", "x"]) == {
+        "updated": 1
+    }
+    found = admin_api.call("queues.get_all", id=[queue], only_fields=["metadata"])["queues"]
+    assert found[0]["metadata"] == {"gpu": {"key": "gpu", "type": "", "value": "2"}}
+    admin_api.call("queues.add_or_update_metadata", queue=queue, replace_metadata=True,
+                   metadata=[{"key": "only", "type": "int", "value": "1"}])  # fmt: skip
+    shown = alice_api.call("queues.get_by_id", queue=queue)["queue"]["metadata"]
+    assert list(shown) == ["only"]
+    assert refused(alice_api, "queues.delete_metadata", queue=queue, keys=["only"]) == (403, 20)
+    assert refused(admin_api, "queues.add_or_update_metadata", queue=queue,
+                   metadata=[{"key": ""}]) == (400, 12)  # fmt: skip
+    assert refused(admin_api, "queues.delete_metadata", queue="0" * 32, keys=[]) == (400, 701)
+    assert refused(admin_api, "queues.delete_metadata", queue=queue) == (400, 11)
+
+
 def test_queue_lookups_fail_the_way_the_clients_expect(admin_api: ClearmlApi) -> None:
     assert refused(admin_api, "queues.get_by_id", queue="default") == (400, 701)
     assert refused(admin_api, "workers.get_runtime_properties", worker="w") == (404, 0)
@@ -188,6 +267,9 @@ def test_workers_report_and_time_out(admin_api: ClearmlApi, alice_api: ClearmlAp
     )  # fmt: skip
     listed = {w["id"]: w for w in alice_api.call("workers.get_all")["workers"]}
     assert listed["box:0"]["task"]["id"] == task
+    assert listed["box:0"]["user"]["name"] == "alice@queues.test"  # her name: no full name
+    seen_by_admin = {w["id"]: w for w in admin_api.call("workers.get_all")["workers"]}
+    assert seen_by_admin["box:0"]["user"] == listed["box:0"]["user"]
     assert alice_api.call("tasks.get_by_id", task=task)["task"]["last_worker"] == "box:0"
     stats = alice_api.call(
         "workers.get_stats", from_date=time.time() - 60, to_date=time.time() + 60,
@@ -259,6 +341,7 @@ def test_clearml_agent_daemon_runs_an_enqueued_task_and_aborts_one(
     queue = external_queue(admin_api, "agent-q")
     hello = sdk_task(clearml_live, "hello", AGENT_SCRIPT, "agent-q")
     sleeper = sdk_task(clearml_live, "sleeper", SLEEPER, "agent-q")
+    early = sdk_task(clearml_live, "early", SLEEPER, "agent-q")
 
     with _agent_running(clearml_live) as daemon:
         status, seen_worker = _wait_for(admin_api, hello, ("completed", "failed", "stopped"))
@@ -269,6 +352,11 @@ def test_clearml_agent_daemon_runs_an_enqueued_task_and_aborts_one(
             "stopping"
         )
         status, _ = _wait_for(admin_api, sleeper, ("stopped", "failed", "completed"), 90)
+        assert status == "stopped", agent_log(clearml_live)
+        # stopped as soon as the agent took it: before its own starts and the task's Task.init
+        assert _wait_taken(admin_api, early), agent_log(clearml_live)
+        assert admin_api.call("tasks.stop", task=early)["fields"]["status_message"] == "stopping"
+        status, _ = _wait_for(admin_api, early, ("stopped", "failed", "completed"), 90)
         assert status == "stopped", agent_log(clearml_live)
         assert daemon.poll() is None  # the daemon lives on, back to polling
 
@@ -292,6 +380,17 @@ def _wait_log(api: ClearmlApi, task_id: str, text: str, timeout: float = 120) ->
         if text in _log_text(api, task_id):
             return True
         time.sleep(1)
+    return False
+
+
+def _wait_taken(api: ClearmlApi, task_id: str, timeout: float = 120) -> bool:
+    """Until the agent took the task: in progress on its worker (its first status report)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = api.call("tasks.get_by_id", task=task_id)["task"]
+        if task["status"] == "in_progress" and task.get("last_worker"):
+            return True
+        time.sleep(0.05)
     return False
 
 

@@ -47,6 +47,26 @@ class QueueFields(Body):
         return {k: v for k, v in given.items() if v is not None}
 
 
+class MetadataItem(Body):
+    key: str = Field(min_length=1, max_length=255)
+    type: str | None = ""
+    value: Any = ""
+
+    def wire(self) -> dict[str, str]:
+        """The item as stored and answered (values are text, as the reference keeps them)."""
+        value = "" if self.value is None else self.value
+        return {"key": self.key, "type": self.type or "", "value": str(value)}
+
+
+class MetadataUpdate(QueueRequest):
+    metadata: list[MetadataItem]
+    replace_metadata: bool = False
+
+
+class MetadataDelete(QueueRequest):
+    keys: list[str]
+
+
 class EntryRequest(QueueRequest):
     task: str
 
@@ -98,7 +118,7 @@ def worker_object(
     current = queues.get(worker.queue or "")
     out: dict[str, Any] = {
         "id": worker.name, "key": worker.name,
-        "user": {"id": str(worker.user), "name": ""},
+        "user": {"id": str(worker.user), "name": worker.user_name},
         "company": {"id": worker.company, "name": worker.company}, "ip": worker.ip,
         "register_time": worker.register_time.isoformat(),
         "last_activity_time": worker.last_activity_time.isoformat(),

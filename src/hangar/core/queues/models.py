@@ -106,6 +106,7 @@ class Worker:
     register_time: datetime
     last_activity_time: datetime
     last_report_time: datetime | None
+    user_name: str = ""  # the name of the user it works as (filled in by the reads)
 
     def alive(self, now: datetime) -> bool:
         return (now - self.last_activity_time).total_seconds() <= self.timeout_seconds

@@ -8,7 +8,7 @@ from hangar.core.clock import Clock
 from hangar.core.queues.queueing import Queueing
 from hangar.core.queues.reads import QueueReads
 from hangar.core.queues.service import QueueService
-from hangar.core.queues.workers import WorkerService
+from hangar.core.queues.workers import UserNames, WorkerService
 from hangar.core.scoped import Database
 from hangar.core.tracking.tasks.experiments import Experiments
 
@@ -22,13 +22,18 @@ class QueuePlane:
 
 
 def build_queue_plane(
-    db: Database, clock: Clock, experiments: Experiments, service: QueueService
+    db: Database,
+    clock: Clock,
+    experiments: Experiments,
+    service: QueueService,
+    names: UserNames | None = None,
 ) -> QueuePlane:
-    """``service`` is built first: the tracking part tells it about deleted tasks."""
+    """``service`` is built first: the tracking part tells it about deleted tasks;
+    ``names``: how workers' users are named."""
     reads = QueueReads(db, clock, service)
     return QueuePlane(
         service=service,
         reads=reads,
         queueing=Queueing(service, reads, experiments.tasks, experiments.task_reads),
-        workers=WorkerService(db, clock, experiments.tasks),
+        workers=WorkerService(db, clock, experiments.tasks, names),
     )

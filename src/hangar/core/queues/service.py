@@ -173,6 +173,32 @@ class QueueService:
                 raise QueueNotEmpty()
             await repo.delete_queue(db, queue_id)
 
+    async def edit_metadata(
+        self,
+        principal: Principal,
+        queue_id: str,
+        *,
+        put: Mapping[str, Mapping[str, Any]] | None = None,
+        drop: Collection[str] = (),
+        replace: bool = False,
+    ) -> int:
+        """``queues.add_or_update_metadata`` / ``delete_metadata`` (administrators): items
+        by key added or replaced (every other one dropped with ``replace``), ``drop``'s keys
+        removed; 1 when the metadata changed, else 0. The queue's row is taken first, so two
+        edits never lose each other's items."""
+        check_admin(principal)
+        async with self._engine.begin() as db:
+            await self._locked(db, principal, queue_id)
+            queue = await self._get(db, principal, queue_id)
+            new = {} if replace else dict(queue.metadata)
+            new.update({key: dict(item) for key, item in (put or {}).items()})
+            for key in drop:
+                new.pop(key, None)
+            if new == queue.metadata:
+                return 0
+            await repo.update_queue(db, queue_id, {"metadata": new})
+        return 1
+
     # Entries -----------------------------------------------------------------------------
 
     async def _task(self, principal: Principal, task_id: str) -> TaskRef:

@@ -8,15 +8,17 @@ silent ones drop out of :meth:`WorkerService.all` and are forgotten a day later.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
 from hangar.core.clock import Clock
 from hangar.core.errors import Conflict, InvalidRequest
+from hangar.core.identity.service import IdentityService
 from hangar.core.principal import Principal
 from hangar.core.queues.models import Worker, WorkerReport
 from hangar.core.queues.repo import workers as repo
@@ -140,13 +142,36 @@ def widened(since: datetime, until: datetime, interval: int) -> int:
     return max(interval, math.ceil((until - since).total_seconds() / MAX_POINTS))
 
 
+class UserNames(Protocol):
+    async def names(self, users: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The display names of these users (full name, else user name)."""
+
+
+class UserNamesOf:
+    """``UserNames`` from the identity part."""
+
+    def __init__(self, identity: IdentityService) -> None:
+        self._identity = identity
+
+    async def names(self, users: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        wanted = set(users)
+        if not wanted:
+            return {}
+        return {u.uuid: u.full_name or u.username
+                for u in await self._identity.list_users() if u.uuid in wanted}  # fmt: skip
+
+
 class WorkerService:
     """Workers of the principal's domain: registration, reports, and what they show."""
 
-    def __init__(self, db: Database, clock: Clock, tasks: TaskService) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, tasks: TaskService, names: UserNames | None = None
+    ) -> None:
+        """``names``: how workers' users are named in what :meth:`all` returns."""
         self._engine = engine_of(db)
         self._clock = clock
         self._tasks = tasks
+        self._names = names
         self._pruned: datetime | None = None
 
     async def register(
@@ -266,7 +291,11 @@ class WorkerService:
             found = await repo.workers(
                 db, principal.domain_name, since=now - timedelta(seconds=last_seen), names=names
             )
-        return [w for w in found if w.alive(now)]
+        alive = [w for w in found if w.alive(now)]
+        if self._names is None:
+            return alive
+        named = await self._names.names({w.user for w in alive})
+        return [replace(w, user_name=named.get(w.user, "")) for w in alive]
 
     async def _reports(
         self, principal: Principal, names: Collection[str] | None, since: datetime,

@@ -13,6 +13,8 @@ from hangar.api.clearml.queue_wire import (
     MAX_ENTRIES_SHOWN,
     QUEUES,
     EntryRequest,
+    MetadataDelete,
+    MetadataUpdate,
     MoveRequest,
     QueueFields,
     QueueRequest,
@@ -27,8 +29,6 @@ from hangar.core.queues.plane import QueuePlane
 from hangar.core.queues.service import Move
 from hangar.core.tracking.tasks.service import Changed
 from hangar.core.tracking.tasks.states import TaskStatus
-
-NEXT_TASK_ATTEMPTS = 20
 
 
 def queues(call: Call) -> QueuePlane:
@@ -111,6 +111,23 @@ async def delete(call: Call) -> dict[str, Any]:
     return {"deleted": 1}
 
 
+@endpoint("queues.add_or_update_metadata")
+async def add_or_update_metadata(call: Call) -> dict[str, Any]:
+    body = call.parse(MetadataUpdate)
+    items = {item.key: item.wire() for item in body.metadata}
+    updated = await queues(call).service.edit_metadata(
+        call.principal, body.queue, put=items, replace=body.replace_metadata
+    )
+    return {"updated": updated}
+
+
+@endpoint("queues.delete_metadata")
+async def delete_metadata(call: Call) -> dict[str, Any]:
+    body = call.parse(MetadataDelete)
+    updated = await queues(call).service.edit_metadata(call.principal, body.queue, drop=body.keys)
+    return {"updated": updated}
+
+
 class AddTaskRequest(EntryRequest):
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
 
@@ -137,11 +154,12 @@ class NextTaskRequest(QueueRequest):
 
 
 async def _next(call: Call, body: NextTaskRequest) -> tuple[Entry, Any] | None:
-    """Pops the first entry whose task is still queued (stale ones are dropped). A plain
-    user's worker takes only the user's own tasks: the head must be theirs."""
-    plane, tasks = queues(call), call.services.tracking.experiments.task_reads
+    """Pops the first entry whose task is still queued: one stopped meanwhile is skipped
+    (it stays stopped) and the next is popped. A plain user's worker takes only the user's
+    own tasks: the head must be theirs."""
+    plane = queues(call)
     await plane.reads.get(call.principal, body.queue, with_entries=False)
-    for _ in range(NEXT_TASK_ATTEMPTS):
+    while True:  # each turn takes an entry: ends when the queue does
         wanted = body.task
         if not call.principal.is_admin:
             head = await plane.reads.peek(body.queue)
@@ -155,10 +173,9 @@ async def _next(call: Call, body: NextTaskRequest) -> tuple[Entry, Any] | None:
         entry = await plane.service.pop(body.queue, task_id=wanted)
         if entry is None:
             return None
-        found = await tasks.find(call.principal, [entry.task_id])
-        if found and found[0].status is TaskStatus.QUEUED:
-            return entry, found[0]
-    return None
+        task = await plane.queueing.claim(call.principal, entry)
+        if task is not None:
+            return entry, task
 
 
 @endpoint("queues.get_next_task")
