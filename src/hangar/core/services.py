@@ -43,6 +43,7 @@ from hangar.core.queues.executor.feed import QueueFeedOf, WorkerReportsOf
 from hangar.core.queues.executor.mounts import TaskMounts
 from hangar.core.queues.executor.service import Executor
 from hangar.core.queues.plane import QueuePlane, build_queue_plane
+from hangar.core.queues.workers import UserNamesOf
 from hangar.core.queues.service import QueueService
 from hangar.core.reconcile import Leases, NoWakeups, process_identity
 from hangar.core.resources.accelerators import Accelerators
@@ -285,7 +286,9 @@ def _assemble(
         apps=AppService(compute=compute, images=images, agents=agents, lifecycle=lifecycle),
         remote_agents=remote_agents, census=CensusTaker(sessions), admin=admin,
         tracking=tracking,
-        queues=build_queue_plane(sessions, clock, tracking.experiments, queue_entries),
+        queues=build_queue_plane(
+            sessions, clock, tracking.experiments, queue_entries, UserNamesOf(identity)
+        ),
         billing=billing,
         first_admin=first_admin,
     )  # fmt: skip
