@@ -68,7 +68,7 @@ def _decimal(value: Any) -> Decimal:
         return ZERO
 
 
-def _device_key(device: Mapping[str, Any]) -> str:
+def device_key(device: Mapping[str, Any]) -> str:
     return str(device.get("id") or device.get("uuid") or device.get("index"))
 
 
@@ -146,14 +146,14 @@ def plan_runs(
     for meter in open_meters:
         session = sessions.get(uuid.UUID(meter.subject_id))
         if session is None:
-            plan.closes.append((_id(meter), now))
+            plan.closes.append((meter_id(meter), now))
             continue
         left = left_running(session, meter.started_at)
         if session.status in RUNNING and not (left and running_since(session) > left):
             metered.add(session.id)
             continue
         end = left or max(session.status_changed, meter.started_at)
-        plan.closes.append((_id(meter), min(end, now)))
+        plan.closes.append((meter_id(meter), min(end, now)))
     for session in sessions.values():
         if session.status not in RUNNING or session.id in metered:
             continue
@@ -176,7 +176,7 @@ def plan_disks(
         session = sessions.get(uuid.UUID(meter.subject_id))
         if session is None or session.status in ENDED:
             end = now if session is None else session.terminated_at or session.status_changed
-            plan.closes.append((_id(meter), min(max(end, meter.started_at), now)))
+            plan.closes.append((meter_id(meter), min(max(end, meter.started_at), now)))
         else:
             metered.add(session.id)
     for session in sessions.values():
@@ -191,7 +191,7 @@ def plan_disks(
     return plan
 
 
-def _id(meter: Meter) -> int:
+def meter_id(meter: Meter) -> int:
     assert meter.id is not None, "a stored meter has an id"
     return meter.id
 

@@ -98,7 +98,7 @@ class BillingService:
                     live[sid] = found
             ids = [str(sid) for sid in live]
             devices = {
-                agent.id: {meters._device_key(d): d for d in agent.devices}
+                agent.id: {meters.device_key(d): d for d in agent.devices}
                 for agent in await agents_repo.alive(db)
             }
             ran = await repo.last_ends(db, MeterKind.RUN, ids)
@@ -126,7 +126,7 @@ class BillingService:
             if current and current[0].resources == held:
                 return
             for meter in current:
-                await repo.close_meter(db, meters._id(meter), now)
+                await repo.close_meter(db, meters.meter_id(meter), now)
             await repo.add_meter(
                 db,
                 Meter(
@@ -142,7 +142,7 @@ class BillingService:
             subject = {MeterKind.VOLUME: [str(volume_id)]}
             for meter in await repo.meters_of(db, subjects=subject):
                 if meter.ended_at is None:
-                    await repo.close_meter(db, meters._id(meter), self._clock.now())
+                    await repo.close_meter(db, meters.meter_id(meter), self._clock.now())
 
     # -- costs -----------------------------------------------------------------------------
 
@@ -243,7 +243,7 @@ class BillingService:
                 again = meters.repriced(meter, prices, now)
                 if again.rate == meter.rate:
                     continue
-                await repo.close_meter(db, meters._id(meter), now)
+                await repo.close_meter(db, meters.meter_id(meter), now)
                 await repo.add_meter(db, again)
         return prices
 
