@@ -21,7 +21,7 @@ from hangar.core.tracking.metrics.models import (
     ScalarIn,
     XAxis,
 )
-from hangar.core.tracking.metrics.reads import MetricsReads
+from hangar.core.tracking.metrics.reads import MetricsReads, ScalarPage
 from hangar.core.tracking.metrics.service import MetricsService
 from hangar.db.engine import create_engine, make_sessionmaker, migrate
 
@@ -182,3 +182,34 @@ async def test_a_batch_of_many_series_and_tasks_is_stored(part: Part) -> None:
     assert summaries[T1].last_iteration == 2
     assert sum(len(variants) for variants in summaries[T1].last_metrics.values()) == 2000
     assert len(summaries) == 4
+
+
+async def test_scalar_pages_read_one_series_or_several_in_order(part: Part) -> None:
+    alice = principal(ALICE)
+    points = [scalar(i, i / 2, variant=v) for v in ("a", "b") for i in range(5)]
+    await part.service.add(alice, [*points, ScalarIn(T1, "acc", "x", 0, 1.0, 5)])
+
+    def seen(pages: list[ScalarPage]) -> list[tuple[str, int, float | None]]:
+        return [
+            (run.variant, it, value)
+            for page in pages
+            for run in page.runs
+            for it, value in zip(run.iters, run.values, strict=True)
+        ]
+
+    for metric, variants in (("loss", ("b", "a")), ("acc", ("x",))):
+        pages, after = [], None
+        while True:
+            page = await part.reads.scalar_page(
+                alice, T1, metric=metric, after=after, limit=3, descending=True
+            )
+            pages.append(page)
+            after = page.after
+            if after is None:
+                break
+        expected = [(v, i, i / 2 if v != "x" else 1.0) for v in variants
+                    for i in range(4 if v != "x" else 0, -1, -1)]  # fmt: skip
+        assert seen(pages) == expected
+        assert {page.total for page in pages} == {len(expected)}
+    whole = await part.reads.scalar_page(alice, T1, metric="acc", limit=10)
+    assert (whole.total, whole.after, whole.runs[0].timestamps) == (1, None, (5,))

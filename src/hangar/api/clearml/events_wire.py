@@ -12,6 +12,7 @@ import base64
 import binascii
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -223,6 +224,42 @@ def scalar_objects(runs: list[SeriesPoints]) -> list[dict[str, Any]]:
             for it, value, ts in zip(run.iters, run.values, run.timestamps, strict=True)
         ]
     return found
+
+
+def _numbers(values: Sequence[Any], prefix: bytes) -> list[bytes]:
+    """Each number of a column as its JSON text (orjson's: NaN and infinities are null),
+    after ``prefix``."""
+    text = orjson.dumps(values)[1:-1]
+    return (prefix + text.replace(b",", b"\x00" + prefix)).split(b"\x00")
+
+
+def _run_parts(kind: str, run: SeriesPoints) -> list[bytes]:
+    """A run's events as pieces of JSON text: per point the run's constant fields (one
+    shared object), its iteration, value and timestamp."""
+    constant = {"type": kind, "task": run.task, "metric": run.metric, "variant": run.variant}
+    head = orjson.dumps(constant)[:-1] + b',"iter":'
+    parts = [b"}," + head] * (4 * len(run.iters))
+    parts[0] = head
+    parts[1::4] = _numbers(run.iters, b"")
+    parts[2::4] = _numbers(run.values, b',"value":')
+    parts[3::4] = _numbers(run.timestamps, b',"timestamp":')
+    parts.append(b"}")
+    return parts
+
+
+def scalar_events(runs: list[SeriesPoints]) -> orjson.Fragment:
+    """The JSON array :func:`scalar_objects` makes, written without a dict per point: the
+    columns by orjson, the pieces joined once. A whole history (100k points, 18 MB) is the
+    hot path of reading scalars back."""
+    kind = WIRE_TYPES[EventKind.SCALAR]
+    parts = [b"["]
+    for run in runs:
+        if run.iters:
+            if len(parts) > 1:
+                parts.append(b",")
+            parts += _run_parts(kind, run)
+    parts.append(b"]")
+    return orjson.Fragment(b"".join(parts))
 
 
 def scroll_id(state: dict[str, Any]) -> str:

@@ -5,11 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from hangar.api.clearml.errors import ClearmlError
-from hangar.api.clearml.events_wire import EventLines, position, scroll_id, scroll_state
-from hangar.core.tracking.metrics.models import ImageIn, LogIn, PlotIn, ScalarIn, VectorIn
+from hangar.api.clearml.events_wire import (
+    EventLines,
+    position,
+    scalar_events,
+    scalar_objects,
+    scroll_id,
+    scroll_state,
+)
+from hangar.core.tracking.metrics.models import (
+    ImageIn,
+    LogIn,
+    PlotIn,
+    ScalarIn,
+    SeriesPoints,
+    VectorIn,
+)
 
 TASK = "a" * 32
 
@@ -79,3 +94,17 @@ def test_scroll_ids_hold_their_state_and_refuse_forgeries() -> None:
     for bad_position in ([1, "x"], [2**70, 1], {"a": 1}, 1.5):
         with pytest.raises(ClearmlError):
             position(bad_position, pair=True)
+
+
+def test_scalar_events_are_written_as_the_objects_would_be() -> None:
+    runs = [
+        SeriesPoints(TASK, 'lo"ss', "a", (3, 2, 1), (1.5, None, float("inf")), (10, 11, 12)),
+        SeriesPoints(TASK, 'lo"ss', "empty", (), (), ()),
+        SeriesPoints(TASK, "m", "ü", (-5, 2**62), (float("nan"), 1e-300), (1, 2)),
+    ]
+    for some in (runs, runs[:1], runs[1:2], runs[2:], []):
+        written = orjson.dumps({"events": scalar_events(some)})
+        assert written == orjson.dumps({"events": scalar_objects(some)})
+    [first, *_] = orjson.loads(orjson.dumps(scalar_events(runs)))
+    assert first == {"type": "training_stats_scalar", "task": TASK, "metric": 'lo"ss',
+                     "variant": "a", "iter": 3, "value": 1.5, "timestamp": 10}  # fmt: skip

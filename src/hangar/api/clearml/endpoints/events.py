@@ -13,7 +13,7 @@ from hangar.api.clearml.events_wire import (
     EventLines,
     iso,
     position,
-    scalar_objects,
+    scalar_events,
     scroll_id,
     scroll_state,
 )
@@ -204,11 +204,10 @@ async def get_scalar_metric_data(call: Call) -> dict[str, Any]:
         call.principal, body.task, metric=body.metric, limit=limit, descending=True,
         after=position(state.get("a"), pair=True) if state else None,
     )  # fmt: skip
-    events = scalar_objects(page.runs)
     after = {"l": "metric", "t": body.task, "m": body.metric, "a": page.after}
     return {
-        "events": events,
-        "returned": len(events),
+        "events": scalar_events(page.runs),
+        "returned": sum(len(run.iters) for run in page.runs),
         "total": page.total,
         "scroll_id": None if body.no_scroll else scroll_id(after),
     }

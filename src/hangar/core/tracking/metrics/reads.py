@@ -110,6 +110,8 @@ class MetricsReads:
             refs = {ref.id: ref for ref in await scalars.find_series(conn, [task], filters)}
             if not refs:
                 return ScalarPage([], 0, None)
+            if len(refs) == 1 and (after is None or after[0] in refs):
+                return await _one_series(conn, next(iter(refs.values())), after, limit, descending)
             rows = await scalars.points(conn, refs, after, limit, desc=descending)
             whole = after is None and len(rows) < limit  # the page holds every point
             total = len(rows) if whole else await scalars.count_points(conn, refs)
@@ -257,6 +259,24 @@ async def _series(
             return Series(ref.task, ref.metric, ref.variant, x, y)
     x, y = await scalars.history(conn, ref.id, axis)
     return Series(ref.task, ref.metric, ref.variant, x, y)
+
+
+async def _one_series(
+    conn: AsyncConnection,
+    ref: SeriesRef,
+    after: tuple[int, int] | None,
+    limit: int,
+    descending: bool,
+) -> ScalarPage:
+    """:meth:`MetricsReads.scalar_page` of a single series, read as columns."""
+    iters, values, stamps = await scalars.columns(
+        conn, ref.id, after[1] if after else None, limit, desc=descending
+    )
+    whole = after is None and len(iters) < limit
+    total = len(iters) if whole else await scalars.count_points(conn, [ref.id])
+    last = (ref.id, iters[-1]) if len(iters) == limit else None
+    run = SeriesPoints(ref.task, ref.metric, ref.variant, iters, values, stamps)
+    return ScalarPage([run] if iters else [], total, last)
 
 
 def _runs(refs: dict[int, SeriesRef], rows: list[scalars.PointRow]) -> list[SeriesPoints]:

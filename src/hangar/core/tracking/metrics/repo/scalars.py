@@ -67,7 +67,7 @@ class _Batch:
         return batch
 
 
-_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
 _ITER_TIME = attrgetter("iter", "timestamp")
 _ITER = attrgetter("iter")
 _VALUE = attrgetter("value")
@@ -282,6 +282,23 @@ async def points(
         f"ORDER BY {order} LIMIT {int(limit)}"
     )
     return cast(list[PointRow], await fetch_all(conn, sql, params))
+
+
+async def columns(
+    conn: AsyncConnection, sid: int, after: int | None, limit: int, *, desc: bool = False
+) -> tuple[tuple[int, ...], tuple[float | None, ...], tuple[int, ...]]:
+    """One series' points in order of iteration (or the reverse) after iteration ``after``,
+    as columns: iterations, values, timestamps (the compact read of a long history)."""
+    where, params = f"series_id = {mark(conn, 1)}", [sid]
+    if after is not None:
+        where += f" AND iter {'<' if desc else '>'} {mark(conn, 2)}"
+        params.append(after)
+    sql = (
+        f"SELECT iter, value, timestamp FROM tracking_scalars WHERE {where} "
+        f"ORDER BY iter {'DESC' if desc else ''} LIMIT {int(limit)}"
+    )
+    rows = await fetch_all(conn, sql, params)
+    return tuple(map(_FIRST, rows)), tuple(map(_SECOND, rows)), tuple(map(_THIRD, rows))
 
 
 async def count_points(conn: AsyncConnection, series: Collection[int]) -> int:
