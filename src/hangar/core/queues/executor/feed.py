@@ -3,8 +3,9 @@ the workers registry where the executor shows as ``hangar:<scaling group>``."""
 
 from __future__ import annotations
 
+from hangar.core.identity.reads import DirectoryReads
 from hangar.core.principal import Principal
-from hangar.core.queues.executor.models import Popped, ServedQueue
+from hangar.core.queues.executor.models import SYSTEM, Popped, ServedQueue
 from hangar.core.queues.models import ServedBy
 from hangar.core.queues.reads import QueueReads
 from hangar.core.queues.service import QueueService
@@ -12,10 +13,19 @@ from hangar.core.queues.workers import WorkerService
 
 
 class QueueFeedOf:
-    """``QueueFeed`` over the queue service and reads."""
+    """``QueueFeed`` over the queue service and reads; ``directory`` names the domains
+    whose default queues it keeps."""
 
-    def __init__(self, service: QueueService, reads: QueueReads) -> None:
-        self._service, self._reads = service, reads
+    def __init__(
+        self, service: QueueService, reads: QueueReads, directory: DirectoryReads | None = None
+    ) -> None:
+        self._service, self._reads, self._directory = service, reads, directory
+
+    async def ensure_defaults(self) -> None:
+        if self._directory is None:
+            return
+        for domain in await self._directory.domains(SYSTEM):
+            await self._service.ensure_default(domain.name)
 
     async def served(self) -> list[ServedQueue]:
         found = await self._reads.served_by(ServedBy.HANGAR)

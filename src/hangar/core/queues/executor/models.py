@@ -43,6 +43,9 @@ class QueueFeed(Protocol):
 
     async def put_back(self, queue_id: str, task_id: str) -> None: ...
 
+    async def ensure_defaults(self) -> None:
+        """Every domain has its default queue (one created since the last call too)."""
+
 
 class WorkerReports(Protocol):
     """The workers registry: the executor shows as worker ``hangar:<scaling group>``."""

@@ -114,6 +114,7 @@ class Executor:
                     await self._guarded(self.run_pass(), "pass")
                     if self._clock.monotonic() - checked > LOST_AFTER.total_seconds():
                         checked = self._clock.monotonic()
+                        await self._guarded(self._feed.ensure_defaults(), "default queues")
                         await self._guarded(self.requeue_lost(), "requeue")
                     if self._clock.monotonic() - beat > HEARTBEAT_SECONDS:
                         beat = self._clock.monotonic()

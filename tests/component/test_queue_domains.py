@@ -1,0 +1,22 @@
+"""Every domain has its default queue, also one created while the server runs: the
+executor's periodic pass makes it, so Hangar serves it before anyone there looks."""
+
+from __future__ import annotations
+
+from hangar.core.queues.executor.models import SYSTEM
+from hangar.core.queues.models import ServedBy
+from hangar.core.services import Services
+from tests.component.test_executor_recovery import executor
+from tests.component.test_queues import user
+
+
+async def test_a_domain_created_later_gets_its_default_queue(services: Services) -> None:
+    await services.admin.identity.create_domain(SYSTEM, "lab", {})
+    assert executor(services)._feed is not None
+    await executor(services)._feed.ensure_defaults()
+
+    served = await services.queues.reads.served_by(ServedBy.HANGAR)
+    assert {q.company for q in served if q.is_default} >= {"default", "lab"}
+    ada = await user(services, "ada@lab.test", domain_name="lab")
+    default = await services.queues.reads.default(ada)
+    assert default.company == "lab" and [q.id for q in served if q.company == "lab"] == [default.id]
