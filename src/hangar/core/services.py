@@ -293,7 +293,8 @@ def _assemble(
         first_admin=first_admin,
     )  # fmt: skip
     services.executor = Executor(
-        settings, clock, feed=QueueFeedOf(queue_entries, services.queues.reads),
+        settings, clock,
+        feed=QueueFeedOf(queue_entries, services.queues.reads, services.reads.directory),
         experiments=tracking.experiments, metrics=tracking.metrics, identity=identity,
         compute=compute, resources=admin.resources, bus=bus,
         workers=WorkerReportsOf(services.queues.workers),
