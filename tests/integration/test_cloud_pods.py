@@ -7,16 +7,19 @@ again; its environment and init command's output show in its log; an exposed
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.cloud import CloudApi, admin_key, cloud_server, run_sdk, run_yotta
-from tests.support.live import LiveServer
+from tests.support.live import HANGAR, LiveServer
 
 RTX = "NVIDIA_RTX_4090_24G"
 
@@ -227,3 +230,70 @@ def test_the_readme_pods_block_works_verbatim(server: LiveServer) -> None:
     assert done.stdout.startswith("hello\n"), done.stdout
     assert done.stdout.count('"data": true') == 3  # pause, resume, delete
     assert '"status": "RUNNING"' in done.stdout  # the list of running pods
+
+
+def test_gpus_held_by_a_backendai_session_are_not_given_to_a_pod(server: LiveServer) -> None:
+    done = server.official("start", "-r", "cuda.device=3", "-t", "all-gpus", "python")
+    assert done.returncode == 0, done.stdout + done.stderr
+    api = CloudApi(server, admin_key(server))
+    try:
+        body = {"image": "python:3", "gpuType": RTX, "gpuCount": 1}
+        pod = api.post("/v2/pods", json=body).json()["data"]
+        time.sleep(1.5)  # scheduler passes go by: no device is free
+        assert api.get(f"/v2/pods/{pod['id']}").json()["data"]["status"] == "INITIALIZING"
+    finally:
+        server.official("rm", "all-gpus")
+    wait_for(lambda: status(server, pod["id"]) == "RUNNING", "placed once the devices are free")
+    assert free_rtx(server) == 1
+    assert api.delete(f"/v2/pods/{pod['id']}").json()["data"] is True
+
+
+def ssh_in(server: LiveServer, ssh_cmd: str, key: Path, command: str) -> str:
+    """Run the pod's ``sshCmd`` (``hangar app pod-N sshd -b PORT & ssh -p PORT work@...``)
+    on a free port, with ``key``."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app, _, ssh = ssh_cmd.replace("10022", str(port)).partition(" & ")
+    argv = app.split()
+    proxy = subprocess.Popen([str(HANGAR), *argv[1:]], env=server.server_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)  # fmt: skip
+    try:
+        assert proxy.stdout is not None
+        seen = ""
+        while str(port) not in seen:
+            line = proxy.stdout.readline()
+            assert line, f"hangar app exited early: {seen}"
+            seen += line
+        ssh_argv = ssh.split()
+        options = ["-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                   "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes"]  # fmt: skip
+        done = subprocess.run([ssh_argv[0], *options, *ssh_argv[1:], command],
+                              capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="the OpenSSH client is not installed")
+@pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="openssh-server missing")
+def test_ssh_cmd_reaches_the_pod(server: LiveServer, tmp_path: Path) -> None:
+    api = CloudApi(server, admin_key(server))
+    body = {"image": "python:3", "resourceType": "CPU",
+            "environmentVars": [{"key": "WHO", "value": "pod-over-ssh"}]}  # fmt: skip
+    pod_id = api.post("/v2/pods", json=body).json()["data"]["id"]
+    pod = wait_for(
+        lambda: (p := api.get(f"/v2/pods/{pod_id}").json()["data"])["status"] == "RUNNING" and p,
+        "running",
+    )
+    assert pod["sshCmd"].startswith(f"hangar app pod-{pod_id} sshd ")
+    got = server.official("session", "download", f"pod-{pod_id}", "id_container", cwd=tmp_path)
+    assert got.returncode == 0, got.stdout + got.stderr
+    (tmp_path / "id_container").chmod(0o600)
+    shown = ssh_in(server, pod["sshCmd"], tmp_path / "id_container", "id -un; echo $WHO")
+    assert shown.split() == ["work", "pod-over-ssh"], shown
+    assert api.delete(f"/v2/pods/{pod_id}").json()["data"] is True
