@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -10,13 +9,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from hangar.core.clock import Clock
 from hangar.core.identity import repo
 from hangar.core.identity.apikeys.service import ApiKeyService
-from hangar.core.identity.models import DefaultForUnspecified, NewKeyPair
+from hangar.core.identity.models import NewKeyPair
+from hangar.core.identity.repo import accounts
+from hangar.core.identity.repo.defaults import create_defaults
 from hangar.core.identity.secrets import generate_password
 from hangar.core.identity.service import IdentityService
 from hangar.core.principal import Role
 from hangar.db.engine import DbSession
-from hangar.db.tables.identity import DomainRow, GroupRow, ResourcePolicyRow
-from hangar.db.tables.scaling import ScalingGroupDomainRow, ScalingGroupRow
 
 DEFAULT = "default"
 
@@ -34,67 +33,6 @@ DEFAULT_GROUP_DESCRIPTION = "The default scaling group"
 change it: the GPU-cloud face shows a changed description as the region's name)."""
 
 
-async def _create_defaults(db: DbSession, clock: Clock) -> None:
-    now = clock.now()
-    db.add(
-        DomainRow(
-            name=DEFAULT,
-            description="The default domain",
-            is_active=True,
-            created_at=now,
-            modified_at=now,
-            total_resource_slots={},
-            allowed_vfolder_hosts=["local"],
-            allowed_docker_registries=[],
-            integration_id=None,
-        )
-    )
-    db.add(
-        ScalingGroupRow(
-            name=DEFAULT,
-            description=DEFAULT_GROUP_DESCRIPTION,
-            is_active=True,
-            created_at=now,
-            driver="static",
-            driver_opts={},
-            scheduler="fifo",
-            scheduler_opts={},
-            wsproxy_addr=None,
-        )
-    )
-    db.add(
-        ResourcePolicyRow(
-            name=DEFAULT,
-            created_at=now,
-            default_for_unspecified=DefaultForUnspecified.UNLIMITED.value,
-            total_resource_slots={},
-            max_session_lifetime=0,
-            max_concurrent_sessions=5,
-            max_containers_per_session=1,
-            idle_timeout=1800,
-            max_vfolder_count=10,
-            max_vfolder_size=0,
-            allowed_vfolder_hosts=["local"],
-        )
-    )
-    await db.flush()
-    db.add(
-        GroupRow(
-            id=uuid.uuid4(),
-            name=DEFAULT,
-            description="The default project",
-            is_active=True,
-            created_at=now,
-            modified_at=now,
-            domain_name=DEFAULT,
-            total_resource_slots={},
-            allowed_vfolder_hosts=["local"],
-            integration_id=None,
-        )
-    )
-    db.add(ScalingGroupDomainRow(scaling_group=DEFAULT, domain=DEFAULT))
-
-
 async def bootstrap(
     sessions: async_sessionmaker[DbSession],
     identity: IdentityService,
@@ -109,8 +47,8 @@ async def bootstrap(
     async with sessions() as db, db.begin():
         if await repo.count_users(db) > 0:
             return None
-        if await db.get(DomainRow, DEFAULT) is None:
-            await _create_defaults(db, clock)
+        if not await accounts.domain_exists(db, DEFAULT):
+            await create_defaults(db, clock.now(), DEFAULT, DEFAULT_GROUP_DESCRIPTION)
     password = generate_password()
     await identity.create_user(
         email=admin_email,

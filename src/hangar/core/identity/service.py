@@ -4,55 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import secrets
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
 from hangar.core.errors import (
-    AlreadyExists,
     AuthFailed,
     InvalidRequest,
     NotFound,
-    TooManyLoginFailures,
 )
 from hangar.core.identity import repo
+from hangar.core.identity.logins import Logins
 from hangar.core.identity.models import (
-    Authorized,
     Credentials,
     KeyPair,
-    LoginResult,
     NewKeyPair,
     User,
     UserStatus,
 )
 from hangar.core.identity.ratelimit import RateDecision, SlidingWindowLimiter
+from hangar.core.identity.repo import accounts
 from hangar.core.identity.secrets import (
     SecretBox,
     generate_access_key,
     generate_secret_key,
     generate_ssh_keypair,
     hash_password,
-    verify_password,
 )
 from hangar.core.principal import Principal, Role
 from hangar.db.engine import DbSession
-from hangar.db.tables.identity import (
-    DomainRow,
-    GroupMemberRow,
-    KeyPairRow,
-    LoginSessionRow,
-    UserRow,
-)
-
-LOGIN_FAILURE_WINDOW = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +51,7 @@ def _retrieve(task: asyncio.Task[Credentials]) -> None:
         task.exception()
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class IdentityService:
+class IdentityService(Logins):
     """Owns users and keypairs. Safe to share across requests of one event loop."""
 
     def __init__(
@@ -121,35 +101,31 @@ class IdentityService:
             raise InvalidRequest("password must be at least 8 characters")
         password_hash = await asyncio.to_thread(hash_password, password)
         now = self._clock.now()
-        row = UserRow(
-            uuid=uuid.uuid4(),
-            username=username or email,
-            email=email,
-            password_hash=password_hash,
-            need_password_change=False,
-            full_name=full_name,
-            description="",
-            status=status.value,
-            status_info=None,
-            role=role.value,
-            domain_name=domain_name,
-            created_at=now,
-            modified_at=now,
-        )
         async with self._sessions() as db, db.begin():
-            if await db.get(DomainRow, domain_name) is None:
+            if not await accounts.domain_exists(db, domain_name):
                 raise NotFound("domain")
             group = await repo.find_group(db, domain_name, group_name) if group_name else None
             if group_name and group is None:
                 raise NotFound("group")
-            db.add(row)
-            try:
-                await db.flush()
-            except IntegrityError as exc:
-                raise AlreadyExists("A user with this email or username already exists.") from exc
+            user = await accounts.insert_user(
+                db,
+                uuid=uuid.uuid4(),
+                username=username or email,
+                email=email,
+                password_hash=password_hash,
+                need_password_change=False,
+                full_name=full_name,
+                description="",
+                status=status.value,
+                status_info=None,
+                role=role.value,
+                domain_name=domain_name,
+                created_at=now,
+                modified_at=now,
+            )
             if group is not None:
-                db.add(GroupMemberRow(user_id=row.uuid, group_id=group.id))
-        return repo.user_from_row(row)
+                await accounts.add_member(db, user.uuid, group.id)
+        return user
 
     async def list_users(self) -> list[User]:
         async with self._sessions() as db:
@@ -171,7 +147,9 @@ class IdentityService:
         async with self._sessions() as db, db.begin():
             user = await repo.get_user_row_by_email(db, email)
             await repo.get_policy(db, resource_policy)
-            row = KeyPairRow(
+            keypair = await accounts.insert_keypair(
+                db,
+                user.email,
                 access_key=generate_access_key(),
                 secret_key_encrypted=self._box.encrypt(secret),
                 user_uuid=user.uuid,
@@ -184,8 +162,7 @@ class IdentityService:
                 modified_at=now,
                 last_used=None,
             )
-            db.add(row)
-        return NewKeyPair(repo.keypair_from_row(row, user.email), secret)
+        return NewKeyPair(keypair, secret)
 
     async def on_behalf_of(self, user_uuid: uuid.UUID) -> tuple[Principal, NewKeyPair]:
         """For work the server does for a user unattended (a queued task it runs): the
@@ -209,28 +186,24 @@ class IdentityService:
     async def set_keypair_active(self, access_key: str, active: bool) -> None:
         """Activate or deactivate a keypair (idempotent). Raises NotFound."""
         async with self._sessions() as db, db.begin():
-            row = await repo.get_keypair_row(db, access_key)
-            row.is_active = active
-            row.modified_at = self._clock.now()
+            values = {"is_active": active, "modified_at": self._clock.now()}
+            await accounts.update_keypair(db, access_key, values)
         self._cache.pop(access_key, None)
 
     async def revoke_own_keypair(self, caller: Principal, access_key: str) -> bool:
         """Deactivate one of the caller's own keypairs; False when it already was inactive.
         Raises NotFound for a key that is not the caller's (someone else's looks unknown)."""
         async with self._sessions() as db, db.begin():
-            row = await db.get(KeyPairRow, access_key)
-            if row is None or row.user_uuid != caller.user_uuid:
+            if await accounts.keypair_owner(db, access_key) != caller.user_uuid:
                 raise NotFound("credentials", f"No credentials with access key {access_key}.")
-            was_active = row.is_active
-            row.is_active = False
-            row.modified_at = self._clock.now()
+            values = {"is_active": False, "modified_at": self._clock.now()}
+            was_active = await accounts.update_keypair(db, access_key, values)
         self._cache.pop(access_key, None)
         return was_active
 
     async def delete_keypair(self, access_key: str) -> None:
         async with self._sessions() as db, db.begin():
-            row = await repo.get_keypair_row(db, access_key)
-            await db.delete(row)
+            await accounts.delete_keypair(db, access_key)
         self._cache.pop(access_key, None)
 
     def forget_credentials(self, access_keys: list[str]) -> None:
@@ -241,10 +214,10 @@ class IdentityService:
     async def regenerate_secret(self, access_key: str) -> str:
         """Replace a keypair's secret key; the new one is returned only here."""
         secret = generate_secret_key()
+        encrypted, now = self._box.encrypt(secret), self._clock.now()
+        values = {"secret_key_encrypted": encrypted, "modified_at": now}
         async with self._sessions() as db, db.begin():
-            row = await repo.get_keypair_row(db, access_key)
-            row.secret_key_encrypted = self._box.encrypt(secret)
-            row.modified_at = self._clock.now()
+            await accounts.update_keypair(db, access_key, values)
         self._cache.pop(access_key, None)
         return secret
 
@@ -340,41 +313,6 @@ class IdentityService:
         async with self._sessions() as db, db.begin():
             await repo.add_usage(db, batch)
 
-    # Passwords and console logins ------------------------------------------------------
-
-    async def _check_password(self, email: str, password: str) -> tuple[UserRow, KeyPairRow]:
-        self._raise_if_locked(email)
-        async with self._sessions() as db:
-            user = await repo.find_user_row_by_email(db, email)
-            keypair = await repo.main_keypair_of(db, user.uuid) if user else None
-        ok = user is not None and await asyncio.to_thread(
-            verify_password, user.password_hash, password
-        )
-        if not ok or user is None:
-            self._login_failures[email].append(self._clock.monotonic())
-            raise AuthFailed("User credentials mismatch.")
-        if user.status != UserStatus.ACTIVE or keypair is None:
-            raise AuthFailed("The user is inactive or has no active keypair.")
-        self._login_failures.pop(email, None)
-        return user, keypair
-
-    def _raise_if_locked(self, email: str) -> None:
-        cutoff = self._clock.monotonic() - LOGIN_FAILURE_WINDOW
-        recent = [t for t in self._login_failures.get(email, []) if t > cutoff]
-        if recent:
-            self._login_failures[email] = recent
-        if len(recent) >= self._login_failure_limit:
-            raise TooManyLoginFailures()
-
-    async def authorize(self, *, email: str, password: str, domain_name: str) -> Authorized:
-        """Password check answering with the user's main keypair (``/auth/authorize``)."""
-        user, kp = await self._check_password(email, password)
-        if user.domain_name != domain_name:
-            raise AuthFailed("User credentials mismatch.")
-        secret = self._box.decrypt(kp.secret_key_encrypted)
-        issued = NewKeyPair(repo.keypair_from_row(kp, user.email), secret)
-        return Authorized(issued, Role(user.role), UserStatus(user.status))
-
     async def group_id_for(self, caller: Principal, domain_name: str, group: str) -> uuid.UUID:
         """The id of a group (by name or id) the caller may use. Raises InvalidRequest."""
         if domain_name != caller.domain_name and not caller.is_superadmin:
@@ -397,90 +335,6 @@ class IdentityService:
         async with self._sessions() as db:
             return await repo.is_group_member(db, caller.user_uuid, caller.domain_name, group)
 
-    async def login(self, *, email: str, password: str) -> LoginResult:
-        """Start a console session; the returned token is the cookie value."""
-        user, kp = await self._check_password(email, password)
-        token = secrets.token_urlsafe(32)
-        now = self._clock.now()
-        async with self._sessions() as db, db.begin():
-            db.add(
-                LoginSessionRow(
-                    token_hash=_token_hash(token),
-                    user_uuid=user.uuid,
-                    access_key=kp.access_key,
-                    created_at=now,
-                    expires_at=now + self._login_lifetime,
-                )
-            )
-        return LoginResult(token, repo.caller_from_rows(kp, user), UserStatus(user.status))
-
-    async def caller_for_login(self, token: str) -> Principal:
-        """The caller behind a console cookie. Raises AuthFailed when unknown or expired."""
-        async with self._sessions() as db:
-            found = await repo.find_login_session(db, _token_hash(token))
-        if found is None:
-            raise AuthFailed("Unauthorized access")
-        session, kp, user = found
-        if session.expires_at <= self._clock.now() or not kp.is_active:
-            raise AuthFailed("Login session expired")
-        if user.status != UserStatus.ACTIVE:
-            raise AuthFailed("Unauthorized access")
-        return repo.caller_from_rows(kp, user)
-
-    async def logout(self, token: str) -> None:
-        """End a console session (idempotent)."""
-        async with self._sessions() as db, db.begin():
-            await db.execute(
-                delete(LoginSessionRow).where(LoginSessionRow.token_hash == _token_hash(token))
-            )
-
-    async def update_password(self, caller: Principal, *, old: str, new: str) -> None:
-        """Change the caller's password. Raises AuthFailed on a wrong old password."""
-        async with self._sessions() as db:
-            user = await repo.get_user_row(db, caller.user_uuid)
-        if not await asyncio.to_thread(verify_password, user.password_hash, old):
-            raise AuthFailed("Old password mismatch")
-        if len(new) < 8:
-            raise InvalidRequest("password must be at least 8 characters")
-        new_hash = await asyncio.to_thread(hash_password, new)
-        async with self._sessions() as db, db.begin():
-            await db.execute(
-                update(UserRow)
-                .where(UserRow.uuid == caller.user_uuid)
-                .values(
-                    password_hash=new_hash,
-                    need_password_change=False,
-                    modified_at=self._clock.now(),
-                )
-            )
-
-    async def update_full_name(self, caller: Principal, full_name: str) -> None:
-        async with self._sessions() as db, db.begin():
-            await db.execute(
-                update(UserRow)
-                .where(UserRow.uuid == caller.user_uuid)
-                .values(full_name=full_name[:64], modified_at=self._clock.now())
-            )
-
-    async def signout(self, caller: Principal, *, email: str, password: str) -> None:
-        """Deactivate the caller's own account and keypairs after a password check."""
-        if email != caller.email:
-            raise AuthFailed("Signing out another user is not allowed.")
-        await self._check_password(email, password)
-        async with self._sessions() as db, db.begin():
-            await db.execute(
-                update(UserRow)
-                .where(UserRow.uuid == caller.user_uuid)
-                .values(status=UserStatus.INACTIVE.value, modified_at=self._clock.now())
-            )
-            await db.execute(
-                update(KeyPairRow)
-                .where(KeyPairRow.user_uuid == caller.user_uuid)
-                .values(is_active=False)
-            )
-        if caller.access_key is not None:
-            self._cache.pop(caller.access_key, None)
-
     # SSH keypair of a keypair (used by sessions' sshd) --------------------------------
 
     async def get_ssh_public_key(self, caller: Principal) -> str | None:
@@ -490,10 +344,9 @@ class IdentityService:
 
     async def regenerate_ssh_keypair(self, caller: Principal) -> tuple[str, str]:
         public, private = await asyncio.to_thread(generate_ssh_keypair)
+        values = {"ssh_public_key": public, "ssh_private_key_encrypted": self._box.encrypt(private)}
         async with self._sessions() as db, db.begin():
-            row = await repo.get_keypair_row(db, _keypair_of(caller))
-            row.ssh_public_key = public
-            row.ssh_private_key_encrypted = self._box.encrypt(private)
+            await accounts.update_keypair(db, _keypair_of(caller), values)
         return public, private
 
 
