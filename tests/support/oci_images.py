@@ -236,3 +236,33 @@ def python_files() -> list[Entry]:
     ]
     entries = host_files([*closure(["/usr/bin/python3.11", *modules]), *keep])
     return [*entries, symlink("usr/bin/python3", "python3.11")]
+
+
+def other_python() -> Path | None:
+    """A Python install of another minor version than the host's (pyenv's), if any."""
+    versions = sorted(Path("/root/.pyenv/versions").glob("3.1[2-9]*"))
+    found = [v for v in versions if (v / "bin").is_dir() and v.name.count(".") == 2]
+    return found[0] if found else None
+
+
+def other_python_files(prefix: Path) -> list[Entry]:
+    """``prefix``'s Python at /usr/local as python.org images have it: the binary, its
+    shared library (in /usr/lib) and the standard library's top level and encodings
+    (enough to start)."""
+    version = ".".join(prefix.name.split(".")[:2])
+    binary = prefix / "bin" / f"python{version}"
+    stdlib = prefix / "lib" / f"python{version}"
+    entries: list[Entry] = [directory("usr/local"), directory("usr/local/bin"),
+                            directory("usr/local/lib"), directory(f"usr/local/lib/python{version}"),
+                            directory(f"usr/local/lib/python{version}/encodings"),
+                            directory(f"usr/local/lib/python{version}/lib-dynload")]  # fmt: skip
+    entries.append(file(f"usr/local/bin/python{version}", binary.read_bytes(), 0o755))
+    entries.append(symlink("usr/local/bin/python3", f"python{version}"))
+    system = [p for p in closure([str(binary)])[1:] if not p.startswith(str(prefix))]
+    entries += host_files(system)  # libm and the like, where the host has them
+    for library in (prefix / "lib").glob("libpython*.so.1.0"):  # where the loader looks
+        entries.append(file(f"usr/lib/{library.name}", library.read_bytes(), 0o755))
+    for source in [*stdlib.glob("*.py"), *(stdlib / "encodings").glob("*.py")]:
+        name = f"usr/local/lib/python{version}/{source.relative_to(stdlib)}"
+        entries.append(file(name, source.read_bytes()))
+    return entries

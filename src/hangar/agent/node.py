@@ -28,6 +28,7 @@ from hangar.agent.console import DEFAULT_MAX_BYTES, ConsoleLog
 from hangar.agent.describe import node_info
 from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
 from hangar.agent.images.node_images import IMAGE_STORE_DIR, NodeImages
+from hangar.agent.images.runner import query_refusal
 from hangar.agent.interrupts import interrupt_group
 from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.kernels.pool import KernelPool, Pooled, environ_code, fits, fits_sandbox
@@ -295,7 +296,8 @@ class Node:
     def _query_on_start(self, kernel: _Kernel) -> bool:
         """Whether the kernel's Jupyter kernel starts with it (batch sessions run commands
         only; a query sent to one still starts it then)."""
-        return kernel.python and kernel.request.interactive and self.limits.query_on_start
+        wanted = kernel.python and kernel.request.interactive and self.limits.query_on_start
+        return wanted and query_refusal(kernel.spec.image.rootfs) is None
 
     async def _adopt(self, kernel: _Kernel) -> Pooled | None:
         """A pre-started kernel or sandbox adopted as this kernel, unless its scratch dir
@@ -611,6 +613,9 @@ class Node:
         kernel = self._get(kernel_id)
         if not kernel.python:
             raise QueryKernelFailed("Query mode needs a Python image; use batch mode.")
+        refused = query_refusal(kernel.spec.image.rootfs)  # an image's Python may not run it
+        if refused is not None:
+            raise QueryKernelFailed(refused)
         return kernel
 
     async def run_query(

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
+from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.models import BatchSteps, ImageRequest
 from hangar.agent.node import Node
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
@@ -28,6 +29,8 @@ from tests.support.oci_images import (
     closure,
     file,
     host_files,
+    other_python,
+    other_python_files,
     python_files,
     shell_rootfs,
     symlink,
@@ -50,7 +53,8 @@ def _programs(*names: str) -> list[Entry]:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """img/sh (dash as /bin/sh, no bash, a User), img/none (no shell at all), img/py."""
+    """img/sh (dash as /bin/sh, no bash, a User), img/none (no shell at all), img/py, and
+    img/other-py (another Python version than the host's, where this machine has one)."""
     root = tmp_path_factory.mktemp("registry")
     try:
         with start_registry(root / "registry") as found:
@@ -63,7 +67,13 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
             bare = [*base_dirs(), *_programs("cat", "env")]
             layout.tag(layout.image(ImageBuild([bare], cmd=["/usr/bin/env"])), "none")
             layout.tag(layout.image(ImageBuild([shell_rootfs(), python_files()])), "py")
-            for tag in ("sh", "none", "py"):
+            tags = ["sh", "none", "py"]
+            other = other_python()
+            if other is not None:
+                build = ImageBuild([shell_rootfs(), other_python_files(other)], compression="zstd")
+                layout.tag(layout.image(build), "other-py")
+                tags.append("other-py")
+            for tag in tags:
                 found.push(layout.root, f"img/{tag}:latest", tag=tag)
             yield found
     except RegistryUnavailable as exc:
@@ -210,3 +220,18 @@ async def test_an_image_without_any_shell_still_runs_commands_and_apps(
     assert (out, code) == ("ID=hangar-test\n/home/work\n", 0)
     records = await collect(node, kernel_id, BatchSteps(exec="exit 3"))
     assert ends(records)[-1] == ("finished", 3)
+
+
+async def test_query_mode_in_another_python_without_ipykernel_is_refused_clearly(
+    node: Node, registry: Registry
+) -> None:
+    other = other_python()
+    if other is None:
+        pytest.skip("no Python of another version than the host's here")
+    kernel_id = await _kernel(node, registry, "other-py")
+    version = ".".join(other.name.split(".")[:2])
+    out, code = await _run(node, kernel_id, "python3 -c 'import sys; print(sys.version[:4])'")
+    assert (out, code) == (f"{version}\n", 0)  # batch mode runs the image's own Python
+    with pytest.raises(QueryKernelFailed, match=f"needs ipykernel in its Python {version}"):
+        async with contextlib.aclosing(node.run_query(kernel_id, "print(1)", 30)) as records:
+            [record async for record in records]

@@ -7,8 +7,9 @@ under ``/usr/lib/python3/dist-packages``) plus the shared libraries of its compi
 ``/opt/hangar-runner`` and put *after* the image's own paths on ``PYTHONPATH`` and
 ``LD_LIBRARY_PATH``, so the image's packages win. Compiled modules only load into the same
 Python minor version, so the runner is offered to images whose Python is the host's
-(``usr/lib/python3.X`` or ``usr/local/lib/python3.X`` in the image); other images run batch
-sessions.
+(``usr/lib/python3.X`` or ``usr/local/lib/python3.X`` in the image). An image whose Python
+has its own ``ipykernel`` runs that one, whatever its version; any other image's query mode
+is refused with :func:`query_refusal`'s message (batch mode, the terminal and sshd work).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from hangar.agent.images import facts
 from hangar.agent.runtimes.base import BindMount
 
 RUNNER = "/opt/hangar-runner"
@@ -59,17 +61,38 @@ def image_python(rootfs: Path) -> str | None:
     """The image's Python version if it matches the host's (its standard library is where
     Debian or python.org images keep it)."""
     version = host_python_version()
-    if version is None:
+    return version if version is not None and facts.python_version(rootfs) == version else None
+
+
+def own_kernel(rootfs: Path) -> bool:
+    """Whether the image's Python has its own ipykernel (then it runs that one)."""
+    version = facts.python_version(rootfs)
+    return version is not None and facts.has_module(rootfs, version, "ipykernel")
+
+
+def query_refusal(rootfs: Path | None) -> str | None:
+    """Why query mode cannot run in the image (None: it can, or a host kernel)."""
+    if rootfs is None or own_kernel(rootfs):
         return None
-    for base in ("usr/lib", "usr/local/lib"):
-        if (rootfs / base / f"python{version}" / "os.py").is_file():
-            return version
-    return None
+    version = facts.python_version(rootfs)
+    if version is None:
+        return "Query mode needs Python in the image, and this image has none; use batch mode."
+    if image_python(rootfs) is not None and (HOST_PACKAGES / "ipykernel").is_dir():
+        return None
+    host = host_python_version() or "none"
+    return (
+        f"Query mode in this image needs ipykernel in its Python {version} (install it in "
+        f"the image: pip install ipykernel); this node lends its own kernel runner only to "
+        f"Python {host} images. Batch mode, the terminal and sshd work as they are."
+    )
 
 
 def runner_mounts(rootfs: Path) -> tuple[BindMount, ...]:
-    """The runner's binds for an image whose Python can load it (else none)."""
-    if image_python(rootfs) is None or not (HOST_PACKAGES / "ipykernel").is_dir():
+    """The runner's binds for an image whose Python can load it and has no ipykernel of
+    its own (else none)."""
+    if own_kernel(rootfs) or image_python(rootfs) is None:
+        return ()
+    if not (HOST_PACKAGES / "ipykernel").is_dir():
         return ()
     binds = [BindMount(HOST_PACKAGES, f"{RUNNER}/python")]
     binds += [BindMount(path, f"{RUNNER}/lib/{name}") for path, name in _libraries(HOST_PACKAGES)]
