@@ -194,6 +194,21 @@ class Settings(BaseSettings):
         "pull that would pass it first deletes unused blobs, then the images used longest "
         "ago that no session runs in. 0: not limited.",
     )
+    image_gc_interval: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Seconds between the agent's image garbage collections: blobs, partial "
+        "downloads and unpacked root file systems no image references are deleted (pulls in "
+        "progress and images sessions run in are left alone). 0: only on demand "
+        "(`hangar image gc`) and when a pull needs room.",
+    )
+    image_gc_unused_after: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds after which an image no session used is forgotten by the "
+        "scheduled collection (and its files deleted); it is pulled again when asked for. "
+        "0: images stay until the store limit needs room.",
+    )
     session_network: Literal["none", "egress"] = Field(
         default="egress",
         description="What sessions reach over the network. Each session has its own network "

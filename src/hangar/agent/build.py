@@ -6,6 +6,7 @@ import logging
 import os
 
 from hangar.agent.errors import SandboxUnavailable
+from hangar.agent.images.node_images import GcPolicy
 from hangar.agent.node import Node, NodeLimits
 from hangar.agent.runtimes.base import KernelRuntime
 from hangar.agent.runtimes.bubblewrap import BubblewrapConfig, BubblewrapRuntime
@@ -49,11 +50,16 @@ def build_node(settings: Settings, *, addr: str = "") -> Node | None:
         ),
     )  # fmt: skip
     node.images.limit_bytes = settings.image_store_limit_bytes or None
+    node.images.gc_policy = GcPolicy(
+        settings.image_gc_interval, settings.image_gc_unused_after or None
+    )
     return node
 
 
 def warm_pool(node: Node) -> None:
-    """Start filling the node's kernel pool for the built-in python image's interpreter (in
-    the background: call it with the event loop running)."""
+    """Start filling the node's kernel pool for the built-in python image's interpreter and
+    the scheduled image garbage collection (in the background: call it with the event loop
+    running)."""
+    node.images.start_gc(node.images.gc_policy)
     if os.access(HOST_PYTHON, os.X_OK):
         node.warm_pool([HOST_PYTHON])

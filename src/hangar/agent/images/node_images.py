@@ -7,8 +7,12 @@ refused, a digest that does not match, a layer that tries to escape, the store i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from hangar.agent.images.store import (
@@ -42,6 +46,8 @@ class NodeImages:
         self._owner = Owner(*owner) if owner is not None else Owner()
         self.limit_bytes = limit_bytes
         self._store: ImageStore | None = None
+        self._gc_task: asyncio.Task[None] | None = None
+        self.gc_policy = GcPolicy()
         self._pulls: dict[str, asyncio.Task[StoredImage]] = {}
         self._progress: dict[str, PullProgress] = {}
 
@@ -51,6 +57,25 @@ class NodeImages:
         if found is None:
             return None
         return ImagePull(found.reference, found.phase, found.done, found.total)
+
+    @property
+    def store_opened(self) -> ImageStore | None:
+        """The store if one exists on disk (opened then), without making one."""
+        if self._store is None and not (self.root / "images").is_dir():
+            return None
+        return self.store
+
+    def start_gc(self, policy: GcPolicy) -> None:
+        """Collect garbage on ``policy``'s schedule (needs a running loop; idempotent)."""
+        if self._gc_task is None and policy.interval > 0:
+            self._gc_task = asyncio.create_task(gc_loop(self, policy))
+
+    async def stop_gc(self) -> None:
+        task, self._gc_task = self._gc_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     @property
     def store(self) -> ImageStore:
@@ -123,3 +148,42 @@ def normalized(reference: str) -> str:
         return str(parse_reference(reference))
     except InvalidReference:
         return reference
+
+
+@dataclass(frozen=True, slots=True)
+class GcPolicy:
+    """The node's scheduled image garbage collection: every ``interval`` seconds, delete
+    what no image references (blobs, partial downloads, root file systems) and, with
+    ``unused_after``, forget images no kernel used for that many seconds first."""
+
+    interval: float = 3600.0
+    unused_after: float | None = None
+
+
+async def collect_garbage(
+    images: NodeImages, policy: GcPolicy, clock: Callable[[], float] = time.time
+) -> int:
+    """One pass of ``policy``; the bytes freed."""
+    if images.store_opened is None:  # no image was ever pulled here
+        return 0
+    store = images.store_opened
+    if policy.unused_after is not None:
+        for digest in await asyncio.to_thread(store.unused_since, clock() - policy.unused_after):
+            await asyncio.to_thread(store.remove, digest)
+            log.info("image %s unused for %.0f s: removed", digest, policy.unused_after)
+    return await store.gc()
+
+
+async def gc_loop(
+    images: NodeImages, policy: GcPolicy, clock: Callable[[], float] = time.time
+) -> None:
+    """Run ``policy`` forever (cancel the task to stop it); a failed pass is logged."""
+    while True:
+        await asyncio.sleep(policy.interval)
+        try:
+            freed = await collect_garbage(images, policy, clock)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("image garbage collection failed: %s", exc)
+            continue
+        if freed:
+            log.info("image garbage collection freed %d bytes", freed)

@@ -72,6 +72,7 @@ class ImageStore:
         self._concurrency = concurrency
         self._blob_locks: dict[str, asyncio.Lock] = {}
         self._lock = asyncio.Lock()  # records, rootfs building, gc
+        self._pinned: dict[str, int] = {}  # blobs of pulls in progress: gc leaves them
         for name in ("blobs/sha256", "partial", "images", "rootfs"):
             (root / name).mkdir(mode=0o755, parents=True, exist_ok=True)
 
@@ -100,6 +101,20 @@ class ImageStore:
         ManifestError, DigestMismatch, UnsafeLayer, StoreFull."""
         progress = PullProgress(str(ref))
         manifest, raw_manifest = await client.manifest(ref, architecture or host_architecture())
+        blobs = [manifest.config.hex, *(layer.descriptor.hex for layer in manifest.layers)]
+        for blob in blobs:
+            self._pinned[blob] = self._pinned.get(blob, 0) + 1
+        try:
+            return await self._pull(client, ref, manifest, raw_manifest, progress, on_progress)
+        finally:
+            for blob in blobs:
+                self._pinned[blob] -= 1
+                if not self._pinned[blob]:
+                    del self._pinned[blob]
+
+    async def _pull(self, client: RegistryClient, ref: Reference, manifest: Manifest,
+                    raw_manifest: bytes, progress: PullProgress,
+                    on_progress: ProgressCallback) -> StoredImage:  # fmt: skip
         await self._make_room(manifest.size)
         config_raw = await self._config(client, ref, manifest)
         progress.total, progress.phase = manifest.size, "downloading"
@@ -220,13 +235,24 @@ class ImageStore:
         return found
 
     async def gc(self) -> int:
-        """Delete blobs, partial downloads and root file systems of no recorded image;
-        the bytes of blobs freed."""
+        """Delete blobs, partial downloads and root file systems of no recorded image (those
+        of pulls in progress stay); the bytes of blobs freed."""
         async with self._lock:
             return await asyncio.to_thread(self._gc)
 
+    def unused_since(self, cutoff: float) -> list[str]:
+        """Digests of images last used before ``cutoff`` (epoch seconds) that no kernel's
+        overlay mounts."""
+        mounts = _mounts()
+        found = []
+        for path in (self.root / "images").glob("*.json"):
+            digest = f"sha256:{path.stem}"
+            if path.stat().st_mtime < cutoff and str(self.rootfs_path(digest)) not in mounts:
+                found.append(digest)
+        return found
+
     def _gc(self) -> int:
-        keep_blobs, keep_roots = set(), set()
+        keep_blobs, keep_roots = set(self._pinned), set()
         for path in (self.root / "images").glob("*.json"):
             data = json.loads(path.read_text())
             manifest = parse_manifest(data["manifest"], data["digest"])
@@ -239,8 +265,9 @@ class ImageStore:
                 if blob.name not in keep_blobs:
                     freed += blob.stat().st_size
                     blob.unlink()
+        mounts = _mounts()  # an image removed while kernels run in it stays until they end
         for rootfs in (self.root / "rootfs").iterdir():
-            if rootfs.name not in keep_roots:
+            if rootfs.name not in keep_roots and str(rootfs) not in mounts:
                 shutil.rmtree(rootfs, ignore_errors=True)
         return freed
 
@@ -262,12 +289,17 @@ class ImageStore:
 
     def _least_recent_idle(self) -> str | None:
         """The digest of the image used longest ago that no kernel's overlay mounts."""
-        mounts = Path("/proc/self/mounts").read_text() if Path("/proc/self/mounts").exists() else ""
+        mounts = _mounts()
         records = sorted((self.root / "images").glob("*.json"), key=lambda p: p.stat().st_mtime)
         for path in records:
             if str(self.rootfs_path(f"sha256:{path.stem}")) not in mounts:
                 return f"sha256:{path.stem}"
         return None
+
+
+def _mounts() -> str:
+    path = Path("/proc/self/mounts")
+    return path.read_text() if path.exists() else ""
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
