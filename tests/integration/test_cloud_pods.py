@@ -93,7 +93,9 @@ def test_env_and_init_command_output_in_the_log(server: LiveServer) -> None:
         api = PodApi(api_key=KEY, base_url=BASE)
         made = api.new_pod(image="python:3", gpu_type="NVIDIA_H100_80G", gpu_count=1,
                            environment_vars=[{"key": "GREETING", "value": "hello-pod"}],
-                           initialization_command="echo init says $GREETING; sleep 600")
+                           shm_in_gb=1, container_volume_in_gb=3,
+                           initialization_command="echo init says $GREETING; "
+                               "df -k --output=target,size /dev/shm /home/work; sleep 600")
         print(json.dumps(made["data"]))
         """,
     )
@@ -106,7 +108,16 @@ def test_env_and_init_command_output_in_the_log(server: LiveServer) -> None:
     def log() -> str:
         return str(api.get(f"/v2/pods/{pod['id']}/logs").json()["data"]["logs"])
 
-    wait_for(lambda: "init says hello-pod" in log(), "init output in the log")
+    wait_for(lambda: "/home/work" in log(), "init output in the log")
+    assert "init says hello-pod" in log()
+    sizes = dict(line.split() for line in log().splitlines() if line.startswith("/"))
+    assert int(sizes["/dev/shm"]) == 1024 * 1024  # shmInGb
+    if int(sizes["/home/work"]) > 3 * 1024 * 1024:  # containerVolumeInGb, where disks work
+        assert "the scratch disk is not limited" in server.log_path.read_text()
+    else:
+        assert int(sizes["/home/work"]) > 2.5 * 1024 * 1024
+    shown = server.official("session", "logs", f"pod-{pod['id']}")  # the Backend.AI face
+    assert "init says hello-pod" in shown.stdout, shown.stdout + shown.stderr
     assert api.delete(f"/v2/pods/{pod['id']}").json()["data"] is True
 
 
