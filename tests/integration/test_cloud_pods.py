@@ -308,3 +308,39 @@ def test_ssh_cmd_reaches_the_pod(server: LiveServer, tmp_path: Path) -> None:
     shown = ssh_in(server, pod["sshCmd"], tmp_path / "id_container", "id -un; echo $WHO")
     assert shown.split() == ["work", "pod-over-ssh"], shown
     assert api.delete(f"/v2/pods/{pod_id}").json()["data"] is True
+
+
+def test_a_tcp_port_is_reached_through_hangar_app(server: LiveServer) -> None:
+    api = CloudApi(server, admin_key(server))
+    body = {"image": "python:3", "resourceType": "CPU",
+            "expose": [{"port": 9000, "protocol": "TCP"}],
+            "initializationCommand": "python3 -m http.server 9000"}  # fmt: skip
+    pod_id = api.post("/v2/pods", json=body).json()["data"]["id"]
+    pod = wait_for(
+        lambda: (p := api.get(f"/v2/pods/{pod_id}").json()["data"])["status"] == "RUNNING" and p,
+        "running",
+    )
+    [port] = pod["expose"]
+    assert (port["protocol"], port["ingressUrl"]) == ("tcp", "")
+    assert port["proxyCmd"] == f"hangar app pod-{pod_id} 9000 -b 9000"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        local = probe.getsockname()[1]
+    argv = port["proxyCmd"].split()[1:-1] + [f"127.0.0.1:{local}"]
+    proxy = subprocess.Popen([str(HANGAR), *argv], env=server.server_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # fmt: skip
+    try:
+
+        def listing() -> str | None:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{local}/", timeout=5)
+            except httpx.HTTPError:
+                return None
+            return answer.text if answer.status_code == 200 else None
+
+        assert "Directory listing" in wait_for(listing, "the tcp port answers")
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+    assert api.delete(f"/v2/pods/{pod_id}").json()["data"] is True

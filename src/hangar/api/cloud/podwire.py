@@ -64,6 +64,8 @@ def _expose(call: Call, pod: Pod) -> list[dict[str, Any]]:
             "proxyPort": call.request.url.port, "healthy": running,
             "ingressUrl": proxy_url(call, pod.id, port.port) if http else "",
             "serviceName": str(port.port),
+            # any port (tcp ones only this way): the app proxy binds it to a local port
+            "proxyCmd": f"hangar app {pod.session_name} {port.port} -b {port.port}",
         })  # fmt: skip
     return found
 
