@@ -1,7 +1,8 @@
 """Cost and usage on a live server with the fake inventory: prices set with ``hangar admin
 price``, a pod made with the official SDK costs by its running time, ``hangar admin usage``
 reports it per user and project, and a daily limit (``hangar admin limit``) refuses new pods
-with code 10010 while the running one goes on."""
+with code 10010 while the running one goes on, unless the limit is automatic: then the
+running pod is paused."""
 
 from __future__ import annotations
 
@@ -94,6 +95,13 @@ def test_prices_usage_and_a_daily_limit(server: LiveServer) -> None:
     assert limits[0]["who"] == ADMIN and Decimal(limits[0]["spent_today"]) >= Decimal("0.5")
     # ... and the running one goes on: the limit is not automatic.
     assert pod_status(server, pod_id) == "RUNNING"
+    pod = CloudApi(server, admin_key(server)).get(f"/v2/pods/{pod_id}").json()["data"]
+    assert pod["cost"] >= 0.5
+
+    # An automatic limit also pauses the running pod (at once, on the next refusal).
+    admin_cli(server, "limit", "set", "0.5", "--user", ADMIN, "--automatic")
+    assert new_pod(server, "refused-again")["code"] == 10010
+    wait_for(lambda: pod_status(server, pod_id) == "STOPPED", "paused by the limit", 30)
 
     admin_cli(server, "limit", "unset", "--user", ADMIN)
     allowed = new_pod(server, "allowed")
