@@ -32,7 +32,8 @@ from tests.support.routes import RouteId, cloud_parameter_names, cloud_routes
 from tests.support.world import diff, probe
 
 ALICE, SUPER = "alice", "super"
-KEYS = sorted({*cloud_parameter_names(), "page", "size", "id", "statusList", "regionList"})
+KEYS = sorted({*cloud_parameter_names(), "page", "size", "id", "statusList", "regionList",
+               "storageType", "region", "status"})  # fmt: skip
 NASTY = [
     "", " ", "..", "../../etc/passwd", "\x00", "a\x00b", "x" * 5000, "%", "%zz", "☃ünï©ødé",
     "\ud800", "null", "true", "-1", "0", "1e309", "NaN", "99999999999999999999999999",
@@ -62,6 +63,7 @@ BAD_JSON = [
 ]  # fmt: skip
 VALID = {"name": "fuzzCred", "type": "GCR", "username": "u", "password": "p"}
 POD = {"name": "fuzzPod", "image": "python", "resourceType": "CPU", "expose": [{"port": 8080}]}
+VOLUME = {"name": "fuzzVol", "storageType": "CEPH", "sizeInGb": 1}
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
@@ -99,6 +101,8 @@ async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[Fu
         world.ids.append(str(alice.key.id))
         pod = await world.send(ALICE, "POST", "/v2/pods", dumps(POD))
         world.ids.append(str(pod.json()["data"]["id"]))
+        volume = await world.send(ALICE, "POST", "/v2/volumes", dumps(VOLUME))
+        world.ids.append(str(volume.json()["data"]["id"]))
         yield world
     finally:
         await services.close()

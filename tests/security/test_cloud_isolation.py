@@ -18,6 +18,8 @@ import pytest
 
 from hangar.api.app import create_app
 from hangar.core.services import Services, open_services
+from hangar.core.vms import repo as vms_repo
+from hangar.core.vms.models import VmRequest
 from hangar.settings import Settings
 from tests.support.asgi import Answer, call
 from tests.support.routes import cloud_routes
@@ -39,11 +41,20 @@ AIMED: dict[str, tuple[str, str, dict[str, str] | None]] = {
     "POST /v2/pods/{id}/pause": ("POST", "/v2/pods/{pod}/pause", None),
     "POST /v2/pods/{id}/resume": ("POST", "/v2/pods/{pod}/resume", None),
     "DELETE /v2/pods/{id}": ("DELETE", "/v2/pods/{pod}", None),
+    "GET /v2/volumes/{id}": ("GET", "/v2/volumes/{vol}", None),
+    "POST /v2/volumes/{id}/name": ("POST", "/v2/volumes/{vol}/name", {"name": "stolen"}),
+    "POST /v2/volumes/{id}/resize": ("POST", "/v2/volumes/{vol}/resize", {"sizeInGb": 2}),
+    "DELETE /v2/volumes/{id}": ("DELETE", "/v2/volumes/{vol}", None),
+    "GET /v2/vms/{id}": ("GET", "/v2/vms/{vm}", None),
+    "PATCH /v2/vms/{id}": ("PATCH", "/v2/vms/{vm}", {"name": "stolen"}),
+    "DELETE /v2/vms/{id}": ("DELETE", "/v2/vms/{vm}", None),
 }  # fmt: skip
-LISTS = ["/v2/container-registry-auths", "/v2/api-keys", "/v2/pods"]
+LISTS = ["/v2/container-registry-auths", "/v2/api-keys", "/v2/pods", "/v2/volumes", "/v2/vms"]
 # what others get where it is not 10007 (a pod answers "Pod not found"), and alice's own
 # answer where it is not 10000 (her pod waits for an agent: it neither pauses nor resumes)
 REFUSED = {route: 13000 for route in AIMED if "/v2/pods/" in route}
+REFUSED |= {"GET /v2/vms/{id}": 11000, "PATCH /v2/vms/{id}": 11000, "DELETE /v2/vms/{id}": 11002}
+VOLUME = {"name": "aliceVol", "storageType": "CEPH", "sizeInGb": 1}
 CONTROL = {"POST /v2/pods/{id}/pause": 12001, "POST /v2/pods/{id}/resume": 12001}
 POD = {"name": "alicePod", "image": "python", "resourceType": "CPU"}
 UNAIMED = {  # no object named: lists (checked below), creation, the shared catalogue
@@ -55,6 +66,10 @@ UNAIMED = {  # no object named: lists (checked below), creation, the shared cata
     "POST /api/v2/resource/gpu/list",
     "GET /v2/pods",
     "POST /v2/pods",
+    "GET /v2/volumes",
+    "POST /v2/volumes",
+    "GET /v2/vms",
+    "POST /v2/vms",
 }
 
 
@@ -65,11 +80,24 @@ class CloudWorld:
     cred: str = ""
     key_id: str = ""
     pod: str = ""
+    vol: str = ""
+    vm: str = ""
 
     async def send(self, who: str, method: str, path: str, body: object = None) -> Answer:
         raw = json.dumps(body).encode() if body is not None else b""
         headers = {"Content-Type": "application/json", "X-Api-Key": self.keys[who]}
         return await call(create_app(self.services), method, path, headers, raw, deadline=20)
+
+
+async def alices_vm(services: Services) -> int:
+    """A VM of alice's, stored without a session (this world has no agent to run one)."""
+    principal = await services.apikeys.principal_for(
+        (await services.apikeys.create(email="alice@iso.test", name="vm")).secret
+    )
+    request = VmRequest(name="aliceVm", vm_type_id=1, gpu_type="NVIDIA_H100_80G", model="H100",
+                        memory_bytes=80 << 30, scaling_group="default")  # fmt: skip
+    async with services.sessions() as db, db.begin():
+        return (await vms_repo.add(db, principal.user_uuid, request, services.clock.now())).id
 
 
 @pytest.fixture
@@ -91,6 +119,9 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[CloudWorld]:
         built.key_id = str(second.key.id)
         made = await built.send("alice", "POST", "/v2/pods", POD)
         built.pod = str(made.json()["data"]["id"])
+        made = await built.send("alice", "POST", "/v2/volumes", VOLUME)
+        built.vol = str(made.json()["data"]["id"])
+        built.vm = str(await alices_vm(services))
         yield built
     finally:
         await services.close()
@@ -108,7 +139,9 @@ def test_every_route_is_classified() -> None:
 async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None:
     failures: list[str] = []
     for route, (method, template, body) in AIMED.items():
-        path = template.format(cred=world.cred, key=world.key_id, pod=world.pod)
+        path = template.format(
+            cred=world.cred, key=world.key_id, pod=world.pod, vol=world.vol, vm=world.vm
+        )
         for who in ("bob", "super"):
             before = await probe(world.services)
             answer = await world.send(who, method, path, body)
@@ -120,10 +153,13 @@ async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None
         for who in ("bob", "super"):
             answer = await world.send(who, "GET", path)
             text = answer.body.decode()
-            if "aliceReg" in text or "alicePod" in text or f'"id":{world.key_id},' in text:
+            named = ("aliceReg", "alicePod", "aliceVol", "aliceVm")
+            if any(n in text for n in named) or f'"id":{world.key_id},' in text:
                 failures.append(f"{path} as {who} shows alice's: {text[:200]}")
     for route, (method, template, body) in AIMED.items():  # the controls, destructive last
-        path = template.format(cred=world.cred, key=world.key_id, pod=world.pod)
+        path = template.format(
+            cred=world.cred, key=world.key_id, pod=world.pod, vol=world.vol, vm=world.vm
+        )
         answer = await world.send("alice", method, path, body)
         if answer.json()["code"] != CONTROL.get(route, 10000):
             failures.append(f"control {route}: {answer.status} {answer.body[:200]!r}")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from hangar.core.compute import repo
 from hangar.core.compute.lifecycle_host import LifecycleHost
-from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.models import ComputeSession, OriginKind
 from hangar.core.compute.states import SessionStatus
 from hangar.core.compute.termination import TerminationPlan as Plan
 from hangar.core.compute.termination import plan_termination
@@ -17,6 +17,7 @@ from hangar.core.errors import Conflict, HangarError
 from hangar.core.reconcile import Reconciler
 
 log = logging.getLogger("hangar.core.compute")
+NEVER_IDLE = frozenset({OriginKind.VM})  # long-lived machines: they run until terminated
 
 S = SessionStatus
 
@@ -26,7 +27,7 @@ class Reclaiming:
 
     async def reclaim_pass(self: LifecycleHost) -> None:
         """Terminate sessions idle longer than their policy's idle timeout (the server's
-        default when the policy says 0) or running longer than its max lifetime."""
+        default when the policy says 0; never VMs) or running longer than its max lifetime."""
         now_mono, now = self._clock.monotonic(), self._clock.now()
         async with self._sessions() as db:
             running = await repo.running_with_limits(db)
@@ -39,7 +40,7 @@ class Reclaiming:
                 self._spawn(self._reclaim(session, "max-lifetime-reached"))
                 continue
             limit = idle_timeout or self._idle_timeout
-            if session.id in self._busy or limit <= 0:
+            if session.id in self._busy or limit <= 0 or session.origin.kind in NEVER_IDLE:
                 continue
             last = self._last_activity.setdefault(session.id, now_mono)
             if now_mono - last > limit:

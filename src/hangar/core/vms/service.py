@@ -117,7 +117,7 @@ class VmService:
             spot = await repo.live_spot(db, req.scaling_group, req.gpu_type)
         for record in spot:
             session = await self._session(record)
-            if session is None or session.status is not SessionStatus.RUNNING:
+            if session is None or session.status != SessionStatus.RUNNING:
                 continue
             with contextlib.suppress(Conflict):  # it ended meanwhile
                 await self._lifecycle.suspend(session)
