@@ -143,7 +143,7 @@ class Services:
         """The GPU-cloud face's pods: compute sessions of origin kind pod."""
         return PodService(self.sessions, self.clock, compute=self.compute,
                           accelerators=self.accelerators, auths=self.registry_auths,
-                          volumes=self.volumes)  # fmt: skip
+                          volumes=self.volumes, images=self.images)  # fmt: skip
 
     async def start_loops(
         self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None

@@ -25,6 +25,7 @@ from hangar.core.compute.service import ComputeService
 from hangar.core.compute.states import SessionType
 from hangar.core.errors import Conflict, HangarError, InvalidRequest, InvalidValue, NotFound
 from hangar.core.images.auths.service import RegistryAuthService
+from hangar.core.images.service import ImageService
 from hangar.core.pods import repo
 from hangar.core.pods.models import Pod, PodRequest, PodSpec, PodStatus, ResourceKind
 from hangar.core.pods.placement import choose_group
@@ -74,10 +75,11 @@ class PodService:
         accelerators: Accelerators,
         auths: RegistryAuthService,
         volumes: VolumeService | None = None,
+        images: ImageService | None = None,
     ) -> None:
         self._sessions, self._clock = sessions, clock
         self._compute, self._accelerators, self._auths = compute, accelerators, auths
-        self._volumes = volumes
+        self._volumes, self._images = volumes, images
 
     async def create(self, caller: Principal, req: PodRequest) -> Pod:
         """A new pod of the caller (named ``pod-<id>`` when ``req.name`` is empty), its
@@ -92,6 +94,7 @@ class PodService:
         count = spec.gpu_count if spec.resource is ResourceKind.GPU else 0
         group = choose_group(await self._accelerators.groups(), req.scaling_groups, req.device,
                              count, spec.gpu_type)  # fmt: skip
+        await self._check_image(spec.image)  # before a volume is made for the pod
         spec, mounts, made = await self._mounts(caller, req, group)
         try:
             return await self._create(caller, req, spec, group, mounts)
@@ -100,6 +103,14 @@ class PodService:
                 with contextlib.suppress(HangarError):
                     await self._volumes.delete(caller, made)
             raise
+
+    async def _check_image(self, ref: str) -> None:
+        if self._images is None:
+            return
+        try:
+            await self._images.resolve(ref)
+        except NotFound as exc:
+            raise InvalidValue("image", exc.message) from None
 
     async def _mounts(
         self, caller: Principal, req: PodRequest, group: str
