@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,20 @@ def test_a_users_key_never_reaches_another_users_volumes(server: LiveServer) -> 
     assert hals.delete(base).json()["code"] == 10007
     ginas = CloudApi(server, gina.key).get(base).json()["data"]
     assert (ginas["name"], ginas["sizeInGb"], ginas["status"]) == ("ginas", 1, "active")
+
+
+def test_a_sized_volume_costs_its_size_times_the_storage_price(server: LiveServer) -> None:
+    priced = server.hangar("admin", "price", "set", "storage", "3600")  # per GiB-hour: 1/s
+    assert priced.returncode == 0, priced.stdout + priced.stderr
+    try:
+        api = CloudApi(server, admin_key(server))
+        ceph = api.post("/v2/volumes", json={"name": "paid", "storageType": "CEPH", "sizeInGb": 2})
+        s3 = api.post("/v2/volumes", json={"name": "free", "storageType": "S3"})
+        ceph_id, s3_id = ceph.json()["data"]["id"], s3.json()["data"]["id"]
+        time.sleep(1.5)
+        costs = {v["id"]: v["cost"] for v in api.get("/v2/volumes").json()["data"]["items"]}
+        assert 2.5 < costs[ceph_id] < 60, costs  # 2 GiB for 1.5 s and more: about 3
+        assert costs[s3_id] == 0  # object storage has no size to charge for
+        assert api.delete(f"/v2/volumes/{ceph_id}").json()["data"] is True
+    finally:
+        server.hangar("admin", "price", "set", "storage", "0")

@@ -122,7 +122,8 @@ class Services:
     def volumes(self) -> VolumeService:
         """The GPU-cloud face's volumes, each a virtual folder on its type's storage host."""
         hosts = volume_hosts(self.settings.volume_hosts, self.storage.service.hosts)
-        return VolumeService(self.sessions, self.clock, self.storage.service, hosts)
+        return VolumeService(self.sessions, self.clock, self.storage.service, hosts,
+                             meter=self.billing, projects=self.identity)  # fmt: skip
 
     @cached_property
     def vms(self) -> VmService:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -40,6 +41,24 @@ from hangar.core.volumes.states import can_move
 from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.volumes")
+
+
+class StorageMeter(Protocol):
+    """Meters a volume's storage for its cost (the billing service)."""
+
+    async def storage_opened(
+        self, volume_id: int, *, user_uuid: uuid.UUID, group_id: uuid.UUID, size_gib: int
+    ) -> None: ...
+
+    async def storage_closed(self, volume_id: int) -> None: ...
+
+
+class Projects(Protocol):
+    """The id of a project (group) the owner may use (identity)."""
+
+    async def group_id_for(self, caller: Principal, domain_name: str, group: str) -> uuid.UUID: ...
+
+
 S = VolumeStatus
 MAX_NAME = 255
 
@@ -73,10 +92,29 @@ class VolumeService:
         storage: StorageService,
         hosts: Mapping[StorageType, str],
         default_region: str = "local",
+        *,
+        meter: StorageMeter | None = None,
+        projects: Projects | None = None,
     ) -> None:
         self._sessions, self._clock, self._storage = sessions, clock, storage
         self._hosts = dict(hosts)
         self._default_region = default_region
+        self._meter, self._projects = meter, projects
+
+    async def _metered(self, owner: Principal, volume_id: int, size_gb: int | None) -> None:
+        """Charge a sized volume's storage from now (object storage has no size: not
+        charged). A failure is logged: the volume itself is there."""
+        if self._meter is None or size_gb is None:
+            return
+        try:
+            group = owner.project_id
+            if group is None and self._projects is not None:
+                group = await self._projects.group_id_for(owner, owner.domain_name, "default")
+            if group is not None:
+                await self._meter.storage_opened(volume_id, user_uuid=owner.user_uuid,
+                                                 group_id=group, size_gib=size_gb)  # fmt: skip
+        except Exception:
+            log.exception("volume %s: its storage could not be metered", volume_id)
 
     # Reads --------------------------------------------------------------------------------
 
@@ -189,6 +227,7 @@ class VolumeService:
                 await repo.remove(db, volume.id, S.CREATING)
             raise
         await self._move(volume, S.CREATING, S.ACTIVE, vfolder_id=folder.id)
+        await self._metered(owner, volume.id, size)
         return await self.view(owner, volume.id)
 
     async def rename(self, owner: Principal, volume_id: int, name: str) -> VolumeView:
@@ -218,6 +257,7 @@ class VolumeService:
             await self._move(volume, S.RESIZING, S.ERROR)
             raise
         await self._move(volume, S.RESIZING, S.ACTIVE, size_gb=size)
+        await self._metered(owner, volume.id, size)
 
     async def delete(self, owner: Principal, volume_id: int) -> None:
         """Delete the volume and every file in it; Conflict while a session mounts it."""
@@ -233,6 +273,8 @@ class VolumeService:
                 raise
         async with self._sessions() as db, db.begin():
             await repo.remove(db, volume.id, S.DELETING)
+        if self._meter is not None:
+            await self._meter.storage_closed(volume.id)
 
     async def _idle(self, volume: Volume, also: VolumeStatus | None = None) -> None:
         if volume.status is not S.ACTIVE and volume.status is not also:
