@@ -17,7 +17,7 @@ from hangar.core.errors import Conflict, HangarError
 from hangar.core.reconcile import Reconciler
 
 log = logging.getLogger("hangar.core.compute")
-NEVER_IDLE = frozenset({OriginKind.VM})  # long-lived machines: they run until terminated
+NEVER_IDLE = frozenset({OriginKind.VM, OriginKind.POD})  # run until paused or ended
 
 S = SessionStatus
 

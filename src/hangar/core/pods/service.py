@@ -153,7 +153,7 @@ class PodService:
             raise
         async with self._sessions() as db, db.begin():
             await repo.set_session(db, record.id, session.id)
-        return self._pod(record, session)
+        return self._pod(dataclasses.replace(record, session_id=session.id), session)
 
     async def _start(
         self, caller: Principal, record: PodRecord, group: str, mounts: tuple[MountSpec, ...]

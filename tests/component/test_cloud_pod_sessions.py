@@ -1,0 +1,57 @@
+"""A pod's session runs until its owner pauses or deletes it: the idle timeout that ends
+other sessions does not end it (the embedded agent on the fake runtime)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from hangar.core.clock import FakeClock
+from hangar.core.compute.models import CreateRequest, SessionSpec
+from hangar.core.compute.states import SessionStatus as S
+from hangar.core.pods.models import PodRequest, PodSpec, ResourceKind
+from hangar.core.services import Services
+from hangar.db.tables.identity import ResourcePolicyRow
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"agent_runtime": "fake", "idle_timeout_seconds": 0}
+
+
+async def running(services: Services, session_id: Any) -> None:
+    for _ in range(400):
+        await services.lifecycle.schedule_pass()
+        if (await services.compute.get(session_id)).status is S.RUNNING:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{session_id} did not start")
+
+
+async def test_an_idle_pod_keeps_running_while_an_idle_session_ends(
+    services: Services, clock: FakeClock
+) -> None:
+    await services.start_embedded_agent()
+    async with services.sessions() as db, db.begin():
+        await db.execute(update(ResourcePolicyRow).values(idle_timeout=30))
+    assert services.first_admin is not None
+    caller = await services.apikeys.principal_for(services.first_admin.api_key)
+    spec = PodSpec(image="python", resource=ResourceKind.CPU)
+    pod = await services.pods.create(caller, PodRequest(name="idle-pod", spec=spec))
+    assert pod.session_id is not None and pod.name == "idle-pod"
+    other = await services.compute.create(
+        caller, CreateRequest(name="plain", spec=SessionSpec("python"), enqueue_only=True)
+    )
+    await running(services, pod.session_id)
+    await running(services, other.session.id)
+    clock.advance(31)
+    await services.lifecycle.reclaim_pass()
+    for _ in range(400):
+        if (await services.compute.get(other.session.id)).status is S.TERMINATED:
+            break
+        await asyncio.sleep(0.01)
+    assert (await services.compute.get(other.session.id)).status_info == "idle-timeout"
+    assert (await services.pods.get(caller, pod.id)).status.value == "RUNNING"
