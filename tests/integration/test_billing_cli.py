@@ -84,6 +84,9 @@ def test_prices_usage_and_a_daily_limit(server: LiveServer) -> None:
     assert Decimal(user["gpu_hours"]) > 0 and user["items"] >= 1
     assert [p["project"] for p in report["projects"]] == ["default"]
     table = admin_cli(server, "usage", "--from", "2020-01-01")
+    before = json.loads(admin_cli(server, "usage", "--from", "2020-01-01", "--to", "2020-01-02",
+                                  "--json"))  # fmt: skip
+    assert (before["users"], before["projects"], before["total"]) == ([], [], "0")
     assert "Usage per user" in table and ADMIN in table and "Usage per project" in table
 
     # The limit is reached at once (a device-second costs 1): new pods are refused...
