@@ -103,3 +103,24 @@ class WorkerStatRow(Base):
     at: Mapped[datetime]
     busy: Mapped[bool]  # running a task when it reported
     stats: Mapped[dict[str, Any]]
+
+
+class ExecutorRunRow(Base):
+    """A queued task Hangar's executor runs, and which server process runs it now: the
+    lease (``lease_owner``/``lease_expires``, renewed while the process lives) is what
+    another process takes over when it runs out. ``home`` names the host and data dir of
+    the run's directory; ``id`` is the task's."""
+
+    __tablename__ = "executor_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_uuid: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.uuid", ondelete="CASCADE"))
+    domain_name: Mapped[str] = mapped_column(String(64))
+    worker: Mapped[str] = mapped_column(String(255))
+    queue_id: Mapped[str | None] = mapped_column(String(32))
+    access_key: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[uuid.UUID | None]
+    home: Mapped[str] = mapped_column(String(1024))
+    started: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires: Mapped[datetime | None] = mapped_column(index=True)

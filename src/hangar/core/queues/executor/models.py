@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from hangar.core.principal import ADMIN_SCOPE, Credential, CredentialKind, Principal, Role
@@ -53,6 +54,21 @@ class WorkerReports(Protocol):
     async def report(
         self, owner: Principal, name: str, *, queue_ids: list[str], task_id: str | None
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as the database keeps it for the hand-off between server processes."""
+
+    task_id: str
+    user: uuid.UUID
+    domain: str
+    worker: str
+    queue_id: str | None
+    access_key: str
+    session_id: uuid.UUID | None
+    home: str  # host and data dir of the run's directory
+    started: datetime
 
 
 @dataclass

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import re
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +26,21 @@ from hangar.core.compute.states import DEAD, SessionResult
 from hangar.core.errors import Conflict, HangarError, NotFound
 from hangar.core.events import Event, EventBus, EventKind, Matcher, SessionChange, Subscription
 from hangar.core.identity.service import IdentityService
-from hangar.core.principal import Principal
 from hangar.core.queues.executor import plan as p
 from hangar.core.queues.executor import runs
 from hangar.core.queues.executor import workspace as ws
 from hangar.core.queues.executor.endings import Endings
+from hangar.core.queues.executor.ledger import RunLedger
 from hangar.core.queues.executor.models import (
     SYSTEM,
     QueueFeed,
     Run,
+    RunRecord,
     ServedQueue,
     WorkerReports,
 )
+from hangar.core.queues.executor.recovery import LOST_AFTER, Recovery
 from hangar.core.resources.service import Resources
-from hangar.core.tracking import query as q
 from hangar.core.tracking.metrics.service import MetricsService
 from hangar.core.tracking.tasks.experiments import Experiments
 from hangar.core.tracking.tasks.models import Task
@@ -56,10 +54,10 @@ WAKE = frozenset({EventKind.QUEUE_ENTRY_ADDED})
 RESULTS = frozenset({EventKind.SESSION_SUCCEEDED, EventKind.SESSION_FAILED})
 PASS_SECONDS = 1.0
 HEARTBEAT_SECONDS = 30.0  # running tasks pinged, the worker reported (as an agent does)
-LOST_AFTER = timedelta(seconds=30)  # queued in no queue this long: put back
+RENEW_SECONDS = 10.0  # the runs' leases (Leases.ttl: 60 s) are renewed this often
 
 
-class Executor:
+class Executor(Recovery):
     def __init__(
         self,
         settings: Settings,
@@ -73,7 +71,10 @@ class Executor:
         resources: Resources,
         bus: EventBus,
         workers: WorkerReports | None = None,
+        ledger: RunLedger | None = None,
     ) -> None:
+        """``ledger``: the runs' leases, so several server processes on one database never
+        both follow a run and take over those of a process that died (None: one process)."""
         self._settings, self._clock, self._feed = settings, clock, feed
         self._experiments, self._metrics, self._identity = experiments, metrics, identity
         self._compute, self._resources, self._bus, self._workers = (
@@ -87,6 +88,7 @@ class Executor:
         self._api_port = 0
         self._agent_id: str | None = None
         self._endings = Endings(experiments.tasks, metrics, feed, clock)
+        self._ledger = ledger
         self.base = settings.data_dir / "executor"
 
     def nudge(self) -> None:
@@ -109,12 +111,16 @@ class Executor:
             async with self._bus.subscribe(Matcher(frozenset(kinds))) as events:
                 self._events = events
                 await self._guarded(self.recover(), "recover")
-                checked = beat = 0.0
+                checked = beat = renewed = 0.0
                 while True:
                     await self._guarded(self.run_pass(), "pass")
+                    if self._clock.monotonic() - renewed > RENEW_SECONDS:
+                        renewed = self._clock.monotonic()
+                        await self._guarded(self.renew(), "leases")
                     if self._clock.monotonic() - checked > LOST_AFTER.total_seconds():
                         checked = self._clock.monotonic()
                         await self._guarded(self._feed.ensure_defaults(), "default queues")
+                        await self._guarded(self.recover(), "take over")
                         await self._guarded(self.requeue_lost(), "requeue")
                     if self._clock.monotonic() - beat > HEARTBEAT_SECONDS:
                         beat = self._clock.monotonic()
@@ -211,7 +217,26 @@ class Executor:
                 await self._endings.finish(task.id, result, run.worker)
         await self._release(run)
 
+    async def renew(self) -> None:
+        """Keep the leases of this process's runs; a run another process took over (this
+        one stood still longer than a lease lasts) is left to it."""
+        if self._ledger is None or not self._runs:
+            return
+        held = await self._ledger.renew(list(self._runs))
+        for run in [r for r in self._runs.values() if r.task_id not in held]:
+            log.warning("task %s was taken over by another server process", run.task_id)
+            self._forget(run)
+
+    def _forget(self, run: Run) -> None:
+        self._runs.pop(run.task_id, None)
+        if run.session_id is not None:
+            self._by_session.pop(run.session_id, None)
+        if self._line is not None:
+            asyncio.ensure_future(self._line.close(run.task_id))
+
     async def _release(self, run: Run) -> None:
+        if self._ledger is not None:
+            await self._ledger.close(run.task_id)
         self._runs.pop(run.task_id, None)
         if run.session_id is not None:
             self._by_session.pop(run.session_id, None)
@@ -284,6 +309,11 @@ class Executor:
         files = ws.run_files(self.base, task.id)
         run = Run(task.id, owner, worker, files, keypair.keypair.access_key,
                   domain=task.company, queue_ids=[queue.id])  # fmt: skip
+        if self._ledger is not None:
+            await self._ledger.open(RunRecord(
+                task.id, task.user, task.company, worker, queue.id, run.access_key, None,
+                self._ledger.home, self._clock.now(),
+            ))  # fmt: skip
         self._runs[task.id] = run
         try:
             plan = p.run_plan(
@@ -340,80 +370,9 @@ class Executor:
         outcome = await self._compute.create(SYSTEM, request)
         run.session_id = outcome.session.id
         self._by_session[outcome.session.id] = run
+        if self._ledger is not None:
+            await self._ledger.set_session(run.task_id, outcome.session.id)
         await asyncio.to_thread(runs.note_session, run, outcome.session.id)
-
-    # Recovery ----------------------------------------------------------------------------
-
-    async def recover(self) -> None:
-        """Adopt the runs this server left (a restart): tasks in progress on a ``hangar:``
-        worker whose run directory is in this data dir and names their session. Runs of
-        other server processes sharing the database have no directory here: left alone."""
-        query = q.Query(conditions=(
-            q.InList("status", any_of=(q.Term(TaskStatus.IN_PROGRESS.value),)),
-            q.Matches("last_worker", re.compile("^" + re.escape(p.WORKER_PREFIX))),
-        ))  # fmt: skip
-        for doc in await self._experiments.task_reads.search(SYSTEM, query):
-            files = ws.run_files(self.base, doc["id"])
-            if doc["id"] in self._runs or not files.root.is_dir():
-                continue
-            try:
-                session_id = uuid.UUID((files.root / "session").read_text().strip())
-                spec = json.loads(files.spec.read_text())
-            except (OSError, ValueError):
-                await self._endings.finish(doc["id"], p.Ending(
-                    p.Outcome.FAILED, "the server restarted before the task's session started"
-                ), doc.get("last_worker") or "")  # fmt: skip
-                await asyncio.to_thread(ws.remove, files)
-                continue
-            await self._adopt(doc, files, session_id, spec["access_key"])
-
-    async def _adopt(
-        self, doc: dict[str, Any], files: ws.RunFiles, session_id: uuid.UUID, access_key: str
-    ) -> None:
-        owner, _ = await self._owner(uuid.UUID(doc["user"]))
-        run = Run(doc["id"], owner, doc["last_worker"], files, access_key,
-                  session_id=session_id, domain=doc.get("company") or "default")  # fmt: skip
-        self._runs[run.task_id] = run
-        self._by_session[session_id] = run
-        assert self._line is not None
-        await self._line.open(run.task_id, files.socket)
-        log.info("executor adopted task %s (session %s)", run.task_id, session_id)
-
-    async def requeue_lost(self) -> int:
-        """Put back tasks that are queued for a queue Hangar serves but sit in no queue for
-        longer than ``LOST_AFTER`` (a server died between the pop and the start); returns
-        how many."""
-        served = await self._feed.served()
-        waiting = {e for queue in served for e in queue.task_ids}
-        by_id = {queue.id: queue for queue in served}
-        query = q.Query(conditions=(
-            q.InList("status", any_of=(q.Term(TaskStatus.QUEUED.value),)),
-        ))  # fmt: skip
-        cutoff = self._clock.now() - LOST_AFTER
-        lost = 0
-        for doc in await self._experiments.task_reads.search(SYSTEM, query):
-            queue_id = (doc.get("execution") or {}).get("queue")
-            changed = doc.get("status_changed")
-            if queue_id not in by_id or doc["id"] in waiting or doc["id"] in self._runs:
-                continue
-            if changed is None or changed > cutoff:
-                continue
-            if doc.get("status_message") == STOPPING:  # its stop came after the pop
-                group = by_id[queue_id].scaling_group or self._settings.executor_scaling_group
-                stopped = p.Ending(p.Outcome.STOPPED, "task was stopped by tasks.stop")
-                await self._endings.finish(doc["id"], stopped, p.worker_name(group))
-                continue
-            await self._feed.put_back(queue_id, doc["id"])
-            log.warning("task %s was queued in no queue: put back into %s", doc["id"], queue_id)
-            lost += 1
-        return lost
-
-    async def _owner(self, user: uuid.UUID) -> tuple[Principal, str]:
-        owner, keypair = await self._identity.on_behalf_of(user)
-        await self._identity.delete_keypair(
-            keypair.keypair.access_key
-        )  # only the principal is needed
-        return owner, keypair.keypair.access_key
 
 
 def base_dir(data_dir: Path) -> Path:
