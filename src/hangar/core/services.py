@@ -40,6 +40,7 @@ from hangar.core.pods.holders import PodAuthHolders
 from hangar.core.pods.service import PodService
 from hangar.core.pods.starter import PodStarter
 from hangar.core.queues.executor.feed import QueueFeedOf, WorkerReportsOf
+from hangar.core.queues.executor.ledger import RunLedger, home_of
 from hangar.core.queues.executor.mounts import TaskMounts
 from hangar.core.queues.executor.service import Executor
 from hangar.core.queues.plane import QueuePlane, build_queue_plane
@@ -299,6 +300,7 @@ def _assemble(
         experiments=tracking.experiments, metrics=tracking.metrics, identity=identity,
         compute=compute, resources=admin.resources, bus=bus,
         workers=WorkerReportsOf(services.queues.workers),
+        ledger=RunLedger(sessions, clock, leases, home_of(settings.data_dir)),
     )  # fmt: skip
     services.on_close(remote_agents.close)
     services.on_close(storage.close)
