@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.cloud import CloudApi, admin_key, cloud_server, run_sdk, run_yotta
+from tests.support.cloud import CloudApi, admin_key, cloud_server, new_user, run_sdk, run_yotta
 from tests.support.live import HANGAR, LiveServer
 
 RTX = "NVIDIA_RTX_4090_24G"
@@ -72,6 +72,12 @@ def test_cli_create_pause_resume_delete(server: LiveServer) -> None:
     listed = yotta(server, "list", "--status", "3")  # spec §3.2 code 3: STOPPED
     assert [p["id"] for p in listed] == [pod_id]
     assert yotta(server, "list", "--status", "1") == []
+    api = CloudApi(server, admin_key(server))
+    for query, found in (({"statusList": "paused"}, [pod_id]), ({"statusList": "RUNNING"}, []),
+                         ({"statusList": ["RUNNING", "STOPPED"], "regionList": "local"}, [pod_id]),
+                         ({"regionList": "elsewhere"}, [])):  # fmt: skip
+        listed = api.get("/v2/pods", params=query).json()["data"]
+        assert [p["id"] for p in listed] == found, query
     again = run_yotta(server, admin_key(server), "pods", "pause", str(pod_id))
     assert json.loads(again.stdout)["code"] == 12001  # only a running pod pauses
     assert yotta(server, "resume", str(pod_id)) is True
@@ -148,6 +154,11 @@ def test_an_exposed_http_server_answers_through_the_proxy(server: LiveServer) ->
     answer = wait_for(fetch, "the server answers")
     assert answer.text == "from-the-pod\n"
     assert httpx.get(url, timeout=10).status_code == 401  # no key, no way in
+    stranger = new_user(server, "stranger@pods.test")
+    refused = httpx.get(url, headers={"X-Api-Key": stranger.key}, timeout=10).json()
+    assert refused["code"] == 13000  # another user's pod is no pod
+    assert api.get(f"/v2/pods/{pod_id}/logs").json()["code"] == 10000
+    assert CloudApi(server, stranger.key).get("/v2/pods").json()["data"] == []
     assert api.delete(f"/v2/pods/{pod_id}").json()["code"] == 10000
 
 
