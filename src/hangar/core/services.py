@@ -163,6 +163,7 @@ class Services:
         notifier = WebhookNotifier(self.sessions, self.clock, self.bus)
         self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
         await self.bgtasks.recover()
+        await self.volumes.recover()
         self._tasks.append(asyncio.create_task(self.storage.run_sweeps(), name="storage-sweeps"))
         starter = PodStarter(self.sessions, self.bus, self.compute, self.lifecycle)
         self._tasks.append(asyncio.create_task(starter.run(), name="pod-init-commands"))

@@ -12,7 +12,6 @@ owner terminates it.
 from __future__ import annotations
 
 import contextlib
-import uuid
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -189,7 +188,3 @@ class VmService:
         if session is not None:
             with contextlib.suppress(Conflict, NotFound):
                 await self._lifecycle.terminate(session, reason="user-requested")
-
-    async def holders(self, owner: uuid.UUID, auth_id: int) -> int:
-        """VMs run the host's environment: they never pull with a registry credential."""
-        return 0

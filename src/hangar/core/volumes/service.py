@@ -276,6 +276,18 @@ class VolumeService:
         if self._meter is not None:
             await self._meter.storage_closed(volume.id)
 
+    async def recover(self) -> None:
+        """Settle the volumes a stopped server left in a passing status: a resize goes back
+        to active at the size recorded (its quota is at least that), a creation or deletion
+        that may be half done becomes ``error`` (its owner may delete it again)."""
+        async with self._sessions() as db:
+            unsettled = await repo.unsettled(db)
+        for volume in unsettled:
+            new = S.ACTIVE if volume.status is S.RESIZING else S.ERROR
+            async with self._sessions() as db, db.begin():
+                await repo.move(db, volume.id, volume.status, new)
+            log.warning("volume %s was %s at start: now %s", volume.id, volume.status, new)
+
     async def _idle(self, volume: Volume, also: VolumeStatus | None = None) -> None:
         if volume.status is not S.ACTIVE and volume.status is not also:
             raise Conflict(f"Volume {volume.id} is {volume.status.value}.")
