@@ -242,6 +242,23 @@ def test_queue_metadata_is_added_updated_and_deleted(
     assert refused(admin_api, "queues.delete_metadata", queue=queue) == (400, 11)
 
 
+def test_hangar_served_queues_map_only_to_the_group_runs_reach_the_api_from(
+    clearml_live: LiveServer, admin_api: ClearmlApi
+) -> None:
+    """Runs reach the API through a socket on the server's host: remote agents' scaling
+    groups are for queues served by clearml-agent on those machines."""
+    with pytest.raises(ClearmlCallError) as caught:
+        admin_api.call("queues.create", name="remote-gpus", scaling_group="gpu-farm")
+    assert (caught.value.code, caught.value.subcode) == (400, 12)
+    assert "gpu-farm" in str(caught.value) and "served_by external" in str(caught.value)
+    queue = external_queue(admin_api, "farm-q")
+    admin_api.call("queues.update", queue=queue, scaling_group="gpu-farm")  # agents serve it
+    assert refused(admin_api, "queues.update", queue=queue, served_by="hangar") == (400, 12)
+    assert admin_api.call("queues.get_by_id", queue=queue)["queue"]["served_by"] == "external"
+    done = clearml_live.hangar("queue", "create", "cli-farm", "--scaling-group", "gpu-farm")
+    assert done.returncode == 1 and "served_by external" in done.stdout + done.stderr
+
+
 def test_queue_lookups_fail_the_way_the_clients_expect(admin_api: ClearmlApi) -> None:
     assert refused(admin_api, "queues.get_by_id", queue="default") == (400, 701)
     assert refused(admin_api, "workers.get_runtime_properties", worker="w") == (404, 0)

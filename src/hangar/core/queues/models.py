@@ -8,10 +8,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from hangar.core.errors import AlreadyExists, Conflict, InsufficientPrivilege, NotFound
+from hangar.core.errors import (
+    AlreadyExists,
+    Conflict,
+    InsufficientPrivilege,
+    InvalidRequest,
+    NotFound,
+)
 
 DEFAULT = "default"
 """The name of each domain's first queue, and the system tag that marks the default queue."""
+
+OWN_GROUP = "default"
+"""The scaling group of the server's own (embedded) agent: the only one whose sessions reach
+the API through the run's socket, so the only one a queue Hangar serves may map to."""
 
 
 class ServedBy(StrEnum):
@@ -152,6 +162,21 @@ class TaskAlreadyQueued(Conflict):
 class QueueNotEmpty(Conflict):
     code = "queue-not-empty"
     default_message = "The queue has tasks; delete it with force."
+
+
+class GroupUnreachable(InvalidRequest):
+    """A queue Hangar serves mapped to a scaling group whose agents cannot reach the API
+    from a run (remote agents: the run's API socket is on the server's host)."""
+
+    code = "queue-group-unreachable"
+
+    def __init__(self, group: str) -> None:
+        super().__init__(
+            f"Hangar runs queued tasks on its own agent (scaling group {OWN_GROUP!r}); a run "
+            f"on the agents of scaling group {group!r} could not reach the API. Map the queue "
+            f"to {OWN_GROUP!r}, or serve it with clearml-agent on those machines "
+            "(served_by external)."
+        )
 
 
 class QueueAdminOnly(InsufficientPrivilege):

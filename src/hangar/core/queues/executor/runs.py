@@ -12,6 +12,7 @@ from hangar.core.errors import NotFound
 from hangar.core.queues.executor import plan as p
 from hangar.core.queues.executor import workspace as ws
 from hangar.core.queues.executor.models import Run, ServedQueue
+from hangar.core.queues.models import OWN_GROUP, GroupUnreachable
 from hangar.core.resources.service import Resources
 from hangar.settings import Settings
 
@@ -46,11 +47,12 @@ async def session_request(
     group: str,
     agent_id: str | None,
 ) -> CreateRequest:
-    """A batch session of the task's owner in the queue's scaling group, sized by its
-    resource preset (the image's defaults without one). In the executor's own scaling
-    group it goes to ``agent_id``, this server's agent, which sees the run's directory;
-    agents of another group must see the data dir at the same path (as for folders).
-    Raises NotFound (the preset)."""
+    """A batch session of the task's owner on ``agent_id``, this server's agent (the one
+    that sees the run's directory and whose sessions reach the API through the run's
+    socket), sized by the queue's resource preset (the image's defaults without one).
+    Raises NotFound (the preset), GroupUnreachable (a queue mapped to another group)."""
+    if group != OWN_GROUP:
+        raise GroupUnreachable(group)
     slots: dict[str, Any] = {}
     opts: dict[str, Any] = {}
     preset_name = queue.resource_preset or settings.executor_resource_preset
@@ -66,7 +68,7 @@ async def session_request(
         name=plan.session_name, spec=spec, origin=Origin(OriginKind.EXPERIMENT_TASK, run.task_id),
         session_type=SessionType.BATCH, domain_name=run.owner.domain_name, scaling_group=group,
         enqueue_only=True, owner=run.owner, reuse_if_exists=False, tag=run.task_id,
-        agent_list=(agent_id,) if agent_id and group == settings.executor_scaling_group else (),
+        agent_list=(agent_id,) if agent_id else (),
     )  # fmt: skip
 
 
