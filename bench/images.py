@@ -19,8 +19,15 @@ Measured, alternating the order each round (``--repeat``), fresh directories eac
    ``python -c 'print(1)'`` -> destroy, ``--kernels`` times each, on the host Python and on
    the cached image (its own Python over a per-kernel overlay). Headline: image / host
    median (<= 1.2 wanted).
+5. The same through a ``hangar server`` (its defaults: pre-built sandboxes for the host
+   image), as ``backend.ai run`` drives it: signed ``POST /session`` held until RUNNING, the
+   batch run over the execute WebSocket until ``1`` arrives and the run ends, ``DELETE``
+   (bench/session_latency.py's client). The registry is added and rescanned with the
+   official CLI first; one session per image warms up (the image is pulled then).
+   Headline: image / host median (<= 1.2 wanted).
 
     .venv/bin/python bench/images.py [--layers 4] [--layer-mb 110] [--repeat 2] [--kernels 10]
+        [--sessions 10] [--only-sessions]
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,6 +64,10 @@ from tests.support.oci_images import (  # noqa: E402
     shell_rootfs,
 )
 from tests.support.registry import Registry, start_registry  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+import session_latency as latency  # noqa: E402
 
 SKOPEO, UMOCI = "/usr/bin/skopeo", "/usr/bin/umoci"
 
@@ -157,13 +169,82 @@ async def kernels(registry: Registry, root: Path, count: int) -> tuple[float, fl
     return statistics.median(times["host"]), statistics.median(times["image"])
 
 
+def _official(server: latency.Server, *args: str) -> str:
+    """Run the official ``backend.ai`` CLI against ``server`` (setup only, not timed)."""
+    cli = BENCH_DIR.parent / ".official-clients" / "bai" / "bin" / "backend.ai"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HANGAR_", "BACKEND_"))}
+    env.update(BACKEND_ENDPOINT=server.endpoint, BACKEND_ENDPOINT_TYPE="api",
+               BACKEND_ACCESS_KEY=server.access_key, BACKEND_SECRET_KEY=server.secret_key,
+               HOME=str(server.home))  # fmt: skip
+    done = subprocess.run([str(cli), *args], env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"backend.ai {' '.join(args)}: {done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _session(client: latency.Client, image: str) -> dict[str, float]:
+    """One session on ``image``: create -> batch ``print(1)`` -> destroy; seconds of each
+    phase and in all."""
+    body = latency.create_body(f"img-{uuid.uuid4().hex[:12]}")
+    body["image"] = image
+    started = time.perf_counter()
+    created = client.call("POST", "/session", body)
+    if created.status_code != 201 or created.json().get("status") != "RUNNING":
+        raise RuntimeError(f"create on {image}: {created.status_code} {created.text}")
+    session_id = created.json()["sessionId"]
+    created_at = time.perf_counter()
+    try:
+        run = latency.run_ws(client, session_id)
+    finally:
+        ran_at = time.perf_counter()
+        destroyed = client.call("DELETE", f"/session/{session_id}")
+    ended = time.perf_counter()
+    if destroyed.status_code != 200 or run.exit_code != 0 or run.stdout.strip() != "1":
+        raise RuntimeError(f"{image}: destroy {destroyed.status_code}, exit {run.exit_code}, "
+                           f"stdout {run.stdout!r}, stderr {run.stderr[-300:]!r}")  # fmt: skip
+    return {"create": created_at - started, "run": ran_at - created_at,
+            "destroy": ended - ran_at, "total": ended - started}  # fmt: skip
+
+
+def sessions(registry: Registry, root: Path, count: int) -> dict[str, dict[str, float]]:
+    """Median seconds of each phase of a session on the host image and on the cached image,
+    through the server, interleaved."""
+    (root / "server").mkdir()
+    server = latency.start_server(root / "server", None, "WARNING")
+    client = latency.Client(server)
+    try:
+        key = f"config/docker/registry/{registry.host}"
+        _official(server, "admin", "etcd", "set", key, f"http://{registry.host}")
+        _official(server, "admin", "image", "rescan", "-r", registry.host)
+        images = {"host": "python", "image": f"{registry.host}/bench/next:latest"}
+        times: dict[str, list[dict[str, float]]] = {"host": [], "image": []}
+        for round_ in range(count + 1):
+            for kind in ("host", "image") if round_ % 2 == 0 else ("image", "host"):
+                phases = _session(client, images[kind])
+                if round_ > 0:  # the first round pulls the image and warms up
+                    times[kind].append(phases)
+        return {kind: {phase: statistics.median(t[phase] for t in found) for phase in found[0]}
+                for kind, found in times.items()}  # fmt: skip
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}{server.tail()}") from None
+    finally:
+        client.close()
+        server.stop()
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--layer-mb", type=int, default=110)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--kernels", type=int, default=10)
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--only-sessions", action="store_true",
+                        help="build small images and measure step 5 alone")  # fmt: skip
     args = parser.parse_args()
+    if args.only_sessions:
+        args.layers, args.layer_mb = 1, 8
     root = _make_root()
     try:
         started = time.perf_counter()
@@ -174,19 +255,33 @@ async def main() -> int:
         with start_registry(root / "registry") as registry:
             for tag in ("big", "next"):
                 registry.push(layout.root, f"bench/{tag}:latest", tag=tag)
-            ours, theirs = await compare_pulls(registry, root, args.repeat)
-            print(f"pull+unpack bench/big: hangar {ours:.2f} s, skopeo+umoci {theirs:.2f} s "
-                  f"-> {theirs / ours:.2f}x (>= 0.8 wanted)")  # fmt: skip
-            first, second, new = await shared_base(registry, root)
-            print(f"shared base: bench/big fetched {first / 2**20:.1f} MiB; bench/next then "
-                  f"fetched {second} bytes; its own layer is {new} bytes")  # fmt: skip
-            host, image = await kernels(registry, root, args.kernels)
-            print(f"batch kernel create->output->destroy (median of {args.kernels}): host "
-                  f"{host * 1000:.0f} ms, image {image * 1000:.0f} ms -> {image / host:.2f}x "
-                  "(<= 1.2 wanted)")  # fmt: skip
+            if not args.only_sessions:
+                await measure_node(registry, root, args)
+            found = await asyncio.to_thread(sessions, registry, root, args.sessions)
+            host, image = found["host"]["total"], found["image"]["total"]
+            print(f"session through the server create->output->destroy (median of "
+                  f"{args.sessions}): host {host * 1000:.0f} ms, image {image * 1000:.0f} ms -> "
+                  f"{image / host:.2f}x (<= 1.2 wanted)")  # fmt: skip
+            for kind, phases in found.items():
+                shown = ", ".join(f"{k} {v * 1000:.0f}" for k, v in phases.items() if k != "total")
+                print(f"  {kind:5s} medians (ms): {shown}")
     finally:
         await asyncio.to_thread(_clean, root)
     return 0
+
+
+async def measure_node(registry: Registry, root: Path, args: argparse.Namespace) -> None:
+    """Steps 1-4: pulls against skopeo+umoci, the shared base, kernels on the node."""
+    ours, theirs = await compare_pulls(registry, root, args.repeat)
+    print(f"pull+unpack bench/big: hangar {ours:.2f} s, skopeo+umoci {theirs:.2f} s "
+          f"-> {theirs / ours:.2f}x (>= 0.8 wanted)")  # fmt: skip
+    first, second, new = await shared_base(registry, root)
+    print(f"shared base: bench/big fetched {first / 2**20:.1f} MiB; bench/next then "
+          f"fetched {second} bytes; its own layer is {new} bytes")  # fmt: skip
+    host, image = await kernels(registry, root, args.kernels)
+    print(f"batch kernel create->output->destroy (median of {args.kernels}): host "
+          f"{host * 1000:.0f} ms, image {image * 1000:.0f} ms -> {image / host:.2f}x "
+          "(<= 1.2 wanted)")  # fmt: skip
 
 
 def _make_root() -> Path:

@@ -8,6 +8,7 @@ with its standard library), and hand-made layers for whiteouts and escape attemp
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -42,6 +43,7 @@ class Entry:
     target: str = ""
     uid: int = 0
     gid: int = 0
+    mtime: int = 1  # a host file's own, so its Python's cached bytecode stays valid
 
 
 def file(name: str, data: bytes | str, mode: int = 0o644, uid: int = 0) -> Entry:
@@ -75,7 +77,8 @@ def tar_bytes(entries: Iterable[Entry]) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for entry in entries:
             info = tarfile.TarInfo(entry.name)
-            info.mode, info.uid, info.gid, info.mtime = entry.mode, entry.uid, entry.gid, 1
+            info.mode, info.uid, info.gid = entry.mode, entry.uid, entry.gid
+            info.mtime = entry.mtime
             kinds = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "fifo": tarfile.FIFOTYPE,
                      "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
                      "chardev": tarfile.CHRTYPE}  # fmt: skip
@@ -201,8 +204,9 @@ def host_files(paths: Iterable[str]) -> list[Entry]:
             entries[name] = directory(name)
             pending.extend(os.path.join(real, child) for child in os.listdir(real))
         else:
-            mode = os.stat(real).st_mode & 0o777
-            entries[name] = file(name, Path(real).read_bytes(), mode)
+            found = os.stat(real)
+            entry = file(name, Path(real).read_bytes(), found.st_mode & 0o777)
+            entries[name] = dataclasses.replace(entry, mtime=int(found.st_mtime))
     return sorted(entries.values(), key=lambda e: e.name)
 
 
