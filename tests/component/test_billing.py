@@ -166,6 +166,8 @@ async def test_a_project_limit_counts_everyone_in_it(running: Services, clock: F
     await billing.set_limit(DailyLimit(LimitScope.PROJECT, project, Decimal(2)))
     with pytest.raises(DailyLimitReached, match="project's daily cost limit"):
         await billing.admit(caller, Metered.VM, project_id=project)
+    with pytest.raises(DailyLimitReached):  # no project named: the domain's default one
+        await billing.admit(caller, Metered.VOLUME)
     (listed,) = await billing.limits()
     assert listed.label == "default" and listed.amount == 2
     assert await billing.spent_today(group_id=project) == Decimal(2)

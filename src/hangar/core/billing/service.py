@@ -274,16 +274,21 @@ class BillingService:
         self, principal: Principal, kind: Metered, *, project_id: uuid.UUID | None = None
     ) -> None:
         """Check, before creating a paid resource of ``kind`` for ``principal`` (in
-        ``project_id``, when known), that neither the user's nor the project's daily limit
-        is reached. Raises DailyLimitReached (the cloud face: code 10010)."""
-        project = project_id or principal.project_id
+        ``project_id``; else the principal's project, else its domain's ``default``), that
+        neither the user's nor the project's daily limit is reached. Raises
+        DailyLimitReached (the cloud face: code 10010)."""
         async with self._sessions() as db:
-            limits = [
-                lim
-                for lim in await repo.limits(db)
-                if (lim.scope is LimitScope.USER and lim.subject == principal.user_uuid)
-                or (lim.scope is LimitScope.PROJECT and lim.subject == project)
-            ]
+            every = await repo.limits(db)
+            project = project_id or principal.project_id
+            if project is None and any(lim.scope is LimitScope.PROJECT for lim in every):
+                # where new work goes when no project is named (the compute default)
+                project = await repo.project_id(db, "default", principal.domain_name)
+        limits = [
+            lim
+            for lim in every
+            if (lim.scope is LimitScope.USER and lim.subject == principal.user_uuid)
+            or (lim.scope is LimitScope.PROJECT and lim.subject == project)
+        ]
         if not limits:
             return
         await self.sync()
