@@ -4,6 +4,7 @@ the one running it dies (its lease runs out) the other takes the run over and en
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from hangar.core.clock import FakeClock
@@ -65,3 +66,23 @@ async def test_a_dead_processes_run_is_taken_over_by_one_other(
     task = await exp.task_reads.get(ada, task_id)
     assert task.status is TaskStatus.FAILED, task
     assert b.running == {} and not await b._ledger.known([task_id])  # type: ignore[union-attr]
+
+
+async def test_a_run_adopted_from_its_directory_gets_a_lease(services: Services) -> None:
+    exp = services.tracking.experiments
+    ada = await user(services, "ada@handoff.test")
+    (task_id,) = await tasks(services, ada, 1)
+    await exp.tasks.started(SYSTEM, task_id)
+    await exp.tasks.change(SYSTEM, task_id, lambda t: {"last_worker": "hangar:default"})
+    a = executor(services)
+    files = ws.run_files(a.base, task_id)  # a run from before the ledger: its directory only
+    files.root.mkdir(parents=True)
+    (files.root / "session").write_text(str(uuid.uuid4()))
+    files.spec.write_text(json.dumps({"access_key": "AK-old"}))
+
+    await a.recover()
+    assert set(a.running) == {task_id}
+    await a.renew()
+    assert set(a.running) == {task_id}  # its lease is a's now, kept
+    await other_process(services, "b").recover()
+    assert set(a.running) == {task_id}

@@ -125,10 +125,15 @@ class Recovery:
         owner, _ = await self._owner(uuid.UUID(doc["user"]))
         run = Run(doc["id"], owner, doc["last_worker"], files, access_key,
                   session_id=session_id, domain=doc.get("company") or "default")  # fmt: skip
+        if self._ledger is not None:  # from now on its lease says whose it is
+            await self._ledger.open(RunRecord(
+                run.task_id, owner.user_uuid, run.domain, run.worker, None, access_key,
+                session_id, self._ledger.home, self._clock.now(),
+            ))  # fmt: skip
         self._runs[run.task_id] = run
         self._by_session[session_id] = run
-        assert self._line is not None
-        await self._line.open(run.task_id, files.socket)
+        if self._line is not None:
+            await self._line.open(run.task_id, files.socket)
         log.info("executor adopted task %s (session %s)", run.task_id, session_id)
 
     async def requeue_lost(self) -> int:
