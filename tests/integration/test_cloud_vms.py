@@ -126,7 +126,7 @@ def test_create_ssh_in_rename_and_terminate(server: LiveServer, tmp_path: Path) 
         H100, "H100", 1, "80"
     )  # fmt: skip
     assert (vm["cpuCores"], vm["memoryInGb"], vm["storageInGb"], vm["region"]) == (
-        1, "2", "20", "local"
+        1, "2", "0", "local"  # the disk: the server's session disk size (0 here: unlimited)
     )  # fmt: skip
     assert vm["ipAddress"] == "127.0.0.1" and vm["createdAt"].endswith("Z")
     assert vm["sshTemplate"].startswith(f"hangar app vm-{vm_id} sshd -b 10022 & ssh -p 10022 ")
@@ -211,6 +211,11 @@ def test_unknown_ids_bad_bodies_and_another_users_key(server: LiveServer) -> Non
         assert field in answer.json()["message"], (field, answer.text)
     unknown_volume = api.post("/v2/vms", json={**good, "volumeMountPaths": {"987654": "/d"}})
     assert unknown_volume.json()["code"] == 10007
+    bucket = api.post("/v2/volumes", json={"name": "b", "storageType": "CEPH", "sizeInGb": 1})
+    system = {**good, "volumeMountPaths": {str(bucket.json()["data"]["id"]): "/etc"}}
+    refused = api.post("/v2/vms", json=system).json()
+    assert refused["code"] == 10001 and "/etc" in refused["message"], refused
+    assert api.delete(f"/v2/volumes/{bucket.json()['data']['id']}").json()["data"] is True
     assert api.request("PATCH", "/v2/vms/1", json={}).json()["code"] in (10001, 11000)
 
     ivy = new_user(server, "ivy@vms.test")

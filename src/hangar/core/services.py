@@ -131,7 +131,8 @@ class Services:
         """The GPU-cloud face's VMs: long-lived sessions with sshd on one GPU type."""
         return VmService(self.sessions, self.clock, compute=self.compute,
                          lifecycle=self.lifecycle, accelerators=self.accelerators,
-                         volumes=self.volumes)  # fmt: skip
+                         volumes=self.volumes,
+                         disk_gb=self.settings.session_default_disk_bytes >> 30)  # fmt: skip
 
     @cached_property
     def registry_auths(self) -> RegistryAuthService:

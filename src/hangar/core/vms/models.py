@@ -11,7 +11,6 @@ from enum import StrEnum
 VM_IMAGE = "python"  # the host's Python environment: sshd, a shell, the user's tools
 CPU_PER_GPU = 1
 MEMORY_GB_PER_GPU = 2
-DISK_GB = 20  # the VM's own disk: its session's scratch dir, kept while it is stopped
 
 
 class VmStatus(StrEnum):
@@ -52,6 +51,7 @@ class Vm:
     created_at: datetime
     terminated_at: datetime | None
     status_info: str | None = None
+    disk_gb: int = 0  # its disk, the session's scratch dir (kept while stopped); 0: unlimited
 
     @property
     def session_name(self) -> str:
@@ -64,10 +64,6 @@ class Vm:
     @property
     def memory_gb(self) -> int:
         return MEMORY_GB_PER_GPU * self.gpu_count
-
-    @property
-    def disk_gb(self) -> int:
-        return DISK_GB
 
 
 def session_name(vm_id: int) -> str:

@@ -69,10 +69,12 @@ class VmService:
         lifecycle: SessionLifecycle,
         accelerators: Accelerators,
         volumes: VolumeService,
+        disk_gb: int = 0,
     ) -> None:
         self._sessions, self._clock = sessions, clock
         self._compute, self._lifecycle = compute, lifecycle
         self._accelerators, self._volumes = accelerators, volumes
+        self._disk_gb = disk_gb  # every session's scratch disk (the server's setting)
 
     async def create(self, owner: Principal, req: VmRequest) -> Vm:
         """A new VM of ``owner``, its session queued for the scheduler (preempting spot VMs
@@ -160,7 +162,7 @@ class VmService:
             scaling_group=record.scaling_group, is_spot=record.is_spot,
             session_id=record.session_id, status=status, created_at=record.created_at,
             terminated_at=record.terminated_at,
-            status_info=session.status_info if session else None,
+            status_info=session.status_info if session else None, disk_gb=self._disk_gb,
         )  # fmt: skip
 
     # Changes ------------------------------------------------------------------------------

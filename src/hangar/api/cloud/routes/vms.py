@@ -18,12 +18,13 @@ from hangar.api.cloud.pagination import page_request, paged
 from hangar.api.cloud.registry import Call, WireModel, route
 from hangar.api.cloud.vmtypes import VmType, vm_types_of
 from hangar.core.billing.models import Metered
-from hangar.core.errors import Conflict, Forbidden, InvalidRequest
+from hangar.core.errors import Conflict, Forbidden, InvalidRequest, InvalidValue
 from hangar.core.vms.models import Vm, VmRequest, VmStatus
 
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
+WIRE_NAMES = {"volumes": "volumeMountPaths", "gpu_count": "vmTypeId"}
 MOUNT_PATH = re.compile(r"^/[^\x00-\x1f\x7f]{0,254}$")
 
 
@@ -127,7 +128,10 @@ async def create_vm(call: Call) -> dict[str, Any]:
         memory_bytes=chosen.memory_bytes, scaling_group=chosen.scaling_group,
         is_spot=bool(body.is_spot), mounts=mounts,
     )  # fmt: skip
-    created = await call.services.vms.create(call.principal, request)
+    try:
+        created = await call.services.vms.create(call.principal, request)
+    except InvalidValue as exc:  # named as this face calls the field
+        raise _bad(WIRE_NAMES.get(exc.field, exc.field), exc.reason) from None
     return (await _rendered(call, [created]))[0]
 
 
