@@ -252,7 +252,7 @@ def _assemble(
         leases=leases,
         wakeups=wakeups,
     )
-    billing = BillingService(sessions, clock, suspender=lifecycle)
+    billing = BillingService(sessions, clock, suspender=lifecycle, bus=bus)
     compute = ComputeService(
         sessions,
         clock,

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from hangar.core.agents import repo as agents_repo
 from hangar.core.billing import meters, repo
 from hangar.core.billing.errors import DailyLimitReached
+from hangar.core.billing.loop import billing_loop
 from hangar.core.billing.models import (
     ZERO,
     DailyLimit,
@@ -40,6 +41,7 @@ from hangar.core.compute import repo as compute_repo
 from hangar.core.compute.models import ComputeSession, Origin, OriginKind
 from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import InvalidRequest, NotFound
+from hangar.core.events import EventBus
 from hangar.core.principal import Principal
 from hangar.db.engine import DbSession
 
@@ -72,11 +74,13 @@ class BillingService:
         clock: Clock,
         *,
         suspender: Suspender | None = None,
+        bus: EventBus | None = None,
         every: float = 30.0,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._suspender = suspender
+        self._bus = bus
         self._every = every
         self._lock = asyncio.Lock()
         self._kicked: asyncio.Task[None] | None = None
@@ -360,17 +364,16 @@ class BillingService:
         return paused
 
     async def run(self) -> None:
-        """Sync the meters and enforce automatic limits every ``every`` seconds."""
-        while True:
-            try:
-                paused = await self.enforce() if self._suspender else None
-                if paused is None:
-                    await self.sync()
-                elif paused:
-                    log.info("paused %d pods over their daily limit", len(paused))
-            except Exception:  # a failed pass is retried with the next
-                log.exception("billing: metering pass failed")
-            await asyncio.sleep(self._every)
+        """The server's loop: a pass soon after each session start, pause or end (when the
+        service has the event bus) and every ``every`` seconds; it enforces automatic
+        limits."""
+        await billing_loop(self._pass, self._bus, self._every)
+
+    async def _pass(self) -> None:
+        if self._suspender is None:
+            await self.sync()
+        elif paused := await self.enforce():
+            log.info("paused %d pods over their daily limit", len(paused))
 
 
 def _hit(session: ComputeSession, reached: list[DailyLimit]) -> bool:
