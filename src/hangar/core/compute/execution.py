@@ -104,12 +104,13 @@ class Run:
                 self.done = True
                 self.changed.notify_all()
 
-    async def take(self, flush: float) -> RunResult:
-        """Wait up to ``flush`` seconds for a status; hand out what accumulated until then."""
+    async def take(self, flush: float, *, eager: bool = False) -> RunResult:
+        """Wait up to ``flush`` seconds for a status (``eager``: or for any output); hand
+        out what accumulated until then."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + flush
         async with self.changed:
-            while not self._has_status() and not self.done:
+            while not self._has_status() and not self.done and not (eager and self.records):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -251,9 +252,11 @@ class Executions:
         return run
 
     async def take(
-        self, session: ComputeSession, run: Run, flush: float | None = None
+        self, session: ComputeSession, run: Run, flush: float | None = None, *, eager: bool = False
     ) -> RunResult:
-        result = await run.take(self.flush_seconds if flush is None else flush)
+        """The run's next hand-out (see :meth:`Run.take`): a stream passes ``eager`` to have
+        output as soon as there is some; polling waits for a status or ``flush`` seconds."""
+        result = await run.take(self.flush_seconds if flush is None else flush, eager=eager)
         if run.finished:
             self._runs.pop((session.id, run.id), None)
         return result

@@ -91,3 +91,24 @@ async def test_agent_failure_ends_the_run_visibly() -> None:
     assert result.status is RunStatus.FINISHED
     assert result.exit_code == 1
     assert "agent went away" in result.console[-1].text
+
+
+async def test_a_stream_hands_out_output_as_soon_as_there_is_some() -> None:
+    """An eager hand-out (the execute WebSocket) returns the first output at once, before
+    the run has a status; a polling one waits for the status (or its flush time)."""
+    run = _run()
+    gate = asyncio.Event()
+    task = asyncio.create_task(run.feed(_outputs(
+        [RunOutput("stdout", "1\n"), RunOutput("finished", exit_code=0)], gate)))  # fmt: skip
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = await run.take(10.0, eager=True)
+    assert loop.time() - started < 5.0  # not held until the flush time
+    assert (first.status, first.console) == (RunStatus.CONTINUED, [ConsoleItem("stdout", "1\n")])
+    waiting = asyncio.create_task(run.take(10.0, eager=True))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # nothing new: it waits for output or a status
+    gate.set()
+    await task
+    last = await waiting
+    assert (last.status, last.exit_code, last.console) == (RunStatus.FINISHED, 0, [])

@@ -70,7 +70,7 @@ async def _relay(websocket: WebSocket, session: ComputeSession, run: Run) -> Non
     disconnected = asyncio.create_task(_receive_inputs(websocket, session, run))
     try:
         while True:
-            take = asyncio.create_task(executions.take(session, run, STREAM_FLUSH))
+            take = asyncio.create_task(executions.take(session, run, STREAM_FLUSH, eager=True))
             done, _ = await asyncio.wait({take, disconnected}, return_when=asyncio.FIRST_COMPLETED)
             if disconnected in done:
                 take.cancel()
