@@ -5,8 +5,9 @@ Python, images without Python in batch mode, private images, hostile images refu
 from __future__ import annotations
 
 import contextlib
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from hangar.agent.images import nvidia
 from hangar.agent.models import BatchSteps, ImageRequest
 from hangar.agent.node import Node
 from hangar.agent.node_errors import KernelStartFailed
+from hangar.agent.runtimes import rootfs
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
 from tests.support.agent_node import FAKE_GPUS, collect, ends, make_node, request, text
 from tests.support.oci_images import (
@@ -175,3 +177,32 @@ async def test_query_mode_runs_in_the_images_python_with_hangars_runner(
         node.run_query(creation.kernel_id, "print(x + 1)", 60)
     ) as stream:
         assert text([r async for r in stream], "stdout") == "42\n"
+
+
+def _mounts() -> str:
+    return Path("/proc/self/mounts").read_text()
+
+
+async def test_an_unprivileged_runtime_runs_images_on_fuse_overlayfs(
+    make_runtime: Callable[..., BubblewrapRuntime], data_dir: Path, registry: Registry
+) -> None:
+    """A runtime without root's mount rights (here: root told not to use them, as FUSE is
+    root-only on this machine) puts each kernel's copy-on-write root on fuse-overlayfs."""
+    if shutil.which(rootfs.FUSE_OVERLAYFS) is None:
+        pytest.skip("fuse-overlayfs is not installed")
+    node = make_node(make_runtime(privileged=False), data_dir)
+    creation = request(image=_image(registry, "shell"))
+    try:
+        await node.create_kernel(creation)
+        merged = str(data_dir / "scratch" / rootfs.OVERLAYS_DIR / str(creation.kernel_id))
+        assert f"{merged}/merged fuse.fuse-overlayfs " in _mounts()
+        out, code = await _run(
+            node, creation.kernel_id, "echo new > /data/x; cat /data/x /app/hello.sh"
+        )
+        assert (out, code) == ("new\necho hello from $GREETING\n", 0)
+    finally:
+        await node.destroy_kernel(creation.kernel_id)
+        await node.settle()
+    assert f"{merged}/merged" not in _mounts()
+    image = node.images.find(_image(registry, "shell"))
+    assert image is not None and not (image.rootfs / "data" / "x").exists()
