@@ -115,6 +115,9 @@ def test_env_and_init_command_output_in_the_log(server: LiveServer) -> None:
         return str(api.get(f"/v2/pods/{pod['id']}/logs").json()["data"]["logs"])
 
     wait_for(lambda: "/home/work" in log(), "init output in the log")
+    types = {t["gpuType"]: t["regions"][0]["availableCount"]
+             for t in api.get("/v2/vms/types").json()["data"]}  # fmt: skip
+    assert types == {"NVIDIA_H100_80G": 0, RTX: 2}  # the H100 it asked for, not an RTX
     assert "init says hello-pod" in log()
     sizes = dict(line.split() for line in log().splitlines() if line.startswith("/"))
     assert int(sizes["/dev/shm"]) == 1024 * 1024  # shmInGb

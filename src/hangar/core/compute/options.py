@@ -22,7 +22,8 @@ _RELATIVE = re.compile(
     re.IGNORECASE,
 )
 MAX_DELAY = timedelta(days=366)
-RESOURCE_OPTS = frozenset({"shmem", "disk"})
+DEVICE_MODEL = "device_model"
+RESOURCE_OPTS = frozenset({"shmem", "disk", DEVICE_MODEL})
 
 
 def parse_starts_at(value: datetime | str | None, now: datetime) -> datetime | None:
@@ -65,13 +66,19 @@ def parse_resource_opts(
 
     Known options: ``shmem`` (the size of /dev/shm, e.g. ``"64m"``), which must stay below
     the requested memory; ``disk`` (the size of the scratch disk, /home/work, e.g.
-    ``"20g"``). Raises InvalidRequest for unknown options or bad values.
+    ``"20g"``); ``device_model`` (only accelerators of this model, as agents report it).
+    Raises InvalidRequest for unknown options or bad values.
     """
     result: dict[str, str] = {}
     for name, value in (opts or {}).items():
         if name not in RESOURCE_OPTS:
             known = ", ".join(sorted(RESOURCE_OPTS))
             raise InvalidValue("resource_opts", f"unknown option {name!r} (known: {known})")
+        if name == DEVICE_MODEL:
+            if not isinstance(value, str) or not 0 < len(value) <= 128 or not value.isprintable():
+                raise InvalidValue("resource_opts", f"{name}: a device model name expected")
+            result[name] = value
+            continue
         try:
             amount = parse_amount(name, value, True, False)
         except (InvalidRequest, ValueError, TypeError) as exc:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from hangar.core.agents.models import AgentRecord
 from hangar.core.compute import repo
 from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.options import DEVICE_MODEL
 from hangar.core.errors import InvalidRequest
 from hangar.core.identity.models import DefaultForUnspecified
 from hangar.core.images.service import ImageService
@@ -85,7 +86,12 @@ def _agent_states(agents: list[AgentRecord], holding: list[ComputeSession]) -> l
             occupied_slots=occupied[agent.id],
             schedulable=agent.schedulable,
             devices=tuple(
-                GpuDevice(d["id"], Decimal(d["shares"]), shares[(agent.id, d["id"])])
+                GpuDevice(
+                    d["id"],
+                    Decimal(d["shares"]),
+                    shares[(agent.id, d["id"])],
+                    str(d.get("model") or ""),
+                )  # fmt: skip
                 for d in agent.devices
             ),
         )
@@ -147,6 +153,7 @@ async def build_inputs(
                 dependencies=dependencies.get(session.id, ()),
                 # A resumed session has an agent already: its scratch dir is kept there.
                 agent_ids=frozenset([session.agent_id] if session.agent_id else session.agent_list),
+                device_model=session.resource_opts.get(DEVICE_MODEL, ""),
             )
         )
     usage = await _usage(db, {usage_key(s) for s in pending}, holding)

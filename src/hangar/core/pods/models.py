@@ -53,6 +53,7 @@ class PodSpec:
     resource: ResourceKind = ResourceKind.GPU
     gpu_type: str = ""  # the code the caller named (a face's word, kept for rendering)
     gpu_count: int = 0
+    device_model: str = ""  # the agents' name of that GPU type's devices
     cpu: int = 1
     memory_gb: int = 0  # 0: the server's default
     shm_gb: int = 0
@@ -69,7 +70,8 @@ class PodSpec:
         return {
             "image": self.image, "image_registry": self.image_registry,
             "registry_auth_id": self.registry_auth_id, "resource": self.resource.value,
-            "gpu_type": self.gpu_type, "gpu_count": self.gpu_count, "cpu": self.cpu,
+            "gpu_type": self.gpu_type, "gpu_count": self.gpu_count,
+            "device_model": self.device_model, "cpu": self.cpu,
             "memory_gb": self.memory_gb, "shm_gb": self.shm_gb, "disk_gb": self.disk_gb,
             "env": [list(pair) for pair in self.env], "init_command": self.init_command,
             "ports": [[p.port, p.protocol.value] for p in self.ports],
@@ -84,6 +86,7 @@ class PodSpec:
             registry_auth_id=data.get("registry_auth_id"),
             resource=ResourceKind(data.get("resource", "GPU")),
             gpu_type=str(data.get("gpu_type", "")), gpu_count=int(data.get("gpu_count", 0)),
+            device_model=str(data.get("device_model", "")),
             cpu=int(data.get("cpu", 1)), memory_gb=int(data.get("memory_gb", 0)),
             shm_gb=int(data.get("shm_gb", 0)), disk_gb=int(data.get("disk_gb", 0)),
             env=tuple((str(k), str(v)) for k, v in data.get("env", [])),

@@ -20,6 +20,7 @@ from hangar.core.compute.models import (
     OriginKind,
     SessionSpec,
 )
+from hangar.core.compute.options import DEVICE_MODEL
 from hangar.core.compute.ports import PortSpec
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.states import SessionType
@@ -55,6 +56,8 @@ def session_spec(spec: PodSpec, mounts: tuple[MountSpec, ...] = ()) -> SessionSp
     opts = {"shmem": f"{spec.shm_gb}g"} if spec.shm_gb else {}
     if spec.disk_gb:
         opts["disk"] = f"{spec.disk_gb}g"
+    if "cuda.device" in resources and spec.device_model:  # the scheduler takes only these
+        opts[DEVICE_MODEL] = spec.device_model
     return SessionSpec(
         image=spec.image, resources=resources, resource_opts=opts, env=dict(spec.env),
         ports=tuple(PortSpec(p.port, p.protocol) for p in spec.ports), mounts=mounts,
@@ -86,6 +89,9 @@ class PodService:
         session queued for the scheduler. Raises
         InvalidValue (unknown image, credential, GPU type, too many GPUs), InvalidRequest."""
         spec = req.spec
+        if req.device is not None:
+            spec = dataclasses.replace(spec, device_model=req.device.model)
+            req = dataclasses.replace(req, spec=spec)
         if spec.registry_auth_id is not None:
             try:
                 await self._auths.get(caller.user_uuid, spec.registry_auth_id)

@@ -33,12 +33,14 @@ class GpuDevice:
     """One accelerator of an agent: its capacity in shares and how much is allocated.
 
     A device with nothing allocated can be handed out whole (``cuda.device``); otherwise only
-    its free shares can be used (``cuda.shares``).
+    its free shares can be used (``cuda.shares``). ``model`` is what its agent reported (a
+    session may want one model only).
     """
 
     id: str
     capacity: Decimal = ONE
     allocated: Decimal = ZERO
+    model: str = ""
 
     def __post_init__(self) -> None:
         if self.capacity <= 0 or self.allocated < 0:
@@ -111,6 +113,7 @@ class PendingSession:
     not_before: datetime | None = None
     dependencies: tuple[DependencyState, ...] = ()
     agent_ids: frozenset[str] = frozenset()
+    device_model: str = ""  # only devices of this model (empty: any)
 
     def __post_init__(self) -> None:
         devices = self.requested.amount(CUDA_DEVICE)

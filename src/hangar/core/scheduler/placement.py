@@ -38,10 +38,10 @@ _FRONTIER = 64  # failed shapes kept to refuse larger ones; exact repeats are fo
 
 
 class _Device:
-    __slots__ = ("id", "capacity", "free")
+    __slots__ = ("id", "capacity", "free", "model")
 
-    def __init__(self, id: str, capacity: Decimal, free: Decimal) -> None:
-        self.id, self.capacity, self.free = id, capacity, free
+    def __init__(self, id: str, capacity: Decimal, free: Decimal, model: str = "") -> None:
+        self.id, self.capacity, self.free, self.model = id, capacity, free, model
 
 
 class _Agent:
@@ -55,7 +55,7 @@ class _Agent:
         self.rank = rank
         self.free = {s: max(capacity.amount(s) - occupied.amount(s), ZERO) for s in slot_order}
         devices = sorted(state.devices, key=lambda d: d.id)
-        self.devices = [_Device(d.id, d.capacity, d.free) for d in devices]
+        self.devices = [_Device(d.id, d.capacity, d.free, d.model) for d in devices]
         self.whole_free = 0
         self.shares_free = ZERO
         self.score = 0.0
@@ -69,9 +69,12 @@ class _Agent:
 class _Demand:
     """A request split for placement: non-GPU slots, whole devices, fractional shares."""
 
-    __slots__ = ("requested", "base", "need", "devices", "shares", "gpu", "score", "unknown")
+    __slots__ = (
+        "requested", "base", "need", "devices", "shares", "gpu", "score", "unknown", "model"
+    )  # fmt: skip
 
-    def __init__(self, requested: ResourceSlots, group: _Group) -> None:
+    def __init__(self, requested: ResourceSlots, group: _Group, model: str = "") -> None:
+        self.model = model  # devices of this model only (empty: any)
         self.requested = requested.nonzero()
         self.base = tuple(sorted((s, a) for s, a in self.requested.items() if s not in GPU_SLOTS))
         self.need = dict(self.base)
@@ -82,7 +85,10 @@ class _Demand:
         self.score = group.score(self.need, self.shares)
 
     def covers(self, other: _Demand) -> bool:
-        """True when this demand is at least ``other`` on every slot."""
+        """True when this demand is at least ``other`` on every slot (and wants the same
+        device model)."""
+        if self.model != other.model:
+            return False
         if self.devices < other.devices or self.shares < other.shares:
             return False
         need = self.need
@@ -107,8 +113,8 @@ class _Group:
             self.lane_of(agent).append((agent.score, agent.rank))
         self.cpu_lane.sort()
         self.gpu_lane.sort()
-        self.demands: dict[ResourceSlots, _Demand] = {}
-        self.failed: dict[ResourceSlots, str] = {}
+        self.demands: dict[tuple[ResourceSlots, str], _Demand] = {}
+        self.failed: dict[tuple[ResourceSlots, str], str] = {}  # (slots, model): why
         self.frontier: list[_Demand] = []  # smallest shapes that fitted nowhere, oldest first
 
     def score(self, amounts: dict[str, Decimal], shares: Decimal) -> float:
@@ -121,10 +127,10 @@ class _Group:
     def lane_of(self, agent: _Agent) -> list[tuple[float, int]]:
         return self.gpu_lane if agent.devices else self.cpu_lane
 
-    def demand(self, requested: ResourceSlots) -> _Demand:
-        demand = self.demands.get(requested)
+    def demand(self, requested: ResourceSlots, model: str = "") -> _Demand:
+        demand = self.demands.get((requested, model))
         if demand is None:
-            demand = self.demands[requested] = _Demand(requested, self)
+            demand = self.demands[(requested, model)] = _Demand(requested, self, model)
         return demand
 
     def find(self, demand: _Demand) -> _Agent | None:
@@ -165,17 +171,17 @@ class _Group:
         A shape at least as large as one that fitted nowhere fits nowhere either (free
         capacity only shrinks), and the smaller shape's reason still holds for it.
         """
-        reason = self.failed.get(demand.requested)
+        reason = self.failed.get(_key(demand))
         if reason is None:
             for smaller in self.frontier:
                 if demand.covers(smaller):
-                    reason = self.failed[demand.requested] = self.failed[smaller.requested]
+                    reason = self.failed[_key(demand)] = self.failed[_key(smaller)]
                     break
         return reason
 
     def remember_failure(self, demand: _Demand) -> str:
         """Record that ``demand`` fits nowhere and return why (see :func:`_shortage`)."""
-        reason = self.failed[demand.requested] = _shortage(self.agents, demand)
+        reason = self.failed[_key(demand)] = _shortage(self.agents, demand)
         # Keep only the smallest failed shapes: a larger one adds nothing.
         self.frontier = [f for f in self.frontier if not f.covers(demand)][-_FRONTIER + 1 :]
         self.frontier.append(demand)
@@ -197,6 +203,21 @@ class _Group:
         return grants
 
 
+def _key(demand: _Demand) -> tuple[ResourceSlots, str]:
+    return demand.requested, demand.model
+
+
+def _usable(agent: _Agent, demand: _Demand) -> list[_Device]:
+    """The agent's devices the demand may take (all, or those of its model)."""
+    if not demand.model:
+        return agent.devices
+    return [d for d in agent.devices if d.model == demand.model]
+
+
+def _whole_free(agent: _Agent, demand: _Demand) -> int:
+    return sum(1 for d in _usable(agent, demand) if d.free == d.capacity)
+
+
 def _inverse(reference: Decimal) -> float:
     return 1.0 / float(reference) if reference > 0 else 0.0
 
@@ -204,6 +225,8 @@ def _inverse(reference: Decimal) -> float:
 def _gpu_fits(agent: _Agent, demand: _Demand) -> bool:
     if agent.whole_free < demand.devices or agent.shares_free < demand.shares:
         return False
+    if demand.model:
+        return _plan_devices(agent, demand) is not None
     return not (demand.devices and demand.shares) or _plan_devices(agent, demand) is not None
 
 
@@ -212,12 +235,13 @@ _Grant = tuple[_Device, Decimal, bool]
 
 def _plan_devices(agent: _Agent, demand: _Demand) -> list[_Grant] | None:
     """Which devices give ``demand`` its whole devices and shares; None if they cannot."""
-    whole = [d for d in agent.devices if d.free == d.capacity][: demand.devices]
+    usable = _usable(agent, demand)
+    whole = [d for d in usable if d.free == d.capacity][: demand.devices]
     if len(whole) < demand.devices:
         return None
     plan: list[_Grant] = [(d, d.capacity, True) for d in whole]
     taken = {id(d) for d in whole}
-    open_devices = [d for d in agent.devices if d.free > 0 and id(d) not in taken]
+    open_devices = [d for d in usable if d.free > 0 and id(d) not in taken]
     remaining = demand.shares
     while remaining > 0:
         holding = [d for d in open_devices if d.free >= remaining]
@@ -251,8 +275,8 @@ def _shortage(agents: Iterable[_Agent], demand: _Demand, where: str = "any agent
         for slot, amount in demand.base
         if all(agent.free.get(slot, ZERO) < amount for agent in agents)
     ]
-    if demand.devices and all(a.whole_free < demand.devices for a in agents):
-        lacking.append(CUDA_DEVICE)
+    if demand.devices and all(_whole_free(a, demand) < demand.devices for a in agents):
+        lacking.append(f"{CUDA_DEVICE} ({demand.model})" if demand.model else CUDA_DEVICE)
     if demand.shares and all(a.shares_free < demand.shares for a in agents):
         lacking.append(CUDA_SHARES)
     if lacking:
@@ -294,7 +318,7 @@ class AgentPool:
         group = self._groups.get(session.scaling_group)
         if group is None:
             return f"no schedulable agent in scaling group {session.scaling_group!r}"
-        demand = group.demand(session.requested)
+        demand = group.demand(session.requested, session.device_model)
         reason = group.known_failure(demand)  # what fits nowhere fits on no subset either
         if reason is not None:
             return reason

@@ -79,6 +79,7 @@ def test_cpu_pods_go_to_the_first_region_asked_for() -> None:
 def test_the_spec_survives_its_stored_form_and_becomes_a_session() -> None:
     spec = PodSpec(
         image="python:3", resource=ResourceKind.GPU, gpu_type="NVIDIA_H100_80G", gpu_count=2,
+        device_model=H100.model,
         cpu=4, shm_gb=2, disk_gb=20, env=(("A", "1"),), init_command="echo hi",
         ports=(PodPort(8080), PodPort(9000, PortProtocol.TCP)), volumes=((7, "/data"),),
         persistent_gb=5, persistent_path="/keep", extras={"imagePublicType": "PUBLIC"},
@@ -86,7 +87,9 @@ def test_the_spec_survives_its_stored_form_and_becomes_a_session() -> None:
     assert PodSpec.from_json(spec.to_json()) == spec
     session = session_spec(spec)
     assert dict(session.resources) == {"cpu": "4", "mem": "3g", "cuda.device": "2"}
-    assert dict(session.resource_opts) == {"shmem": "2g", "disk": "20g"}
+    assert dict(session.resource_opts) == {
+        "shmem": "2g", "disk": "20g", "device_model": H100.model
+    }  # fmt: skip
     assert dict(session.env) == {"A": "1"}
     assert [(p.number, p.protocol) for p in session.ports] == [
         (8080, PortProtocol.HTTP), (9000, PortProtocol.TCP)
