@@ -142,6 +142,7 @@ async def test_sessions_come_back_after_a_server_restart(running: Services) -> N
 async def test_lifecycle_webhook(running: Services) -> None:
     import httpx
 
+    from hangar.api.bai.webhooks import BackendAiWebhooks
     from hangar.core.compute.webhooks import WebhookNotifier
 
     received: list[dict[str, Any]] = []
@@ -155,7 +156,7 @@ async def test_lifecycle_webhook(running: Services) -> None:
             done.set()
         return httpx.Response(204)
 
-    notifier = WebhookNotifier(running.sessions, running.clock, running.bus,
+    notifier = WebhookNotifier(running.sessions, running.clock, running.bus, BackendAiWebhooks(),
                                transport=httpx.MockTransport(handler))  # fmt: skip
     task = asyncio.create_task(notifier.run())
     await asyncio.sleep(0)

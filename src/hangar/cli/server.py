@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from hangar.api.app import create_app
+from hangar.api.bai.webhooks import BackendAiWebhooks
 from hangar.api.zerocopy import ZeroCopySend
 from hangar.cli import clientconfig
 from hangar.core.identity.bootstrap import FirstAdmin
@@ -113,7 +114,7 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         endpoint = settings.url_for_clients(port)
         _update_client_config(services, endpoint)
         api_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        await services.start_loops(api=(api_host, port))
+        await services.start_loops(api=(api_host, port), webhooks=BackendAiWebhooks())
         app = create_app(services)
         config = uvicorn.Config(
             ZeroCopySend(app),  # outermost: it needs uvicorn's own send

@@ -24,7 +24,7 @@ from hangar.core.compute.execution import Executions
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.reads import SessionReads
 from hangar.core.compute.service import ComputeService
-from hangar.core.compute.webhooks import WebhookNotifier
+from hangar.core.compute.webhooks import WebhookFormat, WebhookNotifier
 from hangar.core.diskspace import DiskReserve
 from hangar.core.events import EventBus, InProcessBus
 from hangar.core.identity.apikeys.service import ApiKeyService
@@ -149,11 +149,15 @@ class Services:
                           volumes=self.volumes, images=self.images)  # fmt: skip
 
     async def start_loops(
-        self, *, embedded_agent: bool = True, api: tuple[str, int] | None = None
+        self,
+        *,
+        embedded_agent: bool = True,
+        api: tuple[str, int] | None = None,
+        webhooks: WebhookFormat | None = None,
     ) -> None:
         """Start the embedded agent and the background loops (usage counters, lifecycle;
         the queued-task executor, on the embedded agent, when ``api``, the server's address,
-        is given)."""
+        is given; lifecycle webhooks in the ``webhooks`` format when given)."""
         agent_id = await self.start_embedded_agent() if embedded_agent else None
         if api is not None and self.executor is not None and agent_id is not None:
             run = self.executor.run(*api, agent_id=agent_id)
@@ -161,8 +165,9 @@ class Services:
         self._tasks.append(asyncio.create_task(self._flush_usage_loop(), name="usage-flush"))
         self._tasks.append(asyncio.create_task(self.billing.run(), name="billing"))
         self._tasks.append(asyncio.create_task(self.lifecycle.run(), name="session-lifecycle"))
-        notifier = WebhookNotifier(self.sessions, self.clock, self.bus)
-        self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
+        if webhooks is not None:
+            notifier = WebhookNotifier(self.sessions, self.clock, self.bus, webhooks)
+            self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
         await self.bgtasks.recover()
         await self.volumes.recover()
         self._tasks.append(asyncio.create_task(self.storage.run_sweeps(), name="storage-sweeps"))

@@ -1,12 +1,16 @@
 """Lifecycle webhooks: sessions created with ``callback_url`` get their events POSTed there.
 
-The body is Backend.AI's callback format; the bus's kinds become its event words here."""
+Which events go out and the body they carry belong to the face whose clients asked for the
+callback (a :class:`WebhookFormat`, e.g. Backend.AI's callback format in ``api/bai``); this
+module delivers them, once per event, retrying failed deliveries with backoff."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from datetime import datetime
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -18,16 +22,19 @@ from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.core.compute.webhooks")
 
-WEBHOOK_EVENTS = {
-    EventKind.SESSION_ENQUEUED: "enqueued",
-    EventKind.SESSION_SCHEDULED: "scheduled",
-    EventKind.SESSION_PREPARING: "preparing",
-    EventKind.SESSION_STARTED: "started",
-    EventKind.SESSION_CANCELLED: "cancelled",
-    EventKind.SESSION_TERMINATED: "terminated",
-    EventKind.SESSION_SUCCEEDED: "success",
-    EventKind.SESSION_FAILED: "failure",
-}
+
+class WebhookFormat(Protocol):
+    """What a face's callbacks look like."""
+
+    @property
+    def kinds(self) -> frozenset[EventKind]:
+        """The session events that are delivered."""
+        ...
+
+    def body(self, event: Event, when: datetime) -> dict[str, Any]:
+        """The JSON body POSTed for ``event`` (one of ``kinds``), sent at ``when``."""
+        ...
+
 
 FINAL_EVENTS = frozenset({EventKind.SESSION_TERMINATED, EventKind.SESSION_CANCELLED})
 MAX_CACHED_URLS = 10_000
@@ -37,13 +44,14 @@ class WebhookNotifier:
     """Delivers each session-level event once, retrying a failed delivery with backoff."""
 
     def __init__(
-        self, sessions: async_sessionmaker[DbSession], clock: Clock, bus: EventBus, *,
-        attempts: int = 3, backoff: float = 1.0, timeout: float = 30.0,
+        self, sessions: async_sessionmaker[DbSession], clock: Clock, bus: EventBus,
+        format: WebhookFormat, *, attempts: int = 3, backoff: float = 1.0, timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:  # fmt: skip
         self._sessions = sessions
         self._clock = clock
         self._bus = bus
+        self._format = format
         self._attempts = attempts
         self._backoff = backoff
         self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
@@ -54,7 +62,7 @@ class WebhookNotifier:
     async def run(self) -> None:
         """Listen until cancelled."""
         try:
-            async with self._bus.subscribe(Matcher(frozenset(WEBHOOK_EVENTS))) as events:
+            async with self._bus.subscribe(Matcher(self._format.kinds)) as events:
                 while True:
                     event = await events.get()
                     url = await self._callback_url(event.subject)
@@ -79,12 +87,7 @@ class WebhookNotifier:
         return url
 
     async def _deliver(self, url: str, event: Event) -> None:
-        body = {
-            "type": "session_lifecycle",
-            "event": WEBHOOK_EVENTS[event.kind],
-            "session_id": str(event.subject),
-            "when": self._clock.now().isoformat(),
-        }
+        body = self._format.body(event, self._clock.now())
         for attempt in range(1, self._attempts + 1):
             try:
                 response = await self._client.post(url, json=body)
@@ -94,5 +97,5 @@ class WebhookNotifier:
             except httpx.HTTPError as exc:
                 reason = str(exc) or type(exc).__name__
             log.warning("webhook %s for session %s failed (attempt %d): %s",
-                        body["event"], event.subject, attempt, reason)  # fmt: skip
+                        event.kind.value, event.subject, attempt, reason)  # fmt: skip
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
