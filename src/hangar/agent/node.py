@@ -75,6 +75,10 @@ log = logging.getLogger("hangar.agent")
 BOOTSTRAP_FILE = "bootstrap.sh"
 SERVICES_DIR = ".hangar-services"
 POOL_QUIET_WAIT = 2.0  # longest a pool refill waits for the node to be idle
+# A Jupyter kernel's start costs ~0.6 s of CPU: a pool refill waits until no session came,
+# ran or went for IDLE_GAP seconds (at most IDLE_WAIT), not to slow down a burst of them.
+IDLE_GAP = 0.5
+IDLE_WAIT = 10.0
 # A destroyed kernel's removal starts this much later: the answer to the destroy (a status
 # written, a response sent) goes first instead of sharing the CPU with it.
 REMOVAL_DELAY = 0.05
@@ -152,6 +156,7 @@ class Node:
         self._starting: set[str] = set()
         self._removals: dict[str, asyncio.Task[None]] = {}  # destroyed, being cleaned up
         self._query_starts: dict[str, asyncio.TimerHandle] = {}
+        self._active_at = float("-inf")  # loop time of the last kernel start, run or end
         self.records = KernelRecords(scratch_root / RECORDS_DIR)
         self.query = QueryKernels(
             runtime,
@@ -161,7 +166,7 @@ class Node:
         )
         size = limits.query_pool_size
         self.pool = (
-            KernelPool(runtime, self._pool_spec, size=size, quiet=self._quiet) if size > 0 else None
+            KernelPool(runtime, self._pool_spec, size=size, quiet=self._idle) if size > 0 else None
         )
         self.sandboxes = self._sandbox_pool(limits.sandbox_pool_size)
         self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
@@ -214,10 +219,12 @@ class Node:
             await self.images.ensure(request.image)
         kernel = self._new_kernel(request)
         self._starting.add(key)
+        self._active()
         try:
             await self._start(kernel)
         finally:
             self._starting.discard(key)
+            self._active()
         self._kernels[key] = kernel
         if request.interactive:  # its runs are commands sent one by one: start them sooner
             self.runtime.prestart(key)
@@ -353,6 +360,22 @@ class Node:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(idle(), POOL_QUIET_WAIT)
 
+    def _active(self) -> None:
+        """Note session activity (a kernel starting, running a command, going)."""
+        self._active_at = asyncio.get_running_loop().time()
+
+    async def _idle(self) -> None:
+        """Wait until no kernel starts or runs a command and none did for ``IDLE_GAP``
+        seconds (at most ``IDLE_WAIT`` seconds)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + IDLE_WAIT
+        while (now := loop.time()) < deadline:
+            busy = self._starting or any(k.lock.locked() for k in self._kernels.values())
+            calm = now - self._active_at
+            if not busy and calm >= IDLE_GAP:
+                return
+            await asyncio.sleep(min(max(IDLE_GAP - calm, 0.05), deadline - now))
+
     async def _adopt_sandbox(self, kernel: _Kernel) -> Pooled | None:
         """A pre-built sandbox, adopted as this kernel, where one fits."""
         if self.sandboxes is None or not fits_sandbox(kernel.request):
@@ -419,6 +442,7 @@ class Node:
         key = str(kernel_id)
         kernel = self._kernels.pop(key, None)
         stats: ContainerStats | None = None
+        self._active()
         if kernel is not None:
             self._stop_run(kernel)
             with contextlib.suppress(AgentError, OSError):
@@ -570,6 +594,7 @@ class Node:
             if self._kernels.get(kernel.spec.kernel_id) is not kernel:
                 raise UnknownKernel(f"No such kernel: {kernel_id}")
             slot = kernel.run = RunSlot()
+            self._active()
             runner = self._runner(kernel, slot, steps)
             resume = await self._resumed(kernel, steps)
             try:
@@ -583,6 +608,7 @@ class Node:
             finally:
                 kernel.run = None
                 kernel.left = (steps, runner.left) if runner.left is not None else None
+                self._active()
 
     def _runner(self, kernel: _Kernel, slot: RunSlot, steps: BatchSteps) -> BatchRunner:
         """A batch session's steps outlive the node; an interactive session's runs do not."""
@@ -634,6 +660,7 @@ class Node:
             if self._kernels.get(kernel.spec.kernel_id) is not kernel:
                 raise UnknownKernel(f"No such kernel: {kernel_id}")
             interpreter = kernel.request.interpreter
+            self._active()
             async with contextlib.aclosing(
                 self.query.execute(kernel.spec.kernel_id, interpreter, code, timeout)
             ) as records:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hangar.agent import node as node_module
 from hangar.agent.models import BatchSteps, ContainerStats, DeviceInfo, RunOutput
 from hangar.agent.node import Node
 from hangar.agent.node_errors import (
@@ -156,3 +157,23 @@ async def test_stats_of_a_live_kernel(node: Node) -> None:
 
 async def _drain(run: AsyncIterator[RunOutput]) -> list[RunOutput]:
     return [record async for record in run]
+
+
+async def test_a_jupyter_pool_refill_waits_until_sessions_stop_coming(tmp_path: Path) -> None:
+    """Starting a Jupyter kernel costs ~0.6 s of CPU: a pool refill waits until no kernel
+    started, ran or went for a while, so that a burst of short sessions is not slowed down."""
+    node = make_node(FakeRuntime(), tmp_path, query_pool_size=1)
+    try:
+        assert node.pool is not None and node.pool.quiet is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await node.pool.quiet()  # nothing happened yet: at once
+        assert loop.time() - started < node_module.IDLE_GAP
+        made = request()
+        await node.create_kernel(made)
+        await node.destroy_kernel(made.kernel_id)
+        started = loop.time()
+        await node.pool.quiet()
+        assert loop.time() - started >= node_module.IDLE_GAP * 0.9
+    finally:
+        await node.shutdown()
