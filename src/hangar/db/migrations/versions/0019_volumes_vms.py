@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def _owner() -> list[sa.SchemaItem]:
+def _owner() -> list[sa.Column[object]]:
     return [
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("owner_uuid", sa.Uuid(), nullable=False),
