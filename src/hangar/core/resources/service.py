@@ -20,9 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hangar.agent.models import ContainerStats
 from hangar.core.clock import Clock
-from hangar.core.compute.stats import stats_of
 from hangar.core.errors import AlreadyExists, InvalidRequest, NotFound
 from hangar.core.identity import repo as identity_repo
 from hangar.core.identity.directory import require_admin, require_superadmin
@@ -31,7 +29,7 @@ from hangar.core.identity.queries import Scope
 from hangar.core.principal import Principal
 from hangar.core.resources import repo
 from hangar.core.resources.repo import Preset as Preset  # the presets' type, for faces
-from hangar.core.resources.repo import SessionUsage
+from hangar.core.resources.usage import GroupUse, SessionUse, group_use, session_use
 from hangar.core.scaling.service import ScalingGroups
 from hangar.core.scheduler.slots import ResourceSlots, format_amount
 from hangar.db.engine import DbSession
@@ -231,7 +229,7 @@ class Resources:
 
     async def usage(
         self, caller: Principal, *, group_ids: list[str], start: date, end: date
-    ) -> list[dict[str, Any]]:
+    ) -> list[GroupUse]:
         """Per group, the sessions that lived within [start, end) with what they used.
 
         Domain admins see the groups of their domain only (Forbidden otherwise).
@@ -252,10 +250,10 @@ class Resources:
             groups = await repo.groups(db, ids, domain)
             rows = await repo.sessions_within(db, [g.id for g in groups], begin, finish)
         now = self._clock.now()
-        by_group: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        by_group: dict[Any, list[SessionUse]] = defaultdict(list)
         for session in rows:
-            by_group[session.group_id].append(_usage_item(session, session.access_key, now))
-        return [_group_usage(g, by_group.get(g.id, [])) for g in groups]
+            by_group[session.group_id].append(session_use(session, now))
+        return [group_use(g, by_group.get(g.id, [])) for g in groups]
 
     # Inventory ---------------------------------------------------------------------------
 
@@ -294,52 +292,6 @@ def _policy_limits(policy: tuple[dict[str, Any], str] | None) -> Slots:
         for name in ("cpu", "mem"):
             limits.setdefault(name, Decimal(0))
     return limits
-
-
-def _usage_item(session: SessionUsage, access_key: str | None, now: datetime) -> dict[str, Any]:
-    ended = session.terminated_at or now
-    days = max(1, (ended.date() - session.created_at.date()).days + 1)
-    occupied = session.occupied_slots or {}
-    figures = stats_of(session.last_stat) or ContainerStats()
-    return {
-        "name": session.name,
-        "access_key": access_key,
-        "image_name": session.image_ref,
-        "used_days": days,
-        "used_seconds": max(
-            0.0, (ended - (session.started_at or session.created_at)).total_seconds()
-        ),
-        "created_at": str(session.created_at),
-        "terminated_at": str(session.terminated_at) if session.terminated_at else None,
-        "status": session.status,
-        "smp": float(Decimal(str(occupied.get("cpu", "0")))),
-        "mem_allocated": int(Decimal(str(occupied.get("mem", "0")))),
-        "cpu_used": str(figures.cpu_used),
-        "mem_used": str(max(figures.mem_max_bytes, figures.mem_cur_bytes)),  # the peak
-        "io_read": str(figures.io_read_bytes),
-        "io_write": str(figures.io_write_bytes),
-        "nfs": list(session.mounts or []),
-        "device_type": "cuda" if any(k.startswith("cuda.") for k in occupied) else "cpu",
-    }
-
-
-def _group_usage(group: Group, items: list[dict[str, Any]]) -> dict[str, Any]:
-    def total(key: str) -> Decimal:
-        return sum((Decimal(str(i[key])) for i in items), Decimal(0))
-
-    return {
-        "g_id": str(group.id),
-        "g_name": group.name,
-        "domain_name": group.domain_name,
-        "g_smp": float(total("smp")),
-        "g_cpu_used": format_amount(total("cpu_used")),
-        "g_mem_allocated": int(total("mem_allocated")),
-        "g_mem_used": format_amount(total("mem_used")),
-        "g_io_read": format_amount(total("io_read")),
-        "g_io_write": format_amount(total("io_write")),
-        "g_device_type": sorted({i["device_type"] for i in items}),
-        "c_infos": items,
-    }
 
 
 def month_range(month: str) -> tuple[date, date]:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from hangar.api.bai.auth import admin, superadmin, user
 from hangar.api.bai.params import Params, read_params
+from hangar.api.bai.usage_wire import group_usage
 from hangar.api.common.context import services_of
 from hangar.api.common.routing import Router
 from hangar.core.resources.service import month_range, parse_day
@@ -81,9 +82,10 @@ async def usage_month(request: Request) -> list[dict[str, Any]]:
     caller = superadmin(request)
     params = await read_params(request, MonthParams)
     start, end = month_range(params.month)
-    return await services_of(request).admin.resources.usage(
+    groups = await services_of(request).admin.resources.usage(
         caller, group_ids=params.group_ids or [], start=start, end=end
     )
+    return [group_usage(g) for g in groups]
 
 
 @router.get("/resource/usage/period")
@@ -93,9 +95,10 @@ async def usage_period(request: Request) -> list[dict[str, Any]]:
     ids = list(params.group_ids or []) + ([params.group_id] if params.group_id else [])
     start = parse_day(params.start_date, "start_date")
     end = parse_day(params.end_date, "end_date")
-    return await services_of(request).admin.resources.usage(
+    groups = await services_of(request).admin.resources.usage(
         caller, group_ids=ids, start=start, end=end
     )
+    return [group_usage(g) for g in groups]
 
 
 @router.get("/resource/inventory")
