@@ -4,6 +4,7 @@ Python, images without Python in batch mode, private images, hostile images refu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import uuid
@@ -206,3 +207,38 @@ async def test_an_unprivileged_runtime_runs_images_on_fuse_overlayfs(
     assert f"{merged}/merged" not in _mounts()
     image = node.images.find(_image(registry, "shell"))
     assert image is not None and not (image.rootfs / "data" / "x").exists()
+
+
+async def test_an_image_kernel_takes_a_pre_built_sandbox(
+    runtime: BubblewrapRuntime, data_dir: Path, registry: Registry
+) -> None:
+    """Image sessions start as fast as host ones: a pre-built bare sandbox (scratch disk,
+    network, cgroup) becomes the image kernel, with the image's overlay as its root."""
+    node = make_node(runtime, data_dir, sandbox_pool_size=1)
+    node.warm_pool(["/usr/bin/python3"])
+    built = runtime.create
+    creates: list[str] = []
+
+    async def create(spec):  # type: ignore[no-untyped-def]
+        creates.append(spec.kernel_id)
+        return await built(spec)
+
+    try:
+        assert node.sandboxes is not None
+        for _ in range(600):  # built in the background
+            if node.sandboxes._ready.get("/usr/bin/python3"):
+                break
+            await asyncio.sleep(0.05)
+        pooled = node.sandboxes._ready["/usr/bin/python3"][0].kernel_id
+        runtime.create = create  # type: ignore[method-assign]
+        creation = request(image=_image(registry, "shell"), interactive=False)
+        await node.create_kernel(creation)
+        assert str(creation.kernel_id) not in creates  # nothing built on the way
+        assert not (data_dir / "scratch" / pooled).exists()
+        out, code = await _run(node, creation.kernel_id, "sh /app/hello.sh; ls /usr/bin")
+        assert code == 0 and out.startswith("hello from the image\n"), out
+        assert "python3" not in out.split()
+    finally:
+        for kernel_id in node.kernel_ids():
+            await node.destroy_kernel(kernel_id)
+        await node.shutdown()

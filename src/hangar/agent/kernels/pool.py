@@ -191,11 +191,11 @@ def environ_code(environ: Mapping[str, str]) -> str:
 
 def fits_sandbox(request: KernelRequest) -> bool:
     """Whether a pre-built bare sandbox can become the kernel ``request`` asks for: the host
-    interpreter, no folder mounts (their mount points are made by ``create``), no GPUs.
-    Dotfiles and the bootstrap script are written and run afterwards, as for any kernel."""
+    interpreter or a container image (its overlay is mounted by the adoption), no folder
+    mounts (their mount points are made by ``create``), no GPUs. Dotfiles and the bootstrap
+    script are written and run afterwards, as for any kernel."""
     return (
         request.interpreter_prefix is None
-        and request.image is None
         and not request.mounts
         and not request.gpu_devices
         and not any(request.gpu_shares.values())

@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path, PurePosixPath
 
 from hangar.agent.images import facts
@@ -226,6 +226,19 @@ def mount_overlay(spec: KernelSpec, privileged: bool) -> Path:
                           "(apt-get install fuse-overlayfs)")  # fmt: skip
         _run([FUSE_OVERLAYFS, "-o", options, str(merged)])
     return merged
+
+
+def adopts_image(processes: Collection[object], old: KernelSpec, new: KernelSpec) -> bool:
+    """Whether a pre-built bare sandbox of the host image (nothing runs in it, so nothing
+    sees its mounts yet) can become the image kernel ``new``: the adoption mounts the
+    image's overlay, and the sandbox's next process gets the image's root."""
+    fixed = (old.uid, old.gid, old.gpus, old.unshare_net)
+    return (
+        not processes
+        and old.image.rootfs is None
+        and new.image.rootfs is not None
+        and fixed == (new.uid, new.gid, new.gpus, new.unshare_net)
+    )
 
 
 def write_users(spec: KernelSpec, base: Path) -> None:
