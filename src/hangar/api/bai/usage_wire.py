@@ -1,12 +1,13 @@
-"""Backend.AI's usage report (``/resource/usage/month|period``): per group the ``g_*``
-totals and the sessions as ``c_infos``."""
+"""Backend.AI's usage report (``/resource/usage/month|period``: per group the ``g_*``
+totals and the sessions as ``c_infos``) and ``/resource/check-presets`` answer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from hangar.core.resources.usage import GroupUse, SessionUse
+from hangar.core.resources.usage import GroupUse, Headroom, SessionUse
 from hangar.core.scheduler.slots import format_amount
 
 
@@ -49,4 +50,36 @@ def group_usage(use: GroupUse) -> dict[str, Any]:
         "g_io_write": format_amount(total("io_write")),
         "g_device_type": sorted({i["device_type"] for i in items}),
         "c_infos": items,
+    }
+
+
+def _wire(slots: Mapping[str, Decimal]) -> dict[str, str]:
+    return {k: format_amount(v) if not v.is_nan() else "NaN" for k, v in slots.items()}
+
+
+def check_presets(room: Headroom) -> dict[str, Any]:
+    """Amounts as strings, "Infinity" for unlimited."""
+    return {
+        "keypair_limits": _wire(room.own.limits),
+        "keypair_using": _wire(room.own.using),
+        "keypair_remaining": _wire(room.own.remaining),
+        "group_limits": _wire(room.group.limits),
+        "group_using": _wire(room.group.using),
+        "group_remaining": _wire(room.group.remaining),
+        "scaling_group_remaining": _wire(room.scaling_group_remaining),
+        "scaling_groups": {
+            name: {"using": _wire(using), "remaining": _wire(free)}
+            for name, (using, free) in room.scaling_groups.items()
+        },
+        "presets": [
+            {
+                "name": fit.preset.name,
+                "resource_slots": fit.preset.resource_slots,
+                "shared_memory": str(fit.preset.shared_memory)
+                if fit.preset.shared_memory
+                else None,
+                "allocatable": fit.allocatable,
+            }
+            for fit in room.presets
+        ],
     }

@@ -29,7 +29,15 @@ from hangar.core.identity.queries import Scope
 from hangar.core.principal import Principal
 from hangar.core.resources import repo
 from hangar.core.resources.repo import Preset as Preset  # the presets' type, for faces
-from hangar.core.resources.usage import GroupUse, SessionUse, group_use, session_use
+from hangar.core.resources.usage import (
+    Budget,
+    GroupUse,
+    Headroom,
+    PresetFit,
+    SessionUse,
+    group_use,
+    session_use,
+)
 from hangar.core.scaling.service import ScalingGroups
 from hangar.core.scheduler.slots import ResourceSlots, format_amount
 from hangar.db.engine import DbSession
@@ -134,8 +142,9 @@ class Resources:
 
     async def check_presets(
         self, caller: Principal, *, group: str = "default", scaling_group: str | None = None
-    ) -> dict[str, Any]:
-        """The ``/resource/check-presets`` answer (amounts as strings, "Infinity" unlimited)."""
+    ) -> Headroom:
+        """What the caller may still launch in ``group`` (and ``scaling_group``): limits,
+        use and what remains (Infinity: unlimited), and which presets fit."""
         async with self._sessions() as db:
             policy = await repo.policy_totals(db, caller.resource_policy)
             group_row, group_slots = await self._group(db, caller, group)
@@ -168,31 +177,30 @@ class Resources:
             for name, amount in free.items():
                 sg_remaining[name] += amount
         sg_total = {n: sg_remaining.get(n, Decimal(0)) for n in names}
-        checked = []
-        for preset in presets:
-            wanted = ResourceSlots.parse(preset.resource_slots)
-            checked.append(
-                {
-                    "name": preset.name,
-                    "resource_slots": preset.resource_slots,
-                    "shared_memory": str(preset.shared_memory) if preset.shared_memory else None,
-                    "allocatable": _fits(wanted, kp_remaining, group_remaining, sg_total),
-                }
+        fits = [
+            PresetFit(
+                p,
+                _fits(
+                    ResourceSlots.parse(p.resource_slots), kp_remaining, group_remaining, sg_total
+                ),
             )
-        return {
-            "keypair_limits": _wire({n: kp_limits.get(n, INFINITY) for n in names}),
-            "keypair_using": _wire({n: kp_using.get(n, Decimal(0)) for n in names}),
-            "keypair_remaining": _wire(kp_remaining),
-            "group_limits": _wire({n: group_limits.get(n, INFINITY) for n in names}),
-            "group_using": _wire({n: group_using.get(n, Decimal(0)) for n in names}),
-            "group_remaining": _wire(group_remaining),
-            "scaling_group_remaining": _wire(sg_total),
-            "scaling_groups": {
-                name: {"using": _wire(using), "remaining": _wire(free)}
-                for name, (using, free) in per_sgroup.items()
-            },
-            "presets": checked,
-        }
+            for p in presets
+        ]
+        return Headroom(
+            own=Budget(
+                {n: kp_limits.get(n, INFINITY) for n in names},
+                {n: kp_using.get(n, Decimal(0)) for n in names},
+                kp_remaining,
+            ),
+            group=Budget(
+                {n: group_limits.get(n, INFINITY) for n in names},
+                {n: group_using.get(n, Decimal(0)) for n in names},
+                group_remaining,
+            ),
+            scaling_group_remaining=sg_total,
+            scaling_groups=dict(per_sgroup),
+            presets=fits,
+        )
 
     async def _group(
         self, db: DbSession, caller: Principal, group: str

@@ -11,7 +11,9 @@ from typing import Any
 from hangar.agent.models import ContainerStats
 from hangar.core.compute.stats import stats_of
 from hangar.core.identity.models import Group
-from hangar.core.resources.repo import SessionUsage
+from hangar.core.resources.repo import Preset, SessionUsage
+
+Slots = dict[str, Decimal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +74,31 @@ def session_use(session: SessionUsage, now: datetime) -> SessionUse:
 
 def group_use(group: Group, sessions: list[SessionUse]) -> GroupUse:
     return GroupUse(group.id, group.name, group.domain_name, sessions)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Slot amounts by name: the limit (Infinity: unlimited), what is held, what remains."""
+
+    limits: Slots
+    using: Slots
+    remaining: Slots
+
+
+@dataclass(frozen=True, slots=True)
+class PresetFit:
+    preset: Preset
+    allocatable: bool  # fits in every remaining budget
+
+
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    """What a caller may still launch: their own policy's budget, their group's, the free
+    capacity of the scaling groups they may use (in all, and each as (using, free)), and
+    which presets fit."""
+
+    own: Budget
+    group: Budget
+    scaling_group_remaining: Slots
+    scaling_groups: dict[str, tuple[Slots, Slots]]
+    presets: list[PresetFit]

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AliasChoices, Field
 from starlette.requests import Request
 
+from hangar.api.bai import usage_wire
 from hangar.api.bai.auth import admin, superadmin, user
 from hangar.api.bai.params import Params, read_params
 from hangar.api.bai.usage_wire import group_usage
@@ -65,9 +66,10 @@ async def presets(request: Request) -> dict[str, Any]:
 async def check_presets(request: Request) -> dict[str, Any]:
     caller = user(request)
     params = await read_params(request, CheckParams)
-    return await services_of(request).admin.resources.check_presets(
+    room = await services_of(request).admin.resources.check_presets(
         caller, group=params.group, scaling_group=params.scaling_group
     )
+    return usage_wire.check_presets(room)
 
 
 @router.post("/resource/recalculate-usage")
