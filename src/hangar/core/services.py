@@ -37,6 +37,7 @@ from hangar.core.images.registries import RegistryService
 from hangar.core.images.service import ImageService
 from hangar.core.manager.service import ManagerService
 from hangar.core.pods.holders import PodAuthHolders
+from hangar.core.pods.pulls import PodPullCredentials
 from hangar.core.pods.service import PodService
 from hangar.core.pods.starter import PodStarter
 from hangar.core.queues.executor.feed import QueueFeedOf, WorkerReportsOf
@@ -254,6 +255,9 @@ def _assemble(
         policy=settings.scheduler_policy,
         idle_timeout=settings.idle_timeout_seconds,
         kernel_extras=TaskMounts(storage, settings),
+        pull_credentials=PodPullCredentials(
+            sessions, RegistryAuthService(sessions, secret_box_for(settings), clock)
+        ),
         leases=leases,
         wakeups=wakeups,
     )

@@ -3,13 +3,23 @@ its image and its extras (the storage plane's folder binds and dotfiles)."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Protocol
 
-from hangar.agent.models import HomeFile, KernelRequest, MountRequest
+from hangar.agent.models import HomeFile, ImageRequest, KernelRequest, MountRequest
 from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.states import SessionType
+from hangar.core.images.models import Image
 from hangar.core.images.service import ImageService
+from hangar.util.oci.distribution import Credentials
+
+
+class PullCredentials(Protocol):
+    """The login a session's own image pull uses instead of its registry's (a pod's registry
+    credential); None: the registry's."""
+
+    async def pull_credentials(self, session: ComputeSession) -> Credentials | None: ...
 
 
 class KernelExtras(Protocol):
@@ -21,8 +31,23 @@ class KernelExtras(Protocol):
     ) -> tuple[tuple[MountRequest, ...], tuple[HomeFile, ...]]: ...
 
 
+async def _pull(
+    images: ImageService, image: Image, pulls: PullCredentials | None, session: ComputeSession
+) -> ImageRequest | None:
+    request = await images.pull_request(image)
+    if request is None or pulls is None:
+        return request
+    own = await pulls.pull_credentials(session)
+    if own is None:
+        return request
+    return dataclasses.replace(request, username=own.username, password=own.password)
+
+
 async def kernel_request(
-    images: ImageService, extras: KernelExtras | None, session: ComputeSession
+    images: ImageService,
+    extras: KernelExtras | None,
+    session: ComputeSession,
+    pulls: PullCredentials | None = None,
 ) -> KernelRequest:
     image = await images.get(session.image_id)
     slots = session.occupied_slots
@@ -46,5 +71,5 @@ async def kernel_request(
         shmem_bytes=int(shmem) if (shmem := session.resource_opts.get("shmem")) else None,
         disk_bytes=int(disk) if (disk := session.resource_opts.get("disk")) else None,
         interactive=session.session_type == SessionType.INTERACTIVE,
-        image=await images.pull_request(image),
+        image=await _pull(images, image, pulls, session),
     )

@@ -28,7 +28,7 @@ from hangar.core.clock import Clock
 from hangar.core.compute import repo
 from hangar.core.compute.batch_runs import BatchRuns
 from hangar.core.compute.events import session_event
-from hangar.core.compute.kernel_request import KernelExtras, kernel_request
+from hangar.core.compute.kernel_request import KernelExtras, PullCredentials, kernel_request
 from hangar.core.compute.models import ComputeSession
 from hangar.core.compute.placement import build_inputs
 from hangar.core.compute.pulls import pull_progress
@@ -65,6 +65,7 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
         policy: str = "fifo",
         idle_timeout: float = 1800,
         kernel_extras: KernelExtras | None = None,
+        pull_credentials: PullCredentials | None = None,
         pass_interval: float = 1.0,
         leases: Leases | None = None,
         wakeups: Wakeups | None = None,
@@ -85,6 +86,7 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
         self._last_activity: dict[uuid.UUID, float] = {}
         self._busy: set[uuid.UUID] = set()
         self._extras = kernel_extras
+        self._pulls = pull_credentials  # a session's own registry login (pods)
 
     # Loop ------------------------------------------------------------------------------
 
@@ -272,7 +274,7 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
             await repo.set_preparing_info(db, session_id, info)
 
     async def _creation(self, session: ComputeSession) -> KernelRequest:
-        return await kernel_request(self._images, self._extras, session)
+        return await kernel_request(self._images, self._extras, session, self._pulls)
 
     async def _fail(self, session: ComputeSession, info: str) -> None:
         log.warning("session %s failed: %s", session.id, info)
