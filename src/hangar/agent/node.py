@@ -165,11 +165,13 @@ class Node:
             records=self.records,
         )
         size = limits.query_pool_size
+        self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
         self.pool = (
-            KernelPool(runtime, self._pool_spec, size=size, quiet=self._idle) if size > 0 else None
+            KernelPool(runtime, self._pool_spec, size=size, quiet=self._idle, files=self.services)
+            if size > 0
+            else None
         )
         self.sandboxes = self._sandbox_pool(limits.sandbox_pool_size)
-        self.services = ServiceManager(runtime, scratch_root / SERVICES_DIR, owner=self._owner)
         self.host_usage = HostUsage()
         self.images = NodeImages(scratch_root / IMAGE_STORE_DIR, owner=self._owner)
 
@@ -296,7 +298,8 @@ class Node:
                 kernel.spec.scratch_dir, item.path, item.data, owner=self._owner,
                 max_bytes=self.limits.max_upload_bytes, mode=item.mode,
             )  # fmt: skip
-        self.services.prepare_files(kernel.spec)
+        pooled = kernel.pooled.kernel_id if kernel.pooled is not None else None
+        self.services.prepare_files(kernel.spec, adopted_from=pooled)
         if save:
             self.records.save_request(kernel.request)
 
@@ -335,7 +338,7 @@ class Node:
             environ={**spec.environ, "PATH": path},
             image=dataclasses.replace(spec.image, interpreter_prefix=shim),
         )  # fmt: skip
-        return spec, shim
+        return self.services.with_mounts(spec), shim
 
     def _sandbox_pool(self, size: int) -> KernelPool | None:
         """The pool of pre-built bare sandboxes, where the runtime can adopt kernels."""
@@ -344,7 +347,7 @@ class Node:
             return None
         return KernelPool(
             self.runtime, self._pool_spec, size=size, refill_delay=0.1, query=False,
-            quiet=self._quiet,
+            quiet=self._quiet, files=self.services,
         )  # fmt: skip
 
     async def _quiet(self) -> None:

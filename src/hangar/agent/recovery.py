@@ -50,12 +50,15 @@ async def sweep_pool(node: Node) -> None:
     """Remove pre-started kernels an earlier node left (scratch dir, shim, limits, files)."""
     leftovers = sorted(p.name for p in node.scratch_root.glob(POOL_PREFIX + "*"))
     shims = shim_dir(node.scratch_root, POOL_PREFIX).parent
-    leftovers += sorted(p.name for p in shims.glob(POOL_PREFIX + "*") if p.name not in leftovers)
+    for place in (shims, node.services.root):
+        found = (p.name for p in place.glob(POOL_PREFIX + "*"))
+        leftovers += sorted(name for name in found if name not in leftovers)
     for key in leftovers:
         with contextlib.suppress(AgentError, OSError):
             await node.runtime.destroy(key, remove_scratch=True)
         await asyncio.to_thread(remove_tree, node.scratch_root / key)
         await asyncio.to_thread(remove_shim, shim_dir(node.scratch_root, key))
+        await asyncio.to_thread(node.services.remove_files, key)
     if leftovers:
         log.info("removed %d pre-started kernel(s) left by an earlier agent", len(leftovers))
 

@@ -161,9 +161,12 @@ async def test_an_interactive_session_made_from_a_pooled_sandbox_runs_in_its_own
             await waiting(runtime, key)
             script = "echo $OWNER $BACKENDAI_SESSION_ID; command -v python; python -c 'print(1)'"
             records = await collect(node, made.kernel_id, BatchSteps(exec=script))
-            shim = data_dir / "scratch" / ".hangar-shims" / key
-            owner = made.environ["OWNER"]
-            assert text(records, "stdout").split() == [owner, key, f"{shim}/bin/python", "1"]
+            owner, shims = made.environ["OWNER"], data_dir / "scratch" / ".hangar-shims"
+            said_owner, said_key, found, printed = text(records, "stdout").split()
+            assert [said_owner, said_key, printed] == [owner, key, "1"]
+            # the session's own shim, or the pooled sandbox's it took (bound where it was built)
+            shim = Path(found).parent.parent
+            assert shim.parent == shims and (shim.name == key or shim.name.startswith("pool-"))
             assert ends(records) == [("finished", 0)]
     finally:
         for made in (first, second):
@@ -196,3 +199,37 @@ def test_sandboxes_built_for_nothing_leave_no_open_pipes_behind(
             await runtime.destroy("k1", remove_scratch=True)
 
     uvloop.run(main())
+
+
+async def test_a_session_made_from_a_pooled_sandbox_takes_the_sandbox_built_with_it(
+    runtime: BubblewrapRuntime, data_dir: Path
+) -> None:
+    """The pooled sandbox keeps a sandbox built ahead of its first run, and the session that
+    adopts it takes that one along: its first run starts in it, with the session's own
+    environment, service files (/tmp/.hangar) and home, nothing built on the way."""
+    node = make_node(runtime, data_dir, sandbox_pool_size=1)
+    node.warm_pool([PYTHON])
+    assert node.sandboxes is not None and runtime.waiters is not None
+    for _ in range(600):
+        if node.sandboxes._ready.get(PYTHON):
+            break
+        await asyncio.sleep(0.05)
+    pool_id = node.sandboxes._ready[PYTHON][0].kernel_id
+    built = await waiting(runtime, pool_id)
+    made = request(interpreter=PYTHON, interactive=True, environ={"OWNER": "me"})
+    key = str(made.kernel_id)
+    try:
+        await node.create_kernel(made)
+        assert runtime.waiters.pid(key) == built  # ready before the session's first run
+        script = "echo $OWNER $BACKENDAI_SESSION_ID; ls /tmp/.hangar; cat ~/id_container.pub"
+        records = await collect(node, made.kernel_id, BatchSteps(exec=script))
+        lines = text(records, "stdout").splitlines()
+        assert lines[0] == f"me {key}"
+        assert "sshd_config" in lines[1:-1] and "run" in lines[1:-1]
+        public = (data_dir / "scratch" / key / "id_container.pub").read_text().strip()
+        assert lines[-1] == public  # the session's own key, written after the adoption
+        assert ends(records) == [("finished", 0)]
+        assert gone(built)  # it served that run and no other
+    finally:
+        await node.destroy_kernel(made.kernel_id)
+        await node.shutdown()

@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from hangar.agent.errors import AgentError
 from hangar.agent.kernels.jupyter import QueryKernel
@@ -37,6 +38,16 @@ POOL_PREFIX = "pool-"
 
 # (pool kernel id, interpreter) -> (spec, shim dir) of a pooled kernel; nothing is created
 SpecFactory = Callable[[str, str], tuple[KernelSpec, Path]]
+
+
+class PoolFiles(Protocol):
+    """Files the node keeps per kernel besides the runtime's (its service directories)."""
+
+    def prepare_pooled(self, spec: KernelSpec) -> None:
+        """Make them for a pooled kernel, after its sandbox's; blocking. Raises OSError."""
+
+    def remove_files(self, kernel_id: str) -> None:
+        """Delete them; blocking. Raises OSError."""
 
 
 @dataclass
@@ -60,12 +71,16 @@ class KernelPool:
         start_timeout: float = 60.0,
         query: bool = True,
         quiet: Callable[[], Awaitable[None]] | None = None,
+        files: PoolFiles | None = None,
     ) -> None:
         """``query``: start a Jupyter kernel in each pooled sandbox (else bare sandboxes);
-        ``quiet``: awaited before each start, so it waits for a moment the node is not busy."""
+        ``quiet``: awaited before each start, so it waits for a moment the node is not busy;
+        ``files``: the node's own files of a pooled kernel. Each pooled kernel keeps a
+        sandbox built ahead of its first run (``KernelRuntime.prestart``), which the kernel
+        that adopts it takes along."""
         self.runtime, self.make_spec, self.size = runtime, make_spec, size
         self.refill_delay, self.start_timeout = refill_delay, start_timeout
-        self.query, self.quiet = query, quiet
+        self.query, self.quiet, self.files = query, quiet, files
         self._ready: dict[str, list[Pooled]] = {}
         self._filling: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -94,6 +109,9 @@ class KernelPool:
             spec, shim = self.make_spec(kernel_id, interpreter)
             await asyncio.to_thread(prepare_shim, shim, interpreter)
             await self.runtime.create(spec)
+            if self.files is not None:
+                await asyncio.to_thread(self.files.prepare_pooled, spec)
+            self.runtime.prestart(kernel_id)
             kernel = (
                 await QueryKernel.start(
                     self.runtime, kernel_id, interpreter, timeout=self.start_timeout
@@ -137,6 +155,7 @@ class KernelPool:
         if pooled is None:
             return None
         try:
+            await self.runtime.settle(pooled.kernel_id)  # its paths move next
             pooled.shim.rename(shim)  # one quick call: not worth a thread hop
             pooled.shim = shim
             await self.runtime.adopt(pooled.kernel_id, spec)
@@ -163,6 +182,9 @@ class KernelPool:
     async def _destroy(self, kernel_id: str, shim: Path | None) -> None:
         with contextlib.suppress(AgentError, OSError):
             await self.runtime.destroy(kernel_id, remove_scratch=True)
+        if self.files is not None:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.files.remove_files, kernel_id)
         if shim is not None:
             await asyncio.to_thread(remove_tree, shim)
 

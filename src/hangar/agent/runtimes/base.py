@@ -293,6 +293,12 @@ class KernelRuntime(ABC):
         start sooner. Best effort: nothing by default, and nothing when the kernel is gone."""
         return None
 
+    async def settle(self, kernel_id: str) -> None:
+        """Wait (briefly) until the sandbox :meth:`prestart` builds for the kernel, if one is
+        being built, is in place: before :meth:`adopt` moves the kernel's paths and limits
+        from under it. Nothing by default."""
+        return None
+
     def netns(self, kernel_id: str) -> Path | None:
         """The file of the kernel's own network namespace (every process of the kernel runs
         in it); None when the kernel shares the agent's network. Raises KernelNotFound."""

@@ -73,12 +73,7 @@ from hangar.agent.runtimes.process import (
     exit_status,
     spawn,
 )
-from hangar.agent.runtimes.rootfs import (
-    adopts_image,
-    mount_overlay,
-    unmount_overlay,
-    waiter_shell,
-)
+from hangar.agent.runtimes.rootfs import mount_overlay, unmount_overlay, waiter_shell
 from hangar.agent.runtimes.sandbox import (
     SandboxOptions,
     args_file_data,
@@ -90,6 +85,7 @@ from hangar.agent.runtimes.sandbox import (
 )
 from hangar.agent.runtimes.scratch import home_mounts, prepare_scratch, remove_tree
 
+WAITER_SETTLE = 1.0  # seconds an adoption waits for the pooled kernel's waiter to be built
 RLIMIT_NOTE = (
     "cgroups unavailable ({reason}): memory is limited by RLIMIT_AS (virtual memory; breaks "
     "CUDA, JVMs, some BLAS), process count by RLIMIT_NPROC (counted per uid across the host), "
@@ -190,6 +186,23 @@ def _classifier(kernel: _Kernel, timeout: float | None) -> Classifier:
         )
 
     return classify
+
+
+def _waiter_fit(
+    source: _Kernel, spec: KernelSpec, options: SandboxOptions
+) -> tuple[bytes | None, tuple[tuple[str, str], ...]]:
+    """Whether the sandbox built ahead for ``source`` (a pooled kernel) is the one ``spec``'s
+    runs would get: its options file's data for ``spec`` (None: it is not) and the aliases of
+    the paths the adoption renamed but the sandbox binds where they were (the interpreter's
+    shim). Its scratch dir, service files and cgroup moved with it; only the kernel id in
+    the paths differs."""
+    data = args_file_data(kernel_args(spec, options))
+    old_id, new_id = source.spec.kernel_id.encode(), spec.kernel_id.encode()
+    if not source.args_data or source.args_data.replace(old_id, new_id) != data:
+        return None, ()
+    old, new = source.spec.image.interpreter_prefix, spec.image.interpreter_prefix
+    aliases = ((str(new), str(old)),) if old is not None and new is not None else ()
+    return data, aliases
 
 
 class BubblewrapRuntime(KernelRuntime):
@@ -381,7 +394,7 @@ class BubblewrapRuntime(KernelRuntime):
         old = source.spec
         same = (old.uid, old.gid, old.image.binds, old.gpus, old.unshare_net) == (
             spec.uid, spec.gid, spec.image.binds, spec.gpus, spec.unshare_net
-        ) or adopts_image(source.processes, old, spec)  # fmt: skip
+        )  # fmt: skip
         if not same or (self.cgroups is None and old.limits != spec.limits):
             raise KernelCreationFailed("the kernels' sandboxes differ")
         check_adoptable(self.disks, old, spec)
@@ -396,8 +409,6 @@ class BubblewrapRuntime(KernelRuntime):
                     for procs in cgroup.procs_files:
                         procs.write_text(str(pid))
             move_scratch(self.disks, old, spec)
-            if spec.image.rootfs is not None and old.image.rootfs is None:  # see adopts_image
-                await asyncio.to_thread(mount_overlay, spec, self.options.privileged)
             if self._kept(source_id).root.is_dir():
                 self._kept(spec.kernel_id).root.parent.mkdir(mode=0o700, exist_ok=True)
                 self._kept(source_id).root.rename(self._kept(spec.kernel_id).root)
@@ -413,13 +424,13 @@ class BubblewrapRuntime(KernelRuntime):
                     self.cgroups.rename(spec.kernel_id, source_id)
             raise KernelCreationFailed(f"cannot adopt kernel {source_id!r}: {exc}") from exc
         self._kernels.pop(source_id)
-        if self.waiters is not None:  # it sees the source's paths
-            await self.waiters.drop(source_id, self.config.destroy_timeout)
+        options = self._options_for(spec)
+        if self.waiters is not None:  # its sandbox, built ahead of a run, goes along
+            self.waiters.move(source_id, spec.kernel_id, *_waiter_fit(source, spec, options))
         self._args_path(source_id).unlink(missing_ok=True)
         if source.cgroup is not None and not renamed:
             await source.cgroup.remove(self.config.destroy_timeout)
         info = KernelInfo(spec.kernel_id, spec.scratch_dir, self.limit_mode, self.notes)
-        options = self._options_for(spec)
         self._kernels[spec.kernel_id] = _Kernel(
             spec, info, options, cgroup, source.processes, source.meter, source.scratch_max
         )
@@ -449,6 +460,10 @@ class BubblewrapRuntime(KernelRuntime):
     def prestart(self, kernel_id: str) -> None:
         if self.waiters is not None and kernel_id in self._kernels:
             self.waiters.keep_ready(kernel_id)
+
+    async def settle(self, kernel_id: str) -> None:
+        if self.waiters is not None:
+            await self.waiters.settle(kernel_id, WAITER_SETTLE)
 
     def _waiter_command(self, kernel_id: str) -> tuple[SandboxCommand, bytes] | None:
         """A waiter's sandbox command and the options data it is built with (None: the
@@ -496,7 +511,7 @@ class BubblewrapRuntime(KernelRuntime):
             if stdin == "pipe":
                 raise ValueError("a kept process cannot have a stdin pipe")
             return await self._run_kept(kernel, keep, command, classify, stdin, timeout)
-        spawned = self._prestarted(kernel, argv, command.env, cwd or HOME, stdin is not None)
+        spawned = await self._prestarted(kernel, argv, command.env, cwd or HOME, stdin is not None)
         if spawned is None:
             piped = stdin is not None
             spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=piped)
@@ -517,7 +532,7 @@ class BubblewrapRuntime(KernelRuntime):
         kernel.processes.add(handle)
         return handle
 
-    def _prestarted(
+    async def _prestarted(
         self,
         kernel: _Kernel,
         argv: Sequence[str],
@@ -526,11 +541,16 @@ class BubblewrapRuntime(KernelRuntime):
         stdin: bool,
     ) -> Spawned | None:
         """The kernel's waiting sandbox, handed ``argv`` (see .prespawn), if it has one
-        built with its current options."""
+        built with its current options (one still being built is waited for)."""
         if self.waiters is None or not fits(argv):
             return None
         waiter = self.waiters.take(kernel.spec.kernel_id, kernel.args_data)
-        return waiter.hand_over(argv, env, cwd, keep_stdin=stdin) if waiter else None
+        if waiter is None:
+            return None
+        if not await waiter.wait_ready():
+            self.waiters.discard(waiter)
+            return None
+        return waiter.hand_over(argv, env, cwd, keep_stdin=stdin)
 
     def _kept(self, kernel_id: str, keep: str = "") -> KeptFiles:
         return KeptFiles(self.config.state_dir / "kept" / kernel_id / keep)

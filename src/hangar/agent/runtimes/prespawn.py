@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from hangar.agent.runtimes.base import HOME, SandboxCommand
 from hangar.agent.runtimes.process import Spawned, spawn
 
-# Runs as the work user inside the sandbox. The line is printable ASCII (other bytes are
-# written as printf's \0ooo escapes); end of file before a line (the agent gave up on the
-# waiter) ends it quietly.
-WAITER_SCRIPT = 'IFS= read -r m || exit 0; eval "$(printf %b "$m")"'
+# Runs as the work user inside the sandbox. It first says it is ready (one byte on stdout,
+# which the agent reads: the sandbox is built, its cgroup joined); the line it then reads is
+# printable ASCII (other bytes are written as printf's \0ooo escapes); end of file before a
+# line (the agent gave up on the waiter) ends it quietly.
+READY = b"r"
+WAITER_SCRIPT = 'printf r; IFS= read -r m || exit 0; eval "$(printf %b "$m")"'
 
 
 def waiter_argv(shell: str | Sequence[str]) -> list[str]:
@@ -69,11 +71,23 @@ def fits(argv: Sequence[str]) -> bool:
 class Waiter:
     """One pre-built sandbox of a kernel: the started process, the environment it was
     started with, and the kernel's sandbox options (its bwrap options file) it was built
-    with, to tell a stale one."""
+    with, to tell a stale one. ``aliases`` map host paths as a run's environment names them
+    to where the sandbox has them (a sandbox built for a pooled kernel keeps its paths)."""
 
     spawned: Spawned
     env: Mapping[str, str] = field(default_factory=dict)
     args_data: bytes = b""
+    aliases: tuple[tuple[str, str], ...] = ()
+    ready: asyncio.Future[bool] | None = None  # its sandbox is built (it said so)
+
+    @property
+    def settled(self) -> bool:
+        """Whether it said it is ready (its sandbox built, nothing more to set up)."""
+        return self.ready is not None and self.ready.done() and self.ready.result()
+
+    async def wait_ready(self) -> bool:
+        """Wait until it says it is ready; False when it ended first."""
+        return await asyncio.shield(self.ready) if self.ready is not None else True
 
     @property
     def alive(self) -> bool:
@@ -88,6 +102,8 @@ class Waiter:
         ``keep_stdin`` its stdin is closed after the command (the run reads end of file)."""
         process = self.spawned.process
         assert process.stdin is not None
+        if self.aliases:
+            env = {name: _aliased(value, self.aliases) for name, value in env.items()}
         process.stdin.write(command_line(argv, env, cwd, base=self.env))
         if not keep_stdin:
             process.stdin.close()
@@ -95,11 +111,28 @@ class Waiter:
         return self.spawned
 
 
+def _aliased(value: str, aliases: tuple[tuple[str, str], ...]) -> str:
+    for run_path, own_path in aliases:
+        value = value.replace(run_path, own_path)
+    return value
+
+
 async def start_waiter(command: SandboxCommand, args_data: bytes) -> Waiter:
     """Start a waiter from ``command`` (the kernel's sandbox around :func:`waiter_argv`,
     in HOME). Raises OSError."""
     spawned = await spawn(command.argv, env=command.env, cwd="/", stdin_pipe=True)
-    return Waiter(spawned, command.env, args_data)
+    ready = asyncio.ensure_future(_said_ready(spawned))
+    return Waiter(spawned, command.env, args_data, ready=ready)
+
+
+async def _said_ready(spawned: Spawned) -> bool:
+    """Read the waiter's one-byte ready signal (the only read before a run takes it)."""
+    stdout = spawned.process.stdout
+    assert stdout is not None
+    try:
+        return await stdout.readexactly(len(READY)) == READY
+    except (asyncio.IncompleteReadError, OSError):
+        return False
 
 
 async def retire(waiter: Waiter, kill: Callable[[int], None], timeout: float = 10.0) -> None:  # noqa: ASYNC109
@@ -186,11 +219,47 @@ class Waiters:
         else:  # dropped meanwhile
             self._retire(waiter)
 
+    def discard(self, waiter: Waiter) -> None:
+        """End a taken waiter that cannot serve its run (its sandbox failed)."""
+        self._retire(waiter)
+
     def _retire(self, waiter: Waiter) -> asyncio.Task[None]:
         task = asyncio.create_task(retire(waiter, self._kill))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
         return task
+
+    async def settle(self, kernel_id: str, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait (at most ``timeout`` seconds) until the kernel's ready waiter, if any, has
+        built its sandbox: before its cgroup or paths move (see :meth:`move`)."""
+        waiter = self._ready.get(kernel_id)
+        if waiter is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait_ready(), timeout)
+
+    def move(
+        self,
+        source_id: str,
+        target_id: str,
+        args_data: bytes | None,
+        aliases: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """``source_id`` became ``target_id`` (a pooled kernel adopted): its ready waiter
+        is the target's from now on, as built with ``args_data`` (the target's options) and
+        with ``aliases`` (see :class:`Waiter`); None retires it (the sandboxes differ).
+        Whether the target keeps a waiter ready is for :meth:`keep_ready` to say."""
+        self._wanted.discard(source_id)  # a build in progress retires what it makes
+        timer = self._timers.pop(source_id, None)
+        if timer is not None:
+            timer.cancel()
+        waiter = self._ready.pop(source_id, None)
+        if waiter is None:
+            return
+        if args_data is None or not waiter.settled or not waiter.alive or target_id in self._ready:
+            self._retire(waiter)
+            return
+        waiter.args_data, waiter.aliases = args_data, (*waiter.aliases, *aliases)
+        self._ready[target_id] = waiter
 
     def pid(self, kernel_id: str) -> int | None:
         """The pid of the kernel's waiter (its sandbox's launcher), None while it has none

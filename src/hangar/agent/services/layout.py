@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,15 +109,19 @@ def prepare(
     owner: keys.Owner,
     environ: Mapping[str, str],
     label: str,
+    keep_dirs: bool = False,
 ) -> None:
     """(Re)create the kernel's service files and write a new ``id_container`` into its home.
 
-    Run before any process of the kernel starts. Raises OSError.
+    Run before any process of the kernel starts. With ``keep_dirs`` the directories stay
+    (the same inodes: a sandbox built ahead for a pooled kernel, which ran nothing, binds
+    them) and the files are rewritten in place. Raises OSError.
     """
-    remove_tree(dirs.conf)
-    dirs.conf.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    dirs.conf.mkdir(mode=0o755)
-    dirs.run.mkdir(mode=0o700)
+    if not (keep_dirs and _is_own_dir(dirs.conf) and _is_own_dir(dirs.run)):
+        remove_tree(dirs.conf)
+        dirs.conf.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        dirs.conf.mkdir(mode=0o755)
+        dirs.run.mkdir(mode=0o700)
     if owner is not None:
         os.chown(dirs.run, *owner)
     host = keys.generate(f"{label}-host")
@@ -133,6 +138,34 @@ def prepare(
     keys.write_private(dirs.conf, PROFILE, profile, owner=None, mode=0o644)
     keys.write_private(scratch, USER_KEY, user.private, owner=owner, mode=0o600)
     keys.write_private(scratch, USER_KEY + ".pub", user.public, owner=owner, mode=0o644)
+
+
+def prepare_dirs(dirs: ServiceDirs, *, owner: keys.Owner) -> None:
+    """Only the directories and the (empty) profile a sandbox binds: a pooled kernel's,
+    whose files :func:`prepare` writes once a session adopts it. Raises OSError."""
+    remove_tree(dirs.conf)
+    dirs.conf.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dirs.conf.mkdir(mode=0o755)
+    dirs.run.mkdir(mode=0o700)
+    if owner is not None:
+        os.chown(dirs.run, *owner)
+    keys.write_private(dirs.conf, PROFILE, b"", owner=None, mode=0o644)
+
+
+def _is_own_dir(path: Path) -> bool:
+    """A directory, not a link to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def adopt(source: ServiceDirs, target: ServiceDirs) -> None:
+    """Rename a pooled kernel's service directories to the kernel that adopted it (missing
+    is fine). Raises OSError."""
+    if _is_own_dir(source.conf):
+        remove_tree(target.conf)
+        source.conf.rename(target.conf)
 
 
 def remove(dirs: ServiceDirs) -> None:

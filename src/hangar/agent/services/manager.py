@@ -79,13 +79,25 @@ class ServiceManager:
         await asyncio.to_thread(self.prepare_files, spec)
         self.recover(spec, interpreter=interpreter, python=python)
 
-    def prepare_files(self, spec: KernelSpec) -> None:
+    def prepare_files(self, spec: KernelSpec, *, adopted_from: str | None = None) -> None:
         """The file work of :meth:`prepare` alone (blocking: for a worker thread that does
-        more); :meth:`recover` then serves the kernel's apps. Raises OSError."""
+        more); :meth:`recover` then serves the kernel's apps. ``adopted_from``: the pooled
+        kernel whose sandbox it took, whose directories it keeps. Raises OSError."""
+        dirs = self.dirs(spec.kernel_id)
+        if adopted_from is not None:
+            layout.adopt(self.dirs(adopted_from), dirs)
         layout.prepare(
-            self.dirs(spec.kernel_id), spec.scratch_dir, owner=self.owner,
-            environ=spec.environ, label=spec.kernel_id[:12],
+            dirs, spec.scratch_dir, owner=self.owner, environ=spec.environ,
+            label=spec.kernel_id[:12], keep_dirs=adopted_from is not None,
         )  # fmt: skip
+
+    def prepare_pooled(self, spec: KernelSpec) -> None:
+        """What a pooled kernel's sandbox binds (see :func:`layout.prepare_dirs`)."""
+        layout.prepare_dirs(self.dirs(spec.kernel_id), owner=self.owner)
+
+    def remove_files(self, kernel_id: str) -> None:
+        """Delete the service files of a kernel that never served apps (a pooled one)."""
+        layout.remove(self.dirs(kernel_id))
 
     def recover(self, spec: KernelSpec, *, interpreter: str, python: bool) -> None:
         """Serve the apps of a kernel an earlier node prepared (its keys are kept)."""
