@@ -129,7 +129,11 @@ def _hangar_command() -> list[str]:
 
 
 def start_server(
-    home: Path, database_url: str | None, log_level: str, session_network: str | None = None
+    home: Path,
+    database_url: str | None,
+    log_level: str,
+    session_network: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HANGAR_", "BACKEND_"))}
     env.update(
@@ -145,6 +149,7 @@ def start_server(
         env["HANGAR_DATABASE_URL"] = database_url
     if session_network:
         env["HANGAR_SESSION_NETWORK"] = session_network
+    env.update(extra_env or {})
     config_path = home / "config" / "hangar" / "client.toml"
     with (home / "server.log").open("wb") as log:
         proc = subprocess.Popen(
@@ -467,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         "--session-network", choices=("none", "egress"), default=None,
         help="the server's HANGAR_SESSION_NETWORK (default: its default, egress)",
     )  # fmt: skip
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="HANGAR_NAME=VALUE",
+        help="a setting for the server (repeatable), e.g. HANGAR_KERNEL_POOL_SIZE=0",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     args = parser.parse_args(argv)
 
@@ -478,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     bare = [PYTHON, "-c", "print(1)"]
 
     workdir = Path(tempfile.mkdtemp(prefix="hangar-session-latency-"))
-    server = start_server(workdir, args.database_url, args.log_level, args.session_network)
+    extra = dict(item.split("=", 1) for item in args.env)
+    server = start_server(workdir, args.database_url, args.log_level, args.session_network, extra)
     client = Client(server)
     samples = Samples()
     failures = 0
