@@ -26,6 +26,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
 ]
 H100 = "NVIDIA_H100_80G"
+RTX = "NVIDIA_RTX_4090_24G"
 SSH_OPTIONS = (
     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
@@ -130,6 +131,8 @@ def test_create_ssh_in_rename_and_terminate(server: LiveServer, tmp_path: Path) 
     )  # fmt: skip
     assert vm["ipAddress"] == "127.0.0.1" and vm["createdAt"].endswith("Z")
     assert vm["sshTemplate"].startswith(f"hangar app vm-{vm_id} sshd -b 10022 & ssh -p 10022 ")
+    types = {t["gpuType"]: t["regions"][0] for t in api.get("/v2/vms/types").json()["data"]}
+    assert types[H100]["availableCount"] == 0 and types[RTX]["availableCount"] == 2  # its H100
     ps = server.official("--output", "json", "ps", "--format", "name,occupied_slots")
     (seen,) = [i for i in json.loads(ps.stdout)["items"] if i["name"] == f"vm-{vm_id}"]
     assert seen["occupied_slots"]["cuda.device"] in ("1", 1), seen  # one GPU, any face sees
@@ -164,28 +167,18 @@ def test_create_ssh_in_rename_and_terminate(server: LiveServer, tmp_path: Path) 
 
 
 def test_an_on_demand_vm_stops_a_spot_vm_on_the_only_device(server: LiveServer) -> None:
-    # A Backend.AI session holds both RTX 4090s (the lowest device ids): the H100 is the one
-    # device left, for the spot VM first.
-    held = server.official("start", "-t", "holder", "-r", "cuda.device=2", "-r", "cpu=1",
-                           "python")  # fmt: skip
-    assert held.returncode == 0, held.stdout + held.stderr
     api = CloudApi(server, admin_key(server))
-    try:
-        type_id = vm_type(server, H100)
-        body = {"vmTypeId": type_id, "region": "local", "name": "cheap", "isSpot": 1}
-        spot = api.post("/v2/vms", json=body).json()["data"]
-        assert spot["isSpot"] == 1
-        wait_for(lambda: status_of(api, spot["id"], "running"), "the spot VM runs")
-        demand = api.post("/v2/vms", json={**body, "name": "urgent", "isSpot": 0}).json()["data"]
-        wait_for(lambda: status_of(api, demand["id"], "running"), "the on-demand VM runs")
-        assert status_of(api, spot["id"], "stopped"), "the spot VM was stopped, its disk kept"
-        params = {"status": "stopped", "page": 1, "size": 5}
-        listed = api.get("/v2/vms", params=params).json()["data"]
-        assert [v["id"] for v in listed["items"]] == [spot["id"]] and listed["total"] == 1
-        for vm in (spot, demand):
-            assert api.delete(f"/v2/vms/{vm['id']}").json()["data"] is True
-    finally:
-        server.official("rm", "holder")
+    body = {"vmTypeId": vm_type(server, H100), "region": "local", "name": "cheap", "isSpot": 1}
+    spot = api.post("/v2/vms", json=body).json()["data"]
+    assert spot["isSpot"] == 1
+    wait_for(lambda: status_of(api, spot["id"], "running"), "the spot VM runs")
+    demand = api.post("/v2/vms", json={**body, "name": "urgent", "isSpot": 0}).json()["data"]
+    wait_for(lambda: status_of(api, demand["id"], "running"), "the on-demand VM runs")
+    assert status_of(api, spot["id"], "stopped"), "the spot VM was stopped, its disk kept"
+    listed = api.get("/v2/vms", params={"status": "stopped", "page": 1, "size": 5}).json()["data"]
+    assert [v["id"] for v in listed["items"]] == [spot["id"]] and listed["total"] == 1
+    for vm in (spot, demand):
+        assert api.delete(f"/v2/vms/{vm['id']}").json()["data"] is True
 
 
 def test_unknown_ids_bad_bodies_and_another_users_key(server: LiveServer) -> None:
@@ -194,7 +187,7 @@ def test_unknown_ids_bad_bodies_and_another_users_key(server: LiveServer) -> Non
     assert api.request("PATCH", "/v2/vms/987654", json={"name": "x"}).json()["code"] == 11000
     assert api.delete("/v2/vms/987654").json()["code"] == 11000
     assert api.get("/v2/vms", params={"status": "sleeping"}).json()["code"] == 10001
-    type_id = vm_type(server, "NVIDIA_RTX_4090_24G")
+    type_id = vm_type(server, RTX)
     good = {"vmTypeId": type_id, "region": "local", "name": "ok"}
     for bad, field in [
         ({k: v for k, v in good.items() if k != "vmTypeId"}, "vmTypeId"),

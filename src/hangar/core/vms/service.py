@@ -25,6 +25,7 @@ from hangar.core.compute.models import (
     OriginKind,
     SessionSpec,
 )
+from hangar.core.compute.options import DEVICE_MODEL
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.states import SessionStatus, SessionType
 from hangar.core.errors import Conflict, Forbidden, InvalidValue, NotFound
@@ -56,7 +57,8 @@ def session_spec(req: VmRequest, mounts: tuple[MountSpec, ...]) -> SessionSpec:
         "mem": f"{MEMORY_GB_PER_GPU * req.gpu_count}g",
         "cuda.device": str(req.gpu_count),
     }
-    return SessionSpec(image=VM_IMAGE, resources=resources, mounts=mounts)
+    opts = {DEVICE_MODEL: req.model}  # the scheduler gives devices of this model only
+    return SessionSpec(image=VM_IMAGE, resources=resources, resource_opts=opts, mounts=mounts)
 
 
 class VmService:
