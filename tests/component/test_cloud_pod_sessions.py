@@ -55,3 +55,29 @@ async def test_an_idle_pod_keeps_running_while_an_idle_session_ends(
         await asyncio.sleep(0.01)
     assert (await services.compute.get(other.session.id)).status_info == "idle-timeout"
     assert (await services.pods.get(caller, pod.id)).status.value == "RUNNING"
+
+
+async def test_the_pod_proxy_answers_malformed_calls_with_envelopes(services: Services) -> None:
+    from hangar.api.app import create_app
+    from tests.support.asgi import call
+
+    assert services.first_admin is not None
+    key = services.first_admin.api_key
+    caller = await services.apikeys.principal_for(key)
+    spec = PodSpec(image="python", resource=ResourceKind.CPU)
+    pod = await services.pods.create(caller, PodRequest(name="quiet", spec=spec))
+    app = create_app(services)
+    cases = [
+        ("GET", f"/pod-proxy/{pod.id}/8080/", {}, 401, 40101),  # no key
+        ("GET", f"/pod-proxy/{pod.id}/8080/", {"X-Api-Key": "nope"}, 401, 40101),
+        ("GET", f"/pod-proxy/{pod.id}/8080/x?y=1", {"X-Api-Key": key}, 200, 10007),  # no port
+        ("POST", "/pod-proxy/999999/8080/", {"X-Api-Key": key}, 200, 13000),
+        ("GET", "/pod-proxy/abc/8080/", {"X-Api-Key": key}, 400, 10001),
+        ("GET", f"/pod-proxy/{pod.id}/99999999/", {"X-Api-Key": key}, 400, 10001),
+        ("GET", "/pod-proxy/" + "9" * 40 + "/1/", {"X-Api-Key": key}, 400, 10001),
+        ("GET", "/pod-proxy/%00/%2F/..", {"X-Api-Key": key}, 400, 10001),
+    ]
+    for method, target, headers, status, code in cases:
+        answer = await call(app, method, target, headers, deadline=20)
+        assert answer.error is None, (target, answer.error)
+        assert (answer.status, answer.json()["code"]) == (status, code), (target, answer.body)
