@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hangar.agent.errors import InvalidKernelSpec
+from hangar.agent.images import facts
 from hangar.agent.images.nvidia import BIN_DIR, driver_binds, gpu_environ
 from hangar.agent.images.runner import runner_environ, runner_mounts
 from hangar.agent.images.store import StoredImage
@@ -184,7 +185,12 @@ def build_spec(
             image=ImageSpec(name=image_name, interpreter_prefix=prefix)
             if image is None
             else ImageSpec(
-                image.reference, prefix, driver, rootfs=image.rootfs, user=image.config.user
+                image.reference,
+                prefix,
+                driver,
+                rootfs=image.rootfs,
+                user=image.config.user,
+                user_ids=facts.user_ids(image.rootfs, image.config.user),
             ),
             mounts=tuple(BindMount(m.host_path, m.target, m.read_only) for m in request.mounts),
         )

@@ -9,7 +9,7 @@ import contextlib
 import json
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -235,3 +235,20 @@ async def test_query_mode_in_another_python_without_ipykernel_is_refused_clearly
     with pytest.raises(QueryKernelFailed, match=f"needs ipykernel in its Python {version}"):
         async with contextlib.aclosing(node.run_query(kernel_id, "print(1)", 30)) as records:
             [record async for record in records]
+
+
+async def test_an_unprivileged_runtime_runs_as_the_images_user(
+    make_runtime: Callable[..., BubblewrapRuntime], data_dir: Path, registry: Registry
+) -> None:
+    """Where a user namespace maps ids (an agent that is not root; here root told not to use
+    its rights), the image config's User is the sandbox's uid: its name, its files."""
+    node = make_node(make_runtime(privileged=False), data_dir)
+    try:
+        kernel_id = await _kernel(node, registry, "sh")
+        command = "id -u; id -un; whoami; echo x > /srv/mine && stat -c %U /srv/mine /home/work"
+        out, code = await _run(node, kernel_id, command)
+        assert (out.splitlines(), code) == (["1001", "app", "app", "app", "app"], 0)
+    finally:
+        for kernel in node.kernel_ids():
+            await node.destroy_kernel(kernel)
+        await node.settle()

@@ -108,9 +108,36 @@ def user_name(rootfs: Path, user: str) -> str | None:
     return None
 
 
+def user_ids(rootfs: Path, user: str) -> tuple[int, int] | None:
+    """The uid and gid the image config's ``User`` names (``app``, ``999``, ``app:staff``,
+    ``999:999``), looked up in the image's passwd and group; None for root, none or an
+    unknown name."""
+    name, _, group = (part.strip() for part in user.partition(":"))
+    entries = [line.split(":") for line in _read(rootfs, "/etc/passwd").splitlines()]
+    entry = next((f for f in entries if len(f) > 3 and name in (f[0], f[2])), None)
+    if name.isdigit():
+        uid = int(name)
+    elif entry is not None and entry[2].isdigit():
+        uid = int(entry[2])
+    else:
+        return None
+    gid = uid
+    if entry is not None and entry[3].isdigit():
+        gid = int(entry[3])
+    if group:
+        groups = [line.split(":") for line in _read(rootfs, "/etc/group").splitlines()]
+        named = next((f for f in groups if len(f) > 2 and group in (f[0], f[2])), None)
+        if group.isdigit():
+            gid = int(group)
+        elif named is not None and named[2].isdigit():
+            gid = int(named[2])
+    return (uid, gid) if uid != 0 and gid != 0 else None
+
+
 def passwd_text(rootfs: Path, uid: int, gid: int, user: str, shell: str) -> str:
-    """The image's passwd with the work user (and the image's ``User`` by name) as the work
-    uid, home /home/work and the image's shell."""
+    """The image's passwd with the work user (and the image's ``User`` by name) as ``uid``,
+    home /home/work and the image's shell. Where ``uid`` is the image user's own (a user
+    namespace maps it), that name comes first: ``id -un`` shows it."""
     alias = user_name(rootfs, user)
     names = {"work", alias}
     kept = []
@@ -121,7 +148,9 @@ def passwd_text(rootfs: Path, uid: int, gid: int, user: str, shell: str) -> str:
         kept.append(line)
     entries = [f"work:x:{uid}:{gid}:Hangar work user:/home/work:{shell}"]
     if alias is not None:
-        entries.append(f"{alias}:x:{uid}:{gid}:the image's user:/home/work:{shell}")
+        mine = f"{alias}:x:{uid}:{gid}:the image's user:/home/work:{shell}"
+        own = user_ids(rootfs, user) == (uid, gid)
+        entries = [mine, *entries] if own else [*entries, mine]
     return "\n".join([*kept, *entries]) + "\n"
 
 

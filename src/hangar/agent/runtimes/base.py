@@ -120,6 +120,7 @@ class ImageSpec:
     bootstrap: str | None = None
     rootfs: Path | None = None  # a container image's root file system (see .rootfs)
     user: str = ""  # the image config's User (see hangar.agent.images.facts)
+    user_ids: tuple[int, int] | None = None  # its uid/gid, mapped where a userns allows
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,7 +216,7 @@ def mount_overlay(spec: KernelSpec, privileged: bool) -> Path:
         if not os.path.lexists(lower / name) and not (upper / name).exists():
             (upper / name).mkdir(mode=mode)
             os.chmod(upper / name, mode)
-    write_users(spec, base)
+    write_users(spec, base, privileged)
     options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     if privileged:
         _syscall("mount", b"overlay", os.fsencode(merged), b"overlay", 0, options.encode())
@@ -241,15 +241,24 @@ def adopts_image(processes: Collection[object], old: KernelSpec, new: KernelSpec
     )
 
 
-def write_users(spec: KernelSpec, base: Path) -> None:
+def sandbox_ids(spec: KernelSpec, privileged: bool) -> tuple[int, int]:
+    """The uid and gid the kernel's processes have inside: the image config's ``User`` where
+    a user namespace maps it (an agent that is not root), else the work user's."""
+    if not privileged and spec.image.user_ids is not None:
+        return spec.image.user_ids
+    return spec.uid, spec.gid
+
+
+def write_users(spec: KernelSpec, base: Path, privileged: bool) -> None:
     """The kernel's /etc/passwd and /etc/group: the image's, with the work user and the
     image's ``User`` (see :mod:`hangar.agent.images.facts`)."""
     rootfs = spec.image.rootfs
     if rootfs is None:
         return
     shell = facts.image_shell(rootfs) or "/bin/sh"
-    passwd = facts.passwd_text(rootfs, spec.uid, spec.gid, spec.image.user, shell)
-    group = facts.group_text(rootfs, spec.gid, spec.image.user)
+    uid, gid = sandbox_ids(spec, privileged)
+    passwd = facts.passwd_text(rootfs, uid, gid, spec.image.user, shell)
+    group = facts.group_text(rootfs, gid, spec.image.user)
     for name, text in (("passwd", passwd), ("group", group)):
         (base / name).write_text(text)
         (base / name).chmod(0o644)

@@ -26,7 +26,7 @@ from hangar.agent.runtimes.base import (
     ResourceLimits,
     validate_env,
 )
-from hangar.agent.runtimes.rootfs import host_tool_argv, image_filesystem_args
+from hangar.agent.runtimes.rootfs import host_tool_argv, image_filesystem_args, sandbox_ids
 
 # Masked by an empty tmpfs in every sandbox: other users' homes, root's home, the host /tmp,
 # and the cgroup tree (it names the other kernels; the sandbox's own cgroup namespace hides
@@ -135,7 +135,7 @@ def _user_args(spec: KernelSpec, options: SandboxOptions) -> list[str]:
         # work user's cwd (root without DAC caps may not search a 0750 scratch dir).
         caps = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_READ_SEARCH")
         return ["--cap-drop", "ALL", *(a for cap in caps for a in ("--cap-add", cap))]
-    uid, gid = str(spec.uid), str(spec.gid)
+    uid, gid = map(str, sandbox_ids(spec, privileged=False))  # an image's User, mapped
     # No nested user namespaces (seccomp denies them too, and is all there is when privileged).
     no_userns = ["--disable-userns"] if options.disable_userns else []
     return ["--unshare-user", "--uid", uid, "--gid", gid, *no_userns, "--cap-drop", "ALL"]

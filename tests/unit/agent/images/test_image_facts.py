@@ -56,3 +56,10 @@ def test_the_images_user_resolves_to_the_work_uid(tmp_path: Path) -> None:
     assert group == ["root:x:0:", "work:x:1000:", "app:x:1000:"]
     assert facts.passwd_text(root, 1000, 1000, "root", "/bin/sh").count(":1000:") == 1
     assert facts.user_name(root, "0") is None and facts.user_name(root, "4242") is None
+    assert facts.user_ids(root, "app") == facts.user_ids(root, "999:app") == (999, 999)
+    assert facts.user_ids(root, "4242:5") == (4242, 5) and facts.user_ids(root, "app:7") == (999, 7)
+    for nobody in ("", "root", "0", "app:0", "ghost"):
+        assert facts.user_ids(root, nobody) is None
+    own = facts.passwd_text(root, 999, 999, "app", "/bin/sh").splitlines()  # a userns maps it
+    assert own[-2:] == ["app:x:999:999:the image's user:/home/work:/bin/sh",
+                        "work:x:999:999:Hangar work user:/home/work:/bin/sh"]  # fmt: skip
