@@ -327,6 +327,30 @@ class Settings(BaseSettings):
         description="How often expired transfer tokens, staging files and old background "
         "tasks are cleaned up.",
     )
+    endpoint_worker_start_seconds: float = Field(
+        default=600.0, gt=0,
+        description="A serverless worker whose port does not answer within this long after "
+        "it was created fails (and is replaced).",
+    )  # fmt: skip
+    endpoint_max_failures: int = Field(
+        default=3, ge=1,
+        description="Workers of an endpoint failing this many times in a row (none answering "
+        "in between) put the endpoint in FAILED with the last error.",
+    )  # fmt: skip
+    endpoint_backoff_seconds: float = Field(
+        default=2.0, ge=0,
+        description="Wait before replacing a failed worker; doubles with each failure in a "
+        "row, at most 60 s.",
+    )  # fmt: skip
+    endpoint_check_seconds: float = Field(
+        default=2.0, gt=0,
+        description="How often the endpoints' loop checks workers (health checks, counts).",
+    )  # fmt: skip
+    endpoint_domain: str = Field(
+        default="localhost",
+        description="The wildcard domain of serverless endpoints: endpoint X answers at "
+        "<X's domain label>.<this>.",
+    )  # fmt: skip
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -26,6 +26,8 @@ from hangar.core.compute.reads import SessionReads
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookFormat, WebhookNotifier
 from hangar.core.diskspace import DiskReserve
+from hangar.core.endpoints.service import EndpointService
+from hangar.core.endpoints.signals import Signals
 from hangar.core.events import EventBus, InProcessBus
 from hangar.core.identity.apikeys.service import ApiKeyService
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
@@ -45,8 +47,8 @@ from hangar.core.queues.executor.ledger import RunLedger, home_of
 from hangar.core.queues.executor.mounts import TaskMounts
 from hangar.core.queues.executor.service import Executor
 from hangar.core.queues.plane import QueuePlane, build_queue_plane
-from hangar.core.queues.workers import UserNamesOf
 from hangar.core.queues.service import QueueService
+from hangar.core.queues.workers import UserNamesOf
 from hangar.core.reconcile import Leases, NoWakeups, process_identity
 from hangar.core.resources.accelerators import Accelerators
 from hangar.core.scheduler import ResourceSlots
@@ -148,6 +150,20 @@ class Services:
         return PodService(self.sessions, self.clock, compute=self.compute,
                           accelerators=self.accelerators, auths=self.registry_auths,
                           volumes=self.volumes, images=self.images)  # fmt: skip
+
+    @cached_property
+    def endpoint_signals(self) -> Signals:
+        """What the endpoints' API, loop, gateway and task dispatcher share in-process."""
+        return Signals(self.clock)
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        """The GPU-cloud face's serverless endpoints: workers are compute sessions of origin
+        kind endpoint worker; the gateway and the task dispatcher reach them through it."""
+        return EndpointService(self.sessions, self.clock, self.endpoint_signals,
+                               agents=self.agents, accelerators=self.accelerators,
+                               auths=self.registry_auths, billing=self.billing,
+                               images=self.images)  # fmt: skip
 
     async def start_loops(
         self,
