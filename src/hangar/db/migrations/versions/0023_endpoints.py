@@ -7,6 +7,8 @@ Create Date: 2026-12-06 11:00:00
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -19,11 +21,11 @@ branch_labels = None
 depends_on = None
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
-def _time(name: str, nullable: bool) -> sa.Column[object]:
+def _time(name: str, nullable: bool) -> sa.Column[Any]:
     return sa.Column(name, hangar.db.types.UTCDateTime(timezone=True), nullable=nullable)
 
 
