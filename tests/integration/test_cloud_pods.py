@@ -358,3 +358,39 @@ def test_a_tcp_port_is_reached_through_hangar_app(server: LiveServer) -> None:
         proxy.terminate()
         proxy.wait(10)
     assert api.delete(f"/v2/pods/{pod_id}").json()["data"] is True
+
+
+def test_a_pod_makes_its_own_persistent_volume_which_outlives_it(server: LiveServer) -> None:
+    api = CloudApi(server, admin_key(server))
+    body = {"name": "keeper", "image": "python:3", "resourceType": "CPU",
+            "persistentVolumeInGb": 1, "persistentMountPath": "/home/work/keep",
+            "initializationCommand": "echo kept > /home/work/keep/f.txt && echo saved"}  # fmt: skip
+    made = api.post("/v2/pods", json=body).json()
+    assert made["code"] == 10000, made
+    pod = made["data"]
+    [volume] = pod["persistentVolumes"]
+    assert (volume["mountPath"], pod["persistentVolumeInGb"]) == ("/home/work/keep", 1)
+    logs = f"/v2/pods/{pod['id']}/logs"
+    wait_for(lambda: "saved" in api.get(logs).json()["data"]["logs"], "written")
+    assert api.delete(f"/v2/pods/{pod['id']}").json()["data"] is True
+    kept = api.get(f"/v2/volumes/{volume['volumeId']}").json()["data"]
+    assert (kept["name"], kept["storageType"], kept["sizeInGb"]) == ("keeper-disk", "CEPH", 1)
+    assert kept["mountCount"] == 0 and int(kept["sizeBytes"]) > 0
+
+
+def test_a_two_gpu_pod_sees_two_devices_of_its_type(server: LiveServer) -> None:
+    api = CloudApi(server, admin_key(server))
+    body = {"image": "python:3", "gpuType": RTX, "gpuCount": 2,
+            "initializationCommand": "echo devices=$CUDA_VISIBLE_DEVICES"}  # fmt: skip
+    pod_id = api.post("/v2/pods", json=body).json()["data"]["id"]
+    logs = f"/v2/pods/{pod_id}/logs"
+    shown = wait_for(
+        lambda: "devices=" in (text := api.get(logs).json()["data"]["logs"]) and text, "logged"
+    )
+    devices = shown.split("devices=")[1].split()[0].split(",")
+    assert len(devices) == 2, shown
+    assert free_rtx(server) == 0
+    types = {t["gpuType"]: t["regions"][0]["availableCount"]
+             for t in api.get("/v2/vms/types").json()["data"]}  # fmt: skip
+    assert types["NVIDIA_H100_80G"] == 1  # the H100 stays free
+    assert api.delete(f"/v2/pods/{pod_id}").json()["data"] is True
