@@ -6,6 +6,8 @@ documents) into the small tree here: :class:`Compare` (a field, an :class:`Op`, 
 list names the fields it exposes (:class:`Field`: a column and a converter for values);
 :func:`compile_filter` and :func:`compile_order` raise :class:`~hangar.core.errors.UnknownField`
 or :class:`~hangar.core.errors.InvalidFilterValue` for anything else, for the face to word.
+Lists kept as documents rather than rows (tracking's tasks and models) evaluate the same tree
+in memory (:mod:`hangar.core.tracking.query`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def check_page(limit: int, offset: int) -> None:
 class Op(enum.Enum):
     """How a field is compared with a value. ``EQ``/``NE`` with ``None`` test for null;
     ``IN`` takes a list; ``CONTAINS`` a substring, ``LIKE``/``ILIKE`` an SQL pattern,
-    ``REGEX`` a regular expression."""
+    ``REGEX`` a regular expression (searched, not anchored). ``HAS``: the field's value, or
+    one of the values of a list-valued field, is ``value`` (``None``: it is empty or missing);
+    on a plain column it is ``EQ``."""
 
     EQ = "eq"
     NE = "ne"
@@ -62,6 +66,7 @@ class Op(enum.Enum):
     LIKE = "like"
     ILIKE = "ilike"
     REGEX = "regex"
+    HAS = "has"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +169,8 @@ def _field(fields: Fields, name: str) -> Field:
 
 def _compare(field: Field, op: Op, value: Any) -> ColumnElement[bool]:
     column = field.column
+    if op is Op.HAS:
+        op = Op.EQ
     if value is None and op in (Op.EQ, Op.NE):
         return column.is_(None) if op is Op.EQ else column.is_not(None)
     if op is Op.IN:

@@ -59,7 +59,7 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def list_condition(path: str, values: Any) -> q.InList:
+def list_condition(path: str, values: Any) -> q.Condition:
     """``["a", "-b", "__$all", "c", "__$not", "d", null]`` as list terms."""
     any_of: list[q.Term] = []
     all_of: list[q.Term] = []
@@ -105,7 +105,7 @@ def _range_end(value: Any, dated: bool) -> Any:
     return value
 
 
-def range_condition(path: str, values: Any, *, dated: bool) -> q.InRange:
+def range_condition(path: str, values: Any, *, dated: bool) -> q.Condition:
     ends = as_list(values)
     if len(ends) != 2:
         raise bad(f"The {path} range must be [low, high]")

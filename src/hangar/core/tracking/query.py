@@ -3,7 +3,9 @@
 Tasks, models and projects are listed the same way: a repo loads the rows a caller may see
 (narrowed in SQL where a condition names a plain column), turns them into plain documents
 (nested dicts), and :func:`run` filters, sorts, slices and projects them. A face parses its
-own filter language into these values. Paths are dotted ("execution.queue",
+own filter language into the core's filter tree (:mod:`hangar.core.filters`), with the
+constructors here for conditions over documents (list terms, ranges, patterns); the tree's
+field names are the paths. Paths are dotted ("execution.queue",
 "hyperparams.Args.lr.value"); a missing path reads as None. A step whose name holds a dot
 writes it escaped, so that a path is never ambiguous: "." as ``%2E``, "$" as ``%24``, "__" as
 ``%_%_``, a leading "_" as ``%_`` and "%" itself as ``%%`` ("hyperparams.Args.lr%2Ebase.value"
@@ -12,22 +14,26 @@ reads the parameter "lr.base"); see :func:`steps`.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any
+
+from hangar.core.filters import And, Filter, Or
+from hangar.core.filters import Compare as Compare
+from hangar.core.filters import Not as Not
+from hangar.core.filters import Op as Op
 
 MISSING: Any = None
 
+Condition = Filter  # a condition is a node of the core's neutral filter tree
 
-@dataclass(frozen=True, slots=True)
-class Matches:
+
+def Matches(path: str, pattern: re.Pattern[str]) -> Filter:
     """The text at ``path`` matches ``pattern`` (searched, not anchored)."""
-
-    path: str
-    pattern: re.Pattern[str]
+    return Compare(path, Op.REGEX, pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,70 +44,40 @@ class Term:
     negated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class InList:
+def InList(path: str, any_of: tuple[Term, ...] = (), all_of: tuple[Term, ...] = ()) -> Filter:
     """The value (or list of values) at ``path`` against list terms.
 
     ``any_of``: at least one positive term is present, no negated term is. ``all_of``: every
     positive term is present, no negated term is. Both parts must hold."""
+    parts: list[Filter] = []
+    for terms, every in ((any_of, False), (all_of, True)):
+        parts += [Not(Compare(path, Op.HAS, t.value)) for t in terms if t.negated]
+        wanted = tuple(Compare(path, Op.HAS, t.value) for t in terms if not t.negated)
+        if wanted:
+            parts.append(And(wanted) if every else Or(wanted))
+    return And(tuple(parts))
 
-    path: str
-    any_of: tuple[Term, ...] = ()
-    all_of: tuple[Term, ...] = ()
 
-
-@dataclass(frozen=True, slots=True)
-class InRange:
+def InRange(path: str, low: Any = None, high: Any = None) -> Filter:
     """``low <= value <= high``; a None end is open; a missing value never matches."""
-
-    path: str
-    low: Any = None
-    high: Any = None
-
-
-class Op(Enum):
-    LT = "<"
-    LE = "<="
-    GT = ">"
-    GE = ">="
-    EQ = "=="
+    ends = ((Op.GE, low), (Op.LE, high))
+    bounded = tuple(Compare(path, op, end) for op, end in ends if end is not None)
+    return And((Compare(path, Op.NE, None), *bounded))
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
-    path: str
-    op: Op
-    value: Any
+def Equals(path: str, value: Any) -> Filter:
+    return Compare(path, Op.EQ, value)
 
 
-@dataclass(frozen=True, slots=True)
-class Equals:
-    path: str
-    value: Any
-
-
-@dataclass(frozen=True, slots=True)
-class AnyField:
+def AnyField(paths: tuple[str, ...], pattern: re.Pattern[str], every: bool = False) -> Filter:
     """Some (``every``: all) of ``paths`` match ``pattern``."""
-
-    paths: tuple[str, ...]
-    pattern: re.Pattern[str]
-    every: bool = False
+    matches = tuple(Matches(p, pattern) for p in paths)
+    return And(matches) if every else Or(matches)
 
 
-@dataclass(frozen=True, slots=True)
-class Either:
+def Either(conditions: tuple[Filter, ...]) -> Filter:
     """At least one of ``conditions`` holds."""
-
-    conditions: tuple[Condition, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    condition: Condition
-
-
-Condition = Matches | InList | InRange | Compare | Equals | AnyField | Either | Not
+    return Or(tuple(conditions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +99,12 @@ class Query:
         return found
 
 
-def _paths(condition: Condition) -> set[str]:
-    if isinstance(condition, AnyField):
-        return {p.split(".", 1)[0] for p in condition.paths}
-    if isinstance(condition, Either):
-        return set().union(*(_paths(c) for c in condition.conditions))
+def _paths(condition: Filter) -> set[str]:
+    if isinstance(condition, Compare):
+        return {condition.field.split(".", 1)[0]}
     if isinstance(condition, Not):
-        return _paths(condition.condition)
-    return {condition.path.split(".", 1)[0]}
+        return _paths(condition.item)
+    return set().union(*(_paths(c) for c in condition.items))
 
 
 _ESCAPES = (("%2E", "."), ("%24", "$"), ("%_%_", "__"))
@@ -175,19 +149,8 @@ def _as_set(value: Any) -> set[Any]:
     return {value} if isinstance(value, str | int | float | bool) else set()
 
 
-def _term_in(term: Term, present: set[Any]) -> bool:
-    return not present if term.value is None else term.value in present
-
-
-def _in_list(condition: InList, doc: Mapping[str, Any]) -> bool:
-    present = _as_set(lookup(doc, condition.path))
-    for terms, every in ((condition.any_of, False), (condition.all_of, True)):
-        if any(t.negated and _term_in(t, present) for t in terms):
-            return False
-        wanted = [_term_in(t, present) for t in terms if not t.negated]
-        if wanted and not (all(wanted) if every else any(wanted)):
-            return False
-    return True
+def _has(value: Any, present: set[Any]) -> bool:
+    return not present if value is None else value in present
 
 
 def _comparable(value: Any, other: Any) -> bool:
@@ -198,18 +161,16 @@ def _comparable(value: Any, other: Any) -> bool:
     return isinstance(value, type(other))
 
 
-def _compare(value: Any, op: Op, other: Any) -> bool:
-    if not _comparable(value, other):
-        return False
-    if op is Op.LT:
-        return bool(value < other)
-    if op is Op.LE:
-        return bool(value <= other)
-    if op is Op.GT:
-        return bool(value > other)
-    if op is Op.GE:
-        return bool(value >= other)
-    return bool(value == other)
+_ORDERED = {
+    Op.LT: operator.lt,
+    Op.LE: operator.le,
+    Op.GT: operator.gt,
+    Op.GE: operator.ge,
+}
+
+
+def _pattern(value: Any) -> re.Pattern[str]:
+    return value if isinstance(value, re.Pattern) else re.compile(str(value))
 
 
 def _text_matches(value: Any, pattern: re.Pattern[str]) -> bool:
@@ -218,27 +179,40 @@ def _text_matches(value: Any, pattern: re.Pattern[str]) -> bool:
     return isinstance(value, str) and pattern.search(value) is not None
 
 
-def holds(condition: Condition, doc: Mapping[str, Any]) -> bool:
-    """Whether ``doc`` satisfies ``condition``."""
-    if isinstance(condition, Matches):
-        return _text_matches(lookup(doc, condition.path), condition.pattern)
-    if isinstance(condition, InList):
-        return _in_list(condition, doc)
-    if isinstance(condition, InRange):
-        value = lookup(doc, condition.path)
-        ends = [(Op.GE, condition.low), (Op.LE, condition.high)]
-        bounded = [(op, end) for op, end in ends if end is not None]
-        return value is not None and all(_compare(value, op, end) for op, end in bounded)
+def _like(value: Any, pattern: Any, flags: int = 0) -> bool:
+    text = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in str(pattern))
+    return isinstance(value, str) and re.fullmatch(text, value, flags | re.DOTALL) is not None
+
+
+def _holds_compare(condition: Compare, doc: Mapping[str, Any]) -> bool:
+    value, op, other = lookup(doc, condition.field), condition.op, condition.value
+    if op is Op.HAS:
+        return _has(other, _as_set(value))
+    if op is Op.REGEX:
+        return _text_matches(value, _pattern(other))
+    if op is Op.EQ:
+        return bool(value == other)
+    if op is Op.NE:
+        return bool(value != other)
+    if op is Op.IN:
+        return value in other
+    if op is Op.CONTAINS:
+        return isinstance(value, str) and str(other) in value
+    if op in (Op.LIKE, Op.ILIKE):
+        return _like(value, other, re.IGNORECASE if op is Op.ILIKE else 0)
+    return _comparable(value, other) and bool(_ORDERED[op](value, other))
+
+
+def holds(condition: Filter, doc: Mapping[str, Any]) -> bool:
+    """Whether ``doc`` satisfies ``condition``: a comparison reads the value at its path
+    (see :func:`lookup`); an ordering never holds between values of different types."""
     if isinstance(condition, Compare):
-        return _compare(lookup(doc, condition.path), condition.op, condition.value)
-    if isinstance(condition, Equals):
-        return bool(lookup(doc, condition.path) == condition.value)
-    if isinstance(condition, AnyField):
-        hits = (_text_matches(lookup(doc, p), condition.pattern) for p in condition.paths)
-        return all(hits) if condition.every else any(hits)
-    if isinstance(condition, Either):
-        return any(holds(c, doc) for c in condition.conditions)
-    return not holds(condition.condition, doc)
+        return _holds_compare(condition, doc)
+    if isinstance(condition, Not):
+        return not holds(condition.item, doc)
+    if isinstance(condition, And):
+        return all(holds(c, doc) for c in condition.items)
+    return any(holds(c, doc) for c in condition.items)
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
 from hangar.core.errors import Conflict, Forbidden, HangarError, InvalidRequest, NotFound
+from hangar.core.filters import And, Compare, Filter, Op, Or
 from hangar.core.principal import Principal
 from hangar.core.tracking import query as q
 from hangar.core.tracking.contracts import Cleaned, MetricsSummary, TaskAccess, TaskRef
@@ -262,13 +263,26 @@ def _narrowing(query: q.Query) -> dict[str, Collection[Any]]:
     checks every condition)."""
     narrow: dict[str, Collection[Any]] = {}
     for condition in query.conditions:
-        if not isinstance(condition, q.InList) or condition.path not in SQL_NARROWED:
-            continue
-        if condition.all_of or any(t.negated or t.value is None for t in condition.any_of):
-            continue
-        if condition.any_of:
-            narrow[condition.path] = [t.value for t in condition.any_of]
+        found = _positive_terms(condition)
+        if found is not None and found[0] in SQL_NARROWED:
+            narrow[found[0]] = found[1]
     return narrow
+
+
+def _positive_terms(condition: Filter) -> tuple[str, list[Any]] | None:
+    """(path, values) of a list condition (``q.InList``) of only positive, non-empty terms
+    of one path; None for any other condition."""
+    if not isinstance(condition, And) or len(condition.items) != 1:
+        return None
+    either = condition.items[0]
+    if not isinstance(either, Or) or not either.items:
+        return None
+    terms = [t for t in either.items if isinstance(t, Compare) and t.op is Op.HAS]
+    if len(terms) != len(either.items) or len({t.field for t in terms}) != 1:
+        return None
+    if any(t.value is None for t in terms):
+        return None
+    return terms[0].field, [t.value for t in terms]
 
 
 __all__ = ["ModelIsReady", "ModelsService", "ProjectAccess", "model_not_found"]
