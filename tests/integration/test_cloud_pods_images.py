@@ -91,8 +91,9 @@ def test_a_pod_in_an_image_serves_its_port_through_the_proxy(
     registered(server, registry, with_password=True)
     key = admin_key(server)
     api = CloudApi(server, key)
-    body = {
-        "name": "img-web", "image": f"{registry.host}/team/python:3.11", "resourceType": "CPU",
+    body = {  # the image's registry as imageRegistry names it
+        "name": "img-web", "image": "team/python:3.11", "imageRegistry": registry.url,
+        "resourceType": "CPU",
         "initializationCommand": "echo $IMAGE_NAME > index.html; python3 -m http.server 8080",
         "expose": [{"port": 8080, "protocol": "http"}],
     }  # fmt: skip

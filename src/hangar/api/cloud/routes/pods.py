@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
@@ -113,6 +114,21 @@ async def _device(call: Call, code: str) -> tuple[DeviceChoice, str]:
                          data={"gpuType": "not supported"})  # fmt: skip
 
 
+DOCKER_HUB_HOSTS = frozenset({"", "docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def image_reference(image: str, registry: str | None) -> str:
+    """``image`` in ``registry`` (a URL or host; Docker Hub: the image as given), unless the
+    image names a registry host itself."""
+    text: str = registry or ""
+    host: str = urlsplit(text if "//" in text else "//" + text).netloc
+    first = image.split("/", 1)[0]
+    names_host = "/" in image and ("." in first or ":" in first or first == "localhost")
+    if host.lower() in DOCKER_HUB_HOSTS or names_host:
+        return image
+    return f"{host}/{image}"
+
+
 def _spec(body: CreatePod) -> PodSpec:
     gpu = body.resource_type == "GPU"
     count = body.gpu_count or 0 if gpu else 0
@@ -128,7 +144,8 @@ def _spec(body: CreatePod) -> PodSpec:
         "minSingleCardVcpu": body.min_single_card_vcpu,
     }
     return PodSpec(
-        image=body.image, image_registry=body.image_registry or "",
+        image=image_reference(body.image, body.image_registry),
+        image_registry=body.image_registry or "",
         registry_auth_id=body.container_registry_auth_id or body.credential_id,
         resource=ResourceKind(body.resource_type), gpu_type=body.gpu_type or "",
         gpu_count=count, cpu=cpu, memory_gb=memory, shm_gb=body.shm_in_gb or 0,
