@@ -184,6 +184,8 @@ def test_unknown_ids_and_bad_bodies(server: LiveServer) -> None:
                 "environmentVars": [{"key": "1BAD", "value": "x"}]},
         "containerRegistryAuthId": {"image": "python:3", "resourceType": "CPU",
                                     "containerRegistryAuthId": 424242},
+        "minSingleCardVramInGb": {"image": "python:3", "gpuType": RTX, "gpuCount": 1,
+                                  "minSingleCardVramInGb": 40},
     }  # fmt: skip
     for field, body in cases.items():
         answer = api.post("/v2/pods", json=body)

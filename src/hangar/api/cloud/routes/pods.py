@@ -103,13 +103,18 @@ def _wire_error(exc: InvalidValue) -> InvalidRequest:
     return InvalidRequest(f"{name}: {exc.reason}", data={name: exc.reason})
 
 
-async def _device(call: Call, code: str) -> tuple[DeviceChoice, str]:
+async def _device(call: Call, code: str, min_vram: int) -> tuple[DeviceChoice, str]:
     """The device model a GPU type code names in the live inventory, and its display name;
-    10001 when none."""
+    10001 when none, or when its memory is below ``min_vram`` GB."""
     for group in await call.services.accelerators.groups():
         found = gpu_type(group.model, group.memory_bytes)
-        if found.code == code:
-            return DeviceChoice(group.model, group.memory_bytes), found.display_name
+        if found.code != code:
+            continue
+        if found.vram_gb < min_vram:
+            why = f"{code} has {found.vram_gb} GB, less than {min_vram}"
+            raise InvalidRequest(f"minSingleCardVramInGb: {why}",
+                                 data={"minSingleCardVramInGb": why})  # fmt: skip
+        return DeviceChoice(group.model, group.memory_bytes), found.display_name
     raise InvalidRequest(f"gpuType: gpu type [{code}] not supported",
                          data={"gpuType": "not supported"})  # fmt: skip
 
@@ -168,7 +173,7 @@ async def create_pod(call: Call) -> dict[str, Any]:
     body = await call.body(CreatePod)
     spec, device = _spec(body), None
     if spec.resource is ResourceKind.GPU:
-        device, display = await _device(call, spec.gpu_type)
+        device, display = await _device(call, spec.gpu_type, body.min_single_card_vram_in_gb or 0)
         spec = dataclasses.replace(spec, extras={**spec.extras, "gpuDisplayName": display})
     groups = tuple(scaling_group_of(r) for r in body.regions or [])
     pods = call.services.pods
