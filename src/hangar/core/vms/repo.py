@@ -12,6 +12,8 @@ from hangar.core.vms.models import VmRequest, VmStatus
 from hangar.db.engine import DbSession
 from hangar.db.tables.vms import VmRow
 
+MAX_ID = 2**31 - 1  # an INTEGER column: a larger id names nothing (PostgreSQL refuses it)
+
 
 @dataclass(frozen=True, slots=True)
 class VmRecord:
@@ -55,6 +57,8 @@ async def add(db: DbSession, owner: uuid.UUID, req: VmRequest, now: datetime) ->
 
 async def find(db: DbSession, vm_id: int) -> VmRecord | None:
     """The VM whoever owns it (the caller checks the owner)."""
+    if not 0 < vm_id <= MAX_ID:
+        return None
     row = await db.get(VmRow, vm_id, populate_existing=True)
     return None if row is None else _record(row)
 

@@ -11,6 +11,8 @@ from hangar.core.volumes.models import StorageType, VendorType, Volume, VolumeSt
 from hangar.db.engine import DbSession
 from hangar.db.tables.volumes import VolumeRow
 
+MAX_ID = 2**31 - 1  # an INTEGER column: a larger id names nothing (PostgreSQL refuses it)
+
 
 def _volume_of(row: VolumeRow) -> Volume:
     return Volume(
@@ -35,6 +37,8 @@ async def add(db: DbSession, values: dict[str, Any]) -> Volume:
 
 
 async def get(db: DbSession, owner: uuid.UUID, volume_id: int) -> Volume | None:
+    if not 0 < volume_id <= MAX_ID:
+        return None
     row = await db.get(VolumeRow, volume_id, populate_existing=True)
     return _volume_of(row) if row is not None and row.owner_uuid == owner else None
 
@@ -72,6 +76,8 @@ async def move(
 
 
 async def rename(db: DbSession, owner: uuid.UUID, volume_id: int, name: str) -> bool:
+    if not 0 < volume_id <= MAX_ID:
+        return False
     stmt = (
         update(VolumeRow)
         .where(VolumeRow.id == volume_id, VolumeRow.owner_uuid == owner)
