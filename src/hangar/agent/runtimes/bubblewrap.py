@@ -73,7 +73,12 @@ from hangar.agent.runtimes.process import (
     exit_status,
     spawn,
 )
-from hangar.agent.runtimes.rootfs import mount_overlay, unmount_overlay, waiter_shell
+from hangar.agent.runtimes.rootfs import (
+    adopts_image,
+    mount_overlay,
+    unmount_overlay,
+    waiter_shell,
+)
 from hangar.agent.runtimes.sandbox import (
     SandboxOptions,
     args_file_data,
@@ -394,7 +399,7 @@ class BubblewrapRuntime(KernelRuntime):
         old = source.spec
         same = (old.uid, old.gid, old.image.binds, old.gpus, old.unshare_net) == (
             spec.uid, spec.gid, spec.image.binds, spec.gpus, spec.unshare_net
-        )  # fmt: skip
+        ) or adopts_image(source.processes, old, spec)  # fmt: skip
         if not same or (self.cgroups is None and old.limits != spec.limits):
             raise KernelCreationFailed("the kernels' sandboxes differ")
         check_adoptable(self.disks, old, spec)
@@ -409,6 +414,8 @@ class BubblewrapRuntime(KernelRuntime):
                     for procs in cgroup.procs_files:
                         procs.write_text(str(pid))
             move_scratch(self.disks, old, spec)
+            if spec.image.rootfs is not None and old.image.rootfs is None:  # see adopts_image
+                await asyncio.to_thread(mount_overlay, spec, self.options.privileged)
             if self._kept(source_id).root.is_dir():
                 self._kept(spec.kernel_id).root.parent.mkdir(mode=0o700, exist_ok=True)
                 self._kept(source_id).root.rename(self._kept(spec.kernel_id).root)

@@ -156,6 +156,7 @@ def tools_dir(root: Path, programs: Sequence[str]) -> Path:
     stamp += [(p, os.stat(p).st_mtime_ns) for p in (HOST_PYTHON,) if os.path.exists(p)]
     key = hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
     path = root / f"{TOOLS_PREFIX}{key}"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)  # (the overlays' dir: hidden)
     with _tools_lock:
         if not path.is_dir():
             _build_tools(path, [p for p, _ in stamp if p != HOST_PYTHON])
