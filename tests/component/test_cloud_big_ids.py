@@ -1,5 +1,6 @@
 """An id past the INTEGER columns' range names nothing: the face answers its not-found code,
-never a 500 (PostgreSQL refuses such a value in a query on an INTEGER column)."""
+never a 500 (PostgreSQL refuses such a value in a query on an INTEGER column); a page past
+what the databases' OFFSET takes is empty."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ BIG = "99999999999"  # 11 digits: a valid path id, past 2^31
         ("DELETE", f"/v2/volumes/{BIG}", None, 10007),
         ("POST", f"/v2/volumes/{BIG}/name", {"name": "x"}, 10007),
         ("POST", f"/v2/volumes/{BIG}/resize", {"sizeInGb": 2}, 10007),
+        ("GET", "/v2/volumes?page=999999999999999999&size=1000", None, 10000),
+        ("GET", "/v2/vms?page=999999999999999999&size=1000", None, 10000),
         ("GET", f"/v2/vms/{BIG}", None, 11000),
         ("PATCH", f"/v2/vms/{BIG}", {"name": "x"}, 11000),
         ("DELETE", f"/v2/vms/{BIG}", None, 11000),

@@ -59,6 +59,8 @@ async def page(
     if region is not None:
         where.append(VolumeRow.region == region)
     total = (await db.execute(select(func.count()).select_from(VolumeRow).where(*where))).scalar()
+    if offset > MAX_ID:  # past every row there can be (and past what the databases take)
+        return [], int(total or 0)
     stmt = select(VolumeRow).where(*where).order_by(VolumeRow.id).offset(offset).limit(limit)
     return [_volume_of(r) for r in (await db.execute(stmt)).scalars()], int(total or 0)
 
