@@ -26,6 +26,9 @@ from hangar.core.compute.reads import SessionReads
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookFormat, WebhookNotifier
 from hangar.core.diskspace import DiskReserve
+from hangar.core.endpoints.decide import Rules
+from hangar.core.endpoints.loop import EndpointLoop
+from hangar.core.endpoints.runner import WorkerRunner
 from hangar.core.endpoints.service import EndpointService
 from hangar.core.endpoints.signals import Signals
 from hangar.core.events import EventBus, InProcessBus
@@ -190,6 +193,8 @@ class Services:
         self._tasks.append(asyncio.create_task(self.storage.run_sweeps(), name="storage-sweeps"))
         starter = PodStarter(self.sessions, self.bus, self.compute, self.lifecycle)
         self._tasks.append(asyncio.create_task(starter.run(), name="pod-init-commands"))
+        endpoints = build_endpoint_loop(self)
+        self._tasks.append(asyncio.create_task(endpoints.run(), name="endpoints"))
         watchdog = self.tracking.experiments.watchdog.run()
         self._tasks.append(asyncio.create_task(watchdog, name="task-watchdog"))
         every = min(self.settings.agent_heartbeat_seconds, self.settings.agent_lost_seconds / 3)
@@ -333,6 +338,20 @@ def _assemble(
     services.on_close(storage.close)
     services.on_close(bgtasks.close)  # closers run in reverse: tasks end first
     return services
+
+
+def build_endpoint_loop(services: Services) -> EndpointLoop:
+    """The loop that keeps the endpoints' workers (rules from the settings)."""
+    settings = services.settings
+    runner = WorkerRunner(services.sessions, services.clock, compute=services.compute,
+                          lifecycle=services.lifecycle, agents=services.agents,
+                          accelerators=services.accelerators)  # fmt: skip
+    rules = Rules(start_seconds=settings.endpoint_worker_start_seconds,
+                  max_failures=settings.endpoint_max_failures,
+                  backoff_seconds=settings.endpoint_backoff_seconds)  # fmt: skip
+    return EndpointLoop(services.sessions, services.clock, services.endpoint_signals, runner,
+                        services.compute, Leases(process_identity()), rules=rules,
+                        check_seconds=settings.endpoint_check_seconds)  # fmt: skip
 
 
 def agent_token_for(settings: Settings) -> str:

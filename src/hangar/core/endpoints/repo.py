@@ -84,7 +84,7 @@ async def add(
         owner_uuid=owner_uuid, owner=owner, name=name, mode=mode.value, spec=spec_to_json(spec),
         registry_auth_id=spec.registry_auth_id, webhook=webhook, domain=domain,
         workers=workers, target=workers, status=EndpointStatus.INITIALIZING.value,
-        generation=1, failures=0, created_at=now, updated_at=now,
+        generation=1, failures=0, active_at=now, created_at=now, updated_at=now,
     )  # fmt: skip
     db.add(row)
     await db.flush()
@@ -95,6 +95,12 @@ async def find(db: DbSession, endpoint_id: int) -> EndpointRecord | None:
     """A live (not deleted) endpoint."""
     row = await db.get(EndpointRow, endpoint_id)
     return None if row is None or row.deleted_at is not None else _endpoint(row)
+
+
+async def load(db: DbSession, endpoint_id: int) -> EndpointRecord | None:
+    """An endpoint, deleted or not (for the reconcile loop)."""
+    row = await db.get(EndpointRow, endpoint_id)
+    return None if row is None else _endpoint(row)
 
 
 async def by_domain(db: DbSession, label: str) -> EndpointRecord | None:

@@ -5,7 +5,9 @@ from hangar.api.cloud.routes import (  # noqa: F401
     apikeys,
     catalogue,
     credentials,
+    endpoints,
     pods,
     vms,
     volumes,
+    workers,
 )
