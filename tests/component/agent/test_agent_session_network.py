@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from hangar.agent.errors import KernelCreationFailed
 from hangar.agent.runtimes.base import KernelSpec, RunningProcess
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
 from hangar.agent.runtimes.network import NetworkPolicy
@@ -277,3 +278,42 @@ async def test_egress_does_not_reach_the_hosts_other_addresses(
         writer.close()
         shown = await probe(runtime, "k1", execute, second_host_address, port)
     assert shown.startswith("failed"), shown
+
+
+def _naming(text: str) -> list[str]:
+    """The command lines of the processes that name ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            line = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+        except OSError:
+            continue
+        if text.encode() in line:
+            words = line.decode(errors="replace").split("\0")
+            found.append(f"{entry.name}: {' '.join(words)}")
+    return found
+
+
+async def test_a_kernel_creation_cancelled_midway_leaves_no_pasta_behind(
+    runtime: BubblewrapRuntime, data_dir: Path
+) -> None:
+    """A create cancelled while its network starts (a client gone, a shutdown) still ends
+    the network's pasta, whichever step it was at."""
+    private(runtime)
+    assert runtime.networks is not None
+    state = str(runtime.networks.state_dir)
+    for step in range(12):
+        kernel_id = f"cancelled-{step}"
+        task = asyncio.create_task(
+            runtime.create(KernelSpec(kernel_id, data_dir / "scratch" / kernel_id))
+        )
+        await asyncio.sleep(step * 0.004)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, KernelCreationFailed):
+            await task
+        await runtime.destroy(kernel_id, remove_scratch=True)  # made before the cancel
+    for _ in range(100):  # a pasta started meanwhile forks its daemon a moment later
+        if not _naming(state):
+            break
+        await asyncio.sleep(0.05)
+    assert _naming(state) == []

@@ -348,7 +348,7 @@ class BubblewrapRuntime(KernelRuntime):
         try:
             disk_notes = await attach_disk(self.disks, spec)
             cgroup, options = await asyncio.to_thread(self._prepare, spec, owner)
-            await network
+            await asyncio.shield(network)  # cancelled, it still ends as a whole (see below)
         except BaseException as exc:
             await drop_network(self.networks, network, spec.kernel_id)
             if not isinstance(exc, OSError):
