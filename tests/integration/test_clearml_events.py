@@ -199,6 +199,39 @@ def test_histories_are_downsampled_to_the_samples_asked(alice_api: ClearmlApi) -
     assert [e["iter"] for e in rest["events"]] == list(range(999, -1, -1))
 
 
+def test_a_whole_metric_comes_in_one_answer_as_its_pages_do(
+    alice_api: ClearmlApi, bob_api: ClearmlApi
+) -> None:
+    task = new_task(alice_api, "whole metric")
+    points = [scalar(task, i, i / 3) for i in range(12_000)]
+    points += [{**scalar(task, i, 2.0), "variant": "eval"} for i in range(3)]
+    points += [{**scalar(task, 0, 7.0), "metric": "other"}, {**scalar(task, 5, 1.0), "value": None}]
+    add_batch(alice_api, points)
+    whole = alice_api.call("events.get_scalar_metric_data", task=task, metric="loss",
+                           no_scroll=True)  # fmt: skip
+    paged, scroll = [], None
+    for _ in range(5):  # three pages, then nothing: a used-up scroll does not start again
+        page = alice_api.call("events.get_scalar_metric_data", task=task, metric="loss",
+                              batch_size=5000, scroll_id=scroll)  # fmt: skip
+        paged += page["events"]
+        scroll = page["scroll_id"]
+        assert page["total"] == 12_003
+    assert (whole["returned"], whole["total"], whole["scroll_id"]) == (12_003, 12_003, None)
+    assert whole["events"] == paged
+    assert [e["iter"] for e in whole["events"][:3]] == [2, 1, 0]  # eval, reported second
+    assert whole["events"][3] == {
+        "type": "training_stats_scalar", "task": task, "metric": "loss", "variant": "train",
+        "iter": 11_999, "value": 11_999 / 3, "timestamp": 1_765_000_000_000 + 11_999,
+    }  # fmt: skip
+    every = alice_api.call("events.get_scalar_metric_data", task=task, no_scroll=True)
+    assert every["returned"] == 12_004
+    with pytest.raises(ClearmlCallError) as hidden:
+        bob_api.call("events.get_scalar_metric_data", task=task, metric="loss", no_scroll=True)
+    assert (hidden.value.code, hidden.value.subcode) == (400, 101)
+    none = alice_api.call("events.get_scalar_metric_data", task=task, metric="x", no_scroll=True)
+    assert none == {"events": [], "returned": 0, "total": 0, "scroll_id": None}
+
+
 def test_reporting_a_point_again_overwrites_it(alice_api: ClearmlApi) -> None:
     task = new_task(alice_api, "overwrite")
     add_batch(alice_api, [scalar(task, i, 1.0) for i in range(5)])

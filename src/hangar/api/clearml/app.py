@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from hangar.api.clearml import endpoints  # noqa: F401 - registers the endpoints
 from hangar.api.clearml.auth import authenticate
-from hangar.api.clearml.envelope import API_VERSION, Envelope
+from hangar.api.clearml.envelope import API_VERSION, Envelope, StreamedList
 from hangar.api.clearml.errors import ClearmlError, no_endpoint
 from hangar.api.clearml.params import MAX_BODY_BYTES, body_of
 from hangar.api.clearml.registry import NAME, Call, find
@@ -104,6 +104,8 @@ class ClearmlApp:
             batch=batch,
         )
         data = await found.handler(call)
+        if isinstance(data, StreamedList):
+            return envelope.streamed(data)
         return envelope.ok(data if data is not None else {})
 
 

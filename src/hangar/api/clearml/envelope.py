@@ -8,13 +8,31 @@ and versions) and words every answer of that request, errors included: it is the
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
+from starlette.responses import StreamingResponse
 
 from hangar.api.clearml.errors import MESSAGES, error_data, result_of
 from hangar.api.common.responses import FaceJSONResponse
 from hangar.core.errors import HangarError
 
 log = logging.getLogger("hangar.api.clearml")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedList:
+    """What a handler returns for data with one long list in it (see
+    :meth:`Envelope.streamed`): the list's key, its items as pieces of JSON text (items
+    separated by commas, no brackets), and the rest of the data once the list is sent."""
+
+    key: str
+    pieces: AsyncGenerator[bytes, None]
+    after: Callable[[], dict[str, Any]]
+
 
 API_VERSION = "2.31"
 """The API version Hangar announces (clearml-server 2.0's); the SDK picks its code paths by it."""
@@ -50,6 +68,26 @@ class Envelope:
 
     def ok(self, data: dict[str, Any]) -> FaceJSONResponse:
         return FaceJSONResponse({"meta": self._meta(200, 0, "OK", {}), "data": data})
+
+    def streamed(self, data: StreamedList) -> StreamingResponse:
+        """An answer whose data holds one long list, sent piece by piece as it is made:
+        ``{"meta": ..., "data": {key: [...], **after()}}``. An error once it has begun
+        cuts the answer short (the client sees a broken body, never a wrong one)."""
+        head = orjson.dumps({"meta": self._meta(200, 0, "OK", {})})[:-1]
+        key = orjson.dumps(data.key)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield head + b',"data":{' + key + b":["
+            separator = b""
+            async with aclosing(data.pieces) as pieces:
+                async for piece in pieces:
+                    if piece:
+                        yield separator + piece
+                        separator = b","
+            rest = orjson.dumps(data.after())
+            yield b"]" + (b"," + rest[1:] if len(rest) > 2 else b"}") + b"}"
+
+        return StreamingResponse(body(), media_type="application/json")
 
     def error(
         self, code: int, subcode: int, msg: str, data: dict[str, Any] | None = None

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from starlette.requests import Request
 
+from hangar.api.clearml.envelope import StreamedList
 from hangar.api.clearml.errors import ClearmlError
 from hangar.api.clearml.params import batch_items, validate
 from hangar.core.principal import Principal
@@ -79,7 +80,7 @@ class Call:
         return headers.get("x-clearml-worker") or headers.get("x-trains-worker")
 
 
-Handler = Callable[[Call], Awaitable[dict[str, Any]]]
+Handler = Callable[[Call], Awaitable[dict[str, Any] | StreamedList]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hangar.api.clearml.envelope import StreamedList
 from hangar.api.clearml.errors import ClearmlError
 from hangar.api.clearml.events_wire import (
     TYPES,
@@ -14,6 +16,7 @@ from hangar.api.clearml.events_wire import (
     iso,
     position,
     scalar_events,
+    scalar_text,
     scroll_id,
     scroll_state,
 )
@@ -24,6 +27,7 @@ from hangar.core.tracking.metrics.reads import MetricsReads
 from hangar.core.tracking.metrics.service import MetricsService
 
 PAGE = 10_000  # scalar points per page of get_scalar_metric_data
+CHUNK = 5000  # scalar points per piece of a whole history sent as it is read
 WHOLE = 10_000_000  # "no_scroll": everything in one answer
 MAX_LIST = 1000  # tasks, metrics or variants one read names
 
@@ -195,22 +199,46 @@ class MetricDataBody(TaskBody):
 
 
 @endpoint("events.get_scalar_metric_data")
-async def get_scalar_metric_data(call: Call) -> dict[str, Any]:
-    """Scalar points of one metric, newest iteration first, paged by ``scroll_id``."""
+async def get_scalar_metric_data(call: Call) -> dict[str, Any] | StreamedList:
+    """Scalar points of one metric, newest iteration first, paged by ``scroll_id``; with
+    ``no_scroll``, all of them, sent as they are read."""
     body = call.parse(MetricDataBody)
     state = scroll_state(body.scroll_id, l="metric", t=body.task, m=body.metric)
+    if body.no_scroll and state is None:
+        return await _whole_metric(call, body)
     limit = WHOLE if body.no_scroll else body.batch_size or PAGE
+    done = bool(state and state.get("d"))  # the last page was given: nothing follows
     page = await reads(call).scalar_page(
-        call.principal, body.task, metric=body.metric, limit=limit, descending=True,
-        after=position(state.get("a"), pair=True) if state else None,
+        call.principal, body.task, metric=body.metric, limit=1 if done else limit,
+        descending=True, after=position(state.get("a"), pair=True) if state else None,
     )  # fmt: skip
     after = {"l": "metric", "t": body.task, "m": body.metric, "a": page.after}
+    if page.after is None or done:
+        after |= {"a": None, "d": 1}
+    runs = [] if done else page.runs
     return {
-        "events": scalar_events(page.runs),
-        "returned": sum(len(run.iters) for run in page.runs),
+        "events": scalar_events(runs),
+        "returned": sum(len(run.iters) for run in runs),
         "total": page.total,
         "scroll_id": None if body.no_scroll else scroll_id(after),
     }
+
+
+async def _whole_metric(call: Call, body: MetricDataBody) -> StreamedList:
+    history = await reads(call).scalar_history(
+        call.principal, body.task, metric=body.metric, descending=True, chunk=CHUNK
+    )
+    sent = 0
+
+    async def pieces() -> AsyncGenerator[bytes, None]:
+        nonlocal sent
+        async for run in history.runs():
+            sent += len(run.iters)
+            yield scalar_text([run])
+
+    return StreamedList(
+        "events", pieces(), lambda: {"returned": sent, "total": sent, "scroll_id": None}
+    )
 
 
 @endpoint("events.get_scalar_metrics_and_variants")

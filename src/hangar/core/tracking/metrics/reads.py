@@ -5,7 +5,7 @@ A task the principal may not read answers exactly like a task that does not exis
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -37,6 +37,34 @@ class ScalarPage:
     runs: list[SeriesPoints]  # in page order, one run per series
     total: int
     after: tuple[int, int] | None  # where the next page starts; None: this was the last
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarHistory:
+    """Every point of some series, read in chunks as it is consumed (a whole history may
+    be 100k points: its answer can go out while the rest is read). The task was found
+    readable when it was opened."""
+
+    engine: AsyncEngine
+    series: list[SeriesRef]  # in reading order
+    descending: bool
+    chunk: int
+
+    async def runs(self) -> AsyncIterator[SeriesPoints]:
+        """Runs of at most ``chunk`` points, series by series in the order of a
+        :meth:`MetricsReads.scalar_page` listing; each series read in iteration order."""
+        async with self.engine.connect() as conn:
+            for ref in self.series:
+                after = None
+                while True:
+                    iters, values, stamps = await scalars.columns(
+                        conn, ref.id, after, self.chunk, desc=self.descending
+                    )
+                    if iters:
+                        yield SeriesPoints(ref.task, ref.metric, ref.variant, iters, values, stamps)
+                    if len(iters) < self.chunk:
+                        break
+                    after = iters[-1]
 
 
 def no_task(task: TaskId) -> NotFound:
@@ -117,6 +145,25 @@ class MetricsReads:
             total = len(rows) if whole else await scalars.count_points(conn, refs)
         last = (rows[-1][0], rows[-1][1]) if len(rows) == limit else None
         return ScalarPage(_runs(refs, rows), total, last)
+
+    async def scalar_history(
+        self,
+        principal: Principal,
+        task: TaskId,
+        *,
+        metric: str | None = None,
+        descending: bool = False,
+        chunk: int = 10_000,
+    ) -> ScalarHistory:
+        """All of the task's scalar points (of one metric when given), in the order of
+        :meth:`scalar_page`, to be read as they are sent; NotFound now if the task is not
+        readable."""
+        await self.task(principal, task)
+        filters = [(metric, ())] if metric is not None else []
+        async with self._engine.connect() as conn:
+            refs = await scalars.find_series(conn, [task], filters)
+        refs.sort(key=lambda ref: ref.id, reverse=descending)
+        return ScalarHistory(self._engine, refs, descending, chunk)
 
     async def single_values(
         self, principal: Principal, ids: Sequence[TaskId]
