@@ -212,7 +212,7 @@ async def get_scalar_metric_data(call: Call) -> dict[str, Any] | StreamedList:
         call.principal, body.task, metric=body.metric, limit=1 if done else limit,
         descending=True, after=position(state.get("a"), pair=True) if state else None,
     )  # fmt: skip
-    after = {"l": "metric", "t": body.task, "m": body.metric, "a": page.after}
+    after: dict[str, Any] = {"l": "metric", "t": body.task, "m": body.metric, "a": page.after}
     if page.after is None or done:
         after |= {"a": None, "d": 1}
     runs = [] if done else page.runs
