@@ -172,6 +172,31 @@ def test_a_mounted_volume_refuses_delete_and_resize(server: LiveServer) -> None:
     assert api.delete(base).json() == {"message": "success", "code": 10000, "data": True}
 
 
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_a_volume_a_pod_mounts_refuses_delete_until_the_pod_is_gone(server: LiveServer) -> None:
+    vid, pod, counted, refused, gone, after = sdk(
+        server,
+        admin_key(server),
+        """
+        from yottaml.pod import PodApi
+        pods = PodApi(api_key=KEY, base_url=BASE)
+        vid = api.http_post("/v2/volumes", {"name": "pod-data", "storageType": "CEPH",
+                                            "sizeInGb": 1})["data"]["id"]
+        out(vid)
+        pod = pods.new_pod(image="python", gpu_type="NVIDIA_RTX_4090_24G", gpu_count=1,
+                           name="mounter",
+                           persistent_volumes=[{"volumeId": vid, "mountPath": "/data"}])
+        out(pod["data"]["id"])
+        out(api.http_get(f"/v2/volumes/{vid}")["data"]["mountCount"])
+        out(api.http_delete(f"/v2/volumes/{vid}")["code"])
+        out(pods.delete_pod(str(pod["data"]["id"]))["data"])
+        out(api.http_get(f"/v2/volumes/{vid}")["data"]["mountCount"])
+        """,
+    )
+    assert (counted, refused, gone, after) == (1, 12001, True, 0), (vid, pod)
+    assert CloudApi(server, admin_key(server)).delete(f"/v2/volumes/{vid}").json()["data"] is True
+
+
 BAD_BODIES = [
     ({"storageType": "CEPH", "sizeInGb": 1}, "name"),
     ({"name": "", "storageType": "CEPH", "sizeInGb": 1}, "name"),
