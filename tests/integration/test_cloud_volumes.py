@@ -151,6 +151,12 @@ def test_the_volume_is_a_vfolder_of_the_backendai_face(server: LiveServer, tmp_p
     resized = api.post(f"/v2/volumes/{ceph.json()['data']['id']}/resize", json={"sizeInGb": 3})
     assert resized.json()["code"] == 10000
     assert server.signed("GET", f"/folders/{ceph_name}").json()["max_size"] == 3 * 1024
+    # Its folder deleted through the Backend.AI face, the volume is in error, and can go.
+    ok(server.official("vfolder", "delete", s3_name))
+    s3_id = s3.json()["data"]["id"]
+    assert api.get(f"/v2/volumes/{s3_id}").json()["data"]["status"] == "error"
+    assert api.delete(f"/v2/volumes/{s3_id}").json()["data"] is True
+    assert api.get(f"/v2/volumes/{s3_id}").json()["code"] == 10007
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")

@@ -10,6 +10,7 @@ compare-and-set (:mod:`hangar.core.volumes.states`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import unicodedata
 import uuid
@@ -151,6 +152,8 @@ class VolumeService:
     async def _view(self, volume: Volume) -> VolumeView:
         folder = await self._folder(volume)
         if folder is None:
+            if volume.vfolder_id is not None:  # its folder was deleted through another face
+                volume = dataclasses.replace(volume, status=S.ERROR)
             return VolumeView(volume, 0, 0)
         used = (await self._storage.usage(folder)).used_bytes
         return VolumeView(volume, await self._storage.mounted_by(folder.id), used)
@@ -182,8 +185,9 @@ class VolumeService:
                     "storage, which cannot be mounted; use a CEPH or VENDOR volume"
                 )  # fmt: skip
             folder = await self._folder(volume)
-            if volume.status is not S.ACTIVE or folder is None:
-                raise Conflict(f"Volume {volume.id} is {volume.status.value}, not active.")
+            status = volume.status if folder is not None else S.ERROR
+            if status is not S.ACTIVE:
+                raise Conflict(f"Volume {volume.id} is {status.value}, not active.")
             mounts.append(MountSpec(folder.name, path))
         return tuple(mounts)
 
