@@ -185,8 +185,8 @@ class VolumeService:
                     "storage, which cannot be mounted; use a CEPH or VENDOR volume"
                 )  # fmt: skip
             folder = await self._folder(volume)
-            status = volume.status if folder is not None else S.ERROR
-            if status is not S.ACTIVE:
+            if folder is None or volume.status is not S.ACTIVE:
+                status = volume.status if folder is not None else S.ERROR
                 raise Conflict(f"Volume {volume.id} is {status.value}, not active.")
             mounts.append(MountSpec(folder.name, path))
         return tuple(mounts)
