@@ -64,6 +64,8 @@ BAD_JSON = [
 VALID = {"name": "fuzzCred", "type": "GCR", "username": "u", "password": "p"}
 POD = {"name": "fuzzPod", "image": "python", "resourceType": "CPU", "expose": [{"port": 8080}]}
 VOLUME = {"name": "fuzzVol", "storageType": "CEPH", "sizeInGb": 1}
+ENDPOINT = {"name": "fuzzEp", "image": "python", "resources": [{"gpuCount": 0}], "workers": 1,
+            "containerVolumeInGb": 20, "serviceMode": "ALB", "expose": {"port": 8080}}  # fmt: skip
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
@@ -103,6 +105,8 @@ async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[Fu
         world.ids.append(str(pod.json()["data"]["id"]))
         volume = await world.send(ALICE, "POST", "/v2/volumes", dumps(VOLUME))
         world.ids.append(str(volume.json()["data"]["id"]))
+        endpoint = await world.send(ALICE, "POST", "/v2/serverless", dumps(ENDPOINT))
+        world.ids.append(str(endpoint.json()["data"]["id"]))
         yield world
     finally:
         await services.close()
@@ -117,7 +121,8 @@ def dumps(value: Any) -> bytes:
 
 
 def fill(route: RouteId, ident: str) -> str:
-    return route.path.replace("{id}", ident)
+    path = route.path.replace("{id}", ident)
+    return path.replace("{workerId}", ident).replace("{count}", ident)
 
 
 @dataclass

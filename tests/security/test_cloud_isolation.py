@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hangar.api.app import create_app
+from hangar.core.endpoints import repo as endpoints_repo
 from hangar.core.services import Services, open_services
 from hangar.core.vms import repo as vms_repo
 from hangar.core.vms.models import VmRequest
@@ -48,15 +49,33 @@ AIMED: dict[str, tuple[str, str, dict[str, str] | None]] = {
     "GET /v2/vms/{id}": ("GET", "/v2/vms/{vm}", None),
     "PATCH /v2/vms/{id}": ("PATCH", "/v2/vms/{vm}", {"name": "stolen"}),
     "DELETE /v2/vms/{id}": ("DELETE", "/v2/vms/{vm}", None),
+    "GET /v2/serverless/{id}": ("GET", "/v2/serverless/{ep}", None),
+    "GET /v2/serverless/{id}/workers": ("GET", "/v2/serverless/{ep}/workers", None),
+    "GET /v2/serverless/{id}/workers/{workerId}/logs": (
+        "GET", "/v2/serverless/{ep}/workers/{wk}/logs", None
+    ),
+    "PATCH /v2/serverless/{id}": ("PATCH", "/v2/serverless/{ep}", {
+        "name": "stolen", "resources": [{"gpuCount": 0}], "workers": 1,
+        "containerVolumeInGb": 20}),
+    "PUT /v2/serverless/{id}/workers": ("PUT", "/v2/serverless/{ep}/workers?count=2", None),
+    "PUT /v2/serverless/{id}/workers/{count}": ("PUT", "/v2/serverless/{ep}/workers/3", None),
+    "POST /v2/serverless/{id}/workers": ("POST", "/v2/serverless/{ep}/workers", {"workers": 2}),
+    "POST /v2/serverless/{id}/stop": ("POST", "/v2/serverless/{ep}/stop", None),
+    "POST /v2/serverless/{id}/start": ("POST", "/v2/serverless/{ep}/start", None),
+    "DELETE /v2/serverless/{id}": ("DELETE", "/v2/serverless/{ep}", None),
 }  # fmt: skip
-LISTS = ["/v2/container-registry-auths", "/v2/api-keys", "/v2/pods", "/v2/volumes", "/v2/vms"]
+LISTS = ["/v2/container-registry-auths", "/v2/api-keys", "/v2/pods", "/v2/volumes", "/v2/vms",
+         "/v2/serverless"]  # fmt: skip
 # what others get where it is not 10007 (a pod answers "Pod not found"), and alice's own
 # answer where it is not 10000 (her pod waits for an agent: it neither pauses nor resumes)
 REFUSED = {route: 13000 for route in AIMED if "/v2/pods/" in route}
+REFUSED |= {route: 14000 for route in AIMED if "/v2/serverless/" in route}
 REFUSED |= {"GET /v2/vms/{id}": 11000, "PATCH /v2/vms/{id}": 11000, "DELETE /v2/vms/{id}": 11002}
 VOLUME = {"name": "aliceVol", "storageType": "CEPH", "sizeInGb": 1}
 CONTROL = {"POST /v2/pods/{id}/pause": 12001, "POST /v2/pods/{id}/resume": 12001}
 POD = {"name": "alicePod", "image": "python", "resourceType": "CPU"}
+ENDPOINT = {"name": "aliceEp", "image": "python", "resources": [{"gpuCount": 0}], "workers": 1,
+            "containerVolumeInGb": 20, "serviceMode": "CUSTOM"}  # fmt: skip
 UNAIMED = {  # no object named: lists (checked below), creation, the shared catalogue
     "GET /v2/container-registry-auths",
     "POST /v2/container-registry-auths",
@@ -70,6 +89,8 @@ UNAIMED = {  # no object named: lists (checked below), creation, the shared cata
     "POST /v2/volumes",
     "GET /v2/vms",
     "POST /v2/vms",
+    "GET /v2/serverless",
+    "POST /v2/serverless",
 }
 
 
@@ -82,6 +103,8 @@ class CloudWorld:
     pod: str = ""
     vol: str = ""
     vm: str = ""
+    ep: str = ""
+    wk: str = ""
 
     async def send(self, who: str, method: str, path: str, body: object = None) -> Answer:
         raw = json.dumps(body).encode() if body is not None else b""
@@ -98,6 +121,16 @@ async def alices_vm(services: Services) -> int:
                         memory_bytes=80 << 30, scaling_group="default")  # fmt: skip
     async with services.sessions() as db, db.begin():
         return (await vms_repo.add(db, principal.user_uuid, request, services.clock.now())).id
+
+
+async def alices_worker(services: Services, endpoint_id: int) -> int:
+    """A worker record of alice's endpoint (no loop runs here to start one)."""
+    async with services.sessions() as db, db.begin():
+        worker = await endpoints_repo.add_worker(
+            db, endpoint_id=endpoint_id, generation=1, scaling_group="default", gpu_type="",
+            gpu_count=0, now=services.clock.now(),
+        )  # fmt: skip
+    return worker.id
 
 
 @pytest.fixture
@@ -122,6 +155,9 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[CloudWorld]:
         made = await built.send("alice", "POST", "/v2/volumes", VOLUME)
         built.vol = str(made.json()["data"]["id"])
         built.vm = str(await alices_vm(services))
+        made = await built.send("alice", "POST", "/v2/serverless", ENDPOINT)
+        built.ep = made.json()["data"]["id"]
+        built.wk = str(await alices_worker(services, int(built.ep)))
         yield built
     finally:
         await services.close()
@@ -140,7 +176,13 @@ async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None
     failures: list[str] = []
     for route, (method, template, body) in AIMED.items():
         path = template.format(
-            cred=world.cred, key=world.key_id, pod=world.pod, vol=world.vol, vm=world.vm
+            cred=world.cred,
+            key=world.key_id,
+            pod=world.pod,
+            vol=world.vol,
+            vm=world.vm,
+            ep=world.ep,
+            wk=world.wk,
         )
         for who in ("bob", "super"):
             before = await probe(world.services)
@@ -153,12 +195,18 @@ async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None
         for who in ("bob", "super"):
             answer = await world.send(who, "GET", path)
             text = answer.body.decode()
-            named = ("aliceReg", "alicePod", "aliceVol", "aliceVm")
+            named = ("aliceReg", "alicePod", "aliceVol", "aliceVm", "aliceEp")
             if any(n in text for n in named) or f'"id":{world.key_id},' in text:
                 failures.append(f"{path} as {who} shows alice's: {text[:200]}")
     for route, (method, template, body) in AIMED.items():  # the controls, destructive last
         path = template.format(
-            cred=world.cred, key=world.key_id, pod=world.pod, vol=world.vol, vm=world.vm
+            cred=world.cred,
+            key=world.key_id,
+            pod=world.pod,
+            vol=world.vol,
+            vm=world.vm,
+            ep=world.ep,
+            wk=world.wk,
         )
         answer = await world.send("alice", method, path, body)
         if answer.json()["code"] != CONTROL.get(route, 10000):
