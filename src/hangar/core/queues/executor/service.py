@@ -309,11 +309,7 @@ class Executor(Recovery):
         files = ws.run_files(self.base, task.id)
         run = Run(task.id, owner, worker, files, keypair.keypair.access_key,
                   domain=task.company, queue_ids=[queue.id])  # fmt: skip
-        if self._ledger is not None:
-            await self._ledger.open(RunRecord(
-                task.id, task.user, task.company, worker, queue.id, run.access_key, None,
-                self._ledger.home, self._clock.now(),
-            ))  # fmt: skip
+        await self._lease(run, task.user, queue.id)
         self._runs[task.id] = run
         try:
             plan = p.run_plan(
@@ -329,6 +325,14 @@ class Executor(Recovery):
             return True
         await self._report(run, task.id)
         return True
+
+    async def _lease(self, run: Run, user: uuid.UUID, queue_id: str) -> None:
+        """The run is this process's (its lease in the ledger)."""
+        if self._ledger is not None:
+            await self._ledger.open(RunRecord(
+                run.task_id, user, run.domain, run.worker, queue_id, run.access_key, None,
+                self._ledger.home, self._clock.now(),
+            ))  # fmt: skip
 
     async def _started(self, task: Task, worker: str) -> bool:
         """queued -> in_progress on this worker, in one compare-and-set write; False when
