@@ -12,118 +12,50 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import os
 import socket
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hangar.agent import files as home_files
-from hangar.agent.batch import BatchRunner, Resume, RunSlot, plan
-from hangar.agent.console import DEFAULT_MAX_BYTES, ConsoleLog
+from hangar.agent.console import ConsoleLog
 from hangar.agent.describe import node_info
-from hangar.agent.errors import AgentError, KernelCreationFailed, KernelNotFound
+from hangar.agent.errors import AgentError, KernelCreationFailed
 from hangar.agent.images.node_images import IMAGE_STORE_DIR, NodeImages
 from hangar.agent.images.runner import query_refusal
-from hangar.agent.interrupts import interrupt_group
-from hangar.agent.kernels.jupyter import QueryKernelFailed
-from hangar.agent.kernels.pool import KernelPool, Pooled, environ_code, fits, fits_sandbox
+from hangar.agent.kernels.pool import KernelPool, environ_code
 from hangar.agent.kernels.runner import QueryKernels
-from hangar.agent.models import (
-    BatchSteps,
-    ContainerStats,
-    FileEntry,
-    ImagePull,
-    KernelRequest,
-    NodeInfo,
-    NodeUsage,
-    RunOutput,
+from hangar.agent.models import ContainerStats, ImagePull, KernelRequest, NodeInfo, NodeUsage
+from hangar.agent.node_access import NodeAccess
+from hangar.agent.node_errors import KernelExists, KernelStartFailed, NodeError
+from hangar.agent.node_pools import NodePools
+from hangar.agent.node_runs import NodeRuns
+from hangar.agent.node_state import (
+    BOOTSTRAP_FILE,
+    IDLE_GAP,
+    IDLE_WAIT,
+    POOL_QUIET_WAIT,
+    RECORDS_DIR,
+    REMOVAL_DELAY,
+    SERVICES_DIR,
+    NodeLimits,
+    _Kernel,
+    _writes_as_work_user,
 )
-from hangar.agent.node_errors import (
-    FileTooLarge,
-    KernelExists,
-    KernelStartFailed,
-    NodeError,
-    UnknownKernel,
-)
-from hangar.agent.records import KernelRecords, RunRecord
+from hangar.agent.records import KernelRecords
 from hangar.agent.resources.inventory import AgentInventory, detect
 from hangar.agent.resources.usage import HostUsage
-from hangar.agent.runtimes.base import (
-    KernelRuntime,
-    KernelSpec,
-    TerminationReason,
-)
-from hangar.agent.runtimes.rootfs import kernel_shell
+from hangar.agent.runtimes.base import KernelRuntime, TerminationReason
 from hangar.agent.runtimes.scratch import remove_tree
 from hangar.agent.services import ServiceManager
-from hangar.agent.services.pty import PtyClient
-from hangar.agent.services.streams import ProcessStream, SocketStream
-from hangar.agent.specs import (
-    build_spec,
-    is_python_image,
-    prepare_shim,
-    remove_shim,
-    shim_dir,
-)
+from hangar.agent.specs import build_spec, is_python_image, prepare_shim, remove_shim, shim_dir
 
 log = logging.getLogger("hangar.agent")
-BOOTSTRAP_FILE = "bootstrap.sh"
-SERVICES_DIR = ".hangar-services"
-POOL_QUIET_WAIT = 2.0  # longest a pool refill waits for the node to be idle
-# A Jupyter kernel's start costs ~0.6 s of CPU: a pool refill waits until no session came,
-# ran or went for IDLE_GAP seconds (at most IDLE_WAIT), not to slow down a burst of them.
-IDLE_GAP = 0.5
-IDLE_WAIT = 10.0
-# A destroyed kernel's removal starts this much later: the answer to the destroy (a status
-# written, a response sent) goes first instead of sharing the CPU with it.
-REMOVAL_DELAY = 0.05
-RECORDS_DIR = ".hangar-kernels"
 
 
-@dataclass(frozen=True, slots=True)
-class NodeLimits:
-    """Per-kernel defaults and file limits of a node."""
-
-    pids_max: int = 512
-    bootstrap_timeout: float = 300.0
-    max_upload_bytes: int = 64 << 20
-    max_download_bytes: int = 64 << 20
-    console_max_bytes: int = DEFAULT_MAX_BYTES
-    interrupt_grace: float = 2.0
-    query_on_start: bool = False  # start an interactive Python kernel's Jupyter kernel
-    query_start_timeout: float = 60.0
-    query_pool_size: int = 0  # pre-started Jupyter kernels per interpreter (0: no pool)
-    sandbox_pool_size: int = 0  # pre-built bare sandboxes per interpreter (0: no pool)
-    # With query_on_start, how long a new kernel stays without a Jupyter kernel: a session
-    # that runs one short command and goes (``backend.ai run``) never pays for one.
-    query_start_delay: float = 0.5
-
-
-@dataclass
-class _Kernel:
-    request: KernelRequest
-    spec: KernelSpec
-    console: ConsoleLog
-    python: bool
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    run: RunSlot | None = None
-    pooled: Pooled | None = None  # the pre-started Jupyter kernel it was made from
-    left: tuple[BatchSteps, Resume] | None = None  # a kept run's step nobody follows now
-
-
-def _writes_as_work_user(runtime: KernelRuntime) -> bool:
-    """Whether files the node writes must be chowned to the work user: where the runtime
-    says it runs privileged (no user namespace), else when the node runs as root."""
-    privileged = getattr(getattr(runtime, "options", None), "privileged", None)
-    return privileged if isinstance(privileged, bool) else os.geteuid() == 0
-
-
-class Node:
+class Node(NodePools, NodeRuns, NodeAccess):
     """Runs kernels on this host for the core. Every method is safe to call concurrently."""
 
     def __init__(
@@ -195,15 +127,6 @@ class Node:
     def kernel_ids(self) -> list[uuid.UUID]:
         """The ids of the live kernels."""
         return [uuid.UUID(key) for key in self._kernels]
-
-    def _get(self, kernel_id: uuid.UUID) -> _Kernel:
-        try:
-            return self._kernels[str(kernel_id)]
-        except KeyError:
-            raise UnknownKernel(f"No such kernel: {kernel_id}") from None
-
-    def _log_path(self, key: str) -> Path:
-        return self.log_dir / f"{key}.log"
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -308,93 +231,6 @@ class Node:
         only; a query sent to one still starts it then)."""
         wanted = kernel.python and kernel.request.interactive and self.limits.query_on_start
         return wanted and query_refusal(kernel.spec.image.rootfs) is None
-
-    async def _adopt(self, kernel: _Kernel) -> Pooled | None:
-        """A pre-started kernel or sandbox adopted as this kernel, unless its scratch dir
-        was kept (a resumed kernel starts in it)."""
-        if kernel.spec.scratch_dir.exists():
-            return None
-        return await self._adopt_pooled(kernel) or await self._adopt_sandbox(kernel)
-
-    async def _adopt_pooled(self, kernel: _Kernel) -> Pooled | None:
-        """A pre-started Jupyter kernel's sandbox, adopted as this kernel, where one fits."""
-        wanted = kernel.python and kernel.request.interactive  # batch sessions run commands
-        if self.pool is None or not wanted or not fits(kernel.request):
-            return None
-        shim = shim_dir(self.scratch_root, kernel.spec.kernel_id)
-        return await self.pool.adopt(kernel.request.interpreter, kernel.spec, shim)
-
-    def _pool_spec(self, pool_id: str, interpreter: str) -> tuple[KernelSpec, Path]:
-        """The spec of a pooled kernel: a default request's, under the pool id."""
-        request = KernelRequest(uuid.uuid4(), "pool", interpreter=interpreter)
-        spec = build_spec(
-            request, scratch_root=self.scratch_root, uid=self.uid, gid=self.gid,
-            devices=(), pids_max=self.limits.pids_max,
-        )  # fmt: skip
-        shim = shim_dir(self.scratch_root, pool_id)
-        path = spec.environ["PATH"].replace(str(request.kernel_id), pool_id)
-        spec = dataclasses.replace(
-            spec, kernel_id=pool_id, scratch_dir=self.scratch_root / pool_id,
-            environ={**spec.environ, "PATH": path},
-            image=dataclasses.replace(spec.image, interpreter_prefix=shim),
-        )  # fmt: skip
-        return self.services.with_mounts(spec), shim
-
-    def _sandbox_pool(self, size: int) -> KernelPool | None:
-        """The pool of pre-built bare sandboxes, where the runtime can adopt kernels."""
-        adopts = type(self.runtime).adopt is not KernelRuntime.adopt
-        if size <= 0 or not adopts:
-            return None
-        return KernelPool(
-            self.runtime, self._pool_spec, size=size, refill_delay=0.1, query=False,
-            quiet=self._quiet, files=self.services,
-        )  # fmt: skip
-
-    async def _quiet(self) -> None:
-        """Wait until no kernel runs a command (at most ``POOL_QUIET_WAIT`` seconds):
-        pre-building must not slow down a live session's command."""
-
-        async def idle() -> None:
-            while busy := [k.lock for k in self._kernels.values() if k.lock.locked()]:
-                for lock in busy:  # taken and given back at once: a run waiting goes first
-                    async with lock:
-                        pass
-
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(idle(), POOL_QUIET_WAIT)
-
-    def _active(self) -> None:
-        """Note session activity (a kernel starting, running a command, going)."""
-        self._active_at = asyncio.get_running_loop().time()
-
-    async def _idle(self) -> None:
-        """Wait until no kernel starts or runs a command and none did for ``IDLE_GAP``
-        seconds (at most ``IDLE_WAIT`` seconds)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + IDLE_WAIT
-        while (now := loop.time()) < deadline:
-            busy = self._starting or any(k.lock.locked() for k in self._kernels.values())
-            calm = now - self._active_at
-            if not busy and calm >= IDLE_GAP:
-                return
-            await asyncio.sleep(min(max(IDLE_GAP - calm, 0.05), deadline - now))
-
-    async def _adopt_sandbox(self, kernel: _Kernel) -> Pooled | None:
-        """A pre-built sandbox, adopted as this kernel, where one fits."""
-        if self.sandboxes is None or not fits_sandbox(kernel.request):
-            return None
-        shim = shim_dir(self.scratch_root, kernel.spec.kernel_id)
-        return await self.sandboxes.adopt(kernel.request.interpreter, kernel.spec, shim)
-
-    def warm_pool(self, interpreters: Sequence[str]) -> None:
-        """Start pre-starting Jupyter kernels and pre-building sandboxes for these
-        interpreters (needs a running loop)."""
-        for interpreter in interpreters if self.pool is not None else ():
-            assert self.pool is not None
-            self.pool.fill(interpreter)
-        for interpreter in interpreters if self.sandboxes is not None else ():
-            assert self.sandboxes is not None
-            self.sandboxes.fill(interpreter)
 
     async def _bootstrap(self, kernel: _Kernel, script: str) -> None:
         """Write the script to /home/work/bootstrap.sh and run it with bash."""
@@ -540,228 +376,17 @@ class Node:
         await asyncio.to_thread(remove_shim, shim_dir(self.scratch_root, key))
         await asyncio.to_thread(self.records.remove, key)
 
-    async def interrupt(self, kernel_id: uuid.UUID) -> None:
-        """SIGINT the active step (its sandboxed processes, see :mod:`.interrupts`) and end
-        the run; kill the step if it still runs after ``interrupt_grace`` seconds. No error
-        when idle. Raises UnknownKernel."""
-        kernel = self._get(kernel_id)
-        if self.query.interrupt(kernel.spec.kernel_id):
-            return
-        slot = kernel.run
-        if slot is None:
-            return
-        slot.stopping = True
-        process = slot.process
-        if process is None or slot.interrupter is not None:
-            return
-        interrupt_group(process.pid)  # a /proc scan: quick, and no await before the guard
 
-        async def escalate() -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), self.limits.interrupt_grace)
-                return
-            process.kill()
-
-        slot.interrupter = asyncio.create_task(escalate())
-
-    async def stats(self, kernel_id: uuid.UUID) -> ContainerStats:
-        """Usage so far. Raises UnknownKernel."""
-        kernel = self._get(kernel_id)
-        try:
-            return await self.runtime.stats(kernel.spec.kernel_id)
-        except KernelNotFound as exc:
-            raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
-
-    async def logs(self, kernel_id: uuid.UUID) -> str:
-        """The console log (bootstrap, batch and query output, its last ~1 MiB), also after the
-        kernel is gone. Raises UnknownKernel when there never was one."""
-        key = str(kernel_id)
-        kernel = self._kernels.get(key)
-        console = kernel.console if kernel is not None else ConsoleLog(self._log_path(key))
-        if kernel is None and not await asyncio.to_thread(console.exists):
-            raise UnknownKernel(f"No such kernel: {kernel_id}")
-        return await asyncio.to_thread(console.read)
-
-    # -- batch runs ----------------------------------------------------------------------
-
-    async def run_batch(
-        self, kernel_id: uuid.UUID, steps: BatchSteps
-    ) -> AsyncGenerator[RunOutput, None]:
-        """Run clean -> build -> exec in /home/work (see :mod:`hangar.agent.batch`); yields
-        stdout/stderr chunks as they arrive, ``clean-finished``/``build-finished`` after
-        steps that ran, and ends with ``finished`` or ``exec-timeout``. Runs of one kernel
-        are serialised. Close the iterator (``aclosing``) when stopping early: that kills the
-        step. Raises UnknownKernel (also when destroyed while waiting), NodeError."""
-        kernel = self._get(kernel_id)
-        async with kernel.lock:
-            if self._kernels.get(kernel.spec.kernel_id) is not kernel:
-                raise UnknownKernel(f"No such kernel: {kernel_id}")
-            slot = kernel.run = RunSlot()
-            self._active()
-            runner = self._runner(kernel, slot, steps)
-            resume = await self._resumed(kernel, steps)
-            try:
-                async with contextlib.aclosing(
-                    runner.run(plan(steps, python=kernel.python), steps.timeout, resume)
-                ) as records:
-                    async for record in records:
-                        yield record
-            except KernelNotFound as exc:
-                raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
-            finally:
-                kernel.run = None
-                kernel.left = (steps, runner.left) if runner.left is not None else None
-                self._active()
-
-    def _runner(self, kernel: _Kernel, slot: RunSlot, steps: BatchSteps) -> BatchRunner:
-        """A batch session's steps outlive the node; an interactive session's runs do not."""
-        key = kernel.spec.kernel_id
-
-        async def keep(index: int) -> None:
-            await asyncio.to_thread(self.records.save_run, key, RunRecord(steps, index))
-
-        kept = None if kernel.request.interactive else keep
-        shell = kernel_shell(kernel.spec)  # an image without bash: sh, or Hangar's
-        return BatchRunner(self.runtime, key, slot, kernel.console.record, keep=kept, shell=shell)
-
-    async def _resumed(self, kernel: _Kernel, steps: BatchSteps) -> Resume | None:
-        """The step left running by an earlier consumer of the same run (or an earlier node),
-        to be followed; one of another run is killed first."""
-        left, kernel.left = kernel.left, None
-        if left is None:
-            return None
-        if left[0] == steps:
-            return left[1]
-        left[1][1].kill()
-        await left[1][1].wait()
-        return None
-
-    # -- query runs ----------------------------------------------------------------------
-
-    def _python(self, kernel_id: uuid.UUID) -> _Kernel:
-        kernel = self._get(kernel_id)
-        if not kernel.python:
-            raise QueryKernelFailed("Query mode needs a Python image; use batch mode.")
-        refused = query_refusal(kernel.spec.image.rootfs)  # an image's Python may not run it
-        if refused is not None:
-            raise QueryKernelFailed(refused)
-        return kernel
-
-    async def run_query(
-        self,
-        kernel_id: uuid.UUID,
-        code: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - the cell's limit
-    ) -> AsyncGenerator[RunOutput, None]:
-        """Run ``code`` in the kernel's Jupyter kernel (global state kept between cells);
-        yields console records, ``waiting-input`` when it reads stdin (answer with
-        :meth:`send_input`), and ends with ``finished`` or ``exec-timeout``. Runs of one
-        kernel are serialised with batch runs; their console text also goes to the console
-        log. Raises UnknownKernel, QueryKernelFailed."""
-        kernel = self._python(kernel_id)
-        async with kernel.lock:
-            if self._kernels.get(kernel.spec.kernel_id) is not kernel:
-                raise UnknownKernel(f"No such kernel: {kernel_id}")
-            interpreter = kernel.request.interpreter
-            self._active()
-            async with contextlib.aclosing(
-                self.query.execute(kernel.spec.kernel_id, interpreter, code, timeout)
-            ) as records:
-                async for record in records:
-                    kernel.console.record(record)
-                    yield record
-
-    async def send_input(self, kernel_id: uuid.UUID, text: str) -> None:
-        """Answer the running cell's ``input()`` (kept for the next one when none waits).
-        Raises UnknownKernel."""
-        self.query.send_input(self._get(kernel_id).spec.kernel_id, text)
-
-    async def complete(
-        self, kernel_id: uuid.UUID, code: str, options: Mapping[str, Any] | None = None
-    ) -> list[str]:
-        """Completion candidates for ``code`` (also while a cell runs); [] for non-Python
-        images. Raises UnknownKernel, QueryKernelFailed."""
-        kernel = self._get(kernel_id)
-        if not kernel.python:
-            return []
-        key, interpreter = kernel.spec.kernel_id, kernel.request.interpreter
-        return await self.query.complete(key, interpreter, code, options)
-
-    # -- service apps ------------------------------------------------------------------
-
-    async def open_app(self, kernel_id: uuid.UUID, app: str) -> SocketStream | ProcessStream:
-        """A new connection to the kernel's service ``app`` (see :mod:`hangar.agent.services`),
-        started if needed. Raises UnknownKernel, UnknownApp, AppLaunchFailed."""
-        kernel = self._get(kernel_id)
-        try:
-            return await self.services.open_app(kernel.spec.kernel_id, app)
-        except KernelNotFound as exc:
-            raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
-
-    async def connect_port(self, kernel_id: uuid.UUID, port: int) -> SocketStream:
-        """A TCP connection to ``port`` of the kernel, made inside its network (the only way
-        in: a session's ports are not reachable from the host). Raises UnknownKernel,
-        UnknownApp (bad port), AppLaunchFailed (nothing listens there)."""
-        kernel = self._get(kernel_id)
-        try:
-            return await self.services.open_port(kernel.spec.kernel_id, port)
-        except KernelNotFound as exc:
-            raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
-
-    async def open_terminal(self, kernel_id: uuid.UUID) -> PtyClient:
-        """Attach to the kernel's shared shell on a pty. Raises UnknownKernel,
-        AppLaunchFailed."""
-        kernel = self._get(kernel_id)
-        try:
-            return await self.services.open_terminal(kernel.spec.kernel_id)
-        except KernelNotFound as exc:
-            raise UnknownKernel(f"No such kernel: {kernel_id}") from exc
-
-    # -- files -------------------------------------------------------------------------
-
-    async def upload(self, kernel_id: uuid.UUID, files: Sequence[tuple[str, bytes]]) -> None:
-        """Write each (path, data) under /home/work: parents created, files overwritten,
-        owned by the work user. Every path and size is checked before anything is written.
-        Raises UnknownKernel, PathEscapes, FileTooLarge, FileError."""
-        scratch = self._get(kernel_id).spec.scratch_dir
-        for path, data in files:
-            home_files.parse_path(path)
-            if len(data) > self.limits.max_upload_bytes:
-                raise FileTooLarge("Too large file")
-        for path, data in files:
-            await asyncio.to_thread(
-                home_files.write_file,
-                scratch,
-                path,
-                data,
-                owner=self._owner,
-                max_bytes=self.limits.max_upload_bytes,
-            )
-
-    async def download(self, kernel_id: uuid.UUID, paths: Sequence[str]) -> list[bytes]:
-        """One uncompressed tar per path, holding it under its basename (directories
-        recursively). Raises UnknownKernel, PathEscapes, FileMissing, FileTooLarge."""
-        scratch = self._get(kernel_id).spec.scratch_dir
-        limit = self.limits.max_download_bytes
-        return [
-            await asyncio.to_thread(home_files.archive, scratch, path, max_bytes=limit)
-            for path in paths
-        ]
-
-    async def list_files(self, kernel_id: uuid.UUID, path: str) -> tuple[str, list[FileEntry]]:
-        """(absolute path in the sandbox, its entries), not recursive. Raises UnknownKernel,
-        PathEscapes, FileMissing, NotADirectory."""
-        scratch = self._get(kernel_id).spec.scratch_dir
-        return await asyncio.to_thread(home_files.list_dir, scratch, path)
-
-    async def output_files(self, kernel_id: uuid.UUID) -> list[str]:
-        """Regular files under /home/work/.output (relative names, sorted; [] if none).
-        Raises UnknownKernel."""
-        scratch = self._get(kernel_id).spec.scratch_dir
-        # the usual case, no such directory, costs one lstat: not worth a thread hop
-        if not os.path.lexists(scratch / home_files.OUTPUT_DIR):  # noqa: ASYNC240
-            return []
-        return await asyncio.to_thread(home_files.output_names, scratch)
-
-
-__all__ = ["Node", "NodeError", "NodeLimits"]
+__all__ = [
+    "BOOTSTRAP_FILE",
+    "IDLE_GAP",
+    "IDLE_WAIT",
+    "POOL_QUIET_WAIT",
+    "RECORDS_DIR",
+    "REMOVAL_DELAY",
+    "SERVICES_DIR",
+    "Node",
+    "NodeError",
+    "NodeLimits",
+    "_Kernel",
+]
