@@ -138,13 +138,14 @@ def test_sessions_through_two_servers_are_placed_once_and_end_once(
         with ThreadPoolExecutor(8) as pool:
             ids = list(pool.map(one, range(SESSIONS)))
         print(f"{SESSIONS} sessions in {time.monotonic() - started:.1f} s")
-        events_a.wait_for(names[1:], ids)  # the process holding the agent places and ends all
-        events = events_a.seen + events_b.seen
+        events_a.wait_for(names, ids)  # the process holding the agent places and ends all
+        events_b.wait_for(names, ids)  # the other streams them too (relayed)
 
     assert len(set(ids)) == SESSIONS
-    for name in names:
-        counts = Counter(events[name, session_id] for session_id in ids)
-        assert counts == {1: SESSIONS}, f"{name}: sessions by times seen: {counts}"
+    for server, events in (("a", events_a.seen), ("b", events_b.seen)):
+        for name in names:
+            counts = Counter(events[name, session_id] for session_id in ids)
+            assert counts == {1: SESSIONS}, f"{server} {name}: sessions by times seen: {counts}"
     assert a.sessions_alive() == [] and b.sessions_alive() == []
     scratch = a.data_dir / "scratch"  # a kernel left behind keeps its scratch dir
     left = set(ids)
@@ -153,3 +154,24 @@ def test_sessions_through_two_servers_are_placed_once_and_end_once(
         left = {p.name for p in scratch.iterdir()} & set(ids)
         time.sleep(0.1)
     assert sorted(left) == []
+
+
+@pytest.mark.backends("postgresql")
+def test_each_server_streams_the_session_events_of_the_other(
+    two_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    a, b = two_servers
+    names = ("session_enqueued", "session_scheduled", "session_started", "session_terminated")
+    with EventLog(a) as events_a, EventLog(b) as events_b:
+        ids = []
+        for i, creator in enumerate((a, b, a, b)):
+            body = {"image": "python", "name": f"seen-{i}", "maxWaitSeconds": 30}
+            created = creator.signed("POST", "/session", body)
+            assert created.json()["status"] == "RUNNING", created.text
+            assert creator.signed("DELETE", f"/session/seen-{i}").status_code == 200
+            ids.append(str(created.json()["sessionId"]))
+        events_a.wait_for(names, ids)
+        events_b.wait_for(names, ids)
+    for server, events in (("a", events_a.seen), ("b", events_b.seen)):
+        missing = [(n, i) for n in names for i in ids if events[n, i] != 1]
+        assert missing == [], f"server {server} did not stream each event once: {missing}"

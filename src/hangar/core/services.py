@@ -32,6 +32,7 @@ from hangar.core.endpoints.runner import WorkerRunner
 from hangar.core.endpoints.service import EndpointService
 from hangar.core.endpoints.signals import Signals
 from hangar.core.events import EventBus, InProcessBus
+from hangar.core.events.relay import RelayBus
 from hangar.core.identity.apikeys.service import ApiKeyService
 from hangar.core.identity.bootstrap import FirstAdmin, bootstrap
 from hangar.core.identity.reads import DirectoryReads, KeyPairReads
@@ -63,7 +64,7 @@ from hangar.core.vms.service import VmService
 from hangar.core.volumes.hosts import volume_hosts
 from hangar.core.volumes.service import VolumeService
 from hangar.db.engine import DbSession, create_engine, make_sessionmaker, migrate
-from hangar.db.notify import PgWakeups
+from hangar.db.notify import PgChannel, PgWakeups
 from hangar.settings import Settings
 
 log = logging.getLogger("hangar.core")
@@ -178,6 +179,8 @@ class Services:
         """Start the embedded agent and the background loops (usage counters, lifecycle;
         the queued-task executor, on the embedded agent, when ``api``, the server's address,
         is given; lifecycle webhooks in the ``webhooks`` format when given)."""
+        if isinstance(self.bus, RelayBus):
+            await self.bus.open()
         agent_id = await self.start_embedded_agent() if embedded_agent else None
         if api is not None and self.executor is not None and agent_id is not None:
             run = self.executor.run(*api, agent_id=agent_id)
@@ -238,6 +241,8 @@ class Services:
         self._tasks.clear()
         await self.lifecycle.close()
         await self.lifecycle.wakeups.close()
+        if isinstance(self.bus, RelayBus):
+            await self.bus.aclose()
         for closer in reversed(self._closers):
             try:
                 await closer()
@@ -262,10 +267,11 @@ def _assemble(
     registries = RegistryService(sessions, secret_box_for(settings), clock)
     images = ImageService(sessions, clock, registries=registries)
     agents = AgentService(sessions, clock)
-    bus = InProcessBus()
+    leases = Leases(process_identity())
+    relayed = PgWakeups.available(engine)  # several server processes may share the database
+    bus: EventBus = RelayBus(PgChannel(engine, leases.owner)) if relayed else InProcessBus()
     bgtasks = BackgroundTasks(sessions, clock, bus)
     storage = build_storage_plane(settings, sessions, clock, manager, bgtasks)
-    leases = Leases(process_identity())
     wakeups = PgWakeups(engine, leases.owner) if PgWakeups.available(engine) else NoWakeups()
     lifecycle = SessionLifecycle(
         sessions,

@@ -209,7 +209,7 @@ class BackgroundTasks:
         by polling the database.
         """
         kinds = frozenset({EventKind.TASK_PROGRESSED, EventKind.TASK_FINISHED})
-        async with self._bus.subscribe(Matcher(kinds, task_id)) as events:
+        async with self._bus.subscribe(Matcher(kinds, task_id, everywhere=True)) as events:
             state = await self.get(caller, task_id)
             yield state
             while not state.finished:

@@ -328,7 +328,8 @@ class SessionCreator:
     async def _wait_started(self, session: ComputeSession, max_wait: float) -> CreateOutcome:
         # Subscribed before the lifecycle is woken, so no settling event is missed and the
         # session, just written as PENDING, is read again only when one came (or every second).
-        async with self.bus.subscribe(Matcher(SETTLING_EVENTS, session.id)) as queue:
+        settling = Matcher(SETTLING_EVENTS, session.id, everywhere=True)  # any server's events
+        async with self.bus.subscribe(settling) as queue:
             self._lifecycle.nudge()
             deadline = None if max_wait <= 0 else asyncio.get_running_loop().time() + max_wait
             while True:

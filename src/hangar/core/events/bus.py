@@ -49,12 +49,17 @@ class Matcher:
 
     ``kinds`` and ``subject`` are plain values a multi-process bus can filter at the source;
     ``tenant`` and ``where`` are predicates evaluated in the subscriber's process.
+    ``everywhere``: also the events other server processes publish (on a bus that relays
+    them, :class:`~hangar.core.events.relay.RelayBus`). Watchers (event streams, a create
+    waiting for its session) set it; consumers that act on an event (webhooks, meters,
+    loops) leave it off, so that only the process where the event happened acts on it.
     """
 
     kinds: frozenset[EventKind] | None = None
     subject: uuid.UUID | None = None
     tenant: Callable[[Tenant], bool] | None = None
     where: Callable[[Event], bool] | None = None
+    everywhere: bool = False
 
     def matches(self, event: Event) -> bool:
         if self.kinds is not None and event.kind not in self.kinds:

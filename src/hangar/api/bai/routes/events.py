@@ -148,7 +148,7 @@ def session_matcher(
         return by_id and (caller.is_superadmin or caller.is_admin)
 
     kinds = frozenset(kind for kind in WIRE_NAMES if wire_names(kind, scopes))
-    return Matcher(kinds, params.session_id, tenant, where)
+    return Matcher(kinds, params.session_id, tenant, where, everywhere=True)
 
 
 class EventStream(Response):
