@@ -325,6 +325,7 @@ class Node(NodePools, NodeRuns, NodeAccess):
             await self.pool.close()
         if self.sandboxes is not None:
             await self.sandboxes.close()
+        await self.images.stop_gc()
         await self.query.release()
         for key, kernel in kernels.items():
             if kernel.request.interactive:
