@@ -10,14 +10,19 @@ database stays the record.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from hangar.core.events import codec
-from hangar.core.events.bus import DEFAULT_QUEUE_SIZE, Matcher, Overflow, Subscription
+from hangar.core.events.bus import (
+    DEFAULT_QUEUE_SIZE,
+    InProcessBus,
+    Matcher,
+    Overflow,
+    Subscription,
+)
 from hangar.core.events.envelope import Event
 
 log = logging.getLogger("hangar.core.events")
@@ -38,13 +43,14 @@ class Channel(Protocol):
 
 
 class RelayBus:
-    """:class:`~hangar.core.events.EventBus` over a :class:`Channel`."""
+    """:class:`~hangar.core.events.EventBus` over a :class:`Channel`: an
+    :class:`~hangar.core.events.InProcessBus` for this process, plus relayed events for the
+    subscriptions that ask for them."""
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
-        self._local: set[Subscription] = set()
+        self._local = InProcessBus()
         self._everywhere: set[Subscription] = set()
-        self._closed = asyncio.Event()
 
     async def open(self) -> None:
         await self._channel.open(self._received)
@@ -54,10 +60,10 @@ class RelayBus:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._local)
+        return self._local.subscriber_count
 
     def publish(self, event: Event) -> None:
-        self._deliver(self._local, event)
+        self._local.publish(event)
         try:
             self._channel.send(codec.encode(event))
         except Exception as exc:  # the event still reached this process's subscribers
@@ -69,12 +75,8 @@ class RelayBus:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignored a relayed event that does not decode: %s", exc)
             return
-        self._deliver(self._everywhere, event)
-
-    def _deliver(self, subscriptions: set[Subscription], event: Event) -> None:
-        for subscription in list(subscriptions):
+        for subscription in list(self._everywhere):
             if not subscription.offer(event):
-                self._local.discard(subscription)
                 self._everywhere.discard(subscription)
 
     @contextlib.asynccontextmanager
@@ -85,22 +87,20 @@ class RelayBus:
         size: int = DEFAULT_QUEUE_SIZE,
         overflow: Overflow = Overflow.DROP_OLDEST,
     ) -> AsyncIterator[Subscription]:
-        subscription = Subscription(matcher, size, overflow)
-        self._local.add(subscription)
-        if matcher.everywhere:
-            self._everywhere.add(subscription)
-        try:
-            yield subscription
-        finally:
-            self._local.discard(subscription)
-            self._everywhere.discard(subscription)
+        async with self._local.subscribe(matcher, size=size, overflow=overflow) as subscription:
+            if matcher.everywhere:
+                self._everywhere.add(subscription)
+            try:
+                yield subscription
+            finally:
+                self._everywhere.discard(subscription)
 
     def close(self) -> None:
-        self._closed.set()
+        self._local.close()
 
     @property
     def closed(self) -> bool:
-        return self._closed.is_set()
+        return self._local.closed
 
     async def wait_closed(self) -> None:
-        await self._closed.wait()
+        await self._local.wait_closed()
