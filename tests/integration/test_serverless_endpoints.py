@@ -8,13 +8,23 @@ server for the module; the loop's timings are shortened through its settings."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cloud import FAKE_INVENTORY, YOTTA_CLI, admin_key, run_yotta
+from tests.support.cloud import (
+    FAKE_INVENTORY,
+    YOTTA_CLI,
+    CloudApi,
+    admin_key,
+    run_sdk,
+    run_yotta,
+)
 from tests.support.live import LiveServer
 
 RTX = "NVIDIA_RTX_4090_24G"
@@ -108,3 +118,134 @@ def test_cli_create_scale_stop_start_delete(server: LiveServer) -> None:
     gone = run_yotta(server, admin_key(server), "serverless", "get", eid)
     assert json.loads(gone.stdout)["code"] == 14000
     wait_for(lambda: f"ep{eid}-w" not in server.official("ps").stdout, "workers removed")
+
+
+def cpu_endpoint(server: LiveServer, name: str, init: str, **extra: Any) -> str:
+    """A CUSTOM endpoint of CPU-only workers serving HTTP on 8080 (made with the SDK)."""
+    done = run_sdk(
+        server,
+        admin_key(server),
+        f"""
+        import json
+        from yottaml.elastic import ElasticApi
+        api = ElasticApi(api_key=KEY, base_url=BASE)
+        made = api.create_deployment(
+            name={name!r}, image="python:3", resources=[{{"region": "local", "gpuCount": 0}}],
+            workers=1, service_mode="CUSTOM", container_volume_in_gb=20,
+            initialization_command={init!r}, expose={{"port": 8080, "protocol": "http"}})
+        print(json.dumps(made))
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["code"] == 10000, body
+    eid = str(body["data"]["id"])
+    if extra:
+        api = CloudApi(server, admin_key(server))
+        shown = api.get(f"/v2/serverless/{eid}").json()["data"]
+        patch = {"name": shown["name"], "resources": shown["resources"], "workers": 1,
+                 "containerVolumeInGb": 20, **extra}  # fmt: skip
+        assert api.request("PATCH", f"/v2/serverless/{eid}", json=patch).json()["code"] == 10000
+    return eid
+
+
+def remove(server: LiveServer, eid: str) -> None:
+    assert yotta(server, "delete", eid) is True
+
+
+def test_sdk_update_rolls_workers_over_and_scale_forms(server: LiveServer) -> None:
+    eid = cpu_endpoint(server, "roll", SERVE)
+    wait_for(lambda: endpoint(server, eid)["status"] == "RUNNING", "running")
+    [old] = workers(server, eid, "RUNNING")
+    done = run_sdk(
+        server,
+        admin_key(server),
+        f"""
+        import json
+        from yottaml.elastic import ElasticApi
+        api = ElasticApi(api_key=KEY, base_url=BASE)
+        made = api.update_deployment({eid}, name="roll2", resources=[{{"gpuCount": 0}}],
+                                     workers=1, container_volume_in_gb=20,
+                                     environment_vars=[{{"key": "V", "value": "2"}}])
+        print(json.dumps([made, api.get_workers({eid}), api.get_deployments(["RUNNING"])]))
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    updated, listed, running = json.loads(done.stdout)
+    assert updated["data"]["name"] == "roll2"
+    assert updated["data"]["environmentVars"] == [{"key": "V", "value": "2"}]
+    assert updated["data"]["initializationCommand"] == SERVE  # kept: not in the update
+    assert old["id"] in [w["id"] for w in listed["data"]]  # the new one may be there too
+    assert eid in [e["id"] for e in running["data"]]
+    seen_running: list[int] = []
+
+    def rolled() -> bool:
+        now = workers(server, eid)
+        seen_running.append(sum(w["status"] == "RUNNING" for w in now))
+        new = [w for w in now if w["id"] != old["id"] and w["status"] == "RUNNING"]
+        gone = [w for w in now if w["id"] == old["id"] and w["status"] == "TERMINATED"]
+        return bool(new and gone)
+
+    wait_for(rolled, "the new worker replaced the old one")
+    assert min(seen_running) >= 1  # new workers answer before old ones go
+    api = CloudApi(server, admin_key(server))
+    forms: list[tuple[str, str, Any]] = [
+        ("PUT", f"/v2/serverless/{eid}/workers?count=2", None),  # the SDK's form
+        ("PUT", f"/v2/serverless/{eid}/workers/3", None),
+        ("POST", f"/v2/serverless/{eid}/workers", {"workers": 2}),
+    ]
+    for method, path, body in forms:
+        answer = api.request(method, path, json=body).json()
+        assert (answer["code"], answer["data"]) == (10000, True), (path, answer)
+    assert endpoint(server, eid)["totalWorkers"] == 2
+    wait_for(lambda: endpoint(server, eid)["runningWorkers"] == 2, "two running")
+    bad = api.request("PUT", f"/v2/serverless/{eid}/workers?count=-1")
+    assert (bad.status_code, bad.json()["code"]) == (400, 10001)
+    remove(server, eid)
+
+
+def pid_serving(marker: bytes) -> int | None:
+    """The host pid of the process whose command line has ``marker`` (the worker's server:
+    sandboxed processes are the host's too)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"http.server" in cmdline and marker in cmdline:
+            return int(entry.name)
+    return None
+
+
+def test_a_killed_worker_is_replaced(server: LiveServer) -> None:
+    eid = cpu_endpoint(server, "crashy", "exec python3 -m http.server 8080 -d ./crashy")
+    wait_for(lambda: endpoint(server, eid)["status"] == "RUNNING", "running")
+    [first] = workers(server, eid, "RUNNING")
+    pid = wait_for(lambda: pid_serving(b"./crashy"), "the worker's server process")
+    os.kill(pid, signal.SIGKILL)
+
+    def replaced() -> list[dict[str, Any]]:
+        return [w for w in workers(server, eid, "RUNNING") if w["id"] != first["id"]]
+
+    wait_for(replaced, "a new worker runs")
+    [dead] = [w for w in workers(server, eid) if w["id"] == first["id"]]
+    assert dead["status"] == "FAILED" and "exited with code" in dead["statusInfo"], dead
+    assert endpoint(server, eid)["status"] == "RUNNING"
+    remove(server, eid)
+
+
+def test_workers_that_keep_failing_fail_the_endpoint(server: LiveServer) -> None:
+    eid = cpu_endpoint(server, "broken", "echo boom; exit 3")
+    shown = wait_for(lambda: (e := endpoint(server, eid))["status"] == "FAILED" and e, "FAILED")
+    assert "exited with code 3" in shown["statusInfo"], shown
+    failed = workers(server, eid, "FAILED")
+    assert len(failed) == 3 and workers(server, eid, "RUNNING", "INITIALIZING") == []
+    api = CloudApi(server, admin_key(server))
+    logs = api.get(f"/v2/serverless/{eid}/workers/{failed[0]['id']}/logs").json()["data"]
+    assert [e["log"] for e in logs["logs"]] == [
+        "boom", "[hangar] the initialization command exited with code 3"]  # fmt: skip
+    assert yotta(server, "start", eid) is True  # a fresh try
+    assert endpoint(server, eid)["status"] in ("INITIALIZING", "FAILED")
+    remove(server, eid)
