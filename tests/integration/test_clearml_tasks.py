@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -477,7 +478,7 @@ def run_with_traces(api: ClearmlApi, name: str) -> tuple[str, str, str]:
                            headers=auth)  # fmt: skip
     assert stored.status_code == 200, stored.text
     model = api.call("models.create", uri="file:///m.pt", name=f"{name} model", task=task)["id"]
-    return task, f"{api.endpoint}/files/{key}", model
+    return task, f"{api.endpoint}/files/{quote(key)}", model
 
 
 def test_reset_and_delete_say_what_went_with_the_run(alice_api: ClearmlApi) -> None:
@@ -495,6 +496,67 @@ def test_reset_and_delete_say_what_went_with_the_run(alice_api: ClearmlApi) -> N
     assert gone["urls"]["artifact_urls"] == [url]
     quiet = alice_api.call("tasks.delete", task=run_with_traces(alice_api, "q")[0], force=True)
     assert quiet["urls"] == {} and quiet["events"] == {"deleted": 3}
+
+
+def upload(api: ClearmlApi, key: str, data: bytes = b"x") -> str:
+    """Store ``data`` at ``key`` on the file server; its url."""
+    auth = {"Authorization": f"Bearer {api.token}"}
+    stored = api.http.post(f"{api.endpoint}/files/", files=[(f"/{key}", (f"/{key}", data))],
+                           headers=auth)  # fmt: skip
+    assert stored.status_code == 200, stored.text
+    return f"{api.endpoint}/files/{quote(key)}"
+
+
+def fetched(api: ClearmlApi, url: str) -> int:
+    return api.http.get(url, headers={"Authorization": f"Bearer {api.token}"}).status_code
+
+
+def test_delete_and_reset_keep_models_and_files_when_asked(
+    alice_api: ClearmlApi, bob_api: ClearmlApi
+) -> None:
+    task, url, _ = run_with_traces(alice_api, "keep models")
+    weights = upload(alice_api, f"traces/keep models.{task}/models/m.pt", b"weights")
+    model = alice_api.call("models.create", uri=weights, name="kept", task=task)["id"]
+    image = {"type": "training_debug_image", "task": task, "metric": "img", "variant": "v",
+             "iter": 1, "url": url}  # fmt: skip
+    headers = {"Authorization": f"Bearer {alice_api.token}",
+               "Content-Type": "application/json-lines"}  # fmt: skip
+    alice_api.http.post(alice_api.url("events.add_batch"), content=json.dumps(image).encode(),
+                        headers=headers)  # fmt: skip
+    gone = alice_api.call("tasks.delete", task=task, force=True, return_file_urls=True,
+                          delete_output_models=False)  # fmt: skip
+    assert (gone["deleted_models"], gone["updated_models"]) == (0, 2)
+    assert gone["urls"]["event_urls"] == [url] and gone["urls"]["model_urls"] == []
+    assert alice_api.call("models.get_by_id", model=model)["model"]["uri"] == weights
+    assert (fetched(alice_api, weights), fetched(alice_api, url)) == (200, 404)
+    assert fetched(bob_api, weights) == 404
+
+    task, url, _ = run_with_traces(alice_api, "keep files")
+    weights = upload(alice_api, f"traces/keep files.{task}/models/m.pt", b"weights")
+    alice_api.call("models.create", uri=weights, name="goes", task=task)
+    reset = alice_api.call("tasks.reset", task=task, force=True, return_file_urls=True,
+                           delete_external_artifacts=False)  # fmt: skip
+    assert reset["deleted_models"] == 2 and sorted(reset["urls"]["model_urls"]) == sorted(
+        ["file:///m.pt", weights]
+    )  # fmt: skip
+    assert reset["urls"]["artifact_urls"] == []
+    assert (fetched(alice_api, url), fetched(alice_api, weights)) == (200, 200)
+    alice_api.call("tasks.delete", task=task, force=True, delete_external_artifacts=False)
+    assert (fetched(alice_api, url), fetched(bob_api, url)) == (200, 404)
+    deleted = alice_api.http.delete(url, headers={"Authorization": f"Bearer {alice_api.token}"})
+    assert deleted.status_code == 200 and fetched(alice_api, url) == 404
+
+
+def test_deleting_a_project_with_its_contents_counts_what_went(alice_api: ClearmlApi) -> None:
+    project = alice_api.call("projects.create", name="bin/counted")["id"]
+    task, url, _ = run_with_traces(alice_api, "counted")
+    alice_api.call("tasks.update", task=task, project=project)
+    answer = alice_api.call("projects.delete", project=project, delete_contents=True,
+                            return_file_urls=True)  # fmt: skip
+    assert (answer["deleted"], answer["deleted_tasks"], answer["deleted_models"]) == (1, 1, 1)
+    assert answer["urls"]["artifact_urls"] == [url]
+    assert answer["urls"]["model_urls"] == ["file:///m.pt"]
+    assert fetched(alice_api, url) == 404
 
 
 def test_publishing_a_task_publishes_its_output_models(alice_api: ClearmlApi) -> None:

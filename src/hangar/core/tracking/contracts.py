@@ -68,18 +68,40 @@ class MetricsSummaries(Protocol):
 @dataclass(frozen=True, slots=True)
 class Cleaned:
     """What a cleanup removed with the tasks: events, output models and stored files (their
-    keys on the file server), for the answers of ``tasks.delete`` and ``tasks.reset``."""
+    keys on the file server), for the answers of ``tasks.delete`` and ``tasks.reset``;
+    the urls of the deleted debug images and models, and the uris of the models kept."""
 
     events: int = 0
     models: int = 0
     files: tuple[str, ...] = ()
+    event_urls: tuple[str, ...] = ()
+    model_urls: tuple[str, ...] = ()
+    kept_models: tuple[str, ...] = ()  # uris of output models left in place
 
     def __add__(self, other: Cleaned | None) -> Cleaned:
         if other is None:
             return self
         return Cleaned(
-            self.events + other.events, self.models + other.models, self.files + other.files
-        )
+            self.events + other.events, self.models + other.models, self.files + other.files,
+            self.event_urls + other.event_urls, self.model_urls + other.model_urls,
+            self.kept_models + other.kept_models,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """What a task's deletion or reset leaves in place (``tasks.delete``/``reset`` with
+    ``delete_output_models`` or ``delete_external_artifacts`` false): its output ``models``
+    (and their weights' files), its stored ``files``. ``gone``: the task is deleted, not
+    reset; files it keeps move to its owner's own keys (same url, reachable by the owner)."""
+
+    models: bool = False
+    files: bool = False
+    gone: bool = True
+    model_uris: tuple[str, ...] = ()  # filled in for the files part: the kept models' uris
+
+
+KEEP_NOTHING = Keep()
 
 
 class TaskCleanup(Protocol):
@@ -87,3 +109,9 @@ class TaskCleanup(Protocol):
     what went (None: nothing worth counting)."""
 
     async def tasks_deleted(self, tasks: Collection[TaskRef]) -> Cleaned | None: ...
+
+
+class KeepingCleanup(Protocol):
+    """A cleanup of something a deletion may be asked to keep (models, files)."""
+
+    async def tasks_deleted(self, tasks: Collection[TaskRef], keep: Keep = ...) -> Cleaned: ...

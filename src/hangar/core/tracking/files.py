@@ -22,19 +22,21 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import Forbidden, HangarError, InvalidRequest, NotFound
 from hangar.core.principal import Principal
 from hangar.core.storage import paths
 from hangar.core.storage.backends.base import Parts, StorageBackend
-from hangar.core.tracking.contracts import Cleaned, TaskAccess, TaskRef
+from hangar.core.tracking.contracts import KEEP_NOTHING, Cleaned, Keep, TaskAccess, TaskRef
 
 log = logging.getLogger("hangar.tracking.files")
 
 TASK_COMPONENT = re.compile(r"\.([0-9a-f]{32})$")
 FOLDER_NAMESPACE = uuid.UUID("4d0c8f9e-7a35-4c2b-9f61-2f3a5e1c7b80")
 MAX_LISTED_KEYS = 10_000  # keys a task deletion reports at most
+FILES_PATH = "/files/"  # where the file server's urls hold the key
 
 
 def key_parts(key: str) -> Parts:
@@ -47,6 +49,13 @@ def key_parts(key: str) -> Parts:
     if ".." in key.split("/"):
         raise InvalidRequest(f"The file key leads outside its place: {key!r}")
     return paths.parts_of(key, allow_root=False)
+
+
+def key_of_url(url: str) -> str | None:
+    """The key of a file server url (``<server>/files/<quoted key>``); None for others."""
+    path = urlsplit(url).path
+    at = path.find(FILES_PATH)
+    return unquote(path[at + len(FILES_PATH) :]) if at >= 0 else None
 
 
 def task_candidates(parts: Parts) -> list[str]:
@@ -230,22 +239,45 @@ class TrackingFiles:
                 errors.setdefault(exc.message, []).append(key)
         return deleted, errors
 
-    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> Cleaned:
-        """Remove the files of deleted tasks (TaskCleanup); says their keys. A failure is
+    async def tasks_deleted(self, tasks: Collection[TaskRef], keep: Keep = KEEP_NOTHING) -> Cleaned:
+        """Remove the files of deleted (or reset) tasks (KeepingCleanup) but those ``keep``
+        names: all with ``keep.files``, else the kept models' weights. A deleted task's kept
+        files move to its owner's own keys (same url). Says the keys removed. A failure is
         logged: the task is gone either way and the files are unreachable."""
         keys: list[str] = []
+        kept_models = {key for key in map(key_of_url, keep.model_uris) if key}
         for task in tasks:
             vfid = self.folder_of(task.domain_name)
+            top: Parts = ("tasks", task.id)
             try:
-                found = await self._keys_below(vfid, ("tasks", task.id))
-                await self.backend.delete(vfid, ("tasks", task.id), recursive=True)
+                found = await self._keys_below(vfid, top)
+                kept = set(found) if keep.files else kept_models.intersection(found)
+                await self._remove(vfid, task, found, kept, gone=keep.gone)
             except NotFound:
                 continue
             except HangarError:
                 log.exception("cannot delete the files of task %s", task.id)
                 continue
-            keys.extend(found)
+            keys.extend(key for key in found if key not in kept)
         return Cleaned(files=tuple(keys))
+
+    async def _remove(
+        self, vfid: uuid.UUID, task: TaskRef, found: list[str], kept: set[str], *, gone: bool
+    ) -> None:
+        top: Parts = ("tasks", task.id)
+        if gone:
+            owner: Parts = ("users", uuid.UUID(task.owner).hex)
+            for key in kept:
+                parts = key_parts(key)
+                await self.backend.mkdir(vfid, (*owner, *parts[:-1]), parents=True, exist_ok=True)
+                await self.backend.move(vfid, (*top, *parts), (*owner, *parts))
+            await self.backend.delete(vfid, top, recursive=True)
+        elif not kept:
+            await self.backend.delete(vfid, top, recursive=True)
+        else:
+            for key in found:
+                if key not in kept:
+                    await self.backend.delete(vfid, (*top, *key_parts(key)), recursive=False)
 
     async def _keys_below(self, vfid: uuid.UUID, top: Parts) -> list[str]:
         """The client keys of the files below ``top`` (a task's folder), walked breadth-first."""

@@ -43,13 +43,15 @@ def build_tracking_plane(
     access = TaskDirectory(sessions)  # the TaskAccess the other parts take
     models = ModelsService(sessions, clock, access, ProjectReads(sessions, clock))
     metrics = MetricsService(sessions, clock, access, models)
+    models.keep_events_in(metrics)
     summaries: MetricsSummaries = metrics
     hosts = storage.service.hosts
     reserve = DiskReserve(settings.data_dir, settings.disk_reserve_bytes)
     files = TrackingFiles(hosts.get(hosts.default or "local"), access, reserve)
-    cleanups: list[TaskCleanup] = [models, files, metrics, *task_cleanups]  # per-task data
+    cleanups: list[TaskCleanup] = [metrics, *task_cleanups]  # per-task data
     experiments = build_experiments(
         sessions, clock, access=access, summaries=summaries, cleanups=cleanups,
+        keeping=[models, files],
         silent_after=settings.tracking_task_timeout_seconds,
         watch_every=settings.tracking_watchdog_seconds,
     )  # fmt: skip

@@ -8,11 +8,13 @@ from typing import Any
 from pydantic import Field
 
 from hangar.api.clearml import query
-from hangar.api.clearml.endpoints.tasks import experiments
+from hangar.api.clearml.endpoints.tasks import cleaned_fields, experiments
 from hangar.api.clearml.query import rendered
 from hangar.api.clearml.registry import Call, endpoint
 from hangar.api.clearml.tasks_wire import PROJECTS, Body, fields_of
 from hangar.core.tracking import query as q
+from hangar.core.tracking.contracts import Cleaned
+from hangar.core.tracking.tasks.service import Deleted
 
 
 def project_object(doc: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +126,7 @@ async def update(call: Call) -> dict[str, Any]:
 class DeleteRequest(ProjectRequest):
     force: bool = False
     delete_contents: bool = False
+    return_file_urls: bool = False
 
 
 @endpoint("projects.delete")
@@ -133,17 +136,18 @@ async def delete(call: Call) -> dict[str, Any]:
     body = call.parse(DeleteRequest)
     exp = experiments(call)
     await exp.project_reads.get(call.principal, body.project)
-    deleted_tasks = 0
+    gone = Deleted([], 0, Cleaned())
     if body.delete_contents:
         docs = await exp.task_reads.search(
             call.principal, q.Query(fields=("id",)), projects=[body.project]
         )
         if docs:
-            await exp.tasks.delete(call.principal, [d["id"] for d in docs], force=True)
-        deleted_tasks = len(docs)
+            gone = await exp.tasks.delete(call.principal, [d["id"] for d in docs], force=True)
     force = body.force or body.delete_contents
     counts = await exp.projects.delete(call.principal, body.project, force=force)
-    return {**counts, "deleted_models": 0, "deleted_tasks": deleted_tasks, "urls": {}}
+    cleaned = cleaned_fields(call, gone.cleaned, gone.tasks, urls=body.return_file_urls)
+    return {**counts, "deleted_models": gone.cleaned.models, "deleted_tasks": len(gone.tasks),
+            "urls": cleaned["urls"]}  # fmt: skip
 
 
 class ProjectsRequest(Body):

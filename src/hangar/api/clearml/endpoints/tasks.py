@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from hangar.api.clearml import query
 from hangar.api.clearml.registry import Call, endpoint
@@ -15,8 +17,9 @@ from hangar.api.clearml.tasks_wire import (
     fields_of,
     task_object,
 )
-from hangar.core.tracking.contracts import Cleaned
+from hangar.core.tracking.contracts import Cleaned, Keep
 from hangar.core.tracking.tasks.experiments import Experiments
+from hangar.core.tracking.tasks.models import Task
 from hangar.core.tracking.tasks.service import Changed
 from hangar.core.tracking.tasks.states import TaskStatus
 
@@ -199,42 +202,63 @@ async def ping(call: Call) -> dict[str, Any]:
     return {}
 
 
-def cleaned_fields(call: Call, cleaned: Cleaned, *, urls: bool) -> dict[str, Any]:
+def cleaned_fields(
+    call: Call, cleaned: Cleaned, tasks: Sequence[Task], *, urls: bool
+) -> dict[str, Any]:
     """What went with a task's run, as the reference answers it: the events deleted, the
-    output models deleted and (``return_file_urls``) the file server urls of its files."""
+    output models deleted and (``return_file_urls``) the urls of its debug images, deleted
+    models' weights, and its output artifacts and other stored files."""
+    if not urls:
+        return {"events": {"deleted": cleaned.events}, "deleted_models": cleaned.models,
+                "urls": {}}  # fmt: skip
     files = f"{str(call.request.base_url).rstrip('/')}/files/"
-    found = {"event_urls": [], "artifact_urls": [files + key for key in cleaned.files],
-             "model_urls": []} if urls else {}  # fmt: skip
-    return {"events": {"deleted": cleaned.events}, "deleted_models": cleaned.models, "urls": found}
+    named = {*cleaned.event_urls, *cleaned.model_urls}
+    artifacts = [a["uri"] for task in tasks for a in task.execution.get("artifacts") or []
+                 if isinstance(a, dict) and a.get("mode") == "output" and a.get("uri")]  # fmt: skip
+    stored = [files + quote(key) for key in cleaned.files]
+    found = {
+        "event_urls": list(cleaned.event_urls),
+        "artifact_urls": list(dict.fromkeys(u for u in [*artifacts, *stored] if u not in named)),
+        "model_urls": list(cleaned.model_urls),
+    }
+    return {"events": {"deleted": cleaned.events}, "deleted_models": cleaned.models,
+            "urls": found}  # fmt: skip
 
 
-class ResetRequest(TaskRequest):
+class CleanupRequest(TaskRequest):
     force: bool = False
-    clear_all: bool = False
     return_file_urls: bool = False
+    delete_output_models: bool = True
+    delete_external_artifacts: bool = True
+
+    def keep(self) -> Keep:
+        return Keep(models=not self.delete_output_models, files=not self.delete_external_artifacts)
+
+
+class ResetRequest(CleanupRequest):
+    clear_all: bool = False
 
 
 @endpoint("tasks.reset")
 async def reset(call: Call) -> dict[str, Any]:
     body = call.parse(ResetRequest)
     changed = await experiments(call).tasks.reset(
-        call.principal, body.task, force=body.force, clear_all=body.clear_all
+        call.principal, body.task, force=body.force, clear_all=body.clear_all, keep=body.keep()
     )
-    urls = body.return_file_urls
-    return answer(changed, dequeued={}, **cleaned_fields(call, changed.cleaned, urls=urls))
-
-
-class DeleteRequest(TaskRequest):
-    force: bool = False
-    return_file_urls: bool = False
+    cleaned = cleaned_fields(call, changed.cleaned, [changed.task], urls=body.return_file_urls)
+    return answer(changed, dequeued={}, **cleaned)
 
 
 @endpoint("tasks.delete")
 async def delete(call: Call) -> dict[str, Any]:
-    body = call.parse(DeleteRequest)
-    deleted = await experiments(call).tasks.delete(call.principal, [body.task], force=body.force)
-    cleaned = cleaned_fields(call, deleted.cleaned, urls=body.return_file_urls)
-    return {"deleted": True, "updated_children": deleted.children, "updated_models": 0, **cleaned}
+    body = call.parse(CleanupRequest)
+    deleted = await experiments(call).tasks.delete(
+        call.principal, [body.task], force=body.force, keep=body.keep()
+    )
+    cleaned = cleaned_fields(call, deleted.cleaned, deleted.tasks, urls=body.return_file_urls)
+    kept = len(deleted.cleaned.kept_models)
+    return {"deleted": True, "updated_children": deleted.children, "updated_models": kept,
+            **cleaned}  # fmt: skip
 
 
 class CloneRequest(TaskRequest):

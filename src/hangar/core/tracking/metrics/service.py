@@ -149,7 +149,14 @@ class MetricsService:
         """``TaskCleanup``: the tasks are gone, and so go their events (counted)."""
         if not refs:
             return Cleaned()
-        return Cleaned(events=await self._delete([ref.id for ref in refs]))
+        ids = [ref.id for ref in refs]
+        async with self._engine.connect() as conn:
+            urls = tuple(await items.image_urls(conn, ids))
+        return Cleaned(events=await self._delete(ids), event_urls=urls)
+
+    async def models_deleted(self, ids: Collection[str]) -> int:
+        """The models are gone: so go their own events (kept under the model's id)."""
+        return await self._delete(ids)
 
     async def _delete(self, ids: Collection[TaskId]) -> int:
         async with self._engine.begin() as conn:

@@ -143,6 +143,16 @@ async def of_tasks(db: DbSession, task_ids: Collection[str]) -> list[ModelId]:
     return list(rows)
 
 
+async def uris_of_tasks(db: DbSession, task_ids: Collection[str]) -> dict[ModelId, str]:
+    """The models of the tasks, with the uri of each one's weights ("" for none)."""
+    rows = await db.execute(
+        select(TrackingModelRow.id, TrackingModelRow.uri).where(
+            TrackingModelRow.task_id.in_(list(task_ids))
+        )
+    )
+    return {model: uri or "" for model, uri in rows.tuples()}
+
+
 async def publish_of_tasks(db: DbSession, task_ids: Collection[str], now: datetime) -> int:
     """Mark the models of the tasks ready (published); returns how many changed."""
     result = await db.execute(

@@ -20,7 +20,14 @@ from hangar.core.errors import Conflict, Forbidden, HangarError, InvalidRequest,
 from hangar.core.filters import And, Compare, Filter, Op, Or
 from hangar.core.principal import Principal
 from hangar.core.tracking import query as q
-from hangar.core.tracking.contracts import Cleaned, MetricsSummary, TaskAccess, TaskRef
+from hangar.core.tracking.contracts import (
+    KEEP_NOTHING,
+    Cleaned,
+    Keep,
+    MetricsSummary,
+    TaskAccess,
+    TaskRef,
+)
 from hangar.core.tracking.models import repo
 from hangar.core.tracking.models.model import (
     ARCHIVED,
@@ -47,6 +54,12 @@ class ProjectAccess(Protocol):
     async def all(self, principal: Principal) -> Sequence[Identified]: ...
 
 
+class ModelEvents(Protocol):
+    """Where a model's own events are kept (the metrics part): forgotten with the model."""
+
+    async def models_deleted(self, ids: Collection[ModelId]) -> int: ...
+
+
 class ModelIsReady(Conflict):
     code = "model-is-ready"
     default_message = "The model is published: its weights and design no longer change."
@@ -68,6 +81,15 @@ class ModelsService:
         self._clock = clock
         self._tasks = tasks
         self._projects = projects
+        self._events: ModelEvents | None = None
+
+    def keep_events_in(self, events: ModelEvents) -> None:
+        """Wire the part holding models' events (built after this one)."""
+        self._events = events
+
+    async def _events_gone(self, ids: Collection[ModelId]) -> None:
+        if self._events is not None and ids:
+            await self._events.models_deleted(ids)
 
     async def _readable_projects(self, principal: Principal) -> set[str]:
         if self._projects is None:
@@ -206,6 +228,7 @@ class ModelsService:
             if model.ready and not force:
                 raise ModelIsReady("The model is published: delete it with force.")
             await repo.remove(db, [model_id])
+        await self._events_gone([model_id])
         return model
 
     async def many(
@@ -244,13 +267,18 @@ class ModelsService:
         async with self._sessions() as db, db.begin():
             return await repo.publish_of_tasks(db, task_ids, self._clock.now())
 
-    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> Cleaned:
-        """TaskCleanup: a deleted task's output models go with it (their files do too)."""
+    async def tasks_deleted(self, tasks: Collection[TaskRef], keep: Keep = KEEP_NOTHING) -> Cleaned:
+        """KeepingCleanup: a deleted (or reset) task's output models go with it, their files
+        too, unless ``keep.models``; says the urls of those that went, or of those kept."""
         async with self._sessions() as db, db.begin():
-            ids = await repo.of_tasks(db, [t.id for t in tasks])
-            if ids:
-                await repo.remove(db, ids)
-        return Cleaned(models=len(ids))
+            found = await repo.uris_of_tasks(db, [t.id for t in tasks])
+            uris = tuple(uri for uri in found.values() if uri)
+            if keep.models:
+                return Cleaned(kept_models=uris)
+            if found:
+                await repo.remove(db, list(found))
+        await self._events_gone(list(found))
+        return Cleaned(models=len(found), model_urls=uris)
 
 
 def _differs(model: Model, name: str, value: Any) -> bool:

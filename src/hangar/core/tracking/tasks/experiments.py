@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hangar.core.clock import Clock
 from hangar.core.scoped import Database
 from hangar.core.tracking.contracts import (
+    KEEP_NOTHING,
     Cleaned,
+    Keep,
+    KeepingCleanup,
     MetricsSummaries,
     MetricsSummary,
     TaskCleanup,
@@ -30,13 +33,21 @@ class NoSummaries:
 
 
 class Cleanups:
-    """Several cleanups told in turn (events, models, files)."""
+    """Several cleanups told in turn: first those that may be asked to keep what they hold
+    (models, then files: told which models were kept), then the others (events, queues)."""
 
-    def __init__(self, parts: Sequence[TaskCleanup]) -> None:
+    def __init__(
+        self, parts: Sequence[TaskCleanup], keeping: Sequence[KeepingCleanup] = ()
+    ) -> None:
         self._parts = tuple(parts)
+        self._keeping = tuple(keeping)
 
-    async def tasks_deleted(self, tasks: Collection[TaskRef]) -> Cleaned:
+    async def tasks_deleted(self, tasks: Collection[TaskRef], keep: Keep = KEEP_NOTHING) -> Cleaned:
         cleaned = Cleaned()
+        for keeping in self._keeping:
+            cleaned += await keeping.tasks_deleted(
+                tasks, replace(keep, model_uris=cleaned.kept_models)
+            )
         for part in self._parts:
             cleaned += await part.tasks_deleted(tasks)
         return cleaned
@@ -61,6 +72,7 @@ def build_experiments(
     access: TaskDirectory,
     summaries: MetricsSummaries,
     cleanups: Sequence[TaskCleanup],
+    keeping: Sequence[KeepingCleanup] = (),
     silent_after: float = 7200.0,
     watch_every: float = 900.0,
 ) -> Experiments:
@@ -69,7 +81,7 @@ def build_experiments(
     return Experiments(
         projects=ProjectService(db, clock),
         project_reads=ProjectReads(db, clock),
-        tasks=TaskService(db, clock, Cleanups(cleanups)),
+        tasks=TaskService(db, clock, Cleanups(cleanups, keeping)),
         task_reads=TaskReads(db, summaries),
         access=access,
         watchdog=TaskWatchdog(db, clock, summaries, timeout=silent_after, interval=watch_every),

@@ -17,7 +17,7 @@ from hangar.core.clock import Clock
 from hangar.core.errors import InvalidRequest
 from hangar.core.principal import Principal
 from hangar.core.scoped import Database
-from hangar.core.tracking.contracts import Cleaned, TaskCleanup, TaskRef
+from hangar.core.tracking.contracts import KEEP_NOTHING, Cleaned, Keep, KeepingCleanup, TaskRef
 from hangar.core.tracking.tasks import fields, repo
 from hangar.core.tracking.tasks.models import (
     DEVELOPMENT,
@@ -87,7 +87,7 @@ def ref_of(task: Task, project_name: str = "") -> TaskRef:
 class TaskService:
     """Changes tasks on behalf of a principal who may see them."""
 
-    def __init__(self, db: Database, clock: Clock, cleanup: TaskCleanup) -> None:
+    def __init__(self, db: Database, clock: Clock, cleanup: KeepingCleanup) -> None:
         self._engine = engine_of(db)
         self._clock = clock
         self._cleanup = cleanup
@@ -267,10 +267,17 @@ class TaskService:
         )  # fmt: skip
 
     async def reset(
-        self, principal: Principal, task_id: str, *, force: bool, clear_all: bool = False
+        self,
+        principal: Principal,
+        task_id: str,
+        *,
+        force: bool,
+        clear_all: bool = False,
+        keep: Keep = KEEP_NOTHING,
     ) -> Changed:
         """Back to created, with the run's traces gone: times, runtime, output models,
-        output artifacts, the queue, and (through the cleanup) its events and files."""
+        output artifacts, the queue, and (through the cleanup) its events and files, but
+        for what ``keep`` says."""
 
         def decide(task: Task) -> dict[str, Any]:
             if task.status in (TaskStatus.PUBLISHED, TaskStatus.PUBLISHING) and not force:
@@ -290,7 +297,9 @@ class TaskService:
             }  # fmt: skip
 
         changed = await self.change(principal, task_id, decide)
-        cleaned = await self._cleanup.tasks_deleted([ref_of(changed.task)])
+        cleaned = await self._cleanup.tasks_deleted(
+            [ref_of(changed.task)], replace(keep, gone=False)
+        )
         return replace(changed, cleaned=cleaned or Cleaned())
 
     async def clone(
@@ -327,10 +336,15 @@ class TaskService:
         )  # fmt: skip
 
     async def delete(
-        self, principal: Principal, task_ids: Collection[str], *, force: bool
+        self,
+        principal: Principal,
+        task_ids: Collection[str],
+        *,
+        force: bool,
+        keep: Keep = KEEP_NOTHING,
     ) -> Deleted:
         """Deletes the tasks (only created ones unless forced), then tells the cleanup so
-        their events, models and files go."""
+        their events, models and files go (but for what ``keep`` says)."""
         async with self._engine.begin() as db:
             found = await repo.tasks(db, principal, ids=task_ids)
             missing = set(task_ids) - {t.id for t in found}
@@ -341,7 +355,7 @@ class TaskService:
             ids = [t.id for t in found]
             children = await repo.clear_parent(db, ids)
             await repo.delete_tasks(db, ids)
-        cleaned = await self._cleanup.tasks_deleted([ref_of(t) for t in found])
+        cleaned = await self._cleanup.tasks_deleted([ref_of(t) for t in found], keep)
         return Deleted(found, children, cleaned or Cleaned())
 
     async def update_fields(

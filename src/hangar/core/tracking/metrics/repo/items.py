@@ -167,3 +167,10 @@ async def delete_tasks(conn: AsyncConnection, tasks: Collection[TaskId]) -> int:
         result = await conn.execute(delete(table).where(table.c.task_id.in_(tasks)))
         gone += int(result.rowcount or 0)
     return gone
+
+
+async def image_urls(conn: AsyncConnection, tasks: Collection[TaskId]) -> list[str]:
+    """The urls of the tasks' debug images (each once)."""
+    table = TABLES[EventKind.IMAGE]
+    query = select(table.c.url).where(table.c.task_id.in_(tasks), table.c.url != "").distinct()
+    return [url for url in (await conn.scalars(query)) if url]
