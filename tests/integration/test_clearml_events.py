@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -230,6 +231,24 @@ def test_a_whole_metric_comes_in_one_answer_as_its_pages_do(
     assert (hidden.value.code, hidden.value.subcode) == (400, 101)
     none = alice_api.call("events.get_scalar_metric_data", task=task, metric="x", no_scroll=True)
     assert none == {"events": [], "returned": 0, "total": 0, "scroll_id": None}
+
+
+def test_a_models_events_go_with_the_model(clearml_live: LiveServer, alice_api: ClearmlApi) -> None:
+    task = new_task(alice_api, "with a model")
+    model = alice_api.call("models.create", uri="file:///w.pt", name="evented", task=task)["id"]
+    events = [{**scalar(model, i, 1.0), "model_event": True} for i in range(4)]
+    assert add_batch(alice_api, events)["added"] == 4
+    database = clearml_live.database_url.split(":///", 1)[1]
+
+    def series_of(owner: str) -> int:
+        with sqlite3.connect(database) as db:
+            sql = "SELECT count(*) FROM tracking_metric_series WHERE task_id = ?"
+            found: int = db.execute(sql, (owner,)).fetchone()[0]
+        return found
+
+    assert series_of(model) == 1
+    alice_api.call("models.delete", model=model)
+    assert series_of(model) == 0
 
 
 def test_reporting_a_point_again_overwrites_it(alice_api: ClearmlApi) -> None:
