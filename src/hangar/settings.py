@@ -346,10 +346,37 @@ class Settings(BaseSettings):
         default=2.0, gt=0,
         description="How often the endpoints' loop checks workers (health checks, counts).",
     )  # fmt: skip
+    endpoint_task_concurrency: int = Field(
+        default=1, ge=1, le=64,
+        description="QUEUE endpoints: tasks one worker is sent at once.",
+    )  # fmt: skip
+    endpoint_task_timeout_seconds: float = Field(
+        default=600.0, gt=0,
+        description="QUEUE endpoints: a task whose worker has not answered within this long "
+        "fails.",
+    )  # fmt: skip
+    endpoint_task_lease_seconds: float = Field(
+        default=30.0, gt=0,
+        description="QUEUE endpoints: a task being sent by a server process that died goes "
+        "back to the queue (once) this long after that process last renewed it.",
+    )  # fmt: skip
+    endpoint_webhook_retry_seconds: list[float] = Field(
+        default=[60.0, 300.0, 900.0],
+        description="QUEUE endpoints: waits before each retry of a failed webhook delivery "
+        "(then MAX_RETRIES_EXCEEDED); a JSON list in the environment.",
+    )  # fmt: skip
+    endpoint_webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="QUEUE endpoints: one webhook attempt's time limit."
+    )
     endpoint_domain: str = Field(
         default="localhost",
         description="The wildcard domain of serverless endpoints: endpoint X answers at "
         "<X's domain label>.<this>.",
+    )  # fmt: skip
+    endpoint_gateway_wait_seconds: float = Field(
+        default=120.0, ge=0,
+        description="How long a request through the serverless gateway waits for a RUNNING "
+        "worker (a scaled-to-zero endpoint is woken, a starting one comes up) before 503.",
     )  # fmt: skip
 
     @field_validator("data_dir", mode="after")

@@ -16,6 +16,7 @@ from rich.panel import Panel
 
 from hangar.api.app import create_app
 from hangar.api.bai.webhooks import BackendAiWebhooks
+from hangar.api.cloud.taskwire import CloudNotices
 from hangar.api.zerocopy import ZeroCopySend
 from hangar.cli import clientconfig
 from hangar.core.identity.bootstrap import FirstAdmin
@@ -114,7 +115,9 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         endpoint = settings.url_for_clients(port)
         _update_client_config(services, endpoint)
         api_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        await services.start_loops(api=(api_host, port), webhooks=BackendAiWebhooks())
+        await services.start_loops(
+            api=(api_host, port), webhooks=BackendAiWebhooks(), task_notices=CloudNotices()
+        )
         app = create_app(services)
         config = uvicorn.Config(
             ZeroCopySend(app),  # outermost: it needs uvicorn's own send
@@ -137,6 +140,7 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         gc.freeze()
         console.print(f"Hangar listening on {endpoint}  (data: {settings.data_dir})")
         _announce_clearml(endpoint)
+        console.print(f"Web UI   {endpoint}/ui/  (sign in with the admin's email)", highlight=False)
         await server.serve(sockets=[sock])
     finally:
         sock.close()

@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -26,6 +27,9 @@ from hangar.core.compute.reads import SessionReads
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookFormat, WebhookNotifier
 from hangar.core.diskspace import DiskReserve
+from hangar.core.endpoint_tasks.dispatcher import Dispatcher, DispatchRules
+from hangar.core.endpoint_tasks.service import TaskService
+from hangar.core.endpoint_tasks.webhooks import DeliveryRules, NoticeFormat, Notifier
 from hangar.core.endpoints.decide import Rules
 from hangar.core.endpoints.loop import EndpointLoop
 from hangar.core.endpoints.runner import WorkerRunner
@@ -169,12 +173,37 @@ class Services:
                                auths=self.registry_auths, billing=self.billing,
                                images=self.images)  # fmt: skip
 
+    @cached_property
+    def task_notifier(self) -> Notifier:
+        """Delivers QUEUE tasks' results to their webhooks, with retries."""
+        s = self.settings
+        rules = DeliveryRules(retries=tuple(s.endpoint_webhook_retry_seconds),
+                              timeout=s.endpoint_webhook_timeout_seconds)  # fmt: skip
+        leases = Leases(process_identity(), ttl=timedelta(seconds=s.endpoint_task_lease_seconds))
+        return Notifier(self.sessions, self.clock, leases, rules)
+
+    @cached_property
+    def task_dispatcher(self) -> Dispatcher:
+        """Sends QUEUE endpoints' tasks to their RUNNING workers."""
+        s = self.settings
+        rules = DispatchRules(concurrency=s.endpoint_task_concurrency,
+                              timeout=s.endpoint_task_timeout_seconds)  # fmt: skip
+        leases = Leases(process_identity(), ttl=timedelta(seconds=s.endpoint_task_lease_seconds))
+        return Dispatcher(self.sessions, self.clock, self.endpoints, leases, self.task_notifier,
+                          rules)  # fmt: skip
+
+    @cached_property
+    def endpoint_tasks(self) -> TaskService:
+        """Tasks of QUEUE endpoints (T1-T4)."""
+        return TaskService(self.sessions, self.clock, self.endpoints, self.task_dispatcher)
+
     async def start_loops(
         self,
         *,
         embedded_agent: bool = True,
         api: tuple[str, int] | None = None,
         webhooks: WebhookFormat | None = None,
+        task_notices: NoticeFormat | None = None,
     ) -> None:
         """Start the embedded agent and the background loops (usage counters, lifecycle;
         the queued-task executor, on the embedded agent, when ``api``, the server's address,
@@ -198,6 +227,10 @@ class Services:
         self._tasks.append(asyncio.create_task(starter.run(), name="pod-init-commands"))
         endpoints = build_endpoint_loop(self)
         self._tasks.append(asyncio.create_task(endpoints.run(), name="endpoints"))
+        self._tasks.append(asyncio.create_task(self.task_dispatcher.run(), name="endpoint-tasks"))
+        if task_notices is not None:
+            notify = self.task_notifier.run(task_notices)
+            self._tasks.append(asyncio.create_task(notify, name="task-webhooks"))
         watchdog = self.tracking.experiments.watchdog.run()
         self._tasks.append(asyncio.create_task(watchdog, name="task-watchdog"))
         every = min(self.settings.agent_heartbeat_seconds, self.settings.agent_lost_seconds / 3)

@@ -37,6 +37,8 @@ NO_ROUTE = Code(404, 10007, "No such route")
 BAD_METHOD = Code(405, 10001, "Method not allowed")
 # Not in the seed (it documents no billing codes): a business error like the others.
 DAILY_LIMIT = Code(200, 10010, "Daily cost limit reached")
+SERVERLESS_UNAVAILABLE = Code(200, 24000, "Serverless unavailable")
+TASK_NOT_FOUND = Code(200, 24011, "Task does not exist")
 
 
 class CloudError(HangarError):
@@ -71,10 +73,15 @@ _CODES: dict[str, Code] = {
     "unavailable": Code(503, 10002, "Service unavailable"),
     "not-supported": INVALID,
     "agent-error": Code(502, 10002, "System error"),
+    "not-queue-mode": Code(200, 10001, "Invalid request parameters"),
+    "queue-unavailable": SERVERLESS_UNAVAILABLE,
 }
 CODES = ErrorTable(_CODES, SYSTEM)
 
-NOT_FOUND_BY_KIND = {"vm": VM_NOT_FOUND, "pod": POD_NOT_FOUND, "endpoint": ENDPOINT_NOT_FOUND}
+NOT_FOUND_BY_KIND = {
+    "vm": VM_NOT_FOUND, "pod": POD_NOT_FOUND, "endpoint": ENDPOINT_NOT_FOUND,
+    "task": TASK_NOT_FOUND,
+}  # fmt: skip
 
 
 def code_of(exc: HangarError) -> Code:

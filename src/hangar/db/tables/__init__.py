@@ -8,6 +8,7 @@ from hangar.db.tables import (  # noqa: F401  (each import registers its tables 
     bgtasks,
     billing,
     compute,
+    endpoint_tasks,
     endpoints,
     identity,
     images,

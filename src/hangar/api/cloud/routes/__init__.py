@@ -7,6 +7,7 @@ from hangar.api.cloud.routes import (  # noqa: F401
     credentials,
     endpoints,
     pods,
+    tasks,
     vms,
     volumes,
     workers,

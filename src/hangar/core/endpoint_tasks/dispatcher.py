@@ -1,0 +1,250 @@
+"""The QUEUE dispatcher: each endpoint's tasks go FIFO to its RUNNING workers, at most
+``concurrency`` at a time per worker, as ``POST <processUri>`` on ``workerPort`` with the
+task's input as body and its headers added.
+
+A submit wakes it at once (no polling on the hot path); a periodic pass catches what a
+wake missed (tasks submitted through another server process, workers that came up),
+renews this process's leases on the tasks it is sending and gives orphans (tasks whose
+sender died with the server: lease run out) back to the queue once, or fails them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hangar.core.agents.client import AppStream
+from hangar.core.clock import Clock
+from hangar.core.endpoint_tasks import repo
+from hangar.core.endpoint_tasks.outcome import Outcome, answered, died, timed_out
+from hangar.core.endpoint_tasks.repo import TaskRecord
+from hangar.core.endpoints.httpwire import exchange
+from hangar.core.endpoints.models import WorkerChange, WorkerStatus, WorkerTarget
+from hangar.core.errors import Unavailable
+from hangar.core.loops import swallowed
+from hangar.core.reconcile import Leases
+from hangar.db.engine import DbSession
+
+log = logging.getLogger("hangar.core.endpoint_tasks")
+GONE = frozenset({WorkerStatus.TERMINATING, WorkerStatus.TERMINATED, WorkerStatus.FAILED})
+ORPHANED = "The server process sending it stopped before the worker answered."
+
+
+class Workers(Protocol):
+    """What the dispatcher needs of endpoints (EndpointService)."""
+
+    async def running_workers(self, endpoint_id: int) -> list[WorkerTarget]: ...
+    async def connect(self, target: WorkerTarget) -> AppStream: ...
+    def note_load(self, endpoint_id: int, *, queued: int | None = None) -> None: ...
+    def wake(self, endpoint_id: int) -> None: ...
+    def worker_failed(self, endpoint_id: int, worker_id: int, reason: str) -> None: ...
+    def worker_changes(self) -> contextlib.AbstractAsyncContextManager[
+        asyncio.Queue[WorkerChange]]: ...  # fmt: skip
+
+
+class Pokes(Protocol):
+    def poke(self) -> None:
+        """A finished task has a webhook attempt due now."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRules:
+    concurrency: int = 1  # tasks one worker runs at once
+    timeout: float = 600.0  # a worker's answer is awaited this long
+    check_seconds: float = 1.0  # the periodic pass
+
+
+@dataclass(slots=True)
+class _Sending:
+    task: asyncio.Task[None]
+    worker_id: int
+    worker_gone: bool = False
+
+
+def worker_url(endpoint_id: int, worker_id: int, port: int, uri: str) -> str:
+    """The URL a task was sent to (the worker's session name as the host)."""
+    return f"http://ep{endpoint_id}-w{worker_id}:{port}{uri}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[DbSession],
+        clock: Clock,
+        workers: Workers,
+        leases: Leases,
+        notifier: Pokes,
+        rules: DispatchRules = DispatchRules(),
+    ) -> None:
+        self._sessions, self._clock, self._workers = sessions, clock, workers
+        self._leases, self._notifier, self._rules = leases, notifier, rules
+        self._dirty: set[int] = set()
+        self._event = asyncio.Event()
+        self._busy: dict[int, int] = {}  # worker id -> tasks it holds now
+        self._sending: dict[int, _Sending] = {}  # task id -> its send
+        self._loaded: set[int] = set()  # endpoints last told a queue above zero
+
+    def wake(self, endpoint_id: int) -> None:
+        """Tasks wait on ``endpoint_id``: hand them out now."""
+        self._dirty.add(endpoint_id)
+        self._event.set()
+
+    async def run(self) -> None:
+        """Until cancelled: the pump, the worker watcher and the periodic pass."""
+        async with self._workers.worker_changes() as changes, self._cleanup():
+            await asyncio.gather(self._pump(), self._watch(changes), self._keep())
+
+    @contextlib.asynccontextmanager
+    async def _cleanup(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # sends in flight stay leased; after the lease another pass recovers them
+            for sending in list(self._sending.values()):
+                sending.task.cancel()
+
+    async def _pump(self) -> None:
+        while True:
+            await self._event.wait()
+            self._event.clear()
+            dirty, self._dirty = self._dirty, set()
+            for endpoint_id in dirty:
+                try:
+                    await self.fill(endpoint_id)
+                except Exception as exc:
+                    swallowed("endpoint task dispatch", exc)
+
+    def _slots(self, targets: list[WorkerTarget]) -> list[WorkerTarget]:
+        """Free places on the workers, spread: each worker's first slot before any second."""
+        slots = []
+        for level in range(self._rules.concurrency):
+            slots += [t for t in targets if self._busy.get(t.worker_id, 0) <= level]
+        return slots
+
+    async def fill(self, endpoint_id: int) -> int:
+        """Hand queued tasks of the endpoint to its free workers; how many went out."""
+        targets = await self._workers.running_workers(endpoint_id)
+        slots = self._slots(targets)
+        if not targets:
+            self._workers.wake(endpoint_id)  # a scaled-to-zero endpoint comes back
+        if not slots:
+            return 0
+        async with self._sessions() as db, db.begin():
+            taken = await repo.claim(
+                db, endpoint_id, [t.worker_id for t in slots], worker_url, self._leases,
+                self._clock.now(),
+            )  # fmt: skip
+        by_worker = {t.worker_id: t for t in slots}
+        for record in taken:
+            target = by_worker[record.worker_id or 0]
+            self._busy[target.worker_id] = self._busy.get(target.worker_id, 0) + 1
+            task = asyncio.create_task(self._send(record, target), name=f"task-{record.id}")
+            self._sending[record.id] = _Sending(task, target.worker_id)
+        return len(taken)
+
+    async def _send(self, record: TaskRecord, target: WorkerTarget) -> None:
+        try:
+            outcome = await self._exchange(record, target)
+        except asyncio.CancelledError:
+            sending = self._sending.get(record.id)
+            if sending is None or not sending.worker_gone:
+                raise
+            outcome = died(record.sends, f"worker {target.worker_id} ended")
+        try:
+            await self._apply(record, outcome)
+        except Exception as exc:
+            swallowed("endpoint task result", exc)
+        finally:
+            self._sending.pop(record.id, None)
+            self._busy[target.worker_id] -= 1
+            self.wake(record.endpoint_id)
+
+    async def _exchange(self, record: TaskRecord, target: WorkerTarget) -> Outcome:
+        headers = {"Content-Type": "application/json", **record.headers}
+        try:
+            stream = await self._workers.connect(
+                dataclasses.replace(target, port=record.worker_port)
+            )
+            answer = await exchange(
+                stream, "POST", record.process_uri, headers=headers,
+                body=record.input_json.encode(), port=record.worker_port,
+                seconds=self._rules.timeout,
+            )  # fmt: skip
+        except TimeoutError:
+            return timed_out(self._rules.timeout)
+        except Unavailable as exc:
+            self._workers.worker_failed(record.endpoint_id, target.worker_id, exc.message)
+            return died(record.sends, exc.message)
+        return answered(answer.status, answer.body)
+
+    async def _apply(self, record: TaskRecord, outcome: Outcome) -> None:
+        now = self._clock.now()
+        async with self._sessions() as db, db.begin():
+            if outcome.status is None:
+                await repo.requeue(db, record.id, self._leases, now)
+                return
+            notify = now if record.webhook else None
+            done = await repo.finish(
+                db, record.id, self._leases, status=outcome.status,
+                output=outcome.output_json, error=outcome.error, notify_at=notify, now=now,
+            )  # fmt: skip
+        if done and notify is not None:
+            self._notifier.poke()
+
+    async def _watch(self, changes: asyncio.Queue[WorkerChange]) -> None:
+        while True:
+            change = await changes.get()
+            if change.status is WorkerStatus.RUNNING:
+                self.wake(change.endpoint_id)
+            elif change.status in GONE:
+                for sending in list(self._sending.values()):
+                    if sending.worker_id == change.worker_id and not sending.worker_gone:
+                        sending.worker_gone = True
+                        sending.task.cancel()
+
+    async def _keep(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception as exc:
+                swallowed("endpoint task check", exc)
+            await asyncio.sleep(self._rules.check_seconds)
+
+    async def check(self) -> None:
+        """The periodic pass: renew leases, recover orphans, tell the autoscaler each
+        endpoint's queue and hand out what waits."""
+        now = self._clock.now()
+        async with self._sessions() as db, db.begin():
+            if self._sending:
+                await repo.renew(db, self._leases, now)
+            for orphan in await repo.orphans(db, now):
+                await self._recover(db, orphan)
+            queued = await repo.queued(db)
+        for endpoint_id in self._loaded - set(queued):
+            self._workers.note_load(endpoint_id, queued=0)
+        for endpoint_id, count in queued.items():
+            self._workers.note_load(endpoint_id, queued=count)
+            self.wake(endpoint_id)
+        self._loaded = set(queued)
+
+    async def _recover(self, db: DbSession, orphan: TaskRecord) -> None:
+        outcome = died(orphan.sends, ORPHANED)
+        now = self._clock.now()
+        notify = now if orphan.webhook and outcome.status is not None else None
+        if await repo.recover(db, orphan.id, now, requeue=outcome.status is None,
+                              reason=ORPHANED, notify_at=notify):  # fmt: skip
+            log.warning("task %s of endpoint %s: %s", orphan.key, orphan.endpoint_id,
+                        "queued again" if outcome.status is None else "failed")  # fmt: skip
+            if notify is not None:
+                self._notifier.poke()
+
+
+def lease_for(seconds: float, owner: str) -> Leases:
+    return Leases(owner, ttl=timedelta(seconds=seconds))
