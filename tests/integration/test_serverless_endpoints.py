@@ -22,6 +22,7 @@ from tests.support.cloud import (
     YOTTA_CLI,
     CloudApi,
     admin_key,
+    new_user,
     run_sdk,
     run_yotta,
 )
@@ -248,4 +249,71 @@ def test_workers_that_keep_failing_fail_the_endpoint(server: LiveServer) -> None
         "boom", "[hangar] the initialization command exited with code 3"]  # fmt: skip
     assert yotta(server, "start", eid) is True  # a fresh try
     assert endpoint(server, eid)["status"] in ("INITIALIZING", "FAILED")
+    remove(server, eid)
+
+
+def test_worker_logs_pages_filters_and_isolation(server: LiveServer) -> None:
+    lines = "for i in $(seq 1 25); do echo line-$i; done; "
+    eid = cpu_endpoint(server, "chatty", lines + "exec python3 -m http.server 8080")
+    api = CloudApi(server, admin_key(server))
+    [worker] = wait_for(lambda: workers(server, eid, "RUNNING"), "running")
+    base = f"/v2/serverless/{eid}/workers/{worker['id']}/logs"
+
+    def page(**query: Any) -> dict[str, Any]:
+        body = api.get(base, params=query).json()
+        assert body["code"] == 10000, body
+        return dict(body["data"])
+
+    wait_for(lambda: len(page(keyword="line-")["logs"]) == 25, "all lines logged")
+    seen: list[str] = []
+    offsets: list[int] = []
+    cursor: dict[str, Any] = {"pageSize": 10, "keyword": "line-"}
+    while True:
+        got = page(**cursor)
+        seen += [e["log"] for e in got["logs"]]
+        offsets += [e["offset"] for e in got["logs"]]
+        if not got["hasMore"]:
+            assert got["nextSearchAfterTime"] is None and got["nextSearchAfterOffset"] is None
+            break
+        cursor = {"pageSize": 10, "keyword": "line-", "searchAfterTime": got["nextSearchAfterTime"],
+                  "searchAfterOffset": got["nextSearchAfterOffset"]}  # fmt: skip
+    assert seen == [f"line-{i}" for i in range(1, 26)]
+    assert offsets == sorted(set(offsets))
+    first = page(pageSize=3)["logs"]
+    assert [e["offset"] for e in first] == [0, 7, 14]  # byte positions in the stream
+    assert first[0]["timestamp"].endswith("Z") and "T" in first[0]["timestamp"]
+    back = page(pageSize=3, direction="Backward", keyword="line-")
+    assert [e["log"] for e in back["logs"]] == ["line-25", "line-24", "line-23"]
+    older = page(pageSize=2, direction="backward", keyword="line-",
+                 searchAfterOffset=back["nextSearchAfterOffset"])  # fmt: skip
+    assert [e["log"] for e in older["logs"]] == ["line-22", "line-21"]
+    assert [e["log"] for e in page(keyword="line-2")["logs"]] == (
+        ["line-2"] + [f"line-{i}" for i in range(20, 26)])  # fmt: skip
+    later = first[0]["timestamp"].replace("Z", "+00:00")
+    assert page(startTime="4102444800000")["logs"] == []  # 2100: nothing yet
+    assert page(endTime="946684800000")["logs"] == []  # 2000: nothing then
+    assert len(page(startTime=later, keyword="line-")["logs"]) == 25  # ISO 8601 works too
+    bad = api.get(base, params={"direction": "sideways"})
+    assert (bad.status_code, bad.json()["code"]) == (400, 10001)
+    unknown = api.get(f"/v2/serverless/{eid}/workers/999999/logs").json()
+    assert unknown["code"] == 10007
+
+    other = new_user(server, "bob@serverless.test")
+    bob = CloudApi(server, other.key)
+    for path in (f"/v2/serverless/{eid}", f"/v2/serverless/{eid}/workers", base):
+        assert bob.get(path).json()["code"] == 14000, path
+    assert bob.post(f"/v2/serverless/{eid}/stop").json()["code"] == 14000
+    assert bob.get("/v2/serverless").json()["data"] == []
+    assert endpoint(server, eid)["status"] == "RUNNING"  # bob's stop changed nothing
+    remove(server, eid)
+
+
+def test_an_idle_autoscaled_endpoint_scales_to_zero(server: LiveServer) -> None:
+    eid = cpu_endpoint(server, "idle", SERVE, minWorkers=0, maxWorkers=2, idleSeconds=3)
+    shown = endpoint(server, eid)
+    assert (shown["minWorkers"], shown["maxWorkers"], shown["idleSeconds"]) == (0, 2, 3)
+    wait_for(lambda: workers(server, eid, "RUNNING"), "a worker runs at first")
+    gone = wait_for(lambda: (e := endpoint(server, eid))["totalWorkers"] == 0 and e, "to zero")
+    assert gone["status"] == "RUNNING"  # scaled to zero, not stopped: demand wakes it
+    wait_for(lambda: workers(server, eid, "RUNNING", "INITIALIZING") == [], "workers gone")
     remove(server, eid)

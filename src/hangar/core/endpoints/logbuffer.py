@@ -8,7 +8,7 @@ from datetime import datetime
 from hangar.core.endpoints.models import LogEntry
 
 MAX_LINE = 16 * 1024  # a longer line without a newline is cut here
-MAX_LINES_KEPT = 20_000  # per worker; older lines go (see the loop's trim)
+MAX_LINES_KEPT = 20_000  # per worker; older lines go (the runner trims)
 
 
 class LogBuffer:

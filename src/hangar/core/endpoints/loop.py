@@ -7,6 +7,7 @@ every ``check_seconds``."""
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from hangar.core.reconcile import Leases
 from hangar.db.engine import DbSession
 
 W = WorkerStatus
+RUNNING_CHECK_PASSES = 5
 _WAITING = frozenset({SessionStatus.PENDING, SessionStatus.SCHEDULED, SessionStatus.PREPARING,
                       SessionStatus.PULLING, SessionStatus.RESTARTING})  # fmt: skip
 
@@ -64,6 +66,7 @@ class EndpointLoop:
         self._runner, self._compute, self._leases = runner, compute, leases
         self._rules, self._every = rules, check_seconds
         self._probe_failures: dict[int, int] = {}
+        self._probed: dict[int, float] = {}  # RUNNING worker -> when its port was last checked
 
     async def run(self) -> None:
         """Reconcile until cancelled."""
@@ -105,21 +108,31 @@ class EndpointLoop:
         suspects: set[int],
     ) -> WorkerView:  # fmt: skip
         w, state = record.worker, session_state(session)
-        healthy, failures = False, 0
-        if (
-            state is SessionState.RUNNING
-            and session is not None
-            and w.status in (W.INITIALIZING, W.RUNNING)
-        ):
-            port = ep.spec.port
-            healthy = port is None or await self._runner.probe(session, port, ep.spec.health_path)
-            if w.status is W.RUNNING:
-                failures = 0 if healthy else self._probe_failures.get(w.id, 0) + 1
-                if not healthy and w.id in suspects:
-                    failures = max(failures, self._rules.probe_failures - 1)
-                self._probe_failures[w.id] = failures
-        info = _ended_reason(session) if state is SessionState.ENDED and session else None
-        return WorkerView(w, state, info, healthy, self._runner.exited.get(w.id), failures)
+        exited = self._runner.exited.get(w.id)
+        if state is SessionState.ENDED and session is not None:
+            return WorkerView(w, state, _ended_reason(session), False, exited)
+        if state is not SessionState.RUNNING or session is None or w.status is W.TERMINATING:
+            return WorkerView(w, state, None, False, exited)
+        if w.status is W.RUNNING and w.id not in suspects and not self._probe_due(w.id):
+            return WorkerView(w, state, None, True, exited, self._probe_failures.get(w.id, 0))
+        port = ep.spec.port
+        healthy = port is None or await self._runner.probe(session, port, ep.spec.health_path)
+        failures = 0
+        if w.status is W.RUNNING:
+            failures = 0 if healthy else self._probe_failures.get(w.id, 0) + 1
+            if not healthy and w.id in suspects:  # a caller saw it refuse: one more will do
+                failures = max(failures, self._rules.probe_failures - 1)
+            self._probe_failures[w.id] = failures
+        return WorkerView(w, state, None, healthy, exited, failures)
+
+    def _probe_due(self, worker_id: int) -> bool:
+        """RUNNING workers are checked every few passes (each check is a request the
+        worker serves, and logs)."""
+        now = time.monotonic()
+        if now - self._probed.get(worker_id, 0.0) < self._every * RUNNING_CHECK_PASSES:
+            return False
+        self._probed[worker_id] = now
+        return True
 
     async def _reconcile(self, endpoint_id: int) -> None:
         async with self._sessions() as db:
@@ -179,6 +192,7 @@ class EndpointLoop:
         async with self._sessions() as db, db.begin():
             await repo.set_worker(db, worker_id, **values)
         self._probe_failures.pop(worker_id, None)
+        self._probed.pop(worker_id, None)
         if status is not W.TERMINATED:
             await self._runner.stop(worker_id, session, "endpoint-worker-" + status.value.lower())
         self._signals.publish(WorkerChange(endpoint_id, worker_id, status, reason))

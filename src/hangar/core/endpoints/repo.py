@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from hangar.core.endpoints.models import (
     EndpointSpec,
@@ -213,6 +213,15 @@ async def append_log(
     db.add_all(EndpointWorkerLogRow(worker_id=worker_id, time=e.time, offset=e.offset,
                                     text=e.text) for e in entries)  # fmt: skip
     await set_worker(db, worker_id, log_offset=new_offset)
+
+
+async def trim_log(db: DbSession, worker_id: int, keep: int) -> None:
+    """Drop all but the newest ``keep`` lines of a worker's log."""
+    t = EndpointWorkerLogRow
+    newest = select(t.offset).where(t.worker_id == worker_id).order_by(t.offset.desc())
+    cut = (await db.execute(newest.offset(keep).limit(1))).scalar()
+    if cut is not None:
+        await db.execute(delete(t).where(t.worker_id == worker_id, t.offset <= cut))
 
 
 async def log_entries(

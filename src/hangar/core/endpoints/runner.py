@@ -20,7 +20,7 @@ from hangar.core.compute.service import ComputeService
 from hangar.core.compute.states import SessionType
 from hangar.core.endpoints import repo
 from hangar.core.endpoints.httpwire import exchange
-from hangar.core.endpoints.logbuffer import LogBuffer
+from hangar.core.endpoints.logbuffer import MAX_LINES_KEPT, LogBuffer
 from hangar.core.endpoints.models import EndpointSpec, LogEntry, Placement, Worker
 from hangar.core.endpoints.owners import owner_from_json
 from hangar.core.endpoints.placement import choose_placement
@@ -33,6 +33,7 @@ from hangar.db.engine import DbSession
 
 log = logging.getLogger("hangar.core.endpoints")
 PROBE_SECONDS = 3.0
+TRIM_EVERY = 1000
 
 
 def worker_session_name(endpoint_id: int, worker_id: int) -> str:
@@ -73,6 +74,7 @@ class WorkerRunner:
         self._runs: dict[int, asyncio.Task[None]] = {}
         self._followed: set[int] = set()  # workers whose init command this process ran
         self.exited: dict[int, str] = {}  # worker id -> why its init command failed
+        self._written: dict[int, int] = {}  # lines written since the last trim
 
     async def start(self, ep: EndpointRecord) -> tuple[Worker, str | None]:
         """A new worker of the endpoint's current generation and its session (queued for
@@ -111,9 +113,15 @@ class WorkerRunner:
         task.add_done_callback(lambda done: self._runs.pop(worker.id, None))
 
     async def _write(self, worker_id: int, entries: list[LogEntry], offset: int) -> None:
-        if entries:
+        if not entries:
+            return
+        async with self._sessions() as db, db.begin():
+            await repo.append_log(db, worker_id, entries, offset)
+        self._written[worker_id] = self._written.get(worker_id, 0) + len(entries)
+        if self._written[worker_id] >= TRIM_EVERY:  # keep the newest lines only
+            self._written[worker_id] = 0
             async with self._sessions() as db, db.begin():
-                await repo.append_log(db, worker_id, entries, offset)
+                await repo.trim_log(db, worker_id, MAX_LINES_KEPT)
 
     async def _follow(
         self, worker_id: int, session: ComputeSession, command: str, offset: int
