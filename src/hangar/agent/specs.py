@@ -16,7 +16,7 @@ from pathlib import Path
 from hangar.agent.errors import InvalidKernelSpec
 from hangar.agent.images import facts
 from hangar.agent.images.nvidia import BIN_DIR, driver_binds, gpu_environ
-from hangar.agent.images.runner import runner_environ, runner_mounts
+from hangar.agent.images.runner import runner_mounts
 from hangar.agent.images.store import StoredImage
 from hangar.agent.models import KernelRequest
 from hangar.agent.node_errors import InvalidKernelRequest
@@ -164,9 +164,8 @@ def build_spec(
     if image is not None and gpus:  # the host driver's files, as nvidia-container-toolkit
         environ.update(gpu_environ(gpus, environ), PATH=f"{environ['PATH']}:{BIN_DIR}")
         driver = driver_binds()
-    if image is not None and (runner := runner_mounts(image.rootfs)):  # query mode's kernel
-        environ.update(runner_environ(environ))
-        driver += runner
+    if image is not None:  # query mode's kernel runner, where the image needs it
+        driver += runner_mounts(image.rootfs)
     try:
         return KernelSpec(
             kernel_id=kernel_id,

@@ -178,6 +178,11 @@ async def test_query_mode_runs_in_the_images_python_with_hangars_runner(
         node.run_query(creation.kernel_id, "print(x + 1)", 60)
     ) as stream:
         assert text([r async for r in stream], "stdout") == "42\n"
+    # The runner is the Jupyter kernel's alone: the session's other programs see none of it.
+    check = "import os, sys; print(os.environ.get('LD_LIBRARY_PATH'), "
+    check += "[p for p in sys.path if 'hangar' in p])"
+    out, code = await _run(node, creation.kernel_id, f'python3 -c "{check}"')
+    assert (out, code) == ("None []\n", 0)
 
 
 def _mounts() -> str:

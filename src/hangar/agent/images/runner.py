@@ -4,8 +4,11 @@ as Backend.AI does with its runner volume, so nothing has to be installed in the
 The runner is the host's ``ipykernel`` and what it imports (Debian's ``python3-ipykernel``
 under ``/usr/lib/python3/dist-packages``) plus the shared libraries of its compiled parts
 (libzmq and its dependencies, not the C library), bound read-only under
-``/opt/hangar-runner`` and put *after* the image's own paths on ``PYTHONPATH`` and
-``LD_LIBRARY_PATH``, so the image's packages win. Compiled modules only load into the same
+``/opt/hangar-runner``. Only the Jupyter kernel's process uses them (:data:`PRELUDE`, run
+first by the kernel launcher): it loads the runner's libraries and puts the runner's
+packages *after* the image's own on its ``sys.path``, so the image's packages win; the
+session's other programs (batch steps, terminals, sshd) never see the host's packages or
+libraries. Compiled modules only load into the same
 Python minor version, so the runner is offered to images whose Python is the host's
 (``usr/lib/python3.X`` or ``usr/local/lib/python3.X`` in the image). An image whose Python
 has its own ``ipykernel`` runs that one, whatever its version; any other image's query mode
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
 
 from hangar.agent.images import facts
@@ -99,10 +101,21 @@ def runner_mounts(rootfs: Path) -> tuple[BindMount, ...]:
     return tuple(binds)
 
 
-def runner_environ(env: Mapping[str, str]) -> dict[str, str]:
-    """``PYTHONPATH`` and ``LD_LIBRARY_PATH`` with the runner after the image's own."""
-    found = {}
-    for name, path in (("PYTHONPATH", f"{RUNNER}/python"), ("LD_LIBRARY_PATH", f"{RUNNER}/lib")):
-        parts = [p for p in env.get(name, "").split(":") if p]
-        found[name] = ":".join(dict.fromkeys([*parts, path]))
-    return found
+# Python run by the kernel launcher before it imports ipykernel (a no-op outside a runner
+# image). Each library is loaded by path, leaves before those that need them (a load that
+# fails for a missing dependency is tried again after the others); a later load of the same
+# soname (pyzmq's libzmq.so.5) then finds the one already loaded.
+PRELUDE = f"""
+import os as _os, sys as _sys
+if _os.path.isdir("{RUNNER}/python"):
+    import ctypes as _ctypes
+    _left = sorted(_os.listdir("{RUNNER}/lib")) if _os.path.isdir("{RUNNER}/lib") else []
+    for _ in range(len(_left)):
+        for _name in list(_left):
+            try:
+                _ctypes.CDLL("{RUNNER}/lib/" + _name, mode=_ctypes.RTLD_GLOBAL)
+                _left.remove(_name)
+            except OSError:
+                pass
+    _sys.path.append("{RUNNER}/python")
+"""

@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from hangar.agent.images.runner import PRELUDE  # an image's kernel runner, if it has one
+
 READY_MARK = "HANGAR-KERNEL-READY "
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 
@@ -86,4 +88,4 @@ class Connection:
 
 def launcher_argv(interpreter: str) -> list[str]:
     """The command that starts a kernel with ``interpreter`` (run it in the sandbox)."""
-    return [interpreter, "-c", LAUNCHER]
+    return [interpreter, "-c", PRELUDE + LAUNCHER]
