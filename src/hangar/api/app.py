@@ -18,6 +18,8 @@ from hangar.api.common.context import AccessLog, RequestContext
 from hangar.api.common.mounts import Dispatch, Endpoint, Mount, MountTable
 from hangar.api.observability import Metrics
 from hangar.core.services import Services
+from hangar.ui.app import PREFIX as UI_PREFIX
+from hangar.ui.app import RootDoor, create_ui_app
 
 
 class Operations:
@@ -57,6 +59,8 @@ def mounts(services: Services) -> list[Mount]:
         *(Mount.segment(pattern, "clearml", clearml) for pattern in SEGMENT_PATTERNS),
         *(Mount.prefix(prefix, "cloud", cloud) for prefix in CLOUD_PREFIXES),
         Mount.prefix("/pod-proxy", "cloud", create_pod_proxy_app(services)),
+        Mount.prefix(UI_PREFIX, "ui", create_ui_app(services)),
+        Mount.exact("/", "bai", RootDoor(bai)),  # browsers go on to the UI at /ui
         Mount.exact("/healthz", "ops", Endpoint(ops.healthz)),
         Mount.exact("/metrics", "ops", Endpoint(Metrics(services.census))),
         Mount.exact(agents.PATH, "ops", Endpoint(ops.heartbeat)),
