@@ -317,3 +317,20 @@ def test_an_idle_autoscaled_endpoint_scales_to_zero(server: LiveServer) -> None:
     assert gone["status"] == "RUNNING"  # scaled to zero, not stopped: demand wakes it
     wait_for(lambda: workers(server, eid, "RUNNING", "INITIALIZING") == [], "workers gone")
     remove(server, eid)
+
+
+def test_an_endpoint_holds_its_registry_credential(server: LiveServer) -> None:
+    api = CloudApi(server, admin_key(server))
+    cred = {"name": "epReg", "type": "PRIVATE", "username": "u", "password": "p"}
+    cred_id = api.post("/v2/container-registry-auths", json=cred).json()["data"]["id"]
+    body = {"name": "held", "image": "python:3", "resources": [{"gpuCount": 0}], "workers": 1,
+            "containerVolumeInGb": 20, "serviceMode": "CUSTOM",
+            "containerRegistryAuthId": cred_id}  # fmt: skip
+    made = api.post("/v2/serverless", json=body).json()
+    assert made["data"]["containerRegistryAuthId"] == cred_id, made
+    refused = api.delete(f"/v2/container-registry-auths/{cred_id}").json()
+    assert refused["code"] == 12001, refused  # in use
+    bad = api.post("/v2/serverless", json={**body, "containerRegistryAuthId": 999999}).json()
+    assert bad["code"] == 10001 and "containerRegistryAuthId" in bad["message"], bad
+    remove(server, made["data"]["id"])
+    assert api.delete(f"/v2/container-registry-auths/{cred_id}").json()["code"] == 10000

@@ -31,6 +31,7 @@ from hangar.core.endpoint_tasks.dispatcher import Dispatcher, DispatchRules
 from hangar.core.endpoint_tasks.service import TaskService
 from hangar.core.endpoint_tasks.webhooks import DeliveryRules, NoticeFormat, Notifier
 from hangar.core.endpoints.decide import Rules
+from hangar.core.endpoints.holders import EndpointAuthHolders, EndpointPullCredentials
 from hangar.core.endpoints.loop import EndpointLoop
 from hangar.core.endpoints.runner import WorkerRunner
 from hangar.core.endpoints.service import EndpointService
@@ -148,7 +149,7 @@ class Services:
     @cached_property
     def registry_auths(self) -> RegistryAuthService:
         """Users' own registry credentials, sealed like the container registries'."""
-        holders = PodAuthHolders(self.sessions, self.compute)
+        holders = EndpointAuthHolders(self.sessions, PodAuthHolders(self.sessions, self.compute))
         return RegistryAuthService(self.sessions, secret_box_for(self.settings), self.clock,
                                    holders)  # fmt: skip
 
@@ -306,6 +307,7 @@ def _assemble(
     bgtasks = BackgroundTasks(sessions, clock, bus)
     storage = build_storage_plane(settings, sessions, clock, manager, bgtasks)
     wakeups = PgWakeups(engine, leases.owner) if PgWakeups.available(engine) else NoWakeups()
+    auths = RegistryAuthService(sessions, secret_box_for(settings), clock)  # for image pulls
     lifecycle = SessionLifecycle(
         sessions,
         clock,
@@ -315,8 +317,8 @@ def _assemble(
         policy=settings.scheduler_policy,
         idle_timeout=settings.idle_timeout_seconds,
         kernel_extras=TaskMounts(storage, settings),
-        pull_credentials=PodPullCredentials(
-            sessions, RegistryAuthService(sessions, secret_box_for(settings), clock)
+        pull_credentials=EndpointPullCredentials(
+            sessions, auths, PodPullCredentials(sessions, auths)
         ),
         leases=leases,
         wakeups=wakeups,
