@@ -233,11 +233,22 @@ def test_a_whole_metric_comes_in_one_answer_as_its_pages_do(
     assert none == {"events": [], "returned": 0, "total": 0, "scroll_id": None}
 
 
-def test_a_models_events_go_with_the_model(clearml_live: LiveServer, alice_api: ClearmlApi) -> None:
+def test_a_models_events_are_read_with_model_events_and_go_with_the_model(
+    clearml_live: LiveServer, alice_api: ClearmlApi, bob_api: ClearmlApi
+) -> None:
     task = new_task(alice_api, "with a model")
     model = alice_api.call("models.create", uri="file:///w.pt", name="evented", task=task)["id"]
-    events = [{**scalar(model, i, 1.0), "model_event": True} for i in range(4)]
+    events = [{**scalar(model, i, float(i)), "model_event": True} for i in range(4)]
     assert add_batch(alice_api, events)["added"] == 4
+    read = alice_api.call("events.scalar_metrics_iter_histogram", task=model, model_events=True)
+    assert read["loss"]["train"]["y"] == [0.0, 1.0, 2.0, 3.0]
+    data = alice_api.call("events.get_scalar_metric_data", task=model, metric="loss",
+                          model_events=True, no_scroll=True)  # fmt: skip
+    assert [e["iter"] for e in data["events"]] == [3, 2, 1, 0]
+    for api, body in ((alice_api, {}), (bob_api, {"model_events": True})):
+        with pytest.raises(ClearmlCallError) as hidden:
+            api.call("events.scalar_metrics_iter_histogram", task=model, **body)
+        assert (hidden.value.code, hidden.value.subcode) == (400, 101)
     database = clearml_live.database_url.split(":///", 1)[1]
 
     def series_of(owner: str) -> int:

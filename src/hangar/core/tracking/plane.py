@@ -14,7 +14,7 @@ from hangar.core.tracking.contracts import MetricsSummaries, TaskCleanup
 from hangar.core.tracking.files import TrackingFiles
 from hangar.core.tracking.metrics.reads import MetricsReads
 from hangar.core.tracking.metrics.service import MetricsService
-from hangar.core.tracking.models.service import ModelsService
+from hangar.core.tracking.models.service import ModelsAsTasks, ModelsService
 from hangar.core.tracking.tasks.experiments import Experiments, build_experiments
 from hangar.core.tracking.tasks.reads import ProjectReads, TaskDirectory
 from hangar.db.engine import DbSession
@@ -30,6 +30,7 @@ class TrackingPlane:
     files: TrackingFiles  # the file server's store
     metrics: MetricsService  # task events: writes, summaries, cleanup
     metric_reads: MetricsReads
+    model_metric_reads: MetricsReads  # a model's own events (``model_events``)
 
 
 def build_tracking_plane(
@@ -61,4 +62,5 @@ def build_tracking_plane(
         files=files,
         metrics=metrics,
         metric_reads=MetricsReads(sessions, access),
+        model_metric_reads=MetricsReads(sessions, ModelsAsTasks(models)),
     )

@@ -59,7 +59,11 @@ def writes(call: Call) -> MetricsService:
 
 
 def reads(call: Call) -> MetricsReads:
-    return call.services.tracking.metric_reads
+    """The reads of tasks' events; of models' own events with ``model_events: true``."""
+    tracking = call.services.tracking
+    return tracking.model_metric_reads if call.body.get("model_events") is True else (
+        tracking.metric_reads
+    )  # fmt: skip
 
 
 def _metrics(found: list[MetricVariants] | None) -> list[tuple[str, list[str]]]:

@@ -254,6 +254,13 @@ class ModelsService:
             found = await repo.visible(db, principal, projects, ids=list(ids))
         return {m.id for m in found if principal.owns(m.user) or principal.is_admin}
 
+    async def refs(self, principal: Principal, ids: Collection[ModelId]) -> dict[str, TaskRef]:
+        """The visible models among ``ids``, as the refs reads of events take."""
+        projects = await self._readable_projects(principal)
+        async with self._sessions() as db:
+            found = await repo.visible(db, principal, projects, ids=list(ids))
+        return {m.id: TaskRef(m.id, m.name, m.project, "", str(m.user), m.company) for m in found}
+
     async def record_metrics(self, figures: Mapping[ModelId, MetricsSummary]) -> None:
         """The models' ``last_iteration`` and ``last_metrics`` as their events left them."""
         async with self._sessions() as db, db.begin():
@@ -314,3 +321,18 @@ def _positive_terms(condition: Filter) -> tuple[str, list[Any]] | None:
 
 
 __all__ = ["ModelIsReady", "ModelsService", "ProjectAccess", "model_not_found"]
+
+
+class ModelsAsTasks:
+    """``TaskAccess`` over models: a model's own events (``model_events``) are read as a
+    task's are, by whoever may see the model."""
+
+    def __init__(self, models: ModelsService) -> None:
+        self._models = models
+
+    async def readable(self, principal: Principal, ids: Collection[str]) -> dict[str, TaskRef]:
+        return await self._models.refs(principal, ids)
+
+    async def writable(self, principal: Principal, ids: Collection[str]) -> dict[str, TaskRef]:
+        mine = await self._models.writable(principal, ids)
+        return {k: v for k, v in (await self.readable(principal, mine)).items()}
