@@ -253,6 +253,12 @@ class Settings(BaseSettings):
         "shown read-only in task sessions and importable there after the task's own "
         "packages; unset: tasks install clearml with their requirements.",
     )
+    tracking_files_quota_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes the ClearML file server keeps per domain (company); uploads past "
+        "it are refused (507 with the figures). 0: no quota beyond the disk reserve.",
+    )
     tracking_task_timeout_seconds: float = Field(
         default=7200.0,
         gt=0,

@@ -16,6 +16,8 @@ from hangar.api.cloud.app import create_cloud_app
 from hangar.api.cloud.podproxy import create_pod_proxy_app
 from hangar.api.common.context import AccessLog, RequestContext
 from hangar.api.common.mounts import Dispatch, Endpoint, Mount, MountTable
+from hangar.api.gateway.app import Gateway, HostRouted
+from hangar.api.gateway.routing import PREFIX as GATEWAY_PREFIX
 from hangar.api.observability import Metrics
 from hangar.core.services import Services
 from hangar.ui.app import PREFIX as UI_PREFIX
@@ -67,11 +69,15 @@ def mounts(services: Services) -> list[Mount]:
     ]
 
 
-def serve(table: MountTable, services: Services) -> RequestContext:
-    """The ASGI app for ``table``: request context around the dispatcher."""
+def serve(table: MountTable, services: Services, gateway: Gateway | None = None) -> RequestContext:
+    """The ASGI app for ``table``: request context around the dispatcher; requests to an
+    endpoint's host name (``<label>.<endpoint_domain>``) go to ``gateway`` before it."""
     json_logs = services.settings.log_format.value == "json"
-    return RequestContext(Dispatch(table), table.face_of, AccessLog(json_format=json_logs))
+    app = Dispatch(table) if gateway is None else HostRouted(Dispatch(table), gateway)
+    return RequestContext(app, table.face_of, AccessLog(json_format=json_logs))
 
 
 def create_app(services: Services) -> RequestContext:
-    return serve(MountTable(mounts(services)), services)
+    gateway = Gateway(services)  # one balancer for both routes to an endpoint
+    table = [*mounts(services), Mount.prefix(GATEWAY_PREFIX, "gateway", gateway)]
+    return serve(MountTable(table), services, gateway)

@@ -1,0 +1,160 @@
+"""Which endpoint a request is for, and whether its caller may use it: the Host header
+``<label>.<endpoint_domain>`` or the path ``/serverless-proxy/{id}/...``; the owner's API key
+as ``Authorization: Bearer <key>`` (or ``X-Api-Key``). Keys and endpoints are read again
+after ``auth_cache_seconds`` (a revoked key, a stopped endpoint take effect within it)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from starlette.types import Scope
+
+from hangar.core.endpoints.models import Endpoint, EndpointStatus, ServiceMode
+from hangar.core.errors import AuthFailed
+from hangar.core.principal import Principal
+from hangar.core.services import Services
+
+PREFIX = "/serverless-proxy"
+LABEL = re.compile(r"[a-z0-9]{12}")
+MAX_CACHED = 4096
+
+
+class Refusal(Exception):
+    """An answer the gateway gives itself: HTTP ``status``, the face's ``code``."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def not_found(what: str) -> Refusal:
+    return Refusal(404, 14000, f"Endpoint not found: {what}")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The endpoint a request names and the path its worker sees."""
+
+    by_id: int | None
+    label: str | None
+    path: bytes  # with the query string
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def host_label(scope: Scope, suffix: str) -> str | None:
+    """The endpoint label of a Host ``<label>.<suffix>[:port]``; None for any other host."""
+    raw = header(scope, b"host")
+    if raw is None:
+        return None
+    host = raw.decode("latin-1").lower().rsplit(":", 1)[0] if b"]" not in raw else ""
+    if not host.endswith(suffix):
+        return None
+    label = host[: -len(suffix)]
+    return label if LABEL.fullmatch(label) else None
+
+
+def _path(scope: Scope) -> bytes:
+    return bytes(scope.get("raw_path") or scope["path"].encode("utf-8"))
+
+
+def _with_query(scope: Scope, path: bytes) -> bytes:
+    query = scope.get("query_string") or b""
+    return path + (b"?" + bytes(query) if query else b"")
+
+
+def host_target(scope: Scope, label: str) -> Target:
+    return Target(None, label, _with_query(scope, _path(scope)))
+
+
+def path_target(scope: Scope) -> Target:
+    """``/serverless-proxy/{id}[/rest]``: the endpoint id and ``/rest``."""
+    path = _path(scope)
+    start = PREFIX.encode() + b"/"
+    raw_id, _, tail = path[len(start) :].partition(b"/")
+    if not path.startswith(start) or not raw_id.isdigit() or len(raw_id) > 18:
+        raise not_found("the path names no endpoint id (/serverless-proxy/{id}/...)")
+    return Target(int(raw_id), None, _with_query(scope, b"/" + tail))
+
+
+def presented_key(scope: Scope) -> tuple[str, bytes] | None:
+    """The API key and the header that carried it."""
+    value = header(scope, b"authorization")
+    if value is not None:
+        scheme, _, key = value.decode("latin-1").strip().partition(" ")
+        if scheme.lower() == "bearer" and key.strip():
+            return key.strip(), b"authorization"
+    value = header(scope, b"x-api-key")
+    if value is not None and value.strip():
+        return value.decode("latin-1").strip(), b"x-api-key"
+    return None
+
+
+class Resolver:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._ttl = services.settings.auth_cache_seconds
+        self._keys: dict[str, tuple[Principal, float]] = {}
+        self._endpoints: dict[object, tuple[Endpoint | None, float]] = {}
+
+    async def principal(self, key: str) -> Principal:
+        now = time.monotonic()
+        found = self._keys.get(key)
+        if found is not None and now - found[1] < self._ttl:
+            return found[0]
+        try:
+            principal = await self._services.apikeys.principal_for(key)
+        except AuthFailed:
+            self._keys.pop(key, None)
+            raise Refusal(401, 40101, "Invalid API key.") from None
+        if len(self._keys) >= MAX_CACHED:
+            self._keys.clear()
+        self._keys[key] = (principal, now)
+        return principal
+
+    async def endpoint(self, target: Target) -> Endpoint | None:
+        key: object = target.by_id if target.by_id is not None else ("label", target.label)
+        now = time.monotonic()
+        found = self._endpoints.get(key)
+        if found is not None and now - found[1] < self._ttl:
+            return found[0]
+        endpoints = self._services.endpoints
+        if target.by_id is not None:
+            endpoint = await endpoints.find(target.by_id)
+        else:
+            endpoint = await endpoints.by_domain(target.label or "")
+        if len(self._endpoints) >= MAX_CACHED:
+            self._endpoints.clear()
+        self._endpoints[key] = (endpoint, now)
+        return endpoint
+
+    async def resolve(self, scope: Scope, target: Target) -> tuple[Endpoint, bytes]:
+        """The endpoint the caller may send to, and the header its key came in. Raises
+        Refusal: 401 no or a bad key; 404 unknown, another user's, not ALB; 503 stopped."""
+        presented = presented_key(scope)
+        if presented is None:
+            raise Refusal(401, 40101, "Missing API key: send Authorization: Bearer <API key>.")
+        principal = await self.principal(presented[0])
+        endpoint = await self.endpoint(target)
+        what = str(target.by_id) if target.by_id is not None else f"{target.label}"
+        if endpoint is None or endpoint.owner_uuid != principal.user_uuid:
+            raise not_found(what)
+        if endpoint.mode is not ServiceMode.ALB:
+            raise Refusal(404, 14000, f"Endpoint {endpoint.id} is a {endpoint.mode.value} "
+                          "endpoint; only ALB endpoints serve the gateway.")  # fmt: skip
+        if endpoint.status in (EndpointStatus.STOPPED, EndpointStatus.STOPPING):
+            raise Refusal(503, 24000, f"Endpoint {endpoint.id} is {endpoint.status.value}: "
+                          "start it to serve requests.")  # fmt: skip
+        if endpoint.status is EndpointStatus.FAILED:
+            raise Refusal(503, 24000, f"Endpoint {endpoint.id} FAILED: "
+                          f"{endpoint.status_info or 'its workers kept failing'}.")  # fmt: skip
+        if endpoint.spec.port is None:
+            raise Refusal(503, 24000, f"Endpoint {endpoint.id} exposes no port.")
+        return endpoint, presented[1]

@@ -1,0 +1,201 @@
+"""The ALB gateway of serverless endpoints (cloud spec §3.6) against a live server: an
+endpoint created with the official ``yotta`` CLI, two host-Python workers whose init
+command runs tests/support/gateway_worker.py, reached through the endpoint's host name and
+the ``/serverless-proxy/{id}/...`` fallback with the owner's key as ``Authorization:
+Bearer``. One server for the module; tests run in file order (the last ones stop it)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from tests.support.cloud import FAKE_INVENTORY, YOTTA_CLI, admin_key, new_user, run_yotta
+from tests.support.live import LiveServer
+
+RTX = "NVIDIA_RTX_4090_24G"
+H100 = "NVIDIA_H100_80G"
+WORKER_PY = (Path(__file__).parents[1] / "support" / "gateway_worker.py").read_text()
+SERVE = 'exec python3 -c "$WORKER_PY"'
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    assert YOTTA_CLI.exists(), "official yottaml SDK missing"
+    home = tmp_path_factory.mktemp("gateway")
+    live = LiveServer(
+        home=home,
+        database_url=f"sqlite+aiosqlite:///{home}/h.db",
+        extra_env={
+            "HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY,
+            "HANGAR_ENDPOINT_CHECK_SECONDS": "0.3",
+            "HANGAR_ENDPOINT_BACKOFF_SECONDS": "0.2",
+            "HANGAR_ENDPOINT_WORKER_START_SECONDS": "30",
+            "HANGAR_ENDPOINT_GATEWAY_WAIT_SECONDS": "45",
+        },
+    )
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def yotta(server: LiveServer, *args: str) -> Any:
+    done = run_yotta(server, admin_key(server), "serverless", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    body = json.loads(done.stdout)
+    assert body["code"] == 10000, body
+    return body["data"]
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+    return found
+
+
+@pytest.fixture(scope="module")
+def endpoint(server: LiveServer) -> dict[str, Any]:
+    """An ALB endpoint with two RUNNING workers."""
+    created = yotta(
+        server, "create", "--name", "gw", "--image", "python:3",
+        "--resources", json.dumps([{"region": "local", "gpuType": RTX, "gpuCount": 1}]),
+        "--workers", "2", "--service-mode", "ALB", "--volume", "20", "--init-cmd", SERVE,
+        "--env", f"WORKER_PY={WORKER_PY}", "--expose-port", "8080", "--expose-protocol", "HTTP",
+    )  # fmt: skip
+    eid = created["id"]
+    wait_for(lambda: yotta(server, "get", eid)["runningWorkers"] == 2, "two workers running")
+    return dict(yotta(server, "get", eid))
+
+
+def client(server: LiveServer, key: str | None = None, **headers: str) -> httpx.Client:
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.Client(base_url=server.endpoint, headers=headers, timeout=60)
+
+
+def via_path(endpoint: dict[str, Any], path: str) -> str:
+    return f"/serverless-proxy/{endpoint['id']}{path}"
+
+
+def test_path_and_host_routes_reach_both_workers(
+    server: LiveServer, endpoint: dict[str, Any]
+) -> None:
+    key = admin_key(server)
+    with client(server, key) as http:
+        names = {http.get(via_path(endpoint, "/who")).text for _ in range(6)}
+        assert len(names) == 2  # least outstanding requests, ties in turn
+        host = endpoint["domain"]
+        assert host.endswith(".localhost") and len(host.split(".")[0]) == 12
+        by_host = http.get("/who", headers={"Host": host})
+        assert by_host.status_code == 200 and by_host.text in names
+        assert by_host.headers["x-worker"] == by_host.text
+        echoed = http.post(via_path(endpoint, "/echo?x=1"), content=iter([b"ab", b"cd"]))
+        assert (echoed.status_code, echoed.content) == (200, b"abcd")  # a chunked body
+        missing = http.get(via_path(endpoint, "/nothing"))
+        assert missing.status_code == 404 and missing.text == "no such path"
+    metrics = httpx.get(server.endpoint + "/metrics").text
+    line = f'hangar_gateway_requests_total{{endpoint="{endpoint["id"]}",status="2xx"}}'
+    assert line in metrics
+
+
+def test_keys_other_users_and_unknown_endpoints(
+    server: LiveServer, endpoint: dict[str, Any]
+) -> None:
+    with client(server) as anonymous:
+        refused = anonymous.get(via_path(endpoint, "/who"))
+        assert refused.status_code == 401 and refused.json()["code"] == 40101
+    with client(server, "not-a-key") as bad:
+        assert bad.get(via_path(endpoint, "/who")).status_code == 401
+    other = new_user(server, "gateway-other@example.com")
+    with client(server, other.key) as stranger:
+        for answer in (
+            stranger.get(via_path(endpoint, "/who")),
+            stranger.get("/who", headers={"Host": endpoint["domain"]}),
+        ):
+            assert answer.status_code == 404 and answer.json()["code"] == 14000
+    with client(server, admin_key(server)) as owner:
+        assert owner.get("/serverless-proxy/999999/who").status_code == 404
+        assert owner.get("/who", headers={"Host": "zzzzzzzzzzzz.localhost"}).status_code == 404
+        by_header = owner.get(via_path(endpoint, "/who"), headers={"X-Api-Key": "x"})
+        assert by_header.status_code == 200  # Bearer wins; X-Api-Key alone works too
+
+
+def test_server_sent_events_arrive_one_by_one(server: LiveServer, endpoint: dict[str, Any]) -> None:
+    arrived: list[float] = []
+    with client(server, admin_key(server)) as http:
+        started = time.monotonic()
+        with http.stream("GET", via_path(endpoint, "/sse?n=4&gap=0.3")) as answer:
+            assert answer.headers["content-type"] == "text/event-stream"
+            for line in answer.iter_lines():
+                if line.startswith("data: tok"):
+                    arrived.append(time.monotonic() - started)
+    assert len(arrived) == 4
+    assert arrived[0] < 0.8 and arrived[3] - arrived[0] > 0.6, arrived  # not buffered
+
+
+def test_websocket_echo(server: LiveServer, endpoint: dict[str, Any]) -> None:
+    url = server.endpoint.replace("http", "ws", 1) + via_path(endpoint, "/ws")
+    headers = {"Authorization": f"Bearer {admin_key(server)}"}
+    with ws_connect(url, additional_headers=headers, open_timeout=30) as socket:
+        socket.send("hello")
+        assert socket.recv(timeout=10) == "hello"
+        socket.send(b"\x00\x01")
+        assert socket.recv(timeout=10) == b"\x00\x01"
+
+
+def test_killed_worker_request_goes_to_the_other(
+    server: LiveServer, endpoint: dict[str, Any]
+) -> None:
+    with client(server, admin_key(server)) as http:
+        names = {http.get(via_path(endpoint, "/who")).text for _ in range(4)}
+        victim, survivor = sorted(names)
+        # The victim dies while answering; the GET is sent again to the survivor.
+        for _ in range(3):
+            answer = http.get(via_path(endpoint, f"/exit/{victim}"))
+            assert (answer.status_code, answer.text) == (200, survivor)
+        assert {http.get(via_path(endpoint, "/who")).text for _ in range(3)} == {survivor}
+        retries = f'hangar_gateway_retries_total{{endpoint="{endpoint["id"]}"}}'
+        assert retries in httpx.get(server.endpoint + "/metrics").text
+
+
+def test_scaled_to_zero_endpoint_wakes_for_a_request(server: LiveServer) -> None:
+    key = admin_key(server)
+    body = {
+        "name": "gw-zero", "image": "python:3", "serviceMode": "ALB", "workers": 1,
+        "resources": [{"region": "local", "gpuType": H100, "gpuCount": 1}],
+        "containerVolumeInGb": 20, "initializationCommand": SERVE,
+        "environmentVars": [{"key": "WORKER_PY", "value": WORKER_PY}],
+        "expose": {"port": 8080, "protocol": "HTTP"},
+        "minWorkers": 0, "maxWorkers": 1, "idleSeconds": 1,
+    }  # fmt: skip
+    created = httpx.post(server.endpoint + "/v2/serverless", json=body,
+                         headers={"X-Api-Key": key}).json()  # fmt: skip
+    assert created["code"] == 10000, created
+    eid = created["data"]["id"]
+    wait_for(lambda: yotta(server, "get", eid)["runningWorkers"] == 1, "its first worker")
+    wait_for(lambda: yotta(server, "get", eid)["totalWorkers"] == 0, "scaled to zero")
+    with client(server, key) as http:
+        answer = http.get(f"/serverless-proxy/{eid}/who")
+    assert answer.status_code == 200 and answer.headers["x-worker"] == answer.text
+
+
+def test_stopped_endpoint_answers_503(server: LiveServer, endpoint: dict[str, Any]) -> None:
+    eid = endpoint["id"]
+    assert yotta(server, "stop", eid) is True
+    wait_for(lambda: yotta(server, "get", eid)["status"] == "STOPPED", "stopped")
+    with client(server, admin_key(server)) as http:
+        answer = wait_for(
+            lambda: (a := http.get(via_path(endpoint, "/who"))).status_code == 503 and a,
+            "503 once stopped", timeout=5,
+        )  # fmt: skip
+    assert answer.json()["code"] == 24000 and "STOPPED" in answer.json()["message"]
