@@ -13,7 +13,7 @@ import pytest
 
 from hangar.api.clearml import multipart
 from hangar.core.diskspace import DiskReserve
-from hangar.core.errors import DiskFull, Forbidden, InvalidRequest, NotFound
+from hangar.core.errors import DiskFull, Forbidden, InvalidRequest, NotFound, QuotaExceeded
 from hangar.core.principal import Credential, CredentialKind, Principal, Role
 from hangar.core.storage.backends.local import LocalBackend
 from hangar.core.storage.backends.s3 import S3Backend
@@ -73,7 +73,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> TrackingFiles:
 
 
 async def upload(store: TrackingFiles, who: uuid.UUID, files: dict[str, bytes]) -> list[str]:
-    batch = store.upload(principal(who))
+    batch = await store.upload(principal(who))
     try:
         for key, data in files.items():
             await batch.add(key)
@@ -193,9 +193,25 @@ async def test_non_multipart_uploads_are_refused() -> None:
         await multipart.read_parts(chunks(b"garbage" * 10, 4), b"xyz", Collect())
 
 
-def test_uploads_are_refused_when_the_disk_reserve_would_be_touched(tmp_path: Path) -> None:
+async def test_uploads_are_refused_when_the_disk_reserve_would_be_touched(
+    tmp_path: Path,
+) -> None:
     reserve = DiskReserve(tmp_path, 100 << 20, free=lambda _: 150 << 20)
     store = TrackingFiles(LocalBackend("local", tmp_path / "storage"), FakeAccess(), reserve)
-    store.upload(principal(ALICE), 10 << 20)  # leaves 140 MiB: fine
+    await store.upload(principal(ALICE), 10 << 20)  # leaves 140 MiB: fine
     with pytest.raises(DiskFull):
-        store.upload(principal(ALICE), 60 << 20)
+        await store.upload(principal(ALICE), 60 << 20)
+
+
+async def test_a_domain_stores_no_more_than_its_quota(tmp_path: Path) -> None:
+    store = TrackingFiles(LocalBackend("local", tmp_path / "storage"), FakeAccess(), None, 1000)
+    await upload(store, ALICE, {f"p/e.{T1}/a.bin": b"a" * 600})
+    with pytest.raises(QuotaExceeded, match="600 are in use and this upload adds 500"):
+        await store.upload(principal(BOB), 500)  # the domain's, declared up front
+    with pytest.raises(QuotaExceeded):  # or found when the files arrive
+        await upload(store, BOB, {f"p/e.{T2}/b.bin": b"b" * 300, "mine.bin": b"c" * 200})
+    with pytest.raises(NotFound):
+        await read(store, BOB, f"p/e.{T2}/b.bin")
+    await upload(store, BOB, {f"p/e.{T2}/b.bin": b"b" * 300})
+    await store.delete(principal(ALICE), f"p/e.{T1}/a.bin")
+    await upload(store, BOB, {"mine.bin": b"c" * 600})

@@ -31,7 +31,7 @@ from hangar.api.common.context import new_request_id
 from hangar.api.common.errors import error_response
 from hangar.api.common.params import read_body
 from hangar.api.common.responses import FaceJSONResponse
-from hangar.core.errors import DiskFull, HangarError, InvalidRequest, NotFound
+from hangar.core.errors import DiskFull, HangarError, InvalidRequest, NotFound, QuotaExceeded
 from hangar.core.principal import Principal
 from hangar.core.services import Services
 from hangar.core.tracking.files import FileInfo, TrackingFiles, UploadBatch
@@ -45,14 +45,14 @@ OCTET_STREAM = "application/octet-stream"
 
 class FileProblems(Envelope):
     """The API's envelope, with a missing file answered 404 as an object store does and a
-    full disk 507."""
+    full disk or a used-up quota 507."""
 
     __slots__ = ()
 
     def render(self, exc: HangarError) -> Any:
         if isinstance(exc, NotFound) and exc.kind == "file":
             return self.error(404, 0, exc.message)
-        if isinstance(exc, DiskFull):  # not 503, which the SDK's uploads retry for minutes
+        if isinstance(exc, DiskFull | QuotaExceeded):  # not 503: the SDK retries it for minutes
             return self.error(507, 0, exc.message)
         return super().render(exc)
 
@@ -139,7 +139,7 @@ class FilesApp:
     async def _upload(self, request: Request, principal: Principal, folder: str) -> Response:
         boundary = multipart.boundary_of(request.headers.get("content-type", ""))
         declared = request.headers.get("content-length", "")
-        batch = self.files.upload(principal, int(declared) if declared.isdigit() else 0)
+        batch = await self.files.upload(principal, int(declared) if declared.isdigit() else 0)
         try:
             count = await multipart.read_parts(
                 request.stream(), boundary, _Sink(batch, folder.rstrip("/"))

@@ -19,13 +19,14 @@ import asyncio
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from hangar.core.diskspace import DiskReserve
-from hangar.core.errors import Forbidden, HangarError, InvalidRequest, NotFound
+from hangar.core.errors import Forbidden, HangarError, InvalidRequest, NotFound, QuotaExceeded
 from hangar.core.principal import Principal
 from hangar.core.storage import paths
 from hangar.core.storage.backends.base import Parts, StorageBackend
@@ -36,6 +37,7 @@ log = logging.getLogger("hangar.tracking.files")
 TASK_COMPONENT = re.compile(r"\.([0-9a-f]{32})$")
 FOLDER_NAMESPACE = uuid.UUID("4d0c8f9e-7a35-4c2b-9f61-2f3a5e1c7b80")
 MAX_LISTED_KEYS = 10_000  # keys a task deletion reports at most
+USAGE_TTL = 10.0  # seconds a domain's measured file usage is trusted (uploads added)
 FILES_PATH = "/files/"  # where the file server's urls hold the key
 
 
@@ -135,6 +137,7 @@ class UploadBatch:
         directory is in the way), StorageFailed."""
         self._close_current()
         try:
+            await self.store.admit(self.principal, sum(s.size for s in self._staged))
             for staged in self._staged:
                 file = staged.file
                 await self.store.ensure_folder(file.backend, file.vfid)
@@ -155,13 +158,43 @@ class TrackingFiles:
     """The file server's operations, authorized by task visibility (see the module text)."""
 
     def __init__(
-        self, backend: StorageBackend, access: TaskAccess, reserve: DiskReserve | None = None
+        self,
+        backend: StorageBackend,
+        access: TaskAccess,
+        reserve: DiskReserve | None = None,
+        quota_bytes: int = 0,
     ) -> None:
-        """``reserve``: uploads are refused when they would eat into the data dir's reserve."""
+        """``reserve``: uploads are refused when they would eat into the data dir's reserve;
+        ``quota_bytes``: or when they would bring a domain's files past it (0: no quota)."""
         self.backend = backend
         self._access = access
         self._reserve = reserve
         self._folders: set[uuid.UUID] = set()
+        self.quota_bytes = quota_bytes
+        self._used: dict[uuid.UUID, tuple[float, int]] = {}  # measured at, bytes
+
+    async def admit(self, principal: Principal, incoming: int, *, record: bool = True) -> None:
+        """Raises QuotaExceeded when ``incoming`` more bytes would bring the principal's
+        domain past the quota; ``record``: count them as stored. The usage is measured at
+        most every USAGE_TTL seconds and counts the uploads recorded in between."""
+        if not self.quota_bytes:
+            return
+        vfid = self.folder_of(principal.domain_name)
+        now = time.monotonic()
+        at, used = self._used.get(vfid, (0.0, 0))
+        if now - at > USAGE_TTL:
+            await self.ensure_folder(self.backend, vfid)
+            at, used = now, (await self.backend.usage(vfid)).used_bytes
+        if used + incoming > self.quota_bytes:
+            raise QuotaExceeded(
+                f"The file server keeps {self.quota_bytes} bytes for domain "
+                f"{principal.domain_name}: {used} are in use and this upload adds {incoming}."
+            )
+        self._used[vfid] = (at, used + incoming if record else used)
+
+    def forget_usage(self, domain_name: str) -> None:
+        """Files of the domain went: measure again before the next upload."""
+        self._used.pop(self.folder_of(domain_name), None)
 
     def folder_of(self, domain_name: str) -> uuid.UUID:
         return uuid.uuid5(FOLDER_NAMESPACE, f"clearml-files:{domain_name}")
@@ -194,10 +227,12 @@ class TrackingFiles:
         vfid = self.folder_of(domain)
         return StoredFile(self.backend, vfid, (*place, *parts), paths.joined(parts), task)
 
-    def upload(self, principal: Principal, incoming: int = 0) -> UploadBatch:
-        """A batch for an upload of about ``incoming`` bytes. Raises DiskFull."""
+    async def upload(self, principal: Principal, incoming: int = 0) -> UploadBatch:
+        """A batch for an upload of about ``incoming`` bytes. Raises DiskFull,
+        QuotaExceeded (its files are counted again when it commits)."""
         if self._reserve is not None:
             self._reserve.check("uploads", incoming=incoming)
+        await self.admit(principal, incoming, record=False)  # counted when it commits
         return UploadBatch(self, principal)
 
     async def info(self, principal: Principal, key: str) -> FileInfo:
@@ -224,6 +259,7 @@ class TrackingFiles:
             await file.backend.delete(file.vfid, file.parts, recursive=False)
         except NotFound:
             raise NotFound("file", f"No such file: {file.key}") from None
+        self.forget_usage(principal.domain_name)
         return file.key
 
     async def delete_many(
@@ -259,6 +295,7 @@ class TrackingFiles:
                 log.exception("cannot delete the files of task %s", task.id)
                 continue
             keys.extend(key for key in found if key not in kept)
+            self.forget_usage(task.domain_name)
         return Cleaned(files=tuple(keys))
 
     async def _remove(

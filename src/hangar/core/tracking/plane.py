@@ -48,7 +48,9 @@ def build_tracking_plane(
     summaries: MetricsSummaries = metrics
     hosts = storage.service.hosts
     reserve = DiskReserve(settings.data_dir, settings.disk_reserve_bytes)
-    files = TrackingFiles(hosts.get(hosts.default or "local"), access, reserve)
+    files = TrackingFiles(
+        hosts.get(hosts.default or "local"), access, reserve, settings.tracking_files_quota_bytes
+    )
     cleanups: list[TaskCleanup] = [metrics, *task_cleanups]  # per-task data
     experiments = build_experiments(
         sessions, clock, access=access, summaries=summaries, cleanups=cleanups,
