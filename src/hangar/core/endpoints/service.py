@@ -5,6 +5,7 @@ moves here only by the owner's request; everything about workers is the reconcil
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import string
 from datetime import timedelta
@@ -21,6 +22,7 @@ from hangar.core.endpoints.models import (
     LIVE_WORKERS,
     Endpoint,
     EndpointRequest,
+    EndpointSpec,
     EndpointStatus,
     EndpointUpdate,
     LogPage,
@@ -58,6 +60,12 @@ def view(record: EndpointRecord, workers: list[Worker]) -> Endpoint:
         webhook=record.webhook, domain=record.domain, created_at=record.created_at,
         updated_at=record.updated_at,
     )  # fmt: skip
+
+
+def _runs_differently(old: EndpointSpec, new: EndpointSpec) -> bool:
+    """Whether workers of ``new`` differ from those of ``old`` (autoscaling knobs and the
+    rendered extras do not)."""
+    return dataclasses.replace(new, scaling=old.scaling, extras=old.extras) != old
 
 
 class EndpointService(WorkerAccess):
@@ -167,7 +175,9 @@ class EndpointService(WorkerAccess):
             if change.spec.placements != record.spec.placements:
                 check_placements(await self._accelerators.groups(), change.spec.placements)
             await self._check(caller, change.spec.image, change.spec.registry_auth_id)
-            values["spec"], values["generation"] = change.spec, record.generation + 1
+            values["spec"] = change.spec
+            if _runs_differently(record.spec, change.spec):  # a rolling update
+                values["generation"] = record.generation + 1
         if change.workers is not None:
             self._check_count(change.workers)
             values["workers"] = values["target"] = change.workers
