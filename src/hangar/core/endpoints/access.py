@@ -54,22 +54,25 @@ class WorkerAccess:
         async with self._sessions() as db:
             records = await repo.live_workers(db, [endpoint_id])
             record = await repo.find(db, endpoint_id)
-        if record is None or record.spec.port is None:
+        if record is None:
             return []
+        port = record.spec.port or 0
         return [
-            WorkerTarget(
-                r.worker.id, endpoint_id, r.worker.session_id, r.agent_id, record.spec.port
-            )  # fmt: skip
+            WorkerTarget(r.worker.id, endpoint_id, r.worker.session_id, r.agent_id, port)
             for r in records
             if r.worker.status is WorkerStatus.RUNNING and r.worker.session_id and r.agent_id
         ]
 
-    async def connect(self, target: WorkerTarget) -> AppStream:
-        """A new connection to the worker's port, made inside its network by its agent.
-        Raises Unavailable (the worker or its agent is gone, nothing listens)."""
+    async def connect(self, target: WorkerTarget, port: int | None = None) -> AppStream:
+        """A new connection to the worker's exposed port (or ``port``: a task's
+        ``workerPort``), made inside its network by its agent. Raises Unavailable (the
+        worker or its agent is gone, nothing listens)."""
+        number = port or target.port
+        if not 0 < number < 65536:
+            raise Unavailable(f"Worker {target.worker_id} exposes no port; name one.")
         try:
             client = self._agents.client(target.agent_id)
-            return await client.open_app(target.session_id, str(target.port))
+            return await client.open_app(target.session_id, str(number))
         except AgentError as exc:
             self._signals.suspect(target.worker_id)
             raise Unavailable(f"Worker {target.worker_id} does not answer: {exc.message}") from exc

@@ -156,7 +156,7 @@ class WorkerTarget:
     endpoint_id: int
     session_id: uuid.UUID
     agent_id: str
-    port: int
+    port: int  # the endpoint's exposed port; 0 when it exposes none
 
 
 @dataclass(frozen=True, slots=True)
