@@ -252,6 +252,30 @@ def test_credentials_are_the_callers_keypairs(clearml_live: LiveServer, api: Cle
         client.close()
 
 
+def test_credentials_keep_labels_their_owner_edits(
+    clearml_live: LiveServer, api: ClearmlApi
+) -> None:
+    bob = new_user(clearml_live, "bob@face.test")
+    mine = ClearmlApi.of(clearml_live, bob)
+    created = mine.call("auth.create_credentials", label="ci runner")["credentials"]
+    key = created["access_key"]
+
+    def labels() -> dict[str, str | None]:
+        listed = mine.call("auth.get_credentials")["credentials"]
+        return {c["access_key"]: c.get("label") for c in listed}
+
+    assert labels() == {bob.access_key: None, key: "ci runner"}
+    assert mine.call("auth.edit_credentials", access_key=key, label="laptop") == {"updated": 1}
+    assert mine.call("auth.edit_credentials", access_key=bob.access_key, label="first")
+    assert labels() == {bob.access_key: "first", key: "laptop"}
+    envelope(api.raw("auth.edit_credentials", {"access_key": key, "label": "theirs"}), 400, 10)
+    envelope(mine.raw("auth.edit_credentials", {"access_key": key}), 400, 11)
+    envelope(mine.raw("auth.edit_credentials", {"access_key": key, "label": "x" * 300}), 400, 12)
+    assert labels()[key] == "laptop"
+    assert mine.call("auth.logout") == {}
+    mine.close()
+
+
 def test_the_official_sdk_renews_a_given_token(clearml_live: LiveServer, api: ClearmlApi) -> None:
     """CLEARML_AUTH_TOKEN instead of key and secret: the SDK trades it for a fresh token."""
     given = api.login(expiration_sec=7200)

@@ -11,6 +11,7 @@ from hangar.core.clock import Clock
 from hangar.core.diskspace import DiskReserve
 from hangar.core.storage.plane import StoragePlane
 from hangar.core.tracking.contracts import MetricsSummaries, TaskCleanup
+from hangar.core.tracking.credentials.service import CredentialLabels
 from hangar.core.tracking.files import TrackingFiles
 from hangar.core.tracking.metrics.reads import MetricsReads
 from hangar.core.tracking.metrics.service import MetricsService
@@ -31,6 +32,7 @@ class TrackingPlane:
     metrics: MetricsService  # task events: writes, summaries, cleanup
     metric_reads: MetricsReads
     model_metric_reads: MetricsReads  # a model's own events (``model_events``)
+    credential_labels: CredentialLabels
 
 
 def build_tracking_plane(
@@ -65,4 +67,5 @@ def build_tracking_plane(
         metrics=metrics,
         metric_reads=MetricsReads(sessions, access),
         model_metric_reads=MetricsReads(sessions, ModelsAsTasks(models)),
+        credential_labels=CredentialLabels(sessions),
     )

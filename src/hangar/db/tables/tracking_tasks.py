@@ -86,3 +86,14 @@ class TrackingTaskRow(Base):
     hyperparams: Mapped[dict[str, Any]]
     configuration: Mapped[dict[str, Any]]
     runtime: Mapped[dict[str, Any]]
+
+
+class TrackingCredentialLabelRow(Base):
+    """The label a ClearML user gave one of their credentials (a keypair)."""
+
+    __tablename__ = "tracking_credential_labels"
+
+    access_key: Mapped[str] = mapped_column(
+        ForeignKey("keypairs.access_key", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(256))

@@ -1,4 +1,4 @@
-"""``auth.*``: logins (a token for a credential)."""
+"""``auth.*``: logins (a token for a credential), credentials and their labels."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ async def create_credentials(call: Call) -> dict[str, Any]:
     keypair = issued.keypair
     credentials = {"access_key": keypair.access_key, "secret_key": issued.secret_key}
     if request.label is not None:
+        await call.services.tracking.credential_labels.label(keypair.access_key, request.label)
         credentials["label"] = request.label
     return {"credentials": credentials}
 
@@ -70,16 +71,44 @@ async def get_credentials(call: Call) -> dict[str, Any]:
     views = await call.services.reads.keypairs.keypairs(
         principal, email=principal.email, is_active=True
     )
+    labels = await call.services.tracking.credential_labels.labels([v.access_key for v in views])
     return {
         "credentials": [
             {
                 "access_key": view.access_key,
                 "last_used": _stamp(view.keypair.last_used),
                 "last_used_from": None,
+                **({"label": labels[view.access_key]} if view.access_key in labels else {}),
             }
             for view in views
         ]
     }
+
+
+class EditCredentialsRequest(RevokeCredentialsRequest):
+    label: str = Field(max_length=256)
+
+
+@endpoint("auth.edit_credentials")
+async def edit_credentials(call: Call) -> dict[str, Any]:
+    """A new label for one of the caller's credentials."""
+    request = call.parse(EditCredentialsRequest)
+    principal = call.principal
+    views = await call.services.reads.keypairs.keypairs(
+        principal, email=principal.email, is_active=True
+    )
+    if request.access_key not in {view.access_key for view in views}:
+        raise ClearmlError(400, 10, f"Invalid access key: {request.access_key}")
+    await call.services.tracking.credential_labels.label(request.access_key, request.label)
+    return {"updated": 1}
+
+
+@endpoint("auth.logout")
+async def logout(call: Call) -> dict[str, Any]:
+    """Tokens are signed, not stored: logging out is the client forgetting its token (and
+    the browser its cookie). Revoking the credential ends its tokens everywhere."""
+    call.principal  # noqa: B018 - a logged-in caller
+    return {}
 
 
 @endpoint("auth.revoke_credentials")

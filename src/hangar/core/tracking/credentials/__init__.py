@@ -1,0 +1,1 @@
+"""Labels ClearML users give their credentials (``auth.*_credentials``)."""
