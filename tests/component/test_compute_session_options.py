@@ -305,3 +305,21 @@ async def test_resource_opts_are_validated_stored_and_shown(
             "config": {"resources": {"mem": "512m"}, "resource_opts": opts},
         }  # fmt: skip
         assert_problem(await post_session(client, admin, body), 400, "invalid-api-params", text)
+
+
+# The spec as stored ---------------------------------------------------------------------
+
+
+async def test_the_spec_keeps_its_restart_policy_and_origin(services: Services) -> None:
+    from hangar.core.compute.models import Origin, OriginKind, RestartPolicy
+
+    caller = await admin_caller(services)
+    spec = SessionSpec("python", restart=RestartPolicy.ON_FAILURE)
+    origin = Origin(OriginKind.EXPERIMENT_TASK, "task-1")
+    request = CreateRequest(name="kept", spec=spec, origin=origin, enqueue_only=True)
+    created = (await services.compute.create(caller, request)).session
+    stored = await services.compute.get(created.id)
+    assert stored.spec.restart is RestartPolicy.ON_FAILURE
+    assert stored.origin == origin
+    plain = await enqueue(services, "plain")
+    assert (await services.compute.get(plain.id)).spec.restart is RestartPolicy.NEVER
