@@ -391,7 +391,7 @@ def build_endpoint_loop(services: Services) -> EndpointLoop:
                   max_failures=settings.endpoint_max_failures,
                   backoff_seconds=settings.endpoint_backoff_seconds)  # fmt: skip
     return EndpointLoop(services.sessions, services.clock, services.endpoint_signals, runner,
-                        services.compute, Leases(process_identity()), rules=rules,
+                        services.compute, Leases(process_identity()), services.bus, rules=rules,
                         check_seconds=settings.endpoint_check_seconds)  # fmt: skip
 
 

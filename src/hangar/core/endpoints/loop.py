@@ -6,7 +6,9 @@ every ``check_seconds``."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import re
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -26,12 +28,15 @@ from hangar.core.endpoints.repo import EndpointRecord, WorkerRecord
 from hangar.core.endpoints.runner import WorkerRunner
 from hangar.core.endpoints.signals import Signals
 from hangar.core.errors import NotFound
+from hangar.core.events import Event, EventBus, EventKind, Matcher, SessionChange
 from hangar.core.loops import swallowed
 from hangar.core.reconcile import Leases
 from hangar.db.engine import DbSession
 
 W = WorkerStatus
 RUNNING_CHECK_PASSES = 5
+STARTING_PASS = 0.25  # seconds between passes while a worker's port is awaited
+WORKER_NAME = re.compile(r"ep\d+-w\d+$")
 _WAITING = frozenset({SessionStatus.PENDING, SessionStatus.SCHEDULED, SessionStatus.PREPARING,
                       SessionStatus.PULLING, SessionStatus.RESTARTING})  # fmt: skip
 
@@ -58,27 +63,50 @@ class EndpointLoop:
         runner: WorkerRunner,
         compute: ComputeService,
         leases: Leases,
+        bus: EventBus,
         *,
         rules: Rules,
         check_seconds: float,
     ) -> None:
         self._sessions, self._clock, self._signals = sessions, clock, signals
         self._runner, self._compute, self._leases = runner, compute, leases
-        self._rules, self._every = rules, check_seconds
+        self._rules, self._every, self._bus = rules, check_seconds, bus
+        self._starting = False  # a worker's session runs and its port does not answer yet
         self._probe_failures: dict[int, int] = {}
         self._probed: dict[int, float] = {}  # RUNNING worker -> when its port was last checked
 
     async def run(self) -> None:
-        """Reconcile until cancelled."""
+        """Reconcile until cancelled; while a worker starts, pass often (its port is
+        checked each pass)."""
+        watcher = asyncio.create_task(self._watch_sessions())
         try:
             while True:
+                self._starting = False
                 try:
                     await self.run_once()
                 except Exception as exc:  # the next pass tries again
                     swallowed("endpoints pass", exc)
-                await self._signals.wait(self._every)
+                await self._signals.wait(min(self._every, STARTING_PASS) if self._starting
+                                         else self._every)  # fmt: skip
         finally:
+            watcher.cancel()
             await self._runner.close()
+
+    async def _watch_sessions(self) -> None:
+        """A worker's session started or ended: pass now rather than at the next tick."""
+        kinds = frozenset({EventKind.SESSION_STARTED, EventKind.SESSION_TERMINATED,
+                           EventKind.SESSION_FAILED, EventKind.SESSION_CANCELLED})  # fmt: skip
+
+        def worker_session(event: Event) -> bool:
+            payload = event.payload
+            return isinstance(payload, SessionChange) and bool(
+                WORKER_NAME.match(payload.session_name)
+            )
+
+        async with self._bus.subscribe(Matcher(kinds, where=worker_session)) as events:
+            while True:
+                await events.get()
+                self._signals.poke()
 
     async def run_once(self) -> int:
         now = self._clock.now()
@@ -117,6 +145,7 @@ class EndpointLoop:
             return WorkerView(w, state, None, True, exited, self._probe_failures.get(w.id, 0))
         port = ep.spec.port
         healthy = port is None or await self._runner.probe(session, port, ep.spec.health_path)
+        self._starting = self._starting or (w.status is W.INITIALIZING and not healthy)
         failures = 0
         if w.status is W.RUNNING:
             failures = 0 if healthy else self._probe_failures.get(w.id, 0) + 1
