@@ -1,0 +1,81 @@
+"""A server killed with SIGKILL and started again keeps its endpoints' workers: the worker
+sessions outlive it, the restarted loop runs their init commands again, and each worker
+answers again under the same id."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.cloud import FAKE_INVENTORY, CloudApi, admin_key
+from tests.support.live import LiveServer
+
+
+@pytest.fixture
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("serverless-restart")
+    live = LiveServer(
+        home=home,
+        database_url=f"sqlite+aiosqlite:///{home}/h.db",
+        extra_env={
+            "HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY,
+            "HANGAR_ENDPOINT_CHECK_SECONDS": "0.3",
+        },  # fmt: skip
+    )
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return found
+
+
+def test_workers_answer_again_after_a_kill_and_restart(server: LiveServer) -> None:
+    key = admin_key(server)
+    body = {"name": "survivor", "image": "python:3", "resources": [{"gpuCount": 0}],
+            "workers": 1, "containerVolumeInGb": 20, "serviceMode": "CUSTOM",
+            "initializationCommand": "exec python3 -m http.server 8080",
+            "expose": {"port": 8080, "protocol": "http"}}  # fmt: skip
+    eid = CloudApi(server, key).post("/v2/serverless", json=body).json()["data"]["id"]
+
+    def running() -> list[dict[str, Any]]:
+        api = CloudApi(server, key)
+        found = api.get(f"/v2/serverless/{eid}/workers", params={"statusList": "RUNNING"})
+        return list(found.json()["data"])
+
+    [before] = wait_for(running, "a worker runs")
+    assert server.proc is not None
+    server.proc.kill()
+    server.proc.wait()
+    server.start()
+    api = CloudApi(server, key)
+    [after] = wait_for(running, "the worker runs again")
+    assert after["id"] == before["id"]
+    shown = api.get(f"/v2/serverless/{eid}").json()["data"]
+    assert (shown["status"], shown["runningWorkers"]) == ("RUNNING", 1)
+    logs = f"/v2/serverless/{eid}/workers/{after['id']}/logs"
+
+    def served_twice() -> bool:
+        found = api.get(logs, params={"keyword": "Serving HTTP"}).json()["data"]["logs"]
+        return len(found) == 2
+
+    wait_for(served_twice, "the init command ran again")
+    again = api.get(logs, params={"keyword": "Serving HTTP"}).json()["data"]["logs"][1]
+
+    def checked_after() -> bool:  # the loop's health check reached the new server
+        found = api.get(logs, params={"keyword": '"GET / HTTP/1.0" 200'}).json()["data"]["logs"]
+        return any(e["offset"] > again["offset"] for e in found)
+
+    wait_for(checked_after, "a health check answered after the restart")
+    assert [w["id"] for w in api.get(f"/v2/serverless/{eid}/workers").json()["data"]] == [
+        before["id"]]  # fmt: skip
