@@ -11,42 +11,20 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.clearml import ClearmlApi, ClearmlCallError, ClearmlUser, new_user, run_sdk
+from tests.support.clearml import ClearmlApi, ClearmlCallError, ClearmlUser, run_sdk, users
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.integration
 CRASH_BATCH = 2000
 
 
-@pytest.fixture(scope="module")
-def alice(clearml_live: LiveServer) -> ClearmlUser:
-    return new_user(clearml_live, "alice@events.test")
-
-
-@pytest.fixture(scope="module")
-def bob(clearml_live: LiveServer) -> ClearmlUser:
-    return new_user(clearml_live, "bob@events.test")
-
-
-@pytest.fixture(scope="module")
-def alice_api(clearml_live: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
-    api = ClearmlApi.of(clearml_live, alice)
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="module")
-def bob_api(clearml_live: LiveServer, bob: ClearmlUser) -> Iterator[ClearmlApi]:
-    api = ClearmlApi.of(clearml_live, bob)
-    yield api
-    api.close()
+alice, bob, alice_api, bob_api = users("clearml_live", "events")
 
 
 def new_task(api: ClearmlApi, name: str) -> str:

@@ -5,7 +5,6 @@ users who never see or change each other's work."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -16,37 +15,16 @@ from tests.support.clearml import (
     ClearmlCallError,
     ClearmlUser,
     admin_of,
-    new_user,
     run_sdk,
     sdk,
+    users,
 )
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def alice(clearml_live: LiveServer) -> ClearmlUser:
-    return new_user(clearml_live, "alice@tasks.test")
-
-
-@pytest.fixture(scope="module")
-def bob(clearml_live: LiveServer) -> ClearmlUser:
-    return new_user(clearml_live, "bob@tasks.test")
-
-
-@pytest.fixture(scope="module")
-def alice_api(clearml_live: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
-    api = ClearmlApi.of(clearml_live, alice)
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="module")
-def bob_api(clearml_live: LiveServer, bob: ClearmlUser) -> Iterator[ClearmlApi]:
-    api = ClearmlApi.of(clearml_live, bob)
-    yield api
-    api.close()
+alice, bob, alice_api, bob_api = users("clearml_live", "tasks")
 
 
 def call(api: ClearmlApi, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.live import OFFICIAL, LiveServer
 
@@ -50,6 +51,34 @@ def new_user(server: LiveServer, email: str, *, domain: str = "default") -> Clea
     assert done.returncode == 0, done.stderr
     keys = dict(re.findall(r"(Access|Secret) key: (\S+)", done.stdout))
     return ClearmlUser(email, keys["Access"], keys["Secret"])
+
+
+def users(server: str, tag: str) -> tuple[Any, Any, Any, Any]:
+    """The module fixtures ``alice``, ``bob`` (two users of the default domain, emails
+    ``alice@<tag>.test``, ``bob@<tag>.test``) and ``alice_api``, ``bob_api`` (their raw
+    clients, closed at the end), on the live server of the fixture named ``server``::
+
+        alice, bob, alice_api, bob_api = users("clearml_live", "events")
+    """
+
+    def user(name: str) -> Any:
+        @pytest.fixture(scope="module", name=name)
+        def made(request: pytest.FixtureRequest) -> ClearmlUser:
+            return new_user(request.getfixturevalue(server), f"{name}@{tag}.test")
+
+        return made
+
+    def client(name: str) -> Any:
+        @pytest.fixture(scope="module", name=f"{name}_api")
+        def made(request: pytest.FixtureRequest) -> Iterator[ClearmlApi]:
+            live: LiveServer = request.getfixturevalue(server)
+            api = ClearmlApi.of(live, request.getfixturevalue(name))
+            yield api
+            api.close()
+
+        return made
+
+    return user("alice"), user("bob"), client("alice"), client("bob")
 
 
 NO_FORK = "sdk { development { report_use_subprocess: false } }\n"
