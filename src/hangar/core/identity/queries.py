@@ -44,7 +44,7 @@ async def keypair(
     if target is None:
         return None
     async with sessions() as db:
-        views = await repo.keypair_views(
+        views, _ = await repo.keypair_views(
             db, caller, scope, access_key=target, domain_name=domain_name
         )
     return views[0] if views else None
@@ -61,9 +61,10 @@ async def keypairs(
     """Every keypair visible to the caller that matches, newest first."""
     check_domain(caller, domain_name)
     async with sessions() as db:
-        return await repo.keypair_views(
+        views, _ = await repo.keypair_views(
             db, caller, scope_of(caller), domain_name=domain_name, email=email, is_active=is_active
         )
+    return views
 
 
 async def keypair_page(
@@ -83,7 +84,7 @@ async def keypair_page(
     check_domain(caller, domain_name)
     scope = scope_of(caller)
     async with sessions() as db:
-        items = await repo.keypair_views(
+        items, total = await repo.keypair_views(
             db,
             caller,
             scope,
@@ -94,15 +95,7 @@ async def keypair_page(
             order=order,
             limit=limit,
             offset=offset,
-        )
-        total = await repo.count_keypairs(
-            db,
-            caller,
-            scope,
-            domain_name=domain_name,
-            email=email,
-            is_active=is_active,
-            filter=filter,
+            count=True,
         )
     return Page(items, total)
 

@@ -125,8 +125,10 @@ async def keypair_views(
     order: Sequence[OrderBy] | None = None,
     limit: int | None = None,
     offset: int = 0,
-) -> list[KeyPairView]:
-    """The keypairs ``scope`` lets ``caller`` see that match, newest first by default."""
+    count: bool = False,
+) -> tuple[list[KeyPairView], int]:
+    """The keypairs ``scope`` lets ``caller`` see that match (newest first by default), and
+    how many match in all when ``count`` (else 0)."""
     conditions = _conditions(
         caller,
         scope,
@@ -137,38 +139,19 @@ async def keypair_views(
         filter=filter,
     )
     ordering = compile_order(order, KEYPAIR_FIELDS, _DEFAULT_ORDER)
+    total = 0
+    if count:
+        counting = (
+            select(func.count())
+            .select_from(KeyPairRow)
+            .join(UserRow, UserRow.uuid == KeyPairRow.user_uuid)
+            .where(*conditions)
+        )
+        total = int((await db.execute(counting)).scalar_one())
     stmt = _base().where(*conditions).order_by(*ordering)
     if limit is not None:
         stmt = stmt.limit(limit).offset(offset)
-    return await _views(db, (await db.execute(stmt)).all())
-
-
-async def count_keypairs(
-    db: DbSession,
-    caller: Principal,
-    scope: Scope,
-    *,
-    domain_name: str | None = None,
-    email: str | None = None,
-    is_active: bool | None = None,
-    filter: Filter | None = None,
-) -> int:
-    conditions = _conditions(
-        caller,
-        scope,
-        access_key=None,
-        domain_name=domain_name,
-        email=email,
-        is_active=is_active,
-        filter=filter,
-    )
-    count = (
-        select(func.count())
-        .select_from(KeyPairRow)
-        .join(UserRow, UserRow.uuid == KeyPairRow.user_uuid)
-        .where(*conditions)
-    )
-    return int((await db.execute(count)).scalar_one())
+    return await _views(db, (await db.execute(stmt)).all()), total
 
 
 async def policy_of_keypair(db: DbSession, access_key: str | None) -> str | None:
