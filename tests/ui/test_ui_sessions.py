@@ -1,0 +1,93 @@
+"""Sessions in the web UI: create, watch it turn RUNNING live, destroy; isolation; XSS."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.live import LiveServer
+from tests.ui.helpers import ADMIN_EMAIL, new_user, sign_in
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = "<script>window.pwned=1</script>"
+
+
+def create(page: Page, name: str, *, command: str = "") -> str:
+    """Fills the new-session form; returns the new session's id (from the detail page URL)."""
+    page.goto("/ui/sessions/new")
+    page.fill("input[name=name]", name)
+    python = page.locator("select[name=image] option", has_text="python").first
+    page.select_option("select[name=image]", value=python.get_attribute("value") or "")
+    if command:
+        page.select_option("select[name=type]", "batch")
+        page.fill("input[name=command]", command)
+    page.click("button:has-text('Create')")
+    expect(page).to_have_url(re.compile(r"/ui/sessions/[0-9a-f-]{36}$"))
+    return page.url.rsplit("/", 1)[1]
+
+
+def test_create_watch_running_live_and_destroy(page: Page, server: LiveServer) -> None:
+    sign_in(page, ADMIN_EMAIL, server.password)
+    session_id = create(page, "ui-first")
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+    badge = page.locator(f'.heading[data-session-id="{session_id}"] [data-status]')
+    expect(badge).to_have_text("RUNNING", timeout=60_000)
+    assert page.evaluate("window.sameDocument === true")  # updated by the event stream
+    page.goto("/ui/sessions")
+    row = page.locator(f'tr[data-session-id="{session_id}"]')
+    expect(row).to_contain_text("ui-first")
+    expect(row.locator("[data-status]")).to_have_text("RUNNING")
+    page.goto(f"/ui/sessions/{session_id}")
+    page.click("button:has-text('Destroy')")
+    expect(page).to_have_url(re.compile(r"/ui/sessions$"))
+    page.goto("/ui/sessions?status=all")
+    expect(row.locator("[data-status]")).to_have_text(re.compile("TERMINAT"), timeout=30_000)
+    assert not [s for s in server.sessions_alive() if s["id"] == session_id and
+                s["status"] == "RUNNING"]  # fmt: skip
+
+
+def test_another_user_sees_none_of_the_first_users_sessions(
+    page: Page, browser: Browser, server: LiveServer
+) -> None:
+    sign_in(page, ADMIN_EMAIL, server.password)
+    mine = create(page, "ui-private")
+    password = new_user(server, "other@example.com")
+    other = browser.new_context(base_url=server.endpoint).new_page()
+    try:
+        sign_in(other, "other@example.com", password)
+        other.goto("/ui/sessions?status=all")
+        expect(other.locator("#session-table")).to_contain_text("No sessions.")
+        expect(other.locator("#session-table")).not_to_contain_text("ui-private")
+        other.goto("/ui/")
+        expect(other.locator("main")).not_to_contain_text("ui-private")
+        for path in (f"/ui/sessions/{mine}", f"/ui/sessions/{mine}/log"):
+            assert other.goto(path).status == 404  # type: ignore[union-attr]
+        csrf = other.evaluate(
+            "JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
+        )
+        refused = other.request.post(f"/ui/sessions/{mine}/destroy", form={"csrf": csrf})
+        assert refused.status == 404
+    finally:
+        other.context.close()
+    page.goto(f"/ui/sessions/{mine}")
+    expect(page.locator("h1")).to_have_text("ui-private")
+    page.click("button:has-text('Destroy')")
+
+
+def test_script_in_a_log_line_and_a_name_renders_inert(page: Page, server: LiveServer) -> None:
+    sign_in(page, ADMIN_EMAIL, server.password)
+    session_id = create(page, "ui-xss", command=f"echo '{SCRIPT}'")
+    log = page.locator("#session-log")
+    expect(log).to_contain_text(SCRIPT, timeout=60_000)
+    assert page.evaluate("window.pwned") is None
+    page.goto("/ui/sessions/new")
+    page.fill("input[name=name]", SCRIPT)
+    page.evaluate("document.querySelector('input[name=name]').removeAttribute('pattern')")
+    page.click("button:has-text('Create')")
+    expect(page.locator("[role=alert]")).to_contain_text("Name:")
+    expect(page.locator("input[name=name]")).to_have_value(SCRIPT)
+    assert page.evaluate("window.pwned") is None
+    assert session_id
