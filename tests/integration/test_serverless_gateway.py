@@ -182,8 +182,9 @@ def test_scaled_to_zero_endpoint_wakes_for_a_request(server: LiveServer) -> None
                          headers={"X-Api-Key": key}).json()  # fmt: skip
     assert created["code"] == 10000, created
     eid = created["data"]["id"]
-    wait_for(lambda: yotta(server, "get", eid)["runningWorkers"] == 1, "its first worker")
+    # No load for idleSeconds: down to zero workers (its first may never have answered).
     wait_for(lambda: yotta(server, "get", eid)["totalWorkers"] == 0, "scaled to zero")
+    wait_for(lambda: not yotta(server, "workers", eid, "--status", "INITIALIZING"), "none left")
     with client(server, key) as http:
         answer = http.get(f"/serverless-proxy/{eid}/who")
     assert answer.status_code == 200 and answer.headers["x-worker"] == answer.text

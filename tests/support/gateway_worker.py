@@ -18,6 +18,7 @@ import hashlib
 import os
 import struct
 import sys
+import time
 import uuid
 
 NAME = uuid.uuid4().hex[:8]
@@ -57,7 +58,7 @@ async def sse(writer, query):
     await writer.drain()
     for i in range(count):
         await asyncio.sleep(gap)
-        event = f"data: tok{i} {NAME}\n\n".encode()
+        event = f"data: tok{i} {NAME} {time.time():.6f}\n\n".encode()  # when it was sent
         writer.write(b"%x\r\n%s\r\n" % (len(event), event))
         await writer.drain()
     writer.write(b"0\r\n\r\n")
