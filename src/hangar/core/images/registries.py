@@ -146,12 +146,20 @@ class RegistryService:
                 raise NotFound("container registry", ref=hostname)
 
     async def credentials(self, hostname: str) -> Credentials | None:
+        return (await self.pull_settings(hostname))[0]
+
+    async def pull_settings(self, hostname: str) -> tuple[Credentials | None, bool]:
+        """The login a pull from ``hostname`` uses (None: anonymous) and whether it speaks
+        plain HTTP; one read (it is on every image session's start)."""
         async with self._sessions() as db:
             record = await repo.container_registry(db, hostname)
-        if record is None or record.username is None:
-            return None
+        if record is None:
+            return None, False
+        insecure = urlsplit(record.url).scheme == "http"
+        if record.username is None:
+            return None, insecure
         password = self._box.decrypt(record.password_sealed) if record.password_sealed else ""
-        return Credentials(record.username, password)
+        return Credentials(record.username, password), insecure
 
     async def client(self, hostname: str) -> RegistryClient:
         """A client of the configured registry. Raises NotFound."""

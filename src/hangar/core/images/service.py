@@ -204,13 +204,13 @@ class ImageService:
         """What a node needs to pull ``image`` (None: not a container image)."""
         if image.provider.kind != "oci" or image.provider.path is None:
             return None
-        creds = await self.registries.credentials(image.registry) if self.registries else None
-        registry = await self.registries.get(image.registry) if self.registries else None
+        found = await self.registries.pull_settings(image.registry) if self.registries else None
+        creds, insecure = found if found is not None else (None, False)
         return ImageRequest(
             reference=image.provider.path, digest=image.provider.digest,
             username=creds.username if creds else None,
             password=creds.password if creds else None,
-            insecure=registry.insecure if registry else False,
+            insecure=insecure,
         )  # fmt: skip
 
     async def register_host_python(self) -> Image | None:
