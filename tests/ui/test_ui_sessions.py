@@ -49,18 +49,30 @@ def test_create_watch_running_live_and_destroy(page: Page, server: LiveServer) -
                 s["status"] == "RUNNING"]  # fmt: skip
 
 
+LISTEN = """() => new Promise((opened) => {
+  window.seen = [];
+  const source = new EventSource("/ui/sessions/events");
+  source.addEventListener("session", (event) => window.seen.push(event.data));
+  source.onopen = () => opened(true);
+})"""
+
+
 def test_another_user_sees_none_of_the_first_users_sessions(
     page: Page, browser: Browser, server: LiveServer
 ) -> None:
-    sign_in(page, ADMIN_EMAIL, server.password)
-    mine = create(page, "ui-private")
     password = new_user(server, "other@example.com")
     other = browser.new_context(base_url=server.endpoint).new_page()
     try:
         sign_in(other, "other@example.com", password)
+        expect(other.locator("header nav")).to_be_visible()
+        assert other.evaluate(LISTEN)
+        sign_in(page, ADMIN_EMAIL, server.password)
+        mine = create(page, "ui-private")
+        badge = page.locator(f'.heading[data-session-id="{mine}"] [data-status]')
+        expect(badge).to_have_text("RUNNING", timeout=60_000)
+        assert other.evaluate("window.seen") == []  # no event of the admin's session
         other.goto("/ui/sessions?status=all")
         expect(other.locator("#session-table")).to_contain_text("No sessions.")
-        expect(other.locator("#session-table")).not_to_contain_text("ui-private")
         other.goto("/ui/")
         expect(other.locator("main")).not_to_contain_text("ui-private")
         for path in (f"/ui/sessions/{mine}", f"/ui/sessions/{mine}/log"):
@@ -74,6 +86,24 @@ def test_another_user_sees_none_of_the_first_users_sessions(
         other.context.close()
     page.goto(f"/ui/sessions/{mine}")
     expect(page.locator("h1")).to_have_text("ui-private")
+    expect(page.locator("[data-status]")).to_have_text("RUNNING")
+    page.click("button:has-text('Destroy')")
+
+
+def test_a_preset_sets_the_resources(page: Page, server: LiveServer) -> None:
+    slots = '{\\"cpu\\": \\"1\\", \\"mem\\": \\"768m\\"}'
+    query = (f'mutation {{ create_resource_preset(name: "ui-small", props: '
+             f'{{resource_slots: "{slots}"}}) {{ ok msg }} }}')  # fmt: skip
+    made = server.signed("POST", "/admin/gql", {"query": query, "variables": {}})
+    assert made.json()["data"]["create_resource_preset"]["ok"], made.text
+    sign_in(page, ADMIN_EMAIL, server.password)
+    page.goto("/ui/sessions/new")
+    page.select_option("select[name=preset]", "ui-small")
+    page.fill("input[name=mem]", "2g")  # the preset wins over the fields
+    page.fill("input[name=name]", "ui-preset")
+    page.click("button:has-text('Create')")
+    expect(page).to_have_url(re.compile(r"/ui/sessions/[0-9a-f-]{36}$"))
+    expect(page.locator("dl.facts")).to_contain_text(str(768 * 2**20))
     page.click("button:has-text('Destroy')")
 
 

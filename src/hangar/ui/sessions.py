@@ -36,17 +36,33 @@ async def _images(services: Services) -> list[str]:
     return sorted({image.canonical for image in await services.images.list()})
 
 
+async def _choices(services: Services) -> dict[str, Any]:
+    """What the create form offers: images and resource presets."""
+    presets = await services.admin.resources.presets()
+    return {"images": await _images(services), "presets": presets}
+
+
+async def _preset_slots(services: Services, name: str) -> dict[str, Any] | None:
+    if not name:
+        return None
+    preset = await services.admin.resources.preset(name)
+    if preset is None:
+        raise InvalidRequest(f"Preset: no preset named {name!r}.")
+    return dict(preset.resource_slots)
+
+
 @page
 async def new_session(request: Request, viewer: Viewer) -> Response:
     ui = ui_of(request)
     values = {"name": f"s-{secrets.token_hex(3)}", "cpu": "1", "mem": "1g", "type": "interactive"}
     return ui.render(
-        request, "session_new.html", viewer, images=await _images(ui.services), form=values
+        request, "session_new.html", viewer, form=values, **await _choices(ui.services)
     )
 
 
-def create_request(form: FormData) -> CreateRequest:
-    """The form's fields as the core's request. Raises InvalidRequest naming the field."""
+def create_request(form: FormData, preset: dict[str, Any] | None = None) -> CreateRequest:
+    """The form's fields as the core's request (``preset``: the chosen preset's slots, which
+    replace the CPU, memory and GPU fields). Raises InvalidRequest naming the field."""
     text = {key: str(form.get(key) or "").strip() for key in form}
     name = text.get("name", "")
     if not NAME.fullmatch(name):
@@ -60,6 +76,8 @@ def create_request(form: FormData) -> CreateRequest:
     resources: dict[str, Any] = {"cpu": text.get("cpu") or "1", "mem": text.get("mem") or "1g"}
     if text.get("gpu"):
         resources["cuda.device"] = text["gpu"]
+    if preset is not None:
+        resources = preset
     command = text.get("command") or None
     if session_type is SessionType.BATCH and not command:
         raise InvalidRequest("Command: a batch session needs one.")
@@ -73,12 +91,13 @@ async def create_session(request: Request, viewer: Viewer) -> Response:
     ui = ui_of(request)
     form = await request.form()
     try:
-        outcome = await ui.services.compute.create(viewer.principal, create_request(form))
+        preset = await _preset_slots(ui.services, str(form.get("preset") or ""))
+        wanted = create_request(form, preset)
+        outcome = await ui.services.compute.create(viewer.principal, wanted)
     except HangarError as exc:
         values = {key: str(value) for key, value in form.items() if key != "csrf"}
-        return ui.render(request, "session_new.html", viewer, status_of(exc),
-                         images=await _images(ui.services), form=values,
-                         message=str(exc) or exc.code)  # fmt: skip
+        return ui.render(request, "session_new.html", viewer, status_of(exc), form=values,
+                         message=str(exc) or exc.code, **await _choices(ui.services))  # fmt: skip
     return RedirectResponse(ui.url(f"/sessions/{outcome.session.id}"), status_code=303)
 
 
