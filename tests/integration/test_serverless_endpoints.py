@@ -334,3 +334,14 @@ def test_an_endpoint_holds_its_registry_credential(server: LiveServer) -> None:
     assert bad["code"] == 10001 and "containerRegistryAuthId" in bad["message"], bad
     remove(server, made["data"]["id"])
     assert api.delete(f"/v2/container-registry-auths/{cred_id}").json()["code"] == 10000
+
+
+def test_cost_counts_the_workers_running_time(server: LiveServer) -> None:
+    done = server.hangar("admin", "price", "set", "cpu", "3600")  # 1 per core-second
+    assert done.returncode == 0, done.stderr
+    eid = cpu_endpoint(server, "priced", SERVE)
+    wait_for(lambda: workers(server, eid, "RUNNING"), "running")
+    shown = wait_for(lambda: (e := endpoint(server, eid))["cost"] > 0 and e, "cost accrues")
+    [worker] = workers(server, eid, "RUNNING")
+    assert 0 < worker["cost"] <= shown["cost"] + 5
+    remove(server, eid)
