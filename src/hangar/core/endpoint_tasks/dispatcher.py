@@ -16,14 +16,15 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.agents.client import AppStream
 from hangar.core.clock import Clock
 from hangar.core.endpoint_tasks import repo
+from hangar.core.endpoint_tasks.models import TaskStatus
 from hangar.core.endpoint_tasks.outcome import Outcome, answered, died, timed_out
 from hangar.core.endpoint_tasks.repo import TaskRecord
 from hangar.core.endpoints.httpwire import exchange
@@ -69,6 +70,22 @@ class _Sending:
     worker_gone: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A free place on a worker, reserved for a task being submitted (the fast path: the
+    task is stored already sent to it, one write, no queue pass)."""
+
+    target: WorkerTarget
+    leases: Leases
+
+    def assignment(self, port: int, uri: str, now: datetime) -> dict[str, Any]:
+        """The columns of a task stored as sent to this slot's worker."""
+        t = self.target
+        return {"status": TaskStatus.DELIVERED.value, "worker_id": t.worker_id, "sends": 1,
+                "worker_url": worker_url(t.endpoint_id, t.worker_id, port, uri),
+                **self.leases.held(now)}  # fmt: skip
+
+
 def worker_url(endpoint_id: int, worker_id: int, port: int, uri: str) -> str:
     """The URL a task was sent to (the worker's session name as the host)."""
     return f"http://ep{endpoint_id}-w{worker_id}:{port}{uri}"
@@ -91,9 +108,33 @@ class Dispatcher:
         self._busy: dict[int, int] = {}  # worker id -> tasks it holds now
         self._sending: dict[int, _Sending] = {}  # task id -> its send
         self._loaded: set[int] = set()  # endpoints last told a queue above zero
+        self._targets: dict[int, list[WorkerTarget]] = {}  # RUNNING workers, last seen
+        self._backlog: set[int] = set()  # endpoints that may have queued tasks
+        self._wakes: dict[int, int] = {}  # wakes per endpoint (a fill saw none meanwhile?)
+
+    def reserve(self, endpoint_id: int) -> Slot | None:
+        """A free worker slot for a new task when nothing waits before it (FIFO), else
+        None (the task is queued). Give it back with :meth:`launch`."""
+        if endpoint_id in self._backlog:
+            return None
+        slots = self._slots(self._targets.get(endpoint_id, []))
+        if not slots:
+            return None
+        self._busy[slots[0].worker_id] = self._busy.get(slots[0].worker_id, 0) + 1
+        return Slot(slots[0], self._leases)
+
+    def launch(self, slot: Slot, record: TaskRecord | None) -> None:
+        """Send ``record``, stored as assigned to ``slot``; None: the slot went unused."""
+        if record is None or record.worker_id != slot.target.worker_id:
+            self._busy[slot.target.worker_id] -= 1
+            return
+        task = asyncio.create_task(self._send(record, slot.target), name=f"task-{record.id}")
+        self._sending[record.id] = _Sending(task, slot.target.worker_id)
 
     def wake(self, endpoint_id: int) -> None:
         """Tasks wait on ``endpoint_id``: hand them out now."""
+        self._backlog.add(endpoint_id)
+        self._wakes[endpoint_id] = self._wakes.get(endpoint_id, 0) + 1
         self._dirty.add(endpoint_id)
         self._event.set()
 
@@ -131,16 +172,20 @@ class Dispatcher:
     async def fill(self, endpoint_id: int) -> int:
         """Hand queued tasks of the endpoint to its free workers; how many went out."""
         targets = await self._workers.running_workers(endpoint_id)
+        self._targets[endpoint_id] = targets
         slots = self._slots(targets)
         if not targets:
             self._workers.wake(endpoint_id)  # a scaled-to-zero endpoint comes back
         if not slots:
             return 0
+        wakes = self._wakes.get(endpoint_id, 0)
         async with self._sessions() as db, db.begin():
             taken = await repo.claim(
                 db, endpoint_id, [t.worker_id for t in slots], worker_url, self._leases,
                 self._clock.now(),
             )  # fmt: skip
+        if len(taken) < len(slots) and wakes == self._wakes.get(endpoint_id, 0):
+            self._backlog.discard(endpoint_id)  # the queue is empty: new tasks go straight
         by_worker = {t.worker_id: t for t in slots}
         for record in taken:
             target = by_worker[record.worker_id or 0]
@@ -164,7 +209,8 @@ class Dispatcher:
         finally:
             self._sending.pop(record.id, None)
             self._busy[target.worker_id] -= 1
-            self.wake(record.endpoint_id)
+            if record.endpoint_id in self._backlog:
+                self.wake(record.endpoint_id)
 
     async def _exchange(self, record: TaskRecord, target: WorkerTarget) -> Outcome:
         headers = {"Content-Type": "application/json", **record.headers}
@@ -189,6 +235,7 @@ class Dispatcher:
         async with self._sessions() as db, db.begin():
             if outcome.status is None:
                 await repo.requeue(db, record.id, self._leases, now)
+                self._backlog.add(record.endpoint_id)
                 return
             notify = now if record.webhook else None
             done = await repo.finish(
@@ -204,6 +251,10 @@ class Dispatcher:
             if change.status is WorkerStatus.RUNNING:
                 self.wake(change.endpoint_id)
             elif change.status in GONE:
+                known = self._targets.get(change.endpoint_id, [])
+                self._targets[change.endpoint_id] = [
+                    t for t in known if t.worker_id != change.worker_id
+                ]
                 for sending in list(self._sending.values()):
                     if sending.worker_id == change.worker_id and not sending.worker_gone:
                         sending.worker_gone = True

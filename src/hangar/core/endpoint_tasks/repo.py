@@ -67,20 +67,21 @@ async def by_id(db: DbSession, task_id: int) -> TaskRecord | None:
 
 async def add(
     db: DbSession, endpoint_id: int, key: str, req: TaskRequest, webhook: str | None,
-    now: datetime,
-) -> tuple[int, bool]:  # fmt: skip
-    """Store a queued task; (its id, True), or (the id of the task already stored under
-    ``key``, False). The caller commits."""
+    now: datetime, assign: dict[str, Any] | None = None,
+) -> tuple[TaskRecord, bool]:  # fmt: skip
+    """Store a queued task (or, with ``assign``, one already sent to a worker); (it, True),
+    or (the task already stored under ``key``, False). The caller commits."""
     found = await find(db, endpoint_id, key)
     if found is not None:
-        return found.id, False
-    row = T(
-        endpoint_id=endpoint_id, key=key, status=TaskStatus.PROCESSING.value,
-        input=req.input_json, headers=dict(req.headers), worker_port=req.worker_port,
-        process_uri=req.process_uri, webhook=webhook, webhook_key=req.webhook_key, sends=0,
-        delivery_status=DeliveryStatus.INIT.value, delivery_attempts=0, created_at=now,
-        updated_at=now,
-    )  # fmt: skip
+        return found, False
+    values: dict[str, Any] = {
+        "status": TaskStatus.PROCESSING.value, "sends": 0, "input": req.input_json,
+        "headers": dict(req.headers), "worker_port": req.worker_port,
+        "process_uri": req.process_uri, "webhook": webhook, "webhook_key": req.webhook_key,
+        "delivery_status": DeliveryStatus.INIT.value, "delivery_attempts": 0,
+        "created_at": now, "updated_at": now, **(assign or {}),
+    }  # fmt: skip
+    row = T(endpoint_id=endpoint_id, key=key, **values)
     try:
         async with db.begin_nested():
             db.add(row)
@@ -89,8 +90,8 @@ async def add(
         again = await find(db, endpoint_id, key)
         if again is None:
             raise
-        return again.id, False
-    return row.id, True
+        return again, False
+    return _record(row), True
 
 
 async def page(

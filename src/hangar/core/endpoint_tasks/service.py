@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
 from hangar.core.endpoint_tasks import repo
+from hangar.core.endpoint_tasks.dispatcher import Slot
 from hangar.core.endpoint_tasks.errors import NotQueueMode, QueueUnavailable, task_missing
 from hangar.core.endpoint_tasks.models import (
     Task,
@@ -19,6 +20,7 @@ from hangar.core.endpoint_tasks.models import (
     TaskRequest,
     TaskStatus,
 )
+from hangar.core.endpoint_tasks.repo import TaskRecord
 from hangar.core.endpoint_tasks.views import task_of
 from hangar.core.endpoints.models import Endpoint, EndpointStatus, ServiceMode
 from hangar.core.errors import InvalidValue
@@ -33,9 +35,13 @@ class Endpoints(Protocol):
     async def get(self, caller: Principal, endpoint_id: int) -> Endpoint: ...
 
 
-class Wakes(Protocol):
+class Dispatch(Protocol):
     def wake(self, endpoint_id: int) -> None:
         """Tasks are waiting on this endpoint: send them now."""
+
+    def reserve(self, endpoint_id: int) -> Slot | None: ...
+
+    def launch(self, slot: Slot, record: TaskRecord | None) -> None: ...
 
 
 class TaskService:
@@ -44,7 +50,7 @@ class TaskService:
         sessions: async_sessionmaker[DbSession],
         clock: Clock,
         endpoints: Endpoints,
-        dispatcher: Wakes,
+        dispatcher: Dispatch,
     ) -> None:
         self._sessions, self._clock = sessions, clock
         self._endpoints, self._dispatcher = endpoints, dispatcher
@@ -67,12 +73,25 @@ class TaskService:
         key = req.key or uuid.uuid4().hex
         if key in RESERVED_KEYS:
             raise InvalidValue("task_id", f"{key!r} is reserved")
-        webhook = req.webhook or endpoint.webhook
-        async with self._sessions() as db, db.begin():
-            _, created = await repo.add(db, endpoint_id, key, req, webhook, self._clock.now())
-        if created:
-            self._dispatcher.wake(endpoint_id)
+        await self._store(endpoint_id, key, req, req.webhook or endpoint.webhook)
         return key
+
+    async def _store(
+        self, endpoint_id: int, key: str, req: TaskRequest, webhook: str | None
+    ) -> None:
+        """Stored already sent to a free worker when nothing waits before it (one write,
+        the send starts at once), else queued for the dispatcher."""
+        slot, record, created = self._dispatcher.reserve(endpoint_id), None, False
+        now = self._clock.now()
+        try:
+            assign = slot.assignment(req.worker_port, req.process_uri, now) if slot else None
+            async with self._sessions() as db, db.begin():
+                record, created = await repo.add(db, endpoint_id, key, req, webhook, now, assign)
+        finally:
+            if slot is not None:
+                self._dispatcher.launch(slot, record if record and created else None)
+        if created and slot is None:
+            self._dispatcher.wake(endpoint_id)
 
     async def get(self, caller: Principal, endpoint_id: int, key: str) -> Task:
         """One task of the caller's QUEUE endpoint. Raises NotFound (endpoint, task)."""
