@@ -802,14 +802,15 @@ async def test_group_and_keypair_list_arguments(
 
 
 async def test_resolver_bugs_are_masked(
-    client: httpx.AsyncClient, ada: Account, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient,
+    services: Services,
+    ada: Account,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from hangar.core.compute import queries
-
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(queries, "session_page", broken)
+    monkeypatch.setattr(services.reads.sessions, "session_page", broken)
     body = await gql_errors(client, ada.signer, ps_document(), ps_variables())
     assert body["data"] == {"compute_session_list": None}
     assert body["errors"][0]["message"] == "Internal server error."

@@ -4,6 +4,7 @@ valid queries, queries that fail validation and texts that do not parse."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -58,19 +59,17 @@ async def test_a_cached_document_is_validated_once(
 async def test_a_list_without_dependencies_does_not_look_them_up(
     client: httpx.AsyncClient, services: Services, admin: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hangar.core.compute import queries
-
     caller = (await services.identity.credentials_for(admin.access_key)).caller
     request = CreateRequest(name="plain-list", spec=SessionSpec("python"), enqueue_only=True)
     await services.compute.create(caller, request)
     looked_up = []
-    real = queries.dependencies_of
+    real = services.reads.sessions.dependencies_of
 
-    async def counting(*args: object, **kwargs: object) -> object:
+    async def counting(*args: Any, **kwargs: Any) -> Any:
         looked_up.append(1)
-        return await real(*args, **kwargs)  # type: ignore[arg-type]
+        return await real(*args, **kwargs)
 
-    monkeypatch.setattr(queries, "dependencies_of", counting)
+    monkeypatch.setattr(services.reads.sessions, "dependencies_of", counting)
     plain = "query { compute_session_list(limit: 5, offset: 0) { items { name } total_count } }"
     deep = "query { compute_session_list(limit: 5, offset: 0) { items { ...deps } } }"
     deep += " fragment deps on ComputeSession { dependencies { name } }"
