@@ -1,6 +1,6 @@
 """A server killed with SIGKILL and started again keeps its endpoints' workers: the worker
-sessions outlive it, the restarted loop runs their init commands again, and each worker
-answers again under the same id."""
+sessions outlive it, the restarted loop (once the dead process's 20 s leases ran out) runs
+their init commands again, and each worker answers again under the same id."""
 
 from __future__ import annotations
 

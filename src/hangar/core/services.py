@@ -73,6 +73,7 @@ from hangar.db.notify import PgChannel, PgWakeups
 from hangar.settings import Settings
 
 log = logging.getLogger("hangar.core")
+LEASE = timedelta(seconds=20)  # the endpoints loop's
 
 
 @dataclass(frozen=True)
@@ -382,7 +383,8 @@ def _assemble(
 
 
 def build_endpoint_loop(services: Services) -> EndpointLoop:
-    """The loop that keeps the endpoints' workers (rules from the settings)."""
+    """The loop that keeps the endpoints' workers (rules from the settings). Its leases
+    last 20 s: a killed server's endpoints go to another process (or its restart) then."""
     settings = services.settings
     runner = WorkerRunner(services.sessions, services.clock, compute=services.compute,
                           lifecycle=services.lifecycle, agents=services.agents,
@@ -390,8 +392,9 @@ def build_endpoint_loop(services: Services) -> EndpointLoop:
     rules = Rules(start_seconds=settings.endpoint_worker_start_seconds,
                   max_failures=settings.endpoint_max_failures,
                   backoff_seconds=settings.endpoint_backoff_seconds)  # fmt: skip
+    leases = Leases(process_identity(), LEASE)
     return EndpointLoop(services.sessions, services.clock, services.endpoint_signals, runner,
-                        services.compute, Leases(process_identity()), services.bus, rules=rules,
+                        services.compute, leases, services.bus, rules=rules,
                         check_seconds=settings.endpoint_check_seconds)  # fmt: skip
 
 

@@ -7,6 +7,7 @@ every ``check_seconds``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 import time
@@ -91,6 +92,9 @@ class EndpointLoop:
         finally:
             watcher.cancel()
             await self._runner.close()
+            with contextlib.suppress(Exception):  # another process takes them over at once
+                async with self._sessions() as db, db.begin():
+                    await repo.release(db, self._leases)
 
     async def _watch_sessions(self) -> None:
         """A worker's session started or ended: pass now rather than at the next tick."""
@@ -109,18 +113,16 @@ class EndpointLoop:
                 self._signals.poke()
 
     async def run_once(self) -> int:
+        """One pass over the endpoints this process holds or can take; their leases stay
+        with it (renewed each pass) so one process follows their workers."""
         now = self._clock.now()
         async with self._sessions() as db, db.begin():
             ids = await repo.claim(db, self._leases, now)
-        try:
-            for endpoint_id in ids:
-                try:
-                    await self._reconcile(endpoint_id)
-                except Exception as exc:  # one endpoint's failure must not stop the others
-                    swallowed(f"endpoint {endpoint_id}", exc)
-        finally:
-            async with self._sessions() as db, db.begin():
-                await repo.release(db, self._leases, ids)
+        for endpoint_id in ids:
+            try:
+                await self._reconcile(endpoint_id)
+            except Exception as exc:  # one endpoint's failure must not stop the others
+                swallowed(f"endpoint {endpoint_id}", exc)
         return len(ids)
 
     async def _session(self, session_id: uuid.UUID | None) -> ComputeSession | None:

@@ -142,15 +142,26 @@ async def change(db: DbSession, endpoint_id: int, guard: dict[str, Any], **value
 
 
 async def claim(db: DbSession, leases: Leases, now: datetime) -> list[int]:
-    """Lease the endpoints that have something to do: wanting workers, stopping, or still
-    holding live workers."""
+    """Lease (or renew this process's lease on) the endpoints that have something to do:
+    wanting workers, stopping, or still holding live workers. A process keeps the endpoints
+    it holds (their workers' init commands run under it) until it stops or its lease runs
+    out."""
     holding = select(EndpointWorkerRow.endpoint_id).where(EndpointWorkerRow.status.in_(LIVE))
     wanted = or_(EndpointRow.status.in_(ACTIVE), EndpointRow.id.in_(holding))
-    return [int(i) for i in await leases.claim(db, EndpointRow, wanted, now=now)]
+    mine_or_free = or_(Leases.free(EndpointRow, now), EndpointRow.lease_owner == leases.owner)
+    stmt = (
+        update(EndpointRow).where(wanted, mine_or_free).values(**leases.held(now))
+        .returning(EndpointRow.id).execution_options(synchronize_session=False)
+    )  # fmt: skip
+    return [int(i) for i in (await db.execute(stmt)).scalars()]
 
 
-async def release(db: DbSession, leases: Leases, ids: Sequence[int]) -> None:
-    await leases.release(db, EndpointRow, ids)  # type: ignore[arg-type]
+async def release(db: DbSession, leases: Leases, ids: Sequence[int] | None = None) -> None:
+    """Give back this process's leases on ``ids`` (None: all it holds)."""
+    stmt = update(EndpointRow).where(EndpointRow.lease_owner == leases.owner)
+    if ids is not None:
+        stmt = stmt.where(EndpointRow.id.in_(ids))
+    await db.execute(stmt.values(**leases.released()).execution_options(synchronize_session=False))
 
 
 async def add_worker(
