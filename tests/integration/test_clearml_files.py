@@ -418,3 +418,32 @@ def test_a_dataset_goes_up_and_comes_back(
     ]  # fmt: skip
     uris = [a["uri"] for a in artifacts if a.get("uri")]
     assert uris and all(f"/.datasets/tiny/tiny.{made['id']}/artifacts/" in u for u in uris)
+
+
+def test_a_domain_past_its_quota_gets_a_507_with_the_figures(tmp_path: Path) -> None:
+    server = LiveServer(home=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/h.db",
+                        extra_env={"HANGAR_TRACKING_FILES_QUOTA_BYTES": "3000"})  # fmt: skip
+    server.start()
+    try:
+        api = ClearmlApi.of(server)
+        auth = {"Authorization": f"Bearer {api.token}"}
+
+        def put(key: str, size: int) -> httpx.Response:
+            files = [(f"/{key}", (f"/{key}", b"x" * size))]
+            return api.http.post(f"{server.endpoint}/files/", files=files, headers=auth)
+
+        assert put("q/first.bin", 2000).status_code == 200
+        refused = put("q/second.bin", 2000)
+        meta = refused.json()["meta"]
+        assert refused.status_code == 507 and meta["result_code"] == 507
+        assert "3000 bytes" in meta["result_msg"] and "2000 are in use" in meta["result_msg"]
+        assert (
+            api.http.get(f"{server.endpoint}/files/q/second.bin", headers=auth).status_code == 404
+        )
+        assert (
+            api.http.delete(f"{server.endpoint}/files/q/first.bin", headers=auth).status_code == 200
+        )
+        assert put("q/second.bin", 2000).status_code == 200
+        api.close()
+    finally:
+        server.stop()
