@@ -78,6 +78,11 @@ def workers(server: LiveServer, endpoint_id: str, *status: str) -> list[dict[str
     return list(yotta(server, "workers", endpoint_id, *args))
 
 
+def free_rtx(server: LiveServer) -> int:
+    types = CloudApi(server, admin_key(server)).get("/v2/vms/types").json()["data"]
+    return next(int(t["regions"][0]["availableCount"]) for t in types if t["gpuType"] == RTX)
+
+
 def test_cli_create_scale_stop_start_delete(server: LiveServer) -> None:
     created = yotta(
         server, "create", "--name", "web-1", "--image", "python:3",
@@ -100,9 +105,11 @@ def test_cli_create_scale_stop_start_delete(server: LiveServer) -> None:
     [first] = workers(server, eid, "RUNNING")
     assert first["workerId"] == first["id"] and first["gpuType"] == RTX
     assert f"ep{eid}-w{first['id']}" in server.official("ps").stdout
+    assert free_rtx(server) == 1  # the scheduler gave the worker one of the two RTX 4090s
 
     assert yotta(server, "scale", eid, "--workers", "2") is True
     wait_for(lambda: endpoint(server, eid)["runningWorkers"] == 2, "two workers running")
+    assert free_rtx(server) == 0
     assert yotta(server, "scale", eid, "--workers", "1") is True
     wait_for(lambda: len(workers(server, eid, "RUNNING")) == 1, "back to one worker")
 
@@ -110,6 +117,7 @@ def test_cli_create_scale_stop_start_delete(server: LiveServer) -> None:
     wait_for(lambda: endpoint(server, eid)["status"] == "STOPPED", "stopped")
     assert workers(server, eid, "RUNNING", "INITIALIZING") == []
     assert endpoint(server, eid)["runningWorkers"] == 0
+    assert free_rtx(server) == 2  # stopped: the GPUs are free again
     assert yotta(server, "start", eid) is True
     wait_for(lambda: endpoint(server, eid)["status"] == "RUNNING", "running again")
     [again] = workers(server, eid, "RUNNING")
