@@ -1,0 +1,102 @@
+"""The endpoints' reconcile loop over a real database and the embedded agent on the fake
+runtime, passes driven by hand with a fake clock: load hints scale an autoscaled endpoint
+up, idling scales it to zero, a wake brings a worker back; one server process at a time
+holds an endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from hangar.core.clock import FakeClock
+from hangar.core.endpoints.loop import EndpointLoop
+from hangar.core.endpoints.models import (
+    EndpointRequest,
+    EndpointSpec,
+    Placement,
+    Scaling,
+    ServiceMode,
+    WorkerStatus,
+)
+from hangar.core.principal import Principal
+from hangar.core.reconcile import Leases
+from hangar.core.services import Services, build_endpoint_loop
+
+W = WorkerStatus
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"agent_runtime": "fake"}
+
+
+async def caller(services: Services) -> Principal:
+    assert services.first_admin is not None
+    return await services.apikeys.principal_for(services.first_admin.api_key)
+
+
+async def settle(services: Services, loop: EndpointLoop, endpoint_id: int,
+                 wanted: dict[WorkerStatus, int]) -> dict[WorkerStatus, int]:  # fmt: skip
+    """Pass (loop and scheduler) until the endpoint's workers count ``wanted``."""
+    who = await caller(services)
+    counts: dict[WorkerStatus, int] = {}
+    for _ in range(200):
+        await loop.run_once()
+        await services.lifecycle.schedule_pass()
+        found = await services.endpoints.workers(who, endpoint_id)
+        counts = {s: sum(w.status is s for w in found) for s in wanted}
+        if counts == wanted:
+            return counts
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"workers {counts}, wanted {wanted}")
+
+
+async def test_load_scales_up_idling_scales_to_zero_and_a_wake_brings_one_back(
+    services: Services, clock: FakeClock
+) -> None:
+    await services.start_embedded_agent()
+    loop = build_endpoint_loop(services)
+    scaling = Scaling(min_workers=0, max_workers=2, idle_seconds=60)
+    spec = EndpointSpec(image="python", placements=(Placement("default"),), scaling=scaling)
+    request = EndpointRequest(name="auto", mode=ServiceMode.QUEUE, spec=spec, workers=1)
+    endpoint = await services.endpoints.create(await caller(services), request)
+    await settle(services, loop, endpoint.id, {W.RUNNING: 1})
+
+    services.endpoints.note_load(endpoint.id, queued=5)  # wants 5, at most 2
+    await settle(services, loop, endpoint.id, {W.RUNNING: 2, W.INITIALIZING: 0})
+    assert len(await services.endpoints.running_workers(endpoint.id)) == 2
+
+    services.endpoints.note_load(endpoint.id, queued=0)
+    clock.advance(30)
+    await settle(services, loop, endpoint.id, {W.RUNNING: 2})  # not idle long enough yet
+    clock.advance(31)
+    await settle(services, loop, endpoint.id, {W.RUNNING: 0, W.INITIALIZING: 0})
+    shown = await services.endpoints.get(await caller(services), endpoint.id)
+    assert (shown.target, shown.status.value) == (0, "RUNNING")
+
+    waiting = asyncio.create_task(services.endpoints.wait_running(endpoint.id, 10))
+    await asyncio.sleep(0)  # the wait wakes the endpoint
+    await settle(services, loop, endpoint.id, {W.RUNNING: 1})
+    assert [t.endpoint_id for t in await waiting] == [endpoint.id]
+
+
+async def test_one_process_holds_an_endpoint_until_it_stops(
+    services: Services, clock: FakeClock
+) -> None:
+    first, second = build_endpoint_loop(services), build_endpoint_loop(services)
+    spec = EndpointSpec(image="python", placements=(Placement("default"),))
+    request = EndpointRequest(name="held", mode=ServiceMode.CUSTOM, spec=spec, workers=1)
+    await services.endpoints.create(await caller(services), request)
+    assert await first.run_once() == 1
+    assert await second.run_once() == 0  # held by the first
+    assert await first.run_once() == 1  # which keeps it
+    clock.advance(timedelta(seconds=21).total_seconds())  # its lease ran out (it died)
+    assert await second.run_once() == 1
+    assert await first.run_once() == 0
+
+
+def test_the_loops_leases_are_short() -> None:
+    assert Leases("x", timedelta(seconds=20)).ttl < Leases("x").ttl
