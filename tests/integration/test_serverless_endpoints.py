@@ -106,6 +106,8 @@ def test_cli_create_scale_stop_start_delete(server: LiveServer) -> None:
     assert first["workerId"] == first["id"] and first["gpuType"] == RTX
     assert f"ep{eid}-w{first['id']}" in server.official("ps").stdout
     assert free_rtx(server) == 1  # the scheduler gave the worker one of the two RTX 4090s
+    assert [e["id"] for e in yotta(server, "list", "--status", "RUNNING")] == [eid]
+    assert yotta(server, "list", "--status", "STOPPED") == []
 
     assert yotta(server, "scale", eid, "--workers", "2") is True
     wait_for(lambda: endpoint(server, eid)["runningWorkers"] == 2, "two workers running")

@@ -8,6 +8,10 @@ takes the three forms of spec §2.4 (``?count=``, ``/workers/{count}``, a body
 ``minWorkers`` is 0) and ``healthCheckPath`` (a worker counts as running once this path
 answers 2xx on the exposed port; without it any HTTP answer does). ``gpuCount`` 0 asks for
 CPU-only workers.
+
+Beyond spec §4 item 14: an update is accepted in any state but STOPPING (a running
+endpoint's workers roll over to the new spec), and delete in any state (the workers are
+drained; the endpoint is gone for every read at once).
 """
 
 from __future__ import annotations
