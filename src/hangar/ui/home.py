@@ -73,10 +73,25 @@ async def cloud_things(services: Services, viewer: Viewer) -> dict[str, list[Any
     }
 
 
-async def queued(services: Services, viewer: Viewer) -> list[tuple[str, int]]:
-    """The domain's queues that have tasks waiting, with how many."""
-    queues = await services.queues.reads.all(viewer.principal)
-    return [(q.display_name or q.name, len(q.entries)) for q in queues if q.entries]
+@dataclass(frozen=True)
+class Queued:
+    """One of the viewer's experiments waiting in a queue, at ``position`` (1: next)."""
+
+    task_name: str
+    queue: str
+    position: int
+
+
+async def queued(services: Services, viewer: Viewer) -> list[Queued]:
+    """The viewer's own experiments waiting in the domain's queues, in queue order."""
+    principal = viewer.principal
+    queues = await services.queues.reads.all(principal)
+    waiting = {e.task_id: (q, i) for q in queues for i, e in enumerate(q.entries, start=1)}
+    tasks = await services.tracking.experiments.task_reads.find(principal, list(waiting))
+    mine = [t for t in tasks if t.user == principal.user_uuid]
+    found = [Queued(t.name, (q := waiting[t.id][0]).display_name or q.name, waiting[t.id][1])
+             for t in mine]  # fmt: skip
+    return sorted(found, key=lambda item: (item.queue, item.position))
 
 
 @page

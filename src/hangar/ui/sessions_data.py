@@ -13,6 +13,7 @@ LIVE = "PENDING,SCHEDULED,PREPARING,PULLING,RUNNING,RESTARTING,SUSPENDED,TERMINA
 ENDED = "TERMINATED,CANCELLED"
 STATUS_FILTERS = {"live": LIVE, "ended": ENDED, "all": None}
 PAGE = 100
+MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -22,15 +23,18 @@ class Filters:
     status: str = "live"
     name: str = ""
     kind: str = ""
+    limit: int = PAGE
 
     @classmethod
     def parse(cls, query: dict[str, str]) -> Filters:
         status = query.get("status", "live")
         kind = query.get("type", "")
+        limit = query.get("limit", "")
         return cls(
             status=status if status in STATUS_FILTERS else "live",
             name=query.get("q", "").strip()[:64],
             kind=kind if kind in ("interactive", "batch") else "",
+            limit=min(int(limit), MAX_PAGE) if limit.isdigit() and int(limit) > 0 else PAGE,
         )
 
     def keep(self, view: SessionView) -> bool:
@@ -53,7 +57,8 @@ async def my_sessions(
 
 
 async def filtered(services: Services, viewer: Viewer, filters: Filters) -> list[SessionView]:
-    found = await my_sessions(services, viewer, status=STATUS_FILTERS[filters.status])
+    status = STATUS_FILTERS[filters.status]
+    found = await my_sessions(services, viewer, status=status, limit=filters.limit)
     return [v for v in found if filters.keep(v)]
 
 
