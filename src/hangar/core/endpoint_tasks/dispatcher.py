@@ -196,13 +196,13 @@ class Dispatcher:
 
     async def _send(self, record: TaskRecord, target: WorkerTarget) -> None:
         try:
-            outcome = await self._exchange(record, target)
-        except asyncio.CancelledError:
-            sending = self._sending.get(record.id)
-            if sending is None or not sending.worker_gone:
-                raise
-            outcome = died(record.sends, f"worker {target.worker_id} ended")
-        try:
+            try:
+                outcome = await self._exchange(record, target)
+            except asyncio.CancelledError:
+                sending = self._sending.get(record.id)
+                if sending is None or not sending.worker_gone:
+                    raise  # shutting down: the lease runs out, a later pass recovers it
+                outcome = died(record.sends, f"worker {target.worker_id} ended")
             await self._apply(record, outcome)
         except Exception as exc:
             swallowed("endpoint task result", exc)
