@@ -2,7 +2,8 @@
 endpoint created with the official ``yotta`` CLI, two host-Python workers whose init
 command runs tests/support/gateway_worker.py, reached through the endpoint's host name and
 the ``/serverless-proxy/{id}/...`` fallback with the owner's key as ``Authorization:
-Bearer``. One server for the module; tests run in file order (the last ones stop it)."""
+Bearer``. One server for the module; tests run in file order (the last two stop the
+endpoint and use the CPUs it freed)."""
 
 from __future__ import annotations
 
@@ -168,7 +169,20 @@ def test_killed_worker_request_goes_to_the_other(
         assert retries in httpx.get(server.endpoint + "/metrics").text
 
 
+def test_stopped_endpoint_answers_503(server: LiveServer, endpoint: dict[str, Any]) -> None:
+    eid = endpoint["id"]
+    assert yotta(server, "stop", eid) is True
+    wait_for(lambda: yotta(server, "get", eid)["status"] == "STOPPED", "stopped")
+    with client(server, admin_key(server)) as http:
+        answer = wait_for(
+            lambda: (a := http.get(via_path(endpoint, "/who"))).status_code == 503 and a,
+            "503 once stopped", timeout=5,
+        )  # fmt: skip
+    assert answer.json()["code"] == 24000 and "STOPPED" in answer.json()["message"]
+
+
 def test_scaled_to_zero_endpoint_wakes_for_a_request(server: LiveServer) -> None:
+    """After the stop above: the agent's two CPUs are free for this endpoint's worker."""
     key = admin_key(server)
     body = {
         "name": "gw-zero", "image": "python:3", "serviceMode": "ALB", "workers": 1,
@@ -187,16 +201,6 @@ def test_scaled_to_zero_endpoint_wakes_for_a_request(server: LiveServer) -> None
     wait_for(lambda: not yotta(server, "workers", eid, "--status", "INITIALIZING"), "none left")
     with client(server, key) as http:
         answer = http.get(f"/serverless-proxy/{eid}/who")
-    assert answer.status_code == 200 and answer.headers["x-worker"] == answer.text
-
-
-def test_stopped_endpoint_answers_503(server: LiveServer, endpoint: dict[str, Any]) -> None:
-    eid = endpoint["id"]
-    assert yotta(server, "stop", eid) is True
-    wait_for(lambda: yotta(server, "get", eid)["status"] == "STOPPED", "stopped")
-    with client(server, admin_key(server)) as http:
-        answer = wait_for(
-            lambda: (a := http.get(via_path(endpoint, "/who"))).status_code == 503 and a,
-            "503 once stopped", timeout=5,
-        )  # fmt: skip
-    assert answer.json()["code"] == 24000 and "STOPPED" in answer.json()["message"]
+    shown = yotta(server, "workers", eid)
+    assert answer.status_code == 200, (answer.text, shown)
+    assert answer.headers["x-worker"] == answer.text
