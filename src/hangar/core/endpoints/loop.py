@@ -36,7 +36,7 @@ from hangar.db.engine import DbSession
 
 W = WorkerStatus
 RUNNING_CHECK_PASSES = 5
-STARTING_PASS = 0.25  # seconds between passes while a worker's port is awaited
+STARTING_PASS = 0.1  # seconds between passes while a worker's port is awaited
 WORKER_NAME = re.compile(r"ep\d+-w\d+$")
 _WAITING = frozenset({SessionStatus.PENDING, SessionStatus.SCHEDULED, SessionStatus.PREPARING,
                       SessionStatus.PULLING, SessionStatus.RESTARTING})  # fmt: skip
