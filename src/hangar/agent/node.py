@@ -48,6 +48,7 @@ from hangar.agent.records import KernelRecords
 from hangar.agent.resources.inventory import AgentInventory, detect
 from hangar.agent.resources.usage import HostUsage
 from hangar.agent.runtimes.base import KernelRuntime, TerminationReason
+from hangar.agent.runtimes.rootfs import kernel_shell
 from hangar.agent.runtimes.scratch import remove_tree
 from hangar.agent.services import ServiceManager
 from hangar.agent.specs import build_spec, is_python_image, prepare_shim, remove_shim, shim_dir
@@ -233,7 +234,8 @@ class Node(NodePools, NodeRuns, NodeAccess):
         return wanted and query_refusal(kernel.spec.image.rootfs) is None
 
     async def _bootstrap(self, kernel: _Kernel, script: str) -> None:
-        """Write the script to /home/work/bootstrap.sh and run it with bash."""
+        """Write the script to /home/work/bootstrap.sh and run it with bash (in an image
+        without bash, its sh)."""
         scratch = kernel.spec.scratch_dir
         await asyncio.to_thread(
             home_files.write_file,
@@ -245,7 +247,7 @@ class Node(NodePools, NodeRuns, NodeAccess):
         )
         process = await self.runtime.run(
             kernel.spec.kernel_id,
-            ["/bin/bash", BOOTSTRAP_FILE],
+            [*kernel_shell(kernel.spec), BOOTSTRAP_FILE],  # an image's may be sh
             timeout=self.limits.bootstrap_timeout,
         )
         out, err, status = await process.communicate()

@@ -212,6 +212,16 @@ async def test_batch_steps_run_with_sh_and_the_images_user_is_known(
     assert (out.splitlines(), code) == (["/bin/sh", "work", "ok"], 0)
 
 
+async def test_a_bootstrap_script_runs_in_an_image_without_bash(
+    node: Node, registry: Registry
+) -> None:
+    image = ImageRequest(f"{registry.host}/img/sh:latest", insecure=True)
+    creation = request(image=image, bootstrap_script="echo prepared > ready.txt")
+    await node.create_kernel(creation)
+    out, code = await _run(node, creation.kernel_id, "cat ready.txt")
+    assert (out, code) == ("prepared\n", 0)
+
+
 async def test_an_image_without_any_shell_still_runs_commands_and_apps(
     node: Node, registry: Registry, tmp_path: Path
 ) -> None:
