@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from hangar.core.clock import FakeClock
+from hangar.core.endpoints import repo as endpoints_repo
 from hangar.core.endpoints.loop import EndpointLoop
 from hangar.core.endpoints.models import (
     EndpointRequest,
     EndpointSpec,
+    LogEntry,
     Placement,
     Scaling,
     ServiceMode,
@@ -100,3 +102,34 @@ async def test_one_process_holds_an_endpoint_until_it_stops(
 
 def test_the_loops_leases_are_short() -> None:
     assert Leases("x", timedelta(seconds=20)).ttl < Leases("x").ttl
+
+
+async def test_a_deleted_endpoint_is_drained_and_its_logs_dropped(
+    services: Services, clock: FakeClock
+) -> None:
+    await services.start_embedded_agent()
+    loop = build_endpoint_loop(services)
+    who = await caller(services)
+    spec = EndpointSpec(image="python", placements=(Placement("default"),))
+    request = EndpointRequest(name="gone", mode=ServiceMode.CUSTOM, spec=spec, workers=1)
+    endpoint = await services.endpoints.create(who, request)
+    await settle(services, loop, endpoint.id, {W.RUNNING: 1})
+    [worker] = await services.endpoints.workers(who, endpoint.id)
+    line = LogEntry(clock.now(), 0, "hello")
+    async with services.sessions() as db, db.begin():
+        await endpoints_repo.append_log(db, worker.id, [line], 6)
+    await services.endpoints.delete(who, endpoint.id)
+    for _ in range(200):
+        await loop.run_once()
+        async with services.sessions() as db:
+            record = await endpoints_repo.load(db, endpoint.id)
+            left = await endpoints_repo.log_entries(
+                db, worker.id, after=None, after_time=None, backward=False, start=None,
+                end=None, keyword=None, limit=10,
+            )  # fmt: skip
+        if record is not None and record.status.value == "STOPPED" and not left:
+            break
+        await asyncio.sleep(0.02)
+    assert record is not None and record.status.value == "STOPPED" and left == []
+    session = await services.compute.get(worker.session_id)  # type: ignore[arg-type]
+    assert session.status.value in ("TERMINATING", "TERMINATED")

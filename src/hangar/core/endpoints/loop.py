@@ -24,7 +24,7 @@ from hangar.core.compute.states import SessionStatus
 from hangar.core.endpoints import repo
 from hangar.core.endpoints.autoscale import autoscaled
 from hangar.core.endpoints.decide import Plan, Rules, SessionState, WorkerView, decide
-from hangar.core.endpoints.models import WorkerChange, WorkerStatus
+from hangar.core.endpoints.models import EndpointStatus, WorkerChange, WorkerStatus
 from hangar.core.endpoints.repo import EndpointRecord, WorkerRecord
 from hangar.core.endpoints.runner import WorkerRunner
 from hangar.core.endpoints.signals import Signals
@@ -255,4 +255,6 @@ class EndpointLoop:
         guard = {"status": ep.status.value, "generation": ep.generation, "workers": ep.workers,
                  "lease_owner": self._leases.owner}  # fmt: skip
         async with self._sessions() as db, db.begin():
-            await repo.change(db, ep.id, guard, **values)
+            written = await repo.change(db, ep.id, guard, **values)
+            if written and ep.deleted_at is not None and plan.status is EndpointStatus.STOPPED:
+                await repo.drop_logs(db, ep.id)  # nobody can read them any more

@@ -235,6 +235,14 @@ async def trim_log(db: DbSession, worker_id: int, keep: int) -> None:
         await db.execute(delete(t).where(t.worker_id == worker_id, t.offset <= cut))
 
 
+async def drop_logs(db: DbSession, endpoint_id: int) -> None:
+    """Delete the logs of all of an endpoint's workers (it was deleted and drained)."""
+    workers_of = select(EndpointWorkerRow.id).where(EndpointWorkerRow.endpoint_id == endpoint_id)
+    await db.execute(
+        delete(EndpointWorkerLogRow).where(EndpointWorkerLogRow.worker_id.in_(workers_of))
+    )
+
+
 async def log_entries(
     db: DbSession, worker_id: int, *, after: int | None, after_time: datetime | None,
     backward: bool, start: datetime | None, end: datetime | None, keyword: str | None,
