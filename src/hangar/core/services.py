@@ -388,7 +388,8 @@ def build_endpoint_loop(services: Services) -> EndpointLoop:
     settings = services.settings
     runner = WorkerRunner(services.sessions, services.clock, compute=services.compute,
                           lifecycle=services.lifecycle, agents=services.agents,
-                          accelerators=services.accelerators)  # fmt: skip
+                          accelerators=services.accelerators,
+                          images=services.images)  # fmt: skip
     rules = Rules(start_seconds=settings.endpoint_worker_start_seconds,
                   max_failures=settings.endpoint_max_failures,
                   backoff_seconds=settings.endpoint_backoff_seconds)  # fmt: skip

@@ -1,6 +1,6 @@
 """A worker's session: started as the endpoint's owner (origin kind endpoint worker, named
-``ep<endpoint>-w<worker>``), its init command followed with the output kept as the
-worker's log, its port health-checked, and removed."""
+``ep<endpoint>-w<worker>``), its init command (else its image's own command) followed with
+the output kept as the worker's log, its port health-checked, and removed."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from hangar.core.endpoints.owners import owner_from_json
 from hangar.core.endpoints.placement import choose_placement
 from hangar.core.endpoints.repo import EndpointRecord
 from hangar.core.errors import HangarError
+from hangar.core.images.service import ImageService
 from hangar.core.pods.models import PodPort, PodSpec, ResourceKind
 from hangar.core.pods.service import session_spec
 from hangar.core.resources.accelerators import Accelerators
@@ -67,8 +68,9 @@ class WorkerRunner:
         lifecycle: SessionLifecycle,
         agents: AgentService,
         accelerators: Accelerators,
+        images: ImageService,
     ) -> None:
-        self._sessions, self._clock = sessions, clock
+        self._sessions, self._clock, self._images = sessions, clock, images
         self._compute, self._lifecycle, self._agents = compute, lifecycle, agents
         self._accelerators = accelerators
         self._runs: dict[int, asyncio.Task[None]] = {}
@@ -103,9 +105,9 @@ class WorkerRunner:
         return worker, None
 
     def follow(self, worker: Worker, session: ComputeSession, command: str, offset: int) -> None:
-        """Run the init command in the worker's running session once (per server process),
-        keeping its output as the worker's log."""
-        if worker.id in self._followed or not command.strip():
+        """Run the init command (none: the image's own Entrypoint + Cmd) in the worker's
+        running session once (per server process), keeping its output as the worker's log."""
+        if worker.id in self._followed:
             return
         self._followed.add(worker.id)
         task = asyncio.create_task(self._follow(worker.id, session, command, offset))
@@ -127,6 +129,9 @@ class WorkerRunner:
         self, worker_id: int, session: ComputeSession, command: str, offset: int
     ) -> None:
         buffer, code, error = LogBuffer(offset), None, None
+        command = command.strip() or await self._image_command(session)
+        if not command:
+            return
         try:
             async for out in self._lifecycle.stream_batch(session, BatchSteps(exec=command)):
                 if out.kind in ("stdout", "stderr"):
@@ -148,6 +153,12 @@ class WorkerRunner:
             tail.append(buffer.note(f"the initialization command {why}", now))
         with contextlib.suppress(HangarError):
             await self._write(worker_id, tail, buffer.offset)
+
+    async def _image_command(self, session: ComputeSession) -> str:
+        try:
+            return (await self._images.get(session.image_id)).provider.command or ""
+        except HangarError:
+            return ""
 
     async def probe(self, session: ComputeSession, port: int, path: str) -> bool:
         """Whether the worker's port answers HTTP (a 2xx on ``path`` when one is set)."""
