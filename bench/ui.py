@@ -58,7 +58,8 @@ def make_sessions(server: LiveServer, count: int) -> None:
             headers = signer.headers("POST", "/session", content_type="application/json")
             response = client.post("/session", json=body, headers=headers)
             if response.status_code >= 400:
-                raise SystemExit(f"creating session {index}: {response.status_code} {response.text}")
+                failed = f"{response.status_code} {response.text}"
+                raise SystemExit(f"creating session {index}: {failed}")
 
 
 def measure(browser: Browser, server: LiveServer, path: str, repeat: int) -> tuple[float, float]:
