@@ -18,7 +18,11 @@ from hangar.core.endpoints.models import (
     Worker,
     WorkerStatus,
 )
+from hangar.core.endpoints.placement import check_placements, choose_placement
 from hangar.core.endpoints.repo import EndpointRecord
+from hangar.core.errors import InvalidValue
+from hangar.core.pods.models import DeviceChoice
+from hangar.core.resources.accelerators import AcceleratorGroup
 
 NOW = datetime(2026, 12, 6, 11, 0, tzinfo=UTC)
 E, W, S = EndpointStatus, WorkerStatus, SessionState
@@ -133,3 +137,20 @@ def test_the_log_buffer_cuts_lines_with_byte_offsets() -> None:
     assert [(e.offset, e.text) for e in lines] == [(100, "héllo"), (107, "world")]
     assert [(e.offset, e.text) for e in buffer.flush(NOW)] == [(114, "part")]
     assert buffer.note("done", NOW).text == "[hangar] done" and buffer.offset == 119
+
+
+def test_a_worker_takes_the_first_placement_with_free_devices() -> None:
+    rtx, h100 = DeviceChoice("RTX 4090", 24 << 30), DeviceChoice("H100", 80 << 30)
+    groups = [AcceleratorGroup("RTX 4090", 24 << 30, "east", 2, 0),
+              AcceleratorGroup("H100", 80 << 30, "west", 1, 1)]  # fmt: skip
+    busy, free = Placement("east", "RTX", 1, rtx), Placement("west", "H100", 1, h100)
+    assert choose_placement(groups, [busy, free]) == free
+    assert choose_placement(groups, [busy]) == busy  # waits there for the scheduler
+    nowhere = Placement("west", "RTX", 1, rtx)
+    check_placements(groups, [nowhere, free])
+    try:
+        check_placements(groups, [nowhere, Placement("east", "RTX", 4, rtx)])
+    except InvalidValue as exc:
+        assert exc.field == "resources"
+    else:
+        raise AssertionError("no placement can be met")
