@@ -156,9 +156,17 @@ async def test_fifo_one_task_per_worker_then_the_rest(setup: Any) -> None:
 
 async def test_dead_worker_requeues_once_then_fails(setup: Any) -> None:
     services, who, eid = setup
-    workers, dispatcher, tasks = parts(services, eid, [1])
-    workers.answers[1] = Unavailable("nothing listens")
+    workers, dispatcher, tasks = parts(services, eid, [1, 2])
+    workers.answers[1] = workers.answers[2] = Unavailable("nothing listens")
     await tasks.submit(who, eid, request(1))
+    await dispatcher.fill(eid)
+    await settle(dispatcher)  # refused: not sent, and no task for that worker a while
+    assert (await tasks.get(who, eid, "t1")).status is TaskStatus.PROCESSING
+    assert await dispatcher.fill(eid) == 1
+    await settle(dispatcher)
+    assert await dispatcher.fill(eid) == 0  # both refused lately
+    workers.answers[1] = b""  # connects, then closes without an answer: it died
+    services.clock.advance(3)  # type: ignore[attr-defined]
     await dispatcher.fill(eid)
     await settle(dispatcher)
     again = await tasks.get(who, eid, "t1")

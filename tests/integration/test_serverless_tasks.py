@@ -252,6 +252,8 @@ def test_kill_9_keeps_queued_tasks_and_webhook_retries(
     # a webhook retry pending at the kill: the flaky receiver refused the first attempt
     retried = submit(server, eid, taskId="retry_kill", webhook=receiver.url + "/flaky")
     wait_for(lambda: receiver.of(retried), "first webhook attempt", timeout=30)
+    slow = submit(server, eid, taskId="in_flight", processUri="/slow", input={"sleep": 1})
+    wait_for(lambda: task(server, eid, slow)["status"] == "DELIVERED", "at the worker")
     assert server.proc is not None
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait()
@@ -260,6 +262,9 @@ def test_kill_9_keeps_queued_tasks_and_webhook_retries(
     wait_for(lambda: task(server, eid, retried)["deliveryStatus"] == "SUCCESS", "retry after")
     assert [h.body["retry_count"] for h in receiver.of(retried)] == [1, 2, 3]
     assert [task(server, held, k)["status"] for k in keys] == ["PROCESSING"] * 5
+    # the task at the worker when the server died goes out again once its lease ran out
+    again = finished(server, eid, slow)
+    assert again["status"] == "SUCCESS", again["error"]
     assert (
         api(server).request("PUT", f"/v2/serverless/{held}/workers?count=1").json()["code"] == 10000
     )

@@ -25,7 +25,7 @@ from hangar.core.agents.client import AppStream
 from hangar.core.clock import Clock
 from hangar.core.endpoint_tasks import repo
 from hangar.core.endpoint_tasks.models import TaskStatus
-from hangar.core.endpoint_tasks.outcome import Outcome, answered, died, timed_out
+from hangar.core.endpoint_tasks.outcome import NOT_SENT, Outcome, answered, died, timed_out
 from hangar.core.endpoint_tasks.repo import TaskRecord
 from hangar.core.endpoints.httpwire import exchange
 from hangar.core.endpoints.models import WorkerChange, WorkerStatus, WorkerTarget
@@ -37,6 +37,7 @@ from hangar.db.engine import DbSession
 log = logging.getLogger("hangar.core.endpoint_tasks")
 GONE = frozenset({WorkerStatus.TERMINATING, WorkerStatus.TERMINATED, WorkerStatus.FAILED})
 ORPHANED = "The server process sending it stopped before the worker answered."
+REFUSED_SECONDS = 2.0  # a worker that refused a connection gets no task for this long
 
 
 class Workers(Protocol):
@@ -110,6 +111,7 @@ class Dispatcher:
         self._loaded: set[int] = set()  # endpoints last told a queue above zero
         self._targets: dict[int, list[WorkerTarget]] = {}  # RUNNING workers, last seen
         self._backlog: set[int] = set()  # endpoints that may have queued tasks
+        self._refused: dict[int, float] = {}  # worker id -> no tasks before (monotonic)
         self._wakes: dict[int, int] = {}  # wakes per endpoint (a fill saw none meanwhile?)
 
     def reserve(self, endpoint_id: int) -> Slot | None:
@@ -164,6 +166,8 @@ class Dispatcher:
 
     def _slots(self, targets: list[WorkerTarget]) -> list[WorkerTarget]:
         """Free places on the workers, spread: each worker's first slot before any second."""
+        now = self._clock.monotonic()
+        targets = [t for t in targets if self._refused.get(t.worker_id, 0.0) <= now]
         slots = []
         for level in range(self._rules.concurrency):
             slots += [t for t in targets if self._busy.get(t.worker_id, 0) <= level]
@@ -218,6 +222,11 @@ class Dispatcher:
             stream = await self._workers.connect(
                 dataclasses.replace(target, port=record.worker_port)
             )
+        except Unavailable as exc:  # nothing reached the worker: the task waits for another
+            self._workers.worker_failed(record.endpoint_id, target.worker_id, exc.message)
+            self._refused[target.worker_id] = self._clock.monotonic() + REFUSED_SECONDS
+            return NOT_SENT
+        try:
             answer = await exchange(
                 stream, "POST", record.process_uri, headers=headers,
                 body=record.input_json.encode(), port=record.worker_port,
@@ -234,7 +243,7 @@ class Dispatcher:
         now = self._clock.now()
         async with self._sessions() as db, db.begin():
             if outcome.status is None:
-                await repo.requeue(db, record.id, self._leases, now)
+                await repo.requeue(db, record.id, self._leases, now, unsent=outcome.unsent)
                 self._backlog.add(record.endpoint_id)
                 return
             notify = now if record.webhook else None

@@ -15,9 +15,11 @@ class Outcome:
     status: TaskStatus | None  # None: back to the queue
     output_json: str | None = None
     error: str | None = None
+    unsent: bool = False  # the worker refused the connection: this send does not count
 
 
 REQUEUE = Outcome(None)
+NOT_SENT = Outcome(None, unsent=True)
 
 
 def _as_json(body: bytes) -> str:

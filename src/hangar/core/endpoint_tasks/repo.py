@@ -166,12 +166,15 @@ async def finish(
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
-async def requeue(db: DbSession, task_id: int, leases: Leases, now: datetime) -> bool:
-    """Back in the queue (its place by id is kept: it goes out first)."""
+async def requeue(
+    db: DbSession, task_id: int, leases: Leases, now: datetime, *, unsent: bool = False
+) -> bool:
+    """Back in the queue (its place by id is kept: it goes out first); ``unsent``: it
+    never reached the worker, so this send does not count."""
     done = await db.execute(
         update(T).where(*_mine(task_id, leases), T.status == TaskStatus.DELIVERED.value)
         .values(status=TaskStatus.PROCESSING.value, worker_id=None, updated_at=now,
-                **Leases.released())
+                sends=T.sends - 1 if unsent else T.sends, **Leases.released())
         .execution_options(synchronize_session=False)
     )  # fmt: skip
     return bool(done.rowcount)  # type: ignore[attr-defined]
