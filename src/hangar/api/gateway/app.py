@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hangar.api.gateway import stats
 from hangar.api.gateway.balancer import Balancer
+from hangar.api.gateway.pool import Connections
 from hangar.api.gateway.routing import (
     Refusal,
     Resolver,
@@ -132,6 +133,7 @@ class Gateway:
         self._endpoints = services.endpoints
         self._resolver = Resolver(services)
         self._balancer = Balancer(services.endpoints)
+        self._pool = Connections()
         self.suffix = "." + services.settings.endpoint_domain.strip(".").lower()
         self._wait = services.settings.endpoint_gateway_wait_seconds
 
@@ -186,25 +188,31 @@ class Gateway:
                           f"(waited {self._wait:g} s); try again later.")  # fmt: skip
 
     async def _connect(
-        self, endpoint: Endpoint, tried: list[int]
-    ) -> tuple[WorkerTarget, AppStream]:
-        """A connection to the least busy worker that has not failed this request."""
+        self, endpoint: Endpoint, tried: list[int], *, keep: bool = True,
+        again: WorkerTarget | None = None,
+    ) -> tuple[WorkerTarget, AppStream, bool]:  # fmt: skip
+        """A connection to the least busy worker that has not failed this request (a kept
+        one if ``keep``; a new one to ``again`` if given), and whether it was kept."""
         while True:
-            worker = self._balancer.pick(endpoint.id, tried)
+            worker = again or self._balancer.pick(endpoint.id, tried)
+            again = None
             if worker is None:
                 if tried:
                     raise Refusal(502, 10002, f"The workers of endpoint {endpoint.id} did not "
                                   "answer; the request was not served.")  # fmt: skip
                 await self._workers(endpoint)
                 continue
+            if keep and (kept := self._pool.take(worker.worker_id)) is not None:
+                return worker, kept, True
             try:
-                return worker, await self._endpoints.connect(worker)
+                return worker, await self._endpoints.connect(worker), False
             except Unavailable as exc:
                 self._lost(worker, exc.message, tried)
 
     def _lost(self, worker: WorkerTarget, reason: str, tried: list[int]) -> None:
         self._endpoints.worker_failed(worker.endpoint_id, worker.worker_id, reason)
         self._balancer.drop(worker)
+        self._pool.forget(worker.worker_id)
         tried.append(worker.worker_id)
         stats.failed(worker.endpoint_id, "worker")
         if len(tried) < MAX_ATTEMPTS:
@@ -219,26 +227,48 @@ class Gateway:
         host = header(scope, b"host") or b"localhost"
         head = request_head(method, target.path, forwarded(scope, key_header), host, framing)
         tried: list[int] = []
+        again: WorkerTarget | None = None
         try:
             while True:
-                worker, stream = await self._connect(endpoint, tried)
+                worker, stream, kept = await self._connect(endpoint, tried, again=again)
                 with self._balancer.holding(worker):
                     try:
                         exchange = await self._ask(stream, method, head, body, framing)
+                    except ClientGone:
+                        await stream.close()
+                        raise
                     except WorkerGone as exc:
                         await stream.close()
-                        self._lost(worker, str(exc), tried)
-                        if not self._again(method, body, tried):
+                        # A kept connection the worker had closed meanwhile: a new one.
+                        again = worker if kept and body.replayable else None
+                        if again is None:
+                            self._lost(worker, str(exc), tried)
+                        if again is None and not self._again(method, body, tried):
                             raise Refusal(502, 10002, f"Worker {worker.worker_id} failed "
                                           f"the request: {exc}") from None  # fmt: skip
                         continue
-                    await self._relay(endpoint, exchange, stream, scope, receive, send, started)
+                    await self._finish(worker, endpoint, exchange, stream, scope, receive, send,
+                                       started)  # fmt: skip
                     return
         except Refusal as exc:
             stats.answered(endpoint.id, exc.status, time.perf_counter() - started)
             await answer_refusal(send, exc)
         except ClientGone:
             return
+
+    async def _finish(
+        self, worker: WorkerTarget, endpoint: Endpoint, exchange: Exchange, stream: AppStream,
+        scope: Scope, receive: Receive, send: Send, started: float,
+    ) -> None:  # fmt: skip
+        """Relay the answer; keep the connection for the next request if it allows."""
+        keep = False
+        try:
+            keep = await self._relay(endpoint, exchange, stream, scope, receive, send, started)
+        finally:
+            if keep:
+                self._pool.give(worker.worker_id, stream)
+            else:
+                await stream.close()
 
     @staticmethod
     def _again(method: str, body: Body, tried: list[int]) -> bool:
@@ -263,7 +293,8 @@ class Gateway:
     async def _relay(
         self, endpoint: Endpoint, exchange: Exchange, stream: AppStream,
         scope: Scope, receive: Receive, send: Send, started: float,
-    ) -> None:  # fmt: skip
+    ) -> bool:  # fmt: skip
+        """Pass the answer on; whether the connection may serve another request."""
         headers = exchange.headers
         await send({"type": "http.response.start", "status": exchange.status, "headers": headers})
         stats.answered(endpoint.id, exchange.status, time.perf_counter() - started)
@@ -274,12 +305,12 @@ class Gateway:
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
         except Truncated:  # the caller sees its connection end before the body did
             stats.failed(endpoint.id, "truncated")
-            return
+            return False
         finally:
             if watcher is not None:
                 watcher.cancel()
-            await stream.close()
         await send({"type": "http.response.body", "body": b""})
+        return exchange.reusable and (watcher is None or not watcher.done())
 
     async def _websocket(
         self, endpoint: Endpoint, target: Target, key_header: bytes,
@@ -287,7 +318,7 @@ class Gateway:
     ) -> None:  # fmt: skip
         tried: list[int] = []
         try:
-            worker, stream = await self._connect(endpoint, tried)
+            worker, stream, _ = await self._connect(endpoint, tried, keep=False)
         except Refusal as exc:
             await _deny_socket(receive, send, exc)
             return

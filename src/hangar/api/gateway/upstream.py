@@ -1,5 +1,5 @@
-"""One HTTP/1.1 request to a worker over a fresh connection to its port (``Connection:
-close``): the head and the caller's body go up as they come, the answer is parsed as it
+"""One HTTP/1.1 request to a worker over a connection to its port (a new one or one kept
+alive, :mod:`.pool`): the head and the caller's body go up as they come, the answer is parsed as it
 arrives (httptools) and each piece of its body is handed on at once, so that a stream of
 server-sent events reaches the caller event by event.
 
@@ -45,6 +45,8 @@ class _Answer:
         self.complete = False
         self.pieces: list[bytes] = []
         self.framed = False  # Content-Length or chunked: its end is known
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         lower = name.lower()
@@ -55,6 +57,8 @@ class _Answer:
 
     def on_headers_complete(self) -> None:
         self.head_done = True
+        if self.parser is not None:  # known here; reset once the message is complete
+            self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.pieces.append(body)
@@ -66,11 +70,10 @@ class _Answer:
 def request_head(
     method: str, target: bytes, headers: Headers, host: bytes, body: str | int | None
 ) -> bytes:
-    """The head sent up: the caller's headers less the hop-by-hop ones, ``Connection:
-    close``, and the body's framing (``body``: a length, ``"chunked"``, None)."""
+    """The head sent up: the caller's headers less the hop-by-hop ones, and the body's
+    framing (``body``: a length, ``"chunked"``, None)."""
     lines = [method.encode("ascii") + b" " + target + b" HTTP/1.1", b"host: " + host]
     lines += [name + b": " + value for name, value in headers if name not in HOP_BY_HOP]
-    lines.append(b"connection: close")
     if body == "chunked":
         lines.append(b"transfer-encoding: chunked")
     elif body is not None:
@@ -85,6 +88,7 @@ class Exchange:
         self._stream = stream
         self._answer = _Answer()
         self._parser = httptools.HttpResponseParser(self._answer)
+        self._answer.parser = self._parser
         self._head_only = method == "HEAD"
         self.status = 0
         self.headers: Headers = []
@@ -111,6 +115,15 @@ class Exchange:
         self.status = self._parser.get_status_code()
         self.headers = answer.headers
         return answer.headers
+
+    @property
+    def reusable(self) -> bool:
+        """The answer ended cleanly and the worker keeps the connection open."""
+        answer = self._answer
+        return (
+            answer.complete and answer.framed and not self._head_only
+            and self.status >= 200 and answer.keep_alive
+        )  # fmt: skip
 
     async def body(self) -> AsyncIterator[bytes]:
         """The answer's body as it arrives (decoded from chunks). Raises Truncated."""
