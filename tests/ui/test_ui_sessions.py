@@ -41,6 +41,9 @@ def test_create_watch_running_live_and_destroy(page: Page, server: LiveServer) -
     expect(row).to_contain_text("ui-first")
     expect(row.locator("[data-status]")).to_have_text("RUNNING")
     page.goto(f"/ui/sessions/{session_id}")
+    page.click("button:has-text('Restart')")
+    expect(page).to_have_url(re.compile(f"/ui/sessions/{session_id}$"))
+    expect(badge).to_have_text("RUNNING", timeout=60_000)
     page.click("button:has-text('Destroy')")
     expect(page).to_have_url(re.compile(r"/ui/sessions$"))
     page.goto("/ui/sessions?status=all")
@@ -80,8 +83,9 @@ def test_another_user_sees_none_of_the_first_users_sessions(
         csrf = other.evaluate(
             "JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
         )
-        refused = other.request.post(f"/ui/sessions/{mine}/destroy", form={"csrf": csrf})
-        assert refused.status == 404
+        for action in ("destroy", "restart"):
+            refused = other.request.post(f"/ui/sessions/{mine}/{action}", form={"csrf": csrf})
+            assert refused.status == 404
     finally:
         other.context.close()
     page.goto(f"/ui/sessions/{mine}")

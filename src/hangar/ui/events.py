@@ -2,8 +2,9 @@
 
 Each bus event of one of the viewer's sessions becomes ``event: session`` with the session's
 id, name and status as the core has it now (a scoped read), so the page shows what a reload
-would. A ``: ping`` comment keeps idle connections open; the stream ends when the browser
-goes away or the server shuts down.
+would; right after subscribing, ``event: snapshot`` frames give the live sessions' statuses.
+A ``: ping`` comment keeps idle connections open; the stream ends when the browser goes away
+or the server shuts down.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from hangar.core.compute.views import SessionView
 from hangar.core.events import Event, EventBus, Matcher, SessionChange, Subscription
 from hangar.core.services import Services
 from hangar.ui.context import Viewer, page, ui_of
-from hangar.ui.sessions_data import my_session
+from hangar.ui.sessions_data import LIVE, my_session, my_sessions
 
 PING_SECONDS = 15.0
 PING = ": ping\n\n"
@@ -34,13 +36,22 @@ def viewer_matcher(viewer: Viewer) -> Matcher:
     )
 
 
-async def frame(services: Services, viewer: Viewer, event: Event) -> str:
-    view = await my_session(services, viewer, str(event.subject))
-    if view is None:
-        return ""
+def _frame(name: str, view: SessionView) -> str:
     session = view.session
     data = {"id": str(session.id), "name": session.name, "status": session.status.value}
-    return f"event: session\ndata: {json.dumps(data)}\n\n"
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+async def frame(services: Services, viewer: Viewer, event: Event) -> str:
+    view = await my_session(services, viewer, str(event.subject))
+    return "" if view is None else _frame("session", view)
+
+
+async def snapshot(services: Services, viewer: Viewer) -> str:
+    """The live sessions' statuses as of now (``snapshot`` events): what changed between the
+    page's rendering and the subscription reaches the page too."""
+    views = await my_sessions(services, viewer, status=LIVE)
+    return "".join(_frame("snapshot", view) for view in views)
 
 
 class BusClosed(Exception):
@@ -66,7 +77,7 @@ async def _next(events: Subscription, bus: EventBus) -> Event | None:
 
 async def stream(services: Services, viewer: Viewer) -> AsyncIterator[str]:
     async with services.bus.subscribe(viewer_matcher(viewer)) as events:
-        yield ": subscribed\n\n"
+        yield ": subscribed\n\n" + await snapshot(services, viewer)
         while True:
             try:
                 event = await _next(events, services.bus)

@@ -140,6 +140,16 @@ async def destroy_session(request: Request, viewer: Viewer) -> Response:
     return RedirectResponse(ui.url("/sessions"), status_code=303)
 
 
+@mutation
+async def restart_session(request: Request, viewer: Viewer) -> Response:
+    ui = ui_of(request)
+    session_id = request.path_params["session_id"]
+    if await my_session(ui.services, viewer, session_id) is None:
+        return ui.error(request, 404, "No such session.", viewer)
+    await ui.services.compute.restart(viewer.principal, session_id)
+    return RedirectResponse(ui.url(f"/sessions/{session_id}"), status_code=303)
+
+
 routes = [
     Route("/sessions", session_list, methods=["GET"]),
     Route("/sessions", create_session, methods=["POST"]),
@@ -148,4 +158,5 @@ routes = [
     Route("/sessions/{session_id}", session_detail, methods=["GET"]),
     Route("/sessions/{session_id}/log", session_log, methods=["GET"]),
     Route("/sessions/{session_id}/destroy", destroy_session, methods=["POST"]),
+    Route("/sessions/{session_id}/restart", restart_session, methods=["POST"]),
 ]

@@ -27,6 +27,9 @@
       var data = JSON.parse(message.data);
       if (setStatus(data) === 0) { reloadTable(); }
     });
+    source.addEventListener("snapshot", function (message) {
+      setStatus(JSON.parse(message.data));  // statuses as of the subscription
+    });
     document.documentElement.dataset.live = "connected";
     source.onopen = function () { document.documentElement.dataset.live = "open"; };
   }
