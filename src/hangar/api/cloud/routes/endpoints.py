@@ -104,6 +104,14 @@ class EndpointBody(WireModel):
     idle_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] | None = None
     health_check_path: Annotated[str, StringConstraints(pattern=r"^/\S{0,254}$")] | None = None
 
+    @field_validator("expose", mode="before")
+    @classmethod
+    def _one_port(cls, value: Any) -> Any:
+        """An object per the spec; a one-item list (the pods' form) is taken too."""
+        if isinstance(value, list) and len(value) == 1:
+            return value[0]
+        return value
+
     @model_validator(mode="after")
     def _same_count(self) -> EndpointBody:
         if len({r.gpu_count for r in self.resources}) > 1:
