@@ -20,6 +20,10 @@ INSTALL_HINT = "npm ci --prefix src/hangar/ui"
 # URL name under /ui/vendor/ -> file inside node_modules.
 VENDOR_FILES: dict[str, str] = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
+    "tus.min.js": "tus-js-client/dist/tus.min.js",
+    "xterm.js": "@xterm/xterm/lib/xterm.js",
+    "xterm.css": "@xterm/xterm/css/xterm.css",
+    "addon-fit.js": "@xterm/addon-fit/lib/addon-fit.js",
 }
 
 
