@@ -8,8 +8,10 @@ answers each task with the time it received it):
 * ``latency``  with one idle worker, ``--latency-count`` tasks one after the other: from
                just before the submit request until the worker's receipt time (the same
                host clock). Headline: median (target <= 10 ms).
-* ``drain``    ``BENCH_QUEUE_TASKS`` tasks (default 10000) submitted (32 at a time) to 4
-               workers, each with a webhook to a loopback receiver; measured: submit rate,
+* ``drain``    ``BENCH_QUEUE_TASKS`` tasks (default 10000) submitted (32 at a time) to
+               ``BENCH_QUEUE_WORKERS`` workers (4; each takes a CPU core: on 2 cores use 2
+               and ``BENCH_QUEUE_CONCURRENCY=2`` tasks per worker), each with a webhook to
+               a loopback receiver; measured: submit rate,
                drain time (first submit -> every task finished), tasks/s. Checked: every
                task SUCCESS, each received by a worker exactly once (the worker counts),
                each webhook delivered once. Reported: webhook deliveries/s over the drain.
@@ -106,6 +108,7 @@ def start_server(home: Path) -> Server:
         XDG_CONFIG_HOME=str(home / "config"), NO_COLOR="1", HANGAR_KERNEL_POOL_SIZE="0",
         HANGAR_SANDBOX_POOL_SIZE="0", HANGAR_SESSION_DEFAULT_DISK="0",
         HANGAR_ENDPOINT_CHECK_SECONDS="0.5",
+        HANGAR_ENDPOINT_TASK_CONCURRENCY=os.environ.get("BENCH_QUEUE_CONCURRENCY", "1"),
     )  # fmt: skip
     if os.environ.get("HANGAR_BENCH_DATABASE_URL"):
         env["HANGAR_DATABASE_URL"] = os.environ["HANGAR_BENCH_DATABASE_URL"]
@@ -235,8 +238,9 @@ async def check_all(base: str, key: str, eid: str, count: int) -> tuple[int, int
 
 
 def drain(server: Server, http: httpx.Client, eid: str, count: int) -> int:
-    data(http.put(f"/v2/serverless/{eid}/workers", params={"count": 4}))
-    wait_for(http, eid, 4)
+    workers = int(os.environ.get("BENCH_QUEUE_WORKERS", "4"))
+    data(http.put(f"/v2/serverless/{eid}/workers", params={"count": workers}))
+    wait_for(http, eid, workers)
     receiver = Receiver()
     started = time.monotonic()
     rate = asyncio.run(submit_all(server.endpoint, server.key, eid, count, receiver.url))
@@ -249,8 +253,9 @@ def drain(server: Server, http: httpx.Client, eid: str, count: int) -> int:
     spread = (receiver.times[-1] - receiver.times[0]) if hooks > 1 else 0.0
     bad, twice = asyncio.run(check_all(server.endpoint, server.key, eid, count))
     duplicates = len(receiver.keys) - len(set(receiver.keys))
-    print(f"queue drain: {count} tasks, 4 workers: submitted at {rate:.0f}/s; drained in "
-          f"{drained:.1f} s ({count / drained:.0f} tasks/s)")  # fmt: skip
+    slots = os.environ.get("BENCH_QUEUE_CONCURRENCY", "1")
+    print(f"queue drain: {count} tasks, {workers} workers x {slots}: submitted at {rate:.0f}/s; "
+          f"drained in {drained:.1f} s ({count / drained:.0f} tasks/s)")  # fmt: skip
     per_second = hooks / spread if spread else 0.0
     print(f"queue drain: not SUCCESS {bad}, received twice {twice}; webhooks {hooks}/{count} "
           f"({duplicates} duplicates), {per_second:.0f} deliveries/s")  # fmt: skip
