@@ -33,7 +33,7 @@ def with_new_faces(services: Services) -> MountTable:
     return MountTable(
         [
             *mounts(services),
-            Mount.prefix("/ui", "web", Recorder("web")),
+            Mount.prefix("/web-next", "web", Recorder("web")),
         ]
     )
 
@@ -47,7 +47,7 @@ async def wide(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.mark.parametrize(
     ("path", "face"),
-    [("/ui/sessions", "web")],
+    [("/web-next/sessions", "web")],
 )
 async def test_a_face_mounted_through_the_table_is_reached(
     wide: httpx.AsyncClient, path: str, face: str
