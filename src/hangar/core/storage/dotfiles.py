@@ -165,9 +165,11 @@ class Dotfiles:
         """The dotfiles a new session gets: its domain's, group's and owner's, the narrower
         scope winning where paths collide."""
         owners = {USER: str(user_uuid), GROUP: str(group_id or ""), DOMAIN: domain_name or ""}
+        scopes = [(kind, owners[kind]) for kind in PRECEDENCE if owners[kind]]
+        async with self._sessions() as db:  # one query: it is on every session's start
+            rows = await dotfile_rows.of_scopes(db, scopes)
         chosen: dict[str, Dotfile] = {}
-        for kind in PRECEDENCE:
-            if owners[kind]:
-                for item in await self._rows(kind, owners[kind]):
-                    chosen[item.path] = item
+        for scope in scopes:
+            for item in rows[scope]:
+                chosen[item.path] = item
         return [chosen[path] for path in sorted(chosen)]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from hangar.core.storage.models import Dotfile
 from hangar.db.engine import DbSession
@@ -25,6 +26,21 @@ async def of_scope(db: DbSession, kind: str, owner: str) -> list[Dotfile]:
         .order_by(DotfileRow.path)
     )
     return [Dotfile(r.path, r.permission, r.data) for r in rows]
+
+
+async def of_scopes(
+    db: DbSession, scopes: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], list[Dotfile]]:
+    """The dotfiles of several (kind, owner) scopes in one query, each scope's by path."""
+    found: dict[tuple[str, str], list[Dotfile]] = {scope: [] for scope in scopes}
+    if not scopes:
+        return found
+    wanted = or_(
+        *(and_(DotfileRow.scope == kind, DotfileRow.owner == owner) for kind, owner in scopes)
+    )
+    for r in await db.scalars(select(DotfileRow).where(wanted).order_by(DotfileRow.path)):
+        found[(r.scope, r.owner)].append(Dotfile(r.path, r.permission, r.data))
+    return found
 
 
 def add(db: DbSession, kind: str, owner: str, item: Dotfile, now: datetime) -> None:
