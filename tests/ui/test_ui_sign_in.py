@@ -98,3 +98,4 @@ def test_browser_at_root_goes_to_the_ui_and_api_clients_do_not(server: LiveServe
     assert browser.status_code == 302 and browser.headers["location"] == "/ui/"
     api = httpx.get(server.endpoint + "/", headers={"Accept": "*/*"})
     assert api.status_code == 200 and "version" in api.json()
+    assert f"Web UI   {server.endpoint}/ui/" in server.log_path.read_text()  # the start says so
