@@ -65,15 +65,16 @@ async def by_id(db: DbSession, task_id: int) -> TaskRecord | None:
     return None if row is None else _record(row)
 
 
+class KeyTaken(Exception):
+    """A task with that key exists in the endpoint (the transaction is spoilt: roll back)."""
+
+
 async def add(
     db: DbSession, endpoint_id: int, key: str, req: TaskRequest, webhook: str | None,
     now: datetime, assign: dict[str, Any] | None = None,
-) -> tuple[TaskRecord, bool]:  # fmt: skip
-    """Store a queued task (or, with ``assign``, one already sent to a worker); (it, True),
-    or (the task already stored under ``key``, False). The caller commits."""
-    found = await find(db, endpoint_id, key)
-    if found is not None:
-        return found, False
+) -> TaskRecord:  # fmt: skip
+    """Store a queued task (or, with ``assign``, one already sent to a worker). Raises
+    KeyTaken. The caller commits."""
     values: dict[str, Any] = {
         "status": TaskStatus.PROCESSING.value, "sends": 0, "input": req.input_json,
         "headers": dict(req.headers), "worker_port": req.worker_port,
@@ -82,16 +83,12 @@ async def add(
         "created_at": now, "updated_at": now, **(assign or {}),
     }  # fmt: skip
     row = T(endpoint_id=endpoint_id, key=key, **values)
+    db.add(row)
     try:
-        async with db.begin_nested():
-            db.add(row)
-            await db.flush()
-    except IntegrityError:  # the same key, submitted at the same moment elsewhere
-        again = await find(db, endpoint_id, key)
-        if again is None:
-            raise
-        return again, False
-    return _record(row), True
+        await db.flush()
+    except IntegrityError as exc:  # one statement and a commit in the usual case
+        raise KeyTaken(key) from exc
+    return _record(row)
 
 
 async def page(

@@ -81,16 +81,20 @@ class TaskService:
     ) -> None:
         """Stored already sent to a free worker when nothing waits before it (one write,
         the send starts at once), else queued for the dispatcher."""
-        slot, record, created = self._dispatcher.reserve(endpoint_id), None, False
+        slot, record = self._dispatcher.reserve(endpoint_id), None
         now = self._clock.now()
         try:
             assign = slot.assignment(req.worker_port, req.process_uri, now) if slot else None
             async with self._sessions() as db, db.begin():
-                record, created = await repo.add(db, endpoint_id, key, req, webhook, now, assign)
+                record = await repo.add(db, endpoint_id, key, req, webhook, now, assign)
+        except repo.KeyTaken:
+            async with self._sessions() as db:
+                if await repo.find(db, endpoint_id, key) is None:
+                    raise  # not a duplicate after all
         finally:
             if slot is not None:
-                self._dispatcher.launch(slot, record if record and created else None)
-        if created and slot is None:
+                self._dispatcher.launch(slot, record)
+        if record is not None and slot is None:
             self._dispatcher.wake(endpoint_id)
 
     async def get(self, caller: Principal, endpoint_id: int, key: str) -> Task:
