@@ -1,0 +1,64 @@
+"""The session terminal in the web UI: xterm.js over the session's shell."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.live import LiveServer
+from tests.ui.helpers import ADMIN_EMAIL, new_user, sign_in
+from tests.ui.test_ui_sessions import create
+
+pytestmark = pytest.mark.integration
+
+SCREEN = "#terminal .xterm-rows"
+
+
+def running(page: Page, name: str) -> str:
+    session_id = create(page, name)
+    badge = page.locator(f'.heading[data-session-id="{session_id}"] [data-status]')
+    expect(badge).to_have_text("RUNNING", timeout=60_000)
+    return session_id
+
+
+def test_typing_python_in_the_terminal_prints_42(page: Page, server: LiveServer) -> None:
+    sign_in(page, ADMIN_EMAIL, server.password)
+    session_id = running(page, "ui-term")
+    page.reload()
+    page.click("a:has-text('Terminal')")
+    expect(page).to_have_url(re.compile(rf"/ui/sessions/{session_id}/terminal$"))
+    expect(page.locator("#terminal")).to_have_attribute("data-state", "open")
+    page.locator("#terminal").click()
+    page.keyboard.type('python3 -c "print(6*7)"\n')
+    expect(page.locator(SCREEN)).to_contain_text("42")
+    rows = page.locator(f"{SCREEN} > div").all_inner_texts()
+    assert any(row.strip() == "42" for row in rows), rows
+    page.goto(f"/ui/sessions/{session_id}")
+    page.click("button:has-text('Destroy')")
+
+
+def test_another_user_cannot_open_the_terminal(
+    page: Page, browser: Browser, server: LiveServer
+) -> None:
+    password = new_user(server, "term-other@example.com")
+    sign_in(page, ADMIN_EMAIL, server.password)
+    session_id = running(page, "ui-term-private")
+    other = browser.new_context(base_url=server.endpoint).new_page()
+    try:
+        sign_in(other, "term-other@example.com", password)
+        assert other.goto(f"/ui/sessions/{session_id}/terminal").status == 404  # type: ignore[union-attr]
+        closed = other.evaluate(
+            """(path) => new Promise((done) => {
+                 const ws = new WebSocket("ws://" + location.host + path);
+                 ws.onmessage = () => done("data");
+                 ws.onclose = (e) => done(e.code + " " + e.reason);
+               })""",
+            f"/ui/sessions/{session_id}/terminal/ws",
+        )
+        assert closed == "4403 No such session."
+    finally:
+        other.context.close()
+    page.goto(f"/ui/sessions/{session_id}")
+    page.click("button:has-text('Destroy')")
