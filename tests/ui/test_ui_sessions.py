@@ -52,6 +52,22 @@ def test_create_watch_running_live_and_destroy(page: Page, server: LiveServer) -
                 s["status"] == "RUNNING"]  # fmt: skip
 
 
+def test_the_list_shows_a_session_started_elsewhere_without_a_reload(
+    page: Page, server: LiveServer
+) -> None:
+    sign_in(page, ADMIN_EMAIL, server.password)
+    page.goto("/ui/sessions")
+    expect(page.locator("#session-table")).to_be_visible()
+    page.evaluate("window.sameDocument = true")
+    page.wait_for_function("document.documentElement.dataset.live === 'open'")
+    body = {"name": "ui-from-cli", "image": "python", "enqueueOnly": True}
+    assert server.signed("POST", "/session", body).status_code in (200, 201)
+    row = page.locator("tr", has_text="ui-from-cli")
+    expect(row.locator("[data-status]")).to_have_text("RUNNING", timeout=60_000)
+    assert page.evaluate("window.sameDocument === true")
+    assert server.signed("DELETE", "/session/ui-from-cli").status_code < 300
+
+
 LISTEN = """() => new Promise((opened) => {
   window.seen = [];
   const source = new EventSource("/ui/sessions/events");
