@@ -202,7 +202,7 @@ def alb(args: argparse.Namespace) -> int:
     server = LiveServer(
         home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
         extra_env={"HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY, "HANGAR_LOG_LEVEL": "WARNING",
-                   "HANGAR_ENDPOINT_CHECK_SECONDS": "0.2"},
+                   "HANGAR_ENDPOINT_CHECK_SECONDS": "0.2", "HANGAR_AUTH_CACHE_SECONDS": "1"},
     )  # fmt: skip
     server.start()
     try:

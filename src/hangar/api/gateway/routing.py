@@ -5,9 +5,12 @@ after ``auth_cache_seconds`` (a revoked key, a stopped endpoint take effect with
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from starlette.types import Scope
 
@@ -97,43 +100,66 @@ def presented_key(scope: Scope) -> tuple[str, bytes] | None:
     return None
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Cache(Generic[K, V]):
+    """Values read at most once per ``ttl`` seconds; concurrent misses share one read."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._values: dict[K, tuple[V, float]] = {}
+        self._reading: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
+        found = self._values.get(key)
+        if found is not None and time.monotonic() - found[1] < self._ttl:
+            return found[0]
+        pending = self._reading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._reading[key] = future
+        try:
+            value = await read()
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            self._values.pop(key, None)
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._reading[key]
+        future.set_result(value)
+        if len(self._values) >= MAX_CACHED:
+            self._values.clear()
+        self._values[key] = (value, time.monotonic())
+        return value
+
+
 class Resolver:
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._ttl = services.settings.auth_cache_seconds
-        self._keys: dict[str, tuple[Principal, float]] = {}
-        self._endpoints: dict[object, tuple[Endpoint | None, float]] = {}
+        ttl = services.settings.auth_cache_seconds
+        self._keys: _Cache[str, Principal] = _Cache(ttl)
+        self._endpoints: _Cache[object, Endpoint | None] = _Cache(ttl)
 
     async def principal(self, key: str) -> Principal:
-        now = time.monotonic()
-        found = self._keys.get(key)
-        if found is not None and now - found[1] < self._ttl:
-            return found[0]
         try:
-            principal = await self._services.apikeys.principal_for(key)
+            return await self._keys.get(key, lambda: self._services.apikeys.principal_for(key))
         except AuthFailed:
-            self._keys.pop(key, None)
             raise Refusal(401, 40101, "Invalid API key.") from None
-        if len(self._keys) >= MAX_CACHED:
-            self._keys.clear()
-        self._keys[key] = (principal, now)
-        return principal
 
     async def endpoint(self, target: Target) -> Endpoint | None:
-        key: object = target.by_id if target.by_id is not None else ("label", target.label)
-        now = time.monotonic()
-        found = self._endpoints.get(key)
-        if found is not None and now - found[1] < self._ttl:
-            return found[0]
         endpoints = self._services.endpoints
         if target.by_id is not None:
-            endpoint = await endpoints.find(target.by_id)
-        else:
-            endpoint = await endpoints.by_domain(target.label or "")
-        if len(self._endpoints) >= MAX_CACHED:
-            self._endpoints.clear()
-        self._endpoints[key] = (endpoint, now)
-        return endpoint
+            by_id = target.by_id
+            return await self._endpoints.get(by_id, lambda: endpoints.find(by_id))
+        label = target.label or ""
+        return await self._endpoints.get(("label", label), lambda: endpoints.by_domain(label))
 
     async def resolve(self, scope: Scope, target: Target) -> tuple[Endpoint, bytes]:
         """The endpoint the caller may send to, and the header its key came in. Raises
