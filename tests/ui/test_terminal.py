@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -23,7 +25,9 @@ def running(page: Page, name: str) -> str:
     return session_id
 
 
-def test_typing_python_in_the_terminal_prints_42(page: Page, server: LiveServer) -> None:
+def test_typing_python_in_the_terminal_prints_42(
+    page: Page, server: LiveServer, tmp_path: Path
+) -> None:
     sign_in(page, ADMIN_EMAIL, server.password)
     session_id = running(page, "ui-term")
     page.reload()
@@ -35,8 +39,27 @@ def test_typing_python_in_the_terminal_prints_42(page: Page, server: LiveServer)
     expect(page.locator(SCREEN)).to_contain_text("42")
     rows = page.locator(f"{SCREEN} > div").all_inner_texts()
     assert any(row.strip() == "42" for row in rows), rows
+    page.keyboard.type("mkdir -p out && printf made > out/by-shell.txt\n")
+    files_tab(page, session_id, tmp_path)
     page.goto(f"/ui/sessions/{session_id}")
     page.click("button:has-text('Destroy')")
+
+
+def files_tab(page: Page, session_id: str, tmp_path: Path) -> None:
+    """The session's Files tab: upload into scratch, download byte-exact, browse a dir."""
+    page.goto(f"/ui/sessions/{session_id}")
+    page.click("a:has-text('Files')")
+    data = os.urandom(300_000)
+    page.set_input_files("#scratch-upload input[type=file]", files=[
+        {"name": "blob.bin", "mimeType": "application/octet-stream", "buffer": data}])  # fmt: skip
+    page.click("#scratch-upload button[type=submit]")
+    expect(page.locator('tr[data-file="blob.bin"]')).to_contain_text(str(len(data)))
+    with page.expect_download() as info:
+        page.click('tr[data-file="blob.bin"] a.download')
+    info.value.save_as(tmp_path / "blob.bin")
+    assert (tmp_path / "blob.bin").read_bytes() == data
+    page.click('tr[data-file="out"] a')
+    expect(page.locator('tr[data-file="by-shell.txt"] td').nth(1)).to_have_text("4")
 
 
 def test_another_user_cannot_open_the_terminal(
@@ -48,7 +71,8 @@ def test_another_user_cannot_open_the_terminal(
     other = browser.new_context(base_url=server.endpoint).new_page()
     try:
         sign_in(other, "term-other@example.com", password)
-        assert other.goto(f"/ui/sessions/{session_id}/terminal").status == 404  # type: ignore[union-attr]
+        for tab in ("terminal", "files", "files/download?file=x"):
+            assert other.goto(f"/ui/sessions/{session_id}/{tab}").status == 404  # type: ignore[union-attr]
         closed = other.evaluate(
             """(path) => new Promise((done) => {
                  const ws = new WebSocket("ws://" + location.host + path);

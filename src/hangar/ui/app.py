@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hangar.core.services import Services
-from hangar.ui import account, folders, home, sessions, terminal
+from hangar.ui import account, folders, home, sessions, terminal, terminal_files
 from hangar.ui.assets import STATIC_DIR, Vendor
 from hangar.ui.context import Ui, Viewer, admin_page, find_viewer, ui_of
 
@@ -49,6 +49,7 @@ def ui_routes() -> list[BaseRoute]:
         *sessions.routes,
         *folders.routes,
         *terminal.routes,
+        *terminal_files.routes,
         Route("/admin", administration, methods=["GET"]),
         Route("/vendor/{name}", vendor_file, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
