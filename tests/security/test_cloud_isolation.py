@@ -63,6 +63,13 @@ AIMED: dict[str, tuple[str, str, dict[str, str] | None]] = {
     "POST /v2/serverless/{id}/stop": ("POST", "/v2/serverless/{ep}/stop", None),
     "POST /v2/serverless/{id}/start": ("POST", "/v2/serverless/{ep}/start", None),
     "DELETE /v2/serverless/{id}": ("DELETE", "/v2/serverless/{ep}", None),
+    "POST /v2/serverless/{id}/tasks": ("POST", "/v2/serverless/{epq}/tasks", {
+        "taskId": "stolen", "input": {"b": 2}, "workerPort": 8080, "processUri": "/run"}),
+    "GET /v2/serverless/{id}/tasks": ("GET", "/v2/serverless/{epq}/tasks", None),
+    "GET /v2/serverless/{id}/tasks/count": ("GET", "/v2/serverless/{epq}/tasks/count", None),
+    "GET /v2/serverless/{id}/tasks/{taskId}": (
+        "GET", "/v2/serverless/{epq}/tasks/{task}", None
+    ),
 }  # fmt: skip
 LISTS = ["/v2/container-registry-auths", "/v2/api-keys", "/v2/pods", "/v2/volumes", "/v2/vms",
          "/v2/serverless"]  # fmt: skip
@@ -74,6 +81,7 @@ REFUSED |= {"GET /v2/vms/{id}": 11000, "PATCH /v2/vms/{id}": 11000, "DELETE /v2/
 VOLUME = {"name": "aliceVol", "storageType": "CEPH", "sizeInGb": 1}
 CONTROL = {"POST /v2/pods/{id}/pause": 12001, "POST /v2/pods/{id}/resume": 12001}
 POD = {"name": "alicePod", "image": "python", "resourceType": "CPU"}
+TASK = {"taskId": "aliceTask1", "input": {"a": 1}, "workerPort": 8080, "processUri": "/run"}
 ENDPOINT = {"name": "aliceEp", "image": "python", "resources": [{"gpuCount": 0}], "workers": 1,
             "containerVolumeInGb": 20, "serviceMode": "CUSTOM"}  # fmt: skip
 UNAIMED = {  # no object named: lists (checked below), creation, the shared catalogue
@@ -105,6 +113,14 @@ class CloudWorld:
     vm: str = ""
     ep: str = ""
     wk: str = ""
+    epq: str = ""  # alice's QUEUE endpoint, with her task "aliceTask1"
+    task: str = "aliceTask1"
+
+    def fill(self, template: str) -> str:
+        """A route's path aimed at alice's objects."""
+        return template.format(cred=self.cred, key=self.key_id, pod=self.pod, vol=self.vol,
+                               vm=self.vm, ep=self.ep, wk=self.wk, epq=self.epq,
+                               task=self.task)  # fmt: skip
 
     async def send(self, who: str, method: str, path: str, body: object = None) -> Answer:
         raw = json.dumps(body).encode() if body is not None else b""
@@ -158,6 +174,11 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[CloudWorld]:
         made = await built.send("alice", "POST", "/v2/serverless", ENDPOINT)
         built.ep = made.json()["data"]["id"]
         built.wk = str(await alices_worker(services, int(built.ep)))
+        queue = {**ENDPOINT, "name": "aliceQueue", "serviceMode": "QUEUE"}
+        made = await built.send("alice", "POST", "/v2/serverless", queue)
+        built.epq = made.json()["data"]["id"]
+        made = await built.send("alice", "POST", f"/v2/serverless/{built.epq}/tasks", TASK)
+        assert made.json()["code"] == 10000, made.body
         yield built
     finally:
         await services.close()
@@ -175,15 +196,7 @@ def test_every_route_is_classified() -> None:
 async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None:
     failures: list[str] = []
     for route, (method, template, body) in AIMED.items():
-        path = template.format(
-            cred=world.cred,
-            key=world.key_id,
-            pod=world.pod,
-            vol=world.vol,
-            vm=world.vm,
-            ep=world.ep,
-            wk=world.wk,
-        )
+        path = world.fill(template)
         for who in ("bob", "super"):
             before = await probe(world.services)
             answer = await world.send(who, method, path, body)
@@ -195,19 +208,11 @@ async def test_others_keys_never_reach_alices_objects(world: CloudWorld) -> None
         for who in ("bob", "super"):
             answer = await world.send(who, "GET", path)
             text = answer.body.decode()
-            named = ("aliceReg", "alicePod", "aliceVol", "aliceVm", "aliceEp")
+            named = ("aliceReg", "alicePod", "aliceVol", "aliceVm", "aliceEp", "aliceQueue")
             if any(n in text for n in named) or f'"id":{world.key_id},' in text:
                 failures.append(f"{path} as {who} shows alice's: {text[:200]}")
     for route, (method, template, body) in AIMED.items():  # the controls, destructive last
-        path = template.format(
-            cred=world.cred,
-            key=world.key_id,
-            pod=world.pod,
-            vol=world.vol,
-            vm=world.vm,
-            ep=world.ep,
-            wk=world.wk,
-        )
+        path = world.fill(template)
         answer = await world.send("alice", method, path, body)
         if answer.json()["code"] != CONTROL.get(route, 10000):
             failures.append(f"control {route}: {answer.status} {answer.body[:200]!r}")
