@@ -15,7 +15,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hangar.core.services import Services
-from hangar.ui import account, folders, home, sessions, terminal, terminal_files
+from hangar.ui import (
+    account,
+    experiments,
+    experiments_task,
+    folders,
+    home,
+    queues,
+    sessions,
+    terminal,
+    terminal_files,
+)
 from hangar.ui.assets import STATIC_DIR, Vendor
 from hangar.ui.context import Ui, Viewer, admin_page, find_viewer, ui_of
 
@@ -47,6 +57,9 @@ def ui_routes() -> list[BaseRoute]:
         *home.routes,
         *account.routes,
         *sessions.routes,
+        *experiments.routes,
+        *experiments_task.routes,
+        *queues.routes,
         *folders.routes,
         *terminal.routes,
         *terminal_files.routes,

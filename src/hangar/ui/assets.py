@@ -20,6 +20,9 @@ INSTALL_HINT = "npm ci --prefix src/hangar/ui"
 # URL name under /ui/vendor/ -> file inside node_modules.
 VENDOR_FILES: dict[str, str] = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
+    "uPlot.iife.min.js": "uplot/dist/uPlot.iife.min.js",
+    "uPlot.min.css": "uplot/dist/uPlot.min.css",
+    "plotly.min.js": "plotly.js-dist-min/plotly.min.js",
     "tus.min.js": "tus-js-client/dist/tus.min.js",
     "xterm.js": "@xterm/xterm/lib/xterm.js",
     "xterm.css": "@xterm/xterm/css/xterm.css",

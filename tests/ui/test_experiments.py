@@ -1,0 +1,189 @@
+"""Experiment pages in a real browser: a 100k-point chart, plots, console search, compare,
+isolation between users and inert task names. Data comes in through the ClearML face."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.clearml import ClearmlApi, ClearmlUser, new_user
+from tests.support.live import LiveServer
+from tests.ui.helpers import sign_in
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = "<script>window.pwned=1</script>"
+T0 = 1_700_000_000_000
+DRAWN = "() => { const c = document.querySelector('#charts canvas'); if (!c) return 0;" \
+    " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;" \
+    " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"  # fmt: skip
+
+
+def scalar_lines(task: str, metric: str, variant: str, points: int, start: int = 0) -> list[str]:
+    return [json.dumps({"timestamp": T0 + it * 10, "type": "training_stats_scalar", "task": task,
+                        "iter": it, "metric": metric, "variant": variant,
+                        "value": 1.0 / (it + 1)}) for it in range(start, points)]  # fmt: skip
+
+
+def add_events(api: ClearmlApi, lines: list[str], batch: int = 10_000) -> None:
+    """Sends json-lines events as the SDK's reporter does, ``batch`` per request."""
+    for at in range(0, len(lines), batch):
+        body = "\n".join(lines[at : at + batch]).encode()
+        sent = api.raw("events.add_batch", content=body,
+                       headers={"Content-Type": "application/json-lines"})  # fmt: skip
+        assert sent.status_code == 200, sent.text[:300]
+
+
+def password_of(user: ClearmlUser) -> str:
+    return "password-of-" + user.email  # what tests.support.clearml.new_user sets
+
+
+@pytest.fixture(scope="module")
+def alice(server: LiveServer) -> ClearmlUser:
+    return new_user(server, "alice@experiments.test")
+
+
+@pytest.fixture(scope="module")
+def api(server: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
+    client = ClearmlApi.of(server, alice)
+    yield client
+    client.close()
+
+
+def new_task(api: ClearmlApi, name: str, project: str, **fields: Any) -> str:
+    task: str = api.call("tasks.create", name=name, type="training", project=project,
+                         **fields)["id"]  # fmt: skip
+    return task
+
+
+@pytest.fixture(scope="module")
+def project(api: ClearmlApi) -> str:
+    made: str = api.call("projects.create", name="ui-experiments", description="")["id"]
+    return made
+
+
+@pytest.fixture(scope="module")
+def big_task(api: ClearmlApi, project: str) -> str:
+    """100k points of loss/train, a second variant, a plot, log lines, hyperparameters."""
+    params = {"Args": {"lr": {"section": "Args", "name": "lr", "value": "0.1"}}}
+    task = new_task(api, "big run", project, hyperparams=params, tags=["big"])
+    lines = scalar_lines(task, "loss", "train", 100_000)
+    lines += scalar_lines(task, "loss", "eval", 1_000)
+    figure = {"data": [{"type": "bar", "x": ["a", "b"], "y": [1, 2]}], "layout": {}}
+    lines.append(json.dumps({"timestamp": T0, "type": "plot", "task": task, "iter": 0,
+                             "metric": "confusion", "variant": "test",
+                             "plot_str": json.dumps(figure)}))  # fmt: skip
+    for n in range(30):
+        lines.append(json.dumps({"timestamp": T0 + n, "type": "log", "task": task,
+                                 "level": "info", "msg": f"epoch {n} done"}))  # fmt: skip
+    add_events(api, lines)
+    return task
+
+
+def test_a_task_with_100k_points_draws_its_chart(
+    page: Page, server: LiveServer, alice: ClearmlUser, big_task: str
+) -> None:
+    sign_in(page, alice.email, password_of(alice))
+    page.goto("/ui/experiments")
+    page.click("text=ui-experiments")
+    page.click("text=big run")
+    expect(page).to_have_url(re.compile(f"/ui/experiments/tasks/{big_task}$"))
+    charts = page.locator("#charts")
+    expect(charts).to_have_attribute("data-drawn", "1", timeout=20_000)
+    assert page.evaluate(DRAWN) > 1000  # the lines are on the canvas
+    expect(charts.locator(".u-title")).to_have_text("loss")
+    expect(charts.locator(".u-legend")).to_contain_text("train")
+    expect(charts.locator(".u-legend")).to_contain_text("eval")
+    served = page.request.get(f"/ui/experiments/tasks/{big_task}/scalars")
+    train = next(s for s in served.json()["charts"][0]["series"] if s["variant"] == "train")
+    assert len(train["x"]) == 100_000 and train["y"][9] == 0.1
+    page.select_option("#chart-tools select[name=x]", "time")
+    expect(charts).to_have_attribute("data-drawn", "1", timeout=20_000)
+    expect(page.locator(".plot[data-rendered]")).to_have_count(1)
+    expect(page.locator("#hyperparams")).to_contain_text("Args/lr")
+    page.fill("input[name=log_q]", "epoch 7 ")
+    expect(page.locator("#task-log .line")).to_have_count(1)
+    expect(page.locator("#task-log")).to_contain_text("epoch 7 done")
+
+
+def test_compare_two_tasks(page: Page, alice: ClearmlUser, api: ClearmlApi, project: str) -> None:
+    ids = []
+    for name, lr in (("cmp one", "0.1"), ("cmp two", "0.5")):
+        params = {
+            "Args": {
+                "lr": {"section": "Args", "name": "lr", "value": lr},
+                "batch": {"section": "Args", "name": "batch", "value": "32"},
+            }
+        }
+        task = new_task(api, name, project, hyperparams=params, tags=["cmp"])
+        add_events(api, scalar_lines(task, "acc", "val", 200))
+        ids.append(task)
+    sign_in(page, alice.email, password_of(alice))
+    page.goto(f"/ui/experiments/tasks?project={project}&tag=cmp")
+    rows = page.locator("tr[data-task-id]")
+    expect(rows).to_have_count(2)
+    for task in ids:
+        page.check(f'tr[data-task-id="{task}"] input[type=checkbox]')
+    page.click("button:has-text('Compare selected')")
+    expect(page.locator("h1")).to_have_text("Compare 2 tasks")
+    expect(page.locator("#charts")).to_have_attribute("data-drawn", "1")
+    legend = page.locator("#charts .u-legend")
+    expect(legend).to_contain_text("cmp one · val")
+    expect(legend).to_contain_text("cmp two · val")
+    lr = page.locator("#param-diff tr", has_text="Args/lr")
+    expect(lr).to_have_class("differs")
+    page.check("#only-diff")
+    expect(page.locator("#param-diff tr", has_text="Args/batch")).to_be_hidden()
+    expect(lr).to_be_visible()
+    assert page.goto(f"/ui/experiments/compare?ids={ids[0]}").status == 400  # type: ignore[union-attr]
+
+
+def test_another_user_sees_none_of_the_first_users_tasks(
+    browser: Browser, server: LiveServer, big_task: str, project: str
+) -> None:
+    bob = new_user(server, "bob@experiments.test")
+    other = browser.new_context(base_url=server.endpoint).new_page()
+    try:
+        sign_in(other, bob.email, password_of(bob))
+        other.goto("/ui/experiments/tasks")
+        expect(other.locator("#task-table")).to_contain_text("No tasks.")
+        other.goto("/ui/experiments")
+        expect(other.locator("main")).not_to_contain_text("ui-experiments")
+        for path in (f"/ui/experiments/tasks/{big_task}",
+                     f"/ui/experiments/tasks/{big_task}/scalars",
+                     f"/ui/experiments/tasks/{big_task}/log",
+                     f"/ui/experiments/tasks?project={project}"):  # fmt: skip
+            assert other.goto(path).status == 404, path  # type: ignore[union-attr]
+        csrf = other.evaluate(
+            "JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
+        )
+        for action in ("abort", "clone", "enqueue"):
+            refused = other.request.post(f"/ui/experiments/tasks/{big_task}/{action}",
+                                         form={"csrf": csrf})  # fmt: skip
+            assert refused.status == 404, action
+        forged = other.request.post(f"/ui/experiments/tasks/{big_task}/clone", form={})
+        assert forged.status == 403
+    finally:
+        other.context.close()
+
+
+def test_a_task_named_with_a_script_renders_inert(
+    page: Page, alice: ClearmlUser, api: ClearmlApi, project: str
+) -> None:
+    task = new_task(api, SCRIPT, project, tags=["xss"])
+    add_events(api, [json.dumps({"timestamp": T0, "type": "log", "task": task, "level": "info",
+                                 "msg": SCRIPT})])  # fmt: skip
+    sign_in(page, alice.email, password_of(alice))
+    page.goto(f"/ui/experiments/tasks?project={project}&tag=xss")
+    expect(page.locator("#task-table")).to_contain_text(SCRIPT)
+    page.click(f"text={SCRIPT}")
+    expect(page.locator("h1")).to_have_text(SCRIPT)
+    expect(page.locator("#task-log")).to_contain_text(SCRIPT)
+    page.click("#clone-form button")
+    expect(page.locator("h1")).to_have_text(f"Clone of {SCRIPT}")
+    assert page.evaluate("window.pwned") is None
