@@ -204,3 +204,24 @@ def test_a_file_name_with_script_renders_inert(page: Page, server: LiveServer) -
     page.reload()
     expect(page.locator("#file-table")).to_contain_text(name)
     assert page.evaluate("window.pwned") is None
+
+
+def test_deleting_a_folder_a_session_mounts_is_refused_clearly(
+    page: Page, server: LiveServer
+) -> None:
+    sign_in(page, ADMIN_EMAIL, server.password)
+    create_folder(page, "ui-held")
+    started = server.official("start", "-t", "ui-holder", "-m", "ui-held", "python")
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        page.click("button:has-text('Delete folder')")
+        alert = page.locator("[role=alert]")
+        expect(alert).to_contain_text("mounted by 1 session")
+        expect(alert.locator("a", has_text="ui-holder")).to_be_visible()
+        page.goto("/ui/folders")
+        expect(page.locator('tr[data-folder="ui-held"]')).to_be_visible()
+    finally:
+        server.official("rm", "ui-holder")
+    page.goto("/ui/folders/ui-held")
+    page.click("button:has-text('Delete folder')")
+    expect(page.locator('tr[data-folder="ui-held"]')).to_have_count(0)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from hangar.core.errors import HangarError
+from hangar.core.errors import FolderInUse, HangarError
 from hangar.core.storage.models import Access
 from hangar.ui.context import Viewer, mutation, page, status_of, ui_of
 from hangar.ui.folders_files import browse_page, files_routes
@@ -77,6 +77,9 @@ async def delete_folder(request: Request, viewer: Viewer) -> Response:
     storage = ui_of(request).services.storage
     try:
         await storage.service.delete(viewer.principal, request.path_params["name"])
+    except FolderInUse as exc:  # name the viewer's own sessions that hold it
+        return await browse_page(request, viewer, status_code=409, message=str(exc),
+                                 holders=exc.sessions)  # fmt: skip
     except HangarError as exc:
         return await browse_page(request, viewer, status_code=status_of(exc), message=str(exc))
     return RedirectResponse(ui_of(request).url("/folders"), status_code=303)
