@@ -141,3 +141,18 @@ def test_script_in_a_log_line_and_a_name_renders_inert(page: Page, server: LiveS
     expect(page.locator("input[name=name]")).to_have_value(SCRIPT)
     assert page.evaluate("window.pwned") is None
     assert session_id
+
+
+def test_phone_sized_screen_reads_the_list_without_sideways_scrolling(
+    browser: Browser, server: LiveServer
+) -> None:
+    context = browser.new_context(base_url=server.endpoint, viewport={"width": 390, "height": 844})
+    try:
+        phone = context.new_page()
+        sign_in(phone, ADMIN_EMAIL, server.password)
+        for path in ("/ui/", "/ui/sessions?status=all"):
+            phone.goto(path)
+            expect(phone.locator("main h1, main h2").first).to_be_visible()
+            assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
