@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from hangar.core.compute.views import SessionView
+from hangar.core.errors import AuthError
 from hangar.core.events import Event, EventBus, Matcher, SessionChange, Subscription
 from hangar.core.services import Services
 from hangar.ui.context import Viewer, page, ui_of
@@ -75,6 +76,14 @@ async def _next(events: Subscription, bus: EventBus) -> Event | None:
     return None
 
 
+async def _still_signed_in(services: Services, viewer: Viewer) -> bool:
+    try:
+        await services.identity.caller_for_login(viewer.token)
+    except AuthError:
+        return False
+    return True
+
+
 async def stream(services: Services, viewer: Viewer) -> AsyncIterator[str]:
     async with services.bus.subscribe(viewer_matcher(viewer)) as events:
         yield ": subscribed\n\n" + await snapshot(services, viewer)
@@ -83,6 +92,8 @@ async def stream(services: Services, viewer: Viewer) -> AsyncIterator[str]:
                 event = await _next(events, services.bus)
             except BusClosed:
                 return
+            if event is None and not await _still_signed_in(services, viewer):
+                return  # signed out (or expired) in another tab: nothing more for this one
             yield PING if event is None else await frame(services, viewer, event)
 
 
