@@ -319,10 +319,10 @@ def test_worker_logs_pages_filters_and_isolation(server: LiveServer) -> None:
 
 
 def test_an_idle_autoscaled_endpoint_scales_to_zero(server: LiveServer) -> None:
-    eid = cpu_endpoint(server, "idle", SERVE, minWorkers=0, maxWorkers=2, idleSeconds=3)
+    eid = cpu_endpoint(server, "idle", SERVE, minWorkers=0, maxWorkers=2, idleSeconds=4)
     shown = endpoint(server, eid)
-    assert (shown["minWorkers"], shown["maxWorkers"], shown["idleSeconds"]) == (0, 2, 3)
-    wait_for(lambda: workers(server, eid, "RUNNING"), "a worker runs at first")
+    assert (shown["minWorkers"], shown["maxWorkers"], shown["idleSeconds"]) == (0, 2, 4)
+    wait_for(lambda: workers(server, eid), "a worker was started at first")
     gone = wait_for(lambda: (e := endpoint(server, eid))["totalWorkers"] == 0 and e, "to zero")
     assert gone["status"] == "RUNNING"  # scaled to zero, not stopped: demand wakes it
     wait_for(lambda: workers(server, eid, "RUNNING", "INITIALIZING") == [], "workers gone")

@@ -184,6 +184,7 @@ class EndpointService(WorkerAccess):
         if change.webhook is not None or change.clear_webhook:
             values["webhook"] = change.webhook
         allowed = frozenset({S.INITIALIZING, S.RUNNING, S.STOPPED, S.FAILED})
+        values["active_at"] = self._clock.now()  # the owner's change counts as activity
         await self._change(caller, endpoint_id, allowed, "update it", **values)
         return await self.get(caller, endpoint_id)
 
@@ -214,7 +215,8 @@ class EndpointService(WorkerAccess):
         """The wanted number of workers; on a stopped endpoint it is only recorded."""
         self._check_count(count)
         allowed = frozenset(set(S) - {S.STOPPING})
-        await self._change(caller, endpoint_id, allowed, "scale it", workers=count, target=count)
+        await self._change(caller, endpoint_id, allowed, "scale it", workers=count, target=count,
+                           active_at=self._clock.now())  # fmt: skip
 
     async def delete(self, caller: Principal, endpoint_id: int) -> None:
         """The endpoint is gone at once for every read; its workers are drained and removed
