@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import socket
@@ -66,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 ALB_SECONDS = 4.0
 ALB_CONCURRENCY = (1, 8)
 SSE_EVENTS = 20
+WORK_MS = 2
 WORKER_MARK = "A serverless test worker"
 Dial = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
@@ -157,28 +157,42 @@ def _get(path: str, auth: bytes = b"") -> bytes:
 
 
 def _create_endpoint(server: Any, key: str, worker_py: str) -> tuple[str, float]:
-    """An ALB endpoint with one worker of the test script; its id and create -> RUNNING."""
-    from tests.support.cloud import run_yotta
-
-    gpu = json.dumps([{"region": "local", "gpuType": "NVIDIA_RTX_4090_24G", "gpuCount": 1}])
-    created_at = time.perf_counter()
-    done = run_yotta(
-        server, key, "serverless", "create", "--name", "bench", "--image", "python:3",
-        "--resources", gpu, "--workers", "1", "--service-mode", "ALB", "--volume", "20",
-        "--init-cmd", 'exec python3 -c "$WORKER_PY"', "--env", f"WORKER_PY={worker_py}",
-        "--expose-port", "8080", "--expose-protocol", "HTTP",
-    )  # fmt: skip
-    eid = str(json.loads(done.stdout)["data"]["id"])
+    """An ALB endpoint with one worker of the test script (E1 as the SDK sends it); its id
+    and create -> RUNNING (the worker's health check answered)."""
+    body = {
+        "name": "bench", "image": "python:3", "serviceMode": "ALB", "workers": 1,
+        "resources": [{"region": "local", "gpuType": "NVIDIA_RTX_4090_24G", "gpuCount": 1}],
+        "containerVolumeInGb": 20, "initializationCommand": 'exec python3 -c "$WORKER_PY"',
+        "environmentVars": [{"key": "WORKER_PY", "value": worker_py}],
+        "expose": {"port": 8080, "protocol": "HTTP"},
+    }  # fmt: skip
     with httpx.Client(base_url=server.endpoint, headers={"X-Api-Key": key}) as http:
+        started = time.perf_counter()
+        eid = str(http.post("/v2/serverless", json=body).json()["data"]["id"])
         while http.get(f"/v2/serverless/{eid}").json()["data"]["runningWorkers"] < 1:
             time.sleep(0.02)
-    return eid, time.perf_counter() - created_at
+    return eid, time.perf_counter() - started
 
 
-def _compare(gateway: tuple[Dial, bytes], worker: tuple[Dial, bytes]) -> int:
+def _bare_session_start(server: Any, key: str) -> float:
+    """A pod (a plain session) of the same image, create -> RUNNING; then deleted."""
+    body = {"name": "bare", "image": "python:3", "gpuType": "NVIDIA_RTX_4090_24G", "gpuCount": 1}
+    with httpx.Client(base_url=server.endpoint, headers={"X-Api-Key": key}) as http:
+        started = time.perf_counter()
+        pod = http.post("/v2/pods", json=body).json()["data"]["id"]
+        while http.get(f"/v2/pods/{pod}").json()["data"]["status"] != "RUNNING":
+            time.sleep(0.02)
+        took = time.perf_counter() - started
+        http.delete(f"/v2/pods/{pod}")
+    return took
+
+
+def _compare(
+    gateway: tuple[Dial, bytes], worker: tuple[Dial, bytes], levels: tuple[int, ...]
+) -> int:
     """Throughput and latency, gateway vs worker, per concurrency; 1 if a target is missed."""
     status = 0
-    for concurrency in ALB_CONCURRENCY:
+    for concurrency in levels:
         d = _figures(asyncio.run(_load(*worker, ALB_SECONDS, concurrency)), ALB_SECONDS)
         g = _figures(asyncio.run(_load(*gateway, ALB_SECONDS, concurrency)), ALB_SECONDS)
         ratio, extra = g[0] / d[0], g[1] - d[1]
@@ -208,9 +222,10 @@ def alb(args: argparse.Namespace) -> int:
     try:
         key = admin_key(server)
         eid, start_s = _create_endpoint(server, key, worker_py)
-        print(
-            f"worker start (create -> RUNNING, host-Python image, cached): {start_s * 1000:.0f} ms"
-        )
+        bare_s = _bare_session_start(server, key)
+        print(f"start on the cached host-Python image: worker (create -> health check answered)"
+              f" {start_s * 1000:.0f} ms | bare session (pod create -> RUNNING)"
+              f" {bare_s * 1000:.0f} ms")  # fmt: skip
         auth = f"Authorization: Bearer {key}\r\n".encode()
         gateway = _tcp(int(server.endpoint.rsplit(":", 1)[1]))
         worker = _in_netns(_worker_netns(), 8080)
@@ -218,7 +233,13 @@ def alb(args: argparse.Namespace) -> int:
         straight = (worker, _get("/who"))
         for dial, head in (through, straight):  # warm-up: connections, caches
             asyncio.run(_load(dial, head, 1.0, 4))
-        status = _compare(through, straight)
+        print("GET /who (no work: the proxy's own cost):")
+        status = _compare(through, straight, ALB_CONCURRENCY)
+        print("GET /work?ms=2 (2 ms of CPU per request in the worker):")
+        work = f"/work?ms={WORK_MS}"
+        _compare(
+            (gateway, _get(f"/serverless-proxy/{eid}{work}", auth)), (worker, _get(work)), (8,)
+        )
         sse = f"/sse?n={SSE_EVENTS}&gap=0.05"
         g = asyncio.run(_event_delays(gateway, _get(f"/serverless-proxy/{eid}{sse}", auth)))
         d = asyncio.run(_event_delays(worker, _get(sse)))

@@ -4,6 +4,7 @@ command (``exec python3 -c "$WORKER_PY"`` with this file's text in ``WORKER_PY``
 
 Each worker draws a name at start; every answer carries it (``X-Worker`` and the body):
     GET  /who                 its name
+    GET  /work?ms=2           its name after 2 ms of CPU work
     GET  /sse?n=5&gap=0.2     server-sent events ``data: tok<i>``, one per ``gap`` seconds,
                               chunked, each chunk written as the event is ready
     GET  /exit/<name>         the worker named <name> dies without answering; others answer
@@ -121,6 +122,11 @@ async def handle(reader, writer):
                 writer.write(
                     answer(200, body, [("Content-Type", "application/octet-stream")], keep)
                 )
+            elif path == "/work":  # ?ms=N: N ms of CPU first, like a (tiny) model
+                until = time.perf_counter() + float(query.partition("ms=")[2] or 1) / 1000
+                while time.perf_counter() < until:
+                    pass
+                writer.write(answer(200, NAME.encode(), [("Content-Type", "text/plain")], keep))
             elif path == "/who" or path == "/":
                 writer.write(answer(200, NAME.encode(), [("Content-Type", "text/plain")], keep))
             else:
