@@ -132,6 +132,30 @@ def test_a_name_taken_is_refused_with_the_reason(page: Page, server: LiveServer)
     expect(page.locator("[role=alert]")).to_be_visible()
 
 
+def test_an_invitation_declined_gives_no_access(
+    page: Page, browser: Browser, server: LiveServer
+) -> None:
+    password = new_user(server, "decliner@example.com")
+    sign_in(page, ADMIN_EMAIL, server.password)
+    create_folder(page, "ui-offered")
+    page.fill("#share input[name=emails]", "decliner@example.com")
+    page.click("#share button:has-text('Invite')")
+    expect(page.locator("#share")).to_contain_text("decliner@example.com (rw)")
+    guest = browser.new_context(base_url=server.endpoint).new_page()
+    try:
+        sign_in(guest, "decliner@example.com", password)
+        guest.goto("/ui/folders")
+        invitation = guest.locator("#invitations li", has_text="ui-offered")
+        invitation.locator("button:has-text('Decline')").click()
+        expect(guest.locator("#invitations")).to_have_count(0)
+        expect(guest.locator("#folder-table")).not_to_contain_text("ui-offered")
+        assert guest.goto("/ui/folders/ui-offered").status == 404  # type: ignore[union-attr]
+    finally:
+        guest.context.close()
+    page.goto("/ui/folders/ui-offered")
+    expect(page.locator("#share")).not_to_contain_text("decliner@example.com")
+
+
 def test_shared_with_another_user_who_accepts(
     page: Page, browser: Browser, server: LiveServer, tmp_path: Path
 ) -> None:

@@ -92,11 +92,10 @@ async def invite(request: Request, viewer: Viewer) -> Response:
     emails = [e.strip() for e in (await _text(request, "emails")).split(",") if e.strip()]
     permission = await _text(request, "permission") or "rw"
     try:
-        invited = await storage.invitations.invite(viewer.principal, name, permission, emails)
+        await storage.invitations.invite(viewer.principal, name, permission, emails)
     except HangarError as exc:
         return await browse_page(request, viewer, status_code=status_of(exc), message=str(exc))
-    note = f"Invited {', '.join(invited)}." if invited else "Already invited."
-    return await browse_page(request, viewer, notice=note)
+    return RedirectResponse(folder_url(request, name) + "#share", status_code=303)
 
 
 @mutation

@@ -56,7 +56,6 @@ async def browse_page(
     *,
     status_code: int = 200,
     message: str = "",
-    notice: str = "",
     holders: list[tuple[str, uuid.UUID]] | None = None,
 ) -> Response:
     """The folder page at ``?path=``; ``message``: why the last change was refused."""
@@ -71,7 +70,7 @@ async def browse_page(
     sent = [i for i in await storage.invitations.sent(viewer.principal) if i.vfolder_name == name]
     values: dict[str, Any] = dict(
         access=access, items=items, subpath=path, crumbs=_crumbs(path), invitations=sent,
-        message=message, notice=notice, join=_join, when=_when, holders=holders or [],
+        message=message, join=_join, when=_when, holders=holders or [],
         tus=ui.vendor.available("tus.min.js"),
     )  # fmt: skip
     return ui.render(request, "folders_browse.html", viewer, status_code, **values)
