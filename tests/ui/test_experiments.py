@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -187,3 +189,57 @@ def test_a_task_named_with_a_script_renders_inert(
     page.click("#clone-form button")
     expect(page.locator("h1")).to_have_text(f"Clone of {SCRIPT}")
     assert page.evaluate("window.pwned") is None
+
+
+def png(width: int, height: int) -> bytes:
+    """A small red PNG image."""
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))  # fmt: skip
+
+
+def upload(api: ClearmlApi, key: str, data: bytes) -> str:
+    """Stores ``data`` on the file server as the SDK does; returns its url."""
+    sent = api.http.post(f"{api.endpoint}/files/", files=[(f"/{key}", (f"/{key}", data))],
+                         headers={"Authorization": f"Bearer {api.token}"})  # fmt: skip
+    assert sent.status_code == 200, sent.text
+    return f"{api.endpoint}/files/{key}"
+
+
+def test_debug_images_and_artifacts_come_through_the_viewers_reads(
+    page: Page, browser: Browser, server: LiveServer, alice: ClearmlUser, api: ClearmlApi,
+    project: str,
+) -> None:  # fmt: skip
+    task = new_task(api, "with files", project)
+    image = upload(api, f"ui-experiments/with files.{task}/metrics/sample/img/0.png", png(6, 4))
+    weights = bytes(range(256)) * 40
+    stored = upload(api, f"ui-experiments/with files.{task}/artifacts/weights/w.bin", weights)
+    api.call("tasks.add_or_update_artifacts", task=task, artifacts=[
+        {"key": "weights", "type": "custom", "mode": "output", "uri": stored}])  # fmt: skip
+    add_events(api, [json.dumps({"timestamp": T0, "type": "training_debug_image", "task": task,
+                                 "iter": 3, "metric": "sample", "variant": "img",
+                                 "key": "k", "url": image})])  # fmt: skip
+    sign_in(page, alice.email, password_of(alice))
+    page.goto(f"/ui/experiments/tasks/{task}")
+    expect(page.locator("#images h3")).to_have_text("Iteration 3")
+    shown = page.locator("#images img")
+    expect(shown).to_have_attribute("alt", "sample / img")
+    page.wait_for_function("document.querySelector('#images img').naturalWidth === 6")
+    with page.expect_download() as download:
+        page.click("#artifacts a:has-text('Download')")
+    assert download.value.path().read_bytes() == weights
+    link = page.locator("#artifacts a:has-text('Download')").get_attribute("href") or ""
+    bob = new_user(server, "carol@experiments.test")
+    other = browser.new_context(base_url=server.endpoint).new_page()
+    try:
+        sign_in(other, bob.email, password_of(bob))
+        expect(other.locator("header nav")).to_be_visible()
+        assert other.request.get(link).status == 404
+    finally:
+        other.context.close()
