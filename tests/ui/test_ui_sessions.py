@@ -133,6 +133,12 @@ def test_script_in_a_log_line_and_a_name_renders_inert(page: Page, server: LiveS
     log = page.locator("#session-log")
     expect(log).to_contain_text(SCRIPT, timeout=60_000)
     assert page.evaluate("window.pwned") is None
+    expect(page.locator(".heading [data-status]")).to_have_text("TERMINATED", timeout=30_000)
+    page.reload()
+    expect(page.locator("#session-result")).to_have_text("SUCCESS")
+    history = page.locator("#session-history")
+    for status in ("PENDING", "RUNNING", "TERMINATED"):
+        expect(history).to_contain_text(status)
     page.goto("/ui/sessions/new")
     page.fill("input[name=name]", SCRIPT)
     page.evaluate("document.querySelector('input[name=name]').removeAttribute('pattern')")
