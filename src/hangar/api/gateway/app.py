@@ -37,7 +37,7 @@ from hangar.api.gateway.sockets import relay_websocket
 from hangar.api.gateway.upstream import Exchange, Truncated, WorkerGone, request_head, send_body
 from hangar.core.agents.client import AppStream
 from hangar.core.endpoints.models import Endpoint, WorkerTarget
-from hangar.core.errors import Unavailable
+from hangar.core.errors import HangarError, Unavailable
 from hangar.core.services import Services
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -284,7 +284,7 @@ class Gateway:
                 await stream.write(head)
             else:
                 await send_body(stream, head, body.reader(), framing == "chunked")
-        except (OSError, Unavailable) as exc:
+        except (OSError, HangarError) as exc:
             raise WorkerGone(str(exc)) from exc
         exchange = Exchange(stream, method)
         await exchange.head()

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httptools
 
 from hangar.core.agents.client import AppStream
+from hangar.core.errors import HangarError
 
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer",
@@ -99,7 +100,7 @@ class Exchange:
         while not answer.head_done:
             try:
                 data = await self._stream.read()
-            except OSError as exc:
+            except (OSError, HangarError) as exc:  # a remote agent's stream failed
                 raise WorkerGone(str(exc)) from exc
             if not data:
                 raise WorkerGone("the worker closed the connection without an answer")
@@ -139,7 +140,7 @@ class Exchange:
                 return
             try:
                 data = await self._stream.read()
-            except OSError as exc:
+            except (OSError, HangarError) as exc:  # a remote agent's stream failed
                 raise Truncated(str(exc)) from exc
             if not data:
                 if answer.framed:
