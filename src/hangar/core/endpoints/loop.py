@@ -145,8 +145,7 @@ class EndpointLoop:
             return WorkerView(w, state, None, False, exited)
         if w.status is W.RUNNING and w.id not in suspects and not self._probe_due(w.id):
             return WorkerView(w, state, None, True, exited, self._probe_failures.get(w.id, 0))
-        port = ep.spec.port
-        healthy = port is None or await self._runner.probe(session, port, ep.spec.health_path)
+        healthy = await self._runner.probe(session, ep.spec)
         self._starting = self._starting or (w.status is W.INITIALIZING and not healthy)
         failures = 0
         if w.status is W.RUNNING:

@@ -15,7 +15,7 @@ from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.models import ComputeSession, CreateRequest, Origin, OriginKind
-from hangar.core.compute.ports import FIRST_SPEC_PORT, RESERVED_PORTS
+from hangar.core.compute.ports import FIRST_SPEC_PORT, RESERVED_PORTS, PortProtocol
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.states import SessionType
 from hangar.core.endpoints import repo
@@ -160,16 +160,22 @@ class WorkerRunner:
         except HangarError:
             return ""
 
-    async def probe(self, session: ComputeSession, port: int, path: str) -> bool:
-        """Whether the worker's port answers HTTP (a 2xx on ``path`` when one is set)."""
-        if session.agent_id is None:
-            return False
+    async def probe(self, session: ComputeSession, spec: EndpointSpec) -> bool:
+        """Whether the worker's exposed port answers: HTTP (a 2xx on the health path when
+        one is set), or for a ``tcp`` port a connection it accepts."""
+        port = spec.port
+        if session.agent_id is None or port is None:
+            return port is None
         try:
             stream = await self._agents.client(session.agent_id).open_app(session.id, str(port))
-            answer = await exchange(stream, "GET", path or "/", port=port, seconds=PROBE_SECONDS)
+            if spec.protocol is not PortProtocol.HTTP:
+                await stream.close()
+                return True
+            answer = await exchange(stream, "GET", spec.health_path or "/", port=port,
+                                    seconds=PROBE_SECONDS)  # fmt: skip
         except (HangarError, OSError, TimeoutError):
             return False
-        return 200 <= answer.status < 300 if path else True
+        return 200 <= answer.status < 300 if spec.health_path else True
 
     async def stop(self, worker_id: int, session: ComputeSession | None, reason: str) -> None:
         """End the worker's init run and its session (idempotent)."""
