@@ -90,6 +90,8 @@ def test_an_experiment_enqueued_in_the_ui_runs_to_completed(
     expect(page.locator("#charts")).to_have_attribute("data-drawn", "1", timeout=20_000)
     expect(page.locator("#task-log")).to_contain_text("the job ran")
     expect(page.locator("#hyperparams")).to_contain_text("Args/lr")
+    page.goto("/ui/queues")  # the run's worker is Hangar's own, seen as the task's owner sees it
+    expect(page.locator("#workers")).to_contain_text("hangar:default")
 
 
 def test_the_queue_page_reorders_and_dequeues_my_tasks_only(
@@ -114,6 +116,9 @@ def test_the_queue_page_reorders_and_dequeues_my_tasks_only(
     page.goto("/ui/queues")
     card = page.locator(f'section[data-queue-id="{queue}"]')
     expect(card.locator("[data-length]")).to_have_text("3")
+    expect(card.locator(".queue-chart")).to_have_attribute("data-drawn", "1")
+    expect(card.locator(".queue-chart canvas")).to_have_count(1)
+    expect(page.locator("#worker-charts")).to_have_attribute("data-drawn", "1")
     expect(card).not_to_contain_text("bob's secret")
     theirs = card.locator(f'tr[data-task-id="{secret}"]')
     expect(theirs).to_contain_text("another user's task")

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from hangar.core.errors import InvalidRequest
 from hangar.core.queues.models import Queue, Worker
 from hangar.core.queues.service import Move
+from hangar.ui import queues_charts
 from hangar.ui.context import Viewer, mutation, page, ui_of
 
 MOVES = {"up": Move.FORWARD, "down": Move.BACKWARD, "top": Move.TO_FRONT, "bottom": Move.TO_BACK}
@@ -98,4 +99,5 @@ routes = [
     Route("/queues", queue_list, methods=["GET"]),
     Route("/queues/{queue_id}/tasks/{task_id}/dequeue", dequeue, methods=["POST"]),
     Route("/queues/{queue_id}/tasks/{task_id}/move/{how}", move, methods=["POST"]),
+    *queues_charts.routes,
 ]
