@@ -118,6 +118,26 @@ class Server:
                 self.proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, quiet: float = 0.1, limit: float = 3.0) -> None:
+    """Wait until ``pid`` has used no CPU for ``quiet`` seconds (at most ``limit``): work the
+    server does after an answer (a removal, a pool refill) is then not inside the next
+    iteration's reference run nor its create."""
+    deadline = time.monotonic() + limit
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now == last:
+            return
+        last = now
+
+
 def _hangar_command() -> list[str]:
     exe = Path(sys.executable).with_name("hangar")
     if exe.exists():
@@ -422,7 +442,8 @@ def report(samples: Samples, args: argparse.Namespace, failures: int) -> None:
     n = len(samples.values.get("session:total", []))
     print()
     print(f"Session latency: {n} iterations (+{args.warmup} warm-up), transport {args.transport}, "
-          f"{args.database_url or 'SQLite'}, server log level {args.log_level}")  # fmt: skip
+          f"{args.database_url or 'SQLite'}, server log level {args.log_level}"
+          + (", settled before each iteration" if args.settle else ""))  # fmt: skip
     print(f"command: {COMMAND}   host: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print()
     width = 44
@@ -434,6 +455,7 @@ def report(samples: Samples, args: argparse.Namespace, failures: int) -> None:
         ("reference bwrap python3: exit", "bwrap:end"),
         ("bare python3 -c: first output", "bare:first"),
         ("bare python3 -c: exit", "bare:end"),
+        ("server CPU per session (incl. work after it)", "server:cpu"),
     ]
     breakdown = [("first output: ws open", "session:ws open")]
     breakdown += [(label, f"step:{label}") for label, _, _ in SERVER_STEPS]
@@ -452,6 +474,10 @@ def report(samples: Samples, args: argparse.Namespace, failures: int) -> None:
     ]:
         if key in samples.values:
             print(f"{label:<{width}} {samples.median(key):>9.1f}x {samples.p90(key):>9.1f}x")
+    if "server:cpu" in samples.values:
+        cpu = samples.values["server:cpu"]
+        print(f"{'server CPU per session, mean (10 ms ticks)':<{width}} "
+              f"{statistics.fmean(cpu) * 1e3:>9.1f}ms")  # fmt: skip
     print()
     print("Ratios are per iteration (session and reference measured back to back), then "
           "median / p90.")  # fmt: skip
@@ -476,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
         "--env", action="append", default=[], metavar="HANGAR_NAME=VALUE",
         help="a setting for the server (repeatable), e.g. HANGAR_KERNEL_POOL_SIZE=0",
     )  # fmt: skip
+    parser.add_argument(
+        "--settle", action="store_true",
+        help="before each iteration, wait until the server has used no CPU for 0.1 s",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     args = parser.parse_args(argv)
 
@@ -497,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i in range(args.warmup + args.repeat):
             measured = i >= args.warmup
+            if args.settle:
+                settle(server.proc.pid)
+            cpu_before = cpu_seconds(server.proc.pid)
             ref_first, ref_end = direct_run(reference, attempts=3)
             bare_first, bare_end = direct_run(bare)
             try:
@@ -505,8 +538,11 @@ def main(argv: list[str] | None = None) -> int:
                 failures += 1
                 print(f"iteration {i}: {exc}", file=sys.stderr)
                 continue
+            if args.settle:
+                settle(server.proc.pid)
             if not measured:
                 continue
+            samples.add("server:cpu", cpu_seconds(server.proc.pid) - cpu_before)
             for phase, seconds in phases.items():
                 samples.add(f"session:{phase}", seconds)
             samples.add("bwrap:first", ref_first)
