@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, Route, expect
+from playwright.sync_api import Browser, FilePayload, Page, Request, Route, expect
 
 from tests.support.live import LiveServer
 from tests.ui.helpers import ADMIN_EMAIL, new_user, sign_in
@@ -32,10 +32,8 @@ def create_folder(page: Page, name: str) -> None:
 
 
 def upload(page: Page, name: str, data: bytes) -> None:
-    page.set_input_files(
-        "#upload-form input[type=file]",
-        files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}],
-    )
+    payload: FilePayload = {"name": name, "mimeType": "application/octet-stream", "buffer": data}
+    page.set_input_files("#upload-form input[type=file]", files=[payload])
     page.click("#upload-form button[type=submit]")
 
 
@@ -83,8 +81,12 @@ def test_an_interrupted_upload_resumes_where_it_stopped(
     upload(page, "resumed.bin", data)
     expect(page.locator("#upload-status")).to_contain_text("interrupted", timeout=30_000)
     page.unroute("**/storage/upload?*")
-    page.on("request", lambda r: r.method == "PATCH" and offsets.append(
-        int(r.headers["upload-offset"])))  # fmt: skip
+
+    def note_offset(request: Request) -> None:
+        if request.method == "PATCH":
+            offsets.append(int(request.headers["upload-offset"]))
+
+    page.on("request", note_offset)
     page.click("#upload-form button[type=submit]")  # the same file, chosen still
     expect(page.locator('tr[data-file="resumed.bin"]')).to_contain_text(str(len(data)))
     assert offsets and offsets[0] == CHUNK  # the first chunk was not sent again

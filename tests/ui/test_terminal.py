@@ -7,7 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FilePayload, Page, expect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from tests.support.live import LiveServer
 from tests.ui.helpers import ADMIN_EMAIL, new_user, sign_in
@@ -40,9 +43,23 @@ def test_typing_python_in_the_terminal_prints_42(
     rows = page.locator(f"{SCREEN} > div").all_inner_texts()
     assert any(row.strip() == "42" for row in rows), rows
     page.keyboard.type("mkdir -p out && printf made > out/by-shell.txt\n")
+    assert foreign_origin_close(page, server, session_id) == 4403
     files_tab(page, session_id, tmp_path)
     page.goto(f"/ui/sessions/{session_id}")
     page.click("button:has-text('Destroy')")
+
+
+def foreign_origin_close(page: Page, server: LiveServer, session_id: str) -> int | None:
+    """The close code a socket with the viewer's cookie but another site's Origin gets."""
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+    url = server.endpoint.replace("http", "ws", 1) + f"/ui/sessions/{session_id}/terminal/ws"
+    with connect(url, origin=Origin("http://elsewhere.example"), proxy=None,
+                 additional_headers={"Cookie": cookie}) as socket:  # fmt: skip
+        try:
+            socket.recv(timeout=10)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+    return None
 
 
 def files_tab(page: Page, session_id: str, tmp_path: Path) -> None:
@@ -50,8 +67,8 @@ def files_tab(page: Page, session_id: str, tmp_path: Path) -> None:
     page.goto(f"/ui/sessions/{session_id}")
     page.click("a:has-text('Files')")
     data = os.urandom(300_000)
-    page.set_input_files("#scratch-upload input[type=file]", files=[
-        {"name": "blob.bin", "mimeType": "application/octet-stream", "buffer": data}])  # fmt: skip
+    payload: FilePayload = {"name": "blob.bin", "mimeType": "text/plain", "buffer": data}
+    page.set_input_files("#scratch-upload input[type=file]", files=[payload])
     page.click("#scratch-upload button[type=submit]")
     expect(page.locator('tr[data-file="blob.bin"]')).to_contain_text(str(len(data)))
     with page.expect_download() as info:
