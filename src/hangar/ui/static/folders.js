@@ -30,6 +30,10 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": box.dataset.csrf },
       body: JSON.stringify({ path: path, size: file.size })
     }).then(function (response) {
+      var json = (response.headers.get("Content-Type") || "").indexOf("json") >= 0;
+      if (!json) {  // an error page: signed out, or the CSRF check failed
+        throw new Error("HTTP " + response.status + ": reload the page (sign in again)");
+      }
       return response.json().then(function (body) {
         if (!response.ok) { throw new Error(body.error || ("HTTP " + response.status)); }
         return body.url;
