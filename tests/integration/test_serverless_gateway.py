@@ -167,6 +167,20 @@ def test_killed_worker_request_goes_to_the_other(
         assert {http.get(via_path(endpoint, "/who")).text for _ in range(3)} == {survivor}
         retries = f'hangar_gateway_retries_total{{endpoint="{endpoint["id"]}"}}'
         assert retries in httpx.get(server.endpoint + "/metrics").text
+        # The dead worker is replaced. A POST is not sent twice: its worker dying is a 502.
+        eid = endpoint["id"]
+        wait_for(lambda: yotta(server, "get", eid)["runningWorkers"] == 2, "replaced")
+        names = wait_for(
+            lambda: len(n := {http.get(via_path(endpoint, "/who")).text for _ in range(4)}) == 2
+            and n, "both answer",
+        )  # fmt: skip
+        [replacement] = names - {survivor}
+        answers = [http.post(via_path(endpoint, f"/exit/{replacement}")) for _ in range(3)]
+        statuses = [a.status_code for a in answers]
+        assert statuses.count(502) == 1, statuses
+        assert all(a.text == survivor for a in answers if a.status_code == 200)
+        failed = next(a for a in answers if a.status_code == 502).json()
+        assert failed["code"] == 10002 and "Worker" in failed["message"]
 
 
 def test_stopped_endpoint_answers_503(server: LiveServer, endpoint: dict[str, Any]) -> None:

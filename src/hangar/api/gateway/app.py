@@ -189,25 +189,32 @@ class Gateway:
 
     async def _connect(
         self, endpoint: Endpoint, tried: list[int], *, keep: bool = True,
-        again: WorkerTarget | None = None,
+        again: WorkerTarget | None = None, may_move: bool = True,
     ) -> tuple[WorkerTarget, AppStream, bool]:  # fmt: skip
         """A connection to the least busy worker that has not failed this request (a kept
-        one if ``keep``; a new one to ``again`` if given), and whether it was kept."""
+        one if ``keep``), and whether it was kept. ``again``: a new connection to that
+        worker first; if it refuses, another worker only if ``may_move`` (else 502: the
+        request may have reached it before it died)."""
         while True:
+            if again is None:
+                await self._balancer.workers(endpoint.id)  # read again once a second
             worker = again or self._balancer.pick(endpoint.id, tried)
-            again = None
             if worker is None:
                 if tried:
                     raise Refusal(502, 10002, f"The workers of endpoint {endpoint.id} did not "
                                   "answer; the request was not served.")  # fmt: skip
                 await self._workers(endpoint)
                 continue
-            if keep and (kept := self._pool.take(worker.worker_id)) is not None:
+            if keep and again is None and (kept := self._pool.take(worker.worker_id)):
                 return worker, kept, True
             try:
                 return worker, await self._endpoints.connect(worker), False
             except Unavailable as exc:
                 self._lost(worker, exc.message, tried)
+                if again is not None and not may_move:
+                    raise Refusal(502, 10002, f"Worker {worker.worker_id} went away during "
+                                  "the request.") from None  # fmt: skip
+            again = None
 
     def _lost(self, worker: WorkerTarget, reason: str, tried: list[int]) -> None:
         self._endpoints.worker_failed(worker.endpoint_id, worker.worker_id, reason)
@@ -230,7 +237,9 @@ class Gateway:
         again: WorkerTarget | None = None
         try:
             while True:
-                worker, stream, kept = await self._connect(endpoint, tried, again=again)
+                worker, stream, kept = await self._connect(
+                    endpoint, tried, again=again, may_move=self._again(method, body, tried)
+                )
                 with self._balancer.holding(worker):
                     try:
                         exchange = await self._ask(stream, method, head, body, framing)
