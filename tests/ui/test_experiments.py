@@ -106,6 +106,14 @@ def test_a_task_with_100k_points_draws_its_chart(
     assert len(train["x"]) == 100_000 and train["y"][9] == 0.1
     page.select_option("#chart-tools select[name=x]", "time")
     expect(charts).to_have_attribute("data-drawn", "1", timeout=20_000)
+    page.check("#chart-tools input[name=log]")
+    expect(charts).to_have_attribute("data-drawn", "1")
+    with page.expect_response(lambda r: "samples=1000" in r.url) as asked:
+        page.select_option("#chart-tools select[name=samples]", "1000")
+    fewer = asked.value.json()["charts"][0]["series"]
+    assert 0 < max(len(s["x"]) for s in fewer) <= 1000
+    expect(charts).to_have_attribute("data-drawn", "1", timeout=20_000)
+    assert page.evaluate(DRAWN) > 1000
     expect(page.locator(".plot[data-rendered]")).to_have_count(1)
     expect(page.locator("#hyperparams")).to_contain_text("Args/lr")
     page.fill("input[name=log_q]", "epoch 7 ")

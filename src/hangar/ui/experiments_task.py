@@ -127,6 +127,16 @@ async def task_log(request: Request, viewer: Viewer) -> Response:
 
 
 @page
+async def task_status(request: Request, viewer: Viewer) -> Response:
+    """The status badge alone (the task page polls it while the task may still move)."""
+    ui = ui_of(request)
+    task = await ui.services.tracking.experiments.task_reads.get(
+        viewer.principal, _task_id(request)
+    )
+    return ui.render(request, "experiments_status.html", viewer, task=task)
+
+
+@page
 async def task_scalars(request: Request, viewer: Viewer) -> Response:
     """The task's scalar series as columns: ``{"x": "iter"|"time", "charts": [...]}``,
     whole histories unless ``samples`` asks for at most that many points per series."""
@@ -176,6 +186,7 @@ routes = [
     Route("/experiments/tasks/{task_id}", task_detail, methods=["GET"]),
     Route("/experiments/tasks/{task_id}/log", task_log, methods=["GET"]),
     Route("/experiments/tasks/{task_id}/scalars", task_scalars, methods=["GET"]),
+    Route("/experiments/tasks/{task_id}/status", task_status, methods=["GET"]),
     Route("/experiments/tasks/{task_id}/abort", abort, methods=["POST"]),
     Route("/experiments/tasks/{task_id}/enqueue", enqueue, methods=["POST"]),
     Route("/experiments/tasks/{task_id}/clone", clone, methods=["POST"]),

@@ -6,7 +6,7 @@
   "use strict";
   var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                 "#7f7f7f", "#bcbd22", "#17becf"];
-  var state = { x: "iter", smoothing: 0, log: false, loaded: null, charts: [] };
+  var state = { x: "iter", samples: "", smoothing: 0, log: false, loaded: null, charts: [] };
 
   function smooth(ys, weight) {  // debiased exponential moving average (nulls kept as gaps)
     if (!weight) { return ys; }
@@ -100,7 +100,8 @@
     var url = root.dataset.scalars;
     root.setAttribute("aria-busy", "true");
     var sep = url.indexOf("?") >= 0 ? "&" : "?";
-    return fetch(url + sep + "x=" + state.x, { credentials: "same-origin" })
+    var query = "x=" + state.x + (state.samples ? "&samples=" + state.samples : "");
+    return fetch(url + sep + query, { credentials: "same-origin" })
       .then(function (r) {
         if (!r.ok) { throw new Error("scalars: HTTP " + r.status); }
         return r.json();
@@ -113,6 +114,9 @@
     if (!form) { return; }
     form.querySelector("[name=x]").addEventListener("change", function (e) {
       state.x = e.target.value; load(root);
+    });
+    form.querySelector("[name=samples]").addEventListener("change", function (e) {
+      state.samples = e.target.value; load(root);  // downsampled by the server, when asked
     });
     var slider = form.querySelector("[name=smoothing]"), shown = form.querySelector("output");
     var queued = false;
