@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +57,9 @@ class Workers(Protocol):
 class Pokes(Protocol):
     def poke(self) -> None:
         """A finished task has a webhook attempt due now."""
+
+
+IDLE_CHECK_SECONDS = 10.0  # the periodic pass while no task is queued or sent here
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,12 +275,25 @@ class Dispatcher:
                         sending.task.cancel()
 
     async def _keep(self) -> None:
+        last = -math.inf
         while True:
-            try:
-                await self.check()
-            except Exception as exc:
-                swallowed("endpoint task check", exc)
+            if self._active() or time.monotonic() - last >= self._idle_every():
+                last = time.monotonic()
+                try:
+                    await self.check()
+                except Exception as exc:
+                    swallowed("endpoint task check", exc)
             await asyncio.sleep(self._rules.check_seconds)
+
+    def _active(self) -> bool:
+        """This process sends, holds or has seen queued tasks: pass every ``check_seconds``."""
+        return bool(self._sending or self._loaded or self._backlog)
+
+    def _idle_every(self) -> float:
+        """Idle, the pass only looks for orphans (found within a third of a lease after it
+        runs out) and other processes' queues: it stays off every session's path."""
+        third = self._leases.ttl.total_seconds() / 3
+        return max(self._rules.check_seconds, min(IDLE_CHECK_SECONDS, third))
 
     async def check(self) -> None:
         """The periodic pass: renew leases, recover orphans, tell the autoscaler each
