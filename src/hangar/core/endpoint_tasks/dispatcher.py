@@ -115,6 +115,7 @@ class Dispatcher:
         self._sending: dict[int, _Sending] = {}  # task id -> its send
         self._loaded: set[int] = set()  # endpoints last told a queue above zero
         self._targets: dict[int, list[WorkerTarget]] = {}  # RUNNING workers, last seen
+        self._seen_at: dict[int, float] = {}  # when they were read (monotonic)
         self._backlog: set[int] = set()  # endpoints that may have queued tasks
         self._refused: dict[int, float] = {}  # worker id -> no tasks before (monotonic)
         self._wakes: dict[int, int] = {}  # wakes per endpoint (a fill saw none meanwhile?)
@@ -178,10 +179,18 @@ class Dispatcher:
             slots += [t for t in targets if self._busy.get(t.worker_id, 0) <= level]
         return slots
 
+    async def _running(self, endpoint_id: int) -> list[WorkerTarget]:
+        """The endpoint's RUNNING workers, read at most every ``check_seconds`` (a worker's
+        change refreshes them at once)."""
+        now = self._clock.monotonic()
+        if now - self._seen_at.get(endpoint_id, -math.inf) >= self._rules.check_seconds:
+            self._targets[endpoint_id] = await self._workers.running_workers(endpoint_id)
+            self._seen_at[endpoint_id] = now
+        return self._targets[endpoint_id]
+
     async def fill(self, endpoint_id: int) -> int:
         """Hand queued tasks of the endpoint to its free workers; how many went out."""
-        targets = await self._workers.running_workers(endpoint_id)
-        self._targets[endpoint_id] = targets
+        targets = await self._running(endpoint_id)
         slots = self._slots(targets)
         if not targets:
             self._workers.wake(endpoint_id)  # a scaled-to-zero endpoint comes back
@@ -263,6 +272,7 @@ class Dispatcher:
         while True:
             change = await changes.get()
             if change.status is WorkerStatus.RUNNING:
+                self._seen_at.pop(change.endpoint_id, None)
                 self.wake(change.endpoint_id)
             elif change.status in GONE:
                 known = self._targets.get(change.endpoint_id, [])
