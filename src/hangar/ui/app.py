@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hangar.core.services import Services
 from hangar.ui import (
     account,
+    admin,
     experiments,
     experiments_task,
     folders,
@@ -27,7 +28,7 @@ from hangar.ui import (
     terminal_files,
 )
 from hangar.ui.assets import STATIC_DIR, Vendor
-from hangar.ui.context import Ui, Viewer, admin_page, find_viewer, ui_of
+from hangar.ui.context import Ui, find_viewer, ui_of
 
 PREFIX = "/ui"
 API_HEADERS = (b"authorization", b"x-backendai-version", b"x-backendai-date", b"date")
@@ -38,11 +39,6 @@ async def vendor_file(request: Request) -> Response:
     if path is None:
         return Response("not installed: run `npm ci --prefix src/hangar/ui`", 404)
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
-
-
-@admin_page
-async def administration(request: Request, viewer: Viewer) -> Response:
-    return ui_of(request).render(request, "admin.html", viewer)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -63,7 +59,7 @@ def ui_routes() -> list[BaseRoute]:
         *folders.routes,
         *terminal.routes,
         *terminal_files.routes,
-        Route("/admin", administration, methods=["GET"]),
+        *admin.routes,
         Route("/vendor/{name}", vendor_file, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -173,3 +173,7 @@ def admin_page(handler: ViewerHandler) -> Handler:
 
 def mutation(handler: ViewerHandler) -> Handler:
     return _guarded(handler, csrf=True, admin=False)
+
+
+def admin_mutation(handler: ViewerHandler) -> Handler:
+    return _guarded(handler, csrf=True, admin=True)
