@@ -68,12 +68,14 @@ class PodStarter:
                 self._follow_in_background(session, record.spec.init_command)
 
     async def _started(self, session_id: uuid.UUID) -> None:
-        session = await self._compute.get(session_id)
-        if session.origin.kind is not OriginKind.POD:
-            return
+        # The pod's small row first: most sessions are no pod, and loading the whole
+        # session here ran on the loop just as a plain session's first run starts.
         async with self._sessions() as db:
             record = await repo.by_session(db, session_id)
         if record is None or not record.spec.init_command.strip():
+            return
+        session = await self._compute.get(session_id)
+        if session.origin.kind is not OriginKind.POD:
             return
         self._follow_in_background(session, record.spec.init_command)
 
