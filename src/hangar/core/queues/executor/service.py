@@ -130,30 +130,44 @@ class Executor(Recovery):
             await self._line.close_all()
 
     async def _wait(self, events: Subscription) -> None:
+        """Until a queue entry is added, one of the runs' sessions changes, or PASS_SECONDS:
+        other sessions' events (a plain session ending) start no pass inside their request."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PASS_SECONDS
+        while not await self._wait_once(events, deadline - loop.time()):
+            if loop.time() >= deadline:
+                return
+
+    async def _wait_once(self, events: Subscription, timeout: float) -> bool:  # noqa: ASYNC109
         waker = asyncio.ensure_future(self._wake.wait())
         getter = asyncio.ensure_future(events.get())
         try:
-            await asyncio.wait({waker, getter}, timeout=PASS_SECONDS,
+            await asyncio.wait({waker, getter}, timeout=max(timeout, 0.0),
                                return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
             waker.cancel()
             getter.cancel()
+        woken = waker.done() and not waker.cancelled()
         self._wake.clear()
         if getter.done() and not getter.cancelled():
-            self._on_event(getter.result())
-        self._drain()
+            woken = self._on_event(getter.result()) or woken
+        return self._drain() or woken
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
+        """Take the events that wait; whether one of them calls for a pass."""
+        relevant = False
         for event in self._events.drain() if self._events is not None else ():
-            self._on_event(event)
+            relevant = self._on_event(event) or relevant
+        return relevant
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: Event) -> bool:
+        """Note ``event``; whether it calls for a pass (a new entry, one of the runs)."""
         if event.kind in WAKE:
             self._wake.set()
-            return
+            return True
         found = self._by_session.get(event.subject)
         if found is None:
-            return
+            return False
         change = event.payload
         if (
             event.kind in RESULTS
@@ -161,6 +175,7 @@ class Executor(Recovery):
             and change.exit_code is not None
         ):
             found.exit_code = change.exit_code
+        return True
 
     async def _guarded(self, work: Any, step: str) -> None:
         try:
