@@ -389,7 +389,7 @@ def build_endpoint_loop(services: Services) -> EndpointLoop:
     runner = WorkerRunner(services.sessions, services.clock, compute=services.compute,
                           lifecycle=services.lifecycle, agents=services.agents,
                           accelerators=services.accelerators,
-                          images=services.images)  # fmt: skip
+                          images=services.images, signals=services.endpoint_signals)  # fmt: skip
     rules = Rules(start_seconds=settings.endpoint_worker_start_seconds,
                   max_failures=settings.endpoint_max_failures,
                   backoff_seconds=settings.endpoint_backoff_seconds)  # fmt: skip

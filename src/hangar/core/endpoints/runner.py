@@ -25,6 +25,7 @@ from hangar.core.endpoints.models import EndpointSpec, LogEntry, Placement, Work
 from hangar.core.endpoints.owners import owner_from_json
 from hangar.core.endpoints.placement import choose_placement
 from hangar.core.endpoints.repo import EndpointRecord
+from hangar.core.endpoints.signals import Signals
 from hangar.core.errors import HangarError
 from hangar.core.images.service import ImageService
 from hangar.core.pods.models import PodPort, PodSpec, ResourceKind
@@ -69,8 +70,10 @@ class WorkerRunner:
         agents: AgentService,
         accelerators: Accelerators,
         images: ImageService,
+        signals: Signals,
     ) -> None:
         self._sessions, self._clock, self._images = sessions, clock, images
+        self._signals = signals
         self._compute, self._lifecycle, self._agents = compute, lifecycle, agents
         self._accelerators = accelerators
         self._runs: dict[int, asyncio.Task[None]] = {}
@@ -151,6 +154,7 @@ class WorkerRunner:
             why = f"exited with code {code}" if error is None else f"ended: {error}"
             self.exited[worker_id] = f"its initialization command {why}"
             tail.append(buffer.note(f"the initialization command {why}", now))
+            self._signals.suspect(worker_id)  # the loop replaces it now, not at its next tick
         with contextlib.suppress(HangarError):
             await self._write(worker_id, tail, buffer.offset)
 
