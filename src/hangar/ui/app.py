@@ -18,6 +18,7 @@ from hangar.core.services import Services
 from hangar.ui import (
     account,
     admin,
+    cloud,
     experiments,
     experiments_task,
     folders,
@@ -60,6 +61,7 @@ def ui_routes() -> list[BaseRoute]:
         *terminal.routes,
         *terminal_files.routes,
         *admin.routes,
+        *cloud.routes,
         Route("/vendor/{name}", vendor_file, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

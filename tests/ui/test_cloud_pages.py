@@ -1,0 +1,85 @@
+"""The GPU cloud page in a real browser: a user's volumes with cost, API keys (shown once,
+revoked keys refused by the API), registry credentials; another user sees none of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.support.cloud import FAKE_INVENTORY, CloudApi, new_key
+from tests.support.live import LiveServer
+from tests.ui.helpers import new_user, sign_in
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("ui-cloud")
+    live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
+                      extra_env={"HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY})  # fmt: skip
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def test_my_volumes_keys_and_credentials_and_no_one_elses(
+    page: Page, context: BrowserContext, server: LiveServer
+) -> None:
+    password = new_user(server, "ivy@cloud.test")
+    api = CloudApi(server, new_key(server, "ivy@cloud.test", "cli").key)
+    made = api.post("/v2/volumes", json={"name": "ivy-data", "storageType": "CEPH",
+                                         "region": "local", "sizeInGb": 2})  # fmt: skip
+    assert made.json()["code"] == 10000, made.text
+    cred = api.post("/v2/container-registry-auths",
+                    json={"name": "ivy-hub", "username": "ivy", "password": "s3cret"})  # fmt: skip
+    assert cred.json()["code"] == 10000, cred.text
+    sign_in(page, "ivy@cloud.test", password)
+    page.goto("/ui/cloud")
+    volume = page.locator("#volumes tr[data-volume]", has_text="ivy-data")
+    expect(volume.locator("[data-cost]")).to_have_text("0.0000")
+    expect(page.locator("#credentials")).to_contain_text("ivy-hub")
+    expect(page.locator("#credentials")).not_to_contain_text("s3cret")
+    expect(page.locator("#key-table")).to_contain_text("cli")
+    page.fill("#new-key input[name=name]", "<script>window.pwned=1</script>")
+    page.click("#new-key button[type=submit]")
+    key = page.locator("#issued-key [data-key]").inner_text()
+    assert key.startswith("hk_")
+    assert page.evaluate("window.pwned === undefined")
+    assert CloudApi(server, key).get("/v2/volumes").json()["code"] == 10000
+    page.goto("/ui/cloud")
+    expect(page.locator("#issued-key")).to_have_count(0)  # shown once
+    row = page.locator("#key-table tr", has_text="<script>")
+    row.locator("button", has_text="Revoke").click()
+    revoked = page.locator("#key-table tr", has_text="<script>").locator("[data-active]")
+    expect(revoked).to_have_text("revoked")
+    assert CloudApi(server, key).get("/v2/volumes").json()["code"] != 10000
+    page.locator("#credentials tr", has_text="ivy-hub").locator("button").click()
+    expect(page.locator("#credentials")).not_to_contain_text("ivy-hub")
+    other = context.browser.new_context(base_url=server.endpoint) if context.browser else None
+    assert other is not None
+    try:
+        jack = other.new_page()
+        sign_in(jack, "jack@cloud.test", new_user(server, "jack@cloud.test"))
+        jack.goto("/ui/cloud")
+        expect(jack.locator("#volumes")).to_contain_text("No volumes.")
+        expect(jack.locator("body")).not_to_contain_text("ivy-data")
+        expect(jack.locator("#key-table")).to_contain_text("No API keys.")
+        ivy_key_id = page.locator("#key-table tr[data-key-id]").first.get_attribute("data-key-id")
+        jack.goto("/ui/cloud")
+        token = jack.locator("input[name=csrf]").first.get_attribute("value")
+        refused = other.request.post(f"/ui/cloud/api-keys/{ivy_key_id}/revoke",
+                                     form={"csrf": token or ""})  # fmt: skip
+        assert refused.status == 404
+        forged = other.request.post("/ui/cloud/api-keys", form={"name": "forged"})
+        assert forged.status == 403
+    finally:
+        other.close()
+    page.goto("/ui/cloud")
+    expect(page.locator("#key-table tr", has_text="cli").locator("[data-active]")).to_have_text(
+        "yes"
+    )
