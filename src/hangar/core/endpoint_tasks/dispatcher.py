@@ -136,8 +136,7 @@ class Dispatcher:
         if record is None or record.worker_id != slot.target.worker_id:
             self._busy[slot.target.worker_id] -= 1
             return
-        task = asyncio.create_task(self._send(record, slot.target), name=f"task-{record.id}")
-        self._sending[record.id] = _Sending(task, slot.target.worker_id)
+        self._start(record, slot.target)
 
     def wake(self, endpoint_id: int) -> None:
         """Tasks wait on ``endpoint_id``: hand them out now."""
@@ -208,11 +207,11 @@ class Dispatcher:
         for record in taken:
             target = by_worker[record.worker_id or 0]
             self._busy[target.worker_id] = self._busy.get(target.worker_id, 0) + 1
-            task = asyncio.create_task(self._send(record, target), name=f"task-{record.id}")
-            self._sending[record.id] = _Sending(task, target.worker_id)
+            self._start(record, target)
         return len(taken)
 
     async def _send(self, record: TaskRecord, target: WorkerTarget) -> None:
+        following = None
         try:
             try:
                 outcome = await self._exchange(record, target)
@@ -221,14 +220,21 @@ class Dispatcher:
                 if sending is None or not sending.worker_gone:
                     raise  # shutting down: the lease runs out, a later pass recovers it
                 outcome = died(record.sends, f"worker {target.worker_id} ended")
-            await self._apply(record, outcome)
+            following = await self._apply(record, outcome, target)
         except Exception as exc:
             swallowed("endpoint task result", exc)
         finally:
             self._sending.pop(record.id, None)
-            self._busy[target.worker_id] -= 1
-            if record.endpoint_id in self._backlog:
-                self.wake(record.endpoint_id)
+            if following is not None:  # the worker's slot goes straight to the next task
+                self._start(following, target)
+            else:
+                self._busy[target.worker_id] -= 1
+                if record.endpoint_id in self._backlog:
+                    self.wake(record.endpoint_id)
+
+    def _start(self, record: TaskRecord, target: WorkerTarget) -> None:
+        task = asyncio.create_task(self._send(record, target), name=f"task-{record.id}")
+        self._sending[record.id] = _Sending(task, target.worker_id)
 
     async def _exchange(self, record: TaskRecord, target: WorkerTarget) -> Outcome:
         headers = {"Content-Type": "application/json", **record.headers}
@@ -253,20 +259,35 @@ class Dispatcher:
             return died(record.sends, exc.message)
         return answered(answer.status, answer.body)
 
-    async def _apply(self, record: TaskRecord, outcome: Outcome) -> None:
+    async def _apply(
+        self, record: TaskRecord, outcome: Outcome, target: WorkerTarget
+    ) -> TaskRecord | None:
+        """Write the outcome; with tasks waiting, take the next one for the same worker in
+        the same transaction (returned: the caller sends it)."""
         now = self._clock.now()
+        following: list[TaskRecord] = []
         async with self._sessions() as db, db.begin():
             if outcome.status is None:
                 await repo.requeue(db, record.id, self._leases, now, unsent=outcome.unsent)
                 self._backlog.add(record.endpoint_id)
-                return
+                return None
             notify = now if record.webhook else None
             done = await repo.finish(
                 db, record.id, self._leases, status=outcome.status,
                 output=outcome.output_json, error=outcome.error, notify_at=notify, now=now,
             )  # fmt: skip
+            if record.endpoint_id in self._backlog and self._serves(target):
+                following = await repo.claim(db, record.endpoint_id, [target.worker_id],
+                                             worker_url, self._leases, now)  # fmt: skip
         if done and notify is not None:
             self._notifier.poke()
+        return following[0] if following else None
+
+    def _serves(self, target: WorkerTarget) -> bool:
+        """The worker is still known RUNNING and has not refused a connection lately."""
+        known = self._targets.get(target.endpoint_id, [])
+        refused = self._refused.get(target.worker_id, 0.0) > self._clock.monotonic()
+        return not refused and any(t.worker_id == target.worker_id for t in known)
 
     async def _watch(self, changes: asyncio.Queue[WorkerChange]) -> None:
         while True:
