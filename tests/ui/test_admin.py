@@ -8,6 +8,7 @@ import io
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -24,6 +25,8 @@ ADMIN_POSTS = {
     "/ui/admin/users/deactivate": {"email": ADMIN_EMAIL},
     "/ui/admin/keypairs": {"email": ADMIN_EMAIL, "is_admin": "on"},
     "/ui/admin/keypairs/revoke": {"access_key": "x"},
+    "/ui/admin/api-keys": {"email": ADMIN_EMAIL},
+    "/ui/admin/api-keys/revoke": {"id": "1"},
     "/ui/admin/announcement": {"message": "pwned"},
     "/ui/admin/status": {"status": "frozen"},
     "/ui/admin/presets": {"name": "sneaky", "cpu": "1"},
@@ -200,6 +203,23 @@ def test_keypair_secret_is_shown_once_and_revoked(page: Page, server: LiveServer
     expect(page.locator("#issued-secret")).to_have_count(0)
     row.locator("button", has_text="Revoke").click()
     expect(page.locator(f'#keypair-table tr[data-keypair="{access_key}"]')).to_have_count(0)
+    page.select_option("#new-api-key select[name=email]", "heidi@admin.test")
+    page.fill("#new-api-key input[name=name]", "heidi's")
+    page.click("#new-api-key button[type=submit]")
+    key = page.locator("#issued-api-key [data-key]").inner_text()
+    assert key.startswith("hk_")
+    assert (
+        httpx.get(server.endpoint + "/v2/volumes", headers={"X-Api-Key": key}).json()["code"]
+        == 10000
+    )
+    key_row = page.locator("#api-key-table tr", has_text="heidi's")
+    key_row.locator("button", has_text="Revoke").click()
+    expect(key_row.locator("[data-active]")).to_have_text("revoked")
+    expect(page.locator("#issued-api-key")).to_have_count(0)
+    assert (
+        httpx.get(server.endpoint + "/v2/volumes", headers={"X-Api-Key": key}).json()["code"]
+        != 10000
+    )
 
 
 def test_agents_show_gpus_and_health_presets_announcement_freeze(

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from hangar.core.errors import Forbidden, HangarError
 from hangar.core.identity.admin import UserChanges
+from hangar.core.identity.apikeys.models import NewApiKey
 from hangar.core.identity.models import NewKeyPair
 from hangar.core.principal import Principal
 from hangar.ui.admin_reports import report_routes
@@ -32,12 +33,13 @@ async def _directory(request: Request, caller: Principal) -> dict[str, Any]:
     """Users, projects, domains (superadmins only) and keypairs the caller may see."""
     services = ui_of(request).services
     reads = services.reads
-    domains = await reads.directory.domains(caller) if caller.is_superadmin else []
+    superadmin = caller.is_superadmin  # API keys and domains span every domain
     return {
         "users": await reads.directory.users(caller),
         "groups": await reads.directory.groups(caller),
-        "domains": domains,
+        "domains": await reads.directory.domains(caller) if superadmin else [],
         "keypairs": await reads.keypairs.keypairs(caller),
+        "api_keys": await services.apikeys.listed() if superadmin else [],
     }
 
 
@@ -48,11 +50,13 @@ async def overview(
     status_code: int = 200,
     message: str = "",
     issued: NewKeyPair | None = None,
+    issued_api_key: NewApiKey | None = None,
 ) -> Response:
     ui = ui_of(request)
     manager = ui.services.manager
     values = await _directory(request, viewer.principal)
     return ui.render(request, "admin.html", viewer, status_code, message=message, issued=issued,
+                     issued_api_key=issued_api_key,
                      announcement=await manager.announcement(), status=await manager.status(),
                      **values)  # fmt: skip
 
@@ -126,11 +130,42 @@ async def revoke_keypair(request: Request, viewer: Viewer) -> Response:
     return _back(request, "#keypairs")
 
 
+def _superadmin(viewer: Viewer) -> None:
+    if not viewer.principal.is_superadmin:
+        raise Forbidden("Superadmin privilege required.")
+
+
+@admin_mutation
+async def create_api_key(request: Request, viewer: Viewer) -> Response:
+    """A GPU-cloud API key for a user (as ``hangar admin apikey create``): shown once."""
+    _superadmin(viewer)
+    try:
+        issued = await ui_of(request).services.apikeys.create(
+            email=await _text(request, "email"), name=await _text(request, "name")
+        )
+    except HangarError as exc:
+        return await overview(request, viewer, status_code=status_of(exc), message=str(exc))
+    return await overview(request, viewer, issued_api_key=issued)
+
+
+@admin_mutation
+async def revoke_api_key(request: Request, viewer: Viewer) -> Response:
+    _superadmin(viewer)
+    try:
+        key_id = int(await _text(request, "id"))
+    except ValueError:
+        return await overview(request, viewer, status_code=400, message="expected a key id")
+    try:
+        await ui_of(request).services.apikeys.revoke(key_id)
+    except HangarError as exc:
+        return await overview(request, viewer, status_code=status_of(exc), message=str(exc))
+    return _back(request, "#api-keys")
+
+
 @admin_mutation
 async def set_announcement(request: Request, viewer: Viewer) -> Response:
     """Publish (a message) or clear (``clear=1``) the announcement every client shows."""
-    if not viewer.principal.is_superadmin:  # as the Backend.AI face's /manager/announcement
-        raise Forbidden("Superadmin privilege required.")
+    _superadmin(viewer)  # as the Backend.AI face's /manager/announcement
     message = await _text(request, "message")
     clear = await _text(request, "clear") == "1"
     try:
@@ -159,6 +194,8 @@ routes = [
     Route("/admin/users/{change}", set_user_active, methods=["POST"]),
     Route("/admin/keypairs", create_keypair, methods=["POST"]),
     Route("/admin/keypairs/revoke", revoke_keypair, methods=["POST"]),
+    Route("/admin/api-keys", create_api_key, methods=["POST"]),
+    Route("/admin/api-keys/revoke", revoke_api_key, methods=["POST"]),
     Route("/admin/announcement", set_announcement, methods=["POST"]),
     Route("/admin/status", set_status, methods=["POST"]),
     *report_routes,
