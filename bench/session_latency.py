@@ -33,7 +33,13 @@ bare ``/usr/bin/python3 -c 'print(1)'``. The headline is ``total / reference`` (
 being the bubblewrap run to its exit), per iteration, then its median and p90.
 
     .venv/bin/python bench/session_latency.py [--repeat 20] [--warmup 2]
-        [--transport ws|poll] [--database-url URL] [--log-level WARNING] [--keep]
+        [--transport ws|poll] [--database-url URL] [--log-level WARNING] [--settle] [--keep]
+
+``server CPU per session`` is the server process's CPU time (all threads) from one iteration's
+start to the next's, work after the answers included: less sensitive to a shared machine's
+load than wall time. ``--settle`` waits, before each iteration, until the server has used no
+CPU for 0.1 s, so a removal or a pool refill that follows one session lands neither in the
+next reference run nor in the next create (it is still counted in the CPU figure).
 
 The server runs at ``HANGAR_LOG_LEVEL=WARNING`` unless told otherwise (no access log).
 Exit status: 0, or 1 if an iteration failed (wrong output, non-zero exit code, an error).
