@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hangar.core.compute.models import ComputeSession, Origin, OriginKind, RestartPolicy
@@ -37,10 +37,13 @@ USER_POLICY = "default"
 (all but Backend.AI keypairs today): they count against their user under this policy."""
 
 
+_LIFECYCLE_ORDER = {status.value: i for i, status in enumerate(SessionStatus)}
+
+
 def _chronological(history: dict[str, Any]) -> dict[str, str]:
     """Status -> ISO time, oldest first (PostgreSQL's JSONB does not keep key order); equal
     times fall back to the lifecycle order."""
-    order = {status.value: i for i, status in enumerate(SessionStatus)}
+    order = _LIFECYCLE_ORDER
 
     def key(item: tuple[str, str]) -> tuple[str, int]:
         return item[1], order.get(item[0], len(order))
@@ -48,7 +51,8 @@ def _chronological(history: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(((k, str(v)) for k, v in history.items()), key=key))
 
 
-def session_from_row(row: SessionRow) -> ComputeSession:
+def session_from_row(row: SessionRow | Row[Any]) -> ComputeSession:
+    """The session of an ORM row or of a Core row holding its columns under their names."""
     return ComputeSession(
         id=row.id,
         name=row.name,

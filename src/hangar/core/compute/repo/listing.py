@@ -1,4 +1,8 @@
-"""Session listings with their owner's email, group name and image registry."""
+"""Session listings with their owner's email, group name and image registry.
+
+Listings read columns with a Core SELECT, never ORM instances: building and tracking a
+``SessionRow`` per row was most of a 1,000-row page's time (issue 19's session list).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from hangar.core.compute.repo import session_from_row
 from hangar.core.compute.views import SessionView
@@ -80,29 +85,33 @@ def _joined(stmt: Select[*Ts]) -> Select[*Ts]:
     )
 
 
-def _select() -> Select[SessionRow, str, str, str, str]:
+_UNLISTED = frozenset({"lease_owner", "lease_expires"})  # the reconciler's, not the session's
+_COLUMNS: tuple[KeyedColumnElement[Any], ...] = tuple(
+    c for c in SessionRow.__table__.columns if c.key not in _UNLISTED
+)
+_NAMES = ("user_email", "group_name", "registry_name", "architecture")
+
+
+def _select() -> Select[Any]:
     return _joined(
         select(
-            SessionRow,
-            UserRow.email,
-            GroupRow.name,
-            ImageRow.registry_name,
-            ImageRow.architecture,
+            *_COLUMNS,
+            UserRow.email.label(_NAMES[0]),
+            GroupRow.name.label(_NAMES[1]),
+            ImageRow.registry_name.label(_NAMES[2]),
+            ImageRow.architecture.label(_NAMES[3]),
         )
     )
 
 
-def _view(row: Any) -> SessionView:
-    session_row, email, group_name, registry, architecture = row
+def _view(row: Row[Any]) -> SessionView:
     return SessionView(
-        session=session_from_row(session_row),
-        user_email=email,
-        group_name=group_name,
-        registry=registry or "local",
-        architecture=architecture or "x86_64",
-        mounts=[
-            str(m["name"]) if isinstance(m, dict) else str(m) for m in session_row.mounts or []
-        ],
+        session=session_from_row(row),
+        user_email=row.user_email,
+        group_name=row.group_name,
+        registry=row.registry_name or "local",
+        architecture=row.architecture or "x86_64",
+        mounts=[str(m["name"]) if isinstance(m, dict) else str(m) for m in row.mounts or []],
     )
 
 
@@ -188,5 +197,5 @@ async def dependency_views(
         .order_by(SessionRow.created_at, SessionRow.id)
     )
     for row in (await db.execute(stmt)).all():
-        found[row[-1]].append(_view(row[:-1]))
+        found[row[-1]].append(_view(row))
     return found
