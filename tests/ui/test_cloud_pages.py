@@ -3,6 +3,7 @@ revoked keys refused by the API), registry credentials; another user sees none o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -83,3 +84,43 @@ def test_my_volumes_keys_and_credentials_and_no_one_elses(
     expect(page.locator("#key-table tr", has_text="cli").locator("[data-active]")).to_have_text(
         "yes"
     )
+
+
+def test_pod_form_answers_the_seeds_messages_and_creates_a_pod(
+    page: Page, context: BrowserContext, server: LiveServer
+) -> None:
+    password = new_user(server, "kim@cloud.test")
+    sign_in(page, "kim@cloud.test", password)
+    page.goto("/ui/cloud")
+    page.click("#new-pod-link")
+    form = page.locator("#new-pod")
+    expect(form.locator("select[name=gpu_type]")).to_contain_text("H100")
+    form.locator("input[name=image]").fill("python:3")
+    form.locator("select[name=gpu_type]").select_option("NVIDIA_RTX_4090_24G")
+    form.locator("input[name=gpu_count]").fill("3")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_have_text(
+        "gpuCount must be a power of two (1, 2, 4, 8, ...)"
+    )
+    expect(form.locator("input[name=image]")).to_have_value("python:3")  # kept
+    form.locator("select[name=gpu_type]").select_option("")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_have_text("gpuType is required for a GPU pod")
+    token = form.locator("input[name=csrf]").get_attribute("value") or ""
+    wanted = {"image": "python:3", "gpu_type": "NVIDIA_B300_262G", "gpu_count": "1"}
+    unknown = context.request.post("/ui/cloud/pods", form={"csrf": token, **wanted})
+    assert unknown.status == 400
+    assert "gpu type [NVIDIA_B300_262G] not supported" in unknown.text()
+    form.locator("input[name=image]").fill("")
+    form.locator("select[name=resource_type]").select_option("CPU")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_have_text("image: must be 1 to 255 characters")
+    form.locator("input[name=name]").fill("kim's pod")
+    form.locator("input[name=image]").fill("python:3")
+    form.locator("button[type=submit]").click()
+    row = page.locator("#pods tr[data-pod]", has_text="kim's pod")
+    expect(row.locator("[data-status]")).not_to_be_empty()
+    expect(row.locator("[data-cost]")).to_have_text(re.compile(r"^\d+\.\d{4}$"))
+    row.locator("button", has_text="Delete").click()
+    expect(row.locator("[data-status]")).to_have_text(re.compile("terminat"), timeout=30_000)
+    expect(row.locator("button")).to_have_count(0)
