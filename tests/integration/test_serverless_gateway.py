@@ -109,6 +109,19 @@ def test_path_and_host_routes_reach_both_workers(
     assert line in metrics
 
 
+def test_endpoint_object_shows_the_gateway_metrics(
+    server: LiveServer, endpoint: dict[str, Any]
+) -> None:
+    before = yotta(server, "get", endpoint["id"])["gatewayMetrics"]
+    with client(server, admin_key(server)) as http:
+        for _ in range(3):
+            assert http.get(via_path(endpoint, "/who")).status_code == 200
+    after = yotta(server, "get", endpoint["id"])["gatewayMetrics"]
+    assert after["requests"] == before["requests"] + 3
+    assert (after["inFlight"], after["errors"]) == (0, before["errors"])
+    assert after["latencyMs"]["p50"] is not None and after["latencyMs"]["p99"] > 0
+
+
 def test_keys_other_users_and_unknown_endpoints(
     server: LiveServer, endpoint: dict[str, Any]
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from hangar.api.cloud.gputypes import gpu_type
 from hangar.api.cloud.registry import Call
 from hangar.api.cloud.routes.catalogue import region_of
+from hangar.api.gateway.stats import snapshot
 from hangar.core.billing.models import Metered
 from hangar.core.endpoints.models import (
     Endpoint,
@@ -128,6 +129,7 @@ def endpoint_wire(call: Call, endpoint: Endpoint, cost: float = 0.0) -> dict[str
         "maxWorkers": spec.scaling.max_workers or None, "idleSeconds": spec.scaling.idle_seconds,
         "healthCheckPath": spec.health_path or None, "statusInfo": endpoint.status_info,
         "createdAt": iso(endpoint.created_at), "updatedAt": iso(endpoint.updated_at),
+        "gatewayMetrics": snapshot(endpoint.id),
     }  # fmt: skip
 
 
