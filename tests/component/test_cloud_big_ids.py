@@ -25,6 +25,18 @@ BIG = "99999999999"  # 11 digits: a valid path id, past 2^31
         ("GET", f"/v2/vms/{BIG}", None, 11000),
         ("PATCH", f"/v2/vms/{BIG}", {"name": "x"}, 11000),
         ("DELETE", f"/v2/vms/{BIG}", None, 11000),
+        ("GET", f"/v2/pods/{BIG}", None, 13000),
+        ("DELETE", f"/v2/pods/{BIG}", None, 13000),
+        ("POST", f"/v2/pods/{BIG}/pause", None, 13000),
+        ("GET", f"/v2/pods/{BIG}/logs", None, 13000),
+        ("GET", f"/v2/container-registry-auths/{BIG}", None, 10007),
+        ("DELETE", f"/v2/container-registry-auths/{BIG}", None, 10007),
+        ("GET", f"/v2/serverless/{BIG}", None, 14000),
+        ("DELETE", f"/v2/serverless/{BIG}", None, 14000),
+        ("POST", f"/v2/serverless/{BIG}/stop", None, 14000),
+        ("GET", f"/v2/serverless/{BIG}/workers", None, 14000),
+        ("GET", f"/v2/serverless/{BIG}/tasks", None, 14000),
+        ("GET", f"/v2/serverless/{BIG}/tasks/count", None, 14000),
     ],
 )
 async def test_an_id_past_the_column_range_is_not_found(

@@ -28,6 +28,7 @@ from hangar.core.principal import Principal
 from hangar.core.services import Services
 
 M = TypeVar("M", bound=BaseModel)
+MAX_ID = 2**31 - 1  # the largest value of the objects' INTEGER id columns
 
 
 class WireModel(BaseModel):
@@ -49,11 +50,16 @@ class Call:
         return dict(self.request.query_params)
 
     def path_id(self, name: str = "id") -> int:
-        """A numeric path parameter (any digit string below 2^63); 10001 otherwise."""
+        """A numeric path parameter (any digit string below 2^63); 10001 otherwise.
+
+        The objects' id columns are INTEGER: an id past 2^31 - 1 names nothing, so it reads
+        as 0 (which names nothing either) and each route answers its own not-found code,
+        where PostgreSQL would refuse the value itself."""
         raw = str(self.request.path_params.get(name, ""))
         if not raw.isdigit() or len(raw) > 18:
             raise InvalidRequest(f"{name}: must be a positive integer", data={name: "invalid"})
-        return int(raw)
+        value = int(raw)
+        return value if value <= MAX_ID else 0
 
     async def body(self, model: type[M]) -> M:
         """The JSON body as ``model``; 10001 naming the field when it does not fit."""
