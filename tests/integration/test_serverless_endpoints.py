@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.support.cloud import (
 from tests.support.live import LiveServer
 
 RTX = "NVIDIA_RTX_4090_24G"
+H100 = "NVIDIA_H100_80G"
 SERVE = "echo worker up; exec python3 -m http.server 8080"
 
 
@@ -355,3 +357,26 @@ def test_cost_counts_the_workers_running_time(server: LiveServer) -> None:
     [worker] = workers(server, eid, "RUNNING")
     assert 0 < worker["cost"] <= shown["cost"] + 5
     remove(server, eid)
+
+
+def test_concurrent_creates_never_answer_500(server: LiveServer) -> None:
+    """Endpoints created at once, half with one shared name: each answers an envelope
+    (one H100 in the inventory: at most one worker starts before they are deleted)."""
+    body = {"image": "python:3", "workers": 1, "serviceMode": "CUSTOM", "containerVolumeInGb": 20,
+            "initializationCommand": "exec sleep 300",
+            "resources": [{"region": "local", "gpuType": H100, "gpuCount": 1}]}  # fmt: skip
+    names = ["same" if i % 2 else f"many-{i}" for i in range(16)]
+
+    def create(name: str) -> tuple[int, dict[str, Any]]:
+        api = CloudApi(server, admin_key(server))
+        answer = api.post("/v2/serverless", json={**body, "name": name})
+        return answer.status_code, answer.json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(create, names))
+    assert all(status != 500 for status, _ in answers), answers
+    created = [env["data"]["id"] for status, env in answers if env["code"] == 10000]
+    assert len(created) == 16, answers
+    assert len({endpoint(server, eid)["domain"] for eid in created}) == 16
+    for eid in created:
+        yotta(server, "delete", eid)

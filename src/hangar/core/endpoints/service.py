@@ -10,6 +10,7 @@ import secrets
 import string
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.agents.service import AgentService
@@ -34,7 +35,7 @@ from hangar.core.endpoints.owners import owner_to_json
 from hangar.core.endpoints.placement import check_placements
 from hangar.core.endpoints.repo import EndpointRecord
 from hangar.core.endpoints.signals import Signals
-from hangar.core.errors import Conflict, InvalidValue, NotFound
+from hangar.core.errors import Conflict, InvalidValue, NotFound, Unavailable
 from hangar.core.images.auths.service import RegistryAuthService
 from hangar.core.images.service import ImageService
 from hangar.core.principal import Principal
@@ -109,15 +110,25 @@ class EndpointService(WorkerAccess):
         await self._billing.admit(caller, Metered.ENDPOINT)
         check_placements(await self._accelerators.groups(), req.spec.placements)
         await self._check(caller, req.spec.image, req.spec.registry_auth_id)
+        for _ in range(3):  # a taken domain label (unique) is drawn again
+            try:
+                record = await self._insert(caller, req)
+            except IntegrityError:
+                continue
+            except OperationalError as exc:  # SQLite's lock wait ran out under load
+                raise Unavailable("The database is busy; try again.") from exc
+            self._signals.poke()
+            return view(record, [])
+        raise Conflict("Could not draw a free endpoint domain; try again.")
+
+    async def _insert(self, caller: Principal, req: EndpointRequest) -> EndpointRecord:
         async with self._sessions() as db, db.begin():
-            record = await repo.add(
+            return await repo.add(
                 db, owner_uuid=caller.user_uuid, owner=owner_to_json(caller), name=req.name,
                 mode=req.mode, spec=req.spec, workers=req.workers, webhook=req.webhook,
                 domain="".join(secrets.choice(DOMAIN_ALPHABET) for _ in range(12)),
                 now=self._clock.now(),
             )  # fmt: skip
-        self._signals.poke()
-        return view(record, [])
 
     async def _record(self, caller: Principal, endpoint_id: int) -> EndpointRecord:
         async with self._sessions() as db:
