@@ -106,3 +106,31 @@ async def test_a_popped_task_stopped_meanwhile_is_skipped_for_the_next(
     for task_id in (stopped, asked):
         task = await exp.task_reads.get(ada, task_id)
         assert task.status is TaskStatus.STOPPED and task.status_message != STOPPING
+
+
+async def test_a_stop_after_an_agents_first_start_before_its_report_wins(
+    services: Services,
+) -> None:
+    exp, q = services.tracking.experiments, services.queues
+    ada = await user(services, "ada@stop.test")
+    (task_id,) = await tasks(services, ada, 1)
+    queue = (await q.queueing.enqueue(ada, task_id)).queue.id
+    assert (await q.service.pop(queue)) is not None
+    await exp.tasks.started(ada, task_id, force=True, message="pulled by agent")  # no
+    # last_worker yet: the agent's status report comes next
+
+    asked = await q.queueing.stop(ada, task_id)
+    assert asked.values["status_message"] == STOPPING
+    await exp.tasks.started(ada, task_id, force=True, message="launch by agent")
+    task = await exp.task_reads.get(ada, task_id)
+    assert (task.status, task.status_message) == (TaskStatus.IN_PROGRESS, STOPPING)
+
+
+async def test_a_worker_less_task_that_never_was_queued_stops_now(services: Services) -> None:
+    exp, q = services.tracking.experiments, services.queues
+    ada = await user(services, "ada@stop.test")
+    (task_id,) = await tasks(services, ada, 1)
+    await exp.tasks.started(ada, task_id)
+
+    await q.queueing.stop(ada, task_id)
+    assert (await exp.task_reads.get(ada, task_id)).status is TaskStatus.STOPPED

@@ -189,6 +189,33 @@ def test_a_stop_after_an_agents_pop_wins_over_its_starts(
     assert alice_api.call("tasks.get_by_id", task=task)["task"]["status"] == "stopped"
 
 
+def test_a_stop_between_an_agents_first_start_and_its_report_wins(
+    admin_api: ClearmlApi, alice_api: ClearmlApi
+) -> None:
+    """The stop lands after the agent's first forced tasks.started (queued -> in_progress)
+    but before its first status report names it: the next forced starts keep the request
+    and the task ends stopped."""
+    queue = external_queue(admin_api, "stop-window-q")
+    task = new_task(alice_api, "stopped-in-window")
+    alice_api.call("tasks.enqueue", task=task, queue=queue)
+    assert admin_api.call("queues.get_next_task", queue=queue)["entry"]["task"] == task
+    admin_api.call("tasks.started", task=task, force=True, status_message="pulled by agent")
+
+    asked = alice_api.call("tasks.stop", task=task)
+    assert asked["fields"]["status_message"] == "stopping"
+    admin_api.call("workers.status_report", worker="racer:1", task=task, queue=queue,
+                   timestamp=int(time.time() * 1000))  # fmt: skip
+    admin_api.call("tasks.started", task=task, force=True, status_message="launch by agent")
+    admin_api.call("tasks.dequeue", task=task, new_status="in_progress")
+    admin_api.call("tasks.started", task=task, force=True, status_message="Changed by racer:1")
+    seen = alice_api.call("tasks.get_all", id=[task], only_fields=["status", "status_message"])
+    assert (seen["tasks"][0]["status"], seen["tasks"][0]["status_message"]) == (
+        "in_progress", "stopping",
+    )  # fmt: skip
+    admin_api.call("tasks.stopped", task=task, status_reason="task was stopped by tasks.stop")
+    assert alice_api.call("tasks.get_by_id", task=task)["task"]["status"] == "stopped"
+
+
 def test_pops_skip_tasks_stopped_in_the_queue_and_hand_out_the_next(
     admin_api: ClearmlApi, alice_api: ClearmlApi
 ) -> None:

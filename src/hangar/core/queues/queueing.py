@@ -169,11 +169,14 @@ class Queueing:
         leaves its queue); a task a worker holds (runs it, or popped it and has not
         started it yet) is asked to stop (status message "stopping", kept through the
         worker's and the task's own moves to in_progress): the worker ends it and reports
-        it stopped. The queue entry goes first, so a pop never hands out a task whose stop
-        was answered."""
+        it stopped. A task in progress that came out of a queue is a worker's even before
+        the worker's first report names it (an agent's forced ``tasks.started`` comes
+        first and the next one would revive a stopped task). The queue entry goes first,
+        so a pop never hands out a task whose stop was answered."""
         task = await self._task_reads.get(principal, task_id)
         worked = DEVELOPMENT not in task.system_tags
-        held = worked and task.last_worker is not None and task.status is TaskStatus.IN_PROGRESS
+        popped = task.last_worker is not None or task.enqueue_status is not None
+        held = worked and popped and task.status is TaskStatus.IN_PROGRESS
         if worked and task.status is TaskStatus.QUEUED:
             held = not await self._queues.discard([task_id])  # no entry: a worker popped it
         if not held:
