@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
-from tests.support.clearml import ClearmlApi, ClearmlUser, new_user, sdk
+from tests.support.clearml import ClearmlApi, ClearmlUser, admin_of, new_user, sdk
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.integration
@@ -447,3 +447,28 @@ def test_a_domain_past_its_quota_gets_a_507_with_the_figures(tmp_path: Path) -> 
         api.close()
     finally:
         server.stop()
+
+
+def test_purging_a_user_removes_their_files_and_leaves_others(clearml_live: LiveServer) -> None:
+    dora, erin = (new_user(clearml_live, f"{n}@purge.test") for n in ("dora", "erin"))
+    admin = ClearmlApi.of(clearml_live, admin_of(clearml_live))
+    urls: dict[str, list[str]] = {}
+    for user in (dora, erin):
+        api = ClearmlApi.of(clearml_live, user)
+        task = api.call("tasks.create", name="purged", type="training")["id"]
+        keys = [f"purge/run.{task}/artifacts/a/{user.email}.bin", f"own/{user.email}.txt"]
+        assert upload(api, {k: user.email.encode() for k in keys}).status_code == 200
+        urls[user.email] = [files_url(clearml_live, k) for k in keys]
+        api.close()
+    task_url = urls[dora.email][0]
+    assert admin.http.get(task_url, headers=bearer(admin)).content == dora.email.encode()
+    done = clearml_live.official("admin", "user", "purge", dora.email, input="y\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert admin.http.get(task_url, headers=bearer(admin)).status_code == 404
+    assert not list(clearml_live.data_dir.rglob(f"{dora.email}*"))  # task's and own files
+    assert len(list(clearml_live.data_dir.rglob(f"{erin.email}*"))) == 2
+    erin_api = ClearmlApi.of(clearml_live, erin)
+    for url in urls[erin.email]:
+        assert erin_api.http.get(url, headers=bearer(erin_api)).content == erin.email.encode()
+    erin_api.close()
+    admin.close()

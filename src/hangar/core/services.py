@@ -64,6 +64,7 @@ from hangar.core.scheduler import ResourceSlots
 from hangar.core.storage.plane import StoragePlane, build_storage_plane
 from hangar.core.storage.reads import FolderReads
 from hangar.core.tracking.plane import TrackingPlane, build_tracking_plane
+from hangar.core.tracking.purge import UserFilesPurge
 from hangar.core.tracking.tasks.reads import TaskDirectory
 from hangar.core.vms.service import VmService
 from hangar.core.volumes.hosts import volume_hosts
@@ -355,6 +356,7 @@ def _assemble(
     )  # fmt: skip
     queue_entries = QueueService(sessions, clock, TaskDirectory(sessions), bus)
     tracking = build_tracking_plane(settings, sessions, clock, storage, [queue_entries])
+    admin.identity.on_user_purge(UserFilesPurge(tracking.files, TaskDirectory(sessions)))
     services = Services(
         settings=settings, clock=clock, engine=engine, sessions=sessions, identity=identity,
         manager=manager, images=images, agents=agents, bus=bus, lifecycle=lifecycle,

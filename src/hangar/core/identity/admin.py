@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -31,6 +32,15 @@ from hangar.core.principal import Principal, Role
 from hangar.db.engine import DbSession
 
 UNSET: Any = None  # fields left None in a change set keep their value
+
+
+class UserPurgeHook(Protocol):
+    """A part above identity that keeps a user's data outside identity's tables (the
+    tracking file server). Asked before a purge; what it returns runs once it committed."""
+
+    async def user_purging(
+        self, user_uuid: uuid.UUID, domain_name: str
+    ) -> Callable[[], Awaitable[None]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,11 @@ class IdentityAdmin(OrgAdmin):
         self._sessions = sessions
         self._clock = clock
         self._identity = identity
+        self._purge_hooks: list[UserPurgeHook] = []
+
+    def on_user_purge(self, hook: UserPurgeHook) -> None:
+        """Tell ``hook`` of every user's purge (wired once the parts above are built)."""
+        self._purge_hooks.append(hook)
 
     # Users -------------------------------------------------------------------------------
 
@@ -189,16 +204,20 @@ class IdentityAdmin(OrgAdmin):
 
     async def purge_user(self, caller: Principal, email: str) -> None:
         """Remove the user, their keypairs and finished sessions. Conflict while any runs."""
-        async with self._sessions() as db, db.begin():
+        async with self._sessions() as db:
             row = await repo.get_user_row_by_email(db, email)
-            check_user_reach(caller, row.domain_name, row.role)
-            if row.uuid == caller.user_uuid:
-                raise InvalidRequest("You may not purge your own account.")
+        check_user_reach(caller, row.domain_name, row.role)
+        if row.uuid == caller.user_uuid:
+            raise InvalidRequest("You may not purge your own account.")
+        after = [await hook.user_purging(row.uuid, row.domain_name) for hook in self._purge_hooks]
+        async with self._sessions() as db, db.begin():
             if await accounts.live_sessions_of_user(db, row.uuid):
                 raise Conflict("The user still has sessions; terminate them first.")
             keys = await accounts.access_keys_of(db, row.uuid)
             await accounts.purge_user(db, row.uuid)
         self._identity.forget_credentials(keys)
+        for purged in after:
+            await purged()
 
     # Keypairs ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ rest of the query on documents (:mod:`hangar.core.tracking.query`).
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Collection
 from typing import Any
 
@@ -110,6 +111,11 @@ class TaskDirectory:
 
     async def writable(self, principal: Principal, ids: Collection[TaskId]) -> dict[str, TaskRef]:
         return await self.readable(principal, ids)
+
+    async def owned_by(self, user_uuid: uuid.UUID) -> list[TaskRef]:
+        """The tasks the user owns, whoever may see them (for the user's purge)."""
+        async with self._engine.connect() as db:
+            return await repo.task_refs_owned_by(db, user_uuid)
 
 
 class ProjectReads:

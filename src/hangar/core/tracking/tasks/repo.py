@@ -6,6 +6,7 @@ they see; an administrator credential sees its domain's, a superadministrator's 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -246,6 +247,19 @@ async def task_refs(db: Db, principal: Principal, ids: Collection[str]) -> list[
         select(T.id, T.name, T.project_id, P.name, T.user_uuid, T.domain_name)
         .outerjoin(PROJECTS, P.id == T.project_id)
         .where(task_scope(principal), T.id.in_(list(ids)))
+    )
+    return [
+        TaskRef(task_id, name, project, project_name or "", str(owner), domain)
+        for task_id, name, project, project_name, owner, domain in await db.execute(stmt)
+    ]
+
+
+async def task_refs_owned_by(db: Db, user_uuid: uuid.UUID) -> list[TaskRef]:
+    """Where the tasks the user owns live, whoever may see them (a user's purge)."""
+    stmt = (
+        select(T.id, T.name, T.project_id, P.name, T.user_uuid, T.domain_name)
+        .outerjoin(PROJECTS, P.id == T.project_id)
+        .where(T.user_uuid == user_uuid)
     )
     return [
         TaskRef(task_id, name, project, project_name or "", str(owner), domain)
