@@ -19,6 +19,7 @@ from hangar.ui import (
     account,
     admin,
     cloud,
+    cloud_endpoints,
     experiments,
     experiments_task,
     folders,
@@ -62,6 +63,7 @@ def ui_routes() -> list[BaseRoute]:
         *terminal_files.routes,
         *admin.routes,
         *cloud.routes,
+        *cloud_endpoints.endpoint_routes,
         Route("/vendor/{name}", vendor_file, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -1,0 +1,147 @@
+"""Serverless endpoint pages in a real browser: a QUEUE endpoint made with the cloud API
+(the test worker of tests/support/taskworker.py), its workers and a worker's log paged by
+the API's cursor, a task with its status and delivery status, scale/stop/start/delete with
+CSRF; another user sees none of it (404); names and task input render inert."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.support.cloud import CloudApi, new_key
+from tests.support.live import LiveServer
+from tests.support.taskworker import WORKER_INIT
+from tests.ui.helpers import new_user, sign_in
+
+pytestmark = pytest.mark.integration
+EVIL = "<script>window.pwned=1</script>"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("ui-endpoints")
+    live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
+                      extra_env={"HANGAR_ENDPOINT_CHECK_SECONDS": "0.3",
+                                 "HANGAR_ENDPOINT_BACKOFF_SECONDS": "0.2"})  # fmt: skip
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+    return found
+
+
+def test_queue_endpoint_workers_logs_tasks_and_no_one_elses(
+    page: Page, context: BrowserContext, server: LiveServer
+) -> None:
+    password = new_user(server, "lea@cloud.test")
+    api = CloudApi(server, new_key(server, "lea@cloud.test", "cli").key)
+    made = api.post("/v2/serverless", json={
+        "name": "lea-q", "image": "python:3", "serviceMode": "QUEUE", "workers": 1,
+        "resources": [{"region": "local", "gpuCount": 0}], "containerVolumeInGb": 20,
+        "initializationCommand": "echo '<b>one</b>'; echo two; " + WORKER_INIT,
+        "expose": {"port": 8080, "protocol": "http"},
+    }).json()  # fmt: skip
+    assert made["code"] == 10000, made
+    eid = made["data"]["id"]
+    wait_for(lambda: api.get(f"/v2/serverless/{eid}").json()["data"]["runningWorkers"] >= 1,
+             "endpoint running")  # fmt: skip
+    sent = api.post(
+        f"/v2/serverless/{eid}/tasks",
+        json={"taskId": "t1", "workerPort": 8080, "processUri": "/run", "input": {"say": EVIL}},
+    ).json()
+    assert sent["code"] == 10000, sent
+    wait_for(lambda: api.get(f"/v2/serverless/{eid}/tasks/t1").json()["data"]["status"]
+             == "SUCCESS", "task done")  # fmt: skip
+    with sqlite3.connect(server.home / "h.db") as db:  # the API refuses such a name
+        db.execute("UPDATE endpoints SET name = ? WHERE id = ?", (EVIL, int(eid)))
+
+    sign_in(page, "lea@cloud.test", password)
+    page.goto("/ui/cloud")
+    page.click("#endpoints-link")
+    row = page.locator(f"#endpoints tr[data-endpoint='{eid}']")
+    expect(row).to_contain_text(EVIL)
+    expect(row.locator("[data-workers]")).to_have_text("1/1")
+    expect(row.locator("[data-cost]")).to_have_text(re.compile(r"^\d+\.\d{4}$"))
+    row.locator("a").click()
+    expect(page.locator("#endpoint-name")).to_have_text(EVIL)
+    task = page.locator("#tasks tr[data-task=t1]")
+    expect(task.locator("[data-status]")).to_have_text("SUCCESS")
+    expect(task.locator("[data-delivery]")).to_contain_text("INIT")
+    expect(task).to_contain_text(EVIL)
+    expect(page.locator("#task-counts")).to_contain_text("1 succeeded")
+    assert page.evaluate("window.pwned === undefined")
+
+    worker = page.locator("#workers tr[data-worker]").first
+    worker_id = worker.get_attribute("data-worker")
+    worker.locator("a", has_text="Oldest first").click()
+    expect(page.locator("#log")).to_contain_text("task worker up", timeout=30_000)
+    expect(page.locator("#log")).to_contain_text("<b>one</b>")  # text, not markup
+    logs = f"/ui/cloud/endpoints/{eid}/workers/{worker_id}/logs"
+    page.goto(logs + "?pageSize=1")
+    first = page.locator("#log [data-offset]").get_attribute("data-offset")
+    wanted = api.get(f"/v2/serverless/{eid}/workers/{worker_id}/logs",
+                     params={"pageSize": 2}).json()["data"]  # fmt: skip
+    assert len(wanted["logs"]) == 2, wanted  # one line a page, as the API pages it
+    assert first == str(wanted["logs"][0]["offset"])
+    page.click("#log-next")  # the cursor of the first line: the API's second line next
+    expect(page.locator("#log [data-offset]")).to_have_count(1)
+    second = page.locator("#log [data-offset]").get_attribute("data-offset")
+    assert second == str(wanted["logs"][1]["offset"])
+    page.goto(logs + "?pageSize=1&direction=Backward")  # newest first
+    expect(page.locator("#log [data-offset]")).to_have_text(re.compile("task worker up$"))
+    page.click("#log-next")
+    expect(page.locator("#log [data-offset]")).to_have_text(re.compile("two$"))
+
+    other = context.browser.new_context(base_url=server.endpoint) if context.browser else None
+    assert other is not None
+    try:
+        mia = other.new_page()
+        sign_in(mia, "mia@cloud.test", new_user(server, "mia@cloud.test"))
+        mia.goto("/ui/cloud/endpoints")
+        expect(mia.locator("#endpoints")).to_contain_text("No serverless endpoints")
+        for path in (f"/ui/cloud/endpoints/{eid}", logs):
+            assert mia.goto(path).status == 404  # type: ignore[union-attr]
+        mia.goto("/ui/cloud/endpoints")
+        token = mia.locator("input[name=csrf]").first.get_attribute("value") or ""
+        for verb in ("stop", "delete"):
+            refused = other.request.post(f"/ui/cloud/endpoints/{eid}/{verb}", form={"csrf": token})
+            assert refused.status == 404
+        forged = context.request.post(f"/ui/cloud/endpoints/{eid}/stop", form={})
+        assert forged.status == 403
+    finally:
+        other.close()
+
+    page.goto(f"/ui/cloud/endpoints/{eid}")
+    token = page.locator("#scale input[name=csrf]").get_attribute("value") or ""
+    too_many = context.request.post(f"/ui/cloud/endpoints/{eid}/scale",
+                                    form={"csrf": token, "workers": "65"})  # fmt: skip
+    assert too_many.status == 400
+    assert "workers: must be a whole number from 0 to 64" in too_many.text()
+    page.fill("#scale input[name=workers]", "2")
+    page.click("#scale button")
+    expect(page.locator("[data-workers]")).to_contain_text("/2")
+    page.click("#stop button")
+    expect(page.locator("#summary [data-status]")).to_have_text(re.compile("STOPP"))
+    wait_for(lambda: api.get(f"/v2/serverless/{eid}").json()["data"]["status"] == "STOPPED",
+             "endpoint stopped")  # fmt: skip
+    page.reload()
+    page.click("#start button")
+    expect(page.locator("#summary [data-status]")).to_have_text(re.compile("INITIALIZING|RUNNING"))
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete button")
+    expect(page.locator("#endpoints")).to_contain_text("No serverless endpoints")
+    assert api.get(f"/v2/serverless/{eid}").json()["code"] != 10000
