@@ -307,6 +307,9 @@ class Gateway:
         headers = exchange.headers
         await send({"type": "http.response.start", "status": exchange.status, "headers": headers})
         stats.answered(endpoint.id, exchange.status, time.perf_counter() - started)
+        if (whole := exchange.whole()) is not None:
+            await send({"type": "http.response.body", "body": whole})
+            return exchange.reusable
         sized = any(name == b"content-length" for name, _ in headers)
         watcher = None if sized else asyncio.ensure_future(_close_on_disconnect(receive, stream))
         try:

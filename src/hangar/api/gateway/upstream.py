@@ -126,6 +126,17 @@ class Exchange:
             and self.status >= 200 and answer.keep_alive
         )  # fmt: skip
 
+    def whole(self) -> bytes | None:
+        """The answer's whole body when it came with the head (the usual small answer, one
+        send instead of a stream); None when more is to be read."""
+        answer = self._answer
+        if self._head_only:
+            return b""
+        if not answer.complete:
+            return None
+        pieces, answer.pieces = answer.pieces, []
+        return b"".join(pieces)
+
     async def body(self) -> AsyncIterator[bytes]:
         """The answer's body as it arrives (decoded from chunks). Raises Truncated."""
         answer = self._answer
