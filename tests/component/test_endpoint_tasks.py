@@ -108,6 +108,15 @@ def request(n: int, **extra: Any) -> TaskRequest:
     return TaskRequest(json.dumps({"n": n}), 8080, "/run", key=f"t{n}", **extra)
 
 
+async def first_sends(workers: Workers, count: int) -> None:
+    """Until ``count`` workers were sent something (the sends run as their own tasks)."""
+    for _ in range(1000):  # 5 s at most
+        if len({w for w, s in workers.streams if s.sent}) >= count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"fewer than {count} workers were sent a task")
+
+
 async def settle(dispatcher: Dispatcher) -> None:
     while pending := [s.task for s in dispatcher._sending.values()]:
         await asyncio.gather(*pending, return_exceptions=True)
@@ -136,9 +145,11 @@ async def test_fifo_one_task_per_worker_then_the_rest(setup: Any) -> None:
         await tasks.submit(who, eid, request(n, headers={"X-Tenant": "blue"}))
     assert await dispatcher.fill(eid) == 2
     assert dispatcher._slots(workers.targets) == []  # both workers hold one task
-    await asyncio.sleep(0.01)  # the sends start
-    sent = [(w, json.loads(s.sent.split(b"\r\n\r\n")[1])["n"]) for w, s in workers.streams]
-    assert sorted(sent) == [(1, 0), (2, 1)]  # the two oldest, one per worker
+    await first_sends(workers, 2)
+    first: dict[int, int] = {}  # a fast worker may already have taken the next task
+    for w, s in workers.streams:
+        first.setdefault(w, json.loads(s.sent.split(b"\r\n\r\n")[1])["n"])
+    assert first == {1: 0, 2: 1}  # the two oldest, one per worker
     assert b"X-Tenant: blue" in workers.streams[0][1].sent
     assert b"POST /run HTTP/1.0" in workers.streams[0][1].sent
     await settle(dispatcher)
