@@ -7,15 +7,14 @@ running pod is paused."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from tests.support.cloud import CloudApi, admin_key, cloud_server, run_sdk
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, wait_for
 
 RTX = "NVIDIA_RTX_4090_24G"
 ADMIN = "admin@hangar.local"
@@ -30,14 +29,6 @@ def admin_cli(server: LiveServer, *args: str) -> str:
     done = server.hangar("admin", *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return str(done.stdout)
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return found
 
 
 def new_pod(server: LiveServer, name: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from tests.support.cloud import CloudApi, admin_key, cloud_server, new_user
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, wait_for
 
 WORKER_PY = (Path(__file__).parents[1] / "support" / "gateway_worker.py").read_text()
 
@@ -24,14 +23,6 @@ WORKER_PY = (Path(__file__).parents[1] / "support" / "gateway_worker.py").read_t
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     yield from cloud_server(tmp_path_factory.mktemp("cloud-pod-proxy"))
-
-
-def wait_for(check: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return found
 
 
 @pytest.fixture(scope="module")

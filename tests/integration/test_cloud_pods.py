@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.support.cloud import CloudApi, admin_key, cloud_server, new_user, run_sdk, run_yotta
-from tests.support.live import HANGAR, LiveServer
+from tests.support.live import HANGAR, LiveServer, wait_for
 
 RTX = "NVIDIA_RTX_4090_24G"
 
@@ -35,14 +35,6 @@ def yotta(server: LiveServer, *args: str) -> Any:
     body = json.loads(done.stdout)
     assert (body["code"], body["message"]) == (10000, "success"), body
     return body["data"]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return found
 
 
 def status(server: LiveServer, pod_id: int) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,8 +14,14 @@ import pytest
 
 from tests.support.cloud import CloudApi, admin_key, cloud_server
 from tests.support.live import LiveServer
+from tests.support.live import wait_for as poll
 from tests.support.oci_images import ImageBuild, Layout, file, python_files, shell_rootfs
 from tests.support.registry import Registry, RegistryUnavailable, start_registry
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
+    return poll(check, what, timeout, 0.3)
+
 
 pytestmark = [
     pytest.mark.integration,
@@ -61,14 +66,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 def ok(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return found
 
 
 def registered(server: LiveServer, registry: Registry, *, with_password: bool) -> None:

@@ -3,28 +3,19 @@ started answers through the pod proxy again, and a paused pod stays paused."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.cloud import CloudApi, admin_key, cloud_server
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, wait_for
 
 
 @pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     yield from cloud_server(tmp_path_factory.mktemp("cloud-pods-restart"))
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return found
 
 
 def test_a_restart_runs_running_pods_init_commands_again(server: LiveServer) -> None:

@@ -10,15 +10,14 @@ import json
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.cloud import CloudApi, admin_key, cloud_server, new_user, run_sdk
-from tests.support.live import HANGAR, LiveServer
+from tests.support.live import HANGAR, LiveServer, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -36,14 +35,6 @@ SSH_OPTIONS = (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     yield from cloud_server(tmp_path_factory.mktemp("cloud-vms"))
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-    return found
 
 
 def vm_type(server: LiveServer, code: str) -> int:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from tests.support.cloud import (
     run_sdk,
     run_yotta,
 )
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, wait_for
 
 RTX = "NVIDIA_RTX_4090_24G"
 H100 = "NVIDIA_H100_80G"
@@ -61,14 +60,6 @@ def yotta(server: LiveServer, *args: str) -> Any:
     body = json.loads(done.stdout)
     assert (body["code"], body["message"]) == (10000, "success"), body
     return body["data"]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return found
 
 
 def endpoint(server: LiveServer, endpoint_id: str) -> dict[str, Any]:

@@ -4,14 +4,13 @@ their init commands again, and each worker answers again under the same id."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.cloud import FAKE_INVENTORY, CloudApi, admin_key
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, wait_for
 
 
 @pytest.fixture
@@ -30,14 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return found
 
 
 def test_workers_answer_again_after_a_kill_and_restart(server: LiveServer) -> None:

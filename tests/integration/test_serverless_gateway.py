@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from tests.support.cloud import FAKE_INVENTORY, YOTTA_CLI, admin_key, new_user, run_yotta
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, wait_for
 
 RTX = "NVIDIA_RTX_4090_24G"
 H100 = "NVIDIA_H100_80G"
@@ -54,14 +54,6 @@ def yotta(server: LiveServer, *args: str) -> Any:
     body = json.loads(done.stdout)
     assert body["code"] == 10000, body
     return body["data"]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-    return found
 
 
 @pytest.fixture(scope="module")

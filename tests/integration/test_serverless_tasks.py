@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +16,12 @@ import pytest
 
 from tests.support.cloud import YOTTA_CLI, CloudApi, admin_key, new_user, run_sdk, run_yotta
 from tests.support.live import LiveServer
+from tests.support.live import wait_for as poll
 from tests.support.taskworker import WORKER_INIT, Receiver, start_receiver
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    return poll(check, what, timeout, 0.1)
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +50,6 @@ def receiver() -> Iterator[Receiver]:
     found = start_receiver()
     yield found
     found.close()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return found
 
 
 def sdk(server: LiveServer, script: str, key: str | None = None) -> Any:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,16 @@ OFFICIAL = ROOT / ".official-clients"
 BAI_CLI = OFFICIAL / "bai" / "bin" / "backend.ai"
 BAI_PYTHON = OFFICIAL / "bai" / "bin" / "python"
 HANGAR = Path(sys.executable).parent / "hangar"
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0, every: float = 0.3) -> Any:
+    """Poll ``check`` until it returns something true and return that; fail naming ``what``
+    once ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(every)
+    return found
 
 
 def terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,8 +15,14 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.support.cloud import CloudApi, new_key
 from tests.support.live import LiveServer
+from tests.support.live import wait_for as poll
 from tests.support.taskworker import WORKER_INIT
 from tests.ui.helpers import new_user, sign_in
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    return poll(check, what, timeout, 0.2)
+
 
 pytestmark = pytest.mark.integration
 EVIL = "<script>window.pwned=1</script>"
@@ -34,14 +39,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-    return found
 
 
 def test_queue_endpoint_workers_logs_tasks_and_no_one_elses(
