@@ -7,6 +7,8 @@ always hold against what is stored. ``tasks.create`` is one transaction of two s
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -43,7 +45,9 @@ from hangar.db.engine import engine_of
 from hangar.db.sqlite_inline import inline_writes
 
 Decide = Callable[[Task], dict[str, Any] | None]
-ATTEMPTS = 5
+# Every lost race means another writer's change landed, so N writers at once need up to
+# N attempts; the jittered pause spreads out retries that collide again.
+ATTEMPTS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +150,14 @@ class TaskService:
     async def change(self, principal: Principal, task_id: str, decide: Decide) -> Changed:
         """Applies ``decide(task)`` (the values to write, or None) with a compare-and-set on
         the task's revision, deciding again after a lost race."""
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             try:
                 changed = await self._attempt(principal, task_id, decide)
             except IntegrityError:  # a project named by the change was deleted meanwhile
                 raise ProjectNotFound("(deleted)") from None
             if changed is not None:
                 return changed
+            await asyncio.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))  # noqa: S311
         raise StatusChanged()
 
     async def _attempt(self, principal: Principal, task_id: str, decide: Decide) -> Changed | None:
