@@ -47,7 +47,7 @@ async def listed(db: DbSession, user_uuid: uuid.UUID | None) -> list[ApiKey]:
     if user_uuid is not None:
         stmt = stmt.where(CloudApiKeyRow.user_uuid == user_uuid)
     rows = await db.execute(stmt.order_by(CloudApiKeyRow.id))
-    return [_key_of(row, email) for row, email in rows.tuples()]
+    return [_key_of(row, email) for row, email in rows]
 
 
 async def revoke(db: DbSession, key_id: int, user_uuid: uuid.UUID | None, now: datetime) -> bool:
@@ -75,5 +75,5 @@ async def holder(db: DbSession, key_hash: str) -> tuple[int, UserRow, KeyPairRow
         .order_by(KeyPairRow.created_at, KeyPairRow.access_key)
         .limit(1)
     )
-    found = (await db.execute(stmt)).tuples().first()
+    found = (await db.execute(stmt)).first()
     return None if found is None else (found[0], found[1], found[2])
