@@ -63,20 +63,60 @@ def foreign_origin_close(page: Page, server: LiveServer, session_id: str) -> int
 
 
 def files_tab(page: Page, session_id: str, tmp_path: Path) -> None:
-    """The session's Files tab: upload into scratch, download byte-exact, browse a dir."""
+    """The session's Files tab: upload into scratch with progress shown on the way (the
+    upload throttled to ~2 MB/s), download byte-exact, browse a dir."""
     page.goto(f"/ui/sessions/{session_id}")
     page.click("a:has-text('Files')")
-    data = os.urandom(300_000)
+    data = os.urandom(3_000_000)
     payload: FilePayload = {"name": "blob.bin", "mimeType": "text/plain", "buffer": data}
     page.set_input_files("#scratch-upload input[type=file]", files=[payload])
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+             "downloadThroughput": -1, "uploadThroughput": 2_000_000})  # fmt: skip
     page.click("#scratch-upload button[type=submit]")
+    status = page.locator("#scratch-upload-status")
+    expect(status).to_have_text(re.compile(r"Uploading… ([1-9]|[1-9][0-9])%"))
     expect(page.locator('tr[data-file="blob.bin"]')).to_contain_text(str(len(data)))
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+             "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
     with page.expect_download() as info:
         page.click('tr[data-file="blob.bin"] a.download')
     info.value.save_as(tmp_path / "blob.bin")
     assert (tmp_path / "blob.bin").read_bytes() == data
     page.click('tr[data-file="out"] a')
     expect(page.locator('tr[data-file="by-shell.txt"] td').nth(1)).to_have_text("4")
+
+
+def test_each_tab_gets_a_shell_of_its_own(page: Page, server: LiveServer) -> None:
+    """Two tabs on one session: what one types and sets stays in its shell; ``?shared=1``
+    attaches to the session's shared shell, where the other tab's work is not seen either."""
+    sign_in(page, ADMIN_EMAIL, server.password)
+    session_id = running(page, "ui-term-tabs")
+    other = page.context.new_page()
+    for tab in (page, other):
+        tab.goto(f"/ui/sessions/{session_id}/terminal")
+        expect(tab.locator("#terminal")).to_have_attribute("data-state", "open")
+    page.locator("#terminal").click()
+    page.keyboard.type('export MARK=first-tab; echo "pid $$ mark $MARK"\n')
+    expect(page.locator(SCREEN)).to_contain_text("mark first-tab")
+    other.locator("#terminal").click()
+    other.keyboard.type('echo "other [$MARK]"\n')
+    expect(other.locator(SCREEN)).to_contain_text("other []")
+    expect(other.locator(SCREEN)).not_to_contain_text("first-tab")
+    first_pid = re.search(r"pid (\d+) mark first-tab", page.locator(SCREEN).inner_text())
+    other.keyboard.type('echo "pid $$ here"\n')
+    expect(other.locator(SCREEN)).to_contain_text(re.compile(r"pid \d+ here"))
+    other_pid = re.search(r"pid (\d+) here", other.locator(SCREEN).inner_text())
+    assert first_pid and other_pid and first_pid[1] != other_pid[1]
+    other.goto(f"/ui/sessions/{session_id}/terminal?shared=1")
+    expect(other.locator("#terminal")).to_have_attribute("data-state", "open")
+    other.locator("#terminal").click()
+    other.keyboard.type('echo "shared [$MARK]"\n')
+    expect(other.locator(SCREEN)).to_contain_text("shared []")
+    other.close()
+    page.goto(f"/ui/sessions/{session_id}")
+    page.click("button:has-text('Destroy')")
 
 
 def test_another_user_cannot_open_the_terminal(

@@ -1,10 +1,12 @@
 """A session's terminal in the browser: xterm.js on the page, a WebSocket to the core.
 
-The socket attaches to the session's shared terminal through the app service
-(``services.apps.terminal``), the call the Backend.AI face's ``/stream/session/{ref}/pty``
-makes, with the viewer's principal: only the session's owner gets in, and only while it
-runs. The browser's cookie signs the socket in; a socket opened from another origin is
-refused (browsers send no CSRF header on a WebSocket, but always their Origin).
+Each tab's socket gets a shell of its own from the session's web-terminal app
+(:mod:`hangar.ui.terminal_tabs`); ``?shared=1`` attaches to the session's shared terminal
+instead (``services.apps.terminal``, the one the Backend.AI face's
+``/stream/session/{ref}/pty`` gives). Both go through the app service with the viewer's
+principal: only the session's owner gets in, and only while it runs. The browser's cookie
+signs the socket in; a socket opened from another origin is refused (browsers send no CSRF
+header on a WebSocket, but always their Origin).
 
 Frames: the page sends JSON text (``{"type": "stdin", "data": "..."}``,
 ``{"type": "resize", "rows": R, "cols": C}``); the server sends the shell's output as
@@ -30,6 +32,7 @@ from hangar.core.principal import Principal
 from hangar.ui import security
 from hangar.ui.context import Ui, Viewer, page, ui_of
 from hangar.ui.sessions_data import my_session
+from hangar.ui.terminal_tabs import open_tab_terminal
 
 log = logging.getLogger("hangar.ui")
 
@@ -45,7 +48,8 @@ async def terminal_page(request: Request, viewer: Viewer) -> Response:
     if view is None:
         return ui.error(request, 404, "No such session.", viewer)
     ready = all(ui.vendor.available(n) for n in ("xterm.js", "xterm.css", "addon-fit.js"))
-    return ui.render(request, "terminal.html", viewer, view=view, xterm=ready)
+    shared = request.query_params.get("shared") == "1"
+    return ui.render(request, "terminal.html", viewer, view=view, xterm=ready, shared=shared)
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -77,7 +81,9 @@ async def _attach(websocket: WebSocket, ui: Ui) -> TerminalStream | None:
         await websocket.close(CLOSE_REFUSED, "No such session.")
         return None
     try:
-        return await ui.services.apps.terminal(principal, session_id)
+        if websocket.query_params.get("shared") == "1":
+            return await ui.services.apps.terminal(principal, session_id)
+        return await open_tab_terminal(ui.services, principal, session_id)
     except HangarError as exc:
         await websocket.close(CLOSE_REFUSED, (str(exc) or exc.code)[:120])
         return None
