@@ -133,3 +133,38 @@ async def test_a_deleted_endpoint_is_drained_and_its_logs_dropped(
     assert record is not None and record.status.value == "STOPPED" and left == []
     session = await services.compute.get(worker.session_id)  # type: ignore[arg-type]
     assert session.status.value in ("TERMINATING", "TERMINATED")
+
+
+async def test_a_session_made_just_before_a_crash_is_bound_to_its_worker_not_orphaned(
+    services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stops after creating a worker's session but before writing its id on the
+    worker's row: the next pass finds the session by its name and keeps it for that worker
+    (before, the worker timed out, a new one started and the session ran on, owned by no
+    worker)."""
+    from hangar.core.endpoints import runner
+
+    await services.start_embedded_agent()
+    loop = build_endpoint_loop(services)
+    who = await caller(services)
+    real_set_worker = endpoints_repo.set_worker
+
+    async def crash(db: Any, worker_id: int, *args: Any, **values: Any) -> bool:
+        if "session_id" in values:
+            raise RuntimeError("the server process died here")
+        return await real_set_worker(db, worker_id, *args, **values)
+
+    monkeypatch.setattr(runner.repo, "set_worker", crash)
+    spec = EndpointSpec(image="python", placements=(Placement("default"),))
+    request = EndpointRequest(name="crash", mode=ServiceMode.CUSTOM, spec=spec, workers=1)
+    endpoint = await services.endpoints.create(who, request)
+    await loop.run_once()  # the pass fails after the session was made
+    monkeypatch.setattr(runner.repo, "set_worker", real_set_worker)
+    [worker] = await services.endpoints.workers(who, endpoint.id)
+    assert worker.session_id is None
+
+    await settle(services, loop, endpoint.id, {W.RUNNING: 1, W.INITIALIZING: 0})
+    [kept] = await services.endpoints.workers(who, endpoint.id)
+    live = await services.compute.matching(who, f"ep{endpoint.id}-")
+    assert kept.id == worker.id
+    assert [s.id for s in live] == [kept.session_id]

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import re
 import time
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,9 +124,10 @@ class EndpointLoop:
                 swallowed(f"endpoint {endpoint_id}", exc)
         return len(ids)
 
-    async def _session(self, session_id: uuid.UUID | None) -> ComputeSession | None:
+    async def _session(self, ep: EndpointRecord, record: WorkerRecord) -> ComputeSession | None:
+        session_id = record.worker.session_id
         if session_id is None:
-            return None
+            return await self._runner.lost_session(ep, record.worker.id)
         try:
             return await self._compute.get(session_id)
         except NotFound:
@@ -171,7 +171,7 @@ class EndpointLoop:
         if ep is None:
             return
         suspects = self._signals.take_suspects()
-        sessions = {r.worker.id: await self._session(r.worker.session_id) for r in records}
+        sessions = {r.worker.id: await self._session(ep, r) for r in records}
         views = [await self._view(ep, r, sessions[r.worker.id], suspects) for r in records]
         now = self._clock.now()
         load = self._signals.load(endpoint_id)

@@ -107,6 +107,22 @@ class WorkerRunner:
             await repo.set_worker(db, worker.id, session_id=session.id)
         return worker, None
 
+    async def lost_session(self, ep: EndpointRecord, worker_id: int) -> ComputeSession | None:
+        """The live session of a worker whose row never got its id (the server stopped
+        between creating the session and writing it down), bound to the worker now; None
+        when there is none (it would otherwise run on, owned by no worker)."""
+        name = worker_session_name(ep.id, worker_id)
+        try:
+            session = await self._compute.resolve(owner_from_json(ep.owner), name)
+        except HangarError:
+            return None
+        if session.name != name or session.origin != Origin(OriginKind.ENDPOINT_WORKER, str(ep.id)):
+            return None  # a name prefix matched, or a session the user named so
+        async with self._sessions() as db, db.begin():
+            await repo.set_worker(db, worker_id, session_id=session.id)
+        log.warning("worker %s: found its session %s again", worker_id, session.id)
+        return session
+
     def follow(self, worker: Worker, session: ComputeSession, command: str, offset: int) -> None:
         """Run the init command (none: the image's own Entrypoint + Cmd) in the worker's
         running session once (per server process), keeping its output as the worker's log."""
