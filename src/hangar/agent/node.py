@@ -105,6 +105,7 @@ class Node(NodePools, NodeRuns, NodeAccess):
             else None
         )
         self.sandboxes = self._sandbox_pool(limits.sandbox_pool_size)
+        self._pooled_images = {}
         self.host_usage = HostUsage()
         self.images = NodeImages(scratch_root / IMAGE_STORE_DIR, owner=self._owner)
 
@@ -327,6 +328,9 @@ class Node(NodePools, NodeRuns, NodeAccess):
             await self.pool.close()
         if self.sandboxes is not None:
             await self.sandboxes.close()
+        for _, expiry in self._pooled_images.values():
+            expiry.cancel()
+        self._pooled_images.clear()
         await self.images.stop_gc()
         await self.query.release()
         for key, kernel in kernels.items():

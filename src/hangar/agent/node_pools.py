@@ -1,5 +1,13 @@
 """The node's pools: pre-started Jupyter kernels and pre-built sandboxes (see
-:mod:`hangar.agent.kernels.pool`), how a new kernel adopts one, and when they refill."""
+:mod:`hangar.agent.kernels.pool`), how a new kernel adopts one, and when they refill.
+
+Pre-built sandboxes are kept per interpreter and, for container images, per image too: a
+session in an image makes the pool keep a sandbox of that image ready (its overlay mounted,
+its next process's sandbox built on the image's root), so the next session in the same image
+starts as a host one does. Only recently used images are kept so (``POOLED_IMAGES``, each
+for ``POOLED_IMAGE_KEEP`` seconds after its last session): a pooled sandbox mounts its image,
+which image garbage collection then leaves alone.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hangar.agent.kernels.pool import KernelPool, Pooled, fits, fits_sandbox
-from hangar.agent.models import KernelRequest
-from hangar.agent.node_state import IDLE_GAP, IDLE_WAIT, POOL_QUIET_WAIT, NodeState, _Kernel
+from hangar.agent.models import ImageRequest, KernelRequest
+from hangar.agent.node_state import (
+    IDLE_GAP,
+    IDLE_WAIT,
+    POOL_QUIET_WAIT,
+    POOLED_IMAGE_KEEP,
+    POOLED_IMAGES,
+    NodeState,
+    _Kernel,
+)
 from hangar.agent.runtimes.base import KernelRuntime, KernelSpec
 from hangar.agent.specs import build_spec, shim_dir
 
@@ -35,12 +51,20 @@ class NodePools(NodeState):
         shim = shim_dir(self.scratch_root, kernel.spec.kernel_id)
         return await self.pool.adopt(kernel.request.interpreter, kernel.spec, shim)
 
-    def _pool_spec(self, pool_id: str, interpreter: str) -> tuple[KernelSpec, Path]:
-        """The spec of a pooled kernel: a default request's, under the pool id."""
-        request = KernelRequest(uuid.uuid4(), "pool", interpreter=interpreter)
+    def _pool_spec(self, pool_id: str, key: str) -> tuple[KernelSpec, Path]:
+        """The spec of a pooled kernel: a default request's, under the pool id. ``key`` is
+        an interpreter, or an image's pool key (see :meth:`_image_key`). Raises
+        InvalidKernelRequest (the image is no longer on the node) and OSError."""
+        interpreter, image = key, None
+        if "\n" in key:
+            if key not in self._pooled_images:
+                raise OSError("the image is no longer kept ready")
+            image = self._pooled_images[key][0]
+            interpreter = key.split("\n", 1)[0]
+        request = KernelRequest(uuid.uuid4(), "pool", interpreter=interpreter, image=image)
         spec = build_spec(
             request, scratch_root=self.scratch_root, uid=self.uid, gid=self.gid,
-            devices=(), pids_max=self.limits.pids_max,
+            devices=(), pids_max=self.limits.pids_max, image=self.images.find(image),
         )  # fmt: skip
         shim = shim_dir(self.scratch_root, pool_id)
         path = spec.environ["PATH"].replace(str(request.kernel_id), pool_id)
@@ -87,11 +111,40 @@ class NodePools(NodeState):
             await asyncio.sleep(min(max(IDLE_GAP - calm, 0.05), deadline - now))
 
     async def _adopt_sandbox(self, kernel: _Kernel) -> Pooled | None:
-        """A pre-built sandbox, adopted as this kernel, where one fits."""
+        """A pre-built sandbox, adopted as this kernel, where one fits: one of its image
+        where the pool has one, else a host one (the adoption mounts the image)."""
         if self.sandboxes is None or not fits_sandbox(kernel.request):
             return None
         shim = shim_dir(self.scratch_root, kernel.spec.kernel_id)
+        image = kernel.request.image
+        if image is not None:
+            key = self._image_key(kernel.request.interpreter, image)
+            pooled = await self.sandboxes.adopt(key, kernel.spec, shim)
+            if pooled is not None:
+                return pooled
         return await self.sandboxes.adopt(kernel.request.interpreter, kernel.spec, shim)
+
+    def _image_key(self, interpreter: str, image: ImageRequest) -> str:
+        """The pool key of ``image`` (its sandboxes are kept from now on, see the module's
+        note); the least recently used image beyond ``POOLED_IMAGES`` is let go."""
+        key = f"{interpreter}\n{image.digest or image.reference}"
+        previous = self._pooled_images.pop(key, None)
+        if previous is not None:
+            previous[1].cancel()
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(POOLED_IMAGE_KEEP, self._forget_image, key)
+        self._pooled_images[key] = (image, expiry)  # last in the dict: the most recent
+        while len(self._pooled_images) > POOLED_IMAGES:
+            self._forget_image(next(iter(self._pooled_images)))
+        return key
+
+    def _forget_image(self, key: str) -> None:
+        """Stop keeping sandboxes of the image of pool key ``key``."""
+        found = self._pooled_images.pop(key, None)
+        if found is not None:
+            found[1].cancel()
+        if self.sandboxes is not None:
+            self.sandboxes.forget(key)
 
     def warm_pool(self, interpreters: Sequence[str]) -> None:
         """Start pre-starting Jupyter kernels and pre-building sandboxes for these

@@ -15,7 +15,7 @@ from hangar.agent.console import DEFAULT_MAX_BYTES, ConsoleLog
 from hangar.agent.images.node_images import NodeImages
 from hangar.agent.kernels.pool import KernelPool, Pooled
 from hangar.agent.kernels.runner import QueryKernels
-from hangar.agent.models import BatchSteps, KernelRequest
+from hangar.agent.models import BatchSteps, ImageRequest, KernelRequest
 from hangar.agent.node_errors import UnknownKernel
 from hangar.agent.records import KernelRecords
 from hangar.agent.runtimes.base import KernelRuntime, KernelSpec
@@ -32,6 +32,10 @@ IDLE_WAIT = 10.0
 # written, a response sent) goes first instead of sharing the CPU with it.
 REMOVAL_DELAY = 0.05
 RECORDS_DIR = ".hangar-kernels"
+# Images whose pre-built sandboxes the node keeps (the most recently used), and how long
+# after its last session an image's are kept (see :mod:`hangar.agent.node_pools`).
+POOLED_IMAGES = 2
+POOLED_IMAGE_KEEP = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,8 @@ class NodeState:
     _active_at: float
     pool: KernelPool | None
     sandboxes: KernelPool | None
+    # pool key -> the image and the timer that lets its pre-built sandboxes go
+    _pooled_images: dict[str, tuple[ImageRequest, asyncio.TimerHandle]]
     services: ServiceManager
     query: QueryKernels
     records: KernelRecords

@@ -83,13 +83,16 @@ class KernelPool:
         self.query, self.quiet, self.files = query, quiet, files
         self._ready: dict[str, list[Pooled]] = {}
         self._filling: dict[str, int] = {}
+        self._forgotten: set[str] = set()  # keys whose kernels in the making are not kept
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def fill(self, interpreter: str, delay: float = 0.0) -> None:
-        """Start kernels in the background until ``size`` are ready or starting."""
+        """Start kernels in the background until ``size`` are ready or starting.
+        ``interpreter`` is the pool's key: the make_spec factory says what it means."""
         if self._closed or self.size <= 0:
             return
+        self._forgotten.discard(interpreter)
         missing = (
             self.size - len(self._ready.get(interpreter, [])) - self._filling.get(interpreter, 0)
         )
@@ -128,7 +131,7 @@ class KernelPool:
             raise
         finally:
             self._filling[interpreter] -= 1
-        if self._closed:
+        if self._closed or interpreter in self._forgotten:
             if kernel is not None:
                 await kernel.close()
             await self._destroy(kernel_id, shim)
@@ -164,6 +167,17 @@ class KernelPool:
             self.give_back(pooled)
             return None
         return pooled
+
+    def ready_keys(self) -> list[str]:
+        """The keys that have kernels ready."""
+        return [key for key, ready in self._ready.items() if ready]
+
+    def forget(self, interpreter: str) -> None:
+        """Destroy the ready kernels of ``interpreter`` (in the background) and those being
+        started for it once they are, until it is filled again."""
+        self._forgotten.add(interpreter)
+        for pooled in self._ready.pop(interpreter, []):
+            self._spawn_destroy(pooled)
 
     def give_back(self, pooled: Pooled) -> None:
         """Destroy a taken kernel that could not be adopted."""

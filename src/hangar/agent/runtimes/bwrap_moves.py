@@ -27,6 +27,7 @@ from hangar.agent.runtimes.disk import usage as disk_usage
 from hangar.agent.runtimes.rootfs import (
     adopts_image,
     mount_overlay,
+    move_overlay,
     unmount_overlay,
 )
 from hangar.agent.runtimes.scratch import remove_tree
@@ -41,8 +42,9 @@ class KernelMoves(BwrapState):
         if spec.kernel_id in self._kernels or spec.scratch_dir.exists():
             raise KernelCreationFailed(f"kernel {spec.kernel_id!r} already exists")
         old = source.spec
-        same = (old.uid, old.gid, old.image.binds, old.gpus, old.unshare_net) == (
-            spec.uid, spec.gid, spec.image.binds, spec.gpus, spec.unshare_net
+        image, new = (old.image.binds, old.image.rootfs), (spec.image.binds, spec.image.rootfs)
+        same = (old.uid, old.gid, image, old.gpus, old.unshare_net) == (
+            spec.uid, spec.gid, new, spec.gpus, spec.unshare_net
         ) or adopts_image(source.processes, old, spec)  # fmt: skip
         if not same or (self.cgroups is None and old.limits != spec.limits):
             raise KernelCreationFailed("the kernels' sandboxes differ")
@@ -60,6 +62,8 @@ class KernelMoves(BwrapState):
             move_scratch(self.disks, old, spec)
             if spec.image.rootfs is not None and old.image.rootfs is None:  # see adopts_image
                 await asyncio.to_thread(mount_overlay, spec, self.options.privileged)
+            elif old.image.rootfs is not None:  # a pre-built sandbox of the same image
+                move_overlay(old, spec)
             if self._kept(source_id).root.is_dir():
                 self._kept(spec.kernel_id).root.parent.mkdir(mode=0o700, exist_ok=True)
                 self._kept(source_id).root.rename(self._kept(spec.kernel_id).root)

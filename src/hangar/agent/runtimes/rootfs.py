@@ -280,6 +280,14 @@ def waiter_shell(spec: KernelSpec) -> list[str] | None:
     return host_tool_argv(DASH) if spec.image.rootfs is not None else None
 
 
+def move_overlay(source: KernelSpec, spec: KernelSpec) -> None:
+    """Give ``source``'s mounted overlay to ``spec`` (a kernel adopting a pre-built sandbox
+    of the same image): its directory is renamed, the mount goes along; sandboxes already
+    built keep their own view. Its passwd and group files are the image's and the work
+    user's, the same for both. Raises OSError."""
+    overlay_dir(source).rename(overlay_dir(spec))
+
+
 def unmount_overlay(spec: KernelSpec, *, keep: bool = False) -> None:
     """Unmount the kernel's overlay and, unless ``keep`` (a suspended kernel), delete its
     changes. Idempotent."""
