@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from tests.support.cloud import (
-    FAKE_INVENTORY,
-    YOTTA_CLI,
     CloudApi,
     admin_key,
     new_user,
     run_sdk,
     run_yotta,
+    serverless_server,
+    yotta_data,
 )
 from tests.support.live import LiveServer, wait_for
 
@@ -35,31 +35,11 @@ SERVE = "echo worker up; exec python3 -m http.server 8080"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    assert YOTTA_CLI.exists(), "official yottaml SDK missing"
-    home = tmp_path_factory.mktemp("serverless")
-    live = LiveServer(
-        home=home,
-        database_url=f"sqlite+aiosqlite:///{home}/h.db",
-        extra_env={
-            "HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY,
-            "HANGAR_ENDPOINT_CHECK_SECONDS": "0.3",
-            "HANGAR_ENDPOINT_BACKOFF_SECONDS": "0.2",
-            "HANGAR_ENDPOINT_WORKER_START_SECONDS": "30",
-        },
-    )
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from serverless_server(tmp_path_factory.mktemp("serverless"))
 
 
 def yotta(server: LiveServer, *args: str) -> Any:
-    done = run_yotta(server, admin_key(server), "serverless", *args)
-    assert done.returncode == 0, done.stdout + done.stderr
-    body = json.loads(done.stdout)
-    assert (body["code"], body["message"]) == (10000, "success"), body
-    return body["data"]
+    return yotta_data(server, "serverless", *args)
 
 
 def endpoint(server: LiveServer, endpoint_id: str) -> dict[str, Any]:

@@ -9,26 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.cloud import FAKE_INVENTORY, CloudApi, admin_key
+from tests.support.cloud import CloudApi, admin_key, serverless_server
 from tests.support.live import LiveServer, wait_for
 
 
 @pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("serverless-restart")
-    live = LiveServer(
-        home=home,
-        database_url=f"sqlite+aiosqlite:///{home}/h.db",
-        extra_env={
-            "HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY,
-            "HANGAR_ENDPOINT_CHECK_SECONDS": "0.3",
-        },  # fmt: skip
-    )
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from serverless_server(tmp_path_factory.mktemp("serverless-restart"))
 
 
 def test_workers_answer_again_after_a_kill_and_restart(server: LiveServer) -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.support.cloud import FAKE_INVENTORY, YOTTA_CLI, admin_key, new_user, run_yotta
+from tests.support.cloud import admin_key, new_user, serverless_server, yotta_data
 from tests.support.live import LiveServer, wait_for
 
 RTX = "NVIDIA_RTX_4090_24G"
@@ -28,32 +28,12 @@ SERVE = 'exec python3 -c "$WORKER_PY"'
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    assert YOTTA_CLI.exists(), "official yottaml SDK missing"
     home = tmp_path_factory.mktemp("gateway")
-    live = LiveServer(
-        home=home,
-        database_url=f"sqlite+aiosqlite:///{home}/h.db",
-        extra_env={
-            "HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY,
-            "HANGAR_ENDPOINT_CHECK_SECONDS": "0.3",
-            "HANGAR_ENDPOINT_BACKOFF_SECONDS": "0.2",
-            "HANGAR_ENDPOINT_WORKER_START_SECONDS": "30",
-            "HANGAR_ENDPOINT_GATEWAY_WAIT_SECONDS": "45",
-        },
-    )
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from serverless_server(home, HANGAR_ENDPOINT_GATEWAY_WAIT_SECONDS="45")
 
 
 def yotta(server: LiveServer, *args: str) -> Any:
-    done = run_yotta(server, admin_key(server), "serverless", *args)
-    assert done.returncode == 0, done.stdout + done.stderr
-    body = json.loads(done.stdout)
-    assert body["code"] == 10000, body
-    return body["data"]
+    return yotta_data(server, "serverless", *args)
 
 
 @pytest.fixture(scope="module")

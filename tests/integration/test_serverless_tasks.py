@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cloud import YOTTA_CLI, CloudApi, admin_key, new_user, run_sdk, run_yotta
+from tests.support.cloud import CloudApi, admin_key, new_user, run_sdk, run_yotta, serverless_server
 from tests.support.live import LiveServer
 from tests.support.live import wait_for as poll
 from tests.support.taskworker import WORKER_INIT, Receiver, start_receiver
@@ -26,23 +26,11 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    assert YOTTA_CLI.exists(), "official yottaml SDK missing"
-    home = tmp_path_factory.mktemp("tasks")
-    live = LiveServer(
-        home=home,
-        database_url=f"sqlite+aiosqlite:///{home}/h.db",
-        extra_env={
-            "HANGAR_ENDPOINT_CHECK_SECONDS": "0.3",
-            "HANGAR_ENDPOINT_BACKOFF_SECONDS": "0.2",
-            "HANGAR_ENDPOINT_WEBHOOK_RETRY_SECONDS": "[2, 0.3, 0.3]",
-            "HANGAR_ENDPOINT_TASK_LEASE_SECONDS": "2",
-        },
+    yield from serverless_server(
+        tmp_path_factory.mktemp("tasks"),
+        HANGAR_ENDPOINT_WEBHOOK_RETRY_SECONDS="[2, 0.3, 0.3]",
+        HANGAR_ENDPOINT_TASK_LEASE_SECONDS="2",
     )
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ CLI in subprocesses, a raw HTTP client, and users with their own API keys.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import textwrap
@@ -114,18 +115,46 @@ class CloudApi:
         return self.request("DELETE", path, **kwargs)
 
 
-def cloud_server(home: Path, database_url: str | None = None) -> Iterator[LiveServer]:
+def cloud_server(
+    home: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """A live server with the fake inventory for a module's GPU-cloud tests (SQLite unless
-    ``database_url``): ``yield from cloud_server(tmp_path_factory.mktemp("cloud"))``."""
+    ``database_url``; ``extra_env`` adds settings): ``yield from
+    cloud_server(tmp_path_factory.mktemp("cloud"))``."""
     if not YOTTA_CLI.exists():
         raise RuntimeError("official yottaml SDK missing: run scripts/install-official-clients.sh")
     server = LiveServer(
         home=home,
         database_url=database_url or f"sqlite+aiosqlite:///{home}/h.db",
-        extra_env={"HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY},
+        extra_env={"HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY, **(extra_env or {})},
     )
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+SERVERLESS_ENV = {
+    "HANGAR_ENDPOINT_CHECK_SECONDS": "0.3",
+    "HANGAR_ENDPOINT_BACKOFF_SECONDS": "0.2",
+    "HANGAR_ENDPOINT_WORKER_START_SECONDS": "30",
+}
+"""The endpoints' loop sped up for tests: a pass every 0.3 s, a failed worker replaced after
+0.2 s, 30 s for a worker's port to answer."""
+
+
+def serverless_server(home: Path, **settings: str) -> Iterator[LiveServer]:
+    """A live server for a module's serverless tests: the fake inventory, the loop's timings
+    of ``SERVERLESS_ENV``, and ``settings`` (``HANGAR_*`` variables) on top:
+    ``yield from serverless_server(tmp_path_factory.mktemp("gw"), HANGAR_X="1")``."""
+    yield from cloud_server(home, extra_env={**SERVERLESS_ENV, **settings})
+
+
+def yotta_data(server: LiveServer, *args: str, key: str | None = None) -> Any:
+    """``yotta <args>`` as the admin (or ``key``): the ``data`` of its success envelope."""
+    done = run_yotta(server, key or admin_key(server), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    body = json.loads(done.stdout)
+    assert (body["code"], body["message"]) == (10000, "success"), body
+    return body["data"]
