@@ -247,6 +247,7 @@ class LiveAgent:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    scaling_group: str = "default"
 
     @property
     def url(self) -> str:
@@ -265,7 +266,8 @@ class LiveAgent:
         env = self.agent_env()
         token_file = self.token_file or self.server.data_dir / "agent-token"
         command = [str(HANGAR), "agent", "--manager", self.server.endpoint, "--host", "127.0.0.1",
-                   "--port", str(self.port), "--token-file", str(token_file)]  # fmt: skip
+                   "--port", str(self.port), "--token-file", str(token_file),
+                   "--scaling-group", self.scaling_group]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 command, env=env, stdout=log, stderr=log, start_new_session=True

@@ -49,6 +49,7 @@ def run(
 ) -> int:
     from hangar.agent.build import build_node
     from hangar.agent.rpc.process import AgentOptions, advertised_url, serve
+    from hangar.agent.rpc.runs import RunStore
     from hangar.logs import configure_logging
 
     configure_logging(settings.log_format.value, settings.log_level)
@@ -74,6 +75,8 @@ def run(
     options = AgentOptions(
         manager=manager, token=token, sock=sock, url=url, scaling_group=scaling_group,
         heartbeat_seconds=settings.agent_heartbeat_seconds,
+        runs=RunStore(settings.data_dir / "agent-runs", manager,
+                      uid=settings.work_uid, gid=settings.work_gid),
     )  # fmt: skip
     serve(node, options)
     return 0

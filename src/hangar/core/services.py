@@ -14,7 +14,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from hangar.core.admin import AdminPlane, build_admin_plane
-from hangar.core.agents.remote import RemoteAgents
+from hangar.core.agents.remote import RemoteAgents, RemoteLinks
 from hangar.core.agents.service import AgentService
 from hangar.core.bgtasks.service import BackgroundTasks
 from hangar.core.billing.service import BillingService
@@ -303,6 +303,7 @@ def _assemble(
     registries = RegistryService(sessions, secret_box_for(settings), clock)
     images = ImageService(sessions, clock, registries=registries)
     agents = AgentService(sessions, clock)
+    links = RemoteLinks()  # remote agents' connections, for shipping queued tasks' runs
     leases = Leases(process_identity())
     relayed = PgWakeups.available(engine)  # several server processes may share the database
     bus: EventBus = RelayBus(PgChannel(engine, leases.owner)) if relayed else InProcessBus()
@@ -318,7 +319,7 @@ def _assemble(
         bus=bus,
         policy=settings.scheduler_policy,
         idle_timeout=settings.idle_timeout_seconds,
-        kernel_extras=TaskMounts(storage, settings),
+        kernel_extras=TaskMounts(storage, settings, links),
         pull_credentials=EndpointPullCredentials(
             sessions, auths, PodPullCredentials(sessions, auths)
         ),
@@ -348,7 +349,7 @@ def _assemble(
     )
     remote_agents = RemoteAgents(
         agents, lifecycle, clock, token=agent_token_for(settings),
-        lost_after=settings.agent_lost_seconds,
+        lost_after=settings.agent_lost_seconds, links=links,
     )  # fmt: skip
     admin = build_admin_plane(
         sessions, clock, identity=identity, images=images, manager=manager, compute=compute,

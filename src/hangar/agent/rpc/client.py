@@ -198,6 +198,12 @@ class NodeProxy:
     async def shutdown(self) -> None:
         await self._call("POST", "/shutdown", timeout=LONG_TIMEOUT)
 
+    async def ship_run(self, key: str, kernel_id: uuid.UUID, archive: bytes) -> str:
+        """Hand a queued task's run directory to the agent for ``kernel_id``; returns where
+        the agent put it (see :mod:`hangar.agent.rpc.runs`)."""
+        body = wire.ShipRun(key=key, kernel_id=kernel_id, archive=archive)
+        return (await self._get("POST", "/runs", body, wire.Text, timeout=LONG_TIMEOUT)).text
+
     async def open_app(self, kernel_id: uuid.UUID, app: str) -> RemoteStream:
         return await self._open(self._kernel(kernel_id, f"/apps/{app}"))
 

@@ -23,6 +23,7 @@ import uvicorn
 from hangar.agent.build import warm_pool
 from hangar.agent.node import Node
 from hangar.agent.rpc import wire
+from hangar.agent.rpc.runs import RunStore
 from hangar.agent.rpc.server import create_agent_app
 from hangar.http_protocol import HttpLimits, guarded_protocol
 
@@ -38,6 +39,7 @@ class AgentOptions:
     url: str  # where the manager reaches this agent
     scaling_group: str = "default"
     heartbeat_seconds: float = 5.0
+    runs: RunStore | None = None  # queued tasks' run directories shipped by the manager
 
 
 def advertised_url(sock: socket.socket, advertise: str | None) -> str:
@@ -106,6 +108,8 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(asyncio.CancelledError):
                 await beats
         await super().shutdown(sockets)
+        if self.options.runs is not None:
+            await self.options.runs.close()
         await self.node.shutdown()  # sessions' kernels run on, for the next start
 
 
@@ -116,7 +120,7 @@ AGENT_HTTP = guarded_protocol(HttpLimits(max_connections_per_client=0))
 
 def serve(node: Node, options: AgentOptions) -> None:
     """Serve ``node`` until SIGTERM/SIGINT."""
-    app = create_agent_app(node, options.token)
+    app = create_agent_app(node, options.token, options.runs)
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", ws="websockets-sansio",
         loop="uvloop", http=AGENT_HTTP, timeout_graceful_shutdown=5, ws_ping_interval=20,

@@ -28,6 +28,7 @@ from hangar.agent.errors import AgentError
 from hangar.agent.models import RunOutput
 from hangar.agent.node import Node
 from hangar.agent.rpc import wire
+from hangar.agent.rpc.runs import RunRefused, RunStore
 from hangar.agent.services.pty import PtyClient
 from hangar.agent.services.streams import ProcessStream, SocketStream
 
@@ -75,9 +76,10 @@ class TokenGate:
         await self.app(scope, receive, send)
 
 
-def create_agent_app(node: Node, token: str) -> ASGIApp:
-    """The ASGI app serving ``node`` to a manager holding ``token``."""
-    api = _AgentApi(node)
+def create_agent_app(node: Node, token: str, runs: RunStore | None = None) -> ASGIApp:
+    """The ASGI app serving ``node`` to a manager holding ``token`` (``runs``: where queued
+    tasks' run directories go; without it the agent refuses them)."""
+    api = _AgentApi(node, runs)
 
     def call(path: str, method: str, handler: Handler) -> Route:
         return Route(path, _guarded(handler), methods=[method])
@@ -102,6 +104,7 @@ def create_agent_app(node: Node, token: str) -> ASGIApp:
         call(K + "/files", "POST", api.list_files),
         call(K + "/output-files", "GET", api.output_files),
         call("/shutdown", "POST", api.shutdown),
+        call("/runs", "POST", api.ship_run),
         WebSocketRoute(K + "/apps/{app}", api.app_socket),
         WebSocketRoute(K + "/terminal", api.terminal_socket),
     ]
@@ -132,8 +135,8 @@ def _guarded(handler: Handler) -> Handler:
 
 
 class _AgentApi:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, node: Node, runs: RunStore | None) -> None:
+        self.node, self.runs = node, runs
 
     async def usage(self, request: Request) -> Response:
         return _json(wire.Usage(usage=await self.node.usage()))
@@ -151,7 +154,10 @@ class _AgentApi:
         return Response(status_code=204)
 
     async def destroy_kernel(self, request: Request) -> Response:
-        return _json(wire.Stats(stats=await self.node.destroy_kernel(_kernel(request))))
+        stats = await self.node.destroy_kernel(_kernel(request))
+        if self.runs is not None:
+            await self.runs.drop_kernel(_kernel(request))
+        return _json(wire.Stats(stats=stats))
 
     async def restart_kernel(self, request: Request) -> Response:
         await self.node.restart_kernel(_kernel(request))
@@ -205,6 +211,13 @@ class _AgentApi:
 
     async def output_files(self, request: Request) -> Response:
         return _json(wire.Strings(items=await self.node.output_files(_kernel(request))))
+
+    async def ship_run(self, request: Request) -> Response:
+        body = await _parse(request, wire.ShipRun)
+        if self.runs is None:
+            raise RunRefused("This agent takes no queued tasks' runs.")
+        root = await self.runs.put(body.key, body.kernel_id, body.archive)
+        return _json(wire.Text(text=str(root)))
 
     async def shutdown(self, request: Request) -> Response:
         await self.node.shutdown()

@@ -25,6 +25,7 @@ from hangar.agent.models import (
     NodeUsage,
     RunOutput,
 )
+from hangar.agent.rpc.runs import RunRefused
 from hangar.agent.services import AppLaunchFailed, UnknownApp
 
 TOKEN_HEADER = "Authorization"
@@ -131,6 +132,14 @@ class Resize(Wire):
     cols: int = Field(ge=1, le=1000)
 
 
+class ShipRun(Wire):
+    """A queued task's run directory (a tar archive) for the kernel ``kernel_id``."""
+
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")
+    kernel_id: uuid.UUID
+    archive: bytes = Field(max_length=512 << 20)
+
+
 class Failure(Wire):
     """An error the node raised on purpose, by class name, with its user-facing message."""
 
@@ -156,6 +165,7 @@ ERRORS: dict[str, type[AgentError]] = {
         UnknownApp,
         AppLaunchFailed,
         QueryKernelFailed,
+        RunRefused,
     )
 }
 

@@ -19,13 +19,22 @@ import logging
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from hangar.agent.rpc.client import NodeProxy
+from hangar.agent.errors import AgentError as NodeAgentError
+from hangar.agent.rpc.client import AgentUnreachable, NodeProxy
 from hangar.core.agents.local import LocalAgentClient
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
-from hangar.core.errors import AuthFailed, Conflict, HangarError, InvalidRequest
+from hangar.core.errors import (
+    AgentError,
+    AgentGone,
+    AuthFailed,
+    Conflict,
+    HangarError,
+    InvalidRequest,
+)
 from hangar.core.loops import swallowed
 
 log = logging.getLogger("hangar.core.agents")
@@ -57,6 +66,30 @@ class _Remote:
     last_beat: float  # monotonic
 
 
+class RemoteLinks:
+    """The manager's connections to its remote agents by id, for the calls beyond the
+    node's own (:class:`RemoteAgents` opens and closes them)."""
+
+    def __init__(self) -> None:
+        self.proxies: dict[str, NodeProxy] = {}
+
+    def is_remote(self, agent_id: str) -> bool:
+        return agent_id in self.proxies
+
+    async def ship_run(self, agent_id: str, key: str, kernel_id: uuid.UUID, archive: bytes) -> Path:
+        """Hand a queued task's run directory to the remote agent ``agent_id``; returns its
+        path there. Raises AgentGone (not connected, or it did not answer), AgentError."""
+        proxy = self.proxies.get(agent_id)
+        if proxy is None:
+            raise AgentGone(f"Agent {agent_id} is not connected.")
+        try:
+            return Path(await proxy.ship_run(key, kernel_id, archive))
+        except AgentUnreachable as exc:
+            raise AgentGone(str(exc)) from exc
+        except NodeAgentError as exc:
+            raise AgentError(f"Agent {agent_id} refused the run's files: {exc}") from exc
+
+
 class RemoteAgents:
     def __init__(
         self,
@@ -66,10 +99,13 @@ class RemoteAgents:
         *,
         token: str,
         lost_after: float,
+        links: RemoteLinks | None = None,
     ) -> None:
+        """``links``: where the connections to the agents are kept for others to use."""
         self._agents, self._lifecycle, self._clock = agents, lifecycle, clock
         self._token, self._lost_after = token, lost_after
         self._remotes: dict[str, _Remote] = {}
+        self._links = links or RemoteLinks()
         self._locks: dict[str, asyncio.Lock] = {}
 
     def check_token(self, given: str | None) -> None:
@@ -113,11 +149,13 @@ class RemoteAgents:
             await proxy.aclose()
             raise
         self._remotes[beat.agent_id] = _Remote(beat.url, beat.boot, proxy, self._clock.monotonic())
+        self._links.proxies[beat.agent_id] = proxy
         log.info("remote agent %s registered from %s", beat.agent_id, beat.url)
         await self._lifecycle.reconcile(beat.agent_id, running=beat.kernels)
 
     async def _drop(self, agent_id: str) -> None:
         remote = self._remotes.pop(agent_id, None)
+        self._links.proxies.pop(agent_id, None)
         if remote is not None:
             self._agents.disconnect(agent_id)
             await remote.proxy.aclose()

@@ -12,7 +12,6 @@ from hangar.core.errors import (
     AlreadyExists,
     Conflict,
     InsufficientPrivilege,
-    InvalidRequest,
     NotFound,
 )
 
@@ -162,21 +161,6 @@ class TaskAlreadyQueued(Conflict):
 class QueueNotEmpty(Conflict):
     code = "queue-not-empty"
     default_message = "The queue has tasks; delete it with force."
-
-
-class GroupUnreachable(InvalidRequest):
-    """A queue Hangar serves mapped to a scaling group whose agents cannot reach the API
-    from a run (remote agents: the run's API socket is on the server's host)."""
-
-    code = "queue-group-unreachable"
-
-    def __init__(self, group: str) -> None:
-        super().__init__(
-            f"Hangar runs queued tasks on its own agent (scaling group {OWN_GROUP!r}); a run "
-            f"on the agents of scaling group {group!r} could not reach the API. Map the queue "
-            f"to {OWN_GROUP!r}, or serve it with clearml-agent on those machines "
-            "(served_by external)."
-        )
 
 
 class QueueAdminOnly(InsufficientPrivilege):

@@ -24,9 +24,7 @@ from hangar.core.events import Event, EventBus, EventKind, QueueChange, Tenant
 from hangar.core.principal import Principal
 from hangar.core.queues.models import (
     DEFAULT,
-    OWN_GROUP,
     Entry,
-    GroupUnreachable,
     Queue,
     QueueAdminOnly,
     QueueExists,
@@ -68,13 +66,6 @@ def check_queue_name(name: str) -> str:
     if not stripped or len(stripped) > 255:
         raise InvalidRequest("A queue name must have 1 to 255 characters")
     return stripped
-
-
-def check_reachable(served_by: str | None, scaling_group: str | None) -> None:
-    """A queue Hangar serves maps only to its own agent's scaling group (GroupUnreachable)."""
-    serves = ServedBy(served_by or ServedBy.HANGAR) is ServedBy.HANGAR
-    if serves and scaling_group not in (None, OWN_GROUP):
-        raise GroupUnreachable(scaling_group)
 
 
 def moved(order: list[int], index: int, how: Move, count: int) -> list[int]:
@@ -119,7 +110,6 @@ class QueueService:
         self._defaults.add(domain)
 
     async def _insert(self, domain: str, user: Any, name: str, **fields: Any) -> str:
-        check_reachable(fields.get("served_by"), fields.get("scaling_group"))
         now = self._clock.now()
         queue_id = new_id()
         values = {
@@ -168,11 +158,7 @@ class QueueService:
         values["last_update"] = self._clock.now()
         try:
             async with self._engine.begin() as db:
-                queue = await self._get(db, principal, queue_id)
-                check_reachable(
-                    values.get("served_by", queue.served_by.value),
-                    values.get("scaling_group", queue.scaling_group),
-                )  # fmt: skip
+                await self._get(db, principal, queue_id)
                 await repo.update_queue(db, queue_id, values)
         except IntegrityError:
             raise QueueExists(f"A queue named {values.get('name')!r} exists already") from None

@@ -12,7 +12,7 @@ from hangar.core.errors import NotFound
 from hangar.core.queues.executor import plan as p
 from hangar.core.queues.executor import workspace as ws
 from hangar.core.queues.executor.models import Run, ServedQueue
-from hangar.core.queues.models import OWN_GROUP, GroupUnreachable
+from hangar.core.queues.models import OWN_GROUP
 from hangar.core.resources.service import Resources
 from hangar.settings import Settings
 
@@ -47,12 +47,11 @@ async def session_request(
     group: str,
     agent_id: str | None,
 ) -> CreateRequest:
-    """A batch session of the task's owner on ``agent_id``, this server's agent (the one
-    that sees the run's directory and whose sessions reach the API through the run's
-    socket), sized by the queue's resource preset (the image's defaults without one).
-    Raises NotFound (the preset), GroupUnreachable (a queue mapped to another group)."""
-    if group != OWN_GROUP:
-        raise GroupUnreachable(group)
+    """A batch session of the task's owner, sized by the queue's resource preset (the
+    image's defaults without one): on ``agent_id``, this server's agent, in its own group;
+    on any agent of ``group`` otherwise (remote agents: the run's directory is shipped to
+    the one chosen, :class:`~hangar.core.queues.executor.mounts.TaskMounts`).
+    Raises NotFound (the preset)."""
     slots: dict[str, Any] = {}
     opts: dict[str, Any] = {}
     preset_name = queue.resource_preset or settings.executor_resource_preset
@@ -68,8 +67,13 @@ async def session_request(
         name=plan.session_name, spec=spec, origin=Origin(OriginKind.EXPERIMENT_TASK, run.task_id),
         session_type=SessionType.BATCH, domain_name=run.owner.domain_name, scaling_group=group,
         enqueue_only=True, owner=run.owner, reuse_if_exists=False, tag=run.task_id,
-        agent_list=(agent_id,) if agent_id else (),
+        agent_list=(agent_id,) if agent_id and group == OWN_GROUP else (),
     )  # fmt: skip
+
+
+def on_remote(run: Run) -> bool:
+    """Whether the run's session goes to remote agents (a queue mapped to their group)."""
+    return run.worker != p.worker_name(OWN_GROUP)
 
 
 def note_session(run: Run, session_id: uuid.UUID) -> None:

@@ -226,7 +226,9 @@ class Executor(Recovery):
     async def _end(self, run: Run, task: Task | None, succeeded: bool) -> None:
         if task is not None:
             result = p.ending(task.status.value, task.status_message, run.exit_code, succeeded)
-            contacted = self._line is not None and run.task_id in self._line.contacted
+            contacted = runs.on_remote(run) or (
+                self._line is not None and run.task_id in self._line.contacted
+            )  # a remote agent relays the run's API itself: no sign of the launcher here
             failed = result.outcome is p.Outcome.FAILED
             if not (failed and await self._endings.again(run, contacted=contacted)):
                 await self._endings.finish(task.id, result, run.worker)
@@ -378,7 +380,8 @@ class Executor(Recovery):
         spec = runs.spec_of(self._settings, run, plan, secret, self._api_port)
         await runs.write_files(self._settings, run, plan, spec)
         assert self._line is not None
-        await self._line.open(run.task_id, run.files.socket)
+        if not runs.on_remote(run):  # else the remote agent opens it beside its copy
+            await self._line.open(run.task_id, run.files.socket)
 
     async def _create_session(
         self, run: Run, plan: p.RunPlan, queue: ServedQueue, group: str

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +166,17 @@ def prepare(
     _readable(files.root, uid, gid)
     os.chown(files.spec, uid, gid)
     files.spec.chmod(0o400)  # the run's credentials: for the sandbox's user alone
+
+
+def archive(files: RunFiles) -> bytes:
+    """The run directory as a tar archive (blocking) for a remote agent: the launcher, the
+    spec, the code; not the local API socket nor the session note."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        for path in sorted(files.root.iterdir()):
+            if path.name not in (SOCKET, "session"):
+                tar.add(path, arcname=path.name)
+    return buffer.getvalue()
 
 
 def remove(files: RunFiles) -> None:

@@ -1,0 +1,142 @@
+"""A queue Hangar serves, mapped to a remote agent's scaling group: its tasks run on a real
+second ``hangar agent`` process. The run's directory is shipped to that agent and the run
+reaches the API through the agent's relay to the manager; the script's own Task.init,
+its scalars and console output arrive as with the server's own agent."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.test_clearml_remote import (
+    CREATE_AND_ENQUEUE,
+    FINAL,
+    JOB,
+    READ_BACK,
+    executor_env,
+    sdk_json,
+    wait_status,
+)
+from tests.support.clearml import ClearmlApi, ClearmlUser, new_user
+from tests.support.live import LiveAgent, LiveServer
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+]
+
+FARM = "farm"
+AGENT_ID = "i-farm-1"
+GROUP = (
+    'mutation { create_scaling_group(name: "farm", props: {driver: "static", '
+    'scheduler: "fifo", driver_opts: "{}", scheduler_opts: "{}"}) { ok msg } }'
+)
+ASSOCIATE = (
+    'mutation { associate_scaling_group_with_domain(scaling_group: "farm", domain: "default") '
+    "{ ok msg } }"
+)
+SESSIONS = (
+    'query { compute_session_list(limit: 100, offset: 0, status: "TERMINATED") '
+    "{ items { name status agents scaling_group } } }"
+)
+
+
+def gql(server: LiveServer, query: str) -> dict[str, Any]:
+    response = server.signed("POST", "/admin/gql", {"query": query, "variables": {}})
+    body: dict[str, Any] = response.json()
+    assert response.status_code == 200 and not body.get("errors"), body
+    return body["data"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("farm")
+    live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
+                      extra_env=executor_env())  # fmt: skip
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def agent(server: LiveServer) -> Iterator[LiveAgent]:
+    """A remote agent in scaling group ``farm`` (its own process and data dir)."""
+    assert gql(server, GROUP)["create_scaling_group"]["ok"]
+    assert gql(server, ASSOCIATE)["associate_scaling_group_with_domain"]["ok"]
+    remote = LiveAgent(server, server.home / "agent", agent_id=AGENT_ID, scaling_group=FARM)
+    remote.start()
+    try:
+        remote.wait_status("ALIVE")
+        yield remote
+    finally:
+        remote.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(server: LiveServer) -> ClearmlUser:
+    return new_user(server, "alice@farm.test")
+
+
+@pytest.fixture(scope="module")
+def api(server: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
+    client = ClearmlApi.of(server, alice)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def farm_queue(server: LiveServer, agent: LiveAgent) -> str:
+    """An administrator maps a queue Hangar serves to the remote agent's group."""
+    admin = ClearmlApi.of(server)
+    try:
+        queue: str = admin.call("queues.create", name="farm-q", scaling_group=FARM)["id"]
+        shown = admin.call("queues.get_by_id", queue=queue)["queue"]
+    finally:
+        admin.close()
+    assert (shown["served_by"], shown["scaling_group"]) == ("hangar", FARM)
+    return queue
+
+
+def test_a_task_of_a_queue_mapped_to_a_remote_group_runs_on_that_agent(
+    server: LiveServer, agent: LiveAgent, alice: ClearmlUser, api: ClearmlApi, farm_queue: str
+) -> None:
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("far job")).replace(
+        'queue_name="default"', 'queue_name="farm-q"'
+    )
+    task_id = sdk_json(server, alice, script, **{"job.py": JOB})
+    task = wait_status(api, task_id, FINAL, timeout=180)
+    assert task["status"] == "completed", (task, agent.log_path.read_text()[-3000:])
+    assert task["last_worker"] == f"hangar:{FARM}"
+    seen = sdk_json(server, alice, READ_BACK.replace("TASK_ID", repr(task_id)))
+    console = "\n".join(seen["console"])
+    assert "first line of the job" in console and "lr is 0.1" in console
+    assert seen["scalars"]["loss"]["train"]["y"] == [0.25]  # Task.init through the relay
+    rows = gql(server, SESSIONS)["compute_session_list"]["items"]
+    ran = [row for row in rows if row["name"].startswith("far-job")]
+    assert [(r["agents"], r["scaling_group"]) for r in ran] == [([AGENT_ID], FARM)], rows
+    runs = agent.home / "data" / "agent-runs"
+    deadline = time.monotonic() + 30
+    while runs.is_dir() and any(runs.iterdir()):  # the agent's copy goes with the kernel
+        assert time.monotonic() < deadline, list(runs.iterdir())
+        time.sleep(0.2)
+
+
+def test_a_failing_script_on_the_remote_agent_fails_once_with_its_exit_code(
+    server: LiveServer, alice: ClearmlUser, api: ClearmlApi, farm_queue: str
+) -> None:
+    job = "import sys\nprint('about to fail', flush=True)\nsys.exit(3)\n"
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("far failure")).replace(
+        'queue_name="default"', 'queue_name="farm-q"'
+    )
+    task_id = sdk_json(server, alice, script, **{"job.py": job})
+    task = wait_status(api, task_id, FINAL, timeout=180)
+    assert task["status"] == "failed", task
+    assert "exit code 3" in task["status_reason"]
+    log = [e["msg"] for e in api.call("events.get_task_log", task=task_id)["events"]]
+    assert sum("about to fail" in line for line in log) == 1, log  # not run again
