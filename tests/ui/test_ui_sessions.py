@@ -162,3 +162,35 @@ def test_phone_sized_screen_reads_the_list_without_sideways_scrolling(
             assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     finally:
         context.close()
+
+
+def test_a_mounted_folder_and_environment_reach_the_session(page: Page, server: LiveServer) -> None:
+    """The form mounts a folder at a path of the user's choice and sets variables: the
+    batch command writes a variable's value through the mount, the folder then holds it."""
+    sign_in(page, ADMIN_EMAIL, server.password)
+    page.goto("/ui/folders")
+    page.fill("#new-folder input[name=name]", "ui-mounted")
+    page.click("#new-folder button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/ui/folders/ui-mounted$"))
+    page.goto("/ui/sessions/new")
+    page.fill("textarea[name=env]", "not a variable")
+    page.click("button:has-text('Create')")
+    expect(page.locator("[role=alert]")).to_contain_text("Environment, line 1")
+    expect(page.locator("textarea[name=env]")).to_have_value("not a variable")
+    page.fill("input[name=name]", "ui-mounts")
+    python = page.locator("select[name=image] option", has_text="python").first
+    page.select_option("select[name=image]", value=python.get_attribute("value") or "")
+    page.select_option("select[name=type]", "batch")
+    page.check('#mounts input[name=mount][value="ui-mounted"]')
+    page.fill('#mounts input[name="mount_path.ui-mounted"]', "data/in")
+    page.fill("textarea[name=env]", "# greeting\nGREETING=hello from env\nCOUNT=3")
+    script = (
+        'echo "$GREETING x$COUNT" > /home/work/data/in/out.txt && cat /home/work/data/in/out.txt'
+    )
+    page.fill("input[name=command]", script)
+    page.click("button:has-text('Create')")
+    expect(page).to_have_url(re.compile(r"/ui/sessions/[0-9a-f-]{36}$"))
+    expect(page.locator("#session-log")).to_contain_text("hello from env x3", timeout=60_000)
+    expect(page.locator(".heading [data-status]")).to_have_text("TERMINATED", timeout=30_000)
+    page.goto("/ui/folders/ui-mounted")
+    expect(page.locator("main")).to_contain_text("out.txt")

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from hangar.core.compute.models import CreateRequest, SessionSpec
-from hangar.core.compute.states import SessionType
 from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.services import Services
 from hangar.ui.context import Viewer, mutation, page, status_of, ui_of
 from hangar.ui.events import session_events
 from hangar.ui.sessions_data import Filters, filtered, my_session
+from hangar.ui.sessions_form import create_request
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 LOG_TAIL = 64 * 1024
 
 
@@ -36,10 +32,12 @@ async def _images(services: Services) -> list[str]:
     return sorted({image.canonical for image in await services.images.list()})
 
 
-async def _choices(services: Services) -> dict[str, Any]:
-    """What the create form offers: images and resource presets."""
+async def _choices(services: Services, viewer: Viewer) -> dict[str, Any]:
+    """What the create form offers: images, resource presets, the viewer's folders."""
     presets = await services.admin.resources.presets()
-    return {"images": await _images(services), "presets": presets}
+    folders = sorted({a.folder.name for a in await services.storage.service.accessible(
+        viewer.principal)})  # fmt: skip
+    return {"images": await _images(services), "presets": presets, "folders": folders}
 
 
 async def _preset_slots(services: Services, name: str) -> dict[str, Any] | None:
@@ -56,34 +54,8 @@ async def new_session(request: Request, viewer: Viewer) -> Response:
     ui = ui_of(request)
     values = {"name": f"s-{secrets.token_hex(3)}", "cpu": "1", "mem": "1g", "type": "interactive"}
     return ui.render(
-        request, "session_new.html", viewer, form=values, **await _choices(ui.services)
+        request, "session_new.html", viewer, form=values, **await _choices(ui.services, viewer)
     )
-
-
-def create_request(form: FormData, preset: dict[str, Any] | None = None) -> CreateRequest:
-    """The form's fields as the core's request (``preset``: the chosen preset's slots, which
-    replace the CPU, memory and GPU fields). Raises InvalidRequest naming the field."""
-    text = {key: str(form.get(key) or "").strip() for key in form}
-    name = text.get("name", "")
-    if not NAME.fullmatch(name):
-        raise InvalidRequest("Name: letters, digits, '.', '_' or '-' (at most 64).")
-    if not text.get("image"):
-        raise InvalidRequest("Image: choose one.")
-    try:
-        session_type = SessionType(text.get("type") or "interactive")
-    except ValueError as exc:
-        raise InvalidRequest("Type: interactive or batch.") from exc
-    resources: dict[str, Any] = {"cpu": text.get("cpu") or "1", "mem": text.get("mem") or "1g"}
-    if text.get("gpu"):
-        resources["cuda.device"] = text["gpu"]
-    if preset is not None:
-        resources = preset
-    command = text.get("command") or None
-    if session_type is SessionType.BATCH and not command:
-        raise InvalidRequest("Command: a batch session needs one.")
-    spec = SessionSpec(image=text["image"], resources=resources, command=command)
-    return CreateRequest(name=name, spec=spec, session_type=session_type, enqueue_only=True,
-                         reuse_if_exists=False)  # fmt: skip
 
 
 @mutation
@@ -95,9 +67,11 @@ async def create_session(request: Request, viewer: Viewer) -> Response:
         wanted = create_request(form, preset)
         outcome = await ui.services.compute.create(viewer.principal, wanted)
     except HangarError as exc:
-        values = {key: str(value) for key, value in form.items() if key != "csrf"}
+        values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "csrf"}
+        values["mount"] = [str(v) for v in form.getlist("mount")]
+        choices = await _choices(ui.services, viewer)
         return ui.render(request, "session_new.html", viewer, status_of(exc), form=values,
-                         message=str(exc) or exc.code, **await _choices(ui.services))  # fmt: skip
+                         message=str(exc) or exc.code, **choices)  # fmt: skip
     return RedirectResponse(ui.url(f"/sessions/{outcome.session.id}"), status_code=303)
 
 
