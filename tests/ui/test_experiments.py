@@ -172,7 +172,8 @@ def test_another_user_sees_none_of_the_first_users_tasks(
         csrf = other.evaluate(
             "JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
         )
-        for action in ("abort", "clone", "enqueue"):
+        assert other.goto(f"/ui/experiments/tasks/{big_task}/clone").status == 404  # type: ignore[union-attr]
+        for action in ("abort", "clone", "enqueue", "reset", "archive", "publish", "move"):
             refused = other.request.post(f"/ui/experiments/tasks/{big_task}/{action}",
                                          form={"csrf": csrf})  # fmt: skip
             assert refused.status == 404, action
@@ -251,3 +252,27 @@ def test_debug_images_and_artifacts_come_through_the_viewers_reads(
         assert other.request.get(link).status == 404
     finally:
         other.context.close()
+
+
+def test_comparing_long_series_downsamples_them_by_itself(
+    page: Page, alice: ClearmlUser, api: ClearmlApi, project: str, big_task: str
+) -> None:
+    """Three series, one of 100k points: more than the compare page draws whole, so each is
+    averaged down to an equal share and the page says so; "All" loads every point."""
+    small = new_task(api, "cmp small", project)
+    add_events(api, scalar_lines(small, "loss", "train", 300))
+    sign_in(page, alice.email, password_of(alice))
+    with page.expect_response(lambda r: "/compare/scalars" in r.url) as asked:
+        page.goto(f"/ui/experiments/compare?ids={big_task}&ids={small}")
+    served = asked.value.json()
+    assert served["auto"] and served["samples"] == 200_000 // 3
+    longest = max(len(s["x"]) for c in served["charts"] for s in c["series"])
+    assert 1_000 < longest <= served["samples"]
+    expect(page.locator("#charts")).to_have_attribute("data-drawn", "1", timeout=20_000)
+    expect(page.locator("#points-note")).to_contain_text("at most 66,666 points")
+    with page.expect_response(lambda r: "samples=all" in r.url) as everything:
+        page.select_option("#chart-tools select[name=samples]", "all")
+    train = [s for c in everything.value.json()["charts"] for s in c["series"]
+             if s["task"] == big_task and s["variant"] == "train"]  # fmt: skip
+    assert len(train[0]["x"]) == 100_000
+    expect(page.locator("#points-note")).to_have_text("")

@@ -19,6 +19,8 @@ from hangar.core.tracking.metrics.models import XAxis
 from hangar.ui import experiments_data as data
 from hangar.ui.context import Viewer, page, ui_of
 
+TABLE_REFRESH_S = 3  # the task table asks for its rows again this often
+
 
 def json_response(value: Any) -> Response:
     """Compact JSON by orjson (NaN as null): a 100k-point series is megabytes, and the
@@ -40,18 +42,22 @@ async def projects(request: Request, viewer: Viewer) -> Response:
 @page
 async def task_table(request: Request, viewer: Viewer) -> Response:
     ui = ui_of(request)
-    filters = data.TaskFilters.parse(dict(request.query_params))
+    filters = data.TaskFilters.parse(dict(request.query_params),
+                                     request.query_params.getlist("tag"))  # fmt: skip
     tasks, more = await data.task_page(ui.services, viewer.principal, filters)
     project = None
     if filters.project:
         project = await ui.services.tracking.experiments.project_reads.get(
             viewer.principal, filters.project
         )
-    template = (
-        "experiments_table.html" if request.headers.get("hx-request") else "experiments_tasks.html"
-    )
-    return ui.render(request, template, viewer, tasks=tasks, more=more, filters=filters,
-                     project=project, statuses=data.STATUSES)  # fmt: skip
+    values: dict[str, Any] = {"tasks": tasks, "more": more, "filters": filters,
+                              "refresh_s": TABLE_REFRESH_S}  # fmt: skip
+    if request.headers.get("hx-request"):
+        return ui.render(request, "experiments_table.html", viewer, **values)
+    in_use = await data.tags_in_use(ui.services, viewer.principal, filters.project)
+    return ui.render(request, "experiments_tasks.html", viewer, project=project,
+                     statuses=data.STATUSES, tags=sorted({*in_use, *filters.tags}),
+                     **values)  # fmt: skip
 
 
 @page
@@ -87,7 +93,8 @@ async def compare(request: Request, viewer: Viewer) -> Response:
     metrics = data.diff_rows([data.flat_metrics(t) for t in tasks])
     scalars_url = ui.url("/experiments/compare/scalars?" + urlencode([("ids", i) for i in ids]))
     return ui.render(request, "experiments_compare.html", viewer, tasks=tasks, params=params,
-                     metrics=metrics, scalars_url=scalars_url, uplot=True)  # fmt: skip
+                     metrics=metrics, scalars_url=scalars_url, uplot=True,
+                     auto_points=True)  # fmt: skip
 
 
 @page
@@ -95,12 +102,15 @@ async def compare_scalars(request: Request, viewer: Viewer) -> Response:
     ui = ui_of(request)
     ids = data.compared_ids(request.query_params.getlist("ids"))
     axis = data.axis_of(request.query_params.get("x", ""))
-    samples = data.samples_of(request.query_params.get("samples", ""))
+    asked = request.query_params.get("samples", "")
     tasks = await data.tasks_of(ui.services, viewer.principal, ids)
+    auto = not asked
+    samples = data.auto_samples(tasks) if auto else data.samples_of("" if asked == "all" else asked)
     found = await data.scalars(ui.services, viewer.principal, ids, axis, samples)
     names = {t.id: t.name for t in tasks}
-    return json_response({"x": "time" if axis is XAxis.TIMESTAMP else "iter",
-                          "charts": data.scalar_charts(found, names)})  # fmt: skip
+    charts = data.scalar_charts(found, names)
+    x = "time" if axis is XAxis.TIMESTAMP else "iter"
+    return json_response({"x": x, "auto": auto, "samples": samples, "charts": charts})
 
 
 routes = [

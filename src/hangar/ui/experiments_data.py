@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.filters import Compare, Not, Op
@@ -29,6 +29,9 @@ LISTED = ("id", "name", "status", "type", "tags", "created", "last_update", "las
 STATUSES = tuple(s.value for s in TaskStatus if s is not TaskStatus.UNKNOWN)
 MAX_COMPARED = 10
 MAX_SAMPLES = 1_000_000
+MAX_TAGS = 20
+COMPARE_POINTS = 200_000  # compared series are downsampled when they hold more in all
+MIN_AUTO_SAMPLES = 1_000
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class TaskFilters:
 
     project: str = ""
     status: str = ""
-    tag: str = ""
+    tags: tuple[str, ...] = ()
+    every_tag: bool = False  # all chosen tags, not any of them
     search: str = ""
     sort: str = "last_update"
     descending: bool = True
@@ -45,7 +49,8 @@ class TaskFilters:
     page: int = 0
 
     @classmethod
-    def parse(cls, params: Mapping[str, str]) -> TaskFilters:
+    def parse(cls, params: Mapping[str, str], tags: Sequence[str] = ()) -> TaskFilters:
+        """``params``: the query string's single values; ``tags``: every ``tag`` value."""
         status = params.get("status", "")
         if status and status not in STATUSES:
             raise InvalidRequest(f"Status: one of {', '.join(STATUSES)}.")
@@ -58,7 +63,8 @@ class TaskFilters:
             raise InvalidRequest("Page: a number from 0.")
         return cls(
             project=params.get("project", "").strip(), status=status,
-            tag=params.get("tag", "").strip(), search=params.get("q", "").strip()[:200],
+            tags=tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))[:MAX_TAGS],
+            every_tag=params.get("tags") == "all", search=params.get("q", "").strip()[:200],
             sort=sort.lstrip("-"), descending=descending,
             archived=params.get("archived") == "1", page=int(page),
         )  # fmt: skip
@@ -67,8 +73,10 @@ class TaskFilters:
         conditions: list[q.Condition] = []
         if self.status:
             conditions.append(q.Equals("status", self.status))
-        if self.tag:
-            conditions.append(Compare("tags", Op.HAS, self.tag))
+        if self.tags:
+            terms = tuple(q.Term(tag) for tag in self.tags)
+            conditions.append(q.InList("tags", all_of=terms) if self.every_tag
+                              else q.InList("tags", any_of=terms))  # fmt: skip
         if self.search:
             pattern = re.compile(re.escape(self.search), re.IGNORECASE)
             conditions.append(q.AnyField(("name", "id", "comment"), pattern))
@@ -81,6 +89,16 @@ class TaskFilters:
             limit=PAGE_SIZE + 1,  # one more: is there a next page?
             fields=(*LISTED, "comment", "system_tags"),
         )
+
+    def link(self, *, sort: str | None = None, page: int = 0, tag: str | None = None) -> str:
+        """The query string of this table with another sort, page or one more tag."""
+        tags = self.tags if tag is None or tag in self.tags else (*self.tags, tag)
+        pairs = [("project", self.project), ("status", self.status),
+                 *(("tag", t) for t in tags), ("tags", "all" if self.every_tag else ""),
+                 ("q", self.search), ("archived", "1" if self.archived else ""),
+                 ("sort", sort or f"{'-' if self.descending else ''}{self.sort}"),
+                 ("page", str(page) if page else "")]  # fmt: skip
+        return "?" + urlencode([(k, v) for k, v in pairs if v])
 
     def sort_link(self, column: str) -> str:
         """The ``sort`` value a column header links to (toggles the direction)."""
@@ -98,6 +116,14 @@ async def task_page(
         principal, filters.query(), projects=projects
     )
     return docs[:PAGE_SIZE], len(docs) > PAGE_SIZE
+
+
+async def tags_in_use(services: Services, principal: Principal, project: str) -> list[str]:
+    """The tags on the viewer's tasks (of ``project`` when given), for the tag filter."""
+    docs = await services.tracking.experiments.task_reads.search(
+        principal, q.Query(fields=("tags",)), projects=[project] if project else None
+    )
+    return sorted({str(t) for d in docs for t in d.get("tags") or []})
 
 
 def file_link(prefix: str, url: str | None) -> str | None:
@@ -162,6 +188,17 @@ def axis_of(value: str) -> XAxis:
     if value == "time":
         return XAxis.TIMESTAMP
     raise InvalidRequest("x: iter or time.")
+
+
+def auto_samples(tasks: Sequence[Task]) -> int | None:
+    """Points per series for comparing ``tasks`` without asking: None (every point) when
+    their series hold at most COMPARE_POINTS in all, else an equal share of it. The count
+    is estimated from each task's scalar series (its metric summary) and iterations."""
+    series = sum(max(1, len(flat_metrics(task))) for task in tasks)
+    longest = max(((task.last_iteration or 0) + 1 for task in tasks), default=0)
+    if series * longest <= COMPARE_POINTS:
+        return None
+    return max(MIN_AUTO_SAMPLES, COMPARE_POINTS // series)
 
 
 def samples_of(value: str) -> int | None:

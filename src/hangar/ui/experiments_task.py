@@ -1,5 +1,6 @@
 """The task page: scalars (JSON for the charts), plots, debug images, console log,
-hyperparameters and configuration, artifacts and models; abort, enqueue, clone."""
+hyperparameters and configuration, artifacts and models; abort and enqueue (the other
+actions are in :mod:`hangar.ui.experiments_actions`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.principal import Principal
 from hangar.core.services import Services
 from hangar.core.tracking.metrics.models import EventKind, XAxis
-from hangar.core.tracking.tasks.models import Task, check_name
+from hangar.core.tracking.tasks.models import ARCHIVED, Task
 from hangar.ui import experiments_data as data
 from hangar.ui.context import Viewer, mutation, page, ui_of
 from hangar.ui.experiments import json_response
@@ -107,13 +108,15 @@ async def task_detail(request: Request, viewer: Viewer) -> Response:
     task = await services.tracking.experiments.task_reads.get(principal, task_id)
     search = request.query_params.get("log_q", "").strip()[:200]
     queues = await services.queues.reads.all(principal, with_entries=False)
+    projects = await services.tracking.experiments.project_reads.all(principal)
     return ui.render(
         request, "experiments_task.html", viewer, task=task, uplot=True,
         plots=await _plots(services, principal, task_id),
         images=await _images(services, principal, task_id, ui.prefix, _before(request)),
         log=await _log(services, principal, task_id, search), log_q=search,
         models=await _models(services, principal, task, ui.prefix),
-        artifacts=_artifacts(task, ui.prefix), queues=queues,
+        artifacts=_artifacts(task, ui.prefix), queues=queues, archived=ARCHIVED in task.system_tags,
+        projects=sorted(projects, key=lambda p: p.name.lower()),
         params=data.flat_hyperparams(task), metrics=data.flat_metrics(task),
     )  # fmt: skip
 
@@ -168,20 +171,6 @@ async def enqueue(request: Request, viewer: Viewer) -> Response:
     return _back(request, task_id)
 
 
-@mutation
-async def clone(request: Request, viewer: Viewer) -> Response:
-    ui = ui_of(request)
-    form = await request.form()
-    source = await ui.services.tracking.experiments.task_reads.get(
-        viewer.principal, _task_id(request)
-    )
-    name = check_name(str(form.get("name") or "") or f"Clone of {source.name}")
-    new_id = await ui.services.tracking.experiments.tasks.clone(
-        viewer.principal, source.id, overrides={"name": name}
-    )
-    return _back(request, new_id)
-
-
 routes = [
     Route("/experiments/tasks/{task_id}", task_detail, methods=["GET"]),
     Route("/experiments/tasks/{task_id}/log", task_log, methods=["GET"]),
@@ -189,5 +178,4 @@ routes = [
     Route("/experiments/tasks/{task_id}/status", task_status, methods=["GET"]),
     Route("/experiments/tasks/{task_id}/abort", abort, methods=["POST"]),
     Route("/experiments/tasks/{task_id}/enqueue", enqueue, methods=["POST"]),
-    Route("/experiments/tasks/{task_id}/clone", clone, methods=["POST"]),
 ]

@@ -96,6 +96,15 @@
   function resmooth() {
     state.charts.forEach(function (u, i) { u.setData(columns(state.loaded.charts[i])); });
   }
+  function note(loaded) {
+    // The compare page downsamples many long series by itself: say so, and how to see all.
+    var where = document.getElementById("points-note");
+    if (!where) { return; }
+    where.dataset.samples = loaded.samples ? String(loaded.samples) : "";
+    where.textContent = loaded.auto && loaded.samples ?
+      "Many long series: each drawn with at most " + loaded.samples.toLocaleString("en") +
+      " points (averaged over equal intervals). Choose “All” to load every point." : "";
+  }
   function load(root) {
     var url = root.dataset.scalars;
     root.setAttribute("aria-busy", "true");
@@ -106,7 +115,7 @@
         if (!r.ok) { throw new Error("scalars: HTTP " + r.status); }
         return r.json();
       })
-      .then(function (loaded) { state.loaded = loaded; drawAll(); })
+      .then(function (loaded) { state.loaded = loaded; note(loaded); drawAll(); })
       .catch(function (err) { root.textContent = String(err); root.classList.add("error"); });
   }
   function tools(root) {
