@@ -147,7 +147,7 @@ async def test_change_by_another_process_is_seen_after_the_cache_time(
     other = await _another_process_view(services)
     assert (await echo(client, admin.headers("GET", "/auth/test"))).status_code == 200
     await other.identity.set_keypair_active(admin.access_key, False)
-    clock.advance(services.settings.auth_cache_seconds + 0.01)
+    clock.advance(services.settings.auth.cache_seconds + 0.01)
     problem(await echo(client, admin.headers("GET", "/auth/test")), 401, "auth-failed")
     await other.close()
 
@@ -303,7 +303,7 @@ async def test_query_counter_and_last_used(
         "auth-failed",
     )
     await services.identity.flush_usage()
-    [keypair] = await services.identity.list_keypairs(email=services.settings.admin_email)
+    [keypair] = await services.identity.list_keypairs(email=services.settings.auth.admin_email)
     assert keypair.num_queries == 3
     assert keypair.last_used is not None
 

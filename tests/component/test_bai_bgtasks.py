@@ -160,7 +160,7 @@ async def test_final_state_and_download_tokens_survive_a_restart(
             assert events[0][0] == "task_done"
             got = await c.get(ticket["url"], params={"token": ticket["token"]})
             assert got.status_code == 200 and got.content == b"hello"
-            clock.advance(services.settings.storage_token_seconds + 1)
+            clock.advance(services.settings.storage.token_seconds + 1)
             expired = await c.get(ticket["url"], params={"token": ticket["token"]})
             assert expired.status_code == 404
     finally:

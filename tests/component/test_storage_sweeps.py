@@ -30,7 +30,7 @@ async def test_sweeps_remove_expired_uploads_and_leftovers(
     await api.upload("data", "kept", b"k")
     download = await api.ok("POST", "/folders/data/request-download", {"path": "kept"})
 
-    clock.advance(services.settings.storage_token_seconds + 1)
+    clock.advance(services.settings.storage.token_seconds + 1)
     # Signed requests carry the real time: after moving the clock, call the core directly.
     owner = (await services.identity.credentials_for(api.signer.access_key)).caller
     token = await services.storage.files.request_upload(owner, "data", "b", 10)

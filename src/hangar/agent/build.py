@@ -19,13 +19,13 @@ HOST_PYTHON = "/usr/bin/python3"
 
 
 def _runtime(settings: Settings) -> KernelRuntime:
-    if settings.agent_runtime == "fake":
+    if settings.agent.runtime == "fake":
         log.warning("the agent runs kernels WITHOUT a sandbox (agent_runtime=fake)")
         return FakeRuntime()
     config = BubblewrapConfig(
         state_dir=settings.data_dir / "agent", hidden_paths=settings.sandbox_hidden_paths(),
-        network=NetworkPolicy(settings.session_network),
-        scratch_disk_bytes=settings.session_default_disk_bytes or None,
+        network=NetworkPolicy(settings.sandbox.network),
+        scratch_disk_bytes=settings.sessions.default_disk_bytes or None,
     )  # fmt: skip
     return BubblewrapRuntime.start(config)
 
@@ -33,7 +33,7 @@ def _runtime(settings: Settings) -> KernelRuntime:
 def build_node(settings: Settings, *, addr: str = "") -> Node | None:
     """The node per settings, or None when the runtime is ``none`` or the sandbox cannot
     start here (logged)."""
-    if settings.agent_runtime == "none":
+    if settings.agent.runtime == "none":
         return None
     try:
         runtime = _runtime(settings)
@@ -42,16 +42,17 @@ def build_node(settings: Settings, *, addr: str = "") -> Node | None:
         return None
     node = Node(
         runtime, scratch_root=settings.scratch_dir, log_dir=settings.log_dir / "kernels",
-        uid=settings.work_uid, gid=settings.work_gid, agent_id=settings.agent_id, addr=addr,
-        fake_accelerators=settings.fake_accelerators,
+        uid=settings.sandbox.work_uid, gid=settings.sandbox.work_gid,
+        agent_id=settings.agent.id, addr=addr,
+        fake_accelerators=settings.agent.fake_accelerators,
         limits=NodeLimits(
-            query_on_start=True, query_pool_size=settings.kernel_pool_size,
-            sandbox_pool_size=settings.sandbox_pool_size,
+            query_on_start=True, query_pool_size=settings.sandbox.kernel_pool_size,
+            sandbox_pool_size=settings.sandbox.pool_size,
         ),
     )  # fmt: skip
-    node.images.limit_bytes = settings.image_store_limit_bytes or None
+    node.images.limit_bytes = settings.images.store_limit_bytes or None
     node.images.gc_policy = GcPolicy(
-        settings.image_gc_interval, settings.image_gc_unused_after or None
+        settings.images.gc_interval, settings.images.gc_unused_after or None
     )
     return node
 

@@ -72,7 +72,7 @@ def mounts(services: Services) -> list[Mount]:
 def serve(table: MountTable, services: Services, gateway: Gateway | None = None) -> RequestContext:
     """The ASGI app for ``table``: request context around the dispatcher; requests to an
     endpoint's host name (``<label>.<endpoint_domain>``) go to ``gateway`` before it."""
-    json_logs = services.settings.log_format.value == "json"
+    json_logs = services.settings.server.log_format.value == "json"
     app = Dispatch(table) if gateway is None else HostRouted(Dispatch(table), gateway)
     return RequestContext(app, table.face_of, AccessLog(json_format=json_logs))
 

@@ -198,7 +198,7 @@ def clearml_credentials(
     issued = _with_services(lambda s: s.identity.issue_keypair(email=email))
     settings = load_settings()
     written = clientconfig.read(settings.resolved_client_config_path)
-    endpoint = written.endpoint if written else settings.url_for_clients()
+    endpoint = written.endpoint if written else settings.server.url_for_clients()
     config = clientconfig.ClientConfig(
         endpoint, issued.keypair.access_key, issued.secret_key, str(settings.data_dir)
     )

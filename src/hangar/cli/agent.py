@@ -27,8 +27,8 @@ def read_token(settings: Settings, token_file: Path | None) -> str:
         if not token:
             raise AgentSetupError(f"{token_file} is empty")
         return token
-    if settings.agent_token is not None:
-        return settings.agent_token.get_secret_value()
+    if settings.agent.token is not None:
+        return settings.agent.token.get_secret_value()
     if settings.agent_token_path.is_file():
         return settings.agent_token_path.read_text().strip()
     raise AgentSetupError(
@@ -52,13 +52,13 @@ def run(
     from hangar.agent.rpc.runs import RunStore
     from hangar.logs import configure_logging
 
-    configure_logging(settings.log_format.value, settings.log_level)
+    configure_logging(settings.server.log_format.value, settings.server.log_level)
     if not manager.startswith(("http://", "https://")):
         console.print(f"[red]error:[/] --manager must be an http(s) URL, not {manager!r}")
         return 2
     try:
         token = read_token(settings, token_file)
-        if settings.agent_runtime == "none":
+        if settings.agent.runtime == "none":
             raise AgentSetupError("an agent needs a runtime: bubblewrap or fake, not none")
         sock = listen_or_explain(host, port, 256, setting="--port")
     except (AgentSetupError, ListenError) as exc:
@@ -74,9 +74,9 @@ def run(
     console.print(f"agent {node.agent_id} listening at {url}, reporting to {manager}")
     options = AgentOptions(
         manager=manager, token=token, sock=sock, url=url, scaling_group=scaling_group,
-        heartbeat_seconds=settings.agent_heartbeat_seconds,
+        heartbeat_seconds=settings.agent.heartbeat_seconds,
         runs=RunStore(settings.data_dir / "agent-runs", manager,
-                      uid=settings.work_uid, gid=settings.work_gid),
+                      uid=settings.sandbox.work_uid, gid=settings.sandbox.work_gid),
     )  # fmt: skip
     serve(node, options)
     return 0

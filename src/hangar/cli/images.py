@@ -40,7 +40,7 @@ def _images() -> NodeImages:
     from hangar.settings import load_settings
 
     settings = load_settings()
-    owner = (settings.work_uid, settings.work_gid) if os.geteuid() == 0 else None
+    owner = (settings.sandbox.work_uid, settings.sandbox.work_gid) if os.geteuid() == 0 else None
     return NodeImages(settings.scratch_dir / IMAGE_STORE_DIR, owner=owner)
 
 

@@ -96,25 +96,27 @@ class _Server(uvicorn.Server):
 
 
 def _http_limits(settings: Settings) -> HttpLimits:
-    proxies = {ip.strip() for ip in settings.forwarded_allow_ips.split(",")}
+    proxies = {ip.strip() for ip in settings.server.forwarded_allow_ips.split(",")}
     return HttpLimits(
-        head_timeout=settings.http_header_timeout_seconds,
-        max_head_bytes=settings.http_max_header_bytes,
-        max_headers=settings.http_max_headers,
-        max_connections_per_client=settings.http_max_connections_per_client,
+        head_timeout=settings.http.header_timeout_seconds,
+        max_head_bytes=settings.http.max_header_bytes,
+        max_headers=settings.http.max_headers,
+        max_connections_per_client=settings.http.max_connections_per_client,
         exempt_clients=frozenset(proxies - {"", "*"}),
     )
 
 
 async def serve(settings: Settings, sock: socket.socket) -> None:
-    configure_logging(settings.log_format.value, settings.log_level)
+    configure_logging(settings.server.log_format.value, settings.server.log_level)
     services = await open_services(settings)
     app = None
     try:
         port = sock.getsockname()[1]
-        endpoint = settings.url_for_clients(port)
+        endpoint = settings.server.url_for_clients(port)
         _update_client_config(services, endpoint)
-        api_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        api_host = (
+            "127.0.0.1" if settings.server.host in ("0.0.0.0", "::", "") else settings.server.host
+        )
         await services.start_loops(
             api=(api_host, port), webhooks=BackendAiWebhooks(), task_notices=CloudNotices()
         )
@@ -127,8 +129,8 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
             http=guarded_protocol(_http_limits(settings)),
             ws="auto",
             timeout_graceful_shutdown=5,
-            proxy_headers=bool(settings.forwarded_allow_ips),
-            forwarded_allow_ips=settings.forwarded_allow_ips or None,
+            proxy_headers=bool(settings.server.forwarded_allow_ips),
+            forwarded_allow_ips=settings.server.forwarded_allow_ips or None,
             # Clients pool connections; closing idle ones after uvicorn's default 5 s races
             # with their next request on a loaded machine. aiohttp servers keep 75 s.
             timeout_keep_alive=75,
@@ -162,7 +164,9 @@ def run(settings: Settings) -> int:
         return 1
     try:
         try:
-            sock = listen_or_explain(settings.host, settings.port, 2048, setting="HANGAR_PORT")
+            sock = listen_or_explain(
+                settings.server.host, settings.server.port, 2048, setting="HANGAR_PORT"
+            )
         except ListenError as exc:
             console.print(f"[red]error:[/] {exc}", soft_wrap=True)
             return 1

@@ -136,7 +136,7 @@ class Services:
     @cached_property
     def volumes(self) -> VolumeService:
         """The GPU-cloud face's volumes, each a virtual folder on its type's storage host."""
-        hosts = volume_hosts(self.settings.volume_hosts, self.storage.service.hosts)
+        hosts = volume_hosts(self.settings.storage.volume_hosts, self.storage.service.hosts)
         return VolumeService(self.sessions, self.clock, self.storage.service, hosts,
                              meter=self.billing, projects=self.identity)  # fmt: skip
 
@@ -146,7 +146,7 @@ class Services:
         return VmService(self.sessions, self.clock, compute=self.compute,
                          lifecycle=self.lifecycle, accelerators=self.accelerators,
                          volumes=self.volumes,
-                         disk_gb=self.settings.session_default_disk_bytes >> 30)  # fmt: skip
+                         disk_gb=self.settings.sessions.default_disk_bytes >> 30)  # fmt: skip
 
     @cached_property
     def registry_auths(self) -> RegistryAuthService:
@@ -180,18 +180,18 @@ class Services:
     def task_notifier(self) -> Notifier:
         """Delivers QUEUE tasks' results to their webhooks, with retries."""
         s = self.settings
-        rules = DeliveryRules(retries=tuple(s.endpoint_webhook_retry_seconds),
-                              timeout=s.endpoint_webhook_timeout_seconds)  # fmt: skip
-        leases = Leases(process_identity(), ttl=timedelta(seconds=s.endpoint_task_lease_seconds))
+        rules = DeliveryRules(retries=tuple(s.endpoints.webhook_retry_seconds),
+                              timeout=s.endpoints.webhook_timeout_seconds)  # fmt: skip
+        leases = Leases(process_identity(), ttl=timedelta(seconds=s.endpoints.task_lease_seconds))
         return Notifier(self.sessions, self.clock, leases, rules)
 
     @cached_property
     def task_dispatcher(self) -> Dispatcher:
         """Sends QUEUE endpoints' tasks to their RUNNING workers."""
         s = self.settings
-        rules = DispatchRules(concurrency=s.endpoint_task_concurrency,
-                              timeout=s.endpoint_task_timeout_seconds)  # fmt: skip
-        leases = Leases(process_identity(), ttl=timedelta(seconds=s.endpoint_task_lease_seconds))
+        rules = DispatchRules(concurrency=s.endpoints.task_concurrency,
+                              timeout=s.endpoints.task_timeout_seconds)  # fmt: skip
+        leases = Leases(process_identity(), ttl=timedelta(seconds=s.endpoints.task_lease_seconds))
         return Dispatcher(self.sessions, self.clock, self.endpoints, leases, self.task_notifier,
                           rules)  # fmt: skip
 
@@ -236,7 +236,7 @@ class Services:
             self._tasks.append(asyncio.create_task(notify, name="task-webhooks"))
         watchdog = self.tracking.experiments.watchdog.run()
         self._tasks.append(asyncio.create_task(watchdog, name="task-watchdog"))
-        every = min(self.settings.agent_heartbeat_seconds, self.settings.agent_lost_seconds / 3)
+        every = min(self.settings.agent.heartbeat_seconds, self.settings.agent.lost_seconds / 3)
         watch = self.remote_agents.watch(every)
         self._tasks.append(asyncio.create_task(watch, name="remote-agents"))
 
@@ -261,7 +261,7 @@ class Services:
 
     async def _flush_usage_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.usage_flush_seconds)
+            await asyncio.sleep(self.settings.sessions.usage_flush_seconds)
             try:
                 await self.identity.flush_usage()
                 await self.compute.flush_query_counts()
@@ -317,8 +317,8 @@ def _assemble(
         agents=agents,
         images=images,
         bus=bus,
-        policy=settings.scheduler_policy,
-        idle_timeout=settings.idle_timeout_seconds,
+        policy=settings.sessions.scheduler_policy,
+        idle_timeout=settings.sessions.idle_timeout_seconds,
         kernel_extras=TaskMounts(storage, settings, links),
         pull_credentials=EndpointPullCredentials(
             sessions, auths, PodPullCredentials(sessions, auths)
@@ -336,20 +336,20 @@ def _assemble(
         lifecycle=lifecycle,
         agents=agents,
         bus=bus,
-        default_memory=int(ResourceSlots.parse({"mem": settings.session_default_memory})["mem"]),
-        disk=DiskReserve(settings.data_dir, settings.disk_reserve_bytes),
+        default_memory=int(ResourceSlots.parse({"mem": settings.sessions.default_memory})["mem"]),
+        disk=DiskReserve(settings.data_dir, settings.storage.disk_reserve_bytes),
         mounts=storage,
         admission=billing,
     )
     executions = Executions(
         lifecycle,
-        settings.execute_flush_seconds,
+        settings.sessions.execute_flush_seconds,
         agents=agents,
-        query_timeout=settings.query_exec_timeout_seconds,
+        query_timeout=settings.sessions.query_exec_timeout_seconds,
     )
     remote_agents = RemoteAgents(
         agents, lifecycle, clock, token=agent_token_for(settings),
-        lost_after=settings.agent_lost_seconds, links=links,
+        lost_after=settings.agent.lost_seconds, links=links,
     )  # fmt: skip
     admin = build_admin_plane(
         sessions, clock, identity=identity, images=images, manager=manager, compute=compute,
@@ -393,27 +393,27 @@ def build_endpoint_loop(services: Services) -> EndpointLoop:
                           lifecycle=services.lifecycle, agents=services.agents,
                           accelerators=services.accelerators,
                           images=services.images, signals=services.endpoint_signals)  # fmt: skip
-    rules = Rules(start_seconds=settings.endpoint_worker_start_seconds,
-                  max_failures=settings.endpoint_max_failures,
-                  backoff_seconds=settings.endpoint_backoff_seconds)  # fmt: skip
+    rules = Rules(start_seconds=settings.endpoints.worker_start_seconds,
+                  max_failures=settings.endpoints.max_failures,
+                  backoff_seconds=settings.endpoints.backoff_seconds)  # fmt: skip
     leases = Leases(process_identity(), LEASE)
     return EndpointLoop(services.sessions, services.clock, services.endpoint_signals, runner,
                         services.compute, leases, services.bus, rules=rules,
-                        check_seconds=settings.endpoint_check_seconds)  # fmt: skip
+                        check_seconds=settings.endpoints.check_seconds)  # fmt: skip
 
 
 def agent_token_for(settings: Settings) -> str:
     """The remote agents' shared secret: from the settings, else the data dir's token file
     (created with a fresh random token on first use, readable by its owner only)."""
-    if settings.agent_token is not None:
-        return settings.agent_token.get_secret_value()
+    if settings.agent.token is not None:
+        return settings.agent.token.get_secret_value()
     token = secret_file(settings.agent_token_path, lambda: secrets.token_urlsafe(32).encode())
     return token.decode()
 
 
 def secret_box_for(settings: Settings) -> SecretBox:
-    if settings.server_key is not None:
-        return SecretBox(settings.server_key.get_secret_value().encode())
+    if settings.auth.server_key is not None:
+        return SecretBox(settings.auth.server_key.get_secret_value().encode())
     return SecretBox.from_file(settings.server_key_path)
 
 
@@ -431,13 +431,13 @@ async def open_services(
             sessions,
             secret_box_for(settings),
             clock,
-            cache_seconds=settings.auth_cache_seconds,
-            default_rate_limit=settings.default_rate_limit,
-            login_failure_limit=settings.login_failure_limit,
-            login_session_hours=settings.login_session_hours,
+            cache_seconds=settings.auth.cache_seconds,
+            default_rate_limit=settings.auth.default_rate_limit,
+            login_failure_limit=settings.auth.login_failure_limit,
+            login_session_hours=settings.auth.login_session_hours,
         )
         first_admin = (
-            await bootstrap(sessions, identity, clock, admin_email=settings.admin_email)
+            await bootstrap(sessions, identity, clock, admin_email=settings.auth.admin_email)
             if run_bootstrap
             else None
         )

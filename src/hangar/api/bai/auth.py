@@ -189,7 +189,10 @@ class BaiAuth:
             raise InvalidAuthParams("Date/time sync error")
         date = parse_date(date_header)
         services = self.services
-        if abs(services.clock.time() - date.timestamp()) > services.settings.clock_skew_seconds:
+        if (
+            abs(services.clock.time() - date.timestamp())
+            > services.settings.auth.clock_skew_seconds
+        ):
             raise InvalidAuthParams("Date/time sync error")
         auth = parse_authorization(header)
         if version is None:

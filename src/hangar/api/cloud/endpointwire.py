@@ -111,7 +111,7 @@ def endpoint_wire(call: Call, endpoint: Endpoint, cost: float = 0.0) -> dict[str
     spec = endpoint.spec
     env = [{"key": k, "value": v} for k, v in spec.env]
     expose = None if spec.port is None else {"port": spec.port, "protocol": spec.protocol.value}
-    suffix = call.services.settings.endpoint_domain
+    suffix = call.services.settings.endpoints.domain
     return {
         "id": str(endpoint.id), "name": endpoint.name, "image": spec.image,
         "status": endpoint.status.value, "totalWorkers": endpoint.target,

@@ -134,8 +134,8 @@ class Gateway:
         self._resolver = Resolver(services)
         self._balancer = Balancer(services.endpoints)
         self._pool = Connections()
-        self.suffix = "." + services.settings.endpoint_domain.strip(".").lower()
-        self._wait = services.settings.endpoint_gateway_wait_seconds
+        self.suffix = "." + services.settings.endpoints.domain.strip(".").lower()
+        self._wait = services.settings.endpoints.gateway_wait_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

@@ -143,7 +143,7 @@ class _Cache(Generic[K, V]):
 class Resolver:
     def __init__(self, services: Services) -> None:
         self._services = services
-        ttl = services.settings.auth_cache_seconds
+        ttl = services.settings.auth.cache_seconds
         self._keys: _Cache[str, Principal] = _Cache(ttl)
         self._endpoints: _Cache[object, Endpoint | None] = _Cache(ttl)
 

@@ -21,11 +21,13 @@ class StorageHosts:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StorageHosts:
-        configs = dict(settings.storage_hosts)
+        configs = dict(settings.storage.hosts)
         configs.setdefault("local", StorageHostConfig(backend="local"))
         local_roots = settings.local_storage_roots()
         # Sessions run as the work user: folders they write to must belong to it.
-        owner = (settings.work_uid, settings.work_gid) if os.geteuid() == 0 else None
+        owner = (
+            (settings.sandbox.work_uid, settings.sandbox.work_gid) if os.geteuid() == 0 else None
+        )
         backends: dict[str, StorageBackend] = {}
         for name, config in configs.items():
             if config.backend == "local":
@@ -45,7 +47,7 @@ class StorageHosts:
                     staging_dir=settings.storage_dir / ".s3-staging" / name,
                     capacity_bytes=config.capacity_bytes,
                 )
-        return cls(backends, settings.default_storage_host)
+        return cls(backends, settings.storage.default_host)
 
     def names(self) -> list[str]:
         return sorted(self._backends)

@@ -90,13 +90,13 @@ def build_storage_plane(
         service=service,
         files=Files(
             service,
-            settings.storage_token_seconds,
-            DiskReserve(settings.data_dir, settings.disk_reserve_bytes),
+            settings.storage.token_seconds,
+            DiskReserve(settings.data_dir, settings.storage.disk_reserve_bytes),
         ),
         invitations=Invitations(service),
         sharing=GroupSharing(service),
         mounts=Mounts(service),
         dotfiles=Dotfiles(service),
         bgtasks=bgtasks,
-        sweep_seconds=settings.storage_sweep_seconds,
+        sweep_seconds=settings.storage.sweep_seconds,
     )

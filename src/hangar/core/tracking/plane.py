@@ -49,16 +49,16 @@ def build_tracking_plane(
     models.keep_events_in(metrics)
     summaries: MetricsSummaries = metrics
     hosts = storage.service.hosts
-    reserve = DiskReserve(settings.data_dir, settings.disk_reserve_bytes)
+    reserve = DiskReserve(settings.data_dir, settings.storage.disk_reserve_bytes)
     files = TrackingFiles(
-        hosts.get(hosts.default or "local"), access, reserve, settings.tracking_files_quota_bytes
+        hosts.get(hosts.default or "local"), access, reserve, settings.tracking.files_quota_bytes
     )
     cleanups: list[TaskCleanup] = [metrics, *task_cleanups]  # per-task data
     experiments = build_experiments(
         sessions, clock, access=access, summaries=summaries, cleanups=cleanups,
         keeping=[models, files],
-        silent_after=settings.tracking_task_timeout_seconds,
-        watch_every=settings.tracking_watchdog_seconds,
+        silent_after=settings.tracking.task_timeout_seconds,
+        watch_every=settings.tracking.watchdog_seconds,
     )  # fmt: skip
     return TrackingPlane(
         experiments=experiments,

@@ -120,7 +120,7 @@ async def update_full_name(request: Request) -> dict[str, Any]:
 async def signup(request: Request) -> dict[str, Any]:
     """Public when ``HANGAR_SIGNUP_ENABLED`` is set: a user in the default group, a keypair."""
     services = services_of(request)
-    if not services.settings.signup_enabled:
+    if not services.settings.auth.signup_enabled:
         raise Forbidden("Self sign-up is disabled on this server.")
     params = await read_params(request, SignupRequest)
     await services.identity.create_user(

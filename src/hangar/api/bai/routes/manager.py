@@ -41,7 +41,7 @@ async def get_status(request: Request) -> dict[str, object]:
     node = {
         "id": "hangar",
         "num_proc": 1,
-        "service_addr": f"{settings.host}:{settings.port}",
+        "service_addr": f"{settings.server.host}:{settings.server.port}",
         "heartbeat_timeout": 5.0,
         "ssl_enabled": False,
         "active_sessions": active,

@@ -53,7 +53,7 @@ async def login(request: Request) -> Any:
             },
         }
     )
-    max_age = int(services_of(request).settings.login_session_hours * 3600)
+    max_age = int(services_of(request).settings.auth.login_session_hours * 3600)
     response.set_cookie(
         SESSION_COOKIE,
         result.token,

@@ -30,7 +30,7 @@ def _storage(request: Request) -> StoragePlane:
 
 def transfer_url(request: Request, path: str) -> str:
     """An absolute URL of this server the client can reach (the public URL when set)."""
-    public = services_of(request).settings.public_url
+    public = services_of(request).settings.server.public_url
     if public:
         return public.rstrip("/") + path
     host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"

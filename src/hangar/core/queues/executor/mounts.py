@@ -49,8 +49,8 @@ class TaskMounts:
         self._shared = tuple(
             (path.expanduser().resolve(), target)
             for path, target in (
-                (settings.executor_sdk_path, ws.SDK_IN_SESSION),
-                (settings.executor_wheel_dir, ws.WHEELS_IN_SESSION),
+                (settings.executor.sdk_path, ws.SDK_IN_SESSION),
+                (settings.executor.wheel_dir, ws.WHEELS_IN_SESSION),
             )
             if path is not None
         )

@@ -156,7 +156,7 @@ class Recovery:
             if changed is None or changed > cutoff:
                 continue
             if doc.get("status_message") == STOPPING:  # its stop came after the pop
-                group = by_id[queue_id].scaling_group or self._settings.executor_scaling_group
+                group = by_id[queue_id].scaling_group or self._settings.executor.scaling_group
                 stopped = p.Ending(p.Outcome.STOPPED, "task was stopped by tasks.stop")
                 await self._endings.finish(doc["id"], stopped, p.worker_name(group))
                 continue

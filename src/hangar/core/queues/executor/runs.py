@@ -21,11 +21,11 @@ def spec_of(
     settings: Settings, run: Run, plan: p.RunPlan, secret: str, api_port: int
 ) -> dict[str, Any]:
     """What the launcher reads: the plan, the run's credentials, pip's sources."""
-    pip_args = ["--find-links", ws.WHEELS_IN_SESSION] if settings.executor_wheel_dir else []
-    pip_args += ["--no-index"] if settings.executor_pip_offline else []
+    pip_args = ["--find-links", ws.WHEELS_IN_SESSION] if settings.executor.wheel_dir else []
+    pip_args += ["--no-index"] if settings.executor.pip_offline else []
     return ws.session_spec(
         plan, task_id=run.task_id, worker=run.worker, api_port=api_port,
-        keys=(run.access_key, secret), sdk=settings.executor_sdk_path is not None,
+        keys=(run.access_key, secret), sdk=settings.executor.sdk_path is not None,
         pip_args=pip_args,
     )  # fmt: skip
 
@@ -33,8 +33,8 @@ def spec_of(
 async def write_files(settings: Settings, run: Run, plan: p.RunPlan, spec: dict[str, Any]) -> None:
     """The run's directory, code fetched (in a thread). Raises CodeUnavailable."""
     await asyncio.to_thread(
-        ws.prepare, run.files, plan, spec, local_repos=settings.executor_local_repos,
-        uid=settings.work_uid, gid=settings.work_gid,
+        ws.prepare, run.files, plan, spec, local_repos=settings.executor.local_repos,
+        uid=settings.sandbox.work_uid, gid=settings.sandbox.work_gid,
     )  # fmt: skip
 
 
@@ -54,7 +54,7 @@ async def session_request(
     Raises NotFound (the preset)."""
     slots: dict[str, Any] = {}
     opts: dict[str, Any] = {}
-    preset_name = queue.resource_preset or settings.executor_resource_preset
+    preset_name = queue.resource_preset or settings.executor.resource_preset
     if preset_name:
         preset = await resources.preset(preset_name)
         if preset is None:

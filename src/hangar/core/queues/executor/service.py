@@ -189,7 +189,7 @@ class Executor(Recovery):
 
     async def run_pass(self) -> None:
         await self._follow()
-        if self._settings.executor_enabled:
+        if self._settings.executor.enabled:
             await self._dispatch()
 
     async def _follow(self) -> None:
@@ -286,7 +286,7 @@ class Executor(Recovery):
     # Dispatch ----------------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        room = self._settings.executor_max_running - len(self._runs)
+        room = self._settings.executor.max_running - len(self._runs)
         if room <= 0:
             return
         for queue in await self._feed.served():
@@ -311,7 +311,7 @@ class Executor(Recovery):
         if not found or found[0].status is not TaskStatus.QUEUED:
             return False
         task = found[0]
-        group = queue.scaling_group or self._settings.executor_scaling_group
+        group = queue.scaling_group or self._settings.executor.scaling_group
         worker = p.worker_name(group)
         try:
             if not await self._started(task, worker):
@@ -330,9 +330,9 @@ class Executor(Recovery):
         self._runs[task.id] = run
         try:
             plan = p.run_plan(
-                task.id, task.name, task.document(), default_image=self._settings.executor_image,
-                sdk_given=self._settings.executor_sdk_path is not None,
-                skip_requirements=self._settings.executor_skip_requirements,
+                task.id, task.name, task.document(), default_image=self._settings.executor.image,
+                sdk_given=self._settings.executor.sdk_path is not None,
+                skip_requirements=self._settings.executor.skip_requirements,
             )  # fmt: skip
             await self._prepare(run, plan, keypair.secret_key)
             await self._create_session(run, plan, queue, group)
