@@ -1,4 +1,4 @@
-"""Administration pages: users, projects and domains, keypairs, announcement and freeze.
+"""Administration pages: users, keypairs, API keys, announcement and freeze.
 
 Every page is for administrators only (``@admin_page`` / ``@admin_mutation``: others get
 403 and no nav link); each change goes through the same core admin services as the
@@ -20,6 +20,8 @@ from hangar.core.identity.admin import UserChanges
 from hangar.core.identity.apikeys.models import NewApiKey
 from hangar.core.identity.models import NewKeyPair
 from hangar.core.principal import Principal
+from hangar.ui.admin_images import image_routes
+from hangar.ui.admin_org import org_routes
 from hangar.ui.admin_reports import report_routes
 from hangar.ui.context import Viewer, admin_mutation, admin_page, status_of, ui_of
 
@@ -30,13 +32,12 @@ async def _text(request: Request, name: str) -> str:
 
 
 async def _directory(request: Request, caller: Principal) -> dict[str, Any]:
-    """Users, projects, domains (superadmins only) and keypairs the caller may see."""
+    """Users, domains (superadmins only) and keypairs the caller may see."""
     services = ui_of(request).services
     reads = services.reads
     superadmin = caller.is_superadmin  # API keys and domains span every domain
     return {
         "users": await reads.directory.users(caller),
-        "groups": await reads.directory.groups(caller),
         "domains": await reads.directory.domains(caller) if superadmin else [],
         "keypairs": await reads.keypairs.keypairs(caller),
         "api_keys": await services.apikeys.listed() if superadmin else [],
@@ -73,18 +74,22 @@ async def admin_home(request: Request, viewer: Viewer) -> Response:
 @admin_mutation
 async def create_user(request: Request, viewer: Viewer) -> Response:
     """A user and, as ``hangar admin user create`` does, their main keypair (signing in
-    needs one); its secret is shown once on the page this answers with."""
+    needs one; an admin's carries admin rights); its secret is shown once on the page this
+    answers with."""
     identity = ui_of(request).services.admin.identity
     email = await _text(request, "email")
+    role = await _text(request, "role") or "user"
     try:
         await identity.create_user(
             viewer.principal, email=email, password=await _text(request, "password"),
             username=await _text(request, "username") or None,
             full_name=await _text(request, "full_name"),
-            role=await _text(request, "role") or "user",
+            role=role,
             domain_name=await _text(request, "domain") or viewer.principal.domain_name,
         )  # fmt: skip
-        issued = await identity.create_keypair(viewer.principal, email=email)
+        issued = await identity.create_keypair(  # an admin's main keypair has admin rights
+            viewer.principal, email=email, is_admin=role in ("admin", "superadmin")
+        )
     except HangarError as exc:
         return await overview(request, viewer, status_code=status_of(exc), message=str(exc))
     return await overview(request, viewer, issued=issued)
@@ -199,4 +204,6 @@ routes = [
     Route("/admin/announcement", set_announcement, methods=["POST"]),
     Route("/admin/status", set_status, methods=["POST"]),
     *report_routes,
+    *org_routes,
+    *image_routes,
 ]

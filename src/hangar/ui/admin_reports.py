@@ -1,14 +1,17 @@
 """Administration reports and resources: usage and cost (with CSV export), scaling groups
 and agents with their GPUs and health, resource presets.
 
-Usage comes from ``services.billing.usage`` as ``hangar admin usage`` reads it; the report
-spans every user and project of the installation, so it is for superadmins (a domain admin
-gets 403, as the scaling groups and agents listings answer them).
+Usage comes from ``services.billing.usage`` as ``hangar admin usage`` reads it. A superadmin
+sees every user and project of the installation; a domain admin sees the same report cut to
+their domain (the users and projects the directory shows them, the total theirs), in the
+page and both CSV exports (per user, and per project with ``?by=project``). Scaling groups
+and agents serve every domain: a domain admin gets a page saying so (403), not their list.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,17 +23,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from hangar.core.billing.models import ZERO, Usage, UsageLine
-from hangar.core.errors import Forbidden, HangarError, InvalidRequest
-from hangar.core.principal import Principal
+from hangar.core.errors import HangarError, InvalidRequest
 from hangar.ui.context import Viewer, admin_mutation, admin_page, status_of, ui_of
 
 CSV_HEADER = ["user", "cost", "currency", "gpu_hours", "cpu_core_hours", "storage_gib_hours",
               "items", "period_start", "period_end"]  # fmt: skip
-
-
-def _superadmin(caller: Principal) -> None:
-    if not caller.is_superadmin:
-        raise Forbidden("Superadmin privilege required.")
 
 
 def _day(text: str, what: str) -> datetime:
@@ -50,10 +47,19 @@ def _period(request: Request, now: datetime) -> tuple[datetime, datetime | None]
 
 
 async def _usage(request: Request, viewer: Viewer) -> Usage:
-    _superadmin(viewer.principal)
+    """The period's usage; a domain admin's cut to the projects of their domain (the user
+    lines are cut in :func:`_user_lines`, and the total follows them)."""
     services = ui_of(request).services
     start, end = _period(request, services.clock.now())
-    return await services.billing.usage(start, end)
+    usage = await services.billing.usage(start, end)
+    if viewer.principal.is_superadmin:
+        return usage
+    groups = {g.id for g in await services.reads.directory.groups(viewer.principal)}
+    users = {u.uuid for u in await services.reads.directory.users(viewer.principal)}
+    return dataclasses.replace(
+        usage, by_user=tuple(line for line in usage.by_user if line.subject in users),
+        by_project=tuple(line for line in usage.by_project if line.subject in groups),
+    )  # fmt: skip
 
 
 async def _user_lines(request: Request, viewer: Viewer, usage: Usage) -> list[UsageLine]:
@@ -63,7 +69,8 @@ async def _user_lines(request: Request, viewer: Viewer, usage: Usage) -> list[Us
     metered: dict[uuid.UUID, UsageLine] = {line.subject: line for line in usage.by_user}
     lines = [metered.pop(u.uuid, UsageLine(u.uuid, u.email, ZERO, ZERO, ZERO, ZERO, 0))
              for u in users]  # fmt: skip
-    lines.extend(metered.values())
+    if viewer.principal.is_superadmin:  # a domain admin's usage has their users only
+        lines.extend(metered.values())
     return sorted(lines, key=lambda line: (-line.cost, line.label))
 
 
@@ -71,7 +78,8 @@ async def _user_lines(request: Request, viewer: Viewer, usage: Usage) -> list[Us
 async def usage_page(request: Request, viewer: Viewer) -> Response:
     ui = ui_of(request)
     usage = await _usage(request, viewer)
-    return ui.render(request, "admin_usage.html", viewer, usage=usage,
+    scope = "every domain" if viewer.principal.is_superadmin else viewer.principal.domain_name
+    return ui.render(request, "admin_usage.html", viewer, usage=usage, scope=scope,
                      users=await _user_lines(request, viewer, usage),
                      query=request.url.query)  # fmt: skip
 
@@ -82,16 +90,21 @@ def _money(value: Decimal) -> str:
 
 @admin_page
 async def usage_csv(request: Request, viewer: Viewer) -> Response:
+    """Per user (the default) or, with ``?by=project``, per project."""
+    by = request.query_params.get("by", "user").strip() or "user"
+    if by not in ("user", "project"):
+        raise InvalidRequest("by: user or project")
     usage = await _usage(request, viewer)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow([by, *CSV_HEADER[1:]])
     period = [usage.start.isoformat(), usage.end.isoformat()]
-    for line in await _user_lines(request, viewer, usage):
+    lines = await _user_lines(request, viewer, usage) if by == "user" else usage.by_project
+    for line in lines:
         hours = [line.gpu_hours, line.cpu_core_hours, line.storage_gib_hours]
         writer.writerow([line.label, _money(line.cost), usage.currency, *hours, line.items,
                          *period])  # fmt: skip
-    name = f"usage-{usage.start:%Y%m%d}-{usage.end:%Y%m%d}.csv"
+    name = f"usage-{by}s-{usage.start:%Y%m%d}-{usage.end:%Y%m%d}.csv"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
@@ -110,6 +123,9 @@ def _gpus(devices: list[dict[str, Any]]) -> list[str]:
 @admin_page
 async def agents_page(request: Request, viewer: Viewer) -> Response:
     admin = ui_of(request).services.admin
+    if not viewer.principal.is_superadmin:
+        return ui_of(request).render(request, "admin_agents.html", viewer, 403, refused=True,
+                                     agents=[], groups=[], gpus_of=_gpus)  # fmt: skip
     agents = await admin.agents.find(viewer.principal)
     groups = await admin.scaling.find(viewer.principal)
     return ui_of(request).render(request, "admin_agents.html", viewer, agents=agents,
