@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -142,3 +143,67 @@ def test_queue_endpoint_workers_logs_tasks_and_no_one_elses(
     page.click("#delete button")
     expect(page.locator("#endpoints")).to_contain_text("No serverless endpoints")
     assert api.get(f"/v2/serverless/{eid}").json()["code"] != 10000
+
+
+def test_endpoint_form_makes_an_alb_endpoint_whose_metrics_chart_counts_requests(
+    page: Page, context: BrowserContext, server: LiveServer
+) -> None:
+    password = new_user(server, "nia@cloud.test")
+    key = new_key(server, "nia@cloud.test", "cli").key
+    sign_in(page, "nia@cloud.test", password)
+    page.goto("/ui/cloud/endpoints")
+    page.click("#new-endpoint-link")
+    form = page.locator("#new-endpoint")
+    form.locator("input[name=name]").fill("1bad")
+    form.locator("input[name=image]").fill("python:3")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_contain_text("name: a letter")
+    form.locator("input[name=name]").fill("nia-web")
+    form.locator("select[name=mode]").select_option("ALB")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_have_text("expose: an ALB endpoint needs an http port")
+    expect(form.locator("input[name=image]")).to_have_value("python:3")  # kept
+    token = form.locator("input[name=csrf]").get_attribute("value") or ""
+    wanted = {"csrf": token, "name": "nia-gpu", "mode": "QUEUE", "image": "python:3",
+              "gpu_type": "NVIDIA_B300_262G", "gpu_count": "3"}  # fmt: skip
+    odd = context.request.post("/ui/cloud/endpoints", form=wanted)
+    assert odd.status == 400 and "power of two" in odd.text()
+    unknown = context.request.post("/ui/cloud/endpoints", form={**wanted, "gpu_count": "1"})
+    assert unknown.status == 400
+    assert "resources: gpu type [NVIDIA_B300_262G] not supported" in unknown.text()
+    form.locator("input[name=port]").fill("8080")
+    form.locator("textarea[name=init_command]").fill(WORKER_INIT)
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#endpoint-name")).to_have_text("nia-web")
+    eid = page.url.rstrip("/").rsplit("/", 1)[-1]
+    api = CloudApi(server, key)
+    made = api.get(f"/v2/serverless/{eid}").json()["data"]
+    assert made["serviceMode"] == "ALB" and made["expose"]["port"] == 8080, made
+    wait_for(lambda: api.get(f"/v2/serverless/{eid}").json()["data"]["runningWorkers"] >= 1,
+             "endpoint running")  # fmt: skip
+    page.reload()
+    metrics = page.locator("#metrics")
+    expect(metrics.locator("[data-requests]")).to_have_text("0")
+    with httpx.Client(base_url=server.endpoint, timeout=30,
+                      headers={"Authorization": f"Bearer {key}"}) as proxy:  # fmt: skip
+        for _ in range(5):
+            assert proxy.get(f"/serverless-proxy/{eid}/").status_code == 200
+    expect(metrics.locator("[data-requests]")).to_have_text("5", timeout=10_000)
+    expect(metrics).to_have_attribute("data-samples", re.compile(r"^[1-9]"))
+    expect(page.locator("#rate-chart canvas")).to_have_count(1)
+    expect(page.locator("#latency-chart canvas")).to_have_count(1)
+    assert float(metrics.get_attribute("data-peak") or "0") > 0
+    latency = metrics.locator("[data-latency]").inner_text()
+    assert re.match(r"^[\d.]+ / [\d.]+ / [\d.]+$", latency), latency
+    other = context.browser.new_context(base_url=server.endpoint) if context.browser else None
+    assert other is not None
+    try:
+        oz = other.new_page()
+        sign_in(oz, "oz@cloud.test", new_user(server, "oz@cloud.test"))
+        oz.goto("/ui/cloud/endpoints")
+        assert other.request.get(f"/ui/cloud/endpoints/{eid}/metrics").status == 404
+    finally:
+        other.close()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete button")
+    expect(page.locator("#endpoints")).to_contain_text("No serverless endpoints")

@@ -124,3 +124,88 @@ def test_pod_form_answers_the_seeds_messages_and_creates_a_pod(
     row.locator("button", has_text="Delete").click()
     expect(row.locator("[data-status]")).to_have_text(re.compile("terminat"), timeout=30_000)
     expect(row.locator("button")).to_have_count(0)
+
+
+def test_volume_credential_and_vm_forms_and_no_one_elses(
+    page: Page, context: BrowserContext, server: LiveServer
+) -> None:
+    password = new_user(server, "uma@cloud.test")
+    sign_in(page, "uma@cloud.test", password)
+    page.goto("/ui/cloud")
+    page.click("#new-volume-link")
+    volume = page.locator("#new-volume")
+    volume.locator("input[name=name]").fill("uma-data")
+    volume.locator("select[name=storage_type]").select_option("CEPH")
+    volume.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_contain_text("sizeInGb: required for CEPH volumes")
+    volume.locator("select[name=storage_type]").select_option("VENDOR")
+    volume.locator("input[name=size_gb]").fill("2")
+    volume.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_contain_text("vendorVolumeType: required")
+    expect(volume.locator("input[name=name]")).to_have_value("uma-data")  # kept
+    volume.locator("select[name=storage_type]").select_option("CEPH")
+    volume.locator("button[type=submit]").click()
+    row = page.locator("#volumes tr[data-volume]", has_text="uma-data")
+    expect(row.locator("[data-status]")).to_have_text("active")
+    volume_id = row.get_attribute("data-volume")
+
+    page.click("#new-credential-link")
+    cred = page.locator("#new-credential")
+    cred.locator("input[name=name]").fill("9hub")
+    cred.locator("input[name=username]").fill("uma")
+    cred.locator("input[name=password]").fill("hunter2-secret")
+    cred.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_contain_text("name: a letter")
+    cred.locator("input[name=name]").fill("uma-hub")
+    cred.locator("select[name=type]").select_option("DOCKER_HUB")
+    cred.locator("input[name=password]").fill("hunter2-secret")
+    cred.locator("button[type=submit]").click()
+    expect(page.locator("#credentials tr", has_text="uma-hub")).to_contain_text("DOCKER_HUB")
+    expect(page.locator("body")).not_to_contain_text("hunter2-secret")
+
+    page.click("#new-vm-link")
+    vm = page.locator("#new-vm")
+    vm.locator("input[name=name]").fill("uma-vm")
+    vm.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_contain_text("vmTypeId: choose a VM type")
+    h100 = vm.locator("select[name=vm_type] option", has_text="H100").get_attribute("value")
+    vm.locator("select[name=vm_type]").select_option(h100)
+    vm.locator(f"input[name=mount_{volume_id}]").check()
+    vm.locator(f"input[name=path_{volume_id}]").fill("data")
+    vm.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_contain_text("'data' is not an absolute path")
+    vm.locator(f"input[name=path_{volume_id}]").fill("/data")
+    vm.locator("button[type=submit]").click()
+    machine = page.locator("#vms tr[data-vm]", has_text="uma-vm")
+    expect(machine).to_contain_text("NVIDIA_H100_80G")
+    expect(machine.locator("[data-cost]")).to_have_text(re.compile(r"^\d+\.\d{4}$"))
+    expect(row).to_contain_text("1")  # mounted by the VM: no delete button
+    expect(row.locator("button", has_text="Delete")).to_have_count(0)
+    vm_id = machine.get_attribute("data-vm")
+
+    other = context.browser.new_context(base_url=server.endpoint) if context.browser else None
+    assert other is not None
+    try:
+        vic = other.new_page()
+        sign_in(vic, "vic@cloud.test", new_user(server, "vic@cloud.test"))
+        vic.goto("/ui/cloud")
+        for text in ("uma-data", "uma-vm", "uma-hub"):
+            expect(vic.locator("body")).not_to_contain_text(text)
+        vic.goto("/ui/cloud/vms/new")
+        expect(vic.locator("#vm-volumes")).not_to_contain_text("uma-data")
+        token = vic.locator("input[name=csrf]").first.get_attribute("value") or ""
+        for target in (f"/ui/cloud/vms/{vm_id}/terminate", f"/ui/cloud/volumes/{volume_id}/delete"):
+            assert other.request.post(target, form={"csrf": token}).status == 404, target
+        stolen = other.request.post("/ui/cloud/vms", form={
+            "csrf": token, "name": "vic-vm", "vm_type": h100 or "",
+            f"mount_{volume_id}": "on", f"path_{volume_id}": "/steal"})  # fmt: skip
+        assert stolen.status == 404, stolen.text()
+    finally:
+        other.close()
+
+    page.goto("/ui/cloud")
+    machine.locator("button", has_text="Terminate").click()
+    expect(machine.locator("[data-status]")).to_have_text("terminated", timeout=30_000)
+    expect(row.locator("button", has_text="Delete")).to_have_count(1, timeout=30_000)
+    row.locator("button", has_text="Delete").click()
+    expect(page.locator("#volumes tr[data-volume]", has_text="uma-data")).to_have_count(0)

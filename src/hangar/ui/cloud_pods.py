@@ -32,7 +32,7 @@ class GpuOffer:
     device: DeviceChoice
 
 
-async def _offers(request: Request) -> list[GpuOffer]:
+async def gpu_offers(request: Request) -> list[GpuOffer]:
     offers: dict[str, GpuOffer] = {}
     for group in await ui_of(request).services.accelerators.groups():
         kind = gpu_type(group.model, group.memory_bytes)
@@ -48,7 +48,7 @@ async def _form_page(
 ) -> Response:
     form = await request.form() if request.method == "POST" else FormData()
     return ui_of(request).render(request, "cloud_pod_new.html", viewer, status_code,
-                                 offers=await _offers(request), message=message,
+                                 offers=await gpu_offers(request), message=message,
                                  form=form)  # fmt: skip
 
 
@@ -107,7 +107,7 @@ async def new_pod(request: Request, viewer: Viewer) -> Response:
 async def create_pod(request: Request, viewer: Viewer) -> Response:
     services = ui_of(request).services
     try:
-        wanted = _request(await request.form(), await _offers(request))
+        wanted = _request(await request.form(), await gpu_offers(request))
         await services.pods.create(viewer.principal, wanted)
     except HangarError as exc:
         return await _form_page(request, viewer, status_code=status_of(exc), message=str(exc))
