@@ -129,3 +129,27 @@ def test_the_queue_page_reorders_and_dequeues_my_tasks_only(
     csrf = page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']")
     refused = page.request.post(f"/ui/queues/{queue}/tasks/{secret}/dequeue", form={"csrf": csrf})
     assert refused.status == 404 and "bob's secret" not in refused.text()
+
+
+def test_the_queue_page_shows_new_entries_by_itself(
+    page: Page, server: LiveServer, alice: ClearmlUser, api: ClearmlApi
+) -> None:
+    admin = ClearmlApi.of(server, admin_of(server))
+    try:
+        queue = admin.call("queues.create", name="ui-live-line", served_by="external")["id"]
+    finally:
+        admin.close()
+    sign_in(page, alice.email, password_of(alice))
+    page.goto("/ui/queues")
+    card = page.locator(f'section[data-queue-id="{queue}"]')
+    expect(card.locator("[data-length]")).to_have_text("0")
+    chart = f"document.getElementById('queue-chart-{queue}')"
+    page.evaluate(f"window.sameDocument = true; {chart}.kept = true")
+    task = api.call("tasks.create", name="arrives later", type="training")["id"]
+    api.call("tasks.enqueue", task=task, queue=queue)
+    expect(card.locator("[data-length]")).to_have_text("1")
+    expect(card.locator(f'tr[data-task-id="{task}"]')).to_contain_text("arrives later")
+    assert page.evaluate(f"{chart}.kept === true")  # the chart's element was kept as drawn
+    api.call("tasks.dequeue", task=task)
+    expect(card.locator("[data-length]")).to_have_text("0")
+    assert page.evaluate("window.sameDocument === true")

@@ -20,6 +20,7 @@ from hangar.core.queues.service import Move
 from hangar.ui import queues_charts
 from hangar.ui.context import Viewer, mutation, page, ui_of
 
+REFRESH_S = 3  # the page asks for its queues and workers again this often
 MOVES = {"up": Move.FORWARD, "down": Move.BACKWARD, "top": Move.TO_FRONT, "bottom": Move.TO_BACK}
 
 
@@ -65,7 +66,7 @@ async def queue_list(request: Request, viewer: Viewer) -> Response:
     queue_names = {queue.id: queue.display_name or queue.name for queue in queues}
     return ui.render(request, "queues.html", viewer, rows=_rows(queues, names, workers),
                      workers=sorted(workers, key=lambda w: w.name), names=names,
-                     queue_names=queue_names)  # fmt: skip
+                     queue_names=queue_names, refresh_s=REFRESH_S)  # fmt: skip
 
 
 def _ids(request: Request) -> tuple[str, str]:
