@@ -18,7 +18,14 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from hangar.agent.kernels.pool import KernelPool, Pooled, fits, fits_sandbox
+from hangar.agent.kernels.pool import (
+    KernelPool,
+    Pooled,
+    fits,
+    fits_sandbox,
+    key_interpreter,
+    pool_key,
+)
 from hangar.agent.models import ImageRequest, KernelRequest
 from hangar.agent.node_state import (
     IDLE_GAP,
@@ -55,12 +62,11 @@ class NodePools(NodeState):
         """The spec of a pooled kernel: a default request's, under the pool id. ``key`` is
         an interpreter, or an image's pool key (see :meth:`_image_key`). Raises
         InvalidKernelRequest (the image is no longer on the node) and OSError."""
-        interpreter, image = key, None
-        if "\n" in key:
+        interpreter, image = key_interpreter(key), None
+        if key != interpreter:
             if key not in self._pooled_images:
                 raise OSError("the image is no longer kept ready")
             image = self._pooled_images[key][0]
-            interpreter = key.split("\n", 1)[0]
         request = KernelRequest(uuid.uuid4(), "pool", interpreter=interpreter, image=image)
         spec = build_spec(
             request, scratch_root=self.scratch_root, uid=self.uid, gid=self.gid,
@@ -127,7 +133,7 @@ class NodePools(NodeState):
     def _image_key(self, interpreter: str, image: ImageRequest) -> str:
         """The pool key of ``image`` (its sandboxes are kept from now on, see the module's
         note); the least recently used image beyond ``POOLED_IMAGES`` is let go."""
-        key = f"{interpreter}\n{image.digest or image.reference}"
+        key = pool_key(interpreter, image.digest or image.reference)
         previous = self._pooled_images.pop(key, None)
         if previous is not None:
             previous[1].cancel()

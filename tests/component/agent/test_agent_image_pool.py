@@ -19,7 +19,7 @@ from hangar.agent.models import BatchSteps, ImageRequest
 from hangar.agent.node import Node
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
 from tests.support.agent_node import collect, ends, make_node, request, text
-from tests.support.oci_images import Entry, ImageBuild, Layout, file, shell_rootfs
+from tests.support.oci_images import Entry, ImageBuild, Layout, file, python_files, shell_rootfs
 from tests.support.registry import Registry, RegistryUnavailable, start_registry
 
 HOST = "/usr/bin/python3"
@@ -27,7 +27,8 @@ HOST = "/usr/bin/python3"
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """An anonymous registry holding pool/one and pool/two (a shell each)."""
+    """An anonymous registry holding pool/one and pool/two (a shell each) and pool/py (a
+    shell and Python)."""
     root = tmp_path_factory.mktemp("registry")
     try:
         with start_registry(root / "registry") as found:
@@ -39,6 +40,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
                 image = ImageBuild([base, app], env=["PATH=/usr/bin:/bin"])
                 layout.tag(layout.image(image), tag)
                 found.push(layout.root, f"pool/{tag}:latest", tag=tag)
+            layout.tag(layout.image(ImageBuild([base, python_files()])), "py")
+            found.push(layout.root, "pool/py:latest", tag="py")
             yield found
     except RegistryUnavailable as exc:
         pytest.skip(str(exc))
@@ -153,5 +156,26 @@ async def test_an_image_no_longer_used_lets_its_sandboxes_go(
         assert not (data_dir / "scratch" / pooled).exists()
         assert stored.manifest.digest in node.images.store.unused_since(time.time() + 60)
         assert node.sandboxes is not None and _key(one) not in node.sandboxes.ready_keys()
+    finally:
+        await _end(node)
+
+
+async def test_python_runs_in_a_pooled_sandbox_of_a_python_image(
+    runtime: BubblewrapRuntime, data_dir: Path, registry: Registry
+) -> None:
+    """``backend.ai run`` on a Python image: ``python`` is found in the adopted sandbox's
+    first run (built ahead, under the pooled kernel's paths) and in the next ones."""
+    node = make_node(runtime, data_dir, sandbox_pool_size=1)
+    image = _image(registry, "py")
+    try:
+        first = request(image=image, interactive=False)
+        await node.create_kernel(first)
+        await _waiter(runtime, await _pooled(node, _key(image)))
+        second = request(image=image, interactive=False)
+        await node.create_kernel(second)
+        command = "python -c 'import sys; print(sys.prefix)'; echo $BACKENDAI_KERNEL_ID"
+        for _ in range(2):  # the sandbox built ahead, then a new one
+            out, code = await _run(node, second.kernel_id, command)
+            assert (out, code) == (f"/usr\n{second.kernel_id}\n", 0)
     finally:
         await _end(node)

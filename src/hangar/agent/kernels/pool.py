@@ -36,8 +36,21 @@ from hangar.agent.specs import prepare_shim
 log = logging.getLogger("hangar.agent.kernels")
 POOL_PREFIX = "pool-"
 
-# (pool kernel id, interpreter) -> (spec, shim dir) of a pooled kernel; nothing is created
+# (pool kernel id, key) -> (spec, shim dir) of a pooled kernel; nothing is created
 SpecFactory = Callable[[str, str], tuple[KernelSpec, Path]]
+# A pool's key is an interpreter, or an interpreter, KEY_SEP and what else sets its kernels
+# apart (a container image's name): see :func:`pool_key`.
+KEY_SEP = "\n"
+
+
+def pool_key(interpreter: str, variant: str | None = None) -> str:
+    """The pool key of kernels of ``interpreter`` (and ``variant``, e.g. an image)."""
+    return interpreter if variant is None else f"{interpreter}{KEY_SEP}{variant}"
+
+
+def key_interpreter(key: str) -> str:
+    """The interpreter of pool key ``key``."""
+    return key.split(KEY_SEP, 1)[0]
 
 
 class PoolFiles(Protocol):
@@ -110,15 +123,18 @@ class KernelPool:
             if self.quiet is not None:
                 await self.quiet()
             spec, shim = self.make_spec(kernel_id, interpreter)
-            await asyncio.to_thread(prepare_shim, shim, interpreter)
+            await asyncio.to_thread(prepare_shim, shim, key_interpreter(interpreter))
             await self.runtime.create(spec)
             if self.files is not None:
                 await asyncio.to_thread(self.files.prepare_pooled, spec)
             self.runtime.prestart(kernel_id)
             kernel = (
                 await QueryKernel.start(
-                    self.runtime, kernel_id, interpreter, timeout=self.start_timeout
-                )
+                    self.runtime,
+                    kernel_id,
+                    key_interpreter(interpreter),
+                    timeout=self.start_timeout,
+                )  # fmt: skip
                 if self.query
                 else None
             )
