@@ -211,6 +211,32 @@ def test_a_whole_metric_comes_in_one_answer_as_its_pages_do(
     assert none == {"events": [], "returned": 0, "total": 0, "scroll_id": None}
 
 
+def test_a_kept_whole_history_follows_every_change_to_it(alice_api: ClearmlApi) -> None:
+    """The server keeps a long history's encoded answer; a point reported again, a
+    deleted history and a history written anew each show in the next read."""
+    task = new_task(alice_api, "kept history")
+    add_batch(alice_api, [scalar(task, i, i / 7) for i in range(12_000)])
+
+    def values() -> dict[int, float | None]:
+        found = alice_api.call("events.get_scalar_metric_data", task=task, metric="loss",
+                               no_scroll=True)  # fmt: skip
+        assert found["returned"] == found["total"] == len(found["events"])
+        return {e["iter"]: e["value"] for e in found["events"]}
+
+    first = values()
+    assert values() == first and first[11_999] == 11_999 / 7
+    add_batch(alice_api, [scalar(task, 5, 42.0)])  # an old point, the aggregates barely move
+    assert values()[5] == 42.0
+    add_batch(alice_api, [{**scalar(task, 6, 6 / 7), "timestamp": 1}])  # only its time changes
+    found = alice_api.call("events.get_scalar_metric_data", task=task, metric="loss",
+                           no_scroll=True)  # fmt: skip
+    assert [e["timestamp"] for e in found["events"] if e["iter"] == 6] == [1]
+    alice_api.call("events.delete_for_task", task=task)
+    assert values() == {}
+    add_batch(alice_api, [scalar(task, i, -i / 7) for i in range(12_000)])
+    assert values() == {i: -i / 7 for i in range(12_000)}
+
+
 def test_a_models_events_are_read_with_model_events_and_go_with_the_model(
     clearml_live: LiveServer, alice_api: ClearmlApi, bob_api: ClearmlApi
 ) -> None:

@@ -53,6 +53,9 @@ class MetricSeriesRow(Base):
     first_value: Mapped[float | None] = mapped_column(Double)
     first_iter: Mapped[int | None] = mapped_column(BigInteger)
     x_axis_label: Mapped[str | None] = mapped_column(Text)
+    stamp: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """A random number each write to the series sets: a kept copy of its history is
+    current while the stamp is the same."""
 
 
 class ScalarRow(Base):

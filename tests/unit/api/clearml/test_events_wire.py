@@ -98,11 +98,13 @@ def test_scroll_ids_hold_their_state_and_refuse_forgeries() -> None:
 
 def test_scalar_events_are_written_as_the_objects_would_be() -> None:
     runs = [
-        SeriesPoints(TASK, 'lo"ss', "a", (3, 2, 1), (1.5, None, float("inf")), (10, 11, 12)),
-        SeriesPoints(TASK, 'lo"ss', "empty", (), (), ()),
-        SeriesPoints(TASK, "m", "ü", (-5, 2**62), (float("nan"), 1e-300), (1, 2)),
+        SeriesPoints.of((TASK, 'lo"ss', "a"), (3, 2, 1), (1.5, None, float("inf")), (10, 11, 12)),
+        SeriesPoints.of((TASK, 'lo"ss', "empty"), (), (), ()),
+        SeriesPoints.of((TASK, "m", "ü"), (-5, 2**62), (float("nan"), 1e-300), (1, 2)),
+        SeriesPoints.of((TASK, "n", "x"), (7, 6, 5), (None, None, -2.5), (-1, 0, 2**62)),
+        SeriesPoints.of((TASK, "one", "y"), (0,), (None,), (3,)),
     ]
-    for some in (runs, runs[:1], runs[1:2], runs[2:], []):
+    for some in (runs, runs[:1], runs[1:2], runs[2:], runs[3:], runs[4:], []):
         written = orjson.dumps({"events": scalar_events(some)})
         assert written == orjson.dumps({"events": scalar_objects(some)})
     [first, *_] = orjson.loads(orjson.dumps(scalar_events(runs)))

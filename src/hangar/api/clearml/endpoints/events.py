@@ -20,6 +20,7 @@ from hangar.api.clearml.events_wire import (
     scroll_id,
     scroll_state,
 )
+from hangar.api.clearml.history_cache import MIN_POINTS, HistoryCache, Kept
 from hangar.api.clearml.params import JSON_LINES
 from hangar.api.clearml.registry import Call, endpoint
 from hangar.core.tracking.metrics.models import EventKind, Series, XAxis
@@ -222,7 +223,7 @@ async def get_scalar_metric_data(call: Call) -> dict[str, Any] | StreamedList:
     runs = [] if done else page.runs
     return {
         "events": scalar_events(runs),
-        "returned": sum(len(run.iters) for run in runs),
+        "returned": sum(len(run.rows) for run in runs),
         "total": page.total,
         "scroll_id": None if body.no_scroll else scroll_id(after),
     }
@@ -232,17 +233,39 @@ async def _whole_metric(call: Call, body: MetricDataBody) -> StreamedList:
     history = await reads(call).scalar_history(
         call.principal, body.task, metric=body.metric, descending=True, chunk=CHUNK
     )
+    cache = histories(call)
     sent = 0
 
     async def pieces() -> AsyncGenerator[bytes, None]:
         nonlocal sent
-        async for run in history.runs():
-            sent += len(run.iters)
-            yield scalar_text([run])
+        for ref in history.series:
+            key = (ref.id, ref.stamp, history.descending)
+            kept = cache.get(key)
+            if kept is not None:
+                sent += kept.points
+                yield kept.text
+                continue
+            texts: list[bytes] = []
+            points = 0
+            async for run in history.runs_of(ref):
+                points += len(run.rows)
+                sent += len(run.rows)
+                texts.append(scalar_text([run]))
+                yield texts[-1]
+            if points >= MIN_POINTS and await history.unchanged(ref):
+                cache.put(key, Kept(b",".join(texts), points))
 
     return StreamedList(
         "events", pieces(), lambda: {"returned": sent, "total": sent, "scroll_id": None}
     )
+
+
+def histories(call: Call) -> HistoryCache:
+    """The app's kept histories."""
+    found = getattr(call.request.app.state, "histories", None)
+    if not isinstance(found, HistoryCache):
+        found = call.request.app.state.histories = HistoryCache()
+    return found
 
 
 @endpoint("events.get_scalar_metrics_and_variants")

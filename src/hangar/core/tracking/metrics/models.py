@@ -7,6 +7,7 @@ lines are never deduplicated.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -121,16 +122,35 @@ class ScalarPoint:
     timestamp: int
 
 
+PointTuple = tuple[int, float | None, None, int]
+"""A stored point as read back: iteration, value, an empty field, timestamp. The empty
+field costs the database nothing and tells a writer of the rows' JSON text where the
+timestamp starts (see the ClearML face's scalar writer)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesPoints:
-    """Stored points of one series, as columns."""
+    """Stored points of one series, as rows in reading order."""
 
     task: TaskId
     metric: str
     variant: str
-    iters: tuple[int, ...]
-    values: tuple[float | None, ...]
-    timestamps: tuple[int, ...]
+    rows: Sequence[PointTuple]
+
+    @classmethod
+    def of(
+        cls,
+        key: tuple[TaskId, str, str],
+        iters: Sequence[int],
+        values: Sequence[float | None],
+        stamps: Sequence[int],
+    ) -> SeriesPoints:
+        rows = [(it, v, None, ts) for it, v, ts in zip(iters, values, stamps, strict=True)]
+        return cls(*key, rows)
+
+    @property
+    def iters(self) -> list[int]:
+        return [row[0] for row in self.rows]
 
 
 @dataclass(frozen=True, slots=True)

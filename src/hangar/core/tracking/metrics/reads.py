@@ -53,18 +53,26 @@ class ScalarHistory:
     async def runs(self) -> AsyncIterator[SeriesPoints]:
         """Runs of at most ``chunk`` points, series by series in the order of a
         :meth:`MetricsReads.scalar_page` listing; each series read in iteration order."""
+        for ref in self.series:
+            async for run in self.runs_of(ref):
+                yield run
+
+    async def runs_of(self, ref: SeriesRef) -> AsyncIterator[SeriesPoints]:
+        """The runs of one of :attr:`series`."""
         async with self.engine.connect() as conn:
-            for ref in self.series:
-                after = None
-                while True:
-                    iters, values, stamps = await scalars.columns(
-                        conn, ref.id, after, self.chunk, desc=self.descending
-                    )
-                    if iters:
-                        yield SeriesPoints(ref.task, ref.metric, ref.variant, iters, values, stamps)
-                    if len(iters) < self.chunk:
-                        break
-                    after = iters[-1]
+            after = None
+            while True:
+                found = await scalars.rows(conn, ref.id, after, self.chunk, desc=self.descending)
+                if found:
+                    yield SeriesPoints(ref.task, ref.metric, ref.variant, found)
+                if len(found) < self.chunk:
+                    break
+                after = found[-1][0]
+
+    async def unchanged(self, ref: SeriesRef) -> bool:
+        """Whether nothing was written to the series since it was listed (its stamp)."""
+        async with self.engine.connect() as conn:
+            return await scalars.stamp(conn, ref.id) == ref.stamp
 
 
 def no_task(task: TaskId) -> NotFound:
@@ -316,25 +324,21 @@ async def _one_series(
     descending: bool,
 ) -> ScalarPage:
     """:meth:`MetricsReads.scalar_page` of a single series, read as columns."""
-    iters, values, stamps = await scalars.columns(
-        conn, ref.id, after[1] if after else None, limit, desc=descending
-    )
-    whole = after is None and len(iters) < limit
-    total = len(iters) if whole else await scalars.count_points(conn, [ref.id])
-    last = (ref.id, iters[-1]) if len(iters) == limit else None
-    run = SeriesPoints(ref.task, ref.metric, ref.variant, iters, values, stamps)
-    return ScalarPage([run] if iters else [], total, last)
+    found = await scalars.rows(conn, ref.id, after[1] if after else None, limit, desc=descending)
+    whole = after is None and len(found) < limit
+    total = len(found) if whole else await scalars.count_points(conn, [ref.id])
+    last = (ref.id, found[-1][0]) if len(found) == limit else None
+    run = SeriesPoints(ref.task, ref.metric, ref.variant, found)
+    return ScalarPage([run] if found else [], total, last)
 
 
 def _runs(refs: dict[int, SeriesRef], rows: list[scalars.PointRow]) -> list[SeriesPoints]:
-    """Rows ordered by series, as one run of points per series (columns made by builtins:
-    a page may hold a long history)."""
+    """Rows ordered by series, as one run of points per series."""
     runs = []
     for sid, group in groupby(rows, key=itemgetter(0)):
-        points = list(group)
-        iters, values, stamps = (tuple(map(itemgetter(i), points)) for i in (1, 2, 3))
         ref = refs[sid]
-        runs.append(SeriesPoints(ref.task, ref.metric, ref.variant, iters, values, stamps))
+        points = [(it, value, None, ts) for _sid, it, value, ts in group]
+        runs.append(SeriesPoints(ref.task, ref.metric, ref.variant, points))
     return runs
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
@@ -12,7 +13,7 @@ from sqlalchemy import BigInteger, Table, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hangar.core.tracking.contracts import TaskId
-from hangar.core.tracking.metrics.models import SINGLE_VALUE_ITER, ScalarIn, XAxis
+from hangar.core.tracking.metrics.models import SINGLE_VALUE_ITER, PointTuple, ScalarIn, XAxis
 from hangar.core.tracking.metrics.repo.sql import (
     execute_many,
     fetch_all,
@@ -35,6 +36,7 @@ class SeriesRef:
     task: TaskId
     metric: str
     variant: str
+    stamp: int = 0  # changes with every write to the series
 
 
 @dataclass(slots=True)
@@ -67,7 +69,7 @@ class _Batch:
         return batch
 
 
-_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 _ITER_TIME = attrgetter("iter", "timestamp")
 _ITER = attrgetter("iter")
 _VALUE = attrgetter("value")
@@ -167,12 +169,12 @@ FOLD = f"""UPDATE tracking_metric_series SET
  min_iter = CASE WHEN {_LOWER} THEN :loi ELSE min_iter END,
  max_value = CASE WHEN {_HIGHER} THEN :hi ELSE max_value END,
  max_iter = CASE WHEN {_HIGHER} THEN :hii ELSE max_iter END,
- x_axis_label = COALESCE(:label, x_axis_label)
+ x_axis_label = COALESCE(:label, x_axis_label), stamp = :stamp
  WHERE id = :id"""
 """One UPDATE merges a batch into a series' stored aggregates: atomic under concurrent
 writers, as every right-hand side reads the row as it was."""
 _TYPES = {"n": "BIGINT", "li": "BIGINT", "lt": "BIGINT", "fi": "BIGINT", "loi": "BIGINT",
-          "hii": "BIGINT", "id": "INTEGER", "label": "TEXT"}  # fmt: skip
+          "hii": "BIGINT", "id": "INTEGER", "label": "TEXT", "stamp": "BIGINT"}  # fmt: skip
 
 
 def _fold_params(sid: int, b: _Batch) -> dict[str, Any]:
@@ -182,7 +184,7 @@ def _fold_params(sid: int, b: _Batch) -> dict[str, Any]:
     return {
         "n": b.count, "total": b.total, "li": b.last[0], "lt": b.last[1], "lv": b.last[2],
         "fi": b.first[0], "fv": b.first[1], "lo": low, "loi": low_iter, "hi": high,
-        "hii": high_iter, "label": b.label, "id": sid,
+        "hii": high_iter, "label": b.label, "id": sid, "stamp": secrets.randbits(62) + 1,
     }  # fmt: skip
 
 
@@ -201,15 +203,16 @@ async def find_series(
 ) -> list[SeriesRef]:
     """The series of ``tasks``, sorted by task, metric, variant; narrowed to ``metrics``
     (metric name, variant names: all variants when empty) when given."""
+    c = SERIES.c
     query = (
-        select(SERIES.c.id, SERIES.c.task_id, SERIES.c.metric, SERIES.c.variant)
-        .where(SERIES.c.task_id.in_(tasks))
-        .order_by(SERIES.c.task_id, SERIES.c.metric, SERIES.c.variant)
+        select(c.id, c.task_id, c.metric, c.variant, c.stamp)
+        .where(c.task_id.in_(tasks))
+        .order_by(c.task_id, c.metric, c.variant)
     )
     wanted = {metric: set(variants) for metric, variants in metrics}
     return [
-        SeriesRef(sid, task, metric, variant)
-        for sid, task, metric, variant in await conn.execute(query)
+        SeriesRef(sid, task, metric, variant, stamp)
+        for sid, task, metric, variant, stamp in await conn.execute(query)
         if not wanted or (metric in wanted and (not wanted[metric] or variant in wanted[metric]))
     ]
 
@@ -284,21 +287,29 @@ async def points(
     return cast(list[PointRow], await fetch_all(conn, sql, params))
 
 
-async def columns(
+async def rows(
     conn: AsyncConnection, sid: int, after: int | None, limit: int, *, desc: bool = False
-) -> tuple[tuple[int, ...], tuple[float | None, ...], tuple[int, ...]]:
+) -> list[PointTuple]:
     """One series' points in order of iteration (or the reverse) after iteration ``after``,
-    as columns: iterations, values, timestamps (the compact read of a long history)."""
+    as :data:`PointTuple` rows (the compact read of a long history)."""
     where, params = f"series_id = {mark(conn, 1)}", [sid]
     if after is not None:
         where += f" AND iter {'<' if desc else '>'} {mark(conn, 2)}"
         params.append(after)
     sql = (
-        f"SELECT iter, value, timestamp FROM tracking_scalars WHERE {where} "
+        f"SELECT iter, value, NULL, timestamp FROM tracking_scalars WHERE {where} "
         f"ORDER BY iter {'DESC' if desc else ''} LIMIT {int(limit)}"
     )
-    rows = await fetch_all(conn, sql, params)
-    return tuple(map(_FIRST, rows)), tuple(map(_SECOND, rows)), tuple(map(_THIRD, rows))
+    found = await fetch_all(conn, sql, params)
+    if found and type(found[0]) is not tuple:  # asyncpg's records
+        found = [tuple(row) for row in found]
+    return cast(list[PointTuple], found)
+
+
+async def stamp(conn: AsyncConnection, sid: int) -> int | None:
+    """The series' stamp now (None: the series is gone)."""
+    found = await conn.scalar(select(SERIES.c.stamp).where(SERIES.c.id == sid))
+    return None if found is None else int(found)
 
 
 async def count_points(conn: AsyncConnection, series: Collection[int]) -> int:
