@@ -22,7 +22,7 @@ from hangar.core.endpoint_tasks.service import TaskService
 from hangar.core.endpoint_tasks.webhooks import DeliveryRules, Notifier
 from hangar.core.endpoints import repo as endpoint_repo
 from hangar.core.endpoints.models import EndpointSpec, Placement, ServiceMode, WorkerTarget
-from hangar.core.errors import Unavailable
+from hangar.core.errors import NotFound, Unavailable
 from hangar.core.principal import Principal
 from hangar.core.reconcile import Leases
 from hangar.core.services import Services
@@ -260,3 +260,34 @@ async def test_webhook_retries_after_1_5_15_minutes(setup: Any) -> None:
     assert [json.loads(r.content)["retry_count"] for r in seen] == [1, 2, 3, 4]
     assert {r.headers["X-API-Key"] for r in seen} == {"s3cr3t"}
     assert str(seen[0].url) == "http://hooks.test/r"  # the endpoint's webhook
+
+
+async def test_finished_tasks_go_after_the_retention_unless_a_webhook_is_pending(
+    setup: Any,
+) -> None:
+    services, who, eid = setup
+    clock: FakeClock = services.clock  # type: ignore[assignment]
+    workers, dispatcher, tasks = parts(services, eid, [1])
+    dispatcher._rules = DispatchRules(retention_seconds=7 * 86400)
+    notifier = Notifier(services.sessions, clock, Leases("me"), DeliveryRules())
+
+    def hook(req: httpx.Request) -> httpx.Response:  # t2's webhook fails: a retry pending
+        return httpx.Response(500 if json.loads(req.content)["user_task_id"] == "t2" else 200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hook)) as client:
+        for n in (1, 2, 3):
+            if n == 3:
+                clock.advance(86400)  # t3 finishes a day later
+            await tasks.submit(who, eid, request(n))
+            await dispatcher.fill(eid)
+            await settle(dispatcher)
+            assert await notifier.deliver_due(client, CloudNotices()) >= 1
+
+    clock.advance(6 * 86400 + 1)  # t1 and t2 ended 7 days ago, t3 6 days ago
+    assert await dispatcher.purge() == 1
+    with pytest.raises(NotFound):
+        await tasks.get(who, eid, "t1")
+    assert (await tasks.get(who, eid, "t2")).delivery_status is DeliveryStatus.FAILED
+    assert (await tasks.get(who, eid, "t3")).delivery_status is DeliveryStatus.SUCCESS
+    assert await tasks.submit(who, eid, request(1)) == "t1"  # its id is free again
+    assert (await tasks.get(who, eid, "t1")).status is TaskStatus.PROCESSING

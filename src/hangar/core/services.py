@@ -190,7 +190,8 @@ class Services:
         """Sends QUEUE endpoints' tasks to their RUNNING workers."""
         s = self.settings
         rules = DispatchRules(concurrency=s.endpoints.task_concurrency,
-                              timeout=s.endpoints.task_timeout_seconds)  # fmt: skip
+                              timeout=s.endpoints.task_timeout_seconds,
+                              retention_seconds=s.endpoints.task_retention_days * 86400)  # fmt: skip
         leases = Leases(process_identity(), ttl=timedelta(seconds=s.endpoints.task_lease_seconds))
         return Dispatcher(self.sessions, self.clock, self.endpoints, leases, self.task_notifier,
                           rules)  # fmt: skip

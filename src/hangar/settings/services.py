@@ -210,6 +210,12 @@ class EndpointSettings(_Group):
         description="QUEUE endpoints: a task being sent by a server process that died goes "
         "back to the queue (once) this long after that process last renewed it.",
     )  # fmt: skip
+    task_retention_days: float = Field(
+        alias="endpoint_task_retention_days",
+        default=7.0, gt=0,
+        description="QUEUE endpoints: a finished task (SUCCESS or FAILED, its webhook settled) "
+        "is deleted this many days after it ended; its taskId may then be used again.",
+    )  # fmt: skip
     webhook_retry_seconds: list[float] = Field(
         alias="endpoint_webhook_retry_seconds",
         default=[60.0, 300.0, 900.0],

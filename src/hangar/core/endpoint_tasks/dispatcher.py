@@ -60,6 +60,8 @@ class Pokes(Protocol):
 
 
 IDLE_CHECK_SECONDS = 10.0  # the periodic pass while no task is queued or sent here
+PURGE_SECONDS = 3600.0  # how often finished tasks past their retention are deleted
+PURGE_BATCH = 1000  # tasks deleted per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class DispatchRules:
     concurrency: int = 1  # tasks one worker runs at once
     timeout: float = 600.0  # a worker's answer is awaited this long
     check_seconds: float = 1.0  # the periodic pass
+    retention_seconds: float = 7 * 86400.0  # finished tasks are kept this long
 
 
 @dataclass(slots=True)
@@ -119,6 +122,7 @@ class Dispatcher:
         self._backlog: set[int] = set()  # endpoints that may have queued tasks
         self._refused: dict[int, float] = {}  # worker id -> no tasks before (monotonic)
         self._wakes: dict[int, int] = {}  # wakes per endpoint (a fill saw none meanwhile?)
+        self._purge_at = -math.inf  # when the next purge is due (monotonic)
 
     def reserve(self, endpoint_id: int) -> Slot | None:
         """A free worker slot for a new task when nothing waits before it (FIFO), else
@@ -342,6 +346,23 @@ class Dispatcher:
             self._workers.note_load(endpoint_id, queued=count)
             self.wake(endpoint_id)
         self._loaded = set(queued)
+        if time.monotonic() >= self._purge_at:
+            self._purge_at = time.monotonic() + PURGE_SECONDS
+            await self.purge()
+
+    async def purge(self) -> int:
+        """Delete the finished tasks older than the retention whose webhook is settled,
+        a batch per transaction; how many went. A purged task's id may be used again."""
+        now = self._clock.now()
+        before, total = now - timedelta(seconds=self._rules.retention_seconds), 0
+        while True:
+            async with self._sessions() as db, db.begin():
+                gone = await repo.purge(db, before, now, PURGE_BATCH)
+            total += gone
+            if gone < PURGE_BATCH:
+                if total:
+                    log.info("deleted %d endpoint tasks finished before %s", total, before)
+                return total
 
     async def _recover(self, db: DbSession, orphan: TaskRecord) -> None:
         outcome = died(orphan.sends, ORPHANED)

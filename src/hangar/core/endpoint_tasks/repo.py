@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hangar.core.endpoint_tasks.models import DeliveryStatus, TaskRequest, TaskStatus
@@ -16,6 +16,7 @@ from hangar.db.engine import DbSession
 from hangar.db.tables.endpoint_tasks import EndpointTaskRow as T
 
 UNFINISHED = (TaskStatus.PROCESSING.value, TaskStatus.DELIVERED.value)
+FINISHED = (TaskStatus.SUCCESS.value, TaskStatus.FAILED.value)
 UrlOf = Callable[[int, int, int, str], str]
 
 
@@ -246,3 +247,18 @@ async def noted(
 async def next_notice(db: DbSession) -> datetime | None:
     """When the earliest pending webhook attempt is due."""
     return (await db.execute(select(func.min(T.notify_at)))).scalar_one_or_none()
+
+
+async def purge(db: DbSession, before: datetime, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` finished tasks (oldest first) that ended before ``before``
+    and have no webhook attempt pending or in progress; how many went. The caller commits."""
+    settled = [T.status.in_(FINISHED), T.updated_at < before, T.notify_at.is_(None),
+               Leases.free(T, now)]  # fmt: skip
+    ids = (await db.execute(select(T.id).where(*settled).order_by(T.id).limit(limit))).scalars()
+    wanted = list(ids)
+    if not wanted:
+        return 0
+    gone = await db.execute(
+        delete(T).where(T.id.in_(wanted), *settled).execution_options(synchronize_session=False)
+    )
+    return int(gone.rowcount)  # type: ignore[attr-defined]
