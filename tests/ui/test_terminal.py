@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -139,6 +140,61 @@ def test_another_user_cannot_open_the_terminal(
             f"/ui/sessions/{session_id}/terminal/ws",
         )
         assert closed == "4403 No such session."
+    finally:
+        other.context.close()
+    page.goto(f"/ui/sessions/{session_id}")
+    page.click("button:has-text('Destroy')")
+
+
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "c1",
+            "metadata": {},
+            "outputs": [],
+            "source": ["print('answer', 6 * 7)"],
+        }
+    ],  # fmt: skip
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    },  # fmt: skip
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def test_jupyter_opens_in_a_tab_through_the_app_proxy_and_runs_a_cell(
+    page: Page, browser: Browser, server: LiveServer
+) -> None:
+    sign_in(page, ADMIN_EMAIL, server.password)
+    session_id = running(page, "ui-jupyter")
+    page.goto(f"/ui/sessions/{session_id}/files")
+    payload: FilePayload = {"name": "six.ipynb", "mimeType": "application/json",
+                            "buffer": json.dumps(NOTEBOOK).encode()}  # fmt: skip
+    page.set_input_files("#scratch-upload input[type=file]", files=[payload])
+    page.click("#scratch-upload button[type=submit]")
+    expect(page.locator('tr[data-file="six.ipynb"]')).to_be_visible()
+    page.goto(f"/ui/sessions/{session_id}")
+    with page.context.expect_page() as opened:
+        page.click("#open-jupyter")
+    jupyter = opened.value
+    jupyter.set_default_timeout(60_000)
+    expect(jupyter).to_have_url(re.compile(rf"/ui/sessions/{session_id}/jupyter/tree"))
+    expect(jupyter.locator("#notebook_list")).to_contain_text("six.ipynb")  # its API answered
+    jupyter.goto(f"/ui/sessions/{session_id}/jupyter/notebooks/six.ipynb")
+    expect(jupyter.locator("#kernel_indicator_icon.kernel_idle_icon")).to_be_attached()
+    jupyter.locator(".cell .CodeMirror").first.click()
+    jupyter.keyboard.press("Shift+Enter")  # over the kernel's WebSocket, through the proxy
+    expect(jupyter.locator(".output_area").first).to_contain_text("answer 42")
+    jupyter.close()
+    other_password = new_user(server, "jupyter-other@example.com")
+    other = browser.new_context(base_url=server.endpoint).new_page()
+    try:
+        sign_in(other, "jupyter-other@example.com", other_password)
+        for path in ("jupyter/", "jupyter/api/contents", "jupyter/files/six.ipynb"):
+            assert other.goto(f"/ui/sessions/{session_id}/{path}").status == 404  # type: ignore[union-attr]
     finally:
         other.context.close()
     page.goto(f"/ui/sessions/{session_id}")

@@ -27,6 +27,7 @@ from hangar.ui import (
     home,
     queues,
     sessions,
+    sessions_apps,
     terminal,
     terminal_files,
 )
@@ -62,6 +63,7 @@ def ui_routes() -> list[BaseRoute]:
         *queues.routes,
         *folders.routes,
         *terminal.routes,
+        *sessions_apps.routes(),
         *terminal_files.routes,
         *admin.routes,
         *cloud.routes,

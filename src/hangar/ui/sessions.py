@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from hangar.core.compute.states import SessionStatus
 from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.services import Services
 from hangar.ui.context import Viewer, mutation, page, status_of, ui_of
@@ -91,7 +92,10 @@ async def session_detail(request: Request, viewer: Viewer) -> Response:
     if view is None:
         return ui.error(request, 404, "No such session.", viewer)
     log = await _log(ui.services, viewer, session_id)
-    return ui.render(request, "session_detail.html", viewer, view=view, log=log)
+    apps: list[str] = []
+    if view.session.status is SessionStatus.RUNNING:
+        apps = [port.name for port in await ui.services.apps.apps_of(view.session)]
+    return ui.render(request, "session_detail.html", viewer, view=view, log=log, apps=apps)
 
 
 @page
