@@ -9,8 +9,10 @@ answers each task with the time it received it):
                just before the submit request until the worker's receipt time (the same
                host clock). Headline: median (target <= 10 ms).
 * ``drain``    ``BENCH_QUEUE_TASKS`` tasks (default 10000) submitted (32 at a time) to
-               ``BENCH_QUEUE_WORKERS`` workers (4; each takes a CPU core: on 2 cores use 2
-               and ``BENCH_QUEUE_CONCURRENCY=2`` tasks per worker), each with a webhook to
+               ``BENCH_QUEUE_WORKERS`` workers (4; each takes a CPU core: where the
+               server's agent has fewer cores, more ``hangar agent`` processes on this
+               machine join its scaling group, ``BENCH_QUEUE_AGENTS`` in all; the workers
+               on them are reached over their agents' links), each with a webhook to
                a loopback receiver; measured: submit rate,
                drain time (first submit -> every task finished), tasks/s. Checked: every
                task SUCCESS, each received by a worker exactly once (the worker counts),
@@ -23,6 +25,7 @@ import asyncio
 import base64
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +33,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -87,8 +90,19 @@ class Server:
     env: dict[str, str]
     endpoint: str = ""
     key: str = ""
+    agents: list[tuple[subprocess.Popen[bytes], dict[str, str]]] = field(default_factory=list)
 
     def stop(self) -> None:
+        for proc, env in self.agents:  # their sessions end with them
+            if proc.poll() is None:
+                proc.send_signal(2)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            subprocess.run([sys.executable, "-c", END_SESSIONS], env=env, timeout=120,
+                           check=False, capture_output=True)  # fmt: skip
         if self.proc.poll() is None:
             self.proc.send_signal(2)
             try:
@@ -134,6 +148,33 @@ def start_server(home: Path) -> Server:
         time.sleep(0.05)
     server.stop()
     raise RuntimeError("hangar server did not start")
+
+
+def agents_needed(workers: int) -> int:
+    """Agents (the server's own first) whose cores hold ``workers`` one-core workers."""
+    cores = len(os.sched_getaffinity(0))
+    return int(os.environ.get("BENCH_QUEUE_AGENTS", str(max(1, -(-workers // cores)))))
+
+
+def start_agents(server: Server, count: int) -> list[subprocess.Popen[bytes]]:
+    """``count`` more ``hangar agent`` processes in the server's scaling group."""
+    found = []
+    exe = Path(sys.executable).with_name("hangar")
+    for n in range(count):
+        home = server.home / f"agent{n}"
+        home.mkdir()
+        env = {**server.env, "HANGAR_DATA_DIR": str(home / "data"), "HANGAR_AGENT_ID": f"i-q{n}"}
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        argv = [str(exe), "agent", "--manager", server.endpoint, "--host", "127.0.0.1",
+                "--port", str(port), "--token-file", str(server.home / "data" / "agent-token"),
+                "--scaling-group", "default"]  # fmt: skip
+        with (home / "agent.log").open("wb") as log:
+            found.append(subprocess.Popen(argv, env=env, stdout=log, stderr=log, cwd=home,
+                                          start_new_session=True))  # fmt: skip
+        server.agents.append((found[-1], env))
+    return found
 
 
 def data(answer: httpx.Response) -> Any:
@@ -242,6 +283,8 @@ async def check_all(base: str, key: str, eid: str, count: int) -> tuple[int, int
 
 def drain(server: Server, http: httpx.Client, eid: str, count: int) -> int:
     workers = int(os.environ.get("BENCH_QUEUE_WORKERS", "4"))
+    agents = agents_needed(workers)
+    start_agents(server, agents - 1)
     data(http.put(f"/v2/serverless/{eid}/workers", params={"count": workers}))
     wait_for(http, eid, workers)
     receiver = Receiver()
@@ -257,7 +300,8 @@ def drain(server: Server, http: httpx.Client, eid: str, count: int) -> int:
     bad, twice = asyncio.run(check_all(server.endpoint, server.key, eid, count))
     duplicates = len(receiver.keys) - len(set(receiver.keys))
     slots = os.environ.get("BENCH_QUEUE_CONCURRENCY", "1")
-    print(f"queue drain: {count} tasks, {workers} workers x {slots}: submitted at {rate:.0f}/s; "
+    print(f"queue drain: {count} tasks, {workers} workers x {slots} on {agents} agent(s) "
+          f"({len(os.sched_getaffinity(0))} cores): submitted at {rate:.0f}/s; "
           f"drained in {drained:.1f} s ({count / drained:.0f} tasks/s)")  # fmt: skip
     per_second = hooks / spread if spread else 0.0
     print(f"queue drain: not SUCCESS {bad}, received twice {twice}; webhooks {hooks}/{count} "
