@@ -169,14 +169,14 @@ class Layout:
 
 def closure(programs: Iterable[str]) -> list[str]:
     """Programs plus the shared libraries ``ldd`` says they load."""
-    found: list[str] = []
-    for program in programs:
-        found.append(program)
-        out = subprocess.run(["ldd", program], capture_output=True, text=True).stdout
+    found = list(programs)
+    for start in range(0, len(found), 200):  # one ldd for many (it names each file first)
+        argv = ["ldd", *found[start : start + 200]]
+        out = subprocess.run(argv, capture_output=True, text=True).stdout
         for line in out.splitlines():
             parts = line.split()
-            path = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
-            if path.startswith("/"):
+            path = parts[2] if "=>" in parts and len(parts) > 2 else (parts[0] if parts else "")
+            if path.startswith("/") and not line.endswith(":"):
                 found.append(path)
     return found
 
@@ -242,11 +242,47 @@ def python_files() -> list[Entry]:
     return [*entries, symlink("usr/bin/python3", "python3.11")]
 
 
-def other_python() -> Path | None:
-    """A Python install of another minor version than the host's (pyenv's), if any."""
-    versions = sorted(Path("/root/.pyenv/versions").glob("3.1[2-9]*"))
+def other_python(pattern: str = "3.1[2-9]*") -> Path | None:
+    """A Python install of another minor version than the host's (pyenv's), if any;
+    ``pattern`` picks the versions (``3.6.*``)."""
+    versions = sorted(Path("/root/.pyenv/versions").glob(pattern))
     found = [v for v in versions if (v / "bin").is_dir() and v.name.count(".") == 2]
     return found[0] if found else None
+
+
+STDLIB_LEFT_OUT = ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
+                   "site-packages", "pydoc_data", "distutils", "__pycache__")  # fmt: skip
+DYNLOAD_LEFT_OUT = ("_tkinter", "_test", "_ctypes_test", "xx", "_sqlite3", "_curses", "_dbm",
+                    "_gdbm", "nis", "readline")  # fmt: skip
+
+
+def other_python_stdlib(prefix: Path) -> list[Entry]:
+    """The rest of ``prefix``'s standard library beside :func:`other_python_files`: every
+    package's sources and the compiled modules in lib-dynload (with the libraries they
+    load), as a python.org image has them; no tests, no caches."""
+    version = ".".join(prefix.name.split(".")[:2])
+    stdlib = prefix / "lib" / f"python{version}"
+    entries: dict[str, Entry] = {}
+    for source in stdlib.rglob("*"):
+        relative = source.relative_to(stdlib)
+        if relative.parts[0] in STDLIB_LEFT_OUT or "__pycache__" in relative.parts:
+            continue
+        if source.is_dir() or source.suffix not in (".py", ".so"):
+            continue
+        if source.name.startswith(DYNLOAD_LEFT_OUT):
+            continue
+        name = f"usr/local/lib/python{version}/{relative}"
+        parent = Path(name).parent
+        while str(parent) not in entries and str(parent) != "usr/local/lib":
+            entries[str(parent)] = directory(str(parent))
+            parent = parent.parent
+        entries[name] = file(name, source.read_bytes(), source.stat().st_mode & 0o777)
+    modules = [str(p) for p in (stdlib / "lib-dynload").glob("*.so")]
+    modules = [m for m in modules if not Path(m).name.startswith(DYNLOAD_LEFT_OUT)]
+    system = [p for p in closure(modules) if p.startswith("/usr/lib") or p.startswith("/lib")]
+    # Debian's base has libgcc_s (glibc loads it when a thread exits, as Python 3.6's do)
+    system += [str(p) for p in Path("/usr/lib/x86_64-linux-gnu").glob("libgcc_s.so.1")]
+    return [*sorted(entries.values(), key=lambda e: e.name), *host_files(system)]
 
 
 def other_python_files(prefix: Path) -> list[Entry]:
@@ -270,3 +306,29 @@ def other_python_files(prefix: Path) -> list[Entry]:
         name = f"usr/local/lib/python{version}/{source.relative_to(stdlib)}"
         entries.append(file(name, source.read_bytes()))
     return entries
+
+
+JUPYTER_PROBE = """
+import sys, notebook.notebookapp, ipykernel.kernelapp, ipykernel_launcher
+print("\\n".join(getattr(m, "__file__", None) or "" for m in list(sys.modules.values())))
+"""
+DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+JUPYTER_LEFT_OUT = ("gi", "debugpy", "setuptools", "_distutils_hack", "jedi", "parso")  # optional
+
+
+def jupyter_files() -> list[Entry]:
+    """The host's Debian-packaged notebook server and ipykernel (with what they import from
+    dist-packages and the libraries their compiled modules load), for the host's Python
+    (:func:`python_files`): an image whose own Python has Jupyter."""
+    out = subprocess.run(["/usr/bin/python3", "-c", JUPYTER_PROBE], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    base = DIST_PACKAGES + "/"
+    tops = {path[len(base) :].split("/")[0] for path in out.split() if path.startswith(base)}
+    paths = [base + top for top in sorted(tops) if top not in JUPYTER_LEFT_OUT]
+    compiled = [str(p) for path in paths for p in Path(path).rglob("*.so")]
+    compiled += [path for path in paths if path.endswith(".so")]
+    system = [p for p in closure(compiled) if not p.startswith(base)]
+    return [e for e in host_files([*paths, *system]) if not e.name.startswith(MATHJAX)]
+
+
+MATHJAX = "usr/share/javascript/mathjax/"  # linked from the notebook's pages; not needed here

@@ -3,7 +3,8 @@
 
 Images are pushed with Debian's ``skopeo`` from OCI layouts the tests build themselves
 (tests/support/oci_images.py), so no test needs the internet or a Docker engine.
-``start_registry`` raises ``RegistryUnavailable`` when the programs are missing.
+``start_registry`` raises ``RegistryUnavailable`` when the programs are missing;
+``registry_holding`` is a module fixture's whole body: a registry holding the given images.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
+from tests.support.oci_images import ImageBuild, Layout
 from tests.support.token_service import TokenServer
 
 REGISTRY = "/usr/bin/docker-registry"
@@ -128,3 +131,25 @@ def start_registry(
         log.close()
         if tokens is not None:
             tokens.stop()
+
+
+def registry_holding(
+    tmp_path_factory: pytest.TempPathFactory,
+    images: Mapping[str, ImageBuild],
+    *,
+    username: str | None = None,
+    password: str | None = None,
+) -> Iterator[Registry]:
+    """A module fixture's body (``yield from`` it): a registry on loopback holding
+    ``images`` (``repository:tag`` -> build), with basic auth when ``username`` is given.
+    Skips the module where the registry's programs are missing."""
+    root = tmp_path_factory.mktemp("registry")
+    try:
+        with start_registry(root / "registry", username=username, password=password) as found:
+            layout = Layout(root / "layout")
+            for number, (reference, build) in enumerate(images.items()):
+                layout.tag(layout.image(build), f"image-{number}")
+                found.push(layout.root, reference, tag=f"image-{number}")
+            yield found
+    except RegistryUnavailable as exc:
+        pytest.skip(str(exc))

@@ -24,7 +24,7 @@ from hangar.agent.console import ConsoleLog
 from hangar.agent.describe import node_info
 from hangar.agent.errors import AgentError, KernelCreationFailed
 from hangar.agent.images.node_images import IMAGE_STORE_DIR, NodeImages
-from hangar.agent.images.runner import query_refusal
+from hangar.agent.images.runner import query_python, query_refusal
 from hangar.agent.kernels.pool import KernelPool, environ_code
 from hangar.agent.kernels.runner import QueryKernels
 from hangar.agent.models import ContainerStats, ImagePull, KernelRequest, NodeInfo, NodeUsage
@@ -159,7 +159,7 @@ class Node(NodePools, NodeRuns, NodeAccess):
             setup = environ_code(kernel.spec.environ)
             self.query.adopt(key, request.interpreter, kernel.pooled.kernel, setup)
         elif self._query_on_start(kernel):
-            self._prepare_query_later(key, request.interpreter)
+            self._prepare_query_later(key, query_python(kernel.spec, request.interpreter))
 
     def _prepare_query_later(self, key: str, interpreter: str) -> None:
         """Start the kernel's Jupyter kernel after ``query_start_delay`` unless it is gone
@@ -367,7 +367,7 @@ class Node(NodePools, NodeRuns, NodeAccess):
         if kernel.request.interactive:
             self.runtime.prestart(key)
         if self._query_on_start(kernel):
-            self.query.prepare(key, kernel.request.interpreter)
+            self.query.prepare(key, query_python(kernel.spec, kernel.request.interpreter))
 
     async def suspend_kernel(self, kernel_id: uuid.UUID) -> None:
         """Stop the kernel's processes and let go of it, keeping its scratch dir (and disk):

@@ -11,7 +11,7 @@ from typing import Any
 
 from hangar.agent.batch import BatchRunner, Resume, RunSlot, plan
 from hangar.agent.errors import KernelNotFound
-from hangar.agent.images.runner import query_refusal
+from hangar.agent.images.runner import query_python, query_refusal
 from hangar.agent.interrupts import interrupt_group
 from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.models import BatchSteps, RunOutput
@@ -124,7 +124,7 @@ class NodeRuns(NodeState):
         async with kernel.lock:
             if self._kernels.get(kernel.spec.kernel_id) is not kernel:
                 raise UnknownKernel(f"No such kernel: {kernel_id}")
-            interpreter = kernel.request.interpreter
+            interpreter = query_python(kernel.spec, kernel.request.interpreter)
             self._active()
             async with contextlib.aclosing(
                 self.query.execute(kernel.spec.kernel_id, interpreter, code, timeout)
@@ -146,5 +146,6 @@ class NodeRuns(NodeState):
         kernel = self._get(kernel_id)
         if not kernel.python:
             return []
-        key, interpreter = kernel.spec.kernel_id, kernel.request.interpreter
+        key = kernel.spec.kernel_id
+        interpreter = query_python(kernel.spec, kernel.request.interpreter)
         return await self.query.complete(key, interpreter, code, options)

@@ -11,8 +11,10 @@ session's other programs (batch steps, terminals, sshd) never see the host's pac
 libraries. Compiled modules only load into the same
 Python minor version, so the runner is offered to images whose Python is the host's
 (``usr/lib/python3.X`` or ``usr/local/lib/python3.X`` in the image). An image whose Python
-has its own ``ipykernel`` runs that one, whatever its version; any other image's query mode
-is refused with :func:`query_refusal`'s message (batch mode, the terminal and sshd work).
+has its own ``ipykernel`` runs that one, whatever its version; any other Python 3.6 or later
+runs :mod:`hangar.agent.kernels.stdlib_kernel` (standard library only, handed in by the
+launcher on stdin). Only images without such a Python are refused, with
+:func:`query_refusal`'s message (batch mode, the terminal and sshd work).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import subprocess
 from pathlib import Path
 
 from hangar.agent.images import facts
-from hangar.agent.runtimes.base import BindMount
+from hangar.agent.runtimes.base import BindMount, KernelSpec
 
 RUNNER = "/opt/hangar-runner"
 HOST_PACKAGES = Path("/usr/lib/python3/dist-packages")
 HOST_PYTHON = "/usr/bin/python3"
+MIN_MINOR = 6  # the standard-library kernel's oldest Python 3
+PYTHON_DIRS = ("/usr/local/bin", "/usr/bin", "/opt/conda/bin", "/opt/venv/bin")
 # The C library and its loader stay the image's own.
 SYSTEM_LIBRARIES = ("libc.so", "libm.so", "libpthread.so", "libdl.so", "librt.so",
                     "libresolv.so", "ld-linux", "linux-vdso")  # fmt: skip
@@ -79,14 +83,29 @@ def query_refusal(rootfs: Path | None) -> str | None:
     version = facts.python_version(rootfs)
     if version is None:
         return "Query mode needs Python in the image, and this image has none; use batch mode."
-    if image_python(rootfs) is not None and (HOST_PACKAGES / "ipykernel").is_dir():
-        return None
-    host = host_python_version() or "none"
-    return (
-        f"Query mode in this image needs ipykernel in its Python {version} (install it in "
-        f"the image: pip install ipykernel); this node lends its own kernel runner only to "
-        f"Python {host} images. Batch mode, the terminal and sshd work as they are."
-    )
+    if int(version.split(".")[1]) < MIN_MINOR:
+        return (
+            f"Query mode needs Python 3.{MIN_MINOR} or later (or ipykernel) in the image, and "
+            f"its Python is {version}. Batch mode, the terminal and sshd work as they are."
+        )
+    return None
+
+
+def query_python(spec: KernelSpec, interpreter: str) -> str:
+    """The interpreter of ``spec``'s query kernel (see :func:`query_interpreter`)."""
+    return query_interpreter(spec.image.rootfs, interpreter, spec.environ.get("PATH", ""))
+
+
+@functools.lru_cache(maxsize=256)
+def query_interpreter(rootfs: Path | None, interpreter: str, path: str) -> str:
+    """The Python that runs the image's query kernel: ``interpreter`` where the image has it,
+    else the image's ``python3`` on ``path`` (its Env's PATH) or where images keep one
+    (python.org images have no /usr/bin/python3, the default)."""
+    if rootfs is None or facts.is_program(rootfs, interpreter):
+        return interpreter
+    places = [f"{d.rstrip('/')}/python3" for d in path.split(":") if d.startswith("/")]
+    places += [f"{d}/python3" for d in PYTHON_DIRS]
+    return next((p for p in places if facts.is_program(rootfs, p)), interpreter)
 
 
 def runner_mounts(rootfs: Path) -> tuple[BindMount, ...]:

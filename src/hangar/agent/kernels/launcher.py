@@ -5,16 +5,23 @@ binds it): the launcher hands ipykernel a connection file with the key and port 
 channel, lets it bind free loopback ports, and reports them on its original stdout as one
 JSON line. The connection file (it holds the key) lives in the sandbox's private /tmp and is
 fed in on stdin, so the key never appears on a command line.
+
+A Python without ipykernel (an image's of another version than the host's, which Hangar's
+own ipykernel cannot serve) gets :mod:`.stdlib_kernel` instead: its source comes in on stdin
+too, and it reports its ports the same way. Nothing is installed in or bound into the image.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hangar.agent.images.runner import PRELUDE  # an image's kernel runner, if it has one
+from hangar.agent.kernels.stdlib_kernel import KERNEL_FILE
 
 READY_MARK = "HANGAR-KERNEL-READY "
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
@@ -25,7 +32,17 @@ PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port
 # Completion uses IPython's own completer: jedi takes seconds to load on a busy host.
 LAUNCHER = f"""
 import json, os, sys, tempfile
-info = json.loads(sys.stdin.read())
+request = json.loads(sys.stdin.read())
+info = request["connection"]
+try:
+    import importlib.util
+    plain = importlib.util.find_spec("ipykernel") is None
+except (ImportError, ValueError):
+    plain = True
+if plain:
+    kernel = {{"__name__": "hangar_kernel"}}
+    exec(compile(request["runner"], {KERNEL_FILE!r}, "exec"), kernel)
+    kernel["main"](info, {READY_MARK!r})
 fd, path = tempfile.mkstemp(prefix="hangar-kernel-", suffix=".json")
 os.write(fd, json.dumps(info).encode()); os.close(fd)
 report = os.dup(1)
@@ -60,8 +77,10 @@ class Connection:
         return cls(key=secrets.token_hex(32), ip=ip)
 
     def request(self) -> bytes:
-        """What the launcher reads on stdin: ports 0, to be chosen by the kernel."""
-        return json.dumps({**self._base(), **dict.fromkeys(PORT_NAMES, 0)}).encode()
+        """What the launcher reads on stdin: ports 0, to be chosen by the kernel, and the
+        standard-library kernel's source."""
+        connection = {**self._base(), **dict.fromkeys(PORT_NAMES, 0)}
+        return json.dumps({"connection": connection, "runner": stdlib_kernel_source()}).encode()
 
     def with_ports(self, line: str) -> Connection:
         """This connection with the ports of a launcher's ready line. Raises ValueError."""
@@ -89,3 +108,9 @@ class Connection:
 def launcher_argv(interpreter: str) -> list[str]:
     """The command that starts a kernel with ``interpreter`` (run it in the sandbox)."""
     return [interpreter, "-c", PRELUDE + LAUNCHER]
+
+
+@functools.cache
+def stdlib_kernel_source() -> str:
+    """The source of :mod:`.stdlib_kernel`, which the launcher runs without ipykernel."""
+    return Path(__file__).with_name("stdlib_kernel.py").read_text()
