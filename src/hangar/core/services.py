@@ -378,7 +378,7 @@ def _assemble(
         experiments=tracking.experiments, metrics=tracking.metrics, identity=identity,
         compute=compute, resources=admin.resources, bus=bus,
         workers=WorkerReportsOf(services.queues.workers),
-        ledger=RunLedger(sessions, clock, leases, home_of(settings.data_dir)),
+        ledger=RunLedger(sessions, clock, leases, home_of(settings.data_dir)), agents=agents,
     )  # fmt: skip
     services.on_close(remote_agents.close)
     services.on_close(storage.close)

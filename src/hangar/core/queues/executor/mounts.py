@@ -15,6 +15,7 @@ from typing import Protocol
 
 from hangar.agent.models import HomeFile, MountRequest
 from hangar.core.compute.models import ComputeSession, OriginKind
+from hangar.core.errors import Unavailable
 from hangar.core.queues.executor import workspace as ws
 from hangar.settings import Settings
 
@@ -72,5 +73,11 @@ class TaskMounts:
         agent = session.agent_id
         if self._remote is None or agent is None or not self._remote.is_remote(agent):
             return run.root
+        if not run.root.is_dir():  # another server process on the database took the task
+            raise Unavailable(
+                "The run's files are with the server process that took the task from its "
+                f"queue, and agent {agent} reports to this one: have all agents of the "
+                "queue's scaling group report to one server process."
+            )
         archive = await asyncio.to_thread(ws.archive, run)
         return await self._remote.ship_run(agent, run.root.name, session.id, archive)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
+from hangar.core.agents.models import AgentRecord
 from hangar.core.compute.models import CreateRequest, Origin, OriginKind, SessionSpec
 from hangar.core.compute.states import SessionType
 from hangar.core.errors import NotFound
@@ -69,6 +70,24 @@ async def session_request(
         enqueue_only=True, owner=run.owner, reuse_if_exists=False, tag=run.task_id,
         agent_list=(agent_id,) if agent_id and group == OWN_GROUP else (),
     )  # fmt: skip
+
+
+class AgentsHere(Protocol):
+    """The agents connected to this server process (the agent service)."""
+
+    async def alive(self, *, anywhere: bool = False) -> list[AgentRecord]: ...
+
+
+async def reachable(
+    queues: list[ServedQueue], default: str, agents: AgentsHere | None
+) -> list[ServedQueue]:
+    """The queues whose runs this process can start: its own agent's group, and groups with
+    an agent connected to this process (it ships a run's files over its link to the agent;
+    with several server processes, the one an agent reports to runs its group's tasks)."""
+    if agents is None or all((q.scaling_group or default) == OWN_GROUP for q in queues):
+        return queues
+    here = {agent.scaling_group for agent in await agents.alive()}
+    return [q for q in queues if (g := q.scaling_group or default) == OWN_GROUP or g in here]
 
 
 def on_remote(run: Run) -> bool:

@@ -72,9 +72,11 @@ class Executor(Recovery):
         bus: EventBus,
         workers: WorkerReports | None = None,
         ledger: RunLedger | None = None,
+        agents: runs.AgentsHere | None = None,
     ) -> None:
         """``ledger``: the runs' leases, so several server processes on one database never
-        both follow a run and take over those of a process that died (None: one process)."""
+        both follow a run and take over those of a process that died (None: one process);
+        ``agents``: those connected here (a remote group's queue is served with one of its)."""
         self._settings, self._clock, self._feed = settings, clock, feed
         self._experiments, self._metrics, self._identity = experiments, metrics, identity
         self._compute, self._resources, self._bus, self._workers = (
@@ -88,7 +90,7 @@ class Executor(Recovery):
         self._api_port = 0
         self._agent_id: str | None = None
         self._endings = Endings(experiments.tasks, metrics, feed, clock)
-        self._ledger = ledger
+        self._ledger, self._agents = ledger, agents
         self.base = settings.data_dir / "executor"
 
     def nudge(self) -> None:
@@ -226,9 +228,9 @@ class Executor(Recovery):
     async def _end(self, run: Run, task: Task | None, succeeded: bool) -> None:
         if task is not None:
             result = p.ending(task.status.value, task.status_message, run.exit_code, succeeded)
-            contacted = runs.on_remote(run) or (
-                self._line is not None and run.task_id in self._line.contacted
-            )  # a remote agent relays the run's API itself: no sign of the launcher here
+            # a remote agent relays the run's API itself: no sign of the launcher here
+            line = self._line
+            contacted = runs.on_remote(run) or (line is not None and run.task_id in line.contacted)
             failed = result.outcome is p.Outcome.FAILED
             if not (failed and await self._endings.again(run, contacted=contacted)):
                 await self._endings.finish(task.id, result, run.worker)
@@ -289,7 +291,8 @@ class Executor(Recovery):
         room = self._settings.executor.max_running - len(self._runs)
         if room <= 0:
             return
-        for queue in await self._feed.served():
+        default = self._settings.executor.scaling_group
+        for queue in await runs.reachable(await self._feed.served(), default, self._agents):
             while room > 0:
                 popped = await self._feed.pop(queue.id)
                 if popped is None:
