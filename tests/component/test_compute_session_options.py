@@ -314,9 +314,10 @@ async def test_the_spec_keeps_its_restart_policy_and_origin(services: Services) 
     from hangar.core.compute.models import Origin, OriginKind, RestartPolicy
 
     caller = await admin_caller(services)
-    spec = SessionSpec("python", restart=RestartPolicy.ON_FAILURE)
+    spec = SessionSpec("python", command="true", restart=RestartPolicy.ON_FAILURE)
     origin = Origin(OriginKind.EXPERIMENT_TASK, "task-1")
-    request = CreateRequest(name="kept", spec=spec, origin=origin, enqueue_only=True)
+    request = CreateRequest(name="kept", spec=spec, origin=origin, enqueue_only=True,
+                            session_type=SessionType.BATCH)  # fmt: skip
     created = (await services.compute.create(caller, request)).session
     stored = await services.compute.get(created.id)
     assert stored.spec.restart is RestartPolicy.ON_FAILURE

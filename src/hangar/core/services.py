@@ -24,6 +24,7 @@ from hangar.core.compute.apps import AppService
 from hangar.core.compute.execution import Executions
 from hangar.core.compute.lifecycle import SessionLifecycle
 from hangar.core.compute.reads import SessionReads
+from hangar.core.compute.restarts import RestartRules
 from hangar.core.compute.service import ComputeService
 from hangar.core.compute.webhooks import WebhookFormat, WebhookNotifier
 from hangar.core.diskspace import DiskReserve
@@ -320,6 +321,11 @@ def _assemble(
         bus=bus,
         policy=settings.sessions.scheduler_policy,
         idle_timeout=settings.sessions.idle_timeout_seconds,
+        restart_rules=RestartRules(
+            settings.sessions.restart_backoff_seconds,
+            settings.sessions.restart_backoff_max_seconds,
+            settings.sessions.restart_limit,
+        ),
         kernel_extras=TaskMounts(storage, settings, links),
         pull_credentials=EndpointPullCredentials(
             sessions, auths, PodPullCredentials(sessions, auths)

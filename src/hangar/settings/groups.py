@@ -277,6 +277,28 @@ class SessionSettings(_Group):
         "session's notes say so. 0: not limited.",
     )
 
+    restart_backoff_seconds: float = Field(
+        alias="session_restart_backoff_seconds",
+        default=1.0,
+        ge=0,
+        description="Wait before a batch session's command is run again by its restart "
+        "policy (on-failure, always); doubles with each restart in a row.",
+    )
+    restart_backoff_max_seconds: float = Field(
+        alias="session_restart_backoff_max_seconds",
+        default=60.0,
+        ge=0,
+        description="Longest wait between restarts; a run that lasted longer starts the "
+        "back-off afresh.",
+    )
+    restart_limit: int = Field(
+        alias="session_restart_limit",
+        default=0,
+        ge=0,
+        description="Restarts in a row after which a session ends with its command's last "
+        "result; 0: no limit.",
+    )
+
     @property
     def default_disk_bytes(self) -> int:
         return parse_size(self.default_disk)

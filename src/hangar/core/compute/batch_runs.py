@@ -11,6 +11,7 @@ from hangar.agent.models import BatchSteps, RunOutput
 from hangar.core.compute import repo
 from hangar.core.compute.lifecycle_host import LifecycleHost
 from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.restarts import restart_delay, restart_due
 from hangar.core.compute.states import SessionResult, SessionStatus
 from hangar.core.errors import AgentGone, Conflict, HangarError, Unavailable
 from hangar.core.events import EventKind
@@ -24,12 +25,13 @@ class BatchRuns:
     """The lifecycle's batch runs (part of SessionLifecycle)."""
 
     async def _run_batch_session(self: LifecycleHost, session: ComputeSession) -> None:
-        """A batch-type session: run its startup command, record the result, terminate.
-        When its agent goes away meanwhile, the command runs on there: the session stays
-        RUNNING and is followed again once the agent is back (:meth:`reconcile`)."""
+        """A batch-type session: run its startup command (again, as its restart policy says),
+        record the result, terminate. When its agent goes away meanwhile, the command runs on
+        there: the session stays RUNNING and is followed again once the agent is back
+        (:meth:`reconcile`)."""
         self.mark_busy(session.id, True)
         try:
-            exit_code = await self._follow_command(session)
+            exit_code = await self._follow_restarts(session)
         except Unavailable as exc:
             log.info("batch session %s: %s; followed again when its agent is back",
                      session.id, exc.message)  # fmt: skip
@@ -48,6 +50,31 @@ class BatchRuns:
         current = await self._get(session.id)
         if current is not None and current.status == S.RUNNING:
             await self.terminate(current, reason="task-finished")
+
+    async def _follow_restarts(self: LifecycleHost, session: ComputeSession) -> int | None:
+        """The last exit code of the command, run again while the restart policy says so,
+        after a back-off; None once the session stopped running meanwhile."""
+        rules, loop = self._restart_rules, asyncio.get_running_loop()
+        in_a_row = restarts = 0
+        while True:
+            began = loop.time()
+            exit_code = await self._follow_command(session)
+            if not restart_due(session.restart_policy, exit_code):
+                return exit_code
+            if loop.time() - began > rules.max_backoff:
+                in_a_row = 0  # it ran a good while: a fresh start
+            if rules.limit and in_a_row >= rules.limit:
+                log.info("batch session %s: %d restarts in a row, giving up", session.id, in_a_row)
+                return exit_code
+            self._publish(EventKind.SESSION_RESTARTING, session, "main-process-exited", exit_code)
+            await asyncio.sleep(restart_delay(rules, in_a_row))
+            in_a_row, restarts = in_a_row + 1, restarts + 1
+            async with self._sessions() as db, db.begin():
+                running = await repo.set_restarts(db, session.id, restarts, exit_code)
+            if not running:
+                return None
+            log.info("batch session %s: command restarted (%d)", session.id, restarts)
+            self._publish(EventKind.SESSION_RESTARTED, session, "main-process-exited")
 
     async def _follow_command(self: LifecycleHost, session: ComputeSession) -> int | None:
         """The exit code of a batch session's command (None: it ended without one). While

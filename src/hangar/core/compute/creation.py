@@ -29,6 +29,7 @@ from hangar.core.compute.models import (
 from hangar.core.compute.options import parse_resource_opts, parse_starts_at
 from hangar.core.compute.placement import refuse_impossible
 from hangar.core.compute.ports import check_spec_ports
+from hangar.core.compute.restarts import check_restart_policy
 from hangar.core.compute.states import SessionStatus, SessionType
 from hangar.core.diskspace import DiskReserve
 from hangar.core.errors import (
@@ -314,6 +315,7 @@ class SessionCreator:
             raise InvalidRequest("starts_at is only for batch sessions.")
         if req.cluster_size != 1:
             raise InvalidValue("cluster_size", "only single-container sessions are supported")
+        check_restart_policy(req.spec.restart, req.session_type)
 
     async def _mounts(self, owner: Principal, spec: SessionSpec) -> list[dict[str, Any]]:
         """The vfolders the session mounts, checked against the owner's access."""

@@ -34,6 +34,7 @@ from hangar.core.compute.placement import build_inputs
 from hangar.core.compute.pulls import pull_progress
 from hangar.core.compute.reclaiming import Reclaiming
 from hangar.core.compute.recovery import AgentRecovery
+from hangar.core.compute.restarts import RestartRules
 from hangar.core.compute.session_control import SessionControl
 from hangar.core.compute.states import HOLDS_RESOURCES, SessionStatus, SessionType
 from hangar.core.errors import Conflict, HangarError
@@ -69,6 +70,7 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
         pass_interval: float = 1.0,
         leases: Leases | None = None,
         wakeups: Wakeups | None = None,
+        restart_rules: RestartRules | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -81,6 +83,7 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
         self._wakeups = wakeups or NoWakeups()
         self._handoff_due = False
         self._idle_timeout = idle_timeout
+        self._restart_rules = restart_rules or RestartRules()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_activity: dict[uuid.UUID, float] = {}

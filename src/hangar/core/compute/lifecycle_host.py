@@ -14,6 +14,7 @@ from hangar.agent.models import KernelRequest
 from hangar.core.agents.service import AgentService
 from hangar.core.clock import Clock
 from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.restarts import RestartRules
 from hangar.core.compute.states import SessionStatus
 from hangar.core.compute.stats import Ended
 from hangar.core.compute.termination import TerminationPlan
@@ -29,6 +30,7 @@ class LifecycleHost(Protocol):
     _leases: Leases
     _wakeups: Wakeups
     _idle_timeout: float
+    _restart_rules: RestartRules
     _busy: set[uuid.UUID]
     _last_activity: dict[uuid.UUID, float]
 
@@ -73,6 +75,8 @@ class LifecycleHost(Protocol):
     async def _finish_termination(self, session: ComputeSession, reason: str) -> Ended: ...
 
     async def _run_batch_session(self, session: ComputeSession) -> None: ...
+
+    async def _follow_restarts(self, session: ComputeSession) -> int | None: ...
 
     async def _follow_command(self, session: ComputeSession) -> int | None: ...
 

@@ -20,7 +20,13 @@ from hangar.api.bai.stats import ended_stat, last_stat
 from hangar.api.common.context import services_of
 from hangar.api.common.params import validate
 from hangar.api.common.routing import Router, no_content
-from hangar.core.compute.models import ComputeSession, CreateOutcome, CreateRequest, SessionSpec
+from hangar.core.compute.models import (
+    ComputeSession,
+    CreateOutcome,
+    CreateRequest,
+    RestartPolicy,
+    SessionSpec,
+)
 from hangar.core.compute.options import mount_specs
 from hangar.core.compute.states import SessionType
 from hangar.core.errors import InvalidRequest
@@ -46,6 +52,10 @@ class SessionConfig(Params):
     agent_list: list[str] | None = Field(None, validation_alias=_alias("agentList", "agent_list"))
     preopen_ports: list[int | str] | None = Field(
         None, validation_alias=_alias("preopen_ports", "preopenPorts")
+    )
+    # Hangar's own: a batch session's command run again when it ends (on-failure, always).
+    restart_policy: RestartPolicy = Field(
+        RestartPolicy.NEVER, validation_alias=_alias("restartPolicy", "restart_policy")
     )
 
 
@@ -97,6 +107,7 @@ class CreateParams(Params):
             bootstrap_script=self.bootstrap_script,
             mounts=mount_specs(config.mounts or (), config.mount_map),
             ports=compute_wire.preopen_ports(config.preopen_ports),
+            restart=config.restart_policy,
         )
         return CreateRequest(
             name=self.name,

@@ -235,6 +235,22 @@ async def set_preparing_info(db: DbSession, session_id: uuid.UUID, info: str) ->
     )
 
 
+async def set_restarts(
+    db: DbSession, session_id: uuid.UUID, restarts: int, exit_code: int | None
+) -> bool:
+    """Record that a RUNNING session's main process was started again (``restarts`` times,
+    the last run ended with ``exit_code``); False when it is no longer RUNNING."""
+    result = await db.execute(
+        update(SessionRow)
+        .where(SessionRow.id == session_id, SessionRow.status == SessionStatus.RUNNING.value)
+        .values(
+            status_info=f"restarted ({restarts})",
+            status_data={"restarts": restarts, "last_exit_code": exit_code},
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def set_result(db: DbSession, session_id: uuid.UUID, result: SessionResult) -> None:
     await db.execute(
         update(SessionRow).where(SessionRow.id == session_id).values(result=result.value)
