@@ -140,3 +140,29 @@ def test_a_failing_script_on_the_remote_agent_fails_once_with_its_exit_code(
     assert "exit code 3" in task["status_reason"]
     log = [e["msg"] for e in api.call("events.get_task_log", task=task_id)["events"]]
     assert sum("about to fail" in line for line in log) == 1, log  # not run again
+
+
+def test_abort_of_a_remote_run_stops_it_and_clears_the_agents_copy(
+    server: LiveServer, agent: LiveAgent, alice: ClearmlUser, api: ClearmlApi, farm_queue: str
+) -> None:
+    job = "import time\nprint('sleeping far away', flush=True)\ntime.sleep(300)\n"
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("far sleeper")).replace(
+        'queue_name="default"', 'queue_name="farm-q"'
+    )
+    task_id = sdk_json(server, alice, script, **{"job.py": job})
+    deadline = time.monotonic() + 120
+    while not any(  # its code runs on the agent and its log reaches the API
+        e["msg"] == "sleeping far away"
+        for e in api.call("events.get_task_log", task=task_id)["events"]
+    ):
+        assert time.monotonic() < deadline, agent.log_path.read_text()[-3000:]
+        time.sleep(0.3)
+    runs = agent.home / "data" / "agent-runs"
+    assert [p.name for p in runs.iterdir()] == [task_id[:16]]
+    api.call("tasks.stop", task=task_id)
+    task = wait_status(api, task_id, FINAL, timeout=60)
+    assert task["status"] == "stopped", task
+    deadline = time.monotonic() + 30
+    while any(runs.iterdir()):
+        assert time.monotonic() < deadline, list(runs.iterdir())
+        time.sleep(0.2)
