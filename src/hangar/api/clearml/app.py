@@ -104,6 +104,8 @@ class ClearmlApp:
             batch=batch,
         )
         data = await found.handler(call)
+        if isinstance(data, Response):  # a file, not an envelope
+            return data
         if isinstance(data, StreamedList):
             return envelope.streamed(data)
         return envelope.ok(data if data is not None else {})

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.responses import Response
 
 from hangar.api.clearml.envelope import StreamedList
 from hangar.api.clearml.errors import ClearmlError
@@ -80,7 +81,7 @@ class Call:
         return headers.get("x-clearml-worker") or headers.get("x-trains-worker")
 
 
-Handler = Callable[[Call], Awaitable[dict[str, Any] | StreamedList]]
+Handler = Callable[[Call], Awaitable[dict[str, Any] | StreamedList | Response]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """The endpoint modules: importing one registers its endpoints (one line per module)."""
 
 from hangar.api.clearml.endpoints import auth as auth
+from hangar.api.clearml.endpoints import event_browse as event_browse
 from hangar.api.clearml.endpoints import event_pages as event_pages
 from hangar.api.clearml.endpoints import events as events
 from hangar.api.clearml.endpoints import models as models

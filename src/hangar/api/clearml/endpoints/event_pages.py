@@ -123,9 +123,14 @@ class DebugImagesBody(Body):
 async def debug_images(call: Call) -> dict[str, Any]:
     """Per (task, metric), the next ``iters`` iterations of images in the navigation
     direction; the scroll id remembers where each one stands, ``iterations: []`` at the end."""
+    return await by_iterations(call, EventKind.IMAGE, "images")
+
+
+async def by_iterations(call: Call, kind: EventKind, label: str) -> dict[str, Any]:
+    """``debug_images`` or ``plots``: events of ``kind`` grouped by iteration."""
     body = call.parse(DebugImagesBody)
     earlier = body.navigate_earlier
-    state = None if body.refresh else scroll_state(body.scroll_id, l="images", e=earlier)
+    state = None if body.refresh else scroll_state(body.scroll_id, l=label, e=earlier)
     found_marks = state.get("b") if state else None
     if not isinstance(found_marks, list) or len(found_marks) != len(body.metrics):
         found_marks = [None] * len(body.metrics)
@@ -133,7 +138,7 @@ async def debug_images(call: Call) -> dict[str, Any]:
     answer = []
     for index, query in enumerate(body.metrics):
         found = await reads(call).iterations(
-            call.principal, EventKind.IMAGE, query.task, metric=query.metric,
+            call.principal, kind, query.task, metric=query.metric,
             variants=query.variants, iters=body.iters, beyond=marks[index], earlier=earlier,
         )  # fmt: skip
         if found:
@@ -142,7 +147,7 @@ async def debug_images(call: Call) -> dict[str, Any]:
             {"iter": it, "events": [event_object(e) for e in events]} for it, events in found
         ]
         answer.append({"task": query.task, "metric": query.metric, "iterations": iterations})
-    next_state = {"l": "images", "e": earlier, "b": marks}
+    next_state = {"l": label, "e": earlier, "b": marks}
     return {"scroll_id": scroll_id(next_state), "metrics": answer}
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from hangar.core.errors import NotFound
 from hangar.core.principal import Principal
 from hangar.core.tracking.contracts import TaskAccess, TaskId, TaskRef
+from hangar.core.tracking.metrics.browse import BrowseReads
 from hangar.core.tracking.metrics.models import (
     Event,
     EventKind,
@@ -79,7 +80,7 @@ def no_task(task: TaskId) -> NotFound:
     return NotFound("task", f"Invalid task id: {task}")
 
 
-class MetricsReads:
+class MetricsReads(BrowseReads):
     def __init__(self, sessions: async_sessionmaker[DbSession], access: TaskAccess) -> None:
         self._engine: AsyncEngine = engine_of(sessions)
         self._access = access

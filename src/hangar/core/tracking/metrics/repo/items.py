@@ -161,6 +161,15 @@ async def metric_names(
     return [(r[0], r[1]) for r in await conn.execute(query)]
 
 
+async def metric_variants(
+    conn: AsyncConnection, kind: EventKind, tasks: Collection[TaskId]
+) -> list[tuple[str, str]]:
+    """The distinct (metric, variant) of the tasks' events of ``kind``."""
+    t = TABLES[kind]
+    query = select(t.c.metric, t.c.variant).where(t.c.task_id.in_(tasks)).distinct()
+    return [(r[0], r[1]) for r in await conn.execute(query)]
+
+
 async def delete_tasks(conn: AsyncConnection, tasks: Collection[TaskId]) -> int:
     gone = 0
     for table in TABLES.values():

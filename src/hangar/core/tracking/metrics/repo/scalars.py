@@ -312,6 +312,26 @@ async def stamp(conn: AsyncConnection, sid: int) -> int | None:
     return None if found is None else int(found)
 
 
+LastValues = tuple[float | None, float | None, int | None, int | None]
+
+
+async def last_values(conn: AsyncConnection, series: Collection[int]) -> dict[int, LastValues]:
+    """Per series: its last reported value, the average of its last 100 values, its last
+    iteration and the time of that point."""
+    found: dict[int, LastValues] = {}
+    for sid in series:
+        sql = (
+            "SELECT avg(value), count(*) FROM (SELECT value FROM tracking_scalars WHERE "
+            f"{_HISTORY.format(mark(conn, 1))} ORDER BY iter DESC LIMIT 100) AS last"
+        )
+        [(average, _n)] = await fetch_all(conn, sql, (sid,))
+        c = SERIES.c
+        query = select(c.last_value, c.last_iter, c.last_ts).where(c.id == sid)
+        last, it, ts = (await conn.execute(query)).one()
+        found[sid] = (_number(last), _number(average), it, ts)
+    return found
+
+
 async def count_points(conn: AsyncConnection, series: Collection[int]) -> int:
     query = select(func.count()).select_from(POINTS).where(POINTS.c.series_id.in_(series))
     return int(await conn.scalar(query) or 0)
