@@ -7,8 +7,9 @@ JSON line. The connection file (it holds the key) lives in the sandbox's private
 fed in on stdin, so the key never appears on a command line.
 
 A Python without ipykernel (an image's of another version than the host's, which Hangar's
-own ipykernel cannot serve) gets :mod:`.stdlib_kernel` instead: its source comes in on stdin
-too, and it reports its ports the same way. Nothing is installed in or bound into the image.
+own ipykernel cannot serve) gets :mod:`.stdlib_kernel` instead: its source (with
+:mod:`.stdlib_wire`'s) comes in on stdin too, and it reports its ports the same way.
+Nothing is installed in or bound into the image.
 """
 
 from __future__ import annotations
@@ -112,5 +113,7 @@ def launcher_argv(interpreter: str) -> list[str]:
 
 @functools.cache
 def stdlib_kernel_source() -> str:
-    """The source of :mod:`.stdlib_kernel`, which the launcher runs without ipykernel."""
-    return Path(__file__).with_name("stdlib_kernel.py").read_text()
+    """The source of :mod:`.stdlib_wire` and :mod:`.stdlib_kernel`, which the launcher runs
+    (as one module) without ipykernel."""
+    here = Path(__file__).parent
+    return "\n".join((here / name).read_text() for name in ("stdlib_wire.py", "stdlib_kernel.py"))
