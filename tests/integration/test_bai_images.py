@@ -20,13 +20,15 @@ from tests.integration.test_bai_apps import app_proxy, download_key, ssh
 from tests.support.live import BAI_PYTHON, LiveServer
 from tests.support.oci_images import (
     ImageBuild,
-    Layout,
     file,
+    other_python,
+    other_python_files,
+    other_python_stdlib,
     python_files,
     shell_rootfs,
     symlink,
 )
-from tests.support.registry import Registry, RegistryUnavailable, start_registry
+from tests.support.registry import Registry, registry_holding
 
 pytestmark = [
     pytest.mark.integration,
@@ -89,30 +91,25 @@ with Session() as session:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    root = tmp_path_factory.mktemp("bai-registry")
-    try:
-        with start_registry(root / "registry", username=USER, password=PASSWORD) as found:
-            layout = Layout(root / "layout")
-            build = ImageBuild([shell_rootfs(), python_files()], labels=LABELS,
-                               env=["PATH=/usr/bin:/bin", "IMAGE_NAME=team-python"])  # fmt: skip
-            layout.tag(layout.image(build), "py")
-            found.push(layout.root, "team/python:3.11", tag="py")
-            check = 'test "$(pwd)" = /app && test "$GREETING" = hi && test -f job.sh'
-            job = ImageBuild([shell_rootfs(), [file("app/job.sh", "exit 0\n")]],
-                             env=["PATH=/usr/bin:/bin", "GREETING=hi"], working_dir="/app",
-                             entrypoint=["/bin/sh", "-c"], cmd=[check])  # fmt: skip
-            layout.tag(layout.image(job), "job")
-            found.push(layout.root, "team/job:1", tag="job")
-            rng = random.Random(16)
-            big = [file(f"big/{n}.bin", rng.randbytes(8 << 20)) for n in range(24)]
-            layout.tag(layout.image(ImageBuild([shell_rootfs(), big])), "big")
-            found.push(layout.root, "team/big:1", tag="big")
-            escape = [symlink("etc/evil", "../../../../../../../../etc")]
-            layout.tag(layout.image(ImageBuild([shell_rootfs(), escape])), "hostile")
-            found.push(layout.root, "team/escape:1", tag="hostile")
-            yield found
-    except RegistryUnavailable as exc:
-        pytest.skip(str(exc))
+    check = 'test "$(pwd)" = /app && test "$GREETING" = hi && test -f job.sh'
+    rng = random.Random(16)
+    big = [file(f"big/{n}.bin", rng.randbytes(8 << 20)) for n in range(24)]
+    escape = [symlink("etc/evil", "../../../../../../../../etc")]
+    images = {
+        "team/python:3.11": ImageBuild([shell_rootfs(), python_files()], labels=LABELS,
+                                       env=["PATH=/usr/bin:/bin", "IMAGE_NAME=team-python"]),
+        "team/job:1": ImageBuild([shell_rootfs(), [file("app/job.sh", "exit 0\n")]],
+                                 env=["PATH=/usr/bin:/bin", "GREETING=hi"], working_dir="/app",
+                                 entrypoint=["/bin/sh", "-c"], cmd=[check]),
+        "team/big:1": ImageBuild([shell_rootfs(), big]),
+        "team/escape:1": ImageBuild([shell_rootfs(), escape]),
+    }  # fmt: skip
+    other = other_python()
+    if other is not None:  # as python.org's images: /usr/local, no ipykernel, no labels
+        layers = [shell_rootfs(), other_python_files(other), other_python_stdlib(other)]
+        build = ImageBuild(layers, compression="zstd", env=["PATH=/usr/local/bin:/usr/bin:/bin"])
+        images["team/python-other:1"] = build
+    yield from registry_holding(tmp_path_factory, images, username=USER, password=PASSWORD)
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:
@@ -191,6 +188,27 @@ def test_a_private_registrys_image_runs_seed_002s_batch_loop(
     run = ok(live_server.official("run", "--rm", "--exec", "python mycode.py x", image,
                                   "mycode.py", cwd=tmp_path))  # fmt: skip
     assert "args ['x'] team-python" in run
+
+
+def test_seed_002s_query_loop_runs_in_an_image_python_without_ipykernel(
+    live_server: LiveServer, registry: Registry, tmp_path: Path
+) -> None:
+    """Nothing installed in the image: Hangar's standard-library kernel runs its Python."""
+    other = other_python()
+    if other is None:
+        pytest.skip("no Python of another version than the host's here to build an image from")
+    add_registry(live_server, registry)
+    image = f"{registry.host}/team/python-other:1"
+    done = ok(subprocess.run(
+        [str(BAI_PYTHON), "-c", QUERY_LOOP, image], cwd=tmp_path, env=live_server.client_env(),
+        capture_output=True, text=True, timeout=180,
+    ))  # fmt: skip
+    assert "start /usr/local\ndone\n" in done
+    code = "import sys\nprint(sys.version_info[:2])\n1 / 0"
+    run = live_server.official("run", "--rm", "-c", code, image)
+    major, minor = other.name.split(".")[:2]
+    assert f"({major}, {minor})" in run.stdout and "ZeroDivisionError" in run.stdout + run.stderr
+    assert live_server.sessions_alive() == []
 
 
 def test_an_image_whose_layers_escape_is_refused(

@@ -15,8 +15,8 @@ import pytest
 from tests.support.cloud import CloudApi, admin_key, cloud_server
 from tests.support.live import LiveServer
 from tests.support.live import wait_for as poll
-from tests.support.oci_images import ImageBuild, Layout, file, python_files, shell_rootfs
-from tests.support.registry import Registry, RegistryUnavailable, start_registry
+from tests.support.oci_images import ImageBuild, file, python_files, shell_rootfs
+from tests.support.registry import Registry, registry_holding
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
@@ -46,21 +46,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    root = tmp_path_factory.mktemp("pod-registry")
-    try:
-        with start_registry(root / "registry", username=USER, password=PASSWORD) as found:
-            layout = Layout(root / "layout")
-            build = ImageBuild([shell_rootfs(), python_files()], labels=LABELS,
-                               env=["PATH=/usr/bin:/bin", "IMAGE_NAME=team-python"])  # fmt: skip
-            layout.tag(layout.image(build), "py")
-            found.push(layout.root, "team/python:3.11", tag="py")
-            private = ImageBuild([shell_rootfs(), python_files(), [file("marker.txt", "mine\n")]],
-                                 labels=LABELS, env=["PATH=/usr/bin:/bin"])  # fmt: skip
-            layout.tag(layout.image(private), "private")
-            found.push(layout.root, "team/private:1", tag="private")
-            yield found
-    except RegistryUnavailable as exc:
-        pytest.skip(str(exc))
+    images = {
+        "team/python:3.11": ImageBuild([shell_rootfs(), python_files()], labels=LABELS,
+                                       env=["PATH=/usr/bin:/bin", "IMAGE_NAME=team-python"]),
+        "team/private:1": ImageBuild([shell_rootfs(), python_files(),
+                                      [file("marker.txt", "mine\n")]],
+                                     labels=LABELS, env=["PATH=/usr/bin:/bin"]),
+    }  # fmt: skip
+    yield from registry_holding(tmp_path_factory, images, username=USER, password=PASSWORD)
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:

@@ -14,8 +14,8 @@ import pytest
 from tests.support.cloud import CloudApi, admin_key, cloud_server
 from tests.support.live import LiveServer
 from tests.support.live import wait_for as poll
-from tests.support.oci_images import ImageBuild, Layout, python_files, shell_rootfs
-from tests.support.registry import Registry, RegistryUnavailable, start_registry
+from tests.support.oci_images import ImageBuild, python_files, shell_rootfs
+from tests.support.registry import Registry, registry_holding
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
@@ -43,18 +43,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    root = tmp_path_factory.mktemp("serverless-registry")
-    try:
-        with start_registry(root / "registry", username=USER, password=PASSWORD) as found:
-            layout = Layout(root / "layout")
-            build = ImageBuild([shell_rootfs(), python_files()], labels=LABELS,
-                               env=["PATH=/usr/bin:/bin"],
-                               cmd=["python3", "-m", "http.server", "9000"])  # fmt: skip
-            layout.tag(layout.image(build), "serve")
-            found.push(layout.root, "team/server:1", tag="serve")
-            yield found
-    except RegistryUnavailable as exc:
-        pytest.skip(str(exc))
+    serve = ImageBuild(
+        [shell_rootfs(), python_files()],
+        labels=LABELS,
+        env=["PATH=/usr/bin:/bin"],
+        cmd=["python3", "-m", "http.server", "9000"],
+    )
+    images = {"team/server:1": serve}
+    yield from registry_holding(tmp_path_factory, images, username=USER, password=PASSWORD)
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> None:
