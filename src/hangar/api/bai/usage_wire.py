@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from hangar.core.resources.usage import GroupUse, Headroom, SessionUse
+from hangar.core.resources.usage import GroupUse, Headroom, Inventory, SessionUse
 from hangar.core.scheduler.slots import format_amount
 
 
@@ -81,5 +81,21 @@ def check_presets(room: Headroom) -> dict[str, Any]:
                 "allocatable": fit.allocatable,
             }
             for fit in room.presets
+        ],
+    }
+
+
+def inventory(found: Inventory) -> dict[str, Any]:
+    """``GET /resource/inventory``: slots as strings, each accelerator with its agent."""
+    gpus = [{"agent": d.agent_id, "status": d.agent_status, **d.device} for d in found.devices]
+    return {
+        "agents": found.agents,
+        "capacity": _wire(found.capacity),
+        "using": _wire(found.using),
+        "gpus": gpus,
+        "gpu_count": len(gpus),
+        "storage": [
+            {"host": s.host, "capacity_bytes": s.capacity_bytes, "used_bytes": s.used_bytes}
+            for s in found.storage
         ],
     }

@@ -30,24 +30,23 @@ from hangar.core.principal import Principal
 from hangar.core.resources import repo
 from hangar.core.resources.repo import Preset as Preset  # the presets' type, for faces
 from hangar.core.resources.usage import (
+    AgentDevice,
     Budget,
     GroupUse,
     Headroom,
+    Inventory,
     PresetFit,
     SessionUse,
+    StorageCapacity,
     group_use,
     session_use,
 )
 from hangar.core.scaling.service import ScalingGroups
-from hangar.core.scheduler.slots import ResourceSlots, format_amount
+from hangar.core.scheduler.slots import ResourceSlots
 from hangar.db.engine import DbSession
 
 INFINITY = Decimal("Infinity")
 Slots = dict[str, Decimal]
-
-
-def _wire(slots: Mapping[str, Decimal]) -> dict[str, str]:
-    return {k: format_amount(v) if not v.is_nan() else "NaN" for k, v in slots.items()}
 
 
 def _sum(rows: Iterable[Mapping[str, Any]]) -> Slots:
@@ -265,30 +264,20 @@ class Resources:
 
     # Inventory ---------------------------------------------------------------------------
 
-    async def inventory(self, caller: Principal, data_dir: Path) -> dict[str, Any]:
+    async def inventory(self, caller: Principal, data_dir: Path) -> Inventory:
         """Accelerators per agent and the local storage's capacity (superadmins)."""
         require_superadmin(caller)
         async with self._sessions() as db:
             agents = await repo.agents(db)
             busy = _sum(await repo.held(db, agent_ids=[a.id for a in agents]))
-        gpus = [
-            {"agent": a.id, "status": a.status, **{k: v for k, v in d.items()}}
-            for a in agents
-            for d in (a.devices or [])
-        ]
+        devices = [AgentDevice(a.id, a.status, dict(d)) for a in agents for d in (a.devices or [])]
         try:
             disk = shutil.disk_usage(data_dir)
-            storage = {"host": "local", "capacity_bytes": disk.total, "used_bytes": disk.used}
+            storage = StorageCapacity("local", disk.total, disk.used)
         except OSError:
-            storage = {"host": "local", "capacity_bytes": None, "used_bytes": None}
-        return {
-            "agents": len(agents),
-            "capacity": _wire(_sum(a.available_slots for a in agents)),
-            "using": _wire(busy),
-            "gpus": gpus,
-            "gpu_count": len(gpus),
-            "storage": [storage],
-        }
+            storage = StorageCapacity("local", None, None)
+        capacity = _sum(a.available_slots for a in agents)
+        return Inventory(len(agents), capacity, busy, devices, [storage])
 
 
 def _policy_limits(policy: tuple[dict[str, Any], str] | None) -> Slots:

@@ -1,4 +1,5 @@
-"""What sessions used over a period, per group: typed figures each face renders."""
+"""What sessions used over a period, per group, and what the installation holds: typed
+figures each face renders."""
 
 from __future__ import annotations
 
@@ -102,3 +103,33 @@ class Headroom:
     scaling_group_remaining: Slots
     scaling_groups: dict[str, tuple[Slots, Slots]]
     presets: list[PresetFit]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDevice:
+    """One accelerator of an agent, as the agent reports it (model, memory, ...)."""
+
+    agent_id: str
+    agent_status: str
+    device: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageCapacity:
+    """A storage host's size and what is used of it (None: unknown)."""
+
+    host: str
+    capacity_bytes: int | None
+    used_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """What the installation holds: agents, their slots in all and held by sessions, their
+    accelerators, and the storage."""
+
+    agents: int
+    capacity: Slots
+    using: Slots
+    devices: list[AgentDevice]
+    storage: list[StorageCapacity]

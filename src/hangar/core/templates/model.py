@@ -26,7 +26,6 @@ Unknown keys are kept. Everything here is pure; errors are InvalidRequest.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import shlex
@@ -275,9 +274,3 @@ def bootstrap_of(params: SessionParams) -> str | None:
             params.bootstrap if params.bootstrap.endswith("\n") else params.bootstrap + "\n"
         )
     return "".join(parts) or None
-
-
-def render(document: dict[str, Any], fmt: str) -> str:
-    if fmt == "yaml":
-        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    return json.dumps(document)

@@ -34,13 +34,16 @@ from hangar.core.identity.queries import Scope, scope_of
 from hangar.core.identity.service import IdentityService
 from hangar.core.principal import ADMIN_SCOPE, Principal
 from hangar.core.templates import repo
-from hangar.core.templates.model import bootstrap_of, load_payload, params_of
+from hangar.core.templates.model import SessionParams, bootstrap_of, load_payload, params_of
 from hangar.core.templates.repo import StoredTemplate
 from hangar.db.engine import DbSession
 
 
 @dataclass(frozen=True, slots=True)
 class Template:
+    """A stored template as its viewer sees it: ``params`` is what a session made from it
+    gets (typed), ``document`` the document as it was stored (faces echo it in their form)."""
+
     id: uuid.UUID
     name: str
     type: str
@@ -49,7 +52,8 @@ class Template:
     group_id: uuid.UUID | None
     group_name: str | None
     domain_name: str
-    template: dict[str, Any]
+    params: SessionParams
+    document: dict[str, Any]
     created_at: datetime
     is_owner: bool
 
@@ -137,7 +141,8 @@ class Templates:
             group_id=stored.group_id,
             group_name=stored.group_name,
             domain_name=stored.domain_name,
-            template=dict(stored.template),
+            params=params_of(dict(stored.template)),
+            document=dict(stored.template),
             created_at=stored.created_at,
             is_owner=stored.user_uuid == caller.user_uuid,
         )

@@ -107,7 +107,8 @@ async def usage_period(request: Request) -> list[dict[str, Any]]:
 async def inventory(request: Request) -> dict[str, Any]:
     caller = superadmin(request)
     services = services_of(request)
-    return await services.admin.resources.inventory(caller, services.settings.data_dir)
+    found = await services.admin.resources.inventory(caller, services.settings.data_dir)
+    return usage_wire.inventory(found)
 
 
 @router.get("/config/resource-slots")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,6 @@ from hangar.api.bai.routes.session import create_response
 from hangar.api.common.context import services_of
 from hangar.api.common.routing import Router
 from hangar.core.principal import Principal
-from hangar.core.templates.model import render
 from hangar.core.templates.service import Overrides, Template
 
 router = Router()
@@ -141,7 +141,7 @@ def _item(t: Template) -> dict[str, Any]:
         "group_name": t.group_name,
         "domain_name": t.domain_name,
         "type": t.type,
-        "template": t.template,
+        "template": t.document,
     }
 
 
@@ -179,7 +179,7 @@ async def get(request: Request) -> Response:
         caller, request.path_params["template_id"]
     )
     body = {
-        "template": found.template,
+        "template": found.document,
         "name": found.name,
         "user_uuid": str(found.user_uuid),
         "group_id": str(found.group_id) if found.group_id else None,
@@ -187,7 +187,7 @@ async def get(request: Request) -> Response:
     }
     if params.format.lower() == "yaml":
         return Response(yaml.safe_dump(body, sort_keys=False), media_type="text/yaml")
-    return Response(render(body, "json"), media_type="application/json")
+    return Response(json.dumps(body), media_type="application/json")
 
 
 @router.put("/template/session/{template_id}")
