@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.agents import repo as agents_repo
@@ -150,6 +151,15 @@ class BillingService:
 
     # -- costs -----------------------------------------------------------------------------
 
+    async def _sync_for_read(self) -> None:
+        """:meth:`sync` before a read. A database too busy to take its writes (SQLite's
+        lock wait ran out) leaves the meters as the last pass wrote them: the read answers
+        from those rather than failing (a request that would only show a cost)."""
+        try:
+            await self.sync()
+        except OperationalError as exc:
+            log.warning("billing meters not brought up to date before a read: %s", exc)
+
     async def cost(self, kind: Metered, ids: Collection[K]) -> dict[K, Decimal]:
         """The accrued cost of each of ``ids`` (pod/VM/endpoint ids as their sessions'
         origin refs, session UUIDs, volume ids) up to now, to a millionth; 0 for what
@@ -158,7 +168,7 @@ class BillingService:
         if not wanted:
             return {}
         if kind is not Metered.VOLUME:
-            await self.sync()
+            await self._sync_for_read()
         async with self._sessions() as db:
             if kind is Metered.VOLUME:
                 found = await repo.meters_of(db, subjects={MeterKind.VOLUME: list(wanted)})
@@ -295,7 +305,7 @@ class BillingService:
         ]
         if not limits:
             return
-        await self.sync()
+        await self._sync_for_read()
         for lim in limits:
             spent = await self._spent_of(lim)
             if spent >= lim.amount:
