@@ -181,13 +181,14 @@ def test_jupyter_opens_in_a_tab_through_the_app_proxy_and_runs_a_cell(
         page.click("#open-jupyter")
     jupyter = opened.value
     jupyter.set_default_timeout(60_000)
+    wait = 60_000  # the notebook server and then its kernel start on first use
     expect(jupyter).to_have_url(re.compile(rf"/ui/sessions/{session_id}/jupyter/tree"))
-    expect(jupyter.locator("#notebook_list")).to_contain_text("six.ipynb")  # its API answered
+    expect(jupyter.locator("#notebook_list")).to_contain_text("six.ipynb", timeout=wait)
     jupyter.goto(f"/ui/sessions/{session_id}/jupyter/notebooks/six.ipynb")
-    expect(jupyter.locator("#kernel_indicator_icon.kernel_idle_icon")).to_be_attached()
+    expect(jupyter.locator("#kernel_indicator_icon.kernel_idle_icon")).to_be_attached(timeout=wait)
     jupyter.locator(".cell .CodeMirror").first.click()
     jupyter.keyboard.press("Shift+Enter")  # over the kernel's WebSocket, through the proxy
-    expect(jupyter.locator(".output_area").first).to_contain_text("answer 42")
+    expect(jupyter.locator(".output_area").first).to_contain_text("answer 42", timeout=wait)
     jupyter.close()
     other_password = new_user(server, "jupyter-other@example.com")
     other = browser.new_context(base_url=server.endpoint).new_page()

@@ -1,12 +1,12 @@
 """A session's terminal in the browser: xterm.js on the page, a WebSocket to the core.
 
 Each tab's socket gets a shell of its own from the session's web-terminal app
-(:mod:`hangar.ui.terminal_tabs`); ``?shared=1`` attaches to the session's shared terminal
-instead (``services.apps.terminal``, the one the Backend.AI face's
-``/stream/session/{ref}/pty`` gives). Both go through the app service with the viewer's
-principal: only the session's owner gets in, and only while it runs. The browser's cookie
-signs the socket in; a socket opened from another origin is refused (browsers send no CSRF
-header on a WebSocket, but always their Origin).
+(:mod:`hangar.ui.terminal_tabs`), or the shared one where the session has no such app;
+``?shared=1`` attaches to the session's shared terminal (``services.apps.terminal``, the
+one the Backend.AI face's ``/stream/session/{ref}/pty`` gives). Both go through the app
+service with the viewer's principal: only the session's owner gets in, and only while it
+runs. The browser's cookie signs the socket in; a socket opened from another origin is
+refused (browsers send no CSRF header on a WebSocket, but always their Origin).
 
 Frames: the page sends JSON text (``{"type": "stdin", "data": "..."}``,
 ``{"type": "resize", "rows": R, "cols": C}``); the server sends the shell's output as
@@ -81,9 +81,12 @@ async def _attach(websocket: WebSocket, ui: Ui) -> TerminalStream | None:
         await websocket.close(CLOSE_REFUSED, "No such session.")
         return None
     try:
-        if websocket.query_params.get("shared") == "1":
-            return await ui.services.apps.terminal(principal, session_id)
-        return await open_tab_terminal(ui.services, principal, session_id)
+        if websocket.query_params.get("shared") != "1":
+            try:
+                return await open_tab_terminal(ui.services, principal, session_id)
+            except HangarError as exc:  # no web-terminal app: the shared shell
+                log.info("session %s: no shell of the tab's own (%s)", session_id, exc)
+        return await ui.services.apps.terminal(principal, session_id)
     except HangarError as exc:
         await websocket.close(CLOSE_REFUSED, (str(exc) or exc.code)[:120])
         return None
