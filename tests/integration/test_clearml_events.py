@@ -5,12 +5,14 @@ back, downsampled histories, two users kept apart, bad input refused whole."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import signal
 import sqlite3
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +237,41 @@ def test_a_kept_whole_history_follows_every_change_to_it(alice_api: ClearmlApi) 
     assert values() == {}
     add_batch(alice_api, [scalar(task, i, -i / 7) for i in range(12_000)])
     assert values() == {i: -i / 7 for i in range(12_000)}
+
+
+def test_large_answers_come_gzipped_to_clients_that_take_it(alice_api: ClearmlApi) -> None:
+    """A whole history (read, then kept) and a large envelope come as one valid gzip
+    member with the same data as the plain answer; a small answer is never compressed."""
+    task = new_task(alice_api, "gzipped")
+    add_batch(alice_api, [scalar(task, i, i / 3) for i in range(12_000)])
+
+    def raw(name: str, encoding: str, **body: Any) -> tuple[httpx.Headers, bytes]:
+        request = alice_api.http.build_request(
+            "POST", alice_api.url(name), json=body,
+            headers={"Authorization": f"Bearer {alice_api.token}", "Accept-Encoding": encoding},
+        )  # fmt: skip
+        response = alice_api.http.send(request, stream=True)
+        try:
+            return response.headers, b"".join(response.iter_raw())
+        finally:
+            response.close()
+
+    def data(packed: bytes) -> Any:
+        return json.loads(gzip.decompress(packed))["data"]
+
+    whole = {"task": task, "metric": "loss", "no_scroll": True}
+    _, plain = raw("events.get_scalar_metric_data", "identity", **whole)
+    for _ in range(2):  # read and written, then sent as kept
+        headers, packed = raw("events.get_scalar_metric_data", "gzip, deflate", **whole)
+        assert headers["content-encoding"] == "gzip" and len(packed) < len(plain) / 5
+        assert data(packed) == json.loads(plain)["data"]
+        unpacker = zlib.decompressobj(16 + zlib.MAX_WBITS)  # one member, nothing after it
+        assert unpacker.decompress(packed) and unpacker.eof and not unpacker.unused_data
+    headers, packed = raw("events.scalar_metrics_iter_histogram", "gzip", task=task)
+    assert headers["content-encoding"] == "gzip"
+    assert len(data(packed)["loss"]["train"]["y"]) == 12_000
+    headers, small = raw("events.get_task_metrics", "gzip", tasks=[task])
+    assert "content-encoding" not in headers and json.loads(small)["data"]["metrics"]
 
 
 def test_a_models_events_are_read_with_model_events_and_go_with_the_model(

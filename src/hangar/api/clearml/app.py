@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from hangar.api.clearml import endpoints  # noqa: F401 - registers the endpoints
 from hangar.api.clearml.auth import authenticate
+from hangar.api.clearml.compress import MIN_BYTES, accepts_gzip, gzipped
 from hangar.api.clearml.envelope import API_VERSION, Envelope, StreamedList
 from hangar.api.clearml.errors import ClearmlError, no_endpoint
 from hangar.api.clearml.params import MAX_BODY_BYTES, body_of
@@ -23,6 +24,7 @@ from hangar.api.clearml.registry import NAME, Call, find
 from hangar.api.common.context import new_request_id
 from hangar.api.common.errors import error_response
 from hangar.api.common.params import read_body
+from hangar.api.common.responses import FaceJSONResponse
 from hangar.core.services import Services
 from hangar.logs import request_id_var
 
@@ -67,7 +69,8 @@ class ClearmlApp:
             return
         scope["app"] = self
         request = Request(scope, receive)
-        envelope = Envelope(request_id_var.get() or new_request_id(), _trx(request))
+        gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
+        envelope = Envelope(request_id_var.get() or new_request_id(), _trx(request), gzip=gzip)
         try:
             response = await self._serve(request, envelope)
         except ClientDisconnect:
@@ -75,6 +78,8 @@ class ClearmlApp:
         except Exception as exc:
             response = await error_response(envelope, request, exc)
             exc.__traceback__ = None
+        if gzip and isinstance(response, FaceJSONResponse) and len(response.body) >= MIN_BYTES:
+            _compress(response)
         await response(scope, receive, send)
 
     async def _serve(self, request: Request, envelope: Envelope) -> Response:
@@ -109,6 +114,13 @@ class ClearmlApp:
         if isinstance(data, StreamedList):
             return envelope.streamed(data)
         return envelope.ok(data if data is not None else {})
+
+
+def _compress(response: FaceJSONResponse) -> None:
+    response.body = gzipped(bytes(response.body))
+    response.headers["content-length"] = str(len(response.body))
+    response.headers["content-encoding"] = "gzip"
+    response.headers["vary"] = "Accept-Encoding"
 
 
 def create_clearml_app(services: Services) -> ClearmlApp:

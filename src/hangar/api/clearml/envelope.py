@@ -11,16 +11,25 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.responses import StreamingResponse
 
+from hangar.api.clearml.compress import Deflated, GzipWriter
 from hangar.api.clearml.errors import MESSAGES, error_data, result_of
 from hangar.api.common.responses import FaceJSONResponse
 from hangar.core.errors import HangarError
 
 log = logging.getLogger("hangar.api.clearml")
+
+
+class Precompressed(Protocol):
+    """A piece of text kept with its deflated form (see :mod:`compress`)."""
+
+    text: bytes
+
+    def deflated(self) -> Deflated: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +39,7 @@ class StreamedList:
     separated by commas, no brackets), and the rest of the data once the list is sent."""
 
     key: str
-    pieces: AsyncGenerator[bytes, None]
+    pieces: AsyncGenerator[bytes | Precompressed, None]
     after: Callable[[], dict[str, Any]]
 
 
@@ -42,13 +51,14 @@ SERVER_VERSION = "2.0.0"
 class Envelope:
     """The meta of one call, and its answers."""
 
-    __slots__ = ("call_id", "trx", "name", "requested_version")
+    __slots__ = ("call_id", "trx", "name", "requested_version", "gzip")
 
-    def __init__(self, call_id: str, trx: str | None = None) -> None:
+    def __init__(self, call_id: str, trx: str | None = None, *, gzip: bool = False) -> None:
         self.call_id = call_id
         self.trx = trx or call_id
         self.name = ""
         self.requested_version = API_VERSION
+        self.gzip = gzip  # the client accepts gzip: large answers go compressed
 
     def _meta(self, code: int, subcode: int, msg: str, data: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -71,23 +81,33 @@ class Envelope:
 
     def streamed(self, data: StreamedList) -> StreamingResponse:
         """An answer whose data holds one long list, sent piece by piece as it is made:
-        ``{"meta": ..., "data": {key: [...], **after()}}``. An error once it has begun
-        cuts the answer short (the client sees a broken body, never a wrong one)."""
+        ``{"meta": ..., "data": {key: [...], **after()}}`` (gzipped when the client takes
+        it). An error once it has begun cuts the answer short (the client sees a broken
+        body, never a wrong one)."""
         head = orjson.dumps({"meta": self._meta(200, 0, "OK", {})})[:-1]
         key = orjson.dumps(data.key)
 
-        async def body() -> AsyncIterator[bytes]:
+        async def text() -> AsyncIterator[bytes | Precompressed]:
             yield head + b',"data":{' + key + b":["
             separator = b""
             async with aclosing(data.pieces) as pieces:
                 async for piece in pieces:
-                    if piece:
-                        yield separator + piece
-                        separator = b","
+                    if isinstance(piece, bytes):
+                        if piece:
+                            yield separator + piece
+                    else:
+                        if separator:
+                            yield separator
+                        yield piece
+                    separator = b","
             rest = orjson.dumps(data.after())
             yield b"]" + (b"," + rest[1:] if len(rest) > 2 else b"}") + b"}"
 
-        return StreamingResponse(body(), media_type="application/json")
+        if not self.gzip:
+            body: AsyncIterator[bytes] = _plain(text())
+            return StreamingResponse(body, media_type="application/json")
+        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return StreamingResponse(_gzipped(text()), media_type="application/json", headers=headers)
 
     def error(
         self, code: int, subcode: int, msg: str, data: dict[str, Any] | None = None
@@ -118,3 +138,15 @@ class Envelope:
 
     def internal(self) -> FaceJSONResponse:
         return self.error(500, 0, MESSAGES[500])
+
+
+async def _plain(pieces: AsyncIterator[bytes | Precompressed]) -> AsyncIterator[bytes]:
+    async for piece in pieces:
+        yield piece if isinstance(piece, bytes) else piece.text
+
+
+async def _gzipped(pieces: AsyncIterator[bytes | Precompressed]) -> AsyncIterator[bytes]:
+    writer = GzipWriter()
+    async for piece in pieces:
+        yield writer.text(piece) if isinstance(piece, bytes) else writer.deflated(piece.deflated())
+    yield writer.end()

@@ -12,14 +12,23 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from hangar.api.clearml.compress import Deflated
+
 MIN_POINTS = 10_000  # shorter histories are cheap to read again
 BUDGET_BYTES = 96 << 20  # about five 100k-point histories
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Kept:
     text: bytes  # the events, comma-separated, no brackets
     points: int
+    _deflated: Deflated | None = None
+
+    def deflated(self) -> Deflated:
+        """The text deflated, made once: gzipped answers splice it in."""
+        if self._deflated is None:
+            self._deflated = Deflated.of(self.text)
+        return self._deflated
 
 
 class HistoryCache:

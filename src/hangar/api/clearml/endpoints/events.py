@@ -236,14 +236,14 @@ async def _whole_metric(call: Call, body: MetricDataBody) -> StreamedList:
     cache = histories(call)
     sent = 0
 
-    async def pieces() -> AsyncGenerator[bytes, None]:
+    async def pieces() -> AsyncGenerator[bytes | Kept, None]:
         nonlocal sent
         for ref in history.series:
             key = (ref.id, ref.stamp, history.descending)
             kept = cache.get(key)
             if kept is not None:
                 sent += kept.points
-                yield kept.text
+                yield kept
                 continue
             texts: list[bytes] = []
             points = 0
