@@ -1,6 +1,7 @@
 """A batch session's restart policy, set through the Backend.AI face (``config.restartPolicy``,
 Hangar's own option): its command runs again when it ends, as the policy says, after a
-back-off that doubles; the session shows how often; destroying it stops the restarts."""
+back-off that doubles, up to a limit; the session shows how often; destroying it stops
+the restarts."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ THIRD_TIME_LUCKY = (
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("restarts")
     live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db")
-    live.extra_env = {"HANGAR_SESSION_RESTART_BACKOFF_SECONDS": "0.3"}
+    live.extra_env = {
+        "HANGAR_SESSION_RESTART_BACKOFF_SECONDS": "0.3",
+        "HANGAR_SESSION_RESTART_LIMIT": "4",
+    }
     live.start()
     try:
         yield live
@@ -103,6 +107,16 @@ def test_always_restarts_with_a_growing_back_off_until_destroyed(server: LiveSer
     assert server.signed("DELETE", "/session/ticker").status_code in (200, 204)
     ended_as = wait_for(lambda: ended(server, session_id), "the destroyed session to end")
     assert ended_as[0] == "TERMINATED"
+
+
+def test_a_command_that_keeps_failing_gives_up_at_the_limit(server: LiveServer) -> None:
+    created = create(server, "hopeless", "echo attempt; exit 3", "on-failure")
+    assert created.status_code == 201, created.text
+    session_id = created.json()["sessionId"]
+    assert wait_for(lambda: ended(server, session_id), "the session to give up") == (
+        "TERMINATED", "FAILURE",
+    )  # fmt: skip
+    assert logs(server, session_id).split().count("attempt") == 5  # the run, 4 restarts
 
 
 def test_a_policy_needs_a_batch_session_and_a_known_value(server: LiveServer) -> None:

@@ -66,6 +66,9 @@ class BatchRuns:
             if rules.limit and in_a_row >= rules.limit:
                 log.info("batch session %s: %d restarts in a row, giving up", session.id, in_a_row)
                 return exit_code
+            current = await self._get(session.id)
+            if current is None or current.status != S.RUNNING:
+                return exit_code  # destroyed meanwhile: no restart to announce
             self._publish(EventKind.SESSION_RESTARTING, session, "main-process-exited", exit_code)
             await asyncio.sleep(restart_delay(rules, in_a_row))
             in_a_row, restarts = in_a_row + 1, restarts + 1
