@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,13 @@ def test_bad_value_names_its_flat_name(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("HANGAR_ENDPOINT_TASK_CONCURRENCY", "0")
     with pytest.raises(ValidationError, match="endpoint_task_concurrency"):
         Settings(data_dir=tmp_path)
+
+
+def test_every_variable_the_docs_name_is_a_setting() -> None:
+    """README and docs name environment variables that the settings read (flat names)."""
+    root = Path(__file__).resolve().parents[2]
+    texts = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    named = {m for p in texts for m in re.findall(r"HANGAR_([A-Z0-9_]*[A-Z0-9])\b", p.read_text())}
+    not_settings = {"CONFIG_FILE", "TEST_WORKERS", "TEST_POSTGRES_URL"}
+    known = {name.upper() for name in flat_names()} | {"DATA_DIR"}
+    assert named - not_settings - known == set()
