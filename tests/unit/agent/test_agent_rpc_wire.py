@@ -73,3 +73,13 @@ def test_unknown_error_names_become_plain_agent_errors() -> None:
 def test_malformed_heartbeats_are_refused(beat: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         wire.Heartbeat.model_validate(beat)
+
+
+def test_a_shipped_run_names_a_directory_below_the_agents_runs_and_nothing_else() -> None:
+    kernel = uuid.uuid4()
+    body = wire.ShipRun(key="0123abcd", kernel_id=kernel, archive=b"\x1f\x8b..").model_dump_json()
+    assert wire.ShipRun.model_validate_json(body).archive == b"\x1f\x8b.."
+    for key in ("../etc", "a/b", "", ".", "x" * 65):
+        with pytest.raises(ValidationError):
+            wire.ShipRun(key=key, kernel_id=kernel, archive=b"")
+    assert wire.ERRORS["RunRefused"].__name__ == "RunRefused"  # crosses the wire as itself
