@@ -226,12 +226,18 @@ class ClearmlApi:
         self.http.close()
 
 
-def clearml_server(home: Path, database_url: str | None = None) -> Iterator[LiveServer]:
+def clearml_server(
+    home: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """A live server for a module's ClearML tests (SQLite unless ``database_url``), stopped
     at the end: ``yield from clearml_server(tmp_path_factory.mktemp("clearml"))``."""
     if not CLEARML_PYTHON.exists():
         raise RuntimeError("official clearml SDK missing: run scripts/install-official-clients.sh")
-    server = LiveServer(home=home, database_url=database_url or f"sqlite+aiosqlite:///{home}/h.db")
+    server = LiveServer(
+        home=home,
+        database_url=database_url or f"sqlite+aiosqlite:///{home}/h.db",
+        extra_env=extra_env or {},
+    )
     server.start()
     try:
         yield server

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import socket
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from rich.panel import Panel
 
 from hangar.api.app import create_app
 from hangar.api.bai.webhooks import BackendAiWebhooks
+from hangar.api.clearml.ports import FilesOnPort, clearml_ports
 from hangar.api.cloud.taskwire import CloudNotices
 from hangar.api.zerocopy import ZeroCopySend
 from hangar.cli import clientconfig
@@ -82,6 +84,14 @@ def _announce_clearml(endpoint: str) -> None:
     )
 
 
+def _announce_clearml_ports(settings: Settings, endpoint: str) -> None:
+    """ClearML's conventional ports, when configured (see api/clearml/ports.py)."""
+    base = endpoint.rsplit(":", 1)[0]
+    found = [f"{port.role} {base}:{port.port}" for port in clearml_ports(settings)]
+    if found:
+        console.print("ClearML  also " + "  ".join(found), highlight=False, soft_wrap=True)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, ending the endless event streams as soon as shutdown begins (they
     would otherwise hold the graceful shutdown for its whole timeout)."""
@@ -106,7 +116,9 @@ def _http_limits(settings: Settings) -> HttpLimits:
     )
 
 
-async def serve(settings: Settings, sock: socket.socket) -> None:
+async def serve(
+    settings: Settings, sock: socket.socket, extra: Sequence[socket.socket] = ()
+) -> None:
     configure_logging(settings.server.log_format.value, settings.server.log_level)
     services = await open_services(settings)
     app = None
@@ -122,7 +134,8 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         )
         app = create_app(services)
         config = uvicorn.Config(
-            ZeroCopySend(app),  # outermost: it needs uvicorn's own send
+            # outermost: it needs uvicorn's own send
+            ZeroCopySend(FilesOnPort(app, settings.tracking.clearml_files_port)),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -142,13 +155,30 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         gc.freeze()
         console.print(f"Hangar listening on {endpoint}  (data: {settings.data_dir})")
         _announce_clearml(endpoint)
+        _announce_clearml_ports(settings, endpoint)
         console.print(f"Web UI   {endpoint}/ui/  (sign in with the admin's email)", highlight=False)
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=[sock, *extra])
     finally:
         sock.close()
+        for other in extra:
+            other.close()
         await services.close()
         if app is not None:
             app.access_log.flush()
+
+
+def _listen_clearml(settings: Settings) -> list[socket.socket]:
+    """Sockets on ClearML's conventional ports, when configured (none opened on an error)."""
+    extra: list[socket.socket] = []
+    try:
+        for port in clearml_ports(settings):
+            extra.append(listen_or_explain(settings.server.host, port.port, 2048,
+                                           setting=port.setting))  # fmt: skip
+    except ListenError:
+        for opened in extra:
+            opened.close()
+        raise
+    return extra
 
 
 def run(settings: Settings) -> int:
@@ -170,11 +200,17 @@ def run(settings: Settings) -> int:
         except ListenError as exc:
             console.print(f"[red]error:[/] {exc}", soft_wrap=True)
             return 1
+        try:
+            extra = _listen_clearml(settings)
+        except ListenError as exc:
+            sock.close()
+            console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+            return 1
         with (
             contextlib.suppress(KeyboardInterrupt),
             asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
         ):
-            runner.run(serve(settings, sock))
+            runner.run(serve(settings, sock, extra))
         return 0
     finally:
         lock.release()

@@ -165,6 +165,22 @@ class TrackingSettings(_Group):
         gt=0,
         description="How often silent in_progress tasks are looked for.",
     )
+    clearml_api_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Also listen on this port (ClearML's is 8008): the SDK given only "
+        "CLEARML_API_HOST=http://host:8008 finds its web server at 8080 and file server at "
+        "8081. 0: only HANGAR_PORT.",
+    )  # fmt: skip
+    clearml_web_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Also listen on this port (ClearML's web server: 8080) for the links the "
+        "SDK prints. 0: none.",
+    )  # fmt: skip
+    clearml_files_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="Also listen on this port (ClearML's file server: 8081), serving the "
+        "file server at its root. 0: none.",
+    )  # fmt: skip
 
 
 class EndpointSettings(_Group):
