@@ -70,9 +70,13 @@ def info(server: LiveServer, name: str) -> dict[str, Any]:
 
 
 def test_on_failure_runs_the_command_again_until_it_succeeds(server: LiveServer) -> None:
-    created = create(server, "lucky", THIRD_TIME_LUCKY, "on-failure")
-    assert created.status_code == 201, created.text
-    session_id = created.json()["sessionId"]
+    # Our CLI sends the policy (hangar start --restart); the raw API below.
+    started = server.hangar(
+        "--output", "json", "start", "-t", "lucky", "--type", "batch",
+        "-c", THIRD_TIME_LUCKY, "--restart", "on-failure", "python",
+    )  # fmt: skip
+    assert started.returncode == 0, started.stdout + started.stderr
+    session_id = json.loads(started.stdout)["session_id"]
     plain = create(server, "unlucky", THIRD_TIME_LUCKY, "never").json()["sessionId"]
 
     assert wait_for(lambda: ended(server, session_id), "the session to end") == (

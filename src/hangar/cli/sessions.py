@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +66,14 @@ Mounts = Annotated[
     list[str], typer.Option("-m", "--mount", help="Mount a vfolder: NAME or NAME=/path.")
 ]
 Envs = Annotated[list[str], typer.Option("-e", "--env", help="Environment variable K=V.")]
+
+
+class RestartChoice(StrEnum):
+    """A batch session's restart policy: when its command runs again."""
+
+    NEVER = "never"
+    ON_FAILURE = "on-failure"
+    ALWAYS = "always"
 
 
 STATS = "containers { live_stat last_stat }"
@@ -203,6 +212,10 @@ def start(
     depends: Annotated[list[str], typer.Option("--depends", help="Session to wait for.")] = [],  # noqa: B006
     callback_url: Annotated[str | None, typer.Option("--callback-url")] = None,
     owner: Annotated[str | None, typer.Option("-o", "--owner", help="Owner access key.")] = None,
+    restart: Annotated[
+        RestartChoice | None,
+        typer.Option("--restart", help="Run a batch command again when it ends."),
+    ] = None,
 ) -> None:
     """Start a compute session without running code (see `hangar app` to use it)."""
     mounts, mount_map = parse_mounts(mount)
@@ -219,6 +232,7 @@ def start(
                 scaling_group=scaling_group, group_name=group, domain_name=domain,
                 bootstrap_script=script, dependencies=depends or None,
                 callback_url=callback_url, owner_access_key=owner,
+                restart_policy=restart.value if restart else None,
             )  # fmt: skip
             try:
                 kern = await waiting.wait_for_start(

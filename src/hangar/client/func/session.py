@@ -183,12 +183,14 @@ class ComputeSession(BaseFunction):
         owner_access_key: str | None = None,
         preopen_ports: Sequence[int] | None = None,
         assign_agent: Sequence[str] | None = None,
+        restart_policy: Literal["never", "on-failure", "always"] | None = None,
     ) -> ComputeSession:
         """Create a session, or reuse the running one with the same name and image.
 
         ``client_token`` is the older spelling of ``name``. Without a name, a new session
         named ``pysdk-<hex>`` is created. The call waits until the session runs, fails, or
         ``max_wait`` seconds pass (status ``TIMEOUT``); ``enqueue_only`` returns at once.
+        ``restart_policy`` (Hangar's own): when a batch session's command runs again.
         """
         name = name or client_token
         if name is None:
@@ -208,6 +210,8 @@ class ComputeSession(BaseFunction):
         }
         if assign_agent is not None:
             session_config["agentList"] = list(assign_agent)
+        if restart_policy is not None:
+            session_config["restartPolicy"] = restart_policy
         body = {
             "tag": tag,
             "name": name,
