@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,8 +310,22 @@ def other_python_files(prefix: Path) -> list[Entry]:
 
 
 JUPYTER_PROBE = """
-import sys, notebook.notebookapp, ipykernel.kernelapp, ipykernel_launcher
-print("\\n".join(getattr(m, "__file__", None) or "" for m in list(sys.modules.values())))
+import os, sys, tempfile
+home = tempfile.mkdtemp()
+os.environ.update(HOME=home, JUPYTER_RUNTIME_DIR=home, JUPYTER_DATA_DIR=home,
+                  JUPYTER_CONFIG_DIR=home)
+from notebook.notebookapp import NotebookApp
+NotebookApp.instance().initialize(["--no-browser", "--sock=" + home + "/s",
+                                   "--notebook-dir=" + home])
+NotebookApp.clear_instance()
+import ipykernel_launcher  # what the notebook server starts kernels with
+from ipykernel.kernelapp import IPKernelApp
+kernel = IPKernelApp.instance()
+kernel.initialize(["-f", home + "/k.json", "--IPKernelApp.log_level=WARN"])
+kernel.shell.run_cell("print(1)")
+names = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
+open(sys.argv[1], "w").write("\\n".join(names))
+os._exit(0)
 """
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 JUPYTER_LEFT_OUT = ("gi", "debugpy", "setuptools", "_distutils_hack", "jedi", "parso")  # optional
@@ -320,8 +335,11 @@ def jupyter_files() -> list[Entry]:
     """The host's Debian-packaged notebook server and ipykernel (with what they import from
     dist-packages and the libraries their compiled modules load), for the host's Python
     (:func:`python_files`): an image whose own Python has Jupyter."""
-    out = subprocess.run(["/usr/bin/python3", "-c", JUPYTER_PROBE], capture_output=True,
-                         text=True, check=True).stdout  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:  # what a notebook server and a kernel load
+        found = Path(tmp, "modules")
+        subprocess.run(["/usr/bin/python3", "-c", JUPYTER_PROBE, str(found)], cwd=tmp,
+                       capture_output=True, check=True, timeout=120)  # fmt: skip
+        out = found.read_text()
     base = DIST_PACKAGES + "/"
     tops = {path[len(base) :].split("/")[0] for path in out.split() if path.startswith(base)}
     paths = [base + top for top in sorted(tops) if top not in JUPYTER_LEFT_OUT]
