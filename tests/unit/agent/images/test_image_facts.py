@@ -33,9 +33,11 @@ def test_query_mode_uses_the_images_ipykernel_or_says_why_it_cannot(tmp_path: Pa
     assert facts.python_version(own) == "3.99"
     assert runner.query_refusal(own) is None and runner.runner_mounts(own) == ()
     other = _tree(tmp_path / "other", f"{lib}/os.py")
-    refusal = runner.query_refusal(other) or ""
-    assert "needs ipykernel in its Python 3.99" in refusal and "pip install ipykernel" in refusal
-    assert runner.runner_mounts(other) == ()
+    assert runner.query_refusal(other) is None  # Hangar's standard-library kernel runs it
+    assert runner.runner_mounts(other) == ()  # nothing is bound in for it
+    old = _tree(tmp_path / "old", "usr/lib/python3.4/os.py")
+    refusal = runner.query_refusal(old) or ""
+    assert "needs Python 3.6 or later" in refusal and "its Python is 3.4" in refusal
     none = _tree(tmp_path / "none", "etc/hostname")
     assert "has none" in (runner.query_refusal(none) or "")
     assert runner.query_refusal(None) is None  # the host image
@@ -63,3 +65,19 @@ def test_the_images_user_resolves_to_the_work_uid(tmp_path: Path) -> None:
     own = facts.passwd_text(root, 999, 999, "app", "/bin/sh").splitlines()  # a userns maps it
     assert own[-2:] == ["app:x:999:999:the image's user:/home/work:/bin/sh",
                         "work:x:999:999:Hangar work user:/home/work:/bin/sh"]  # fmt: skip
+
+
+def test_the_query_kernels_python_is_the_images_own(tmp_path: Path) -> None:
+    """python.org images have no /usr/bin/python3 (the default interpreter): their python3
+    on the image's PATH runs the query kernel."""
+    root = _tree(tmp_path / "img", "usr/local/bin/python3.12", "opt/py/bin/python3")
+    for program in ("usr/local/bin/python3.12", "opt/py/bin/python3"):
+        (root / program).chmod(0o755)
+    (root / "usr/local/bin/python3").symlink_to("python3.12")
+    default = "/usr/bin/python3"
+    assert runner.query_interpreter(root, default, "/usr/bin:/bin") == "/usr/local/bin/python3"
+    assert runner.query_interpreter(root, default, "/opt/py/bin:/usr/bin") == "/opt/py/bin/python3"
+    assert runner.query_interpreter(root, "/opt/py/bin/python3", "") == "/opt/py/bin/python3"
+    assert runner.query_interpreter(None, default, "") == default  # the host's own
+    bare = _tree(tmp_path / "bare", "etc/hostname")
+    assert runner.query_interpreter(bare, default, "/usr/bin") == default  # fails clearly later
