@@ -4,6 +4,7 @@ kernel stays usable, the disk outlives the runtime object and goes with the kern
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,7 @@ import pytest
 
 from hangar.agent.runtimes.base import BindMount, ExitStatus, KernelSpec, ResourceLimits
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
-from hangar.agent.runtimes.disk import ScratchDisks, loop_devices_of, usage
+from hangar.agent.runtimes.disk import ScratchDisks, usage
 
 Shell = Callable[..., Awaitable[tuple[str, str, ExitStatus]]]
 Kernels = Callable[..., Awaitable[Any]]
@@ -43,6 +44,30 @@ def disk_runtime(make_runtime: Callable[..., BubblewrapRuntime]) -> BubblewrapRu
 
 def mounted(path: Path) -> bool:
     return usage(path) is not None
+
+
+def backed(disks: Path) -> list[str]:
+    """The names of the images under ``disks`` a loop device holds now (whatever they are
+    called: a destroyed kernel's is renamed to be formatted anew as a spare)."""
+    return sorted(Path(name).name for name in _backing_files() if name.startswith(f"{disks}/"))
+
+
+def _backing_files() -> list[str]:
+    found = []
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        with contextlib.suppress(OSError):
+            found.append(backing.read_text().rstrip("\n").removesuffix(" (deleted)"))
+    return found
+
+
+async def let_go(disks: Path, keep: list[str]) -> list[str]:
+    """The images still held once only ``keep``'s are, or after 2 s (the kernel lets go of
+    a lazily unmounted disk's device asynchronously)."""
+    for _ in range(40):
+        if backed(disks) == sorted(keep):
+            break
+        await asyncio.sleep(0.05)
+    return backed(disks)
 
 
 @pytest.mark.usefixtures("needs_python")
@@ -78,11 +103,7 @@ async def test_the_disk_outlives_the_runtime_and_goes_by_kernel_id(
     assert not mounted(spec.scratch_dir)
     image = restarted.config.state_dir / "disks" / "k1.img"
     assert not image.exists()
-    for _ in range(40):  # the kernel lets go of the device asynchronously
-        if not loop_devices_of(image):
-            break
-        await asyncio.sleep(0.05)
-    assert loop_devices_of(image) == []
+    assert await let_go(image.parent, []) == []
 
 
 async def test_folder_mount_points_live_on_the_disk(
@@ -177,12 +198,46 @@ async def test_other_sandboxes_do_not_keep_a_destroyed_kernels_disk(
     try:
         out, _, _ = await sh(disk_runtime, "k2", "ls /home; ls -A /home/work")
         assert out.split() == ["work"]  # its own home only, as before
-        image = disk_runtime.config.state_dir / "disks" / "k1.img"
+        disks = disk_runtime.config.state_dir / "disks"
+        assert backed(disks) == ["k1.img", "k2.img"]
         await disk_runtime.destroy("k1", remove_scratch=True)
-        for _ in range(40):  # the kernel lets go of the device asynchronously
-            if not loop_devices_of(image):
-                break
-            await asyncio.sleep(0.05)
-        assert loop_devices_of(image) == []
+        assert await let_go(disks, ["k2.img"]) == ["k2.img"]
     finally:
         sleeper.kill()
+
+
+async def test_a_destroyed_kernels_disk_comes_back_as_a_spare_formatted_anew(
+    disk_runtime: BubblewrapRuntime, kernels: Kernels, sh: Shell
+) -> None:
+    """Its image is not deleted on the way out (most of a removal's cost): the spares'
+    thread formats it anew, which also gives its space back; nothing of it shows in the
+    kernels that get it next."""
+    spares = disk_runtime.disks.spares if disk_runtime.disks is not None else None
+    assert spares is not None
+    await kernels(disk_runtime, "k1")
+    _, err, status = await sh(
+        disk_runtime, "k1", "head -c 8388608 /dev/urandom > secret && sync secret"
+    )
+    assert status.exit_code == 0, err
+    image = disk_runtime.config.state_dir / "disks" / "k1.img"
+    watch = image.with_name("watch")  # the same file under a second name: its inode stays
+    os.link(image, watch)
+    assert image.stat().st_blocks * 512 > 8 * MIB
+    spares.keep += 1  # one spare is missing when k1's image comes back
+    await disk_runtime.destroy("k1", remove_scratch=True)
+    assert not image.exists()
+    reused = None
+    for _ in range(100):  # formatted in the background
+        with spares._lock:
+            reused = next((p for p in spares.ready if p.samefile(watch)), None)
+        if reused is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert reused is not None, "the destroyed kernel's image did not become a spare"
+    assert reused.stat().st_blocks * 512 < 4 * MIB  # its blocks discarded: back to the host
+    watch.unlink()
+    for kernel_id in ("k2", "k3", "k4"):  # whichever takes it sees a new, empty disk
+        await kernels(disk_runtime, kernel_id)
+        out, err, status = await sh(disk_runtime, kernel_id, "ls -A; df -k . | tail -1")
+        assert status.exit_code == 0, err
+        assert "secret" not in out and int(out.split()[-4]) < 4096, out  # used KiB

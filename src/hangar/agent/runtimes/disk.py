@@ -18,11 +18,9 @@ import contextlib
 import ctypes
 import logging
 import os
-import secrets
 import shutil
-import subprocess
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hangar.agent.errors import KernelCreationFailed
@@ -30,10 +28,10 @@ from hangar.agent.runtimes.base import KernelSpec
 from hangar.agent.runtimes.loopmount import LoopConfigureUnsupported, loop_mount
 from hangar.agent.runtimes.mountpoints import remove_mount_point
 from hangar.agent.runtimes.scratch import prepare_scratch, scratch_size
+from hangar.agent.runtimes.spares import SpareImages, format_image, loop_devices_of, run_host
 
 log = logging.getLogger("hangar.agent")
 MNT_DETACH, MS_BIND = 2, 0x1000
-SPARES = 2  # formatted default-size images kept ready: a create only renames and mounts
 PROBE_BYTES = 16 << 20
 MIN_BYTES = 8 << 20  # smaller than this, ext4 has no room for its own metadata
 UNLIMITED_NOTE = "the scratch disk is not limited: {reason}"
@@ -45,13 +43,6 @@ class DiskUsage:
 
     used: int
     size: int
-
-
-def _run(argv: list[str]) -> None:
-    """Run a short host command; raises OSError with its stderr when it fails."""
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, cwd="/")
-    if result.returncode != 0:
-        raise OSError(f"{argv[0]} failed: {(result.stderr or result.stdout).strip()[-500:]}")
 
 
 def _unescape(field: str) -> str:
@@ -69,19 +60,6 @@ def mount_points(device: str, mountinfo: str) -> list[str]:
     return points
 
 
-def loop_devices_of(image: Path, sys_block: Path = Path("/sys/block")) -> list[str]:
-    """The "major:minor" of each loop device backed by ``image`` (by path, as the kernel
-    reports it now, with or without a " (deleted)" suffix)."""
-    wanted = str(image)
-    found = []
-    for backing in sys_block.glob("loop*/loop/backing_file"):
-        with contextlib.suppress(OSError):
-            name = backing.read_text().rstrip("\n")
-            if name in (wanted, f"{wanted} (deleted)"):
-                found.append((backing.parent.parent / "dev").read_text().strip())
-    return found
-
-
 def usage(scratch_dir: Path) -> DiskUsage | None:
     """The scratch disk's usage, or None when ``scratch_dir`` is not a mount point (no disk)."""
     try:
@@ -91,81 +69,6 @@ def usage(scratch_dir: Path) -> DiskUsage | None:
     except OSError:
         return None
     return DiskUsage((fs.f_blocks - fs.f_bfree) * fs.f_frsize, fs.f_blocks * fs.f_frsize)
-
-
-def format_image(mkfs: str, image: Path, size: int, owner: tuple[int, int]) -> None:
-    """Create the sparse file ``image`` (which must not exist) holding an empty ext4 of
-    ``size`` bytes whose root belongs to ``owner``. Raises OSError (nothing is left)."""
-    fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.ftruncate(fd, size)
-    finally:
-        os.close(fd)
-    options = f"root_owner={owner[0]}:{owner[1]},lazy_itable_init=1,lazy_journal_init=1"
-    try:
-        _run([mkfs, "-q", "-F", "-m", "0", "-E", options, str(image)])
-    except OSError:
-        image.unlink(missing_ok=True)
-        raise
-
-
-@dataclass
-class SpareImages:
-    """Default-size images formatted ahead in a background thread (``.spare-*.img``;
-    ``.tmp-*`` while being formatted, so a crash never leaves a half-made spare)."""
-
-    images: Path
-    size: int
-    mkfs: str
-    keep: int = SPARES
-    ready: list[Path] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _filling: bool = False
-
-    def adopt_leftovers(self) -> None:
-        """Keep the spares an earlier agent made (if of this size); drop unfinished ones."""
-        for path in self.images.glob(".tmp-*.img"):
-            path.unlink(missing_ok=True)
-        for path in self.images.glob(".spare-*.img"):
-            if path.stat().st_size == self.size and len(self.ready) < self.keep:
-                self.ready.append(path)
-            else:
-                path.unlink(missing_ok=True)
-
-    def take(self, image: Path) -> bool:
-        """Rename a ready spare to ``image``; False when none is ready. Starts a refill."""
-        with self._lock:
-            spare = self.ready.pop() if self.ready else None
-        self.refill()
-        if spare is None:
-            return False
-        spare.rename(image)
-        return True
-
-    def refill(self) -> None:
-        with self._lock:
-            if self._filling or len(self.ready) >= self.keep:
-                return
-            self._filling = True
-        threading.Thread(target=self._fill, name="scratch-spares", daemon=True).start()
-
-    def _fill(self) -> None:
-        try:
-            while True:
-                with self._lock:
-                    if len(self.ready) >= self.keep:
-                        return
-                name = secrets.token_hex(8)
-                made, spare = self.images / f".tmp-{name}.img", self.images / f".spare-{name}.img"
-                format_image(self.mkfs, made, self.size, (0, 0))
-                made.rename(spare)
-                with self._lock:
-                    self.ready.append(spare)
-        except OSError as exc:
-            log.warning("cannot prepare spare scratch disks: %s", exc)
-        finally:
-            with self._lock:
-                self._filling = False
 
 
 @dataclass
@@ -240,7 +143,7 @@ class ScratchDisks:
                 loop_mount(image, scratch_dir)
             except LoopConfigureUnsupported:
                 options = "loop,nosuid,nodev,noatime,noinit_itable"
-                _run([self.mount, "-o", options, str(image), str(scratch_dir)])
+                run_host([self.mount, "-o", options, str(image), str(scratch_dir)])
         except OSError:
             if fresh:
                 image.unlink(missing_ok=True)
@@ -264,7 +167,10 @@ class ScratchDisks:
         for point in points:
             with contextlib.suppress(OSError):  # not empty: whoever removes the dir does it
                 remove_mount_point(Path(point))
-        image.unlink(missing_ok=True)
+        if self.spares is not None and _size(image) == self.spares.size:
+            self.spares.recycle(image)  # formatted anew in the background, not deleted
+        else:
+            image.unlink(missing_ok=True)
 
     def move(self, source_id: str, kernel_id: str, source: Path, target: Path) -> None:
         """Give ``source_id``'s disk, mounted at ``source``, to ``kernel_id`` at ``target``
@@ -281,6 +187,13 @@ class ScratchDisks:
         self.image(source_id).rename(self.image(kernel_id))
         # Not on the adopting session's way: the old mount point goes in the background.
         threading.Thread(target=_remove_quietly, args=(source,), daemon=True).start()
+
+
+def _size(image: Path) -> int | None:
+    try:
+        return image.stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 def _remove_quietly(path: Path) -> None:
