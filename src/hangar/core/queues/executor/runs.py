@@ -95,6 +95,12 @@ def on_remote(run: Run) -> bool:
     return run.worker != p.worker_name(OWN_GROUP)
 
 
+def contacted(run: Run, line: ws.ApiLine | None) -> bool:
+    """Whether the run's launcher called in. A remote agent relays the API itself: there is
+    no sign of it here, so a remote run counts as contacted (never queued again)."""
+    return on_remote(run) or (line is not None and run.task_id in line.contacted)
+
+
 def note_session(run: Run, session_id: uuid.UUID) -> None:
     """Remember the run's session in its directory (a restarted server adopts it)."""
     (run.files.root / "session").write_text(str(session_id))

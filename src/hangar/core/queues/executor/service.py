@@ -228,9 +228,7 @@ class Executor(Recovery):
     async def _end(self, run: Run, task: Task | None, succeeded: bool) -> None:
         if task is not None:
             result = p.ending(task.status.value, task.status_message, run.exit_code, succeeded)
-            # a remote agent relays the run's API itself: no sign of the launcher here
-            line = self._line
-            contacted = runs.on_remote(run) or (line is not None and run.task_id in line.contacted)
+            contacted = runs.contacted(run, self._line)
             failed = result.outcome is p.Outcome.FAILED
             if not (failed and await self._endings.again(run, contacted=contacted)):
                 await self._endings.finish(task.id, result, run.worker)
@@ -382,8 +380,7 @@ class Executor(Recovery):
     async def _prepare(self, run: Run, plan: p.RunPlan, secret: str) -> None:
         spec = runs.spec_of(self._settings, run, plan, secret, self._api_port)
         await runs.write_files(self._settings, run, plan, spec)
-        assert self._line is not None
-        if not runs.on_remote(run):  # else the remote agent opens it beside its copy
+        if self._line is not None and not runs.on_remote(run):  # else the agent opens it
             await self._line.open(run.task_id, run.files.socket)
 
     async def _create_session(
