@@ -133,6 +133,8 @@ async def upload_session(request: Request, viewer: Viewer) -> Response:
     """``{"path", "size"}`` -> ``{"url"}``: where the browser sends the bytes with tus (or
     ``{"error"}`` with the status of the refusal: read-only folder, quota, bad path)."""
     files = ui_of(request).services.storage.files
+    if "application/json" not in request.headers.get("content-type", ""):  # a form's body
+        return JSONResponse({"error": "Send a JSON object with path and size."}, 400)
     try:
         path, size = _upload_request(await request.json())
         name = request.path_params["name"]
