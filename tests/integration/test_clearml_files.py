@@ -449,6 +449,36 @@ def test_a_domain_past_its_quota_gets_a_507_with_the_figures(tmp_path: Path) -> 
         server.stop()
 
 
+def test_a_user_past_their_quota_gets_a_507_and_others_are_not_held(tmp_path: Path) -> None:
+    """The per-user quota counts the files of the tasks a user owns and their own keys."""
+    server = LiveServer(home=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/h.db",
+                        extra_env={"HANGAR_TRACKING_FILES_USER_QUOTA_BYTES": "3000"})  # fmt: skip
+    server.start()
+    apis = [ClearmlApi.of(server, new_user(server, f"{n}@quota.test")) for n in ("carol", "dave")]
+    try:
+        carol, dave = apis
+
+        def put(api: ClearmlApi, key: str, size: int) -> httpx.Response:
+            files = [(f"/{key}", (f"/{key}", b"x" * size))]
+            return api.http.post(f"{server.endpoint}/files/", files=files, headers=bearer(api))
+
+        task = carol.call("tasks.create", name="heavy", type="training")["id"]
+        assert put(carol, f"p/heavy.{task}/artifacts/a/a.bin", 2000).status_code == 200
+        refused = put(carol, "own/extra.bin", 1500)
+        meta = refused.json()["meta"]
+        assert refused.status_code == 507 and meta["result_code"] == 507
+        assert "3000 bytes per user" in meta["result_msg"] and "take 2000" in meta["result_msg"]
+        assert put(dave, "own/big.bin", 2500).status_code == 200  # dave's own share
+        assert put(carol, "own/small.bin", 600).status_code == 200  # the request's size counts
+        assert put(carol, "own/one-more.bin", 500).status_code == 507
+        carol.call("tasks.delete", task=task)  # its files go, and free carol's share
+        assert put(carol, "own/extra.bin", 1500).status_code == 200
+    finally:
+        for api in apis:
+            api.close()
+        server.stop()
+
+
 def test_purging_a_user_removes_their_files_and_leaves_others(clearml_live: LiveServer) -> None:
     dora, erin = (new_user(clearml_live, f"{n}@purge.test") for n in ("dora", "erin"))
     admin = ClearmlApi.of(clearml_live, admin_of(clearml_live))

@@ -165,6 +165,13 @@ class TrackingSettings(_Group):
         gt=0,
         description="How often silent in_progress tasks are looked for.",
     )
+    files_user_quota_bytes: int = Field(
+        alias="tracking_files_user_quota_bytes",
+        default=0,
+        ge=0,
+        description="Bytes the ClearML file server keeps per user: the files of the tasks "
+        "they own and their own. Uploads past it are refused (507). 0: no such quota.",
+    )
     clearml_api_port: int = Field(
         default=0, ge=0, le=65535,
         description="Also listen on this port (ClearML's is 8008): the SDK given only "

@@ -16,6 +16,7 @@ request has arrived (one rename or object write each).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -23,6 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from hangar.core.diskspace import DiskReserve
@@ -154,6 +156,10 @@ class UploadBatch:
             await staged.file.backend.discard_upload(staged.upload_id)
 
 
+class OwnedTasks(Protocol):
+    async def owned_by(self, user_uuid: uuid.UUID) -> list[TaskRef]: ...
+
+
 class TrackingFiles:
     """The file server's operations, authorized by task visibility (see the module text)."""
 
@@ -163,20 +169,30 @@ class TrackingFiles:
         access: TaskAccess,
         reserve: DiskReserve | None = None,
         quota_bytes: int = 0,
+        *,
+        user_quota_bytes: int = 0,
+        owned: OwnedTasks | None = None,
     ) -> None:
         """``reserve``: uploads are refused when they would eat into the data dir's reserve;
-        ``quota_bytes``: or when they would bring a domain's files past it (0: no quota)."""
+        ``quota_bytes``: or when they would bring a domain's files past it (0: no quota);
+        ``user_quota_bytes``: or the uploader's (the files of the tasks ``owned`` lists for
+        them, and their own keys)."""
         self.backend = backend
         self._access = access
         self._reserve = reserve
         self._folders: set[uuid.UUID] = set()
         self.quota_bytes = quota_bytes
+        self.user_quota_bytes = user_quota_bytes if owned is not None else 0
+        self._owned = owned
         self._used: dict[uuid.UUID, tuple[float, int]] = {}  # measured at, bytes
+        self._user_used: dict[uuid.UUID, tuple[float, int]] = {}  # by user uuid
 
     async def admit(self, principal: Principal, incoming: int, *, record: bool = True) -> None:
         """Raises QuotaExceeded when ``incoming`` more bytes would bring the principal's
-        domain past the quota; ``record``: count them as stored. The usage is measured at
-        most every USAGE_TTL seconds and counts the uploads recorded in between."""
+        domain, or the principal, past its quota; ``record``: count them as stored. Usage is
+        measured at most every USAGE_TTL seconds and counts the uploads recorded between."""
+        if self.user_quota_bytes:
+            await self._admit_user(principal, incoming, record=record)
         if not self.quota_bytes:
             return
         vfid = self.folder_of(principal.domain_name)
@@ -192,9 +208,50 @@ class TrackingFiles:
             )
         self._used[vfid] = (at, used + incoming if record else used)
 
-    def forget_usage(self, domain_name: str) -> None:
-        """Files of the domain went: measure again before the next upload."""
+    async def _admit_user(self, principal: Principal, incoming: int, *, record: bool) -> None:
+        user = principal.user_uuid
+        now = time.monotonic()
+        at, used = self._user_used.get(user, (0.0, 0))
+        if now - at > USAGE_TTL:
+            at, used = now, await self._user_usage(principal)
+        if used + incoming > self.user_quota_bytes:
+            raise QuotaExceeded(
+                f"The file server keeps {self.user_quota_bytes} bytes per user: yours take "
+                f"{used} and this upload adds {incoming}."
+            )
+        self._user_used[user] = (at, used + incoming if record else used)
+
+    async def _user_usage(self, principal: Principal) -> int:
+        """Bytes of the files of the principal's tasks and of their own keys."""
+        assert self._owned is not None
+        vfid = self.folder_of(principal.domain_name)
+        tasks = await self._owned.owned_by(principal.user_uuid)
+        places: list[Parts] = [("users", principal.user_uuid.hex)]
+        places += [
+            ("tasks", task.id) for task in tasks if task.domain_name == principal.domain_name
+        ]
+        return sum([await self._tree_size(vfid, place) for place in places])
+
+    async def _tree_size(self, vfid: uuid.UUID, place: Parts) -> int:
+        try:
+            entries = await self.backend.list_files(vfid, place)
+        except (NotFound, InvalidRequest):
+            return 0
+        total = 0
+        for entry in entries:
+            if entry.kind == "DIRECTORY":
+                total += await self._tree_size(vfid, (*place, entry.name))
+            elif entry.kind == "FILE":
+                total += entry.size
+        return total
+
+    def forget_usage(self, domain_name: str, owners: Collection[str] = ()) -> None:
+        """Files of the domain (of these owners' tasks) went: measure again before the
+        next upload."""
         self._used.pop(self.folder_of(domain_name), None)
+        for owner in owners:
+            with contextlib.suppress(ValueError):
+                self._user_used.pop(uuid.UUID(owner), None)
 
     def folder_of(self, domain_name: str) -> uuid.UUID:
         return uuid.uuid5(FOLDER_NAMESPACE, f"clearml-files:{domain_name}")
@@ -259,7 +316,8 @@ class TrackingFiles:
             await file.backend.delete(file.vfid, file.parts, recursive=False)
         except NotFound:
             raise NotFound("file", f"No such file: {file.key}") from None
-        self.forget_usage(principal.domain_name)
+        owners = [principal.user_uuid.hex, *([file.task.owner] if file.task else [])]
+        self.forget_usage(principal.domain_name, owners)
         return file.key
 
     async def delete_many(
@@ -295,7 +353,7 @@ class TrackingFiles:
                 log.exception("cannot delete the files of task %s", task.id)
                 continue
             keys.extend(key for key in found if key not in kept)
-            self.forget_usage(task.domain_name)
+            self.forget_usage(task.domain_name, [task.owner])
         return Cleaned(files=tuple(keys))
 
     async def _remove(

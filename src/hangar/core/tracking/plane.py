@@ -51,8 +51,9 @@ def build_tracking_plane(
     hosts = storage.service.hosts
     reserve = DiskReserve(settings.data_dir, settings.storage.disk_reserve_bytes)
     files = TrackingFiles(
-        hosts.get(hosts.default or "local"), access, reserve, settings.tracking.files_quota_bytes
-    )
+        hosts.get(hosts.default or "local"), access, reserve, settings.tracking.files_quota_bytes,
+        user_quota_bytes=settings.tracking.files_user_quota_bytes, owned=access,
+    )  # fmt: skip
     cleanups: list[TaskCleanup] = [metrics, *task_cleanups]  # per-task data
     experiments = build_experiments(
         sessions, clock, access=access, summaries=summaries, cleanups=cleanups,

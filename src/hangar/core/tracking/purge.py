@@ -12,17 +12,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
 
 from hangar.core.errors import HangarError, NotFound
 from hangar.core.tracking.contracts import TaskRef
-from hangar.core.tracking.files import TrackingFiles
+from hangar.core.tracking.files import OwnedTasks, TrackingFiles
 
 log = logging.getLogger("hangar.tracking.purge")
-
-
-class OwnedTasks(Protocol):
-    async def owned_by(self, user_uuid: uuid.UUID) -> list[TaskRef]: ...
 
 
 class UserFilesPurge:
