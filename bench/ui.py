@@ -22,6 +22,10 @@ points in one series, <= 1500 ms for 10 series x 10k.
 
     .venv/bin/python bench/ui.py [--sessions 1000] [--repeat 5] [--keep] [--only sessions|charts]
 
+Compare (``--only compare``, no target): 10 tasks of 100k points each on the compare page,
+drawn as it opens (each series averaged down to 20k points by itself) and after choosing
+"All" (every one of the 1M points).
+
 Needs ``apt-get install chromium`` and ``npm ci --prefix src/hangar/ui``. Exit status: 0,
 or 1 when the target is missed or a request failed.
 """
@@ -55,6 +59,7 @@ FCP = (
 )
 TTFB = "() => performance.getEntriesByType('navigation')[0].responseStart"
 CHART_TARGETS_MS = {"100k points, 1 series": 1000.0, "10 series x 10k points": 1500.0}
+COMPARED, COMPARED_POINTS = 10, 100_000
 
 
 def make_sessions(server: LiveServer, count: int) -> None:
@@ -162,12 +167,58 @@ def chart_figures(browser: Browser, server: LiveServer, repeat: int) -> bool:
     return met
 
 
+def compare_tasks(server: LiveServer, tasks: int, points: int) -> list[str]:
+    api = ClearmlApi.of(server)
+    try:
+        made = [api.call("tasks.create", name=f"cmp {i}", type="training")["id"]
+                for i in range(tasks)]  # fmt: skip
+        for task in made:
+            add_series(api, task, 1, points)
+        return made
+    finally:
+        api.close()
+
+
+def compare_figures(browser: Browser, server: LiveServer, repeat: int) -> None:
+    """The compare page of COMPARED tasks x COMPARED_POINTS points: drawn as it opens (the
+    series averaged down by itself) and after choosing "All" (every point), medians."""
+    ids = compare_tasks(server, COMPARED, COMPARED_POINTS)
+    context = browser.new_context(base_url=server.endpoint, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto("/ui/login")
+    page.fill("input[name=email]", ADMIN)
+    page.fill("input[name=password]", server.password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/ui/")
+    path = "/ui/experiments/compare?" + "&".join(f"ids={i}" for i in ids)
+    opened, everything = [], []
+    for _ in range(repeat + 1):  # the first is a warm-up
+        tab = context.new_page()
+        tab.goto(path)
+        tab.wait_for_function("window.chartsDrawnAt !== undefined", timeout=120_000)
+        opened.append(float(tab.evaluate("window.chartsDrawnAt")))
+        tab.evaluate("window.chartsDrawnAt = undefined; window.askedAt = performance.now()")
+        tab.select_option("#chart-tools select[name=samples]", "all")
+        tab.wait_for_function("window.chartsDrawnAt !== undefined", timeout=120_000)
+        everything.append(float(tab.evaluate("window.chartsDrawnAt - window.askedAt")))
+        tab.close()
+    context.close()
+    total = COMPARED * COMPARED_POINTS
+    print(f"compare {COMPARED} tasks x {COMPARED_POINTS} points, headless chromium:")
+    print(
+        f"  opened (at most {200_000 // COMPARED} points a series): drawn median "
+        f"{statistics.median(opened[1:]):.0f} ms (all: {', '.join(f'{d:.0f}' for d in opened[1:])})"
+    )
+    print(f"  every point ({total}): drawn median {statistics.median(everything[1:]):.0f} ms "
+          f"after choosing All (all: {', '.join(f'{d:.0f}' for d in everything[1:])})")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the server's directory")
-    parser.add_argument("--only", choices=("sessions", "charts"), help="one part only")
+    parser.add_argument("--only", choices=("sessions", "charts", "compare"), help="one part only")
     args = parser.parse_args()
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -180,6 +231,9 @@ def main() -> int:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            if args.only == "compare":
+                compare_figures(browser, server, args.repeat)
+                return 0
             if args.only != "sessions":
                 charts_met = chart_figures(browser, server, args.repeat)
             if args.only == "charts":

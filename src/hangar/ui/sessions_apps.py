@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from http.cookies import SimpleCookie
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
@@ -97,7 +97,7 @@ def answer_headers(headers: Headers, prefix: str) -> Headers:
                     target = target[len(origin) :]
             if target.startswith("/"):
                 value = (prefix + target).encode("latin-1")
-        if name not in (b"content-length", b"content-encoding"):
+        if name != b"content-length":
             shown.append((name, value))
     return shown
 
@@ -107,7 +107,8 @@ async def _viewer_and_session(request: Request) -> Viewer | Response:
     viewer = await find_viewer(request)
     if viewer is None:
         if request.method in SAFE:
-            return RedirectResponse(ui.url(f"/login?next={request.url.path}"), status_code=303)
+            target = ui.url(f"/login?next={quote(request.url.path)}")
+            return RedirectResponse(target, status_code=303)
         return ui.error(request, 403, "Your sign-in has expired: sign in again.")
     if await my_session(ui.services, viewer, request.path_params["session_id"]) is None:
         return ui.error(request, 404, "No such session.", viewer)
@@ -133,10 +134,16 @@ async def _ask(stream: AppStream, scope: Scope, receive: Receive) -> Exchange:
     return exchange
 
 
+def _is_page(headers: Headers) -> bool:
+    """An HTML answer to rewrite (an encoded one, which the proxy never asks for, is not)."""
+    names = {name: value for name, value in headers}
+    html = names.get(b"content-type", b"").startswith(b"text/html")
+    return html and b"content-encoding" not in names
+
+
 async def _relay(exchange: Exchange, prefix: str, send: Send) -> None:
     headers = answer_headers(exchange.headers, prefix)
-    html = any(n == b"content-type" and v.startswith(b"text/html") for n, v in headers)
-    if html:
+    if _is_page(headers):
         pieces, size = [], 0
         async for piece in exchange.body():
             pieces.append(piece)
@@ -148,9 +155,13 @@ async def _relay(exchange: Exchange, prefix: str, send: Send) -> None:
         await send({"type": "http.response.start", "status": exchange.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return
+    headers += [(n, v) for n, v in exchange.headers if n == b"content-length"]
     await send({"type": "http.response.start", "status": exchange.status, "headers": headers})
-    async for piece in exchange.body():
-        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    try:
+        async for piece in exchange.body():
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+    except Truncated:
+        pass  # the browser sees a body shorter than its length (or a chunked one cut short)
     await send({"type": "http.response.body", "body": b""})
 
 
