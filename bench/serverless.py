@@ -19,6 +19,7 @@ import asyncio
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -188,19 +189,40 @@ def _bare_session_start(server: Any, key: str) -> float:
 
 
 def _compare(
-    gateway: tuple[Dial, bytes], worker: tuple[Dial, bytes], levels: tuple[int, ...]
-) -> int:
-    """Throughput and latency, gateway vs worker, per concurrency; 1 if a target is missed."""
+    gateway: tuple[Dial, bytes], worker: tuple[Dial, bytes], levels: tuple[int, ...],
+    name: str = "gateway",
+) -> int:  # fmt: skip
+    """Throughput and latency, gateway (or ``name``) vs worker, per concurrency; 1 if a
+    target is missed."""
     status = 0
     for concurrency in levels:
         d = _figures(asyncio.run(_load(*worker, ALB_SECONDS, concurrency)), ALB_SECONDS)
         g = _figures(asyncio.run(_load(*gateway, ALB_SECONDS, concurrency)), ALB_SECONDS)
         ratio, extra = g[0] / d[0], g[1] - d[1]
         print(f"c={concurrency}: worker {d[0]:6.0f} req/s p50 {d[1]:.2f} ms p99 {d[2]:.2f} ms"
-              f" | gateway {g[0]:6.0f} req/s p50 {g[1]:.2f} ms p99 {g[2]:.2f} ms"
+              f" | {name} {g[0]:6.0f} req/s p50 {g[1]:.2f} ms p99 {g[2]:.2f} ms"
               f" | {ratio:.2f}x, p50 {extra:+.2f} ms")  # fmt: skip
         status |= int(ratio < 0.7 or extra > 2.0)
     return status
+
+
+def _relay_floor(straight: tuple[Dial, bytes]) -> None:
+    """The same GETs through bench/byte_relay.py (bytes passed on, nothing parsed or
+    checked): what any one-process Python proxy can reach on this machine."""
+    port = _free_port()
+    relay = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "byte_relay.py"), str(_worker_netns()), str(port),
+         "8080"], stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert relay.stdout is not None and relay.stdout.readline().strip() == b"ready"
+        floor = (_tcp(port), straight[1])
+        asyncio.run(_load(*floor, 1.0, 4))
+        print("GET /who through a bare byte relay (the floor of a Python proxy, for reference):")
+        _compare(floor, straight, ALB_CONCURRENCY, name="relay")
+    finally:
+        relay.kill()
+        relay.wait()
 
 
 @part("alb")
@@ -235,6 +257,7 @@ def alb(args: argparse.Namespace) -> int:
             asyncio.run(_load(dial, head, 1.0, 4))
         print("GET /who (no work: the proxy's own cost):")
         status = _compare(through, straight, ALB_CONCURRENCY)
+        _relay_floor(straight)
         print("GET /work?ms=2 (2 ms of CPU per request in the worker):")
         work = f"/work?ms={WORK_MS}"
         _compare(
