@@ -12,7 +12,7 @@ from hangar.db.tables.tracking_tasks import TrackingCredentialLabelRow as Row
 
 async def labels(conn: AsyncConnection, keys: Collection[str]) -> dict[str, str]:
     rows = await conn.execute(select(Row.access_key, Row.label).where(Row.access_key.in_(keys)))
-    return {key: label for key, label in rows.tuples()}
+    return {key: label for key, label in rows}
 
 
 async def put(conn: AsyncConnection, key: str, label: str) -> None:

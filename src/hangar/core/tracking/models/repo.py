@@ -150,7 +150,7 @@ async def uris_of_tasks(db: DbSession, task_ids: Collection[str]) -> dict[ModelI
             TrackingModelRow.task_id.in_(list(task_ids))
         )
     )
-    return {model: uri or "" for model, uri in rows.tuples()}
+    return {model: uri or "" for model, uri in rows}
 
 
 async def publish_of_tasks(db: DbSession, task_ids: Collection[str], now: datetime) -> int:
