@@ -78,9 +78,9 @@ async def test_cells_run_in_the_images_own_python_and_keep_their_state(
     assert console(first) == [("stdout", f"({major}, {minor}) /usr/local\n")]
     assert end(first) == ("finished", 0)
     assert text(await cell(node, kernel, "x + 1"), "stdout") == "42\n"  # a cell's value shows
-    check = "import importlib.util, os\n"
-    check += "print(importlib.util.find_spec('ipykernel'), os.path.exists('/usr/bin/python3'))"
-    assert text(await cell(node, kernel, check), "stdout") == "None False\n"
+    check = "import importlib.util, os\nprint(importlib.util.find_spec('ipykernel'), "
+    check += "os.path.exists('/usr/bin/python3'), os.path.exists('/opt/hangar-runner'))"
+    assert text(await cell(node, kernel, check), "stdout") == "None False False\n"
     failed = await cell(node, kernel, "def f():\n    return 1 / 0\nf()")
     assert end(failed) == ("finished", 0)
     assert failed[-1].text == "ZeroDivisionError: division by zero"
@@ -126,6 +126,14 @@ async def test_input_and_passwords_are_asked_for(node: Node, kernel: uuid.UUID) 
     assert waits == [("Name: ", False), ("PIN: ", True)]
     assert text(records, "stdout") == "Name: PIN: Alice 6\n"
     assert end(records) == ("finished", 0)
+
+    def interrupt(record: RunOutput) -> None:  # a question nobody answers
+        if record.kind == "waiting-input":
+            asyncio.get_running_loop().create_task(node.interrupt(kernel))
+
+    records = await cell(node, kernel, "input('Never: ')", on_record=interrupt)
+    assert "KeyboardInterrupt" in text(records, "stderr") and end(records) == ("finished", 0)
+    assert text(await cell(node, kernel, "print(name)"), "stdout") == "Alice\n"
 
 
 async def test_a_running_cell_is_completed_and_interrupted(node: Node, kernel: uuid.UUID) -> None:
