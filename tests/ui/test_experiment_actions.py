@@ -17,6 +17,7 @@ from tests.ui.helpers import sign_in
 pytestmark = pytest.mark.integration
 
 BADGE = ".heading [data-status]"
+SCRIPT = "<script>window.pwned=1</script>"
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +97,22 @@ def test_a_clone_with_edited_hyperparameters_is_enqueued(
     finally:
         admin.close()
     params = {"Args": {"lr": {"section": "Args", "name": "lr", "value": "0.1", "type": "float"},
-                       "epochs": {"section": "Args", "name": "epochs", "value": "3"}}}  # fmt: skip
-    source = task_in(api, "act source", project_of(api, "act-clone"), hyperparams=params)
+                       "epochs": {"section": "Args", "name": "epochs", "value": "3"},
+                       "note": {"section": "Args", "name": "note", "value": SCRIPT}}}  # fmt: skip
+    project = project_of(api, "act-clone")
+    source = task_in(api, "act source", project, hyperparams=params)
     signed_in(page, carol)
     page.goto(f"/ui/experiments/tasks/{source}")
     page.click("#clone-edit")
+    expect(page.locator('#clone-params input[aria-label="Args/note"]')).to_have_value(SCRIPT)
+    page.select_option("#clone-edit-form select[name=queue]", queue)
+    chosen = "#clone-edit-form select[name=queue] option:checked"
+    page.evaluate(f"document.querySelector('{chosen}').value = 'nope'")
+    page.click("#clone-edit-form button[type=submit]")
+    expect(page.locator("[role=alert]")).to_be_visible()  # an unknown queue: refused, no clone
+    expect(page.locator('#clone-params input[aria-label="Args/lr"]')).to_have_value("0.1")
+    assert page.evaluate("window.pwned") is None
+    assert [t["id"] for t in api.call("tasks.get_all", project=[project])["tasks"]] == [source]
     page.fill('#clone-params input[aria-label="Args/lr"]', "0.25")
     page.fill("#clone-edit-form input[name=name]", "act tuned")
     page.select_option("#clone-edit-form select[name=queue]", queue)

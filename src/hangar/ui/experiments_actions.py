@@ -154,7 +154,10 @@ async def clone(request: Request, viewer: Viewer) -> Response:
     form = await request.form()
     experiments = ui.services.tracking.experiments
     source = await experiments.task_reads.get(viewer.principal, _task_id(request))
+    queue = str(form.get("queue") or "")
     try:
+        if queue:  # checked first: a refused queue leaves no clone behind
+            await ui.services.queues.reads.get(viewer.principal, queue)
         name = check_name(str(form.get("name") or "") or f"Clone of {source.name}")
         overrides: dict[str, Any] = {"name": name,
                                      "hyperparams": edited_hyperparams(source, form)}  # fmt: skip
@@ -166,7 +169,6 @@ async def clone(request: Request, viewer: Viewer) -> Response:
                         strict=False))  # fmt: skip
         return await _clone_page(request, viewer, source, status_code=status_of(exc),
                                  message=str(exc) or exc.code, form=kept)  # fmt: skip
-    queue = str(form.get("queue") or "")
     if queue:
         await ui.services.queues.queueing.enqueue(viewer.principal, new_id, queue_id=queue)
     return _back(request, new_id)
