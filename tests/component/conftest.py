@@ -13,8 +13,8 @@ import pytest
 from hangar.api.app import create_app
 from hangar.core.clock import FakeClock
 from hangar.core.services import Services, open_services
-from hangar.settings import Settings
 from tests.support.bai import Signer
+from tests.support.settings import settings_for
 
 BASE_URL = "http://127.0.0.1:8090"
 
@@ -33,12 +33,7 @@ def settings_overrides() -> dict[str, Any]:
 async def services(
     database_url: str, tmp_path: Path, clock: FakeClock, settings_overrides: dict[str, Any]
 ) -> AsyncIterator[Services]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        client_config_path=tmp_path / "client.toml",
-        **settings_overrides,
-    )
+    settings = settings_for(tmp_path, database_url, **settings_overrides)
     services = await open_services(settings, clock=clock)
     yield services
     await services.close()

@@ -32,10 +32,10 @@ from starlette.types import ASGIApp
 from hangar.api.app import create_app
 from hangar.api.clearml.registry import Endpoint
 from hangar.core.services import Services, open_services
-from hangar.settings import Settings
 from tests.support.asgi import Answer, Hang, call
 from tests.support.fuzzing import PROFILE
 from tests.support.routes import clearml_endpoints, clearml_parameter_names
+from tests.support.settings import settings_for
 from tests.support.world import diff, probe
 
 ALICE, SUPER = "alice", "super"
@@ -104,11 +104,7 @@ class FuzzWorld:
 
 @asynccontextmanager
 async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[FuzzWorld]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        client_config_path=tmp_path / "client.toml",
-    )
+    settings = settings_for(tmp_path, database_url)
     services = await open_services(settings)
     try:
         world = FuzzWorld(create_app(services), services)

@@ -25,10 +25,10 @@ from starlette.types import ASGIApp
 
 from hangar.api.app import create_app
 from hangar.core.services import Services, open_services
-from hangar.settings import Settings
 from tests.support.asgi import Answer, Hang, call
 from tests.support.fuzzing import PROFILE
 from tests.support.routes import RouteId, cloud_parameter_names, cloud_routes
+from tests.support.settings import settings_for
 from tests.support.world import diff, probe
 
 ALICE, SUPER = "alice", "super"
@@ -83,11 +83,7 @@ class FuzzWorld:
 
 @asynccontextmanager
 async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[FuzzWorld]:
-    settings_ = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        client_config_path=tmp_path / "client.toml",
-    )
+    settings_ = settings_for(tmp_path, database_url)
     services = await open_services(settings_)
     try:
         world = FuzzWorld(create_app(services), services)

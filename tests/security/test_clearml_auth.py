@@ -19,9 +19,9 @@ from hangar.api.clearml.auth import authenticate
 from hangar.api.clearml.errors import ClearmlError
 from hangar.core.principal import Credential, CredentialKind, Principal
 from hangar.core.services import Services, open_services
-from hangar.settings import Settings
 from tests.support.asgi import Answer, call
 from tests.support.routes import clearml_endpoints
+from tests.support.settings import settings_for
 from tests.support.world import diff, probe
 
 PUBLIC = {"auth.login", "server.info", "debug.ping"}
@@ -29,11 +29,7 @@ PUBLIC = {"auth.login", "server.info", "debug.ping"}
 
 @pytest.fixture
 async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        client_config_path=tmp_path / "client.toml",
-    )
+    settings = settings_for(tmp_path, database_url)
     services = await open_services(settings)
     yield services
     await services.close()

@@ -21,9 +21,9 @@ from hangar.core.endpoints import repo as endpoints_repo
 from hangar.core.services import Services, open_services
 from hangar.core.vms import repo as vms_repo
 from hangar.core.vms.models import VmRequest
-from hangar.settings import Settings
 from tests.support.asgi import Answer, call
 from tests.support.routes import cloud_routes
+from tests.support.settings import settings_for
 from tests.support.world import diff, probe
 
 CRED = {"name": "aliceReg", "type": "ACR", "username": "alice-user", "password": "alice-pw"}
@@ -151,8 +151,7 @@ async def alices_worker(services: Services, endpoint_id: int) -> int:
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path) -> AsyncIterator[CloudWorld]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
-                        client_config_path=tmp_path / "client.toml")  # fmt: skip
+    settings = settings_for(tmp_path, database_url)
     services = await open_services(settings)
     try:
         assert services.first_admin is not None

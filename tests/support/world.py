@@ -27,9 +27,9 @@ from hangar.api.app import create_app
 from hangar.core.compute.states import SessionStatus
 from hangar.core.services import Services, open_services
 from hangar.db.tables import Base
-from hangar.settings import Settings
 from tests.support.asgi import Answer, call
 from tests.support.bai import Signer
+from tests.support.settings import settings_for
 
 ALICE, BOB, CAROL, DANA, SUPER = "alice", "bob", "carol", "dana", "super"
 EMAILS = {
@@ -258,13 +258,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 @contextlib.asynccontextmanager
 async def open_world(database_url: str, data_dir: Path) -> AsyncIterator[World]:
     """Services on the fake runtime with the embedded agent, and the populated world."""
-    settings = Settings(
-        data_dir=data_dir / "data",
-        database_url=database_url,
-        client_config_path=data_dir / "client.toml",
-        agent_runtime="fake",
-        idle_timeout_seconds=0,
-    )
+    settings = settings_for(data_dir, database_url, agent_runtime="fake", idle_timeout_seconds=0)
     services = await open_services(settings)
     try:
         await services.start_embedded_agent()
