@@ -20,6 +20,7 @@ from tests.ui.test_ui_sessions import create
 pytestmark = pytest.mark.integration
 
 SCREEN = "#terminal .xterm-rows"
+SHELL_WAIT = 30_000  # a tab's first shell starts the session's web-terminal app
 
 
 def running(page: Page, name: str) -> str:
@@ -40,7 +41,7 @@ def test_typing_python_in_the_terminal_prints_42(
     expect(page.locator("#terminal")).to_have_attribute("data-state", "open")
     page.locator("#terminal").click()
     page.keyboard.type('python3 -c "print(6*7)"\n')
-    expect(page.locator(SCREEN)).to_contain_text("42")
+    expect(page.locator(SCREEN)).to_contain_text("42", timeout=SHELL_WAIT)
     rows = page.locator(f"{SCREEN} > div").all_inner_texts()
     assert any(row.strip() == "42" for row in rows), rows
     page.keyboard.type("mkdir -p out && printf made > out/by-shell.txt\n")
@@ -78,7 +79,7 @@ def files_tab(page: Page, session_id: str, tmp_path: Path) -> None:
     page.click("#scratch-upload button[type=submit]")
     status = page.locator("#scratch-upload-status")
     expect(status).to_have_text(re.compile(r"Uploading… ([1-9]|[1-9][0-9])%"))
-    expect(page.locator('tr[data-file="blob.bin"]')).to_contain_text(str(len(data)))
+    expect(page.locator('tr[data-file="blob.bin"]')).to_contain_text(str(len(data)), timeout=30_000)
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
              "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
     with page.expect_download() as info:
@@ -100,10 +101,10 @@ def test_each_tab_gets_a_shell_of_its_own(page: Page, server: LiveServer) -> Non
         expect(tab.locator("#terminal")).to_have_attribute("data-state", "open")
     page.locator("#terminal").click()
     page.keyboard.type('export MARK=first-tab; echo "pid $$ mark $MARK"\n')
-    expect(page.locator(SCREEN)).to_contain_text("mark first-tab")
+    expect(page.locator(SCREEN)).to_contain_text("mark first-tab", timeout=SHELL_WAIT)
     other.locator("#terminal").click()
     other.keyboard.type('echo "other [$MARK]"\n')
-    expect(other.locator(SCREEN)).to_contain_text("other []")
+    expect(other.locator(SCREEN)).to_contain_text("other []", timeout=SHELL_WAIT)
     expect(other.locator(SCREEN)).not_to_contain_text("first-tab")
     first_pid = re.search(r"pid (\d+) mark first-tab", page.locator(SCREEN).inner_text())
     other.keyboard.type('echo "pid $$ here"\n')
@@ -114,7 +115,7 @@ def test_each_tab_gets_a_shell_of_its_own(page: Page, server: LiveServer) -> Non
     expect(other.locator("#terminal")).to_have_attribute("data-state", "open")
     other.locator("#terminal").click()
     other.keyboard.type('echo "shared [$MARK]"\n')
-    expect(other.locator(SCREEN)).to_contain_text("shared []")
+    expect(other.locator(SCREEN)).to_contain_text("shared []", timeout=SHELL_WAIT)
     other.close()
     page.goto(f"/ui/sessions/{session_id}")
     page.click("button:has-text('Destroy')")
