@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +167,31 @@ def test_abort_of_a_remote_run_stops_it_and_clears_the_agents_copy(
     while any(runs.iterdir()):
         assert time.monotonic() < deadline, list(runs.iterdir())
         time.sleep(0.2)
+
+
+def test_a_server_without_an_agent_of_its_own_runs_queued_tasks_on_its_remote_agents(
+    tmp_path: Path,
+) -> None:
+    """A manager that runs no sessions itself (HANGAR_AGENT_RUNTIME=none): its default
+    queue's tasks run on the remote agents of the default group."""
+    manager = LiveServer(home=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/h.db",
+                         extra_env={**executor_env(), "HANGAR_AGENT_RUNTIME": "none"})  # fmt: skip
+    manager.start()
+    remote = LiveAgent(manager, tmp_path / "agent", agent_id="i-only")
+    try:
+        remote.start()
+        remote.wait_status("ALIVE")
+        bob = new_user(manager, "bob@farm.test")
+        api = ClearmlApi.of(manager, bob)
+        script = CREATE_AND_ENQUEUE.replace("NAME", repr("only remote"))
+        task_id = sdk_json(manager, bob, script, **{"job.py": JOB})
+        task = wait_status(api, task_id, FINAL, timeout=180)
+        assert task["status"] == "completed", (task, remote.log_path.read_text()[-3000:])
+        seen = sdk_json(manager, bob, READ_BACK.replace("TASK_ID", repr(task_id)))
+        assert seen["scalars"]["loss"]["train"]["y"] == [0.25]
+        rows = gql(manager, SESSIONS)["compute_session_list"]["items"]
+        assert [r["agents"] for r in rows if r["name"].startswith("only-remote")] == [["i-only"]]
+        api.close()
+    finally:
+        remote.stop()
+        manager.stop()

@@ -211,12 +211,13 @@ class Services:
         task_notices: NoticeFormat | None = None,
     ) -> None:
         """Start the embedded agent and the background loops (usage counters, lifecycle;
-        the queued-task executor, on the embedded agent, when ``api``, the server's address,
-        is given; lifecycle webhooks in the ``webhooks`` format when given)."""
+        the queued-task executor when ``api``, the server's address, is given: without an
+        embedded agent it serves the groups of the remote agents reporting here; lifecycle
+        webhooks in the ``webhooks`` format when given)."""
         if isinstance(self.bus, RelayBus):
             await self.bus.open()
         agent_id = await self.start_embedded_agent() if embedded_agent else None
-        if api is not None and self.executor is not None and agent_id is not None:
+        if api is not None and self.executor is not None:
             run = self.executor.run(*api, agent_id=agent_id)
             self._tasks.append(asyncio.create_task(run, name="task-executor"))
         self._tasks.append(asyncio.create_task(self._flush_usage_loop(), name="usage-flush"))

@@ -30,13 +30,21 @@ QUEUES = [ServedQueue("d", "default"), ServedQueue("f", "farm", scaling_group="f
 
 
 async def test_remote_groups_are_served_only_with_one_of_their_agents_here() -> None:
-    found = await reachable(QUEUES, "default", Agents("default", "farm"))
+    found = await reachable(QUEUES, "default", Agents("default", "farm"), own="i-own")
     assert [q.id for q in found] == ["d", "f"]
-    assert [q.id for q in await reachable(QUEUES, "default", Agents("default"))] == ["d"]
+    found = await reachable(QUEUES, "default", Agents(), own="i-own")
+    assert [q.id for q in found] == ["d"]  # its own agent's group in any case
 
 
 async def test_own_group_queues_need_no_lookup() -> None:
     agents: Any = Agents()
-    assert await reachable(QUEUES[:1], "default", agents) == QUEUES[:1]
+    assert await reachable(QUEUES[:1], "default", agents, own="i-own") == QUEUES[:1]
     assert agents.calls == 0
-    assert await reachable(QUEUES, "default", None) == QUEUES  # no agent service: all
+    assert await reachable(QUEUES, "default", None, own=None) == QUEUES  # no agent service
+
+
+async def test_without_an_agent_of_its_own_a_server_serves_its_remote_agents_groups() -> None:
+    found = await reachable(QUEUES, "default", Agents("gpus"), own=None)
+    assert [q.id for q in found] == ["g"]
+    found = await reachable(QUEUES, "default", Agents("default"), own=None)
+    assert [q.id for q in found] == ["d"]  # remote agents in the default group

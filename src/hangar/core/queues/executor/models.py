@@ -83,3 +83,4 @@ class Run:
     stopping: bool = False
     domain: str = "default"
     queue_ids: list[str] = field(default_factory=list)
+    remote: bool = False  # its session runs on a remote agent (the files shipped there)

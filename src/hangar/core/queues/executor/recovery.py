@@ -47,6 +47,7 @@ class Recovery:
     _runs: dict[str, Run]
     _by_session: dict[uuid.UUID, Run]
     _line: ws.ApiLine | None
+    _agent_id: str | None
     base: Path
 
     async def recover(self) -> None:
@@ -80,7 +81,8 @@ class Recovery:
         owner, _ = await self._owner(record.user)
         run = Run(record.task_id, owner, record.worker, files, record.access_key,
                   session_id=record.session_id, domain=record.domain,
-                  queue_ids=[record.queue_id] if record.queue_id else [])  # fmt: skip
+                  queue_ids=[record.queue_id] if record.queue_id else [],
+                  remote=self._agent_id is None)  # fmt: skip
         self._runs[run.task_id] = run
         self._by_session[record.session_id] = run
         if mine and files.root.is_dir() and self._line is not None:
@@ -124,7 +126,8 @@ class Recovery:
     ) -> None:
         owner, _ = await self._owner(uuid.UUID(doc["user"]))
         run = Run(doc["id"], owner, doc["last_worker"], files, access_key,
-                  session_id=session_id, domain=doc.get("company") or "default")  # fmt: skip
+                  session_id=session_id, domain=doc.get("company") or "default",
+                  remote=self._agent_id is None)  # fmt: skip
         if self._ledger is not None:  # from now on its lease says whose it is
             await self._ledger.open(RunRecord(
                 run.task_id, owner.user_uuid, run.domain, run.worker, None, access_key,

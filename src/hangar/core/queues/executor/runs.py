@@ -79,20 +79,28 @@ class AgentsHere(Protocol):
 
 
 async def reachable(
-    queues: list[ServedQueue], default: str, agents: AgentsHere | None
+    queues: list[ServedQueue], default: str, agents: AgentsHere | None, *, own: str | None
 ) -> list[ServedQueue]:
-    """The queues whose runs this process can start: its own agent's group, and groups with
-    an agent connected to this process (it ships a run's files over its link to the agent;
-    with several server processes, the one an agent reports to runs its group's tasks)."""
-    if agents is None or all((q.scaling_group or default) == OWN_GROUP for q in queues):
+    """The queues whose runs this process can start: its own agent's (``own``) group, and
+    groups with an agent connected to this process (it ships a run's files over its link to
+    the agent; with several server processes, the one an agent reports to runs its group's
+    tasks)."""
+    if agents is None or (own and all((q.scaling_group or default) == OWN_GROUP for q in queues)):
         return queues
     here = {agent.scaling_group for agent in await agents.alive()}
-    return [q for q in queues if (g := q.scaling_group or default) == OWN_GROUP or g in here]
+    mine = {OWN_GROUP} if own else set()
+    return [q for q in queues if (q.scaling_group or default) in here | mine]
+
+
+def goes_remote(group: str, own: str | None) -> bool:
+    """Whether a run of ``group`` goes to a remote agent (``own``: this server's agent)."""
+    return group != OWN_GROUP or own is None
 
 
 def on_remote(run: Run) -> bool:
-    """Whether the run's session goes to remote agents (a queue mapped to their group)."""
-    return run.worker != p.worker_name(OWN_GROUP)
+    """Whether the run's session goes to remote agents (a queue mapped to their group, or
+    a server without an agent of its own)."""
+    return run.remote or run.worker != p.worker_name(OWN_GROUP)
 
 
 def contacted(run: Run, line: ws.ApiLine | None) -> bool:

@@ -101,7 +101,7 @@ class Executor(Recovery):
     def running(self) -> dict[str, Run]:
         return dict(self._runs)
 
-    async def run(self, api_host: str, api_port: int, *, agent_id: str) -> None:
+    async def run(self, api_host: str, api_port: int, *, agent_id: str | None) -> None:
         """The loop, until cancelled; ``api_host:api_port`` is the server's API, and runs
         go to this server's own agent ``agent_id`` (the one that sees the run directories)."""
         self._line, self._api_port = ws.ApiLine(api_host, api_port), api_port
@@ -289,8 +289,8 @@ class Executor(Recovery):
         room = self._settings.executor.max_running - len(self._runs)
         if room <= 0:
             return
-        default = self._settings.executor.scaling_group
-        for queue in await runs.reachable(await self._feed.served(), default, self._agents):
+        served, default = await self._feed.served(), self._settings.executor.scaling_group
+        for queue in await runs.reachable(served, default, self._agents, own=self._agent_id):
             while room > 0:
                 popped = await self._feed.pop(queue.id)
                 if popped is None:
@@ -326,7 +326,8 @@ class Executor(Recovery):
             return True
         files = ws.run_files(self.base, task.id)
         run = Run(task.id, owner, worker, files, keypair.keypair.access_key,
-                  domain=task.company, queue_ids=[queue.id])  # fmt: skip
+                  domain=task.company, queue_ids=[queue.id],
+                  remote=runs.goes_remote(group, self._agent_id))  # fmt: skip
         await self._lease(run, task.user, queue.id)
         self._runs[task.id] = run
         try:
