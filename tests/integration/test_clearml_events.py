@@ -559,3 +559,30 @@ def test_model_metrics_are_kept_on_both_databases(database_url: str, tmp_path: P
         api.close()
     finally:
         server.stop()
+
+
+def test_whole_histories_and_latest_values_on_both_databases(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The column reads, the kept history's stamp and the last-100 average, per database."""
+    server = LiveServer(home=tmp_path / "home", database_url=database_url)
+    server.start()
+    try:
+        api = ClearmlApi.of(server)
+        task = new_task(api, "both databases")
+        add_batch(api, [scalar(task, i, i / 7) for i in range(10_500)])
+        body = {"task": task, "metric": "loss", "no_scroll": True}
+        for _ in range(2):  # read, then kept
+            found = api.call("events.get_scalar_metric_data", **body)["events"]
+            assert [e["iter"] for e in found[:2]] == [10_499, 10_498]
+            assert found[0]["value"] == 10_499 / 7 and len(found) == 10_500
+        add_batch(api, [scalar(task, 3, 0.25)])
+        found = api.call("events.get_scalar_metric_data", **body)["events"]
+        assert [e["value"] for e in found if e["iter"] == 3] == [0.25]
+        latest = api.call("events.get_task_latest_scalar_values", task=task)["metrics"]
+        [train] = latest[0]["variants"]
+        assert train["last_value"] == 10_499 / 7
+        assert train["last_100_value"] == pytest.approx(sum(range(10_400, 10_500)) / 700)
+        api.close()
+    finally:
+        server.stop()
