@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from hangar.core.compute.models import RestartPolicy
 from hangar.core.principal import Principal
 from hangar.core.resources.usage import Inventory
 from hangar.core.services import Services
@@ -112,3 +114,27 @@ async def test_templates_carry_typed_params_and_the_stored_document(
     assert "x-kept:" in yaml_detail.text
     listed = await call(client, admin, "GET", "/template/session")
     assert [(t["id"], t["template"]) for t in listed.json()] == [(template_id, TEMPLATE)]
+
+
+async def test_a_template_s_restart_policy_goes_into_the_session_spec(
+    client: httpx.AsyncClient, services: Services, admin: Signer
+) -> None:
+    batch: dict[str, Any] = {**TEMPLATE, "spec": {**TEMPLATE["spec"], "restart_policy": "always"}}
+    del batch["spec"]["mounts"]
+    created = await call(client, admin, "POST", "/template/session",
+                         {"payload": json.dumps(batch)})  # fmt: skip
+    assert created.status_code == 200, created.text
+    started = await call(client, admin, "POST", "/session/_/create-from-template",
+                         {"template_id": created.json()["id"], "name": "from-tmpl",
+                          "enqueueOnly": True})  # fmt: skip
+    assert started.status_code == 201, started.text
+    session = await services.compute.get(uuid.UUID(started.json()["sessionId"]))
+    assert session.spec.restart is RestartPolicy.ALWAYS
+
+    interactive = {**batch, "spec": {**batch["spec"], "session_type": "interactive"}}
+    created = await call(client, admin, "POST", "/template/session",
+                         {"payload": json.dumps(interactive)})  # fmt: skip
+    refused = await call(client, admin, "POST", "/session/_/create-from-template",
+                         {"template_id": created.json()["id"], "name": "from-tmpl-2"})  # fmt: skip
+    assert refused.status_code == 400, refused.text
+    assert "restart_policy" in refused.text

@@ -19,6 +19,7 @@ The document (seed syntax, aliases accepted)::
       mounts: {vfolder: path-or-empty}?
       resources: {slot: value}?
       agent_list|agentList: [str]?
+      restart_policy|restartPolicy: never|on-failure|always?  (Hangar's own; batch only)
 
 A payload may also be ``{"session_templates": [{"name"?, "template": <document>}, ...]}``.
 Unknown keys are kept. Everything here is pure; errors are InvalidRequest.
@@ -35,6 +36,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 
+from hangar.core.compute.models import RestartPolicy
 from hangar.core.errors import InvalidRequest
 
 HOME = "/home/work"
@@ -70,6 +72,7 @@ class SessionParams:
     mount_map: dict[str, str]
     resources: dict[str, Any]
     git: GitSource | None
+    restart_policy: RestartPolicy = RestartPolicy.NEVER
 
 
 def _pick(mapping: dict[str, Any], *names: str) -> Any:
@@ -222,7 +225,16 @@ def params_of(document: dict[str, Any]) -> SessionParams:
         mount_map=mount_map,
         resources=dict(resources),
         git=_git(kernel.get("git")),
+        restart_policy=_restart_policy(_pick(spec, "restart_policy", "restartPolicy")),
     )
+
+
+def _restart_policy(value: Any) -> RestartPolicy:
+    try:
+        return RestartPolicy(str(value).lower()) if value is not None else RestartPolicy.NEVER
+    except ValueError as exc:
+        known = ", ".join(p.value for p in RestartPolicy)
+        raise InvalidRequest(f"spec.restart_policy must be one of {known}") from exc
 
 
 def _with_credential(git: GitSource) -> str:

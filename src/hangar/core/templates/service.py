@@ -237,6 +237,7 @@ def build_request(row: StoredTemplate, o: Overrides) -> CreateRequest:
         command=o.startup_command or params.startup_command,
         bootstrap_script=bootstrap_of(params),
         mounts=mount_specs(mounts, mount_map),
+        restart=params.restart_policy,
     )
     return CreateRequest(
         name=o.name or f"tmpl-{secrets.token_hex(5)}",

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from hangar.core.compute.models import RestartPolicy
 from hangar.core.errors import InvalidRequest
 from hangar.core.templates.model import bootstrap_of, load_payload, params_of
 
@@ -64,6 +65,12 @@ def test_json_and_wrapped_payloads_and_aliases() -> None:
     assert params.startup_command == "echo hi" and bootstrap_of(params) == "ls\n"
 
 
+def test_restart_policy_is_typed_never_by_default() -> None:
+    assert params_of(load_payload(SEED)[0][1]).restart_policy is RestartPolicy.NEVER
+    text = SEED.replace("sessionType: interactive", "type: batch\n  restartPolicy: On-Failure")
+    assert params_of(load_payload(text)[0][1]).restart_policy is RestartPolicy.ON_FAILURE
+
+
 def test_credentials_go_into_an_https_url_only() -> None:
     text = SEED.replace(
         "destinationDir: /home/work/baiagent",
@@ -85,6 +92,7 @@ def test_credentials_go_into_an_https_url_only() -> None:
         (("sessionType: interactive", "sessionType: daemon"), "interactive or batch"),
         (("/home/work/hostDesktop", "/home/work/.ssh"), "reserved"),
         (("repository: https", "repository: -https"), "not a repository address"),
+        (("sessionType: interactive", "restartPolicy: sometimes"), "spec.restart_policy"),
     ],
 )
 def test_bad_templates_are_refused(change: tuple[str, str], message: str) -> None:
