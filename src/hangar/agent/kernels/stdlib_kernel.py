@@ -156,6 +156,8 @@ class Kernel:
             self.shell.put((peer, frames[: frames.index(DELIM)], msg))
         elif channel == "stdin":
             self.inputs.put(msg)
+        elif msg["msg_type"] == "interrupt_request":  # at once, even while completing
+            self._control(peer, msg)
         else:  # control: served on its own thread, so it works while a cell runs
             self.control.put((peer, msg))
 

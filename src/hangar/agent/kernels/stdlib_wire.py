@@ -12,7 +12,9 @@ import contextlib
 import selectors
 import socket
 import struct
+import sys
 import threading
+import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
@@ -133,7 +135,7 @@ class Wire:
         try:
             data = peer.sock.recv(1 << 16)
             messages = peer.feed(data) if data else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError, struct.error):  # gone, or not speaking ZMTP
             messages = None
         if messages is None:
             self.selector.unregister(peer.sock)
@@ -144,7 +146,10 @@ class Wire:
             if peer.channel == "hb":
                 peer.send(frames)
             elif peer.channel != "iopub":  # subscriptions: every subscriber gets everything
-                self.deliver(peer.channel, peer, frames)
+                try:
+                    self.deliver(peer.channel, peer, frames)
+                except Exception:  # noqa: BLE001 - one bad message must not stop the wire
+                    traceback.print_exc(file=sys.__stderr__)
 
     def publish(self, frames: List[bytes]) -> None:
         for peer in list(self.peers["iopub"]):
