@@ -39,6 +39,7 @@ log = logging.getLogger("hangar.ui")
 MAX_SIZE = 1000
 CLOSE_REFUSED = 4403  # app-defined close codes: the page shows why
 CLOSE_ENDED = 1000
+FALLBACK_NOTE = "[no shell of this tab's own here: attached to the session's shared shell]\r\n"
 
 
 @page
@@ -86,6 +87,9 @@ async def _attach(websocket: WebSocket, ui: Ui) -> TerminalStream | None:
                 return await open_tab_terminal(ui.services, principal, session_id)
             except HangarError as exc:  # no web-terminal app: the shared shell
                 log.info("session %s: no shell of the tab's own (%s)", session_id, exc)
+                shared = await ui.services.apps.terminal(principal, session_id)
+                await websocket.send_text(FALLBACK_NOTE)
+                return shared
         return await ui.services.apps.terminal(principal, session_id)
     except HangarError as exc:
         await websocket.close(CLOSE_REFUSED, (str(exc) or exc.code)[:120])
