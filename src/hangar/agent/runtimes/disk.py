@@ -26,7 +26,7 @@ from pathlib import Path
 from hangar.agent.errors import KernelCreationFailed
 from hangar.agent.runtimes.base import KernelSpec
 from hangar.agent.runtimes.loopmount import LoopConfigureUnsupported, loop_mount
-from hangar.agent.runtimes.mountpoints import remove_mount_point
+from hangar.agent.runtimes.mountpoints import remove_mount_point, wait_quiet
 from hangar.agent.runtimes.scratch import prepare_scratch, scratch_size
 from hangar.agent.runtimes.spares import SpareImages, format_image, loop_devices_of, run_host
 
@@ -174,8 +174,9 @@ class ScratchDisks:
 
     def move(self, source_id: str, kernel_id: str, source: Path, target: Path) -> None:
         """Give ``source_id``'s disk, mounted at ``source``, to ``kernel_id`` at ``target``
-        (made here, like ``source``): bind it there, unmount the old place, rename the
-        image. Running sandboxes keep their own view. Raises OSError."""
+        (made here, like ``source``): bind it there, rename the image; the old place is
+        unmounted and removed in the background. Running sandboxes keep their own view.
+        Raises OSError."""
         stat = source.stat()
         target.mkdir(mode=0o750)
         os.chown(target, stat.st_uid, stat.st_gid)
@@ -183,10 +184,11 @@ class ScratchDisks:
         if libc.mount(str(source).encode(), str(target).encode(), None, MS_BIND, None) != 0:
             code = ctypes.get_errno()
             raise OSError(code, f"cannot bind {source} at {target}: {os.strerror(code)}")
-        libc.umount2(str(source).encode(), MNT_DETACH)
         self.image(source_id).rename(self.image(kernel_id))
-        # Not on the adopting session's way: the old mount point goes in the background.
-        threading.Thread(target=_remove_quietly, args=(source,), daemon=True).start()
+        # Not on the adopting session's way (an unmount waits for the kernel's RCU grace
+        # period: 3-50 ms): the old place goes in the background, once no sandbox is
+        # being built (a mount vanishing under bwrap's setup fails it, see .mountpoints).
+        threading.Thread(target=_unmount_quietly, args=(source,), daemon=True).start()
 
 
 def _size(image: Path) -> int | None:
@@ -196,9 +198,11 @@ def _size(image: Path) -> int | None:
         return None
 
 
-def _remove_quietly(path: Path) -> None:
+def _unmount_quietly(path: Path) -> None:
+    wait_quiet()
+    ctypes.CDLL(None, use_errno=True).umount2(str(path).encode(), MNT_DETACH)
     try:
-        remove_mount_point(path)
+        remove_mount_point(path, wait=0)
     except OSError as exc:
         log.warning("cannot remove the old mount point %s: %s", path, exc)
 

@@ -45,11 +45,16 @@ def sandboxes_in_setup(proc: Path = Path("/proc"), root: int | None = None) -> b
     return False
 
 
-def remove_mount_point(path: Path, wait: float = QUIET_WAIT) -> None:
-    """Remove the empty directory ``path`` once no sandbox is being built (or after
-    ``wait`` seconds). Missing is fine. Raises OSError (not empty, still a mount point)."""
+def wait_quiet(wait: float = QUIET_WAIT) -> None:
+    """Wait until no sandbox is being built (at most ``wait`` seconds)."""
     deadline = time.monotonic() + wait
     while sandboxes_in_setup() and time.monotonic() < deadline:
         time.sleep(POLL)
+
+
+def remove_mount_point(path: Path, wait: float = QUIET_WAIT) -> None:
+    """Remove the empty directory ``path`` once no sandbox is being built (or after
+    ``wait`` seconds). Missing is fine. Raises OSError (not empty, still a mount point)."""
+    wait_quiet(wait)
     if path.is_dir():
         path.rmdir()
