@@ -168,6 +168,21 @@ async def test_a_cell_over_its_limit_times_out_and_the_kernel_lives_on(
     assert text(await cell(node, kernel, "print(kept)"), "stdout") == "yes\n"
 
 
+async def test_an_ipykernel_that_does_not_import_gives_way_to_hangars(
+    node: Node, registry: Registry
+) -> None:
+    if other_python(VERSIONS["3.12"]) is None:
+        pytest.skip("no Python 3.12 on this machine to build an image from")
+    image = ImageRequest(f"{registry.host}/img/py-3.12:latest", insecure=True)
+    creation = request(image=image, interpreter="/usr/bin/python3")
+    await node.create_kernel(creation)
+    broken = b"raise ImportError('this ipykernel is broken')\n"  # found first: cwd is on sys.path
+    await node.upload(creation.kernel_id, [("ipykernel/__init__.py", broken)])
+    code = "import os, sys\nprint(sys.version_info[:2], os.path.isfile('ipykernel/__init__.py'))"
+    records = await cell(node, creation.kernel_id, code)
+    assert text(records, "stdout") == "(3, 12) True\n" and end(records) == ("finished", 0)
+
+
 def test_only_pythons_older_than_3_6_are_refused(tmp_path: Path) -> None:
     for version in ("3.5", "3.6"):
         (tmp_path / version / "usr/lib" / f"python{version}").mkdir(parents=True)

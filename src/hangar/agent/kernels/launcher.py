@@ -7,9 +7,9 @@ JSON line. The connection file (it holds the key) lives in the sandbox's private
 fed in on stdin, so the key never appears on a command line.
 
 A Python without ipykernel (an image's of another version than the host's, which Hangar's
-own ipykernel cannot serve) gets :mod:`.stdlib_kernel` instead: its source (with
-:mod:`.stdlib_wire`'s) comes in on stdin too, and it reports its ports the same way.
-Nothing is installed in or bound into the image.
+own ipykernel cannot serve), or whose ipykernel does not import, gets :mod:`.stdlib_kernel`
+instead: its source (with :mod:`.stdlib_wire`'s) comes in on stdin too, and it reports its
+ports the same way. Nothing is installed in or bound into the image.
 """
 
 from __future__ import annotations
@@ -36,18 +36,14 @@ import json, os, sys, tempfile
 request = json.loads(sys.stdin.read())
 info = request["connection"]
 try:
-    import importlib.util
-    plain = importlib.util.find_spec("ipykernel") is None
-except (ImportError, ValueError):
-    plain = True
-if plain:
+    from ipykernel.kernelapp import IPKernelApp
+except Exception:  # none, or one that cannot load: Hangar's standard-library kernel
     kernel = {{"__name__": "hangar_kernel"}}
     exec(compile(request["runner"], {KERNEL_FILE!r}, "exec"), kernel)
     kernel["main"](info, {READY_MARK!r})
 fd, path = tempfile.mkstemp(prefix="hangar-kernel-", suffix=".json")
 os.write(fd, json.dumps(info).encode()); os.close(fd)
 report = os.dup(1)
-from ipykernel.kernelapp import IPKernelApp
 app = IPKernelApp.instance()
 app.initialize(["-f", path, "--IPKernelApp.log_level=WARN", "--IPCompleter.use_jedi=False"])
 ports = {{name: getattr(app, name) for name in {PORT_NAMES!r}}}
