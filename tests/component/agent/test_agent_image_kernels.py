@@ -20,16 +20,8 @@ from hangar.agent.node_errors import KernelStartFailed
 from hangar.agent.runtimes import rootfs
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
 from tests.support.agent_node import FAKE_GPUS, collect, ends, make_node, request, text
-from tests.support.oci_images import (
-    Entry,
-    ImageBuild,
-    Layout,
-    file,
-    python_files,
-    shell_rootfs,
-    symlink,
-)
-from tests.support.registry import Registry, RegistryUnavailable, start_registry
+from tests.support.oci_images import Entry, ImageBuild, file, python_files, shell_rootfs, symlink
+from tests.support.registry import Registry, registry_holding
 
 USER, PASSWORD = "team", "pw-for-team"
 
@@ -37,24 +29,18 @@ USER, PASSWORD = "team", "pw-for-team"
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A registry with basic auth holding img/shell, img/python and img/hostile."""
-    root = tmp_path_factory.mktemp("registry")
-    try:
-        with start_registry(root / "registry", username=USER, password=PASSWORD) as found:
-            layout = Layout(root / "layout")
-            base = shell_rootfs()
-            app = [file("app/hello.sh", "echo hello from $GREETING\n", 0o755),
-                   Entry("data", "dir", mode=0o755, uid=1000, gid=1000)]  # fmt: skip
-            shell = ImageBuild([base, app], env=["PATH=/usr/bin:/bin", "GREETING=the image"],
-                               cmd=["/bin/sh", "/app/hello.sh"])  # fmt: skip
-            layout.tag(layout.image(shell), "shell")
-            layout.tag(layout.image(ImageBuild([base, python_files()], compression="zstd")), "py")
-            hostile = [symlink("escape", "../../../../../../../../tmp")]
-            layout.tag(layout.image(ImageBuild([base, hostile])), "hostile")
-            for tag in ("shell", "py", "hostile"):
-                found.push(layout.root, f"img/{tag}:latest", tag=tag)
-            yield found
-    except RegistryUnavailable as exc:
-        pytest.skip(str(exc))
+    base = shell_rootfs()
+    app = [file("app/hello.sh", "echo hello from $GREETING\n", 0o755),
+           Entry("data", "dir", mode=0o755, uid=1000, gid=1000)]  # fmt: skip
+    shell = ImageBuild([base, app], env=["PATH=/usr/bin:/bin", "GREETING=the image"],
+                       cmd=["/bin/sh", "/app/hello.sh"])  # fmt: skip
+    hostile = [symlink("escape", "../../../../../../../../tmp")]
+    images = {
+        "img/shell:latest": shell,
+        "img/py:latest": ImageBuild([base, python_files()], compression="zstd"),
+        "img/hostile:latest": ImageBuild([base, hostile]),
+    }
+    yield from registry_holding(tmp_path_factory, images, username=USER, password=PASSWORD)
 
 
 @pytest.fixture

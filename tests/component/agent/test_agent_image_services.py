@@ -23,7 +23,6 @@ from tests.support.agent_node import collect, ends, make_node, request, text
 from tests.support.oci_images import (
     Entry,
     ImageBuild,
-    Layout,
     base_dirs,
     closure,
     file,
@@ -34,7 +33,7 @@ from tests.support.oci_images import (
     shell_rootfs,
     symlink,
 )
-from tests.support.registry import Registry, RegistryUnavailable, start_registry
+from tests.support.registry import Registry, registry_holding
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("ssh") is None, reason="the OpenSSH client is not installed"),
@@ -54,29 +53,22 @@ def _programs(*names: str) -> list[Entry]:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """img/sh (dash as /bin/sh, no bash, a User), img/none (no shell at all), img/py, and
     img/other-py (another Python version than the host's, where this machine has one)."""
-    root = tmp_path_factory.mktemp("registry")
-    try:
-        with start_registry(root / "registry") as found:
-            layout = Layout(root / "layout")
-            users = [file("etc/passwd", PASSWD), file("etc/group", "root:x:0:\napp:x:1001:\n"),
-                     Entry("srv", "dir", mode=0o755, uid=1001, gid=1001)]  # fmt: skip
-            dash = [*base_dirs(), *_programs("dash", "cat", "ls", "id", "whoami", "stat"),
-                    symlink("usr/bin/sh", "dash"), *users]  # fmt: skip
-            layout.tag(layout.image(ImageBuild([dash], user="app", working_dir="/srv")), "sh")
-            bare = [*base_dirs(), *_programs("cat", "env")]
-            layout.tag(layout.image(ImageBuild([bare], cmd=["/usr/bin/env"])), "none")
-            layout.tag(layout.image(ImageBuild([shell_rootfs(), python_files()])), "py")
-            tags = ["sh", "none", "py"]
-            other = other_python()
-            if other is not None:
-                build = ImageBuild([shell_rootfs(), other_python_files(other)], compression="zstd")
-                layout.tag(layout.image(build), "other-py")
-                tags.append("other-py")
-            for tag in tags:
-                found.push(layout.root, f"img/{tag}:latest", tag=tag)
-            yield found
-    except RegistryUnavailable as exc:
-        pytest.skip(str(exc))
+    users = [file("etc/passwd", PASSWD), file("etc/group", "root:x:0:\napp:x:1001:\n"),
+             Entry("srv", "dir", mode=0o755, uid=1001, gid=1001)]  # fmt: skip
+    dash = [*base_dirs(), *_programs("dash", "cat", "ls", "id", "whoami", "stat"),
+            symlink("usr/bin/sh", "dash"), *users]  # fmt: skip
+    bare = [*base_dirs(), *_programs("cat", "env")]
+    images = {
+        "img/sh:latest": ImageBuild([dash], user="app", working_dir="/srv"),
+        "img/none:latest": ImageBuild([bare], cmd=["/usr/bin/env"]),
+        "img/py:latest": ImageBuild([shell_rootfs(), python_files()]),
+    }
+    other = other_python()
+    if other is not None:
+        images["img/other-py:latest"] = ImageBuild(
+            [shell_rootfs(), other_python_files(other)], compression="zstd"
+        )
+    yield from registry_holding(tmp_path_factory, images)
 
 
 @pytest.fixture
