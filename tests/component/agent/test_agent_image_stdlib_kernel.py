@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -181,6 +181,29 @@ async def test_an_ipykernel_that_does_not_import_gives_way_to_hangars(
     code = "import os, sys\nprint(sys.version_info[:2], os.path.isfile('ipykernel/__init__.py'))"
     records = await cell(node, creation.kernel_id, code)
     assert text(records, "stdout") == "(3, 12) True\n" and end(records) == ("finished", 0)
+
+
+async def test_the_kernel_keeps_its_globals_when_the_agent_restarts(
+    make_runtime: Callable[..., BubblewrapRuntime], data_dir: Path, registry: Registry
+) -> None:
+    """It listens on TCP like ipykernel: a new node reaches it again (a restarted agent)."""
+    if other_python(VERSIONS["3.12"]) is None:
+        pytest.skip("no Python 3.12 on this machine to build an image from")
+    first = make_node(make_runtime(), data_dir)
+    image = ImageRequest(f"{registry.host}/img/py-3.12:latest", insecure=True)
+    creation = request(image=image, interpreter="/usr/bin/python3")
+    await first.create_kernel(creation)
+    assert text(await cell(first, creation.kernel_id, "x = 41\nprint(x)"), "stdout") == "41\n"
+    await first.shutdown()
+    second = make_node(make_runtime(), data_dir)
+    try:
+        assert await second.recover() == [creation.kernel_id]
+        records = await cell(second, creation.kernel_id, "print(x + 1)")
+        assert text(records, "stdout") == "42\n"
+    finally:
+        for kernel_id in second.kernel_ids():
+            await second.destroy_kernel(kernel_id)
+        await second.settle()
 
 
 def test_only_pythons_older_than_3_6_are_refused(tmp_path: Path) -> None:
