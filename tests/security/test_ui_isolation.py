@@ -14,9 +14,11 @@ as she left them. On each selected database backend: the scoping is the database
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -321,7 +323,12 @@ def open_socket(server: LiveServer, ctx: BrowserContext, path: str, ids: dict[st
         return "refused"
 
 
-def test_bob_never_sees_or_changes_anything_of_alices(browser: Browser, server: LiveServer) -> None:
+def test_bob_never_sees_or_changes_anything_of_alices(
+    browser: Browser, server: LiveServer, tmp_path: Path
+) -> None:
+    """Screenshots of the three profiles' pages go to $HANGAR_TEST_ARTIFACTS on failure."""
+    artifacts = Path(os.environ.get("HANGAR_TEST_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
     world = World()
     new_user(server, "bob@uiiso.test")
     new_user(server, "carol@uiiso.test")
@@ -367,9 +374,14 @@ def test_bob_never_sees_or_changes_anything_of_alices(browser: Browser, server: 
                 unclassified.append(key)
         assert not unclassified, f"classify these UI routes in the matrix: {unclassified}"
         still_alices(alice, carol, bob, world)
+    except BaseException:
+        for who, page in (("alice", alice), ("carol", carol), ("bob", bob)):
+            page.screenshot(path=str(artifacts / f"ui-isolation-{who}.png"), full_page=True)
+        raise
     finally:
         for ctx in (alice_ctx, carol_ctx, bob_ctx):
             ctx.close()
+        world.api.close()
 
 
 def still_alices(alice: Page, carol: Page, bob: Page, world: World) -> None:

@@ -165,7 +165,7 @@ def test_volume_credential_and_vm_forms_and_no_one_elses(
 
     page.click("#new-vm-link")
     vm = page.locator("#new-vm")
-    vm.locator("input[name=name]").fill("uma-vm")
+    vm.locator("input[name=name]").fill("<script>window.pwned=1</script>uma-vm")
     vm.locator("button[type=submit]").click()
     expect(page.locator("[role=alert]")).to_contain_text("vmTypeId: choose a VM type")
     h100 = vm.locator("select[name=vm_type] option", has_text="H100").get_attribute("value")
@@ -178,6 +178,8 @@ def test_volume_credential_and_vm_forms_and_no_one_elses(
     vm.locator("button[type=submit]").click()
     machine = page.locator("#vms tr[data-vm]", has_text="uma-vm")
     expect(machine).to_contain_text("NVIDIA_H100_80G")
+    expect(machine).to_contain_text("<script>window.pwned=1</script>uma-vm")  # text, inert
+    assert page.evaluate("window.pwned === undefined")
     expect(machine.locator("[data-cost]")).to_have_text(re.compile(r"^\d+\.\d{4}$"))
     expect(row).to_contain_text("1")  # mounted by the VM: no delete button
     expect(row.locator("button", has_text="Delete")).to_have_count(0)
