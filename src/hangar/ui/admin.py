@@ -40,6 +40,7 @@ async def _directory(request: Request, caller: Principal) -> dict[str, Any]:
         "users": await reads.directory.users(caller),
         "domains": await reads.directory.domains(caller) if superadmin else [],
         "keypairs": await reads.keypairs.keypairs(caller),
+        "policies": await reads.keypairs.resource_policies(caller),
         "api_keys": await services.apikeys.listed() if superadmin else [],
     }
 
@@ -119,6 +120,7 @@ async def create_keypair(request: Request, viewer: Viewer) -> Response:
         issued = await identity.create_keypair(
             viewer.principal, email=await _text(request, "email"),
             is_admin=await _text(request, "is_admin") == "on",
+            resource_policy=await _text(request, "resource_policy") or "default",
         )  # fmt: skip
     except HangarError as exc:
         return await overview(request, viewer, status_code=status_of(exc), message=str(exc))
