@@ -12,7 +12,8 @@ Both servers run on this machine in the same run, each fresh in a temporary dire
   package index does not have); ``pip install "mlflow==3.17.*"`` into that venv works.
 
 One client (httpx, one kept-alive connection, requests prepared before the clock starts,
-answers decoded with orjson) measures, with the same shapes on both sides:
+answers decoded with orjson; it asks for gzip as the SDK does, which Hangar's large answers
+then use and MLflow's do not) measures, with the same shapes on both sides:
 
 * ``ingest``   POINTS points of one series. Hangar: ``events.add_batch`` with json-lines
                bodies of BATCH events, each line as the SDK writes a ``report_scalar`` event
@@ -160,7 +161,7 @@ class Clearml:
         basic = base64.b64encode(f"{access}:{secret}".encode()).decode()
         login = self.http.get("/auth.login", headers={"Authorization": f"Basic {basic}"})
         self.auth = {"Authorization": f"Bearer {login.json()['data']['token']}"}
-        self.parsed, self.received = 0.0, 0
+        self.parsed, self.received, self.wire = 0.0, 0, 0
 
     def call(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self.http.request(
@@ -173,6 +174,7 @@ class Clearml:
         data: dict[str, Any] = orjson.loads(response.content)["data"]
         self.parsed = time.perf_counter() - start  # the client's share of the last call
         self.received = len(response.content)
+        self.wire = response.num_bytes_downloaded  # gzipped when large
         return data
 
     def add_batch(self, body: bytes) -> int:
@@ -242,12 +244,14 @@ def hangar_figures(
 
     parsing: list[float] = []
     size: list[int] = []
+    wire: list[int] = []
 
     def metric_data() -> int:
         body = {"task": task, "metric": "loss", "no_scroll": True}
         found = len(api.call("events.get_scalar_metric_data", body)["events"])
         parsing.append(api.parsed)
         size.append(api.received)
+        wire.append(api.wire)
         return found
 
     for name, read in (("history", histogram), ("metric data", metric_data)):
@@ -256,6 +260,7 @@ def hangar_figures(
             raise RuntimeError(f"hangar {name} read {count} of {points} points")
     figures["metric data parse"] = statistics.median(parsing)
     figures["metric data bytes"] = size[-1]
+    figures["metric data wire"] = wire[-1]
     seconds, _ = timed(lambda: [
         api.call("tasks.create", {"name": f"bench-task-{i}", "type": "training"})
         for i in range(tasks)
@@ -326,7 +331,8 @@ def report(hangar: dict[str, float], mlflow: dict[str, float], points: int, task
         mark = "ok" if ok else "MISSED"
         print(f"{label:52} {ours:>12} {theirs:>12} {ratio:>7.1f}x  {target} {mark}")
     print(f"(of get_scalar_metric_data's {hangar['metric data']:.3f} s, the client's orjson "
-          f"parse of the {hangar['metric data bytes'] / 1e6:.1f} MB answer took "
+          f"parse of the {hangar['metric data bytes'] / 1e6:.1f} MB answer "
+          f"({hangar['metric data wire'] / 1e6:.1f} MB on the wire) took "
           f"{hangar['metric data parse']:.3f} s; its first read, before the server kept the "
           f"encoded history, took {hangar['metric data first']:.3f} s, "
           f"{mlflow['history'] / hangar['metric data first']:.1f}x)")  # fmt: skip
