@@ -173,12 +173,14 @@ def test_endpoint_form_makes_an_alb_endpoint_whose_metrics_chart_counts_requests
     assert "resources: gpu type [NVIDIA_B300_262G] not supported" in unknown.text()
     form.locator("input[name=port]").fill("8080")
     form.locator("textarea[name=init_command]").fill(WORKER_INIT)
+    form.locator("input[name=vram_gb]").fill("8")
     form.locator("button[type=submit]").click()
     expect(page.locator("#endpoint-name")).to_have_text("nia-web")
     eid = page.url.rstrip("/").rsplit("/", 1)[-1]
     api = CloudApi(server, key)
     made = api.get(f"/v2/serverless/{eid}").json()["data"]
     assert made["serviceMode"] == "ALB" and made["expose"]["port"] == 8080, made
+    assert made["minSingleCardVramInGb"] == 8, made
     wait_for(lambda: api.get(f"/v2/serverless/{eid}").json()["data"]["runningWorkers"] >= 1,
              "endpoint running")  # fmt: skip
     page.reload()

@@ -87,15 +87,20 @@ def _spec(form: FormData, offers: list[GpuOffer], mode: ServiceMode) -> Endpoint
     cards = max(placement.gpu_count, 1)
     vcpu = _number(form, "vcpu", "minSingleCardVcpu", 0, 256, 0)
     ram = _number(form, "ram_gb", "minSingleCardRamInGb", 0, 1536, 0)
+    vram = _number(form, "vram_gb", "minSingleCardVramInGb", 0, 1536, 0)
+    registry = _text(form, "image_registry")
+    if len(registry) > 255:
+        raise InvalidRequest("imageRegistry: at most 255 characters")
     credential = _text(form, "credential")
     return EndpointSpec(
-        image=image, placements=(placement,),
+        image=image, placements=(placement,), image_registry=registry,
         registry_auth_id=int(credential) if credential.isdigit() else None,
         disk_gb=_number(form, "disk_gb", "containerVolumeInGb", 20, 10240, 20),
         cpu=max(1, vcpu * cards), memory_gb=ram * cards, env=_env(_text(form, "env")),
         init_command=str(form.get("init_command") or "")[:8192], port=port,
         protocol=PortProtocol.HTTP,
-        extras={"minSingleCardVcpu": vcpu, "minSingleCardRamInGb": ram},
+        extras={"minSingleCardVcpu": vcpu, "minSingleCardRamInGb": ram,
+                "minSingleCardVramInGb": vram},
     )  # fmt: skip
 
 
