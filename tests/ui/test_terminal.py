@@ -44,7 +44,8 @@ def test_typing_python_in_the_terminal_prints_42(
     expect(page.locator(SCREEN)).to_contain_text("42", timeout=SHELL_WAIT)
     rows = page.locator(f"{SCREEN} > div").all_inner_texts()
     assert any(row.strip() == "42" for row in rows), rows
-    page.keyboard.type("mkdir -p out && printf made > out/by-shell.txt\n")
+    page.keyboard.type("mkdir -p out && printf made > out/by-shell.txt && echo wr''itten\n")
+    expect(page.locator(SCREEN)).to_contain_text("written")  # before the tab's shell ends
     assert foreign_origin_close(page, server, session_id) == 4403
     files_tab(page, session_id, tmp_path)
     page.goto(f"/ui/sessions/{session_id}")
