@@ -245,15 +245,14 @@ async def _whole_metric(call: Call, body: MetricDataBody) -> StreamedList:
                 sent += kept.points
                 yield kept
                 continue
-            texts: list[bytes] = []
-            points = 0
+            pieces: list[Kept] = []  # deflated one by one when the answer is gzipped
             async for run in history.runs_of(ref):
-                points += len(run.rows)
                 sent += len(run.rows)
-                texts.append(scalar_text([run]))
-                yield texts[-1]
-            if points >= MIN_POINTS and await history.unchanged(ref):
-                cache.put(key, Kept(b",".join(texts), points))
+                pieces.append(Kept(scalar_text([run]), len(run.rows)))
+                yield pieces[-1]
+            whole = Kept.of(pieces)
+            if whole.points >= MIN_POINTS and await history.unchanged(ref):
+                cache.put(key, whole)
 
     return StreamedList(
         "events", pieces(), lambda: {"returned": sent, "total": sent, "scroll_id": None}
