@@ -206,6 +206,21 @@ def test_endpoint_form_makes_an_alb_endpoint_whose_metrics_chart_counts_requests
         assert other.request.get(f"/ui/cloud/endpoints/{eid}/metrics").status == 404
     finally:
         other.close()
+    page.click("#edit-link")
+    form = page.locator("#new-endpoint")
+    expect(form.locator("input[name=name]")).to_have_value("nia-web")
+    expect(form.locator("input[name=port]")).to_have_value("8080")
+    expect(form.locator("select[name=mode] option")).to_have_count(1)  # its mode stays
+    form.locator("input[name=port]").fill("")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_have_text("expose: an ALB endpoint needs an http port")
+    form.locator("input[name=port]").fill("8080")
+    form.locator("input[name=name]").fill("nia-web2")
+    form.locator("textarea[name=env]").fill("GREETING=hi")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#endpoint-name")).to_have_text("nia-web2")
+    changed = api.get(f"/v2/serverless/{eid}").json()["data"]
+    assert changed["name"] == "nia-web2" and changed["minSingleCardVramInGb"] == 8, changed
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#delete button")
     expect(page.locator("#endpoints")).to_contain_text("No serverless endpoints")

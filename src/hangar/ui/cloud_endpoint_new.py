@@ -15,6 +15,7 @@ another user's endpoint is "not found" here too.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -121,22 +122,29 @@ def endpoint_request(form: FormData, offers: list[GpuOffer]) -> EndpointRequest:
                            workers=workers, webhook=webhook)  # fmt: skip
 
 
-async def _form_page(
-    request: Request, viewer: Viewer, error: HangarError | None = None
+async def form_page(
+    request: Request,
+    viewer: Viewer,
+    error: HangarError | None = None,
+    *,
+    filled: Mapping[str, str] | None = None,
+    editing: int | None = None,
 ) -> Response:
+    """The endpoint form: empty, ``filled`` (an endpoint's values, to edit it), or with what
+    was sent when it was refused."""
     services = ui_of(request).services
-    form = await request.form() if request.method == "POST" else FormData()
+    form = await request.form() if request.method == "POST" else filled or FormData()
     credentials = await services.registry_auths.owned(viewer.principal.user_uuid)
     return ui_of(request).render(
         request, "cloud_endpoint_new.html", viewer, status_of(error) if error else 200,
         message=str(error) if error else "", form=form, offers=await gpu_offers(request),
-        credentials=credentials, modes=list(ServiceMode),
+        credentials=credentials, modes=list(ServiceMode), editing=editing,
     )  # fmt: skip
 
 
 @page
 async def new_endpoint(request: Request, viewer: Viewer) -> Response:
-    return await _form_page(request, viewer)
+    return await form_page(request, viewer)
 
 
 @mutation
@@ -147,7 +155,7 @@ async def create_endpoint(request: Request, viewer: Viewer) -> Response:
         with worded(WORDS):
             made = await endpoints.create(viewer.principal, wanted)
     except HangarError as exc:
-        return await _form_page(request, viewer, exc)
+        return await form_page(request, viewer, exc)
     return RedirectResponse(ui_of(request).url(f"/cloud/endpoints/{made.id}"), status_code=303)
 
 

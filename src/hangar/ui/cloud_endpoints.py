@@ -22,6 +22,7 @@ from hangar.core.billing.models import Metered
 from hangar.core.endpoint_tasks.models import TaskStatus
 from hangar.core.endpoints.models import Endpoint, LogQuery, ServiceMode
 from hangar.core.errors import HangarError, InvalidRequest
+from hangar.ui.cloud_endpoint_edit import edit_routes
 from hangar.ui.cloud_endpoint_new import new_endpoint_routes
 from hangar.ui.context import Viewer, mutation, page, status_of, ui_of
 
@@ -174,6 +175,7 @@ async def delete_endpoint(request: Request, viewer: Viewer) -> Response:
 
 endpoint_routes = [
     *new_endpoint_routes,  # /cloud/endpoints/new before /cloud/endpoints/{id}
+    *edit_routes,
     Route("/cloud/endpoints", list_endpoints, methods=["GET"]),
     Route("/cloud/endpoints/{id}", endpoint_page, methods=["GET"]),
     Route("/cloud/endpoints/{id}/workers/{worker}/logs", worker_logs, methods=["GET"]),
