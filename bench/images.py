@@ -22,8 +22,9 @@ Measured, alternating the order each round (``--repeat``), fresh directories eac
 5. The same through a ``hangar server`` (its defaults: pre-built sandboxes for the host
    image and, once a session used it, for the image), as ``backend.ai run`` drives it:
    signed ``POST /session`` held until RUNNING, the batch run over the execute WebSocket
-   until ``1`` arrives and the run ends, ``DELETE`` (bench/session_latency.py's client). The registry is added and rescanned with the
-   official CLI first; one session per image warms up (the image is pulled then).
+   until ``1`` arrives and the run ends, ``DELETE`` (bench/session_latency.py's client).
+   The registry is added and rescanned with the official CLI first; one session per image
+   warms up (the image is pulled then).
    Headline: image / host median (<= 1.2 wanted).
 
     .venv/bin/python bench/images.py [--layers 4] [--layer-mb 110] [--repeat 2] [--kernels 10]
