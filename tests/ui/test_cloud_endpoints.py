@@ -197,6 +197,9 @@ def test_endpoint_form_makes_an_alb_endpoint_whose_metrics_chart_counts_requests
     assert float(metrics.get_attribute("data-peak") or "0") > 0
     latency = metrics.locator("[data-latency]").inner_text()
     assert re.match(r"^[\d.]+ / [\d.]+ / [\d.]+$", latency), latency
+    page.reload()  # the server kept the samples: the chart comes back with its past
+    expect(metrics).to_have_attribute("data-samples", re.compile(r"^[1-9]"))
+    assert float(metrics.get_attribute("data-peak") or "0") > 0
     other = context.browser.new_context(base_url=server.endpoint) if context.browser else None
     assert other is not None
     try:

@@ -7,15 +7,19 @@ answers with the API's validation messages; the endpoint is made by the core end
 service with the viewer's principal (the daily cost limit included).
 
 ``/cloud/endpoints/{id}/metrics`` is the gateway's summary of the endpoint (requests,
-errors, retries, in flight, latency percentiles) as JSON; the endpoint page polls it and
-draws requests per second and latency over time with uPlot. The owner check comes first:
+errors, retries, in flight, latency percentiles) as JSON, with the samples this server kept
+while the page was watched (every 2 s, 30 minutes); the endpoint page polls it and draws
+requests per second and latency over time with uPlot. The owner check comes first:
 another user's endpoint is "not found" here too.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections import deque
 from collections.abc import Mapping
+from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -159,13 +163,30 @@ async def create_endpoint(request: Request, viewer: Viewer) -> Response:
     return RedirectResponse(ui_of(request).url(f"/cloud/endpoints/{made.id}"), status_code=303)
 
 
+HISTORY_EVERY_S = 2.0  # one kept sample per endpoint this often, at most
+HISTORY_KEEP = 900  # 30 minutes of samples
+_history: dict[int, deque[dict[str, Any]]] = {}
+
+
+def remembered(endpoint_id: int, now: float, sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """The endpoint's samples kept while its page was watched (a reload, or a second
+    viewer, draws them too), with ``sample`` added when the last is old enough."""
+    kept = _history.setdefault(endpoint_id, deque(maxlen=HISTORY_KEEP))
+    if not kept or now - kept[-1]["t"] >= HISTORY_EVERY_S:
+        kept.append({"t": round(now, 3), **sample})
+    return list(kept)
+
+
 @page
 async def endpoint_metrics(request: Request, viewer: Viewer) -> Response:
+    """The gateway's summary now and the samples kept before it (``history``)."""
     raw = str(request.path_params["id"])
     if not raw.isdigit() or len(raw) > 18:
         raise InvalidRequest("expected a numeric id")
     endpoint = await ui_of(request).services.endpoints.get(viewer.principal, int(raw))
-    return JSONResponse(snapshot(endpoint.id), headers={"Cache-Control": "no-store"})
+    now = snapshot(endpoint.id)
+    history = remembered(endpoint.id, time.time(), now)
+    return JSONResponse({**now, "history": history}, headers={"Cache-Control": "no-store"})
 
 
 new_endpoint_routes = [

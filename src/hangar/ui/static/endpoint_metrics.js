@@ -1,9 +1,10 @@
 // Endpoint page: the gateway's request metrics, polled every 2 s from the page's JSON read
-// and drawn with uPlot (requests per second and errors per second; latency p50/p90/p99)
-// from the moment the page opened; the numbers above the charts are since the server started.
+// and drawn with uPlot: requests and errors per second, latency p50/p90/p99, over the
+// samples the server kept while the page was watched (a reload keeps the chart). The numbers
+// above the charts are since the server started.
 (function () {
   "use strict";
-  var KEEP = 300, EVERY = 2000;
+  var EVERY = 2000;
   function text(root, name, value) {
     var el = root.querySelector("[" + name + "]");
     if (el) { el.textContent = value; }
@@ -19,6 +20,18 @@
     };
     return new window.uPlot(opts, [[]].concat(labels.map(function () { return []; })), box);
   }
+  function series(history) {
+    var rows = { t: [], rate: [], errors: [], p50: [], p90: [], p99: [] };
+    for (var i = 1; i < history.length; i++) {
+      var a = history[i - 1], b = history[i], dt = Math.max(0.001, b.t - a.t);
+      var l = b.latencyMs || {};
+      rows.t.push(b.t);
+      rows.rate.push(Math.max(0, b.requests - a.requests) / dt);
+      rows.errors.push(Math.max(0, b.errors - a.errors) / dt);
+      rows.p50.push(l.p50); rows.p90.push(l.p90); rows.p99.push(l.p99);
+    }
+    return rows;
+  }
   document.addEventListener("DOMContentLoaded", function () {
     var root = document.getElementById("metrics");
     if (!root) { return; }
@@ -26,13 +39,8 @@
                      ["requests/s", "errors/s"], ["#1f77b4", "#d62728"]);
     var latency = chart(document.getElementById("latency-chart"), "Latency (ms)",
                         ["p50", "p90", "p99"], ["#2ca02c", "#ff7f0e", "#9467bd"]);
-    var rows = { t: [], rate: [], errors: [], p50: [], p90: [], p99: [] }, last = null;
-    function push(key, value) {
-      rows[key].push(value);
-      if (rows[key].length > KEEP) { rows[key].shift(); }
-    }
-    function sample(m) {
-      var now = Date.now() / 1000, l = m.latencyMs || {};
+    function draw(m) {
+      var l = m.latencyMs || {};
       text(root, "data-requests", m.requests);
       text(root, "data-errors", m.errors);
       text(root, "data-retries", m.retries);
@@ -40,23 +48,17 @@
       text(root, "data-latency", [l.p50, l.p90, l.p99].map(function (v) {
         return v === null || v === undefined ? "–" : v;
       }).join(" / "));
-      if (last !== null) {
-        var dt = Math.max(0.001, now - last.t);
-        push("t", now);
-        push("rate", (m.requests - last.requests) / dt);
-        push("errors", (m.errors - last.errors) / dt);
-        push("p50", l.p50); push("p90", l.p90); push("p99", l.p99);
-        if (rate) { rate.setData([rows.t, rows.rate, rows.errors]); }
-        if (latency) { latency.setData([rows.t, rows.p50, rows.p90, rows.p99]); }
-        root.dataset.samples = String(rows.t.length);
-        root.dataset.peak = String(Math.max.apply(null, rows.rate));
-      }
-      last = { t: now, requests: m.requests, errors: m.errors };
+      var rows = series(m.history || []);
+      if (rate) { rate.setData([rows.t, rows.rate, rows.errors]); }
+      if (latency) { latency.setData([rows.t, rows.p50, rows.p90, rows.p99]); }
+      root.dataset.samples = String(rows.t.length);
+      root.dataset.peak = String(rows.rate.length ? Math.max.apply(null, rows.rate) : 0);
     }
     function poll() {
+      if (document.hidden) { setTimeout(poll, EVERY); return; }
       fetch(root.dataset.metrics, { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (m) { if (m) { sample(m); } })
+        .then(function (m) { if (m) { draw(m); } })
         .catch(function () {})
         .then(function () { setTimeout(poll, EVERY); });
     }
