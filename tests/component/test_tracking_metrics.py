@@ -194,7 +194,7 @@ async def test_scalar_pages_read_one_series_or_several_in_order(part: Part) -> N
             (run.variant, it, value)
             for page in pages
             for run in page.runs
-            for it, value in zip(run.iters, run.values, strict=True)
+            for it, value, _, _stamp in run.rows
         ]
 
     for metric, variants in (("loss", ("b", "a")), ("acc", ("x",))):
@@ -212,4 +212,4 @@ async def test_scalar_pages_read_one_series_or_several_in_order(part: Part) -> N
         assert seen(pages) == expected
         assert {page.total for page in pages} == {len(expected)}
     whole = await part.reads.scalar_page(alice, T1, metric="acc", limit=10)
-    assert (whole.total, whole.after, whole.runs[0].timestamps) == (1, None, (5,))
+    assert (whole.total, whole.after, whole.runs[0].rows) == (1, None, [(0, 1.0, None, 5)])
