@@ -47,15 +47,6 @@ class Deflated:
         return cls(blob, zlib.crc32(text), len(text))
 
 
-def joined(pieces: list[Deflated]) -> Deflated:
-    """The pieces one after the other, as one piece (their blobs stand alone)."""
-    crc, size = 0, 0
-    for piece in pieces:
-        crc = crc32_combine(crc, piece.crc, piece.size)
-        size += piece.size
-    return Deflated(b"".join(piece.blob for piece in pieces), crc, size)
-
-
 class GzipWriter:
     """One gzip member written piece by piece: :meth:`text` for plain bytes,
     :meth:`deflated` for a piece deflated beforehand, :meth:`end` for the trailer."""

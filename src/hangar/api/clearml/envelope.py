@@ -41,6 +41,7 @@ class StreamedList:
     key: str
     pieces: AsyncGenerator[bytes | Precompressed, None]
     after: Callable[[], dict[str, Any]]
+    compressible: bool = True  # False: sent plain even to clients that take gzip
 
 
 API_VERSION = "2.31"
@@ -103,7 +104,7 @@ class Envelope:
             rest = orjson.dumps(data.after())
             yield b"]" + (b"," + rest[1:] if len(rest) > 2 else b"}") + b"}"
 
-        if not self.gzip:
+        if not (self.gzip and data.compressible):
             body: AsyncIterator[bytes] = _plain(text())
             return StreamingResponse(body, media_type="application/json")
         headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from hangar.api.clearml.compress import Deflated, joined
+from hangar.api.clearml.compress import Deflated
 
 MIN_POINTS = 10_000  # shorter histories are cheap to read again
 BUDGET_BYTES = 96 << 20  # about five 100k-point histories
@@ -30,19 +30,10 @@ class Kept:
             self._deflated = Deflated.of(self.text)
         return self._deflated
 
-    @classmethod
-    def of(cls, pieces: list[Kept]) -> Kept:
-        """The pieces comma-separated, deflated already when each of them was."""
-        text = b",".join(piece.text for piece in pieces)
-        kept = cls(text, sum(piece.points for piece in pieces))
-        blobs = [piece._deflated for piece in pieces]
-        if all(blob is not None for blob in blobs):
-            parts = [part for blob in blobs for part in (COMMA, blob) if part is not None][1:]
-            kept._deflated = joined(parts)
-        return kept
-
-
-COMMA = Deflated.of(b",")
+    @property
+    def ready(self) -> bool:
+        """Whether the deflated form is made (a gzipped answer may splice it in)."""
+        return self._deflated is not None
 
 
 class HistoryCache:
