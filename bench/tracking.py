@@ -27,8 +27,9 @@ then use and MLflow's do not) measures, with the same shapes on both sides:
                get-history`` paged as ``MlflowClient.get_metric_history`` pages it.
                Figure: seconds (median of REPEAT reads). Hangar keeps a long history's
                encoded answer until the series changes, so the first
-               ``get_scalar_metric_data`` read (printed on its own) reads and encodes it and
-               the later ones send it; MLflow reads its history each time.
+               ``get_scalar_metric_data`` read (printed on its own) reads and encodes it
+               (and goes plain) and the later ones send it (gzipped, deflated once in a
+               worker thread); MLflow reads its history each time.
 * ``create``   TASKS ``tasks.create`` calls vs TASKS ``runs/create``: milliseconds each.
 
 Each figure is printed beside MLflow's with the ratio. Targets (issue 14): ingestion >= 20x
