@@ -156,7 +156,7 @@ async def test_lifecycle_webhook(running: Services) -> None:
             done.set()
         return httpx.Response(204)
 
-    notifier = WebhookNotifier(running.sessions, running.clock, running.bus, BackendAiWebhooks(),
+    notifier = WebhookNotifier(running.clock, running.bus, BackendAiWebhooks(),
                                transport=httpx.MockTransport(handler))  # fmt: skip
     task = asyncio.create_task(notifier.run())
     await asyncio.sleep(0)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
+from hangar.agent.models import NodeInfo
 from hangar.core.compute.models import CreateRequest, SessionSpec
 from hangar.core.compute.states import SessionStatus
 from hangar.core.principal import Principal
@@ -102,3 +104,67 @@ async def test_a_create_waits_on_three_commits_and_records_every_status(
     assert len(made) <= CREATE_COMMITS
     history = (await running.compute.get(created.session.id)).status_history
     assert list(history)[:4] == ["PENDING", "SCHEDULED", "PREPARING", "RUNNING"]
+
+
+async def test_a_create_reads_the_agents_once_and_no_dependencies_when_none(
+    running: Services,
+) -> None:
+    """The create's read of the ALIVE agents serves the scheduler pass it wakes, and with no
+    pending session depending on another the pass reads no dependencies."""
+    caller = await admin_caller(running)
+    warm_up = await running.compute.create(caller, CreateRequest("warm-up", SessionSpec("python")))
+    await running.compute.destroy(caller, str(warm_up.session.id))
+    await asyncio.sleep(0.05)  # the scheduler pass the destroy woke
+    with counted(running) as statements:
+        created = await running.compute.create(
+            caller, CreateRequest("short", SessionSpec("python"))
+        )
+    assert created.status == SessionStatus.RUNNING.value
+    listed = "\n".join(statements)
+    assert sum(s.startswith("SELECT agents.id") for s in statements) == 1, listed
+    assert not any(s.startswith("SELECT session_dependencies") for s in statements), listed
+
+
+async def test_dependencies_are_still_read_when_a_pending_session_has_some(
+    running: Services,
+) -> None:
+    """A session waiting on another stays PENDING with the reason while one without starts;
+    once its dependency ends, it starts too."""
+    caller = await admin_caller(running)
+    first = await running.compute.create(caller, CreateRequest("first", SessionSpec("python")))
+    waiting = await running.compute.create(
+        caller,
+        CreateRequest("waits", SessionSpec("python"), dependencies=("first",), enqueue_only=True),
+    )
+    free = await running.compute.create(caller, CreateRequest("free", SessionSpec("python")))
+    assert free.status == SessionStatus.RUNNING.value
+    held = await running.compute.get(waiting.session.id)
+    assert held.status == SessionStatus.PENDING
+    assert (held.status_info or "").startswith("waiting for dependencies: first")
+    await running.compute.destroy(caller, str(first.session.id))
+    for _ in range(200):
+        if (await running.compute.get(waiting.session.id)).status == SessionStatus.RUNNING:
+            break
+        await asyncio.sleep(0.025)
+    assert (await running.compute.get(waiting.session.id)).status == SessionStatus.RUNNING
+
+
+class _NewAgent:
+    agent_id = "i-joins-later"
+
+    async def info(self) -> NodeInfo:
+        return NodeInfo(self.agent_id, {"cpu": Decimal(2), "mem": Decimal(4 << 30)})
+
+
+async def test_a_reused_read_of_the_agents_never_hides_one_that_joined_or_left(
+    services: Services,
+) -> None:
+    agents = services.agents
+    before = {a.id for a in await agents.alive()}
+    await agents.register(_NewAgent())  # type: ignore[arg-type]
+    assert {a.id for a in await agents.alive(reuse=True)} == before | {"i-joins-later"}
+    agents.disconnect("i-joins-later")
+    assert {a.id for a in await agents.alive(reuse=True)} == before
+    with counted(services) as statements:  # unchanged since: the last read serves
+        assert {a.id for a in await agents.alive(reuse=True)} == before
+    assert statements == []

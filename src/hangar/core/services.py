@@ -224,7 +224,7 @@ class Services:
         self._tasks.append(asyncio.create_task(self.billing.run(), name="billing"))
         self._tasks.append(asyncio.create_task(self.lifecycle.run(), name="session-lifecycle"))
         if webhooks is not None:
-            notifier = WebhookNotifier(self.sessions, self.clock, self.bus, webhooks)
+            notifier = WebhookNotifier(self.clock, self.bus, webhooks)
             self._tasks.append(asyncio.create_task(notifier.run(), name="webhooks"))
         await self.bgtasks.recover()
         await self.volumes.recover()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import asdict
 from datetime import timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from hangar.core.errors import HangarError, NotFound, Unavailable
 from hangar.db.engine import DbSession
 
 USAGE_TIMEOUT = 3.0
+REUSE_WITHIN = 0.5  # seconds: how old a read of the ALIVE agents ``alive(reuse=True)`` takes
 
 
 def slots_to_wire(slots: dict[str, Decimal] | object) -> dict[str, str]:
@@ -34,6 +36,10 @@ class AgentService:
         self._sessions = sessions
         self._clock = clock
         self._clients: dict[str, AgentClient] = {}
+        # The last read of the ALIVE agents: (monotonic time, generation, records). A
+        # registration, disconnection or loss here bumps the generation, which voids it.
+        self._generation = 0
+        self._last_read: tuple[float, int, list[AgentRecord]] | None = None
 
     def client(self, agent_id: str) -> AgentClient:
         """The connection to an agent. Raises Unavailable when it is not connected."""
@@ -72,11 +78,13 @@ class AgentService:
         async with self._sessions() as db, db.begin():
             await repo.register(db, info.agent_id, scaling_group, now, inventory)
         self._clients[info.agent_id] = client
+        self._generation += 1
         return info
 
     def disconnect(self, agent_id: str) -> None:
         """Forget how to reach the agent (its row stays; ``mark_lost`` ages it out)."""
         self._clients.pop(agent_id, None)
+        self._generation += 1
 
     async def mark_lost(self, *, older_than: float) -> list[str]:
         """Mark LOST every ALIVE agent that is not connected and was last heard of more than
@@ -84,7 +92,10 @@ class AgentService:
         now = self._clock.now()
         cutoff = now - timedelta(seconds=older_than)
         async with self._sessions() as db, db.begin():
-            return await repo.mark_lost(db, cutoff, set(self._clients), now)
+            lost = await repo.mark_lost(db, cutoff, set(self._clients), now)
+        if lost:
+            self._generation += 1
+        return lost
 
     async def heartbeat(self, agent_id: str) -> None:
         async with self._sessions() as db, db.begin():
@@ -104,10 +115,25 @@ class AgentService:
             async with self._sessions() as db, db.begin():
                 await repo.refresh(db, list(self._clients), self._clock.now())
 
-    async def alive(self, *, anywhere: bool = False) -> list[AgentRecord]:
+    async def alive(self, *, anywhere: bool = False, reuse: bool = False) -> list[AgentRecord]:
         """Agents that are ALIVE and connected to this process (a row left ALIVE by an
         earlier run of the manager is not, until its agent reports again); ``anywhere``:
-        also those connected to other server processes sharing the database."""
-        async with self._sessions() as db:
-            records = await repo.alive(db)
+        also those connected to other server processes sharing the database. ``reuse``:
+        the previous read will do when it is younger than ``REUSE_WITHIN`` seconds and no
+        agent came, went or was lost here since (a create reads them, then the scheduling
+        pass it wakes takes the same list instead of a second query)."""
+        last = self._last_read
+        now = time.monotonic()
+        if (
+            reuse
+            and last is not None
+            and last[1] == self._generation
+            and now - last[0] < REUSE_WITHIN
+        ):
+            records = last[2]
+        else:
+            generation = self._generation
+            async with self._sessions() as db:
+                records = await repo.alive(db)
+            self._last_read = (now, generation, records)
         return [r for r in records if anywhere or r.id in self._clients]

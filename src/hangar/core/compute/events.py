@@ -19,5 +19,7 @@ def session_event(
     reason: str = "",
     exit_code: int | None = None,
 ) -> Event:
-    payload = SessionChange(session.name, session.credential.id, reason, exit_code)
+    payload = SessionChange(
+        session.name, session.credential.id, reason, exit_code, session.callback_url
+    )
     return Event(kind, session.id, tenant_of(session), payload, at)

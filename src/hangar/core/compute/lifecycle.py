@@ -160,12 +160,14 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
     async def schedule_pass(self) -> int:
         """Place what fits; returns how many sessions were scheduled."""
         async with self._sessions() as db:
-            pending = await repo.with_status(db, [S.PENDING])
+            pending, with_dependencies = await repo.pending_sessions(db)
             if not pending:
                 return 0
             holding = await repo.holding_resources(db)
-            agents = await self._agents.alive()
-            inputs = await build_inputs(db, pending, holding, agents, self._images)
+            agents = await self._agents.alive(reuse=True)  # a create's own read, if just made
+            inputs = await build_inputs(
+                db, pending, holding, agents, self._images, with_dependencies
+            )
         doomed = {
             p.id: checked.reason
             for p in inputs.pending

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -128,10 +129,14 @@ async def build_inputs(
     holding: list[ComputeSession],
     agents: list[AgentRecord],
     images: ImageService,
+    with_dependencies: Collection[uuid.UUID] | None = None,
 ) -> SchedulerInputs:
+    """``with_dependencies``: which of ``pending`` have dependencies, when known (the
+    others' are not read; None: read those of all)."""
     image_cache = {}
     requests = []
-    dependencies = await repo.dependency_states(db, [s.id for s in pending])
+    asked = [s.id for s in pending] if with_dependencies is None else list(with_dependencies)
+    dependencies = await repo.dependency_states(db, asked)
     for session in pending:
         if session.image_id not in image_cache:
             image_cache[session.image_id] = await images.get(session.image_id)

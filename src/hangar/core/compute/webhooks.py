@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hangar.core.clock import Clock
-from hangar.core.compute import repo
-from hangar.core.events import Event, EventBus, EventKind, Matcher
-from hangar.db.engine import DbSession
+from hangar.core.events import Event, EventBus, EventKind, Matcher, SessionChange
 
 log = logging.getLogger("hangar.core.compute.webhooks")
 
@@ -36,19 +32,14 @@ class WebhookFormat(Protocol):
         ...
 
 
-FINAL_EVENTS = frozenset({EventKind.SESSION_TERMINATED, EventKind.SESSION_CANCELLED})
-MAX_CACHED_URLS = 10_000
-
-
 class WebhookNotifier:
     """Delivers each session-level event once, retrying a failed delivery with backoff."""
 
     def __init__(
-        self, sessions: async_sessionmaker[DbSession], clock: Clock, bus: EventBus,
+        self, clock: Clock, bus: EventBus,
         format: WebhookFormat, *, attempts: int = 3, backoff: float = 1.0, timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:  # fmt: skip
-        self._sessions = sessions
         self._clock = clock
         self._bus = bus
         self._format = format
@@ -56,8 +47,6 @@ class WebhookNotifier:
         self._backoff = backoff
         self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._deliveries: set[asyncio.Task[None]] = set()
-        # A session's callback URL never changes: read it once, not at every event.
-        self._urls: dict[uuid.UUID, str | None] = {}
 
     async def run(self) -> None:
         """Listen until cancelled."""
@@ -65,26 +54,14 @@ class WebhookNotifier:
             async with self._bus.subscribe(Matcher(self._format.kinds)) as events:
                 while True:
                     event = await events.get()
-                    url = await self._callback_url(event.subject)
-                    if event.kind in FINAL_EVENTS:
-                        self._urls.pop(event.subject, None)
+                    change = event.payload  # carries the session's callback URL: no read
+                    url = change.callback_url if isinstance(change, SessionChange) else None
                     if url:
                         task = asyncio.create_task(self._deliver(url, event))
                         self._deliveries.add(task)
                         task.add_done_callback(self._deliveries.discard)
         finally:
             await self._client.aclose()
-
-    async def _callback_url(self, session_id: uuid.UUID) -> str | None:
-        if session_id in self._urls:
-            return self._urls[session_id]
-        async with self._sessions() as db:
-            session = await repo.get(db, session_id)
-        url = session.callback_url if session is not None else None
-        if len(self._urls) >= MAX_CACHED_URLS:
-            self._urls.clear()
-        self._urls[session_id] = url
-        return url
 
     async def _deliver(self, url: str, event: Event) -> None:
         body = self._format.body(event, self._clock.now())

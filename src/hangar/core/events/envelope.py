@@ -51,13 +51,15 @@ class SessionChange:
 
     ``credential``: the id of the credential the session belongs to (a keypair's access key
     today), which faces that address sessions by credential translate. ``exit_code``: set for
-    SUCCEEDED/FAILED when a command ended with one.
+    SUCCEEDED/FAILED when a command ended with one. ``callback_url``: the session's own
+    (where its lifecycle webhooks go), so that the notifier need not read the session.
     """
 
     session_name: str
     credential: str
     reason: str = ""
     exit_code: int | None = None
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

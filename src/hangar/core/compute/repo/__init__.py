@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Table, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hangar.core.compute.models import ComputeSession, Origin, OriginKind, RestartPolicy
@@ -139,6 +139,19 @@ async def with_status(
         stmt = stmt.where(SessionRow.agent_id == agent_id)
     stmt = stmt.order_by(SessionRow.created_at, SessionRow.id)
     return [session_from_row(r) for r in (await db.execute(stmt)).scalars()]
+
+
+async def pending_sessions(db: DbSession) -> tuple[list[ComputeSession], set[uuid.UUID]]:
+    """The PENDING sessions, oldest first, and the ids of those that have dependencies
+    (in the same statement: most passes then need no dependency query)."""
+    has_dependencies = exists().where(SessionDependencyRow.session_id == SessionRow.id)
+    stmt = (
+        select(SessionRow, has_dependencies.label("has_dependencies"))
+        .where(SessionRow.status == SessionStatus.PENDING.value)
+        .order_by(SessionRow.created_at, SessionRow.id)
+    )
+    rows = (await db.execute(stmt)).all()
+    return [session_from_row(r[0]) for r in rows], {r[0].id for r in rows if r[1]}
 
 
 async def count_with_status(db: DbSession, statuses: Sequence[SessionStatus]) -> int:
