@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
+
+from hangar.agent.runtimes import mountpoints
 from hangar.agent.runtimes.mountpoints import remove_mount_point, sandboxes_in_setup
 
 AGENT = 1
@@ -37,3 +41,24 @@ def test_remove_mount_point_is_idempotent(tmp_path: Path) -> None:
     remove_mount_point(target, wait=0)
     remove_mount_point(target, wait=0)
     assert not target.exists()
+
+
+def test_waiting_on_a_sandbox_being_built_looks_at_proc_less_and_less_often(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looks: list[float] = []
+
+    def still_building() -> bool:
+        looks.append(time.monotonic())
+        return True
+
+    monkeypatch.setattr(mountpoints, "sandboxes_in_setup", still_building)
+    started = time.monotonic()
+    mountpoints.wait_quiet(0.3)
+    assert 0.29 <= time.monotonic() - started < 0.6  # the whole wait, no longer
+    assert len(looks) <= 12  # every 10 ms would be about 30
+    target = tmp_path / "k1"
+    target.mkdir()
+    looks.clear()
+    remove_mount_point(target, wait=0)  # no wait asked: /proc is not read at all
+    assert looks == [] and not target.exists()
