@@ -59,6 +59,9 @@ class KernelAgent:
     async def destroy_kernel(self, kernel_id: uuid.UUID) -> ContainerStats | None:
         return ContainerStats()
 
+    async def logs(self, kernel_id: uuid.UUID) -> str:
+        return ""
+
 
 @dataclass
 class Event:

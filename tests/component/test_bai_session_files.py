@@ -64,6 +64,9 @@ class DirectoryAgent:
     async def destroy_kernel(self, kernel_id: uuid.UUID) -> ContainerStats | None:
         return ContainerStats()
 
+    async def logs(self, kernel_id: uuid.UUID) -> str:
+        return ""
+
     async def upload(self, kernel_id: uuid.UUID, files: Sequence[tuple[str, bytes]]) -> None:
         self.uploads.append(list(files))
         for name, data in files:

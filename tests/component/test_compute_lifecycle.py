@@ -281,3 +281,41 @@ async def test_a_failing_restart_path_is_logged_and_counted(
     await running.lifecycle.recover(agent_id, running=[])
     assert REGISTRY.get_sample_value(name, labels) == before + 1
     assert "image store on fire" in caplog.text
+
+
+async def test_an_ended_sessions_log_stays_readable_while_its_agent_is_away(
+    running: Services,
+) -> None:
+    session = await start(running, "kept-log", bootstrap_script="echo from the bootstrap")
+    current = await wait_status(running, session, S.RUNNING)
+    assert current.agent_id is not None
+    caller = await admin_caller(running)
+    await running.compute.destroy(caller, "kept-log")
+    client = running.agents.client(current.agent_id)
+    running.agents.disconnect(current.agent_id)  # restarting, or gone for good
+    try:
+        assert "from the bootstrap" in await running.compute.logs(caller, "kept-log")
+    finally:
+        await running.agents.register(client)
+
+
+async def test_the_log_of_a_session_that_ended_while_its_agent_was_away_is_kept_on_its_return(
+    running: Services,
+) -> None:
+    from hangar.db.tables.compute import SessionRow
+
+    session = await start(running, "away-log", bootstrap_script="echo from the bootstrap")
+    current = await wait_status(running, session, S.RUNNING)
+    assert current.agent_id is not None
+    async with running.sessions() as db, db.begin():  # ended here; its kernel runs on there
+        await db.execute(
+            update(SessionRow).where(SessionRow.id == session.id).values(status="TERMINATED")
+        )
+    client = running.agents.client(current.agent_id)
+    await running.lifecycle.recover(current.agent_id, running=[session.id])
+    running.agents.disconnect(current.agent_id)
+    try:
+        caller = await admin_caller(running)
+        assert "from the bootstrap" in await running.compute.logs(caller, "away-log")
+    finally:
+        await running.agents.register(client)

@@ -344,5 +344,10 @@ def test_a_batch_job_runs_on_across_manager_and_agent_restarts(
     agent.stop(keep_sessions=True)
     agent.start()
     until(lambda: session_row(manager, "far-job")["status"] == "TERMINATED", "the end")
-    text = logs()
+    # Under load the job may end before the manager is back, or as the agent goes away (its
+    # log is then only there, kept by the manager once the agent is back).
+    until(lambda: manager.official("session", "logs", "far-job").returncode == 0, "the log")
+    text = ok(manager.official("session", "logs", "far-job"))
     assert text.count("tick 1\n") == 1 and "tick 30\n" in text, text  # one run, to its end
+    agent.stop(keep_sessions=True)  # the manager kept the ended job's log: still readable
+    assert ok(manager.official("session", "logs", "far-job")) == text

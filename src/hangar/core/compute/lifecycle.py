@@ -35,7 +35,7 @@ from hangar.core.compute.pulls import pull_progress
 from hangar.core.compute.reclaiming import Reclaiming
 from hangar.core.compute.recovery import AgentRecovery
 from hangar.core.compute.restarts import RestartRules
-from hangar.core.compute.session_control import SessionControl
+from hangar.core.compute.session_control import SessionControl, keep_console_log
 from hangar.core.compute.states import HOLDS_RESOURCES, SessionStatus, SessionType
 from hangar.core.errors import Conflict, HangarError
 from hangar.core.events import EventBus, EventKind
@@ -294,6 +294,7 @@ class SessionLifecycle(SessionControl, BatchRuns, AgentRecovery, Reclaiming):
         if session.agent_id is not None:
             with contextlib.suppress(HangarError):
                 await self._agents.client(session.agent_id).destroy_kernel(session.id)
+            await keep_console_log(self, session.agent_id, session.id)
         self._publish(EventKind.SESSION_FAILED, session, info)
         self.nudge()  # sessions that depend on this one are cancelled
 

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from hangar.core.compute import repo
 from hangar.core.compute.lifecycle_host import LifecycleHost
 from hangar.core.compute.models import ComputeSession
+from hangar.core.compute.session_control import keep_console_log
 from hangar.core.compute.states import HOLDS_RESOURCES, SessionStatus, SessionType
 from hangar.core.errors import Conflict, HangarError
 from hangar.core.loops import swallowed
@@ -44,6 +45,8 @@ class AgentRecovery:
             for kernel_id in sorted(stray):
                 log.info("destroying kernel %s: its session ended while its agent was away",
                          kernel_id)  # fmt: skip
+                if await self._get(kernel_id) is not None:  # its log, unless kept as it ended
+                    await keep_console_log(self, agent_id, kernel_id, replace=False)
                 with contextlib.suppress(HangarError):
                     await client.destroy_kernel(kernel_id)
         # Awaited, not spawned: a RUNNING session must have its kernel before requests come.

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 
 from hangar.agent.models import ContainerStats
 from hangar.core.compute.lifecycle_host import LifecycleHost
 from hangar.core.compute.models import ComputeSession
-from hangar.core.compute.states import SessionStatus, SessionType, can_move
+from hangar.core.compute.repo.logs import has_log, keep_log, kept_log
+from hangar.core.compute.states import DEAD, SessionStatus, SessionType, can_move
 from hangar.core.compute.stats import Ended, stats_of, stats_record
 from hangar.core.compute.termination import TerminationPlan as Plan
 from hangar.core.compute.termination import plan_termination, wait_ended
@@ -81,6 +83,7 @@ class SessionControl:
                 stats = await self._agents.client(session.agent_id).destroy_kernel(session.id)
             except HangarError as exc:
                 log.warning("destroying kernel %s: %s", session.id, exc.message)
+            await keep_console_log(self, session.agent_id, session.id)
         await self._move(
             session, S.TERMINATING, S.TERMINATED, terminated_at=self._clock.now(),
             last_stat=stats_record(stats), **Leases.released(),
@@ -144,6 +147,33 @@ class SessionControl:
         return tuple(names) or None
 
     async def logs(self: LifecycleHost, session: ComputeSession) -> str:
+        """The console log: an ended session's as kept here when it ended (its agent may be
+        away, or gone), else its agent's."""
+        if session.status in DEAD or session.status == S.ERROR:
+            async with self._sessions() as db:
+                kept = await kept_log(db, session.id)
+            if kept is not None:
+                return kept
         if session.agent_id is None:
             return ""
         return await self._agents.client(session.agent_id).logs(session.id)
+
+
+async def keep_console_log(
+    host: LifecycleHost, agent_id: str, session_id: uuid.UUID, *, replace: bool = True
+) -> None:
+    """Keep here the console log of the session whose kernel was just destroyed (its agent
+    keeps it too): an ended session's output stays readable while its agent is away.
+    ``replace=False``: only when none was kept yet."""
+    if not replace:
+        async with host._sessions() as db:
+            if await has_log(db, session_id):
+                return
+    try:
+        text = await host._agents.client(agent_id).logs(session_id)
+    except HangarError as exc:
+        log.info("keeping the console log of session %s: %s", session_id, exc.message)
+        return
+    if text:
+        async with host._sessions() as db, db.begin():
+            await keep_log(db, session_id, text)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     text,
@@ -103,3 +104,15 @@ class SessionDependencyRow(Base):
     depends_on: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class SessionLogRow(Base):
+    """The console log of an ended session as its agent last had it (UTF-8): served while
+    that agent is away, and after it forgot the session."""
+
+    __tablename__ = "session_logs"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
