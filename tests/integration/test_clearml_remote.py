@@ -15,6 +15,7 @@ from tests.support.clearml import (
     CLEARML_PYTHON,
     ClearmlApi,
     ClearmlUser,
+    admin_of,
     new_user,
     run_sdk,
 )
@@ -271,3 +272,42 @@ def test_a_task_that_cannot_start_fails_saying_why(api: ClearmlApi) -> None:
 def test_worker_shows_as_hangar_scaling_group(api: ClearmlApi) -> None:
     workers = api.call("workers.get_all")["workers"]
     assert any(w["id"] == "hangar:default" for w in workers), workers
+
+
+def _hangars_worker(client: ClearmlApi) -> dict[str, Any]:
+    found = [w for w in client.call("workers.get_all")["workers"] if w["id"] == "hangar:default"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_hangars_worker_shows_alices_task_to_her_only(
+    server: LiveServer, alice: ClearmlUser, api: ClearmlApi
+) -> None:
+    """While Hangar's executor runs alice's task, bob's workers.get_all shows the worker as
+    Hangar's, busy with nothing he may see: no email, user id, task or queue of alice's."""
+    job = "import time\nprint('busy', flush=True)\ntime.sleep(300)\n"
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("private sleeper"))
+    task_id = sdk_json(server, alice, script, **{"job.py": job})
+    owner = wait_status(api, task_id, ("in_progress",))["user"]
+    bob = new_user(server, "bob@remote.test")
+    bob_api, admin_api = ClearmlApi.of(server, bob), ClearmlApi.of(server, admin_of(server))
+    try:
+        deadline = time.monotonic() + 30
+        while (mine := _hangars_worker(api)).get("task", {}).get("id") != task_id:
+            assert time.monotonic() < deadline, mine
+            time.sleep(0.2)
+        seen = _hangars_worker(bob_api)
+        shown = json.dumps(bob_api.call("workers.get_all"))
+        admin = _hangars_worker(admin_api)  # an administrator sees every task of the domain
+    finally:
+        bob_api.close()
+        admin_api.close()
+    assert admin["task"]["id"] == task_id, admin
+    assert mine["user"]["name"] == "Hangar", mine
+    assert mine["queue"]["name"] == "default", mine
+    for secret in (alice.email, owner, task_id, "sleeper"):
+        assert secret not in shown, (secret, shown)
+    assert "task" not in seen and "queue" not in seen and "project" not in seen, seen
+    assert seen["user"]["name"] == "Hangar", seen
+    api.call("tasks.stop", task=task_id)
+    assert wait_status(api, task_id, FINAL, timeout=60)["status"] == "stopped"

@@ -2,7 +2,8 @@
 things, in a real browser profile of bob's (his cookie, his valid CSRF token).
 
 Alice owns one of each thing the UI shows: a session, a folder (with a directory, and an
-invitation to carol), an experiment in a queue, a pod, a VM, a volume, an API key, a
+invitation to carol), an experiment in a queue, one that Hangar's executor runs (its worker
+row must not show bob her name or task), a pod, a VM, a volume, an API key, a
 registry credential and a serverless endpoint. Every route the UI registers is classified
 below (a new route fails the inventory until it is): a page with a path parameter answers
 bob 404 (admin pages 403) and never names anything of alice's; a page without one shows
@@ -28,10 +29,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from hangar.ui.app import ui_routes
+from tests.integration.test_clearml_remote import executor_env
 from tests.support.clearml import ClearmlApi, new_user
 from tests.support.cloud import FAKE_INVENTORY, SERVERLESS_ENV
 from tests.support.live import LiveServer
-from tests.support.ui_world import World, build_alices_things, profile
+from tests.support.ui_world import World, build_alices_things, profile, wait_running
 from tests.ui.backends import live_server_on, server_per_backend
 from tests.ui.conftest import chromium_path
 
@@ -43,6 +45,7 @@ MARKERS = (
     "alice-sess",
     "alice-folder",
     "alice-task",
+    "alice-run",
     "alice-proj",
     "alice-key",
     "alicecred",
@@ -70,7 +73,7 @@ AIMED_CREATES = {"POST /cloud/vms", "POST /cloud/endpoints"}
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    env = {"HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY, **SERVERLESS_ENV}
+    env = {"HANGAR_FAKE_ACCELERATORS": FAKE_INVENTORY, **SERVERLESS_ENV, **executor_env()}
     yield from live_server_on(request, tmp_path_factory, "ui-iso", env)
 
 
@@ -253,6 +256,7 @@ def test_bob_never_sees_or_changes_anything_of_alices(
     alice.goto("/ui/sessions")
     row = alice.locator(f'tr[data-session-id="{ids["session_id"]}"] [data-status]')
     expect(row).to_have_text("RUNNING", timeout=90_000)  # for its terminal socket
+    wait_running(world.api, ids["run_id"])  # bob's /ui/queues lists the executor's worker
     carol_ctx, carol = profile(browser, server, "carol@uiiso.test")
     carol.goto("/ui/folders")
     ids["invitation"] = (
@@ -295,6 +299,7 @@ def test_bob_never_sees_or_changes_anything_of_alices(
     finally:
         for ctx in (alice_ctx, carol_ctx, bob_ctx):
             ctx.close()
+        world.api.call("tasks.stop", task=ids["run_id"])
         world.api.close()
 
 

@@ -1,10 +1,12 @@
 """Alice's world for the UI isolation matrix (tests/security/test_ui_isolation.py): one of
 each thing the UI shows, made through the UI's own forms (and the ClearML API for an
-experiment in a queue no worker serves), with the ids the UI's paths name them by."""
+experiment in a queue no worker serves, and one that Hangar's own executor runs), with the
+ids the UI's paths name them by."""
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -97,3 +99,22 @@ def build_alices_things(page: Page, server: LiveServer, world: World) -> None:
     queue = api.call("queues.get_all", name="alice-q")["queues"][0]["id"]
     api.call("tasks.enqueue", task=task, queue=queue)
     ids.update(task_id=task, queue_id=queue, project=project)
+    script = {"entry_point": "run.py", "working_dir": ".", "diff": SLEEPER}
+    run = api.call("tasks.create", name="alice-run", type="training", project=project,
+                   script=script)["id"]  # fmt: skip
+    api.call("tasks.enqueue", task=run, queue_name="default")  # a queue Hangar serves
+    ids["run_id"] = run
+
+
+SLEEPER = "import time\nprint('alice-run is running', flush=True)\ntime.sleep(900)\n"
+
+
+def wait_running(api: ClearmlApi, task_id: str, timeout: float = 90) -> None:
+    """Until Hangar's executor worker reports running ``task_id`` (as its owner sees it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = api.call("workers.get_all")["workers"]
+        if any(w.get("task", {}).get("id") == task_id for w in workers):
+            return
+        assert time.monotonic() < deadline, (task_id, workers)
+        time.sleep(0.3)

@@ -118,7 +118,7 @@ def worker_object(
     current = queues.get(worker.queue or "")
     out: dict[str, Any] = {
         "id": worker.name, "key": worker.name,
-        "user": {"id": str(worker.user), "name": worker.user_name},
+        "user": {"id": str(worker.user) if worker.user else "hangar", "name": worker.user_name},
         "company": {"id": worker.company, "name": worker.company}, "ip": worker.ip,
         "register_time": worker.register_time.isoformat(),
         "last_activity_time": worker.last_activity_time.isoformat(),

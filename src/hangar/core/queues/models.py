@@ -104,7 +104,7 @@ class Worker:
     key: int
     name: str
     company: str
-    user: uuid.UUID
+    user: uuid.UUID | None  # None: Hangar's own executor (shown as HANGAR_WORKER_USER)
     ip: str
     tags: list[str]
     system_tags: list[str]
@@ -116,6 +116,7 @@ class Worker:
     last_activity_time: datetime
     last_report_time: datetime | None
     user_name: str = ""  # the name of the user it works as (filled in by the reads)
+    runs_unseen: bool = False  # runs a task the viewer may not see (task/queue left out)
 
     def alive(self, now: datetime) -> bool:
         return (now - self.last_activity_time).total_seconds() <= self.timeout_seconds

@@ -35,5 +35,5 @@ def build_queue_plane(
         service=service,
         reads=reads,
         queueing=Queueing(service, reads, experiments.tasks, experiments.task_reads),
-        workers=WorkerService(db, clock, experiments.tasks, names),
+        workers=WorkerService(db, clock, experiments.tasks, names, experiments.task_reads),
     )

@@ -23,6 +23,7 @@ from hangar.core.principal import Principal
 from hangar.core.queues.models import Worker, WorkerReport
 from hangar.core.queues.repo import workers as repo
 from hangar.core.scoped import Database
+from hangar.core.tracking.tasks.models import Task
 from hangar.core.tracking.tasks.service import TaskService
 from hangar.db.engine import engine_of
 
@@ -34,6 +35,8 @@ MAX_STATS_KEYS = 64
 MAX_VALUES = 256
 MAX_POINTS = 10_000
 AGGREGATIONS = ("avg", "min", "max")
+HANGAR_WORKER_TAG = "hangar-executor"  # system tag of the rows Hangar's own executor reports
+HANGAR_WORKER_USER = "Hangar"  # the user Hangar's executor shows as (never a task's owner)
 
 
 def compact_stats(machine_stats: Mapping[str, Any] | None) -> dict[str, list[float]]:
@@ -147,6 +150,28 @@ class UserNames(Protocol):
         """The display names of these users (full name, else user name)."""
 
 
+class SeenTasks(Protocol):
+    async def find(self, principal: Principal, ids: Collection[str]) -> list[Task]:
+        """The tasks among ``ids`` the principal sees."""
+
+
+def is_hangars(worker: Worker) -> bool:
+    """Whether the worker is Hangar's own executor (``hangar:<scaling group>``)."""
+    return HANGAR_WORKER_TAG in worker.system_tags
+
+
+def as_seen(worker: Worker, unseen: Collection[str], names: Mapping[uuid.UUID, str]) -> Worker:
+    """The worker as a viewer sees it (pure): Hangar's executor under a neutral name, and
+    no current task or queue where the task is among ``unseen``."""
+    if is_hangars(worker):
+        worker = replace(worker, user=None, user_name=HANGAR_WORKER_USER)
+    elif worker.user is not None and worker.user in names:
+        worker = replace(worker, user_name=names[worker.user])
+    if worker.task is not None and worker.task in unseen:
+        worker = replace(worker, task=None, queue=None, runs_unseen=True)
+    return worker
+
+
 class UserNamesOf:
     """``UserNames`` from the identity part."""
 
@@ -165,13 +190,20 @@ class WorkerService:
     """Workers of the principal's domain: registration, reports, and what they show."""
 
     def __init__(
-        self, db: Database, clock: Clock, tasks: TaskService, names: UserNames | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        tasks: TaskService,
+        names: UserNames | None = None,
+        seen: SeenTasks | None = None,
     ) -> None:
-        """``names``: how workers' users are named in what :meth:`all` returns."""
+        """``names``: how workers' users are named in what :meth:`all` returns; ``seen``:
+        which tasks a viewer sees (without it a non-administrator sees no worker's task)."""
         self._engine = engine_of(db)
         self._clock = clock
         self._tasks = tasks
         self._names = names
+        self._seen = seen
         self._pruned: datetime | None = None
 
     async def register(
@@ -248,6 +280,7 @@ class WorkerService:
         tags: Sequence[str] | None = None,
         machine_stats: Mapping[str, Any] | None = None,
         ip: str = "",
+        system_tags: Sequence[str] | None = None,
     ) -> Worker:
         """A status report: the worker is alive, runs ``task`` (from ``queue``) or nothing;
         the task (which the principal must be able to change) records its last worker."""
@@ -260,6 +293,7 @@ class WorkerService:
         worker = await self._upsert(
             principal, name, registering=False, task_id=task, queue_id=queue,
             queues=list(queues) if queues is not None else None, tags=tags, ip=ip or None,
+            system_tags=list(system_tags) if system_tags is not None else None,
         )  # fmt: skip
         if task is None:
             async with self._engine.begin() as db:  # a report without a task: idle now
@@ -285,17 +319,29 @@ class WorkerService:
         last_seen: int = 3600,
         names: Collection[str] | None = None,
     ) -> list[Worker]:
-        """The domain's workers heard from within ``last_seen`` seconds and their timeout."""
+        """The domain's workers heard from within ``last_seen`` seconds and their timeout, as
+        the principal may see them (see :func:`as_seen`): a non-administrator sees a worker's
+        current task and queue only where it sees that task."""
         now = self._clock.now()
         async with self._engine.connect() as db:
             found = await repo.workers(
                 db, principal.domain_name, since=now - timedelta(seconds=last_seen), names=names
             )
         alive = [w for w in found if w.alive(now)]
-        if self._names is None:
-            return alive
-        named = await self._names.names({w.user for w in alive})
-        return [replace(w, user_name=named.get(w.user, "")) for w in alive]
+        unseen = await self._unseen(principal, alive)
+        users = {w.user for w in alive if w.user is not None and not is_hangars(w)}
+        named = await self._names.names(users) if self._names is not None else {}
+        return [as_seen(w, unseen, named) for w in alive]
+
+    async def _unseen(self, principal: Principal, workers: Sequence[Worker]) -> set[str]:
+        """The workers' current tasks the principal may not see (an administrator sees all
+        of its domain's)."""
+        running = {w.task for w in workers if w.task}
+        if not running or principal.is_admin:
+            return set()
+        if self._seen is None:
+            return running
+        return running - {t.id for t in await self._seen.find(principal, running)}
 
     async def _reports(
         self, principal: Principal, names: Collection[str] | None, since: datetime,

@@ -9,7 +9,7 @@ from hangar.core.queues.executor.models import SYSTEM, Popped, ServedQueue
 from hangar.core.queues.models import ServedBy
 from hangar.core.queues.reads import QueueReads
 from hangar.core.queues.service import QueueService
-from hangar.core.queues.workers import WorkerService
+from hangar.core.queues.workers import HANGAR_WORKER_TAG, WorkerService
 
 
 class QueueFeedOf:
@@ -50,7 +50,8 @@ class QueueFeedOf:
 
 class WorkerReportsOf:
     """``WorkerReports`` over the workers registry: the report is made as the task's owner
-    (whose task it names), in the owner's domain."""
+    (whose task it names), in the owner's domain; the row is tagged as Hangar's own, so the
+    reads show it as Hangar's worker, never as the owner's."""
 
     def __init__(self, workers: WorkerService) -> None:
         self._workers = workers
@@ -60,7 +61,7 @@ class WorkerReportsOf:
     ) -> None:
         await self._workers.report(
             owner, name, task=task_id, queue=queue_ids[0] if task_id and queue_ids else None,
-            queues=queue_ids,
+            queues=queue_ids, system_tags=[HANGAR_WORKER_TAG],
         )  # fmt: skip
 
 
