@@ -14,20 +14,24 @@ superadmin (so admin-only routes get past their privilege check).
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-import pytest
-from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.support.asgi import Answer, Hang
-from tests.support.fuzzing import PROFILE
+from tests.support.fuzzing import (
+    Case,
+    Face,
+    assert_fuzzed,
+    encode,
+    half,
+    halves,
+    json_values,
+    other_content_type,
+    query_of,
+)
 from tests.support.routes import RouteId, parameter_names, registered_routes
 from tests.support.world import ALICE, SUPER, World, diff, open_world, probe
 
@@ -71,23 +75,8 @@ NASTY = [
 # The values every route gets in every key on every run (NASTY's most distinct members).
 SWEEP = ["", "../", "\x00", "x" * 5000, "%zz", "\ud800", "99999999999999999999999999",
          "1e309", "null", "☃ünï©ødé", "00000000-0000-0000-0000-000000000000", "-1"]  # fmt: skip
-TEXT = st.sampled_from(NASTY) | st.text(max_size=24)
-SCALAR = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.sampled_from([2**63, -(2**63) - 1, 2**31, -1, 0, 10**30])
-    | st.floats()
-    | TEXT
-)
-VALUE = st.recursive(
-    SCALAR,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-OBJECT = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), VALUE, max_size=6)
+VALUES = json_values(KEYS, NASTY)
+TEXT, VALUE, OBJECT = VALUES.text, VALUES.value, VALUES.object
 
 BAD_JSON = [
     b"{",
@@ -156,23 +145,6 @@ HEADERS = st.dictionaries(
 )
 
 
-@dataclass
-class Case:
-    who: str
-    target: str
-    body: bytes
-    content_type: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        body = self.body[:300]
-        return f"Case({self.who} {self.target[:300]!r} {self.content_type!r} body={body!r})"
-
-
-def encode(value: str) -> str:
-    return quote(value.encode("utf-8", "surrogatepass"), safe="")
-
-
 def path_value(world: World, name: str) -> st.SearchStrategy[str]:
     valid = {
         "ref": [world.session_name, world.session_id, world.session_id[:8]],
@@ -181,10 +153,6 @@ def path_value(world: World, name: str) -> st.SearchStrategy[str]:
         "inv_id": [world.invitation_id],
     }.get(name, [])
     return st.sampled_from(valid) | st.sampled_from(NASTY) | st.text(max_size=40)
-
-
-def query_of(pairs: dict[str, str]) -> str:
-    return "&".join(f"{encode(k)}={encode(v)}" for k, v in pairs.items())
 
 
 @st.composite
@@ -229,10 +197,10 @@ def cases(draw: st.DrawFn, route: RouteId, world: World) -> Case:
         content_type = "multipart/form-data; boundary=b"
     elif kind == "bytes":
         body = draw(st.binary(max_size=64))
-    if draw(st.integers(0, 4)) == 0:
-        content_type = draw(st.sampled_from(CONTENT_TYPES))
+    content_type = other_content_type(draw, content_type, CONTENT_TYPES)
     return Case(
         who=draw(st.sampled_from([ALICE, SUPER])),
+        method=route.method,
         target=target,
         body=body,
         content_type=content_type,
@@ -251,21 +219,21 @@ def explicit_cases(route: RouteId, world: World) -> list[Case]:
             path = path.replace("{" + name + "}", encode(valid if value is None else value))
         return path + (f"?{query}" if query else "")
 
-    found = [Case(SUPER, target(), body, "application/json") for body in BAD_JSON[-4:]]
-    found += [Case(SUPER, target(), body, "text/yaml") for body in BAD_YAML[:4]]
+    method = route.method
+    found = [Case(SUPER, method, target(), body, "application/json") for body in BAD_JSON[-4:]]
+    found += [Case(SUPER, method, target(), body, "text/yaml") for body in BAD_YAML[:4]]
     if "upload" in route.path:
-        found += [
-            Case(ALICE, target(), b, "multipart/form-data; boundary=b") for b in BAD_MULTIPART
-        ]
+        multipart = "multipart/form-data; boundary=b"
+        found += [Case(ALICE, method, target(), b, multipart) for b in BAD_MULTIPART]
     for value in SWEEP:
         everything = {key: value for key in KEYS}
         body = json.dumps(everything).encode("utf-8", "surrogatepass")
-        found.append(Case(ALICE, target(), body, "application/json"))
+        found.append(Case(ALICE, method, target(), body, "application/json"))
         if value in SWEEP[:6]:
             query = query_of({key: value for key in KEYS[:40]})
-            found.append(Case(SUPER, target(query=query), b"", "text/plain"))
+            found.append(Case(SUPER, method, target(query=query), b"", "text/plain"))
         if route.params:
-            found.append(Case(ALICE, target(value), b"", "text/plain"))
+            found.append(Case(ALICE, method, target(value), b"", "text/plain"))
     return found
 
 
@@ -278,9 +246,9 @@ def path_value_default(world: World, name: str) -> str:
     }.get(name, "default")
 
 
-def problems(method: str, answer: Answer, case: Case) -> list[str]:
+def problems(answer: Answer, case: Case) -> list[str]:
     """What is wrong with this answer to a malformed request, if anything."""
-    found = []
+    method, found = case.method, []
     if answer.error is not None:
         found.append(f"the application raised {answer.error!r}")
     if answer.status >= 500 and b"/not-implemented" not in answer.body:  # 501: never does
@@ -314,70 +282,26 @@ def fuzz_order(route: RouteId) -> tuple[int, RouteId]:
 HTTP_ROUTES = sorted((r for r in registered_routes() if r.method != "WS"), key=fuzz_order)
 
 
-def run_fuzz(database_url: str, tmp_path: Path, routes: list[RouteId]) -> list[str]:
-    failures: list[str] = []
-    with asyncio.Runner() as runner:
-        world_context = open_world(database_url, tmp_path)
-        world = runner.run(world_context.__aenter__())
-        state = {"now": runner.run(probe(world.services))}
-        try:
-            for route in routes:
-                check = _checker(runner, world, route, state)
-                try:
-                    check()
-                except Exception as exc:  # one route's failure must not hide the others'
-                    failures.append(f"{route}: {exc}")
-        finally:
-            runner.run(world_context.__aexit__(None, None, None))
-    return failures
+async def send(world: World, case: Case) -> Answer:
+    return await world.request(
+        case.who,
+        case.method,
+        case.target,
+        case.body,
+        content_type=case.content_type,
+        headers=case.headers,
+        deadline=15,
+    )
 
 
-def _checker(
-    runner: asyncio.Runner, world: World, route: RouteId, state: dict[str, Any]
-) -> Callable[[], None]:
-    @settings(settings.get_profile(PROFILE))
-    @given(case=cases(route, world))
-    def check(case: Case) -> None:
-        run_case(case)
-
-    def run_case(case: Case) -> None:
-        async def one() -> None:
-            try:
-                answer = await world.request(
-                    case.who,
-                    route.method,
-                    case.target,
-                    case.body,
-                    content_type=case.content_type,
-                    headers=case.headers,
-                    deadline=15,
-                )
-            except Hang as exc:
-                raise AssertionError(f"{case!r}: {exc}") from None
-            wrong = problems(route.method, answer, case)
-            assert not wrong, f"{case!r}: {'; '.join(wrong)}"
-            after = await probe(world.services)
-            if refused(answer, case):
-                changed = diff(state["now"], after)
-                state["now"] = after
-                assert not changed, f"{case!r}: refused with {answer.status} yet changed {changed}"
-            state["now"] = after
-
-        runner.run(one())
-
-    for case in explicit_cases(route, world):
-        check = example(case=case)(check)
-    return check
+FACE = Face(cases=cases, explicit=explicit_cases, send=send, problems=problems, refused=refused)
 
 
-@pytest.mark.parametrize("part", [0, 1], ids=["first-half", "second-half"])
+@halves
 def test_malformed_requests_get_problems_and_change_nothing(
     database_url: str, tmp_path: Path, part: int
 ) -> None:
-    half = len(HTTP_ROUTES) // 2
-    routes = HTTP_ROUTES[:half] if part == 0 else HTTP_ROUTES[half:]
-    failures = run_fuzz(database_url, tmp_path, routes)
-    assert not failures, "\n\n".join(failures)
+    assert_fuzzed(open_world(database_url, tmp_path), FACE, half(HTTP_ROUTES, part))
 
 
 # WebSockets ----------------------------------------------------------------------------

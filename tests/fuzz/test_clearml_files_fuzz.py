@@ -6,7 +6,6 @@ database nor a stored file."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ from tests.fuzz.test_clearml_fuzz import (
     problems,
 )
 from tests.support.asgi import Hang
-from tests.support.fuzzing import PROFILE
-from tests.support.world import diff, probe
+from tests.support.fuzzing import PROFILE, FuzzRun, Snapshot, fuzz_run
 
 SEGMENTS = [
     "..", ".", "", "%2e%2e", "%2E%2E", "..%2f..", "%00", "a%00b", "%ff", "%", "%zz", "x" * 300,
@@ -84,18 +82,12 @@ def requests(draw: st.DrawFn) -> tuple[str | None, str, str, bytes, str]:
 def test_malformed_file_requests_get_envelopes_and_change_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
-    with asyncio.Runner() as runner:
-        context = open_fuzz_world(database_url, tmp_path)
-        world: FuzzWorld = runner.run(context.__aenter__())
-        world.tokens["bad-token"] = "not.a.token"
-        state = {"now": runner.run(probe(world.services))}
-        try:
-            check(runner, world, state)()
-        finally:
-            runner.run(context.__aexit__(None, None, None))
+    with fuzz_run(open_fuzz_world(database_url, tmp_path)) as run:
+        run.world.tokens["bad-token"] = "not.a.token"
+        check(run)()
 
 
-def check(runner: asyncio.Runner, world: FuzzWorld, state: dict[str, Any]) -> Any:
+def check(run: FuzzRun[FuzzWorld]) -> Any:
     profile = settings.get_profile(PROFILE)
 
     @settings(profile, max_examples=max(profile.max_examples, 150))  # each costs milliseconds
@@ -111,13 +103,13 @@ def check(runner: asyncio.Runner, world: FuzzWorld, state: dict[str, Any]) -> An
         )
     )  # fmt: skip
     def one(request: tuple[str | None, str, str, bytes, str]) -> None:
-        runner.run(send(world, state, *request))
+        run.runner.run(send(run.world, run.state, *request))
 
     return one
 
 
 async def send(
-    world: FuzzWorld, state: dict[str, Any], who: str | None, method: str, path: str,
+    world: FuzzWorld, state: Snapshot, who: str | None, method: str, path: str,
     body: bytes, ctype: str,
 ) -> None:  # fmt: skip
     case = f"{who} {method} {path[:200]!r} {ctype!r} {body[:200]!r}"
@@ -130,8 +122,6 @@ async def send(
     if answer.status >= 400 and method != "HEAD":
         wrong = problems(answer)
         assert not wrong, f"{case}: {'; '.join(wrong)}"
-    after = await probe(world.services)
+    changed = await state.advance()
     if answer.status >= 400:
-        changed = diff(state["now"], after)
         assert not changed, f"{case}: refused with {answer.status} yet changed {changed}"
-    state["now"] = after

@@ -14,29 +14,35 @@ them, so valid ids reach deep into handlers) and the superadmin.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import pytest
-from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from starlette.types import ASGIApp
 
 from hangar.api.app import create_app
 from hangar.api.clearml.registry import Endpoint
-from hangar.core.services import Services, open_services
-from tests.support.asgi import Answer, Hang, call
-from tests.support.fuzzing import PROFILE
+from hangar.core.services import Services
+from tests.support.asgi import Answer, call
+from tests.support.fuzzing import (
+    Case,
+    Face,
+    assert_fuzzed,
+    dumps,
+    half,
+    halves,
+    json_envelope,
+    json_values,
+    other_content_type,
+    query_of,
+    services_with_alice,
+)
 from tests.support.routes import clearml_endpoints, clearml_parameter_names
-from tests.support.settings import settings_for
-from tests.support.world import diff, probe
 
 ALICE, SUPER = "alice", "super"
 KEYS = sorted({*clearml_parameter_names(), "method", "allow_locked", "id", "queue", "worker"})
@@ -48,23 +54,8 @@ NASTY = [
 ]  # fmt: skip
 SWEEP = ["", "../", "\x00", "x" * 5000, "\ud800", "99999999999999999999999999", "^(", "-1",
          "null", "☃ünï©ødé", "0" * 32, "__$all"]  # fmt: skip
-TEXT = st.sampled_from(NASTY) | st.text(max_size=24)
-SCALAR = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.sampled_from([2**63, -(2**63) - 1, 2**31, -1, 0, 10**30])
-    | st.floats()
-    | TEXT
-)
-VALUE = st.recursive(
-    SCALAR,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-OBJECT = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), VALUE, max_size=6)
+VALUES = json_values(KEYS, NASTY)
+TEXT, VALUE, OBJECT = VALUES.text, VALUES.value, VALUES.object
 BAD_JSON = [
     b"{", b'{"task":', b"[1, 2", b"nul", b"\xff\xfe\x00", b'{"a": 1}{"b": 2}',
     b'{"task": "\\ud800"}', b"[" * 5000 + b"]" * 5000, b'{"a": ' * 2000 + b"1" + b"}" * 2000,
@@ -104,16 +95,11 @@ class FuzzWorld:
 
 @asynccontextmanager
 async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[FuzzWorld]:
-    settings = settings_for(tmp_path, database_url)
-    services = await open_services(settings)
-    try:
-        world = FuzzWorld(create_app(services), services)
-        first = services.first_admin
-        assert first is not None
-        await services.identity.create_user(email="alice@fuzz.test", password="a-good-password")
-        alice = await services.identity.issue_keypair(email="alice@fuzz.test")
+    async with services_with_alice(database_url, tmp_path) as accounts:
+        world = FuzzWorld(create_app(accounts.services), accounts.services)
+        first, alice = accounts.first_admin.keypair, accounts.alice
         keys = {
-            SUPER: (first.keypair.keypair.access_key, first.keypair.secret_key),
+            SUPER: (first.keypair.access_key, first.secret_key),
             ALICE: (alice.keypair.access_key, alice.secret_key),
         }
         for who, (access, secret) in keys.items():
@@ -122,8 +108,6 @@ async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[Fu
             world.tokens[who] = login.json()["data"]["token"]
         await _populate(world)
         yield world
-    finally:
-        await services.close()
 
 
 async def _populate(world: FuzzWorld) -> None:
@@ -138,32 +122,6 @@ async def _populate(world: FuzzWorld) -> None:
             ALICE, "tasks.create", {**body, "project": (world.ids or [None])[0]}
         )
         world.ids += [made["id"]] if made else []
-
-
-@dataclass
-class Case:
-    who: str
-    method: str
-    target: str
-    body: bytes
-    content_type: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        where = f"{self.who} {self.method} {self.target[:200]!r} {self.content_type!r}"
-        return f"Case({where} body={self.body[:300]!r})"
-
-
-def encode(value: str) -> str:
-    return quote(value.encode("utf-8", "surrogatepass"), safe="")
-
-
-def query_of(pairs: dict[str, str]) -> str:
-    return "&".join(f"{encode(k)}={encode(v)}" for k, v in pairs.items())
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(value).encode("utf-8", "surrogatepass")
 
 
 @st.composite
@@ -195,8 +153,7 @@ def cases(draw: st.DrawFn, endpoint: Endpoint, world: FuzzWorld) -> Case:
         body, content_type = b"\n".join(lines), "application/json-lines"
     elif kind == "bytes":
         body = draw(st.binary(max_size=64))
-    if draw(st.integers(0, 4)) == 0:
-        content_type = draw(st.sampled_from(CONTENT_TYPES))
+    content_type = other_content_type(draw, content_type, CONTENT_TYPES)
     return Case(
         who=draw(st.sampled_from([ALICE, SUPER])),
         method=draw(st.sampled_from(["GET", "POST", "PUT"])),
@@ -207,7 +164,7 @@ def cases(draw: st.DrawFn, endpoint: Endpoint, world: FuzzWorld) -> Case:
     )
 
 
-def explicit_cases(endpoint: Endpoint) -> list[Case]:
+def explicit_cases(endpoint: Endpoint, world: FuzzWorld | None = None) -> list[Case]:
     """What every endpoint gets on every run: each broken body and batch, and each nasty
     value in every known key, in the body and in the query string."""
     target = f"/v2.23/{endpoint.name}"
@@ -228,15 +185,9 @@ def explicit_cases(endpoint: Endpoint) -> list[Case]:
 
 def problems(answer: Answer) -> list[str]:
     """What is wrong with this answer to a malformed call, if anything."""
-    if answer.error is not None:
-        return [f"the application raised {answer.error!r}"]
-    if answer.status >= 500:
-        return [f"answered {answer.status}: {answer.body[:300]!r}"]
-    if answer.content_type != "application/json":
-        return [f"{answer.status} as {answer.content_type!r}, not the JSON envelope"]
-    document = answer.json()
-    if not (isinstance(document, dict) and set(document) == {"meta", "data"}):
-        return [f"not the envelope: {answer.body[:300]!r}"]
+    wrong, document = json_envelope(answer, {"meta", "data"})
+    if wrong:
+        return wrong
     meta, data = document["meta"], document["data"]
     found = []
     if meta.get("result_code") != answer.status:
@@ -255,57 +206,24 @@ def fuzz_order(endpoint: Endpoint) -> tuple[int, str]:
 ENDPOINTS = sorted(clearml_endpoints(), key=fuzz_order)
 
 
-def run_fuzz(database_url: str, tmp_path: Path, endpoints: list[Endpoint]) -> list[str]:
-    failures: list[str] = []
-    with asyncio.Runner() as runner:
-        context = open_fuzz_world(database_url, tmp_path)
-        world = runner.run(context.__aenter__())
-        state = {"now": runner.run(probe(world.services))}
-        try:
-            for endpoint in endpoints:
-                try:
-                    _checker(runner, world, endpoint, state)()
-                except Exception as exc:  # one endpoint's failure must not hide the others'
-                    failures.append(f"{endpoint.name}: {exc}")
-        finally:
-            runner.run(context.__aexit__(None, None, None))
-    return failures
+async def send(world: FuzzWorld, case: Case) -> Answer:
+    return await world.send(
+        case.who, case.method, case.target, case.body, case.content_type, **case.headers
+    )
 
 
-def _checker(
-    runner: asyncio.Runner, world: FuzzWorld, endpoint: Endpoint, state: dict[str, Any]
-) -> Callable[[], None]:
-    @settings(settings.get_profile(PROFILE))
-    @given(case=cases(endpoint, world))
-    def check(case: Case) -> None:
-        runner.run(one(case))
-
-    async def one(case: Case) -> None:
-        try:
-            answer = await world.send(
-                case.who, case.method, case.target, case.body, case.content_type, **case.headers
-            )
-        except Hang as exc:
-            raise AssertionError(f"{case!r}: {exc}") from None
-        wrong = problems(answer)
-        assert not wrong, f"{case!r}: {'; '.join(wrong)}"
-        after = await probe(world.services)
-        if answer.status >= 400:
-            changed = diff(state["now"], after)
-            state["now"] = after
-            assert not changed, f"{case!r}: refused with {answer.status} yet changed {changed}"
-        state["now"] = after
-
-    for case in explicit_cases(endpoint):
-        check = example(case=case)(check)
-    return check
+FACE = Face(
+    cases=cases,
+    explicit=explicit_cases,
+    send=send,
+    problems=lambda answer, case: problems(answer),
+    refused=lambda answer, case: answer.status >= 400,
+    label=lambda endpoint: endpoint.name,
+)
 
 
-@pytest.mark.parametrize("part", [0, 1], ids=["first-half", "second-half"])
+@halves
 def test_malformed_calls_get_envelopes_and_change_nothing(
     database_url: str, tmp_path: Path, part: int
 ) -> None:
-    half = len(ENDPOINTS) // 2
-    endpoints = ENDPOINTS[:half] if part == 0 else ENDPOINTS[half:]
-    failures = run_fuzz(database_url, tmp_path, endpoints)
-    assert not failures, "\n\n".join(failures)
+    assert_fuzzed(open_fuzz_world(database_url, tmp_path), FACE, half(ENDPOINTS, part))

@@ -10,26 +10,29 @@ database or under the data directory.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
-from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from starlette.types import ASGIApp
 
 from hangar.api.app import create_app
-from hangar.core.services import Services, open_services
-from tests.support.asgi import Answer, Hang, call
-from tests.support.fuzzing import PROFILE
+from hangar.core.services import Services
+from tests.support.asgi import Answer, call
+from tests.support.fuzzing import (
+    Case,
+    Face,
+    assert_fuzzed,
+    dumps,
+    encode,
+    json_envelope,
+    json_values,
+    services_with_alice,
+)
 from tests.support.routes import RouteId, cloud_parameter_names, cloud_routes
-from tests.support.settings import settings_for
-from tests.support.world import diff, probe
 
 ALICE, SUPER = "alice", "super"
 KEYS = sorted({*cloud_parameter_names(), "page", "size", "id", "statusList", "regionList",
@@ -40,22 +43,8 @@ NASTY = [
     "' OR '1'='1", "{}", "[]", "*", "/", "\n\r\t", "DOCKER_HUB", "PRIVATE", "a" * 21,
 ]  # fmt: skip
 IDS = ["0", "1", "2", "-1", "abc", "1.5", "9" * 30, "%00", "%2F", "1%20", "%E2%98%83"]
-TEXT = st.sampled_from(NASTY) | st.text(max_size=24)
-SCALAR = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats()
-    | TEXT
-)
-VALUE = st.recursive(
-    SCALAR,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-OBJECT = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), VALUE, max_size=6)
+VALUES = json_values(KEYS, NASTY, edge_integers=False)
+TEXT, VALUE, OBJECT = VALUES.text, VALUES.value, VALUES.object
 BAD_JSON = [
     b"{", b'{"name":', b"[1, 2", b"nul", b"\xff\xfe\x00", b'{"a": 1}{"b": 2}',
     b'{"name": "\\ud800"}', b"[" * 5000 + b"]" * 5000, b'"just a string"', b"[]",
@@ -83,16 +72,11 @@ class FuzzWorld:
 
 @asynccontextmanager
 async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[FuzzWorld]:
-    settings_ = settings_for(tmp_path, database_url)
-    services = await open_services(settings_)
-    try:
+    async with services_with_alice(database_url, tmp_path) as accounts:
+        services = accounts.services
         world = FuzzWorld(create_app(services), services)
-        first = services.first_admin
-        assert first is not None
-        await services.identity.create_user(email="alice@fuzz.test", password="a-good-password")
-        await services.identity.issue_keypair(email="alice@fuzz.test")
         alice = await services.apikeys.create(email="alice@fuzz.test")
-        world.keys = {SUPER: first.api_key, ALICE: alice.secret}
+        world.keys = {SUPER: accounts.first_admin.api_key, ALICE: alice.secret}
         made = await world.send(ALICE, "POST", "/v2/container-registry-auths",
                                 json.dumps(VALID).encode())  # fmt: skip
         world.ids.append(str(made.json()["data"]["id"]))
@@ -104,32 +88,11 @@ async def open_fuzz_world(database_url: str, tmp_path: Path) -> AsyncIterator[Fu
         endpoint = await world.send(ALICE, "POST", "/v2/serverless", dumps(ENDPOINT))
         world.ids.append(str(endpoint.json()["data"]["id"]))
         yield world
-    finally:
-        await services.close()
-
-
-def encode(value: str) -> str:
-    return quote(value.encode("utf-8", "surrogatepass"), safe="")
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(value).encode("utf-8", "surrogatepass")
 
 
 def fill(route: RouteId, ident: str) -> str:
     path = route.path.replace("{id}", ident)
     return path.replace("{workerId}", ident).replace("{count}", ident)
-
-
-@dataclass
-class Case:
-    who: str
-    method: str
-    target: str
-    body: bytes
-
-    def __repr__(self) -> str:
-        return f"Case({self.who} {self.method} {self.target[:200]!r} body={self.body[:300]!r})"
 
 
 @st.composite
@@ -152,7 +115,7 @@ def cases(draw: st.DrawFn, route: RouteId, world: FuzzWorld) -> Case:
     return Case(draw(st.sampled_from([ALICE, SUPER])), method, target, body)
 
 
-def explicit_cases(route: RouteId) -> list[Case]:
+def explicit_cases(route: RouteId, world: FuzzWorld | None = None) -> list[Case]:
     found = [Case(ALICE, route.method, fill(route, "1"), body) for body in BAD_JSON]
     found += [Case(ALICE, route.method, fill(route, ident), b"") for ident in IDS]
     for value in NASTY:
@@ -160,16 +123,10 @@ def explicit_cases(route: RouteId) -> list[Case]:
     return found
 
 
-def problems(answer: Answer) -> list[str]:
-    if answer.error is not None:
-        return [f"the application raised {answer.error!r}"]
-    if answer.status >= 500:
-        return [f"answered {answer.status}: {answer.body[:300]!r}"]
-    if answer.content_type != "application/json":
-        return [f"{answer.status} as {answer.content_type!r}, not the JSON envelope"]
-    document = answer.json()
-    if not (isinstance(document, dict) and set(document) == {"message", "code", "data"}):
-        return [f"not the envelope: {answer.body[:300]!r}"]
+def problems(answer: Answer, case: Case | None = None) -> list[str]:
+    wrong, document = json_envelope(answer, {"message", "code", "data"})
+    if wrong:
+        return wrong
     if document["code"] == 10000 and answer.status != 200:
         return [f"code 10000 with HTTP {answer.status}"]
     if answer.status != 200 and document["code"] == 10000:
@@ -177,7 +134,7 @@ def problems(answer: Answer) -> list[str]:
     return []
 
 
-def refused(answer: Answer) -> bool:
+def refused(answer: Answer, case: Case | None = None) -> bool:
     return answer.status >= 400 or answer.json().get("code") != 10000
 
 
@@ -189,46 +146,14 @@ def fuzz_order(route: RouteId) -> tuple[int, RouteId]:
 ROUTES = sorted(cloud_routes(), key=fuzz_order)
 
 
-def _checker(
-    runner: asyncio.Runner, world: FuzzWorld, route: RouteId, state: dict[str, Any]
-) -> Callable[[], None]:
-    @settings(settings.get_profile(PROFILE))
-    @given(case=cases(route, world))
-    def check(case: Case) -> None:
-        runner.run(one(case))
+async def send(world: FuzzWorld, case: Case) -> Answer:
+    return await world.send(case.who, case.method, case.target, case.body)
 
-    async def one(case: Case) -> None:
-        try:
-            answer = await world.send(case.who, case.method, case.target, case.body)
-        except Hang as exc:
-            raise AssertionError(f"{case!r}: {exc}") from None
-        wrong = problems(answer)
-        assert not wrong, f"{case!r}: {'; '.join(wrong)}"
-        after = await probe(world.services)
-        changed = diff(state["now"], after)
-        state["now"] = after
-        if refused(answer):
-            assert not changed, f"{case!r}: refused ({answer.body[:200]!r}) yet changed {changed}"
 
-    for case in explicit_cases(route):
-        check = example(case=case)(check)
-    return check
+FACE = Face(cases=cases, explicit=explicit_cases, send=send, problems=problems, refused=refused)
 
 
 def test_malformed_calls_get_envelopes_and_change_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
-    failures: list[str] = []
-    with asyncio.Runner() as runner:
-        context = open_fuzz_world(database_url, tmp_path)
-        world = runner.run(context.__aenter__())
-        state = {"now": runner.run(probe(world.services))}
-        try:
-            for route in ROUTES:
-                try:
-                    _checker(runner, world, route, state)()
-                except Exception as exc:  # one route's failure must not hide the others'
-                    failures.append(f"{route}: {exc}")
-        finally:
-            runner.run(context.__aexit__(None, None, None))
-    assert not failures, "\n\n".join(failures)
+    assert_fuzzed(open_fuzz_world(database_url, tmp_path), FACE, ROUTES)

@@ -9,7 +9,6 @@ types, as a plain user and as the superadmin.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hangar.api.bai.graphql.schema import schema
-from tests.support.fuzzing import PROFILE
+from tests.support.fuzzing import PROFILE, fuzz_run
 from tests.support.world import ALICE, SUPER, World, diff, open_world, probe
 
 INTERNAL = "Internal server error."
@@ -279,36 +278,29 @@ def _acknowledged(body: Any) -> bool:
 @pytest.mark.serial  # each document must answer within SECONDS
 def test_random_documents(database_url: str, tmp_path: Path) -> None:
     failures: list[str] = []
-    with asyncio.Runner() as runner:
-        context = open_world(database_url, tmp_path)
-        world = runner.run(context.__aenter__())
-        state = {"now": runner.run(probe(world.services))}
+    with fuzz_run(open_world(database_url, tmp_path)) as run:
+
+        @settings(
+            settings.get_profile(PROFILE),
+            max_examples=settings.get_profile(PROFILE).max_examples * 15,
+        )  # noqa: E501
+        @given(case=documents())
+        def check(case: tuple[str, str, str]) -> None:
+            kind, document, who = case
+
+            async def one() -> None:
+                status, body, took = await gql(run.world, who, "/admin/gql", {"query": document})
+                assert status == 200 or refused_as_params(status, body), (document, body)
+                assert INTERNAL not in messages(body), (document, body)
+                assert took < SECONDS, (document, took)
+                changed = await run.state.advance()
+                if kind == "query" or not _acknowledged(body):
+                    assert not changed, (document, body, changed)
+
+            run.runner.run(one())
+
         try:
-
-            @settings(
-                settings.get_profile(PROFILE),
-                max_examples=settings.get_profile(PROFILE).max_examples * 15,
-            )  # noqa: E501
-            @given(case=documents())
-            def check(case: tuple[str, str, str]) -> None:
-                kind, document, who = case
-
-                async def one() -> None:
-                    status, body, took = await gql(world, who, "/admin/gql", {"query": document})
-                    assert status == 200 or refused_as_params(status, body), (document, body)
-                    assert INTERNAL not in messages(body), (document, body)
-                    assert took < SECONDS, (document, took)
-                    after = await probe(world.services)
-                    if kind == "query" or not _acknowledged(body):
-                        assert not (changed := diff(state["now"], after)), (document, body, changed)
-                    state["now"] = after
-
-                runner.run(one())
-
-            try:
-                check()
-            except Exception as exc:
-                failures.append(str(exc))
-        finally:
-            runner.run(context.__aexit__(None, None, None))
+            check()
+        except Exception as exc:
+            failures.append(str(exc))
     assert not failures, "\n".join(failures)
