@@ -32,6 +32,9 @@ for it in (1, 2, 4):
     log.report_plotly("curve", "fig", iteration=it,
                       figure={"data": [{"type": "scatter", "y": [it]}], "layout": {}})
 log.report_image("other", "c", iteration=2, url="http://example.com/c.png")
+for variant in ("v", "h"):
+    log.report_plotly("bars", variant, iteration=2,
+                      figure={"data": [{"type": "bar", "y": [variant]}], "layout": {}})
 for n in range(3):
     log.report_text(f"line {n} of the log")
 task.flush(wait_for_uploads=True)
@@ -127,6 +130,85 @@ def test_debug_images_are_browsed_one_at_a_time(
                    scroll_id="forged") == (400, 1104)  # fmt: skip
     assert refused(bob_api, "events.get_debug_image_sample", task=task, metric="img",
                    variant="a") == (400, 101)  # fmt: skip
+
+
+def test_plots_are_browsed_one_metric_and_iteration_at_a_time(
+    alice_api: ClearmlApi, bob_api: ClearmlApi, task: str
+) -> None:
+    latest = alice_api.call("events.get_plot_sample", task=task, metric="curve")
+    [event] = latest["events"]
+    assert (event["metric"], event["iter"]) == ("curve", 4)
+    assert json.loads(event["plot_str"])["data"][0]["y"] == [4]
+    assert (latest["min_iteration"], latest["max_iteration"]) == (1, 4)
+
+    def step(scroll: str, **how: Any) -> dict[str, Any]:
+        found: dict[str, Any] = alice_api.call(
+            "events.next_plot_sample", task=task, scroll_id=scroll, **how
+        )
+        return found
+
+    where, scroll = [], latest["scroll_id"]
+    for _ in range(4):  # the current metric only: curve@2, curve@1, then nothing further
+        found = step(scroll, navigate_earlier=True)
+        if not found["events"]:
+            break
+        where.append(found["events"][0]["iter"])
+        scroll = found["scroll_id"]
+    assert where == [2, 1]
+    assert step(scroll, navigate_earlier=False, next_iteration=True)["events"][0]["iter"] == 2
+    at = alice_api.call("events.get_plot_sample", task=task, metric="curve", iteration=2,
+                        navigate_current_metric=False)  # fmt: skip
+    bars = step(at["scroll_id"], navigate_earlier=True)  # curve@2 -> bars@2, both variants
+    assert [(e["metric"], e["variant"], e["iter"]) for e in bars["events"]] == [
+        ("bars", "h", 2), ("bars", "v", 2)
+    ]  # fmt: skip
+    assert (bars["min_iteration"], bars["max_iteration"]) == (2, 2)
+    assert step(bars["scroll_id"], navigate_earlier=True)["events"][0]["iter"] == 1  # curve@1
+    assert step(bars["scroll_id"], navigate_earlier=False)["events"][0]["metric"] == "curve"
+    none = alice_api.call("events.get_plot_sample", task=task, metric="curve", iteration=3)
+    assert none["events"] == [] and none["min_iteration"] is None
+    for scroll_id in ("forged", "", latest["scroll_id"][:-4]):
+        assert refused(alice_api, "events.next_plot_sample", task=task,
+                       scroll_id=scroll_id) == (400, 1104)  # fmt: skip
+    image_scroll = alice_api.call("events.get_debug_image_sample", task=task, metric="img",
+                                  variant="a")["scroll_id"]  # fmt: skip
+    assert refused(alice_api, "events.next_plot_sample", task=task,
+                   scroll_id=image_scroll) == (400, 1104)  # fmt: skip
+    assert refused(bob_api, "events.get_plot_sample", task=task, metric="curve") == (400, 101)
+    assert refused(bob_api, "events.next_plot_sample", task=task,
+                   scroll_id=latest["scroll_id"]) == (400, 101)  # fmt: skip
+
+
+def test_a_models_own_scalars_and_plots_are_read_with_model_events(
+    alice_api: ClearmlApi, bob_api: ClearmlApi, task: str
+) -> None:
+    model = alice_api.call("models.create", uri="file:///w.pt", name="scored", task=task)["id"]
+    plot = json.dumps({"data": [{"type": "scatter", "y": [7]}], "layout": {}})
+    events = [
+        {"type": "training_stats_scalar", "task": model, "metric": "m_loss", "variant": "val",
+         "iter": it, "value": float(it) / 2, "model_event": True} for it in range(5)
+    ] + [{"type": "plot", "task": model, "metric": "m_plot", "variant": "p", "iter": 3,
+          "plot_str": plot, "model_event": True}]  # fmt: skip
+    added = alice_api.raw(
+        "events.add_batch", content="\n".join(map(json.dumps, events)).encode(),
+        headers={"Content-Type": "application/json-lines"},
+    )  # fmt: skip
+    assert added.status_code == 200, added.text
+    assert added.json()["data"]["added"] == 6
+    found = alice_api.call("events.get_task_latest_scalar_values", task=model, model_events=True)
+    [metric] = found["metrics"]
+    assert metric["name"] == "m_loss"
+    assert metric["variants"] == [{"name": "val", "last_value": 2.0, "last_100_value": 1.0}]
+    assert (found["name"], found["status"]) == ("scored", "created")
+    sample = alice_api.call("events.get_plot_sample", task=model, metric="m_plot",
+                            model_events=True)  # fmt: skip
+    assert [json.loads(e["plot_str"])["data"][0]["y"] for e in sample["events"]] == [[7]]
+    assert alice_api.call("events.get_task_latest_scalar_values", task=task)["name"] == "browsed"
+    assert refused(alice_api, "events.get_task_latest_scalar_values", task=model) == (400, 101)
+    assert refused(bob_api, "events.get_task_latest_scalar_values", task=model,
+                   model_events=True) == (400, 101)  # fmt: skip
+    assert refused(bob_api, "events.get_plot_sample", task=model, metric="m_plot",
+                   model_events=True) == (400, 101)  # fmt: skip
 
 
 def test_latest_scalar_values_and_the_average_of_the_last_hundred(

@@ -114,7 +114,7 @@ async def get_debug_image_sample(call: Call) -> dict[str, Any]:
     and last iteration; the scroll id lets ``next_debug_image_sample`` move on from it."""
     body = call.parse(SampleBody)
     scope = body.metric if body.navigate_current_metric else None
-    keys = await _keys(reads(call), call.principal, body.task, scope)
+    keys = await _keys(reads(call), call.principal, EventKind.IMAGE, body.task, scope)
     mine = [k for k in keys if (k.metric, k.variant) == (body.metric, body.variant)]
     if body.iteration is not None:
         mine = [k for k in mine if k.iter == body.iteration]
@@ -129,11 +129,12 @@ async def next_debug_image_sample(call: Call) -> dict[str, Any]:
     ``next_iteration``, the same variant's image of the iteration before or after."""
     body = call.parse(NextSampleBody)
     state = scroll_state(body.scroll_id, l="sample", t=body.task)
-    assert state is not None  # a scroll id is required
+    if state is None:
+        raise ClearmlError(400, 1104, "Invalid scroll id: a scroll id is required")
     scope, current = state.get("m"), state.get("k")
     if not (scope is None or isinstance(scope, str)) or not _is_key(current):
         raise ClearmlError(400, 1104, "Invalid scroll id")
-    keys = await _keys(reads(call), call.principal, body.task, scope)
+    keys = await _keys(reads(call), call.principal, EventKind.IMAGE, body.task, scope)
     it, metric, variant = cast(list[Any], current)
     if body.next_iteration:
         same = [k for k in keys if (k.metric, k.variant) == (metric, variant)]
@@ -158,9 +159,9 @@ def _is_key(value: Any) -> bool:
 
 
 async def _keys(
-    found: MetricsReads, principal: Principal, task: str, metric: str | None
+    found: MetricsReads, principal: Principal, kind: EventKind, task: str, metric: str | None
 ) -> list[SampleKey]:
-    keys = await found.sample_keys(principal, EventKind.IMAGE, task)
+    keys = await found.sample_keys(principal, kind, task)
     return [k for k in keys if metric is None or k.metric == metric]
 
 
@@ -193,6 +194,91 @@ async def _sample_answer(
     }
 
 
+# -- plots one (metric, iteration) at a time -------------------------------------------
+
+
+class PlotSampleBody(TaskBody):
+    metric: str
+    iteration: int | None = Field(None, ge=-(2**63), lt=2**63)
+    refresh: bool = False
+    scroll_id: str | None = None
+    navigate_current_metric: bool = True
+
+
+@endpoint("events.get_plot_sample")
+async def get_plot_sample(call: Call) -> dict[str, Any]:
+    """The metric's plots (every variant) at ``iteration`` (default: its latest), with the
+    metric's first and last iteration; the scroll id lets ``next_plot_sample`` move on."""
+    body = call.parse(PlotSampleBody)
+    scope = body.metric if body.navigate_current_metric else None
+    keys = await _keys(reads(call), call.principal, EventKind.PLOT, body.task, scope)
+    mine = [(k.iter, k.metric) for k in keys if k.metric == body.metric]
+    if body.iteration is not None:
+        mine = [at for at in mine if at[0] == body.iteration]
+    at = list(mine[-1]) if mine else None
+    return await _plots_answer(call, body.task, scope, keys, at, at)
+
+
+@endpoint("events.next_plot_sample")
+async def next_plot_sample(call: Call) -> dict[str, Any]:
+    """The plots next to the last ones shown: of the previous (``navigate_earlier``) or next
+    metric in the same iteration, else of the iteration before or after; with
+    ``next_iteration``, the same metric's plots of the iteration before or after."""
+    body = call.parse(NextSampleBody)
+    state = scroll_state(body.scroll_id, l="plot", t=body.task)
+    if state is None:
+        raise ClearmlError(400, 1104, "Invalid scroll id: a scroll id is required")
+    scope, current = state.get("m"), state.get("k")
+    if not (scope is None or isinstance(scope, str)) or not _is_place(current):
+        raise ClearmlError(400, 1104, "Invalid scroll id")
+    keys = await _keys(reads(call), call.principal, EventKind.PLOT, body.task, scope)
+    it, metric = cast(list[Any], current)
+    places = sorted({(k.iter, k.metric) for k in keys})
+    if body.next_iteration:
+        places = [p for p in places if p[1] == metric]
+        pick = [p for p in places if (p[0] < it if body.navigate_earlier else p[0] > it)]
+    else:
+        here = (it, metric)
+        pick = [p for p in places if (p < here if body.navigate_earlier else p > here)]
+    found = (pick[-1] if body.navigate_earlier else pick[0]) if pick else None
+    at = list(found) if found is not None else None
+    return await _plots_answer(call, body.task, scope, keys, at, at or current)
+
+
+def _is_place(value: Any) -> bool:
+    return (
+        isinstance(value, list) and len(value) == 2 and type(value[0]) is int
+        and isinstance(value[1], str)
+    )  # fmt: skip
+
+
+async def _plots_answer(
+    call: Call,
+    task: str,
+    scope: str | None,
+    keys: list[SampleKey],
+    at: list[Any] | None,
+    where: list[Any] | None,
+) -> dict[str, Any]:
+    """``{scroll_id, events, min_iteration, max_iteration}`` for the plots of the metric at
+    the iteration ``at`` names (None: none; the scroll id then keeps ``where``)."""
+    events: list[dict[str, Any]] = []
+    low = high = None
+    if at is not None:
+        ids = [k.id for k in keys if [k.iter, k.metric] == at]
+        found = await reads(call).samples(call.principal, EventKind.PLOT, task, ids)
+        events = [event_object(e) for e in sorted(found, key=lambda e: (e.variant, e.id))]
+        iters = [k.iter for k in keys if k.metric == at[1]]
+        low, high = (min(iters), max(iters)) if events else (None, None)
+    state = {"l": "plot", "t": task, "m": scope, "k": where}
+    return {
+        "scroll_id": scroll_id(state) if where is not None else None,
+        "events": events,
+        "min_iteration": low,
+        "max_iteration": high,
+    }
+
+
 # -- scalars and metrics of tasks ----------------------------------------------------------
 
 
@@ -201,7 +287,16 @@ async def get_task_latest_scalar_values(call: Call) -> dict[str, Any]:
     """Per metric, each variant's last value and the average of its last 100 values."""
     body = call.parse(TaskBody)
     values = await reads(call).latest_values(call.principal, body.task)
-    task = await experiments(call).task_reads.get(call.principal, body.task)
+    if call.body.get("model_events") is True:  # a model's own scalars
+        model = await call.services.tracking.models.get(call.principal, body.task)
+        name, status, last_iter = (
+            model.name,
+            "published" if model.ready else "created",
+            (model.last_iteration),
+        )
+    else:
+        task = await experiments(call).task_reads.get(call.principal, body.task)
+        name, status, last_iter = task.name, task.status.value, task.last_iteration
     metrics: dict[str, list[dict[str, Any]]] = {}
     for value in values:
         metrics.setdefault(value.metric, []).append(
@@ -210,9 +305,9 @@ async def get_task_latest_scalar_values(call: Call) -> dict[str, Any]:
     stamps = [v.last_timestamp for v in values if v.last_timestamp is not None]
     return {
         "metrics": [{"name": name, "variants": found} for name, found in metrics.items()],
-        "last_iter": task.last_iteration,
-        "name": task.name,
-        "status": task.status.value,
+        "last_iter": last_iter,
+        "name": name,
+        "status": status,
         "last_timestamp": max(stamps) if stamps else None,
     }
 

@@ -60,10 +60,17 @@ class BrowseReads:
         self, principal: Principal, kind: EventKind, task: TaskId, ident: int
     ) -> Event | None:
         """The plot or image ``ident`` of the task (None: gone meanwhile)."""
+        found = await self.samples(principal, kind, task, [ident])
+        return found[0] if found else None
+
+    async def samples(
+        self, principal: Principal, kind: EventKind, task: TaskId, idents: Collection[int]
+    ) -> list[Event]:
+        """The task's plots or images among ``idents``, in order of id (gone ones left out)."""
         await self.task(principal, task)
         async with self._engine.connect() as conn:
-            found = await items.by_ids(conn, kind, [ident])
-        return found[0] if found and found[0].task == task else None
+            found = await items.by_ids(conn, kind, idents)
+        return [event for event in found if event.task == task]
 
     async def metric_variants(
         self, principal: Principal, ids: Sequence[TaskId], kind: EventKind
