@@ -138,6 +138,10 @@ FORMS: dict[str, dict[str, str]] = {
     "/folders/{name}/invite": {"emails": "bob@uiiso.test"},
     "/folders/{name}/files/{action}": {"target": "keep-me"},
     "/cloud/endpoints/{id}/scale": {"workers": "0"},
+    "/cloud/volumes/{id}/name": {"name": "stolen"},
+    "/cloud/volumes/{id}/resize": {"size_gb": "9"},
+    "/cloud/vms/{id}/edit": {"name": "stolen"},
+    "/cloud/credentials/{id}/edit": {"name": "stolen", "username": "bob", "password": "x"},
     "/experiments/tasks/{task_id}/move": {"project": "stolen"},
     "/experiments/tasks/{task_id}/clone": {"name": "stolen"},
     "/experiments/tasks/{task_id}/enqueue": {"queue": "alice-q"},
@@ -324,6 +328,14 @@ def still_alices(alice: Page, carol: Page, bob: Page, world: World) -> None:
         "terminated"
     )
     expect(alice.locator(f"#volumes tr[data-volume='{ids['volume']}']")).to_have_count(1)
+    for row, kept in ((f"#volumes tr[data-volume='{ids['volume']}']", ("alice-vol", "1 GB")),
+                      (f"#vms tr[data-vm='{ids['vm']}']", ("alice-vm",)),
+                      (f"#credentials tr[data-credential='{ids['credential']}']",
+                       ("alicecred",))):  # fmt: skip
+        for text in kept:  # not renamed or resized
+            expect(alice.locator(row)).to_contain_text(text)
+    credential = alice.locator(f"#credentials tr[data-credential='{ids['credential']}']")
+    expect(credential).not_to_contain_text("bob")
     expect(alice.locator(f"#key-table tr[data-key-id='{ids['key']}'] [data-active]")).to_have_text(
         "yes"
     )

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from hangar.core.billing.models import Metered
 from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.identity.apikeys.models import NewApiKey
+from hangar.ui.cloud_edits import edit_routes
 from hangar.ui.cloud_forms import form_routes
 from hangar.ui.cloud_pods import pod_routes
 from hangar.ui.context import Viewer, mutation, page, status_of, ui_of
@@ -110,4 +111,5 @@ routes = [
     Route("/cloud/credentials/{id}/delete", delete_credential, methods=["POST"]),
     *pod_routes,
     *form_routes,
+    *edit_routes,
 ]
