@@ -32,6 +32,7 @@ from hangar.core.endpoint_tasks.dispatcher import Dispatcher, DispatchRules
 from hangar.core.endpoint_tasks.service import TaskService
 from hangar.core.endpoint_tasks.webhooks import DeliveryRules, NoticeFormat, Notifier
 from hangar.core.endpoints.decide import Rules
+from hangar.core.endpoints.hints import HintRelay
 from hangar.core.endpoints.holders import EndpointAuthHolders, EndpointPullCredentials
 from hangar.core.endpoints.loop import EndpointLoop
 from hangar.core.endpoints.runner import WorkerRunner
@@ -166,7 +167,10 @@ class Services:
     @cached_property
     def endpoint_signals(self) -> Signals:
         """What the endpoints' API, loop, gateway and task dispatcher share in-process."""
-        return Signals(self.clock)
+        relay = None
+        if isinstance(self.bus, RelayBus):  # other processes: hints go both ways
+            relay = HintRelay(self.bus, self.clock, process_identity())
+        return Signals(self.clock, relay)
 
     @cached_property
     def endpoints(self) -> EndpointService:
@@ -233,6 +237,9 @@ class Services:
         self._tasks.append(asyncio.create_task(starter.run(), name="pod-init-commands"))
         endpoints = build_endpoint_loop(self)
         self._tasks.append(asyncio.create_task(endpoints.run(), name="endpoints"))
+        if isinstance(self.bus, RelayBus):
+            hints = self.endpoint_signals.follow()
+            self._tasks.append(asyncio.create_task(hints, name="endpoint-hints"))
         self._tasks.append(asyncio.create_task(self.task_dispatcher.run(), name="endpoint-tasks"))
         if task_notices is not None:
             notify = self.task_notifier.run(task_notices)

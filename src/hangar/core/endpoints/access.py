@@ -74,7 +74,7 @@ class WorkerAccess:
             client = self._agents.client(target.agent_id)
             return await client.open_app(target.session_id, str(number))
         except AgentError as exc:
-            self._signals.suspect(target.worker_id)
+            self._signals.suspect(target.worker_id, target.endpoint_id)
             raise Unavailable(f"Worker {target.worker_id} does not answer: {exc.message}") from exc
 
     async def wait_running(self, endpoint_id: int, seconds: float) -> list[WorkerTarget]:
@@ -105,11 +105,13 @@ class WorkerAccess:
         self._signals.wake(endpoint_id)
 
     def worker_failed(self, endpoint_id: int, worker_id: int, reason: str) -> None:
-        """A caller saw the worker refuse: check its health at once."""
-        self._signals.suspect(worker_id)
+        """A caller saw the worker refuse: check its health at once (in the process whose
+        loop holds the endpoint)."""
+        self._signals.suspect(worker_id, endpoint_id)
 
     @contextlib.asynccontextmanager
     async def worker_changes(self) -> AsyncIterator[asyncio.Queue[WorkerChange]]:
-        """Worker changes this process sees from now on, while the block runs."""
+        """Worker changes from now on, while the block runs: this process's and, with a
+        relay, the other processes'."""
         async with self._signals.subscribe() as queue:
             yield queue

@@ -117,7 +117,7 @@ class EndpointService(WorkerAccess):
                 continue
             except OperationalError as exc:  # SQLite's lock wait ran out under load
                 raise Unavailable("The database is busy; try again.") from exc
-            self._signals.poke()
+            self._signals.poke()  # this process's loop takes it (the others are not told)
             return view(record, [])
         raise Conflict("Could not draw a free endpoint domain; try again.")
 
@@ -168,10 +168,11 @@ class EndpointService(WorkerAccess):
             if record.status not in allowed:
                 raise Conflict(f"Endpoint {endpoint_id} is {record.status.value}; cannot {verb}.")
             async with self._sessions() as db, db.begin():
-                if await repo.change(db, endpoint_id, {"status": record.status.value},
-                                     updated_at=self._clock.now(), **values):  # fmt: skip
-                    self._signals.poke()
-                    return record
+                written = await repo.change(db, endpoint_id, {"status": record.status.value},
+                                            updated_at=self._clock.now(), **values)  # fmt: skip
+            if written:  # committed: the process whose loop holds it passes now
+                self._signals.changed(endpoint_id)
+                return record
         raise Conflict(f"Endpoint {endpoint_id} keeps changing; try again.")
 
     async def update(self, caller: Principal, endpoint_id: int, change: EndpointUpdate) -> Endpoint:
@@ -237,7 +238,7 @@ class EndpointService(WorkerAccess):
             await repo.change(db, record.id, {}, deleted_at=self._clock.now(),
                               status=S.STOPPING, updated_at=self._clock.now())  # fmt: skip
         self._signals.forget(endpoint_id)
-        self._signals.poke()
+        self._signals.changed(endpoint_id)
 
     async def workers(
         self, caller: Principal, endpoint_id: int, *,

@@ -15,6 +15,7 @@ from hangar.core.events.bus import (
 )
 from hangar.core.events.envelope import (
     PAYLOAD_TYPES,
+    EndpointHint,
     Event,
     EventKind,
     QueueChange,
@@ -26,6 +27,7 @@ from hangar.core.events.envelope import (
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
     "PAYLOAD_TYPES",
+    "EndpointHint",
     "Event",
     "EventBus",
     "EventKind",

@@ -32,6 +32,11 @@ class EventKind(enum.StrEnum):
     TASK_PROGRESSED = "task.progressed"  # a background task reported how far it got
     TASK_FINISHED = "task.finished"  # a background task ended: done, failed or cancelled
     QUEUE_ENTRY_ADDED = "queue.entry-added"  # a task joined a queue (workers: look now)
+    ENDPOINT_WORKER = "endpoint.worker"  # an endpoint's worker became RUNNING or went
+    ENDPOINT_LOAD = "endpoint.load"  # tasks waiting and requests open seen by one process
+    ENDPOINT_WOKEN = "endpoint.woken"  # demand on an endpoint (back from zero workers)
+    ENDPOINT_SUSPECT = "endpoint.suspect"  # a caller saw a worker refuse: check it now
+    ENDPOINT_CHANGED = "endpoint.changed"  # its owner changed it (scale, update, stop, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +88,31 @@ class QueueChange:
     task_id: str
 
 
-Payload = SessionChange | TaskChange | QueueChange
+@dataclass(frozen=True, slots=True)
+class EndpointHint:
+    """The payload of the ``ENDPOINT_*`` kinds: hints between the server processes that
+    serve endpoints (the database stays the record). ``origin``: the publishing process;
+    ``status`` (a worker status word) and ``reason`` for ``ENDPOINT_WORKER``; ``queued``
+    (tasks waiting, the database's count) and ``in_flight`` (requests open in ``origin``)
+    for ``ENDPOINT_LOAD``."""
+
+    endpoint_id: int
+    origin: str
+    worker_id: int | None = None
+    status: str | None = None
+    reason: str | None = None
+    queued: int | None = None
+    in_flight: int | None = None
+
+
+Payload = SessionChange | TaskChange | QueueChange | EndpointHint
 
 
 def _payload_type(kind: EventKind) -> type[Payload]:
     if kind.value.startswith("queue."):
         return QueueChange
+    if kind.value.startswith("endpoint."):
+        return EndpointHint
     return TaskChange if kind.value.startswith("task.") else SessionChange
 
 
