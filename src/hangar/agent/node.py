@@ -107,7 +107,9 @@ class Node(NodePools, NodeRuns, NodeAccess):
         self.sandboxes = self._sandbox_pool(limits.sandbox_pool_size)
         self._pooled_images = {}
         self.host_usage = HostUsage()
-        self.images = NodeImages(scratch_root / IMAGE_STORE_DIR, owner=self._owner)
+        self.images = NodeImages(
+            scratch_root / IMAGE_STORE_DIR, owner=self._owner, release=self._release_image
+        )
 
     # -- node --------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ Pre-built sandboxes are kept per interpreter and, for container images, per imag
 session in an image makes the pool keep a sandbox of that image ready (its overlay mounted,
 its next process's sandbox built on the image's root), so the next session in the same image
 starts as a host one does. Only recently used images are kept so (``POOLED_IMAGES``, each
-for ``POOLED_IMAGE_KEEP`` seconds after its last session): a pooled sandbox mounts its image,
-which image garbage collection then leaves alone.
+for ``POOLED_IMAGE_KEEP`` seconds after its last session). A pooled sandbox mounts its image,
+which the image store would then have to leave alone: when the store must evict that image
+(full) or collect it (unused), it asks :meth:`NodePools._release_image` to let it go first.
 """
 
 from __future__ import annotations
@@ -151,6 +152,20 @@ class NodePools(NodeState):
             found[1].cancel()
         if self.sandboxes is not None:
             self.sandboxes.forget(key)
+
+    async def _release_image(self, digest: str) -> bool:
+        """Let go of the pre-built sandboxes of the image ``digest`` unless a kernel runs in
+        it (waits until they are destroyed, their overlays unmounted); whether none does."""
+        rootfs = self.images.store.rootfs_path(digest)
+        if any(kernel.spec.image.rootfs == rootfs for kernel in self._kernels.values()):
+            return False
+        keys = [key for key, (image, _) in list(self._pooled_images.items())
+                if await asyncio.to_thread(self.images.digest_of, image) == digest]  # fmt: skip
+        for key in keys:
+            self._forget_image(key)
+            if self.sandboxes is not None:
+                await self.sandboxes.release(key)
+        return True
 
     def warm_pool(self, interpreters: Sequence[str]) -> None:
         """Start pre-starting Jupyter kernels and pre-building sandboxes for these

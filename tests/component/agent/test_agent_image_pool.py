@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from hangar.agent import node_pools
+from hangar.agent.images.node_images import GcPolicy, NodeImages, collect_garbage
 from hangar.agent.models import BatchSteps, ImageRequest
 from hangar.agent.node import Node
+from hangar.agent.node_errors import KernelStartFailed
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
 from tests.support.agent_node import collect, ends, make_node, request, text
 from tests.support.oci_images import Entry, ImageBuild, Layout, file, python_files, shell_rootfs
@@ -156,6 +158,79 @@ async def test_an_image_no_longer_used_lets_its_sandboxes_go(
         assert not (data_dir / "scratch" / pooled).exists()
         assert stored.manifest.digest in node.images.store.unused_since(time.time() + 60)
         assert node.sandboxes is not None and _key(one) not in node.sandboxes.ready_keys()
+    finally:
+        await _end(node)
+
+
+def _mounted(node: Node, image: ImageRequest) -> bool:
+    stored = node.images.find(image)
+    assert stored is not None
+    return str(stored.rootfs) in Path("/proc/self/mounts").read_text()
+
+
+async def _pooled_and_idle(node: Node, registry: Registry, tag: str) -> str:
+    """Run one session in image ``tag`` and end it; the pool's sandbox of the image."""
+    image = _image(registry, tag)
+    session = request(image=image, interactive=False)
+    await node.create_kernel(session)
+    pooled = await _pooled(node, _key(image))
+    await node.destroy_kernel(session.kernel_id)
+    await node.settle()
+    assert _mounted(node, image)  # held by its pre-built sandbox alone
+    return pooled
+
+
+async def test_a_full_store_evicts_an_image_only_pooled_sandboxes_hold(
+    runtime: BubblewrapRuntime, data_dir: Path, registry: Registry
+) -> None:
+    """A store too small for two images: an image whose last session ended is evicted for
+    the next one even while the pool keeps a sandbox of it (the pool lets it go), and the
+    image the next session runs in stays while it runs."""
+    one, two = _image(registry, "one"), _image(registry, "two")
+    elsewhere = NodeImages(data_dir / "elsewhere", owner=None)
+    size_two = (await elsewhere.ensure(two)).manifest.size
+    node = make_node(runtime, data_dir, sandbox_pool_size=1)
+    try:
+        pooled = await _pooled_and_idle(node, registry, "one")
+        store = node.images.store
+        store.limit_bytes = store.usage() + size_two - 1  # one of them at a time
+
+        second = request(image=two, interactive=False)
+        await node.create_kernel(second)  # was: "the image store is full"
+        assert await _run(node, second.kernel_id, "sh /app/hello.sh") == ("hello from two\n", 0)
+        assert node.images.find(one) is None  # evicted
+        assert not (data_dir / "scratch" / pooled).exists()
+        assert node.sandboxes is not None and _key(one) not in node.sandboxes.ready_keys()
+
+        third = request(image=one, interactive=False)  # "two" is in use: no room
+        with pytest.raises(KernelStartFailed, match="full"):
+            await node.create_kernel(third)
+        await node.destroy_kernel(second.kernel_id)
+        await node.settle()
+        await _pooled(node, _key(two))
+        await node.create_kernel(third)  # "two" only pooled now: it goes, "one" comes back
+        assert await _run(node, third.kernel_id, "sh /app/hello.sh") == ("hello from one\n", 0)
+        assert node.images.find(two) is None
+    finally:
+        await _end(node)
+
+
+async def test_garbage_collection_removes_an_unused_image_pooled_sandboxes_hold(
+    runtime: BubblewrapRuntime, data_dir: Path, registry: Registry
+) -> None:
+    node = make_node(runtime, data_dir, sandbox_pool_size=1)
+    image = _image(registry, "one")
+    try:
+        pooled = await _pooled_and_idle(node, registry, "one")
+        stored = node.images.find(image)
+        assert stored is not None
+        later = time.time() + 3600
+        freed = await collect_garbage(node.images, GcPolicy(unused_after=60), lambda: later)
+        assert freed > 0 and node.images.find(image) is None
+        assert not stored.rootfs.exists() and not (data_dir / "scratch" / pooled).exists()
+        again = request(image=image, interactive=False)  # pulled again
+        await node.create_kernel(again)
+        assert await _run(node, again.kernel_id, "sh /app/hello.sh") == ("hello from one\n", 0)
     finally:
         await _end(node)
 

@@ -19,6 +19,7 @@ from hangar.agent.images.store import (
     ImageStore,
     ProgressCallback,
     PullProgress,
+    Release,
     StoredImage,
     StoreFull,
 )
@@ -41,8 +42,10 @@ def _credentials(request: ImageRequest) -> Credentials | None:
 
 class NodeImages:
     def __init__(self, root: Path, *, owner: tuple[int, int] | None,
-                 limit_bytes: int | None = None) -> None:  # fmt: skip
-        self.root = root
+                 limit_bytes: int | None = None,
+                 release: Release | None = None) -> None:  # fmt: skip
+        """``release``: see :class:`ImageStore` (the node's pre-built sandboxes)."""
+        self.root, self.release = root, release
         self._owner = Owner(*owner) if owner is not None else Owner()
         self.limit_bytes = limit_bytes
         self._store: ImageStore | None = None
@@ -81,7 +84,8 @@ class NodeImages:
     def store(self) -> ImageStore:
         """The store, made on first use (a node that never runs an image makes none)."""
         if self._store is None:
-            self._store = ImageStore(self.root, limit_bytes=self.limit_bytes, owner=self._owner)
+            self._store = ImageStore(self.root, limit_bytes=self.limit_bytes, owner=self._owner,
+                                     release=self.release)  # fmt: skip
         return self._store
 
     def find(self, request: ImageRequest | None) -> StoredImage | None:
@@ -89,6 +93,12 @@ class NodeImages:
         if request is None:
             return None
         return self.store.find(request.digest or normalized(request.reference))
+
+    def digest_of(self, request: ImageRequest) -> str | None:
+        """The manifest digest of the stored image ``request`` names (None: not here); it
+        does not count as a use."""
+        found = self.store.find(request.digest or normalized(request.reference), touch=False)
+        return None if found is None else found.manifest.digest
 
     async def ensure(
         self, request: ImageRequest, on_progress: ProgressCallback = lambda p: None
@@ -168,7 +178,7 @@ async def collect_garbage(
         return 0
     store = images.store_opened
     if policy.unused_after is not None:
-        for digest in await asyncio.to_thread(store.unused_since, clock() - policy.unused_after):
+        for digest in await store.unused(clock() - policy.unused_after):
             await asyncio.to_thread(store.remove, digest)
             log.info("image %s unused for %.0f s: removed", digest, policy.unused_after)
     return await store.gc()

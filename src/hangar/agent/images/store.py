@@ -10,7 +10,9 @@ Layout under ``root``::
 A pull fetches what the store lacks (layers concurrently), so an image sharing a base
 downloads only its own layers. ``gc`` deletes blobs and root file systems no image record
 references; the size limit refuses an image larger than the store may hold and collects
-garbage before a pull that would overflow it.
+garbage before a pull that would overflow it. An image whose root only a node's pre-built
+sandboxes hold mounted is not in use: the store asks the node to let it go (``release``)
+before it evicts or collects it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,9 @@ class PullProgress:
 
 
 ProgressCallback = Callable[[PullProgress], None]
+# Asked to let go of an image (its manifest digest) whose root file system pre-built
+# sandboxes hold mounted; whether nothing but them held it (no kernel runs in it).
+Release = Callable[[str], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +72,10 @@ class StoredImage:
 
 class ImageStore:
     def __init__(self, root: Path, *, limit_bytes: int | None = None,
-                 concurrency: int = 4, owner: Owner = Owner()) -> None:  # fmt: skip
+                 concurrency: int = 4, owner: Owner = Owner(),
+                 release: Release | None = None) -> None:  # fmt: skip
         self.root, self.limit_bytes, self.owner = root, limit_bytes, owner
+        self.release = release
         self._concurrency = concurrency
         self._blob_locks: dict[str, asyncio.Lock] = {}
         self._lock = asyncio.Lock()  # records, rootfs building, gc
@@ -196,12 +203,14 @@ class ImageStore:
                   "manifest": json.loads(raw_manifest)}  # fmt: skip
         _write_atomic(path, json.dumps(record).encode())
 
-    def find(self, reference_or_digest: str) -> StoredImage | None:
-        """A stored image by reference or manifest digest (None: not here)."""
+    def find(self, reference_or_digest: str, *, touch: bool = True) -> StoredImage | None:
+        """A stored image by reference or manifest digest (None: not here); ``touch``:
+        it counts as used now."""
         for path in sorted((self.root / "images").glob("*.json")):
             data = json.loads(path.read_text())
             if reference_or_digest in (data["digest"], *data.get("references", [])):
-                os.utime(path)  # last used now: the last the size limit evicts
+                if touch:
+                    os.utime(path)  # last used now: the last the size limit evicts
                 return self._load(data)
         return None
 
@@ -239,6 +248,13 @@ class ImageStore:
         of pulls in progress stay); the bytes of blobs freed."""
         async with self._lock:
             return await asyncio.to_thread(self._gc)
+
+    async def unused(self, cutoff: float) -> list[str]:
+        """:meth:`unused_since`, once images only pre-built sandboxes hold were let go."""
+        if self.release is not None:
+            for digest in await asyncio.to_thread(self._by_use, cutoff):
+                await self.release(digest)
+        return await asyncio.to_thread(self.unused_since, cutoff)
 
     def unused_since(self, cutoff: float) -> list[str]:
         """Digests of images last used before ``cutoff`` (epoch seconds) that no kernel's
@@ -280,12 +296,32 @@ class ImageStore:
         if await asyncio.to_thread(self.usage) + size > self.limit_bytes:
             await self.gc()
             while await asyncio.to_thread(self.usage) + size > self.limit_bytes:
-                victim = await asyncio.to_thread(self._least_recent_idle)
+                victim = await self._victim()
                 if victim is None:
                     raise StoreFull(f"the image store is full ({self.limit_bytes} bytes) with "
                                     "images sessions use")  # fmt: skip
                 await asyncio.to_thread(self.remove, victim)
                 await self.gc()
+
+    async def _victim(self) -> str | None:
+        """The image to evict: the least recently used one no kernel's overlay mounts, else
+        the least recently used one that pre-built sandboxes alone held (let go now)."""
+        victim = await asyncio.to_thread(self._least_recent_idle)
+        if victim is not None or self.release is None:
+            return victim
+        for digest in await asyncio.to_thread(self._by_use):
+            if await self.release(digest):
+                return await asyncio.to_thread(self._least_recent_idle)
+        return None
+
+    def _by_use(self, cutoff: float | None = None) -> list[str]:
+        """Digests of the images a kernel's overlay mounts, least recently used first (and
+        only those last used before ``cutoff``)."""
+        mounts = _mounts()
+        records = sorted((self.root / "images").glob("*.json"), key=lambda p: p.stat().st_mtime)
+        return [f"sha256:{path.stem}" for path in records
+                if (cutoff is None or path.stat().st_mtime < cutoff)
+                and str(self.rootfs_path(f"sha256:{path.stem}")) in mounts]  # fmt: skip
 
     def _least_recent_idle(self) -> str | None:
         """The digest of the image used longest ago that no kernel's overlay mounts."""

@@ -98,6 +98,7 @@ class KernelPool:
         self._filling: dict[str, int] = {}
         self._forgotten: set[str] = set()  # keys whose kernels in the making are not kept
         self._tasks: set[asyncio.Task[None]] = set()
+        self._keyed: dict[str, set[asyncio.Task[None]]] = {}  # starts and ends per key
         self._closed = False
 
     def fill(self, interpreter: str, delay: float = 0.0) -> None:
@@ -111,9 +112,13 @@ class KernelPool:
         )
         for _ in range(max(0, missing)):
             self._filling[interpreter] = self._filling.get(interpreter, 0) + 1
-            task = asyncio.create_task(self._start(interpreter, delay))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._track(interpreter, asyncio.create_task(self._start(interpreter, delay)))
+
+    def _track(self, key: str, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        self._keyed.setdefault(key, set()).add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._keyed[key].discard)
 
     async def _start(self, interpreter: str, delay: float) -> None:
         kernel_id = POOL_PREFIX + secrets.token_hex(8)
@@ -124,7 +129,7 @@ class KernelPool:
                 await self.quiet()
             spec, shim = self.make_spec(kernel_id, interpreter)
             await asyncio.to_thread(prepare_shim, shim, key_interpreter(interpreter))
-            await self.runtime.create(spec)
+            await _whole(self.runtime.create(spec))
             if self.files is not None:
                 await asyncio.to_thread(self.files.prepare_pooled, spec)
             self.runtime.prestart(kernel_id)
@@ -163,7 +168,7 @@ class KernelPool:
             if pooled.kernel is None or not pooled.kernel.broken:
                 self.fill(interpreter, self.refill_delay)
                 return pooled
-            self._spawn_destroy(pooled)
+            self._spawn_destroy(pooled, interpreter)
         self.fill(interpreter, self.refill_delay)
         return None
 
@@ -193,21 +198,27 @@ class KernelPool:
         started for it once they are, until it is filled again."""
         self._forgotten.add(interpreter)
         for pooled in self._ready.pop(interpreter, []):
-            self._spawn_destroy(pooled)
+            self._spawn_destroy(pooled, interpreter)
+
+    async def release(self, key: str) -> None:
+        """Forget ``key`` (see :meth:`forget`) and wait until its kernels are destroyed,
+        those being started too: nothing of the pool holds what they held (an image's
+        overlay) any more."""
+        self.forget(key)
+        while pending := self._keyed.get(key):
+            await asyncio.wait(set(pending))
 
     def give_back(self, pooled: Pooled) -> None:
         """Destroy a taken kernel that could not be adopted."""
         self._spawn_destroy(pooled)
 
-    def _spawn_destroy(self, pooled: Pooled) -> None:
+    def _spawn_destroy(self, pooled: Pooled, key: str = "") -> None:
         async def destroy() -> None:
             if pooled.kernel is not None:
                 await pooled.kernel.close()
             await self._destroy(pooled.kernel_id, pooled.shim)
 
-        task = asyncio.create_task(destroy())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(key, asyncio.create_task(destroy()))
 
     async def _destroy(self, kernel_id: str, shim: Path | None) -> None:
         with contextlib.suppress(AgentError, OSError):
@@ -232,6 +243,18 @@ class KernelPool:
                 if pooled.kernel is not None:
                     await pooled.kernel.close()
                 await self._destroy(pooled.kernel_id, pooled.shim)
+
+
+async def _whole(step: Awaitable[object]) -> None:
+    """Await ``step``; when cancelled, let it finish first (its threads would go on making
+    what the caller's cleanup removes, e.g. mount an image's overlay after the unmount)."""
+    task = asyncio.ensure_future(step)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
 
 
 def environ_code(environ: Mapping[str, str]) -> str:
