@@ -450,13 +450,15 @@ def test_a_domain_past_its_quota_gets_a_507_with_the_figures(tmp_path: Path) -> 
 
 
 def test_a_user_past_their_quota_gets_a_507_and_others_are_not_held(tmp_path: Path) -> None:
-    """The per-user quota counts the files of the tasks a user owns and their own keys."""
+    """The per-user quota counts the files of the tasks a user owns, whoever uploaded them,
+    and their own keys."""
     server = LiveServer(home=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/h.db",
                         extra_env={"HANGAR_TRACKING_FILES_USER_QUOTA_BYTES": "3000"})  # fmt: skip
     server.start()
     apis = [ClearmlApi.of(server, new_user(server, f"{n}@quota.test")) for n in ("carol", "dave")]
+    apis.append(ClearmlApi.of(server, admin_of(server)))
     try:
-        carol, dave = apis
+        carol, dave, admin = apis
 
         def put(api: ClearmlApi, key: str, size: int) -> httpx.Response:
             files = [(f"/{key}", (f"/{key}", b"x" * size))]
@@ -473,6 +475,19 @@ def test_a_user_past_their_quota_gets_a_507_and_others_are_not_held(tmp_path: Pa
         assert put(carol, "own/one-more.bin", 500).status_code == 507
         carol.call("tasks.delete", task=task)  # its files go, and free carol's share
         assert put(carol, "own/extra.bin", 1500).status_code == 200
+        shared = carol.call("tasks.create", name="shared", type="training")["id"]
+        key = f"p/shared.{shared}/artifacts/a/by-admin.bin"
+        assert put(admin, key, 500).status_code == 200  # carol's task: carol's share
+        assert put(carol, "own/late.bin", 300).status_code == 507  # 600 + 1500 + 500 + 300
+        over = put(admin, f"p/shared.{shared}/artifacts/a/more.bin", 600).json()["meta"]
+        assert "the task owner's take 2600" in over["result_msg"]
+        assert put(admin, "own/admins.bin", 2500).status_code == 200  # admin's share is free
+        mine = put(dave, f"p/shared.{shared}/artifacts/a/dave.bin", 600)  # dave's own key
+        assert mine.status_code == 507 and "yours take 2500" in mine.json()["meta"]["result_msg"]
+        got = carol.http.get(f"{server.endpoint}/files/{key}", headers=bearer(carol))
+        assert got.content == b"x" * 500
+        hidden = dave.http.get(f"{server.endpoint}/files/{key}", headers=bearer(dave))
+        assert hidden.status_code == 404
     finally:
         for api in apis:
             api.close()

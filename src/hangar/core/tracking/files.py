@@ -81,6 +81,11 @@ class StoredFile:
     def filename(self) -> str:
         return self.parts[-1]
 
+    def charged_to(self, uploader: Principal) -> uuid.UUID:
+        """Whose share of the per-user quota the file takes: its task's owner, else the
+        uploader's (their own keys)."""
+        return uuid.UUID(self.task.owner) if self.task is not None else uploader.user_uuid
+
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
@@ -103,13 +108,20 @@ class UploadBatch:
 
     store: TrackingFiles
     principal: Principal
+    incoming: int = 0  # the request's declared size
     _staged: list[_Staged] = field(default_factory=list)
     _current: _Staged | None = None
+    _checked: set[uuid.UUID] = field(default_factory=set)  # owners whose quota was checked
 
     async def add(self, key: str) -> None:
-        """Start the file at ``key``. Raises InvalidRequest, Forbidden."""
+        """Start the file at ``key``. Raises InvalidRequest, Forbidden, QuotaExceeded (the
+        request would bring the owner of the key's task past their quota)."""
         self._close_current()
         target = await self.store.locate(self.principal, key, write=True)
+        owner = target.charged_to(self.principal)
+        if owner not in self._checked:
+            self._checked.add(owner)
+            await self.store.admit_user(self.principal, owner, self.incoming, record=False)
         upload_id = uuid.uuid4()
         path = target.backend.staging_path(upload_id)
         fd = await asyncio.to_thread(_create, path)
@@ -139,7 +151,11 @@ class UploadBatch:
         directory is in the way), StorageFailed."""
         self._close_current()
         try:
-            await self.store.admit(self.principal, sum(s.size for s in self._staged))
+            charges: dict[uuid.UUID, int] = {}
+            for staged in self._staged:
+                owner = staged.file.charged_to(self.principal)
+                charges[owner] = charges.get(owner, 0) + staged.size
+            await self.store.admit(self.principal, sum(charges.values()), charges=charges)
             for staged in self._staged:
                 file = staged.file
                 await self.store.ensure_folder(file.backend, file.vfid)
@@ -187,12 +203,21 @@ class TrackingFiles:
         self._used: dict[uuid.UUID, tuple[float, int]] = {}  # measured at, bytes
         self._user_used: dict[uuid.UUID, tuple[float, int]] = {}  # by user uuid
 
-    async def admit(self, principal: Principal, incoming: int, *, record: bool = True) -> None:
+    async def admit(
+        self,
+        principal: Principal,
+        incoming: int,
+        *,
+        record: bool = True,
+        charges: dict[uuid.UUID, int] | None = None,
+    ) -> None:
         """Raises QuotaExceeded when ``incoming`` more bytes would bring the principal's
-        domain, or the principal, past its quota; ``record``: count them as stored. Usage is
+        domain, or a user, past its quota: ``charges`` says whose share takes how many
+        (default: all the principal's); ``record``: count them as stored. Usage is
         measured at most every USAGE_TTL seconds and counts the uploads recorded between."""
-        if self.user_quota_bytes:
-            await self._admit_user(principal, incoming, record=record)
+        charges = {principal.user_uuid: incoming} if charges is None else charges
+        for owner, size in charges.items():
+            await self.admit_user(principal, owner, size, record=record)
         if not self.quota_bytes:
             return
         vfid = self.folder_of(principal.domain_name)
@@ -208,28 +233,32 @@ class TrackingFiles:
             )
         self._used[vfid] = (at, used + incoming if record else used)
 
-    async def _admit_user(self, principal: Principal, incoming: int, *, record: bool) -> None:
-        user = principal.user_uuid
+    async def admit_user(
+        self, principal: Principal, user: uuid.UUID, incoming: int, *, record: bool
+    ) -> None:
+        """Raises QuotaExceeded when ``incoming`` more bytes that ``principal`` uploads
+        would bring ``user`` (the owner of the tasks they go into) past the per-user quota."""
+        if not self.user_quota_bytes:
+            return
         now = time.monotonic()
         at, used = self._user_used.get(user, (0.0, 0))
         if now - at > USAGE_TTL:
-            at, used = now, await self._user_usage(principal)
+            at, used = now, await self._user_usage(user, principal.domain_name)
         if used + incoming > self.user_quota_bytes:
+            whose = "yours take" if user == principal.user_uuid else "the task owner's take"
             raise QuotaExceeded(
-                f"The file server keeps {self.user_quota_bytes} bytes per user: yours take "
+                f"The file server keeps {self.user_quota_bytes} bytes per user: {whose} "
                 f"{used} and this upload adds {incoming}."
             )
         self._user_used[user] = (at, used + incoming if record else used)
 
-    async def _user_usage(self, principal: Principal) -> int:
-        """Bytes of the files of the principal's tasks and of their own keys."""
+    async def _user_usage(self, user: uuid.UUID, domain_name: str) -> int:
+        """Bytes of the files of the user's tasks in the domain and of their own keys."""
         assert self._owned is not None
-        vfid = self.folder_of(principal.domain_name)
-        tasks = await self._owned.owned_by(principal.user_uuid)
-        places: list[Parts] = [("users", principal.user_uuid.hex)]
-        places += [
-            ("tasks", task.id) for task in tasks if task.domain_name == principal.domain_name
-        ]
+        vfid = self.folder_of(domain_name)
+        tasks = await self._owned.owned_by(user)
+        places: list[Parts] = [("users", user.hex)]
+        places += [("tasks", task.id) for task in tasks if task.domain_name == domain_name]
         return sum([await self._tree_size(vfid, place) for place in places])
 
     async def _tree_size(self, vfid: uuid.UUID, place: Parts) -> int:
@@ -289,8 +318,8 @@ class TrackingFiles:
         QuotaExceeded (its files are counted again when it commits)."""
         if self._reserve is not None:
             self._reserve.check("uploads", incoming=incoming)
-        await self.admit(principal, incoming, record=False)  # counted when it commits
-        return UploadBatch(self, principal)
+        await self.admit(principal, incoming, record=False, charges={})  # users: per key
+        return UploadBatch(self, principal, incoming)
 
     async def info(self, principal: Principal, key: str) -> FileInfo:
         """The file at ``key`` and its size. Raises InvalidRequest, NotFound."""
