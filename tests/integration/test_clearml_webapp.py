@@ -165,8 +165,14 @@ def test_plots_are_browsed_one_metric_and_iteration_at_a_time(
     assert (bars["min_iteration"], bars["max_iteration"]) == (2, 2)
     assert step(bars["scroll_id"], navigate_earlier=True)["events"][0]["iter"] == 1  # curve@1
     assert step(bars["scroll_id"], navigate_earlier=False)["events"][0]["metric"] == "curve"
-    none = alice_api.call("events.get_plot_sample", task=task, metric="curve", iteration=3)
-    assert none["events"] == [] and none["min_iteration"] is None
+    assert (
+        step(bars["scroll_id"], navigate_earlier=False, next_iteration=True)["events"][0]["iter"]
+        == 4
+    )  # the next iteration, whichever metric
+    up_to = alice_api.call("events.get_plot_sample", task=task, metric="curve", iteration=3)
+    assert [e["iter"] for e in up_to["events"]] == [2]  # the last one up to iteration 3
+    none = alice_api.call("events.get_plot_sample", task=task, metric="curve", iteration=0)
+    assert none["events"] == [] and (none["min_iteration"], none["max_iteration"]) == (1, 4)
     for scroll_id in ("forged", "", latest["scroll_id"][:-4]):
         assert refused(alice_api, "events.next_plot_sample", task=task,
                        scroll_id=scroll_id) == (400, 1104)  # fmt: skip

@@ -207,23 +207,25 @@ class PlotSampleBody(TaskBody):
 
 @endpoint("events.get_plot_sample")
 async def get_plot_sample(call: Call) -> dict[str, Any]:
-    """The metric's plots (every variant) at ``iteration`` (default: its latest), with the
-    metric's first and last iteration; the scroll id lets ``next_plot_sample`` move on."""
+    """The metric's plots (every variant) of its last iteration up to ``iteration`` (default:
+    its latest), with the metric's first and last iteration; the scroll id lets
+    ``next_plot_sample`` move on from there."""
     body = call.parse(PlotSampleBody)
     scope = body.metric if body.navigate_current_metric else None
     keys = await _keys(reads(call), call.principal, EventKind.PLOT, body.task, scope)
     mine = [(k.iter, k.metric) for k in keys if k.metric == body.metric]
     if body.iteration is not None:
-        mine = [at for at in mine if at[0] == body.iteration]
+        mine = [at for at in mine if at[0] <= body.iteration]
     at = list(mine[-1]) if mine else None
-    return await _plots_answer(call, body.task, scope, keys, at, at)
+    return await _plots_answer(call, body.task, scope, keys, at, at, body.metric)
 
 
 @endpoint("events.next_plot_sample")
 async def next_plot_sample(call: Call) -> dict[str, Any]:
     """The plots next to the last ones shown: of the previous (``navigate_earlier``) or next
     metric in the same iteration, else of the iteration before or after; with
-    ``next_iteration``, the same metric's plots of the iteration before or after."""
+    ``next_iteration``, of the nearest iteration before or after (the same metric's only
+    when the navigation keeps to one metric)."""
     body = call.parse(NextSampleBody)
     state = scroll_state(body.scroll_id, l="plot", t=body.task)
     if state is None:
@@ -235,14 +237,15 @@ async def next_plot_sample(call: Call) -> dict[str, Any]:
     it, metric = cast(list[Any], current)
     places = sorted({(k.iter, k.metric) for k in keys})
     if body.next_iteration:
-        places = [p for p in places if p[1] == metric]
         pick = [p for p in places if (p[0] < it if body.navigate_earlier else p[0] > it)]
     else:
         here = (it, metric)
         pick = [p for p in places if (p < here if body.navigate_earlier else p > here)]
     found = (pick[-1] if body.navigate_earlier else pick[0]) if pick else None
-    at = list(found) if found is not None else None
-    return await _plots_answer(call, body.task, scope, keys, at, at or current)
+    if found is None:  # nothing further: the answer stays where it was
+        return await _plots_answer(call, body.task, scope, keys, None, current, None)
+    at = list(found)
+    return await _plots_answer(call, body.task, scope, keys, at, at, found[1])
 
 
 def _is_place(value: Any) -> bool:
@@ -259,17 +262,18 @@ async def _plots_answer(
     keys: list[SampleKey],
     at: list[Any] | None,
     where: list[Any] | None,
+    metric: str | None,
 ) -> dict[str, Any]:
     """``{scroll_id, events, min_iteration, max_iteration}`` for the plots of the metric at
-    the iteration ``at`` names (None: none; the scroll id then keeps ``where``)."""
+    the iteration ``at`` names (None: none; the scroll id then keeps ``where``), with the
+    first and last iteration of ``metric``."""
     events: list[dict[str, Any]] = []
-    low = high = None
     if at is not None:
         ids = [k.id for k in keys if [k.iter, k.metric] == at]
         found = await reads(call).samples(call.principal, EventKind.PLOT, task, ids)
         events = [event_object(e) for e in sorted(found, key=lambda e: (e.variant, e.id))]
-        iters = [k.iter for k in keys if k.metric == at[1]]
-        low, high = (min(iters), max(iters)) if events else (None, None)
+    iters = [k.iter for k in keys if k.metric == metric]
+    low, high = (min(iters), max(iters)) if iters else (None, None)
     state = {"l": "plot", "t": task, "m": scope, "k": where}
     return {
         "scroll_id": scroll_id(state) if where is not None else None,
