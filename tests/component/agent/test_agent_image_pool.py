@@ -7,9 +7,10 @@ registry on loopback."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from hangar.agent.images.node_images import GcPolicy, NodeImages, collect_garbag
 from hangar.agent.models import BatchSteps, ImageRequest
 from hangar.agent.node import Node
 from hangar.agent.node_errors import KernelStartFailed
+from hangar.agent.runtimes import rootfs
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
 from tests.support.agent_node import collect, ends, make_node, request, text
 from tests.support.oci_images import Entry, ImageBuild, Layout, file, python_files, shell_rootfs
@@ -163,9 +165,10 @@ async def test_an_image_no_longer_used_lets_its_sandboxes_go(
 
 
 def _mounted(node: Node, image: ImageRequest) -> bool:
+    """Whether the store sees a kernel's overlay mount the image (overlayfs or FUSE)."""
     stored = node.images.find(image)
     assert stored is not None
-    return str(stored.rootfs) in Path("/proc/self/mounts").read_text()
+    return stored.manifest.digest not in node.images.store.unused_since(time.time() + 60)
 
 
 async def _pooled_and_idle(node: Node, registry: Registry, tag: str) -> str:
@@ -180,23 +183,33 @@ async def _pooled_and_idle(node: Node, registry: Registry, tag: str) -> str:
     return pooled
 
 
+@pytest.mark.parametrize("privileged", [True, False], ids=["overlayfs", "fuse-overlayfs"])
 async def test_a_full_store_evicts_an_image_only_pooled_sandboxes_hold(
-    runtime: BubblewrapRuntime, data_dir: Path, registry: Registry
+    make_runtime: Callable[..., BubblewrapRuntime],
+    data_dir: Path,
+    registry: Registry,
+    privileged: bool,
 ) -> None:
     """A store too small for two images: an image whose last session ended is evicted for
     the next one even while the pool keeps a sandbox of it (the pool lets it go), and the
-    image the next session runs in stays while it runs."""
+    image the next session runs in stays while it runs. A non-root agent (here: root told
+    not to use its mount rights) pools image sandboxes on fuse-overlayfs the same way."""
+    if not privileged and shutil.which(rootfs.FUSE_OVERLAYFS) is None:
+        pytest.skip("fuse-overlayfs is not installed")
     one, two = _image(registry, "one"), _image(registry, "two")
     elsewhere = NodeImages(data_dir / "elsewhere", owner=None)
     size_two = (await elsewhere.ensure(two)).manifest.size
+    runtime = make_runtime(privileged=privileged)
     node = make_node(runtime, data_dir, sandbox_pool_size=1)
     try:
         pooled = await _pooled_and_idle(node, registry, "one")
         store = node.images.store
         store.limit_bytes = store.usage() + size_two - 1  # one of them at a time
 
+        await _waiter(runtime, pooled)  # its first process's sandbox too, on the image
         second = request(image=two, interactive=False)
         await node.create_kernel(second)  # was: "the image store is full"
+        assert _mounted(node, two)
         assert await _run(node, second.kernel_id, "sh /app/hello.sh") == ("hello from two\n", 0)
         assert node.images.find(one) is None  # evicted
         assert not (data_dir / "scratch" / pooled).exists()
@@ -205,7 +218,15 @@ async def test_a_full_store_evicts_an_image_only_pooled_sandboxes_hold(
         third = request(image=one, interactive=False)  # "two" is in use: no room
         with pytest.raises(KernelStartFailed, match="full"):
             await node.create_kernel(third)
+        assert await _run(node, second.kernel_id, "sh /app/hello.sh") == ("hello from two\n", 0)
         await node.destroy_kernel(second.kernel_id)
+        await node.settle()
+        pooled = await _pooled(node, _key(two))
+        fourth = request(image=two, interactive=False)  # takes the pooled sandbox of "two"
+        await node.create_kernel(fourth)
+        assert not (data_dir / "scratch" / pooled).exists()
+        assert await _run(node, fourth.kernel_id, "sh /app/hello.sh") == ("hello from two\n", 0)
+        await node.destroy_kernel(fourth.kernel_id)
         await node.settle()
         await _pooled(node, _key(two))
         await node.create_kernel(third)  # "two" only pooled now: it goes, "one" comes back

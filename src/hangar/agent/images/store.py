@@ -18,6 +18,7 @@ before it evicts or collects it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -334,8 +335,20 @@ class ImageStore:
 
 
 def _mounts() -> str:
-    path = Path("/proc/self/mounts")
-    return path.read_text() if path.exists() else ""
+    """What names the image roots kernels' overlays mount: /proc/self/mounts (an overlay's
+    options name its lower dir) and the command lines of fuse-overlayfs processes (a FUSE
+    mount's line does not: without them a non-root agent's images would all look idle)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "mounts").exists():
+        return ""
+    found = [(proc / "self" / "mounts").read_text()]
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if argv[0].endswith(b"fuse-overlayfs"):
+                    found.append(b" ".join(argv).decode(errors="replace"))
+    return "\n".join(found)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
