@@ -16,7 +16,6 @@ request has arrived (one rename or object write each).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -24,7 +23,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
-from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from hangar.core.diskspace import DiskReserve
@@ -33,13 +31,13 @@ from hangar.core.principal import Principal
 from hangar.core.storage import paths
 from hangar.core.storage.backends.base import Parts, StorageBackend
 from hangar.core.tracking.contracts import KEEP_NOTHING, Cleaned, Keep, TaskAccess, TaskRef
+from hangar.core.tracking.file_quota import USAGE_TTL, OwnedTasks, UserFileQuota
 
 log = logging.getLogger("hangar.tracking.files")
 
 TASK_COMPONENT = re.compile(r"\.([0-9a-f]{32})$")
 FOLDER_NAMESPACE = uuid.UUID("4d0c8f9e-7a35-4c2b-9f61-2f3a5e1c7b80")
 MAX_LISTED_KEYS = 10_000  # keys a task deletion reports at most
-USAGE_TTL = 10.0  # seconds a domain's measured file usage is trusted (uploads added)
 FILES_PATH = "/files/"  # where the file server's urls hold the key
 
 
@@ -172,10 +170,6 @@ class UploadBatch:
             await staged.file.backend.discard_upload(staged.upload_id)
 
 
-class OwnedTasks(Protocol):
-    async def owned_by(self, user_uuid: uuid.UUID) -> list[TaskRef]: ...
-
-
 class TrackingFiles:
     """The file server's operations, authorized by task visibility (see the module text)."""
 
@@ -191,17 +185,14 @@ class TrackingFiles:
     ) -> None:
         """``reserve``: uploads are refused when they would eat into the data dir's reserve;
         ``quota_bytes``: or when they would bring a domain's files past it (0: no quota);
-        ``user_quota_bytes``: or the uploader's (the files of the tasks ``owned`` lists for
-        them, and their own keys)."""
+        ``user_quota_bytes``: or a user's (:mod:`~hangar.core.tracking.file_quota`)."""
         self.backend = backend
         self._access = access
         self._reserve = reserve
         self._folders: set[uuid.UUID] = set()
         self.quota_bytes = quota_bytes
-        self.user_quota_bytes = user_quota_bytes if owned is not None else 0
-        self._owned = owned
+        self._users = UserFileQuota(backend, self.folder_of, user_quota_bytes, owned)
         self._used: dict[uuid.UUID, tuple[float, int]] = {}  # measured at, bytes
-        self._user_used: dict[uuid.UUID, tuple[float, int]] = {}  # by user uuid
 
     async def admit(
         self,
@@ -217,7 +208,7 @@ class TrackingFiles:
         measured at most every USAGE_TTL seconds and counts the uploads recorded between."""
         charges = {principal.user_uuid: incoming} if charges is None else charges
         for owner, size in charges.items():
-            await self.admit_user(principal, owner, size, record=record)
+            await self._users.admit(principal, owner, size, record=record)
         if not self.quota_bytes:
             return
         vfid = self.folder_of(principal.domain_name)
@@ -233,54 +224,18 @@ class TrackingFiles:
             )
         self._used[vfid] = (at, used + incoming if record else used)
 
-    async def admit_user(
-        self, principal: Principal, user: uuid.UUID, incoming: int, *, record: bool
-    ) -> None:
-        """Raises QuotaExceeded when ``incoming`` more bytes that ``principal`` uploads
-        would bring ``user`` (the owner of the tasks they go into) past the per-user quota."""
-        if not self.user_quota_bytes:
-            return
-        now = time.monotonic()
-        at, used = self._user_used.get(user, (0.0, 0))
-        if now - at > USAGE_TTL:
-            at, used = now, await self._user_usage(user, principal.domain_name)
-        if used + incoming > self.user_quota_bytes:
-            whose = "yours take" if user == principal.user_uuid else "the task owner's take"
-            raise QuotaExceeded(
-                f"The file server keeps {self.user_quota_bytes} bytes per user: {whose} "
-                f"{used} and this upload adds {incoming}."
-            )
-        self._user_used[user] = (at, used + incoming if record else used)
-
-    async def _user_usage(self, user: uuid.UUID, domain_name: str) -> int:
-        """Bytes of the files of the user's tasks in the domain and of their own keys."""
-        assert self._owned is not None
-        vfid = self.folder_of(domain_name)
-        tasks = await self._owned.owned_by(user)
-        places: list[Parts] = [("users", user.hex)]
-        places += [("tasks", task.id) for task in tasks if task.domain_name == domain_name]
-        return sum([await self._tree_size(vfid, place) for place in places])
-
-    async def _tree_size(self, vfid: uuid.UUID, place: Parts) -> int:
-        try:
-            entries = await self.backend.list_files(vfid, place)
-        except (NotFound, InvalidRequest):
-            return 0
-        total = 0
-        for entry in entries:
-            if entry.kind == "DIRECTORY":
-                total += await self._tree_size(vfid, (*place, entry.name))
-            elif entry.kind == "FILE":
-                total += entry.size
-        return total
-
     def forget_usage(self, domain_name: str, owners: Collection[str] = ()) -> None:
         """Files of the domain (of these owners' tasks) went: measure again before the
         next upload."""
         self._used.pop(self.folder_of(domain_name), None)
-        for owner in owners:
-            with contextlib.suppress(ValueError):
-                self._user_used.pop(uuid.UUID(owner), None)
+        self._users.forget(owners)
+
+    async def admit_user(
+        self, principal: Principal, user: uuid.UUID, incoming: int, *, record: bool
+    ) -> None:
+        """Raises QuotaExceeded when ``incoming`` more bytes would bring ``user`` past the
+        per-user quota."""
+        await self._users.admit(principal, user, incoming, record=record)
 
     def folder_of(self, domain_name: str) -> uuid.UUID:
         return uuid.uuid5(FOLDER_NAMESPACE, f"clearml-files:{domain_name}")

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from hangar.core.errors import HangarError, NotFound
 from hangar.core.tracking.contracts import TaskRef
-from hangar.core.tracking.files import OwnedTasks, TrackingFiles
+from hangar.core.tracking.file_quota import OwnedTasks
+from hangar.core.tracking.files import TrackingFiles
 
 log = logging.getLogger("hangar.tracking.purge")
 
