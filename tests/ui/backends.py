@@ -29,10 +29,18 @@ def _selected(config: pytest.Config) -> list[str]:
 
 
 def server_per_backend(metafunc: pytest.Metafunc) -> None:
-    """The module's ``server`` fixture, parametrized (module scope) over the backends."""
+    """The module's ``server`` fixture, parametrized (module scope) over the backends; a
+    test marked ``@pytest.mark.backends("sqlite")`` (the database does not matter to it)
+    runs on those only."""
     if "server" in metafunc.fixturenames:
-        wanted = [b for b in BACKENDS if b in _selected(metafunc.config)]
+        marker = metafunc.definition.get_closest_marker("backends")
+        only = set(marker.args) if marker else set(BACKENDS)
+        wanted = [b for b in BACKENDS if b in _selected(metafunc.config) and b in only]
         params = [pytest.param(b, id=b, marks=getattr(pytest.mark, b)) for b in wanted]
+        if not params:  # a clear reason instead of pytest's "got empty parameter set"
+            first = sorted(only)[0]
+            why = f"runs on {', '.join(sorted(only))} only"
+            params = [pytest.param(first, id=first, marks=pytest.mark.skip(reason=why))]
         metafunc.parametrize("server", params, indirect=True, scope="module")
 
 

@@ -1,6 +1,7 @@
 """Changing experiments in a real browser: reset, archive, publish, move, a clone with its
 hyperparameters edited and enqueued, the tag filter with several tags, and a task table
-that shows new tasks and new statuses by itself. Data comes in through the ClearML face."""
+that shows new tasks and new statuses by itself. Data comes in through the ClearML face.
+On each selected database backend: the changes and tag filters are the database's."""
 
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ from playwright.sync_api import Page, expect
 
 from tests.support.clearml import ClearmlApi, ClearmlUser, admin_of, new_user
 from tests.support.live import LiveServer
+from tests.ui.backends import live_server_on, server_per_backend
 from tests.ui.helpers import sign_in
 
 pytestmark = pytest.mark.integration
+pytest_generate_tests = server_per_backend
 
 BADGE = ".heading [data-status]"
 SCRIPT = "<script>window.pwned=1</script>"
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    yield from live_server_on(request, tmp_path_factory, "ui-actions")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
 """Experiment pages in a real browser: a 100k-point chart, plots, console search, compare,
-isolation between users and inert task names. Data comes in through the ClearML face."""
+isolation between users and inert task names. Data comes in through the ClearML face.
+On each selected database backend (the tracking reads are the database's), except the
+inert names."""
 
 from __future__ import annotations
 
@@ -15,15 +17,24 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.support.clearml import ClearmlApi, ClearmlUser, new_user
 from tests.support.live import LiveServer
+from tests.ui.backends import live_server_on, server_per_backend
 from tests.ui.helpers import sign_in
 
 pytestmark = pytest.mark.integration
+pytest_generate_tests = server_per_backend
 
 SCRIPT = "<script>window.pwned=1</script>"
 T0 = 1_700_000_000_000
 DRAWN = "() => { const c = document.querySelector('#charts canvas'); if (!c) return 0;" \
     " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;" \
     " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    yield from live_server_on(request, tmp_path_factory, "ui-experiments")
 
 
 def scalar_lines(task: str, metric: str, variant: str, points: int, start: int = 0) -> list[str]:
@@ -183,6 +194,7 @@ def test_another_user_sees_none_of_the_first_users_tasks(
         other.context.close()
 
 
+@pytest.mark.backends("sqlite")  # the database does not matter
 def test_a_task_named_with_a_script_renders_inert(
     page: Page, alice: ClearmlUser, api: ClearmlApi, project: str
 ) -> None:

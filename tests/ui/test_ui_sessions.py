@@ -1,18 +1,29 @@
-"""Sessions in the web UI: create, watch it turn RUNNING live, destroy; isolation; XSS."""
+"""Sessions in the web UI: create, watch it turn RUNNING live, destroy; isolation; XSS.
+On each selected database backend, except the tests the database does not matter to."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.live import LiveServer
+from tests.ui.backends import live_server_on, server_per_backend
 from tests.ui.helpers import ADMIN_EMAIL, new_user, sign_in
 
 pytestmark = pytest.mark.integration
+pytest_generate_tests = server_per_backend
 
 SCRIPT = "<script>window.pwned=1</script>"
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    yield from live_server_on(request, tmp_path_factory, "ui-sessions")
 
 
 def create(page: Page, name: str, *, command: str = "") -> str:
@@ -127,6 +138,7 @@ def test_a_preset_sets_the_resources(page: Page, server: LiveServer) -> None:
     page.click("button:has-text('Destroy')")
 
 
+@pytest.mark.backends("sqlite")  # the database does not matter
 def test_script_in_a_log_line_and_a_name_renders_inert(page: Page, server: LiveServer) -> None:
     sign_in(page, ADMIN_EMAIL, server.password)
     session_id = create(page, "ui-xss", command=f"echo '{SCRIPT}'")
@@ -149,6 +161,7 @@ def test_script_in_a_log_line_and_a_name_renders_inert(page: Page, server: LiveS
     assert session_id
 
 
+@pytest.mark.backends("sqlite")  # the database does not matter
 def test_phone_sized_screen_reads_the_list_without_sideways_scrolling(
     browser: Browser, server: LiveServer
 ) -> None:
