@@ -236,10 +236,16 @@ async def test_a_full_store_evicts_an_image_only_pooled_sandboxes_hold(
         await _end(node)
 
 
+@pytest.mark.parametrize("privileged", [True, False], ids=["overlayfs", "fuse-overlayfs"])
 async def test_garbage_collection_removes_an_unused_image_pooled_sandboxes_hold(
-    runtime: BubblewrapRuntime, data_dir: Path, registry: Registry
+    make_runtime: Callable[..., BubblewrapRuntime],
+    data_dir: Path,
+    registry: Registry,
+    privileged: bool,
 ) -> None:
-    node = make_node(runtime, data_dir, sandbox_pool_size=1)
+    if not privileged and shutil.which(rootfs.FUSE_OVERLAYFS) is None:
+        pytest.skip("fuse-overlayfs is not installed")
+    node = make_node(make_runtime(privileged=privileged), data_dir, sandbox_pool_size=1)
     image = _image(registry, "one")
     try:
         pooled = await _pooled_and_idle(node, registry, "one")
