@@ -194,9 +194,10 @@ class Services:
     def task_dispatcher(self) -> Dispatcher:
         """Sends QUEUE endpoints' tasks to their RUNNING workers."""
         s = self.settings
+        retention = s.endpoints.task_retention_days * 86400
         rules = DispatchRules(concurrency=s.endpoints.task_concurrency,
                               timeout=s.endpoints.task_timeout_seconds,
-                              retention_seconds=s.endpoints.task_retention_days * 86400)  # fmt: skip
+                              retention_seconds=retention)  # fmt: skip
         leases = Leases(process_identity(), ttl=timedelta(seconds=s.endpoints.task_lease_seconds))
         return Dispatcher(self.sessions, self.clock, self.endpoints, leases, self.task_notifier,
                           rules)  # fmt: skip
