@@ -213,3 +213,24 @@ async def test_scalar_pages_read_one_series_or_several_in_order(part: Part) -> N
         assert {page.total for page in pages} == {len(expected)}
     whole = await part.reads.scalar_page(alice, T1, metric="acc", limit=10)
     assert (whole.total, whole.after, whole.runs[0].rows) == (1, None, [(0, 1.0, None, 5)])
+
+
+async def test_plot_samples_come_by_key_and_only_from_their_task(part: Part) -> None:
+    alice = principal(ALICE)
+    await part.service.add(
+        alice,
+        [
+            PlotIn(T1, "p", "b", 2, 1, "w", '{"n": "p/b@2"}'),
+            PlotIn(T1, "p", "a", 2, 2, "w", '{"n": "p/a@2"}'),
+            PlotIn(T1, "q", "a", 1, 3, "w", '{"n": "q/a@1"}'),
+            PlotIn(T2, "p", "a", 2, 4, "w", '{"n": "other task"}'),
+        ],
+    )
+    keys = await part.reads.sample_keys(alice, EventKind.PLOT, T1)
+    assert [(k.iter, k.metric, k.variant) for k in keys] == [(1, "q", "a"), (2, "p", "a"),
+                                                             (2, "p", "b")]  # fmt: skip
+    others = await part.reads.sample_keys(alice, EventKind.PLOT, T2)
+    found = await part.reads.samples(alice, EventKind.PLOT, T1, [k.id for k in keys + others])
+    assert [e.plot for e in found] == ['{"n": "p/b@2"}', '{"n": "p/a@2"}', '{"n": "q/a@1"}']
+    with pytest.raises(NotFound):
+        await part.reads.samples(principal(BOB), EventKind.PLOT, T1, [k.id for k in keys])
