@@ -207,6 +207,8 @@ class KernelPool:
         self.forget(key)
         while pending := self._keyed.get(key):
             await asyncio.wait(set(pending))
+        if not self._keyed.get(key, True):
+            del self._keyed[key]
 
     def give_back(self, pooled: Pooled) -> None:
         """Destroy a taken kernel that could not be adopted."""
