@@ -105,7 +105,7 @@ def test_demand_and_workers_travel_between_the_servers(
     caller.start()
     # The request on B wakes the endpoint on A: without the relay A would never hear of it.
     woke = _waited(lambda: _get(a, key, eid)["totalWorkers"] >= 1, "A started a worker", 10)
-    assert woke < 1.0, f"A started a worker {woke:.2f} s after the request reached B"
+    assert woke < 1.5, f"A started a worker {woke:.2f} s after the request reached B"
     _waited(lambda: _get(a, key, eid)["runningWorkers"] == 1, "the worker runs", 90)
     running_at = time.monotonic()
     caller.join(45)
@@ -115,12 +115,12 @@ def test_demand_and_workers_travel_between_the_servers(
     # B stopped waiting as soon as A's worker ran (it polls the database only once a
     # second), and did not time out with 503; it cannot connect to A's agent: 502.
     assert response.status_code != 503, response.text
-    assert late < 0.5, f"B answered {late:.2f} s after the worker ran"
+    assert late < 0.75, f"B answered {late:.2f} s after the worker ran"
 
     # An owner's stop through B reaches the loop on A at once, not at its next pass.
     stopped = httpx.post(f"{b.endpoint}/v2/serverless/{eid}/stop", headers={"X-Api-Key": key})
     assert stopped.json()["code"] == 10000, stopped.text
     drained = _waited(lambda: _get(a, key, eid)["runningWorkers"] == 0, "A drains it", 10)
-    assert drained < 1.0, f"A stopped the worker {drained:.2f} s after B was told"
+    assert drained < 1.5, f"A stopped the worker {drained:.2f} s after B was told"
     print(f"woken {woke:.3f} s, B answered {late:.3f} s after RUNNING ({response.status_code}),"
           f" stopped {drained:.3f} s")  # fmt: skip

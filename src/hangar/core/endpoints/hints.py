@@ -5,7 +5,7 @@ an owner's change reach the other processes at once instead of at their next pas
 
 Hints are not the record: a lost one only delays the reaction until the periodic passes
 that read the database. Load is coalesced (the latest values, at most every
-``LOAD_EVERY`` seconds, at once when it goes to or from zero; a non-zero load is sent again
+``LOAD_EVERY`` seconds, at once when it rises from none; a non-zero load is sent again
 every ``LOAD_REFRESH`` seconds, and a receiver forgets one older than ``LOAD_TTL``), and a
 wake of one endpoint leaves at most every ``WAKE_EVERY`` seconds. With one process (SQLite)
 there is no relay and none of this runs.
@@ -72,7 +72,7 @@ class HintRelay:
         if sent is None and not any(values):
             return  # nothing the others do not know
         self._local[endpoint_id] = values
-        if sent is None or any(sent[0]) != any(values):
+        if sent is None:  # load where there was none: at once
             self._send(endpoint_id, values)
         elif sent[0] != values:
             self._dirty.set()

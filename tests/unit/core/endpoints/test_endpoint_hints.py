@@ -139,7 +139,8 @@ async def test_load_adds_requests_of_both_and_counts_queued_tasks_once(
     await settle()
     assert a.signals.load(EP).total == 4 + 2 + 5
 
-    b.signals.note_load(EP, 0, 0)  # to zero: sent at once
+    b.signals.note_load(EP, 0, 0)  # back to zero: with the next flush too
+    b.relay._flush()
     await settle()
     assert a.signals.load(EP).total == 4 + 2
 
@@ -161,3 +162,14 @@ async def test_without_a_relay_nothing_is_sent() -> None:
     signals.changed(EP)
     await asyncio.wait_for(signals.follow(), 1)  # returns at once
     assert signals.load(EP).total == 2
+
+
+async def test_a_busy_gateway_sends_few_load_hints(two: tuple[Process, Process, FakeClock]) -> None:
+    a, _, _ = two
+    async with a.bus.subscribe(Matcher(frozenset({EventKind.ENDPOINT_LOAD}))) as sent:
+        for _ in range(100):  # requests one after another: in flight 1, 0, 1, 0, ...
+            a.signals.note_load(EP, None, 1)
+            a.signals.note_load(EP, None, 0)
+        assert len(sent.drain()) == 1  # the first; the rest leaves with the next flush
+        a.relay._flush()
+        assert [e.payload.in_flight for e in sent.drain()] == [0]  # type: ignore[union-attr]
