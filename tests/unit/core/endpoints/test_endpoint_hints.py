@@ -30,7 +30,8 @@ class Wire:
 
 class End:
     def __init__(self, wire: Wire) -> None:
-        self.wire, self.receive = wire, None
+        self.wire = wire
+        self.receive: Callable[[str], None] | None = None
         wire.ends.append(self)
 
     async def open(self, receive: Callable[[str], None]) -> None:
