@@ -195,3 +195,56 @@ def test_a_server_without_an_agent_of_its_own_runs_queued_tasks_on_its_remote_ag
     finally:
         remote.stop()
         manager.stop()
+
+
+RESTART_JOB = """
+import os, time
+from clearml import Task
+task = Task.init()
+print("waiting for the go", flush=True)
+deadline = time.monotonic() + 150
+while not os.path.exists("/home/work/go") and time.monotonic() < deadline:
+    time.sleep(0.2)
+print("going on after the restart", flush=True)
+task.get_logger().report_scalar("loss", "train", value=0.5, iteration=1)
+task.flush(wait_for_uploads=True)
+"""
+
+
+def test_a_remote_run_goes_on_across_its_agents_restart(
+    server: LiveServer, agent: LiveAgent, alice: ClearmlUser, api: ClearmlApi, farm_queue: str
+) -> None:
+    """The agent restarts while the task runs: its kernel runs on, the new agent process
+    opens the run's API socket again, the script reaches the API afterwards and the task
+    completes, run once; the agent's copy goes with the kernel."""
+    script = CREATE_AND_ENQUEUE.replace("NAME", repr("far restart")).replace(
+        'queue_name="default"', 'queue_name="farm-q"'
+    )
+    task_id = sdk_json(server, alice, script, **{"job.py": RESTART_JOB})
+
+    def log() -> list[str]:
+        return [e["msg"] for e in api.call("events.get_task_log", task=task_id)["events"]]
+
+    deadline = time.monotonic() + 120
+    while "waiting for the go" not in log():
+        assert time.monotonic() < deadline, agent.log_path.read_text()[-3000:]
+        time.sleep(0.3)
+    agent.stop(keep_sessions=True)
+    agent.start()
+    agent.wait_status("ALIVE")
+    scratch = [p for p in (agent.home / "data" / "scratch").glob("*-*-*-*-*") if p.is_dir()]
+    assert len(scratch) == 1, scratch
+    (scratch[0] / "go").write_text("")
+    task = wait_status(api, task_id, FINAL, timeout=120)
+    why = (task["status_reason"], log(), agent.log_path.read_text()[-3000:])
+    assert task["status"] == "completed", why
+    seen = sdk_json(server, alice, READ_BACK.replace("TASK_ID", repr(task_id)))
+    assert seen["scalars"]["loss"]["train"]["y"] == [0.5]  # reported after the restart
+    lines = log()
+    assert lines.count("waiting for the go") == 1, lines  # run once
+    assert lines.count("going on after the restart") == 1, lines
+    runs = agent.home / "data" / "agent-runs"
+    deadline = time.monotonic() + 30
+    while any(p.name != ".kernels" for p in runs.iterdir()):
+        assert time.monotonic() < deadline, list(runs.iterdir())
+        time.sleep(0.2)

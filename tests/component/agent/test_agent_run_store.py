@@ -74,3 +74,30 @@ async def test_a_run_with_a_link_out_of_it_is_refused_and_leaves_nothing(tmp_pat
     with pytest.raises(RunRefused):
         await store.put("bad", uuid.uuid4(), buffer.getvalue())
     assert not (tmp_path / "agent-runs" / "bad").exists()
+
+
+async def test_a_restarted_store_reopens_the_sockets_of_kept_kernels_and_drops_the_rest(
+    tmp_path: Path,
+) -> None:
+    """An agent restart: the run of a kernel that runs on reaches the manager again through
+    the new process's socket, and goes with its kernel; a run whose kernel died goes."""
+    manager, port = await echo_manager()
+    url, ids = f"http://127.0.0.1:{port}", {"uid": os.getuid(), "gid": os.getgid()}
+    first = RunStore(tmp_path / "agent-runs", url, **ids)
+    kept, died = uuid.uuid4(), uuid.uuid4()
+    root = await first.put("kept", kept, ws.archive(run_dir(tmp_path / "m" / "kept")))
+    gone = await first.put("died", died, ws.archive(run_dir(tmp_path / "m" / "died")))
+    await first.close()  # the agent process ends; its kernels run on
+    with pytest.raises(OSError):  # nobody relays the old socket any more
+        await asyncio.open_unix_connection(str(root / "api.sock"))
+    second = RunStore(tmp_path / "agent-runs", url, **ids)
+    await second.resume([kept])
+    assert not gone.exists()
+    reader, writer = await asyncio.open_unix_connection(str(root / "api.sock"))
+    writer.write(b"again\n")
+    assert await asyncio.wait_for(reader.read(), 5) == b"manager heard again\n"
+    writer.close()
+    await second.drop_kernel(kept)
+    assert not (tmp_path / "agent-runs").exists() or not any((tmp_path / "agent-runs").iterdir())
+    await second.close()
+    manager.close()

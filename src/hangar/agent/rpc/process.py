@@ -95,9 +95,13 @@ class _Server(uvicorn.Server):
         self.node, self.options = node, options
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
+        # Before the first call is answered: a batch run the manager follows again must
+        # not hear "not running" of a kernel this process has yet to take over.
         kept = await self.node.recover()  # kernels of this agent's last run, still running
         log.info("agent %s: took over %d kernel(s)", self.node.agent_id, len(kept))
+        if self.options.runs is not None:  # queued tasks' runs on those kernels go on
+            await self.options.runs.resume(kept)
+        await super().startup(sockets)
         warm_pool(self.node)
         self.beats = asyncio.create_task(heartbeats(self.node, self.options), name="heartbeat")
 

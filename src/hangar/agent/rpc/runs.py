@@ -5,7 +5,9 @@ launcher, its spec with the run's credentials, the task's code) as a tar archive
 unpacks it under ``<data dir>/agent-runs/<key>/`` and the kernel sees it read-only, as on
 the manager's own agent. The directory's ``api.sock`` is the session's only way to the API:
 each connection to it is relayed to the manager's address, the one this agent reports to.
-A run's directory goes when its kernel is destroyed (or when it is shipped again).
+A run's directory goes when its kernel is destroyed (or when it is shipped again). It notes
+its kernel, so an agent that restarts while the kernel runs on opens the socket again
+(:meth:`RunStore.resume`) and removes the copies of kernels that did not survive.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import ssl
 import tarfile
 import tempfile
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +32,7 @@ from hangar.agent.errors import AgentError
 log = logging.getLogger("hangar.agent.runs")
 SOCKET = "api.sock"
 SPEC = "spec.json"  # the run's credentials: for the sandbox's user alone
+KERNEL = ".kernel"  # the id of the kernel the run was shipped for (written after unpacking)
 MAX_SOCKET_PATH = 104
 
 
@@ -78,6 +82,17 @@ def unpack(root: Path, archive: bytes, uid: int, gid: int) -> None:
         spec.chmod(0o400)
 
 
+def _kernel_of(root: Path) -> uuid.UUID | None:
+    """The kernel ``root`` was shipped for; None when it says none (a partial copy)."""
+    note = root / KERNEL
+    try:
+        if root.is_symlink() or note.is_symlink():
+            return None
+        return uuid.UUID(note.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(ConnectionError, OSError):
         while data := await reader.read(65536):
@@ -104,13 +119,30 @@ class RunStore:
         await self.drop(key)
         root = self._base / key
         await asyncio.to_thread(unpack, root, archive, self._uid, self._gid)
-        path = root / SOCKET
+        (root / KERNEL).write_text(str(kernel_id))
+        await self._open(key, kernel_id)
+        return root
+
+    async def resume(self, kept: Collection[uuid.UUID]) -> None:
+        """After a restart: open the API sockets of the runs whose kernels run on (``kept``)
+        and remove the others' copies (their kernels ended while this agent was away)."""
+        if not self._base.is_dir():
+            return
+        for root in sorted(self._base.iterdir()):
+            kernel_id = _kernel_of(root)
+            if kernel_id is not None and kernel_id in kept:
+                await self._open(root.name, kernel_id)
+                log.info("run %s: its API socket is open again", root.name)
+            else:
+                await self.drop(root.name)
+
+    async def _open(self, key: str, kernel_id: uuid.UUID) -> None:
+        path = self._base / key / SOCKET
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            path.unlink()  # a socket of an earlier process relays nothing
         self._servers[key] = await asyncio.start_unix_server(self._relay, sock=listen_unix(path))
         path.chmod(0o666)  # the sandbox's user connects
         self._kernels[kernel_id] = key
-        return root
 
     async def drop_kernel(self, kernel_id: uuid.UUID) -> None:
         """Remove the run directory shipped for ``kernel_id``, if any (idempotent)."""
