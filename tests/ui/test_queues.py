@@ -1,6 +1,7 @@
 """Queues in a real browser: an experiment enqueued from its page runs on Hangar's executor
 to completed; the queue page reorders and dequeues one's own tasks and shows other users'
-entries without their names."""
+entries without their names. The queue page's reads and changes run on each selected
+database backend."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from playwright.sync_api import Page, expect
 from tests.integration.test_clearml_remote import executor_env
 from tests.support.clearml import ClearmlApi, ClearmlUser, admin_of, new_user, run_sdk
 from tests.support.live import LiveServer
+from tests.ui.backends import live_server_on, server_per_backend
 from tests.ui.helpers import sign_in
 
 pytestmark = pytest.mark.integration
+pytest_generate_tests = server_per_backend
 
 CREATE = """
 import json
@@ -37,16 +40,11 @@ task.flush(wait_for_uploads=True)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """The module's server runs queued tasks itself (the executor, with the SDK's site)."""
-    home = tmp_path_factory.mktemp("ui-queues")
-    live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
-                      extra_env=executor_env())  # fmt: skip
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from live_server_on(request, tmp_path_factory, "ui-queues", executor_env())
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +63,7 @@ def password_of(user: ClearmlUser) -> str:
     return "password-of-" + user.email
 
 
+@pytest.mark.backends("sqlite")  # executor on PostgreSQL: test_clearml_remote_handoff
 def test_an_experiment_enqueued_in_the_ui_runs_to_completed(
     page: Page, server: LiveServer, alice: ClearmlUser, api: ClearmlApi
 ) -> None:
