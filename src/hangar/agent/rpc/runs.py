@@ -18,47 +18,24 @@ import io
 import logging
 import os
 import shutil
-import socket
 import ssl
 import tarfile
-import tempfile
 import uuid
 from collections.abc import Collection
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from hangar.agent.errors import AgentError
+from hangar.util.unixrelay import hold_current, listen_unix, relay_to
 
 log = logging.getLogger("hangar.agent.runs")
 SOCKET = "api.sock"
 SPEC = "spec.json"  # the run's credentials: for the sandbox's user alone
 KERNEL = ".kernel"  # the id of the kernel the run was shipped for (written after unpacking)
-MAX_SOCKET_PATH = 104
 
 
 class RunRefused(AgentError):
     """The shipped run could not be unpacked (the message says why)."""
-
-
-def listen_unix(path: Path) -> socket.socket:
-    """A listening Unix socket at ``path``; a path longer than a socket address holds is
-    bound through a short symbolic link to its directory, removed at once."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        if len(str(path).encode()) <= MAX_SOCKET_PATH:
-            sock.bind(str(path))
-        else:
-            short = Path(tempfile.mkdtemp(prefix="hangar-run-"))
-            try:
-                (short / "d").symlink_to(path.parent)
-                sock.bind(str(short / "d" / path.name))
-            finally:
-                shutil.rmtree(short)
-        sock.listen(64)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def unpack(root: Path, archive: bytes, uid: int, gid: int) -> None:
@@ -91,13 +68,6 @@ def _kernel_of(root: Path) -> uuid.UUID | None:
         return uuid.UUID(note.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
 
 
 class RunStore:
@@ -165,24 +135,9 @@ class RunStore:
             relay.cancel()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Both ways until either side ends."""
-        current = asyncio.current_task()
-        if current is not None:
-            self._relays.add(current)
-            current.add_done_callback(self._relays.discard)
+        hold_current(self._relays)
         try:
             tls = ssl.create_default_context() if self._tls else None
-            up_reader, up_writer = await asyncio.open_connection(self._host, self._port, ssl=tls)
+            await relay_to(reader, writer, self._host, self._port, tls=tls)
         except OSError as exc:
             log.warning("a run's API connection to %s failed: %s", self._host, exc)
-            writer.close()
-            return
-        pipes = [asyncio.ensure_future(_pipe(reader, up_writer)),
-                 asyncio.ensure_future(_pipe(up_reader, writer))]  # fmt: skip
-        try:
-            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pipe in pipes:
-                pipe.cancel()
-            for w in (writer, up_writer):
-                w.close()

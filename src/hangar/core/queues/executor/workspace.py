@@ -15,10 +15,8 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +24,12 @@ from typing import Any
 from hangar.core.errors import InvalidRequest
 from hangar.core.queues.executor import launch
 from hangar.core.queues.executor.plan import CodePlan, RunPlan
+from hangar.util.unixrelay import hold_current, listen_unix, relay_to
 
 IN_SESSION = "/home/work/.hangar-task"
 SDK_IN_SESSION = "/home/work/.hangar-sdk"
 WHEELS_IN_SESSION = "/home/work/.hangar-wheels"
 SOCKET = "api.sock"
-MAX_SOCKET_PATH = 104
 GIT_TIMEOUT = 300
 REMOTE_PROTOCOLS = ("https://", "http://", "ssh://", "git://", "git@")
 
@@ -67,27 +65,6 @@ class RunFiles:
 def run_files(base: Path, task_id: str) -> RunFiles:
     """The run directory of a task."""
     return RunFiles(base / task_id[:16])
-
-
-def listen_unix(path: Path) -> socket.socket:
-    """A listening Unix socket at ``path``. A path longer than a socket address holds (a deep
-    data dir) is bound through a short symbolic link to its directory, removed at once."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        if len(str(path).encode()) <= MAX_SOCKET_PATH:
-            sock.bind(str(path))
-        else:
-            short = Path(tempfile.mkdtemp(prefix="hangar-run-"))
-            try:
-                (short / "d").symlink_to(path.parent)
-                sock.bind(str(short / "d" / path.name))
-            finally:
-                shutil.rmtree(short)
-        sock.listen(64)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _git(args: list[str], cwd: Path | None, *, local: bool) -> None:
@@ -203,13 +180,6 @@ def session_spec(
     }  # fmt: skip
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-
-
 class ApiLine:
     """The server's API on a run's Unix socket: each connection relayed to ``host:port``."""
 
@@ -225,35 +195,18 @@ class ApiLine:
             os.unlink(path)
         self.contacted.discard(task_id)
 
-        async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def relayed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.contacted.add(task_id)
             await self._relay(reader, writer)
 
-        server = await asyncio.start_unix_server(relay, sock=listen_unix(path))
+        server = await asyncio.start_unix_server(relayed, sock=listen_unix(path))
         os.chmod(path, 0o666)  # the sandbox's user connects
         self._servers[task_id] = server
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Both ways until either side ends (HTTP has no use for a half-closed line: the
-        server would keep its end of a keep-alive connection open)."""
-        current = asyncio.current_task()
-        if current is not None:
-            self._relays.add(current)
-            current.add_done_callback(self._relays.discard)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(self._host, self._port)
-        except OSError:
-            writer.close()
-            return
-        pipes = [asyncio.ensure_future(_pipe(reader, up_writer)),
-                 asyncio.ensure_future(_pipe(up_reader, writer))]  # fmt: skip
-        try:
-            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pipe in pipes:
-                pipe.cancel()
-            for w in (writer, up_writer):
-                w.close()
+        hold_current(self._relays)
+        with contextlib.suppress(OSError):  # the server is down: the session's call fails
+            await relay_to(reader, writer, self._host, self._port)
 
     async def close(self, task_id: str) -> None:
         self.contacted.discard(task_id)
