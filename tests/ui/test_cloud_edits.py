@@ -138,6 +138,18 @@ def test_rename_resize_and_edit_and_no_one_elses(
         ):
             answer = other.request.post(path, form={"csrf": token, **form}, max_redirects=0)
             assert answer.status == 404, (path, answer.status)
+        token = olga.locator("input[name=csrf]").first.get_attribute("value") or ""
+        big = "99999999999"  # past the id columns' INTEGER range: names nothing
+        for kind, change in (("volumes", "name"), ("vms", "edit"), ("credentials", "edit")):
+            assert other.request.get(f"/ui/cloud/{kind}/{big}/edit").status == 404, kind
+            answer = other.request.post(f"/ui/cloud/{kind}/{big}/{change}",
+                                        form={"csrf": token, "name": "x"})  # fmt: skip
+            assert answer.status == 404, kind
+        for action in ("credentials/{}/delete", "api-keys/{}/revoke", "volumes/{}/delete"):
+            answer = other.request.post("/ui/cloud/" + action.format(big), form={"csrf": token})
+            assert answer.status == 404, action
+        for page_path in (f"/ui/cloud/endpoints/{big}", f"/ui/cloud/endpoints/{big}/edit"):
+            assert other.request.get(page_path).status == 404, page_path
     finally:
         other.close()
     got = api.get(f"/v2/volumes/{volume_id}").json()["data"]

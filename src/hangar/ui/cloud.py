@@ -16,10 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from hangar.core.billing.models import Metered
-from hangar.core.errors import HangarError, InvalidRequest
+from hangar.core.errors import HangarError
 from hangar.core.identity.apikeys.models import NewApiKey
 from hangar.ui.cloud_edits import edit_routes
-from hangar.ui.cloud_forms import form_routes
+from hangar.ui.cloud_forms import form_routes, path_id
 from hangar.ui.cloud_pods import pod_routes
 from hangar.ui.context import Viewer, mutation, page, status_of, ui_of
 
@@ -57,13 +57,6 @@ async def cloud_page(
                      **await _resources(request, viewer))  # fmt: skip
 
 
-def _id(request: Request) -> int:
-    try:
-        return int(request.path_params["id"])
-    except ValueError:
-        raise InvalidRequest("expected a numeric id") from None
-
-
 @page
 async def cloud_home(request: Request, viewer: Viewer) -> Response:
     return await cloud_page(request, viewer)
@@ -86,7 +79,7 @@ async def create_key(request: Request, viewer: Viewer) -> Response:
 async def revoke_key(request: Request, viewer: Viewer) -> Response:
     try:
         await ui_of(request).services.apikeys.revoke(
-            _id(request), user_uuid=viewer.principal.user_uuid
+            path_id(request), user_uuid=viewer.principal.user_uuid
         )
     except HangarError as exc:
         return await cloud_page(request, viewer, status_code=status_of(exc), message=str(exc))
@@ -97,7 +90,7 @@ async def revoke_key(request: Request, viewer: Viewer) -> Response:
 async def delete_credential(request: Request, viewer: Viewer) -> Response:
     try:
         await ui_of(request).services.registry_auths.remove(
-            viewer.principal.user_uuid, _id(request)
+            viewer.principal.user_uuid, path_id(request)
         )
     except HangarError as exc:
         return await cloud_page(request, viewer, status_code=status_of(exc), message=str(exc))

@@ -19,17 +19,10 @@ from starlette.routing import Route
 
 from hangar.core.errors import HangarError, InvalidRequest
 from hangar.core.volumes.models import MAX_SIZE_GB, MIN_SIZE_GB
-from hangar.ui.cloud_forms import CREDENTIAL_NAME, VOLUME_WORDS, worded
+from hangar.ui.cloud_forms import CREDENTIAL_NAME, VOLUME_WORDS, path_id, worded
 from hangar.ui.context import Viewer, mutation, page, status_of, ui_of
 
 TEMPLATE = "cloud_edit.html"
-
-
-def _path_id(request: Request) -> int:
-    raw = str(request.path_params["id"])
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidRequest("expected a numeric id")
-    return int(raw)
 
 
 def _text(form: FormData, name: str) -> str:
@@ -78,13 +71,13 @@ def _edit_page(
 
 @page
 async def edit_volume(request: Request, viewer: Viewer) -> Response:
-    view = await ui_of(request).services.volumes.view(viewer.principal, _path_id(request))
+    view = await ui_of(request).services.volumes.view(viewer.principal, path_id(request))
     return _edit_page(request, viewer, "volume", view.volume)
 
 
 @mutation
 async def rename_volume(request: Request, viewer: Viewer) -> Response:
-    volumes, volume_id = ui_of(request).services.volumes, _path_id(request)
+    volumes, volume_id = ui_of(request).services.volumes, path_id(request)
     view = await volumes.view(viewer.principal, volume_id)  # another user's: not found
     form = await request.form()
     try:
@@ -104,7 +97,7 @@ def _size(form: FormData) -> int:
 
 @mutation
 async def resize_volume(request: Request, viewer: Viewer) -> Response:
-    volumes, volume_id = ui_of(request).services.volumes, _path_id(request)
+    volumes, volume_id = ui_of(request).services.volumes, path_id(request)
     view = await volumes.view(viewer.principal, volume_id)
     form = await request.form()
     try:
@@ -120,13 +113,13 @@ async def resize_volume(request: Request, viewer: Viewer) -> Response:
 
 @page
 async def edit_vm(request: Request, viewer: Viewer) -> Response:
-    vm = await ui_of(request).services.vms.get(viewer.principal, _path_id(request))
+    vm = await ui_of(request).services.vms.get(viewer.principal, path_id(request))
     return _edit_page(request, viewer, "vm", vm)
 
 
 @mutation
 async def rename_vm(request: Request, viewer: Viewer) -> Response:
-    vms, vm_id = ui_of(request).services.vms, _path_id(request)
+    vms, vm_id = ui_of(request).services.vms, path_id(request)
     vm = await vms.get(viewer.principal, vm_id)
     form = await request.form()
     try:
@@ -143,7 +136,7 @@ async def rename_vm(request: Request, viewer: Viewer) -> Response:
 @page
 async def edit_credential(request: Request, viewer: Viewer) -> Response:
     auths = ui_of(request).services.registry_auths
-    auth = await auths.get(viewer.principal.user_uuid, _path_id(request))
+    auth = await auths.get(viewer.principal.user_uuid, path_id(request))
     return _edit_page(request, viewer, "credential", auth)
 
 
@@ -152,7 +145,7 @@ async def save_credential(request: Request, viewer: Viewer) -> Response:
     auths, owner, auth_id = (
         ui_of(request).services.registry_auths,
         viewer.principal.user_uuid,
-        _path_id(request),
+        path_id(request),
     )
     auth = await auths.get(owner, auth_id)
     form = await request.form()

@@ -13,18 +13,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from hangar.core.endpoints.models import Endpoint, EndpointUpdate
-from hangar.core.errors import HangarError, InvalidRequest
+from hangar.core.errors import HangarError
 from hangar.ui.cloud_endpoint_new import WORDS, endpoint_request, form_page
-from hangar.ui.cloud_forms import worded
+from hangar.ui.cloud_forms import path_id, worded
 from hangar.ui.cloud_pods import gpu_offers
 from hangar.ui.context import Viewer, mutation, page, ui_of
 
 
 def _id(request: Request) -> int:
-    raw = str(request.path_params["id"])
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidRequest("expected a numeric id")
-    return int(raw)
+    return path_id(request)
 
 
 def filled(endpoint: Endpoint) -> dict[str, str]:

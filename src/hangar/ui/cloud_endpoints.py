@@ -24,6 +24,7 @@ from hangar.core.endpoints.models import Endpoint, LogQuery, ServiceMode
 from hangar.core.errors import HangarError, InvalidRequest
 from hangar.ui.cloud_endpoint_edit import edit_routes
 from hangar.ui.cloud_endpoint_new import new_endpoint_routes
+from hangar.ui.cloud_forms import MAX_ID
 from hangar.ui.context import Viewer, mutation, page, status_of, ui_of
 
 TASK_PAGE = 20
@@ -40,7 +41,8 @@ def _int(raw: object, name: str, *, low: int = 0, high: int | None = None) -> in
 
 
 def _id(request: Request, name: str = "id") -> int:
-    return _int(request.path_params[name], name)
+    value = _int(request.path_params[name], name)
+    return value if value <= MAX_ID else 0  # past the INTEGER id column: names nothing
 
 
 async def _costs(request: Request, endpoints: list[Endpoint]) -> dict[int, Any]:

@@ -31,6 +31,7 @@ from hangar.util.gputypes import gpu_type, vm_type_id
 CREDENTIAL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9@._-]{0,19}$")
 MOUNT_PATH = re.compile(r"^/[^\x00-\x1f\x7f]{0,254}$")
 MAX_VOLUMES = 1000
+MAX_ID = 2**31 - 1  # the objects' INTEGER id columns
 VOLUME_WORDS = {"size": "sizeInGb", "storage type": "storageType",
                 "vendor type": "vendorVolumeType"}  # fmt: skip
 VM_WORDS = {"volumes": "volumeMountPaths", "gpu_count": "vmTypeId"}
@@ -134,7 +135,7 @@ async def create_volume(request: Request, viewer: Viewer) -> Response:
 
 @mutation
 async def delete_volume(request: Request, viewer: Viewer) -> Response:
-    volume_id = _path_id(request)
+    volume_id = path_id(request)
     await ui_of(request).services.volumes.delete(viewer.principal, volume_id)
     return RedirectResponse(ui_of(request).url("/cloud#volumes"), status_code=303)
 
@@ -190,7 +191,7 @@ async def create_vm(request: Request, viewer: Viewer) -> Response:
 
 @mutation
 async def terminate_vm(request: Request, viewer: Viewer) -> Response:
-    vms, vm_id = ui_of(request).services.vms, _path_id(request)
+    vms, vm_id = ui_of(request).services.vms, path_id(request)
     await vms.get(viewer.principal, vm_id)  # another user's: "not found", as on the API
     await vms.terminate(viewer.principal, vm_id)
     return RedirectResponse(ui_of(request).url("/cloud#vms"), status_code=303)
@@ -233,11 +234,13 @@ async def create_credential(request: Request, viewer: Viewer) -> Response:
 # Shared --------------------------------------------------------------------------------
 
 
-def _path_id(request: Request) -> int:
-    raw = str(request.path_params["id"])
+def path_id(request: Request, name: str = "id") -> int:
+    """A numeric path parameter, as the cloud API reads one: an id past the INTEGER id
+    columns names nothing and reads as 0 (PostgreSQL would refuse the value itself)."""
+    raw = str(request.path_params[name])
     if not raw.isdigit() or len(raw) > 18:
         raise InvalidRequest("expected a numeric id")
-    return int(raw)
+    return int(raw) if int(raw) <= MAX_ID else 0
 
 
 async def _form(
