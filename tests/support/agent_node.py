@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hangar.agent.models import BatchSteps, KernelRequest, RunOutput
+from hangar.agent.models import BatchSteps, ImageRequest, KernelRequest, RunOutput
 from hangar.agent.node import Node, NodeLimits
 from hangar.agent.resources.fake import parse_fake_accelerators
 from hangar.agent.resources.inventory import AgentInventory
@@ -59,3 +60,24 @@ def text(records: list[RunOutput], kind: str) -> str:
 def ends(records: list[RunOutput]) -> list[tuple[str, int | None]]:
     """The non-text records, in order."""
     return [(r.kind, r.exit_code) for r in records if r.kind not in ("stdout", "stderr")]
+
+
+@contextlib.asynccontextmanager
+async def running_node(runtime: KernelRuntime, root: Path, **limits: Any) -> AsyncIterator[Node]:
+    """:func:`make_node`'s node; at the end its kernels are destroyed and removed."""
+    node = make_node(runtime, root, **limits)
+    try:
+        yield node
+    finally:
+        for kernel_id in node.kernel_ids():
+            await node.destroy_kernel(kernel_id)
+        await node.settle()
+
+
+async def image_kernel(node: Node, registry_host: str, tag: str, **fields: Any) -> uuid.UUID:
+    """A new kernel of ``img/<tag>:latest`` from a test registry (``fields`` as for
+    :func:`request`); returns its id."""
+    image = ImageRequest(f"{registry_host}/img/{tag}:latest", insecure=True)
+    creation = request(image=image, **fields)
+    await node.create_kernel(creation)
+    return creation.kernel_id

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from hangar.agent.models import ImageRequest
 from hangar.agent.node import Node
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
 from hangar.agent.services.manager import UnknownApp
 from tests.component.agent.test_agent_image_services import _forward
 from tests.integration.test_bai_apps import run_in_jupyter
-from tests.support.agent_node import make_node, request, text
+from tests.support.agent_node import image_kernel, running_node, text
 from tests.support.oci_images import (
     DIST_PACKAGES,
     ImageBuild,
@@ -52,18 +51,13 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 @pytest.fixture
 async def node(runtime: BubblewrapRuntime, data_dir: Path) -> AsyncIterator[Node]:
-    node = make_node(runtime, data_dir)
-    yield node
-    for kernel_id in node.kernel_ids():
-        await node.destroy_kernel(kernel_id)
-    await node.settle()
+    async with running_node(runtime, data_dir) as node:
+        yield node
 
 
 async def _kernel(node: Node, registry: Registry, name: str) -> uuid.UUID:
-    image = ImageRequest(f"{registry.host}/img/{name}:latest", insecure=True)
-    creation = request(image=image, interpreter="/usr/bin/python3", memory_bytes=1 << 30)
-    await node.create_kernel(creation)
-    return creation.kernel_id
+    fields = {"interpreter": "/usr/bin/python3", "memory_bytes": 1 << 30}
+    return await image_kernel(node, registry.host, name, **fields)
 
 
 async def test_jupyter_runs_from_the_images_own_python(node: Node, registry: Registry) -> None:

@@ -19,7 +19,15 @@ from hangar.agent.node import Node
 from hangar.agent.node_errors import KernelStartFailed
 from hangar.agent.runtimes import rootfs
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
-from tests.support.agent_node import FAKE_GPUS, collect, ends, make_node, request, text
+from tests.support.agent_node import (
+    FAKE_GPUS,
+    collect,
+    ends,
+    make_node,
+    request,
+    running_node,
+    text,
+)
 from tests.support.oci_images import Entry, ImageBuild, file, python_files, shell_rootfs, symlink
 from tests.support.registry import Registry, registry_holding
 
@@ -45,11 +53,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 @pytest.fixture
 async def node(runtime: BubblewrapRuntime, data_dir: Path) -> AsyncIterator[Node]:
-    node = make_node(runtime, data_dir)
-    yield node
-    for kernel_id in node.kernel_ids():
-        await node.destroy_kernel(kernel_id)
-    await node.settle()
+    async with running_node(runtime, data_dir) as node:
+        yield node
 
 
 def _image(registry: Registry, tag: str, password: str = PASSWORD) -> ImageRequest:

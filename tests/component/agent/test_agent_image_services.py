@@ -19,7 +19,15 @@ from hangar.agent.models import BatchSteps, ImageRequest
 from hangar.agent.node import Node
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
 from hangar.agent.services.streams import ProcessStream, SocketStream
-from tests.support.agent_node import collect, ends, make_node, request, text
+from tests.support.agent_node import (
+    collect,
+    ends,
+    image_kernel,
+    make_node,
+    request,
+    running_node,
+    text,
+)
 from tests.support.oci_images import (
     Entry,
     ImageBuild,
@@ -73,17 +81,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 @pytest.fixture
 async def node(runtime: BubblewrapRuntime, data_dir: Path) -> AsyncIterator[Node]:
-    node = make_node(runtime, data_dir)
-    yield node
-    for kernel_id in node.kernel_ids():
-        await node.destroy_kernel(kernel_id)
-    await node.settle()
-
-
-async def _kernel(node: Node, registry: Registry, tag: str) -> uuid.UUID:
-    creation = request(image=ImageRequest(f"{registry.host}/img/{tag}:latest", insecure=True))
-    await node.create_kernel(creation)
-    return creation.kernel_id
+    async with running_node(runtime, data_dir) as node:
+        yield node
 
 
 async def _run(node: Node, kernel_id: uuid.UUID, command: str) -> tuple[str, int | None]:
@@ -138,7 +137,7 @@ def _key(node: Node, kernel_id: uuid.UUID, tmp_path: Path) -> Path:
 async def test_sshd_runs_in_an_image_without_it(
     node: Node, registry: Registry, tmp_path: Path
 ) -> None:
-    kernel_id = await _kernel(node, registry, "sh")
+    kernel_id = await image_kernel(node, registry.host, "sh")
     assert (await _run(node, kernel_id, "ls /usr/sbin/sshd"))[1] != 0
     key = _key(node, kernel_id, tmp_path)
     async with _forward(node, kernel_id, "sshd") as port:
@@ -149,7 +148,7 @@ async def test_sshd_runs_in_an_image_without_it(
 async def test_the_web_terminal_and_the_shared_terminal_use_the_images_shell(
     node: Node, registry: Registry
 ) -> None:
-    kernel_id = await _kernel(node, registry, "sh")
+    kernel_id = await image_kernel(node, registry.host, "sh")
     assert "ttyd" in node.services.apps(str(kernel_id))
     async with (
         _forward(node, kernel_id, "ttyd") as port,
@@ -174,7 +173,7 @@ async def test_the_web_terminal_and_the_shared_terminal_use_the_images_shell(
 async def test_a_users_http_server_in_an_image_is_reached_through_its_port(
     node: Node, registry: Registry
 ) -> None:
-    kernel_id = await _kernel(node, registry, "py")
+    kernel_id = await image_kernel(node, registry.host, "py")
     server = await node.runtime.run(str(kernel_id), ["python3", "-m", "http.server", "8080"])
     try:
         async with asyncio.timeout(30):
@@ -197,7 +196,7 @@ async def test_a_users_http_server_in_an_image_is_reached_through_its_port(
 async def test_batch_steps_run_with_sh_and_the_images_user_is_known(
     node: Node, registry: Registry
 ) -> None:
-    kernel_id = await _kernel(node, registry, "sh")
+    kernel_id = await image_kernel(node, registry.host, "sh")
     command = 'echo $0; whoami; test "$(id -u app)" = "$(id -u)" && echo x >/srv/mine && echo ok'
     out, code = await _run(node, kernel_id, command)
     assert (out.splitlines(), code) == (["/bin/sh", "work", "ok"], 0)
@@ -216,7 +215,7 @@ async def test_a_bootstrap_script_runs_in_an_image_without_bash(
 async def test_an_image_without_any_shell_still_runs_commands_and_apps(
     node: Node, registry: Registry, tmp_path: Path
 ) -> None:
-    kernel_id = await _kernel(node, registry, "none")
+    kernel_id = await image_kernel(node, registry.host, "none")
     out, code = await _run(node, kernel_id, 'cat /etc/os-release && echo "$HOME"')
     assert (out, code) == ("ID=hangar-test\n/home/work\n", 0)
     records = await collect(node, kernel_id, BatchSteps(exec="exit 3"))
@@ -230,7 +229,7 @@ async def test_batch_mode_runs_an_images_python_of_another_version(
     other = other_python()
     if other is None:
         pytest.skip("no Python of another version than the host's here")
-    kernel_id = await _kernel(node, registry, "other-py")
+    kernel_id = await image_kernel(node, registry.host, "other-py")
     version = ".".join(other.name.split(".")[:2])
     out, code = await _run(node, kernel_id, "python3 -c 'import sys; print(sys.version[:4])'")
     assert (out, code) == (f"{version}\n", 0)
@@ -243,7 +242,7 @@ async def test_an_unprivileged_runtime_runs_as_the_images_user(
     its rights), the image config's User is the sandbox's uid: its name, its files."""
     node = make_node(make_runtime(privileged=False), data_dir)
     try:
-        kernel_id = await _kernel(node, registry, "sh")
+        kernel_id = await image_kernel(node, registry.host, "sh")
         command = "id -u; id -un; whoami; echo x > /srv/mine && stat -c %U /srv/mine /home/work"
         out, code = await _run(node, kernel_id, command)
         assert (out.splitlines(), code) == (["1001", "app", "app", "app", "app"], 0)

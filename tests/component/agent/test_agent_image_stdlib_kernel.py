@@ -19,8 +19,7 @@ from hangar.agent.images.runner import query_refusal
 from hangar.agent.models import ImageRequest, RunOutput
 from hangar.agent.node import Node
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
-from tests.component.agent.test_agent_query_kernel import cell, console, end
-from tests.support.agent_node import make_node, request, text
+from tests.support.agent_node import image_kernel, make_node, request, running_node, text
 from tests.support.oci_images import (
     ImageBuild,
     other_python,
@@ -28,6 +27,7 @@ from tests.support.oci_images import (
     other_python_stdlib,
     shell_rootfs,
 )
+from tests.support.query_cells import cell, check_cell_timeout, check_completions, console, end
 from tests.support.registry import Registry, registry_holding
 
 VERSIONS = {"3.12": "3.1[2-9]*", "3.6": "3.6.*"}  # what a test image holds: pyenv's build
@@ -55,19 +55,14 @@ def version(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def node(runtime: BubblewrapRuntime, data_dir: Path) -> AsyncIterator[Node]:
-    node = make_node(runtime, data_dir, interrupt_grace=1.0)
-    yield node
-    for kernel_id in node.kernel_ids():
-        await node.destroy_kernel(kernel_id)
-    await node.settle()
+    async with running_node(runtime, data_dir, interrupt_grace=1.0) as node:
+        yield node
 
 
 @pytest.fixture
 async def kernel(node: Node, registry: Registry, version: str) -> uuid.UUID:
-    image = ImageRequest(f"{registry.host}/img/py-{version}:latest", insecure=True)
-    creation = request(image=image, interpreter="/usr/bin/python3", memory_bytes=512 << 20)
-    await node.create_kernel(creation)
-    return creation.kernel_id
+    fields = {"interpreter": "/usr/bin/python3", "memory_bytes": 512 << 20}
+    return await image_kernel(node, registry.host, f"py-{version}", **fields)
 
 
 async def test_cells_run_in_the_images_own_python_and_keep_their_state(
@@ -148,9 +143,7 @@ async def test_a_running_cell_is_completed_and_interrupted(node: Node, kernel: u
     running = asyncio.create_task(cell(node, kernel, code, on_record=watch))
     await asyncio.wait_for(started.wait(), 30)
     assert await node.complete(kernel, "unique_var") == ["unique_variable_name"]
-    matches = await node.complete(kernel, "x = 1\nsys.ver", {"row": 1, "col": 7})
-    assert set(matches) == {"sys.version", "sys.version_info"}
-    assert "print" in await node.complete(kernel, "", {"line": "pri", "post": "(1)"})
+    await check_completions(node, kernel)
     await node.interrupt(kernel)
     records = await running
     trace = text(records, "stderr")
@@ -162,10 +155,7 @@ async def test_a_running_cell_is_completed_and_interrupted(node: Node, kernel: u
 async def test_a_cell_over_its_limit_times_out_and_the_kernel_lives_on(
     node: Node, kernel: uuid.UUID
 ) -> None:
-    await cell(node, kernel, "kept = 'yes'")
-    records = await cell(node, kernel, "import time\ntime.sleep(30)", timeout=0.5)
-    assert end(records) == ("exec-timeout", None)
-    assert text(await cell(node, kernel, "print(kept)"), "stdout") == "yes\n"
+    await check_cell_timeout(node, kernel)
 
 
 async def test_an_ipykernel_that_does_not_import_gives_way_to_hangars(

@@ -19,7 +19,7 @@ from hangar.agent.models import BatchSteps, RunOutput
 from hangar.agent.node import Node
 from hangar.agent.node_errors import PathEscapes
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
-from tests.support.agent_node import collect, ends, make_node, request, text
+from tests.support.agent_node import collect, ends, make_node, request, running_node, text
 
 PYTHON = "/usr/bin/python3"
 REAL_PYTHON = os.path.realpath(PYTHON)
@@ -29,10 +29,8 @@ pytestmark = pytest.mark.usefixtures("needs_python")
 
 @pytest.fixture
 async def node(runtime: BubblewrapRuntime, data_dir: Path) -> AsyncIterator[Node]:
-    node = make_node(runtime, data_dir)
-    yield node
-    for kernel_id in node.kernel_ids():
-        await node.destroy_kernel(kernel_id)
+    async with running_node(runtime, data_dir) as node:
+        yield node
 
 
 @pytest.fixture

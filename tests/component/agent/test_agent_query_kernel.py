@@ -7,10 +7,9 @@ that dies."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,8 @@ from hangar.agent.kernels.jupyter import QueryKernelFailed
 from hangar.agent.models import RunOutput
 from hangar.agent.node import Node
 from hangar.agent.runtimes.bubblewrap import BubblewrapRuntime
-from tests.support.agent_node import make_node, request, text
+from tests.support.agent_node import make_node, request, running_node, text
+from tests.support.query_cells import cell, check_cell_timeout, check_completions, console, end
 
 PYTHON = "/usr/bin/python3"
 pytestmark = [
@@ -37,10 +37,8 @@ PNG = (  # a 1x1 PNG
 
 @pytest.fixture
 async def node(runtime: BubblewrapRuntime, data_dir: Path) -> AsyncIterator[Node]:
-    node = make_node(runtime, data_dir, interrupt_grace=1.0)
-    yield node
-    for kernel_id in node.kernel_ids():
-        await node.destroy_kernel(kernel_id)
+    async with running_node(runtime, data_dir, interrupt_grace=1.0) as node:
+        yield node
 
 
 @pytest.fixture
@@ -48,36 +46,6 @@ async def kernel(node: Node) -> uuid.UUID:
     creation = request(interpreter=PYTHON, memory_bytes=512 << 20)
     await node.create_kernel(creation)
     return creation.kernel_id
-
-
-async def cell(
-    node: Node,
-    kernel: uuid.UUID,
-    code: str,
-    *,
-    timeout: float | None = None,  # noqa: ASYNC109 - the cell's limit
-    on_record: Callable[[RunOutput], None] | None = None,
-) -> list[RunOutput]:
-    """Every record of one cell (60 s at most)."""
-
-    async def collect() -> list[RunOutput]:
-        records = []
-        async with contextlib.aclosing(node.run_query(kernel, code, timeout)) as stream:
-            async for record in stream:
-                records.append(record)
-                if on_record is not None:
-                    on_record(record)
-        return records
-
-    return await asyncio.wait_for(collect(), 60)
-
-
-def console(records: list[RunOutput]) -> list[tuple[str, str]]:
-    return [(r.kind, r.text) for r in records if r.kind in ("stdout", "stderr", "html")]
-
-
-def end(records: list[RunOutput]) -> tuple[str, int | None]:
-    return records[-1].kind, records[-1].exit_code
 
 
 async def test_cells_share_globals_and_run_as_the_work_user_in_the_sandbox(
@@ -191,18 +159,13 @@ async def test_interrupt_and_completion_while_a_cell_runs(node: Node, kernel: uu
 async def test_completion_positions(node: Node, kernel: uuid.UUID) -> None:
     assert "print" in await node.complete(kernel, "pri")
     await cell(node, kernel, "import sys")
-    matches = await node.complete(kernel, "x = 1\nsys.ver", {"row": 1, "col": 7})
-    assert set(matches) == {"sys.version", "sys.version_info"}
-    assert "print" in await node.complete(kernel, "", {"line": "pri", "post": "(1)"})
+    await check_completions(node, kernel)
 
 
 async def test_a_cell_over_its_time_limit_ends_with_exec_timeout(
     node: Node, kernel: uuid.UUID
 ) -> None:
-    await cell(node, kernel, "kept = 'yes'")
-    records = await cell(node, kernel, "import time\ntime.sleep(30)", timeout=0.5)
-    assert end(records) == ("exec-timeout", None)
-    assert text(await cell(node, kernel, "print(kept)"), "stdout") == "yes\n"
+    await check_cell_timeout(node, kernel)
 
 
 async def test_a_kernel_that_dies_is_replaced_on_the_next_cell(
