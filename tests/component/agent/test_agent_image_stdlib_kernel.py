@@ -185,15 +185,10 @@ async def test_the_kernel_keeps_its_globals_when_the_agent_restarts(
     await first.create_kernel(creation)
     assert text(await cell(first, creation.kernel_id, "x = 41\nprint(x)"), "stdout") == "41\n"
     await first.shutdown()
-    second = make_node(make_runtime(), data_dir)
-    try:
+    async with running_node(make_runtime(), data_dir) as second:
         assert await second.recover() == [creation.kernel_id]
         records = await cell(second, creation.kernel_id, "print(x + 1)")
         assert text(records, "stdout") == "42\n"
-    finally:
-        for kernel_id in second.kernel_ids():
-            await second.destroy_kernel(kernel_id)
-        await second.settle()
 
 
 def test_only_pythons_older_than_3_6_are_refused(tmp_path: Path) -> None:
