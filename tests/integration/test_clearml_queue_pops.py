@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_two_servers import listening_url
 from tests.support.clearml import ClearmlApi
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, listening_url
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,10 @@ from tests.support.clearml import (
     ClearmlApi,
     ClearmlUser,
     admin_of,
+    clearml_server,
     new_user,
     run_sdk,
+    user_api,
 )
 from tests.support.live import LiveServer
 
@@ -37,14 +39,7 @@ def executor_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("remote")
-    live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
-                      extra_env=executor_env())  # fmt: skip
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from clearml_server(tmp_path_factory.mktemp("remote"), extra_env=executor_env())
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +49,7 @@ def alice(server: LiveServer) -> ClearmlUser:
 
 @pytest.fixture(scope="module")
 def api(server: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
-    client = ClearmlApi.of(server, alice)
-    yield client
-    client.close()
+    yield from user_api(server, alice)
 
 
 def sdk_json(server: LiveServer, user: ClearmlUser, script: str, **files: str) -> Any:

@@ -22,8 +22,8 @@ from tests.integration.test_clearml_remote import (
     sdk_json,
     wait_status,
 )
-from tests.support.clearml import ClearmlApi, ClearmlUser, new_user
-from tests.support.live import LiveAgent, LiveServer
+from tests.support.clearml import ClearmlApi, ClearmlUser, clearml_server, new_user, user_api
+from tests.support.live import LiveAgent, LiveServer, running_agent
 
 pytestmark = [
     pytest.mark.integration,
@@ -55,14 +55,7 @@ def gql(server: LiveServer, query: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("farm")
-    live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
-                      extra_env=executor_env())  # fmt: skip
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from clearml_server(tmp_path_factory.mktemp("farm"), extra_env=executor_env())
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +64,7 @@ def agent(server: LiveServer) -> Iterator[LiveAgent]:
     assert gql(server, GROUP)["create_scaling_group"]["ok"]
     assert gql(server, ASSOCIATE)["associate_scaling_group_with_domain"]["ok"]
     remote = LiveAgent(server, server.home / "agent", agent_id=AGENT_ID, scaling_group=FARM)
-    remote.start()
-    try:
-        remote.wait_status("ALIVE")
-        yield remote
-    finally:
-        remote.stop()
+    yield from running_agent(remote)
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +74,7 @@ def alice(server: LiveServer) -> ClearmlUser:
 
 @pytest.fixture(scope="module")
 def api(server: LiveServer, alice: ClearmlUser) -> Iterator[ClearmlApi]:
-    client = ClearmlApi.of(server, alice)
-    yield client
-    client.close()
+    yield from user_api(server, alice)
 
 
 @pytest.fixture(scope="module")

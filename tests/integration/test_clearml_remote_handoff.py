@@ -18,9 +18,8 @@ import pytest
 
 from tests.integration.test_clearml_remote import FINAL, executor_env, wait_status
 from tests.integration.test_remote_agents import free_port
-from tests.integration.test_two_servers import listening_url
 from tests.support.clearml import ClearmlApi, ClearmlUser, new_user, run_sdk
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, listening_url
 
 pytestmark = [
     pytest.mark.integration,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.test_clearml_remote import FINAL, executor_env, sdk_json, wait_status
-from tests.support.clearml import ClearmlApi, ClearmlUser, new_user
+from tests.support.clearml import ClearmlApi, ClearmlUser, clearml_server, new_user
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.integration
@@ -57,14 +57,7 @@ print(json.dumps([[t.id, t.get_parameters()["Args/lr"]] for t in top]))
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("hpo")
-    live = LiveServer(home=home, database_url=f"sqlite+aiosqlite:///{home}/h.db",
-                      extra_env=executor_env())  # fmt: skip
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from clearml_server(tmp_path_factory.mktemp("hpo"), extra_env=executor_env())
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.live import BAI_CLI, HANGAR, LiveAgent, LiveServer
+from tests.support.live import BAI_CLI, HANGAR, LiveAgent, LiveServer, running_agent
 
 pytestmark = [
     pytest.mark.integration,
@@ -94,12 +94,7 @@ def agent(manager: LiveServer, tmp_path: Path) -> Iterator[LiveAgent]:
     # with the default kernel pool (live servers run without one)
     remote = LiveAgent(manager, tmp_path / "agent", agent_id="i-far-away",
                        extra_env={"HANGAR_KERNEL_POOL_SIZE": "1"})  # fmt: skip
-    remote.start()
-    try:
-        remote.wait_status("ALIVE")
-        yield remote
-    finally:
-        remote.stop()
+    yield from running_agent(remote)
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> str:

@@ -17,11 +17,16 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.support.cloud import admin_key, new_user, serverless_server, yotta_data
+from tests.support.cloud import (
+    admin_key,
+    create_scale_to_zero,
+    new_user,
+    serverless_server,
+    yotta_data,
+)
 from tests.support.live import LiveServer, wait_for
 
 RTX = "NVIDIA_RTX_4090_24G"
-H100 = "NVIDIA_H100_80G"
 WORKER_PY = (Path(__file__).parents[1] / "support" / "gateway_worker.py").read_text()
 SERVE = 'exec python3 -c "$WORKER_PY"'
 
@@ -183,18 +188,7 @@ def test_stopped_endpoint_answers_503(server: LiveServer, endpoint: dict[str, An
 def test_scaled_to_zero_endpoint_wakes_for_a_request(server: LiveServer) -> None:
     """After the stop above: the agent's two CPUs are free for this endpoint's worker."""
     key = admin_key(server)
-    body = {
-        "name": "gw-zero", "image": "python:3", "serviceMode": "ALB", "workers": 1,
-        "resources": [{"region": "local", "gpuType": H100, "gpuCount": 1}],
-        "containerVolumeInGb": 20, "initializationCommand": SERVE,
-        "environmentVars": [{"key": "WORKER_PY", "value": WORKER_PY}],
-        "expose": {"port": 8080, "protocol": "HTTP"},
-        "minWorkers": 0, "maxWorkers": 1, "idleSeconds": 1,
-    }  # fmt: skip
-    created = httpx.post(server.endpoint + "/v2/serverless", json=body,
-                         headers={"X-Api-Key": key}).json()  # fmt: skip
-    assert created["code"] == 10000, created
-    eid = created["data"]["id"]
+    eid = create_scale_to_zero(server, key, "gw-zero")
     # No load for idleSeconds: down to zero workers (its first may never have answered).
     wait_for(lambda: yotta(server, "get", eid)["totalWorkers"] == 0, "scaled to zero")
     wait_for(lambda: not yotta(server, "workers", eid, "--status", "INITIALIZING"), "none left")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -22,13 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_two_servers import listening_url
-from tests.support.cloud import FAKE_INVENTORY, SERVERLESS_ENV, admin_key
-from tests.support.live import LiveServer, wait_for
+from tests.support.cloud import FAKE_INVENTORY, SERVERLESS_ENV, admin_key, create_scale_to_zero
+from tests.support.live import LiveServer, both_running, wait_for
 
-H100 = "NVIDIA_H100_80G"
-WORKER_PY = (Path(__file__).parents[1] / "support" / "gateway_worker.py").read_text()
-SERVE = 'exec python3 -c "$WORKER_PY"'
 PASS_SECONDS = "2"  # the endpoints loop's pass on A: the default
 
 
@@ -45,17 +40,7 @@ def _servers(home: Path, url: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     b = LiveServer(home=home / "b", database_url=url, extra_env={
         **shared, "HANGAR_AGENT_RUNTIME": "none", "HANGAR_ENDPOINT_CHECK_SECONDS": "60",
         "HANGAR_ENDPOINT_GATEWAY_WAIT_SECONDS": "40"})  # fmt: skip
-    a.start()
-    try:
-        shutil.copytree(a.home / "config", b.home / "config")
-        b.start()
-        try:
-            b.endpoint = listening_url(b)
-            yield a, b
-        finally:
-            b.stop()
-    finally:
-        a.stop()
+    yield from both_running(a, b)
 
 
 def _get(server: LiveServer, key: str, eid: str) -> dict[str, Any]:
@@ -78,18 +63,9 @@ def test_demand_and_workers_travel_between_the_servers(
 ) -> None:
     a, b = two
     key = admin_key(a)
-    body = {
-        "name": "two", "image": "python:3", "serviceMode": "ALB", "workers": 1,
-        "resources": [{"region": "local", "gpuType": H100, "gpuCount": 1}],
-        "containerVolumeInGb": 20, "initializationCommand": SERVE,
-        "environmentVars": [{"key": "WORKER_PY", "value": WORKER_PY}],
-        "expose": {"port": 8080, "protocol": "HTTP"},
-        "minWorkers": 0, "maxWorkers": 1, "idleSeconds": 1,
-    }  # fmt: skip
-    created = httpx.post(a.endpoint + "/v2/serverless", json=body,
-                         headers={"X-Api-Key": key}).json()  # fmt: skip
-    assert created["code"] == 10000, created
-    eid = str(created["data"]["id"])  # A's loop holds it: B was not told of the create
+    eid = str(
+        create_scale_to_zero(a, key, "two")
+    )  # A's loop holds it: B was not told of the create
     wait_for(lambda: _get(a, key, eid)["totalWorkers"] == 0, "scaled to zero", 90)
 
     answer: dict[str, Any] = {}

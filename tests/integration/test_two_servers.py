@@ -8,11 +8,8 @@ acts on a session, not the sandbox, and 200 sandboxes would take minutes on two 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
-import re
-import shutil
 import threading
 import time
 from collections import Counter
@@ -24,7 +21,7 @@ import httpx
 import pytest
 
 from tests.support.bai import Signer
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, both_running
 
 SESSIONS = 200
 EVENTS = "/events/session?sessionName=*&scope=session"
@@ -88,30 +85,7 @@ def two_servers(database_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer,
         database_url=database_url,
         extra_env={"HANGAR_SERVER_KEY": key, "HANGAR_AGENT_RUNTIME": "none"},
     )
-    try:
-        with_agent.start()
-        # The second server finds the admin made by the first: it writes no client config.
-        shutil.copytree(with_agent.home / "config", without.home / "config")
-        try:
-            without.start()
-            without.endpoint = listening_url(without)
-            yield with_agent, without
-        finally:
-            without.stop()
-    finally:
-        with_agent.stop()
-
-
-def listening_url(server: LiveServer, timeout: float = 30.0) -> str:
-    """The URL ``server`` says it listens on, once it answers there."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := re.search(r"listening on (http://[\d.:]+)", server.log_path.read_text()):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(found[1] + "/healthz", timeout=1).status_code == 200:
-                    return found[1]
-        time.sleep(0.05)
-    raise TimeoutError(f"no server listening:\n{server.log_path.read_text()}")
+    yield from both_running(with_agent, without)
 
 
 @pytest.mark.backends("postgresql")

@@ -245,6 +245,15 @@ def clearml_server(
         server.stop()
 
 
+def user_api(server: LiveServer, user: ClearmlUser) -> Iterator[ClearmlApi]:
+    """``user``'s API client, closed at the end: ``yield from user_api(server, alice)``."""
+    client = ClearmlApi.of(server, user)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def sdk(server: LiveServer, user: ClearmlUser, script: str) -> dict[str, Any]:
     """Runs ``script`` with the SDK as ``user``; its last printed line is JSON, returned parsed
     (with the whole output under ``_stdout``)."""

@@ -151,6 +151,26 @@ def serverless_server(home: Path, **settings: str) -> Iterator[LiveServer]:
     yield from cloud_server(home, extra_env={**SERVERLESS_ENV, **settings})
 
 
+GATEWAY_WORKER_PY = (Path(__file__).parent / "gateway_worker.py").read_text()
+
+
+def create_scale_to_zero(server: LiveServer, key: str, name: str) -> Any:
+    """Creates an ALB endpoint whose one H100 worker serves ``gateway_worker.py`` on 8080 and
+    goes down to zero workers after 1 s without load; returns its id."""
+    body = {
+        "name": name, "image": "python:3", "serviceMode": "ALB", "workers": 1,
+        "resources": [{"region": "local", "gpuType": "NVIDIA_H100_80G", "gpuCount": 1}],
+        "containerVolumeInGb": 20, "initializationCommand": 'exec python3 -c "$WORKER_PY"',
+        "environmentVars": [{"key": "WORKER_PY", "value": GATEWAY_WORKER_PY}],
+        "expose": {"port": 8080, "protocol": "HTTP"},
+        "minWorkers": 0, "maxWorkers": 1, "idleSeconds": 1,
+    }  # fmt: skip
+    created = httpx.post(server.endpoint + "/v2/serverless", json=body,
+                         headers={"X-Api-Key": key}).json()  # fmt: skip
+    assert created["code"] == 10000, created
+    return created["data"]["id"]
+
+
 def yotta_data(server: LiveServer, *args: str, key: str | None = None) -> Any:
     """``yotta <args>`` as the admin (or ``key``): the ``data`` of its success envelope."""
     done = run_yotta(server, key or admin_key(server), *args)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,3 +312,42 @@ class LiveAgent:
         terminate(self.proc, 20)
         if not keep_sessions:
             end_sessions(self.agent_env(), self.home / "data")
+
+
+def running_agent(agent: LiveAgent) -> Iterator[LiveAgent]:
+    """``agent`` started and ALIVE, stopped at the end: ``yield from running_agent(...)``."""
+    agent.start()
+    try:
+        agent.wait_status("ALIVE")
+        yield agent
+    finally:
+        agent.stop()
+
+
+def listening_url(server: LiveServer, timeout: float = 30.0) -> str:
+    """The URL ``server`` says it listens on, once it answers there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := re.search(r"listening on (http://[\d.:]+)", server.log_path.read_text()):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(found[1] + "/healthz", timeout=1).status_code == 200:
+                    return found[1]
+        time.sleep(0.05)
+    raise TimeoutError(f"no server listening:\n{server.log_path.read_text()}")
+
+
+def both_running(first: LiveServer, second: LiveServer) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two servers on one database: ``first`` started, then ``second`` with a copy of its
+    client config (it finds the admin ``first`` made and writes none) once it listens; both
+    stopped at the end: ``yield from both_running(a, b)``."""
+    try:
+        first.start()
+        shutil.copytree(first.home / "config", second.home / "config")
+        try:
+            second.start()
+            second.endpoint = listening_url(second)
+            yield first, second
+        finally:
+            second.stop()
+    finally:
+        first.stop()
