@@ -25,10 +25,10 @@ from hangar.api.cloud.envelope import CloudProblems
 from hangar.api.cloud.podwire import PROXY_PREFIX
 from hangar.api.common.errors import refuse
 from hangar.api.common.routing import FaceApp, FaceRoute
-from hangar.api.gateway.app import Body, ClientGone, body_framing
+from hangar.api.gateway.app import Body, ClientGone, ask, body_framing
 from hangar.api.gateway.pool import Connections
 from hangar.api.gateway.sockets import relay_websocket
-from hangar.api.gateway.upstream import Exchange, Truncated, WorkerGone, request_head, send_body
+from hangar.api.gateway.upstream import Exchange, Truncated, WorkerGone, request_head
 from hangar.core.agents.client import AppStream
 from hangar.core.compute.ports import PortProtocol
 from hangar.core.errors import HangarError, InvalidRequest, NotFound, Unavailable
@@ -130,20 +130,6 @@ async def _close_on_leave(receive: Receive, stream: AppStream) -> None:
         await stream.close()
 
 
-async def _ask(stream: AppStream, head: bytes, body: Body, framing: str | int | None,
-               method: str) -> Exchange:  # fmt: skip
-    try:
-        if framing is None:
-            await stream.write(head)
-        else:
-            await send_body(stream, head, body.reader(), framing == "chunked")
-    except (OSError, HangarError) as exc:
-        raise WorkerGone(str(exc)) from exc
-    exchange = Exchange(stream, method)
-    await exchange.head()
-    return exchange
-
-
 async def proxy(request: Request) -> Response:
     services: Services = request.app.state.services
     kept: Kept = request.app.state.pod_connections
@@ -160,7 +146,7 @@ async def proxy(request: Request) -> Response:
             stream = await services.apps.open(target.principal, target.session_id,
                                               app=str(target.port))  # fmt: skip
         try:
-            exchange = await _ask(stream, head, body, framing, method)
+            exchange = await ask(stream, method, head, body, framing)
         except WorkerGone as exc:
             await stream.close()
             if reused and body.replayable:  # the pod had closed the kept one: a new one

@@ -124,6 +124,22 @@ def body_framing(scope: Scope) -> str | int | None:
     return None
 
 
+async def ask(
+    stream: AppStream, method: str, head: bytes, body: Body, framing: str | int | None
+) -> Exchange:
+    """Send the request; the exchange once the answer's head came. Raises WorkerGone."""
+    try:
+        if framing is None:
+            await stream.write(head)
+        else:
+            await send_body(stream, head, body.reader(), framing == "chunked")
+    except (OSError, HangarError) as exc:
+        raise WorkerGone(str(exc)) from exc
+    exchange = Exchange(stream, method)
+    await exchange.head()
+    return exchange
+
+
 class Gateway:
     """``/serverless-proxy/{id}/...`` (mounted by prefix) and host-named requests
     (:meth:`by_host`, through :class:`HostRouted`)."""
@@ -242,7 +258,7 @@ class Gateway:
                 )
                 with self._balancer.holding(worker):
                     try:
-                        exchange = await self._ask(stream, method, head, body, framing)
+                        exchange = await ask(stream, method, head, body, framing)
                     except ClientGone:
                         await stream.close()
                         raise
@@ -283,21 +299,6 @@ class Gateway:
     def _again(method: str, body: Body, tried: list[int]) -> bool:
         """Whether a request a worker failed after it was sent goes to another one."""
         return method in IDEMPOTENT and body.replayable and len(tried) < MAX_ATTEMPTS
-
-    async def _ask(
-        self, stream: AppStream, method: str, head: bytes, body: Body, framing: str | int | None
-    ) -> Exchange:
-        """Send the request; the exchange once the answer's head came. Raises WorkerGone."""
-        try:
-            if framing is None:
-                await stream.write(head)
-            else:
-                await send_body(stream, head, body.reader(), framing == "chunked")
-        except (OSError, HangarError) as exc:
-            raise WorkerGone(str(exc)) from exc
-        exchange = Exchange(stream, method)
-        await exchange.head()
-        return exchange
 
     async def _relay(
         self, endpoint: Endpoint, exchange: Exchange, stream: AppStream,
