@@ -44,7 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
 
 from tests.support.bai import Signer  # noqa: E402
 from tests.support.clearml import ClearmlApi  # noqa: E402
@@ -76,7 +76,8 @@ def make_sessions(server: LiveServer, count: int) -> None:
                 raise SystemExit(f"creating session {index}: {failed}")
 
 
-def measure(browser: Browser, server: LiveServer, path: str, repeat: int) -> tuple[float, float]:
+def signed_in(browser: Browser, server: LiveServer) -> tuple[BrowserContext, Page]:
+    """A 1280x800 browser context signed in as the administrator, and its first page."""
     context = browser.new_context(base_url=server.endpoint, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto("/ui/login")
@@ -84,6 +85,11 @@ def measure(browser: Browser, server: LiveServer, path: str, repeat: int) -> tup
     page.fill("input[name=password]", server.password)
     page.click("button[type=submit]")
     page.wait_for_url("**/ui/")
+    return context, page
+
+
+def measure(browser: Browser, server: LiveServer, path: str, repeat: int) -> tuple[float, float]:
+    context, page = signed_in(browser, server)
     page.goto(path)  # warm: templates compiled, connections open
     paints, firsts = [], []
     for _ in range(repeat):
@@ -131,13 +137,7 @@ def chart_tasks(server: LiveServer) -> dict[str, str]:
 
 def measure_chart(browser: Browser, server: LiveServer, task: str, repeat: int) -> float:
     """Median ms from navigation start until the task page's charts are drawn."""
-    context = browser.new_context(base_url=server.endpoint, viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto("/ui/login")
-    page.fill("input[name=email]", ADMIN)
-    page.fill("input[name=password]", server.password)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/ui/")
+    context, page = signed_in(browser, server)
     path = f"/ui/experiments/tasks/{task}"
     page.goto(path)  # warm: templates compiled, scripts cached as a user's second visit
     page.wait_for_function("window.chartsDrawnAt !== undefined", timeout=60_000)
@@ -183,13 +183,7 @@ def compare_figures(browser: Browser, server: LiveServer, repeat: int) -> None:
     """The compare page of COMPARED tasks x COMPARED_POINTS points: drawn as it opens (the
     series averaged down by itself) and after choosing "All" (every point), medians."""
     ids = compare_tasks(server, COMPARED, COMPARED_POINTS)
-    context = browser.new_context(base_url=server.endpoint, viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto("/ui/login")
-    page.fill("input[name=email]", ADMIN)
-    page.fill("input[name=password]", server.password)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/ui/")
+    context, page = signed_in(browser, server)
     path = "/ui/experiments/compare?" + "&".join(f"ids={i}" for i in ids)
     opened, everything = [], []
     for _ in range(repeat + 1):  # the first is a warm-up
